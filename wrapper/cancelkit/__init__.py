@@ -1,0 +1,1 @@
+"""cancelkit: signed, validated, typed order cancels for Polymarket US and Limitless."""
