@@ -2,7 +2,12 @@
 
 For every ``specs/NAME.yaml`` (kept verbatim, as published) this:
 
-1. loads the document and normalizes it in memory with :mod:`normalize`. The
+0. merges ``scripts/generator/NAME.supplement.yaml``, if there is one, into the
+   document in memory: what the page's prose documents but its OpenAPI block
+   does not declare (Limitless's ``onBehalfOf`` query parameter). Mappings
+   merge, lists append, and a supplement that would change a value the spec
+   already gives stops the run;
+1. normalizes the document in memory with :mod:`normalize`. The
    rewrite: a schema that declares ``properties`` and a ``oneOf`` whose branches
    only list ``required`` ("provide exactly one of orderId or clientOrderId")
    becomes a ``oneOf`` of ``$ref``\\ s to one explicit variant schema per branch,
@@ -82,6 +87,21 @@ def _header(spec: str, digest: str, version: str) -> str:
     )
 
 
+def _supplement(target: dict[str, object], extra: dict[str, object], where: str) -> None:
+    """Merge ``extra`` into ``target``: add, never override."""
+    for key, value in extra.items():
+        here = f"{where}/{key}"
+        current = target.get(key)
+        if key not in target:
+            target[key] = value
+        elif isinstance(current, dict) and isinstance(value, dict):
+            _supplement(current, value, here)
+        elif isinstance(current, list) and isinstance(value, list):
+            current.extend(value)
+        elif current != value:
+            raise RegenerateError(f"{here}: the spec already says {current!r}")
+
+
 def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
     """Generate the package for one spec into ``out_dir``; return its path."""
     name = spec.stem
@@ -90,8 +110,17 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
         raise RegenerateError(f"{spec.name}: no generator config at {config}")
     raw = spec.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
+    document = yaml.safe_load(raw)
+    supplement = config.with_name(f"{name}.supplement.yaml")
+    if supplement.is_file():
+        digest_note = hashlib.sha256(supplement.read_bytes()).hexdigest()
+        digest = f"{digest}; supplement {supplement.name} sha256 {digest_note}"
+        try:
+            _supplement(document, yaml.safe_load(supplement.read_bytes()), "")
+        except RegenerateError as exc:
+            raise RegenerateError(f"{supplement.name}: {exc}") from exc
     try:
-        document = normalize(yaml.safe_load(raw))
+        document = normalize(document)
     except NormalizationError as exc:
         raise RegenerateError(f"specs/{spec.name}: {exc}") from exc
     package = out_dir / f"{name}_api"
