@@ -1,0 +1,395 @@
+"""Client behaviour users depend on: refusals, errors, retries, clock, secrets (sync and async)."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import cancelkit
+import httpx
+import pytest
+from cancelkit import (
+    AuthenticationError,
+    BadRequest,
+    CancelKitError,
+    InvalidRequest,
+    NetworkError,
+    OrderNotFound,
+    RateLimited,
+    ServerError,
+)
+from conftest import (
+    LM_SECRET,
+    LM_TOKEN_ID,
+    PM_KEY_ID,
+    PM_SECRET_32,
+    Script,
+    call,
+    verify_limitless,
+    verify_polymarket,
+)
+
+UID = "6f52b6d2-6c9e-4a5c-8a4f-28ab4b7ff203"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({}, "got neither"),
+        ({"order_id": UID, "client_order_id": "x"}, "got order_id and client_order_id"),
+        ({"order_id": "not-a-uuid"}, "is not a UUID"),
+        ({"order_id": 12345}, "must be a UUID"),
+        ({"client_order_id": ""}, "client_order_id is empty"),
+        ({"client_order_id": "c" * 129}, "129 characters long; the limit is 128"),
+        ({"client_order_id": "bad\ud800"}, "lone surrogate"),
+        ({"order_id": UID, "on_behalf_of": 0}, "positive integer"),
+        ({"order_id": UID, "on_behalf_of": -4}, "positive integer"),
+        ({"order_id": UID, "on_behalf_of": True}, "must be an integer"),
+        ({"order_id": UID, "on_behalf_of": "42"}, "must be an integer"),
+    ],
+)
+def test_limitless_refusals_send_nothing(
+    make_lm: Callable[..., Any], kwargs: dict[str, Any], problem: str
+) -> None:
+    script = Script()
+    with pytest.raises(InvalidRequest, match=problem) as caught:
+        call(make_lm(script).cancel_order, **kwargs)
+    assert script.requests == []
+    assert caught.value.attempts == 0
+
+
+@pytest.mark.parametrize(
+    ("order_id", "slug", "problem"),
+    [
+        ("", None, "order_id is empty"),
+        (".", None, "dot-segment"),
+        ("..", None, "dot-segment"),
+        (None, None, "must be a string"),
+        (123, None, "must be a string"),
+        ("x" * 1025, None, "the limit is 1024"),
+        ("ok\udfff", None, "lone surrogate"),
+        ("ord-1", "", "market_slug is empty"),
+        ("ord-1", 5, "market_slug must be a string"),
+    ],
+)
+def test_polymarket_refusals_send_nothing(
+    make_pm: Callable[..., Any], order_id: Any, slug: Any, problem: str
+) -> None:
+    script = Script()
+    with pytest.raises(InvalidRequest, match=problem):
+        call(make_pm(script).cancel_order, order_id, market_slug=slug)
+    assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, BadRequest),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, OrderNotFound),
+        (422, BadRequest),
+    ],
+)
+def test_final_statuses_map_to_errors_without_retry(
+    make_lm: Callable[..., Any], status: int, error: type[CancelKitError]
+) -> None:
+    script = Script(
+        [
+            httpx.Response(
+                status,
+                json={"message": ["orderId must be a UUID", "bad"], "statusCode": status},
+                headers={"x-request-id": "req-77"},
+            )
+        ]
+    )
+    with pytest.raises(error) as caught:
+        call(make_lm(script).cancel_order, order_id=UID)
+    assert len(script.requests) == 1
+    assert caught.value.status == status
+    assert caught.value.message == "orderId must be a UUID; bad"  # NestJS list joined
+    assert caught.value.request_id == "req-77"
+    assert caught.value.attempts == 1
+    assert "req-77" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, RateLimited), (500, ServerError), (502, ServerError), (503, ServerError)],
+)
+def test_retryable_statuses_retry_with_fresh_signatures_and_stop_at_the_limit(
+    make_pm: Callable[..., Any], status: int, error: type[CancelKitError]
+) -> None:
+    body = {"status": status, "message": "Too Many Requests" if status == 429 else "boom"}
+    script = Script([httpx.Response(status, json=body) for _ in range(10)])
+    client = make_pm(script, max_retries=2)
+    with pytest.raises(error) as caught:
+        call(client.cancel_order, "ord-1")
+    assert len(script.requests) == 3
+    assert caught.value.attempts == 3
+    assert caught.value.message == body["message"]
+    signatures = {r.headers["X-PM-Signature"] for r in script.requests}
+    assert len(signatures) == 3, "every attempt is freshly timestamped and signed"
+    stamps = [int(r.headers["X-PM-Timestamp"]) for r in script.requests]
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) == 3
+    for request in script.requests:
+        verify_polymarket(request)
+
+
+def test_a_retry_that_succeeds_returns_normally(make_lm: Callable[..., Any]) -> None:
+    script = Script(
+        [
+            httpx.ConnectError("refused"),
+            httpx.Response(503, text="upstream down"),
+            httpx.ReadTimeout("slow"),
+            httpx.Response(200, json={"message": "Order canceled successfully"}),
+        ]
+    )
+    assert call(make_lm(script).cancel_order, order_id=UID) == "Order canceled successfully"
+    assert len(script.requests) == 4
+    for request in script.requests:
+        verify_limitless(request)
+
+
+def test_transport_failures_end_as_network_error(make_pm: Callable[..., Any]) -> None:
+    script = Script([httpx.ConnectError("refused") for _ in range(5)])
+    with pytest.raises(NetworkError, match="ConnectError") as caught:
+        call(make_pm(script, max_retries=3).cancel_order, "ord-1")
+    assert caught.value.attempts == 4
+    assert caught.value.status is None
+
+
+def test_not_found_after_an_ambiguous_attempt_keeps_its_attempts(
+    make_pm: Callable[..., Any],
+) -> None:
+    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json={})])
+    with pytest.raises(OrderNotFound) as caught:
+        call(make_pm(script).cancel_order, "ord-1")
+    assert caught.value.attempts == 2
+
+    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json={})])
+    assert call(make_pm(script).cancel_order, "ord-1", missing_ok=True) is None
+
+
+def test_limitless_missing_ok_returns_the_not_found_message(make_lm: Callable[..., Any]) -> None:
+    script = Script([httpx.Response(404, json={"message": "Order not found"})])
+    assert call(make_lm(script).cancel_order, order_id=UID, missing_ok=True) == "Order not found"
+
+
+@pytest.mark.parametrize("header", ["0.3", "2"])
+def test_retry_after_is_honoured(
+    make_lm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, header: str
+) -> None:
+    waits: list[float] = []
+
+    async def async_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("cancelkit._base.time.sleep", waits.append)
+    monkeypatch.setattr("cancelkit._base.anyio.sleep", async_sleep)
+    script = Script(
+        [httpx.Response(429, headers={"Retry-After": header}), httpx.Response(200, json={})]
+    )
+    call(make_lm(script).cancel_order, order_id=UID)
+    assert waits == [float(header)]
+
+
+def test_a_retry_after_beyond_the_cap_gives_up_with_it(make_lm: Callable[..., Any]) -> None:
+    script = Script([httpx.Response(429, headers={"Retry-After": "3600"})])
+    with pytest.raises(RateLimited) as caught:
+        call(make_lm(script).cancel_order, order_id=UID)
+    assert caught.value.retry_after == 3600.0
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"unexpected": true}'])
+def test_a_polymarket_200_with_an_empty_body_or_object_is_success(
+    make_pm: Callable[..., Any], body: bytes
+) -> None:
+    script = Script([httpx.Response(200, content=body)])
+    assert call(make_pm(script).cancel_order, "ord-1") is None
+
+
+def _http_date(seconds: float) -> str:
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+def test_a_401_showing_a_skewed_clock_is_corrected_and_retried_once(
+    make_pm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = time.time
+    monkeypatch.setattr("cancelkit._clock._local_time", lambda: real() - 120.0)
+    script = Script(
+        [
+            httpx.Response(
+                401, json={"message": "timestamp expired"}, headers={"Date": _http_date(real())}
+            ),
+            httpx.Response(200, json={}, headers={"Date": _http_date(real())}),
+        ]
+    )
+    call(make_pm(script).cancel_order, "ord-1")
+    first, second = (int(r.headers["X-PM-Timestamp"]) / 1000 for r in script.requests)
+    assert abs(first - (real() - 120)) < 5
+    assert abs(second - real()) < 2, "the retry is signed with the server's clock"
+    verify_polymarket(script.requests[1])
+
+
+def test_a_401_with_a_sane_clock_is_not_retried(make_lm: Callable[..., Any]) -> None:
+    script = Script(
+        [
+            httpx.Response(
+                401, json={"message": "bad signature"}, headers={"Date": _http_date(time.time())}
+            )
+        ]
+    )
+    with pytest.raises(AuthenticationError, match="bad signature"):
+        call(make_lm(script).cancel_order, order_id=UID)
+    assert len(script.requests) == 1
+
+
+def test_a_second_skewed_401_is_not_retried_again(
+    make_lm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = time.time
+    offset = [300.0]
+    monkeypatch.setattr("cancelkit._clock._local_time", lambda: real() - offset[0])
+
+    def skewed_401() -> httpx.Response:
+        offset[0] += 300  # the local clock keeps running away
+        return httpx.Response(401, headers={"Date": _http_date(real())})
+
+    script = Script([skewed_401(), skewed_401(), skewed_401()])
+    with pytest.raises(AuthenticationError) as caught:
+        call(make_lm(script).cancel_order, order_id=UID)
+    assert caught.value.attempts == 2
+
+
+def test_the_offset_from_any_response_date_is_used_for_later_requests(
+    make_lm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = time.time
+    monkeypatch.setattr("cancelkit._clock._local_time", lambda: real() + 40.0)
+    script = Script(
+        [httpx.Response(200, json={"message": "ok"}, headers={"Date": _http_date(real())})] * 2
+    )
+    client = make_lm(script)
+    call(client.cancel_order, order_id=UID)
+    call(client.cancel_order, order_id=UID)
+    from datetime import datetime
+
+    stamp = datetime.fromisoformat(script.requests[1].headers["lmts-timestamp"]).timestamp()
+    assert abs(stamp - real()) < 2
+
+
+def test_debug_log_has_one_line_per_attempt_and_no_secrets(
+    make_pm: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    script = Script([httpx.Response(500), httpx.Response(200)])
+    with caplog.at_level(logging.DEBUG, logger="cancelkit"):
+        call(make_pm(script).cancel_order, "ord-1")
+    lines = [r.getMessage() for r in caplog.records if r.name == "cancelkit"]
+    assert len(lines) == 2
+    assert "POST /v1/order/ord-1/cancel -> 500 (attempt 1," in lines[0]
+    assert "-> 200 (attempt 2," in lines[1]
+    assert lines[0].endswith(" ms)")
+    signatures = [r.headers["X-PM-Signature"] for r in script.requests]
+    for line in lines:
+        assert PM_SECRET_32 not in line
+        assert all(s not in line for s in signatures)
+
+
+def test_reprs_and_errors_carry_no_secret(flavour: str) -> None:
+    pm_cls = (
+        cancelkit.PolymarketUSClient if flavour == "sync" else cancelkit.AsyncPolymarketUSClient
+    )
+    lm_cls = cancelkit.LimitlessClient if flavour == "sync" else cancelkit.AsyncLimitlessClient
+    pm = pm_cls(PM_KEY_ID, PM_SECRET_32)
+    lm = lm_cls(LM_TOKEN_ID, LM_SECRET)
+    for text in (repr(pm), repr(lm), repr(pm._auth), repr(lm._auth), str(vars(pm)), str(vars(lm))):
+        assert PM_SECRET_32 not in text
+        assert LM_SECRET not in text
+    assert PM_KEY_ID in repr(pm)
+
+
+def test_from_env(monkeypatch: pytest.MonkeyPatch, flavour: str) -> None:
+    cls = cancelkit.LimitlessClient if flavour == "sync" else cancelkit.AsyncLimitlessClient
+    monkeypatch.delenv("LIMITLESS_TOKEN_ID", raising=False)
+    monkeypatch.setenv("LIMITLESS_TOKEN_SECRET", LM_SECRET)
+    with pytest.raises(InvalidRequest, match="LIMITLESS_TOKEN_ID is not set"):
+        cls.from_env()
+    monkeypatch.setenv("LIMITLESS_TOKEN_ID", LM_TOKEN_ID)
+    monkeypatch.setenv("LIMITLESS_API_URL", "http://127.0.0.1:9")
+    client = cls.from_env()
+    assert client.base_url == "http://127.0.0.1:9"
+
+    pm_cls = (
+        cancelkit.PolymarketUSClient if flavour == "sync" else cancelkit.AsyncPolymarketUSClient
+    )
+    monkeypatch.setenv("POLYMARKET_KEY_ID", PM_KEY_ID)
+    monkeypatch.setenv("POLYMARKET_SECRET_KEY", "garbage!")
+    with pytest.raises(InvalidRequest, match="not valid base64") as caught:
+        pm_cls.from_env()
+    assert "garbage" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"base_url": "ftp://x"}, "base_url"),
+        ({"timeout": 0}, "timeout"),
+        ({"max_retries": -1}, "max_retries"),
+    ],
+)
+def test_bad_settings_are_refused_at_construction(kwargs: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidRequest, match=problem):
+        cancelkit.PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, **kwargs)
+
+
+def test_clients_are_context_managers(flavour: str) -> None:
+    script = Script()
+    if flavour == "sync":
+        with cancelkit.PolymarketUSClient(
+            PM_KEY_ID, PM_SECRET_32, transport=script.transport
+        ) as pm:
+            pm.cancel_order("ord-1")
+        assert pm._http.is_closed
+    else:
+        import asyncio
+
+        async def main() -> Any:
+            async with cancelkit.AsyncLimitlessClient(
+                LM_TOKEN_ID, LM_SECRET, transport=script.transport
+            ) as lm:
+                await lm.cancel_order(order_id=UUID(UID))
+            return lm
+
+        assert asyncio.run(main())._http.is_closed
+    assert len(script.requests) == 1
+
+
+SNIPPET = """\
+from cancelkit import LimitlessClient
+lm = LimitlessClient("t", "s")
+lm.cancel_order(order_id="6f52b6d2-6c9e-4a5c-8a4f-28ab4b7ff203")
+lm.cancel_order(client_order_id="c-1", on_behalf_of=4)
+lm.cancel_order()
+lm.cancel_order(order_id="6f52b6d2-6c9e-4a5c-8a4f-28ab4b7ff203", client_order_id="c-1")
+"""
+
+
+def test_mypy_rejects_both_or_neither_identifier(tmp_path: Path) -> None:
+    from mypy import api
+
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(SNIPPET)
+    stdout, _, status = api.run(["--strict", "--no-incremental", str(snippet)])
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert status == 1
+    assert [e.split(":")[1] for e in errors] == ["5", "6"], stdout
+    assert all("[call-overload]" in e and "cancel_order" in e for e in errors)

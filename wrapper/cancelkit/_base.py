@@ -1,0 +1,136 @@
+"""The HTTP side shared by every client: one loop for sync, one for async."""
+
+from __future__ import annotations
+
+import os
+import time
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import httpx
+
+from . import __version__
+from ._clock import Clock
+from ._exceptions import InvalidRequest
+from ._retry import Attempts, RetryPolicy
+
+_HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/json"}
+
+
+def env(name: str, *, required: bool = True) -> str | None:
+    """An environment variable, or an InvalidRequest naming the missing one."""
+    value = os.environ.get(name)
+    if required and not value:
+        raise InvalidRequest(f"environment variable {name} is not set")
+    return value or None
+
+
+def check_settings(base_url: object, timeout: object, max_retries: object) -> None:
+    """Refuse client settings that would only fail later, on the first cancel."""
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise InvalidRequest(f"base_url must be an http(s) URL, got {base_url!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidRequest(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidRequest(f"max_retries must be a non-negative integer, got {max_retries!r}")
+
+
+class SyncHTTP:
+    """Owns an ``httpx.Client`` whose auth signs every attempt; runs the retry loop."""
+
+    _http: httpx.Client
+    _clock: Clock
+    _policy: RetryPolicy
+
+    def _open(
+        self,
+        auth: httpx.Auth,
+        base_url: str,
+        timeout: float,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url, auth=auth, timeout=timeout, transport=transport, headers=_HEADERS
+        )
+
+    def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
+        attempts = Attempts(self._policy, self._clock, request["method"], request["url"])
+        while True:
+            attempts.begin()
+            outcome: httpx.Response | httpx.TransportError
+            try:
+                outcome = self._http.request(**request)
+            except httpx.TransportError as exc:
+                outcome = exc
+            delay = attempts.delay(outcome)
+            if delay is None:
+                if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
+                    return outcome, attempts
+                raise attempts.error(outcome)
+            time.sleep(delay)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncHTTP:
+    """Owns an ``httpx.AsyncClient`` whose auth signs every attempt; runs the retry loop."""
+
+    _http: httpx.AsyncClient
+    _clock: Clock
+    _policy: RetryPolicy
+
+    def _open(
+        self,
+        auth: httpx.Auth,
+        base_url: str,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, auth=auth, timeout=timeout, transport=transport, headers=_HEADERS
+        )
+
+    async def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
+        attempts = Attempts(self._policy, self._clock, request["method"], request["url"])
+        while True:
+            attempts.begin()
+            outcome: httpx.Response | httpx.TransportError
+            try:
+                outcome = await self._http.request(**request)
+            except httpx.TransportError as exc:
+                outcome = exc
+            delay = attempts.delay(outcome)
+            if delay is None:
+                if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
+                    return outcome, attempts
+                raise attempts.error(outcome)
+            await anyio.sleep(delay)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

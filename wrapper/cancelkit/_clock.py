@@ -1,0 +1,51 @@
+"""Server time as the exchanges see it, learned from responses' Date headers."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+# Date headers have one-second resolution; smaller offsets are noise.
+_RESOLUTION = 1.0
+
+
+def _local_time() -> float:
+    return time.time()
+
+
+class Clock:
+    """The local clock corrected by the offset last seen in a ``Date`` header.
+
+    Both exchanges refuse timestamps more than 30 s from their own time, so a
+    host whose clock drifted signs with server time instead.
+    """
+
+    __slots__ = ("offset",)
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        """Seconds since the epoch, corrected."""
+        return _local_time() + self.offset
+
+    def observe(self, date_header: str | None) -> None:
+        """Learn the offset from a response's ``Date`` header (ignored if absent or bad)."""
+        if not date_header:
+            return
+        try:
+            server = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        # +0.5 s: the header is truncated to the second.
+        measured = server.timestamp() + 0.5 - _local_time()
+        self.offset = measured if abs(measured) > _RESOLUTION else 0.0
+
+
+def iso_millis(seconds: float) -> str:
+    """``2026-11-22T12:00:00.000Z`` for Limitless's ``lmts-timestamp``."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

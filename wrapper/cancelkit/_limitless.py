@@ -1,0 +1,249 @@
+"""Limitless Exchange: ``POST /orders/cancel``, HMAC-signed, by exactly one identifier."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Self, overload
+from uuid import UUID
+
+import httpx
+from limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
+from limitless_api.models import CancelByClientOrderId, CancelByOrderId, CancelOrderResponseDto
+from limitless_api.types import UNSET
+
+from . import _validation as check
+from ._auth import LimitlessAuth
+from ._base import AsyncHTTP, SyncHTTP, check_settings, env
+from ._clock import Clock
+from ._exceptions import InvalidRequest, OrderNotFound
+from ._retry import RetryPolicy, server_message
+
+DEFAULT_BASE_URL = "https://api.limitless.exchange"
+
+CancelTarget = CancelByOrderId | CancelByClientOrderId
+"""The generated request body: one of its two variants."""
+
+
+def _body(
+    target: CancelTarget | None, order_id: UUID | str | None, client_order_id: str | None
+) -> CancelTarget:
+    given = [
+        name
+        for name, value in (
+            ("a generated body", target),
+            ("order_id", order_id),
+            ("client_order_id", client_order_id),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise InvalidRequest(
+            "give exactly one of order_id or client_order_id"
+            + (f" (got {' and '.join(given)})" if given else " (got neither)")
+        )
+    if isinstance(target, CancelByOrderId):
+        return CancelByOrderId(order_id=check.limitless_order_id(target.order_id))
+    if isinstance(target, CancelByClientOrderId):
+        return CancelByClientOrderId(client_order_id=check.client_order_id(target.client_order_id))
+    if target is not None:
+        raise InvalidRequest(
+            f"body must be CancelByOrderId or CancelByClientOrderId, not {type(target).__name__}"
+        )
+    if order_id is not None:
+        return CancelByOrderId(order_id=check.limitless_order_id(order_id))
+    return CancelByClientOrderId(client_order_id=check.client_order_id(client_order_id))
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return CancelOrderResponseDto.from_dict(json.loads(response.content)).message
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # A 2xx whose body is not the documented shape: the cancel still happened.
+        return server_message(response)
+
+
+class _Limitless:
+    """What the sync and async clients share: credentials, settings, request building."""
+
+    _auth: LimitlessAuth
+
+    if TYPE_CHECKING:  # the concrete clients' constructors, for from_env
+
+        def __init__(self, token_id: str, secret: str, **kwargs: Any) -> None: ...
+
+    def _setup(
+        self, token_id: str, secret: str, base_url: str, timeout: float, max_retries: int
+    ) -> None:
+        check_settings(base_url, timeout, max_retries)
+        self._clock = Clock()
+        self._policy = RetryPolicy(max_retries=max_retries)
+        self._auth = LimitlessAuth(token_id, secret, self._clock)
+        self.base_url = base_url
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Self:
+        """Build from ``LIMITLESS_TOKEN_ID``, ``LIMITLESS_TOKEN_SECRET`` and optional
+        ``LIMITLESS_API_URL``; keyword arguments go to the constructor."""
+        base_url = env("LIMITLESS_API_URL", required=False)
+        if base_url and "base_url" not in kwargs:
+            kwargs["base_url"] = base_url
+        return cls(
+            env("LIMITLESS_TOKEN_ID") or "",
+            env("LIMITLESS_TOKEN_SECRET") or "",
+            **kwargs,
+        )
+
+    @staticmethod
+    def _request(
+        target: CancelTarget | None,
+        order_id: UUID | str | None,
+        client_order_id: str | None,
+        on_behalf_of: int | None,
+    ) -> dict[str, Any]:
+        body = _body(target, order_id, client_order_id)
+        profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
+        return _cancel._get_kwargs(body=body, on_behalf_of=profile)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(token_id={self._auth.token_id!r}, base_url={self.base_url!r})"
+        )
+
+
+class LimitlessClient(_Limitless, SyncHTTP):
+    """Cancels Limitless Exchange orders with a scoped API token. A context manager.
+
+    Args:
+        token_id: the scoped API token id (``lmts-api-key``).
+        secret: the token secret, base64 as issued.
+        base_url: the API root; point it at the sandbox for tests.
+        timeout: seconds for each attempt.
+        max_retries: retries after the first attempt on connection errors, timeouts, 429, 5xx.
+        transport: an ``httpx.BaseTransport`` (mock, proxy, in-process app).
+    """
+
+    def __init__(
+        self,
+        token_id: str,
+        secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._setup(token_id, secret, base_url, timeout, max_retries)
+        self._open(self._auth, base_url, timeout, transport)
+
+    @overload
+    def cancel_order(
+        self,
+        *,
+        order_id: UUID | str,
+        client_order_id: None = None,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str: ...
+    @overload
+    def cancel_order(
+        self,
+        *,
+        client_order_id: str,
+        order_id: None = None,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str: ...
+    @overload
+    def cancel_order(
+        self,
+        body: CancelTarget,
+        *,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str: ...
+    def cancel_order(
+        self,
+        body: CancelTarget | None = None,
+        *,
+        order_id: UUID | str | None = None,
+        client_order_id: str | None = None,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str:
+        """Cancel one order by exactly one of ``order_id`` (a UUID) or ``client_order_id``.
+
+        A generated ``CancelByOrderId`` / ``CancelByClientOrderId`` may be passed
+        instead. ``on_behalf_of`` cancels a managed sub-account's order (needs the
+        ``delegated_signing`` scope). Returns the server's confirmation message; with
+        ``missing_ok``, a 404 returns its message instead of raising.
+        """
+        request = self._request(body, order_id, client_order_id, on_behalf_of)
+        try:
+            response, _ = self._send(request)
+        except OrderNotFound as exc:
+            if missing_ok:
+                return exc.message
+            raise
+        return _message(response)
+
+
+class AsyncLimitlessClient(_Limitless, AsyncHTTP):
+    """The async twin of :class:`LimitlessClient`, with the same arguments."""
+
+    def __init__(
+        self,
+        token_id: str,
+        secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._setup(token_id, secret, base_url, timeout, max_retries)
+        self._open(self._auth, base_url, timeout, transport)
+
+    @overload
+    async def cancel_order(
+        self,
+        *,
+        order_id: UUID | str,
+        client_order_id: None = None,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str: ...
+    @overload
+    async def cancel_order(
+        self,
+        *,
+        client_order_id: str,
+        order_id: None = None,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str: ...
+    @overload
+    async def cancel_order(
+        self,
+        body: CancelTarget,
+        *,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str: ...
+    async def cancel_order(
+        self,
+        body: CancelTarget | None = None,
+        *,
+        order_id: UUID | str | None = None,
+        client_order_id: str | None = None,
+        on_behalf_of: int | None = None,
+        missing_ok: bool = False,
+    ) -> str:
+        """Cancel one order (see :meth:`LimitlessClient.cancel_order`)."""
+        request = self._request(body, order_id, client_order_id, on_behalf_of)
+        try:
+            response, _ = await self._send(request)
+        except OrderNotFound as exc:
+            if missing_ok:
+                return exc.message
+            raise
+        return _message(response)

@@ -1,0 +1,133 @@
+"""Polymarket US: ``POST /v1/order/{orderId}/cancel``, Ed25519-signed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self
+
+import httpx
+from polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
+from polymarket_us_api.models import CancelOrderRequest
+
+from . import _validation as check
+from ._auth import PolymarketAuth
+from ._base import AsyncHTTP, SyncHTTP, check_settings, env
+from ._clock import Clock
+from ._exceptions import OrderNotFound
+from ._retry import RetryPolicy
+
+DEFAULT_BASE_URL = "https://api.polymarket.us"
+
+
+class _Polymarket:
+    """What the sync and async clients share: credentials, settings, request building."""
+
+    _auth: PolymarketAuth
+
+    if TYPE_CHECKING:  # the concrete clients' constructors, for from_env
+
+        def __init__(self, key_id: str, secret_key: str, **kwargs: Any) -> None: ...
+
+    def _setup(
+        self, key_id: str, secret_key: str, base_url: str, timeout: float, max_retries: int
+    ) -> None:
+        check_settings(base_url, timeout, max_retries)
+        self._clock = Clock()
+        self._policy = RetryPolicy(max_retries=max_retries)
+        self._auth = PolymarketAuth(key_id, secret_key, self._clock)
+        self.base_url = base_url
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Self:
+        """Build from ``POLYMARKET_KEY_ID``, ``POLYMARKET_SECRET_KEY`` and optional
+        ``POLYMARKET_API_URL``; keyword arguments go to the constructor."""
+        base_url = env("POLYMARKET_API_URL", required=False)
+        if base_url and "base_url" not in kwargs:
+            kwargs["base_url"] = base_url
+        return cls(
+            env("POLYMARKET_KEY_ID") or "",
+            env("POLYMARKET_SECRET_KEY") or "",
+            **kwargs,
+        )
+
+    @staticmethod
+    def _request(order_id: str, market_slug: str | None) -> dict[str, Any]:
+        order_id = check.polymarket_order_id(order_id)
+        body = (
+            CancelOrderRequest()
+            if market_slug is None
+            else CancelOrderRequest(market_slug=check.market_slug(market_slug))
+        )
+        return _cancel._get_kwargs(order_id, body=body)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key_id={self._auth.key_id!r}, base_url={self.base_url!r})"
+
+
+class PolymarketUSClient(_Polymarket, SyncHTTP):
+    """Cancels Polymarket US orders. A context manager; ``close()`` when done.
+
+    Args:
+        key_id: the API key id (a UUID) from the developer portal.
+        secret_key: the base64 secret key (32-byte seed or 64-byte seed + public key).
+        base_url: the API root; point it at the sandbox for tests.
+        timeout: seconds for each attempt.
+        max_retries: retries after the first attempt on connection errors, timeouts, 429, 5xx.
+        transport: an ``httpx.BaseTransport`` (mock, proxy, in-process app).
+    """
+
+    def __init__(
+        self,
+        key_id: str,
+        secret_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._setup(key_id, secret_key, base_url, timeout, max_retries)
+        self._open(self._auth, base_url, timeout, transport)
+
+    def cancel_order(
+        self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False
+    ) -> None:
+        """Cancel one order by its exchange-assigned id.
+
+        Raises :class:`InvalidRequest` before any I/O if ``order_id`` cannot address
+        exactly one path segment. With ``missing_ok``, an order the exchange does not
+        know (404) is taken as already gone.
+        """
+        request = self._request(order_id, market_slug)
+        try:
+            self._send(request)
+        except OrderNotFound:
+            if not missing_ok:
+                raise
+
+
+class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
+    """The async twin of :class:`PolymarketUSClient`, with the same arguments."""
+
+    def __init__(
+        self,
+        key_id: str,
+        secret_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._setup(key_id, secret_key, base_url, timeout, max_retries)
+        self._open(self._auth, base_url, timeout, transport)
+
+    async def cancel_order(
+        self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False
+    ) -> None:
+        """Cancel one order by its exchange-assigned id (as the sync client does)."""
+        request = self._request(order_id, market_slug)
+        try:
+            await self._send(request)
+        except OrderNotFound:
+            if not missing_ok:
+                raise

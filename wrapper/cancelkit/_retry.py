@@ -1,0 +1,179 @@
+"""When to retry a cancel, how long to wait, and which error to raise at the end.
+
+Repeating a cancel is safe, so connection errors, timeouts, 429 and 5xx are
+retried. The decisions live here once; the sync and async clients only loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from email.utils import parsedate_to_datetime
+
+import attrs
+import httpx
+
+from ._clock import Clock
+from ._exceptions import (
+    AuthenticationError,
+    BadRequest,
+    CancelKitError,
+    NetworkError,
+    OrderNotFound,
+    RateLimited,
+    ServerError,
+)
+
+logger = logging.getLogger("cancelkit")
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
+_CLOCK_SKEW_RETRY = 5.0  # seconds of newly learned skew that justify re-signing after a 401
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Retry limits: exponential backoff with jitter, ``Retry-After`` honoured up to a cap."""
+
+    max_retries: int = 3
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def backoff(self, retry: int) -> float:
+        """Delay before retry number ``retry`` (1-based): capped doubling, minus up to 25 %."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
+        return ceiling * (1.0 - 0.25 * random.random())  # noqa: S311 (jitter, not crypto)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def server_message(response: httpx.Response) -> str:
+    """The server's error message: ``message`` (NestJS lists joined), else the body text."""
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        message = data.get("message", data.get("error"))
+        if isinstance(message, list):
+            return "; ".join(str(m) for m in message)
+        if message is not None:
+            return str(message)
+    text = response.text.strip()
+    return text[:500] if text else (response.reason_phrase or f"HTTP {response.status_code}")
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        if name in response.headers:
+            return response.headers[name]
+    return None
+
+
+class Attempts:
+    """The attempts of one cancel call: each outcome in, a decision out."""
+
+    def __init__(self, policy: RetryPolicy, clock: Clock, method: str, path: str) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.method = method.upper()
+        self.path = path
+        self.count = 0
+        self.retries = 0
+        self.ambiguous = False  # an attempt may have reached the exchange unanswered
+        self._clock_retried = False
+        self._offset = 0.0
+        self._started = 0.0
+
+    def begin(self) -> None:
+        """Call before sending each attempt."""
+        self.count += 1
+        self._offset = self.clock.offset
+        self._started = time.perf_counter()
+
+    def _log(self, status: object) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            elapsed = (time.perf_counter() - self._started) * 1000
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.1f ms)",
+                self.method,
+                self.path,
+                status,
+                self.count,
+                elapsed,
+            )
+
+    def _retry(self, delay: float) -> float | None:
+        if self.retries >= self.policy.max_retries:
+            return None
+        self.retries += 1
+        return delay
+
+    def delay(self, outcome: httpx.Response | httpx.TransportError) -> float | None:
+        """Seconds to wait before the next attempt, or None when this outcome is final."""
+        if isinstance(outcome, httpx.TransportError):
+            self._log(type(outcome).__name__)
+            self.ambiguous = True
+            return self._retry(self.policy.backoff(self.retries + 1))
+        status = outcome.status_code
+        self._log(status)
+        if status < 400:
+            return None
+        if status == 401 and not self._clock_retried:
+            # The auth flow has just learned the server's time from this 401's Date.
+            if abs(self.clock.offset - self._offset) > _CLOCK_SKEW_RETRY:
+                self._clock_retried = True
+                return 0.0
+            return None
+        if status == 429 or status >= 500:
+            self.ambiguous = self.ambiguous or status >= 500
+            wait = retry_after(outcome)
+            if wait is None:
+                return self._retry(self.policy.backoff(self.retries + 1))
+            if wait > self.policy.max_retry_after:
+                return None
+            return self._retry(wait)
+        return None
+
+    def error(self, outcome: httpx.Response | httpx.TransportError) -> CancelKitError:
+        """The error for a final failed outcome."""
+        if isinstance(outcome, httpx.TransportError):
+            return NetworkError(
+                f"{self.method} {self.path} failed: {type(outcome).__name__}: {outcome}",
+                attempts=self.count,
+            )
+        status = outcome.status_code
+        message = server_message(outcome)
+        request_id = _request_id(outcome)
+        if status == 429:
+            return RateLimited(
+                message,
+                status=status,
+                request_id=request_id,
+                attempts=self.count,
+                retry_after=retry_after(outcome),
+            )
+        if status in (401, 403):
+            kind: type[CancelKitError] = AuthenticationError
+        elif status == 404:
+            kind = OrderNotFound
+        elif 400 <= status < 500:
+            kind = BadRequest
+        else:
+            kind = ServerError
+        return kind(message, status=status, request_id=request_id, attempts=self.count)
