@@ -32,3 +32,8 @@ pytest: $(STAMP)
 ## regenerate: rewrite generated/ from specs/ (after a spec update)
 regenerate: $(STAMP)
 	$(BIN)/python scripts/regenerate.py
+
+## demo: the main job on the embedded sandbox
+.PHONY: demo
+demo: $(STAMP)
+	$(BIN)/cancelkit demo

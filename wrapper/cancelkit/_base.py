@@ -6,6 +6,7 @@ import os
 import time
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlencode
 
 import anyio
 import httpx
@@ -24,6 +25,13 @@ def env(name: str, *, required: bool = True) -> str | None:
     if required and not value:
         raise InvalidRequest(f"environment variable {name} is not set")
     return value or None
+
+
+def target(request: dict[str, Any]) -> str:
+    """Path and query of a generated request, for log lines and errors."""
+    params = request.get("params")
+    path = str(request["url"])
+    return path + (f"?{urlencode(params)}" if params else "")
 
 
 def check_settings(base_url: object, timeout: object, max_retries: object) -> None:
@@ -55,7 +63,7 @@ class SyncHTTP:
         )
 
     def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
-        attempts = Attempts(self._policy, self._clock, request["method"], request["url"])
+        attempts = Attempts(self._policy, self._clock, request["method"], target(request))
         while True:
             attempts.begin()
             outcome: httpx.Response | httpx.TransportError
@@ -105,7 +113,7 @@ class AsyncHTTP:
         )
 
     async def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
-        attempts = Attempts(self._policy, self._clock, request["method"], request["url"])
+        attempts = Attempts(self._policy, self._clock, request["method"], target(request))
         while True:
             attempts.begin()
             outcome: httpx.Response | httpx.TransportError

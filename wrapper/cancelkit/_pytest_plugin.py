@@ -1,0 +1,46 @@
+"""pytest plugin: the ``cancelkit_sandbox`` fixture (both exchanges on loopback).
+
+Knobs can be set per test with a marker::
+
+    @pytest.mark.cancelkit_sandbox(rate_limit=20, failure_rate=0.2, seed=1)
+    def test_kill_switch(cancelkit_sandbox): ...
+
+Imports nothing heavy until a test asks for the fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from cancelkit.sandbox import Sandbox
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker that carries knobs."""
+    config.addinivalue_line(
+        "markers", "cancelkit_sandbox(**knobs): knobs for the cancelkit_sandbox fixture"
+    )
+
+
+@pytest.fixture
+def cancelkit_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """Both sandboxes running on 127.0.0.1 (ephemeral ports), stopped after the test.
+
+    The object gives base URLs, demo credentials (``.credentials``, ``.env()``),
+    ``seed_polymarket`` / ``seed_limitless``, ``set_knobs``, ``open_orders`` and
+    ready-made clients (``polymarket_client()``, ``async_limitless_client()``...).
+    """
+    try:
+        from cancelkit.sandbox import Sandbox
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        pytest.skip(f"cancelkit sandbox needs `pip install cancelkit[sandbox]` ({exc})")
+    sandbox = Sandbox()
+    marker = request.node.get_closest_marker("cancelkit_sandbox")
+    if marker is not None:
+        sandbox.set_knobs(**marker.kwargs)
+    with sandbox:
+        yield sandbox

@@ -1,0 +1,225 @@
+"""A local sandbox of both exchanges, for running and testing cancel logic offline.
+
+It verifies signatures as the exchanges describe, validates every request against
+the verbatim specs with openapi-core, keeps an in-memory order book per account,
+and can inject the faults a kill switch must survive. Routes under ``/_sandbox/``
+(seeding and listing orders, knobs, counters) are the sandbox's own, not part of
+either exchange's API.
+
+>>> with Sandbox() as sandbox:                                   # doctest: +SKIP
+...     sandbox.seed_polymarket("ord-1", market_slug="nba-lal-bos")
+...     with sandbox.polymarket_client() as pm:
+...         pm.cancel_order("ord-1")
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from types import TracebackType
+from typing import Any, Self
+from uuid import uuid4
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ._apps import DELEGATED, LimitlessToken, PolymarketKey, limitless_app, polymarket_app
+from ._server import BackgroundServer
+from ._state import Book, Knobs, Order, Stats
+
+__all__ = ["Credentials", "Knobs", "Order", "Sandbox", "Stats"]
+
+POLYMARKET_ACCOUNT = "pm-demo"
+PARTNER_PROFILE = 1001
+SUB_ACCOUNT = 2001
+OTHER_PROFILE = 1002
+
+
+@attrs.frozen
+class Credentials:
+    """The demo credentials of a running sandbox (sandbox-only; never real keys)."""
+
+    polymarket_key_id: str
+    polymarket_secret_key: str = attrs.field(repr=False)
+    polymarket_public_key: str
+    limitless_token_id: str
+    limitless_secret: str = attrs.field(repr=False)
+    limitless_profile_id: int
+    limitless_sub_account: int
+    limitless_other_token_id: str
+    limitless_other_secret: str = attrs.field(repr=False)
+    limitless_other_profile_id: int
+
+    def env(self, polymarket_url: str, limitless_url: str) -> dict[str, str]:
+        """The environment variables ``from_env`` and the CLI read."""
+        return {
+            "POLYMARKET_KEY_ID": self.polymarket_key_id,
+            "POLYMARKET_SECRET_KEY": self.polymarket_secret_key,
+            "POLYMARKET_API_URL": polymarket_url,
+            "LIMITLESS_TOKEN_ID": self.limitless_token_id,
+            "LIMITLESS_TOKEN_SECRET": self.limitless_secret,
+            "LIMITLESS_API_URL": limitless_url,
+        }
+
+
+def _credentials() -> Credentials:
+    private = Ed25519PrivateKey.generate()
+    seed = private.private_bytes_raw()
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return Credentials(
+        polymarket_key_id=str(uuid4()),
+        polymarket_secret_key=base64.b64encode(seed + public).decode(),
+        polymarket_public_key=base64.b64encode(public).decode(),
+        limitless_token_id=f"sbx_{secrets.token_hex(8)}",
+        limitless_secret=base64.b64encode(os.urandom(32)).decode(),
+        limitless_profile_id=PARTNER_PROFILE,
+        limitless_sub_account=SUB_ACCOUNT,
+        limitless_other_token_id=f"sbx_{secrets.token_hex(8)}",
+        limitless_other_secret=base64.b64encode(os.urandom(32)).decode(),
+        limitless_other_profile_id=OTHER_PROFILE,
+    )
+
+
+class Sandbox:
+    """Both exchanges on loopback, with demo credentials and direct access to their books.
+
+    Args:
+        host: address to listen on (loopback by default).
+        polymarket_port, limitless_port: 0 for ephemeral ports.
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", polymarket_port: int = 0, limitless_port: int = 0
+    ) -> None:
+        self.credentials = _credentials()
+        c = self.credentials
+        self.polymarket = Book()
+        self.limitless = Book()
+        pm_key = PolymarketKey(
+            c.polymarket_key_id, base64.b64decode(c.polymarket_public_key), POLYMARKET_ACCOUNT
+        )
+        partner = LimitlessToken(
+            c.limitless_token_id,
+            base64.b64decode(c.limitless_secret),
+            PARTNER_PROFILE,
+            frozenset({"trading", DELEGATED}),
+            frozenset({SUB_ACCOUNT}),
+        )
+        other = LimitlessToken(
+            c.limitless_other_token_id, base64.b64decode(c.limitless_other_secret), OTHER_PROFILE
+        )
+        self._servers = (
+            BackgroundServer(
+                polymarket_app(self.polymarket, {pm_key.key_id: pm_key}), host, polymarket_port
+            ),
+            BackgroundServer(
+                limitless_app(self.limitless, {t.token_id: t for t in (partner, other)}),
+                host,
+                limitless_port,
+            ),
+        )
+
+    @property
+    def polymarket_url(self) -> str:
+        """Base URL of the Polymarket US sandbox."""
+        return self._servers[0].url
+
+    @property
+    def limitless_url(self) -> str:
+        """Base URL of the Limitless sandbox."""
+        return self._servers[1].url
+
+    def start(self) -> Self:
+        """Start both servers."""
+        for server in self._servers:
+            server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        for server in self._servers:
+            server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """Environment variables pointing ``from_env`` and the CLI at this sandbox."""
+        return self.credentials.env(self.polymarket_url, self.limitless_url)
+
+    def seed_polymarket(
+        self, order_id: str, *, market_slug: str | None = None, owner: str = POLYMARKET_ACCOUNT
+    ) -> Order:
+        """Add an open Polymarket order."""
+        return self.polymarket.seed(Order(order_id, owner, market_slug=market_slug))
+
+    def seed_limitless(
+        self,
+        order_id: str | None = None,
+        *,
+        client_order_id: str | None = None,
+        owner: int = PARTNER_PROFILE,
+    ) -> Order:
+        """Add an open Limitless order (a fresh UUID unless ``order_id`` is given)."""
+        order = Order(order_id or str(uuid4()), str(owner), client_order_id=client_order_id)
+        return self.limitless.seed(order)
+
+    def set_knobs(self, **knobs: Any) -> None:
+        """Set the same knobs on both venues (see :class:`Knobs`)."""
+        self.polymarket.set_knobs(**knobs)
+        self.limitless.set_knobs(**knobs)
+
+    def open_orders(self) -> list[Order]:
+        """Every order on either venue that is still open."""
+        return [
+            o
+            for book in (self.polymarket, self.limitless)
+            for o in list(book.orders.values())
+            if o.status == "open"
+        ]
+
+    def polymarket_client(self, **kwargs: Any) -> Any:
+        """A :class:`cancelkit.PolymarketUSClient` for the demo key."""
+        from cancelkit import PolymarketUSClient
+
+        c = self.credentials
+        return PolymarketUSClient(
+            c.polymarket_key_id, c.polymarket_secret_key, base_url=self.polymarket_url, **kwargs
+        )
+
+    def limitless_client(self, **kwargs: Any) -> Any:
+        """A :class:`cancelkit.LimitlessClient` for the demo partner token."""
+        from cancelkit import LimitlessClient
+
+        c = self.credentials
+        return LimitlessClient(
+            c.limitless_token_id, c.limitless_secret, base_url=self.limitless_url, **kwargs
+        )
+
+    def async_polymarket_client(self, **kwargs: Any) -> Any:
+        """An :class:`cancelkit.AsyncPolymarketUSClient` for the demo key."""
+        from cancelkit import AsyncPolymarketUSClient
+
+        c = self.credentials
+        return AsyncPolymarketUSClient(
+            c.polymarket_key_id, c.polymarket_secret_key, base_url=self.polymarket_url, **kwargs
+        )
+
+    def async_limitless_client(self, **kwargs: Any) -> Any:
+        """An :class:`cancelkit.AsyncLimitlessClient` for the demo partner token."""
+        from cancelkit import AsyncLimitlessClient
+
+        c = self.credentials
+        return AsyncLimitlessClient(
+            c.limitless_token_id, c.limitless_secret, base_url=self.limitless_url, **kwargs
+        )

@@ -1,0 +1,91 @@
+"""Validate requests against the verbatim specs with openapi-core."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.validation.request.exceptions import SecurityValidationError
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+
+def spec_text(name: str) -> bytes:
+    """The verbatim spec ``name`` (``polymarket_us`` or ``limitless``)."""
+    packaged = resources.files("cancelkit.sandbox").joinpath("specs", f"{name}.yaml")
+    if packaged.is_file():
+        return packaged.read_bytes()
+    # Editable install: the specs live at the repository root.
+    return (Path(__file__).resolve().parents[3] / "specs" / f"{name}.yaml").read_bytes()
+
+
+@cache
+def openapi(name: str) -> OpenAPI:
+    """The parsed verbatim spec, built once per process."""
+    return OpenAPI.from_dict(yaml.safe_load(spec_text(name)))
+
+
+class _Request:
+    """openapi-core's request protocol over what the sandbox received."""
+
+    def __init__(
+        self,
+        host_url: str,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: list[tuple[str, str]],
+        body: bytes,
+        content_type: str,
+    ) -> None:
+        self.host_url = host_url
+        self.method = method.lower()
+        self.path = path
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(query),
+            header=Headers(headers),
+            cookie=ImmutableMultiDict(),
+        )
+        self.body = body or None
+        self.content_type = content_type
+
+
+class Violation(Exception):
+    """The request breaks the contract; ``security`` tells a 401 from a 400."""
+
+    def __init__(self, message: str, *, security: bool) -> None:
+        super().__init__(message)
+        self.security = security
+
+
+def _explain(error: BaseException) -> str:
+    cause: Any = error.__cause__
+    details = [getattr(e, "message", str(e)) for e in getattr(cause, "schema_errors", ())]
+    return f"{error}" if not details else f"{type(error).__name__}: {'; '.join(details)}"
+
+
+def check(
+    name: str,
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> Any:
+    """Validate one request; return the unmarshalled body or raise :class:`Violation`."""
+    api = openapi(name)
+    # Match the spec's own server so that the sandbox's loopback address does not matter.
+    host = str(api.spec["servers"][0]["url"])
+    content_type = dict((k.lower(), v) for k, v in headers).get("content-type", "")
+    result = api.unmarshal_request(
+        _Request(host, method, path, query, headers, body, content_type.lower())
+    )
+    errors = list(result.errors)
+    if errors:
+        error = errors[0]
+        raise Violation(_explain(error), security=isinstance(error, SecurityValidationError))
+    return result.body

@@ -1,0 +1,54 @@
+"""Serve an ASGI app with uvicorn on a background thread, on an ephemeral port."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class BackgroundServer:
+    """uvicorn on its own thread and event loop; ``start()`` returns once it listens."""
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="critical",
+            access_log=False,
+            date_header=False,  # the sandbox stamps Date from its own (offsettable) clock
+            lifespan="off",
+            loop="asyncio",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="cancelkit-sandbox", daemon=True)
+        self.host = host
+        self.port = port
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve())
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start serving; raise RuntimeError if the server does not come up."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox server did not start on {self.host}:{self.port}")
+            time.sleep(0.005)
+        sockets = self._server.servers[0].sockets
+        self.port = sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        """The base URL clients should use."""
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
