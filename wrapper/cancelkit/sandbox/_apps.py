@@ -7,9 +7,11 @@ import binascii
 import email.utils
 import hashlib
 import hmac
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 from uuid import UUID
 
 import anyio
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import _contract
 from ._state import Book, Order
 
+_PM_CANCEL = re.compile(r"/v1/order/([^/]+)/cancel")
 TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
 DELEGATED = "delegated_signing"
 
@@ -86,6 +89,29 @@ class _DateHeader:
         await self.app(scope, receive, stamped)
 
 
+class _RawDispatch:
+    """Sends every API request to one endpoint that routes on the raw path itself.
+
+    Starlette routes on the decoded path, where %2F becomes a separator and a
+    decoded newline defeats the route pattern; the exchange sees the wire path.
+    """
+
+    def __init__(self, admin: ASGIApp, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.admin = admin
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
+            await self.admin(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if request.method != "POST":
+            response: Response = JSONResponse({"code": 405, "message": "Method Not Allowed"}, 405)
+        else:
+            response = await self.endpoint(request)
+        await response(scope, receive, send)
+
+
 def _admin_routes(book: Book) -> list[Route]:
     """Sandbox-only routes under /_sandbox/: not part of either exchange's API."""
 
@@ -145,7 +171,8 @@ def _contract_check(book: Book, name: str, request: Request, body: bytes, error:
         return _contract.check(
             name,
             request.method,
-            request.url.path,
+            # The wire path: a decoded %2F would split a segment and match nothing.
+            _raw_target(request).partition("?")[0],
             list(request.query_params.multi_items()),
             list(request.headers.items()),
             body,
@@ -208,6 +235,11 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
         return key
 
     async def cancel(request: Request, body: bytes) -> Response:
+        # Route on the raw path: Starlette's decoded path turns %2F into a separator.
+        match = _PM_CANCEL.fullmatch(_raw_target(request).partition("?")[0])
+        if match is None:
+            return error(404, "Not Found")
+        order_id = unquote(match[1])
         key_id = request.headers.get("x-pm-access-key", "")
         await _faults(book, key_id, too_many)
         try:
@@ -221,7 +253,7 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
             with book.lock:
                 book.stats.failures_injected += 1
             return error(500, "sandbox: injected internal error")
-        order = book.find(None, order_id=request.path_params["order_id"])
+        order = book.find(None, order_id=order_id)
         if order is None or order.owner != key.account:
             return error(404, "order not found")
         slug = payload.get("marketSlug") if isinstance(payload, dict) else None
@@ -235,11 +267,9 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
             return _DropAfterEffect()
         return Response(b"", 200, media_type="application/json")
 
-    routes = [
-        Route("/v1/order/{order_id}/cancel", _handler(book, cancel), methods=["POST"]),
-        *_admin_routes(book),
-    ]
-    return _DateHeader(Starlette(routes=routes), book)
+    return _DateHeader(
+        _RawDispatch(Starlette(routes=_admin_routes(book)), _handler(book, cancel)), book
+    )
 
 
 def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
