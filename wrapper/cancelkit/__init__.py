@@ -3,26 +3,37 @@
 >>> from cancelkit import PolymarketUSClient
 >>> with PolymarketUSClient.from_env() as pm:          # doctest: +SKIP
 ...     pm.cancel_order("ord-123", market_slug="nba-lal-bos")
+
+Public names load on first use, so ``cancelkit --help`` does not pay for httpx
+and cryptography.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from ._auth import LimitlessAuth, PolymarketAuth
-from ._exceptions import (
-    AuthenticationError,
-    BadRequest,
-    CancelKitError,
-    InvalidRequest,
-    NetworkError,
-    OrderNotFound,
-    RateLimited,
-    ServerError,
-)
-from ._limitless import AsyncLimitlessClient, CancelTarget, LimitlessClient
-from ._polymarket import AsyncPolymarketUSClient, PolymarketUSClient
-from ._retry import RetryPolicy
+_EXPORTS = {
+    "AsyncLimitlessClient": "._limitless",
+    "AsyncPolymarketUSClient": "._polymarket",
+    "AuthenticationError": "._exceptions",
+    "BadRequest": "._exceptions",
+    "CancelKitError": "._exceptions",
+    "CancelResult": "._batch",
+    "CancelTarget": "._limitless",
+    "InvalidRequest": "._exceptions",
+    "LimitlessAuth": "._auth",
+    "LimitlessClient": "._limitless",
+    "NetworkError": "._exceptions",
+    "OrderNotFound": "._exceptions",
+    "PolymarketAuth": "._auth",
+    "PolymarketUSClient": "._polymarket",
+    "RateLimited": "._exceptions",
+    "RetryPolicy": "._retry",
+    "ServerError": "._exceptions",
+}
 
 __all__ = [
     "AsyncLimitlessClient",
@@ -30,6 +41,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "CancelKitError",
+    "CancelResult",
     "CancelTarget",
     "InvalidRequest",
     "LimitlessAuth",
@@ -43,3 +55,34 @@ __all__ = [
     "ServerError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:
+    from ._auth import LimitlessAuth, PolymarketAuth
+    from ._batch import CancelResult
+    from ._exceptions import (
+        AuthenticationError,
+        BadRequest,
+        CancelKitError,
+        InvalidRequest,
+        NetworkError,
+        OrderNotFound,
+        RateLimited,
+        ServerError,
+    )
+    from ._limitless import AsyncLimitlessClient, CancelTarget, LimitlessClient
+    from ._polymarket import AsyncPolymarketUSClient, PolymarketUSClient
+    from ._retry import RetryPolicy

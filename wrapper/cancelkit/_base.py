@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlencode
 
 import anyio
@@ -15,6 +16,12 @@ from . import __version__
 from ._clock import Clock
 from ._exceptions import InvalidRequest
 from ._retry import Attempts, RetryPolicy
+
+if TYPE_CHECKING:
+    from ._batch import RateLimiter
+
+_A = TypeVar("_A", bound="AsyncHTTP")
+_SHARED_STATE = ("_auth", "_clock", "_policy", "base_url")
 
 _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/json"}
 
@@ -61,6 +68,24 @@ class SyncHTTP:
         self._http = httpx.Client(
             base_url=base_url, auth=auth, timeout=timeout, transport=transport, headers=_HEADERS
         )
+        self._timeout = timeout
+        self._transport = transport
+
+    def _async_twin(self, cls: type[_A]) -> _A:
+        """An async client sharing this one's auth, clock and settings (for bulk cancels)."""
+        transport = self._transport
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            raise InvalidRequest(
+                "bulk cancels run asynchronously: give the client a transport that is also an"
+                " httpx.AsyncBaseTransport (such as httpx.MockTransport), or none"
+            )
+        twin = cls.__new__(cls)
+        # The same decoded key and learned clock: nothing is decoded or learned twice.
+        state = vars(self)
+        for name in _SHARED_STATE:
+            setattr(twin, name, state[name])
+        twin._open(state["_auth"], state["base_url"], self._timeout, transport)
+        return twin
 
     def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
         attempts = Attempts(self._policy, self._clock, request["method"], target(request))
@@ -112,15 +137,19 @@ class AsyncHTTP:
             base_url=base_url, auth=auth, timeout=timeout, transport=transport, headers=_HEADERS
         )
 
-    async def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
+    async def _send(
+        self, request: dict[str, Any], limiter: RateLimiter | None = None
+    ) -> tuple[httpx.Response, Attempts]:
         attempts = Attempts(self._policy, self._clock, request["method"], target(request))
         while True:
-            attempts.begin()
-            outcome: httpx.Response | httpx.TransportError
-            try:
-                outcome = await self._http.request(**request)
-            except httpx.TransportError as exc:
-                outcome = exc
+            # Every attempt, retries included, counts against the exchange's limit.
+            async with limiter.slot() if limiter is not None else nullcontext():
+                attempts.begin()
+                outcome: httpx.Response | httpx.TransportError
+                try:
+                    outcome = await self._http.request(**request)
+                except httpx.TransportError as exc:
+                    outcome = exc
             delay = attempts.delay(outcome)
             if delay is None:
                 if isinstance(outcome, httpx.Response) and outcome.status_code < 400:

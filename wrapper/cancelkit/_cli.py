@@ -3,6 +3,8 @@ that ``cancelkit --help`` starts fast."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 
@@ -50,6 +52,143 @@ def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: float
             threading.Event().wait()
         except KeyboardInterrupt:
             click.echo("stopping")
+
+
+def _common(command: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option(
+            "--from-file", "from_file", metavar="FILE", help="One order per line ('-': stdin)."
+        ),
+        click.option("--base-url", help="API root (default: *_API_URL or the exchange)."),
+        click.option("--json", "json_lines", is_flag=True, help="One JSON result per line."),
+        click.option(
+            "--missing-ok/--no-missing-ok",
+            default=True,
+            show_default=True,
+            help="Count an order the exchange does not know as already gone.",
+        ),
+        click.option("--rate", type=float, default=None, help="Max requests/s (0: no limit)."),
+        click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True),
+        click.option(
+            "--skip-invalid", is_flag=True, help="Send the valid orders, report the rest."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _rate(value: float | None, default: float | None) -> float | None:
+    if value is None:
+        return default
+    return value or None
+
+
+@main.group()
+def cancel() -> None:
+    """Cancel orders. Credentials come only from the environment (never from flags,
+    which land in shell history): POLYMARKET_KEY_ID / POLYMARKET_SECRET_KEY, or
+    LIMITLESS_TOKEN_ID / LIMITLESS_TOKEN_SECRET.
+
+    Exit status: 0 all cancelled (or already gone with --missing-ok), 1 some failed,
+    2 usage error or invalid input (then nothing is sent unless --skip-invalid)."""
+
+
+@cancel.command("polymarket")
+@click.argument("order_ids", nargs=-1)
+@click.option("--market-slug", help="Market of the orders.")
+@_common
+def cancel_polymarket(
+    order_ids: tuple[str, ...],
+    market_slug: str | None,
+    from_file: str | None,
+    base_url: str | None,
+    json_lines: bool,
+    missing_ok: bool,
+    rate: float | None,
+    concurrency: int,
+    skip_invalid: bool,
+) -> None:
+    """Cancel Polymarket US orders by ORDER_ID."""
+    from . import _cancel_cli as cli
+    from . import _validation as check
+    from ._polymarket import RATE_LIMIT, PolymarketUSClient
+
+    raw = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
+    raw += cli.read_lines(from_file) if from_file else []
+    good, bad = cli.validate(raw, check.polymarket_order_id)
+    if market_slug is not None:
+        _, slug_problem = cli.validate([("--market-slug", market_slug)], check.market_slug)
+        bad += slug_problem
+    kwargs = {"base_url": base_url} if base_url else {}
+    raise SystemExit(
+        cli.run(
+            build_client=lambda: PolymarketUSClient.from_env(**kwargs),
+            items=good,
+            invalid=bad,
+            skip_invalid=skip_invalid,
+            as_json_lines=json_lines,
+            batch=lambda client, targets, progress: client.cancel_orders(
+                targets,
+                market_slug=market_slug,
+                concurrency=concurrency,
+                max_rate=_rate(rate, RATE_LIMIT),
+                missing_ok=missing_ok,
+                on_result=progress,
+            ),
+        )
+    )
+
+
+@cancel.command("limitless")
+@click.option("--order-id", "order_ids", multiple=True, metavar="UUID", help="Internal order id.")
+@click.option(
+    "--client-order-id", "client_ids", multiple=True, metavar="ID", help="Client order id."
+)
+@click.option("--on-behalf-of", type=int, help="Sub-account profile id (partner flow).")
+@_common
+def cancel_limitless(
+    order_ids: tuple[str, ...],
+    client_ids: tuple[str, ...],
+    on_behalf_of: int | None,
+    from_file: str | None,
+    base_url: str | None,
+    json_lines: bool,
+    missing_ok: bool,
+    rate: float | None,
+    concurrency: int,
+    skip_invalid: bool,
+) -> None:
+    """Cancel Limitless orders. In --from-file, a line is order:<uuid> or client:<id>."""
+    from . import _cancel_cli as cli
+    from . import _validation as check
+    from ._limitless import LimitlessClient
+
+    raw = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
+    raw += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
+    raw += cli.read_lines(from_file) if from_file else []
+    good, bad = cli.validate(raw, cli.parse_limitless)
+    if on_behalf_of is not None:
+        _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
+        bad += problem
+    kwargs = {"base_url": base_url} if base_url else {}
+    raise SystemExit(
+        cli.run(
+            build_client=lambda: LimitlessClient.from_env(**kwargs),
+            items=good,
+            invalid=bad,
+            skip_invalid=skip_invalid,
+            as_json_lines=json_lines,
+            batch=lambda client, targets, progress: client.cancel_orders(
+                targets,
+                on_behalf_of=on_behalf_of,
+                concurrency=concurrency,
+                max_rate=_rate(rate, None),
+                missing_ok=missing_ok,
+                on_result=progress,
+            ),
+        )
+    )
 
 
 @main.command()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self, overload
 from uuid import UUID
 
+import anyio
 import httpx
 from limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
 from limitless_api.models import CancelByClientOrderId, CancelByOrderId, CancelOrderResponseDto
@@ -14,6 +16,7 @@ from limitless_api.types import UNSET
 from . import _validation as check
 from ._auth import LimitlessAuth
 from ._base import AsyncHTTP, SyncHTTP, check_settings, env
+from ._batch import CancelResult, RateLimiter, run_batch
 from ._clock import Clock
 from ._exceptions import InvalidRequest, OrderNotFound
 from ._retry import RetryPolicy, server_message
@@ -186,6 +189,33 @@ class LimitlessClient(_Limitless, SyncHTTP):
             raise
         return _message(response)
 
+    def cancel_orders(
+        self,
+        targets: Iterable[CancelTarget],
+        *,
+        on_behalf_of: int | None = None,
+        concurrency: int = 8,
+        max_rate: float | None = None,
+        missing_ok: bool = True,
+        on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+    ) -> list[CancelResult[CancelTarget]]:
+        """Cancel many orders (the kill switch); runs
+        :meth:`AsyncLimitlessClient.cancel_orders` with this client's token."""
+        twin = self._async_twin(AsyncLimitlessClient)
+
+        async def main() -> list[CancelResult[CancelTarget]]:
+            async with twin:
+                return await twin.cancel_orders(
+                    targets,
+                    on_behalf_of=on_behalf_of,
+                    concurrency=concurrency,
+                    max_rate=max_rate,
+                    missing_ok=missing_ok,
+                    on_result=on_result,
+                )
+
+        return anyio.run(main)
+
 
 class AsyncLimitlessClient(_Limitless, AsyncHTTP):
     """The async twin of :class:`LimitlessClient`, with the same arguments."""
@@ -247,3 +277,38 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
                 return exc.message
             raise
         return _message(response)
+
+    async def cancel_orders(
+        self,
+        targets: Iterable[CancelTarget],
+        *,
+        on_behalf_of: int | None = None,
+        concurrency: int = 8,
+        max_rate: float | None = None,
+        missing_ok: bool = True,
+        on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+    ) -> list[CancelResult[CancelTarget]]:
+        """Cancel many orders: the kill switch.
+
+        ``targets`` are ``CancelByOrderId`` or ``CancelByClientOrderId`` values, so each
+        says which identifier it is. Invalid ones become ``InvalidRequest`` results and
+        are not sent; duplicates are cancelled once; ``max_rate`` (requests/s, None for
+        no limit) spaces every attempt. Returns one result per target, in input order,
+        with the server's message; one failure never aborts the batch.
+        """
+
+        async def send(
+            request: dict[str, Any], limiter: RateLimiter | None
+        ) -> tuple[str | None, int]:
+            response, attempts = await self._send(request, limiter)
+            return _message(response), attempts.count
+
+        return await run_batch(
+            list(targets),
+            lambda target: self._request(target, None, None, on_behalf_of),
+            send,
+            concurrency=concurrency,
+            max_rate=max_rate,
+            missing_ok=missing_ok,
+            on_result=on_result,
+        )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self
 
+import anyio
 import httpx
 from polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
 from polymarket_us_api.models import CancelOrderRequest
@@ -11,11 +13,13 @@ from polymarket_us_api.models import CancelOrderRequest
 from . import _validation as check
 from ._auth import PolymarketAuth
 from ._base import AsyncHTTP, SyncHTTP, check_settings, env
+from ._batch import CancelResult, RateLimiter, run_batch
 from ._clock import Clock
 from ._exceptions import OrderNotFound
 from ._retry import RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
+RATE_LIMIT = 20.0  # requests per second per API key, as documented
 
 
 class _Polymarket:
@@ -104,6 +108,33 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
             if not missing_ok:
                 raise
 
+    def cancel_orders(
+        self,
+        order_ids: Iterable[str],
+        *,
+        market_slug: str | None = None,
+        concurrency: int = 8,
+        max_rate: float | None = RATE_LIMIT,
+        missing_ok: bool = True,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel many orders (the kill switch); runs
+        :meth:`AsyncPolymarketUSClient.cancel_orders` with this client's key."""
+        twin = self._async_twin(AsyncPolymarketUSClient)
+
+        async def main() -> list[CancelResult[str]]:
+            async with twin:
+                return await twin.cancel_orders(
+                    order_ids,
+                    market_slug=market_slug,
+                    concurrency=concurrency,
+                    max_rate=max_rate,
+                    missing_ok=missing_ok,
+                    on_result=on_result,
+                )
+
+        return anyio.run(main)
+
 
 class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
     """The async twin of :class:`PolymarketUSClient`, with the same arguments."""
@@ -131,3 +162,40 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         except OrderNotFound:
             if not missing_ok:
                 raise
+
+    async def cancel_orders(
+        self,
+        order_ids: Iterable[str],
+        *,
+        market_slug: str | None = None,
+        concurrency: int = 8,
+        max_rate: float | None = RATE_LIMIT,
+        missing_ok: bool = True,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel many orders: the kill switch.
+
+        Every id is validated first (invalid ones become ``InvalidRequest`` results
+        and are not sent); duplicates are cancelled once. At most ``concurrency``
+        requests are in flight and every attempt, retries included, is spaced under
+        ``max_rate`` per second (the documented per-key limit by default), so the
+        batch does not draw 429s; those that still come are retried. Returns one
+        result per id, in input order; one failure never aborts the batch.
+        ``on_result`` is called as each result is known (for progress display).
+        """
+
+        async def send(
+            request: dict[str, Any], limiter: RateLimiter | None
+        ) -> tuple[str | None, int]:
+            _, attempts = await self._send(request, limiter)
+            return None, attempts.count
+
+        return await run_batch(
+            list(order_ids),
+            lambda order_id: self._request(order_id, market_slug),
+            send,
+            concurrency=concurrency,
+            max_rate=max_rate,
+            missing_ok=missing_ok,
+            on_result=on_result,
+        )
