@@ -21,6 +21,7 @@ from cancelkit import (
     NetworkError,
     OrderNotFound,
     RateLimited,
+    RetryPolicy,
     ServerError,
 )
 from conftest import (
@@ -128,6 +129,8 @@ def test_retryable_statuses_retry_with_fresh_signatures_and_stop_at_the_limit(
     body = {"status": status, "message": "Too Many Requests" if status == 429 else "boom"}
     script = Script([httpx.Response(status, json=body) for _ in range(10)])
     client = make_pm(script, max_retries=2)
+    # Backoff of a few ms, so each attempt falls in a new millisecond timestamp.
+    client._policy = RetryPolicy(max_retries=2, base_delay=0.004, max_delay=0.008)
     with pytest.raises(error) as caught:
         call(client.cancel_order, "ord-1")
     assert len(script.requests) == 3

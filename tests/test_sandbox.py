@@ -230,8 +230,9 @@ def test_limitless_ownership_scopes_and_legacy_delete(cancelkit_sandbox: Sandbox
     assert legacy.status == "cancelled"
 
 
-@pytest.mark.cancelkit_sandbox(rate_limit=20)
+@pytest.mark.cancelkit_sandbox(rate_limit=5)
 def test_rate_limit_knob_gives_documented_429(cancelkit_sandbox: Sandbox) -> None:
+    # 5/s rather than 20/s: 30 requests cannot spread over 6 s, however loaded the machine.
     box = cancelkit_sandbox
     path = "/v1/order/none/cancel"
     with httpx.Client() as http:
@@ -240,7 +241,8 @@ def test_rate_limit_knob_gives_documented_429(cancelkit_sandbox: Sandbox) -> Non
             for _ in range(30)
         ]
     limited = [r for r in codes if r.status_code == 429]
-    assert len(limited) >= 10
+    assert len(limited) >= 15
+    assert all(r.status_code in (404, 429) for r in codes)
     assert limited[0].json() == {"status": 429, "message": "Too Many Requests"}
     assert "retry-after" not in limited[0].headers
 
