@@ -81,6 +81,11 @@ def check(
     # Match the spec's own server so that the sandbox's loopback address does not matter.
     host = str(api.spec["servers"][0]["url"])
     content_type = dict((k.lower(), v) for k, v in headers).get("content-type", "")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        # openapi-core would raise rather than report: answer as a 400 like any bad body.
+        raise Violation("Request body is not UTF-8 JSON", security=False) from None
     result = api.unmarshal_request(
         _Request(host, method, path, query, headers, body, content_type.lower())
     )

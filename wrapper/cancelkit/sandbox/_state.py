@@ -90,8 +90,13 @@ class Book:
         self._dice = random.Random()  # noqa: S311 (fault injection, not crypto)
 
     def seed(self, order: Order) -> Order:
-        """Add (or replace) an order."""
+        """Add an order, replacing one with the same id or the same client order id
+        of the same owner (client order ids are unique per account)."""
         with self.lock:
+            if order.client_order_id is not None:
+                for other in list(self.orders.values()):
+                    if (other.owner, other.client_order_id) == (order.owner, order.client_order_id):
+                        del self.orders[other.id]
             self.orders[order.id] = order
         return order
 
