@@ -396,3 +396,39 @@ def test_mypy_rejects_both_or_neither_identifier(tmp_path: Path) -> None:
     assert status == 1
     assert [e.split(":")[1] for e in errors] == ["5", "6"], stdout
     assert all("[call-overload]" in e and "cancel_order" in e for e in errors)
+
+
+def test_limitless_not_open_after_an_unseen_success_is_not_found(
+    make_lm: Callable[..., Any],
+) -> None:
+    not_open = {"message": "Order cannot be cancelled", "statusCode": 400}
+    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(400, json=not_open)])
+    with pytest.raises(OrderNotFound, match="may have cancelled it unseen") as caught:
+        call(make_lm(script).cancel_order, order_id=UID)
+    assert caught.value.attempts == 2
+    assert caught.value.status == 400
+
+    script = Script([httpx.ReadTimeout("slow"), httpx.Response(400, json=not_open)])
+    assert "cannot be cancelled" in call(
+        make_lm(script).cancel_order, order_id=UID, missing_ok=True
+    )
+
+
+@pytest.mark.parametrize(
+    "first",
+    [lambda: httpx.ConnectError("refused"), lambda: httpx.Response(429)],
+    ids=["connect-error-never-sent", "429-not-processed"],
+)
+def test_a_400_stays_bad_request_when_nothing_may_have_landed(
+    make_lm: Callable[..., Any], first: Callable[[], Any]
+) -> None:
+    script = Script([first(), httpx.Response(400, json={"message": "nope"})])
+    with pytest.raises(BadRequest):
+        call(make_lm(script).cancel_order, order_id=UID)
+
+
+def test_polymarket_400_after_a_drop_stays_bad_request(make_pm: Callable[..., Any]) -> None:
+    # Polymarket answers "not open" with 404; its 400 is a real refusal (e.g. wrong market).
+    script = Script([httpx.ReadError("dropped"), httpx.Response(400, json={"message": "market"})])
+    with pytest.raises(BadRequest):
+        call(make_pm(script).cancel_order, "ord-1", market_slug="m")

@@ -54,6 +54,7 @@ def check_settings(base_url: object, timeout: object, max_retries: object) -> No
 class SyncHTTP:
     """Owns an ``httpx.Client`` whose auth signs every attempt; runs the retry loop."""
 
+    _not_open_status: int | None = None
     _http: httpx.Client
     _clock: Clock
     _policy: RetryPolicy
@@ -88,7 +89,13 @@ class SyncHTTP:
         return twin
 
     def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
-        attempts = Attempts(self._policy, self._clock, request["method"], target(request))
+        attempts = Attempts(
+            self._policy,
+            self._clock,
+            request["method"],
+            target(request),
+            not_open_status=self._not_open_status,
+        )
         while True:
             attempts.begin()
             outcome: httpx.Response | httpx.TransportError
@@ -122,6 +129,7 @@ class SyncHTTP:
 class AsyncHTTP:
     """Owns an ``httpx.AsyncClient`` whose auth signs every attempt; runs the retry loop."""
 
+    _not_open_status: int | None = None
     _http: httpx.AsyncClient
     _clock: Clock
     _policy: RetryPolicy
@@ -140,7 +148,13 @@ class AsyncHTTP:
     async def _send(
         self, request: dict[str, Any], limiter: RateLimiter | None = None
     ) -> tuple[httpx.Response, Attempts]:
-        attempts = Attempts(self._policy, self._clock, request["method"], target(request))
+        attempts = Attempts(
+            self._policy,
+            self._clock,
+            request["method"],
+            target(request),
+            not_open_status=self._not_open_status,
+        )
         while True:
             # Every attempt, retries included, counts against the exchange's limit.
             async with limiter.slot() if limiter is not None else nullcontext():

@@ -69,6 +69,9 @@ class _Limitless:
     """What the sync and async clients share: credentials, settings, request building."""
 
     _auth: LimitlessAuth
+    # The spec's 400: "Invalid identifier input or order cannot be cancelled"; inputs
+    # are validated before sending, so after an unseen success it means "not open".
+    _not_open_status: int | None = 400
 
     if TYPE_CHECKING:  # the concrete clients' constructors, for from_env
 

@@ -88,7 +88,19 @@ def _request_id(response: httpx.Response) -> str | None:
 class Attempts:
     """The attempts of one cancel call: each outcome in, a decision out."""
 
-    def __init__(self, policy: RetryPolicy, clock: Clock, method: str, path: str) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        clock: Clock,
+        method: str,
+        path: str,
+        *,
+        not_open_status: int | None = None,
+    ) -> None:
+        # not_open_status: the status a venue documents for "order cannot be
+        # cancelled" (Limitless: 400). After an attempt that may have cancelled the
+        # order unseen, that answer means the order is gone, not a bad request.
+        self.not_open_status = not_open_status
         self.policy = policy
         self.clock = clock
         self.method = method.upper()
@@ -128,7 +140,10 @@ class Attempts:
         """Seconds to wait before the next attempt, or None when this outcome is final."""
         if isinstance(outcome, httpx.TransportError):
             self._log(type(outcome).__name__)
-            self.ambiguous = True
+            # A failed connect never sent the request; anything later may have landed.
+            self.ambiguous = self.ambiguous or not isinstance(
+                outcome, httpx.ConnectError | httpx.ConnectTimeout
+            )
             return self._retry(self.policy.backoff(self.retries + 1))
         status = outcome.status_code
         self._log(status)
@@ -167,6 +182,13 @@ class Attempts:
                 request_id=request_id,
                 attempts=self.count,
                 retry_after=retry_after(outcome),
+            )
+        if status == self.not_open_status and self.ambiguous:
+            return OrderNotFound(
+                f"{message} (an earlier attempt may have cancelled it unseen)",
+                status=status,
+                request_id=request_id,
+                attempts=self.count,
             )
         if status in (401, 403):
             kind: type[CancelKitError] = AuthenticationError
