@@ -23,6 +23,8 @@ def main() -> None:
 @click.option("--failure-rate", default=0.0, help="Share of requests answered 500.")
 @click.option("--drop-rate", default=0.0, help="Share of cancels dropped after taking effect.")
 @click.option("--clock-offset", default=0.0, help="Seconds added to the sandbox clock.")
+@click.option("--spike-rate", default=0.0, help="Share of requests delayed by --spike-latency.")
+@click.option("--spike-latency", default=0.0, help="Seconds of a latency spike.")
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice.")
 def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: float) -> None:
     """Run both exchange sandboxes until interrupted; print URLs and demo credentials."""

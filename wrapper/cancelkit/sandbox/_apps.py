@@ -162,6 +162,10 @@ async def _faults(book: Book, key: str, too_many: Callable[[], Response]) -> Non
     knobs = book.knobs
     if knobs.latency:
         await anyio.sleep(knobs.latency)
+    if book.roll(knobs.spike_rate):
+        with book.lock:
+            book.stats.spikes_injected += 1
+        await anyio.sleep(knobs.spike_latency)
     if book.over_rate(key):
         raise _Refusal(too_many())
 

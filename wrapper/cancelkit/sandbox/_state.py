@@ -39,6 +39,8 @@ class Knobs:
         failure_rate: share of requests answered 500 before they take effect.
         drop_rate: share of cancels whose connection is dropped after they took effect.
         clock_offset: seconds added to the sandbox clock (and its Date header).
+        spike_rate: share of requests delayed by ``spike_latency`` on top of ``latency``.
+        spike_latency: seconds of such a spike.
         seed: seed of the fault dice, for reproducible runs.
     """
 
@@ -47,6 +49,8 @@ class Knobs:
     failure_rate: float = 0.0
     drop_rate: float = 0.0
     clock_offset: float = 0.0
+    spike_rate: float = 0.0
+    spike_latency: float = 0.0
     seed: int | None = None
 
     def update(self, **changes: Any) -> None:
@@ -59,7 +63,7 @@ class Knobs:
                 setattr(self, name, None if value is None else int(value))
                 continue
             number = float(value)
-            rate = name in ("failure_rate", "drop_rate")
+            rate = name in ("failure_rate", "drop_rate", "spike_rate")
             if name != "clock_offset" and (number < 0 or (rate and number > 1)):
                 raise ValueError(f"knob {name} out of range: {value!r}")
             setattr(self, name, number)
@@ -73,6 +77,7 @@ class Stats:
     rate_limited: int = 0
     failures_injected: int = 0
     drops_injected: int = 0
+    spikes_injected: int = 0
     auth_failures: int = 0
     schema_failures: int = 0
     cancels: int = 0

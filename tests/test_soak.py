@@ -1,0 +1,74 @@
+"""Fault soak: 1,000 cancels through the async clients while the sandbox misbehaves.
+
+Bounded (well under 60 s, loopback only) and self-stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from uuid import UUID
+
+from cancelkit import CancelResult
+from cancelkit.sandbox import Sandbox
+from limitless_api.models import CancelByOrderId
+
+FAULTS = {
+    "failure_rate": 0.2,  # 500 before the cancel takes effect
+    "drop_rate": 0.05,  # connection dropped after it took effect
+    "spike_rate": 0.03,
+    "spike_latency": 0.3,
+    "rate_limit": 25,  # the clients are throttled at 30/s: some 429s still come
+    "seed": 20261122,
+}
+
+
+def test_a_thousand_cancels_under_faults_leave_nothing_open(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(**FAULTS)
+    pm_ids = [box.seed_polymarket(f"soak-{i:04d}").id for i in range(500)]
+    lm_targets = [CancelByOrderId(order_id=UUID(box.seed_limitless().id)) for _ in range(500)]
+
+    async def main() -> tuple[list[CancelResult[Any]], list[CancelResult[Any]]]:
+        async with (
+            # With ~35 % of attempts refused, 16 attempts leave ~1e-7 odds per order.
+            box.async_polymarket_client(max_retries=15) as pm,
+            box.async_limitless_client(max_retries=15) as lm,
+        ):
+            return await asyncio.wait_for(
+                asyncio.gather(
+                    pm.cancel_orders(pm_ids, concurrency=16, max_rate=30),
+                    lm.cancel_orders(lm_targets, concurrency=16, max_rate=30),
+                ),
+                timeout=50,
+            )
+
+    started = time.perf_counter()
+    pm_results, lm_results = asyncio.run(main())  # no exception may escape
+    elapsed = time.perf_counter() - started
+
+    assert [r.target for r in pm_results] == pm_ids  # each reported exactly once, in order
+    assert [r.target for r in lm_results] == lm_targets
+    results = pm_results + lm_results
+    assert [r for r in results if not r.ok] == []
+    assert box.open_orders() == []
+    assert all(
+        o.cancel_count == 1 for b in (box.polymarket, box.limitless) for o in b.orders.values()
+    )
+
+    pm_stats, lm_stats = box.polymarket.stats, box.limitless.stats
+    requests = pm_stats.requests + lm_stats.requests
+    retries = sum(r.attempts for r in results) - len(results)
+    gone = sum(r.status == "already_gone" for r in results)
+    faults = {
+        "500": pm_stats.failures_injected + lm_stats.failures_injected,
+        "drop": pm_stats.drops_injected + lm_stats.drops_injected,
+        "429": pm_stats.rate_limited + lm_stats.rate_limited,
+        "spike": pm_stats.spikes_injected + lm_stats.spikes_injected,
+    }
+    assert all(faults.values()), faults
+    print(
+        f"\nsoak: 1000 cancels in {elapsed:.1f} s, {requests} requests, {retries} retries,"
+        f" faults met {faults}, {gone} found already gone after a drop, 0 open"
+    )
