@@ -28,6 +28,71 @@ LM_SECRET = "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0LTMyYnl0ZXM="
 
 Reply = httpx.Response | Exception
 
+# ---------------------------------------------------------------------------
+# Secret scan over the whole suite: every secret the tests use or the sandbox
+# makes, and every signature cancelkit computes, must stay out of captured
+# output, log records, and the text and repr of every CancelKitError raised.
+# ---------------------------------------------------------------------------
+SECRETS: set[str] = {PM_SECRET_32, PM_SECRET_64, LM_SECRET}
+SIGNATURES: set[str] = set()
+ERRORS: list[BaseException] = []
+
+
+def _record_signatures(cls: Any) -> None:
+    original = cls.sign
+
+    def sign(self: Any, *args: Any) -> str:
+        signature: str = original(self, *args)
+        SIGNATURES.add(signature)
+        return signature
+
+    cls.sign = sign
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _record_signatures(cancelkit.PolymarketAuth)
+    _record_signatures(cancelkit.LimitlessAuth)
+    import cancelkit.sandbox as sandbox_module
+
+    make = sandbox_module._credentials
+
+    def credentials() -> Any:
+        made = make()
+        SECRETS.update(
+            {made.polymarket_secret_key, made.limitless_secret, made.limitless_other_secret}
+        )
+        return made
+
+    sandbox_module._credentials = credentials
+    init = cancelkit.CancelKitError.__init__
+
+    def record(self: BaseException, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        ERRORS.append(self)
+
+    cancelkit.CancelKitError.__init__ = record  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call":
+        return
+    texts = [content for _, content in report.sections]
+    texts += [f"{error}\n{error!r}" for error in ERRORS]
+    ERRORS.clear()
+    if not report.passed:
+        return
+    haystack = "\n".join(texts)
+    leaked = [s for s in (*SECRETS, *SIGNATURES) if len(s) >= 16 and s in haystack]
+    if leaked:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{len(leaked)} secret(s) or signature(s) appeared in captured output, log records"
+            " or error text"
+        )
+
 
 class Script:
     """A mock exchange: records every request and answers from a script."""

@@ -1,0 +1,49 @@
+"""The suite-wide secret scan in conftest.py really fails a test that leaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "print(PM_SECRET_32)",
+        "logging.getLogger('x').debug('key %s', LM_SECRET)",
+        "raise_and_swallow(cancelkit.BadRequest(f'got {LM_SECRET}'))",
+        "print(cancelkit.PolymarketAuth(PM_KEY_ID, PM_SECRET_32).sign('1', 'POST', '/p'))",
+    ],
+)
+def test_a_leak_fails_the_test_that_leaked(pytester: pytest.Pytester, leak: str) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        f"""
+        import logging
+        import cancelkit
+        from conftest import PM_KEY_ID, PM_SECRET_32, LM_SECRET
+
+        def raise_and_swallow(error):
+            try:
+                raise error
+            except cancelkit.CancelKitError:
+                pass
+
+        def test_leaky():
+            {leak}
+
+        def test_clean():
+            print("nothing to see")
+        """
+    )
+    # A subprocess, and --tb=no: the inner leak must not reach this (scanned) test.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-o", "log_level=DEBUG", "--tb=no", "-rf"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAILED *::test_leaky - 1 secret(s) or*"])
