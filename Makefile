@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint types drift pytest regenerate
+.PHONY: test lint types drift pytest bench-smoke bench regenerate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## test: every gate: lint, format, types, drift check, tests
-test: lint types drift pytest
+## test: every gate: lint, format, types, drift check, tests, benchmark smoke run
+test: lint types drift pytest bench-smoke
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,6 +28,14 @@ drift: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# A few iterations of every benchmark, so the runner cannot rot; writes nothing.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks --smoke > /dev/null
+
+## bench: the full benchmarks (a few minutes); rewrites benchmarks/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
 
 ## regenerate: rewrite generated/ from specs/ (after a spec update)
 regenerate: $(STAMP)

@@ -308,3 +308,11 @@ def test_every_odd_id_reaches_exactly_its_own_order(cancelkit_sandbox: Sandbox) 
     assert [o.status for o in orders] == ["cancelled"] * len(orders)
     assert decoy.status == "open"
     assert box.polymarket.stats.auth_failures == 0
+
+
+def test_admin_route_seeds_many_orders_at_once(cancelkit_sandbox: Sandbox) -> None:
+    url = cancelkit_sandbox.polymarket_url
+    batch = [{"id": f"b-{i}", "owner": "pm-demo", "market_slug": "m"} for i in range(50)]
+    assert httpx.post(url + "/_sandbox/orders", json=batch).status_code == 201
+    assert len(cancelkit_sandbox.open_orders()) == 50
+    assert httpx.post(url + "/_sandbox/orders", json=[{"id": "x"}]).status_code == 400

@@ -42,6 +42,8 @@ class Knobs:
         spike_rate: share of requests delayed by ``spike_latency`` on top of ``latency``.
         spike_latency: seconds of such a spike.
         seed: seed of the fault dice, for reproducible runs.
+        validate: check requests against the specs (on; benchmarks of client overhead
+            turn it off so the server's cost does not hide the clients' differences).
     """
 
     rate_limit: float = 0.0
@@ -52,6 +54,7 @@ class Knobs:
     spike_rate: float = 0.0
     spike_latency: float = 0.0
     seed: int | None = None
+    validate: bool = True
 
     def update(self, **changes: Any) -> None:
         """Set knobs by name; unknown names or bad values raise ValueError."""
@@ -61,6 +64,11 @@ class Knobs:
                 raise ValueError(f"unknown knob {name!r}")
             if name == "seed":
                 setattr(self, name, None if value is None else int(value))
+                continue
+            if name == "validate":
+                if not isinstance(value, bool):
+                    raise ValueError(f"knob validate takes true or false, not {value!r}")
+                self.validate = value
                 continue
             number = float(value)
             rate = name in ("failure_rate", "drop_rate", "spike_rate")

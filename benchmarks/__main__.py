@@ -1,0 +1,271 @@
+"""Run every benchmark in one run, contenders interleaved, and report ratios.
+
+python -m benchmarks            # full run, writes benchmarks/RESULTS.md
+python -m benchmarks --smoke    # a few iterations of everything; writes nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from . import _signing
+from ._contenders import CONTENDERS, SLUG
+from ._sandbox import SandboxProcess
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+OWNER = {"pm": "pm-demo", "lm": "1001"}
+VENUE = {"pm": "Polymarket US", "lm": "Limitless"}
+FLOOR = "bare httpx (floor)"
+
+
+def _ids(venue: str, count: int) -> list[str]:
+    if venue == "lm":
+        return [str(uuid.uuid4()) for _ in range(count)]
+    return [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+
+
+def latency(
+    box: SandboxProcess, per_round: int, rounds: int, warmup: int
+) -> dict[str, dict[str, list[float]]]:
+    """Single-cancel latencies, contenders interleaved round by round (rotating order)."""
+    samples: dict[str, dict[str, list[float]]] = {
+        v: {n: [] for n in c} for v, c in CONTENDERS.items()
+    }
+    for venue in CONTENDERS:
+        # Schema validation costs the sandbox milliseconds and the legacy DELETE route
+        # (limitless-sdk's) has none: off here, so what differs is the clients.
+        box.knobs(venue, validate=False)
+    for round_no in range(rounds + 1):
+        for venue, contenders in CONTENDERS.items():
+            names = list(contenders)
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                count = warmup if round_no == 0 else per_round
+                ids = _ids(venue, count)
+                box.seed(venue, ids, OWNER[venue])
+                measured = contenders[name](box, ids)
+                if round_no > 0:  # round 0 warms every contender up
+                    samples[venue][name].extend(measured)
+    for venue in CONTENDERS:
+        box.knobs(venue, validate=True)
+    return samples
+
+
+def kill_switch(box: SandboxProcess, count: int) -> dict[str, dict[str, float]]:
+    """``count`` Polymarket cancels under the sandbox's documented 20/s limit."""
+    from cancelkit import AsyncPolymarketUSClient
+    from polymarket_us import PolymarketUS
+
+    e = box.env
+    box.knobs("pm", rate_limit=20)
+    out: dict[str, dict[str, float]] = {}
+
+    def cancelkit_batch(ids: list[str]) -> None:
+        async def run() -> None:
+            async with AsyncPolymarketUSClient(
+                e["POLYMARKET_KEY_ID"], e["POLYMARKET_SECRET_KEY"], base_url=box.pm_url
+            ) as pm:
+                await pm.cancel_orders(ids, market_slug=SLUG)
+
+        asyncio.run(run())
+
+    def sdk_loop(ids: list[str]) -> None:
+        client = PolymarketUS(
+            key_id=e["POLYMARKET_KEY_ID"],
+            secret_key=e["POLYMARKET_SECRET_KEY"],
+            api_base_url=box.pm_url,
+        )
+        for order_id in ids:  # the obvious loop, the SDK's own retry setting at default
+            try:
+                client.orders.cancel(order_id, {"marketSlug": SLUG})
+            except Exception:  # noqa: S112 (count what is left open instead)
+                continue
+
+    for name, run in (
+        ("cancelkit cancel_orders", cancelkit_batch),
+        ("polymarket-us loop", sdk_loop),
+    ):
+        ids = _ids("pm", count)
+        box.seed("pm", ids, OWNER["pm"])
+        time.sleep(1.1)  # let the previous contender's window drain
+        before = box.stats("pm")["rate_limited"]
+        started = time.perf_counter()
+        run(ids)
+        out[name] = {
+            "wall": time.perf_counter() - started,
+            "429s": box.stats("pm")["rate_limited"] - before,
+            "open": box.open_count("pm", ids),
+        }
+    box.knobs("pm", rate_limit=0)
+    return out
+
+
+def startup(repeats: int) -> dict[str, float]:
+    """Median wall seconds of fresh interpreters doing one thing each, interleaved."""
+    exe = Path(sys.executable).with_name("cancelkit")
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "import httpx": [sys.executable, "-c", "import httpx"],
+        "import cancelkit": [sys.executable, "-c", "import cancelkit"],
+        "from cancelkit import both clients": [
+            sys.executable,
+            "-c",
+            "from cancelkit import PolymarketUSClient, LimitlessClient",
+        ],
+        "cancelkit --help": [str(exe), "--help"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def memory(box: SandboxProcess, count: int) -> tuple[float, float, float, int]:
+    """(RSS after imports MB, peak RSS MB, seconds, ok) of a ``count``-cancel async batch."""
+    ids = [f"mem-{i:06d}" for i in range(count)]
+    box.seed("pm", ids, OWNER["pm"])
+    env = {**os.environ, **box.env}
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks._memory", str(count)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.split()
+    return int(out[0]) / 1024, int(out[1]) / 1024, float(out[2]), int(out[3])
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(
+    args: argparse.Namespace, lat: dict, sign: dict, kill: dict, boot: dict, mem: tuple
+) -> str:  # type: ignore[type-arg]
+    versions = {
+        p: metadata.version(p)
+        for p in ("cancelkit", "httpx", "cryptography", "polymarket-us", "limitless-sdk")
+    }
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `python -m benchmarks` on {datetime.now(UTC):%Y-%m-%d %H:%M UTC}.",
+        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs,"
+        f" Python {platform.python_version()}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        "The sandbox runs in its own process on loopback; contenders are interleaved round by",
+        "round (rotating order), so machine drift hits all alike. Only ratios from this one run",
+        "are meaningful.",
+        "",
+        f"## Single cancel latency ({args.rounds} rounds x {args.per_round} cancels per contender,"
+        " rate limit and schema validation off)",
+        "",
+    ]
+    for venue, named in lat.items():
+        floor = statistics.median(named[FLOOR])
+        sdk = next(n for n in named if "sdk" in n or "polymarket-us" in n)
+        sdk_median = statistics.median(named[sdk])
+        lines += [
+            f"### {VENUE[venue]}",
+            "",
+            "| contender | n | median ms | p99 ms | x floor | x official SDK |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, values in named.items():
+            median = statistics.median(values)
+            lines.append(
+                f"| {name} | {len(values)} | {median * 1e3:.3f} | {_pct(values, 0.99) * 1e3:.3f}"
+                f" | {median / floor:.2f} | {median / sdk_median:.2f} |"
+            )
+        lines.append("")
+    lines += ["## Signing cost per request (µs, median of interleaved rounds)", ""]
+    for venue, named in sign.items():
+        bare = named["bare primitive"]
+        lines += [f"### {VENUE[venue]}", "", "| signer | µs | x bare primitive |", "|---|---|---|"]
+        lines += [f"| {n} | {v:.2f} | {v / bare:.2f} |" for n, v in named.items()]
+        lines.append("")
+    floor_s = args.kill / 20
+    lines += [
+        f"## Kill switch: {args.kill} Polymarket cancels, sandbox limit 20/s"
+        f" (floor {floor_s:.1f} s at even spacing)",
+        "",
+        "| contender | wall s | x floor | 429s seen | orders left open |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in kill.items():
+        lines.append(
+            f"| {name} | {row['wall']:.2f} | {row['wall'] / floor_s:.3f}"
+            f" | {int(row['429s'])} | {int(row['open'])} |"
+        )
+    lines += [
+        "",
+        f"## Start-up (median of {args.startup} fresh processes)",
+        "",
+        "| command | ms |",
+        "|---|---|",
+    ]
+    lines += [f"| {n} | {v * 1e3:.0f} |" for n, v in boot.items()]
+    ratio = boot["import cancelkit"] / boot["import httpx"]
+    lines += [
+        "",
+        f"`import cancelkit` / `import httpx` = {ratio:.2f}; with both clients loaded,"
+        f" {boot['from cancelkit import both clients'] / boot['import httpx']:.2f}.",
+        "",
+        f"## Memory: one async batch of {args.memory} cancels (concurrency 8, no rate limit)",
+        "",
+        f"RSS after imports {mem[0]:.1f} MB; peak RSS {mem[1]:.1f} MB;"
+        f" {mem[2]:.1f} s; {mem[3]} ok.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="cancelkit benchmarks")
+    parser.add_argument("--smoke", action="store_true", help="a few iterations; write nothing")
+    args = parser.parse_args()
+    if args.smoke:
+        args.per_round, args.rounds, args.warmup = 5, 2, 3
+        args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = 50, 2, 25, 1, 50
+    else:
+        args.per_round, args.rounds, args.warmup = 250, 8, 50
+        args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
+            5000,
+            7,
+            300,
+            15,
+            10_000,
+        )
+    box = SandboxProcess()
+    try:
+        lat = latency(box, args.per_round, args.rounds, args.warmup)
+        sign = _signing.measure(args.sign_calls, args.sign_rounds)
+        kill = kill_switch(box, args.kill)
+        mem = memory(box, args.memory)
+    finally:
+        box.close()
+    boot = startup(args.startup)
+    text = report(args, lat, sign, kill, boot, mem)
+    print(text)
+    if not args.smoke:
+        RESULTS.write_text(text, encoding="utf-8")
+        print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Single-cancel contenders: each cancels the given orders one at a time and returns
+the latency of every cancel, in seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ._sandbox import SandboxProcess
+
+SLUG = "bench-market"
+Measure = Callable[[SandboxProcess, list[str]], list[float]]
+
+
+def _timed_sync(call: Callable[[str], Any], ids: list[str]) -> list[float]:
+    out = []
+    for order_id in ids:
+        started = time.perf_counter()
+        call(order_id)
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def _timed_async(
+    make: Callable[[], Any], call: Callable[[Any, str], Any], ids: list[str]
+) -> list[float]:
+    async def main() -> list[float]:
+        client = make()
+        out = []
+        try:
+            for order_id in ids:
+                started = time.perf_counter()
+                await call(client, order_id)
+                out.append(time.perf_counter() - started)
+        finally:
+            await client.close()
+        return out
+
+    return asyncio.run(main())
+
+
+# ---- Polymarket US ---------------------------------------------------------------
+
+
+def pm_cancelkit_sync(box: SandboxProcess, ids: list[str]) -> list[float]:
+    from cancelkit import PolymarketUSClient
+
+    e = box.env
+    with PolymarketUSClient(
+        e["POLYMARKET_KEY_ID"], e["POLYMARKET_SECRET_KEY"], base_url=box.pm_url
+    ) as pm:
+        return _timed_sync(lambda i: pm.cancel_order(i, market_slug=SLUG), ids)
+
+
+def pm_cancelkit_async(box: SandboxProcess, ids: list[str]) -> list[float]:
+    from cancelkit import AsyncPolymarketUSClient
+
+    e = box.env
+    return _timed_async(
+        lambda: AsyncPolymarketUSClient(
+            e["POLYMARKET_KEY_ID"], e["POLYMARKET_SECRET_KEY"], base_url=box.pm_url
+        ),
+        lambda pm, i: pm.cancel_order(i, market_slug=SLUG),
+        ids,
+    )
+
+
+def pm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """The floor: headers signed before the clock starts, one reused connection."""
+    e = box.env
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(e["POLYMARKET_SECRET_KEY"])[:32])
+    body = json.dumps({"marketSlug": SLUG}, separators=(",", ":")).encode()
+    stamp = str(int(time.time() * 1000))
+    prepared = []
+    for order_id in ids:
+        path = f"/v1/order/{order_id}/cancel"
+        signature = base64.b64encode(key.sign((stamp + "POST" + path).encode())).decode()
+        headers = {
+            "X-PM-Access-Key": e["POLYMARKET_KEY_ID"],
+            "X-PM-Timestamp": stamp,
+            "X-PM-Signature": signature,
+            "Content-Type": "application/json",
+        }
+        prepared.append((path, headers))
+    with httpx.Client(base_url=box.pm_url) as http:
+        out = []
+        for path, headers in prepared:
+            started = time.perf_counter()
+            http.post(path, content=body, headers=headers).raise_for_status()
+            out.append(time.perf_counter() - started)
+    return out
+
+
+def pm_official_sdk(box: SandboxProcess, ids: list[str]) -> list[float]:
+    from polymarket_us import PolymarketUS
+
+    e = box.env
+    client = PolymarketUS(
+        key_id=e["POLYMARKET_KEY_ID"],
+        secret_key=e["POLYMARKET_SECRET_KEY"],
+        api_base_url=box.pm_url,
+    )
+    return _timed_sync(lambda i: client.orders.cancel(i, {"marketSlug": SLUG}), ids)
+
+
+# ---- Limitless ---------------------------------------------------------------------
+
+
+def lm_cancelkit_sync(box: SandboxProcess, ids: list[str]) -> list[float]:
+    from cancelkit import LimitlessClient
+
+    e = box.env
+    with LimitlessClient(
+        e["LIMITLESS_TOKEN_ID"], e["LIMITLESS_TOKEN_SECRET"], base_url=box.lm_url
+    ) as lm:
+        return _timed_sync(lambda i: lm.cancel_order(order_id=i), ids)
+
+
+def lm_cancelkit_async(box: SandboxProcess, ids: list[str]) -> list[float]:
+    from cancelkit import AsyncLimitlessClient
+
+    e = box.env
+    return _timed_async(
+        lambda: AsyncLimitlessClient(
+            e["LIMITLESS_TOKEN_ID"], e["LIMITLESS_TOKEN_SECRET"], base_url=box.lm_url
+        ),
+        lambda lm, i: lm.cancel_order(order_id=i),
+        ids,
+    )
+
+
+def lm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """The floor: body and headers signed before the clock starts, one reused connection."""
+    from cancelkit._clock import iso_millis
+
+    e = box.env
+    secret = base64.b64decode(e["LIMITLESS_TOKEN_SECRET"])
+    stamp = iso_millis(time.time())
+    prepared = []
+    for order_id in ids:
+        body = json.dumps({"orderId": order_id}, separators=(",", ":")).encode()
+        message = f"{stamp}\nPOST\n/orders/cancel\n".encode() + body
+        signature = base64.b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode()
+        headers = {
+            "lmts-api-key": e["LIMITLESS_TOKEN_ID"],
+            "lmts-timestamp": stamp,
+            "lmts-signature": signature,
+            "Content-Type": "application/json",
+        }
+        prepared.append((body, headers))
+    with httpx.Client(base_url=box.lm_url) as http:
+        out = []
+        for body, headers in prepared:
+            started = time.perf_counter()
+            http.post("/orders/cancel", content=body, headers=headers).raise_for_status()
+            out.append(time.perf_counter() - started)
+    return out
+
+
+def lm_official_sdk(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """limitless-sdk's OrderClient.cancel: the legacy DELETE /orders/{id}, over aiohttp."""
+    from eth_account import Account
+    from limitless_sdk.api import HttpClient
+    from limitless_sdk.orders import OrderClient
+
+    e = box.env
+
+    def make() -> Any:
+        http = HttpClient(
+            base_url=box.lm_url,
+            hmac_credentials={
+                "tokenId": e["LIMITLESS_TOKEN_ID"],
+                "secret": e["LIMITLESS_TOKEN_SECRET"],
+            },
+        )
+        orders = OrderClient(http_client=http, wallet=Account.create())
+        orders.close = http.close  # type: ignore[attr-defined]
+        return orders
+
+    return _timed_async(make, lambda client, i: client.cancel(i), ids)
+
+
+CONTENDERS: dict[str, dict[str, Measure]] = {
+    "pm": {
+        "cancelkit sync": pm_cancelkit_sync,
+        "cancelkit async": pm_cancelkit_async,
+        "bare httpx (floor)": pm_bare_httpx,
+        "polymarket-us 2.4.1": pm_official_sdk,
+    },
+    "lm": {
+        "cancelkit sync": lm_cancelkit_sync,
+        "cancelkit async": lm_cancelkit_async,
+        "bare httpx (floor)": lm_bare_httpx,
+        "limitless-sdk 1.3.0": lm_official_sdk,
+    },
+}
