@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ._batch import RateLimiter
 
 _A = TypeVar("_A", bound="AsyncHTTP")
+_T = TypeVar("_T")
 _SHARED_STATE = ("_auth", "_clock", "_policy", "base_url")
 
 _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/json"}
@@ -71,6 +73,16 @@ class SyncHTTP:
         )
         self._timeout = timeout
         self._transport = transport
+
+    def _on_async_twin(self, cls: type[_A], work: Callable[[_A], Awaitable[_T]]) -> _T:
+        """Run ``work`` on an async twin of this client (bulk cancels are async inside)."""
+        twin = self._async_twin(cls)
+
+        async def main() -> _T:
+            async with twin:
+                return await work(twin)
+
+        return anyio.run(main)
 
     def _async_twin(self, cls: type[_A]) -> _A:
         """An async client sharing this one's auth, clock and settings (for bulk cancels)."""

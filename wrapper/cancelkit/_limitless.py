@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self, overload
 from uuid import UUID
 
-import anyio
 import httpx
 from limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
 from limitless_api.models import CancelByClientOrderId, CancelByOrderId, CancelOrderResponseDto
@@ -204,20 +203,17 @@ class LimitlessClient(_Limitless, SyncHTTP):
     ) -> list[CancelResult[CancelTarget]]:
         """Cancel many orders (the kill switch); runs
         :meth:`AsyncLimitlessClient.cancel_orders` with this client's token."""
-        twin = self._async_twin(AsyncLimitlessClient)
-
-        async def main() -> list[CancelResult[CancelTarget]]:
-            async with twin:
-                return await twin.cancel_orders(
-                    targets,
-                    on_behalf_of=on_behalf_of,
-                    concurrency=concurrency,
-                    max_rate=max_rate,
-                    missing_ok=missing_ok,
-                    on_result=on_result,
-                )
-
-        return anyio.run(main)
+        return self._on_async_twin(
+            AsyncLimitlessClient,
+            lambda twin: twin.cancel_orders(
+                targets,
+                on_behalf_of=on_behalf_of,
+                concurrency=concurrency,
+                max_rate=max_rate,
+                missing_ok=missing_ok,
+                on_result=on_result,
+            ),
+        )
 
 
 class AsyncLimitlessClient(_Limitless, AsyncHTTP):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self
 
-import anyio
 import httpx
 from polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
 from polymarket_us_api.models import CancelOrderRequest
@@ -120,20 +119,17 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
     ) -> list[CancelResult[str]]:
         """Cancel many orders (the kill switch); runs
         :meth:`AsyncPolymarketUSClient.cancel_orders` with this client's key."""
-        twin = self._async_twin(AsyncPolymarketUSClient)
-
-        async def main() -> list[CancelResult[str]]:
-            async with twin:
-                return await twin.cancel_orders(
-                    order_ids,
-                    market_slug=market_slug,
-                    concurrency=concurrency,
-                    max_rate=max_rate,
-                    missing_ok=missing_ok,
-                    on_result=on_result,
-                )
-
-        return anyio.run(main)
+        return self._on_async_twin(
+            AsyncPolymarketUSClient,
+            lambda twin: twin.cancel_orders(
+                order_ids,
+                market_slug=market_slug,
+                concurrency=concurrency,
+                max_rate=max_rate,
+                missing_ok=missing_ok,
+                on_result=on_result,
+            ),
+        )
 
 
 class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):

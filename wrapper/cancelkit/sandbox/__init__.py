@@ -188,38 +188,28 @@ class Sandbox:
             if o.status == "open"
         ]
 
-    def polymarket_client(self, **kwargs: Any) -> Any:
-        """A :class:`cancelkit.PolymarketUSClient` for the demo key."""
-        from cancelkit import PolymarketUSClient
+    def _client(self, name: str, venue: str, kwargs: dict[str, Any]) -> Any:
+        import cancelkit
 
         c = self.credentials
-        return PolymarketUSClient(
-            c.polymarket_key_id, c.polymarket_secret_key, base_url=self.polymarket_url, **kwargs
-        )
+        if venue == "polymarket":
+            key, secret, url = c.polymarket_key_id, c.polymarket_secret_key, self.polymarket_url
+        else:
+            key, secret, url = c.limitless_token_id, c.limitless_secret, self.limitless_url
+        return getattr(cancelkit, name)(key, secret, base_url=url, **kwargs)
+
+    def polymarket_client(self, **kwargs: Any) -> Any:
+        """A :class:`cancelkit.PolymarketUSClient` for the demo key."""
+        return self._client("PolymarketUSClient", "polymarket", kwargs)
 
     def limitless_client(self, **kwargs: Any) -> Any:
         """A :class:`cancelkit.LimitlessClient` for the demo partner token."""
-        from cancelkit import LimitlessClient
-
-        c = self.credentials
-        return LimitlessClient(
-            c.limitless_token_id, c.limitless_secret, base_url=self.limitless_url, **kwargs
-        )
+        return self._client("LimitlessClient", "limitless", kwargs)
 
     def async_polymarket_client(self, **kwargs: Any) -> Any:
         """An :class:`cancelkit.AsyncPolymarketUSClient` for the demo key."""
-        from cancelkit import AsyncPolymarketUSClient
-
-        c = self.credentials
-        return AsyncPolymarketUSClient(
-            c.polymarket_key_id, c.polymarket_secret_key, base_url=self.polymarket_url, **kwargs
-        )
+        return self._client("AsyncPolymarketUSClient", "polymarket", kwargs)
 
     def async_limitless_client(self, **kwargs: Any) -> Any:
         """An :class:`cancelkit.AsyncLimitlessClient` for the demo partner token."""
-        from cancelkit import AsyncLimitlessClient
-
-        c = self.credentials
-        return AsyncLimitlessClient(
-            c.limitless_token_id, c.limitless_secret, base_url=self.limitless_url, **kwargs
-        )
+        return self._client("AsyncLimitlessClient", "limitless", kwargs)
