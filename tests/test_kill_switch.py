@@ -119,3 +119,25 @@ def test_a_sync_only_transport_is_refused_for_bulk_cancels() -> None:
         pytest.raises(InvalidRequest, match="AsyncBaseTransport"),
     ):
         pm.cancel_orders(["a"])
+
+
+def test_one_surprise_or_a_broken_progress_callback_does_not_abort_the_batch() -> None:
+    script = Script([httpx.Response(200), httpx.Response(200)])
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/order/boom/cancel":
+            raise RuntimeError("a bug somewhere below")
+        return script(request)
+
+    seen: list[str] = []
+
+    def progress(result: object) -> None:
+        seen.append(result.target)  # type: ignore[attr-defined]
+        raise ValueError("progress bar crashed")
+
+    transport = httpx.MockTransport(flaky)
+    with PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, transport=transport) as pm:
+        results = pm.cancel_orders(["a", "boom", "b"], concurrency=1, on_result=progress)
+    assert [r.status for r in results] == ["cancelled", "failed", "cancelled"]
+    assert "RuntimeError: a bug somewhere below" in str(results[1].error)
+    assert sorted(seen) == ["a", "b", "boom"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -15,6 +16,7 @@ import attrs
 from ._exceptions import CancelKitError, OrderNotFound
 
 T = TypeVar("T")
+logger = logging.getLogger("cancelkit")
 Status = Literal["cancelled", "already_gone", "failed"]
 
 
@@ -139,9 +141,18 @@ async def run_batch(
         else:
             first_seen[key] = index
             todo.append((index, request))
-    for result in results:
-        if result is not None and on_result is not None:
+
+    def notify(result: CancelResult[T]) -> None:
+        if on_result is None:
+            return
+        try:
             on_result(result)
+        except Exception:  # a broken progress display must not stop a kill switch
+            logger.exception("on_result callback failed; the batch goes on")
+
+    for result in results:
+        if result is not None:
+            notify(result)
 
     limiter = RateLimiter(max_rate) if max_rate else None
     pending = iter(todo)
@@ -163,9 +174,12 @@ async def run_batch(
                 )
             except CancelKitError as exc:
                 result = CancelResult(target, "failed", error=exc, attempts=exc.attempts)
+            except Exception as exc:
+                logger.exception("unexpected error cancelling one order of a batch")
+                error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
+                result = CancelResult(target, "failed", error=error)
             results[index] = result
-            if on_result is not None:
-                on_result(result)
+            notify(result)
 
     async with anyio.create_task_group() as group:
         for _ in range(min(concurrency, len(todo)) or 0):
@@ -174,9 +188,7 @@ async def run_batch(
     for index, original in duplicates:
         first = results[original]
         assert first is not None
-        results[index] = attrs.evolve(
-            first, target=targets[index], attempts=0, duplicate_of=original
-        )
-        if on_result is not None:
-            on_result(results[index])  # type: ignore[arg-type]
+        duplicate = attrs.evolve(first, target=targets[index], attempts=0, duplicate_of=original)
+        results[index] = duplicate
+        notify(duplicate)
     return [r for r in results if r is not None]
