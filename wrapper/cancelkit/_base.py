@@ -7,13 +7,14 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 from urllib.parse import urlencode
 
 import anyio
 import httpx
 
 from . import __version__
+from ._auth import LimitlessAuth, PolymarketAuth
 from ._clock import Clock
 from ._exceptions import InvalidRequest
 from ._retry import Attempts, RetryPolicy
@@ -53,13 +54,65 @@ def check_settings(base_url: object, timeout: object, max_retries: object) -> No
         raise InvalidRequest(f"max_retries must be a non-negative integer, got {max_retries!r}")
 
 
-class SyncHTTP:
-    """Owns an ``httpx.Client`` whose auth signs every attempt; runs the retry loop."""
+class Venue:
+    """What every client shares, whatever the exchange: settings, signing, clock, retries.
 
-    _not_open_status: int | None = None
-    _http: httpx.Client
+    A venue sets ``_auth_class`` (its signing flow), ``_env`` (the key id, secret and
+    API URL variables ``from_env`` reads), ``_id_label`` (the name of the key id in
+    reprs) and, if its spec documents one, ``_not_open_status``.
+    """
+
+    _auth_class: ClassVar[type[PolymarketAuth | LimitlessAuth]]
+    _env: ClassVar[tuple[str, str, str]]
+    _id_label: ClassVar[str]
+    # The status the venue documents for "order cannot be cancelled", if it has one.
+    _not_open_status: ClassVar[int | None] = None
+    _auth: PolymarketAuth | LimitlessAuth
     _clock: Clock
     _policy: RetryPolicy
+    base_url: str
+
+    if TYPE_CHECKING:  # the concrete clients' constructors, for from_env
+
+        def __init__(self, key_id: str, secret: str, **kwargs: Any) -> None: ...
+
+    def _setup(
+        self, key_id: str, secret: str, base_url: str, timeout: float, max_retries: int
+    ) -> None:
+        check_settings(base_url, timeout, max_retries)
+        self._clock = Clock()
+        self._policy = RetryPolicy(max_retries=max_retries)
+        self._auth = self._auth_class(key_id, secret, self._clock)
+        self.base_url = base_url
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Self:
+        """Build from the venue's key id, secret and optional API URL environment
+        variables (see the client's docstring); keyword arguments go to the constructor."""
+        key_var, secret_var, url_var = cls._env
+        base_url = env(url_var, required=False)
+        if base_url and "base_url" not in kwargs:
+            kwargs["base_url"] = base_url
+        return cls(env(key_var) or "", env(secret_var) or "", **kwargs)
+
+    def _attempts(self, request: dict[str, Any]) -> Attempts:
+        return Attempts(
+            self._policy,
+            self._clock,
+            request["method"],
+            target(request),
+            not_open_status=self._not_open_status,
+        )
+
+    def __repr__(self) -> str:
+        key = getattr(self._auth, self._id_label)
+        return f"{type(self).__name__}({self._id_label}={key!r}, base_url={self.base_url!r})"
+
+
+class SyncHTTP(Venue):
+    """Owns an ``httpx.Client`` whose auth signs every attempt; runs the retry loop."""
+
+    _http: httpx.Client
 
     def _open(
         self,
@@ -101,13 +154,7 @@ class SyncHTTP:
         return twin
 
     def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
-        attempts = Attempts(
-            self._policy,
-            self._clock,
-            request["method"],
-            target(request),
-            not_open_status=self._not_open_status,
-        )
+        attempts = self._attempts(request)
         while True:
             attempts.begin()
             outcome: httpx.Response | httpx.TransportError
@@ -117,9 +164,7 @@ class SyncHTTP:
                 outcome = exc
             delay = attempts.delay(outcome)
             if delay is None:
-                if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
-                    return outcome, attempts
-                raise attempts.error(outcome)
+                return attempts.final(outcome), attempts
             time.sleep(delay)
 
     def close(self) -> None:
@@ -138,13 +183,10 @@ class SyncHTTP:
         self.close()
 
 
-class AsyncHTTP:
+class AsyncHTTP(Venue):
     """Owns an ``httpx.AsyncClient`` whose auth signs every attempt; runs the retry loop."""
 
-    _not_open_status: int | None = None
     _http: httpx.AsyncClient
-    _clock: Clock
-    _policy: RetryPolicy
 
     def _open(
         self,
@@ -160,13 +202,7 @@ class AsyncHTTP:
     async def _send(
         self, request: dict[str, Any], limiter: RateLimiter | None = None
     ) -> tuple[httpx.Response, Attempts]:
-        attempts = Attempts(
-            self._policy,
-            self._clock,
-            request["method"],
-            target(request),
-            not_open_status=self._not_open_status,
-        )
+        attempts = self._attempts(request)
         while True:
             # Every attempt, retries included, counts against the exchange's limit.
             async with limiter.slot() if limiter is not None else nullcontext():
@@ -178,9 +214,7 @@ class AsyncHTTP:
                     outcome = exc
             delay = attempts.delay(outcome)
             if delay is None:
-                if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
-                    return outcome, attempts
-                raise attempts.error(outcome)
+                return attempts.final(outcome), attempts
             await anyio.sleep(delay)
 
     async def close(self) -> None:

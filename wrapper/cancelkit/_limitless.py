@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Self, overload
+from typing import Any, overload
 from uuid import UUID
 
 import httpx
@@ -14,11 +14,10 @@ from limitless_api.types import UNSET
 
 from . import _validation as check
 from ._auth import LimitlessAuth
-from ._base import AsyncHTTP, SyncHTTP, check_settings, env
+from ._base import AsyncHTTP, SyncHTTP, Venue
 from ._batch import CancelResult, RateLimiter, run_batch
-from ._clock import Clock
 from ._exceptions import InvalidRequest, OrderNotFound
-from ._retry import RetryPolicy, server_message
+from ._retry import server_message
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
 
@@ -64,39 +63,15 @@ def _message(response: httpx.Response) -> str:
         return server_message(response)
 
 
-class _Limitless:
-    """What the sync and async clients share: credentials, settings, request building."""
+class _Limitless(Venue):
+    """What the sync and async clients share: this venue's signing, variables, requests."""
 
-    _auth: LimitlessAuth
+    _auth_class = LimitlessAuth
+    _env = ("LIMITLESS_TOKEN_ID", "LIMITLESS_TOKEN_SECRET", "LIMITLESS_API_URL")
+    _id_label = "token_id"
     # The spec's 400: "Invalid identifier input or order cannot be cancelled"; inputs
     # are validated before sending, so after an unseen success it means "not open".
-    _not_open_status: int | None = 400
-
-    if TYPE_CHECKING:  # the concrete clients' constructors, for from_env
-
-        def __init__(self, token_id: str, secret: str, **kwargs: Any) -> None: ...
-
-    def _setup(
-        self, token_id: str, secret: str, base_url: str, timeout: float, max_retries: int
-    ) -> None:
-        check_settings(base_url, timeout, max_retries)
-        self._clock = Clock()
-        self._policy = RetryPolicy(max_retries=max_retries)
-        self._auth = LimitlessAuth(token_id, secret, self._clock)
-        self.base_url = base_url
-
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> Self:
-        """Build from ``LIMITLESS_TOKEN_ID``, ``LIMITLESS_TOKEN_SECRET`` and optional
-        ``LIMITLESS_API_URL``; keyword arguments go to the constructor."""
-        base_url = env("LIMITLESS_API_URL", required=False)
-        if base_url and "base_url" not in kwargs:
-            kwargs["base_url"] = base_url
-        return cls(
-            env("LIMITLESS_TOKEN_ID") or "",
-            env("LIMITLESS_TOKEN_SECRET") or "",
-            **kwargs,
-        )
+    _not_open_status = 400
 
     @staticmethod
     def _request(
@@ -109,14 +84,12 @@ class _Limitless:
         profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
         return _cancel._get_kwargs(body=body, on_behalf_of=profile)
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(token_id={self._auth.token_id!r}, base_url={self.base_url!r})"
-        )
-
 
 class LimitlessClient(_Limitless, SyncHTTP):
     """Cancels Limitless Exchange orders with a scoped API token. A context manager.
+
+    ``from_env()`` reads ``LIMITLESS_TOKEN_ID``, ``LIMITLESS_TOKEN_SECRET`` and, if set,
+    ``LIMITLESS_API_URL``.
 
     Args:
         token_id: the scoped API token id (``lmts-api-key``).

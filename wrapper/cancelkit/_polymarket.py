@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any
 
 import httpx
 from polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
@@ -11,46 +11,20 @@ from polymarket_us_api.models import CancelOrderRequest
 
 from . import _validation as check
 from ._auth import PolymarketAuth
-from ._base import AsyncHTTP, SyncHTTP, check_settings, env
+from ._base import AsyncHTTP, SyncHTTP, Venue
 from ._batch import CancelResult, RateLimiter, run_batch
-from ._clock import Clock
 from ._exceptions import OrderNotFound
-from ._retry import RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
 RATE_LIMIT = 20.0  # requests per second per API key, as documented
 
 
-class _Polymarket:
-    """What the sync and async clients share: credentials, settings, request building."""
+class _Polymarket(Venue):
+    """What the sync and async clients share: this venue's signing, variables, requests."""
 
-    _auth: PolymarketAuth
-
-    if TYPE_CHECKING:  # the concrete clients' constructors, for from_env
-
-        def __init__(self, key_id: str, secret_key: str, **kwargs: Any) -> None: ...
-
-    def _setup(
-        self, key_id: str, secret_key: str, base_url: str, timeout: float, max_retries: int
-    ) -> None:
-        check_settings(base_url, timeout, max_retries)
-        self._clock = Clock()
-        self._policy = RetryPolicy(max_retries=max_retries)
-        self._auth = PolymarketAuth(key_id, secret_key, self._clock)
-        self.base_url = base_url
-
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> Self:
-        """Build from ``POLYMARKET_KEY_ID``, ``POLYMARKET_SECRET_KEY`` and optional
-        ``POLYMARKET_API_URL``; keyword arguments go to the constructor."""
-        base_url = env("POLYMARKET_API_URL", required=False)
-        if base_url and "base_url" not in kwargs:
-            kwargs["base_url"] = base_url
-        return cls(
-            env("POLYMARKET_KEY_ID") or "",
-            env("POLYMARKET_SECRET_KEY") or "",
-            **kwargs,
-        )
+    _auth_class = PolymarketAuth
+    _env = ("POLYMARKET_KEY_ID", "POLYMARKET_SECRET_KEY", "POLYMARKET_API_URL")
+    _id_label = "key_id"
 
     @staticmethod
     def _request(order_id: str, market_slug: str | None) -> dict[str, Any]:
@@ -62,12 +36,12 @@ class _Polymarket:
         )
         return _cancel._get_kwargs(order_id, body=body)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(key_id={self._auth.key_id!r}, base_url={self.base_url!r})"
-
 
 class PolymarketUSClient(_Polymarket, SyncHTTP):
     """Cancels Polymarket US orders. A context manager; ``close()`` when done.
+
+    ``from_env()`` reads ``POLYMARKET_KEY_ID``, ``POLYMARKET_SECRET_KEY`` and, if set,
+    ``POLYMARKET_API_URL``.
 
     Args:
         key_id: the API key id (a UUID) from the developer portal.

@@ -165,6 +165,12 @@ class Attempts:
             return self._retry(wait)
         return None
 
+    def final(self, outcome: httpx.Response | httpx.TransportError) -> httpx.Response:
+        """The response of a successful final outcome; otherwise raise its error."""
+        if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
+            return outcome
+        raise self.error(outcome)
+
     def error(self, outcome: httpx.Response | httpx.TransportError) -> CancelKitError:
         """The error for a final failed outcome."""
         if isinstance(outcome, httpx.TransportError):
