@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 from uuid import UUID
 
@@ -29,7 +29,8 @@ from . import _contract
 from ._state import Book, Order
 
 _PM_CANCEL = re.compile(r"/v1/order/([^/]+)/cancel")
-TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
+TIMESTAMP_WINDOW = 30.0
+_T = TypeVar("_T")  # both exchanges: seconds a timestamp may be off server time
 DELEGATED = "delegated_signing"
 
 
@@ -168,12 +169,27 @@ async def _faults(book: Book, key: str, too_many: Callable[[], Response]) -> Non
     knobs = book.knobs
     if knobs.latency:
         await anyio.sleep(knobs.latency)
-    if book.roll(knobs.spike_rate):
-        with book.lock:
-            book.stats.spikes_injected += 1
+    if book.roll(knobs.spike_rate, "spikes_injected"):
         await anyio.sleep(knobs.spike_latency)
     if book.over_rate(key):
         raise _Refusal(too_many())
+
+
+def _counting_auth_failures(book: Book, authenticate: Callable[[], _T]) -> _T:
+    try:
+        return authenticate()
+    except _Refusal:
+        book.count("auth_failures")
+        raise
+
+
+def _take_effect(book: Book, order: Order, *, not_open: Response, done: Response) -> Response:
+    """Cancel an open order exactly once; maybe drop the connection after it took effect."""
+    if not book.cancel(order):
+        return not_open
+    if book.roll(book.knobs.drop_rate, "drops_injected"):
+        return _DropAfterEffect()
+    return done
 
 
 def _contract_check(book: Book, name: str, request: Request, body: bytes, error: Any) -> Any:
@@ -193,11 +209,7 @@ def _contract_check(book: Book, name: str, request: Request, body: bytes, error:
             body,
         )
     except _contract.Violation as violation:
-        with book.lock:
-            if violation.security:
-                book.stats.auth_failures += 1
-            else:
-                book.stats.schema_failures += 1
+        book.count("auth_failures" if violation.security else "schema_failures")
         raise _Refusal(error(401 if violation.security else 400, str(violation))) from None
 
 
@@ -205,8 +217,7 @@ def _handler(
     book: Book, endpoint: Callable[[Request, bytes], Awaitable[Response]]
 ) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
-        with book.lock:
-            book.stats.requests += 1
+        book.count("requests")
         body = await request.body()
         try:
             return await endpoint(request, body)
@@ -255,32 +266,23 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
         if match is None:
             return error(404, "Not Found")
         order_id = unquote(match[1])
-        key_id = request.headers.get("x-pm-access-key", "")
-        await _faults(book, key_id, too_many)
-        try:
-            key = authenticate(request)
-        except _Refusal:
-            with book.lock:
-                book.stats.auth_failures += 1
-            raise
+        await _faults(book, request.headers.get("x-pm-access-key", ""), too_many)
+        key = _counting_auth_failures(book, lambda: authenticate(request))
         payload = _contract_check(book, "polymarket_us", request, body, error)
-        if book.roll(book.knobs.failure_rate):
-            with book.lock:
-                book.stats.failures_injected += 1
+        if book.roll(book.knobs.failure_rate, "failures_injected"):
             return error(500, "sandbox: injected internal error")
-        order = book.find(None, order_id=order_id)
+        order = book.get(order_id)
         if order is None or order.owner != key.account:
             return error(404, "order not found")
         slug = payload.get("marketSlug") if isinstance(payload, dict) else None
         if slug and order.market_slug and slug != order.market_slug:
             return error(400, f"order is not in market {slug}")
-        if not book.cancel(order):
-            return error(404, "order not found or no longer open")
-        if book.roll(book.knobs.drop_rate):
-            with book.lock:
-                book.stats.drops_injected += 1
-            return _DropAfterEffect()
-        return Response(b"", 200, media_type="application/json")
+        return _take_effect(
+            book,
+            order,
+            not_open=error(404, "order not found or no longer open"),
+            done=Response(b"", 200, media_type="application/json"),
+        )
 
     return _DateHeader(
         _RawDispatch(Starlette(routes=_admin_routes(book)), _handler(book, cancel)), book
@@ -332,38 +334,30 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
 
     async def guarded(request: Request, body: bytes) -> tuple[LimitlessToken, str]:
         await _faults(book, request.headers.get("lmts-api-key", ""), too_many)
-        try:
-            token = authenticate(request, body)
-        except _Refusal:
-            with book.lock:
-                book.stats.auth_failures += 1
-            raise
+        token = _counting_auth_failures(book, lambda: authenticate(request, body))
         return token, acting_owner(request, token)
 
     def finish(order: Order | None, owner: str) -> Response:
-        if book.roll(book.knobs.failure_rate):
-            with book.lock:
-                book.stats.failures_injected += 1
+        if book.roll(book.knobs.failure_rate, "failures_injected"):
             return error(500, "sandbox: injected internal error")
         if order is None:
             return error(404, "Order not found")
         if order.owner != owner:
             return error(401, "Not the order owner")
-        if not book.cancel(order):
-            return error(400, f"Order cannot be cancelled: it is {order.status}")
-        if book.roll(book.knobs.drop_rate):
-            with book.lock:
-                book.stats.drops_injected += 1
-            return _DropAfterEffect()
-        return JSONResponse({"message": "Order canceled successfully"})
+        return _take_effect(
+            book,
+            order,
+            not_open=error(400, f"Order cannot be cancelled: it is {order.status}"),
+            done=JSONResponse({"message": "Order canceled successfully"}),
+        )
 
     async def cancel(request: Request, body: bytes) -> Response:
         _, owner = await guarded(request, body)
         payload = _contract_check(book, "limitless", request, body, error)
         if "orderId" in payload:
-            order = book.find(None, order_id=str(payload["orderId"]))
+            order = book.get(str(payload["orderId"]))
         else:
-            order = book.find(lambda o: o == owner, client_id=payload["clientOrderId"])
+            order = book.by_client_id(owner, payload["clientOrderId"])
         return finish(order, owner)
 
     async def legacy_delete(request: Request, body: bytes) -> Response:
@@ -373,7 +367,7 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
             order_id = str(UUID(request.path_params["order_id"]))
         except ValueError:
             return error(400, "orderId must be a UUID")
-        return finish(book.find(None, order_id=order_id), owner)
+        return finish(book.get(order_id), owner)
 
     routes = [
         Route("/orders/cancel", _handler(book, cancel), methods=["POST"]),

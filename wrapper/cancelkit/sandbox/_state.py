@@ -148,20 +148,29 @@ class Book:
             window.append(now)
             return False
 
-    def roll(self, rate: float) -> bool:
-        """True with probability ``rate``."""
+    def count(self, stat: str) -> None:
+        """Add one to the counter ``stat`` of :class:`Stats`."""
         with self.lock:
-            return rate > 0 and self._dice.random() < rate
+            setattr(self.stats, stat, getattr(self.stats, stat) + 1)
 
-    def find(
-        self, owner_ok: Any, *, order_id: str | None = None, client_id: str | None = None
-    ) -> Order | None:
-        """The order by id, or by client order id among orders ``owner_ok`` accepts."""
+    def roll(self, rate: float, stat: str) -> bool:
+        """True with probability ``rate``, counted in ``stat`` when it comes up."""
         with self.lock:
-            if order_id is not None:
-                return self.orders.get(order_id)
+            hit = rate > 0 and self._dice.random() < rate
+            if hit:
+                setattr(self.stats, stat, getattr(self.stats, stat) + 1)
+            return hit
+
+    def get(self, order_id: str) -> Order | None:
+        """The order with this exchange id, whoever owns it."""
+        with self.lock:
+            return self.orders.get(order_id)
+
+    def by_client_id(self, owner: str, client_order_id: str) -> Order | None:
+        """The order of ``owner`` with this client order id."""
+        with self.lock:
             for order in self.orders.values():
-                if order.client_order_id == client_id and owner_ok(order.owner):
+                if (order.owner, order.client_order_id) == (owner, client_order_id):
                     return order
             return None
 
