@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 import anyio
 import attrs
 
-from ._exceptions import CancelKitError, OrderNotFound
+from ._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 
 T = TypeVar("T")
 logger = logging.getLogger("cancelkit")
@@ -103,8 +103,6 @@ def _key(request: dict[str, Any]) -> str:
 
 def check_batch_settings(concurrency: object, max_rate: object) -> None:
     """Refuse batch settings that make no sense, before anything is sent."""
-    from ._exceptions import InvalidRequest
-
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidRequest(f"concurrency must be a positive integer, got {concurrency!r}")
     if max_rate is not None and (

@@ -121,7 +121,9 @@ def run(
     invalid: Sequence[str],
     skip_invalid: bool,
     as_json_lines: bool,
-    batch: Callable[[Any, list[Any], Callable[[CancelResult[Any]], None]], list[CancelResult[Any]]],
+    batch: Callable[
+        [Any, list[Any], Callable[[CancelResult[Any]], None] | None], list[CancelResult[Any]]
+    ],
 ) -> int:
     """Send the batch (or refuse it) and report; return the exit status."""
     for message in invalid:
@@ -144,15 +146,17 @@ def run(
     labels = [label for label, _ in items]
     targets = [target for _, target in items]
     progress_bar = None
-    on_result: Callable[[CancelResult[Any]], None] = lambda result: None  # noqa: E731
+    on_result: Callable[[CancelResult[Any]], None] | None = None
     if len(targets) > 1 and not as_json_lines and sys.stdout.isatty():
         from rich.progress import Progress
 
         progress_bar = Progress(transient=True)
         task = progress_bar.add_task("cancelling", total=len(targets))
 
-        def on_result(result: CancelResult[Any]) -> None:
+        def advance(result: CancelResult[Any]) -> None:
             progress_bar.advance(task)
+
+        on_result = advance
 
         progress_bar.start()
     try:
