@@ -69,7 +69,13 @@ def _check_pins(root: Path) -> str:
     for tool in _PINNED_TOOLS:
         if tool not in pins:
             raise RegenerateError(f"pyproject.toml's dev extra must pin {tool}==X.Y.Z")
-        installed = metadata.version(tool)
+        try:
+            installed = metadata.version(tool)
+        except metadata.PackageNotFoundError:
+            raise RegenerateError(
+                f"{tool} is not installed for {sys.executable}; run `make regenerate`"
+                " (or use .venv/bin/python after `make test`)"
+            ) from None
         if installed != pins[tool]:
             raise RegenerateError(
                 f"{tool} {installed} is installed but {pins[tool]} is pinned;"

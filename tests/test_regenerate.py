@@ -106,3 +106,20 @@ def test_the_polymarket_path_parameter_is_percent_encoded() -> None:
 
     kwargs = endpoint._get_kwargs("a/b c", body=CancelOrderRequest())
     assert kwargs["url"] == "/v1/order/a%2Fb%20c/cancel"
+
+
+def test_a_missing_generator_is_a_clear_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from importlib import metadata
+
+    import regenerate
+
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(regenerate.metadata, "version", not_installed)
+    assert regenerate.main(["--check"]) == 2
+    err = capsys.readouterr().err
+    assert "openapi-python-client is not installed" in err
+    assert "make regenerate" in err
