@@ -7,14 +7,19 @@ import base64
 import hashlib
 import hmac
 import inspect
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cancelkit
 import httpx
 import pytest
-from cancelkit import RetryPolicy
+from cancelkit import LimitlessAuth, PolymarketAuth, RetryPolicy
+from cancelkit._clock import iso_millis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+if TYPE_CHECKING:
+    from cancelkit.sandbox import Sandbox
 
 # Known answers from the signing reference.
 PM_KEY_ID = "5f0c7a1e-8d2b-4c3a-9e1f-2a3b4c5d6e7f"
@@ -183,3 +188,36 @@ def make_lm(flavour: str) -> Callable[..., Any]:
         return fast(cls(LM_TOKEN_ID, LM_SECRET, transport=script.transport, **kwargs))
 
     return build
+
+
+def pm_headers(
+    box: Sandbox, path: str, *, skew: float = 0.0, key: str | None = None
+) -> dict[str, str]:
+    c = box.credentials
+    auth = PolymarketAuth(c.polymarket_key_id, key or c.polymarket_secret_key)
+    stamp = str(int((time.time() + skew) * 1000))
+    return {
+        "X-PM-Access-Key": c.polymarket_key_id,
+        "X-PM-Timestamp": stamp,
+        "X-PM-Signature": auth.sign(stamp, "POST", path),
+    }
+
+
+def lm_headers(
+    box: Sandbox,
+    target: str,
+    body: bytes,
+    *,
+    method: str = "POST",
+    skew: float = 0.0,
+    secret: str | None = None,
+) -> dict[str, str]:
+    c = box.credentials
+    auth = LimitlessAuth(c.limitless_token_id, secret or c.limitless_secret)
+    stamp = iso_millis(time.time() + skew)
+    return {
+        "lmts-api-key": c.limitless_token_id,
+        "lmts-timestamp": stamp,
+        "lmts-signature": auth.sign(stamp, method, target, body),
+        "content-type": "application/json",
+    }

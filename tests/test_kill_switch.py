@@ -34,7 +34,12 @@ def test_300_orders_under_the_documented_limit_draw_no_429(cancelkit_sandbox: Sa
     print(f"\n300 cancels at 20/s: {elapsed:.2f} s, 0 x 429, 0 open")
 
 
-@pytest.mark.cancelkit_sandbox(rate_limit=20, failure_rate=0.2, drop_rate=0.1, seed=7)
+# Bound: the clients run at the sandbox's limit (0 x 429 by construction), every
+# fault is decided per (order, attempt) from the seed, and no order meets more than
+# 3 faults in a row; 6 retries (7 attempts) therefore cannot run out.
+@pytest.mark.cancelkit_sandbox(
+    rate_limit=20, failure_rate=0.2, drop_rate=0.1, seed=7, max_fault_streak=3
+)
 def test_the_batch_survives_500s_and_dropped_connections(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     ids = [box.seed_polymarket(f"fault-{i:03d}").id for i in range(300)]

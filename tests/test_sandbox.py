@@ -13,45 +13,10 @@ import pytest
 from cancelkit import (
     AuthenticationError,
     BadRequest,
-    LimitlessAuth,
     OrderNotFound,
-    PolymarketAuth,
 )
-from cancelkit._clock import iso_millis
 from cancelkit.sandbox import Sandbox
-
-
-def pm_headers(
-    box: Sandbox, path: str, *, skew: float = 0.0, key: str | None = None
-) -> dict[str, str]:
-    c = box.credentials
-    auth = PolymarketAuth(c.polymarket_key_id, key or c.polymarket_secret_key)
-    stamp = str(int((time.time() + skew) * 1000))
-    return {
-        "X-PM-Access-Key": c.polymarket_key_id,
-        "X-PM-Timestamp": stamp,
-        "X-PM-Signature": auth.sign(stamp, "POST", path),
-    }
-
-
-def lm_headers(
-    box: Sandbox,
-    target: str,
-    body: bytes,
-    *,
-    method: str = "POST",
-    skew: float = 0.0,
-    secret: str | None = None,
-) -> dict[str, str]:
-    c = box.credentials
-    auth = LimitlessAuth(c.limitless_token_id, secret or c.limitless_secret)
-    stamp = iso_millis(time.time() + skew)
-    return {
-        "lmts-api-key": c.limitless_token_id,
-        "lmts-timestamp": stamp,
-        "lmts-signature": auth.sign(stamp, method, target, body),
-        "content-type": "application/json",
-    }
+from conftest import lm_headers, pm_headers
 
 
 def test_clients_cancel_over_real_loopback_http(cancelkit_sandbox: Sandbox, flavour: str) -> None:

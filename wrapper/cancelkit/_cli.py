@@ -22,6 +22,8 @@ def main() -> None:
 @click.option("--latency", default=0.0, help="Seconds added to every request.")
 @click.option("--failure-rate", default=0.0, help="Share of requests answered 500.")
 @click.option("--drop-rate", default=0.0, help="Share of cancels dropped after taking effect.")
+@click.option("--throttle-rate", default=0.0, help="Share of requests answered 429.")
+@click.option("--max-fault-streak", type=int, default=None, help="Cap on injected faults in a row.")
 @click.option("--clock-offset", default=0.0, help="Seconds added to the sandbox clock.")
 @click.option("--spike-rate", default=0.0, help="Share of requests delayed by --spike-latency.")
 @click.option("--spike-latency", default=0.0, help="Seconds of a latency spike.")

@@ -25,7 +25,8 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ._apps import DELEGATED, LimitlessToken, PolymarketKey, limitless_app, polymarket_app
+from ._limitless import DELEGATED, LimitlessToken, limitless_app
+from ._polymarket import PolymarketKey, polymarket_app
 from ._server import BackgroundServer
 from ._state import Book, Knobs, Order, Stats
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import random
+import hashlib
+import math
+import secrets
 import threading
 import time
 from collections import deque
@@ -29,19 +31,59 @@ class Order:
         return attrs.asdict(self)
 
 
-@attrs.define
+# Bounds that keep every knob meaningful: a value outside them (or NaN, or
+# infinity) would switch a check off or make every request fail.
+_RATES = ("failure_rate", "drop_rate", "throttle_rate", "spike_rate")
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "rate_limit": (0.0, 1e6),
+    "latency": (0.0, 60.0),
+    "spike_latency": (0.0, 60.0),
+    "clock_offset": (-1e7, 1e7),  # about four months either way
+    **dict.fromkeys(_RATES, (0.0, 1.0)),
+}
+_MAX_SEED = 2**63
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"knob {name} takes a number, not {value!r}")
+    number = float(value)
+    low, high = _BOUNDS[name]
+    if not (math.isfinite(number) and low <= number <= high):
+        raise ValueError(f"knob {name} must be a finite number from {low:g} to {high:g}")
+    return number
+
+
+def _whole(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"knob {name} takes a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+@attrs.frozen
 class Knobs:
-    """Realism settings; all off by default.
+    """Realism settings; all off by default. Immutable: a change is checked whole
+    and then replaces the knobs at once, so a bad value leaves nothing half-set.
+
+    Faults are decided per request, not by shared dice: the n-th arrival of the
+    same request (same method, path, query and body: one cancel and its retries)
+    gets the same verdict in every run with the same ``seed``, however concurrent
+    requests interleave. Requests refused with 429 are not counted as arrivals.
 
     Attributes:
         rate_limit: requests per second per key before 429 (Polymarket documents 20); 0 = off.
         latency: seconds added to every API request.
         failure_rate: share of requests answered 500 before they take effect.
         drop_rate: share of cancels whose connection is dropped after they took effect.
+        throttle_rate: share of requests answered 429 as if over a rate limit (decided
+            per request like the other faults, unlike ``rate_limit``'s real counting).
         clock_offset: seconds added to the sandbox clock (and its Date header).
         spike_rate: share of requests delayed by ``spike_latency`` on top of ``latency``.
         spike_latency: seconds of such a spike.
-        seed: seed of the fault dice, for reproducible runs.
+        seed: seed of the fault dice, for reproducible runs (None: a fresh one).
+        max_fault_streak: at most this many injected faults (500s, drops, throttles) in
+            a row for one request; then it gets through. None: no cap. With it, a client
+            allowed more retries than the cap cannot lose to the dice.
         validate: check requests against the specs (on; benchmarks of client overhead
             turn it off so the server's cost does not hide the clients' differences).
     """
@@ -50,31 +92,32 @@ class Knobs:
     latency: float = 0.0
     failure_rate: float = 0.0
     drop_rate: float = 0.0
+    throttle_rate: float = 0.0
     clock_offset: float = 0.0
     spike_rate: float = 0.0
     spike_latency: float = 0.0
     seed: int | None = None
+    max_fault_streak: int | None = None
     validate: bool = True
 
-    def update(self, **changes: Any) -> None:
-        """Set knobs by name; unknown names or bad values raise ValueError."""
+    def updated(self, **changes: Any) -> Knobs:
+        """These knobs with ``changes`` applied; ValueError naming the first bad one."""
         fields = attrs.fields_dict(Knobs)
+        checked: dict[str, Any] = {}
         for name, value in changes.items():
             if name not in fields:
                 raise ValueError(f"unknown knob {name!r}")
             if name == "seed":
-                setattr(self, name, None if value is None else int(value))
-                continue
-            if name == "validate":
+                checked[name] = None if value is None else _whole(name, value, 0, _MAX_SEED)
+            elif name == "max_fault_streak":
+                checked[name] = None if value is None else _whole(name, value, 0, 1000)
+            elif name == "validate":
                 if not isinstance(value, bool):
                     raise ValueError(f"knob validate takes true or false, not {value!r}")
-                self.validate = value
-                continue
-            number = float(value)
-            rate = name in ("failure_rate", "drop_rate", "spike_rate")
-            if name != "clock_offset" and (number < 0 or (rate and number > 1)):
-                raise ValueError(f"knob {name} out of range: {value!r}")
-            setattr(self, name, number)
+                checked[name] = value
+            else:
+                checked[name] = _number(name, value)
+        return attrs.evolve(self, **checked)
 
 
 @attrs.define
@@ -100,7 +143,9 @@ class Book:
         self.knobs = Knobs()
         self.stats = Stats()
         self._windows: dict[str, deque[float]] = {}
-        self._dice = random.Random()  # noqa: S311 (fault injection, not crypto)
+        self._arrivals: dict[bytes, int] = {}
+        self._streaks: dict[bytes, int] = {}
+        self._fresh_seed = secrets.randbits(63)  # used while the seed knob is None
 
     def seed(self, order: Order) -> Order:
         """Add an order, replacing one with the same id or the same client order id
@@ -114,11 +159,13 @@ class Book:
         return order
 
     def set_knobs(self, **changes: Any) -> None:
-        """Change knobs; re-seeds the dice when ``seed`` is given."""
+        """Change knobs, all or none (ValueError naming the bad one); a new ``seed``
+        starts every request's dice afresh."""
         with self.lock:
-            self.knobs.update(**changes)
+            self.knobs = self.knobs.updated(**changes)
             if "seed" in changes:
-                self._dice.seed(self.knobs.seed)
+                self._arrivals.clear()
+                self._streaks.clear()
 
     def reset(self) -> None:
         """Forget all orders, knobs and counters."""
@@ -127,6 +174,8 @@ class Book:
             self.knobs = Knobs()
             self.stats = Stats()
             self._windows.clear()
+            self._arrivals.clear()
+            self._streaks.clear()
 
     def now(self) -> float:
         """The sandbox clock."""
@@ -153,13 +202,33 @@ class Book:
         with self.lock:
             setattr(self.stats, stat, getattr(self.stats, stat) + 1)
 
-    def roll(self, rate: float, stat: str) -> bool:
-        """True with probability ``rate``, counted in ``stat`` when it comes up."""
+    def arrive(self, request_key: bytes) -> Arrival:
+        """Count one arrival of a request (a cancel and its retries share the key)."""
         with self.lock:
-            hit = rate > 0 and self._dice.random() < rate
+            number = self._arrivals.get(request_key, 0) + 1
+            self._arrivals[request_key] = number
+            # Until a fault hits this arrival, the request's run of faults is broken.
+            streak = self._streaks.pop(request_key, 0)
+            seed = self._fresh_seed if self.knobs.seed is None else self.knobs.seed
+        return Arrival(self, request_key, number, seed, streak)
+
+    def _fault(self, arrival: Arrival, rate: float, stat: str, capped: bool) -> bool:
+        if rate <= 0:
+            return False
+        digest = hashlib.blake2b(
+            b"%d|%s|%d|" % (arrival.seed, stat.encode(), arrival.number) + arrival.key,
+            digest_size=8,
+        ).digest()
+        hit = int.from_bytes(digest) / 2**64 < rate
+        with self.lock:
+            cap = self.knobs.max_fault_streak
+            if capped and hit and cap is not None and arrival.streak >= cap:
+                hit = False
             if hit:
                 setattr(self.stats, stat, getattr(self.stats, stat) + 1)
-            return hit
+                if capped:
+                    self._streaks[arrival.key] = arrival.streak + 1
+        return hit
 
     def get(self, order_id: str) -> Order | None:
         """The order with this exchange id, whoever owns it."""
@@ -183,3 +252,23 @@ class Book:
             order.cancel_count += 1
             self.stats.cancels += 1
             return True
+
+
+@attrs.frozen
+class Arrival:
+    """The n-th arrival of one request: its fault verdicts depend on nothing else."""
+
+    book: Book
+    key: bytes
+    number: int
+    seed: int
+    streak: int  # injected faults in a row just before this arrival
+
+    def fault(self, rate: float, stat: str) -> bool:
+        """Inject a 500 or a drop with probability ``rate`` (counted in ``stat``),
+        unless this request has already met ``max_fault_streak`` faults in a row."""
+        return self.book._fault(self, rate, stat, capped=True)
+
+    def spike(self, rate: float) -> bool:
+        """Delay this request with probability ``rate`` (not a fault: never capped)."""
+        return self.book._fault(self, rate, "spikes_injected", capped=False)

@@ -1,0 +1,271 @@
+"""What both sandbox exchanges share: refusals, faults, admin routes, strict parsing.
+
+Everything a client sends is read from the raw bytes (path, query, headers) and
+parsed strictly: only ASCII digits are digits, a header the exchange reads once
+may appear once, and nothing is redirected. Hostile input gets the exchange's
+own 4xx, never a 500 or a dropped connection.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import attrs
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import _contract
+from ._state import Arrival, Book, Order
+
+TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
+ErrorShape = Callable[[int, str], Response]
+
+
+class Refusal(Exception):
+    """Stop handling a request and answer with ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class DropAfterEffect(Response):
+    """Starts a response and then breaks the connection: the cancel happened, the
+    client cannot know it (the ambiguous case retries must survive)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"64"), (b"content-type", b"application/json")],
+            }
+        )
+        raise ConnectionAbortedError("sandbox: connection dropped after the cancel took effect")
+
+
+class DateHeader:
+    """Stamps every response with the sandbox clock (which the offset knob moves)."""
+
+    def __init__(self, app: ASGIApp, book: Book) -> None:
+        self.app = app
+        self.book = book
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = email.utils.formatdate(self.book.now(), usegmt=True).encode()
+                message["headers"] = [*message.get("headers", []), (b"date", date)]
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+def starlette(routes: list[BaseRoute], error: ErrorShape) -> Starlette:
+    """A Starlette app that never redirects (a trailing slash is a 404, not a 307 to
+    wherever the Host header says) and answers unknown routes in the exchange's shape."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        return error(status, "Not Found" if status == 404 else "Method Not Allowed")
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.router.redirect_slashes = False
+    return app
+
+
+def raw_path(request: Request) -> bytes:
+    """The path exactly as it came on the request line (still percent-encoded)."""
+    raw: bytes | None = request.scope.get("raw_path")
+    return raw if raw else request.url.path.encode()
+
+
+def raw_target(request: Request) -> bytes:
+    """Path and query exactly as they came on the request line."""
+    query: bytes = request.scope.get("query_string", b"")
+    return raw_path(request) + (b"?" + query if query else b"")
+
+
+def single_header(request: Request, name: str, error: ErrorShape) -> str:
+    """The one value of header ``name`` ('' if absent); sent twice it is refused:
+    "first one wins" or "last one wins" would let a proxy and the server disagree."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise Refusal(error(401, f"{name} header sent {len(values)} times"))
+    return values[0] if values else ""
+
+
+def skewed(book: Book, moment: float) -> bool:
+    """True if ``moment`` is too far from the sandbox clock to be accepted."""
+    return abs(moment - book.now()) > TIMESTAMP_WINDOW
+
+
+async def faults(book: Book, request: Request, body: bytes, key: str, error: ErrorShape) -> Arrival:
+    """Latency, the per-key rate limit, then this request's arrival and its spike."""
+    knobs = book.knobs
+    if knobs.latency:
+        await anyio.sleep(knobs.latency)
+    if book.over_rate(key):
+        raise Refusal(error(429, "Too Many Requests"))
+    # One key per request content: a cancel and its retries share their dice.
+    digest = hashlib.blake2b(request.method.encode(), digest_size=16)
+    digest.update(raw_target(request))
+    digest.update(b"\0" + body)
+    arrival = book.arrive(digest.digest())
+    if arrival.spike(knobs.spike_rate):
+        await anyio.sleep(knobs.spike_latency)
+    if arrival.fault(knobs.throttle_rate, "rate_limited"):
+        raise Refusal(error(429, "Too Many Requests"))
+    return arrival
+
+
+def counting_auth_failures(book: Book, authenticate: Callable[[], Any]) -> Any:
+    """Run ``authenticate``, counting its refusals."""
+    try:
+        return authenticate()
+    except Refusal:
+        book.count("auth_failures")
+        raise
+
+
+def take_effect(
+    book: Book, arrival: Arrival, order: Order, *, not_open: Response, done: Response
+) -> Response:
+    """Cancel an open order exactly once; maybe drop the connection after it took effect."""
+    if not book.cancel(order):
+        return not_open
+    if arrival.fault(book.knobs.drop_rate, "drops_injected"):
+        return DropAfterEffect()
+    return done
+
+
+def contract_check(book: Book, name: str, request: Request, body: bytes, error: ErrorShape) -> Any:
+    """The body as the spec unmarshals it, or a refusal in the exchange's shape."""
+    if not book.knobs.validate:
+        try:
+            return json.loads(body) if body else None
+        except ValueError:
+            raise Refusal(error(400, "Request body is not JSON")) from None
+    try:
+        return _contract.check(
+            name,
+            request.method,
+            # The wire path: a decoded %2F would split a segment and match nothing.
+            raw_path(request).decode("latin-1"),
+            list(request.query_params.multi_items()),
+            list(request.headers.items()),
+            body,
+        )
+    except _contract.Violation as violation:
+        book.count("auth_failures" if violation.security else "schema_failures")
+        raise Refusal(error(401 if violation.security else 400, str(violation))) from None
+
+
+Endpoint = Callable[[Request, bytes], Awaitable[Response]]
+
+
+def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """Count the request, read its body, and turn a refusal into its response."""
+
+    async def handle(request: Request) -> Response:
+        book.count("requests")
+        body = await request.body()
+        try:
+            return await endpoint(request, body)
+        except Refusal as refusal:
+            return refusal.response
+
+    return handle
+
+
+def _admin_error(status: int, message: str) -> Response:
+    return JSONResponse({"message": message}, status)
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:  # includes bad UTF-8 and over-long integers
+        raise Refusal(_admin_error(400, f"body is not JSON: {exc}")) from None
+
+
+def _order(item: Any) -> Order:
+    if not isinstance(item, dict):
+        raise ValueError("an order is a JSON object")
+    unknown = set(item) - {"id", "owner", "client_order_id", "market_slug"}
+    if unknown:
+        raise ValueError(f"unknown order fields {sorted(unknown)}")
+    for name in ("id", "owner"):
+        if not isinstance(item.get(name), str | int) or isinstance(item.get(name), bool):
+            raise ValueError(f"an order needs {name} (a string)")
+    for name in ("client_order_id", "market_slug"):
+        if not isinstance(item.get(name), str | None):
+            raise ValueError(f"{name} must be a string or null")
+    return Order(
+        id=str(item["id"]),
+        owner=str(item["owner"]),
+        client_order_id=item.get("client_order_id"),
+        market_slug=item.get("market_slug"),
+    )
+
+
+def admin_routes(book: Book) -> list[BaseRoute]:
+    """Sandbox-only routes under /_sandbox/: not part of either exchange's API.
+
+    A request here changes all it asks for or nothing: every item is checked first.
+    """
+
+    async def orders(request: Request) -> Response:
+        if request.method == "GET":
+            with book.lock:
+                return JSONResponse([o.to_dict() for o in book.orders.values()])
+        data = await _json(request)
+        many = isinstance(data, list)  # a list seeds many orders in one request
+        try:
+            new = [_order(item) for item in (data if many else [data])]
+        except ValueError as exc:
+            return _admin_error(400, str(exc))
+        seeded = [book.seed(order).to_dict() for order in new]
+        return JSONResponse(seeded if many else seeded[0], 201)
+
+    async def knobs(request: Request) -> Response:
+        if request.method == "POST":
+            changes = await _json(request)
+            if not isinstance(changes, dict):
+                return _admin_error(400, "knobs are a JSON object of name: value")
+            try:
+                book.set_knobs(**changes)
+            except ValueError as exc:
+                return _admin_error(400, str(exc))
+        return JSONResponse(attrs.asdict(book.knobs))
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(attrs.asdict(book.stats))
+
+    async def reset(request: Request) -> Response:
+        book.reset()
+        return JSONResponse({})
+
+    def guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Any:
+        async def run(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except Refusal as refusal:
+                return refusal.response
+
+        return run
+
+    return [
+        Route("/_sandbox/orders", guarded(orders), methods=["GET", "POST"]),
+        Route("/_sandbox/knobs", guarded(knobs), methods=["GET", "POST"]),
+        Route("/_sandbox/stats", stats),
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+    ]
