@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
@@ -44,14 +46,58 @@ def target(request: dict[str, Any]) -> str:
     return path + (f"?{urlencode(params)}" if params else "")
 
 
+def redacted(url: str) -> str:
+    """``url`` without its userinfo (``user:password@``), for reprs and messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    return f"{scheme}{sep}{'***@' if '@' in authority else ''}{host}{slash}{path}"
+
+
+def check_base_url(base_url: object) -> str:
+    """An http(s) URL with a host and no query or fragment, else InvalidRequest.
+
+    A query or fragment would be pasted in front of every endpoint's path
+    (``/?x=1/v1/order/...``), and a URL without a host has nowhere to go.
+    """
+    if not isinstance(base_url, str):
+        raise InvalidRequest(f"base_url must be a string, not {type(base_url).__name__}")
+    shown = redacted(base_url)
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise InvalidRequest(f"base_url {shown!r} is not a valid URL ({exc})") from None
+    if url.scheme not in ("http", "https"):  # httpx lower-cases the scheme
+        raise InvalidRequest(f"base_url must be an http(s) URL, got {shown!r}")
+    if not url.host:
+        raise InvalidRequest(f"base_url {shown!r} has no host")
+    if url.query or "?" in base_url:
+        raise InvalidRequest(f"base_url {shown!r} has a query; give the API root only")
+    if url.fragment or "#" in base_url:
+        raise InvalidRequest(f"base_url {shown!r} has a fragment; give the API root only")
+    return base_url
+
+
 def check_settings(base_url: object, timeout: object, max_retries: object) -> None:
     """Refuse client settings that would only fail later, on the first cancel."""
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise InvalidRequest(f"base_url must be an http(s) URL, got {base_url!r}")
+    check_base_url(base_url)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise InvalidRequest(f"timeout must be a positive number of seconds, got {timeout!r}")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise InvalidRequest(f"max_retries must be a non-negative integer, got {max_retries!r}")
+
+
+def run_sync(main: Callable[[], Awaitable[_T]]) -> _T:
+    """Run ``main`` to completion from sync code, even where an event loop is already
+    running in this thread (a notebook): then on a private loop in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(main)
+    with ThreadPoolExecutor(1, thread_name_prefix="cancelkit") as pool:
+        return pool.submit(anyio.run, main).result()
 
 
 class Venue:
@@ -106,7 +152,8 @@ class Venue:
 
     def __repr__(self) -> str:
         key = getattr(self._auth, self._id_label)
-        return f"{type(self).__name__}({self._id_label}={key!r}, base_url={self.base_url!r})"
+        url = redacted(self.base_url)
+        return f"{type(self).__name__}({self._id_label}={key!r}, base_url={url!r})"
 
 
 class SyncHTTP(Venue):
@@ -135,7 +182,7 @@ class SyncHTTP(Venue):
             async with twin:
                 return await work(twin)
 
-        return anyio.run(main)
+        return run_sync(main)
 
     def _async_twin(self, cls: type[_A]) -> _A:
         """An async client sharing this one's auth, clock and settings (for bulk cancels)."""

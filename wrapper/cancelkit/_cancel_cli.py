@@ -3,10 +3,13 @@ anything is sent; results come back one per order, in input order."""
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TextIO, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -19,28 +22,52 @@ T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+_COMMENT = re.compile(r"(?:^|\s)#")
+
+
 def read_lines(source: str) -> list[tuple[str, str]]:
-    """(label, text) for each meaningful line of FILE or ``-``: blanks and # comments skipped."""
-    stream: TextIO
-    if source == "-":
-        stream = sys.stdin
-        name = "stdin"
-    else:
-        try:
-            stream = open(source, encoding="utf-8")  # noqa: SIM115 (closed below)
-        except OSError as exc:
-            raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
-        name = source
+    """(label, text) for each id line of FILE or ``-`` (stdin).
+
+    The format: one id per line, UTF-8 with or without a BOM, LF or CRLF; blank
+    lines and ``#`` comments (a whole line, or after whitespace) are skipped.
+    Text that is not UTF-8 is a usage error naming the file and the line.
+    """
+    name = "stdin" if source == "-" else source
     try:
-        lines = [
-            (f"{name} line {number}", text.strip())
-            for number, text in enumerate(stream, start=1)
-            if text.strip() and not text.lstrip().startswith("#")
-        ]
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+        if source == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(source).read_bytes()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
+    data = data.removeprefix(codecs.BOM_UTF8)
+    lines: list[tuple[str, str]] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.UsageError(
+                f"{name} line {number}: not UTF-8 text (byte 0x{raw[exc.start]:02x}"
+                f" at column {exc.start + 1}); nothing was sent"
+            ) from None
+        comment = _COMMENT.search(text)
+        value = (text[: comment.start()] if comment else text).strip()
+        if value:
+            lines.append((f"{name} line {number}", value))
     return lines
+
+
+def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse``, refusing first any text with whitespace or control characters inside:
+    in a file, that is a line that holds more than one id, not an id."""
+
+    def check(text: str) -> T:
+        odd = next((c for c in text if c.isspace() or not c.isprintable()), None)
+        if odd is not None:
+            raise InvalidRequest(f"{text[:80]!r} has {odd!r} inside; one id per line")
+        return parse(text)
+
+    return check
 
 
 def parse_limitless(text: str) -> Any:

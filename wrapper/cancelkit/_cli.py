@@ -4,6 +4,7 @@ that ``cancelkit --help`` starts fast."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -32,9 +33,7 @@ def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: float
     """Run both exchange sandboxes until interrupted; print URLs and demo credentials."""
     import threading
 
-    from .sandbox import Sandbox
-
-    box = Sandbox(host, polymarket_port, limitless_port)
+    box = _sandbox_module().Sandbox(host, polymarket_port, limitless_port)
     box.set_knobs(**{k: v for k, v in knobs.items() if v is not None})
     with box:
         c = box.credentials
@@ -56,6 +55,16 @@ def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: float
             threading.Event().wait()
         except KeyboardInterrupt:
             click.echo("stopping")
+
+
+def _sandbox_module() -> Any:
+    from ._extras import MissingExtra, sandbox
+
+    try:
+        return sandbox()
+    except MissingExtra as exc:
+        click.echo(f"cancelkit: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 def _common(command: Callable[..., None]) -> Callable[..., None]:
@@ -119,8 +128,10 @@ def cancel_polymarket(
     from ._polymarket import RATE_LIMIT, PolymarketUSClient
 
     raw = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
-    raw += cli.read_lines(from_file) if from_file else []
     good, bad = cli.validate(raw, check.polymarket_order_id)
+    lines = cli.read_lines(from_file) if from_file else []
+    more, problems = cli.validate(lines, cli.plausible(check.polymarket_order_id))
+    good, bad = good + more, bad + problems
     if market_slug is not None:
         _, slug_problem = cli.validate([("--market-slug", market_slug)], check.market_slug)
         bad += slug_problem
@@ -170,8 +181,10 @@ def cancel_limitless(
 
     raw = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
     raw += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
-    raw += cli.read_lines(from_file) if from_file else []
     good, bad = cli.validate(raw, cli.parse_limitless)
+    lines = cli.read_lines(from_file) if from_file else []
+    more, problems = cli.validate(lines, cli.plausible(cli.parse_limitless))
+    good, bad = good + more, bad + problems
     if on_behalf_of is not None:
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
         bad += problem
@@ -198,6 +211,7 @@ def cancel_limitless(
 @main.command()
 def demo() -> None:
     """Start the sandbox in-process and run cancels on both venues through the clients."""
+    _sandbox_module()
     from ._demo import run
 
     raise SystemExit(run())

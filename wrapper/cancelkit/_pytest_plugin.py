@@ -34,13 +34,31 @@ def cancelkit_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     ``seed_polymarket`` / ``seed_limitless``, ``set_knobs``, ``open_orders`` and
     ready-made clients (``polymarket_client()``, ``async_limitless_client()``...).
     """
+    from cancelkit._extras import MissingExtra
+    from cancelkit._extras import sandbox as sandbox_module
+
     try:
-        from cancelkit.sandbox import Sandbox
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        pytest.skip(f"cancelkit sandbox needs `pip install cancelkit[sandbox]` ({exc})")
-    sandbox = Sandbox()
+        module = sandbox_module()
+    except MissingExtra as exc:
+        missing = str(exc)
+    else:
+        missing = ""
+    if missing:
+        # An error, not a skip: a CI that forgot the extra must not go green
+        # without running the kill-switch tests that ask for this fixture.
+        pytest.fail(missing, pytrace=False)
+    sandbox: Sandbox = module.Sandbox()
     marker = request.node.get_closest_marker("cancelkit_sandbox")
     if marker is not None:
         sandbox.set_knobs(**marker.kwargs)
     with sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def cancelkit_env(cancelkit_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The ``cancelkit_sandbox``, with the environment pointing ``from_env()`` and the
+    ``cancelkit`` command at it (demo credentials, sandbox URLs)."""
+    for name, value in cancelkit_sandbox.env().items():
+        monkeypatch.setenv(name, value)
+    return cancelkit_sandbox
