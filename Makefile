@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint types drift pytest bench-smoke bench regenerate
+.PHONY: test lint types drift pytest bench-smoke bench regenerate stress
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ drift: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## stress: every fault, soak and kill-switch test 20 times (not part of `make test`)
+stress: $(STAMP)
+	$(BIN)/pytest -m faults --count 20 -q
 
 # A few iterations of every benchmark, so the runner cannot rot; writes nothing.
 bench-smoke: $(STAMP)

@@ -18,6 +18,8 @@ from cancelkit.sandbox import Sandbox
 from conftest import PM_KEY_ID, PM_SECRET_32, Script
 from limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.mark.cancelkit_sandbox(rate_limit=20)
 def test_300_orders_under_the_documented_limit_draw_no_429(cancelkit_sandbox: Sandbox) -> None:

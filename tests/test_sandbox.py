@@ -196,6 +196,7 @@ def test_limitless_ownership_scopes_and_legacy_delete(cancelkit_sandbox: Sandbox
 
 
 @pytest.mark.cancelkit_sandbox(rate_limit=5)
+@pytest.mark.faults
 def test_rate_limit_knob_gives_documented_429(cancelkit_sandbox: Sandbox) -> None:
     # 5/s rather than 20/s: 30 requests cannot spread over 6 s, however loaded the machine.
     box = cancelkit_sandbox
@@ -212,6 +213,7 @@ def test_rate_limit_knob_gives_documented_429(cancelkit_sandbox: Sandbox) -> Non
     assert "retry-after" not in limited[0].headers
 
 
+@pytest.mark.faults
 def test_failure_drop_latency_and_clock_knobs(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     # 500s before taking effect: the client retries and gives up with ServerError.

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
 
 

@@ -10,6 +10,7 @@ import time
 from typing import Any
 from uuid import UUID
 
+import pytest
 from cancelkit import CancelResult
 from cancelkit.sandbox import Sandbox
 from limitless_api.models import CancelByOrderId
@@ -32,6 +33,9 @@ FAULTS = {
     "max_fault_streak": MAX_STREAK,
     "seed": 20261122,
 }
+
+
+pytestmark = pytest.mark.faults
 
 
 def test_a_thousand_cancels_under_faults_leave_nothing_open(cancelkit_sandbox: Sandbox) -> None:

@@ -11,6 +11,8 @@ from cancelkit import LimitlessAuth, PolymarketAuth
 from cancelkit._clock import iso_millis
 from cancelkit.sandbox import Sandbox
 
+pytestmark = pytest.mark.faults
+
 
 def _pm_signed(box: Sandbox, order_id: str, at: float) -> tuple[str, dict[str, str]]:
     c = box.credentials

@@ -1,0 +1,19 @@
+"""Fixtures for README.md's python blocks, which pytest-markdown-docs runs as tests
+(loaded as a plugin, `-p readme_fixtures`, because README.md sits outside tests/)."""
+
+from __future__ import annotations
+
+import pytest
+from cancelkit.sandbox import Sandbox
+
+
+@pytest.fixture
+def readme_sandbox(cancelkit_env: Sandbox) -> Sandbox:
+    """The sandbox (with the environment pointing at it) holding the orders the
+    README's examples cancel: a cancel of an order it does not hold would raise."""
+    box = cancelkit_env
+    box.seed_polymarket("ord-123", market_slug="nba-lal-bos-2026-11-22")
+    for i in range(1, 4):
+        box.seed_polymarket(f"ord-{i}")
+    box.seed_limitless(client_order_id="partner-order-001")
+    return box
