@@ -24,7 +24,13 @@ schemas named ``<Schema>By<Property>[And<Property>...]``. A variant:
   (properties that tell the branches apart are left out, so "both" cannot
   validate against any variant).
 
-The parent keeps its description and becomes a pure ``oneOf``. Any other
+The parent keeps its description and becomes a pure ``oneOf``.
+
+A second rewrite, :func:`_nullable_refs`: ``{$ref: X, nullable: true}`` (the Polymarket
+``Order``'s ``marketMetadata.team``) is what the author meant as "X or null", but
+OpenAPI 3.0 ignores every sibling of a ``$ref``, and so does the generator: a
+documented ``null`` would fail to parse. It becomes ``{allOf: [{$ref: X}],
+nullable: true}``, keeping the other siblings (description...). Any other
 ``oneOf`` shape the generator cannot take is refused with a
 :class:`NormalizationError` naming the schema: mixed branches, a branch that
 requires a property the parent does not declare, branches that share a
@@ -56,6 +62,7 @@ def normalize(document: JSON) -> JSON:
     The input is left untouched, so ``specs/`` can stay verbatim on disk.
     """
     result = copy.deepcopy(document)
+    _nullable_refs(result)
     schemas: JSON = result.get("components", {}).get("schemas", {})
     for name in list(schemas):
         schema = schemas[name]
@@ -70,6 +77,19 @@ def normalize(document: JSON) -> JSON:
             continue
         _check_whole_branches(where, schema)
     return result
+
+
+def _nullable_refs(node: Any) -> None:
+    """Rewrite every ``{$ref, nullable: true}`` so that the nullability is kept."""
+    if isinstance(node, dict):
+        if "$ref" in node and node.get("nullable") is True:
+            ref = node.pop("$ref")
+            node["allOf"] = [{"$ref": ref}]
+        for value in node.values():
+            _nullable_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable_refs(value)
 
 
 def _walk(node: Any, where: str) -> Iterator[tuple[str, JSON]]:

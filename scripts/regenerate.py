@@ -1,8 +1,12 @@
 """Regenerate ``generated/`` from ``specs/``; with ``--check``, report drift.
 
-For every ``specs/NAME.yaml`` (kept verbatim, as published) this:
+For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
+(each file one page's OpenAPI block, kept verbatim, as published), this:
 
-0. merges ``scripts/generator/NAME.supplement.yaml``, if there is one, into the
+0. merges the pages of a directory into one document in memory with
+   :func:`extract_spec.merge` (a path and method on two pages, or one component
+   defined differently, stops the run naming both pages); then merges
+   ``scripts/generator/NAME.supplement.yaml``, if there is one, into the
    document in memory: what the page's prose documents but its OpenAPI block
    does not declare (Limitless's ``onBehalfOf`` query parameter). Mappings
    merge, lists append, and a supplement that would change a value the spec
@@ -18,11 +22,18 @@ For every ``specs/NAME.yaml`` (kept verbatim, as published) this:
    does not understand stops the run with a message naming the schema;
 2. runs openapi-python-client (the exact version pinned in pyproject.toml's
    ``dev`` extra) with ``scripts/generator/NAME.yaml`` as its config and
-   ``--fail-on-warning``, into package ``NAME_api``; its post-hooks run the
-   pinned ruff in isolated mode, so the output does not depend on the machine;
+   ``--fail-on-warning`` and the templates in ``scripts/generator/templates``
+   (string enums keep a value the spec does not list yet instead of failing,
+   see ``str_enum.py.jinja``), into package ``NAME_api``; its post-hooks run
+   the pinned ruff in isolated mode, so the output does not depend on the machine;
 3. fails if any generated endpoint still takes a request body typed ``Any``
    (a schema went missing without a warning);
-4. stamps every generated ``.py`` file with the spec file and its sha256, and
+4. writes ``constraints.py`` into the package: every constraint the spec states
+   on a component's properties (lengths, item counts, bounds, patterns, enums,
+   required properties), as named constants, so the wrapper imports them and
+   never retypes one (a spec change reaches the client's validation through
+   regeneration, and the drift check covers it);
+5. stamps every generated ``.py`` file with the spec file and its sha256, and
    adds ``py.typed``.
 
 Without ``--check`` the result replaces ``generated/``. With ``--check`` it is
@@ -48,11 +59,13 @@ from importlib import metadata
 from pathlib import Path
 
 import yaml
+from extract_spec import ExtractError, merge
 from normalize import NormalizationError, normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 _PINNED_TOOLS = ("openapi-python-client", "ruff")
 _BODY_ANY = re.compile(r"^\s+body: Any,$", re.MULTILINE)
+_TEMPLATES = "scripts/generator/templates"
 
 
 class RegenerateError(Exception):
@@ -108,15 +121,74 @@ def _supplement(target: dict[str, object], extra: dict[str, object], where: str)
             raise RegenerateError(f"{here}: the spec already says {current!r}")
 
 
+def spec_pages(spec: Path) -> list[Path]:
+    """The page files of one spec: the file itself, or a directory's ``*.yaml``."""
+    return sorted(spec.glob("*.yaml")) if spec.is_dir() else [spec]
+
+
+def load_spec(root: Path, spec: Path) -> tuple[dict[str, object], str]:
+    """The document of one spec (pages merged) and a digest of its verbatim bytes."""
+    pages = spec_pages(spec)
+    if not pages:
+        raise RegenerateError(f"{spec.relative_to(root)}/ holds no page (*.yaml)")
+    documents: list[tuple[str, dict[str, object]]] = []
+    digest = hashlib.sha256()
+    for page in pages:
+        raw = page.read_bytes()
+        digest.update(page.name.encode() + b"\0" + raw)
+        documents.append((page.relative_to(root).as_posix(), yaml.safe_load(raw)))
+    if len(documents) == 1:
+        return documents[0][1], hashlib.sha256(pages[0].read_bytes()).hexdigest()
+    try:
+        return merge(documents), digest.hexdigest()
+    except ExtractError as exc:
+        raise RegenerateError(str(exc)) from exc
+
+
+_CONSTRAINT_KEYS = (
+    "maxLength",
+    "minLength",
+    "maxItems",
+    "minItems",
+    "maximum",
+    "minimum",
+    "pattern",
+    "format",
+)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).replace("-", "_").upper()
+
+
+def constraints_module(document: dict[str, object]) -> str:
+    """Python source naming every constraint of the components' properties."""
+    lines = ['"""Constraints the spec states, as constants: import them, never retype them."""', ""]
+    schemas = document.get("components", {}).get("schemas", {})  # type: ignore[attr-defined]
+    for schema_name, schema in sorted(schemas.items()):
+        prefix = _snake(schema_name)
+        required = schema.get("required")
+        if required:
+            lines.append(f"{prefix}_REQUIRED = {tuple(required)!r}")
+        if schema.get("enum"):
+            lines.append(f"{prefix}_ENUM = {tuple(schema['enum'])!r}")
+        for prop, prop_schema in sorted((schema.get("properties") or {}).items()):
+            for key in _CONSTRAINT_KEYS:
+                if key in prop_schema:
+                    lines.append(f"{prefix}_{_snake(prop)}_{_snake(key)} = {prop_schema[key]!r}")
+            if prop_schema.get("enum"):
+                lines.append(f"{prefix}_{_snake(prop)}_ENUM = {tuple(prop_schema['enum'])!r}")
+    return "\n".join(lines) + "\n"
+
+
 def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
-    """Generate the package for one spec into ``out_dir``; return its path."""
-    name = spec.stem
+    """Generate the package for one spec (file or directory) into ``out_dir``."""
+    name = spec.stem if spec.is_file() else spec.name
+    shown = spec.relative_to(root).as_posix() + ("/" if spec.is_dir() else "")
     config = root / "scripts" / "generator" / f"{name}.yaml"
     if not config.is_file():
-        raise RegenerateError(f"{spec.name}: no generator config at {config}")
-    raw = spec.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    document = yaml.safe_load(raw)
+        raise RegenerateError(f"{shown}: no generator config at {config}")
+    document, digest = load_spec(root, spec)
     supplement = config.with_name(f"{name}.supplement.yaml")
     if supplement.is_file():
         digest_note = hashlib.sha256(supplement.read_bytes()).hexdigest()
@@ -128,7 +200,7 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
     try:
         document = normalize(document)
     except NormalizationError as exc:
-        raise RegenerateError(f"specs/{spec.name}: {exc}") from exc
+        raise RegenerateError(f"{shown}: {exc}") from exc
     package = out_dir / f"{name}_api"
     with tempfile.TemporaryDirectory() as scratch:
         normalized = Path(scratch) / f"{name}.json"
@@ -149,21 +221,22 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
             "none",
             "--output-path",
             str(package),
+            "--custom-template-path",
+            str(root / _TEMPLATES),
             "--fail-on-warning",
         ]
         run = subprocess.run(command, env=env, capture_output=True, text=True)
     if run.returncode != 0:
-        raise RegenerateError(
-            f"openapi-python-client failed on specs/{spec.name}:\n{run.stdout}{run.stderr}"
-        )
+        raise RegenerateError(f"openapi-python-client failed on {shown}:\n{run.stdout}{run.stderr}")
+    (package / "constraints.py").write_text(constraints_module(document), encoding="utf-8")
     for cache in package.rglob(".ruff_cache"):
         shutil.rmtree(cache)
-    header = _header(f"specs/{spec.name}", digest, version)
+    header = _header(shown, digest, version)
     for source in sorted(package.rglob("*.py")):
         text = source.read_text(encoding="utf-8")
         if _BODY_ANY.search(text):
             raise RegenerateError(
-                f"specs/{spec.name}: {source.relative_to(package)} takes a request body"
+                f"{shown}: {source.relative_to(package)} takes a request body"
                 " typed Any; a schema was dropped by the generator"
             )
         source.write_text(header + text, encoding="utf-8")
@@ -174,7 +247,11 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
 def generate_all(root: Path, out_dir: Path) -> list[Path]:
     """Generate a package for every spec under ``root/specs`` into ``out_dir``."""
     version = _check_pins(root)
-    specs = sorted((root / "specs").glob("*.yaml"))
+    specs = sorted(
+        p
+        for p in (root / "specs").iterdir()
+        if (p.is_dir() or p.suffix == ".yaml") and p.name != "sources.yaml"
+    )
     if not specs:
         raise RegenerateError(f"no specs in {root / 'specs'}")
     return [generate_one(root, spec, out_dir, version) for spec in specs]

@@ -18,14 +18,14 @@ LIMITLESS_PAGE = FIXTURES / "004_01da29b7033c1939.txt"
 
 @pytest.mark.parametrize(
     ("page", "spec"),
-    [(POLYMARKET_PAGE, "polymarket_us.yaml"), (LIMITLESS_PAGE, "limitless.yaml")],
+    [(POLYMARKET_PAGE, "polymarket_us/cancel-order.yaml"), (LIMITLESS_PAGE, "limitless.yaml")],
 )
 def test_a_seed_page_gives_its_block_byte_for_byte(page: Path, spec: str, tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     # The block is what sits between the ````yaml fence line and the closing fence.
     start = text.index("\n", text.index("````yaml")) + 1
     block = text[start : text.index("\n````", start) + 1]
-    out = tmp_path / spec
+    out = tmp_path / Path(spec).name
     assert main([str(page), "-o", str(out)]) == 0
     assert out.read_bytes() == block.encode("utf-8")
     # ...and specs/ holds exactly that.

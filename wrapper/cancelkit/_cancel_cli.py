@@ -34,10 +34,7 @@ def read_lines(source: str) -> list[tuple[str, str]]:
     """
     name = "stdin" if source == "-" else source
     try:
-        if source == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            data = Path(source).read_bytes()
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
         raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
     data = data.removeprefix(codecs.BOM_UTF8)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from limitless_api.constraints import (
+    CANCEL_ORDER_COMBINED_DTO_BY_CLIENT_ORDER_ID_CLIENT_ORDER_ID_MAX_LENGTH as CLIENT_ORDER_ID_MAX,
+)
+
 from ._exceptions import InvalidRequest
 
-CLIENT_ORDER_ID_MAX = 128  # maxLength of clientOrderId in the Limitless spec
 _MAX_ID = 1024  # far above any exchange id; keeps request lines sane
 _MAX_PROFILE_ID = 2**63 - 1
 
@@ -53,7 +56,7 @@ def limitless_order_id(value: object) -> UUID:
 
 
 def client_order_id(value: object) -> str:
-    """A Limitless client order id: 1 to 128 characters."""
+    """A Limitless client order id: 1 to the spec's maxLength characters."""
     return _text(value, "client_order_id", max_length=CLIENT_ORDER_ID_MAX)
 
 

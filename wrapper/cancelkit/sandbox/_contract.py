@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,12 +16,45 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 
 def spec_text(name: str) -> bytes:
-    """The verbatim spec ``name`` (``polymarket_us`` or ``limitless``)."""
+    """The verbatim spec ``name``: ``limitless``, or one Polymarket page such as
+    ``polymarket_us/get-open-orders`` (each page's block is checked on its own)."""
     packaged = resources.files("cancelkit.sandbox").joinpath("specs", f"{name}.yaml")
     if packaged.is_file():
         return packaged.read_bytes()
     # Editable install: the specs live at the repository root.
     return (Path(__file__).resolve().parents[3] / "specs" / f"{name}.yaml").read_bytes()
+
+
+def _specs_dir() -> Any:
+    packaged = resources.files("cancelkit.sandbox").joinpath("specs")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "specs"  # editable install
+
+
+@cache
+def pages(venue: str) -> tuple[tuple[str, re.Pattern[str], str], ...]:
+    """(spec name, path pattern, method) for every operation of a venue's pages."""
+    folder = _specs_dir().joinpath(venue)
+    names = (
+        [f"{venue}/{p.name.removesuffix('.yaml')}" for p in folder.iterdir()]
+        if folder.is_dir()
+        else [venue]
+    )
+    found: list[tuple[str, re.Pattern[str], str]] = []
+    for name in sorted(names):
+        for path, item in yaml.safe_load(spec_text(name))["paths"].items():
+            pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)))
+            found.extend((name, pattern, method.upper()) for method in item)
+    return tuple(found)
+
+
+def page_for(venue: str, method: str, path: str) -> str | None:
+    """The name of the page whose operation serves ``method path``, if any."""
+    for name, pattern, verb in pages(venue):
+        if verb == method.upper() and pattern.fullmatch(path):
+            return name
+    return None
 
 
 @cache

@@ -93,7 +93,7 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
             book, request, body, request.headers.get("x-pm-access-key", ""), error
         )
         key = common.counting_auth_failures(book, lambda: authenticate(request))
-        payload = common.contract_check(book, "polymarket_us", request, body, error)
+        payload = common.contract_check(book, "polymarket_us/cancel-order", request, body, error)
         if arrival.fault(book.knobs.failure_rate, "failures_injected"):
             return error(500, "sandbox: injected internal error")
         order = book.get(order_id)
