@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
-from ._polymarket import PolymarketKey, polymarket_app
+from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
 from ._server import BackgroundServer
-from ._state import Book, Knobs, Order, Stats
+from ._state import OPEN, Book, Knobs, Order, Stats
 
 __all__ = ["Credentials", "Knobs", "Order", "Sandbox", "Stats"]
 
@@ -159,10 +159,15 @@ class Sandbox:
         return self.credentials.env(self.polymarket_url, self.limitless_url)
 
     def seed_polymarket(
-        self, order_id: str, *, market_slug: str | None = None, owner: str = POLYMARKET_ACCOUNT
+        self,
+        order_id: str,
+        *,
+        market_slug: str = DEFAULT_MARKET,
+        owner: str = POLYMARKET_ACCOUNT,
+        status: str = OPEN,
     ) -> Order:
-        """Add an open Polymarket order."""
-        return self.polymarket.seed(Order(order_id, owner, market_slug=market_slug))
+        """Add a Polymarket order: open unless ``status`` is ``cancelled`` or ``filled``."""
+        return self.polymarket.seed(Order(order_id, owner, market_slug=market_slug, status=status))
 
     def seed_limitless(
         self,
@@ -181,12 +186,12 @@ class Sandbox:
         self.limitless.set_knobs(**knobs)
 
     def open_orders(self) -> list[Order]:
-        """Every order on either venue that is still open."""
+        """Every order on either venue still on the book (open, or its cancel pending)."""
         return [
             o
             for book in (self.polymarket, self.limitless)
             for o in list(book.orders.values())
-            if o.status == "open"
+            if o.on_book()
         ]
 
     def _client(self, name: str, venue: str, kwargs: dict[str, Any]) -> Any:

@@ -108,12 +108,20 @@ def skewed(book: Book, moment: float) -> bool:
     return abs(moment - book.now()) > TIMESTAMP_WINDOW
 
 
-async def faults(book: Book, request: Request, body: bytes, key: str, error: ErrorShape) -> Arrival:
-    """Latency, the per-key rate limit, then this request's arrival and its spike."""
+async def faults(
+    book: Book,
+    request: Request,
+    body: bytes,
+    key: str,
+    error: ErrorShape,
+    operation: str | None = None,
+) -> Arrival:
+    """Latency, the rate limits of ``key`` (and ``operation``), then this request's
+    arrival, its spike and its injected 429."""
     knobs = book.knobs
     if knobs.latency:
         await anyio.sleep(knobs.latency)
-    if book.over_rate(key):
+    if book.over_rate(key, operation):
         raise Refusal(error(429, "Too Many Requests"))
     # One key per request content: a cancel and its retries share their dice.
     digest = hashlib.blake2b(request.method.encode(), digest_size=16)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
+import time
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 import attrs
@@ -14,11 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._limits import CANCEL, CANCEL_ALL, CANCEL_BATCH, GET_ORDER, LIST_OPEN
 from . import _common as common
-from ._common import Refusal
-from ._state import Book
+from ._common import Endpoint, Refusal
+from ._state import CANCELLED, FILLED, OPEN, Arrival, Book, Order
 
 _CANCEL = re.compile(rb"/v1/order/([^/]+)/cancel")
+_ORDER = re.compile(rb"/v1/order/([^/]+)")
+DEFAULT_MARKET = "sandbox-market-2026"
 # Milliseconds since the epoch in ASCII digits; 16 digits reach the year 2286, so
 # nothing longer can be in the window (and int() never sees a 5,000-digit string).
 _MILLIS = re.compile(rb"[0-9]{1,16}")
@@ -40,31 +47,88 @@ def error(status: int, message: str) -> Response:
     return JSONResponse({"code": status, "message": message}, status)
 
 
+_STATES = {FILLED: "ORDER_STATE_FILLED", CANCELLED: "ORDER_STATE_CANCELED"}
+
+
+def order_json(order: Order, now: float) -> dict[str, Any]:
+    """The order as ``GET /v1/orders/open`` and ``GET /v1/order/{id}`` show it: every
+    field an ``Order`` has, with plausible values derived from its id."""
+    if order.status == OPEN:
+        state = "ORDER_STATE_NEW"
+    elif order.on_book(now):
+        state = "ORDER_STATE_PENDING_CANCEL"
+    else:
+        state = _STATES.get(order.status, "ORDER_STATE_CANCELED")
+    h = hashlib.sha256(order.id.encode()).digest()
+    quantity = float(1 + h[0] % 100)
+    filled = quantity if order.status == FILLED else float(h[1] % int(quantity))
+    long = h[2] % 2 == 0
+    buy = h[3] % 2 == 0
+    stamp = datetime.fromtimestamp(order.created_at, UTC).isoformat().replace("+00:00", "Z")
+    slug = order.market_slug or DEFAULT_MARKET
+    return {
+        "id": order.id,
+        "marketSlug": slug,
+        "side": "ORDER_SIDE_BUY" if buy else "ORDER_SIDE_SELL",
+        "type": "ORDER_TYPE_LIMIT",
+        "price": {"value": f"0.{1 + h[4] % 98:02d}", "currency": "USD"},
+        "quantity": quantity,
+        "cumQuantity": filled,
+        "leavesQuantity": 0.0 if order.status != OPEN else quantity - filled,
+        "tif": "TIME_IN_FORCE_GOOD_TILL_CANCEL",
+        "intent": f"ORDER_INTENT_{'BUY' if buy else 'SELL'}_{'LONG' if long else 'SHORT'}",
+        "outcomeSide": "OUTCOME_SIDE_YES" if long else "OUTCOME_SIDE_NO",
+        "action": "ORDER_ACTION_BUY" if buy else "ORDER_ACTION_SELL",
+        "state": state,
+        "marketMetadata": {
+            "slug": slug,
+            "title": f"Sandbox market {slug}",
+            "outcome": "Yes",
+            "eventSlug": slug.rsplit("-", 1)[0],
+            "team": None,
+        },
+        "commissionsBasisPoints": "0",
+        "insertTime": stamp,
+        "createTime": stamp,
+    }
+
+
 class _RawDispatch:
-    """Sends every API request to one endpoint that routes on the raw path itself.
+    """Routes every API request on the raw path, as the exchange sees it.
 
     Starlette routes on the decoded path, where %2F becomes a separator and a
     decoded newline defeats the route pattern; the exchange sees the wire path.
     """
 
-    def __init__(self, admin: ASGIApp, endpoint: common.Endpoint, book: Book) -> None:
+    def __init__(
+        self, admin: ASGIApp, routes: dict[tuple[str, re.Pattern[bytes]], Endpoint], book: Book
+    ) -> None:
         self.admin = admin
-        self.handle = common.handler(book, endpoint)
+        self.routes = [
+            (method, pattern, common.handler(book, endpoint))
+            for (method, pattern), endpoint in routes.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
             await self.admin(scope, receive, send)
             return
         request = Request(scope, receive)
-        if request.method != "POST":
+        path = common.raw_path(request)
+        matching = [(m, handle) for m, pattern, handle in self.routes if pattern.fullmatch(path)]
+        handle = next((h for m, h in matching if m == request.method), None)
+        if handle is not None:
+            response = await handle(request)
+        elif matching:
             response = error(405, "Method Not Allowed")
         else:
-            response = await self.handle(request)
+            response = error(404, "Not Found")
         await response(scope, receive, send)
 
 
 def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
-    """Polymarket US: ``POST /v1/order/{orderId}/cancel`` with Ed25519 ``X-PM-*`` headers."""
+    """Polymarket US Orders: cancel, batched cancel, cancel-all, open orders, one order;
+    Ed25519 ``X-PM-*`` auth on every request."""
 
     def authenticate(request: Request) -> PolymarketKey:
         key = keys.get(common.single_header(request, "x-pm-access-key", error))
@@ -83,21 +147,30 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
             raise Refusal(error(401, "invalid X-PM-Signature")) from None
         return key
 
-    async def cancel(request: Request, body: bytes) -> Response:
-        # Route on the raw path: Starlette's decoded path turns %2F into a separator.
-        match = _CANCEL.fullmatch(common.raw_path(request))
-        if match is None:
-            return error(404, "Not Found")
-        order_id = unquote(match[1].decode("latin-1"))
-        arrival = await common.faults(
-            book, request, body, request.headers.get("x-pm-access-key", ""), error
-        )
+    async def admitted(
+        request: Request, body: bytes, operation: str, page: str
+    ) -> tuple[Arrival, PolymarketKey, Any]:
+        """Faults, auth, the page's contract, then the injected 500: what every
+        endpoint goes through before it acts."""
+        key_id = request.headers.get("x-pm-access-key", "")
+        arrival = await common.faults(book, request, body, key_id, error, operation)
         key = common.counting_auth_failures(book, lambda: authenticate(request))
-        payload = common.contract_check(book, "polymarket_us/cancel-order", request, body, error)
+        payload = common.contract_check(book, f"polymarket_us/{page}", request, body, error)
         if arrival.fault(book.knobs.failure_rate, "failures_injected"):
-            return error(500, "sandbox: injected internal error")
+            raise Refusal(error(500, "sandbox: injected internal error"))
+        return arrival, key, payload
+
+    def mine(order_id: str, key: PolymarketKey) -> Order | None:
         order = book.get(order_id)
-        if order is None or order.owner != key.account:
+        return order if order is not None and order.owner == key.account else None
+
+    async def cancel(request: Request, body: bytes) -> Response:
+        match = _CANCEL.fullmatch(common.raw_path(request))
+        assert match is not None  # routed here by this pattern
+        order_id = unquote(match[1].decode("latin-1"))
+        arrival, key, payload = await admitted(request, body, CANCEL, "cancel-order")
+        order = mine(order_id, key)
+        if order is None:
             return error(404, "order not found")
         slug = payload.get("marketSlug") if isinstance(payload, dict) else None
         if slug and order.market_slug and slug != order.market_slug:
@@ -110,5 +183,57 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
             done=Response(b"", 200, media_type="application/json"),
         )
 
+    def cancelled(arrival: Arrival, ids: list[str], effect: bool) -> Response:
+        if effect and arrival.fault(book.knobs.drop_rate, "drops_injected"):
+            return common.DropAfterEffect()
+        return JSONResponse({"canceledOrderIds": ids})
+
+    async def cancel_batch(request: Request, body: bytes) -> Response:
+        # The gateway has refused the whole batch already if one entry is malformed
+        # (the page's contract: 1 to 20 entries, each with orderId and marketSlug).
+        arrival, key, payload = await admitted(
+            request, body, CANCEL_BATCH, "cancel-multiple-orders"
+        )
+        entries = payload["orders"] if isinstance(payload, dict) else []
+        effect = False
+        for entry in entries:
+            # Each entry on its own; an id unknown here (or in another market) is
+            # silently ignored, as the page says.
+            order = mine(str(entry.get("orderId")), key)
+            if order is not None and entry.get("marketSlug") == (
+                order.market_slug or DEFAULT_MARKET
+            ):
+                effect = book.cancel(order) or effect
+        return cancelled(arrival, [str(e.get("orderId")) for e in entries], effect)
+
+    async def cancel_all(request: Request, body: bytes) -> Response:
+        arrival, key, payload = await admitted(request, body, CANCEL_ALL, "cancel-all-open-orders")
+        slugs = frozenset(payload.get("slugs") or ()) if isinstance(payload, dict) else frozenset()
+        ids = [o.id for o in book.on_book(key.account, slugs) if book.cancel(o)]
+        return cancelled(arrival, ids, bool(ids))
+
+    async def open_orders(request: Request, body: bytes) -> Response:
+        _, key, _ = await admitted(request, body, LIST_OPEN, "get-open-orders")
+        slugs = frozenset(request.query_params.getlist("slugs"))
+        now = time.monotonic()
+        listed = [order_json(o, now) for o in book.on_book(key.account, slugs)]
+        return JSONResponse({"orders": listed})
+
+    async def get_order(request: Request, body: bytes) -> Response:
+        match = _ORDER.fullmatch(common.raw_path(request))
+        assert match is not None  # routed here by this pattern
+        _, key, _ = await admitted(request, body, GET_ORDER, "get-order")
+        order = mine(unquote(match[1].decode("latin-1")), key)
+        if order is None:
+            return error(404, "order not found")
+        return JSONResponse({"order": order_json(order, time.monotonic())})
+
+    routes: dict[tuple[str, re.Pattern[bytes]], Endpoint] = {
+        ("POST", _CANCEL): cancel,
+        ("POST", re.compile(rb"/v1/orders/batched/cancel")): cancel_batch,
+        ("POST", re.compile(rb"/v1/orders/open/cancel")): cancel_all,
+        ("GET", re.compile(rb"/v1/orders/open")): open_orders,
+        ("GET", _ORDER): get_order,
+    }
     admin = common.starlette(common.admin_routes(book), error)
-    return common.DateHeader(_RawDispatch(admin, cancel, book), book)
+    return common.DateHeader(_RawDispatch(admin, routes, book), book)

@@ -12,12 +12,18 @@ from typing import Any
 
 import attrs
 
-OPEN, CANCELLED = "open", "cancelled"
+from .._limits import GLOBAL, POLYMARKET_LIVE, Budget
+
+OPEN, CANCELLED, FILLED = "open", "cancelled", "filled"
 
 
 @attrs.define
 class Order:
-    """One resting order as the sandbox knows it."""
+    """One resting order as the sandbox knows it.
+
+    ``status`` says what the exchange decided; a cancelled order stays on the book
+    (listed as pending cancel) until ``leaves_book_at`` on the monotonic clock.
+    """
 
     id: str
     owner: str
@@ -25,6 +31,15 @@ class Order:
     market_slug: str | None = None
     status: str = OPEN
     cancel_count: int = 0
+    created_at: float = attrs.field(factory=time.time)
+    leaves_book_at: float = 0.0
+
+    def on_book(self, now: float | None = None) -> bool:
+        """True while the order rests on the book (open, or its cancel still pending)."""
+        if self.status == OPEN:
+            return True
+        moment = time.monotonic() if now is None else now
+        return self.status == CANCELLED and moment < self.leaves_book_at
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the admin route."""
@@ -37,6 +52,7 @@ _RATES = ("failure_rate", "drop_rate", "throttle_rate", "spike_rate")
 _BOUNDS: dict[str, tuple[float, float]] = {
     "rate_limit": (0.0, 1e6),
     "latency": (0.0, 60.0),
+    "cancel_delay": (0.0, 60.0),
     "spike_latency": (0.0, 60.0),
     "clock_offset": (-1e7, 1e7),  # about four months either way
     **dict.fromkeys(_RATES, (0.0, 1.0)),
@@ -80,6 +96,10 @@ class Knobs:
         clock_offset: seconds added to the sandbox clock (and its Date header).
         spike_rate: share of requests delayed by ``spike_latency`` on top of ``latency``.
         spike_latency: seconds of such a spike.
+        cancel_delay: seconds an accepted cancel stays pending (listed as
+            ``ORDER_STATE_PENDING_CANCEL``) before the order leaves the book.
+        endpoint_limits: also enforce Polymarket's live per-endpoint limits (10-second
+            windows, see ``cancelkit._limits``) on top of ``rate_limit``.
         seed: seed of the fault dice, for reproducible runs (None: a fresh one).
         max_fault_streak: at most this many injected faults (500s, drops, throttles) in
             a row for one request; then it gets through. None: no cap. With it, a client
@@ -96,6 +116,8 @@ class Knobs:
     clock_offset: float = 0.0
     spike_rate: float = 0.0
     spike_latency: float = 0.0
+    cancel_delay: float = 0.0
+    endpoint_limits: bool = False
     seed: int | None = None
     max_fault_streak: int | None = None
     validate: bool = True
@@ -111,9 +133,9 @@ class Knobs:
                 checked[name] = None if value is None else _whole(name, value, 0, _MAX_SEED)
             elif name == "max_fault_streak":
                 checked[name] = None if value is None else _whole(name, value, 0, 1000)
-            elif name == "validate":
+            elif name in ("validate", "endpoint_limits"):
                 if not isinstance(value, bool):
-                    raise ValueError(f"knob validate takes true or false, not {value!r}")
+                    raise ValueError(f"knob {name} takes true or false, not {value!r}")
                 checked[name] = value
             else:
                 checked[name] = _number(name, value)
@@ -181,20 +203,34 @@ class Book:
         """The sandbox clock."""
         return time.time() + self.knobs.clock_offset
 
-    def over_rate(self, key: str) -> bool:
-        """Count a request for ``key``; True if it exceeds the per-second limit."""
-        limit = self.knobs.rate_limit
-        if not limit:
+    def _over(self, key: str, budget: Budget, now: float) -> bool:
+        window = self._windows.setdefault(key, deque())
+        while window and now - window[0] >= budget.window:
+            window.popleft()
+        return len(window) >= budget.limit
+
+    def over_rate(self, key: str, operation: str | None = None) -> bool:
+        """Count a request of ``key`` to ``operation``; True if a limit refuses it.
+
+        ``rate_limit`` is a flat per-key limit per second; with ``endpoint_limits``,
+        Polymarket's live per-endpoint and global 10-second windows apply too.
+        """
+        limits: list[tuple[str, Budget]] = []
+        if self.knobs.rate_limit:
+            limits.append((key, Budget(math.ceil(self.knobs.rate_limit), 1.0)))
+        if self.knobs.endpoint_limits and operation is not None:
+            for name in (GLOBAL, operation):
+                if name in POLYMARKET_LIVE:
+                    limits.append((f"{key}|{name}", POLYMARKET_LIVE[name]))
+        if not limits:
             return False
         now = time.monotonic()
         with self.lock:
-            window = self._windows.setdefault(key, deque())
-            while window and now - window[0] >= 1.0:
-                window.popleft()
-            if len(window) >= limit:
+            if any(self._over(window, budget, now) for window, budget in limits):
                 self.stats.rate_limited += 1
                 return True
-            window.append(now)
+            for window, _ in limits:
+                self._windows[window].append(now)
             return False
 
     def count(self, stat: str) -> None:
@@ -244,14 +280,26 @@ class Book:
             return None
 
     def cancel(self, order: Order) -> bool:
-        """Move an open order to cancelled, exactly once; False if it was not open."""
+        """Move an open order to cancelled, exactly once; False if it was not open.
+        It leaves the book after the ``cancel_delay`` knob."""
         with self.lock:
             if order.status != OPEN:
                 return False
             order.status = CANCELLED
+            order.leaves_book_at = time.monotonic() + self.knobs.cancel_delay
             order.cancel_count += 1
             self.stats.cancels += 1
             return True
+
+    def on_book(self, owner: str, slugs: frozenset[str] = frozenset()) -> list[Order]:
+        """``owner``'s orders resting on the book (in ``slugs`` if any), oldest first."""
+        now = time.monotonic()
+        with self.lock:
+            return [
+                o
+                for o in self.orders.values()
+                if o.owner == owner and o.on_book(now) and (not slugs or o.market_slug in slugs)
+            ]
 
 
 @attrs.frozen
