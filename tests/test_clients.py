@@ -20,9 +20,12 @@ from cancelkit import (
     InvalidRequest,
     NetworkError,
     OrderNotFound,
+    OrderNotOpen,
     RateLimited,
     RetryPolicy,
     ServerError,
+    UnexpectedResponse,
+    WrongEndpoint,
 )
 from conftest import (
     LM_SECRET,
@@ -35,6 +38,7 @@ from conftest import (
     verify_polymarket,
 )
 
+OK = {"message": "Order canceled successfully"}
 UID = "6f52b6d2-6c9e-4a5c-8a4f-28ab4b7ff203"
 
 
@@ -171,12 +175,13 @@ def test_transport_failures_end_as_network_error(make_pm: Callable[..., Any]) ->
 def test_not_found_after_an_ambiguous_attempt_keeps_its_attempts(
     make_pm: Callable[..., Any],
 ) -> None:
-    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json={})])
+    gone = {"code": 5, "message": "order not found"}
+    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json=gone)])
     with pytest.raises(OrderNotFound) as caught:
         call(make_pm(script).cancel_order, "ord-1")
     assert caught.value.attempts == 2
 
-    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json={})])
+    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json=gone)])
     assert call(make_pm(script).cancel_order, "ord-1", missing_ok=True) is None
 
 
@@ -197,7 +202,7 @@ def test_retry_after_is_honoured(
     monkeypatch.setattr("cancelkit._base.time.sleep", waits.append)
     monkeypatch.setattr("cancelkit._base.anyio.sleep", async_sleep)
     script = Script(
-        [httpx.Response(429, headers={"Retry-After": header}), httpx.Response(200, json={})]
+        [httpx.Response(429, headers={"Retry-After": header}), httpx.Response(200, json=OK)]
     )
     call(make_lm(script).cancel_order, order_id=UID)
     assert waits == [float(header)]
@@ -398,20 +403,44 @@ def test_mypy_rejects_both_or_neither_identifier(tmp_path: Path) -> None:
     assert all("[call-overload]" in e and "cancel_order" in e for e in errors)
 
 
-def test_limitless_not_open_after_an_unseen_success_is_not_found(
-    make_lm: Callable[..., Any],
-) -> None:
+def test_limitless_cannot_be_cancelled_is_not_open(make_lm: Callable[..., Any]) -> None:
     not_open = {"message": "Order cannot be cancelled", "statusCode": 400}
     script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(400, json=not_open)])
-    with pytest.raises(OrderNotFound, match="may have cancelled it unseen") as caught:
+    with pytest.raises(OrderNotOpen, match="may have cancelled it unseen") as caught:
         call(make_lm(script).cancel_order, order_id=UID)
     assert caught.value.attempts == 2
     assert caught.value.status == 400
 
-    script = Script([httpx.ReadTimeout("slow"), httpx.Response(400, json=not_open)])
-    assert "cannot be cancelled" in call(
-        make_lm(script).cancel_order, order_id=UID, missing_ok=True
-    )
+    script = Script([httpx.Response(400, json=not_open)])
+    with pytest.raises(OrderNotOpen) as caught:
+        call(make_lm(script).cancel_order, order_id=UID)
+    assert "unseen" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"text": "<html>Not Found</html>"},
+        {"json": {"message": "Cannot POST /api/orders/cancel", "statusCode": 404}},
+        {"json": {"code": 5, "message": "Not Found"}},
+        {"json": {}},
+    ],
+    ids=["html", "nestjs-route", "gateway", "empty"],
+)
+def test_a_route_level_404_is_a_wrong_endpoint_not_a_missing_order(
+    make_lm: Callable[..., Any], reply: dict[str, Any]
+) -> None:
+    script = Script([httpx.Response(404, **reply)])
+    with pytest.raises(WrongEndpoint, match="base URL"):
+        call(make_lm(script).cancel_order, order_id=UID, missing_ok=True)
+
+
+@pytest.mark.parametrize("reply", [{"text": "<html>ok</html>"}, {"json": {"ok": True}}])
+def test_a_2xx_without_the_documented_confirmation_is_not_taken_as_one(
+    make_lm: Callable[..., Any], reply: dict[str, Any]
+) -> None:
+    with pytest.raises(UnexpectedResponse, match="documented"):
+        call(make_lm(Script([httpx.Response(200, **reply)])).cancel_order, order_id=UID)
 
 
 @pytest.mark.parametrize(

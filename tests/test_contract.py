@@ -109,7 +109,11 @@ def test_polymarket_sandbox_conforms_except_where_the_page_says_otherwise(
     def check(case: Any) -> None:
         order_id = (case.path_parameters or {}).get("orderId")
         if isinstance(order_id, str) and len(statuses) % 2 == 0:
-            box.seed_polymarket(order_id)
+            slug = case.body.get("marketSlug") if isinstance(case.body, dict) else None
+            if isinstance(slug, str) and slug:
+                box.seed_polymarket(order_id, market_slug=slug)  # the order is in that market
+            else:
+                box.seed_polymarket(order_id)
         response = _send(http, case, box.polymarket_url)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         excluded = _excluded_for(case)

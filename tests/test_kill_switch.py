@@ -1,94 +1,213 @@
-"""Bulk cancel: rate-limited, fault-tolerant, one result per order in input order."""
+"""Bulk cancel: batched and confirmed, honest outcomes, persistent, stoppable.
+
+Judged by the sandbox's book: a run may call an order cancelled only if the
+exchange no longer has it open.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections import Counter
+from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
 from cancelkit import (
+    AsyncLimitlessClient,
     AsyncPolymarketUSClient,
+    AuthenticationError,
+    CancelResult,
+    Control,
     InvalidRequest,
-    OrderNotFound,
+    LimitlessClient,
     PolymarketUSClient,
 )
 from cancelkit.sandbox import Sandbox
-from conftest import PM_KEY_ID, PM_SECRET_32, Script
+from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
 from limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
 pytestmark = pytest.mark.faults
 
 
-@pytest.mark.cancelkit_sandbox(rate_limit=20)
-def test_300_orders_under_the_documented_limit_draw_no_429(cancelkit_sandbox: Sandbox) -> None:
+def lm_orders(box: Sandbox, count: int, start: int = 1) -> list[CancelByOrderId]:
+    """Limitless orders with fixed ids: a test's faults are the same in every run."""
+    ids = [str(UUID(int=start + i)) for i in range(count)]
+    return [CancelByOrderId(order_id=UUID(box.seed_limitless(i).id)) for i in ids]
+
+
+def statuses(results: list[CancelResult[Any]]) -> Counter[str]:
+    return Counter(r.status for r in results)
+
+
+@pytest.mark.cancelkit_sandbox(rate_limit=20, cancel_delay=0.2)
+def test_300_orders_in_batches_confirmed_by_the_listing(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
-    ids = [box.seed_polymarket(f"kill-{i:03d}").id for i in range(300)]
-    started = time.perf_counter()
+    ids = [box.seed_polymarket(f"kill-{i:03d}", market_slug=f"m-{i % 7}").id for i in range(300)]
     with box.polymarket_client() as pm:
         results = pm.cancel_orders(ids)
-    elapsed = time.perf_counter() - started
     assert [r.target for r in results] == ids
-    assert {r.status for r in results} == {"cancelled"}
-    assert box.polymarket.stats.rate_limited == 0
+    assert statuses(results) == {"cancelled": 300}
+    assert all(r.ok for r in results)
     assert box.open_orders() == []
-    print(f"\n300 cancels at 20/s: {elapsed:.2f} s, 0 x 429, 0 open")
+    stats = box.polymarket.stats
+    assert stats.rate_limited == 0
+    # One listing, 15 batches of 20, and listings until the pending cancels left.
+    assert 17 <= stats.requests <= 30, stats.requests
 
 
-# Bound: the clients run at the sandbox's limit (0 x 429 by construction), every
-# fault is decided per (order, attempt) from the seed, and no order meets more than
-# 3 faults in a row; 6 retries (7 attempts) therefore cannot run out.
+# Bound: the client runs at the sandbox's limit (0 x 429 by construction), every fault
+# is decided per (request, attempt) from the seed, and no request meets more than 3
+# faults in a row; retries go on until the deadline (60 s), far beyond 3 backoffs.
 @pytest.mark.cancelkit_sandbox(
-    rate_limit=20, failure_rate=0.2, drop_rate=0.1, seed=7, max_fault_streak=3
+    rate_limit=20, failure_rate=0.3, drop_rate=0.3, seed=7, max_fault_streak=3
 )
 def test_the_batch_survives_500s_and_dropped_connections(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     ids = [box.seed_polymarket(f"fault-{i:03d}").id for i in range(300)]
 
-    async def main() -> list[object]:
-        async with box.async_polymarket_client(max_retries=6) as pm:
+    async def main() -> list[CancelResult[str]]:
+        async with box.async_polymarket_client() as pm:
             return await pm.cancel_orders(ids)  # type: ignore[no-any-return]
 
     results = asyncio.run(main())
-    assert [r.target for r in results] == ids  # type: ignore[attr-defined]
-    assert all(r.ok for r in results), [r for r in results if not r.ok]  # type: ignore[attr-defined]
+    assert [r.target for r in results] == ids
+    assert statuses(results) == {"cancelled": 300}
     assert box.open_orders() == []
     stats = box.polymarket.stats
     assert stats.failures_injected > 0
     assert stats.drops_injected > 0
     assert all(o.cancel_count == 1 for o in box.polymarket.orders.values())
-    gone = sum(r.status == "already_gone" for r in results)  # type: ignore[attr-defined]
-    print(
-        f"\nfaults: {stats.failures_injected} x 500, {stats.drops_injected} drops,"
-        f" {stats.rate_limited} x 429; {gone} reported already gone after a drop"
-    )
 
 
-def test_invalid_targets_and_duplicates() -> None:
-    script = Script([httpx.Response(200), httpx.Response(404, json={"message": "gone"})])
-    with PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, transport=script.transport) as pm:
-        results = pm.cancel_orders(["a", "..", "b", "a", ""], concurrency=1, max_rate=None)
-    assert len(script.requests) == 2
-    assert [r.status for r in results] == [
-        "cancelled",
-        "failed",
-        "already_gone",
-        "cancelled",
-        "failed",
+def test_what_the_listing_lacks_is_asked_about(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("open-1")
+    box.seed_polymarket("done-1", status="cancelled")
+    box.seed_polymarket("filled-1", status="filled")
+    box.seed_polymarket("theirs-1", owner="someone-else")
+    with box.polymarket_client() as pm:
+        results = pm.cancel_orders(["open-1", "done-1", "filled-1", "theirs-1", "ghost", ".."])
+    assert [(r.status, r.ok) for r in results] == [
+        ("cancelled", True),
+        ("not_open", True),
+        ("not_open", True),
+        ("not_found", False),  # another account's order is unknown to this key
+        ("not_found", False),
+        ("not_sent", False),
     ]
-    assert isinstance(results[1].error, InvalidRequest)
-    assert results[1].attempts == 0
-    assert results[3].duplicate_of == 0
-    assert results[2].message == "gone"
+    assert "ORDER_STATE_FILLED" in (results[2].message or "")
+    assert isinstance(results[5].error, InvalidRequest)
+    assert box.polymarket.get("theirs-1").status == "open"  # type: ignore[union-attr]
 
 
-def test_missing_ok_false_reports_not_found_as_failed() -> None:
-    script = Script([httpx.Response(404, json={"message": "gone"})])
-    with PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, transport=script.transport) as pm:
-        (result,) = pm.cancel_orders(["a"], missing_ok=False)
+def test_missing_ok_accepts_not_found_but_never_calls_it_cancelled(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    with cancelkit_sandbox.polymarket_client() as pm:
+        (result,) = pm.cancel_orders(["ghost"], missing_ok=True)
+    assert result.status == "not_found"
+    assert result.ok
+
+
+def test_duplicates_are_cancelled_once_and_reported_for_each_input(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("a")
+    box.seed_polymarket("b")
+    with box.polymarket_client() as pm:
+        results = pm.cancel_orders(["a", "b", "a"])
+    assert [r.status for r in results] == ["cancelled", "cancelled", "cancelled"]
+    assert results[2].duplicate_of == 0
+    assert [r.index for r in results] == [0, 1, 2]
+
+
+@pytest.mark.cancelkit_sandbox(cancel_delay=0.4)
+def test_an_order_is_cancelled_only_once_it_leaves_the_listing(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    order = box.seed_polymarket("slow-1")
+    seen: list[bool] = []
+    with box.polymarket_client() as pm:
+        results = pm.cancel_orders(["slow-1"], on_result=lambda r: seen.append(order.on_book()))
+    assert results[0].status == "cancelled"
+    assert seen == [False]  # when it was announced, the book no longer had it
+
+
+@pytest.mark.cancelkit_sandbox(cancel_delay=30)
+def test_an_order_still_listed_at_the_deadline_is_failed(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("stuck-1")
+    with box.polymarket_client() as pm:
+        (result,) = pm.cancel_orders(["stuck-1"], deadline=1.0)
     assert result.status == "failed"
-    assert isinstance(result.error, OrderNotFound)
+    assert "still listed" in (result.message or "")
+    assert not result.ok
+
+
+def test_wrong_credentials_stop_the_run_at_the_first_401(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    targets = lm_orders(box, 50)
+    wrong = LimitlessClient(
+        box.credentials.limitless_token_id, LM_SECRET, base_url=box.limitless_url
+    )
+    with wrong:
+        results = wrong.cancel_orders(targets, concurrency=1)
+    assert results[0].status == "failed"
+    assert isinstance(results[0].error, AuthenticationError)
+    assert statuses(results) == {"failed": 1, "not_sent": 49}
+    assert box.limitless.stats.requests == 1
+    assert len(box.open_orders()) == 50
+
+
+def test_a_wrong_polymarket_url_sends_no_cancel(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("a")
+    c = box.credentials
+    url = box.polymarket_url + "/api"
+    with PolymarketUSClient(c.polymarket_key_id, c.polymarket_secret_key, base_url=url) as pm:
+        results = pm.cancel_orders(["a"])
+    assert results[0].status == "not_sent"
+    assert "base URL" in str(results[0].error)
+    assert box.polymarket.get("a").status == "open"  # type: ignore[union-attr]
+
+
+# Bound: at most 5 injected 429s in a row per request; the run retries until its deadline.
+@pytest.mark.cancelkit_sandbox(throttle_rate=0.9, max_fault_streak=6, seed=3)
+def test_persistent_429s_are_retried_until_the_deadline(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    targets = lm_orders(box, 40)
+    with box.limitless_client() as lm:
+        results = lm.cancel_orders(targets, max_rate=None)
+    assert statuses(results) == {"cancelled": 40}
+    # Far more 429s than a fixed 3 retries per order could have outlasted.
+    assert box.limitless.stats.rate_limited > 4 * 40
+    assert box.open_orders() == []
+
+
+@pytest.mark.cancelkit_sandbox(rate_limit=20)
+def test_limitless_default_rate_stays_under_a_20_per_second_limit(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    targets = lm_orders(box, 60)
+    with box.limitless_client() as lm:
+        results = lm.cancel_orders(targets)
+    assert statuses(results) == {"cancelled": 60}
+    assert box.limitless.stats.rate_limited == 0
+
+
+def test_rerunning_a_finished_limitless_list_is_not_open_not_failed(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    targets = lm_orders(box, 5)
+    with box.limitless_client() as lm:
+        first = lm.cancel_orders(targets)
+        again = lm.cancel_orders(targets)
+    assert statuses(first) == {"cancelled": 5}
+    assert statuses(again) == {"not_open": 5}
+    assert all(r.ok for r in again)
 
 
 def test_limitless_targets_say_which_identifier_they_are(cancelkit_sandbox: Sandbox) -> None:
@@ -104,10 +223,82 @@ def test_limitless_targets_say_which_identifier_they_are(cancelkit_sandbox: Sand
     ]
     with box.limitless_client() as lm:
         results = lm.cancel_orders(targets, on_behalf_of=sub)
-    assert [r.status for r in results] == ["cancelled", "cancelled", "failed", "already_gone"]
+    assert [r.status for r in results] == ["cancelled", "cancelled", "not_sent", "not_found"]
     assert results[0].message == "Order canceled successfully"
     assert isinstance(results[2].error, InvalidRequest)
     assert a.status == b.status == "cancelled"
+
+
+def test_a_sub_account_order_without_on_behalf_of_is_not_called_gone(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    order = box.seed_limitless(owner=box.credentials.limitless_sub_account)
+    with box.limitless_client() as lm:
+        (result,) = lm.cancel_orders([CancelByOrderId(order_id=UUID(order.id))], missing_ok=True)
+    assert not result.ok
+    assert order.status == "open"
+
+
+@pytest.mark.cancelkit_sandbox(latency=0.3)
+def test_stop_sends_nothing_new_and_abort_makes_in_flight_unknown(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    targets = lm_orders(box, 20)
+    control = Control(60)
+
+    async def main() -> list[CancelResult[Any]]:
+        async with box.async_limitless_client() as lm:
+
+            async def interrupt() -> None:
+                await asyncio.sleep(0.45)  # the first 4 are done, 4 more in flight
+                control.stop("interrupted (test)")
+                await asyncio.sleep(0.05)
+                control.abort()
+
+            task = asyncio.ensure_future(interrupt())
+            results = await lm.cancel_orders(targets, concurrency=4, max_rate=None, control=control)
+            await task
+            return results  # type: ignore[no-any-return]
+
+    results = asyncio.run(main())
+    counted = statuses(results)
+    assert counted["cancelled"] >= 4
+    assert counted["unknown"] >= 1
+    assert counted["not_sent"] >= 1
+    assert sum(counted.values()) == 20
+    open_ids = {o.id for o in box.open_orders()}
+    for result in results:  # "not sent" is true: those orders are all still open
+        if result.status == "not_sent":
+            assert str(result.target.order_id) in open_ids
+        if result.status == "cancelled":
+            assert str(result.target.order_id) not in open_ids
+
+
+def test_cancel_all_is_confirmed_and_honours_markets(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(cancel_delay=0.2)
+    for i in range(30):
+        box.seed_polymarket(f"all-{i}", market_slug="x" if i % 2 else "y")
+    with box.polymarket_client() as pm:
+        results = pm.cancel_all(market_slugs=["x"])
+        assert statuses(results) == {"cancelled": 15}
+        assert {o.market_slug for o in pm.open_orders()} == {"y"}
+        assert statuses(pm.cancel_all()) == {"cancelled": 15}
+    assert box.open_orders() == []
+
+
+@pytest.mark.cancelkit_sandbox(rate_limit=20, endpoint_limits=True)
+def test_both_documented_rate_limit_versions_at_once_draw_no_429(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    ids = [box.seed_polymarket(f"rl-{i}").id for i in range(200)]
+    with box.polymarket_client() as pm:
+        results = pm.cancel_orders(ids)
+    assert statuses(results) == {"cancelled": 200}
+    assert box.polymarket.stats.rate_limited == 0
 
 
 @pytest.mark.parametrize(("concurrency", "max_rate"), [(0, 20.0), (8, 0), (8, -1.0)])
@@ -129,22 +320,46 @@ def test_a_sync_only_transport_is_refused_for_bulk_cancels() -> None:
 
 
 def test_one_surprise_or_a_broken_progress_callback_does_not_abort_the_batch() -> None:
-    script = Script([httpx.Response(200), httpx.Response(200)])
+    script = Script()
+    boom = '"00000000-0000-4000-8000-00000000b00b"'
 
     def flaky(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/order/boom/cancel":
+        if boom.encode() in request.read():
             raise RuntimeError("a bug somewhere below")
         return script(request)
 
-    seen: list[str] = []
+    seen: list[object] = []
 
-    def progress(result: object) -> None:
-        seen.append(result.target)  # type: ignore[attr-defined]
+    def progress(result: CancelResult[Any]) -> None:
+        seen.append(result.target)
         raise ValueError("progress bar crashed")
 
-    transport = httpx.MockTransport(flaky)
-    with PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, transport=transport) as pm:
-        results = pm.cancel_orders(["a", "boom", "b"], concurrency=1, on_result=progress)
+    targets = [
+        CancelByOrderId(order_id=UUID(int=1)),
+        CancelByOrderId(order_id=UUID(boom.strip('"'))),
+        CancelByOrderId(order_id=UUID(int=2)),
+    ]
+    with LimitlessClient(
+        LM_TOKEN_ID, LM_SECRET, transport=httpx.MockTransport(flaky), base_url="https://lm.test"
+    ) as lm:
+        results = lm.cancel_orders(targets, concurrency=1, on_result=progress)
     assert [r.status for r in results] == ["cancelled", "failed", "cancelled"]
     assert "RuntimeError: a bug somewhere below" in str(results[1].error)
-    assert sorted(seen) == ["a", "b", "boom"]
+    assert len(seen) == 3
+
+
+def test_async_and_sync_bulk_signatures_are_twins() -> None:
+    import inspect
+
+    for sync, async_ in (
+        (PolymarketUSClient, AsyncPolymarketUSClient),
+        (LimitlessClient, AsyncLimitlessClient),
+    ):
+        for name in ("cancel_order", "cancel_orders"):
+            assert inspect.signature(getattr(sync, name)) == inspect.signature(
+                getattr(async_, name)
+            )
+    for name in ("open_orders", "get_order", "cancel_all"):
+        assert inspect.signature(getattr(PolymarketUSClient, name)) == inspect.signature(
+            getattr(AsyncPolymarketUSClient, name)
+        )

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from cancelkit import (
     AuthenticationError,
-    BadRequest,
     OrderNotFound,
+    OrderNotOpen,
 )
 from cancelkit.sandbox import Sandbox
 from conftest import lm_headers, pm_headers
@@ -183,7 +183,7 @@ def test_limitless_ownership_scopes_and_legacy_delete(cancelkit_sandbox: Sandbox
         with pytest.raises(AuthenticationError, match="delegated_signing"):
             other.cancel_order(order_id=foreign_sub.id, on_behalf_of=c.limitless_sub_account)
         assert other.cancel_order(order_id=other_account.id) == "Order canceled successfully"
-        with pytest.raises(BadRequest, match="cannot be cancelled"):
+        with pytest.raises(OrderNotOpen, match="cannot be cancelled"):
             other.cancel_order(order_id=other_account.id)
     # The legacy route the official SDK uses.
     legacy = box.seed_limitless()

@@ -23,16 +23,20 @@ _EXPORTS = {
     "CancelKitError": "._exceptions",
     "CancelResult": "._batch",
     "CancelTarget": "._limitless",
+    "Control": "._batch",
     "InvalidRequest": "._exceptions",
     "LimitlessAuth": "._auth",
     "LimitlessClient": "._limitless",
     "NetworkError": "._exceptions",
     "OrderNotFound": "._exceptions",
+    "OrderNotOpen": "._exceptions",
     "PolymarketAuth": "._auth",
     "PolymarketUSClient": "._polymarket",
     "RateLimited": "._exceptions",
     "RetryPolicy": "._retry",
     "ServerError": "._exceptions",
+    "UnexpectedResponse": "._exceptions",
+    "WrongEndpoint": "._exceptions",
 }
 
 __all__ = [
@@ -43,16 +47,20 @@ __all__ = [
     "CancelKitError",
     "CancelResult",
     "CancelTarget",
+    "Control",
     "InvalidRequest",
     "LimitlessAuth",
     "LimitlessClient",
     "NetworkError",
     "OrderNotFound",
+    "OrderNotOpen",
     "PolymarketAuth",
     "PolymarketUSClient",
     "RateLimited",
     "RetryPolicy",
     "ServerError",
+    "UnexpectedResponse",
+    "WrongEndpoint",
     "__version__",
 ]
 
@@ -72,7 +80,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._auth import LimitlessAuth, PolymarketAuth
-    from ._batch import CancelResult
+    from ._batch import CancelResult, Control
     from ._exceptions import (
         AuthenticationError,
         BadRequest,
@@ -80,8 +88,11 @@ if TYPE_CHECKING:
         InvalidRequest,
         NetworkError,
         OrderNotFound,
+        OrderNotOpen,
         RateLimited,
         ServerError,
+        UnexpectedResponse,
+        WrongEndpoint,
     )
     from ._limitless import AsyncLimitlessClient, CancelTarget, LimitlessClient
     from ._polymarket import AsyncPolymarketUSClient, PolymarketUSClient

@@ -19,10 +19,11 @@ from . import __version__
 from ._auth import LimitlessAuth, PolymarketAuth
 from ._clock import Clock
 from ._exceptions import InvalidRequest
-from ._retry import Attempts, RetryPolicy
+from ._limits import GLOBAL
+from ._retry import Attempts, RetryPolicy, retry_after
 
 if TYPE_CHECKING:
-    from ._batch import RateLimiter
+    from ._limiter import Limiter
 
 _A = TypeVar("_A", bound="AsyncHTTP")
 _T = TypeVar("_T")
@@ -141,13 +142,14 @@ class Venue:
             kwargs["base_url"] = base_url
         return cls(env(key_var) or "", env(secret_var) or "", **kwargs)
 
-    def _attempts(self, request: dict[str, Any]) -> Attempts:
+    def _attempts(self, request: dict[str, Any], deadline: float | None = None) -> Attempts:
         return Attempts(
             self._policy,
             self._clock,
             request["method"],
             target(request),
             not_open_status=self._not_open_status,
+            deadline=deadline,
         )
 
     def __repr__(self) -> str:
@@ -247,18 +249,24 @@ class AsyncHTTP(Venue):
         )
 
     async def _send(
-        self, request: dict[str, Any], limiter: RateLimiter | None = None
+        self,
+        request: dict[str, Any],
+        limiter: Limiter | None = None,
+        operation: str = GLOBAL,
+        deadline: float | None = None,
     ) -> tuple[httpx.Response, Attempts]:
-        attempts = self._attempts(request)
+        attempts = self._attempts(request, deadline)
         while True:
-            # Every attempt, retries included, counts against the exchange's limit.
-            async with limiter.slot() if limiter is not None else nullcontext():
+            # Every attempt, retries included, counts against the exchange's limits.
+            async with limiter.slot(operation) if limiter is not None else nullcontext():
                 attempts.begin()
                 outcome: httpx.Response | httpx.TransportError
                 try:
                     outcome = await self._http.request(**request)
                 except httpx.TransportError as exc:
                     outcome = exc
+            if isinstance(outcome, httpx.Response) and outcome.status_code == 429 and limiter:
+                limiter.refused(operation, retry_after(outcome))
             delay = attempts.delay(outcome)
             if delay is None:
                 return attempts.final(outcome), attempts

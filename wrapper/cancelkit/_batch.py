@@ -1,23 +1,50 @@
-"""Bulk cancel: validate everything first, then cancel under a rate limit, never abort."""
+"""Bulk cancel: outcomes that mean what they say, a run that can stop cleanly.
+
+Every requested order ends as exactly one :data:`Outcome`, reported once, as
+soon as it is known (``on_result``), and in input order at the end. A run stops
+taking new work when told (a signal, or a failure that retrying would only
+repeat: a 401/403, a wrong endpoint); what was never sent is *not sent*, what
+was in flight when it was aborted is *unknown*.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 import attrs
 
-from ._exceptions import CancelKitError, InvalidRequest, OrderNotFound
+from ._exceptions import (
+    AuthenticationError,
+    CancelKitError,
+    InvalidRequest,
+    OrderNotFound,
+    OrderNotOpen,
+    UnexpectedResponse,
+    WrongEndpoint,
+)
+from ._limiter import Limiter
 
 T = TypeVar("T")
 logger = logging.getLogger("cancelkit")
-Status = Literal["cancelled", "already_gone", "failed"]
+
+Outcome = Literal["cancelled", "not_open", "not_found", "failed", "not_sent", "unknown"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "cancelled",
+    "not_open",
+    "not_found",
+    "failed",
+    "not_sent",
+    "unknown",
+)
+FINAL: frozenset[Outcome] = frozenset({"cancelled", "not_open"})
+"""Outcomes after which the order is certainly not open: a resumed run skips them."""
+
+DEFAULT_DEADLINE = 60.0
 
 
 @attrs.frozen
@@ -26,79 +53,186 @@ class CancelResult(Generic[T]):
 
     Attributes:
         target: the order as it was requested.
-        status: ``cancelled``; ``already_gone`` (not found, with ``missing_ok``); ``failed``.
-        message: the server's message, when it gave one.
-        error: the error for ``failed`` (``InvalidRequest`` when refused before sending).
-        attempts: requests sent for this order.
-        duplicate_of: index of the earlier identical request this one shares its result with.
+        status: ``cancelled`` (this run's request did it, and where the exchange has a
+            listing, the listing agrees); ``not_open`` (the exchange says it exists and
+            is not open: cancelled before, filled, expired); ``not_found`` (unknown to
+            the exchange for this key); ``failed`` (may still be open); ``not_sent``
+            (refused before sending, or the run stopped first); ``unknown`` (sent, no
+            answer before the run was interrupted).
+        message: the exchange's message, or what the run knows (an order's state).
+        error: the error behind ``failed``, ``not_found`` or ``not_sent``.
+        attempts: requests sent for this order (its share of a batch counts once).
+        duplicate_of: index of the earlier identical request this one shares.
+        missing_ok: whether the caller accepted ``not_found`` as done.
+        index: the request's position in the input (-1: not requested, such as an
+            order cancel-all found still open).
     """
 
     target: T
-    status: Status
+    status: Outcome
     message: str | None = None
     error: CancelKitError | None = None
     attempts: int = 0
     duplicate_of: int | None = None
+    missing_ok: bool = False
+    index: int = -1
 
     @property
     def ok(self) -> bool:
-        """True when the order is no longer open."""
-        return self.status != "failed"
+        """True only when the order is certainly not open (or, with ``missing_ok``,
+        unknown to the exchange)."""
+        return self.status in FINAL or (self.status == "not_found" and self.missing_ok)
 
 
-class RateLimiter:
-    """Admits at most ``rate`` attempts per second as the exchange counts them.
+class Control:
+    """How a bulk cancel ends: its deadline, and whether it was told to stop.
 
-    An attempt reaches the exchange after it is started and before its outcome
-    comes back, so the attempts the exchange may still count in its last-second
-    window are those in flight plus those that finished less than a window ago.
-    Admitting a new attempt only while that number is under the limit keeps
-    every sliding window (and so every fixed window or token bucket of the same
-    rate) within the limit whatever the network jitter: no 429 by construction,
-    at the price of one round trip per window.
+    Args:
+        deadline: seconds from now during which retryable failures (connection
+            errors, timeouts, 429, 5xx) are retried and cancels are confirmed.
     """
 
-    def __init__(self, rate: float) -> None:
-        self.capacity = max(1, math.floor(rate))
-        self.window = self.capacity / rate
-        self._in_flight = 0
-        self._finished: deque[float] = deque()
-        self._changed = anyio.Event()
+    def __init__(self, deadline: float = DEFAULT_DEADLINE) -> None:
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+            raise InvalidRequest(f"deadline must be a positive number of seconds, got {deadline!r}")
+        self.seconds = float(deadline)
+        self.deadline = time.monotonic() + self.seconds
+        self.reason: str | None = None
+        self._in_flight: set[anyio.CancelScope] = set()
 
-    def _load(self, now: float) -> int:
-        while self._finished and self._finished[0] <= now - self.window:
-            self._finished.popleft()
-        return self._in_flight + len(self._finished)
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called: no new request is sent."""
+        return self.reason is not None
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one admission for the duration of one attempt."""
-        while True:
-            now = anyio.current_time()
-            if self._load(now) < self.capacity:
-                break
-            wait = self._finished[0] + self.window - now if self._finished else math.inf
-            changed = self._changed
-            with anyio.move_on_after(wait):
-                await changed.wait()
-        self._in_flight += 1
+    def left(self) -> float:
+        """Seconds until the deadline (0 once past it)."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def stop(self, reason: str) -> None:
+        """Send nothing new; the first reason given is the one reported."""
+        if self.reason is None:
+            self.reason = reason
+            logger.warning("stopping: %s", reason)
+
+    def abort(self) -> None:
+        """Stop, and cancel what is in flight (those orders become ``unknown``)."""
+        self.stop("aborted")
+        for scope in list(self._in_flight):
+            scope.cancel()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[anyio.CancelScope]:
+        """A cancel scope that :meth:`abort` cancels."""
+        with anyio.CancelScope() as scope:
+            self._in_flight.add(scope)
+            try:
+                yield scope
+            finally:
+                self._in_flight.discard(scope)
+
+
+def stops_the_run(error: CancelKitError) -> bool:
+    """Failures that every other order would meet too: retrying them is harm."""
+    return isinstance(error, AuthenticationError | WrongEndpoint | UnexpectedResponse)
+
+
+class Ledger(Generic[T]):
+    """One result per requested order: recorded once, announced at once, duplicates
+    following their original, the unrecorded ones *not sent* at the end."""
+
+    def __init__(
+        self,
+        targets: Sequence[T],
+        *,
+        missing_ok: bool,
+        on_result: Callable[[CancelResult[T]], None] | None,
+    ) -> None:
+        self.targets = targets
+        self.missing_ok = missing_ok
+        self._on_result = on_result
+        self._results: list[CancelResult[T] | None] = [None] * len(targets)
+        self._first: dict[str, int] = {}
+        self._duplicates: dict[int, list[int]] = {}
+
+    def first_of(self, index: int, key: str) -> bool:
+        """Register ``index`` under ``key``; False if an earlier index has that key."""
+        original = self._first.setdefault(key, index)
+        if original != index:
+            self._duplicates.setdefault(original, []).append(index)
+        return original == index
+
+    def done(self, index: int) -> bool:
+        """Whether ``index`` has its result."""
+        return self._results[index] is not None
+
+    def record(
+        self,
+        index: int,
+        status: Outcome,
+        *,
+        message: str | None = None,
+        error: CancelKitError | None = None,
+        attempts: int = 0,
+    ) -> None:
+        """Set the result of ``index`` (and its duplicates) and announce it."""
+        if self._results[index] is not None:
+            return
+        result = CancelResult(
+            self.targets[index],
+            status,
+            message,
+            error,
+            attempts,
+            missing_ok=self.missing_ok,
+            index=index,
+        )
+        self._announce(index, result)
+        for copy in self._duplicates.get(index, []):
+            self._announce(
+                copy,
+                attrs.evolve(
+                    result, target=self.targets[copy], attempts=0, duplicate_of=index, index=copy
+                ),
+            )
+
+    def record_error(self, index: int, error: CancelKitError, control: Control) -> None:
+        """The outcome an error means; stop the run if every order would meet it."""
+        if isinstance(error, OrderNotFound):
+            self.record(
+                index, "not_found", message=error.message, error=error, attempts=error.attempts
+            )
+            return
+        if isinstance(error, OrderNotOpen):
+            self.record(index, "not_open", message=error.message, attempts=error.attempts)
+            return
+        if isinstance(error, InvalidRequest):
+            self.record(index, "not_sent", message=error.message, error=error)
+            return
+        if stops_the_run(error):
+            control.stop(f"{type(error).__name__}: {error}")
+        self.record(index, "failed", message=error.message, error=error, attempts=error.attempts)
+
+    def _announce(self, index: int, result: CancelResult[T]) -> None:
+        self._results[index] = result
+        if self._on_result is None:
+            return
         try:
-            yield
-        finally:
-            self._in_flight -= 1
-            self._finished.append(anyio.current_time())
-            self._changed.set()
-            self._changed = anyio.Event()
+            self._on_result(result)
+        except Exception:  # a broken progress display must not stop a kill switch
+            logger.exception("on_result callback failed; the run goes on")
+
+    def finish(self, control: Control) -> list[CancelResult[T]]:
+        """Every result in input order; what has none was never sent."""
+        why = f"not sent: the run stopped ({control.reason})" if control.reason else "not sent"
+        for index, result in enumerate(self._results):
+            if result is None and index not in {i for d in self._duplicates.values() for i in d}:
+                self.record(index, "not_sent", message=why)
+        return [r for r in self._results if r is not None]
 
 
 Prepare = Callable[[T], dict[str, Any]]
-Send = Callable[[dict[str, Any], RateLimiter | None], Awaitable[tuple[str | None, int]]]
-
-
-def _key(request: dict[str, Any]) -> str:
-    return json.dumps(
-        [request["url"], request.get("json"), request.get("params")], sort_keys=True, default=str
-    )
+Send = Callable[[dict[str, Any], Limiter | None, float], Awaitable[tuple[str | None, int]]]
 
 
 def check_batch_settings(concurrency: object, max_rate: object) -> None:
@@ -106,7 +240,9 @@ def check_batch_settings(concurrency: object, max_rate: object) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidRequest(f"concurrency must be a positive integer, got {concurrency!r}")
     if max_rate is not None and (
-        isinstance(max_rate, bool) or not isinstance(max_rate, int | float) or max_rate <= 0
+        isinstance(max_rate, bool)
+        or not isinstance(max_rate, int | float)
+        or not 0 < max_rate < float("inf")
     ):
         raise InvalidRequest(f"max_rate must be a positive number or None, got {max_rate!r}")
 
@@ -114,79 +250,47 @@ def check_batch_settings(concurrency: object, max_rate: object) -> None:
 async def run_batch(
     targets: Sequence[T],
     prepare: Prepare[T],
+    key: Callable[[dict[str, Any]], str],
     send: Send,
     *,
     concurrency: int,
-    max_rate: float | None,
+    limiter: Limiter | None,
     missing_ok: bool,
-    on_result: Callable[[CancelResult[T]], None] | None = None,
+    on_result: Callable[[CancelResult[T]], None] | None,
+    control: Control,
 ) -> list[CancelResult[T]]:
-    """Cancel every target once; one result per target, in input order."""
-    check_batch_settings(concurrency, max_rate)
-    results: list[CancelResult[T] | None] = [None] * len(targets)
-    first_seen: dict[str, int] = {}
+    """Cancel every target once with one request each (and its retries, until the
+    deadline); one result per target, in input order."""
+    ledger = Ledger(targets, missing_ok=missing_ok, on_result=on_result)
     todo: list[tuple[int, dict[str, Any]]] = []
-    duplicates: list[tuple[int, int]] = []
     for index, target in enumerate(targets):
         try:
             request = prepare(target)
-        except CancelKitError as exc:
-            results[index] = CancelResult(target, "failed", error=exc)
+        except InvalidRequest as exc:
+            ledger.record(index, "not_sent", message=exc.message, error=exc)
             continue
-        key = _key(request)
-        if key in first_seen:
-            duplicates.append((index, first_seen[key]))
-        else:
-            first_seen[key] = index
+        if ledger.first_of(index, key(request)):
             todo.append((index, request))
-
-    def notify(result: CancelResult[T]) -> None:
-        if on_result is None:
-            return
-        try:
-            on_result(result)
-        except Exception:  # a broken progress display must not stop a kill switch
-            logger.exception("on_result callback failed; the batch goes on")
-
-    for result in results:
-        if result is not None:
-            notify(result)
-
-    limiter = RateLimiter(max_rate) if max_rate else None
     pending = iter(todo)
 
     async def worker() -> None:
         for index, request in pending:  # a shared iterator: each item is taken once
-            target = targets[index]
-            try:
-                message, attempts = await send(request, limiter)
-                result = CancelResult(target, "cancelled", message=message, attempts=attempts)
-            except OrderNotFound as exc:
-                status: Status = "already_gone" if missing_ok else "failed"
-                result = CancelResult(
-                    target,
-                    status,
-                    message=exc.message,
-                    error=None if missing_ok else exc,
-                    attempts=exc.attempts,
-                )
-            except CancelKitError as exc:
-                result = CancelResult(target, "failed", error=exc, attempts=exc.attempts)
-            except Exception as exc:
-                logger.exception("unexpected error cancelling one order of a batch")
-                error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
-                result = CancelResult(target, "failed", error=error)
-            results[index] = result
-            notify(result)
+            if control.stopped:
+                return
+            with control.in_flight() as scope:
+                try:
+                    message, attempts = await send(request, limiter, control.deadline)
+                    ledger.record(index, "cancelled", message=message, attempts=attempts)
+                except CancelKitError as exc:
+                    ledger.record_error(index, exc, control)
+                except Exception as exc:
+                    logger.exception("unexpected error cancelling one order of a batch")
+                    error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
+                    ledger.record(index, "failed", message=error.message, error=error)
+            if scope.cancelled_caught and not ledger.done(index):
+                ledger.record(index, "unknown", message="sent; no answer before the abort")
 
     async with anyio.create_task_group() as group:
-        for _ in range(min(concurrency, len(todo)) or 0):
+        for _ in range(min(concurrency, len(todo))):
             group.start_soon(worker)
-
-    for index, original in duplicates:
-        first = results[original]
-        assert first is not None
-        duplicate = attrs.evolve(first, target=targets[index], attempts=0, duplicate_of=original)
-        results[index] = duplicate
-        notify(duplicate)
-    return [r for r in results if r is not None]
+    return ledger.finish(control)

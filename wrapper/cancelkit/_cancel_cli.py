@@ -1,70 +1,107 @@
-"""``cancelkit cancel``: the operator's kill switch. Everything is validated before
-anything is sent; results come back one per order, in input order."""
+"""``cancelkit cancel``: the operator's kill switch.
+
+Everything is validated before anything is sent. Each order's outcome is written
+as soon as it is known (stdout, and ``--journal`` fsynced), so an interrupted
+run still leaves a true record; SIGINT/SIGTERM stop new work, give requests in
+flight a short grace, then report the rest (*unknown* if sent, else *not sent*).
+"""
 
 from __future__ import annotations
 
 import codecs
 import json
+import logging
+import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
+import anyio
+import attrs
 import click
 
 from . import _validation as check
-from ._batch import CancelResult
+from ._batch import FINAL, OUTCOMES, CancelResult, Control
 from ._exceptions import CancelKitError, InvalidRequest
 
 T = TypeVar("T")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+GRACE = 3.0  # seconds requests in flight may finish after an interrupt
+STATUS_EVERY = 5.0  # seconds between status lines when stderr is not a terminal
 _COMMENT = re.compile(r"(?:^|\s)#")
 
 
-def read_lines(source: str) -> list[tuple[str, str]]:
-    """(label, text) for each id line of FILE or ``-`` (stdin).
+@attrs.frozen
+class Line:
+    """One input line: where it came from and its text (or a resumed run's record)."""
+
+    label: str
+    text: str
+    done: str | None = None  # the final outcome a previous run recorded for it
+
+
+def read_lines(source: str) -> list[Line]:
+    """The id lines of FILE or ``-`` (stdin).
 
     The format: one id per line, UTF-8 with or without a BOM, LF or CRLF; blank
-    lines and ``#`` comments (a whole line, or after whitespace) are skipped.
-    Text that is not UTF-8 is a usage error naming the file and the line.
+    lines and ``#`` comments (a whole line, or after whitespace) are skipped. A
+    line that is a JSON object is a record of an earlier ``--json`` run: its
+    ``order`` is read, and marked done if its ``status`` was final. Text that is
+    not UTF-8 is a usage error naming the file and the line.
     """
     name = "stdin" if source == "-" else source
     try:
         data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
         raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
-    data = data.removeprefix(codecs.BOM_UTF8)
-    lines: list[tuple[str, str]] = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    lines: list[Line] = []
+    for number, raw in enumerate(data.removeprefix(codecs.BOM_UTF8).split(b"\n"), start=1):
+        label = f"{name} line {number}"
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise click.UsageError(
-                f"{name} line {number}: not UTF-8 text (byte 0x{raw[exc.start]:02x}"
-                f" at column {exc.start + 1}); nothing was sent"
+                f"{label}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column"
+                f" {exc.start + 1}); nothing was sent"
             ) from None
+        if text.lstrip().startswith("{"):
+            lines.append(_record(label, text))
+            continue
         comment = _COMMENT.search(text)
         value = (text[: comment.start()] if comment else text).strip()
         if value:
-            lines.append((f"{name} line {number}", value))
+            lines.append(Line(label, value))
     return lines
+
+
+def _record(label: str, text: str) -> Line:
+    try:
+        record = json.loads(text)
+        order, status = record["order"], record["status"]
+    except (ValueError, KeyError, TypeError):
+        raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
+    if not isinstance(order, str) or status not in OUTCOMES:
+        raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record")
+    return Line(label, order, status if status in FINAL else None)
 
 
 def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
     """``parse``, refusing first any text with whitespace or control characters inside:
     in a file, that is a line that holds more than one id, not an id."""
 
-    def check(text: str) -> T:
+    def check_text(text: str) -> T:
         odd = next((c for c in text if c.isspace() or not c.isprintable()), None)
         if odd is not None:
             raise InvalidRequest(f"{text[:80]!r} has {odd!r} inside; one id per line")
         return parse(text)
 
-    return check
+    return check_text
 
 
 def parse_limitless(text: str) -> Any:
@@ -94,7 +131,7 @@ def validate(
 
 
 def describe(target: Any) -> str:
-    """The order as an operator would write it."""
+    """The order as an operator would write it (and as a resumed run reads it)."""
     if isinstance(target, str):
         return target
     if hasattr(target, "order_id"):
@@ -103,13 +140,14 @@ def describe(target: Any) -> str:
 
 
 def as_json(label: str, result: CancelResult[Any]) -> str:
-    """One JSON line for one result."""
+    """One JSON line for one result (also a line a resumed run can read)."""
     error = result.error
     return json.dumps(
         {
             "input": label,
             "order": describe(result.target),
             "status": result.status,
+            "ok": result.ok,
             "message": result.message,
             "attempts": result.attempts,
             "duplicate_of": result.duplicate_of,
@@ -128,26 +166,111 @@ def as_json(label: str, result: CancelResult[Any]) -> str:
 
 def as_line(label: str, result: CancelResult[Any]) -> str:
     """One human line for one result."""
-    order = describe(result.target)
-    if result.status == "failed":
-        assert result.error is not None
-        return f"FAILED     {order}  ({label}): {type(result.error).__name__}: {result.error}"
-    word = "cancelled " if result.status == "cancelled" else "gone      "
-    return f"{word} {order}" + (
-        f"  (same as input {result.duplicate_of + 1})" if result.duplicate_of is not None else ""
-    )
+    word = result.status.upper().replace("_", " ") if not result.ok else result.status
+    text = f"{word:<10} {describe(result.target)}"
+    if result.duplicate_of is not None:
+        return f"{text}  (same order as input {result.duplicate_of + 1})"
+    if result.error is not None and not result.ok:
+        return f"{text}  ({label}): {type(result.error).__name__}: {result.error}"
+    return f"{text}  ({result.message})" if result.message else text
+
+
+class _Report:
+    """Writes each outcome the moment it is known: stdout, journal, progress."""
+
+    def __init__(
+        self, labels: list[str], total: int, as_json_lines: bool, journal: IO[bytes] | None
+    ) -> None:
+        self.labels = labels
+        self.total = total
+        self.render = as_json if as_json_lines else as_line
+        self.journal = journal
+        self.counts: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.progress: Any = None
+
+    def label(self, result: CancelResult[Any]) -> str:
+        return self.labels[result.index] if 0 <= result.index < len(self.labels) else "-"
+
+    def __call__(self, result: CancelResult[Any]) -> None:
+        label = self.label(result)
+        click.echo(self.render(label, result))
+        sys.stdout.flush()
+        if self.journal is not None:
+            self.journal.write(as_json(label, result).encode("utf-8") + b"\n")
+            self.journal.flush()
+            os.fsync(self.journal.fileno())
+        if result.duplicate_of is None:
+            self.counts[result.status] += 1
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self.done, status=self.summary())
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in self.counts.items() if n)
+
+    def status_line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = f", about {(self.total - self.done) / rate:.0f} s left" if rate else ""
+        return (
+            f"cancelkit: {self.done}/{self.total} orders done ({self.summary() or 'none yet'})"
+            f" after {elapsed:.0f} s{eta}"
+        )
+
+    def start_progress(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("cancelling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.progress.add_task("cancel", total=self.total, status="")
+        self.progress.start()
+
+
+Work = Callable[[Any, list[Any], Callable[[CancelResult[Any]], None], Control], Awaitable[Any]]
+
+
+@attrs.frozen
+class Job:
+    """What one ``cancelkit cancel`` invocation is to do, venue-specific parts given."""
+
+    venue: str
+    build_client: Callable[[], Any]
+    work: Work
+    rate: str
+    deadline: float
+    as_json_lines: bool
+    journal: str | None
+    dry_run: bool
+    describe_request: str
+    verbose: bool
 
 
 def run(
+    job: Job,
     *,
-    build_client: Callable[[], Any],
     items: Sequence[tuple[str, Any]],
     invalid: Sequence[str],
     skip_invalid: bool,
-    as_json_lines: bool,
-    batch: Callable[
-        [Any, list[Any], Callable[[CancelResult[Any]], None] | None], list[CancelResult[Any]]
-    ],
+    skipped: int = 0,
+    all_orders: bool = False,
 ) -> int:
     """Send the batch (or refuse it) and report; return the exit status."""
     for message in invalid:
@@ -159,44 +282,130 @@ def run(
             err=True,
         )
         return EXIT_USAGE
-    if not items and not invalid:
-        click.echo("cancelkit: no orders given", err=True)
-        return EXIT_USAGE
+    if not items and not all_orders:
+        note = f" ({skipped} already final in the record given)" if skipped else ""
+        click.echo(f"cancelkit: no orders to cancel{note}", err=True)
+        return EXIT_OK if skipped and not invalid else EXIT_USAGE
+    if job.verbose:
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("cancelkit").setLevel(logging.DEBUG)
     try:
-        client = build_client()
+        client = job.build_client()
     except InvalidRequest as exc:
         click.echo(f"cancelkit: {exc.message}", err=True)
         return EXIT_USAGE
+    key = getattr(client._auth, client._id_label)
+    what = "every open order" if all_orders else f"{len(items)} order(s)"
+    click.echo(
+        f"cancelkit: {job.venue} at {_shown(client)}, key {key}: {what}; rate {job.rate},"
+        f" deadline {job.deadline:g} s"
+        + (f"; {skipped} already final, skipped" if skipped else ""),
+        err=True,
+    )
+    if job.dry_run:
+        click.echo(
+            f"cancelkit: dry run, nothing sent. Would send: {job.describe_request}", err=True
+        )
+        for label, target in items:
+            click.echo(f"would cancel {describe(target)}  ({label})")
+        return EXIT_OK
     labels = [label for label, _ in items]
-    targets = [target for _, target in items]
-    progress_bar = None
-    on_result: Callable[[CancelResult[Any]], None] | None = None
-    if len(targets) > 1 and not as_json_lines and sys.stdout.isatty():
-        from rich.progress import Progress
-
-        progress_bar = Progress(transient=True)
-        task = progress_bar.add_task("cancelling", total=len(targets))
-
-        def advance(result: CancelResult[Any]) -> None:
-            progress_bar.advance(task)
-
-        on_result = advance
-
-        progress_bar.start()
+    journal = open(job.journal, "ab") if job.journal else None  # noqa: SIM115 (closed below)
+    report = _Report(labels, len(items), job.as_json_lines, journal)
+    control = Control(job.deadline)
     try:
-        with client:
-            results = batch(client, targets, on_result) if targets else []
-    except CancelKitError as exc:  # settings refused before sending
-        click.echo(f"cancelkit: {exc}", err=True)
-        return EXIT_USAGE
+        results = anyio.run(_main, job, client, [t for _, t in items], report, control)
     finally:
-        if progress_bar is not None:
-            progress_bar.stop()
-    render = as_json if as_json_lines else as_line
-    for label, result in zip(labels, results, strict=True):
-        click.echo(render(label, result))
-    failed = sum(not r.ok for r in results) + len(invalid)
-    cancelled = sum(r.status == "cancelled" for r in results)
-    gone = sum(r.status == "already_gone" for r in results)
-    click.echo(f"cancelkit: {cancelled} cancelled, {gone} already gone, {failed} failed", err=True)
-    return EXIT_FAILED if failed else EXIT_OK
+        if report.progress is not None:
+            report.progress.stop()
+        if journal is not None:
+            journal.close()
+    return _finish(results, report, control, invalid, key)
+
+
+def _shown(client: Any) -> str:
+    from ._base import redacted
+
+    return redacted(client.base_url)
+
+
+async def _main(
+    job: Job, client: Any, targets: list[Any], report: _Report, control: Control
+) -> list[CancelResult[Any]]:
+    if sys.stderr.isatty():
+        report.start_progress()
+    async with client, anyio.create_task_group() as group:
+        group.start_soon(_watch_signals, control)
+        if not sys.stderr.isatty():
+            group.start_soon(_status_lines, report)
+        try:
+            results: list[CancelResult[Any]] = await job.work(client, targets, report, control)
+        finally:
+            group.cancel_scope.cancel()
+    return results
+
+
+async def _status_lines(report: _Report) -> None:
+    while True:
+        await anyio.sleep(STATUS_EVERY)
+        click.echo(report.status_line(), err=True)
+
+
+async def _watch_signals(control: Control) -> None:
+    if sys.platform == "win32":  # pragma: no cover - no signal receiver there
+        return
+    try:
+        receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+    except (ValueError, RuntimeError):  # not the main thread (tests): no signals
+        return
+    with receiver as signals:
+        async for received in signals:
+            if control.stopped and control.reason and control.reason.startswith("interrupted"):
+                click.echo("cancelkit: interrupted again: exiting at once", err=True)
+                os._exit(EXIT_INTERRUPTED)
+            name = signal.Signals(received).name
+            control.stop(f"interrupted ({name})")
+            click.echo(
+                f"cancelkit: {name}: sending nothing new; {GRACE:g} s for requests in flight",
+                err=True,
+            )
+
+            async def abort_after_grace() -> None:
+                await anyio.sleep(GRACE)
+                control.abort()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(abort_after_grace)
+                async for _ in signals:
+                    click.echo("cancelkit: interrupted again: exiting at once", err=True)
+                    os._exit(EXIT_INTERRUPTED)
+
+
+def _finish(
+    results: list[CancelResult[Any]],
+    report: _Report,
+    control: Control,
+    invalid: Sequence[str],
+    key: str,
+) -> int:
+    counts = Counter(r.status for r in results if r.duplicate_of is None)
+    parts = [f"{counts[s]} {s.replace('_', ' ')}" for s in OUTCOMES if counts[s]]
+    orders = sum(counts.values())
+    click.echo(
+        f"cancelkit: {orders} order(s): {', '.join(parts) or 'none'}"
+        + (f"; {len(invalid)} invalid input(s) not sent" if invalid else ""),
+        err=True,
+    )
+    if control.reason and not control.reason.startswith("interrupted"):
+        click.echo(f"cancelkit: stopped early: {control.reason} (key {key})", err=True)
+    if control.reason and control.reason.startswith(("interrupted", "aborted")):
+        return EXIT_INTERRUPTED
+    if invalid or not all(r.ok for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def error_exit(exc: CancelKitError) -> int:
+    """Report an error that ended a command before any outcome."""
+    click.echo(f"cancelkit: {type(exc).__name__}: {exc}", err=True)
+    return EXIT_FAILED

@@ -70,87 +70,178 @@ def _sandbox_module() -> Any:
 def _common(command: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option(
-            "--from-file", "from_file", metavar="FILE", help="One order per line ('-': stdin)."
+            "--from-file",
+            "from_file",
+            metavar="FILE",
+            help="Orders, one per line ('-': stdin); UTF-8, # comments; or a --json record"
+            " of an earlier run, to resume it (orders already final are skipped).",
         ),
-        click.option("--base-url", help="API root (default: *_API_URL or the exchange)."),
-        click.option("--json", "json_lines", is_flag=True, help="One JSON result per line."),
+        click.option("--base-url", help="API root [default: *_API_URL, else the exchange]."),
+        click.option(
+            "--json", "json_lines", is_flag=True, help="One JSON record per order on stdout."
+        ),
+        click.option(
+            "--journal",
+            metavar="FILE",
+            help="Append each outcome to FILE as it is known, fsynced (survives kill -9).",
+        ),
         click.option(
             "--missing-ok/--no-missing-ok",
-            default=True,
+            default=False,
             show_default=True,
-            help="Count an order the exchange does not know as already gone.",
+            help="Count an order the exchange does not know for this key as done.",
         ),
-        click.option("--rate", type=float, default=None, help="Max requests/s (0: no limit)."),
-        click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True),
+        click.option(
+            "--deadline",
+            type=click.FloatRange(min=0, min_open=True),
+            default=60.0,
+            show_default=True,
+            help="Seconds to keep retrying and confirming.",
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="Max requests/s (0: no cap) [default: polymarket 20, limitless 10, adaptive].",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=4,
+            show_default=True,
+            help="Requests in flight at once.",
+        ),
         click.option(
             "--skip-invalid", is_flag=True, help="Send the valid orders, report the rest."
         ),
+        click.option("--dry-run", is_flag=True, help="Validate and show what would be sent."),
+        click.option("--verbose", is_flag=True, help="The library's debug log on stderr."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _rate(value: float | None, default: float | None) -> float | None:
+def _rate(value: float | None, default: float) -> float | None:
     if value is None:
         return default
     return value or None
 
 
+def _rate_text(rate: float | None) -> str:
+    return "no cap" if rate is None else f"{rate:g}/s"
+
+
+def _inputs(
+    args: list[tuple[str, str]], from_file: str | None, parse: Callable[[str], Any]
+) -> tuple[list[tuple[str, Any]], list[str], int]:
+    """Parsed orders from arguments and the file, the problems, and how many a
+    resumed record marks final already."""
+    from . import _cancel_cli as cli
+
+    good, bad = cli.validate(args, parse)
+    lines = cli.read_lines(from_file) if from_file else []
+    todo = [(line.label, line.text) for line in lines if line.done is None]
+    more, problems = cli.validate(todo, cli.plausible(parse))
+    return good + more, bad + problems, len(lines) - len(todo)
+
+
 @main.group()
 def cancel() -> None:
-    """Cancel orders. Credentials come only from the environment (never from flags,
-    which land in shell history): POLYMARKET_KEY_ID / POLYMARKET_SECRET_KEY, or
-    LIMITLESS_TOKEN_ID / LIMITLESS_TOKEN_SECRET.
+    """Cancel orders: the kill switch. Credentials come only from the environment
+    (never from flags, which land in shell history): POLYMARKET_KEY_ID /
+    POLYMARKET_SECRET_KEY, or LIMITLESS_TOKEN_ID / LIMITLESS_TOKEN_SECRET.
 
-    Exit status: 0 all cancelled (or already gone with --missing-ok), 1 some failed,
-    2 usage error or invalid input (then nothing is sent unless --skip-invalid)."""
+    Each order ends as: cancelled, not open (cancelled before, filled...), not found
+    (unknown to the exchange for this key), failed (may still be open), not sent, or
+    unknown (sent, no answer before an interrupt). Exit status: 0 every order
+    cancelled or not open (not found too with --missing-ok); 1 any other; 2 invalid
+    input or usage (nothing sent); 130 interrupted (after every outcome is written)."""
 
 
 @cancel.command("polymarket")
 @click.argument("order_ids", nargs=-1)
-@click.option("--market-slug", help="Market of the orders.")
+@click.option(
+    "--market",
+    "--market-slug",
+    "markets",
+    multiple=True,
+    metavar="SLUG",
+    help="Only orders in this market (repeatable; with --all: cancel only there).",
+)
+@click.option("--all", "all_orders", is_flag=True, help="Cancel every open order (cancel-all).")
 @_common
 def cancel_polymarket(
     order_ids: tuple[str, ...],
-    market_slug: str | None,
+    markets: tuple[str, ...],
+    all_orders: bool,
     from_file: str | None,
     base_url: str | None,
     json_lines: bool,
+    journal: str | None,
     missing_ok: bool,
+    deadline: float,
     rate: float | None,
     concurrency: int,
     skip_invalid: bool,
+    dry_run: bool,
+    verbose: bool,
 ) -> None:
-    """Cancel Polymarket US orders by ORDER_ID."""
+    """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing)."""
     from . import _cancel_cli as cli
     from . import _validation as check
-    from ._polymarket import RATE_LIMIT, PolymarketUSClient
+    from ._polymarket import RATE_LIMIT, AsyncPolymarketUSClient
 
-    raw = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
-    good, bad = cli.validate(raw, check.polymarket_order_id)
-    lines = cli.read_lines(from_file) if from_file else []
-    more, problems = cli.validate(lines, cli.plausible(check.polymarket_order_id))
-    good, bad = good + more, bad + problems
-    if market_slug is not None:
-        _, slug_problem = cli.validate([("--market-slug", market_slug)], check.market_slug)
-        bad += slug_problem
+    if all_orders and (order_ids or from_file):
+        raise click.UsageError("--all cancels every open order: give no ORDER_ID or --from-file")
+    if len(markets) > 1 and not all_orders:
+        raise click.UsageError("give one --market with ids (or several with --all)")
+    args = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
+    items, bad, skipped = _inputs(args, from_file, check.polymarket_order_id)
+    _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
+    max_rate = _rate(rate, RATE_LIMIT)
     kwargs = {"base_url": base_url} if base_url else {}
+
+    async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
+        if all_orders:
+            return await client.cancel_all(
+                market_slugs=markets or None, max_rate=max_rate, on_result=report, control=control
+            )
+        return await client.cancel_orders(
+            targets,
+            market_slug=markets[0] if markets else None,
+            concurrency=concurrency,
+            max_rate=max_rate,
+            missing_ok=missing_ok,
+            on_result=report,
+            control=control,
+        )
+
+    job = cli.Job(
+        venue="polymarket",
+        build_client=lambda: AsyncPolymarketUSClient.from_env(**kwargs),
+        work=work,
+        rate=_rate_text(max_rate),
+        deadline=deadline,
+        as_json_lines=json_lines,
+        journal=journal,
+        dry_run=dry_run,
+        describe_request=(
+            "POST /v1/orders/open/cancel, then GET /v1/orders/open until confirmed"
+            if all_orders
+            else "GET /v1/orders/open, POST /v1/orders/batched/cancel (20 per request),"
+            " then GET /v1/orders/open until confirmed"
+        ),
+        verbose=verbose,
+    )
     raise SystemExit(
         cli.run(
-            build_client=lambda: PolymarketUSClient.from_env(**kwargs),
-            items=good,
-            invalid=bad,
+            job,
+            items=items,
+            invalid=bad + problems,
             skip_invalid=skip_invalid,
-            as_json_lines=json_lines,
-            batch=lambda client, targets, progress: client.cancel_orders(
-                targets,
-                market_slug=market_slug,
-                concurrency=concurrency,
-                max_rate=_rate(rate, RATE_LIMIT),
-                missing_ok=missing_ok,
-                on_result=progress,
-            ),
+            skipped=skipped,
+            all_orders=all_orders,
         )
     )
 
@@ -160,7 +251,11 @@ def cancel_polymarket(
 @click.option(
     "--client-order-id", "client_ids", multiple=True, metavar="ID", help="Client order id."
 )
-@click.option("--on-behalf-of", type=int, help="Sub-account profile id (partner flow).")
+@click.option(
+    "--on-behalf-of",
+    type=click.IntRange(min=1),
+    help="Sub-account profile id (partner flow; needs delegated_signing).",
+)
 @_common
 def cancel_limitless(
     order_ids: tuple[str, ...],
@@ -169,43 +264,104 @@ def cancel_limitless(
     from_file: str | None,
     base_url: str | None,
     json_lines: bool,
+    journal: str | None,
     missing_ok: bool,
+    deadline: float,
     rate: float | None,
     concurrency: int,
     skip_invalid: bool,
+    dry_run: bool,
+    verbose: bool,
 ) -> None:
     """Cancel Limitless orders. In --from-file, a line is order:<uuid> or client:<id>."""
     from . import _cancel_cli as cli
     from . import _validation as check
-    from ._limitless import LimitlessClient
+    from ._limitless import DEFAULT_RATE, AsyncLimitlessClient
 
-    raw = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
-    raw += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
-    good, bad = cli.validate(raw, cli.parse_limitless)
-    lines = cli.read_lines(from_file) if from_file else []
-    more, problems = cli.validate(lines, cli.plausible(cli.parse_limitless))
-    good, bad = good + more, bad + problems
+    args = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
+    args += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
+    items, bad, skipped = _inputs(args, from_file, cli.parse_limitless)
     if on_behalf_of is not None:
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
         bad += problem
+    max_rate = _rate(rate, DEFAULT_RATE)
     kwargs = {"base_url": base_url} if base_url else {}
-    raise SystemExit(
-        cli.run(
-            build_client=lambda: LimitlessClient.from_env(**kwargs),
-            items=good,
-            invalid=bad,
-            skip_invalid=skip_invalid,
-            as_json_lines=json_lines,
-            batch=lambda client, targets, progress: client.cancel_orders(
-                targets,
-                on_behalf_of=on_behalf_of,
-                concurrency=concurrency,
-                max_rate=_rate(rate, None),
-                missing_ok=missing_ok,
-                on_result=progress,
-            ),
+
+    async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
+        return await client.cancel_orders(
+            targets,
+            on_behalf_of=on_behalf_of,
+            concurrency=concurrency,
+            max_rate=max_rate,
+            missing_ok=missing_ok,
+            on_result=report,
+            control=control,
         )
+
+    query = f"?onBehalfOf={on_behalf_of}" if on_behalf_of else ""
+    job = cli.Job(
+        venue="limitless",
+        build_client=lambda: AsyncLimitlessClient.from_env(**kwargs),
+        work=work,
+        rate=_rate_text(max_rate) + (" (halved on each 429)" if max_rate else ""),
+        deadline=deadline,
+        as_json_lines=json_lines,
+        journal=journal,
+        dry_run=dry_run,
+        describe_request=f"POST /orders/cancel{query}, one request per order",
+        verbose=verbose,
     )
+    raise SystemExit(
+        cli.run(job, items=items, invalid=bad, skip_invalid=skip_invalid, skipped=skipped)
+    )
+
+
+@main.group()
+def orders() -> None:
+    """List open orders."""
+
+
+@orders.command("polymarket")
+@click.option("--market", "markets", multiple=True, metavar="SLUG", help="Only this market.")
+@click.option("--json", "json_lines", is_flag=True, help="One JSON order per line.")
+@click.option("--base-url", help="API root [default: POLYMARKET_API_URL, else the exchange].")
+def orders_polymarket(markets: tuple[str, ...], json_lines: bool, base_url: str | None) -> None:
+    """The open orders of this key: id, market, side, price, quantity left, state."""
+    import json
+
+    from ._exceptions import CancelKitError, InvalidRequest
+    from ._polymarket import PolymarketUSClient
+
+    try:
+        with PolymarketUSClient.from_env(**({"base_url": base_url} if base_url else {})) as pm:
+            listed = pm.open_orders(market_slugs=markets or None)
+    except InvalidRequest as exc:
+        click.echo(f"cancelkit: {exc.message}", err=True)
+        raise SystemExit(2) from None
+    except CancelKitError as exc:
+        click.echo(f"cancelkit: {type(exc).__name__}: {exc}", err=True)
+        raise SystemExit(1) from None
+    if json_lines:
+        for order in listed:
+            click.echo(json.dumps(order.to_dict(), ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(listed)} open order(s)")
+    for column in ("id", "market", "side", "price", "quantity left", "state"):
+        table.add_column(column)
+    for order in listed:
+        price = getattr(order.price, "value", "")
+        table.add_row(
+            str(order.id),
+            str(order.market_slug),
+            str(order.side),
+            str(price),
+            str(order.leaves_quantity),
+            str(order.state),
+        )
+    Console().print(table)
 
 
 @main.command()

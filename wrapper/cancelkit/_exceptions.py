@@ -59,7 +59,21 @@ class AuthenticationError(CancelKitError):
 
 
 class OrderNotFound(CancelKitError):
-    """HTTP 404: the exchange knows no such open order."""
+    """HTTP 404: the exchange knows no such order for this key."""
+
+
+class OrderNotOpen(CancelKitError):
+    """The exchange says the order exists and is not open (cancelled before, filled,
+    expired; Limitless: a 400 "cannot be cancelled" for an input cancelkit validated)."""
+
+
+class WrongEndpoint(CancelKitError):
+    """The answer did not come from the exchange's endpoint: a route-level 404, an HTML
+    page, a proxy's answer. Check the base URL; a kill switch stops on it."""
+
+
+class UnexpectedResponse(CancelKitError):
+    """The exchange answered with a body that does not have the spec's shape."""
 
 
 class RateLimited(CancelKitError):

@@ -15,11 +15,14 @@ from limitless_api.types import UNSET
 from . import _validation as check
 from ._auth import LimitlessAuth
 from ._base import AsyncHTTP, SyncHTTP, Venue
-from ._batch import CancelResult, RateLimiter, run_batch
-from ._exceptions import InvalidRequest, OrderNotFound
-from ._retry import server_message
+from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
+from ._exceptions import InvalidRequest, OrderNotFound, UnexpectedResponse
+from ._limiter import Limiter
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
+DEFAULT_RATE = 10.0
+"""Requests per second a bulk cancel starts at. Limitless publishes no limit (a 429
+is its only signal), so this is conservative, and halves on each 429."""
 
 CancelTarget = CancelByOrderId | CancelByClientOrderId
 """The generated request body: one of its two variants."""
@@ -56,11 +59,21 @@ def _body(
 
 
 def _message(response: httpx.Response) -> str:
+    """The confirmation message of a 2xx; a body of another shape is not the
+    exchange's confirmation (a proxy's page, a wrong endpoint): never taken as one."""
     try:
         return CancelOrderResponseDto.from_dict(json.loads(response.content)).message
     except (ValueError, KeyError, TypeError, AttributeError):
-        # A 2xx whose body is not the documented shape: the cancel still happened.
-        return server_message(response)
+        raise UnexpectedResponse(
+            f"POST /orders/cancel answered {response.status_code} without the documented"
+            ' confirmation ({"message": ...}): is the base URL right?',
+            status=response.status_code,
+        ) from None
+
+
+def _key(request: dict[str, Any]) -> str:
+    """Requests with the same body and query cancel the same order."""
+    return json.dumps([request.get("json"), request.get("params")], sort_keys=True, default=str)
 
 
 class _Limitless(Venue):
@@ -170,9 +183,11 @@ class LimitlessClient(_Limitless, SyncHTTP):
         *,
         on_behalf_of: int | None = None,
         concurrency: int = 8,
-        max_rate: float | None = None,
-        missing_ok: bool = True,
+        max_rate: float | None = DEFAULT_RATE,
+        deadline: float = DEFAULT_DEADLINE,
+        missing_ok: bool = False,
         on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+        control: Control | None = None,
     ) -> list[CancelResult[CancelTarget]]:
         """Cancel many orders (the kill switch); runs
         :meth:`AsyncLimitlessClient.cancel_orders` with this client's token."""
@@ -183,8 +198,10 @@ class LimitlessClient(_Limitless, SyncHTTP):
                 on_behalf_of=on_behalf_of,
                 concurrency=concurrency,
                 max_rate=max_rate,
+                deadline=deadline,
                 missing_ok=missing_ok,
                 on_result=on_result,
+                control=control,
             ),
         )
 
@@ -256,31 +273,41 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         *,
         on_behalf_of: int | None = None,
         concurrency: int = 8,
-        max_rate: float | None = None,
-        missing_ok: bool = True,
+        max_rate: float | None = DEFAULT_RATE,
+        deadline: float = DEFAULT_DEADLINE,
+        missing_ok: bool = False,
         on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+        control: Control | None = None,
     ) -> list[CancelResult[CancelTarget]]:
         """Cancel many orders: the kill switch.
 
         ``targets`` are ``CancelByOrderId`` or ``CancelByClientOrderId`` values, so each
-        says which identifier it is. Invalid ones become ``InvalidRequest`` results and
-        are not sent; duplicates are cancelled once; ``max_rate`` (requests/s, None for
-        no limit) spaces every attempt. Returns one result per target, in input order,
-        with the server's message; one failure never aborts the batch.
+        says which identifier it is. Invalid ones are ``not_sent``; duplicates are
+        cancelled once. Attempts are spaced under ``max_rate`` per second (halved
+        on each 429 and recovered gradually; None: no limit), and retryable failures
+        are retried until ``deadline`` seconds have passed. A 400 "cannot be
+        cancelled" is ``not_open``, a 404 ``not_found`` (ok only with ``missing_ok``);
+        a 401/403 or an answer that is not the exchange's stops the run, the rest
+        ``not_sent``. Returns one result per target, in input order; ``on_result``
+        sees each as it is known; ``control`` lets a caller stop or abort the run.
         """
+        check_batch_settings(concurrency, max_rate)
+        control = control or Control(deadline)
 
         async def send(
-            request: dict[str, Any], limiter: RateLimiter | None
+            request: dict[str, Any], limiter: Limiter | None, deadline: float
         ) -> tuple[str | None, int]:
-            response, attempts = await self._send(request, limiter)
+            response, attempts = await self._send(request, limiter, deadline=deadline)
             return _message(response), attempts.count
 
         return await run_batch(
             list(targets),
             lambda target: self._request(target, None, None, on_behalf_of),
+            _key,
             send,
             concurrency=concurrency,
-            max_rate=max_rate,
+            limiter=None if max_rate is None else Limiter.per_second(max_rate),
             missing_ok=missing_ok,
             on_result=on_result,
+            control=control,
         )

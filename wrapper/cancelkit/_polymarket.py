@@ -1,22 +1,82 @@
-"""Polymarket US: ``POST /v1/order/{orderId}/cancel``, Ed25519-signed."""
+"""Polymarket US: cancel one order, many (batched, confirmed), or all; list orders.
+
+Ed25519-signed; every request is built by the generated ``_get_kwargs`` of the
+operation and every answer parsed by its generated model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import httpx
+from polymarket_us_api.api.orders import orders_service_cancel_open_orders as _cancel_open
 from polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
-from polymarket_us_api.models import CancelOrderRequest
+from polymarket_us_api.api.orders import orders_service_cancel_order_list as _cancel_list
+from polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
+from polymarket_us_api.api.orders import orders_service_get_order as _get_order
+from polymarket_us_api.models import (
+    CancelOpenOrdersRequest,
+    CancelOpenOrdersResponse,
+    CancelOrderListRequest,
+    CancelOrderRequest,
+    CancelOrderRequestEntry,
+    GetOpenOrdersResponse,
+    GetOrderResponse,
+    Order,
+)
+from polymarket_us_api.types import UNSET
 
+from . import _polymarket_kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
 from ._base import AsyncHTTP, SyncHTTP, Venue
-from ._batch import CancelResult, RateLimiter, run_batch
-from ._exceptions import OrderNotFound
+from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
+from ._exceptions import OrderNotFound, UnexpectedResponse
+from ._limiter import Limiter
+from ._limits import (
+    CANCEL,
+    CANCEL_ALL,
+    CANCEL_BATCH,
+    GET_ORDER,
+    GLOBAL,
+    LIST_OPEN,
+    POLYMARKET_FLAT,
+    POLYMARKET_LIVE,
+    Budget,
+)
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
-RATE_LIMIT = 20.0  # requests per second per API key, as documented
+RATE_LIMIT = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
+"""Requests per second per key, over all endpoints, as the older page documents."""
+
+_M = TypeVar("_M")
+
+
+def limiter(max_rate: float | None) -> Limiter:
+    """Every documented window: the live page's table, and ``max_rate`` per second
+    over all endpoints (the older page's 20 by default; None: no such cap)."""
+    budgets: dict[str, list[Budget]] = {op: [b] for op, b in POLYMARKET_LIVE.items()}
+    if max_rate is not None:
+        per_second = Limiter.per_second(max_rate).limits()[GLOBAL][0]
+        budgets[GLOBAL].append(Budget(*per_second))
+    return Limiter(budgets)
+
+
+def _parse(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what: str) -> _M:
+    try:
+        return model(json.loads(response.content))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UnexpectedResponse(
+            f"{what} answered {response.status_code} with a body that is not the spec's"
+            f" shape ({type(exc).__name__}: {exc})",
+            status=response.status_code,
+        ) from None
+
+
+def _route_miss(error: OrderNotFound, what: str) -> Exception:
+    return kill.not_found_is_wrong_endpoint(error, what)
 
 
 class _Polymarket(Venue):
@@ -36,6 +96,38 @@ class _Polymarket(Venue):
         )
         return _cancel._get_kwargs(order_id, body=body)
 
+    @staticmethod
+    def _list_request(market_slugs: Iterable[str] | None) -> dict[str, Any]:
+        slugs = None if market_slugs is None else [check.market_slug(s) for s in market_slugs]
+        return _get_open._get_kwargs(slugs=slugs or UNSET)
+
+    @staticmethod
+    def _order_request(order_id: str) -> dict[str, Any]:
+        return _get_order._get_kwargs(check.polymarket_order_id(order_id))
+
+    @staticmethod
+    def _batch_request(entries: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        orders = [CancelOrderRequestEntry(order_id=i, market_slug=s) for i, s in entries]
+        return _cancel_list._get_kwargs(body=CancelOrderListRequest(orders=orders))
+
+    @staticmethod
+    def _cancel_open_request(market_slugs: Sequence[str]) -> dict[str, Any]:
+        # The body is required: {} means every market.
+        body = CancelOpenOrdersRequest(slugs=list(market_slugs) if market_slugs else UNSET)
+        return _cancel_open._get_kwargs(body=body)
+
+    @staticmethod
+    def _parse_orders(response: httpx.Response) -> list[Order]:
+        listing = _parse(response, GetOpenOrdersResponse.from_dict, "GET /v1/orders/open")
+        return [] if not isinstance(listing.orders, list) else listing.orders
+
+    @staticmethod
+    def _parse_order(response: httpx.Response) -> Order:
+        found = _parse(response, GetOrderResponse.from_dict, "GET /v1/order/{orderId}")
+        if not isinstance(found.order, Order):
+            raise UnexpectedResponse("GET /v1/order/{orderId} answered without an order")
+        return found.order
+
 
 class PolymarketUSClient(_Polymarket, SyncHTTP):
     """Cancels Polymarket US orders. A context manager; ``close()`` when done.
@@ -48,7 +140,8 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         secret_key: the base64 secret key (32-byte seed or 64-byte seed + public key).
         base_url: the API root; point it at the sandbox for tests.
         timeout: seconds for each attempt.
-        max_retries: retries after the first attempt on connection errors, timeouts, 429, 5xx.
+        max_retries: retries after the first attempt on connection errors, timeouts,
+            429, 5xx (bulk cancels retry until their deadline instead).
         transport: an ``httpx.BaseTransport`` (mock, proxy, in-process app).
     """
 
@@ -81,17 +174,32 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
             if not missing_ok:
                 raise
 
+    def open_orders(self, *, market_slugs: Iterable[str] | None = None) -> list[Order]:
+        """The open orders of this key (in ``market_slugs``' markets, if given)."""
+        try:
+            response, _ = self._send(self._list_request(market_slugs))
+        except OrderNotFound as exc:
+            raise _route_miss(exc, "GET /v1/orders/open") from None
+        return self._parse_orders(response)
+
+    def get_order(self, order_id: str) -> Order:
+        """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
+        response, _ = self._send(self._order_request(order_id))
+        return self._parse_order(response)
+
     def cancel_orders(
         self,
         order_ids: Iterable[str],
         *,
         market_slug: str | None = None,
-        concurrency: int = 8,
+        concurrency: int = 4,
         max_rate: float | None = RATE_LIMIT,
-        missing_ok: bool = True,
+        deadline: float = DEFAULT_DEADLINE,
+        missing_ok: bool = False,
         on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
     ) -> list[CancelResult[str]]:
-        """Cancel many orders (the kill switch); runs
+        """Cancel many orders, confirmed (the kill switch); runs
         :meth:`AsyncPolymarketUSClient.cancel_orders` with this client's key."""
         return self._on_async_twin(
             AsyncPolymarketUSClient,
@@ -100,8 +208,32 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
                 market_slug=market_slug,
                 concurrency=concurrency,
                 max_rate=max_rate,
+                deadline=deadline,
                 missing_ok=missing_ok,
                 on_result=on_result,
+                control=control,
+            ),
+        )
+
+    def cancel_all(
+        self,
+        *,
+        market_slugs: Iterable[str] | None = None,
+        max_rate: float | None = RATE_LIMIT,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel every open order (in ``market_slugs``' markets), confirmed; runs
+        :meth:`AsyncPolymarketUSClient.cancel_all` with this client's key."""
+        return self._on_async_twin(
+            AsyncPolymarketUSClient,
+            lambda twin: twin.cancel_all(
+                market_slugs=market_slugs,
+                max_rate=max_rate,
+                deadline=deadline,
+                on_result=on_result,
+                control=control,
             ),
         )
 
@@ -128,44 +260,115 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         """Cancel one order by its exchange-assigned id (as the sync client does)."""
         request = self._request(order_id, market_slug)
         try:
-            await self._send(request)
+            await self._send(request, operation=CANCEL)
         except OrderNotFound:
             if not missing_ok:
                 raise
+
+    async def open_orders(self, *, market_slugs: Iterable[str] | None = None) -> list[Order]:
+        """The open orders of this key (in ``market_slugs``' markets, if given)."""
+        return await self._list(market_slugs, None, None)
+
+    async def get_order(self, order_id: str) -> Order:
+        """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
+        return await self._get_one(order_id, None, None)
+
+    async def _list(
+        self, market_slugs: Iterable[str] | None, limiter: Limiter | None, deadline: float | None
+    ) -> list[Order]:
+        try:
+            response, _ = await self._send(
+                self._list_request(market_slugs), limiter, LIST_OPEN, deadline
+            )
+        except OrderNotFound as exc:
+            raise _route_miss(exc, "GET /v1/orders/open") from None
+        return self._parse_orders(response)
+
+    async def _get_one(
+        self, order_id: str, limiter: Limiter | None, deadline: float | None
+    ) -> Order:
+        response, _ = await self._send(self._order_request(order_id), limiter, GET_ORDER, deadline)
+        return self._parse_order(response)
+
+    async def _cancel_batch(
+        self, entries: Sequence[tuple[str, str]], limiter: Limiter | None, deadline: float | None
+    ) -> None:
+        try:
+            await self._send(self._batch_request(entries), limiter, CANCEL_BATCH, deadline)
+        except OrderNotFound as exc:
+            raise _route_miss(exc, "POST /v1/orders/batched/cancel") from None
+
+    async def _cancel_open(
+        self, market_slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
+    ) -> list[str]:
+        request = self._cancel_open_request(market_slugs)
+        try:
+            response, _ = await self._send(request, limiter, CANCEL_ALL, deadline)
+        except OrderNotFound as exc:
+            raise _route_miss(exc, "POST /v1/orders/open/cancel") from None
+        answer = _parse(response, CancelOpenOrdersResponse.from_dict, "POST /v1/orders/open/cancel")
+        ids = answer.canceled_order_ids
+        return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
 
     async def cancel_orders(
         self,
         order_ids: Iterable[str],
         *,
         market_slug: str | None = None,
-        concurrency: int = 8,
+        concurrency: int = 4,
         max_rate: float | None = RATE_LIMIT,
-        missing_ok: bool = True,
+        deadline: float = DEFAULT_DEADLINE,
+        missing_ok: bool = False,
         on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
     ) -> list[CancelResult[str]]:
-        """Cancel many orders: the kill switch.
+        """Cancel many orders: the kill switch, confirmed by the exchange's listing.
 
-        Every id is validated first (invalid ones become ``InvalidRequest`` results
-        and are not sent); duplicates are cancelled once. At most ``concurrency``
-        requests are in flight and every attempt, retries included, is spaced under
-        ``max_rate`` per second (the documented per-key limit by default), so the
-        batch does not draw 429s; those that still come are retried. Returns one
-        result per id, in input order; one failure never aborts the batch.
-        ``on_result`` is called as each result is known (for progress display).
+        One listing of open orders gives each order's market; ids it lacks are
+        looked up (``not_open``, ``not_found``, or open after all); the open ones
+        go in batches of the spec's ``maxItems`` (20) through the batched cancel,
+        whose answer only echoes ids, so the run lists again until none is listed:
+        only then is an order ``cancelled``. Every id is validated first (invalid
+        ones are ``not_sent``); duplicates are cancelled once. Requests stay inside
+        every documented rate limit (``max_rate`` per second over all endpoints,
+        and the live page's per-endpoint windows), and retryable failures are
+        retried until ``deadline`` seconds have passed. A 401/403 or an answer that
+        is not the exchange's stops the run (the rest ``not_sent``). Returns one
+        result per id, in input order; ``on_result`` sees each as it is known.
+        ``control`` (a :class:`Control`) lets a caller stop or abort the run; its
+        deadline replaces ``deadline``.
         """
-
-        async def send(
-            request: dict[str, Any], limiter: RateLimiter | None
-        ) -> tuple[str | None, int]:
-            _, attempts = await self._send(request, limiter)
-            return None, attempts.count
-
-        return await run_batch(
+        check_batch_settings(concurrency, max_rate)
+        control = control or Control(deadline)
+        return await kill.cancel_listed(
+            self,
             list(order_ids),
-            lambda order_id: self._request(order_id, market_slug),
-            send,
+            market_slug=market_slug,
+            limiter=limiter(max_rate),
+            control=control,
             concurrency=concurrency,
-            max_rate=max_rate,
             missing_ok=missing_ok,
+            on_result=on_result,
+        )
+
+    async def cancel_all(
+        self,
+        *,
+        market_slugs: Iterable[str] | None = None,
+        max_rate: float | None = RATE_LIMIT,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """The exchange's cancel-all (every market, or ``market_slugs``'), confirmed:
+        each order it names is ``cancelled`` once the listing no longer shows it, and
+        any order still listed there at the end is reported ``failed``."""
+        check_batch_settings(1, max_rate)
+        control = control or Control(deadline)
+        return await kill.cancel_all(
+            self,
+            market_slugs=None if market_slugs is None else list(market_slugs),
+            limiter=limiter(max_rate),
+            control=control,
             on_result=on_result,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from email.utils import parsedate_to_datetime
 
@@ -22,13 +23,16 @@ from ._exceptions import (
     CancelKitError,
     NetworkError,
     OrderNotFound,
+    OrderNotOpen,
     RateLimited,
     ServerError,
+    WrongEndpoint,
 )
 
 logger = logging.getLogger("cancelkit")
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
+_NOT_OPEN = re.compile(r"cannot be cancel", re.IGNORECASE)
 _CLOCK_SKEW_RETRY = 5.0  # seconds of newly learned skew that justify re-signing after a 401
 
 
@@ -78,6 +82,27 @@ def server_message(response: httpx.Response) -> str:
     return text[:500] if text else (response.reason_phrase or f"HTTP {response.status_code}")
 
 
+def _from_endpoint(response: httpx.Response) -> bool:
+    """Whether a 404 is the endpoint's word about an order rather than a route miss.
+
+    A route miss is an HTML or text page (a proxy, a wrong host) or the framework's
+    own JSON ("Cannot POST /api/orders/cancel" from NestJS, "Not Found" from a
+    gateway): only a JSON object with another message is taken as the endpoint's.
+    """
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        return False
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, list):  # NestJS lists validation messages
+        message = "; ".join(str(m) for m in message)
+    return (
+        isinstance(message, str)
+        and not message.startswith("Cannot ")
+        and message.strip().lower() not in ("not found", "")
+    )
+
+
 def _request_id(response: httpx.Response) -> str | None:
     for name in _REQUEST_ID_HEADERS:
         if name in response.headers:
@@ -96,11 +121,15 @@ class Attempts:
         path: str,
         *,
         not_open_status: int | None = None,
+        deadline: float | None = None,
     ) -> None:
         # not_open_status: the status a venue documents for "order cannot be
         # cancelled" (Limitless: 400). After an attempt that may have cancelled the
         # order unseen, that answer means the order is gone, not a bad request.
+        # deadline (time.monotonic()): retry until then instead of max_retries times,
+        # as a kill switch must; backoff stays capped so that retries keep coming.
         self.not_open_status = not_open_status
+        self.deadline = deadline
         self.policy = policy
         self.clock = clock
         self.method = method.upper()
@@ -131,7 +160,10 @@ class Attempts:
             )
 
     def _retry(self, delay: float) -> float | None:
-        if self.retries >= self.policy.max_retries:
+        if self.deadline is not None:
+            if time.monotonic() + delay >= self.deadline:
+                return None
+        elif self.retries >= self.policy.max_retries:
             return None
         self.retries += 1
         return delay
@@ -189,15 +221,25 @@ class Attempts:
                 attempts=self.count,
                 retry_after=retry_after(outcome),
             )
-        if status == self.not_open_status and self.ambiguous:
-            return OrderNotFound(
-                f"{message} (an earlier attempt may have cancelled it unseen)",
+        if status == self.not_open_status and _NOT_OPEN.search(message):
+            # The venue's "cannot be cancelled" for an input validated before sending
+            # (after an unanswered attempt, perhaps because that attempt cancelled it).
+            # Only when it says so: the same status also means "invalid input", and
+            # an order refused for that may well be open.
+            note = " (an earlier attempt may have cancelled it unseen)" if self.ambiguous else ""
+            return OrderNotOpen(
+                message + note, status=status, request_id=request_id, attempts=self.count
+            )
+        if status in (401, 403):
+            kind: type[CancelKitError] = AuthenticationError
+        elif status == 404 and not _from_endpoint(outcome):
+            return WrongEndpoint(
+                f"{self.method} {self.path} answered 404 {message[:200]!r}, which is not the"
+                " exchange's answer about an order: is the base URL right?",
                 status=status,
                 request_id=request_id,
                 attempts=self.count,
             )
-        if status in (401, 403):
-            kind: type[CancelKitError] = AuthenticationError
         elif status == 404:
             kind = OrderNotFound
         elif 400 <= status < 500:

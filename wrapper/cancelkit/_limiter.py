@@ -1,0 +1,123 @@
+"""Client-side rate limiting: stay inside every documented window, slow down on 429.
+
+A window admits an attempt only while the attempts the exchange may still count in
+it (those in flight plus those finished less than a window ago) are under its
+limit, so no window at the exchange can exceed it whatever the network jitter:
+no 429 by construction, at the price of one round trip per window.
+
+On a 429 anyway (an undocumented limit, another process on the same key) every
+window of that operation pauses (``Retry-After`` if given, else the documented
+"wait at least 1 s") and halves its limit, once per burst of 429s (the attempts
+already in flight answer together); each window that then passes without a 429
+gives back a tenth of the documented limit, so a run is back to full speed in
+about ten windows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio
+
+from ._limits import GLOBAL, Budget
+
+MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
+
+
+class Window:
+    """At most ``budget.limit`` attempts counted in any ``budget.window`` seconds."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.limit = budget.limit  # lowered after a 429, recovered over time
+        self._in_flight = 0
+        self._finished: deque[float] = deque()
+        self._paused_until = 0.0
+        self._recovered_at = 0.0
+        self._changed = anyio.Event()
+
+    def _load(self, now: float) -> int:
+        while self._finished and self._finished[0] <= now - self.budget.window:
+            self._finished.popleft()
+        return self._in_flight + len(self._finished)
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def acquire(self) -> None:
+        """Wait for room, then count one attempt in flight."""
+        while True:
+            now = anyio.current_time()
+            if now < self._paused_until:
+                wait = self._paused_until - now
+            elif self._load(now) < self.limit:
+                break
+            elif self._finished:
+                wait = self._finished[0] + self.budget.window - now
+            else:
+                wait = math.inf
+            changed = self._changed
+            with anyio.move_on_after(wait):
+                await changed.wait()
+        self._in_flight += 1
+
+    def release(self) -> None:
+        """The attempt is over: it counts for one more window."""
+        now = anyio.current_time()
+        self._in_flight -= 1
+        self._finished.append(now)
+        if self.limit < self.budget.limit and now - self._recovered_at >= self.budget.window:
+            self.limit = min(self.budget.limit, self.limit + max(1, self.budget.limit // 10))
+            self._recovered_at = now
+        self._wake()
+
+    def refused(self, retry_after: float | None) -> None:
+        """A 429: pause, and halve the limit until windows pass without one."""
+        now = anyio.current_time()
+        if now >= self._paused_until:  # a new burst, not another answer of the last one
+            self.limit = max(1, self.limit // 2)
+        self._paused_until = max(self._paused_until, now + max(MIN_PAUSE, retry_after or 0.0))
+        self._recovered_at = self._paused_until
+        self._wake()
+
+
+class Limiter:
+    """The windows of one key: a global set and, per operation, its own."""
+
+    def __init__(self, budgets: Mapping[str, Sequence[Budget]]) -> None:
+        self._windows = {op: [Window(b) for b in found] for op, found in budgets.items()}
+
+    @classmethod
+    def per_second(cls, rate: float) -> Limiter:
+        """One global limit of ``rate`` attempts per second (fractions allowed)."""
+        limit = max(1, math.floor(rate))
+        return cls({GLOBAL: [Budget(limit, limit / rate)]})
+
+    def _for(self, operation: str) -> list[Window]:
+        # The operation's own windows first: the tightest (listings) are usually there.
+        own = self._windows.get(operation, []) if operation != GLOBAL else []
+        return [*own, *self._windows.get(GLOBAL, [])]
+
+    @asynccontextmanager
+    async def slot(self, operation: str = GLOBAL) -> AsyncIterator[None]:
+        """Hold one admission in every window of ``operation`` for one attempt."""
+        async with AsyncExitStack() as stack:
+            for window in self._for(operation):
+                await window.acquire()
+                stack.callback(window.release)
+            yield
+
+    def refused(self, operation: str, retry_after: float | None) -> None:
+        """Tell every window of ``operation`` that the exchange answered 429."""
+        for window in self._for(operation):
+            window.refused(retry_after)
+
+    def limits(self) -> dict[str, list[tuple[int, float]]]:
+        """Current (limit, window) per operation, for status lines and tests."""
+        return {
+            op: [(w.limit, w.budget.window) for w in found] for op, found in self._windows.items()
+        }
