@@ -120,3 +120,27 @@ def test_every_public_name_resolves_and_is_listed() -> None:
     for name in cancelkit.__all__:
         assert getattr(cancelkit, name) is not None
     assert set(cancelkit._EXPORTS) | {"__version__"} == set(cancelkit.__all__)
+
+
+@pytest.mark.cancelkit_sandbox(latency=0.1)
+def test_status_lines_on_stderr_when_it_is_not_a_terminal(
+    cancelkit_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cancelkit._cancel_cli as cli
+
+    monkeypatch.setattr(cli, "STATUS_EVERY", 0.2)
+    box = cancelkit_sandbox
+    args = [a for _ in range(10) for a in ("--order-id", box.seed_limitless().id)]
+    code, out, err = invoke(box, "cancel", "limitless", "--concurrency", "1", "--json", *args)
+    assert code == 0
+    status = [line for line in err.splitlines() if "orders done" in line]
+    assert status, err
+    assert "cancelled" in status[-1]
+    assert len(out.splitlines()) == 10  # stdout carries only the records
+
+
+def test_help_shows_every_flag_with_its_default() -> None:
+    result = CliRunner().invoke(main, ["cancel", "polymarket", "--help"])
+    for flag in ("--deadline", "--rate", "--concurrency", "--journal", "--dry-run", "--all"):
+        assert flag in result.output
+    assert "default: 60.0" in result.output
