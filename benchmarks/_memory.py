@@ -28,7 +28,7 @@ def main() -> None:
 
     async def run() -> int:
         async with AsyncPolymarketUSClient.from_env() as pm:
-            results = await pm.cancel_orders(ids, max_rate=None, concurrency=8)
+            results = await pm.cancel_orders(ids, max_rate=None)
         return sum(r.ok for r in results)
 
     started = time.perf_counter()
