@@ -44,7 +44,7 @@ def target(request: dict[str, Any]) -> str:
     """Path and query of a generated request, for log lines and errors."""
     params = request.get("params")
     path = str(request["url"])
-    return path + (f"?{urlencode(params)}" if params else "")
+    return path + (f"?{urlencode(params, doseq=True)}" if params else "")
 
 
 def redacted(url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,12 @@ class _Wire(logging.Handler):
         self.lines.append(record.getMessage().split(" (attempt")[0])
 
 
+def _squeeze(lines: list[str]) -> list[str]:
+    """Repeated request lines once, with a count (a kill switch sends a few kinds)."""
+    counts = Counter(lines)
+    return [f"{line}  x{counts[line]}" if counts[line] > 1 else line for line in counts]
+
+
 def run() -> int:
     """Run the demo; 0 when every step ended as expected."""
     from .sandbox import Sandbox
@@ -42,6 +49,10 @@ def run() -> int:
         by_id = box.seed_limitless()
         by_client = box.seed_limitless(client_order_id="partner-order-001")
         sub = box.seed_limitless(owner=c.limitless_sub_account)
+        kill = [
+            box.seed_polymarket(f"pm-kill-{i:03d}", market_slug=f"m-{i % 3}").id for i in range(60)
+        ]
+        box.seed_polymarket("pm-filled-1", status="filled")
         console.print(f"Sandbox: Polymarket US {box.polymarket_url}, Limitless {box.limitless_url}")
 
         def step(
@@ -52,7 +63,7 @@ def run() -> int:
                 outcome = f"ok: {action() or 'cancelled'}"
             except CancelKitError as exc:
                 outcome = f"{type(exc).__name__}: {exc}"
-            sent = "\n".join(wire.lines) or "nothing (0 requests)"
+            sent = "\n".join(_squeeze(wire.lines)) or "nothing (0 requests)"
             rows.append((asked, sent, recorded(), outcome, outcome.startswith(expect)))
 
         with box.polymarket_client() as pm, box.limitless_client() as lm:
@@ -79,6 +90,22 @@ def run() -> int:
                 lambda: lm.cancel_order(order_id=sub.id, on_behalf_of=c.limitless_sub_account),
                 lambda: f"{sub.id[:8]}... (owner {sub.owner}): {sub.status}",
                 "ok",
+            )
+
+            def kill_switch() -> str:
+                results = pm.cancel_orders([*kill, "pm-filled-1"])
+                counts = Counter(r.status for r in results)
+                return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+            before_pm = box.polymarket.stats.requests
+            step(
+                f"Polymarket kill switch: {len(kill)} open orders in 3 markets + 1 filled",
+                kill_switch,
+                lambda: (
+                    f"{box.polymarket.stats.requests - before_pm} requests;"
+                    f" {len(box.open_orders())} orders still open"
+                ),
+                "ok: 60 cancelled, 1 not_open",
             )
             before = box.limitless.stats.requests
             step(
