@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint types drift pytest bench-smoke bench regenerate stress
+.PHONY: test lint types drift pytest bench-smoke bench regenerate stress refresh refresh-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ bench: $(STAMP)
 ## regenerate: rewrite generated/ from specs/ (after a spec update)
 regenerate: $(STAMP)
 	$(BIN)/python scripts/regenerate.py
+
+## refresh: fetch every page in specs/sources.yaml, report changes, update specs/ and generated/
+refresh: $(STAMP)
+	$(BIN)/python scripts/refresh.py
+
+## refresh-check: the same report; exit 1 if anything changed, write nothing (scheduled CI)
+refresh-check: $(STAMP)
+	$(BIN)/python scripts/refresh.py --check
 
 ## demo: the main job on the embedded sandbox
 .PHONY: demo
