@@ -244,6 +244,10 @@ class AsyncHTTP(Venue):
         timeout: float,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
+        if transport is None:
+            from ._transport import AiohttpTransport
+
+            transport = AiohttpTransport()  # aiohttp under httpx: see _transport
         self._http = httpx.AsyncClient(
             base_url=base_url, auth=auth, timeout=timeout, transport=transport, headers=_HEADERS
         )

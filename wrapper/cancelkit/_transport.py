@@ -1,0 +1,93 @@
+"""The async clients' default transport: aiohttp under httpx (httpx-aiohttp), made safe
+for signed requests.
+
+httpx's own async transport costs a millisecond a request over aiohttp's; the
+library ``httpx-aiohttp`` gives httpx an aiohttp transport. Two of its choices
+would break what cancelkit promises, so :class:`AiohttpTransport` sends the
+request itself:
+
+* the URL goes to aiohttp exactly as httpx built it, the bytes the auth flow
+  signed (``encoded=True``); otherwise yarl re-quotes the path (``%3B`` becomes
+  ``;``, ``%27`` becomes ``'``), the exchange sees another path than the one
+  signed, and the request is refused or reaches another resource;
+* a connection that drops after the request went out is a read error ("may
+  have landed"), never a connect timeout ("never sent"), which the library maps
+  every ``ClientConnectionError`` to: after a drop a cancel may have taken effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import httpx
+import httpx_aiohttp
+from yarl import URL
+
+_CHUNK = 64 * 1024
+
+
+@contextmanager
+def _mapped() -> Iterator[None]:
+    """aiohttp's errors as httpx's, keeping "never sent" apart from "may have landed"."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as exc:  # could not connect: nothing was sent
+        raise httpx.ConnectError(str(exc)) from exc
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc)) from exc
+    except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
+        # Any other timeout came after connecting: the request may have landed.
+        raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+    except aiohttp.ClientError as exc:  # disconnected, reset, bad payload: may have landed
+        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped():
+            async for chunk in self._response.content.iter_chunked(_CHUNK):
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
+    """An ``httpx.AsyncBaseTransport`` over aiohttp that sends the URL as signed and
+    tells a failed connect from a dropped answer. Arguments as httpx-aiohttp's."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` with aiohttp, byte for byte as httpx built it."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
+        with _mapped():
+            body = request.content  # auth flows that sign the body have read it
+            response = await self.client.request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=body or None,
+                allow_redirects=False,
+                auto_decompress=False,  # httpx decodes, as it would for its own transport
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                    connect=timeout.get("pool"),
+                ),
+            )
+        extensions = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            request=request,
+            extensions=extensions,
+        )
