@@ -106,3 +106,34 @@ def test_httpx_mock_transports_still_override_it() -> None:
     lm = AsyncLimitlessClient("tok", "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0", transport=transport)
     assert asyncio.run(lm.cancel_order(client_order_id="x")) == "ok"
     assert len(seen) == 1
+
+
+def test_warm_opens_the_connection_the_first_cancel_then_reuses(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    order = box.seed_polymarket("w-1")
+    before = box.polymarket.stats.requests
+    with box.polymarket_client() as pm:
+        assert pm.warm() > 0
+        pm.cancel_order("w-1")
+    assert order.status == "cancelled"
+    assert box.polymarket.stats.requests == before + 1  # GET / is no API request
+
+    async def main() -> float:
+        async with box.async_limitless_client() as lm:
+            return await lm.warm()
+
+    assert asyncio.run(main()) > 0
+
+
+def test_warm_says_when_the_exchange_is_unreachable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    lm = AsyncLimitlessClient(
+        "tok", "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0", base_url=f"http://u:pw@127.0.0.1:{port}"
+    )
+    with pytest.raises(NetworkError, match="unreachable") as caught:
+        asyncio.run(lm.warm())
+    assert "pw" not in str(caught.value)

@@ -18,7 +18,7 @@ import httpx
 from . import __version__
 from ._auth import LimitlessAuth, PolymarketAuth
 from ._clock import Clock
-from ._exceptions import InvalidRequest
+from ._exceptions import InvalidRequest, NetworkError
 from ._limits import GLOBAL
 from ._retry import Attempts, RetryPolicy, retry_after
 
@@ -30,6 +30,11 @@ _T = TypeVar("_T")
 _SHARED_STATE = ("_auth", "_clock", "_policy", "base_url")
 
 _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/json"}
+# Keep idle connections for 30 s (httpx's default is 5): the first cancel after a
+# quiet spell should not pay a new TCP and TLS handshake. Servers that close
+# sooner cost one retried attempt, which is safe for a cancel.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+_WARM_PATH = "/"  # the API root: no credentials, no rate budget, changes nothing
 
 
 def env(name: str, *, required: bool = True) -> str | None:
@@ -88,6 +93,10 @@ def check_settings(base_url: object, timeout: object, max_retries: object) -> No
         raise InvalidRequest(f"timeout must be a positive number of seconds, got {timeout!r}")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise InvalidRequest(f"max_retries must be a non-negative integer, got {max_retries!r}")
+
+
+def _unreachable(base_url: str, exc: httpx.TransportError) -> NetworkError:
+    return NetworkError(f"{redacted(base_url)} is unreachable: {type(exc).__name__}: {exc}")
 
 
 def run_sync(main: Callable[[], Awaitable[_T]]) -> _T:
@@ -171,7 +180,12 @@ class SyncHTTP(Venue):
         transport: httpx.BaseTransport | None,
     ) -> None:
         self._http = httpx.Client(
-            base_url=base_url, auth=auth, timeout=timeout, transport=transport, headers=_HEADERS
+            base_url=base_url,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            headers=_HEADERS,
+            limits=_LIMITS,
         )
         self._timeout = timeout
         self._transport = transport
@@ -216,6 +230,17 @@ class SyncHTTP(Venue):
                 return attempts.final(outcome), attempts
             time.sleep(delay)
 
+    def warm(self) -> float:
+        """Open a connection now (TCP, and TLS in production) so that the first cancel
+        does not pay for it: one unsigned ``GET /`` of the API root, whatever it
+        answers. Returns the seconds it took; :class:`NetworkError` if unreachable."""
+        started = time.perf_counter()
+        try:
+            self._http.get(_WARM_PATH, auth=None)
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from None
+        return time.perf_counter() - started
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
@@ -247,9 +272,14 @@ class AsyncHTTP(Venue):
         if transport is None:
             from ._transport import AiohttpTransport
 
-            transport = AiohttpTransport()  # aiohttp under httpx: see _transport
+            transport = AiohttpTransport(limits=_LIMITS)  # aiohttp under httpx: _transport
         self._http = httpx.AsyncClient(
-            base_url=base_url, auth=auth, timeout=timeout, transport=transport, headers=_HEADERS
+            base_url=base_url,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            headers=_HEADERS,
+            limits=_LIMITS,
         )
 
     async def _send(
@@ -275,6 +305,16 @@ class AsyncHTTP(Venue):
             if delay is None:
                 return attempts.final(outcome), attempts
             await anyio.sleep(delay)
+
+    async def warm(self) -> float:
+        """Open a connection now (see :meth:`SyncHTTP.warm`); returns the seconds taken."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.get(_WARM_PATH, auth=None)
+            await response.aclose()
+        except httpx.TransportError as exc:
+            raise _unreachable(self.base_url, exc) from None
+        return time.perf_counter() - started
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -70,7 +70,9 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
             body = request.content  # auth flows that sign the body have read it
             response = await self.client.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                # httpx owns authentication (it made any Authorization header from
+                # userinfo already): aiohttp gets the URL without it.
+                URL(str(request.url), encoded=True).with_user(None),
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
