@@ -27,6 +27,20 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 OWNER = {"pm": "pm-demo", "lm": "1001"}
 VENUE = {"pm": "Polymarket US", "lm": "Limitless"}
 FLOOR = "bare httpx (floor)"
+ASYNC_FLOOR = "bare aiohttp (async floor)"
+# Issue #14's goals, as ratios of medians in this one run: (contender, reference, limit).
+GOALS = {
+    "pm": [
+        ("cancelkit async", "polymarket-us 2.4.1 async", 1.0),
+        ("cancelkit async", ASYNC_FLOOR, 1.3),
+        ("cancelkit sync", FLOOR, 1.05),
+    ],
+    "lm": [
+        ("cancelkit async", "limitless-sdk 1.3.0", 1.0),
+        ("cancelkit async", ASYNC_FLOOR, 1.3),
+        ("cancelkit sync", FLOOR, 1.05),
+    ],
+}
 
 
 def _ids(venue: str, count: int) -> list[str]:
@@ -135,6 +149,35 @@ def kill_switch(box: SandboxProcess, count: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def first_cancel(box: SandboxProcess, repeats: int) -> dict[str, list[float]]:
+    """Latency of a new async client's first cancel, cold and after ``warm()`` (the warm-up
+    itself untimed), interleaved. On loopback a new connection is a TCP handshake only;
+    in production it is TCP plus TLS, tens of ms."""
+    from cancelkit import AsyncPolymarketUSClient
+
+    e = box.env
+    out: dict[str, list[float]] = {"cold": [], "warm": []}
+
+    async def once(warm: bool, order_id: str) -> float:
+        async with AsyncPolymarketUSClient(
+            e["POLYMARKET_KEY_ID"], e["POLYMARKET_SECRET_KEY"], base_url=box.pm_url
+        ) as pm:
+            if warm:
+                await pm.warm()
+            started = time.perf_counter()
+            await pm.cancel_order(order_id, market_slug=SLUG)
+            return time.perf_counter() - started
+
+    box.knobs("pm", validate=False)
+    for n in range(repeats):
+        for kind in ("cold", "warm") if n % 2 else ("warm", "cold"):
+            ids = _ids("pm", 1)
+            box.seed("pm", ids, OWNER["pm"])
+            out[kind].append(asyncio.run(once(kind == "warm", ids[0])))
+    box.knobs("pm", validate=True)
+    return out
+
+
 def startup(repeats: int) -> dict[str, float]:
     """Median wall seconds of fresh interpreters doing one thing each, interleaved."""
     exe = Path(sys.executable).with_name("cancelkit")
@@ -185,6 +228,7 @@ def report(
     kill: dict,  # type: ignore[type-arg]
     boot: dict,  # type: ignore[type-arg]
     mem: tuple,  # type: ignore[type-arg]
+    first: dict[str, list[float]],
 ) -> str:  # type: ignore[type-arg]
     versions = {
         p: metadata.version(p)
@@ -207,21 +251,38 @@ def report(
     ]
     for venue, named in lat.items():
         floor = statistics.median(named[FLOOR])
-        sdk = next(n for n in named if "sdk" in n or "polymarket-us" in n)
-        sdk_median = statistics.median(named[sdk])
+        async_floor = statistics.median(named[ASYNC_FLOOR])
         lines += [
             f"### {VENUE[venue]}",
             "",
-            "| contender | n | median ms | p99 ms | x floor | x official SDK |",
+            "| contender | n | median ms | p99 ms | x httpx floor | x aiohttp floor |",
             "|---|---|---|---|---|---|",
         ]
         for name, values in named.items():
             median = statistics.median(values)
             lines.append(
                 f"| {name} | {len(values)} | {median * 1e3:.3f} | {_pct(values, 0.99) * 1e3:.3f}"
-                f" | {median / floor:.2f} | {median / sdk_median:.2f} |"
+                f" | {median / floor:.2f} | {median / async_floor:.2f} |"
+            )
+        lines += ["", "| goal | ratio of medians | met |", "|---|---|---|"]
+        for contender, reference, limit in GOALS[venue]:
+            ratio = statistics.median(named[contender]) / statistics.median(named[reference])
+            lines.append(
+                f"| {contender} <= {limit} x {reference} | {ratio:.2f}"
+                f" | {'yes' if ratio <= limit else 'no'} |"
             )
         lines.append("")
+    lines += [
+        f"## First cancel of a new async client ({len(first['cold'])} each, interleaved)",
+        "",
+        "| | median ms | p99 ms |",
+        "|---|---|---|",
+    ]
+    for kind, values in first.items():
+        lines.append(
+            f"| {kind} | {statistics.median(values) * 1e3:.3f} | {_pct(values, 0.99) * 1e3:.3f} |"
+        )
+    lines.append("")
     lines += ["## Signing cost per request (µs, median of interleaved rounds)", ""]
     for venue, named in sign.items():
         bare = named["bare primitive"]
@@ -281,6 +342,7 @@ def main() -> None:
             1,
             50,
         )
+        args.first = 3
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
@@ -290,16 +352,18 @@ def main() -> None:
             15,
             10_000,
         )
+        args.first = 40
     box = SandboxProcess()
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
         sign = _signing.measure(args.sign_calls, args.sign_rounds)
         kill = {count: kill_switch(box, count) for count in args.kill}
         mem = memory(box, args.memory)
+        first = first_cancel(box, args.first)
     finally:
         box.close()
     boot = startup(args.startup)
-    text = report(args, lat, sign, kill, boot, mem)
+    text = report(args, lat, sign, kill, boot, mem, first)
     print(text)
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")

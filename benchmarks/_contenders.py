@@ -100,6 +100,59 @@ def pm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
     return out
 
 
+def _bare_aiohttp(url: str, prepared: list[tuple[str, bytes, dict[str, str]]]) -> list[float]:
+    """The async floor: requests prepared (and signed) before the clock starts, one session."""
+    import aiohttp
+
+    async def main() -> list[float]:
+        out = []
+        async with aiohttp.ClientSession(url) as session:
+            for path, body, headers in prepared:
+                started = time.perf_counter()
+                async with session.post(path, data=body, headers=headers) as response:
+                    await response.read()
+                    response.raise_for_status()
+                out.append(time.perf_counter() - started)
+        return out
+
+    return asyncio.run(main())
+
+
+def pm_bare_aiohttp(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """The async floor for Polymarket."""
+    e = box.env
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(e["POLYMARKET_SECRET_KEY"])[:32])
+    body = json.dumps({"marketSlug": SLUG}, separators=(",", ":")).encode()
+    stamp = str(int(time.time() * 1000))
+    prepared = []
+    for order_id in ids:
+        path = f"/v1/order/{order_id}/cancel"
+        signature = base64.b64encode(key.sign((stamp + "POST" + path).encode())).decode()
+        headers = {
+            "X-PM-Access-Key": e["POLYMARKET_KEY_ID"],
+            "X-PM-Timestamp": stamp,
+            "X-PM-Signature": signature,
+            "Content-Type": "application/json",
+        }
+        prepared.append((path, body, headers))
+    return _bare_aiohttp(box.pm_url, prepared)
+
+
+def pm_official_sdk_async(box: SandboxProcess, ids: list[str]) -> list[float]:
+    from polymarket_us import AsyncPolymarketUS
+
+    e = box.env
+
+    def make() -> Any:
+        return AsyncPolymarketUS(
+            key_id=e["POLYMARKET_KEY_ID"],
+            secret_key=e["POLYMARKET_SECRET_KEY"],
+            api_base_url=box.pm_url,
+        )
+
+    return _timed_async(make, lambda c, i: c.orders.cancel(i, {"marketSlug": SLUG}), ids)
+
+
 def pm_official_sdk(box: SandboxProcess, ids: list[str]) -> list[float]:
     from polymarket_us import PolymarketUS
 
@@ -166,6 +219,28 @@ def lm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
     return out
 
 
+def lm_bare_aiohttp(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """The async floor for Limitless."""
+    from cancelkit._clock import iso_millis
+
+    e = box.env
+    secret = base64.b64decode(e["LIMITLESS_TOKEN_SECRET"])
+    stamp = iso_millis(time.time())
+    prepared = []
+    for order_id in ids:
+        body = json.dumps({"orderId": order_id}, separators=(",", ":")).encode()
+        message = f"{stamp}\nPOST\n/orders/cancel\n".encode() + body
+        signature = base64.b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode()
+        headers = {
+            "lmts-api-key": e["LIMITLESS_TOKEN_ID"],
+            "lmts-timestamp": stamp,
+            "lmts-signature": signature,
+            "Content-Type": "application/json",
+        }
+        prepared.append(("/orders/cancel", body, headers))
+    return _bare_aiohttp(box.lm_url, prepared)
+
+
 def lm_official_sdk(box: SandboxProcess, ids: list[str]) -> list[float]:
     """limitless-sdk's OrderClient.cancel: the legacy DELETE /orders/{id}, over aiohttp."""
     from eth_account import Account
@@ -194,12 +269,15 @@ CONTENDERS: dict[str, dict[str, Measure]] = {
         "cancelkit sync": pm_cancelkit_sync,
         "cancelkit async": pm_cancelkit_async,
         "bare httpx (floor)": pm_bare_httpx,
+        "bare aiohttp (async floor)": pm_bare_aiohttp,
         "polymarket-us 2.4.1": pm_official_sdk,
+        "polymarket-us 2.4.1 async": pm_official_sdk_async,
     },
     "lm": {
         "cancelkit sync": lm_cancelkit_sync,
         "cancelkit async": lm_cancelkit_async,
         "bare httpx (floor)": lm_bare_httpx,
+        "bare aiohttp (async floor)": lm_bare_aiohttp,
         "limitless-sdk 1.3.0": lm_official_sdk,
     },
 }

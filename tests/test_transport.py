@@ -134,6 +134,29 @@ def test_warm_says_when_the_exchange_is_unreachable() -> None:
     lm = AsyncLimitlessClient(
         "tok", "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0", base_url=f"http://u:pw@127.0.0.1:{port}"
     )
+    async def main() -> None:
+        async with lm:
+            await lm.warm()
+
     with pytest.raises(NetworkError, match="unreachable") as caught:
-        asyncio.run(lm.warm())
+        asyncio.run(main())
     assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_cookie_set_by_a_server_or_proxy_is_never_sent_back(flavour: str) -> None:
+    from cancelkit import LimitlessClient
+    from conftest import LM_SECRET, LM_TOKEN_ID, Script, call
+
+    ok = {"message": "ok"}
+    script = Script(
+        [
+            httpx.Response(200, json=ok, headers={"set-cookie": "session=stolen; Path=/"}),
+            httpx.Response(200, json=ok),
+        ]
+    )
+    cls = LimitlessClient if flavour == "sync" else AsyncLimitlessClient
+    lm = cls(LM_TOKEN_ID, LM_SECRET, transport=script.transport, base_url="https://lm.test")
+    call(lm.cancel_order, client_order_id="a")
+    call(lm.cancel_order, client_order_id="b")
+    assert "cookie" not in script.requests[1].headers

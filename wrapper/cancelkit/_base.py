@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +35,19 @@ _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/jso
 # quiet spell should not pay a new TCP and TLS handshake. Servers that close
 # sooner cost one retried attempt, which is safe for a cancel.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
-_WARM_PATH = "/"  # the API root: no credentials, no rate budget, changes nothing
+_WARM_PATH = "/"
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A jar that keeps nothing: the exchanges authenticate every request by its
+    signature, so a cookie set by a server or a proxy must never be sent back. It
+    also skips the stdlib's cookie parsing, a third of a millisecond per answer."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Keep nothing."""
+
+    def add_cookie_header(self, request: Any) -> None:
+        """Send nothing."""  # the API root: no credentials, no rate budget, changes nothing
 
 
 def env(name: str, *, required: bool = True) -> str | None:
@@ -186,6 +199,7 @@ class SyncHTTP(Venue):
             transport=transport,
             headers=_HEADERS,
             limits=_LIMITS,
+            cookies=_NoCookies(),
         )
         self._timeout = timeout
         self._transport = transport
@@ -280,6 +294,7 @@ class AsyncHTTP(Venue):
             transport=transport,
             headers=_HEADERS,
             limits=_LIMITS,
+            cookies=_NoCookies(),
         )
 
     async def _send(
