@@ -21,10 +21,11 @@ class Clock:
     host whose clock drifted signs with server time instead.
     """
 
-    __slots__ = ("offset",)
+    __slots__ = ("_last", "offset")
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self._last: str | None = None
 
     def now(self) -> float:
         """Seconds since the epoch, corrected."""
@@ -32,8 +33,11 @@ class Clock:
 
     def observe(self, date_header: str | None) -> None:
         """Learn the offset from a response's ``Date`` header (ignored if absent or bad)."""
-        if not date_header:
+        # Date changes once a second: the same header teaches nothing new (and
+        # parsing it is the priciest step of reading an answer).
+        if not date_header or date_header == self._last:
             return
+        self._last = date_header
         try:
             server = parsedate_to_datetime(date_header)
         except (TypeError, ValueError):
