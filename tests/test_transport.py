@@ -134,6 +134,7 @@ def test_warm_says_when_the_exchange_is_unreachable() -> None:
     lm = AsyncLimitlessClient(
         "tok", "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0", base_url=f"http://u:pw@127.0.0.1:{port}"
     )
+
     async def main() -> None:
         async with lm:
             await lm.warm()
