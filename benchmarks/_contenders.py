@@ -74,8 +74,8 @@ def pm_cancelkit_async(box: SandboxProcess, ids: list[str]) -> list[float]:
     )
 
 
-def pm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
-    """The floor: headers signed before the clock starts, one reused connection."""
+def _pm_prepared(box: SandboxProcess, ids: list[str]) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Signed Polymarket cancels, (path, body, headers), ready before any clock starts."""
     e = box.env
     key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(e["POLYMARKET_SECRET_KEY"])[:32])
     body = json.dumps({"marketSlug": SLUG}, separators=(",", ":")).encode()
@@ -90,14 +90,24 @@ def pm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
             "X-PM-Signature": signature,
             "Content-Type": "application/json",
         }
-        prepared.append((path, headers))
-    with httpx.Client(base_url=box.pm_url) as http:
+        prepared.append((path, body, headers))
+    return prepared
+
+
+def _bare_httpx(url: str, prepared: list[tuple[str, bytes, dict[str, str]]]) -> list[float]:
+    """The sync floor: requests prepared (and signed) before the clock starts, one connection."""
+    with httpx.Client(base_url=url) as http:
         out = []
-        for path, headers in prepared:
+        for path, body, headers in prepared:
             started = time.perf_counter()
             http.post(path, content=body, headers=headers).raise_for_status()
             out.append(time.perf_counter() - started)
     return out
+
+
+def pm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """The sync floor for Polymarket."""
+    return _bare_httpx(box.pm_url, _pm_prepared(box, ids))
 
 
 def _bare_aiohttp(url: str, prepared: list[tuple[str, bytes, dict[str, str]]]) -> list[float]:
@@ -120,22 +130,7 @@ def _bare_aiohttp(url: str, prepared: list[tuple[str, bytes, dict[str, str]]]) -
 
 def pm_bare_aiohttp(box: SandboxProcess, ids: list[str]) -> list[float]:
     """The async floor for Polymarket."""
-    e = box.env
-    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(e["POLYMARKET_SECRET_KEY"])[:32])
-    body = json.dumps({"marketSlug": SLUG}, separators=(",", ":")).encode()
-    stamp = str(int(time.time() * 1000))
-    prepared = []
-    for order_id in ids:
-        path = f"/v1/order/{order_id}/cancel"
-        signature = base64.b64encode(key.sign((stamp + "POST" + path).encode())).decode()
-        headers = {
-            "X-PM-Access-Key": e["POLYMARKET_KEY_ID"],
-            "X-PM-Timestamp": stamp,
-            "X-PM-Signature": signature,
-            "Content-Type": "application/json",
-        }
-        prepared.append((path, body, headers))
-    return _bare_aiohttp(box.pm_url, prepared)
+    return _bare_aiohttp(box.pm_url, _pm_prepared(box, ids))
 
 
 def pm_official_sdk_async(box: SandboxProcess, ids: list[str]) -> list[float]:
@@ -191,36 +186,8 @@ def lm_cancelkit_async(box: SandboxProcess, ids: list[str]) -> list[float]:
     )
 
 
-def lm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
-    """The floor: body and headers signed before the clock starts, one reused connection."""
-    from cancelkit._clock import iso_millis
-
-    e = box.env
-    secret = base64.b64decode(e["LIMITLESS_TOKEN_SECRET"])
-    stamp = iso_millis(time.time())
-    prepared = []
-    for order_id in ids:
-        body = json.dumps({"orderId": order_id}, separators=(",", ":")).encode()
-        message = f"{stamp}\nPOST\n/orders/cancel\n".encode() + body
-        signature = base64.b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode()
-        headers = {
-            "lmts-api-key": e["LIMITLESS_TOKEN_ID"],
-            "lmts-timestamp": stamp,
-            "lmts-signature": signature,
-            "Content-Type": "application/json",
-        }
-        prepared.append((body, headers))
-    with httpx.Client(base_url=box.lm_url) as http:
-        out = []
-        for body, headers in prepared:
-            started = time.perf_counter()
-            http.post("/orders/cancel", content=body, headers=headers).raise_for_status()
-            out.append(time.perf_counter() - started)
-    return out
-
-
-def lm_bare_aiohttp(box: SandboxProcess, ids: list[str]) -> list[float]:
-    """The async floor for Limitless."""
+def _lm_prepared(box: SandboxProcess, ids: list[str]) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Signed Limitless cancels, (path, body, headers), ready before any clock starts."""
     from cancelkit._clock import iso_millis
 
     e = box.env
@@ -238,7 +205,17 @@ def lm_bare_aiohttp(box: SandboxProcess, ids: list[str]) -> list[float]:
             "Content-Type": "application/json",
         }
         prepared.append(("/orders/cancel", body, headers))
-    return _bare_aiohttp(box.lm_url, prepared)
+    return prepared
+
+
+def lm_bare_httpx(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """The sync floor for Limitless."""
+    return _bare_httpx(box.lm_url, _lm_prepared(box, ids))
+
+
+def lm_bare_aiohttp(box: SandboxProcess, ids: list[str]) -> list[float]:
+    """The async floor for Limitless."""
+    return _bare_aiohttp(box.lm_url, _lm_prepared(box, ids))
 
 
 def lm_official_sdk(box: SandboxProcess, ids: list[str]) -> list[float]:

@@ -108,6 +108,18 @@ def check_settings(base_url: object, timeout: object, max_retries: object) -> No
         raise InvalidRequest(f"max_retries must be a non-negative integer, got {max_retries!r}")
 
 
+def _options(auth: httpx.Auth, base_url: str, timeout: float) -> dict[str, Any]:
+    """What the sync and async httpx clients share."""
+    return {
+        "base_url": base_url,
+        "auth": auth,
+        "timeout": timeout,
+        "headers": _HEADERS,
+        "limits": _LIMITS,
+        "cookies": _NoCookies(),
+    }
+
+
 def _unreachable(base_url: str, exc: httpx.TransportError) -> NetworkError:
     return NetworkError(f"{redacted(base_url)} is unreachable: {type(exc).__name__}: {exc}")
 
@@ -192,15 +204,7 @@ class SyncHTTP(Venue):
         timeout: float,
         transport: httpx.BaseTransport | None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url,
-            auth=auth,
-            timeout=timeout,
-            transport=transport,
-            headers=_HEADERS,
-            limits=_LIMITS,
-            cookies=_NoCookies(),
-        )
+        self._http = httpx.Client(transport=transport, **_options(auth, base_url, timeout))
         self._timeout = timeout
         self._transport = transport
 
@@ -287,15 +291,7 @@ class AsyncHTTP(Venue):
             from ._transport import AiohttpTransport
 
             transport = AiohttpTransport(limits=_LIMITS)  # aiohttp under httpx: _transport
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            auth=auth,
-            timeout=timeout,
-            transport=transport,
-            headers=_HEADERS,
-            limits=_LIMITS,
-            cookies=_NoCookies(),
-        )
+        self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, timeout))
 
     async def _send(
         self,
