@@ -144,3 +144,12 @@ def test_help_shows_every_flag_with_its_default() -> None:
     for flag in ("--deadline", "--rate", "--concurrency", "--journal", "--dry-run", "--all"):
         assert flag in result.output
     assert "default: 60.0" in result.output
+
+
+def test_verbose_shows_each_attempt_and_no_secret(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    order = box.seed_limitless()
+    code, _, err = invoke(box, "cancel", "limitless", "--order-id", order.id, "--verbose")
+    assert code == 0
+    assert "POST /orders/cancel -> 200 (attempt 1" in err
+    assert box.credentials.limitless_secret not in err

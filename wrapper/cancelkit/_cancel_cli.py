@@ -17,7 +17,8 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -286,9 +287,37 @@ def run(
         note = f" ({skipped} already final in the record given)" if skipped else ""
         click.echo(f"cancelkit: no orders to cancel{note}", err=True)
         return EXIT_OK if skipped and not invalid else EXIT_USAGE
-    if job.verbose:
-        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-        logging.getLogger("cancelkit").setLevel(logging.DEBUG)
+    with _debug_log(job.verbose):
+        return _run(job, items, skipped, all_orders, invalid)
+
+
+@contextmanager
+def _debug_log(on: bool) -> Iterator[None]:
+    """The library's debug log on stderr for one command (``--verbose``). Its own
+    handler: basicConfig does nothing once the root logger has one."""
+    if not on:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    logger = logging.getLogger("cancelkit")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _run(
+    job: Job,
+    items: Sequence[tuple[str, Any]],
+    skipped: int,
+    all_orders: bool,
+    invalid: Sequence[str],
+) -> int:
     try:
         client = job.build_client()
     except InvalidRequest as exc:
