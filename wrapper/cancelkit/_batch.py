@@ -225,8 +225,9 @@ class Ledger(Generic[T]):
     def finish(self, control: Control) -> list[CancelResult[T]]:
         """Every result in input order; what has none was never sent."""
         why = f"not sent: the run stopped ({control.reason})" if control.reason else "not sent"
+        copies = {i for found in self._duplicates.values() for i in found}
         for index, result in enumerate(self._results):
-            if result is None and index not in {i for d in self._duplicates.values() for i in d}:
+            if result is None and index not in copies:  # copies follow their original
                 self.record(index, "not_sent", message=why)
         return [r for r in self._results if r is not None]
 
