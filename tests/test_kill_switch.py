@@ -363,3 +363,34 @@ def test_async_and_sync_bulk_signatures_are_twins() -> None:
         assert inspect.signature(getattr(PolymarketUSClient, name)) == inspect.signature(
             getattr(AsyncPolymarketUSClient, name)
         )
+
+
+@pytest.mark.cancelkit_sandbox(latency=0.3)
+def test_a_stop_between_batches_leaves_the_unsent_ones_not_sent(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    ids = [box.seed_polymarket(f"b-{i:03d}").id for i in range(100)]  # 5 batches
+    control = Control(60)
+
+    async def main() -> list[CancelResult[Any]]:
+        async with box.async_polymarket_client() as pm:
+
+            async def interrupt() -> None:
+                await asyncio.sleep(0.75)  # the listing is done, one batch in flight
+                control.stop("interrupted (test)")
+
+            task = asyncio.ensure_future(interrupt())
+            results = await pm.cancel_orders(ids, concurrency=1, control=control)
+            await task
+            return results  # type: ignore[no-any-return]
+
+    results = asyncio.run(main())
+    still_open = {o.id for o in box.open_orders()}
+    counted = statuses(results)
+    assert counted["not_sent"] >= 20, counted
+    for result in results:  # every report is true of the book
+        if result.status == "not_sent":
+            assert result.target in still_open
+        if result.status == "cancelled":
+            assert result.target not in still_open

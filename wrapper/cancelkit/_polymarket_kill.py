@@ -73,7 +73,8 @@ class _Run:
         self.concurrency = concurrency
         self.ledger = Ledger(ids, missing_ok=missing_ok, on_result=on_result)
         self.index: dict[str, int] = {}  # order id -> index of its first request
-        self.sent: dict[str, str | None] = {}  # order id -> market, once in a batch
+        self.open: dict[str, str | None] = {}  # order id -> market: open, to be sent
+        self.sent: dict[str, str] = {}  # order id -> market: in a batch the gateway took
 
     async def listing(self, slugs: Iterable[str] | None) -> dict[str, Order]:
         """The open orders (of ``slugs``' markets), by id."""
@@ -106,27 +107,27 @@ class _Run:
             return
         state = order.state if isinstance(order.state, OrderState) else None
         if state in _OPEN_STATES:
-            self.sent[order_id] = _slug(order)  # open after all: placed since the listing
+            self.open[order_id] = _slug(order)  # open after all: placed since the listing
         else:
             shown = state.value if state is not None else "no state given"
             self.ledger.record(index, "not_open", message=f"{shown}; not listed as open")
 
     async def send_batch(self, entries: list[tuple[str, str]]) -> None:
         if self.control.stopped:
-            return
+            return  # never sent: the ledger reports these not_sent
         with self.control.in_flight() as scope:
             try:
                 await self.client._cancel_batch(entries, self.limiter, self.control.deadline)
             except CancelKitError as exc:
-                for order_id, _ in entries:
-                    self.sent.pop(order_id, None)
                 self.fail([order_id for order_id, _ in entries], exc, sent=True)
+            else:
+                self.sent.update(entries)
         if scope.cancelled_caught:
             for order_id, _ in entries:
-                self.sent.pop(order_id, None)
                 self.ledger.record(self.index[order_id], "unknown", message="batch sent; no answer")
 
     async def confirm(self, waiting: Mapping[str, str | None]) -> None:
+        # Only orders a cancel was sent for (or cancel-all named) are waited on.
         """List until none of ``waiting`` is listed; those are cancelled."""
         remaining = dict(waiting)
         pause = _POLL_FIRST
@@ -209,14 +210,12 @@ async def cancel_listed(
         else:
             for order_id in run.index:
                 if order_id in listed:
-                    run.sent[order_id] = _slug(listed[order_id])
+                    run.open[order_id] = _slug(listed[order_id])
             await run.each(run.classify, [i for i in run.index if i not in listed])
-            nowhere = [i for i, s in run.sent.items() if s is None]
-            for order_id in nowhere:
-                del run.sent[order_id]
+            for order_id in [i for i, s in run.open.items() if s is None]:
                 error = CancelKitError("the exchange's listing gives no market for it")
                 run.fail([order_id], error, sent=False)
-            entries = [(i, s) for i, s in run.sent.items() if s is not None]
+            entries = [(i, s) for i, s in run.open.items() if s is not None]
             batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
             await run.each(run.send_batch, batches)
             await run.confirm(run.sent)
