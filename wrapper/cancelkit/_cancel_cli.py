@@ -28,7 +28,7 @@ import click
 
 from . import _validation as check
 from ._batch import FINAL, OUTCOMES, CancelResult, Control
-from ._exceptions import CancelKitError, InvalidRequest
+from ._exceptions import InvalidRequest
 
 T = TypeVar("T")
 
@@ -432,9 +432,3 @@ def _finish(
     if invalid or not all(r.ok for r in results):
         return EXIT_FAILED
     return EXIT_OK
-
-
-def error_exit(exc: CancelKitError) -> int:
-    """Report an error that ended a command before any outcome."""
-    click.echo(f"cancelkit: {type(exc).__name__}: {exc}", err=True)
-    return EXIT_FAILED

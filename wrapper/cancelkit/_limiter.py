@@ -94,8 +94,7 @@ class Limiter:
     @classmethod
     def per_second(cls, rate: float) -> Limiter:
         """One global limit of ``rate`` attempts per second (fractions allowed)."""
-        limit = max(1, math.floor(rate))
-        return cls({GLOBAL: [Budget(limit, limit / rate)]})
+        return cls({GLOBAL: [Budget.per_second(rate)]})
 
     def _for(self, operation: str) -> list[Window]:
         # The operation's own windows first: the tightest (listings) are usually there.
@@ -115,9 +114,3 @@ class Limiter:
         """Tell every window of ``operation`` that the exchange answered 429."""
         for window in self._for(operation):
             window.refused(retry_after)
-
-    def limits(self) -> dict[str, list[tuple[int, float]]]:
-        """Current (limit, window) per operation, for status lines and tests."""
-        return {
-            op: [(w.limit, w.budget.window) for w in found] for op, found in self._windows.items()
-        }

@@ -12,6 +12,8 @@ polling. Limitless publishes no number (a 429 is its only signal).
 
 from __future__ import annotations
 
+import math
+
 import attrs
 
 
@@ -21,6 +23,13 @@ class Budget:
 
     limit: int
     window: float
+
+    @classmethod
+    def per_second(cls, rate: float) -> Budget:
+        """``rate`` requests per second as a whole-number limit over a window
+        (2.5/s is 2 per 0.8 s): the limiter counts whole attempts."""
+        limit = max(1, math.floor(rate))
+        return cls(limit, limit / rate)
 
 
 # Operation names are the specs' operationIds without the service prefix.

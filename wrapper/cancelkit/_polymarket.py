@@ -33,7 +33,7 @@ from . import _validation as check
 from ._auth import PolymarketAuth
 from ._base import AsyncHTTP, SyncHTTP, Venue
 from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
-from ._exceptions import OrderNotFound, UnexpectedResponse
+from ._exceptions import OrderNotFound, UnexpectedResponse, WrongEndpoint
 from ._limiter import Limiter
 from ._limits import (
     CANCEL,
@@ -59,8 +59,7 @@ def limiter(max_rate: float | None) -> Limiter:
     over all endpoints (the older page's 20 by default; None: no such cap)."""
     budgets: dict[str, list[Budget]] = {op: [b] for op, b in POLYMARKET_LIVE.items()}
     if max_rate is not None:
-        per_second = Limiter.per_second(max_rate).limits()[GLOBAL][0]
-        budgets[GLOBAL].append(Budget(*per_second))
+        budgets[GLOBAL].append(Budget.per_second(max_rate))
     return Limiter(budgets)
 
 
@@ -75,8 +74,14 @@ def _parse(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what
         ) from None
 
 
-def _route_miss(error: OrderNotFound, what: str) -> Exception:
-    return kill.not_found_is_wrong_endpoint(error, what)
+def _route_miss(error: OrderNotFound, what: str) -> WrongEndpoint:
+    """A 404 from an endpoint that is not about one order is a route miss."""
+    return WrongEndpoint(
+        f"{what} answered 404 ({error.message}): is the base URL right?",
+        status=error.status,
+        request_id=error.request_id,
+        attempts=error.attempts,
+    )
 
 
 class _Polymarket(Venue):

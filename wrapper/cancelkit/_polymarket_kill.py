@@ -24,7 +24,7 @@ from polymarket_us_api.models import Order, OrderState
 
 from . import _validation as check
 from ._batch import CancelResult, Control, Ledger, stops_the_run
-from ._exceptions import CancelKitError, InvalidRequest, OrderNotFound, WrongEndpoint
+from ._exceptions import CancelKitError, InvalidRequest
 from ._limiter import Limiter
 
 if TYPE_CHECKING:
@@ -261,13 +261,3 @@ async def cancel_all(
             if i not in run.index
         ]
     return results
-
-
-def not_found_is_wrong_endpoint(error: OrderNotFound, what: str) -> CancelKitError:
-    """A 404 from an endpoint that is not about one order is a route miss."""
-    return WrongEndpoint(
-        f"{what} answered 404 ({error.message}): is the base URL right?",
-        status=error.status,
-        request_id=error.request_id,
-        attempts=error.attempts,
-    )
