@@ -11,9 +11,13 @@ and cryptography.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# A library logs; the program decides where it goes (no last-resort stderr output).
+logging.getLogger("cancelkit").addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "AsyncLimitlessClient": "._limitless",
@@ -33,6 +37,7 @@ _EXPORTS = {
     "PolymarketAuth": "._auth",
     "PolymarketUSClient": "._polymarket",
     "RateLimited": "._exceptions",
+    "ResponseTooLarge": "._exceptions",
     "RetryPolicy": "._retry",
     "ServerError": "._exceptions",
     "UnexpectedResponse": "._exceptions",
@@ -57,6 +62,7 @@ __all__ = [
     "PolymarketAuth",
     "PolymarketUSClient",
     "RateLimited",
+    "ResponseTooLarge",
     "RetryPolicy",
     "ServerError",
     "UnexpectedResponse",
@@ -90,6 +96,7 @@ if TYPE_CHECKING:
         OrderNotFound,
         OrderNotOpen,
         RateLimited,
+        ResponseTooLarge,
         ServerError,
         UnexpectedResponse,
         WrongEndpoint,

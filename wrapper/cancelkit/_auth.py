@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Generator
 
 import httpx
@@ -34,6 +35,34 @@ def _header_value(value: object, what: str) -> str:
     if value != value.strip():
         raise InvalidRequest(f"{what} has leading or trailing whitespace")
     return value
+
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+def _not_a_secret(token_id: object, secret: object) -> None:
+    """Refuse a token id that is the secret, or looks like one: base64 (not plain hex,
+    which ids often are) of at least 16 bytes of key material. Swapped variables
+    would otherwise send the secret in the clear as ``lmts-api-key`` and print it as
+    "the key". The message names neither value."""
+    if not isinstance(token_id, str):
+        return
+    if token_id == secret:
+        raise InvalidRequest(
+            "Limitless token id equals the token secret: are the two variables swapped?"
+        )
+    text = token_id.strip()
+    if _HEX.fullmatch(text):
+        return
+    try:
+        material = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return
+    if len(material) >= _MIN_HMAC_SECRET:
+        raise InvalidRequest(
+            f"Limitless token id looks like a secret (base64 of {len(material)} bytes):"
+            " are the token id and secret swapped?"
+        )
 
 
 def _wire_path(request: httpx.Request) -> str:
@@ -95,6 +124,7 @@ class LimitlessAuth(httpx.Auth):
     requires_request_body = True
 
     def __init__(self, token_id: str, secret: str, clock: Clock | None = None) -> None:
+        _not_a_secret(token_id, secret)
         self.token_id = _header_value(token_id, "Limitless token id")
         raw = _b64decode(secret, "Limitless token secret")
         if len(raw) < _MIN_HMAC_SECRET:

@@ -204,7 +204,11 @@ class SyncHTTP(Venue):
         timeout: float,
         transport: httpx.BaseTransport | None,
     ) -> None:
-        self._http = httpx.Client(transport=transport, **_options(auth, base_url, timeout))
+        from ._bounded import BoundedHTTPTransport
+
+        # Answers read to a bound (_bounded); a transport the caller gives is theirs.
+        bounded = transport or BoundedHTTPTransport(limits=_LIMITS)
+        self._http = httpx.Client(transport=bounded, **_options(auth, base_url, timeout))
         self._timeout = timeout
         self._transport = transport
 

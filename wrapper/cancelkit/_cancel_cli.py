@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import codecs
 import json
-import logging
 import os
 import re
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -26,9 +25,11 @@ import anyio
 import attrs
 import click
 
+from . import _inputs
 from . import _validation as check
 from ._batch import FINAL, OUTCOMES, CancelResult, Control
 from ._exceptions import InvalidRequest
+from ._terminal import json_safe, library_log, printable
 
 T = TypeVar("T")
 
@@ -82,10 +83,13 @@ def read_lines(source: str) -> list[Line]:
 
 
 def _record(label: str, text: str) -> Line:
+    record = _inputs.json_line(label, text)
+    listed = _inputs.listed_order_id(record)
+    if listed is not None:  # a line of `cancelkit orders polymarket --json`
+        return Line(label, listed)
     try:
-        record = json.loads(text)
         order, status = record["order"], record["status"]
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
     if not isinstance(order, str) or status not in OUTCOMES:
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record")
@@ -106,10 +110,11 @@ def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
 
 
 def parse_limitless(text: str) -> Any:
-    """``order:<uuid>`` or ``client:<id>`` to a generated request variant."""
+    """``order:<uuid>``, ``client:<id>`` or a bare UUID (an order id) to a generated
+    request variant."""
     from limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
-    kind, sep, value = text.partition(":")
+    kind, sep, value = _inputs.limitless_target(text).partition(":")
     if not sep or kind not in ("order", "client"):
         raise InvalidRequest(f"{text[:80]!r} is not order:<uuid> or client:<id>")
     if kind == "order":
@@ -143,7 +148,7 @@ def describe(target: Any) -> str:
 def as_json(label: str, result: CancelResult[Any]) -> str:
     """One JSON line for one result (also a line a resumed run can read)."""
     error = result.error
-    return json.dumps(
+    line = json.dumps(
         {
             "input": label,
             "order": describe(result.target),
@@ -163,10 +168,15 @@ def as_json(label: str, result: CancelResult[Any]) -> str:
         },
         ensure_ascii=False,
     )
+    return json_safe(line)  # the server's message may hold C1 controls
 
 
 def as_line(label: str, result: CancelResult[Any]) -> str:
-    """One human line for one result."""
+    """One human line for one result (server text in it made printable)."""
+    return printable(_as_line(label, result))
+
+
+def _as_line(label: str, result: CancelResult[Any]) -> str:
     word = result.status.upper().replace("_", " ") if not result.ok else result.status
     text = f"{word:<10} {describe(result.target)}"
     if result.duplicate_of is not None:
@@ -291,24 +301,10 @@ def run(
         return _run(job, items, skipped, all_orders, invalid)
 
 
-@contextmanager
-def _debug_log(on: bool) -> Iterator[None]:
-    """The library's debug log on stderr for one command (``--verbose``). Its own
-    handler: basicConfig does nothing once the root logger has one."""
-    if not on:
-        yield
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-    logger = logging.getLogger("cancelkit")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+def _debug_log(on: bool) -> AbstractContextManager[None]:
+    """The library's log on stderr for one command: warnings always (``cancelkit:``
+    lines), the debug log with ``--verbose``."""
+    return library_log(on)
 
 
 def _run(
@@ -426,7 +422,7 @@ def _finish(
         err=True,
     )
     if control.reason and not control.reason.startswith("interrupted"):
-        click.echo(f"cancelkit: stopped early: {control.reason} (key {key})", err=True)
+        click.echo(f"cancelkit: stopped early: {printable(control.reason)} (key {key})", err=True)
     if control.reason and control.reason.startswith(("interrupted", "aborted")):
         return EXIT_INTERRUPTED
     if invalid or not all(r.ok for r in results):

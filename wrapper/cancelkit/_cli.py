@@ -133,15 +133,21 @@ def _rate_text(rate: float | None) -> str:
 
 
 def _inputs(
-    args: list[tuple[str, str]], from_file: str | None, parse: Callable[[str], Any]
+    venue: str,
+    args: list[tuple[str, str]],
+    from_file: str | None,
+    parse: Callable[[str], Any],
 ) -> tuple[list[tuple[str, Any]], list[str], int]:
     """Parsed orders from arguments and the file, the problems, and how many a
     resumed record marks final already."""
     from . import _cancel_cli as cli
+    from . import _inputs as given
 
-    good, bad = cli.validate(args, parse)
+    given.no_bare_dash(args)
     lines = cli.read_lines(from_file) if from_file else []
     todo = [(line.label, line.text) for line in lines if line.done is None]
+    given.foreign_ids(venue, [*args, *todo])
+    good, bad = cli.validate(args, parse)
     more, problems = cli.validate(todo, cli.plausible(parse))
     return good + more, bad + problems, len(lines) - len(todo)
 
@@ -189,6 +195,7 @@ def cancel_polymarket(
 ) -> None:
     """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing)."""
     from . import _cancel_cli as cli
+    from . import _inputs as given
     from . import _validation as check
     from ._polymarket import RATE_LIMIT, AsyncPolymarketUSClient
 
@@ -197,7 +204,7 @@ def cancel_polymarket(
     if len(markets) > 1 and not all_orders:
         raise click.UsageError("give one --market with ids (or several with --all)")
     args = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
-    items, bad, skipped = _inputs(args, from_file, check.polymarket_order_id)
+    items, bad, skipped = _inputs("polymarket", args, from_file, check.polymarket_order_id)
     _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
     max_rate = _rate(rate, RATE_LIMIT)
     kwargs = {"base_url": base_url} if base_url else {}
@@ -219,7 +226,7 @@ def cancel_polymarket(
 
     job = cli.Job(
         venue="polymarket",
-        build_client=lambda: AsyncPolymarketUSClient.from_env(**kwargs),
+        build_client=lambda: given.from_env(AsyncPolymarketUSClient, **kwargs),
         work=work,
         rate=_rate_text(max_rate),
         deadline=deadline,
@@ -275,12 +282,13 @@ def cancel_limitless(
 ) -> None:
     """Cancel Limitless orders. In --from-file, a line is order:<uuid> or client:<id>."""
     from . import _cancel_cli as cli
+    from . import _inputs as given
     from . import _validation as check
     from ._limitless import DEFAULT_RATE, AsyncLimitlessClient
 
     args = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
     args += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
-    items, bad, skipped = _inputs(args, from_file, cli.parse_limitless)
+    items, bad, skipped = _inputs("limitless", args, from_file, cli.parse_limitless)
     if on_behalf_of is not None:
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
         bad += problem
@@ -301,7 +309,7 @@ def cancel_limitless(
     query = f"?onBehalfOf={on_behalf_of}" if on_behalf_of else ""
     job = cli.Job(
         venue="limitless",
-        build_client=lambda: AsyncLimitlessClient.from_env(**kwargs),
+        build_client=lambda: given.from_env(AsyncLimitlessClient, **kwargs),
         work=work,
         rate=_rate_text(max_rate) + (" (halved on each 429)" if max_rate else ""),
         deadline=deadline,
@@ -323,45 +331,44 @@ def orders() -> None:
 
 @orders.command("polymarket")
 @click.option("--market", "markets", multiple=True, metavar="SLUG", help="Only this market.")
-@click.option("--json", "json_lines", is_flag=True, help="One JSON order per line.")
+@click.option(
+    "--json",
+    "json_lines",
+    is_flag=True,
+    help="One JSON order per line: a file 'cancel polymarket --from-file' reads.",
+)
+@click.option("--count", "count_only", is_flag=True, help="Only the counts, per market.")
 @click.option("--base-url", help="API root [default: POLYMARKET_API_URL, else the exchange].")
-def orders_polymarket(markets: tuple[str, ...], json_lines: bool, base_url: str | None) -> None:
-    """The open orders of this key: id, market, side, price, quantity left, state."""
-    import json
-
+def orders_polymarket(
+    markets: tuple[str, ...], json_lines: bool, count_only: bool, base_url: str | None
+) -> None:
+    """The open orders of this key: id, market, side, price, quantity left, state;
+    then the count, per market."""
+    from . import _inputs as given
+    from . import _orders_cli as view
     from ._exceptions import CancelKitError, InvalidRequest
     from ._polymarket import PolymarketUSClient
+    from ._terminal import printable
 
+    if json_lines and count_only:
+        raise click.UsageError("give --json or --count, not both")
     try:
-        with PolymarketUSClient.from_env(**({"base_url": base_url} if base_url else {})) as pm:
+        kwargs = {"base_url": base_url} if base_url else {}
+        with given.from_env(PolymarketUSClient, **kwargs) as pm:
             listed = pm.open_orders(market_slugs=markets or None)
     except InvalidRequest as exc:
-        click.echo(f"cancelkit: {exc.message}", err=True)
+        click.echo(f"cancelkit: {printable(exc.message)}", err=True)
         raise SystemExit(2) from None
     except CancelKitError as exc:
-        click.echo(f"cancelkit: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"cancelkit: {type(exc).__name__}: {printable(exc)}", err=True)
         raise SystemExit(1) from None
     if json_lines:
-        for order in listed:
-            click.echo(json.dumps(order.to_dict(), ensure_ascii=False))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(listed)} open order(s)")
-    for column in ("id", "market", "side", "price", "quantity left", "state"):
-        table.add_column(column)
-    for order in listed:
-        price = getattr(order.price, "value", "")
-        table.add_row(
-            str(order.id),
-            str(order.market_slug),
-            str(order.side),
-            str(price),
-            str(order.leaves_quantity),
-            str(order.state),
-        )
-    Console().print(table)
+        if listed:
+            click.echo(view.json_lines(listed))
+    elif count_only:
+        click.echo(view.footer(view.per_market(listed)))
+    else:
+        click.echo(view.table(listed))
 
 
 @main.command()

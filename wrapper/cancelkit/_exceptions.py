@@ -102,3 +102,8 @@ class ServerError(CancelKitError):
 
 class NetworkError(CancelKitError):
     """The connection failed or timed out on every attempt."""
+
+
+class ResponseTooLarge(NetworkError):
+    """An answer larger than cancelkit reads (a gzip bomb, a runaway proxy): not read
+    further, not retried. The request may have taken effect."""

@@ -25,6 +25,8 @@ import httpx
 import httpx_aiohttp
 from yarl import URL
 
+from ._bounded import accept_encoding, bounded
+
 _CHUNK = 64 * 1024
 
 
@@ -66,6 +68,7 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         timeout = request.extensions.get("timeout", {})
+        accept_encoding(request)
         with _mapped():
             body = request.content  # auth flows that sign the body have read it
             response = await self.client.request(
@@ -86,10 +89,14 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         extensions = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_Body(response),
-            request=request,
-            extensions=extensions,
+        # Decoded by cancelkit, to a bound: httpx would inflate a gzip bomb whole.
+        return bounded(
+            request,
+            httpx.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                stream=_Body(response),
+                request=request,
+                extensions=extensions,
+            ),
         )

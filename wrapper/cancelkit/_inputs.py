@@ -1,0 +1,104 @@
+"""The operator's input at the edges: JSON lines, ``-``, the other venue's ids, the
+environment. Each problem is one clear usage error (exit 2) before anything is sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import click
+
+from ._exceptions import InvalidRequest
+
+_C = TypeVar("_C")
+
+# A Limitless order id in the one spelling its cancel endpoint takes.
+UUID_FORM = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_LIMITLESS_FORM = re.compile(r"(?:order|client):")
+
+
+def json_line(label: str, text: str) -> Any:
+    """A JSON line of an input file, parsed; a usage error naming the line if it is not
+    JSON, or is nested too deeply to parse (Python's parser recurses: a line of
+    100,000 ``[`` would otherwise be a ``RecursionError`` traceback)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise click.UsageError(f"{label}: a JSON line nested too deeply to read") from None
+    except ValueError:
+        raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
+
+
+def listed_order_id(record: Any) -> str | None:
+    """The id of a line of ``cancelkit orders polymarket --json`` (an order as the
+    listing shows it), so that a listing can be reviewed and then cancelled."""
+    if not isinstance(record, dict) or "marketSlug" not in record:
+        return None
+    order_id = record.get("id")
+    return order_id if isinstance(order_id, str) else None
+
+
+def no_bare_dash(args: Sequence[tuple[str, str]]) -> None:
+    """A bare ``-`` among the ids is refused: it is no order id, and stdin is read only
+    through ``--from-file -``."""
+    for label, value in args:
+        kind, sep, rest = value.partition(":")
+        if (rest if sep and kind in ("order", "client") else value).strip() == "-":
+            raise click.UsageError(
+                f"{label} is '-': to read ids from stdin use --from-file -; nothing was sent"
+            )
+
+
+def limitless_target(text: str) -> str:
+    """``text`` in the ``order:``/``client:`` form: a bare UUID is an order id (the
+    exchange's internal ids are UUIDs; a client order id that is itself a UUID must
+    be written ``client:<uuid>``)."""
+    return f"order:{text}" if UUID_FORM.fullmatch(text) else text
+
+
+def foreign_ids(venue: str, items: Sequence[tuple[str, str]]) -> None:
+    """Refuse, with one message, inputs written in the other venue's forms: any
+    ``order:``/``client:`` id given to Polymarket; to Limitless, inputs that are all
+    bare ids and no UUIDs (a Polymarket list). One wrong file is one mistake, not
+    one error per line."""
+    if venue == "polymarket":
+        hits = [label for label, text in items if _LIMITLESS_FORM.match(text)]
+        other, forms = "limitless", "order:<uuid> / client:<id> is the Limitless form"
+    else:
+        hits = [
+            label
+            for label, text in items
+            if ":" not in text and not UUID_FORM.fullmatch(text.strip())
+        ]
+        if len(hits) < len(items):
+            hits = []  # some inputs are Limitless ids: each bad one gets its own message
+        other, forms = "polymarket", "bare ids that are not UUIDs look like Polymarket ids"
+    if hits:
+        where = hits[0] + (f" and {len(hits) - 1} more" if len(hits) > 1 else "")
+        raise click.UsageError(
+            f"{where}: {forms}; use 'cancelkit cancel {other}'"
+            + (" (or write order:<uuid> / client:<id>)" if venue == "limitless" else "")
+            + "; nothing was sent"
+        )
+
+
+def missing_env(names: Sequence[str]) -> None:
+    """An :class:`InvalidRequest` naming every one of ``names`` that is unset or
+    empty, at once (not one per run, fixed one at a time)."""
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise InvalidRequest(
+            f"environment variable{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+            f" {'are' if len(missing) > 1 else 'is'} not set"
+        )
+
+
+def from_env(cls: type[_C], **kwargs: Any) -> _C:
+    """``cls.from_env(**kwargs)`` after checking that every credential is set."""
+    key_var, secret_var, _ = cls._env  # type: ignore[attr-defined]
+    missing_env((key_var, secret_var))
+    built: _C = cls.from_env(**kwargs)  # type: ignore[attr-defined]
+    return built
