@@ -22,8 +22,8 @@ from cancelkit import (
     CancelKitError,
     PolymarketUSClient,
     ResponseTooLarge,
+    _bounded,
 )
-from cancelkit import _bounded
 from cancelkit._cli import main
 from cancelkit._terminal import json_safe, printable
 from cancelkit.sandbox import Sandbox
@@ -82,7 +82,7 @@ def test_a_deeply_nested_json_line_is_exit_2_naming_the_line(
     cancelkit_sandbox: Sandbox, tmp_path: Path, skip: list[str]
 ) -> None:
     kill = tmp_path / "kill.txt"
-    kill.write_text("o1\n{\"order\": " + "[" * 100_000 + "\n")
+    kill.write_text('o1\n{"order": ' + "[" * 100_000 + "\n")
     code, _, err = invoke(
         cancelkit_sandbox.env(), "cancel", "polymarket", "--from-file", str(kill), *skip
     )
@@ -103,7 +103,8 @@ def test_swapped_limitless_variables_are_refused_printing_neither(
         code, out, err = invoke(swapped, "cancel", "limitless", "--order-id", order.id)
         assert code == 2
         assert "swapped" in err
-        assert secret not in out + err and token_id not in out + err
+        assert secret not in out + err
+        assert token_id not in out + err
     assert box.limitless.stats.requests == 0
     # A hex token id (as ids often are) is not taken for a secret.
     code, _, _ = invoke(env, "cancel", "limitless", "--order-id", order.id)
@@ -125,7 +126,7 @@ def test_the_other_venues_ids_are_refused_with_one_message(
     box = cancelkit_sandbox
     kill = tmp_path / "limitless.txt"
     kill.write_text("".join(f"order:{box.seed_limitless().id}\n" for _ in range(5)))
-    code, out, err = invoke(
+    code, _out, err = invoke(
         box.env(), "cancel", "polymarket", "--missing-ok", "--from-file", str(kill)
     )
     assert code == 2
@@ -183,10 +184,12 @@ def test_a_servers_control_characters_never_reach_the_terminal(
         code, out, err = invoke(env, "cancel", "polymarket", "o1", "o2", *json_flag)
         assert code == 1
         assert "all clear" in out + err  # the message is shown, made harmless
-        assert _clean(out) and _clean(err)
+        assert _clean(out)
+        assert _clean(err)
     code, out, err = invoke(env, "orders", "polymarket")
     assert code == 1
-    assert "all clear" in err and _clean(err)
+    assert "all clear" in err
+    assert _clean(err)
 
 
 def _listing(*orders: dict[str, Any]) -> bytes:
@@ -200,7 +203,8 @@ def test_orders_listing_shows_markup_and_controls_literally(
     url = serve(200, _listing(hostile), [(b"content-type", b"application/json")])
     code, out, _ = invoke(_env(cancelkit_sandbox, POLYMARKET_API_URL=url), "orders", "polymarket")
     assert code == 0
-    assert "[/bold]x" in out and "[red]m\\x1b[2J" in out
+    assert "[/bold]x" in out
+    assert "[red]m\\x1b[2J" in out
     assert _clean(out)
 
 
@@ -219,9 +223,9 @@ def test_a_gzip_bomb_is_not_inflated_past_the_bound(
         [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")],
     )
     c = cancelkit_sandbox.credentials
-    with PolymarketUSClient(c.polymarket_key_id, c.polymarket_secret_key, base_url=url) as pm:
-        with pytest.raises(ResponseTooLarge, match="larger than 1048576 bytes once decoded"):
-            pm.open_orders()
+    pm = PolymarketUSClient(c.polymarket_key_id, c.polymarket_secret_key, base_url=url)
+    with pm, pytest.raises(ResponseTooLarge, match="larger than 1048576 bytes once decoded"):
+        pm.open_orders()
 
     async def main() -> None:
         async with AsyncPolymarketUSClient(
@@ -232,7 +236,8 @@ def test_a_gzip_bomb_is_not_inflated_past_the_bound(
 
     asyncio.run(main())
     code, _, err = invoke(_env(cancelkit_sandbox, POLYMARKET_API_URL=url), "orders", "polymarket")
-    assert code == 1 and "ResponseTooLarge" in err
+    assert code == 1
+    assert "ResponseTooLarge" in err
 
 
 def test_a_gzip_answer_within_the_bound_still_reads(cancelkit_sandbox: Sandbox, serve: Any) -> None:
@@ -250,9 +255,9 @@ def test_an_answer_past_the_bound_is_refused_unencoded_too(
     monkeypatch.setattr(_bounded, "MAX_ANSWER", 1 << 16)
     url = serve(200, b'{"orders": []}' + b" " * (1 << 17), [])
     c = cancelkit_sandbox.credentials
-    with PolymarketUSClient(c.polymarket_key_id, c.polymarket_secret_key, base_url=url) as pm:
-        with pytest.raises(CancelKitError, match="larger than 65536 bytes"):
-            pm.open_orders()
+    pm = PolymarketUSClient(c.polymarket_key_id, c.polymarket_secret_key, base_url=url)
+    with pm, pytest.raises(CancelKitError, match="larger than 65536 bytes"):
+        pm.open_orders()
 
 
 def test_the_library_logs_and_only_the_cli_prints() -> None:
@@ -275,3 +280,46 @@ def test_the_cli_prints_library_warnings_with_its_prefix(
     assert warnings == [
         "cancelkit: stopping: AuthenticationError: invalid key (HTTP 401, 1 attempt)"
     ]
+
+
+# --- cancelkit orders polymarket -----------------------------------------------------
+
+
+def test_orders_listing_has_readable_values_and_counts_per_market(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    for i in range(3):
+        box.seed_polymarket(f"a{i}", market_slug="market-a")
+    box.seed_polymarket("b0", market_slug="market-b")
+    code, out, _ = invoke(box.env(), "orders", "polymarket")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["id", "market", "side"]
+    assert "ORDER_" not in out
+    assert {line.split()[2] for line in lines[2:6]} <= {"buy", "sell"}
+    assert all(line.split()[-1] == "new" for line in lines[2:6])
+    # The counts come last, where a long listing ends.
+    assert lines[6:] == [
+        "4 open order(s) in 2 market(s)",
+        "         3  market-a",
+        "         1  market-b",
+    ]
+    code, out, _ = invoke(box.env(), "orders", "polymarket", "--count")
+    assert out.splitlines() == lines[6:]
+
+
+def test_orders_json_is_a_file_cancel_reads(cancelkit_sandbox: Sandbox, tmp_path: Path) -> None:
+    box = cancelkit_sandbox
+    for i in range(3):
+        box.seed_polymarket(f"o{i}", market_slug="m")
+    code, out, _ = invoke(box.env(), "orders", "polymarket", "--json")
+    assert code == 0
+    listing = tmp_path / "open.jsonl"
+    # Reviewed: one order is kept.
+    listing.write_text("\n".join(line for line in out.splitlines() if '"o1"' not in line))
+    code, out, _ = invoke(
+        box.env(), "cancel", "polymarket", "--market", "m", "--from-file", str(listing)
+    )
+    assert code == 0
+    assert sorted(o.id for o in box.open_orders()) == ["o1"]

@@ -282,4 +282,5 @@ def test_admin_route_seeds_many_orders_at_once(cancelkit_sandbox: Sandbox) -> No
     batch = [{"id": f"b-{i}", "owner": "pm-demo", "market_slug": "m"} for i in range(50)]
     assert httpx.post(url + "/_sandbox/orders", json=batch).status_code == 201
     assert len(cancelkit_sandbox.open_orders()) == 50
-    assert httpx.post(url + "/_sandbox/orders", json=[{"id": "x"}]).status_code == 400
+    # An order without an owner is the demo key's; without an id it is refused.
+    assert httpx.post(url + "/_sandbox/orders", json=[{"owner": "x"}]).status_code == 400

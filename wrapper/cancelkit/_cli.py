@@ -15,11 +15,22 @@ def main() -> None:
     """Cancel orders on Polymarket US and Limitless Exchange, or run the local sandbox."""
 
 
+_NOT_LOOPBACK = (
+    "Address to listen on. Anything but loopback exposes the /_sandbox/ admin routes,"
+    " which have NO authentication, to that network."
+)
+
+
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help=_NOT_LOOPBACK)
 @click.option("--polymarket-port", default=0, help="Port for Polymarket US (0: any free one).")
 @click.option("--limitless-port", default=0, help="Port for Limitless (0: any free one).")
 @click.option("--rate-limit", default=0.0, help="Requests/s per key before 429 (Polymarket: 20).")
+@click.option(
+    "--endpoint-limits",
+    is_flag=True,
+    help="Also enforce Polymarket's per-endpoint 10-second limits.",
+)
 @click.option("--latency", default=0.0, help="Seconds added to every request.")
 @click.option("--failure-rate", default=0.0, help="Share of requests answered 500.")
 @click.option("--drop-rate", default=0.0, help="Share of cancels dropped after taking effect.")
@@ -28,28 +39,42 @@ def main() -> None:
 @click.option("--clock-offset", default=0.0, help="Seconds added to the sandbox clock.")
 @click.option("--spike-rate", default=0.0, help="Share of requests delayed by --spike-latency.")
 @click.option("--spike-latency", default=0.0, help="Seconds of a latency spike.")
+@click.option(
+    "--cancel-delay",
+    default=0.0,
+    help="Seconds a cancelled order stays listed as pending cancel.",
+)
+@click.option(
+    "--validate/--no-validate",
+    default=True,
+    show_default=True,
+    help="Check every request against the published specs.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice.")
-def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: float) -> None:
-    """Run both exchange sandboxes until interrupted; print URLs and demo credentials."""
+def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) -> None:
+    """Run both exchange sandboxes until interrupted; print URLs, demo credentials,
+    commands that seed and cancel orders, and the admin routes.
+
+    Each flag sets the knob of the same name on both venues (POST /_sandbox/knobs
+    changes them while running; POST /_sandbox/reset restores the defaults). The
+    /_sandbox/ admin routes have NO authentication: keep --host on loopback."""
     import threading
 
-    box = _sandbox_module().Sandbox(host, polymarket_port, limitless_port)
-    box.set_knobs(**{k: v for k, v in knobs.items() if v is not None})
+    from . import _sandbox_cli as view
+
+    module = _sandbox_module()
+    warning = view.host_warning(host)
+    if warning:
+        click.secho(warning, err=True, fg="red", bold=True)
+    box = module.Sandbox(host, polymarket_port, limitless_port)
+    try:
+        box.set_knobs(**{k: v for k, v in knobs.items() if v is not None})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     with box:
-        c = box.credentials
-        click.echo(f"Polymarket US  {box.polymarket_url}")
-        click.echo(f"Limitless      {box.limitless_url}")
-        click.echo("\nDemo credentials (sandbox only) - export them to use the CLI or from_env():")
-        for name, value in box.env().items():
-            click.echo(f"export {name}={value}")
-        click.echo(
-            f"\nLimitless partner profile {c.limitless_profile_id} (delegated_signing) manages"
-            f" sub-account {c.limitless_sub_account}; another account's token:"
-            f" {c.limitless_other_token_id}"
-        )
-        click.echo(
-            "Seed orders: POST {url}/_sandbox/orders {id, owner, client_order_id, market_slug}"
-        )
+        click.echo(view.banner(box, module.DEFAULT_MARKET))
+        if warning:
+            click.secho(warning, err=True, fg="red", bold=True)
         click.echo("Press Ctrl+C to stop.")
         try:
             threading.Event().wait()

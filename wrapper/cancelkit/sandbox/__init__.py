@@ -30,7 +30,7 @@ from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
 from ._server import BackgroundServer
 from ._state import OPEN, Book, Knobs, Order, Stats
 
-__all__ = ["Credentials", "Knobs", "Order", "Sandbox", "Stats"]
+__all__ = ["DEFAULT_MARKET", "Credentials", "Knobs", "Order", "Sandbox", "Stats"]
 
 POLYMARKET_ACCOUNT = "pm-demo"
 PARTNER_PROFILE = 1001
@@ -96,8 +96,8 @@ class Sandbox:
     ) -> None:
         self.credentials = _credentials()
         c = self.credentials
-        self.polymarket = Book()
-        self.limitless = Book()
+        self.polymarket = Book(default_owner=POLYMARKET_ACCOUNT)
+        self.limitless = Book(default_owner=str(PARTNER_PROFILE))
         pm_key = PolymarketKey(
             c.polymarket_key_id, base64.b64decode(c.polymarket_public_key), POLYMARKET_ACCOUNT
         )
@@ -175,9 +175,14 @@ class Sandbox:
         *,
         client_order_id: str | None = None,
         owner: int = PARTNER_PROFILE,
+        status: str = OPEN,
     ) -> Order:
-        """Add an open Limitless order (a fresh UUID unless ``order_id`` is given)."""
-        order = Order(order_id or str(uuid4()), str(owner), client_order_id=client_order_id)
+        """Add a Limitless order (a fresh UUID unless ``order_id`` is given), open
+        unless ``status`` is ``cancelled`` or ``filled``; the demo token's unless
+        ``owner`` is another profile."""
+        order = Order(
+            order_id or str(uuid4()), str(owner), client_order_id=client_order_id, status=status
+        )
         return self.limitless.seed(order)
 
     def set_knobs(self, **knobs: Any) -> None:

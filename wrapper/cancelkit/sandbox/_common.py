@@ -24,10 +24,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _contract
-from ._state import Arrival, Book, Order
+from ._state import OPEN, STATUSES, Arrival, Book, Order
 
 TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
 ErrorShape = Callable[[int, str], Response]
+TOO_DEEP = "Request body is nested too deeply"
 
 
 class Refusal(Exception):
@@ -162,6 +163,8 @@ def contract_check(book: Book, name: str, request: Request, body: bytes, error: 
             return json.loads(body) if body else None
         except ValueError:
             raise Refusal(error(400, "Request body is not JSON")) from None
+        except RecursionError:
+            raise Refusal(error(400, TOO_DEEP)) from None
     try:
         return _contract.check(
             name,
@@ -175,6 +178,9 @@ def contract_check(book: Book, name: str, request: Request, body: bytes, error: 
     except _contract.Violation as violation:
         book.count("auth_failures" if violation.security else "schema_failures")
         raise Refusal(error(401 if violation.security else 400, str(violation))) from None
+    except RecursionError:  # Python's JSON parser recurses: a body of 100,000 "["
+        book.count("schema_failures")
+        raise Refusal(error(400, TOO_DEEP)) from None
 
 
 Endpoint = Callable[[Request, bytes], Awaitable[Response]]
@@ -203,25 +209,36 @@ async def _json(request: Request) -> Any:
         return json.loads(await request.body())
     except ValueError as exc:  # includes bad UTF-8 and over-long integers
         raise Refusal(_admin_error(400, f"body is not JSON: {exc}")) from None
+    except RecursionError:
+        raise Refusal(_admin_error(400, TOO_DEEP)) from None
 
 
-def _order(item: Any) -> Order:
+_ORDER_FIELDS = {"id", "owner", "client_order_id", "market_slug", "status"}
+
+
+def _order(item: Any, default_owner: str | None) -> Order:
     if not isinstance(item, dict):
         raise ValueError("an order is a JSON object")
-    unknown = set(item) - {"id", "owner", "client_order_id", "market_slug"}
+    unknown = set(item) - _ORDER_FIELDS
     if unknown:
-        raise ValueError(f"unknown order fields {sorted(unknown)}")
+        raise ValueError(f"unknown order fields {sorted(unknown)}; known: {sorted(_ORDER_FIELDS)}")
+    if "owner" not in item and default_owner is not None:
+        item = {**item, "owner": default_owner}
     for name in ("id", "owner"):
         if not isinstance(item.get(name), str | int) or isinstance(item.get(name), bool):
             raise ValueError(f"an order needs {name} (a string)")
     for name in ("client_order_id", "market_slug"):
         if not isinstance(item.get(name), str | None):
             raise ValueError(f"{name} must be a string or null")
+    status = item.get("status", OPEN)
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {list(STATUSES)}, not {status!r}")
     return Order(
         id=str(item["id"]),
         owner=str(item["owner"]),
         client_order_id=item.get("client_order_id"),
         market_slug=item.get("market_slug"),
+        status=status,
     )
 
 
@@ -238,10 +255,10 @@ def admin_routes(book: Book) -> list[BaseRoute]:
         data = await _json(request)
         many = isinstance(data, list)  # a list seeds many orders in one request
         try:
-            new = [_order(item) for item in (data if many else [data])]
+            new = [_order(item, book.default_owner) for item in (data if many else [data])]
         except ValueError as exc:
             return _admin_error(400, str(exc))
-        seeded = [book.seed(order).to_dict() for order in new]
+        seeded = [order.to_dict() for order in book.seed_many(new)]
         return JSONResponse(seeded if many else seeded[0], 201)
 
     async def knobs(request: Request) -> Response:

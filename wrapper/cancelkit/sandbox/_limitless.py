@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 from datetime import datetime
+from uuid import UUID
 
 import attrs
 from starlette.requests import Request
@@ -95,10 +96,10 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
         return profile
 
     async def guarded(request: Request, body: bytes) -> tuple[Arrival, int]:
-        arrival = await common.faults(
-            book, request, body, request.headers.get("lmts-api-key", ""), error
-        )
+        # Authenticated first: an unsigned request naming a token must not spend its
+        # rate budget (nor grow the limiter's state with made-up token ids).
         token = common.counting_auth_failures(book, lambda: authenticate(request, body))
+        arrival = await common.faults(book, request, body, token.token_id, error)
         return arrival, acting_owner(request, token)
 
     def finish(arrival: Arrival, order: Order | None, owner: int) -> Response:
@@ -121,10 +122,12 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
         payload = common.contract_check(book, "limitless", request, body, error)
         if not isinstance(payload, dict):
             return error(400, "body must be a JSON object")
-        if "orderId" in payload:
-            order = book.get(str(payload["orderId"]))
-        else:
-            order = book.by_client_id(str(owner), str(payload.get("clientOrderId")))
+        field = "orderId" if "orderId" in payload else "clientOrderId"
+        value = payload.get(field)
+        if not isinstance(value, str | UUID):  # (the contract unmarshals a uuid)
+            return error(400, f"{field} must be a string")  # only with validate off
+        by_id = field == "orderId"
+        order = book.get(str(value)) if by_id else book.by_client_id(str(owner), str(value))
         return finish(arrival, order, owner)
 
     async def legacy_delete(request: Request, body: bytes) -> Response:

@@ -152,9 +152,10 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
     ) -> tuple[Arrival, PolymarketKey, Any]:
         """Faults, auth, the page's contract, then the injected 500: what every
         endpoint goes through before it acts."""
-        key_id = request.headers.get("x-pm-access-key", "")
-        arrival = await common.faults(book, request, body, key_id, error, operation)
+        # Authenticated first: an unsigned request naming a key must not spend its
+        # rate budget (nor grow the limiter's state with made-up key ids).
         key = common.counting_auth_failures(book, lambda: authenticate(request))
+        arrival = await common.faults(book, request, body, key.key_id, error, operation)
         payload = common.contract_check(book, f"polymarket_us/{page}", request, body, error)
         if arrival.fault(book.knobs.failure_rate, "failures_injected"):
             raise Refusal(error(500, "sandbox: injected internal error"))
@@ -194,7 +195,10 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
         arrival, key, payload = await admitted(
             request, body, CANCEL_BATCH, "cancel-multiple-orders"
         )
-        entries = payload["orders"] if isinstance(payload, dict) else []
+        entries = payload.get("orders") if isinstance(payload, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            # Only reachable with the validate knob off; the gateway's word is still a 400.
+            return error(400, "orders must be a list of {orderId, marketSlug} objects")
         effect = False
         for entry in entries:
             # Each entry on its own; an id unknown here (or in another market) is
@@ -208,7 +212,10 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
 
     async def cancel_all(request: Request, body: bytes) -> Response:
         arrival, key, payload = await admitted(request, body, CANCEL_ALL, "cancel-all-open-orders")
-        slugs = frozenset(payload.get("slugs") or ()) if isinstance(payload, dict) else frozenset()
+        given = (payload.get("slugs") if isinstance(payload, dict) else None) or []
+        if not isinstance(given, list) or not all(isinstance(s, str) for s in given):
+            return error(400, "slugs must be a list of market slugs")  # validate knob off
+        slugs = frozenset(given)
         ids = [o.id for o in book.on_book(key.account, slugs) if book.cancel(o)]
         return cancelled(arrival, ids, bool(ids))
 

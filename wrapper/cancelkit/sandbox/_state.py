@@ -15,6 +15,8 @@ import attrs
 from .._limits import GLOBAL, POLYMARKET_LIVE, Budget
 
 OPEN, CANCELLED, FILLED = "open", "cancelled", "filled"
+STATUSES = (OPEN, CANCELLED, FILLED)
+MAX_TRACKED = 100_000  # requests whose arrivals are counted for the fault dice
 
 
 @attrs.define
@@ -159,11 +161,16 @@ class Stats:
 class Book:
     """Orders of every account of one exchange, plus knobs and counters. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_owner: str | None = None) -> None:
+        # The account orders seeded without an owner belong to (the demo key's).
+        self.default_owner = default_owner
         self.lock = threading.Lock()
         self.orders: dict[str, Order] = {}
         self.knobs = Knobs()
         self.stats = Stats()
+        # (owner, client order id) -> order id: seeding and lookups stay O(1) (a scan
+        # made seeding 20,000 orders with client ids quadratic, 39 s on the event loop).
+        self._by_client: dict[tuple[str, str], str] = {}
         self._windows: dict[str, deque[float]] = {}
         self._arrivals: dict[bytes, int] = {}
         self._streaks: dict[bytes, int] = {}
@@ -173,12 +180,27 @@ class Book:
         """Add an order, replacing one with the same id or the same client order id
         of the same owner (client order ids are unique per account)."""
         with self.lock:
-            if order.client_order_id is not None:
-                for other in list(self.orders.values()):
-                    if (other.owner, other.client_order_id) == (order.owner, order.client_order_id):
-                        del self.orders[other.id]
-            self.orders[order.id] = order
+            self._seed(order)
         return order
+
+    def seed_many(self, orders: list[Order]) -> list[Order]:
+        """:meth:`seed` for each order, under one lock."""
+        with self.lock:
+            for order in orders:
+                self._seed(order)
+        return orders
+
+    def _seed(self, order: Order) -> None:
+        replaced = self.orders.pop(order.id, None)
+        if replaced is not None and replaced.client_order_id is not None:
+            self._by_client.pop((replaced.owner, replaced.client_order_id), None)
+        if order.client_order_id is not None:
+            key = (order.owner, order.client_order_id)
+            other = self._by_client.get(key)
+            if other is not None:
+                self.orders.pop(other, None)
+            self._by_client[key] = order.id
+        self.orders[order.id] = order
 
     def set_knobs(self, **changes: Any) -> None:
         """Change knobs, all or none (ValueError naming the bad one); a new ``seed``
@@ -193,6 +215,7 @@ class Book:
         """Forget all orders, knobs and counters."""
         with self.lock:
             self.orders.clear()
+            self._by_client.clear()
             self.knobs = Knobs()
             self.stats = Stats()
             self._windows.clear()
@@ -243,6 +266,8 @@ class Book:
         with self.lock:
             number = self._arrivals.get(request_key, 0) + 1
             self._arrivals[request_key] = number
+            if len(self._arrivals) > MAX_TRACKED:  # bounded: forget the oldest request
+                self._arrivals.pop(next(iter(self._arrivals)))
             # Until a fault hits this arrival, the request's run of faults is broken.
             streak = self._streaks.pop(request_key, 0)
             seed = self._fresh_seed if self.knobs.seed is None else self.knobs.seed
@@ -274,10 +299,8 @@ class Book:
     def by_client_id(self, owner: str, client_order_id: str) -> Order | None:
         """The order of ``owner`` with this client order id."""
         with self.lock:
-            for order in self.orders.values():
-                if (order.owner, order.client_order_id) == (owner, client_order_id):
-                    return order
-            return None
+            order_id = self._by_client.get((owner, client_order_id))
+            return None if order_id is None else self.orders.get(order_id)
 
     def cancel(self, order: Order) -> bool:
         """Move an open order to cancelled, exactly once; False if it was not open.
