@@ -127,7 +127,12 @@ def _common(command: Callable[..., None]) -> Callable[..., None]:
             "--rate",
             type=click.FloatRange(min=0),
             default=None,
-            help="Max requests/s (0: no cap) [default: polymarket 20, limitless 10, adaptive].",
+            help="Max requests/s over all endpoints (0: no cap) [default: polymarket 20,"
+            " limitless 10]. A rate R is whole attempts per window: floor(R) per floor(R)/R s"
+            " (2.5 is 2 per 0.8 s). Polymarket's per-endpoint 10-second windows still apply"
+            " and are not raised by it: listing (confirmation) 55, cancel-all 110, single"
+            " cancel 440, 2,000 over all. Each 429 halves the limit, recovered over ~10"
+            " windows.",
         ),
         click.option(
             "--concurrency",
