@@ -228,10 +228,11 @@ def test_absurd_knobs_are_400_and_nothing_is_kept(cancelkit_sandbox: Sandbox, bo
         b"{nope",
         b"\xff",
         b"[1]",
-        b'{"id": "x"}',
+        b'{"owner": "a"}',  # no id (an order without an owner is the demo key's)
         b'{"id": [1], "owner": "a"}',
         b'{"id": "x", "owner": "a", "client_order_id": 5}',
-        b'[{"id": "x", "owner": "a"}, {"id": "y"}]',
+        b'{"id": "x", "status": "gone"}',
+        b'[{"id": "x", "owner": "a"}, {"owner": "y"}]',
     ],
 )
 def test_bad_seed_bodies_are_400_and_seed_nothing(cancelkit_sandbox: Sandbox, body: bytes) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,7 +243,14 @@ def test_a_gzip_bomb_is_not_inflated_past_the_bound(
 
 def test_a_gzip_answer_within_the_bound_still_reads(cancelkit_sandbox: Sandbox, serve: Any) -> None:
     listing = _listing({"id": "o1", "marketSlug": "m", "state": "ORDER_STATE_NEW"})
-    for encoding, body in ((b"gzip", gzip.compress(listing)), (b"identity", listing)):
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    answers = [
+        (b"gzip", gzip.compress(listing)),
+        (b"deflate", zlib.compress(listing)),
+        (b"deflate", raw_deflate.compress(listing) + raw_deflate.flush()),
+        (b"identity", listing),
+    ]
+    for encoding, body in answers:
         url = serve(200, body, [(b"content-encoding", encoding)])
         c = cancelkit_sandbox.credentials
         with PolymarketUSClient(c.polymarket_key_id, c.polymarket_secret_key, base_url=url) as pm:

@@ -47,6 +47,12 @@ class _Inflater:
         return data
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        if self.encoding not in _KNOWN:
+            # We ask for gzip or deflate only; anything else is not decoded blind. Raised
+            # while reading, so that httpx closes the connection as for any read error.
+            raise httpx.DecodingError(
+                f"{self.what} answered with Content-Encoding {self.encoding[:40]!r}"
+            )
         if self._zlib is None:
             yield self._count(data)
             return
@@ -103,9 +109,6 @@ def bounded(
     most (:data:`MAX_ANSWER` by default): past it, :class:`ResponseTooLarge`."""
     what = f"{request.method} {request.url.path}"
     encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding not in _KNOWN:
-        # We ask for gzip or deflate only; anything else is not decoded blind.
-        raise httpx.DecodingError(f"{what} answered with Content-Encoding {encoding[:40]!r}")
     inflater = _Inflater(encoding, MAX_ANSWER if limit is None else limit, what)
     headers = httpx.Headers(
         [
