@@ -205,8 +205,12 @@ def _admin_error(status: int, message: str) -> Response:
 
 
 async def _json(request: Request) -> Any:
+    return _parsed(await request.body())
+
+
+def _parsed(body: bytes) -> Any:
     try:
-        return json.loads(await request.body())
+        return json.loads(body)
     except ValueError as exc:  # includes bad UTF-8 and over-long integers
         raise Refusal(_admin_error(400, f"body is not JSON: {exc}")) from None
     except RecursionError:
@@ -252,7 +256,16 @@ def admin_routes(book: Book) -> list[BaseRoute]:
         if request.method == "GET":
             with book.lock:
                 return JSONResponse([o.to_dict() for o in book.orders.values()])
-        data = await _json(request)
+        body = await request.body()
+        # A seed of 20,000 orders is parsed and stored off the event loop: the
+        # exchanges' routes keep answering meanwhile.
+        return await anyio.to_thread.run_sync(seed, body)
+
+    def seed(body: bytes) -> Response:
+        try:
+            data = _parsed(body)
+        except Refusal as refusal:
+            return refusal.response
         many = isinstance(data, list)  # a list seeds many orders in one request
         try:
             new = [_order(item, book.default_owner) for item in (data if many else [data])]
