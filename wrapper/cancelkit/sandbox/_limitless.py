@@ -118,7 +118,7 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
 
     async def cancel(request: Request, body: bytes) -> Response:
         arrival, owner = await guarded(request, body)
-        payload = common.contract_check(book, "limitless", request, body, error)
+        payload = common.contract_check(book, "limitless/cancel", request, body, error)
         if not isinstance(payload, dict):
             return error(400, "body must be a JSON object")
         if "orderId" in payload:
