@@ -11,6 +11,14 @@ window of that operation pauses (``Retry-After`` if given, else the documented
 already in flight answer together); each window that then passes without a 429
 gives back a tenth of the documented limit, so a run is back to full speed in
 about ten windows.
+
+A spacing ("at least 300 ms between calls") is kept where the exchange measures
+it, at arrival, which a client cannot see: it only knows that a request arrived
+before its answer came back. So the next attempt starts ``spacing`` after the
+previous one was answered (or failed), never while one is in flight; no jitter
+can then bring two arrivals closer than ``spacing``, at the price of one round
+trip per call. A 429 doubles the spacing (up to 8 times), and each attempt
+answered without one takes back a tenth of the documented spacing.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import anyio
 from ._limits import GLOBAL, Budget
 
 MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
+MAX_SPACING_FACTOR = 8.0
 
 
 class Window:
@@ -37,6 +46,8 @@ class Window:
         self._finished: deque[float] = deque()
         self._paused_until = 0.0
         self._recovered_at = 0.0
+        self.spacing = budget.spacing  # raised after a 429, recovered over time
+        self._answered_at = -math.inf
         self._changed = anyio.Event()
 
     def _load(self, now: float) -> int:
@@ -52,8 +63,13 @@ class Window:
         """Wait for room, then count one attempt in flight."""
         while True:
             now = anyio.current_time()
+            spaced = self._answered_at + self.spacing
             if now < self._paused_until:
                 wait = self._paused_until - now
+            elif self.spacing and self._in_flight:
+                wait = math.inf  # the previous call's arrival is not known yet
+            elif now < spaced:
+                wait = spaced - now
             elif self._load(now) < self.limit:
                 break
             elif self._finished:
@@ -70,6 +86,9 @@ class Window:
         now = anyio.current_time()
         self._in_flight -= 1
         self._finished.append(now)
+        self._answered_at = now
+        if self.spacing > self.budget.spacing and now >= self._paused_until:
+            self.spacing = max(self.budget.spacing, self.spacing - self.budget.spacing / 10)
         if self.limit < self.budget.limit and now - self._recovered_at >= self.budget.window:
             self.limit = min(self.budget.limit, self.limit + max(1, self.budget.limit // 10))
             self._recovered_at = now
@@ -80,6 +99,8 @@ class Window:
         now = anyio.current_time()
         if now >= self._paused_until:  # a new burst, not another answer of the last one
             self.limit = max(1, self.limit // 2)
+            ceiling = self.budget.spacing * MAX_SPACING_FACTOR
+            self.spacing = min(ceiling, self.spacing * 2)
         self._paused_until = max(self._paused_until, now + max(MIN_PAUSE, retry_after or 0.0))
         self._recovered_at = self._paused_until
         self._wake()
