@@ -131,6 +131,18 @@ class Limiter:
                 stack.callback(window.release)
             yield
 
+    def last_answer(self) -> float:
+        """When the last attempt through this limiter was answered (-inf: none yet)."""
+        moments = [w._answered_at for found in self._windows.values() for w in found]
+        return max(moments, default=-math.inf)
+
+    def answered_at(self, moment: float) -> None:
+        """Carry spacing over from an earlier limiter of the same key: the next attempt
+        keeps its distance from an attempt answered at ``moment`` (monotonic clock)."""
+        for found in self._windows.values():
+            for window in found:
+                window._answered_at = max(window._answered_at, moment)
+
     def refused(self, operation: str, retry_after: float | None) -> None:
         """Tell every window of ``operation`` that the exchange answered 429."""
         for window in self._for(operation):

@@ -17,6 +17,7 @@ import hmac
 import re
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import attrs
 from starlette.requests import Request
@@ -216,8 +217,9 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
             raise Refusal(error(400, "orderIds must be given"))
         if len(given) != 1:
             raise Refusal(error(400, "Provide exactly one of orderIds or clientOrderIds"))
-        ids = payload[given[0]]
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        # openapi-core unmarshals format: uuid into UUID objects: back to their text.
+        ids = [str(i) if isinstance(i, UUID) else i for i in payload[given[0]] or ()]
+        if not isinstance(payload[given[0]], list) or not all(isinstance(i, str) for i in ids):
             raise Refusal(error(400, f"{given[0]} must be an array of strings"))
         if len(ids) > _BATCH_MAX:
             raise Refusal(error(400, f"{given[0]} must contain no more than 50 elements"))
@@ -289,6 +291,7 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
             if not isinstance(item, dict) or len(set(item) & {"orderId", "clientOrderId"}) != 1:
                 return error(400, f"items[{index}]: exactly one of orderId or clientOrderId")
             order_id, client_id = item.get("orderId"), item.get("clientOrderId")
+            order_id = str(order_id) if isinstance(order_id, UUID) else order_id
             if order_id is not None:
                 if not isinstance(order_id, str) or not _UUID.fullmatch(order_id):
                     return error(400, f"items[{index}].orderId must be a UUID")
