@@ -61,6 +61,19 @@ class Window:
 
     async def acquire(self) -> None:
         """Wait for room, then count one attempt in flight."""
+        await self.ready()
+        self._in_flight += 1  # no await since ready() returned: the room is still there
+
+    def _admits(self, now: float) -> bool:
+        return (
+            now >= self._paused_until
+            and not (self.spacing and self._in_flight)
+            and now >= self._answered_at + self.spacing
+            and self._load(now) < self.limit
+        )
+
+    async def ready(self) -> None:
+        """Wait until an attempt would be admitted now (without counting one)."""
         while True:
             now = anyio.current_time()
             spaced = self._answered_at + self.spacing
@@ -79,7 +92,6 @@ class Window:
             changed = self._changed
             with anyio.move_on_after(wait):
                 await changed.wait()
-        self._in_flight += 1
 
     def release(self) -> None:
         """The attempt is over: it counts for one more window."""
@@ -130,6 +142,17 @@ class Limiter:
                 await window.acquire()
                 stack.callback(window.release)
             yield
+
+    async def ready(self, operation: str = GLOBAL) -> None:
+        """Wait until every window of ``operation`` would admit an attempt now, taking
+        nothing: a caller that may still decide not to send (a stopped run) waits here."""
+        while True:
+            windows = self._for(operation)
+            for window in windows:
+                await window.ready()
+            now = anyio.current_time()
+            if all(w._admits(now) for w in windows):  # none changed while others waited
+                return
 
     def last_answer(self) -> float:
         """When the last attempt through this limiter was answered (-inf: none yet)."""

@@ -19,6 +19,7 @@ else still LIVE there is reported ``failed``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -44,6 +45,7 @@ from ._limiter import Limiter
 if TYPE_CHECKING:
     from ._limitless import AsyncLimitlessClient, CancelTarget
 
+logger = logging.getLogger("cancelkit")
 BATCH = BATCH_CANCEL_ORDERS_DTO_BY_ORDER_IDS_ORDER_IDS_MAX_ITEMS
 LOOKUP_BATCH = ORDER_STATUS_BATCH_DTO_ITEMS_MAX_ITEMS
 # Reasons whose text does not say which of "not found" and "not open" it is.
@@ -99,6 +101,16 @@ class _Run:
         self.index: dict[Key, int] = {}
         self.canceled: set[str] = set()  # every id a batch answer listed as canceled
         self.ask: dict[Key, str] = {}  # identifier -> what the batch answer said
+        # One request at a time, sent only once the pace admits it: a run stopped while
+        # waiting sends nothing more (those orders are not_sent, never unknown).
+        self.gate = anyio.Lock()
+
+    async def admitted(self) -> bool:
+        """Wait for the pace; False if the run was stopped meanwhile."""
+        if self.control.stopped:
+            return False
+        await self.limiter.ready()
+        return not self.control.stopped
 
     def record_answer(self, kind: str, values: list[str], canceled: set[str], failed: Any) -> None:
         for value in values:
@@ -118,23 +130,37 @@ class _Run:
             else:
                 self.ledger.record(index, "failed", message=said, attempts=1)
 
+    def fail(self, keys: list[Key], exc: Exception, prefix: str) -> None:
+        """Every order of a request that failed as a whole: ``failed`` (it may still be
+        open), and the run stopped if every request would meet the same."""
+        if isinstance(exc, CancelKitError):
+            error = exc
+        else:
+            logger.exception("unexpected error in a Limitless batch")
+            error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
+        if stops_the_run(error):
+            self.control.stop(f"{type(error).__name__}: {error}")
+        for key in keys:
+            said = self.ask.get(key)
+            why = f"{said}; {prefix}{error.message}" if said else f"{prefix}{error.message}"
+            self.ledger.record(
+                self.index[key], "failed", message=why, error=error, attempts=error.attempts
+            )
+
     async def send(self, batch: tuple[str, list[str]]) -> None:
         kind, values = batch
-        if self.control.stopped:
-            return  # never sent: the ledger reports these not_sent
+        async with self.gate:
+            if await self.admitted():  # else never sent: the ledger reports not_sent
+                await self._send(kind, values)
+
+    async def _send(self, kind: str, values: list[str]) -> None:
         with self.control.in_flight() as scope:
             try:
                 answer = await self.client._batch_cancel(
                     kind, values, self.limiter, self.control.deadline
                 )
-            except CancelKitError as exc:
-                if stops_the_run(exc):
-                    self.control.stop(f"{type(exc).__name__}: {exc}")
-                for value in values:
-                    index = self.index[(kind, value)]
-                    self.ledger.record(
-                        index, "failed", message=exc.message, error=exc, attempts=exc.attempts
-                    )
+            except Exception as exc:  # one batch's surprise must not abort the others
+                self.fail([(kind, v) for v in values], exc, "")
                 return
             canceled = {c for c in answer.canceled or () if isinstance(c, str)}
             self.canceled |= {c.lower() for c in canceled}
@@ -150,8 +176,15 @@ class _Run:
 
     async def lookup(self, keys: list[Key]) -> None:
         """Ask the exchange about orders the batch answer did not settle."""
-        if self.control.stopped:
-            return
+        async with self.gate:
+            if await self.admitted():
+                await self._lookup(keys)
+                return
+        for key in keys:  # sent in a batch, but the run stopped before asking
+            why = f"{self.ask[key]}; not asked: the run stopped ({self.control.reason})"
+            self.ledger.record(self.index[key], "unknown", message=why)
+
+    async def _lookup(self, keys: list[Key]) -> None:
         if not self.control.left():
             for key in keys:
                 self.ledger.record(
@@ -171,12 +204,8 @@ class _Run:
                 self.limiter,
                 self.control.deadline,
             )
-        except CancelKitError as exc:
-            if stops_the_run(exc):
-                self.control.stop(f"{type(exc).__name__}: {exc}")
-            for key in keys:
-                why = f"{self.ask[key]}; the status lookup failed: {exc.message}"
-                self.ledger.record(self.index[key], "failed", message=why, error=exc)
+        except Exception as exc:
+            self.fail(keys, exc, "the status lookup failed: ")
             return
         for key, result in zip(keys, results, strict=True):
             self.settle(key, result)
