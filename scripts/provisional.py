@@ -16,6 +16,7 @@ fetched page now declares, what the published definition says differently, as
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,58 @@ def apply(generator_dir: Path, name: str, document: JSON) -> str:
         return ""
     merge(document, provisional)
     return f"; provisional {path.name} sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+def superseded(
+    root: Path, blocks: dict[str, bytes], published: Callable[[Path], JSON]
+) -> dict[str, dict[str, tuple[str, list[Change]]]]:
+    """For each spec with a provisional document: its operations that the fetched
+    pages declare, with what the published definition says differently.
+    ``published(spec_path)`` is the document the fetched blocks make of that spec."""
+    found: dict[str, dict[str, tuple[str, list[Change]]]] = {}
+    for path in sorted((root / "scripts" / "generator").glob("*.provisional.yaml")):
+        name = path.name.removesuffix(".provisional.yaml")
+        if not any(key.split("/")[0] in (name, f"{name}.yaml") for key in blocks):
+            continue
+        document = load(path)
+        if document is None:
+            continue
+        report = differences(document, published(root / "specs" / name))
+        if report:
+            found[path.name] = report
+    return found
+
+
+def markdown(found: dict[str, dict[str, tuple[str, list[Change]]]]) -> str:
+    """The refresh report's section on provisional operations now published."""
+    if not found:
+        return ""
+    lines = ["# Provisional operations now published", ""]
+    for file, report in found.items():
+        lines += [
+            f"## scripts/generator/{file}",
+            "",
+            "Each operation below is now declared by its page's verbatim block; once that",
+            "block is in specs/, generation drops the provisional definition for it.",
+            "",
+        ]
+        for where, (page, changes) in report.items():
+            breaking = sum(c.breaking for c in changes)
+            lines += [f"### {where} ({page})", ""]
+            if not changes:
+                lines += ["- the published definition agrees with the provisional one", ""]
+                continue
+            lines.append(f"{breaking} breaking change(s) from the provisional definition.")
+            lines += ["", *(c.line() for c in changes), ""]
+    return "\n".join(lines)
+
+
+def as_json(found: dict[str, dict[str, tuple[str, list[Change]]]]) -> JSON:
+    """The same, for ``--json``."""
+    return {
+        file: {
+            where: {"page": page, "changes": [c.to_dict() for c in changes]}
+            for where, (page, changes) in report.items()
+        }
+        for file, report in found.items()
+    }
