@@ -61,6 +61,8 @@ from pathlib import Path
 import yaml
 from extract_spec import ExtractError, merge
 from normalize import NormalizationError, normalize
+from path_templates import PathTemplateError
+from path_templates import declare as declare_path_parameters
 from provisional import apply as merge_provisional
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,6 +206,10 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
             raise RegenerateError(f"{supplement.name}: {exc}") from exc
     # Operations written from a page's facts (not published verbatim): see provisional.py.
     digest += merge_provisional(config.parent, name, document)
+    try:
+        declare_path_parameters(document)  # a published `parameters: []` beside {slug}
+    except PathTemplateError as exc:
+        raise RegenerateError(f"{shown}: {exc}") from exc
     try:
         document = normalize(document)
     except NormalizationError as exc:

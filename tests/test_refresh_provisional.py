@@ -95,3 +95,23 @@ def test_once_written_the_verbatim_definition_replaces_the_provisional_one(
     assert dropped == ["POST /orders/batch-cancel"]
     # What is still provisional keeps being generated until its page is published.
     assert "CANCEL_ALL_ORDERS_RESPONSE_DTO_REQUIRED" in constraints
+
+
+def test_a_published_block_that_omits_its_path_parameter_still_generates() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import pytest
+    from path_templates import PathTemplateError, declare
+
+    # The cancel-all page as published: `parameters: []` although the path has {slug}.
+    document = {"paths": {"/orders/all/{slug}": {"delete": {"parameters": []}}}}
+    assert declare(document) == ["DELETE /orders/all/{slug} {slug}"]
+    (parameter,) = document["paths"]["/orders/all/{slug}"]["delete"]["parameters"]
+    assert parameter == {
+        "name": "slug",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    assert declare(document) == []  # declared once
+    with pytest.raises(PathTemplateError):
+        declare({"paths": {"/x/{a b}": {"get": {}}}})
