@@ -29,6 +29,12 @@ def main() -> None:
 @click.option("--spike-rate", default=0.0, help="Share of requests delayed by --spike-latency.")
 @click.option("--spike-latency", default=0.0, help="Seconds of a latency spike.")
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice.")
+@click.option(
+    "--published-limits/--no-published-limits",
+    default=True,
+    show_default=True,
+    help="Limitless: enforce its published limit (2 in flight, 300 ms apart, per token).",
+)
 def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: float) -> None:
     """Run both exchange sandboxes until interrupted; print URLs and demo credentials."""
     import threading
