@@ -45,6 +45,7 @@ _NOT_FOUND_MESSAGE = "Order not found or already canceled"
 STUCK = "CANCEL_FAILED"  # the cancel_all_stuck knob's reason (the sandbox's own word)
 # How the exchange names an order's state in listings (page: user-orders).
 _LISTED = {OPEN: "LIVE", CANCELLED: "CANCELED", FILLED: "MATCHED"}
+_DIGITS = re.compile(r"[0-9]+")
 _BATCH_MAX = 50  # the page's limit, enforced here even with validation off
 _CLIENT_ID_MAX = 128
 
@@ -273,9 +274,10 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
         limit_text = request.query_params.get("limit")
         limit: int | None = None
         if limit_text is not None:
-            if not _PROFILE.fullmatch(limit_text) or int(limit_text) < 1:
+            # Any positive integer, however long (a count beyond the book is no limit).
+            if not _DIGITS.fullmatch(limit_text) or not limit_text.strip("0"):
                 return error(400, "limit must be a positive integer")
-            limit = int(limit_text)
+            limit = int(limit_text) if len(limit_text) <= 18 else None
         found = [listed(o) for o in book.owned(str(owner), request.path_params["slug"])]
         data = [o for o in found if o["status"] in wanted]
         return JSONResponse({"data": data[:limit] if limit else data})
