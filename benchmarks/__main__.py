@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from . import _signing
+from . import _limitless_kill, _signing
 from ._contenders import CONTENDERS, SLUG
 from ._sandbox import SandboxProcess
 
@@ -60,6 +60,7 @@ def latency(
         # Schema validation costs the sandbox milliseconds and the legacy DELETE route
         # (limitless-sdk's) has none: off here, so what differs is the clients.
         box.knobs(venue, validate=False)
+    box.knobs("lm", published_limits=False)  # latency, not the pace, is measured here
     for round_no in range(rounds + 1):
         for venue, contenders in CONTENDERS.items():
             names = list(contenders)
@@ -73,6 +74,7 @@ def latency(
                     samples[venue][name].extend(measured)
     for venue in CONTENDERS:
         box.knobs(venue, validate=True)
+    box.knobs("lm", published_limits=True)
     return samples
 
 
@@ -229,6 +231,7 @@ def report(
     boot: dict,  # type: ignore[type-arg]
     mem: tuple,  # type: ignore[type-arg]
     first: dict[str, list[float]],
+    lm_kill: dict[int, dict[str, dict[str, float]]],
 ) -> str:  # type: ignore[type-arg]
     versions = {
         p: metadata.version(p)
@@ -306,6 +309,8 @@ def report(
                 f" | {int(row['429s'])} | {int(row['open'])} |"
             )
         lines.append("")
+    for count, rows in lm_kill.items():
+        lines += _limitless_kill.table(count, rows)
     lines += [
         f"## Start-up (median of {args.startup} fresh processes)",
         "",
@@ -343,6 +348,7 @@ def main() -> None:
             50,
         )
         args.first = 3
+        args.lm_kill = (60,)
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
@@ -353,17 +359,19 @@ def main() -> None:
             10_000,
         )
         args.first = 40
+        args.lm_kill = (300, 1000)
     box = SandboxProcess()
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
         sign = _signing.measure(args.sign_calls, args.sign_rounds)
         kill = {count: kill_switch(box, count) for count in args.kill}
+        lm_kill = {count: _limitless_kill.measure(box, count) for count in args.lm_kill}
         mem = memory(box, args.memory)
         first = first_cancel(box, args.first)
     finally:
         box.close()
     boot = startup(args.startup)
-    text = report(args, lat, sign, kill, boot, mem, first)
+    text = report(args, lat, sign, kill, boot, mem, first, lm_kill)
     print(text)
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")

@@ -32,9 +32,9 @@ class SandboxProcess:
         self.lm_url = self.env["LIMITLESS_API_URL"]
         self.admin = httpx.Client(timeout=60)
 
-    def seed(self, venue: str, ids: list[str], owner: str) -> None:
+    def seed(self, venue: str, ids: list[str], owner: str, market: str = "bench-market") -> None:
         url = self.pm_url if venue == "pm" else self.lm_url
-        orders = [{"id": i, "owner": owner, "market_slug": "bench-market"} for i in ids]
+        orders = [{"id": i, "owner": owner, "market_slug": market} for i in ids]
         self.admin.post(url + "/_sandbox/orders", json=orders).raise_for_status()
 
     def knobs(self, venue: str, **knobs: Any) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import provisional
 import yaml
 from extract_spec import ExtractError, extract_block
 from regenerate import ROOT, RegenerateError, generate_all, load_spec, spec_pages
@@ -168,14 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         sources = read_sources(sources_file)
         blocks = fetch_all(sources, sources_file.parent, args.timeout)
         report = changes(root, blocks)
+        # Operations written from a page's facts that the fetched pages now publish.
+        published = provisional.superseded(root, blocks, lambda s: _merged(root, s, blocks))
     except RefreshError as exc:
         print(f"refresh: {exc}; nothing written", file=sys.stderr)
         return 2
     if args.json:
         data = {spec: [c.to_dict() for c in found] for spec, found in report.items()}
-        print(json.dumps({"changed": bool(report), "specs": data}, indent=2))
+        found = provisional.as_json(published)
+        print(json.dumps({"changed": bool(report), "specs": data, "provisional": found}, indent=2))
     else:
         print(markdown(report))
+        print(provisional.markdown(published))
     if not report:
         return 0
     if args.check:

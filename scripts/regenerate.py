@@ -61,6 +61,9 @@ from pathlib import Path
 import yaml
 from extract_spec import ExtractError, merge
 from normalize import NormalizationError, normalize
+from path_templates import PathTemplateError
+from path_templates import declare as declare_path_parameters
+from provisional import apply as merge_provisional
 
 ROOT = Path(__file__).resolve().parent.parent
 _PINNED_TOOLS = ("openapi-python-client", "ruff")
@@ -178,6 +181,10 @@ def constraints_module(document: dict[str, object]) -> str:
                     lines.append(f"{prefix}_{_snake(prop)}_{_snake(key)} = {prop_schema[key]!r}")
             if prop_schema.get("enum"):
                 lines.append(f"{prefix}_{_snake(prop)}_ENUM = {tuple(prop_schema['enum'])!r}")
+            items = prop_schema.get("items")  # an array's items: 128 characters per id
+            for key in _CONSTRAINT_KEYS if isinstance(items, dict) else ():
+                if key in items:
+                    lines.append(f"{prefix}_{_snake(prop)}_ITEMS_{_snake(key)} = {items[key]!r}")
     return "\n".join(lines) + "\n"
 
 
@@ -197,6 +204,12 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
             _supplement(document, yaml.safe_load(supplement.read_bytes()), "")
         except RegenerateError as exc:
             raise RegenerateError(f"{supplement.name}: {exc}") from exc
+    # Operations written from a page's facts (not published verbatim): see provisional.py.
+    digest += merge_provisional(config.parent, name, document)
+    try:
+        declare_path_parameters(document)  # a published `parameters: []` beside {slug}
+    except PathTemplateError as exc:
+        raise RegenerateError(f"{shown}: {exc}") from exc
     try:
         document = normalize(document)
     except NormalizationError as exc:

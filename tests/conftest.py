@@ -230,3 +230,14 @@ def lm_headers(
         "lmts-signature": auth.sign(stamp, method, target, body),
         "content-type": "application/json",
     }
+
+
+@pytest.fixture
+def cancelkit_sandbox(cancelkit_sandbox: Sandbox, request: pytest.FixtureRequest) -> Sandbox:
+    """The plugin's sandbox, without Limitless's published pace (2 in flight, 300 ms
+    apart) unless a test asks for it with ``cancelkit_sandbox(published_limits=True)``:
+    tests that send raw requests back to back are about something else."""
+    marker = request.node.get_closest_marker("cancelkit_sandbox")
+    if marker is None or "published_limits" not in marker.kwargs:
+        cancelkit_sandbox.limitless.set_knobs(published_limits=False)
+    return cancelkit_sandbox

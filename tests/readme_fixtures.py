@@ -16,4 +16,6 @@ def readme_sandbox(cancelkit_env: Sandbox) -> Sandbox:
     for i in range(1, 4):
         box.seed_polymarket(f"ord-{i}")
     box.seed_limitless(client_order_id="partner-order-001")
+    box.seed_limitless("6f52b6d2-6c9e-4a5c-8a4f-28ab4b7ff203", market_slug="btc-100k")
+    box.seed_limitless(market_slug="btc-100k")
     return box

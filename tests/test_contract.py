@@ -79,7 +79,7 @@ def test_limitless_sandbox_conforms_to_its_verbatim_spec(cancelkit_sandbox: Sand
     http = httpx.Client(auth=LimitlessAuth(c.limitless_token_id, c.limitless_secret))
     statuses: dict[int, int] = {}
 
-    @given(case=_cases("limitless"))
+    @given(case=_cases("limitless/cancel"))
     @settings(
         max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )

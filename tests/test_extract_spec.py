@@ -18,7 +18,10 @@ LIMITLESS_PAGE = FIXTURES / "004_01da29b7033c1939.txt"
 
 @pytest.mark.parametrize(
     ("page", "spec"),
-    [(POLYMARKET_PAGE, "polymarket_us/cancel-order.yaml"), (LIMITLESS_PAGE, "limitless.yaml")],
+    [
+        (POLYMARKET_PAGE, "polymarket_us/cancel-order.yaml"),
+        (LIMITLESS_PAGE, "limitless/cancel.yaml"),
+    ],
 )
 def test_a_seed_page_gives_its_block_byte_for_byte(page: Path, spec: str, tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
@@ -47,7 +50,9 @@ def test_a_page_served_over_http_is_read_too(tmp_path: Path) -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/{LIMITLESS_PAGE.name}"
-        assert extract([url]).encode() == (ROOT / "specs" / "limitless.yaml").read_bytes()
+        assert (
+            extract([url]).encode() == (ROOT / "specs" / "limitless" / "cancel.yaml").read_bytes()
+        )
     finally:
         server.shutdown()
         server.server_close()

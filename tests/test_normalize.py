@@ -14,7 +14,7 @@ SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
 def limitless() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((SPECS / "limitless.yaml").read_bytes())
+    loaded: dict[str, Any] = yaml.safe_load((SPECS / "limitless" / "cancel.yaml").read_bytes())
     return loaded
 
 

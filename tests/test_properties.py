@@ -37,6 +37,7 @@ SETTINGS = settings(
 @pytest.fixture(scope="module")
 def box() -> Iterator[Sandbox]:
     with Sandbox() as sandbox:
+        sandbox.limitless.set_knobs(published_limits=False)  # single cancels, back to back
         yield sandbox
 
 

@@ -64,7 +64,7 @@ def test_an_extra_file_in_generated_is_drift(project_copy: Path) -> None:
 
 
 def test_an_unknown_oneof_shape_stops_generation_naming_the_schema(project_copy: Path) -> None:
-    spec = project_copy / "specs" / "limitless.yaml"
+    spec = project_copy / "specs" / "limitless" / "cancel.yaml"
     spec.write_text(
         spec.read_text().replace("- required:\n            - orderId", "- minLength: 1")
     )
@@ -79,7 +79,7 @@ def test_every_generated_file_names_its_spec_and_hash() -> None:
 
     for package, spec in (
         ("polymarket_us_api", "polymarket_us/"),
-        ("limitless_api", "limitless.yaml"),
+        ("limitless_api", "limitless/"),
     ):
         _, digest = load_spec(ROOT, ROOT / "specs" / spec.rstrip("/"))
         files = list((ROOT / "generated" / package).rglob("*.py"))
@@ -185,7 +185,7 @@ def test_a_page_that_redefines_a_shared_component_stops_the_run_naming_both(
 
 
 def test_constraints_come_from_the_spec(project_copy: Path) -> None:
-    spec = project_copy / "specs" / "limitless.yaml"
+    spec = project_copy / "specs" / "limitless" / "cancel.yaml"
     spec.write_text(spec.read_text().replace("maxLength: 128", "maxLength: 64"))
     result = check(project_copy)
     assert result.returncode == 1

@@ -28,8 +28,8 @@ FAULTS = {
     "drop_rate": 0.05,  # connection dropped after it took effect
     # 429 as from a rate limit: each one pauses the client's limiter >= 1 s and halves
     # it (as a real 429 should), so a few are enough to exercise that.
-    "throttle_rate": 0.01,
-    "spike_rate": 0.03,
+    "throttle_rate": 0.03,
+    "spike_rate": 0.1,
     "spike_latency": 0.3,
     "rate_limit": RATE,
     "max_fault_streak": MAX_STREAK,

@@ -51,6 +51,12 @@ _NOT_LOOPBACK = (
     help="Check every request against the published specs.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice.")
+@click.option(
+    "--published-limits/--no-published-limits",
+    default=True,
+    show_default=True,
+    help="Limitless: enforce its published limit (2 in flight, 300 ms apart, per token).",
+)
 def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) -> None:
     """Run both exchange sandboxes until interrupted; print URLs, demo credentials,
     commands that seed and cancel orders, and the admin routes.
@@ -127,12 +133,12 @@ def _common(command: Callable[..., None]) -> Callable[..., None]:
             "--rate",
             type=click.FloatRange(min=0),
             default=None,
-            help="Max requests/s over all endpoints (0: no cap) [default: polymarket 20,"
-            " limitless 10]. A rate R is whole attempts per window: floor(R) per floor(R)/R s"
-            " (2.5 is 2 per 0.8 s). Polymarket's per-endpoint 10-second windows still apply"
-            " and are not raised by it: listing (confirmation) 55, cancel-all 110, single"
-            " cancel 440, 2,000 over all. Each 429 halves the limit, recovered over ~10"
-            " windows.",
+            help="Max requests/s over all endpoints (0: no cap) [default: polymarket 20;"
+            " limitless: its published limit, 2 in flight 300 ms apart, always kept]. A rate R"
+            " is whole attempts per window: floor(R) per floor(R)/R s (2.5 is 2 per 0.8 s)."
+            " Polymarket's per-endpoint 10-second windows still apply and are not raised by it:"
+            " listing (confirmation) 55, cancel-all 110, single cancel 440, 2,000 over all."
+            " Each 429 halves the limit, recovered over ~10 windows.",
         ),
         click.option(
             "--concurrency",
@@ -293,11 +299,24 @@ def cancel_polymarket(
     type=click.IntRange(min=1),
     help="Sub-account profile id (partner flow; needs delegated_signing).",
 )
+@click.option(
+    "--market",
+    "--market-slug",
+    "markets",
+    multiple=True,
+    metavar="SLUG",
+    help="With --all: the market to cancel everything in (repeatable).",
+)
+@click.option(
+    "--all", "all_orders", is_flag=True, help="Cancel every order in each --market (cancel-all)."
+)
 @_common
 def cancel_limitless(
     order_ids: tuple[str, ...],
     client_ids: tuple[str, ...],
     on_behalf_of: int | None,
+    markets: tuple[str, ...],
+    all_orders: bool,
     from_file: str | None,
     base_url: str | None,
     json_lines: bool,
@@ -310,22 +329,39 @@ def cancel_limitless(
     dry_run: bool,
     verbose: bool,
 ) -> None:
-    """Cancel Limitless orders. In --from-file, a line is order:<uuid> or client:<id>."""
+    """Cancel Limitless orders (batches of 50, each outcome the exchange's word), or with
+    --all every order in each --market. In --from-file, a line is order:<uuid> or
+    client:<id>. Requests keep the published limit: 2 in flight, 300 ms apart."""
     from . import _cancel_cli as cli
     from . import _inputs as given
     from . import _validation as check
-    from ._limitless import DEFAULT_RATE, AsyncLimitlessClient
+    from ._limitless import AsyncLimitlessClient
 
+    if all_orders and (order_ids or client_ids or from_file):
+        raise click.UsageError("--all cancels every order of a market: give no ids or --from-file")
+    if all_orders and not markets:
+        raise click.UsageError("--all needs --market SLUG (Limitless cancels all per market)")
+    if markets and not all_orders:
+        raise click.UsageError("--market goes with --all")
     args = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
     args += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
     items, bad, skipped = _inputs("limitless", args, from_file, cli.parse_limitless)
     if on_behalf_of is not None:
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
         bad += problem
-    max_rate = _rate(rate, DEFAULT_RATE)
+    _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
+    bad += problems
+    max_rate = rate or None  # --rate adds a cap to the published pace; 0: none
     kwargs = {"base_url": base_url} if base_url else {}
 
     async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
+        if all_orders:
+            results: list[Any] = []
+            for slug in markets:  # one after another: the pace is per token
+                results += await client.cancel_all(
+                    slug, on_behalf_of, max_rate=max_rate, on_result=report, control=control
+                )
+            return results
         return await client.cancel_orders(
             targets,
             on_behalf_of=on_behalf_of,
@@ -337,20 +373,40 @@ def cancel_limitless(
         )
 
     query = f"?onBehalfOf={on_behalf_of}" if on_behalf_of else ""
+    if all_orders:
+        request = f"DELETE /orders/all/{{slug}}{query} for {', '.join(markets)}" + (
+            "" if on_behalf_of else ", then GET /markets/{slug}/user-orders until confirmed"
+        )
+    elif on_behalf_of:
+        request = f"POST /orders/cancel{query}, one request per order"
+    else:
+        request = (
+            "POST /orders/batch-cancel (50 per request, ids and client ids apart), then"
+            " POST /orders/status/batch for any order the answer does not settle"
+        )
     job = cli.Job(
         venue="limitless",
         build_client=lambda: given.from_env(AsyncLimitlessClient, **kwargs),
         work=work,
-        rate=_rate_text(max_rate) + (" (halved on each 429)" if max_rate else ""),
+        rate="published limit (2 in flight, 300 ms apart)"
+        + (f" and {max_rate:g}/s" if max_rate else "")
+        + ", slower after a 429",
         deadline=deadline,
         as_json_lines=json_lines,
         journal=journal,
         dry_run=dry_run,
-        describe_request=f"POST /orders/cancel{query}, one request per order",
+        describe_request=request,
         verbose=verbose,
     )
     raise SystemExit(
-        cli.run(job, items=items, invalid=bad, skip_invalid=skip_invalid, skipped=skipped)
+        cli.run(
+            job,
+            items=items,
+            invalid=bad,
+            skip_invalid=skip_invalid,
+            skipped=skipped,
+            all_orders=all_orders,
+        )
     )
 
 
@@ -399,6 +455,53 @@ def orders_polymarket(
         click.echo(view.footer(view.per_market(listed)))
     else:
         click.echo(view.table(listed))
+
+
+@orders.command("limitless")
+@click.option(
+    "--market", "markets", multiple=True, required=True, metavar="SLUG", help="The market."
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["LIVE", "MATCHED", "CANCELED", "UNMATCHED"]),
+    help="Only these statuses (repeatable) [default: LIVE].",
+)
+@click.option("--json", "json_lines", is_flag=True, help="One JSON order per line.")
+@click.option("--base-url", help="API root [default: LIMITLESS_API_URL, else the exchange].")
+def orders_limitless(
+    markets: tuple[str, ...], statuses: tuple[str, ...], json_lines: bool, base_url: str | None
+) -> None:
+    """This token's orders in each --market (LIVE unless --status): id, client order id,
+    market, side, price, size left, status."""
+    from limitless_api.models import OrderStatus
+
+    from . import _inputs as given
+    from . import _orders_cli as view
+    from . import _validation as check
+    from ._exceptions import CancelKitError, InvalidRequest
+    from ._limitless import LimitlessClient
+    from ._terminal import printable
+
+    chosen = [OrderStatus(s) for s in statuses] or None
+    try:
+        for slug in markets:
+            check.market_slug(slug)
+        kwargs = {"base_url": base_url} if base_url else {}
+        with given.from_env(LimitlessClient, **kwargs) as lm:
+            listed = [o for slug in markets for o in lm.open_orders(slug, statuses=chosen)]
+    except InvalidRequest as exc:
+        click.echo(f"cancelkit: {printable(exc.message)}", err=True)
+        raise SystemExit(2) from None
+    except CancelKitError as exc:
+        click.echo(f"cancelkit: {type(exc).__name__}: {printable(exc)}", err=True)
+        raise SystemExit(1) from None
+    if json_lines:
+        if listed:
+            click.echo(view.json_lines(listed))
+    else:
+        click.echo(view.table(listed, view.LIMITLESS_COLUMNS, view.limitless_row))
 
 
 @main.command()

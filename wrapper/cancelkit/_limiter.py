@@ -11,6 +11,14 @@ window of that operation pauses (``Retry-After`` if given, else the documented
 already in flight answer together); each window that then passes without a 429
 gives back a tenth of the documented limit, so a run is back to full speed in
 about ten windows.
+
+A spacing ("at least 300 ms between calls") is kept where the exchange measures
+it, at arrival, which a client cannot see: it only knows that a request arrived
+before its answer came back. So the next attempt starts ``spacing`` after the
+previous one was answered (or failed), never while one is in flight; no jitter
+can then bring two arrivals closer than ``spacing``, at the price of one round
+trip per call. A 429 doubles the spacing (up to 8 times), and each attempt
+answered without one takes back a tenth of the documented spacing.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import anyio
 from ._limits import GLOBAL, Budget
 
 MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
+MAX_SPACING_FACTOR = 8.0
 
 
 class Window:
@@ -37,6 +46,8 @@ class Window:
         self._finished: deque[float] = deque()
         self._paused_until = 0.0
         self._recovered_at = 0.0
+        self.spacing = budget.spacing  # raised after a 429, recovered over time
+        self._answered_at = -math.inf
         self._changed = anyio.Event()
 
     def _load(self, now: float) -> int:
@@ -50,10 +61,28 @@ class Window:
 
     async def acquire(self) -> None:
         """Wait for room, then count one attempt in flight."""
+        await self.ready()
+        self._in_flight += 1  # no await since ready() returned: the room is still there
+
+    def _admits(self, now: float) -> bool:
+        return (
+            now >= self._paused_until
+            and not (self.spacing and self._in_flight)
+            and now >= self._answered_at + self.spacing
+            and self._load(now) < self.limit
+        )
+
+    async def ready(self) -> None:
+        """Wait until an attempt would be admitted now (without counting one)."""
         while True:
             now = anyio.current_time()
+            spaced = self._answered_at + self.spacing
             if now < self._paused_until:
                 wait = self._paused_until - now
+            elif self.spacing and self._in_flight:
+                wait = math.inf  # the previous call's arrival is not known yet
+            elif now < spaced:
+                wait = spaced - now
             elif self._load(now) < self.limit:
                 break
             elif self._finished:
@@ -63,13 +92,15 @@ class Window:
             changed = self._changed
             with anyio.move_on_after(wait):
                 await changed.wait()
-        self._in_flight += 1
 
     def release(self) -> None:
         """The attempt is over: it counts for one more window."""
         now = anyio.current_time()
         self._in_flight -= 1
         self._finished.append(now)
+        self._answered_at = now
+        if self.spacing > self.budget.spacing and now >= self._paused_until:
+            self.spacing = max(self.budget.spacing, self.spacing - self.budget.spacing / 10)
         if self.limit < self.budget.limit and now - self._recovered_at >= self.budget.window:
             self.limit = min(self.budget.limit, self.limit + max(1, self.budget.limit // 10))
             self._recovered_at = now
@@ -80,6 +111,8 @@ class Window:
         now = anyio.current_time()
         if now >= self._paused_until:  # a new burst, not another answer of the last one
             self.limit = max(1, self.limit // 2)
+            ceiling = self.budget.spacing * MAX_SPACING_FACTOR
+            self.spacing = min(ceiling, self.spacing * 2)
         self._paused_until = max(self._paused_until, now + max(MIN_PAUSE, retry_after or 0.0))
         self._recovered_at = self._paused_until
         self._wake()
@@ -109,6 +142,29 @@ class Limiter:
                 await window.acquire()
                 stack.callback(window.release)
             yield
+
+    async def ready(self, operation: str = GLOBAL) -> None:
+        """Wait until every window of ``operation`` would admit an attempt now, taking
+        nothing: a caller that may still decide not to send (a stopped run) waits here."""
+        while True:
+            windows = self._for(operation)
+            for window in windows:
+                await window.ready()
+            now = anyio.current_time()
+            if all(w._admits(now) for w in windows):  # none changed while others waited
+                return
+
+    def last_answer(self) -> float:
+        """When the last attempt through this limiter was answered (-inf: none yet)."""
+        moments = [w._answered_at for found in self._windows.values() for w in found]
+        return max(moments, default=-math.inf)
+
+    def answered_at(self, moment: float) -> None:
+        """Carry spacing over from an earlier limiter of the same key: the next attempt
+        keeps its distance from an attempt answered at ``moment`` (monotonic clock)."""
+        for found in self._windows.values():
+            for window in found:
+                window._answered_at = max(window._answered_at, moment)
 
     def refused(self, operation: str, retry_after: float | None) -> None:
         """Tell every window of ``operation`` that the exchange answered 429."""

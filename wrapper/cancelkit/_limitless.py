@@ -1,31 +1,109 @@
-"""Limitless Exchange: ``POST /orders/cancel``, HMAC-signed, by exactly one identifier."""
+"""Limitless Exchange: cancel one order, many (batched), or a market's; list and look up.
+
+HMAC-signed; every request is built by the generated ``_get_kwargs`` of its
+operation and every answer parsed by its generated model. Bulk calls keep the
+published pace (at most 2 requests in flight, 300 ms apart, per token: see
+``_limits``). A 503 is retried until the deadline; if it persists, the error says
+what ``GET /maintenance/status`` (public) reports.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from typing import Any, overload
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar, overload
 from uuid import UUID
 
 import httpx
+from limitless_api.api.system import maintenance_controller_get_status as _maintenance
+from limitless_api.api.trading import market_order_controller_get_user_orders as _user_orders
+from limitless_api.api.trading import order_controller_batch_cancel_orders as _batch
+from limitless_api.api.trading import order_controller_cancel_all_orders as _cancel_all
 from limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
-from limitless_api.models import CancelByClientOrderId, CancelByOrderId, CancelOrderResponseDto
+from limitless_api.api.trading import order_controller_get_order_status_batch as _status
+from limitless_api.models import (
+    BatchCancelByClientOrderIds,
+    BatchCancelByOrderIds,
+    BatchCancelOrdersResponseDto,
+    CancelAllOrdersResponseDto,
+    CancelByClientOrderId,
+    CancelByOrderId,
+    CancelOrderResponseDto,
+    MaintenanceStatusDto,
+    OrderStatus,
+    OrderStatusBatchDto,
+    OrderStatusBatchResponseDto,
+    OrderStatusResultDto,
+    StatusByClientOrderId,
+    StatusByOrderId,
+    UserOrderDto,
+    UserOrdersResponseDto,
+)
 from limitless_api.types import UNSET
 
+from . import _limitless_kill as kill
 from . import _validation as check
 from ._auth import LimitlessAuth
 from ._base import AsyncHTTP, SyncHTTP, Venue
 from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
-from ._exceptions import InvalidRequest, OrderNotFound, UnexpectedResponse
+from ._exceptions import (
+    CancelKitError,
+    InvalidRequest,
+    OrderNotFound,
+    ServerError,
+    UnexpectedResponse,
+    WrongEndpoint,
+)
 from ._limiter import Limiter
+from ._limits import GLOBAL, LIMITLESS, Budget
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
-DEFAULT_RATE = 10.0
-"""Requests per second a bulk cancel starts at. Limitless publishes no limit (a 429
-is its only signal), so this is conservative, and halves on each 429."""
+PACE = LIMITLESS[GLOBAL]
+"""The published limit every bulk call keeps: at most 2 requests in flight, 300 ms
+apart, per token."""
+DEFAULT_RATE: float | None = None
+"""No cap beyond :data:`PACE` by default (``max_rate`` adds one in requests/s)."""
 
 CancelTarget = CancelByOrderId | CancelByClientOrderId
 """The generated request body: one of its two variants."""
+StatusTarget = StatusByOrderId | StatusByClientOrderId
+"""One item of the generated status-lookup body."""
+
+_M = TypeVar("_M")
+_T = TypeVar("_T")
+logger = logging.getLogger("cancelkit")
+
+
+def limiter(max_rate: float | None) -> Limiter:
+    """The published pace, and ``max_rate`` per second on top if given."""
+    budgets: dict[str, list[Budget]] = {op: [b] for op, b in LIMITLESS.items()}
+    if max_rate is not None:
+        budgets[GLOBAL].append(Budget.per_second(max_rate))
+    return Limiter(budgets)
+
+
+def _parse(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what: str) -> _M:
+    try:
+        return model(json.loads(response.content))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UnexpectedResponse(
+            f"{what} answered {response.status_code} with a body that is not the spec's"
+            f" shape ({type(exc).__name__}: {exc})",
+            status=response.status_code,
+        ) from None
+
+
+def _status_item(target: CancelTarget | StatusTarget) -> StatusTarget:
+    """A status-lookup item for a cancel target or a status item, validated."""
+    if isinstance(target, CancelByOrderId | StatusByOrderId):
+        return StatusByOrderId(order_id=check.limitless_order_id(target.order_id))
+    if isinstance(target, CancelByClientOrderId | StatusByClientOrderId):
+        return StatusByClientOrderId(client_order_id=check.client_order_id(target.client_order_id))
+    raise InvalidRequest(
+        f"a target must be CancelByOrderId or CancelByClientOrderId, not {type(target).__name__}"
+    )
 
 
 def _body(
@@ -97,8 +175,24 @@ class _Limitless(Venue):
         profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
         return _cancel._get_kwargs(body=body, on_behalf_of=profile)
 
+    _answered_at = -math.inf  # when this token's last paced request was answered
 
-class LimitlessClient(_Limitless, SyncHTTP):
+
+class SyncLimitless(_Limitless, SyncHTTP):
+    """The sync client's way to its async twin, keeping the pace between calls."""
+
+    def _paced(self, work: Callable[[AsyncLimitlessClient], Awaitable[_T]]) -> _T:
+        async def run(twin: AsyncLimitlessClient) -> _T:
+            twin._answered_at = self._answered_at
+            try:
+                return await work(twin)
+            finally:
+                self._answered_at = twin._answered_at
+
+        return self._on_async_twin(AsyncLimitlessClient, run)
+
+
+class LimitlessClient(SyncLimitless):
     """Cancels Limitless Exchange orders with a scoped API token. A context manager.
 
     ``from_env()`` reads ``LIMITLESS_TOKEN_ID``, ``LIMITLESS_TOKEN_SECRET`` and, if set,
@@ -182,7 +276,7 @@ class LimitlessClient(_Limitless, SyncHTTP):
         targets: Iterable[CancelTarget],
         *,
         on_behalf_of: int | None = None,
-        concurrency: int = 8,
+        concurrency: int = 2,
         max_rate: float | None = DEFAULT_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
@@ -191,8 +285,7 @@ class LimitlessClient(_Limitless, SyncHTTP):
     ) -> list[CancelResult[CancelTarget]]:
         """Cancel many orders (the kill switch); runs
         :meth:`AsyncLimitlessClient.cancel_orders` with this client's token."""
-        return self._on_async_twin(
-            AsyncLimitlessClient,
+        return self._paced(
             lambda twin: twin.cancel_orders(
                 targets,
                 on_behalf_of=on_behalf_of,
@@ -204,6 +297,47 @@ class LimitlessClient(_Limitless, SyncHTTP):
                 control=control,
             ),
         )
+
+    def cancel_all(
+        self,
+        market_slug: str,
+        on_behalf_of: int | None = None,
+        *,
+        max_rate: float | None = DEFAULT_RATE,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel every order of this token (or of sub-account ``on_behalf_of``) in one
+        market, confirmed; runs :meth:`AsyncLimitlessClient.cancel_all`."""
+        return self._paced(
+            lambda twin: twin.cancel_all(
+                market_slug,
+                on_behalf_of,
+                max_rate=max_rate,
+                deadline=deadline,
+                on_result=on_result,
+                control=control,
+            )
+        )
+
+    def open_orders(
+        self, market_slug: str, *, statuses: Sequence[OrderStatus] | None = None
+    ) -> list[UserOrderDto]:
+        """This token's orders in one market (``LIVE`` ones unless ``statuses`` says);
+        runs :meth:`AsyncLimitlessClient.open_orders`."""
+        return self._paced(lambda twin: twin.open_orders(market_slug, statuses=statuses))
+
+    def order_status(
+        self, targets: Iterable[CancelTarget | StatusTarget]
+    ) -> list[OrderStatusResultDto]:
+        """The exchange's word on each order, in input order; runs
+        :meth:`AsyncLimitlessClient.order_status`."""
+        return self._paced(lambda twin: twin.order_status(targets))
+
+    def maintenance_status(self) -> MaintenanceStatusDto:
+        """The public maintenance status; runs :meth:`AsyncLimitlessClient.maintenance_status`."""
+        return self._paced(lambda twin: twin.maintenance_status())
 
 
 class AsyncLimitlessClient(_Limitless, AsyncHTTP):
@@ -267,32 +401,197 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
             raise
         return _message(response)
 
+    def _pace(self, max_rate: float | None) -> Limiter:
+        """A limiter at the published pace, keeping its distance from this client's
+        last paced request."""
+        paced = limiter(max_rate)
+        paced.answered_at(self._answered_at)
+        return paced
+
+    async def _paced_send(
+        self, request: dict[str, Any], limiter: Limiter, deadline: float | None, what: str
+    ) -> httpx.Response:
+        """One request at the pace, retried until ``deadline``: a 404 is a route miss,
+        and a 503 that outlasts the retries says what the maintenance status reports."""
+        try:
+            response, _ = await self._send(request, limiter, GLOBAL, deadline)
+        except OrderNotFound as exc:
+            raise WrongEndpoint(
+                f"{what} answered 404 ({exc.message}): is the base URL right?",
+                status=exc.status,
+                request_id=exc.request_id,
+                attempts=exc.attempts,
+            ) from None
+        except ServerError as exc:
+            if exc.status != 503:
+                raise
+            raise ServerError(
+                f"{what}: 503 {exc.message}; {await self._maintenance_note()}",
+                status=503,
+                request_id=exc.request_id,
+                attempts=exc.attempts,
+            ) from None
+        finally:
+            self._answered_at = max(self._answered_at, limiter.last_answer())
+        return response
+
+    async def _maintenance_note(self) -> str:
+        """What the public maintenance status says, for an operator facing 503s."""
+        try:
+            status = await self.maintenance_status()
+        except CancelKitError as exc:
+            return f"GET /maintenance/status failed too ({exc.message})"
+        effects = [e for e in status.active if e.mode != "normal"]
+        if not effects:
+            return "GET /maintenance/status reports no active maintenance"
+        shown = "; ".join(
+            f"{e.mode}"
+            + (f" ({e.message})" if isinstance(e.message, str) else "")
+            + (f" until {e.ends_at}" if isinstance(e.ends_at, str) else "")
+            for e in effects
+        )
+        blocked = any(e.mode == "disabled" for e in effects)
+        return f"maintenance: {shown}" + ("; cancels are blocked" if blocked else "")
+
+    async def maintenance_status(self) -> MaintenanceStatusDto:
+        """The public maintenance status (``GET /maintenance/status``, unsigned): the
+        active and scheduled effects; a ``disabled`` one blocks cancels (503)."""
+        request = _maintenance._get_kwargs()
+        response, _ = await self._send({**request, "auth": None})
+        return _parse(response, MaintenanceStatusDto.from_dict, "GET /maintenance/status")
+
+    async def _batch_cancel(
+        self, kind: str, values: list[str], limiter: Limiter, deadline: float | None
+    ) -> BatchCancelOrdersResponseDto:
+        body: BatchCancelByOrderIds | BatchCancelByClientOrderIds = (
+            BatchCancelByOrderIds(order_ids=[UUID(v) for v in values])
+            if kind == "order"
+            else BatchCancelByClientOrderIds(client_order_ids=values)
+        )
+        what = "POST /orders/batch-cancel"
+        response = await self._paced_send(_batch._get_kwargs(body=body), limiter, deadline, what)
+        return _parse(response, BatchCancelOrdersResponseDto.from_dict, what)
+
+    async def _status(
+        self, items: list[StatusTarget], limiter: Limiter, deadline: float | None
+    ) -> list[OrderStatusResultDto]:
+        what = "POST /orders/status/batch"
+        request = _status._get_kwargs(body=OrderStatusBatchDto(items=items))
+        response = await self._paced_send(request, limiter, deadline, what)
+        answer = _parse(response, OrderStatusBatchResponseDto.from_dict, what)
+        by_index = {r.index: r for r in answer.results}
+        if sorted(by_index) != list(range(len(items))):
+            raise UnexpectedResponse(f"{what} did not answer each item once (index 0..n-1)")
+        return [by_index[i] for i in range(len(items))]
+
+    async def _cancel_all(
+        self, market_slug: str, on_behalf_of: int | None, limiter: Limiter, deadline: float | None
+    ) -> CancelAllOrdersResponseDto:
+        profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
+        request = _cancel_all._get_kwargs(check.market_slug(market_slug), on_behalf_of=profile)
+        what = "DELETE /orders/all/{slug}"
+        response = await self._paced_send(request, limiter, deadline, what)
+        return _parse(response, CancelAllOrdersResponseDto.from_dict, what)
+
+    async def _user_orders(
+        self,
+        market_slug: str,
+        limiter: Limiter,
+        deadline: float | None,
+        statuses: Sequence[OrderStatus] | None = None,
+    ) -> list[UserOrderDto]:
+        chosen = UNSET if statuses is None else [OrderStatus(s) for s in statuses]
+        request = _user_orders._get_kwargs(check.market_slug(market_slug), statuses=chosen)
+        what = "GET /markets/{slug}/user-orders"
+        response = await self._paced_send(request, limiter, deadline, what)
+        return _parse(response, UserOrdersResponseDto.from_dict, what).data
+
+    async def open_orders(
+        self, market_slug: str, *, statuses: Sequence[OrderStatus] | None = None
+    ) -> list[UserOrderDto]:
+        """This token's orders in one market: ``LIVE`` ones, or those of ``statuses``
+        (``GET /markets/{slug}/user-orders``), at the published pace."""
+        return await self._user_orders(market_slug, self._pace(None), None, statuses)
+
+    async def order_status(
+        self, targets: Iterable[CancelTarget | StatusTarget]
+    ) -> list[OrderStatusResultDto]:
+        """The exchange's word on each order (``POST /orders/status/batch``, 50 per
+        request), one result per target in input order (``index`` is the position in
+        ``targets``). Every target is validated before anything is sent."""
+        items = [_status_item(t) for t in targets]
+        paced = self._pace(None)
+        results: list[OrderStatusResultDto] = []
+        for part in kill.chunks(items, kill.LOOKUP_BATCH):
+            for result in await self._status(part, paced, None):
+                result.index = len(results)
+                results.append(result)
+        return results
+
     async def cancel_orders(
         self,
         targets: Iterable[CancelTarget],
         *,
         on_behalf_of: int | None = None,
-        concurrency: int = 8,
+        concurrency: int = 2,
         max_rate: float | None = DEFAULT_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
         control: Control | None = None,
     ) -> list[CancelResult[CancelTarget]]:
-        """Cancel many orders: the kill switch.
+        """Cancel many orders: the kill switch, each outcome the exchange's word.
 
         ``targets`` are ``CancelByOrderId`` or ``CancelByClientOrderId`` values, so each
-        says which identifier it is. Invalid ones are ``not_sent``; duplicates are
-        cancelled once. Attempts are spaced under ``max_rate`` per second (halved
-        on each 429 and recovered gradually; None: no limit), and retryable failures
-        are retried until ``deadline`` seconds have passed. A 400 "cannot be
-        cancelled" is ``not_open``, a 404 ``not_found`` (ok only with ``missing_ok``);
-        a 401/403 or an answer that is not the exchange's stops the run, the rest
-        ``not_sent``. Returns one result per target, in input order; ``on_result``
-        sees each as it is known; ``control`` lets a caller stop or abort the run.
+        says which identifier it is. They go through ``POST /orders/batch-cancel`` in
+        batches of the spec's limit (50), ids and client ids apart: in the answer's
+        ``canceled`` → ``cancelled``; in ``failed`` → as its reason says (an unknown
+        reason is ``failed``, shown); absent from both, or ``ORDER_NOT_FOUND`` ("not
+        found or already canceled") → asked about through ``POST /orders/status/batch``:
+        ``not_found``, ``not_open`` or, still LIVE, ``failed``. Invalid targets are
+        ``not_sent``; duplicates are cancelled once. ``on_behalf_of`` (a managed
+        sub-account) goes through ``POST /orders/cancel?onBehalfOf=``, one order per
+        request, the only cancel whose page documents it.
+
+        Requests keep the published pace (2 in flight, 300 ms apart; ``max_rate``
+        per second on top if given; slower after a 429) and retryable failures are
+        retried until ``deadline`` seconds have passed; ``concurrency`` is the number
+        of batches in flight. A 401/403 or an answer that is not the exchange's stops
+        the run (the rest ``not_sent``). Returns one result per target, in input
+        order; ``on_result`` sees each as it is known; ``control`` lets a caller stop
+        or abort the run.
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
+        paced = self._pace(max_rate)
+        try:
+            if on_behalf_of is not None:
+                return await self._one_by_one(
+                    list(targets), on_behalf_of, paced, concurrency, missing_ok, on_result, control
+                )
+            return await kill.cancel_batched(
+                self,
+                list(targets),
+                limiter=paced,
+                control=control,
+                concurrency=concurrency,
+                missing_ok=missing_ok,
+                on_result=on_result,
+            )
+        finally:
+            self._answered_at = max(self._answered_at, paced.last_answer())
+
+    async def _one_by_one(
+        self,
+        targets: list[CancelTarget],
+        on_behalf_of: int,
+        paced: Limiter,
+        concurrency: int,
+        missing_ok: bool,
+        on_result: Callable[[CancelResult[CancelTarget]], None] | None,
+        control: Control,
+    ) -> list[CancelResult[CancelTarget]]:
+        check.on_behalf_of(on_behalf_of)
 
         async def send(
             request: dict[str, Any], limiter: Limiter | None, deadline: float
@@ -301,13 +600,49 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
             return _message(response), attempts.count
 
         return await run_batch(
-            list(targets),
+            targets,
             lambda target: self._request(target, None, None, on_behalf_of),
             _key,
             send,
             concurrency=concurrency,
-            limiter=None if max_rate is None else Limiter.per_second(max_rate),
+            limiter=paced,
             missing_ok=missing_ok,
             on_result=on_result,
             control=control,
         )
+
+    async def cancel_all(
+        self,
+        market_slug: str,
+        on_behalf_of: int | None = None,
+        *,
+        max_rate: float | None = DEFAULT_RATE,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel every order of this token (or of sub-account ``on_behalf_of``) in one
+        market: ``DELETE /orders/all/{slug}``, its 200 or 207 read order by order (a
+        ``failed`` entry is ``failed``, its reason shown), then the market's user-orders
+        listing until none it cancelled is ``LIVE``: only then is an order
+        ``cancelled``. Any other order still ``LIVE`` there is reported ``failed``
+        (index -1). For a sub-account the listing cannot be read (its page documents
+        no ``onBehalfOf``): the exchange's ``canceled`` list is reported, plus one
+        ``unknown`` result for the market, since nothing confirms it is empty."""
+        check_batch_settings(1, max_rate)
+        check.market_slug(market_slug)
+        if on_behalf_of is not None:
+            check.on_behalf_of(on_behalf_of)
+        control = control or Control(deadline)
+        paced = self._pace(max_rate)
+        try:
+            return await kill.cancel_market(
+                self,
+                market_slug,
+                on_behalf_of=on_behalf_of,
+                limiter=paced,
+                control=control,
+                on_result=on_result,
+            )
+        finally:
+            self._answered_at = max(self._answered_at, paced.last_answer())

@@ -7,7 +7,13 @@ live page allows, per key, each endpoint so many requests per 10 s (the batched
 endpoints are not listed) and 2,000 per 10 s over all. A client must stay inside
 both at once, so its budgets are every one of these windows together: the flat
 20/s bounds the total, and the listing's 55 per 10 s (5.5/s) bounds confirmation
-polling. Limitless publishes no number (a 429 is its only signal).
+polling.
+
+Limitless publishes two statements that disagree: its API reference allows at
+most 2 concurrent requests and at least 300 ms between calls, per token; its
+"API Academy" publishes no number (429 is the only signal, about 10/s "as a
+starting point"). A client that must never draw a 429 by its own doing stays
+inside the stricter one: a :meth:`Budget.paced` entry.
 """
 
 from __future__ import annotations
@@ -19,10 +25,21 @@ import attrs
 
 @attrs.frozen
 class Budget:
-    """At most ``limit`` requests in any ``window`` seconds."""
+    """At most ``limit`` requests in any ``window`` seconds, and, with ``spacing``,
+    at least ``spacing`` seconds between one request and the next.
+
+    A request counts in a window from its start until ``window`` seconds after its
+    end, so ``window=0`` is a cap on requests in flight.
+    """
 
     limit: int
     window: float
+    spacing: float = 0.0
+
+    @classmethod
+    def paced(cls, in_flight: int, spacing: float) -> Budget:
+        """At most ``in_flight`` requests at once, ``spacing`` seconds between starts."""
+        return cls(in_flight, 0.0, spacing)
 
     @classmethod
     def per_second(cls, rate: float) -> Budget:
@@ -51,6 +68,11 @@ POLYMARKET_LIVE = {
     GET_ORDER: Budget(55, 10.0),
 }
 """The live Rate Limits page: per key and endpoint over 10-second windows."""
+
+
+LIMITLESS = {GLOBAL: Budget.paced(in_flight=2, spacing=0.3)}
+"""The API reference: at most 2 concurrent requests, at least 300 ms between calls,
+per token (all endpoints; the public maintenance status has no token)."""
 
 
 def polymarket_budgets() -> dict[str, list[Budget]]:

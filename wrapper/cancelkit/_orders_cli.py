@@ -1,4 +1,4 @@
-"""``cancelkit orders polymarket``: the open orders of a key, as a table, counts or JSON.
+"""``cancelkit orders polymarket|limitless``: the orders of a key, as a table, counts or JSON.
 
 The table is plain aligned text written at once: a rich table of 100,000 rows took
 minutes and gigabytes, and rich reads ids and slugs as markup (an id ``[/bold]x``
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ._terminal import json_safe, printable
 
 COLUMNS = ("id", "market", "side", "price", "quantity left", "state")
+LIMITLESS_COLUMNS = ("id", "client order id", "market", "side", "price", "size left", "status")
 # The spec's enum values carry their type as a prefix: ORDER_SIDE_BUY is "buy".
 _PREFIXES = ("ORDER_SIDE_", "ORDER_STATE_")
 
@@ -53,6 +54,22 @@ def row(order: Any) -> tuple[str, ...]:
     )
 
 
+def limitless_row(order: Any) -> tuple[str, ...]:
+    """One Limitless order's cells, printable."""
+    return tuple(
+        printable(readable(cell))
+        for cell in (
+            order.id,
+            order.client_order_id,
+            order.market_slug,
+            order.side,
+            order.price,
+            order.remaining_size,
+            order.status,
+        )
+    )
+
+
 def per_market(orders: Iterable[Any]) -> Counter[str]:
     """How many orders in each market."""
     return Counter(printable(_text(o.market_slug)) for o in orders)
@@ -67,16 +84,20 @@ def footer(counts: Counter[str]) -> str:
     return "\n".join(lines)
 
 
-def table(orders: Sequence[Any]) -> str:
+def table(
+    orders: Sequence[Any],
+    columns: Sequence[str] = COLUMNS,
+    cells: Callable[[Any], tuple[str, ...]] = row,
+) -> str:
     """The orders as aligned columns, then the footer with the counts."""
-    rows = [row(o) for o in orders]
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(COLUMNS)]
-    last = len(COLUMNS) - 1
+    rows = [cells(o) for o in orders]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    last = len(columns) - 1
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c if i == last else c.ljust(widths[i]) for i, c in enumerate(cells))
 
-    out = [line(COLUMNS), line(["-" * w for w in widths])] if rows else []
+    out = [line(columns), line(["-" * w for w in widths])] if rows else []
     out += [line(r) for r in rows]
     out.append(footer(per_market(orders)))
     return "\n".join(out)

@@ -25,6 +25,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from .._limits import GLOBAL, LIMITLESS
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
 from ._server import BackgroundServer
@@ -97,7 +98,7 @@ class Sandbox:
         self.credentials = _credentials()
         c = self.credentials
         self.polymarket = Book(default_owner=POLYMARKET_ACCOUNT)
-        self.limitless = Book(default_owner=str(PARTNER_PROFILE))
+        self.limitless = Book(default_owner=str(PARTNER_PROFILE), pace=LIMITLESS[GLOBAL])
         pm_key = PolymarketKey(
             c.polymarket_key_id, base64.b64decode(c.polymarket_public_key), POLYMARKET_ACCOUNT
         )
@@ -175,13 +176,18 @@ class Sandbox:
         *,
         client_order_id: str | None = None,
         owner: int = PARTNER_PROFILE,
+        market_slug: str | None = None,
         status: str = OPEN,
     ) -> Order:
-        """Add a Limitless order (a fresh UUID unless ``order_id`` is given), open
-        unless ``status`` is ``cancelled`` or ``filled``; the demo token's unless
-        ``owner`` is another profile."""
+        """Add a Limitless order (a fresh UUID unless ``order_id`` is given), in market
+        ``market_slug`` if given: open unless ``status`` is ``cancelled`` or ``filled``;
+        the demo token's unless ``owner`` is another profile."""
         order = Order(
-            order_id or str(uuid4()), str(owner), client_order_id=client_order_id, status=status
+            order_id or str(uuid4()),
+            str(owner),
+            client_order_id=client_order_id,
+            market_slug=market_slug,
+            status=status,
         )
         return self.limitless.seed(order)
 

@@ -25,6 +25,27 @@ def spec_text(name: str) -> bytes:
     return (Path(__file__).resolve().parents[3] / "specs" / f"{name}.yaml").read_bytes()
 
 
+PROVISIONAL = ".provisional"
+"""Suffix of the name of a venue's provisional document (``limitless.provisional``):
+operations written from the pages' facts until their verbatim blocks are in specs/."""
+
+
+def provisional_text(venue: str) -> bytes | None:
+    """``scripts/generator/<venue>.provisional.yaml`` (packaged beside the specs), if any."""
+    packaged = resources.files("cancelkit.sandbox").joinpath("specs", f"{venue}{PROVISIONAL}.yaml")
+    if packaged.is_file():
+        return packaged.read_bytes()
+    source = Path(__file__).resolve().parents[3] / "scripts" / "generator"
+    path = source / f"{venue}{PROVISIONAL}.yaml"
+    return path.read_bytes() if path.is_file() else None
+
+
+def _document(name: str) -> Any:
+    if name.endswith(PROVISIONAL):
+        return yaml.safe_load(provisional_text(name.removesuffix(PROVISIONAL)) or b"{}")
+    return yaml.safe_load(spec_text(name))
+
+
 def _specs_dir() -> Any:
     packaged = resources.files("cancelkit.sandbox").joinpath("specs")
     if packaged.is_dir():
@@ -41,9 +62,13 @@ def pages(venue: str) -> tuple[tuple[str, re.Pattern[str], str], ...]:
         if folder.is_dir()
         else [venue]
     )
+    # The verbatim pages first: an operation they declare is never the provisional one.
+    names = sorted(names)
+    if provisional_text(venue) is not None:
+        names.append(venue + PROVISIONAL)
     found: list[tuple[str, re.Pattern[str], str]] = []
-    for name in sorted(names):
-        for path, item in yaml.safe_load(spec_text(name))["paths"].items():
+    for name in names:
+        for path, item in _document(name)["paths"].items():
             pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)))
             found.extend((name, pattern, method.upper()) for method in item)
     return tuple(found)
@@ -60,7 +85,7 @@ def page_for(venue: str, method: str, path: str) -> str | None:
 @cache
 def openapi(name: str) -> OpenAPI:
     """The parsed verbatim spec, built once per process."""
-    return OpenAPI.from_dict(yaml.safe_load(spec_text(name)))
+    return OpenAPI.from_dict(_document(name))
 
 
 class _Request:

@@ -14,6 +14,8 @@ import attrs
 
 from .._limits import GLOBAL, POLYMARKET_LIVE, Budget
 
+MAINTENANCE_MODES = ("normal", "post_only", "cancel_only", "disabled")
+
 OPEN, CANCELLED, FILLED = "open", "cancelled", "filled"
 STATUSES = (OPEN, CANCELLED, FILLED)
 MAX_TRACKED = 100_000  # requests whose arrivals are counted for the fault dice
@@ -108,6 +110,13 @@ class Knobs:
             allowed more retries than the cap cannot lose to the dice.
         validate: check requests against the specs (on; benchmarks of client overhead
             turn it off so the server's cost does not hide the clients' differences).
+        published_limits: enforce the exchange's published per-token pace where it
+            has one (Limitless: at most 2 requests in flight, arrivals at least 300 ms
+            apart; see ``cancelkit._limits``); answered 429 beyond it. On by default.
+        maintenance: Limitless maintenance mode: ``normal``, ``post_only``,
+            ``cancel_only`` or ``disabled`` (cancels answered 503).
+        cancel_all_stuck: Limitless: this many orders of each cancel-all cannot be
+            cancelled (stay open, answered in ``failed``: a 207).
     """
 
     rate_limit: float = 0.0
@@ -123,6 +132,9 @@ class Knobs:
     seed: int | None = None
     max_fault_streak: int | None = None
     validate: bool = True
+    published_limits: bool = True
+    maintenance: str = "normal"
+    cancel_all_stuck: int = 0
 
     def updated(self, **changes: Any) -> Knobs:
         """These knobs with ``changes`` applied; ValueError naming the first bad one."""
@@ -135,7 +147,13 @@ class Knobs:
                 checked[name] = None if value is None else _whole(name, value, 0, _MAX_SEED)
             elif name == "max_fault_streak":
                 checked[name] = None if value is None else _whole(name, value, 0, 1000)
-            elif name in ("validate", "endpoint_limits"):
+            elif name == "cancel_all_stuck":
+                checked[name] = _whole(name, value, 0, 1_000_000)
+            elif name == "maintenance":
+                if value not in MAINTENANCE_MODES:
+                    raise ValueError(f"knob maintenance takes one of {MAINTENANCE_MODES}")
+                checked[name] = value
+            elif name in ("validate", "endpoint_limits", "published_limits"):
                 if not isinstance(value, bool):
                     raise ValueError(f"knob {name} takes true or false, not {value!r}")
                 checked[name] = value
@@ -159,11 +177,17 @@ class Stats:
 
 
 class Book:
-    """Orders of every account of one exchange, plus knobs and counters. Thread-safe."""
+    """Orders of every account of one exchange, plus knobs and counters. Thread-safe.
 
-    def __init__(self, default_owner: str | None = None) -> None:
-        # The account orders seeded without an owner belong to (the demo key's).
+    ``default_owner``: the account orders seeded without an owner belong to (the demo
+    key's). ``pace``: the exchange's published per-key pace, if it has one (enforced
+    while the ``published_limits`` knob is on).
+    """
+
+    def __init__(self, default_owner: str | None = None, pace: Budget | None = None) -> None:
         self.default_owner = default_owner
+        self.pace = pace
+        self._paced: dict[str, tuple[int, float]] = {}  # key -> (in flight, last arrival)
         self.lock = threading.Lock()
         self.orders: dict[str, Order] = {}
         self.knobs = Knobs()
@@ -221,6 +245,30 @@ class Book:
             self._windows.clear()
             self._arrivals.clear()
             self._streaks.clear()
+            self._paced.clear()
+
+    def admit(self, key: str) -> bool:
+        """A request of ``key`` arrives: False (counted as rate limited) if the pace
+        refuses it (too many in flight, or too soon after the last arrival), else it
+        counts in flight until :meth:`leave`."""
+        pace = self.pace
+        if pace is None or not self.knobs.published_limits:
+            return True
+        now = time.monotonic()
+        with self.lock:
+            in_flight, last = self._paced.get(key, (0, -math.inf))
+            if in_flight >= pace.limit or now - last < pace.spacing:
+                self.stats.rate_limited += 1
+                return False
+            self._paced[key] = (in_flight + 1, now)
+            return True
+
+    def leave(self, key: str) -> None:
+        """A request :meth:`admit` let in has been answered."""
+        with self.lock:
+            if key in self._paced:
+                in_flight, last = self._paced[key]
+                self._paced[key] = (max(0, in_flight - 1), last)
 
     def now(self) -> float:
         """The sandbox clock."""
@@ -313,6 +361,11 @@ class Book:
             order.cancel_count += 1
             self.stats.cancels += 1
             return True
+
+    def owned(self, owner: str, slug: str) -> list[Order]:
+        """Every order of ``owner`` in market ``slug``, whatever its state, oldest first."""
+        with self.lock:
+            return [o for o in self.orders.values() if (o.owner, o.market_slug) == (owner, slug)]
 
     def on_book(self, owner: str, slugs: frozenset[str] = frozenset()) -> list[Order]:
         """``owner``'s orders resting on the book (in ``slugs`` if any), oldest first."""
