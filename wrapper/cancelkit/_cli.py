@@ -501,7 +501,7 @@ def orders_limitless(
         if listed:
             click.echo(view.json_lines(listed))
     else:
-        click.echo(view.table(listed, view.LIMITLESS_COLUMNS, view.limitless_row))
+        click.echo(view.table(listed, view.LIMITLESS_COLUMNS, view.limitless_row, "order(s)"))
 
 
 @main.command()

@@ -75,10 +75,10 @@ def per_market(orders: Iterable[Any]) -> Counter[str]:
     return Counter(printable(_text(o.market_slug)) for o in orders)
 
 
-def footer(counts: Counter[str]) -> str:
+def footer(counts: Counter[str], noun: str = "open order(s)") -> str:
     """``N open order(s) in M market(s)``, then one line per market, largest first."""
     total = sum(counts.values())
-    lines = [f"{total} open order(s) in {len(counts)} market(s)"]
+    lines = [f"{total} {noun} in {len(counts)} market(s)"]
     largest_first = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     lines += [f"  {n:>8}  {slug}" for slug, n in largest_first]
     return "\n".join(lines)
@@ -88,6 +88,7 @@ def table(
     orders: Sequence[Any],
     columns: Sequence[str] = COLUMNS,
     cells: Callable[[Any], tuple[str, ...]] = row,
+    noun: str = "open order(s)",
 ) -> str:
     """The orders as aligned columns, then the footer with the counts."""
     rows = [cells(o) for o in orders]
@@ -99,7 +100,7 @@ def table(
 
     out = [line(columns), line(["-" * w for w in widths])] if rows else []
     out += [line(r) for r in rows]
-    out.append(footer(per_market(orders)))
+    out.append(footer(per_market(orders), noun))
     return "\n".join(out)
 
 
