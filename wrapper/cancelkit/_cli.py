@@ -57,6 +57,19 @@ _NOT_LOOPBACK = (
     show_default=True,
     help="Limitless: enforce its published limit (2 in flight, 300 ms apart, per token).",
 )
+@click.option(
+    "--maintenance",
+    type=click.Choice(["normal", "post_only", "cancel_only", "disabled"]),
+    default="normal",
+    show_default=True,
+    help="Limitless maintenance mode (disabled: cancels answered 503).",
+)
+@click.option(
+    "--cancel-all-stuck",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Limitless: orders of each cancel-all that cannot be cancelled (a 207).",
+)
 def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) -> None:
     """Run both exchange sandboxes until interrupted; print URLs, demo credentials,
     commands that seed and cancel orders, and the admin routes.
