@@ -4,9 +4,12 @@ that ``cancelkit --help`` starts fast."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from ._base import AsyncOptions, SyncOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -200,7 +203,7 @@ def cancel_polymarket(
     items, bad, skipped = _inputs(args, from_file, check.polymarket_order_id)
     _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
     max_rate = _rate(rate, RATE_LIMIT)
-    kwargs = {"base_url": base_url} if base_url else {}
+    kwargs: AsyncOptions = {"base_url": base_url} if base_url else {}
 
     async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
         if all_orders:
@@ -285,7 +288,7 @@ def cancel_limitless(
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
         bad += problem
     max_rate = _rate(rate, DEFAULT_RATE)
-    kwargs = {"base_url": base_url} if base_url else {}
+    kwargs: AsyncOptions = {"base_url": base_url} if base_url else {}
 
     async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
         return await client.cancel_orders(
@@ -333,7 +336,8 @@ def orders_polymarket(markets: tuple[str, ...], json_lines: bool, base_url: str 
     from ._polymarket import PolymarketUSClient
 
     try:
-        with PolymarketUSClient.from_env(**({"base_url": base_url} if base_url else {})) as pm:
+        options: SyncOptions = {"base_url": base_url} if base_url else {}
+        with PolymarketUSClient.from_env(**options) as pm:
             listed = pm.open_orders(market_slugs=markets or None)
     except InvalidRequest as exc:
         click.echo(f"cancelkit: {exc.message}", err=True)

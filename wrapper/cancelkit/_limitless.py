@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any, overload
 from uuid import UUID
@@ -16,8 +17,9 @@ from . import _validation as check
 from ._auth import LimitlessAuth
 from ._base import AsyncHTTP, SyncHTTP, Venue
 from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
-from ._exceptions import InvalidRequest, OrderNotFound, UnexpectedResponse
+from ._exceptions import InvalidRequest, OrderNotFound, OrderNotOpen, UnexpectedResponse
 from ._limiter import Limiter
+from ._retry import Attempts
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
 DEFAULT_RATE = 10.0
@@ -58,17 +60,36 @@ def _body(
     return CancelByClientOrderId(client_order_id=check.client_order_id(client_order_id))
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: httpx.Response, attempts: Attempts | None = None) -> str:
     """The confirmation message of a 2xx; a body of another shape is not the
     exchange's confirmation (a proxy's page, a wrong endpoint): never taken as one."""
     try:
         return CancelOrderResponseDto.from_dict(json.loads(response.content)).message
     except (ValueError, KeyError, TypeError, AttributeError):
+        context: dict[str, Any] = (
+            attempts.context(response) if attempts else {"status": response.status_code}
+        )
         raise UnexpectedResponse(
             f"POST /orders/cancel answered {response.status_code} without the documented"
             ' confirmation ({"message": ...}): is the base URL right?',
-            status=response.status_code,
+            **context,
         ) from None
+
+
+def _label(body: CancelTarget) -> str:
+    """The order a request is about, as errors and log lines name it."""
+    if isinstance(body, CancelByOrderId):
+        return str(body.order_id)
+    return f"client_order_id={body.client_order_id}"
+
+
+def _single(error: OrderNotFound | OrderNotOpen, missing_ok: bool) -> str:
+    """``missing_ok`` accepts an unknown order (404); an order that is not open is
+    raised whatever it says: Limitless's 400 does not say whether it was cancelled or
+    filled, and a fill must never pass for a cancel."""
+    if missing_ok and isinstance(error, OrderNotFound):
+        return error.message
+    raise error
 
 
 def _key(request: dict[str, Any]) -> str:
@@ -108,9 +129,13 @@ class LimitlessClient(_Limitless, SyncHTTP):
         token_id: the scoped API token id (``lmts-api-key``).
         secret: the token secret, base64 as issued.
         base_url: the API root; point it at the sandbox for tests.
-        timeout: seconds for each attempt.
+        timeout: seconds for each attempt, or an ``httpx.Timeout``.
         max_retries: retries after the first attempt on connection errors, timeouts, 429, 5xx.
-        transport: an ``httpx.BaseTransport`` (mock, proxy, in-process app).
+        transport: an ``httpx.BaseTransport`` (mock, in-process app); it decides the
+            route, so not with ``proxy``.
+        proxy: a proxy URL for every request of every path (single, bulk, async).
+        trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
+        verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
     """
 
     def __init__(
@@ -119,12 +144,15 @@ class LimitlessClient(_Limitless, SyncHTTP):
         secret: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
+        timeout: float | httpx.Timeout = 10.0,
         max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries)
-        self._open(self._auth, base_url, timeout, transport)
+        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._open(self._auth, self.base_url, transport)
 
     @overload
     def cancel_order(
@@ -168,14 +196,13 @@ class LimitlessClient(_Limitless, SyncHTTP):
         ``delegated_signing`` scope). Returns the server's confirmation message; with
         ``missing_ok``, a 404 returns its message instead of raising.
         """
-        request = self._request(body, order_id, client_order_id, on_behalf_of)
+        target = _body(body, order_id, client_order_id)
+        request = self._request(target, None, None, on_behalf_of)
         try:
-            response, _ = self._send(request)
-        except OrderNotFound as exc:
-            if missing_ok:
-                return exc.message
-            raise
-        return _message(response)
+            response, attempts = self._send(request, order=_label(target))
+        except (OrderNotFound, OrderNotOpen) as exc:
+            return _single(exc, missing_ok)
+        return _message(response, attempts)
 
     def cancel_orders(
         self,
@@ -215,12 +242,15 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         secret: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
+        timeout: float | httpx.Timeout = 10.0,
         max_retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries)
-        self._open(self._auth, base_url, timeout, transport)
+        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._open(self._auth, self.base_url, transport)
 
     @overload
     async def cancel_order(
@@ -258,14 +288,13 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         missing_ok: bool = False,
     ) -> str:
         """Cancel one order (see :meth:`LimitlessClient.cancel_order`)."""
-        request = self._request(body, order_id, client_order_id, on_behalf_of)
+        target = _body(body, order_id, client_order_id)
+        request = self._request(target, None, None, on_behalf_of)
         try:
-            response, _ = await self._send(request)
-        except OrderNotFound as exc:
-            if missing_ok:
-                return exc.message
-            raise
-        return _message(response)
+            response, attempts = await self._send(request, order=_label(target))
+        except (OrderNotFound, OrderNotOpen) as exc:
+            return _single(exc, missing_ok)
+        return _message(response, attempts)
 
     async def cancel_orders(
         self,

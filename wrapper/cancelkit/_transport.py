@@ -17,6 +17,7 @@ request itself:
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -26,6 +27,7 @@ import httpx_aiohttp
 from yarl import URL
 
 _CHUNK = 64 * 1024
+_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 @contextmanager
@@ -59,7 +61,43 @@ class _Body(httpx.AsyncByteStream):
 
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     """An ``httpx.AsyncBaseTransport`` over aiohttp that sends the URL as signed and
-    tells a failed connect from a dropped answer. Arguments as httpx-aiohttp's."""
+    tells a failed connect from a dropped answer.
+
+    Args:
+        proxy: a proxy URL for every request (user info in it is sent as the
+            proxy's Basic auth), or None.
+        trust_env: with no ``proxy``, take one from ``HTTP(S)_PROXY``/``ALL_PROXY``
+            unless ``NO_PROXY`` names the host, as httpx does.
+        verify, limits: as httpx-aiohttp's (and httpx's).
+    """
+
+    def __init__(
+        self,
+        *,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: ssl.SSLContext | str | bool = True,
+        limits: httpx.Limits = _DEFAULT_LIMITS,
+    ) -> None:
+        super().__init__(verify=verify, trust_env=trust_env, limits=limits)
+        self._trust_env = trust_env
+        self._proxy: URL | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
+        if proxy is not None:
+            url = URL(proxy)
+            if url.user is not None:
+                self._proxy_auth = aiohttp.BasicAuth(url.user, url.password or "")
+            self._proxy = url.with_user(None)
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """A session as httpx-aiohttp makes one, honouring ``trust_env`` (its own
+        session ignores the environment)."""
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            limit=self.limits.max_connections or 0,
+        )
+        return aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with aiohttp, byte for byte as httpx built it."""
@@ -75,6 +113,8 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
                 URL(str(request.url), encoded=True).with_user(None),
                 headers=request.headers.multi_items(),
                 data=body or None,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes, as it would for its own transport
                 timeout=aiohttp.ClientTimeout(
