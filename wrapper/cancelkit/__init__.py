@@ -5,21 +5,28 @@
 ...     pm.cancel_order("ord-123", market_slug="nba-lal-bos")
 
 Public names load on first use, so ``cancelkit --help`` does not pay for httpx
-and cryptography.
+and cryptography. Type checkers see the imports under ``TYPE_CHECKING`` below, not
+the lazy ``__getattr__``: a misspelt name is an error, every name has its type.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import logging
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+# A library logs; the program decides where it goes (nowhere, unless configured).
+logging.getLogger("cancelkit").addHandler(logging.NullHandler())
 
 _EXPORTS = {
     "AsyncLimitlessClient": "._limitless",
     "AsyncPolymarketUSClient": "._polymarket",
     "AuthenticationError": "._exceptions",
     "BadRequest": "._exceptions",
+    "CancelByClientOrderId": "limitless_api.models",
+    "CancelByOrderId": "limitless_api.models",
     "CancelKitError": "._exceptions",
     "CancelResult": "._batch",
     "CancelTarget": "._limitless",
@@ -30,6 +37,11 @@ _EXPORTS = {
     "NetworkError": "._exceptions",
     "OrderNotFound": "._exceptions",
     "OrderNotOpen": "._exceptions",
+    "Order": "polymarket_us_api.models",
+    "OrderState": "polymarket_us_api.models",
+    "OUTCOMES": "._batch",
+    "Outcome": "._batch",
+    "HTTPSettings": "._base",
     "PolymarketAuth": "._auth",
     "PolymarketUSClient": "._polymarket",
     "RateLimited": "._exceptions",
@@ -40,20 +52,27 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "OUTCOMES",
     "AsyncLimitlessClient",
     "AsyncPolymarketUSClient",
     "AuthenticationError",
     "BadRequest",
+    "CancelByClientOrderId",
+    "CancelByOrderId",
     "CancelKitError",
     "CancelResult",
     "CancelTarget",
     "Control",
+    "HTTPSettings",
     "InvalidRequest",
     "LimitlessAuth",
     "LimitlessClient",
     "NetworkError",
+    "Order",
     "OrderNotFound",
     "OrderNotOpen",
+    "OrderState",
+    "Outcome",
     "PolymarketAuth",
     "PolymarketUSClient",
     "RateLimited",
@@ -65,13 +84,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+if not TYPE_CHECKING:  # an `Any` __getattr__ would hide every misspelt name
+
+    def __getattr__(name: str) -> object:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
 
 
 def __dir__() -> list[str]:
@@ -79,8 +100,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from limitless_api.models import CancelByClientOrderId, CancelByOrderId
+    from polymarket_us_api.models import Order, OrderState
+
     from ._auth import LimitlessAuth, PolymarketAuth
-    from ._batch import CancelResult, Control
+    from ._base import HTTPSettings
+    from ._batch import OUTCOMES, CancelResult, Control, Outcome
     from ._exceptions import (
         AuthenticationError,
         BadRequest,

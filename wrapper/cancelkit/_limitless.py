@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Callable, Iterable
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 from uuid import UUID
 
 import httpx
@@ -28,6 +28,10 @@ is its only signal), so this is conservative, and halves on each 429."""
 
 CancelTarget = CancelByOrderId | CancelByClientOrderId
 """The generated request body: one of its two variants."""
+
+# cancel_orders gives back the targets as given: CancelResult[CancelByClientOrderId]
+# for client ids only, so that r.target.client_order_id type-checks.
+_TargetT = TypeVar("_TargetT", bound=CancelTarget)
 
 
 def _body(
@@ -206,16 +210,16 @@ class LimitlessClient(_Limitless, SyncHTTP):
 
     def cancel_orders(
         self,
-        targets: Iterable[CancelTarget],
+        targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
         concurrency: int = 8,
         max_rate: float | None = DEFAULT_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
-        on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+        on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
         control: Control | None = None,
-    ) -> list[CancelResult[CancelTarget]]:
+    ) -> list[CancelResult[_TargetT]]:
         """Cancel many orders (the kill switch); runs
         :meth:`AsyncLimitlessClient.cancel_orders` with this client's token."""
         return self._on_async_twin(
@@ -298,16 +302,16 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
 
     async def cancel_orders(
         self,
-        targets: Iterable[CancelTarget],
+        targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
         concurrency: int = 8,
         max_rate: float | None = DEFAULT_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
-        on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+        on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
         control: Control | None = None,
-    ) -> list[CancelResult[CancelTarget]]:
+    ) -> list[CancelResult[_TargetT]]:
         """Cancel many orders: the kill switch.
 
         ``targets`` are ``CancelByOrderId`` or ``CancelByClientOrderId`` values, so each

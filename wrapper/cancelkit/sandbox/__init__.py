@@ -18,7 +18,7 @@ import base64
 import os
 import secrets
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 from uuid import uuid4
 
 import attrs
@@ -29,6 +29,16 @@ from ._limitless import DELEGATED, LimitlessToken, limitless_app
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
 from ._server import BackgroundServer
 from ._state import OPEN, Book, Knobs, Order, Stats
+
+if TYPE_CHECKING:
+    from cancelkit import (
+        AsyncLimitlessClient,
+        AsyncPolymarketUSClient,
+        LimitlessClient,
+        PolymarketUSClient,
+    )
+    from cancelkit._base import AsyncOptions as _AsyncOptions
+    from cancelkit._base import SyncOptions as _SyncOptions
 
 __all__ = ["Credentials", "Knobs", "Order", "Sandbox", "Stats"]
 
@@ -194,28 +204,39 @@ class Sandbox:
             if o.on_book()
         ]
 
-    def _client(self, name: str, venue: str, kwargs: dict[str, Any]) -> Any:
-        import cancelkit
-
+    def _polymarket_arguments(self) -> tuple[str, str, str]:
         c = self.credentials
-        if venue == "polymarket":
-            key, secret, url = c.polymarket_key_id, c.polymarket_secret_key, self.polymarket_url
-        else:
-            key, secret, url = c.limitless_token_id, c.limitless_secret, self.limitless_url
-        return getattr(cancelkit, name)(key, secret, base_url=url, **kwargs)
+        return c.polymarket_key_id, c.polymarket_secret_key, self.polymarket_url
 
-    def polymarket_client(self, **kwargs: Any) -> Any:
-        """A :class:`cancelkit.PolymarketUSClient` for the demo key."""
-        return self._client("PolymarketUSClient", "polymarket", kwargs)
+    def _limitless_arguments(self) -> tuple[str, str, str]:
+        c = self.credentials
+        return c.limitless_token_id, c.limitless_secret, self.limitless_url
 
-    def limitless_client(self, **kwargs: Any) -> Any:
+    def polymarket_client(self, **kwargs: Unpack[_SyncOptions]) -> PolymarketUSClient:
+        """A :class:`cancelkit.PolymarketUSClient` for the demo key; keyword arguments
+        as the constructor's (``base_url`` defaults to this sandbox)."""
+        from cancelkit import PolymarketUSClient
+
+        key, secret, url = self._polymarket_arguments()
+        return PolymarketUSClient(key, secret, **({"base_url": url} | kwargs))
+
+    def limitless_client(self, **kwargs: Unpack[_SyncOptions]) -> LimitlessClient:
         """A :class:`cancelkit.LimitlessClient` for the demo partner token."""
-        return self._client("LimitlessClient", "limitless", kwargs)
+        from cancelkit import LimitlessClient
 
-    def async_polymarket_client(self, **kwargs: Any) -> Any:
+        key, secret, url = self._limitless_arguments()
+        return LimitlessClient(key, secret, **({"base_url": url} | kwargs))
+
+    def async_polymarket_client(self, **kwargs: Unpack[_AsyncOptions]) -> AsyncPolymarketUSClient:
         """An :class:`cancelkit.AsyncPolymarketUSClient` for the demo key."""
-        return self._client("AsyncPolymarketUSClient", "polymarket", kwargs)
+        from cancelkit import AsyncPolymarketUSClient
 
-    def async_limitless_client(self, **kwargs: Any) -> Any:
+        key, secret, url = self._polymarket_arguments()
+        return AsyncPolymarketUSClient(key, secret, **({"base_url": url} | kwargs))
+
+    def async_limitless_client(self, **kwargs: Unpack[_AsyncOptions]) -> AsyncLimitlessClient:
         """An :class:`cancelkit.AsyncLimitlessClient` for the demo partner token."""
-        return self._client("AsyncLimitlessClient", "limitless", kwargs)
+        from cancelkit import AsyncLimitlessClient
+
+        key, secret, url = self._limitless_arguments()
+        return AsyncLimitlessClient(key, secret, **({"base_url": url} | kwargs))
