@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
+from ._requests import RecordedRequest
 from ._server import BackgroundServer
 from ._state import OPEN, Book, Knobs, Order, Stats
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from cancelkit._base import AsyncOptions as _AsyncOptions
     from cancelkit._base import SyncOptions as _SyncOptions
 
-__all__ = ["Credentials", "Knobs", "Order", "Sandbox", "Stats"]
+__all__ = ["Credentials", "Knobs", "Order", "RecordedRequest", "Sandbox", "Stats"]
 
 POLYMARKET_ACCOUNT = "pm-demo"
 PARTNER_PROFILE = 1001
@@ -106,8 +107,8 @@ class Sandbox:
     ) -> None:
         self.credentials = _credentials()
         c = self.credentials
-        self.polymarket = Book()
-        self.limitless = Book()
+        self.polymarket = Book("polymarket")
+        self.limitless = Book("limitless")
         pm_key = PolymarketKey(
             c.polymarket_key_id, base64.b64decode(c.polymarket_public_key), POLYMARKET_ACCOUNT
         )
@@ -189,6 +190,19 @@ class Sandbox:
         """Add an open Limitless order (a fresh UUID unless ``order_id`` is given)."""
         order = Order(order_id or str(uuid4()), str(owner), client_order_id=client_order_id)
         return self.limitless.seed(order)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request either exchange received (its admin routes aside), in order
+        of arrival: venue, method, path, query, parsed body, whether its signature
+        verified, and the status answered. :meth:`clear_requests` empties it."""
+        both = [*self.polymarket.log.entries(), *self.limitless.log.entries()]
+        return sorted(both, key=lambda r: r.seq)
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        self.polymarket.log.clear()
+        self.limitless.log.clear()
 
     def set_knobs(self, **knobs: Any) -> None:
         """Set the same knobs on both venues (see :class:`Knobs`)."""

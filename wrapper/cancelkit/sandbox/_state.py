@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from .._limits import GLOBAL, POLYMARKET_LIVE, Budget
+from ._requests import RequestLog
 
 OPEN, CANCELLED, FILLED = "open", "cancelled", "filled"
 
@@ -159,8 +160,9 @@ class Stats:
 class Book:
     """Orders of every account of one exchange, plus knobs and counters. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, venue: str = "") -> None:
         self.lock = threading.Lock()
+        self.log = RequestLog(venue)  # every exchange request, for Sandbox.requests
         self.orders: dict[str, Order] = {}
         self.knobs = Knobs()
         self.stats = Stats()
