@@ -92,7 +92,7 @@ def _check_pins(root: Path) -> str:
         if installed != pins[tool]:
             raise RegenerateError(
                 f"{tool} {installed} is installed but {pins[tool]} is pinned;"
-                " run `make test` (or pip install -e '.[dev]') first"
+                " run `make test` (or pip install -e '.[sandbox]' --group dev) first"
             )
     return pins["openapi-python-client"]
 

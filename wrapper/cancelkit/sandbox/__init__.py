@@ -14,6 +14,11 @@ either exchange's API.
 
 from __future__ import annotations
 
+from .._extras import require_sandbox
+
+require_sandbox()  # an ImportError that names the extra, not starlette
+
+# ruff: noqa: E402  (the check above must come before the extra's imports)
 import base64
 import os
 import secrets
