@@ -21,7 +21,7 @@ For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
    schema silently and type the body ``Any``. Any ``oneOf`` shape the normalizer
    does not understand stops the run with a message naming the schema;
 2. runs openapi-python-client (the exact version pinned in pyproject.toml's
-   ``dev`` extra) with ``scripts/generator/NAME.yaml`` as its config and
+   ``dev`` dependency group) with ``scripts/generator/NAME.yaml`` as its config and
    ``--fail-on-warning`` and the templates in ``scripts/generator/templates``
    (string enums keep a value the spec does not list yet instead of failing,
    see ``str_enum.py.jinja``), into package ``NAME_api``; its post-hooks run
@@ -76,12 +76,14 @@ def _check_pins(root: Path) -> str:
     """Refuse to run with tool versions other than the pinned ones."""
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     pins: dict[str, str] = {}
-    for requirement in project["project"]["optional-dependencies"]["dev"]:
+    for requirement in project["dependency-groups"]["dev"]:
+        if not isinstance(requirement, str):  # {include-group = ...}
+            continue
         name, _, version = requirement.partition("==")
         pins[name.strip().lower()] = version.strip()
     for tool in _PINNED_TOOLS:
         if tool not in pins:
-            raise RegenerateError(f"pyproject.toml's dev extra must pin {tool}==X.Y.Z")
+            raise RegenerateError(f"pyproject.toml's dev group must pin {tool}==X.Y.Z")
         try:
             installed = metadata.version(tool)
         except metadata.PackageNotFoundError:
