@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint types drift pytest bench-smoke bench regenerate stress refresh refresh-check
+.PHONY: test lint types drift pytest docs bench-smoke bench regenerate stress refresh refresh-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[sandbox]' --group dev
 	touch $(STAMP)
 
-## test: every gate: lint, format, types, drift check, tests, benchmark smoke run
-test: lint types drift pytest bench-smoke
+## test: every gate: lint, format, types, drift check, tests, API reference, benchmark smoke run
+test: lint types drift pytest docs bench-smoke
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -25,6 +25,10 @@ types: $(STAMP)
 	# Users' code as they write it: 0 errors, and every listed mistake caught.
 	$(BIN)/mypy --strict tests/typing
 	$(BIN)/basedpyright -p tests/typing/pyrightconfig.json
+
+## docs: the API reference (mkdocs + mkdocstrings) into site/; any warning fails it
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
 
 drift: $(STAMP)
 	$(BIN)/python scripts/regenerate.py --check

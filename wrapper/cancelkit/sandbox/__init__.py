@@ -104,7 +104,8 @@ class Sandbox:
 
     Args:
         host: address to listen on (loopback by default).
-        polymarket_port, limitless_port: 0 for ephemeral ports.
+        polymarket_port: the Polymarket US server's port; 0 for an ephemeral one.
+        limitless_port: the Limitless server's port; 0 for an ephemeral one.
     """
 
     def __init__(
