@@ -45,3 +45,12 @@ def test_debug_lines_name_the_limitless_order(caplog: pytest.LogCaptureFixture) 
         lm.cancel_order(client_order_id="bot-7")
     lines = [r.getMessage() for r in caplog.records if r.name == "cancelkit"]
     assert any("POST /orders/cancel [order client_order_id=bot-7] -> 200" in m for m in lines)
+
+
+def test_a_misspelt_from_env_keyword_fails_before_the_environment_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("POLYMARKET_KEY_ID", raising=False)  # would be the error otherwise
+    for cls in (cancelkit.PolymarketUSClient, cancelkit.AsyncLimitlessClient):
+        with pytest.raises(TypeError, match="timout"):
+            cls.from_env(timout=5)  # type: ignore[call-arg]

@@ -7,7 +7,7 @@ import http.cookiejar
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from types import TracebackType
@@ -155,6 +155,13 @@ def check_proxy(proxy: object) -> str:
     return proxy
 
 
+def _known_keywords(kwargs: Mapping[str, object], options: type) -> None:
+    """A misspelt keyword fails before the environment is read, naming it."""
+    unknown = sorted(set(kwargs) - set(options.__annotations__))
+    if unknown:
+        raise TypeError(f"from_env() got unexpected keyword argument(s): {', '.join(unknown)}")
+
+
 def _one_route(settings: HTTPSettings, transport: object) -> None:
     if settings.proxy is not None and transport is not None:
         raise InvalidRequest(
@@ -295,6 +302,7 @@ class SyncHTTP(Venue):
     def from_env(cls, **kwargs: Unpack[SyncOptions]) -> Self:
         """Build from the venue's key id, secret and optional API URL environment
         variables (see the client's docstring); keyword arguments go to the constructor."""
+        _known_keywords(kwargs, SyncOptions)
         options = dict(kwargs)
         key_id, secret = cls._env_arguments(options)
         return cls(key_id, secret, **options)  # type: ignore[arg-type]
@@ -415,6 +423,7 @@ class AsyncHTTP(Venue):
     def from_env(cls, **kwargs: Unpack[AsyncOptions]) -> Self:
         """Build from the venue's key id, secret and optional API URL environment
         variables (see the client's docstring); keyword arguments go to the constructor."""
+        _known_keywords(kwargs, AsyncOptions)
         options = dict(kwargs)
         key_id, secret = cls._env_arguments(options)
         return cls(key_id, secret, **options)  # type: ignore[arg-type]
