@@ -20,8 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy --strict wrapper scripts
-	$(BIN)/mypy generated/polymarket_us_api generated/limitless_api
+	$(BIN)/mypy --strict wrapper scripts  # the generated clients (cancelkit._generated) too
 	# Users' code as they write it: 0 errors, and every listed mistake caught.
 	$(BIN)/mypy --strict tests/typing
 	$(BIN)/basedpyright -p tests/typing/pyrightconfig.json
@@ -48,11 +47,11 @@ bench-smoke: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-## regenerate: rewrite generated/ from specs/ (after a spec update)
+## regenerate: rewrite wrapper/cancelkit/_generated/ from specs/ (after a spec update)
 regenerate: $(STAMP)
 	$(BIN)/python scripts/regenerate.py
 
-## refresh: fetch every page in specs/sources.yaml, report changes, update specs/ and generated/
+## refresh: fetch every page in specs/sources.yaml, report changes, update specs/ and the generated code
 refresh: $(STAMP)
 	$(BIN)/python scripts/refresh.py
 

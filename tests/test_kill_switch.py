@@ -23,9 +23,9 @@ from cancelkit import (
     LimitlessClient,
     PolymarketUSClient,
 )
+from cancelkit._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 from cancelkit.sandbox import Sandbox
 from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
-from limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
 pytestmark = pytest.mark.faults
 

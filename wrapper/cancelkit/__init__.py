@@ -25,8 +25,8 @@ _EXPORTS = {
     "AsyncPolymarketUSClient": "._polymarket",
     "AuthenticationError": "._exceptions",
     "BadRequest": "._exceptions",
-    "CancelByClientOrderId": "limitless_api.models",
-    "CancelByOrderId": "limitless_api.models",
+    "CancelByClientOrderId": "._generated.limitless_api.models",
+    "CancelByOrderId": "._generated.limitless_api.models",
     "CancelKitError": "._exceptions",
     "CancelResult": "._batch",
     "CancelTarget": "._limitless",
@@ -37,8 +37,8 @@ _EXPORTS = {
     "NetworkError": "._exceptions",
     "OrderNotFound": "._exceptions",
     "OrderNotOpen": "._exceptions",
-    "Order": "polymarket_us_api.models",
-    "OrderState": "polymarket_us_api.models",
+    "Order": "._generated.polymarket_us_api.models",
+    "OrderState": "._generated.polymarket_us_api.models",
     "OUTCOMES": "._batch",
     "Outcome": "._batch",
     "HTTPSettings": "._base",
@@ -100,9 +100,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from limitless_api.models import CancelByClientOrderId, CancelByOrderId
-    from polymarket_us_api.models import Order, OrderState
-
     from ._auth import LimitlessAuth, PolymarketAuth
     from ._base import HTTPSettings
     from ._batch import OUTCOMES, CancelResult, Control, Outcome
@@ -119,6 +116,8 @@ if TYPE_CHECKING:
         UnexpectedResponse,
         WrongEndpoint,
     )
+    from ._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
+    from ._generated.polymarket_us_api.models import Order, OrderState
     from ._limitless import AsyncLimitlessClient, CancelTarget, LimitlessClient
     from ._polymarket import AsyncPolymarketUSClient, PolymarketUSClient
     from ._retry import RetryPolicy

@@ -107,7 +107,7 @@ def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
 
 def parse_limitless(text: str) -> Any:
     """``order:<uuid>`` or ``client:<id>`` to a generated request variant."""
-    from limitless_api.models import CancelByClientOrderId, CancelByOrderId
+    from ._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
     kind, sep, value = text.partition(":")
     if not sep or kind not in ("order", "client"):

@@ -9,15 +9,19 @@ from typing import Any, TypeVar, overload
 from uuid import UUID
 
 import httpx
-from limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
-from limitless_api.models import CancelByClientOrderId, CancelByOrderId, CancelOrderResponseDto
-from limitless_api.types import UNSET
 
 from . import _validation as check
 from ._auth import LimitlessAuth
 from ._base import AsyncHTTP, SyncHTTP, Venue
 from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
 from ._exceptions import InvalidRequest, OrderNotFound, OrderNotOpen, UnexpectedResponse
+from ._generated.limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
+from ._generated.limitless_api.models import (
+    CancelByClientOrderId,
+    CancelByOrderId,
+    CancelOrderResponseDto,
+)
+from ._generated.limitless_api.types import UNSET
 from ._limiter import Limiter
 from ._retry import Attempts
 

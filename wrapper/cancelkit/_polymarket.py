@@ -12,24 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import httpx
-from polymarket_us_api.api.orders import orders_service_cancel_open_orders as _cancel_open
-from polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
-from polymarket_us_api.api.orders import orders_service_cancel_order_list as _cancel_list
-from polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
-from polymarket_us_api.api.orders import orders_service_get_order as _get_order
-from polymarket_us_api.models import (
-    CancelOpenOrdersRequest,
-    CancelOpenOrdersResponse,
-    CancelOrderListRequest,
-    CancelOrderRequest,
-    CancelOrderRequestEntry,
-    CancelOrderResponse,
-    GetOpenOrdersResponse,
-    GetOrderResponse,
-    Order,
-    OrderState,
-)
-from polymarket_us_api.types import UNSET
 
 from . import _polymarket_kill as kill
 from . import _validation as check
@@ -43,6 +25,28 @@ from ._exceptions import (
     UnexpectedResponse,
     WrongEndpoint,
 )
+from ._generated.polymarket_us_api.api.orders import (
+    orders_service_cancel_open_orders as _cancel_open,
+)
+from ._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
+from ._generated.polymarket_us_api.api.orders import (
+    orders_service_cancel_order_list as _cancel_list,
+)
+from ._generated.polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
+from ._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
+from ._generated.polymarket_us_api.models import (
+    CancelOpenOrdersRequest,
+    CancelOpenOrdersResponse,
+    CancelOrderListRequest,
+    CancelOrderRequest,
+    CancelOrderRequestEntry,
+    CancelOrderResponse,
+    GetOpenOrdersResponse,
+    GetOrderResponse,
+    Order,
+    OrderState,
+)
+from ._generated.polymarket_us_api.types import UNSET
 from ._limiter import Limiter
 from ._limits import (
     CANCEL,
