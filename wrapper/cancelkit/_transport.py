@@ -24,9 +24,11 @@ from contextlib import contextmanager
 import aiohttp
 import httpx
 import httpx_aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 _CHUNK = 64 * 1024
+_Route = tuple[URL | None, aiohttp.BasicAuth | None]
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
@@ -81,23 +83,30 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     ) -> None:
         super().__init__(verify=verify, trust_env=trust_env, limits=limits)
         self._trust_env = trust_env
-        self._proxy: URL | None = None
-        self._proxy_auth: aiohttp.BasicAuth | None = None
+        given: _Route = (None, None)
         if proxy is not None:
             url = URL(proxy)
-            if url.user is not None:
-                self._proxy_auth = aiohttp.BasicAuth(url.user, url.password or "")
-            self._proxy = url.with_user(None)
+            auth = None if url.user is None else aiohttp.BasicAuth(url.user, url.password or "")
+            given = (url.with_user(None), auth)
+        self._given = given
+        # The environment's choice per (scheme, host), read once as httpx reads it
+        # once per client: aiohttp's own trust_env would read it, and ~/.netrc, on
+        # every request.
+        self._from_env: dict[tuple[str, str | None], _Route] = {}
 
-    def get_client(self) -> aiohttp.ClientSession:
-        """A session as httpx-aiohttp makes one, honouring ``trust_env`` (its own
-        session ignores the environment)."""
-        connector = aiohttp.TCPConnector(
-            keepalive_timeout=self.limits.keepalive_expiry,
-            ssl=self.ssl_context,
-            limit=self.limits.max_connections or 0,
-        )
-        return aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
+    def _route(self, url: URL) -> _Route:
+        """The proxy (and its auth) for ``url``: ``proxy=``, else the environment's."""
+        if self._given[0] is not None or not self._trust_env:
+            return self._given
+        key = (url.scheme, url.host)
+        route = self._from_env.get(key)
+        if route is None:
+            try:
+                route = get_env_proxy_for_url(url)
+            except LookupError:  # none for this scheme, or NO_PROXY names the host
+                route = (None, None)
+            self._from_env[key] = route
+        return route
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with aiohttp, byte for byte as httpx built it."""
@@ -106,15 +115,17 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         timeout = request.extensions.get("timeout", {})
         with _mapped():
             body = request.content  # auth flows that sign the body have read it
+            # httpx owns authentication (it made any Authorization header from
+            # userinfo already): aiohttp gets the URL without it.
+            url = URL(str(request.url), encoded=True).with_user(None)
+            proxy, proxy_auth = self._route(url)
             response = await self.client.request(
                 request.method,
-                # httpx owns authentication (it made any Authorization header from
-                # userinfo already): aiohttp gets the URL without it.
-                URL(str(request.url), encoded=True).with_user(None),
+                url,
                 headers=request.headers.multi_items(),
                 data=body or None,
-                proxy=self._proxy,
-                proxy_auth=self._proxy_auth,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes, as it would for its own transport
                 timeout=aiohttp.ClientTimeout(
