@@ -39,7 +39,7 @@ def _sdk(box: SandboxProcess) -> tuple[Any, Any]:
 def contenders(box: SandboxProcess) -> dict[str, Run]:
     """Every path, by the name the results table gives it."""
     from cancelkit import AsyncLimitlessClient
-    from limitless_api.models import CancelByOrderId
+    from cancelkit._generated.limitless_api.models import CancelByOrderId
 
     e = box.env
 

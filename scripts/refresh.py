@@ -11,7 +11,7 @@ client and whether it breaks one (see :mod:`spec_diff`).
 
 Exit status: with ``--check``, 0 when nothing changed and 1 when something did,
 writing nothing (for a scheduled CI job); without it, the changed spec files are
-rewritten, ``generated/`` is regenerated, and the status is 0. A page that cannot
+rewritten, the generated code is regenerated, and the status is 0. A page that cannot
 be fetched or has no OpenAPI block exits 2 naming it, and nothing is written,
 whatever the other pages said.
 """
@@ -28,7 +28,7 @@ import httpx
 import provisional
 import yaml
 from extract_spec import ExtractError, extract_block
-from regenerate import ROOT, RegenerateError, generate_all, load_spec, spec_pages
+from regenerate import GENERATED, ROOT, RegenerateError, generate_all, load_spec, spec_pages
 from spec_diff import Change, compare
 
 DEFAULT_TIMEOUT = 30.0
@@ -131,7 +131,7 @@ def markdown(report: dict[str, list[Change]]) -> str:
 
 
 def write(root: Path, blocks: dict[str, bytes]) -> list[str]:
-    """Rewrite the changed spec files, then ``generated/``; the names written."""
+    """Rewrite the changed spec files, then the generated code; the names written."""
     written = []
     for name, data in blocks.items():
         target = root / "specs" / name
@@ -143,15 +143,15 @@ def write(root: Path, blocks: dict[str, bytes]) -> list[str]:
 
 
 def regenerate(root: Path) -> None:
-    """Replace ``generated/`` from ``specs/`` (as ``regenerate.py`` does)."""
+    """Replace the generated code from ``specs/`` (as ``regenerate.py`` does)."""
     import shutil
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "generated"
         generate_all(root, fresh)
-        shutil.rmtree(root / "generated", ignore_errors=True)
-        shutil.copytree(fresh, root / "generated")
+        shutil.rmtree(root / GENERATED, ignore_errors=True)
+        shutil.copytree(fresh, root / GENERATED)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refresh: wrote {written}, but regeneration failed: {exc}", file=sys.stderr)
         return 2
     print(
-        f"refresh: wrote {', '.join(f'specs/{n}' for n in written)}; regenerated generated/",
+        f"refresh: wrote {', '.join(f'specs/{n}' for n in written)};"
+        f" regenerated {GENERATED.as_posix()}/",
         file=sys.stderr,
     )
     return 0

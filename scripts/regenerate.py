@@ -1,4 +1,4 @@
-"""Regenerate ``generated/`` from ``specs/``; with ``--check``, report drift.
+"""Regenerate ``wrapper/cancelkit/_generated/`` from ``specs/``; with ``--check``, report drift.
 
 For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
 (each file one page's OpenAPI block, kept verbatim, as published), this:
@@ -21,7 +21,7 @@ For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
    schema silently and type the body ``Any``. Any ``oneOf`` shape the normalizer
    does not understand stops the run with a message naming the schema;
 2. runs openapi-python-client (the exact version pinned in pyproject.toml's
-   ``dev`` extra) with ``scripts/generator/NAME.yaml`` as its config and
+   ``dev`` dependency group) with ``scripts/generator/NAME.yaml`` as its config and
    ``--fail-on-warning`` and the templates in ``scripts/generator/templates``
    (string enums keep a value the spec does not list yet instead of failing,
    see ``str_enum.py.jinja``), into package ``NAME_api``; its post-hooks run
@@ -66,6 +66,14 @@ from path_templates import declare as declare_path_parameters
 from provisional import apply as merge_provisional
 
 ROOT = Path(__file__).resolve().parent.parent
+# The generated packages live inside the cancelkit package (private: cancelkit
+# re-exports what users annotate with), so the wheel has one top-level package.
+GENERATED = Path("wrapper", "cancelkit", "_generated")
+_INIT = (
+    '"""The clients openapi-python-client generates from specs/ (scripts/regenerate.py).\n\n'
+    "Never edited by hand; private: ``cancelkit`` re-exports the names users need.\n"
+    '"""\n'
+)
 _PINNED_TOOLS = ("openapi-python-client", "ruff")
 _BODY_ANY = re.compile(r"^\s+body: Any,$", re.MULTILINE)
 _TEMPLATES = "scripts/generator/templates"
@@ -79,12 +87,14 @@ def _check_pins(root: Path) -> str:
     """Refuse to run with tool versions other than the pinned ones."""
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     pins: dict[str, str] = {}
-    for requirement in project["project"]["optional-dependencies"]["dev"]:
+    for requirement in project["dependency-groups"]["dev"]:
+        if not isinstance(requirement, str):  # {include-group = ...}
+            continue
         name, _, version = requirement.partition("==")
         pins[name.strip().lower()] = version.strip()
     for tool in _PINNED_TOOLS:
         if tool not in pins:
-            raise RegenerateError(f"pyproject.toml's dev extra must pin {tool}==X.Y.Z")
+            raise RegenerateError(f"pyproject.toml's dev group must pin {tool}==X.Y.Z")
         try:
             installed = metadata.version(tool)
         except metadata.PackageNotFoundError:
@@ -95,7 +105,7 @@ def _check_pins(root: Path) -> str:
         if installed != pins[tool]:
             raise RegenerateError(
                 f"{tool} {installed} is installed but {pins[tool]} is pinned;"
-                " run `make test` (or pip install -e '.[dev]') first"
+                " run `make test` (or pip install -e '.[sandbox]' --group dev) first"
             )
     return pins["openapi-python-client"]
 
@@ -267,7 +277,9 @@ def generate_all(root: Path, out_dir: Path) -> list[Path]:
     )
     if not specs:
         raise RegenerateError(f"no specs in {root / 'specs'}")
-    return [generate_one(root, spec, out_dir, version) for spec in specs]
+    packages = [generate_one(root, spec, out_dir, version) for spec in specs]
+    (out_dir / "__init__.py").write_text(_INIT, encoding="utf-8")
+    return packages
 
 
 def _files(tree: Path) -> dict[str, bytes]:
@@ -281,8 +293,9 @@ def _files(tree: Path) -> dict[str, bytes]:
 
 
 def diff_trees(current: Path, fresh: Path) -> str:
-    """Unified diff from ``current`` (generated/) to ``fresh`` (what it should be)."""
+    """Unified diff from ``current`` (the committed tree) to ``fresh`` (what it should be)."""
     old, new = _files(current), _files(fresh)
+    shown = GENERATED.as_posix()
     chunks: list[str] = []
     for name in sorted(old.keys() | new.keys()):
         if old.get(name) == new.get(name):
@@ -293,8 +306,8 @@ def diff_trees(current: Path, fresh: Path) -> str:
             difflib.unified_diff(
                 before,
                 after,
-                fromfile=f"generated/{name}" if name in old else "/dev/null",
-                tofile=f"generated/{name} (regenerated)" if name in new else "/dev/null",
+                fromfile=f"{shown}/{name}" if name in old else "/dev/null",
+                tofile=f"{shown}/{name} (regenerated)" if name in new else "/dev/null",
             )
         )
     return "".join(chunks)
@@ -302,14 +315,14 @@ def diff_trees(current: Path, fresh: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description="Regenerate generated/ from specs/.")
+    parser = argparse.ArgumentParser(description=f"Regenerate {GENERATED.as_posix()}/ from specs/.")
     parser.add_argument(
-        "--check", action="store_true", help="exit 1 with a diff if generated/ is stale"
+        "--check", action="store_true", help="exit 1 with a diff if the generated code is stale"
     )
     parser.add_argument("--root", type=Path, default=ROOT, help="project root")
     args = parser.parse_args(argv)
     root: Path = args.root.resolve()
-    target = root / "generated"
+    target = root / GENERATED
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "generated"
         try:
@@ -321,9 +334,12 @@ def main(argv: list[str] | None = None) -> int:
             diff = diff_trees(target, fresh)
             if diff:
                 sys.stdout.write(diff)
-                print("regenerate: generated/ is stale; run scripts/regenerate.py", file=sys.stderr)
+                print(
+                    f"regenerate: {GENERATED.as_posix()}/ is stale; run scripts/regenerate.py",
+                    file=sys.stderr,
+                )
                 return 1
-            print("regenerate: generated/ is up to date")
+            print(f"regenerate: {GENERATED.as_posix()}/ is up to date")
             return 0
         if target.exists():
             shutil.rmtree(target)

@@ -176,12 +176,15 @@ def test_not_found_after_an_ambiguous_attempt_keeps_its_attempts(
     make_pm: Callable[..., Any],
 ) -> None:
     gone = {"code": 5, "message": "order not found"}
-    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json=gone)])
+    # The cancel's 404, then the lookup's: unknown to the exchange.
+    replies = [httpx.RemoteProtocolError("dropped"), *[httpx.Response(404, json=gone)] * 2]
+    script = Script(replies)
     with pytest.raises(OrderNotFound) as caught:
         call(make_pm(script).cancel_order, "ord-1")
     assert caught.value.attempts == 2
+    assert caught.value.may_have_landed
 
-    script = Script([httpx.RemoteProtocolError("dropped"), httpx.Response(404, json=gone)])
+    script = Script(replies)
     assert call(make_pm(script).cancel_order, "ord-1", missing_ok=True) is None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from polymarket_us_api.models import GetOpenOrdersResponse, Order, OrderState
+from cancelkit._generated.polymarket_us_api.models import GetOpenOrdersResponse, Order, OrderState
 
 ORDER: dict[str, Any] = {
     "id": "ord-1",

@@ -24,9 +24,9 @@ from cancelkit import (
     LimitlessClient,
     PolymarketUSClient,
 )
+from cancelkit._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 from cancelkit.sandbox import Sandbox
 from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
-from limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
 pytestmark = pytest.mark.faults
 
@@ -312,13 +312,21 @@ def test_bad_batch_settings_are_refused_before_sending(concurrency: int, max_rat
     assert script.requests == []
 
 
-def test_a_sync_only_transport_is_refused_for_bulk_cancels() -> None:
-    transport = httpx.HTTPTransport()
-    with (
-        PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, transport=transport) as pm,
-        pytest.raises(InvalidRequest, match="AsyncBaseTransport"),
-    ):
-        pm.cancel_orders(["a"])
+def test_a_sync_only_transport_carries_the_bulk_cancels_too(cancelkit_sandbox: Sandbox) -> None:
+    # The documented way to route a sync client (a proxy, a custom transport) is a
+    # sync transport: the kill switch runs through it as the single cancel does.
+    cancelkit_sandbox.seed_polymarket("sync-1")
+    seen: list[str] = []
+
+    class Recording(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append(f"{request.method} {request.url.path}")
+            return super().handle_request(request)
+
+    with cancelkit_sandbox.polymarket_client(transport=Recording()) as pm:
+        results = pm.cancel_orders(["sync-1"])
+    assert [r.status for r in results] == ["cancelled"]
+    assert "POST /v1/orders/batched/cancel" in seen
 
 
 def test_one_surprise_or_a_broken_progress_callback_does_not_abort_the_batch() -> None:

@@ -15,20 +15,22 @@ import httpx
 import pytest
 from cancelkit import LimitlessAuth
 from cancelkit._cli import main
+from cancelkit._generated.limitless_api import constraints
+from cancelkit._generated.limitless_api.api.trading import (
+    order_controller_batch_cancel_orders as batch_endpoint,
+)
+from cancelkit._generated.limitless_api.models import (
+    BatchCancelByClientOrderIds,
+    BatchCancelByOrderIds,
+    CancelByClientOrderId,
+    CancelByOrderId,
+)
 from cancelkit._limiter import Limiter
 from cancelkit._limits import GLOBAL, LIMITLESS, Budget
 from cancelkit.sandbox import Sandbox
 from cancelkit.sandbox._state import Book
 from click.testing import CliRunner
 from conftest import Script, call
-from limitless_api import constraints
-from limitless_api.api.trading import order_controller_batch_cancel_orders as batch_endpoint
-from limitless_api.models import (
-    BatchCancelByClientOrderIds,
-    BatchCancelByOrderIds,
-    CancelByClientOrderId,
-    CancelByOrderId,
-)
 
 MARKET = "btc-100k"
 

@@ -25,7 +25,7 @@ def page(block: bytes, title: str) -> bytes:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     copy = tmp_path / "project"
-    for part in ("specs", "scripts", "generated"):
+    for part in ("specs", "scripts", "wrapper"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", copy)
     return copy
@@ -84,7 +84,7 @@ def refresh(project: Path, sources: str, *args: str) -> subprocess.CompletedProc
 def snapshot(project: Path) -> dict[str, bytes]:
     return {
         p.relative_to(project).as_posix(): p.read_bytes()
-        for part in ("specs", "generated")
+        for part in ("specs", "wrapper/cancelkit/_generated")
         for p in (project / part).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
@@ -174,7 +174,7 @@ def test_a_refresh_updates_specs_and_generated_and_the_client_follows(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": f"{project / 'generated'}:{ROOT / 'wrapper'}", "PATH": ""},
+        env={"PYTHONPATH": f"{project / 'wrapper'}", "PATH": ""},
     )
     assert "refused: client_order_id is 100 characters long; the limit is 64 0" in run.stdout, (
         run.stdout + run.stderr

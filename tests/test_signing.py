@@ -162,7 +162,7 @@ def test_limitless_requests_verify_with_the_recomputed_hmac(
 
 
 def test_limitless_takes_the_generated_variant_models(make_lm: Callable[..., Any]) -> None:
-    from limitless_api.models import CancelByClientOrderId, CancelByOrderId
+    from cancelkit._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
     script = Script()
     client = make_lm(script)

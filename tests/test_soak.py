@@ -12,8 +12,8 @@ from uuid import UUID
 
 import pytest
 from cancelkit import CancelResult
+from cancelkit._generated.limitless_api.models import CancelByOrderId
 from cancelkit.sandbox import Sandbox
-from limitless_api.models import CancelByOrderId
 
 # Bound: every fault is decided per (order, attempt) from the seed, so a run cannot
 # differ from the last by chance, and no order meets more than MAX_STREAK faults in

@@ -5,18 +5,19 @@
 ...     pm.cancel_order("ord-123", market_slug="nba-lal-bos")
 
 Public names load on first use, so ``cancelkit --help`` does not pay for httpx
-and cryptography.
+and cryptography. Type checkers see the imports under ``TYPE_CHECKING`` below, not
+the lazy ``__getattr__``: a misspelt name is an error, every name has its type.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-# A library logs; the program decides where it goes (no last-resort stderr output).
+# A library logs; the program decides where it goes (nowhere, unless configured).
 logging.getLogger("cancelkit").addHandler(logging.NullHandler())
 
 _EXPORTS = {
@@ -24,6 +25,8 @@ _EXPORTS = {
     "AsyncPolymarketUSClient": "._polymarket",
     "AuthenticationError": "._exceptions",
     "BadRequest": "._exceptions",
+    "CancelByClientOrderId": "._generated.limitless_api.models",
+    "CancelByOrderId": "._generated.limitless_api.models",
     "CancelKitError": "._exceptions",
     "CancelResult": "._batch",
     "CancelTarget": "._limitless",
@@ -34,6 +37,11 @@ _EXPORTS = {
     "NetworkError": "._exceptions",
     "OrderNotFound": "._exceptions",
     "OrderNotOpen": "._exceptions",
+    "Order": "._generated.polymarket_us_api.models",
+    "OrderState": "._generated.polymarket_us_api.models",
+    "OUTCOMES": "._batch",
+    "Outcome": "._batch",
+    "HTTPSettings": "._base",
     "PolymarketAuth": "._auth",
     "PolymarketUSClient": "._polymarket",
     "RateLimited": "._exceptions",
@@ -45,20 +53,27 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "OUTCOMES",
     "AsyncLimitlessClient",
     "AsyncPolymarketUSClient",
     "AuthenticationError",
     "BadRequest",
+    "CancelByClientOrderId",
+    "CancelByOrderId",
     "CancelKitError",
     "CancelResult",
     "CancelTarget",
     "Control",
+    "HTTPSettings",
     "InvalidRequest",
     "LimitlessAuth",
     "LimitlessClient",
     "NetworkError",
+    "Order",
     "OrderNotFound",
     "OrderNotOpen",
+    "OrderState",
+    "Outcome",
     "PolymarketAuth",
     "PolymarketUSClient",
     "RateLimited",
@@ -71,13 +86,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+if not TYPE_CHECKING:  # an `Any` __getattr__ would hide every misspelt name
+
+    def __getattr__(name: str) -> object:
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
 
 
 def __dir__() -> list[str]:
@@ -86,7 +103,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._auth import LimitlessAuth, PolymarketAuth
-    from ._batch import CancelResult, Control
+    from ._base import HTTPSettings
+    from ._batch import OUTCOMES, CancelResult, Control, Outcome
     from ._exceptions import (
         AuthenticationError,
         BadRequest,
@@ -101,6 +119,8 @@ if TYPE_CHECKING:
         UnexpectedResponse,
         WrongEndpoint,
     )
+    from ._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
+    from ._generated.polymarket_us_api.models import Order, OrderState
     from ._limitless import AsyncLimitlessClient, CancelTarget, LimitlessClient
     from ._polymarket import AsyncPolymarketUSClient, PolymarketUSClient
     from ._retry import RetryPolicy

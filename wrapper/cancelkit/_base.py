@@ -5,30 +5,37 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import os
+import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlencode
 
 import anyio
+import attrs
 import httpx
 
 from . import __version__
 from ._auth import LimitlessAuth, PolymarketAuth
+from ._bounded import Bounded
 from ._clock import Clock
 from ._exceptions import InvalidRequest, NetworkError
 from ._limits import GLOBAL
 from ._retry import Attempts, RetryPolicy, retry_after
+
+# Other modules import these from here too.
+from ._urls import check_base_url as check_base_url
+from ._urls import redacted as redacted
 
 if TYPE_CHECKING:
     from ._limiter import Limiter
 
 _A = TypeVar("_A", bound="AsyncHTTP")
 _T = TypeVar("_T")
-_SHARED_STATE = ("_auth", "_clock", "_policy", "base_url")
+_SHARED_STATE = ("_auth", "_clock", "_policy", "_settings", "base_url")
 
 _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/json"}
 # Keep idle connections for 30 s (httpx's default is 5): the first cancel after a
@@ -65,58 +72,114 @@ def target(request: dict[str, Any]) -> str:
     return path + (f"?{urlencode(params, doseq=True)}" if params else "")
 
 
-def redacted(url: str) -> str:
-    """``url`` without its userinfo (``user:password@``), for reprs and messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    host = authority.rpartition("@")[2]
-    return f"{scheme}{sep}{'***@' if '@' in authority else ''}{host}{slash}{path}"
-
-
-def check_base_url(base_url: object) -> str:
-    """An http(s) URL with a host and no query or fragment, else InvalidRequest.
-
-    A query or fragment would be pasted in front of every endpoint's path
-    (``/?x=1/v1/order/...``), and a URL without a host has nowhere to go.
-    """
-    if not isinstance(base_url, str):
-        raise InvalidRequest(f"base_url must be a string, not {type(base_url).__name__}")
-    shown = redacted(base_url)
-    try:
-        url = httpx.URL(base_url)
-    except httpx.InvalidURL as exc:
-        raise InvalidRequest(f"base_url {shown!r} is not a valid URL ({exc})") from None
-    if url.scheme not in ("http", "https"):  # httpx lower-cases the scheme
-        raise InvalidRequest(f"base_url must be an http(s) URL, got {shown!r}")
-    if not url.host:
-        raise InvalidRequest(f"base_url {shown!r} has no host")
-    if url.query or "?" in base_url:
-        raise InvalidRequest(f"base_url {shown!r} has a query; give the API root only")
-    if url.fragment or "#" in base_url:
-        raise InvalidRequest(f"base_url {shown!r} has a fragment; give the API root only")
-    return base_url
-
-
-def check_settings(base_url: object, timeout: object, max_retries: object) -> None:
-    """Refuse client settings that would only fail later, on the first cancel."""
-    check_base_url(base_url)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise InvalidRequest(f"timeout must be a positive number of seconds, got {timeout!r}")
+def check_settings(base_url: object, timeout: object, max_retries: object) -> str:
+    """Refuse client settings that would only fail later, on the first cancel; returns
+    the base URL as it will be used (without user info)."""
+    url = check_base_url(base_url)
+    if isinstance(timeout, httpx.Timeout):
+        parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+        if any(p is not None and p <= 0 for p in parts):
+            raise InvalidRequest(f"every part of timeout must be positive, got {timeout!r}")
+    elif isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidRequest(
+            f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
+        )
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise InvalidRequest(f"max_retries must be a non-negative integer, got {max_retries!r}")
+    return url
 
 
-def _options(auth: httpx.Auth, base_url: str, timeout: float) -> dict[str, Any]:
+@attrs.frozen
+class HTTPSettings:
+    """The HTTP settings every path of a client uses alike: the single cancel, the bulk
+    paths (which run on an async twin), and the async clients whatever their transport.
+
+    Attributes:
+        timeout: seconds for each attempt, or an ``httpx.Timeout``.
+        proxy: a proxy URL for every request; None: as ``trust_env`` says.
+        trust_env: honour ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` (and ``SSL_CERT_FILE``),
+            as httpx does by default.
+        verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
+    """
+
+    timeout: float | httpx.Timeout = 10.0
+    proxy: str | None = None
+    trust_env: bool = True
+    verify: bool | str | ssl.SSLContext = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.proxy is not None:
+            check_proxy(self.proxy)
+        if not isinstance(self.trust_env, bool):
+            raise InvalidRequest(f"trust_env must be True or False, got {self.trust_env!r}")
+        if not isinstance(self.verify, bool | str | ssl.SSLContext):
+            raise InvalidRequest(
+                "verify must be True, False, a CA bundle path or an ssl.SSLContext,"
+                f" got {type(self.verify).__name__}"
+            )
+
+
+class SyncOptions(TypedDict, total=False):
+    """The keyword arguments of a sync client's constructor (and so of ``from_env``)."""
+
+    base_url: str
+    timeout: float | httpx.Timeout
+    max_retries: int
+    transport: httpx.BaseTransport | None
+    proxy: str | None
+    trust_env: bool
+    verify: bool | str | ssl.SSLContext
+
+
+class AsyncOptions(TypedDict, total=False):
+    """The keyword arguments of an async client's constructor (and so of ``from_env``)."""
+
+    base_url: str
+    timeout: float | httpx.Timeout
+    max_retries: int
+    transport: httpx.AsyncBaseTransport | None
+    proxy: str | None
+    trust_env: bool
+    verify: bool | str | ssl.SSLContext
+
+
+def check_proxy(proxy: object) -> str:
+    """A proxy URL (http, https or socks5), else InvalidRequest without its password."""
+    if not isinstance(proxy, str):
+        raise InvalidRequest(f"proxy must be a URL string, not {type(proxy).__name__}")
+    try:
+        url = httpx.URL(proxy)
+    except httpx.InvalidURL:
+        raise InvalidRequest(f"proxy {redacted(proxy)!r} is not a valid URL") from None
+    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
+        raise InvalidRequest(f"proxy {redacted(proxy)!r} must be an http(s) or socks5 URL")
+    return proxy
+
+
+def _known_keywords(kwargs: Mapping[str, object], options: type) -> None:
+    """A misspelt keyword fails before the environment is read, naming it."""
+    unknown = sorted(set(kwargs) - set(options.__annotations__))
+    if unknown:
+        raise TypeError(f"from_env() got unexpected keyword argument(s): {', '.join(unknown)}")
+
+
+def _one_route(settings: HTTPSettings, transport: object) -> None:
+    if settings.proxy is not None and transport is not None:
+        raise InvalidRequest(
+            "give proxy= or transport=, not both: a transport decides the route itself"
+        )
+
+
+def _options(auth: httpx.Auth, base_url: str, settings: HTTPSettings) -> dict[str, Any]:
     """What the sync and async httpx clients share."""
     return {
         "base_url": base_url,
         "auth": auth,
-        "timeout": timeout,
+        "timeout": settings.timeout,
         "headers": _HEADERS,
         "limits": _LIMITS,
         "cookies": _NoCookies(),
+        "trust_env": settings.trust_env,
     }
 
 
@@ -133,6 +196,33 @@ def run_sync(main: Callable[[], Awaitable[_T]]) -> _T:
         return anyio.run(main)
     with ThreadPoolExecutor(1, thread_name_prefix="cancelkit") as pool:
         return pool.submit(anyio.run, main).result()
+
+
+class SyncTransportInThread(httpx.AsyncBaseTransport):
+    """A sync ``httpx.BaseTransport`` for the async twin a bulk cancel runs on: each
+    request is sent, and its answer read, in a worker thread."""
+
+    def __init__(self, transport: httpx.BaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` with the sync transport, off the event loop."""
+
+        def send() -> httpx.Response:
+            response = self._transport.handle_request(request)
+            try:
+                content = b"".join(response.iter_raw())
+            finally:
+                response.close()
+            # Keep the encoded bytes: httpx decodes them for the async client.
+            return httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                content=content,
+                extensions=response.extensions,
+            )
+
+        return await anyio.to_thread.run_sync(send)
 
 
 class Venue:
@@ -153,30 +243,36 @@ class Venue:
     _policy: RetryPolicy
     base_url: str
 
-    if TYPE_CHECKING:  # the concrete clients' constructors, for from_env
-
-        def __init__(self, key_id: str, secret: str, **kwargs: Any) -> None: ...
-
     def _setup(
-        self, key_id: str, secret: str, base_url: str, timeout: float, max_retries: int
+        self,
+        key_id: str,
+        secret: str,
+        base_url: str,
+        timeout: float | httpx.Timeout,
+        max_retries: int,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        check_settings(base_url, timeout, max_retries)
+        self.base_url = check_settings(base_url, timeout, max_retries)
+        self._settings = HTTPSettings(timeout, proxy, trust_env, verify)
         self._clock = Clock()
         self._policy = RetryPolicy(max_retries=max_retries)
         self._auth = self._auth_class(key_id, secret, self._clock)
-        self.base_url = base_url
 
     @classmethod
-    def from_env(cls, **kwargs: Any) -> Self:
-        """Build from the venue's key id, secret and optional API URL environment
-        variables (see the client's docstring); keyword arguments go to the constructor."""
+    def _env_arguments(cls, kwargs: dict[str, Any]) -> tuple[str, str]:
+        """Key id and secret from the environment; the URL variable fills ``base_url``
+        unless given."""
         key_var, secret_var, url_var = cls._env
         base_url = env(url_var, required=False)
         if base_url and "base_url" not in kwargs:
             kwargs["base_url"] = base_url
-        return cls(env(key_var) or "", env(secret_var) or "", **kwargs)
+        return env(key_var) or "", env(secret_var) or ""
 
-    def _attempts(self, request: dict[str, Any], deadline: float | None = None) -> Attempts:
+    def _attempts(
+        self, request: dict[str, Any], deadline: float | None = None, order: str | None = None
+    ) -> Attempts:
         return Attempts(
             self._policy,
             self._clock,
@@ -184,6 +280,7 @@ class Venue:
             target(request),
             not_open_status=self._not_open_status,
             deadline=deadline,
+            order=order,
         )
 
     def __repr__(self) -> str:
@@ -196,20 +293,42 @@ class SyncHTTP(Venue):
     """Owns an ``httpx.Client`` whose auth signs every attempt; runs the retry loop."""
 
     _http: httpx.Client
+    _settings: HTTPSettings
+
+    if TYPE_CHECKING:  # each client defines its own, with these keywords
+
+        def __init__(self, key_id: str, secret: str, **kwargs: Unpack[SyncOptions]) -> None: ...
+
+    @classmethod
+    def from_env(cls, **kwargs: Unpack[SyncOptions]) -> Self:
+        """Build from the venue's key id, secret and optional API URL environment
+        variables (see the client's docstring); keyword arguments go to the constructor."""
+        _known_keywords(kwargs, SyncOptions)
+        options = dict(kwargs)
+        key_id, secret = cls._env_arguments(options)
+        return cls(key_id, secret, **options)  # type: ignore[arg-type]
 
     def _open(
         self,
         auth: httpx.Auth,
         base_url: str,
-        timeout: float,
         transport: httpx.BaseTransport | None,
     ) -> None:
-        from ._bounded import BoundedHTTPTransport
-
-        # Answers read to a bound (_bounded); a transport the caller gives is theirs.
-        bounded = transport or BoundedHTTPTransport(limits=_LIMITS)
-        self._http = httpx.Client(transport=bounded, **_options(auth, base_url, timeout))
-        self._timeout = timeout
+        settings = self._settings
+        _one_route(settings, transport)
+        http = httpx.Client(
+            transport=transport,
+            proxy=settings.proxy,
+            verify=settings.verify,
+            **_options(auth, base_url, settings),
+        )
+        if transport is None:
+            # Answers read to a bound (_bounded) on every route httpx chose: direct and
+            # each proxy mount (httpx has no public hook for this; pinned < 0.29). A
+            # transport the caller gives is theirs.
+            http._transport = Bounded(http._transport)
+            http._mounts = {k: v and Bounded(v) for k, v in http._mounts.items()}
+        self._http = http
         self._transport = transport
 
     def _on_async_twin(self, cls: type[_A], work: Callable[[_A], Awaitable[_T]]) -> _T:
@@ -223,23 +342,33 @@ class SyncHTTP(Venue):
         return run_sync(main)
 
     def _async_twin(self, cls: type[_A]) -> _A:
-        """An async client sharing this one's auth, clock and settings (for bulk cancels)."""
+        """An async client sharing this one's auth, clock and settings (for bulk cancels):
+        the same proxy, environment, TLS and timeout settings, and a sync ``transport``
+        runs there too (in a worker thread)."""
+        self._check_open()
         transport = self._transport
-        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
-            raise InvalidRequest(
-                "bulk cancels run asynchronously: give the client a transport that is also an"
-                " httpx.AsyncBaseTransport (such as httpx.MockTransport), or none"
-            )
+        async_transport: httpx.AsyncBaseTransport | None
+        if transport is None or isinstance(transport, httpx.AsyncBaseTransport):
+            async_transport = transport
+        else:
+            async_transport = SyncTransportInThread(transport)
         twin = cls.__new__(cls)
         # The same decoded key and learned clock: nothing is decoded or learned twice.
         state = vars(self)
         for name in _SHARED_STATE:
             setattr(twin, name, state[name])
-        twin._open(state["_auth"], state["base_url"], self._timeout, transport)
+        twin._open(state["_auth"], state["base_url"], async_transport)
         return twin
 
-    def _send(self, request: dict[str, Any]) -> tuple[httpx.Response, Attempts]:
-        attempts = self._attempts(request)
+    def _check_open(self) -> None:
+        if self._http.is_closed:
+            raise InvalidRequest(f"{type(self).__name__} is closed; create a new client")
+
+    def _send(
+        self, request: dict[str, Any], order: str | None = None
+    ) -> tuple[httpx.Response, Attempts]:
+        self._check_open()
+        attempts = self._attempts(request, order=order)
         while True:
             attempts.begin()
             outcome: httpx.Response | httpx.TransportError
@@ -247,6 +376,8 @@ class SyncHTTP(Venue):
                 outcome = self._http.request(**request)
             except httpx.TransportError as exc:
                 outcome = exc
+            except httpx.HTTPError as exc:  # a body that cannot be decoded
+                raise attempts.undecodable(exc) from exc
             delay = attempts.delay(outcome)
             if delay is None:
                 return attempts.final(outcome), attempts
@@ -256,6 +387,7 @@ class SyncHTTP(Venue):
         """Open a connection now (TCP, and TLS in production) so that the first cancel
         does not pay for it: one unsigned ``GET /`` of the API root, whatever it
         answers. Returns the seconds it took; :class:`NetworkError` if unreachable."""
+        self._check_open()
         started = time.perf_counter()
         try:
             self._http.get(_WARM_PATH, auth=None)
@@ -280,22 +412,71 @@ class SyncHTTP(Venue):
 
 
 class AsyncHTTP(Venue):
-    """Owns an ``httpx.AsyncClient`` whose auth signs every attempt; runs the retry loop."""
+    """Owns an ``httpx.AsyncClient`` whose auth signs every attempt; runs the retry loop.
+
+    One client belongs to the event loop that first uses it (its connections do):
+    using it from another loop is refused before anything is sent.
+    """
 
     _http: httpx.AsyncClient
+    _settings: HTTPSettings
+    _loop: asyncio.AbstractEventLoop | None
+    _loop_bound: bool
+
+    if TYPE_CHECKING:  # each client defines its own, with these keywords
+
+        def __init__(self, key_id: str, secret: str, **kwargs: Unpack[AsyncOptions]) -> None: ...
+
+    @classmethod
+    def from_env(cls, **kwargs: Unpack[AsyncOptions]) -> Self:
+        """Build from the venue's key id, secret and optional API URL environment
+        variables (see the client's docstring); keyword arguments go to the constructor."""
+        _known_keywords(kwargs, AsyncOptions)
+        options = dict(kwargs)
+        key_id, secret = cls._env_arguments(options)
+        return cls(key_id, secret, **options)  # type: ignore[arg-type]
 
     def _open(
         self,
         auth: httpx.Auth,
         base_url: str,
-        timeout: float,
         transport: httpx.AsyncBaseTransport | None,
     ) -> None:
+        settings = self._settings
+        _one_route(settings, transport)
+        self._loop = None
+        # Pooled connections belong to the loop that opened them; a mock or an
+        # in-process app has none, and may be driven from any loop.
+        self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
         if transport is None:
             from ._transport import AiohttpTransport
 
-            transport = AiohttpTransport(limits=_LIMITS)  # aiohttp under httpx: _transport
-        self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, timeout))
+            # aiohttp under httpx (_transport), with the same proxy, environment and
+            # TLS settings as httpx's own transport would have.
+            transport = AiohttpTransport(
+                limits=_LIMITS,
+                proxy=settings.proxy,
+                trust_env=settings.trust_env,
+                verify=settings.verify,
+            )
+        # The transport applies proxy and TLS settings itself (httpx would mount its
+        # own proxy transport in front of it).
+        self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, settings))
+
+    def _check_usable(self) -> None:
+        if self._http.is_closed:
+            raise InvalidRequest(f"{type(self).__name__} is closed; create a new client")
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None  # not asyncio (trio): nothing to compare
+        if self._loop is None or not self._loop_bound:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise InvalidRequest(
+                f"this {type(self).__name__} was first used on another event loop; its"
+                " connections belong to that loop: create one client per event loop"
+            )
 
     async def _send(
         self,
@@ -303,8 +484,10 @@ class AsyncHTTP(Venue):
         limiter: Limiter | None = None,
         operation: str = GLOBAL,
         deadline: float | None = None,
+        order: str | None = None,
     ) -> tuple[httpx.Response, Attempts]:
-        attempts = self._attempts(request, deadline)
+        self._check_usable()
+        attempts = self._attempts(request, deadline, order)
         while True:
             # Every attempt, retries included, counts against the exchange's limits.
             async with limiter.slot(operation) if limiter is not None else nullcontext():
@@ -314,6 +497,8 @@ class AsyncHTTP(Venue):
                     outcome = await self._http.request(**request)
                 except httpx.TransportError as exc:
                     outcome = exc
+                except httpx.HTTPError as exc:  # a body that cannot be decoded
+                    raise attempts.undecodable(exc) from exc
             if isinstance(outcome, httpx.Response) and outcome.status_code == 429 and limiter:
                 limiter.refused(operation, retry_after(outcome))
             delay = attempts.delay(outcome)
@@ -323,6 +508,7 @@ class AsyncHTTP(Venue):
 
     async def warm(self) -> float:
         """Open a connection now (see :meth:`SyncHTTP.warm`); returns the seconds taken."""
+        self._check_usable()
         started = time.perf_counter()
         try:
             response = await self._http.get(_WARM_PATH, auth=None)
@@ -333,6 +519,10 @@ class AsyncHTTP(Venue):
 
     async def close(self) -> None:
         """Close the connection pool."""
+        await self._http.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (the name httpx and aiohttp users expect)."""
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

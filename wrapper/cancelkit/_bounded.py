@@ -137,10 +137,18 @@ def accept_encoding(request: httpx.Request) -> None:
     request.headers["Accept-Encoding"] = "gzip, deflate"
 
 
-class BoundedHTTPTransport(httpx.HTTPTransport):
-    """httpx's own sync transport, its answers read to a bound (see :func:`bounded`)."""
+class Bounded(httpx.BaseTransport):
+    """Any sync transport, its answers read to a bound (see :func:`bounded`)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request``; the answer's body is decoded here, bounded."""
+        """Send ``request`` through the wrapped transport; the answer's body is
+        decoded here, bounded."""
         accept_encoding(request)
-        return bounded(request, super().handle_request(request))
+        return bounded(request, self._inner.handle_request(request))
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self._inner.close()

@@ -112,7 +112,7 @@ def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
 def parse_limitless(text: str) -> Any:
     """``order:<uuid>``, ``client:<id>`` or a bare UUID (an order id) to a generated
     request variant."""
-    from limitless_api.models import CancelByClientOrderId, CancelByOrderId
+    from ._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
     kind, sep, value = _inputs.limitless_target(text).partition(":")
     if not sep or kind not in ("order", "client"):

@@ -4,9 +4,12 @@ that ``cancelkit --help`` starts fast."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from ._base import AsyncOptions, SyncOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -256,7 +259,7 @@ def cancel_polymarket(
     items, bad, skipped = _inputs("polymarket", args, from_file, check.polymarket_order_id)
     _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
     max_rate = _rate(rate, RATE_LIMIT)
-    kwargs = {"base_url": base_url} if base_url else {}
+    kwargs: AsyncOptions = {"base_url": base_url} if base_url else {}
 
     async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
         if all_orders:
@@ -365,7 +368,7 @@ def cancel_limitless(
     _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
     bad += problems
     max_rate = rate or None  # --rate adds a cap to the published pace; 0: none
-    kwargs = {"base_url": base_url} if base_url else {}
+    kwargs: AsyncOptions = {"base_url": base_url} if base_url else {}
 
     async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
         if all_orders:
@@ -452,8 +455,8 @@ def orders_polymarket(
     if json_lines and count_only:
         raise click.UsageError("give --json or --count, not both")
     try:
-        kwargs = {"base_url": base_url} if base_url else {}
-        with given.from_env(PolymarketUSClient, **kwargs) as pm:
+        options: SyncOptions = {"base_url": base_url} if base_url else {}
+        with given.from_env(PolymarketUSClient, **options) as pm:
             listed = pm.open_orders(market_slugs=markets or None)
     except InvalidRequest as exc:
         click.echo(f"cancelkit: {printable(exc.message)}", err=True)
@@ -488,12 +491,11 @@ def orders_limitless(
 ) -> None:
     """This token's orders in each --market (LIVE unless --status): id, client order id,
     market, side, price, size left, status."""
-    from limitless_api.models import OrderStatus
-
     from . import _inputs as given
     from . import _orders_cli as view
     from . import _validation as check
     from ._exceptions import CancelKitError, InvalidRequest
+    from ._generated.limitless_api.models import OrderStatus
     from ._limitless import LimitlessClient
     from ._terminal import printable
 

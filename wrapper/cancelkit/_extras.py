@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 # What the ``sandbox`` extra installs (import names), as pyproject.toml lists it.
@@ -25,3 +26,11 @@ def sandbox() -> ModuleType:
             missing = (exc.name or "").partition(".")[0]
             raise MissingExtra(f"{SANDBOX_MISSING} ({missing} is missing)") from None
         raise
+
+
+def require_sandbox() -> None:
+    """Raise :class:`MissingExtra` naming ``cancelkit[sandbox]`` if a module the
+    sandbox imports is not installed (before any of them is imported)."""
+    for name in sorted(_SANDBOX_MODULES):
+        if importlib.util.find_spec(name) is None:
+            raise MissingExtra(f"{SANDBOX_MISSING} ({name} is missing)")

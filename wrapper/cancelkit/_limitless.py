@@ -12,18 +12,36 @@ from __future__ import annotations
 import json
 import logging
 import math
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 from uuid import UUID
 
 import httpx
-from limitless_api.api.system import maintenance_controller_get_status as _maintenance
-from limitless_api.api.trading import market_order_controller_get_user_orders as _user_orders
-from limitless_api.api.trading import order_controller_batch_cancel_orders as _batch
-from limitless_api.api.trading import order_controller_cancel_all_orders as _cancel_all
-from limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
-from limitless_api.api.trading import order_controller_get_order_status_batch as _status
-from limitless_api.models import (
+
+from . import _limitless_kill as kill
+from . import _validation as check
+from ._auth import LimitlessAuth
+from ._base import AsyncHTTP, SyncHTTP, Venue
+from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
+from ._exceptions import (
+    CancelKitError,
+    InvalidRequest,
+    OrderNotFound,
+    OrderNotOpen,
+    ServerError,
+    UnexpectedResponse,
+    WrongEndpoint,
+)
+from ._generated.limitless_api.api.system import maintenance_controller_get_status as _maintenance
+from ._generated.limitless_api.api.trading import (
+    market_order_controller_get_user_orders as _user_orders,
+)
+from ._generated.limitless_api.api.trading import order_controller_batch_cancel_orders as _batch
+from ._generated.limitless_api.api.trading import order_controller_cancel_all_orders as _cancel_all
+from ._generated.limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
+from ._generated.limitless_api.api.trading import order_controller_get_order_status_batch as _status
+from ._generated.limitless_api.models import (
     BatchCancelByClientOrderIds,
     BatchCancelByOrderIds,
     BatchCancelOrdersResponseDto,
@@ -41,23 +59,10 @@ from limitless_api.models import (
     UserOrderDto,
     UserOrdersResponseDto,
 )
-from limitless_api.types import UNSET
-
-from . import _limitless_kill as kill
-from . import _validation as check
-from ._auth import LimitlessAuth
-from ._base import AsyncHTTP, SyncHTTP, Venue
-from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
-from ._exceptions import (
-    CancelKitError,
-    InvalidRequest,
-    OrderNotFound,
-    ServerError,
-    UnexpectedResponse,
-    WrongEndpoint,
-)
+from ._generated.limitless_api.types import UNSET
 from ._limiter import Limiter
 from ._limits import GLOBAL, LIMITLESS, Budget
+from ._retry import Attempts
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
 PACE = LIMITLESS[GLOBAL]
@@ -106,6 +111,11 @@ def _status_item(target: CancelTarget | StatusTarget) -> StatusTarget:
     )
 
 
+# cancel_orders gives back the targets as given: CancelResult[CancelByClientOrderId]
+# for client ids only, so that r.target.client_order_id type-checks.
+_TargetT = TypeVar("_TargetT", bound=CancelTarget)
+
+
 def _body(
     target: CancelTarget | None, order_id: UUID | str | None, client_order_id: str | None
 ) -> CancelTarget:
@@ -136,17 +146,36 @@ def _body(
     return CancelByClientOrderId(client_order_id=check.client_order_id(client_order_id))
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: httpx.Response, attempts: Attempts | None = None) -> str:
     """The confirmation message of a 2xx; a body of another shape is not the
     exchange's confirmation (a proxy's page, a wrong endpoint): never taken as one."""
     try:
         return CancelOrderResponseDto.from_dict(json.loads(response.content)).message
     except (ValueError, KeyError, TypeError, AttributeError):
+        context: dict[str, Any] = (
+            attempts.context(response) if attempts else {"status": response.status_code}
+        )
         raise UnexpectedResponse(
             f"POST /orders/cancel answered {response.status_code} without the documented"
             ' confirmation ({"message": ...}): is the base URL right?',
-            status=response.status_code,
+            **context,
         ) from None
+
+
+def _label(body: CancelTarget) -> str:
+    """The order a request is about, as errors and log lines name it."""
+    if isinstance(body, CancelByOrderId):
+        return str(body.order_id)
+    return f"client_order_id={body.client_order_id}"
+
+
+def _single(error: OrderNotFound | OrderNotOpen, missing_ok: bool) -> str:
+    """``missing_ok`` accepts an unknown order (404); an order that is not open is
+    raised whatever it says: Limitless's 400 does not say whether it was cancelled or
+    filled, and a fill must never pass for a cancel."""
+    if missing_ok and isinstance(error, OrderNotFound):
+        return error.message
+    raise error
 
 
 def _key(request: dict[str, Any]) -> str:
@@ -202,9 +231,13 @@ class LimitlessClient(SyncLimitless):
         token_id: the scoped API token id (``lmts-api-key``).
         secret: the token secret, base64 as issued.
         base_url: the API root; point it at the sandbox for tests.
-        timeout: seconds for each attempt.
+        timeout: seconds for each attempt, or an ``httpx.Timeout``.
         max_retries: retries after the first attempt on connection errors, timeouts, 429, 5xx.
-        transport: an ``httpx.BaseTransport`` (mock, proxy, in-process app).
+        transport: an ``httpx.BaseTransport`` (mock, in-process app); it decides the
+            route, so not with ``proxy``.
+        proxy: a proxy URL for every request of every path (single, bulk, async).
+        trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
+        verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
     """
 
     def __init__(
@@ -213,12 +246,15 @@ class LimitlessClient(SyncLimitless):
         secret: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
+        timeout: float | httpx.Timeout = 10.0,
         max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries)
-        self._open(self._auth, base_url, timeout, transport)
+        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._open(self._auth, self.base_url, transport)
 
     @overload
     def cancel_order(
@@ -262,27 +298,26 @@ class LimitlessClient(SyncLimitless):
         ``delegated_signing`` scope). Returns the server's confirmation message; with
         ``missing_ok``, a 404 returns its message instead of raising.
         """
-        request = self._request(body, order_id, client_order_id, on_behalf_of)
+        target = _body(body, order_id, client_order_id)
+        request = self._request(target, None, None, on_behalf_of)
         try:
-            response, _ = self._send(request)
-        except OrderNotFound as exc:
-            if missing_ok:
-                return exc.message
-            raise
-        return _message(response)
+            response, attempts = self._send(request, order=_label(target))
+        except (OrderNotFound, OrderNotOpen) as exc:
+            return _single(exc, missing_ok)
+        return _message(response, attempts)
 
     def cancel_orders(
         self,
-        targets: Iterable[CancelTarget],
+        targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
         concurrency: int = 2,
         max_rate: float | None = DEFAULT_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
-        on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+        on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
         control: Control | None = None,
-    ) -> list[CancelResult[CancelTarget]]:
+    ) -> list[CancelResult[_TargetT]]:
         """Cancel many orders (the kill switch); runs
         :meth:`AsyncLimitlessClient.cancel_orders` with this client's token."""
         return self._paced(
@@ -349,12 +384,15 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         secret: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
+        timeout: float | httpx.Timeout = 10.0,
         max_retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries)
-        self._open(self._auth, base_url, timeout, transport)
+        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._open(self._auth, self.base_url, transport)
 
     @overload
     async def cancel_order(
@@ -392,14 +430,13 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         missing_ok: bool = False,
     ) -> str:
         """Cancel one order (see :meth:`LimitlessClient.cancel_order`)."""
-        request = self._request(body, order_id, client_order_id, on_behalf_of)
+        target = _body(body, order_id, client_order_id)
+        request = self._request(target, None, None, on_behalf_of)
         try:
-            response, _ = await self._send(request)
-        except OrderNotFound as exc:
-            if missing_ok:
-                return exc.message
-            raise
-        return _message(response)
+            response, attempts = await self._send(request, order=_label(target))
+        except (OrderNotFound, OrderNotOpen) as exc:
+            return _single(exc, missing_ok)
+        return _message(response, attempts)
 
     def _pace(self, max_rate: float | None) -> Limiter:
         """A limiter at the published pace, keeping its distance from this client's
@@ -530,16 +567,16 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
 
     async def cancel_orders(
         self,
-        targets: Iterable[CancelTarget],
+        targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
         concurrency: int = 2,
         max_rate: float | None = DEFAULT_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
-        on_result: Callable[[CancelResult[CancelTarget]], None] | None = None,
+        on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
         control: Control | None = None,
-    ) -> list[CancelResult[CancelTarget]]:
+    ) -> list[CancelResult[_TargetT]]:
         """Cancel many orders: the kill switch, each outcome the exchange's word.
 
         ``targets`` are ``CancelByOrderId`` or ``CancelByClientOrderId`` values, so each
@@ -564,20 +601,26 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
         paced = self._pace(max_rate)
+        # Each result carries the very target it was given, so the run's results are
+        # CancelResult[_TargetT]; the engine itself is written for the union.
+        given: list[CancelTarget] = list(targets)
+        sink = cast("Callable[[CancelResult[CancelTarget]], None] | None", on_result)
         try:
             if on_behalf_of is not None:
-                return await self._one_by_one(
-                    list(targets), on_behalf_of, paced, concurrency, missing_ok, on_result, control
+                results = await self._one_by_one(
+                    given, on_behalf_of, paced, concurrency, missing_ok, sink, control
                 )
-            return await kill.cancel_batched(
-                self,
-                list(targets),
-                limiter=paced,
-                control=control,
-                concurrency=concurrency,
-                missing_ok=missing_ok,
-                on_result=on_result,
-            )
+            else:
+                results = await kill.cancel_batched(
+                    self,
+                    given,
+                    limiter=paced,
+                    control=control,
+                    concurrency=concurrency,
+                    missing_ok=missing_ok,
+                    on_result=sink,
+                )
+            return cast("list[CancelResult[_TargetT]]", results)
         finally:
             self._answered_at = max(self._answered_at, paced.last_answer())
 

@@ -25,21 +25,21 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import anyio
-from limitless_api.constraints import (
+
+from ._batch import CancelResult, Control, Ledger, stops_the_run
+from ._exceptions import CancelKitError, InvalidRequest
+from ._generated.limitless_api.constraints import (
     BATCH_CANCEL_ORDERS_DTO_BY_ORDER_IDS_ORDER_IDS_MAX_ITEMS,
     ORDER_STATUS_BATCH_DTO_ITEMS_MAX_ITEMS,
 )
-from limitless_api.models import (
+from ._generated.limitless_api.models import (
     CancelByOrderId,
     OrderStatus,
     OrderStatusResultDto,
     StatusByClientOrderId,
     StatusByOrderId,
 )
-from limitless_api.types import Unset
-
-from ._batch import CancelResult, Control, Ledger, stops_the_run
-from ._exceptions import CancelKitError, InvalidRequest
+from ._generated.limitless_api.types import Unset
 from ._limiter import Limiter
 
 if TYPE_CHECKING:

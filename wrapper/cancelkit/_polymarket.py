@@ -7,33 +7,46 @@ operation and every answer parsed by its generated model.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import httpx
-from polymarket_us_api.api.orders import orders_service_cancel_open_orders as _cancel_open
-from polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
-from polymarket_us_api.api.orders import orders_service_cancel_order_list as _cancel_list
-from polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
-from polymarket_us_api.api.orders import orders_service_get_order as _get_order
-from polymarket_us_api.models import (
-    CancelOpenOrdersRequest,
-    CancelOpenOrdersResponse,
-    CancelOrderListRequest,
-    CancelOrderRequest,
-    CancelOrderRequestEntry,
-    GetOpenOrdersResponse,
-    GetOrderResponse,
-    Order,
-)
-from polymarket_us_api.types import UNSET
 
 from . import _polymarket_kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
 from ._base import AsyncHTTP, SyncHTTP, Venue
 from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
-from ._exceptions import OrderNotFound, UnexpectedResponse, WrongEndpoint
+from ._exceptions import (
+    CancelKitError,
+    OrderNotFound,
+    OrderNotOpen,
+    UnexpectedResponse,
+    WrongEndpoint,
+)
+from ._generated.polymarket_us_api.api.orders import (
+    orders_service_cancel_open_orders as _cancel_open,
+)
+from ._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
+from ._generated.polymarket_us_api.api.orders import (
+    orders_service_cancel_order_list as _cancel_list,
+)
+from ._generated.polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
+from ._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
+from ._generated.polymarket_us_api.models import (
+    CancelOpenOrdersRequest,
+    CancelOpenOrdersResponse,
+    CancelOrderListRequest,
+    CancelOrderRequest,
+    CancelOrderRequestEntry,
+    CancelOrderResponse,
+    GetOpenOrdersResponse,
+    GetOrderResponse,
+    Order,
+    OrderState,
+)
+from ._generated.polymarket_us_api.types import UNSET
 from ._limiter import Limiter
 from ._limits import (
     CANCEL,
@@ -46,6 +59,7 @@ from ._limits import (
     POLYMARKET_LIVE,
     Budget,
 )
+from ._retry import Attempts
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
 RATE_LIMIT = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
@@ -76,12 +90,67 @@ def _parse(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what
 
 def _route_miss(error: OrderNotFound, what: str) -> WrongEndpoint:
     """A 404 from an endpoint that is not about one order is a route miss."""
+    context = error.context() | {"order": None}
     return WrongEndpoint(
-        f"{what} answered 404 ({error.message}): is the base URL right?",
-        status=error.status,
-        request_id=error.request_id,
-        attempts=error.attempts,
+        f"{what} answered 404 ({error.message}): is the base URL right?", **context
     )
+
+
+# The final states of an order, in the words OrderNotOpen.state uses.
+_FINAL_STATES = {
+    OrderState.ORDER_STATE_CANCELED: "cancelled",
+    OrderState.ORDER_STATE_FILLED: "filled",
+    OrderState.ORDER_STATE_EXPIRED: "expired",
+    OrderState.ORDER_STATE_REJECTED: "rejected",
+    OrderState.ORDER_STATE_REPLACED: "replaced",
+}
+
+
+def _after_404(error: OrderNotFound, order: Order | None) -> CancelKitError:
+    """What a cancel's 404 meant, given the order's lookup (None: unknown to it too)."""
+    if order is None:
+        return error
+    state = order.state if isinstance(order.state, OrderState) else None
+    word = _FINAL_STATES.get(state) if state is not None else None
+    context = error.context()
+    if word is None:
+        # The exchange refused the cancel yet shows the order in a state that is
+        # not final: it may well be open. Never reported as gone.
+        shown = state.value if state is not None else "no state"
+        return UnexpectedResponse(
+            f"the cancel answered 404 ({error.message}), but the order is {shown}:"
+            " it may still be open",
+            **context,
+        )
+    return OrderNotOpen(f"order is not open: it is {word}", state=word, **context)
+
+
+def _accepted(error: CancelKitError) -> bool:
+    """What ``missing_ok`` accepts: unknown, or cancelled before; never a fill."""
+    return isinstance(error, OrderNotFound) or (
+        isinstance(error, OrderNotOpen) and error.state == "cancelled"
+    )
+
+
+def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
+    """The cancel's 2xx is the documented answer: empty, or a JSON object ("empty on
+    success"); an HTML or other page is a proxy's or portal's, never a confirmation."""
+    content_type = response.headers.get("content-type", "").lower()
+    body = response.content.strip()
+    try:
+        if "html" in content_type:
+            raise ValueError(f"content type {content_type}")
+        if body:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
+            CancelOrderResponse.from_dict(data)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UnexpectedResponse(
+            f"the cancel answered {response.status_code} without the documented body"
+            f" (empty or a JSON object; {type(exc).__name__}: {exc}): is the base URL right?",
+            **attempts.context(response),
+        ) from None
 
 
 class _Polymarket(Venue):
@@ -144,10 +213,14 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         key_id: the API key id (a UUID) from the developer portal.
         secret_key: the base64 secret key (32-byte seed or 64-byte seed + public key).
         base_url: the API root; point it at the sandbox for tests.
-        timeout: seconds for each attempt.
+        timeout: seconds for each attempt, or an ``httpx.Timeout``.
         max_retries: retries after the first attempt on connection errors, timeouts,
             429, 5xx (bulk cancels retry until their deadline instead).
-        transport: an ``httpx.BaseTransport`` (mock, proxy, in-process app).
+        transport: an ``httpx.BaseTransport`` (mock, in-process app); it decides the
+            route, so not with ``proxy``.
+        proxy: a proxy URL for every request of every path (single, bulk, async).
+        trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
+        verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
     """
 
     def __init__(
@@ -156,28 +229,43 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         secret_key: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
+        timeout: float | httpx.Timeout = 10.0,
         max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        self._setup(key_id, secret_key, base_url, timeout, max_retries)
-        self._open(self._auth, base_url, timeout, transport)
+        self._setup(key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._open(self._auth, self.base_url, transport)
 
     def cancel_order(
         self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False
     ) -> None:
         """Cancel one order by its exchange-assigned id.
 
-        Raises :class:`InvalidRequest` before any I/O if ``order_id`` cannot address
-        exactly one path segment. With ``missing_ok``, an order the exchange does not
-        know (404) is taken as already gone.
+        Returns only when the exchange answered 2xx with the documented (empty or
+        JSON object) body; a redirect or any other answer raises. Raises
+        :class:`InvalidRequest` before any I/O if ``order_id`` cannot address exactly
+        one path segment. The exchange answers 404 both for an unknown order and for
+        one that is no longer open, so on a 404 one lookup tells them apart:
+        :class:`OrderNotFound` (unknown for this key) or :class:`OrderNotOpen` with
+        its ``state`` (``cancelled``, ``filled``, ``expired``...). ``missing_ok``
+        accepts an unknown or already-cancelled order, never a filled one.
         """
         request = self._request(order_id, market_slug)
         try:
-            self._send(request)
-        except OrderNotFound:
-            if not missing_ok:
-                raise
+            response, attempts = self._send(request, order=order_id)
+        except OrderNotFound as exc:
+            try:
+                found: Order | None = self.get_order(order_id)
+            except OrderNotFound:
+                found = None
+            error = _after_404(exc, found)
+            if missing_ok and _accepted(error):
+                return
+            raise error from None if error is exc else exc
+        _confirmed(response, attempts)
 
     def open_orders(self, *, market_slugs: Iterable[str] | None = None) -> list[Order]:
         """The open orders of this key (in ``market_slugs``' markets, if given)."""
@@ -189,7 +277,7 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
 
     def get_order(self, order_id: str) -> Order:
         """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
-        response, _ = self._send(self._order_request(order_id))
+        response, _ = self._send(self._order_request(order_id), order=order_id)
         return self._parse_order(response)
 
     def cancel_orders(
@@ -252,23 +340,34 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         secret_key: str,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
+        timeout: float | httpx.Timeout = 10.0,
         max_retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        self._setup(key_id, secret_key, base_url, timeout, max_retries)
-        self._open(self._auth, base_url, timeout, transport)
+        self._setup(key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._open(self._auth, self.base_url, transport)
 
     async def cancel_order(
         self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False
     ) -> None:
-        """Cancel one order by its exchange-assigned id (as the sync client does)."""
+        """Cancel one order by its exchange-assigned id (see
+        :meth:`PolymarketUSClient.cancel_order`)."""
         request = self._request(order_id, market_slug)
         try:
-            await self._send(request, operation=CANCEL)
-        except OrderNotFound:
-            if not missing_ok:
-                raise
+            response, attempts = await self._send(request, operation=CANCEL, order=order_id)
+        except OrderNotFound as exc:
+            try:
+                found: Order | None = await self.get_order(order_id)
+            except OrderNotFound:
+                found = None
+            error = _after_404(exc, found)
+            if missing_ok and _accepted(error):
+                return
+            raise error from None if error is exc else exc
+        _confirmed(response, attempts)
 
     async def open_orders(self, *, market_slugs: Iterable[str] | None = None) -> list[Order]:
         """The open orders of this key (in ``market_slugs``' markets, if given)."""
@@ -292,7 +391,9 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
     async def _get_one(
         self, order_id: str, limiter: Limiter | None, deadline: float | None
     ) -> Order:
-        response, _ = await self._send(self._order_request(order_id), limiter, GET_ORDER, deadline)
+        response, _ = await self._send(
+            self._order_request(order_id), limiter, GET_ORDER, deadline, order_id
+        )
         return self._parse_order(response)
 
     async def _cancel_batch(

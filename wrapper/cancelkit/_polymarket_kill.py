@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
-from polymarket_us_api.models import Order, OrderState
 
 from . import _validation as check
 from ._batch import CancelResult, Control, Ledger, stops_the_run
 from ._exceptions import CancelKitError, InvalidRequest
+from ._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
+from ._generated.polymarket_us_api.models import Order, OrderState
 from ._limiter import Limiter
 
 if TYPE_CHECKING:

@@ -12,12 +12,14 @@ import random
 import re
 import time
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import attrs
 import httpx
 
 from ._clock import Clock
 from ._exceptions import (
+    MAX_BODY,
     AuthenticationError,
     BadRequest,
     CancelKitError,
@@ -26,8 +28,10 @@ from ._exceptions import (
     OrderNotOpen,
     RateLimited,
     ServerError,
+    UnexpectedResponse,
     WrongEndpoint,
 )
+from ._urls import redacted
 
 logger = logging.getLogger("cancelkit")
 
@@ -103,6 +107,15 @@ def _from_endpoint(response: httpx.Response) -> bool:
     )
 
 
+def _body_text(response: httpx.Response) -> str | None:
+    """The start of a read response body as text, for an error; None if unread."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return None
+    return content[:MAX_BODY].decode("utf-8", "replace")
+
+
 def _request_id(response: httpx.Response) -> str | None:
     for name in _REQUEST_ID_HEADERS:
         if name in response.headers:
@@ -122,6 +135,7 @@ class Attempts:
         *,
         not_open_status: int | None = None,
         deadline: float | None = None,
+        order: str | None = None,
     ) -> None:
         # not_open_status: the status a venue documents for "order cannot be
         # cancelled" (Limitless: 400). After an attempt that may have cancelled the
@@ -134,6 +148,7 @@ class Attempts:
         self.clock = clock
         self.method = method.upper()
         self.path = path
+        self.order = order  # named in log lines and errors
         self.count = 0
         self.retries = 0
         self.ambiguous = False  # an attempt may have reached the exchange unanswered
@@ -151,9 +166,10 @@ class Attempts:
         if logger.isEnabledFor(logging.DEBUG):
             elapsed = (time.perf_counter() - self._started) * 1000
             logger.debug(
-                "%s %s -> %s (attempt %d, %.1f ms)",
+                "%s %s%s -> %s (attempt %d, %.1f ms)",
                 self.method,
                 self.path,
+                "" if self.order is None or self.order in self.path else f" [order {self.order}]",
                 status,
                 self.count,
                 elapsed,
@@ -198,47 +214,76 @@ class Attempts:
         return None
 
     def final(self, outcome: httpx.Response | httpx.TransportError) -> httpx.Response:
-        """The response of a successful final outcome; otherwise raise its error."""
-        if isinstance(outcome, httpx.Response) and outcome.status_code < 400:
+        """The response of a successful (2xx) final outcome; otherwise raise its error,
+        with the transport error chained as its cause."""
+        if isinstance(outcome, httpx.Response) and 200 <= outcome.status_code < 300:
             return outcome
-        raise self.error(outcome)
+        error = self.error(outcome)
+        raise error from (outcome if isinstance(outcome, Exception) else None)
+
+    def context(self, response: httpx.Response | None = None) -> dict[str, Any]:
+        """What every error about this request carries."""
+        details: dict[str, Any] = {
+            "attempts": self.count,
+            "method": self.method,
+            "path": self.path,
+            "order": self.order,
+            "may_have_landed": self.ambiguous,
+        }
+        if response is not None:
+            details["status"] = response.status_code
+            details["request_id"] = _request_id(response)
+            details["body"] = _body_text(response)
+        return details
+
+    def undecodable(self, exc: httpx.HTTPError) -> UnexpectedResponse:
+        """The error for an answer whose body could not be read or decoded (a body
+        that says gzip and is not): it came from somewhere, so the request may have
+        landed."""
+        self.ambiguous = True
+        return UnexpectedResponse(
+            f"{self.method} {self.path}: the answer could not be decoded"
+            f" ({type(exc).__name__}: {exc})",
+            **self.context(),
+        )
 
     def error(self, outcome: httpx.Response | httpx.TransportError) -> CancelKitError:
         """The error for a final failed outcome."""
         if isinstance(outcome, httpx.TransportError):
             return NetworkError(
                 f"{self.method} {self.path} failed: {type(outcome).__name__}: {outcome}",
-                attempts=self.count,
+                **self.context(),
             )
         status = outcome.status_code
-        message = server_message(outcome)
-        request_id = _request_id(outcome)
-        if status == 429:
-            return RateLimited(
-                message,
-                status=status,
-                request_id=request_id,
-                attempts=self.count,
-                retry_after=retry_after(outcome),
+        context = self.context(outcome)
+        if status < 400:
+            # Redirects are never followed for a signed request (the signature covers
+            # the path, and a Location may point anywhere), and never mean success.
+            location = redacted(outcome.headers.get("location", ""))[:200]
+            return WrongEndpoint(
+                f"{self.method} {self.path} answered {status}"
+                + (f" (redirect to {location!r})" if location else "")
+                + ", not the exchange's answer: redirects are not followed for signed"
+                " requests; is the base URL right (https)?",
+                **context,
             )
+        message = server_message(outcome)
+        if status == 429:
+            return RateLimited(message, retry_after=retry_after(outcome), **context)
         if status == self.not_open_status and _NOT_OPEN.search(message):
             # The venue's "cannot be cancelled" for an input validated before sending
             # (after an unanswered attempt, perhaps because that attempt cancelled it).
             # Only when it says so: the same status also means "invalid input", and
             # an order refused for that may well be open.
             note = " (an earlier attempt may have cancelled it unseen)" if self.ambiguous else ""
-            return OrderNotOpen(
-                message + note, status=status, request_id=request_id, attempts=self.count
-            )
+            return OrderNotOpen(message + note, **context)
         if status in (401, 403):
             kind: type[CancelKitError] = AuthenticationError
         elif status == 404 and not _from_endpoint(outcome):
             return WrongEndpoint(
                 f"{self.method} {self.path} answered 404 {message[:200]!r}, which is not the"
                 " exchange's answer about an order: is the base URL right?",
-                status=status,
-                request_id=request_id,
-                attempts=self.count,
+                **context,
             )
         elif status == 404:
             kind = OrderNotFound
@@ -246,4 +291,4 @@ class Attempts:
             kind = BadRequest
         else:
             kind = ServerError
-        return kind(message, status=status, request_id=request_id, attempts=self.count)
+        return kind(message, **context)

@@ -17,17 +17,21 @@ request itself:
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import aiohttp
 import httpx
 import httpx_aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from ._bounded import accept_encoding, bounded
 
 _CHUNK = 64 * 1024
+_Route = tuple[URL | None, aiohttp.BasicAuth | None]
+_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 @contextmanager
@@ -61,7 +65,50 @@ class _Body(httpx.AsyncByteStream):
 
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     """An ``httpx.AsyncBaseTransport`` over aiohttp that sends the URL as signed and
-    tells a failed connect from a dropped answer. Arguments as httpx-aiohttp's."""
+    tells a failed connect from a dropped answer.
+
+    Args:
+        proxy: a proxy URL for every request (user info in it is sent as the
+            proxy's Basic auth), or None.
+        trust_env: with no ``proxy``, take one from ``HTTP(S)_PROXY``/``ALL_PROXY``
+            unless ``NO_PROXY`` names the host, as httpx does.
+        verify, limits: as httpx-aiohttp's (and httpx's).
+    """
+
+    def __init__(
+        self,
+        *,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: ssl.SSLContext | str | bool = True,
+        limits: httpx.Limits = _DEFAULT_LIMITS,
+    ) -> None:
+        super().__init__(verify=verify, trust_env=trust_env, limits=limits)
+        self._trust_env = trust_env
+        given: _Route = (None, None)
+        if proxy is not None:
+            url = URL(proxy)
+            auth = None if url.user is None else aiohttp.BasicAuth(url.user, url.password or "")
+            given = (url.with_user(None), auth)
+        self._given = given
+        # The environment's choice per (scheme, host), read once as httpx reads it
+        # once per client: aiohttp's own trust_env would read it, and ~/.netrc, on
+        # every request.
+        self._from_env: dict[tuple[str, str | None], _Route] = {}
+
+    def _route(self, url: URL) -> _Route:
+        """The proxy (and its auth) for ``url``: ``proxy=``, else the environment's."""
+        if self._given[0] is not None or not self._trust_env:
+            return self._given
+        key = (url.scheme, url.host)
+        route = self._from_env.get(key)
+        if route is None:
+            try:
+                route = get_env_proxy_for_url(url)
+            except LookupError:  # none for this scheme, or NO_PROXY names the host
+                route = (None, None)
+            self._from_env[key] = route
+        return route
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with aiohttp, byte for byte as httpx built it."""
@@ -71,13 +118,17 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         accept_encoding(request)
         with _mapped():
             body = request.content  # auth flows that sign the body have read it
+            # httpx owns authentication (it made any Authorization header from
+            # userinfo already): aiohttp gets the URL without it.
+            url = URL(str(request.url), encoded=True).with_user(None)
+            proxy, proxy_auth = self._route(url)
             response = await self.client.request(
                 request.method,
-                # httpx owns authentication (it made any Authorization header from
-                # userinfo already): aiohttp gets the URL without it.
-                URL(str(request.url), encoded=True).with_user(None),
+                url,
                 headers=request.headers.multi_items(),
                 data=body or None,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes, as it would for its own transport
                 timeout=aiohttp.ClientTimeout(

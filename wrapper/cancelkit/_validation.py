@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from limitless_api.constraints import (
+from ._exceptions import InvalidRequest
+from ._generated.limitless_api.constraints import (
     CANCEL_ORDER_COMBINED_DTO_BY_CLIENT_ORDER_ID_CLIENT_ORDER_ID_MAX_LENGTH as CLIENT_ORDER_ID_MAX,
 )
-
-from ._exceptions import InvalidRequest
 
 _MAX_ID = 1024  # far above any exchange id; keeps request lines sane
 _MAX_PROFILE_ID = 2**63 - 1

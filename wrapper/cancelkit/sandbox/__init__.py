@@ -14,11 +14,16 @@ either exchange's API.
 
 from __future__ import annotations
 
+from .._extras import require_sandbox
+
+require_sandbox()  # an ImportError that names the extra, not starlette
+
+# ruff: noqa: E402  (the check above must come before the extra's imports)
 import base64
 import os
 import secrets
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, Unpack
 from uuid import uuid4
 
 import attrs
@@ -28,10 +33,21 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from .._limits import GLOBAL, LIMITLESS
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
+from ._requests import RecordedRequest
 from ._server import BackgroundServer
 from ._state import OPEN, Book, Knobs, Order, Stats
 
-__all__ = ["DEFAULT_MARKET", "Credentials", "Knobs", "Order", "Sandbox", "Stats"]
+if TYPE_CHECKING:
+    from cancelkit import (
+        AsyncLimitlessClient,
+        AsyncPolymarketUSClient,
+        LimitlessClient,
+        PolymarketUSClient,
+    )
+    from cancelkit._base import AsyncOptions as _AsyncOptions
+    from cancelkit._base import SyncOptions as _SyncOptions
+
+__all__ = ["DEFAULT_MARKET", "Credentials", "Knobs", "Order", "RecordedRequest", "Sandbox", "Stats"]
 
 POLYMARKET_ACCOUNT = "pm-demo"
 PARTNER_PROFILE = 1001
@@ -89,7 +105,8 @@ class Sandbox:
 
     Args:
         host: address to listen on (loopback by default).
-        polymarket_port, limitless_port: 0 for ephemeral ports.
+        polymarket_port: the Polymarket US server's port; 0 for an ephemeral one.
+        limitless_port: the Limitless server's port; 0 for an ephemeral one.
     """
 
     def __init__(
@@ -97,8 +114,10 @@ class Sandbox:
     ) -> None:
         self.credentials = _credentials()
         c = self.credentials
-        self.polymarket = Book(default_owner=POLYMARKET_ACCOUNT)
-        self.limitless = Book(default_owner=str(PARTNER_PROFILE), pace=LIMITLESS[GLOBAL])
+        self.polymarket = Book("polymarket", default_owner=POLYMARKET_ACCOUNT)
+        self.limitless = Book(
+            "limitless", default_owner=str(PARTNER_PROFILE), pace=LIMITLESS[GLOBAL]
+        )
         pm_key = PolymarketKey(
             c.polymarket_key_id, base64.b64decode(c.polymarket_public_key), POLYMARKET_ACCOUNT
         )
@@ -191,6 +210,19 @@ class Sandbox:
         )
         return self.limitless.seed(order)
 
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request either exchange received (its admin routes aside), in order
+        of arrival: venue, method, path, query, parsed body, whether its signature
+        verified, and the status answered. :meth:`clear_requests` empties it."""
+        both = [*self.polymarket.log.entries(), *self.limitless.log.entries()]
+        return sorted(both, key=lambda r: r.seq)
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        self.polymarket.log.clear()
+        self.limitless.log.clear()
+
     def set_knobs(self, **knobs: Any) -> None:
         """Set the same knobs on both venues (see :class:`Knobs`)."""
         self.polymarket.set_knobs(**knobs)
@@ -205,28 +237,39 @@ class Sandbox:
             if o.on_book()
         ]
 
-    def _client(self, name: str, venue: str, kwargs: dict[str, Any]) -> Any:
-        import cancelkit
-
+    def _polymarket_arguments(self) -> tuple[str, str, str]:
         c = self.credentials
-        if venue == "polymarket":
-            key, secret, url = c.polymarket_key_id, c.polymarket_secret_key, self.polymarket_url
-        else:
-            key, secret, url = c.limitless_token_id, c.limitless_secret, self.limitless_url
-        return getattr(cancelkit, name)(key, secret, base_url=url, **kwargs)
+        return c.polymarket_key_id, c.polymarket_secret_key, self.polymarket_url
 
-    def polymarket_client(self, **kwargs: Any) -> Any:
-        """A :class:`cancelkit.PolymarketUSClient` for the demo key."""
-        return self._client("PolymarketUSClient", "polymarket", kwargs)
+    def _limitless_arguments(self) -> tuple[str, str, str]:
+        c = self.credentials
+        return c.limitless_token_id, c.limitless_secret, self.limitless_url
 
-    def limitless_client(self, **kwargs: Any) -> Any:
+    def polymarket_client(self, **kwargs: Unpack[_SyncOptions]) -> PolymarketUSClient:
+        """A :class:`cancelkit.PolymarketUSClient` for the demo key; keyword arguments
+        as the constructor's (``base_url`` defaults to this sandbox)."""
+        from cancelkit import PolymarketUSClient
+
+        key, secret, url = self._polymarket_arguments()
+        return PolymarketUSClient(key, secret, **({"base_url": url} | kwargs))
+
+    def limitless_client(self, **kwargs: Unpack[_SyncOptions]) -> LimitlessClient:
         """A :class:`cancelkit.LimitlessClient` for the demo partner token."""
-        return self._client("LimitlessClient", "limitless", kwargs)
+        from cancelkit import LimitlessClient
 
-    def async_polymarket_client(self, **kwargs: Any) -> Any:
+        key, secret, url = self._limitless_arguments()
+        return LimitlessClient(key, secret, **({"base_url": url} | kwargs))
+
+    def async_polymarket_client(self, **kwargs: Unpack[_AsyncOptions]) -> AsyncPolymarketUSClient:
         """An :class:`cancelkit.AsyncPolymarketUSClient` for the demo key."""
-        return self._client("AsyncPolymarketUSClient", "polymarket", kwargs)
+        from cancelkit import AsyncPolymarketUSClient
 
-    def async_limitless_client(self, **kwargs: Any) -> Any:
+        key, secret, url = self._polymarket_arguments()
+        return AsyncPolymarketUSClient(key, secret, **({"base_url": url} | kwargs))
+
+    def async_limitless_client(self, **kwargs: Unpack[_AsyncOptions]) -> AsyncLimitlessClient:
         """An :class:`cancelkit.AsyncLimitlessClient` for the demo partner token."""
-        return self._client("AsyncLimitlessClient", "limitless", kwargs)
+        from cancelkit import AsyncLimitlessClient
+
+        key, secret, url = self._limitless_arguments()
+        return AsyncLimitlessClient(key, secret, **({"base_url": url} | kwargs))

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _contract
+from . import _contract, _requests
 from ._state import OPEN, STATUSES, Arrival, Book, Order
 
 TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
@@ -139,10 +139,12 @@ async def faults(
 def counting_auth_failures(book: Book, authenticate: Callable[[], Any]) -> Any:
     """Run ``authenticate``, counting its refusals."""
     try:
-        return authenticate()
+        result = authenticate()
     except Refusal:
         book.count("auth_failures")
         raise
+    _requests.verified.set(True)  # for the request log
+    return result
 
 
 def take_effect(
@@ -192,10 +194,20 @@ def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Res
     async def handle(request: Request) -> Response:
         book.count("requests")
         body = await request.body()
+        _requests.verified.set(False)
         try:
-            return await endpoint(request, body)
+            response = await endpoint(request, body)
         except Refusal as refusal:
-            return refusal.response
+            response = refusal.response
+        book.log.add(
+            request.method,
+            raw_path(request).decode("latin-1"),
+            list(request.query_params.multi_items()),
+            body,
+            is_verified=_requests.verified.get(),
+            status=response.status_code,
+        )
+        return response
 
     return handle
 

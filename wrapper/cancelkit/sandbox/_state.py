@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from .._limits import GLOBAL, POLYMARKET_LIVE, Budget
+from ._requests import RequestLog
 
 MAINTENANCE_MODES = ("normal", "post_only", "cancel_only", "disabled")
 
@@ -179,16 +180,20 @@ class Stats:
 class Book:
     """Orders of every account of one exchange, plus knobs and counters. Thread-safe.
 
-    ``default_owner``: the account orders seeded without an owner belong to (the demo
-    key's). ``pace``: the exchange's published per-key pace, if it has one (enforced
-    while the ``published_limits`` knob is on).
+    ``venue``: the exchange, named in its request log. ``default_owner``: the account
+    orders seeded without an owner belong to (the demo key's). ``pace``: the
+    exchange's published per-key pace, if it has one (enforced while the
+    ``published_limits`` knob is on).
     """
 
-    def __init__(self, default_owner: str | None = None, pace: Budget | None = None) -> None:
+    def __init__(
+        self, venue: str = "", default_owner: str | None = None, pace: Budget | None = None
+    ) -> None:
         self.default_owner = default_owner
         self.pace = pace
         self._paced: dict[str, tuple[int, float]] = {}  # key -> (in flight, last arrival)
         self.lock = threading.Lock()
+        self.log = RequestLog(venue)  # every exchange request, for Sandbox.requests
         self.orders: dict[str, Order] = {}
         self.knobs = Knobs()
         self.stats = Stats()

@@ -1,0 +1,22 @@
+"""Mistakes a type checker must catch in user code: each line carries the ignore it
+needs, and both checkers fail on an ignore that is not needed (mypy --strict's
+warn_unused_ignores, pyright's reportUnnecessaryTypeIgnoreComment), so a mistake
+that stops being caught fails `make types`. Never run; only checked.
+"""
+
+# ruff: noqa: F401, B018, I001  (the mistakes are the point; one import a line)
+from __future__ import annotations
+
+from cancelkit import CancelByClientOrderId, LimitlessClient, PolymarketUSClient
+from cancelkit import PolymarketUSClinet  # type: ignore[attr-defined]  # misspelt
+from cancelkit.sandbox import Sandbox
+
+
+def misuse(box: Sandbox, lm: LimitlessClient) -> None:
+    box.polymarket_client().cancel_ordr("x")  # type: ignore[attr-defined]
+    PolymarketUSClient.from_env(timout=5)  # type: ignore[call-arg]
+    # Both Limitless ids at once:
+    lm.cancel_order(order_id="0f8fad5b-d9cb-469f-a165-70867728950e", client_order_id="c")  # type: ignore[call-overload]
+    results = lm.cancel_orders([CancelByClientOrderId(client_order_id="c")])
+    results[0].target.order_id  # type: ignore[attr-defined]  # not a CancelByOrderId
+    PolymarketUSClient("k", "s", timeout="5")  # type: ignore[arg-type]

@@ -1,0 +1,115 @@
+"""Realistic user code, type-checked by `mypy --strict` and pyright strict (`make types`).
+
+Every main result is pinned with assert_type: a change that makes one of them Any,
+or another type, fails the check. Never run; only checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import assert_type
+from uuid import UUID
+
+import httpx
+from cancelkit import (
+    AsyncLimitlessClient,
+    AsyncPolymarketUSClient,
+    CancelByClientOrderId,
+    CancelByOrderId,
+    CancelKitError,
+    CancelResult,
+    LimitlessClient,
+    NetworkError,
+    Order,
+    OrderNotFound,
+    OrderNotOpen,
+    Outcome,
+    PolymarketUSClient,
+    RateLimited,
+)
+from cancelkit.sandbox import Sandbox
+
+log = logging.getLogger("bot")
+
+
+def kill_polymarket(order_ids: list[str]) -> list[str]:
+    """Cancel, and return the ids that may still be open."""
+    with PolymarketUSClient.from_env(timeout=httpx.Timeout(5, connect=1), max_retries=2) as pm:
+        results = pm.cancel_orders(order_ids, deadline=30)
+        assert_type(results, list[CancelResult[str]])
+        status: Outcome = results[0].status
+        log.info("first: %s", status)
+        return [r.target for r in results if not r.ok]
+
+
+def kill_limitless_by_client_id(ids: list[str]) -> list[str]:
+    targets = [CancelByClientOrderId(client_order_id=i) for i in ids]
+    with LimitlessClient.from_env(proxy="http://egress.internal:3128") as lm:
+        results = lm.cancel_orders(targets)
+        assert_type(results, list[CancelResult[CancelByClientOrderId]])
+        return [r.target.client_order_id for r in results if not r.ok]
+
+
+def one_cancel(pm: PolymarketUSClient, order_id: str) -> bool:
+    try:
+        pm.cancel_order(order_id, missing_ok=True)
+    except OrderNotOpen as e:
+        state: str | None = e.state
+        log.warning("%s is %s", e.order, state)
+        return state == "filled"
+    except RateLimited as e:
+        wait: float | None = e.retry_after
+        log.warning("slow down %s", wait)
+    except NetworkError as e:
+        landed: bool = e.may_have_landed
+        log.error("%s landed=%s retryable=%s", e, landed, e.retryable)
+    except CancelKitError as e:
+        log.error("%s %s %s %s", e.method, e.path, e.status, e.request_id)
+    return False
+
+
+def open_ones(pm: PolymarketUSClient) -> list[Order]:
+    orders = pm.open_orders(market_slugs=["nba-lal-bos"])
+    assert_type(orders, list[Order])
+    assert_type(pm.get_order(orders[0].id if isinstance(orders[0].id, str) else "x"), Order)
+    return orders
+
+
+def limitless_one(lm: LimitlessClient) -> str:
+    message = lm.cancel_order(order_id="0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert_type(message, str)
+    by_body = lm.cancel_order(
+        CancelByOrderId(order_id=UUID("0f8fad5b-d9cb-469f-a165-70867728950e"))
+    )
+    assert_type(by_body, str)
+    return message
+
+
+async def async_bot() -> None:
+    async with AsyncPolymarketUSClient.from_env(trust_env=False) as pm:
+        try:
+            await pm.cancel_order("ord-1")
+        except OrderNotFound as e:
+            log.info("gone: %s", e.order)
+        results = await pm.cancel_all(market_slugs=["nba-lal-bos"])
+        assert_type(results, list[CancelResult[str]])
+    lm = AsyncLimitlessClient.from_env(verify=False)
+    assert_type(await lm.cancel_order(client_order_id="c-1"), str)
+    await lm.aclose()
+
+
+def test_my_bot() -> None:
+    with Sandbox() as box:
+        box.seed_polymarket("ord-1")
+        pm = box.polymarket_client(timeout=2.0)
+        assert_type(pm, PolymarketUSClient)
+        with pm:
+            pm.cancel_order("ord-1")
+        assert_type(box.limitless_client(), LimitlessClient)
+        assert_type(box.async_polymarket_client(), AsyncPolymarketUSClient)
+        assert_type(box.async_limitless_client(), AsyncLimitlessClient)
+
+
+if __name__ == "__main__":
+    asyncio.run(async_bot())
