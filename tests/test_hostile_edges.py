@@ -286,7 +286,8 @@ def test_the_cli_prints_library_warnings_with_its_prefix(
     assert code == 1
     warnings = [line for line in err.splitlines() if "stopping: " in line]
     assert warnings == [
-        "cancelkit: stopping: AuthenticationError: invalid key (HTTP 401, 1 attempt)"
+        "cancelkit: stopping: AuthenticationError: invalid key"
+        " (GET /v1/orders/open, HTTP 401, 1 attempt)"
     ]
 
 
