@@ -139,23 +139,30 @@ def _operation(operation: Any, where: str) -> None:
         elif key == "responses":
             for code, response in _keys(value, here):
                 _check(_STATUS, code, "response code", f"{here}/{code}")
-                if isinstance(response, dict) and "content" in response:
-                    _media(response["content"], f"{here}/{code}/content")
-        elif key == "requestBody" and isinstance(value, dict) and "content" in value:
-            _media(value["content"], f"{here}/content")
+                for part, content in _keys(response, f"{here}/{code}"):
+                    if part == "content":
+                        _media(content, f"{here}/{code}/content")
+        elif key == "requestBody":
+            for part, content in _keys(value, here):
+                if part == "content":
+                    _media(content, f"{here}/content")
 
 
 def _parameters(parameters: Any, where: str) -> None:
     if not isinstance(parameters, list):
         raise UnsafeSpec(f"{where}: expected a list of parameters")
     for index, parameter in enumerate(parameters):
-        if isinstance(parameter, dict) and "$ref" not in parameter:
+        if not isinstance(parameter, dict):
+            raise UnsafeSpec(f"{where}/{index}: a parameter must be a mapping")
+        if "$ref" not in parameter:
             _check(_NAME, parameter.get("name"), "parameter name", f"{where}/{index}")
 
 
 def _media(content: Any, where: str) -> None:
-    for media, _ in _keys(content, where):
+    for media, value in _keys(content, where):
         _check(_MEDIA, media, "media type", f"{where}/{media}")
+        for _ in _keys(value, f"{where}/{media}"):
+            pass  # a mapping, so that readers may .get() it
 
 
 def check_document(document: Any, page: str) -> None:

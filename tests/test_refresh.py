@@ -25,7 +25,7 @@ def page(block: bytes, title: str) -> bytes:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     copy = tmp_path / "project"
-    for part in ("specs", "scripts", "generated"):
+    for part in ("specs", "scripts", "generated", "wrapper"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", copy)
     return copy
