@@ -33,11 +33,14 @@ class Page:
     final_url: str
 
 
-def _get(url: str, deadline: float) -> Page:
+def _get(url: str, deadline: float, transport: httpx.BaseTransport | None = None) -> Page:
     location = url
     # identity: a compressed body could expand past any cap before it is counted.
     headers = {"Accept-Encoding": "identity"}
-    with httpx.Client(follow_redirects=False, trust_env=False, headers=headers) as client:
+    client = httpx.Client(
+        follow_redirects=False, trust_env=False, headers=headers, transport=transport
+    )
+    with client:
         for _ in range(MAX_REDIRECTS + 1):
             remaining = max(deadline - time.monotonic(), 0.001)
             with client.stream("GET", location, timeout=remaining) as response:
