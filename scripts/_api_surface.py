@@ -47,9 +47,13 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return f"({ast.unparse(node.args)}){returns}"
 
 
-def _entries(module: str, tree: ast.Module) -> Iterator[tuple[str, str]]:
+def _entries(module: str, tree: ast.Module, init: bool) -> Iterator[tuple[str, str]]:
+    """The API entries of one module; imports count only in a package's ``__init__``
+    (re-exports such as ``models.Order``)."""
     yield f"{module}", "module"
     for node in tree.body:
+        if getattr(node, "name", "x").startswith("_"):
+            continue  # private helpers are not API
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             yield f"{module}:{node.name}", "def " + _signature(node)
         elif isinstance(node, ast.ClassDef):
@@ -73,7 +77,7 @@ def _entries(module: str, tree: ast.Module) -> Iterator[tuple[str, str]]:
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     yield f"{module}:{target.id}", ast.unparse(node.value)
-        elif isinstance(node, ast.ImportFrom) and node.level:
+        elif isinstance(node, ast.ImportFrom) and node.level and init:
             for alias in node.names:
                 origin = "." * node.level + (node.module or "")
                 yield f"{module}:{alias.asname or alias.name}", f"from {origin}"
@@ -89,7 +93,7 @@ def surface(generated: Path) -> dict[str, str]:
         for source in sorted(root.rglob("*.py")):
             module = _module_name(generated, source)
             tree = ast.parse(source.read_text(encoding="utf-8"))
-            found.update(_entries(module, tree))
+            found.update(_entries(module, tree, source.name == "__init__.py"))
     return found
 
 

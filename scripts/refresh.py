@@ -63,6 +63,15 @@ RECORD = "refreshed.json"  # under specs/: what each refresh wrote, from where
 # A spec file: one name or one folder and a name, nothing that climbs or is absolute.
 _SPEC_FILE = re.compile(r"[A-Za-z0-9_-]{1,100}(?:/[A-Za-z0-9_-]{1,100})?\.yaml")
 _TYPECHECK_TIMEOUT = 600
+# Every module of the wrapper, so that a generated module that went away is an
+# ImportError here. (mypy alone would not say so: a module missing from MYPYPATH is
+# looked up again on the installed path, where the old generated/ still is.)
+_IMPORT_ALL = (
+    "import importlib, pkgutil, cancelkit\n"
+    "for module in pkgutil.walk_packages(cancelkit.__path__, 'cancelkit.'):\n"
+    "    if not module.name.endswith('__main__'):  # that one runs the CLI\n"
+    "        importlib.import_module(module.name)\n"
+)
 
 
 class RefreshError(Exception):
@@ -185,21 +194,31 @@ def _merged(root: Path, spec: Path, blocks: dict[str, bytes]) -> dict[str, Any]:
     return merge(documents)
 
 
+_CODE_SPAN = re.compile(r"(`[^`]*`)")
+_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
 def _escape(text: str, html: bool = True) -> str:
     """One line of Markdown from data: no control or format characters, no HTML.
 
     A name holding a newline and ``<!--`` hid every later line of the rendered
     report; a line beginning ``::`` was read by the runner as a workflow command.
+    Text inside a code span is shown literally by Markdown, so it is not
+    HTML-escaped (``->`` stays readable); everything else is.
     """
-    out = []
-    for char in text:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
-            out.append(f"\\u{ord(char):04x}")
-        elif html and char in "<>&":
-            out.append({"<": "&lt;", ">": "&gt;", "&": "&amp;"}[char])
-        else:
-            out.append(char)
-    return "".join(out)
+    line = "".join(
+        f"\\u{ord(char):04x}"
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn")
+        else char
+        for char in text
+    )
+    if not html:
+        return line
+    parts = _CODE_SPAN.split(line)
+    return "".join(
+        part if index % 2 else "".join(_HTML.get(char, char) for char in part)
+        for index, part in enumerate(parts)
+    )
 
 
 def _api_line(change: _api_surface.ApiChange) -> str:
@@ -223,7 +242,7 @@ class Proof:
 
 
 def prove_wrapper(root: Path, generated: Path) -> Proof:
-    """``mypy --strict wrapper`` and ``import cancelkit`` with ``generated`` first on the path."""
+    """``mypy --strict wrapper`` and an import of every wrapper module, ``generated`` first."""
     wrapper = root / "wrapper"
     if not (wrapper / "cancelkit").is_dir():
         return Proof(False, f"no wrapper at {wrapper}")
@@ -239,7 +258,7 @@ def prove_wrapper(root: Path, generated: Path) -> Proof:
             timeout=_TYPECHECK_TIMEOUT,
         )
         imported = subprocess.run(
-            [sys.executable, "-c", "import cancelkit"],
+            [sys.executable, "-c", _IMPORT_ALL],
             cwd=root,
             env=env,
             capture_output=True,
@@ -252,7 +271,7 @@ def prove_wrapper(root: Path, generated: Path) -> Proof:
     if mypy.returncode != 0:
         failures.append("mypy --strict wrapper:\n" + mypy.stdout[-4000:] + mypy.stderr[-1000:])
     if imported.returncode != 0:
-        failures.append("import cancelkit:\n" + imported.stderr[-4000:])
+        failures.append("import of every cancelkit module:\n" + imported.stderr[-4000:])
     return Proof(not failures, "\n".join(failures))
 
 
@@ -274,7 +293,7 @@ def markdown(
         verdict = "passed" if proof.passed else "**FAILED** (breaking)"
         lines += [
             "The wrapper against the regenerated client, checked before anything was"
-            f" written (`mypy --strict wrapper`, `import cancelkit`): {verdict}.",
+            f" written (`mypy --strict wrapper`, every `cancelkit` module imported): {verdict}.",
             "",
         ]
         if not proof.passed:

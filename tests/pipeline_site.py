@@ -10,7 +10,9 @@ regression fails the test instead of hanging or exhausting the machine.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
+import json
 import os
 import resource
 import shutil
@@ -171,6 +173,22 @@ def serve_project(project: Path, site: Site, sources: Path) -> dict[str, str]:
         routes[name] = path
     sources.write_text(yaml.safe_dump({name: site.url(path) for name, path in routes.items()}))
     return routes
+
+
+def refreshed(spec: str, root: Path = ROOT) -> bool:
+    """Whether ``specs/<spec>`` is what a refresh wrote from the published page.
+
+    ``scripts/refresh.py`` records each file it writes in ``specs/refreshed.json``
+    with its sha256. The frozen pages in ``../shared/pages`` are older than such a
+    file, so comparing the two would block every legitimate refresh; a file edited
+    after the refresh no longer matches its record and is compared again.
+    """
+    record = root / "specs" / "refreshed.json"
+    if not record.is_file():
+        return False
+    entry = json.loads(record.read_text(encoding="utf-8")).get(spec)
+    current = hashlib.sha256((root / "specs" / spec).read_bytes()).hexdigest()
+    return isinstance(entry, dict) and entry.get("sha256") == current
 
 
 def _limits() -> None:
