@@ -441,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         "--from", dest="from_dir", type=Path, help="use the blocks a --save run kept; no fetch"
     )
     parser.add_argument(
-        "--no-typecheck", action="store_true", help="skip mypy/import of the wrapper (tests)"
+        "--no-typecheck",
+        action="store_true",
+        help="skip the wrapper check (when a --check run already made it on the same bytes)",
     )
     args = parser.parse_args(argv)
     try:
