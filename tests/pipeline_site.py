@@ -116,17 +116,19 @@ class Site:
 
         return route
 
-    def endless(self, chunk: bytes = b"x" * 65536, total: int = 50 * 1024 * 1024) -> Route:
-        """``total`` bytes without a Content-Length (the connection's close ends it)."""
+    def padded(self, body: bytes, total: int = 50 * 1024 * 1024) -> Route:
+        """``total`` bytes of prose lines, then ``body``, without a Content-Length."""
 
         def route(handler: http.server.BaseHTTPRequestHandler) -> None:
             handler.send_response(200)
             handler.end_headers()
             handler.close_connection = True
+            chunk = b"Some more prose.\n" * 4096
             sent = 0
             while sent < total and not self.closing.is_set():
                 handler.wfile.write(chunk)
                 sent += len(chunk)
+            handler.wfile.write(body)
 
         return route
 
