@@ -147,8 +147,19 @@ def fetch_all(
     return blocks
 
 
-def load_saved(sources: dict[str, str], saved: Path) -> dict[str, bytes]:
-    """The blocks a ``--save`` run kept in ``saved`` (checked again: still page content)."""
+def load_saved(
+    sources: dict[str, str], saved: Path, final: dict[str, str] | None = None
+) -> dict[str, bytes]:
+    """The blocks a ``--save`` run kept in ``saved`` (checked again: still page content).
+
+    ``final`` receives the URLs that run read them from (recorded in its report.json).
+    """
+    if final is not None:
+        try:
+            pages = json.loads((saved / "report.json").read_text(encoding="utf-8"))["pages"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RefreshError(f"{saved}: no usable report.json ({exc})") from None
+        final.update({k: v for k, v in pages.items() if k in sources and isinstance(v, str)})
     blocks: dict[str, bytes] = {}
     for spec, location in sources.items():
         path = saved / "specs" / spec
@@ -387,7 +398,7 @@ def run(args: argparse.Namespace) -> int:
     final: dict[str, str] = {}
     sources = read_sources(sources_file)
     if args.from_dir:
-        blocks = load_saved(sources, args.from_dir)
+        blocks = load_saved(sources, args.from_dir, final)
     else:
         blocks = fetch_all(sources, sources_file.parent, args.timeout, final)
     report = changes(root, blocks)

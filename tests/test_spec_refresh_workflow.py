@@ -8,6 +8,7 @@ that records its arguments): the real ``make test`` is the whole CI.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -123,6 +124,8 @@ def test_the_pages_are_fetched_once_and_exactly_those_bytes_are_applied(
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert site.hits[routes[BATCH]] == 1  # one fetch
     assert (project / "specs" / BATCH).read_bytes() == text_only
+    record = json.loads((project / "specs" / "refreshed.json").read_text())
+    assert record[BATCH]["url"] == site.url(routes[BATCH])  # where the one fetch read it
     pr = temp / "spec-refresh" / "pr"
     assert (pr / "specs" / BATCH).read_bytes() == text_only
     assert b"maxItems: 500" not in (pr / "specs" / BATCH).read_bytes()
