@@ -121,12 +121,13 @@ def test_an_unchanged_site_exits_0_and_writes_nothing(
 
 
 def test_a_tightened_length_and_a_new_field_are_reported_and_judged(
-    project: Path, site: tuple[Path, str]
+    project: Path, site: tuple[Path, str], tmp_path: Path
 ) -> None:
     pages, sources = site
     tighten(pages)
     before = snapshot(project)
-    result = refresh(project, sources, "--check", "--no-typecheck")
+    saved = tmp_path / "saved"
+    result = refresh(project, sources, "--check", "--no-typecheck", "--save", str(saved))
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     tightened = next(line for line in lines if "maxLength 128 → 64" in line)
@@ -137,7 +138,9 @@ def test_a_tightened_length_and_a_new_field_are_reported_and_judged(
     assert added.startswith("- compatible")
     assert snapshot(project) == before  # --check writes nothing
 
-    as_json = json.loads(refresh(project, sources, "--check", "--json", "--no-typecheck").stdout)
+    # --save kept the report as --json prints it (one run: each regenerates in a scratch tree).
+    as_json = json.loads((saved / "report.json").read_text())
+    assert (saved / "report.md").read_text() + "\n" == result.stdout
     assert as_json["changed"] is True
     (spec,) = as_json["specs"]
     assert any(c["breaking"] and "maxLength" in c["what"] for c in as_json["specs"][spec])
