@@ -184,6 +184,9 @@ def changes(root: Path, blocks: dict[str, bytes]) -> dict[str, list[Change]]:
             report[spec] = compare(old, new)
         except (ExtractError, RegenerateError, TooComplex) as exc:
             raise RefreshError(f"specs/{spec} ({pages}): {exc}") from None
+        except Exception as exc:  # a shape nothing above foresaw: still name the pages
+            what = f"{type(exc).__name__}: {exc}"
+            raise RefreshError(f"specs/{spec} ({pages}): unexpected {what}") from None
     return report
 
 
