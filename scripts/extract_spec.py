@@ -19,11 +19,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
+from _codegen_safety import UnsafeSpec, check_document
+from _fetch import FetchError, fetch
+from _safe_yaml import UnsafeYAML
+from _safe_yaml import load as load_yaml
 
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n]*)$", re.MULTILINE)
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -36,9 +39,10 @@ class ExtractError(Exception):
 def read_page(source: str) -> str:
     """Return the text of a page given as a file path or an http(s) URL."""
     if source.startswith(("http://", "https://")):
-        with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310
-            data: bytes = response.read()
-        return data.decode("utf-8")
+        try:
+            return fetch(source, timeout=30).text
+        except FetchError as exc:
+            raise ExtractError(str(exc)) from None
     # Bytes, not read_text: newline translation would break "byte for byte".
     return Path(source).read_bytes().decode("utf-8")
 
@@ -68,12 +72,17 @@ def extract_block(text: str, page: str) -> str:
 
 
 def _load(block: str, page: str) -> dict[str, Any]:
+    """The block parsed by the bounded loader and checked name by name."""
     try:
-        document = yaml.safe_load(block)
-    except yaml.YAMLError as exc:
-        raise ExtractError(f"{page}: the OpenAPI block is not valid YAML: {exc}") from exc
+        document = load_yaml(block, page)
+    except UnsafeYAML as exc:
+        raise ExtractError(f"{page}: the OpenAPI block is not valid YAML: {exc}") from None
     if not isinstance(document, dict):
         raise ExtractError(f"{page}: the OpenAPI block is not a mapping")
+    try:
+        check_document(document, page)
+    except UnsafeSpec as exc:
+        raise ExtractError(str(exc)) from None
     return document
 
 

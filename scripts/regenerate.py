@@ -58,7 +58,15 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-import yaml
+from _codegen_safety import (
+    UnsafeSpec,
+    audit_package,
+    check_constants_module,
+    check_document,
+    identifier,
+)
+from _safe_yaml import UnsafeYAML
+from _safe_yaml import load as load_yaml
 from extract_spec import ExtractError, merge
 from normalize import NormalizationError, normalize
 from path_templates import PathTemplateError
@@ -139,6 +147,16 @@ def spec_pages(spec: Path) -> list[Path]:
     return sorted(spec.glob("*.yaml")) if spec.is_dir() else [spec]
 
 
+def checked_document(raw: bytes, page: str) -> dict[str, object]:
+    """One page's block parsed by the bounded loader and checked name by name."""
+    try:
+        document = load_yaml(raw, page)
+        check_document(document, page)
+    except (UnsafeYAML, UnsafeSpec) as exc:
+        raise RegenerateError(str(exc)) from None
+    return document  # type: ignore[no-any-return]
+
+
 def load_spec(root: Path, spec: Path) -> tuple[dict[str, object], str]:
     """The document of one spec (pages merged) and a digest of its verbatim bytes."""
     pages = spec_pages(spec)
@@ -149,7 +167,8 @@ def load_spec(root: Path, spec: Path) -> tuple[dict[str, object], str]:
     for page in pages:
         raw = page.read_bytes()
         digest.update(page.name.encode() + b"\0" + raw)
-        documents.append((page.relative_to(root).as_posix(), yaml.safe_load(raw)))
+        shown = page.relative_to(root).as_posix()
+        documents.append((shown, checked_document(raw, shown)))
     if len(documents) == 1:
         return documents[0][1], hashlib.sha256(pages[0].read_bytes()).hexdigest()
     try:
@@ -170,32 +189,63 @@ _CONSTRAINT_KEYS = (
 )
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).replace("-", "_").upper()
+def _constant(value: object, where: str) -> object:
+    """``value`` if it is plain data ``repr`` writes as a literal, else UnsafeSpec."""
+    if isinstance(value, list):
+        value = tuple(value)
+    items = value if isinstance(value, tuple) else (value,)
+    if not all(item is None or isinstance(item, str | int | float | bool) for item in items):
+        raise UnsafeSpec(f"{where}: {value!r} is not a plain value")
+    return value
 
 
-def constraints_module(document: dict[str, object]) -> str:
-    """Python source naming every constraint of the components' properties."""
-    lines = ['"""Constraints the spec states, as constants: import them, never retype them."""', ""]
-    schemas = document.get("components", {}).get("schemas", {})  # type: ignore[attr-defined]
+def constraints_module(document: dict[str, object], page: str = "the spec") -> str:
+    """Python source naming every constraint of the components' properties.
+
+    Names are built by :func:`_codegen_safety.identifier` (an allow-list, never
+    an escape) and values written with ``repr`` of plain data only; the result is
+    parsed back and must hold exactly the assignments made here.
+    """
+    constants: dict[str, object] = {}
+
+    def add(name: str, value: object, where: str) -> None:
+        if name in constants:
+            raise UnsafeSpec(f"{page}: {where}: two names map to the constant {name}")
+        constants[name] = _constant(value, f"{page}: {where}")
+
+    components = document.get("components") or {}
+    schemas = components.get("schemas") or {} if isinstance(components, dict) else {}
     for schema_name, schema in sorted(schemas.items()):
-        prefix = _snake(schema_name)
-        required = schema.get("required")
-        if required:
-            lines.append(f"{prefix}_REQUIRED = {tuple(required)!r}")
+        where = f"components/schemas/{schema_name}"
+        prefix = identifier(schema_name, f"{page}: {where}")
+        if not isinstance(schema, dict):
+            continue
+        if schema.get("required"):
+            add(f"{prefix}_REQUIRED", schema["required"], where)
         if schema.get("enum"):
-            lines.append(f"{prefix}_ENUM = {tuple(schema['enum'])!r}")
+            add(f"{prefix}_ENUM", schema["enum"], where)
         for prop, prop_schema in sorted((schema.get("properties") or {}).items()):
+            here = f"{where}/properties/{prop}"
+            name = f"{prefix}_{identifier(prop, f'{page}: {here}')}"
+            if not isinstance(prop_schema, dict):
+                continue
             for key in _CONSTRAINT_KEYS:
                 if key in prop_schema:
-                    lines.append(f"{prefix}_{_snake(prop)}_{_snake(key)} = {prop_schema[key]!r}")
+                    add(f"{name}_{identifier(key, here)}", prop_schema[key], f"{here}/{key}")
             if prop_schema.get("enum"):
-                lines.append(f"{prefix}_{_snake(prop)}_ENUM = {tuple(prop_schema['enum'])!r}")
+                add(f"{name}_ENUM", prop_schema["enum"], f"{here}/enum")
             items = prop_schema.get("items")  # an array's items: 128 characters per id
-            for key in _CONSTRAINT_KEYS if isinstance(items, dict) else ():
+            if not isinstance(items, dict):
+                continue
+            for key in _CONSTRAINT_KEYS:
                 if key in items:
-                    lines.append(f"{prefix}_{_snake(prop)}_ITEMS_{_snake(key)} = {items[key]!r}")
-    return "\n".join(lines) + "\n"
+                    item_key = f"{here}/items/{key}"
+                    add(f"{name}_ITEMS_{identifier(key, here)}", items[key], item_key)
+    lines = ['"""Constraints the spec states, as constants: import them, never retype them."""', ""]
+    lines += [f"{name} = {value!r}" for name, value in constants.items()]
+    source = "\n".join(lines) + "\n"
+    check_constants_module(source, constants, f"{page}: constraints.py")
+    return source
 
 
 def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
@@ -211,7 +261,8 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
         digest_note = hashlib.sha256(supplement.read_bytes()).hexdigest()
         digest = f"{digest}; supplement {supplement.name} sha256 {digest_note}"
         try:
-            _supplement(document, yaml.safe_load(supplement.read_bytes()), "")
+            extra = checked_document(supplement.read_bytes(), supplement.name)
+            _supplement(document, extra, "")
         except RegenerateError as exc:
             raise RegenerateError(f"{supplement.name}: {exc}") from exc
     # Operations written from a page's facts (not published verbatim): see provisional.py.
@@ -222,7 +273,9 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
         raise RegenerateError(f"{shown}: {exc}") from exc
     try:
         document = normalize(document)
-    except NormalizationError as exc:
+        # Again after merging and normalizing: variant names come from property names.
+        check_document(document, shown)
+    except (NormalizationError, UnsafeSpec) as exc:
         raise RegenerateError(f"{shown}: {exc}") from exc
     package = out_dir / f"{name}_api"
     with tempfile.TemporaryDirectory() as scratch:
@@ -251,7 +304,12 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
         run = subprocess.run(command, env=env, capture_output=True, text=True)
     if run.returncode != 0:
         raise RegenerateError(f"openapi-python-client failed on {shown}:\n{run.stdout}{run.stderr}")
-    (package / "constraints.py").write_text(constraints_module(document), encoding="utf-8")
+    try:
+        constraints = constraints_module(document, shown)
+        audit_package(package)
+    except UnsafeSpec as exc:
+        raise RegenerateError(str(exc)) from None
+    (package / "constraints.py").write_text(constraints, encoding="utf-8")
     for cache in package.rglob(".ruff_cache"):
         shutil.rmtree(cache)
     header = _header(shown, digest, version)

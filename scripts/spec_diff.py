@@ -51,19 +51,40 @@ class Change:
         return attrs.asdict(self)
 
 
+# Resolving inlines each $ref where it is used: forty schemas each using the
+# next twice would be 2**40 nodes. Past this many the document is refused.
+MAX_RESOLVED_NODES = 500_000
+
+
+class TooComplex(ValueError):
+    """Resolving the document's ``$ref``\\ s would build more than MAX_RESOLVED_NODES nodes."""
+
+
 def resolve(node: Any, root: JSON, seen: frozenset[str] = frozenset()) -> Any:
-    """``node`` with every local ``$ref`` replaced by what it points at (cycles stop)."""
+    """``node`` with every local ``$ref`` replaced by what it points at (cycles stop).
+
+    Raises :class:`TooComplex` past :data:`MAX_RESOLVED_NODES` nodes.
+    """
+    return _resolve(node, root, seen, [MAX_RESOLVED_NODES])
+
+
+def _resolve(node: Any, root: JSON, seen: frozenset[str], budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise TooComplex(f"resolving $refs would build more than {MAX_RESOLVED_NODES} nodes")
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
             target: Any = root
             for part in ref[2:].split("/"):
                 target = target.get(part, {}) if isinstance(target, dict) else {}
+            if not isinstance(target, dict):
+                target = {}
             merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-            return resolve(merged, root, seen | {ref})
-        return {k: resolve(v, root, seen) for k, v in node.items()}
+            return _resolve(merged, root, seen | {ref}, budget)
+        return {k: _resolve(v, root, seen, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [resolve(v, root, seen) for v in node]
+        return [_resolve(v, root, seen, budget) for v in node]
     return node
 
 

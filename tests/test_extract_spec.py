@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from extract_spec import ExtractError, extract, main
+from pipeline_site import refreshed
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROOT = FIXTURES.parent.parent
@@ -31,8 +32,9 @@ def test_a_seed_page_gives_its_block_byte_for_byte(page: Path, spec: str, tmp_pa
     out = tmp_path / Path(spec).name
     assert main([str(page), "-o", str(out)]) == 0
     assert out.read_bytes() == block.encode("utf-8")
-    # ...and specs/ holds exactly that.
-    assert (ROOT / "specs" / spec).read_bytes() == out.read_bytes()
+    # ...and specs/ holds exactly that, until a refresh brings the published page.
+    if not refreshed(spec):
+        assert (ROOT / "specs" / spec).read_bytes() == out.read_bytes()
 
 
 def test_a_page_served_over_http_is_read_too(tmp_path: Path) -> None:
@@ -50,9 +52,7 @@ def test_a_page_served_over_http_is_read_too(tmp_path: Path) -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/{LIMITLESS_PAGE.name}"
-        assert (
-            extract([url]).encode() == (ROOT / "specs" / "limitless" / "cancel.yaml").read_bytes()
-        )
+        assert extract([url]) == extract([str(LIMITLESS_PAGE)])
     finally:
         server.shutdown()
         server.server_close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -78,6 +80,8 @@ def refresh(project: Path, sources: str, *args: str) -> subprocess.CompletedProc
         capture_output=True,
         text=True,
         timeout=300,
+        # The wrapper check's mypy reuses the project's cache (warm after `make types`).
+        env={**os.environ, "MYPY_CACHE_DIR": str(ROOT / ".mypy_cache")},
     )
 
 
@@ -117,12 +121,13 @@ def test_an_unchanged_site_exits_0_and_writes_nothing(
 
 
 def test_a_tightened_length_and_a_new_field_are_reported_and_judged(
-    project: Path, site: tuple[Path, str]
+    project: Path, site: tuple[Path, str], tmp_path: Path
 ) -> None:
     pages, sources = site
     tighten(pages)
     before = snapshot(project)
-    result = refresh(project, sources, "--check")
+    saved = tmp_path / "saved"
+    result = refresh(project, sources, "--check", "--no-typecheck", "--save", str(saved))
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     tightened = next(line for line in lines if "maxLength 128 → 64" in line)
@@ -133,7 +138,9 @@ def test_a_tightened_length_and_a_new_field_are_reported_and_judged(
     assert added.startswith("- compatible")
     assert snapshot(project) == before  # --check writes nothing
 
-    as_json = json.loads(refresh(project, sources, "--check", "--json").stdout)
+    # --save kept the report as --json prints it (one run: each regenerates in a scratch tree).
+    as_json = json.loads((saved / "report.json").read_text())
+    assert (saved / "report.md").read_text() + "\n" == result.stdout
     assert as_json["changed"] is True
     (spec,) = as_json["specs"]
     assert any(c["breaking"] and "maxLength" in c["what"] for c in as_json["specs"][spec])
@@ -146,7 +153,14 @@ def test_a_refresh_updates_specs_and_generated_and_the_client_follows(
     tighten(pages)
     result = refresh(project, sources)
     assert result.returncode == 0, result.stderr
-    assert b"maxLength: 64" in (project / "specs" / "limitless" / "cancel.yaml").read_bytes()
+    cancel = project / "specs" / "limitless" / "cancel.yaml"
+    assert b"maxLength: 64" in cancel.read_bytes()
+    assert "every `cancelkit` module imported): passed" in result.stdout
+    record = json.loads((project / "specs" / "refreshed.json").read_text())
+    assert (
+        record["limitless/cancel.yaml"]["sha256"] == hashlib.sha256(cancel.read_bytes()).hexdigest()
+    )
+    assert record["limitless/cancel.yaml"]["url"].endswith("/limitless.md")
     check = subprocess.run(
         [
             sys.executable,
@@ -284,3 +298,19 @@ def test_each_kind_of_change_is_named_and_judged(
     found = [c for c in compare(old, new) if expected in c.what or expected in c.where]
     assert found, compare(old, new)
     assert all(c.breaking is breaking for c in found), found
+
+
+def test_a_refreshed_spec_is_not_held_to_the_frozen_page(tmp_path: Path) -> None:
+    """The tests comparing specs/ with ../shared/pages must not block a refresh."""
+    from pipeline_site import refreshed
+
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "limitless.yaml"
+    spec.write_bytes(b"openapi: 3.0.3\n")
+    assert not refreshed("limitless.yaml", tmp_path)
+    digest = hashlib.sha256(spec.read_bytes()).hexdigest()
+    record = {"limitless.yaml": {"url": "https://docs.example/p.md", "sha256": digest}}
+    (tmp_path / "specs" / "refreshed.json").write_text(json.dumps(record))
+    assert refreshed("limitless.yaml", tmp_path)
+    spec.write_bytes(b"openapi: 3.0.3\n# edited by hand\n")
+    assert not refreshed("limitless.yaml", tmp_path)

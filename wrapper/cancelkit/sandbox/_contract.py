@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema_path import SchemaPath
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.validation.request.exceptions import SecurityValidationError
@@ -82,10 +83,29 @@ def page_for(venue: str, method: str, path: str) -> str | None:
     return None
 
 
+def _local_refs_only(node: Any, where: str) -> None:
+    """Refuse a ``$ref`` that is not ``#/...``: a spec never makes the sandbox fetch or read."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and not (isinstance(value, str) and value.startswith("#/")):
+                raise ValueError(f"{where}: only local $refs are resolved, not {value!r}")
+            _local_refs_only(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _local_refs_only(value, f"{where}/{index}")
+
+
 @cache
 def openapi(name: str) -> OpenAPI:
-    """The parsed verbatim spec, built once per process."""
-    return OpenAPI.from_dict(_document(name))
+    """The parsed verbatim spec, built once per process; local ``$ref``\\ s only.
+
+    openapi-core's default resolver follows ``http(s)://`` and ``file://``
+    references when a request is validated; no handler is given here, so the
+    document is all it can read (and a non-local ``$ref`` is refused up front).
+    """
+    document = _document(name)
+    _local_refs_only(document, name)
+    return OpenAPI(SchemaPath.from_dict(document, handlers={}))
 
 
 class _Request:
