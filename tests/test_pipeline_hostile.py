@@ -267,8 +267,8 @@ def test_a_sources_key_outside_specs_is_refused(
 def test_the_sandbox_resolves_local_refs_only(monkeypatch: pytest.MonkeyPatch) -> None:
     from cancelkit.sandbox import _contract
 
-    document = yaml.safe_load((ROOT / "specs" / "limitless.yaml").read_bytes())
+    document = yaml.safe_load((ROOT / "specs" / "limitless" / "cancel.yaml").read_bytes())
     document["components"]["securitySchemes"]["HmacAuth"] = {"$ref": "file:///etc/hostname"}
     monkeypatch.setattr(_contract, "spec_text", lambda name: yaml.safe_dump(document).encode())
     with pytest.raises(ValueError, match="only local"):
-        _contract.openapi.__wrapped__("limitless")
+        _contract.openapi.__wrapped__("limitless/cancel")

@@ -160,7 +160,7 @@ def test_a_refresh_updates_specs_and_generated_and_the_client_follows(
     assert (
         record["limitless/cancel.yaml"]["sha256"] == hashlib.sha256(cancel.read_bytes()).hexdigest()
     )
-    assert record["limitless/cancel.yaml"]["url"].endswith("/limitless.md")
+    assert record["limitless/cancel.yaml"]["url"].endswith("/limitless/cancel.md")
     check = subprocess.run(
         [
             sys.executable,
