@@ -16,15 +16,21 @@ about ten windows.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 
+from ._exceptions import CancelKitError
 from ._limits import GLOBAL, Budget
 
 MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
+
+
+class DeadlinePassed(CancelKitError):
+    """The run's deadline passed before this request could be sent (it never left)."""
 
 
 class Window:
@@ -48,10 +54,12 @@ class Window:
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def acquire(self) -> None:
-        """Wait for room, then count one attempt in flight."""
+    async def acquire(self, deadline: float | None = None) -> None:
+        """Wait for room, then count one attempt in flight; no later than ``deadline``
+        (``time.monotonic()``): then :class:`DeadlinePassed`, nothing counted."""
         while True:
             now = anyio.current_time()
+            left = math.inf if deadline is None else deadline - time.monotonic()
             if now < self._paused_until:
                 wait = self._paused_until - now
             elif self._load(now) < self.limit:
@@ -60,6 +68,10 @@ class Window:
                 wait = self._finished[0] + self.budget.window - now
             else:
                 wait = math.inf
+            if wait >= left:  # a pause (even a Retry-After of an hour) ends with the run
+                if left > 0:
+                    await anyio.sleep(left)
+                raise DeadlinePassed("not sent: the deadline passed while it waited for a slot")
             changed = self._changed
             with anyio.move_on_after(wait):
                 await changed.wait()
@@ -102,11 +114,14 @@ class Limiter:
         return [*own, *self._windows.get(GLOBAL, [])]
 
     @asynccontextmanager
-    async def slot(self, operation: str = GLOBAL) -> AsyncIterator[None]:
-        """Hold one admission in every window of ``operation`` for one attempt."""
+    async def slot(
+        self, operation: str = GLOBAL, deadline: float | None = None
+    ) -> AsyncIterator[None]:
+        """Hold one admission in every window of ``operation`` for one attempt
+        (:class:`DeadlinePassed` if none comes before ``deadline``)."""
         async with AsyncExitStack() as stack:
             for window in self._for(operation):
-                await window.acquire()
+                await window.acquire(deadline)
                 stack.callback(window.release)
             yield
 
