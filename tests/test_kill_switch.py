@@ -47,7 +47,8 @@ def confirmed_off_the_book(box: Sandbox, results: list[CancelResult[str]]) -> No
     assert statuses(results)["cancelled"] >= 1
     for result in results:
         order = box.polymarket.get(result.target)
-        assert order is not None and not order.on_book()
+        assert order is not None
+        assert not order.on_book()
         if result.status == "cancelled":
             assert order.status == "cancelled"
 
