@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 from uuid import UUID, uuid4
 
+import anyio
 import httpx
 import pytest
 from cancelkit import (
@@ -408,3 +409,55 @@ def test_a_stop_between_batches_leaves_the_unsent_ones_not_sent(
             assert result.target in still_open
         if result.status == "cancelled":
             assert result.target not in still_open
+
+
+def _listing(ids: list[str]) -> httpx.Response:
+    orders = [{"id": i, "marketSlug": "m-1", "state": "ORDER_STATE_NEW"} for i in ids]
+    return httpx.Response(200, json={"orders": orders})
+
+
+def test_an_unexpected_exception_in_the_polymarket_run_still_gives_every_order_an_outcome() -> None:
+    ids = [f"x-{i}" for i in range(30)]
+
+    def exchange(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/orders/open":
+            return _listing(ids)
+        raise RuntimeError("a bug somewhere below")
+
+    async def main() -> list[CancelResult[str]]:
+        async with AsyncPolymarketUSClient(
+            PM_KEY_ID, PM_SECRET_32, transport=httpx.MockTransport(exchange)
+        ) as pm:
+            return await pm.cancel_orders(ids)
+
+    results = asyncio.run(main())
+    assert [r.target for r in results] == ids
+    assert not any(r.ok for r in results)
+    assert set(statuses(results)) <= {"failed", "not_sent", "unknown"}
+
+
+def test_a_retry_after_of_an_hour_ends_with_the_deadline_and_nothing_waiting_was_sent() -> None:
+    sent: list[str] = []
+
+    def exchange(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content.decode())
+        return httpx.Response(429, headers={"Retry-After": "3600"}, json={"message": "slow"})
+
+    targets = [CancelByOrderId(order_id=UUID(int=i + 1)) for i in range(10)]
+    control = Control(1.5)
+
+    async def main() -> list[CancelResult[Any]]:
+        async with AsyncLimitlessClient(
+            LM_TOKEN_ID, LM_SECRET, transport=httpx.MockTransport(exchange)
+        ) as lm:
+            with anyio.fail_after(1.5 + control.grace + 5):  # the old code waited an hour
+                return await lm.cancel_orders(targets, concurrency=2, control=control)
+
+    results = asyncio.run(main())
+    counted = statuses(results)
+    # What was sent got its 429 (failed: may still be open); what waited for the
+    # paused limiter never left the process: not_sent, never "unknown".
+    assert counted["failed"] == len(sent)
+    assert counted["not_sent"] == 10 - len(sent)
+    assert counted["unknown"] == 0
+    assert all("deadline" in (r.message or "") for r in results if r.status == "not_sent")
