@@ -611,3 +611,31 @@ def test_no_orders_to_cancel_says_what_was_expected(
     assert bare.returncode == 2
     assert "--from-file" in bare.stderr
     assert "--all" in bare.stderr
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CANCELKIT_STRESS"), reason="100,000 orders: `make stress` only"
+)
+@pytest.mark.cancelkit_sandbox(validate=False)  # the sandbox's own checks would dominate
+def test_a_hundred_thousand_ids_all_end_off_the_book_and_reported_so(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    ids = [box.seed_polymarket(f"s-{i:06d}", market_slug=f"m-{i % 50}").id for i in range(100_000)]
+    kill = tmp_path / "kill.txt"
+    kill.write_text("\n".join(ids) + "\n")
+    journal = tmp_path / "journal.jsonl"
+    args = ["cancel", "polymarket", "--from-file", str(kill), "--rate", "0", "--json"]
+    args += ["--journal", str(journal), "--deadline", "1200"]
+    result = subprocess.run(
+        [*CANCELKIT, *args],
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not open_ids(box)
+    outcome = records(result.stdout)
+    assert len(outcome) == 100_000
+    assert {r["status"] for r in outcome} <= {"cancelled", "not_open"}
