@@ -639,3 +639,27 @@ def test_a_hundred_thousand_ids_all_end_off_the_book_and_reported_so(
     outcome = records(result.stdout)
     assert len(outcome) == 100_000
     assert {r["status"] for r in outcome} <= {"cancelled", "not_open"}
+
+
+@pytest.mark.cancelkit_sandbox(rate_limit=20, endpoint_limits=True)
+def test_the_second_of_two_kill_switches_on_one_key_exits_0(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    ids = [box.seed_polymarket(f"two-{i:03d}", market_slug=f"m-{i % 5}").id for i in range(400)]
+    kill = tmp_path / "kill.txt"
+    kill.write_text("\n".join(ids) + "\n")
+    # --missing-ok: an id absent from this key's listing is done even if no lookup
+    # (5.5/s) could say in time whether the other run cancelled it.
+    args = ["cancel", "polymarket", "--from-file", str(kill), "--deadline", "30", "--missing-ok"]
+    first = _start(box, args, subprocess.DEVNULL)
+    time.sleep(0.3)
+    started = time.monotonic()
+    second = cli(box, *args)
+    took = time.monotonic() - started
+    first.communicate(timeout=60)
+    assert not open_ids(box)
+    assert second.returncode == 0, second.stderr[-1500:]
+    assert first.returncode == 0
+    assert "not listed" in second.stdout or "not open" in second.stdout
+    assert took < 30 + 3 + 10  # never past its deadline, the grace and one listing

@@ -34,12 +34,15 @@ from ._limiter import DeadlinePassed, Limiter
 T = TypeVar("T")
 logger = logging.getLogger("cancelkit")
 
-Outcome = Literal["cancelled", "filled", "not_open", "not_found", "failed", "not_sent", "unknown"]
+Outcome = Literal[
+    "cancelled", "filled", "not_open", "not_found", "not_listed", "failed", "not_sent", "unknown"
+]
 OUTCOMES: tuple[Outcome, ...] = (
     "cancelled",
     "filled",
     "not_open",
     "not_found",
+    "not_listed",
     "failed",
     "not_sent",
     "unknown",
@@ -100,10 +103,12 @@ class CancelResult(Generic[T]):
         target: the order as it was requested.
         status: ``cancelled`` (this run's request did it, and where the exchange has a
             listing, the listing agrees); ``not_open`` (the exchange says it exists and
-            is not open: cancelled before, filled, expired); ``not_found`` (unknown to
-            the exchange for this key); ``failed`` (may still be open); ``not_sent``
-            (refused before sending, or the run stopped first); ``unknown`` (sent, no
-            answer before the run was interrupted).
+            is not open: cancelled before, filled, expired); ``filled`` (it filled while
+            this run's cancel was pending); ``not_found`` (unknown to the exchange for
+            this key); ``not_listed`` (absent from a fresh listing, so not open for this
+            key, and not looked up in time: not open, or not this key's); ``failed``
+            (may still be open); ``not_sent`` (refused before sending, or the run
+            stopped first); ``unknown`` (sent, no answer before the run ended).
         message: the exchange's message, or what the run knows (an order's state).
         error: the error behind ``failed``, ``not_found`` or ``not_sent``.
         attempts: requests sent for this order (its share of a batch counts once).
@@ -126,7 +131,8 @@ class CancelResult(Generic[T]):
     def ok(self) -> bool:
         """True only when the order is certainly not open (or, with ``missing_ok``,
         unknown to the exchange)."""
-        return self.status in FINAL or (self.status == "not_found" and self.missing_ok)
+        missing = self.status in ("not_found", "not_listed")
+        return self.status in FINAL or (missing and self.missing_ok)
 
 
 class Control:

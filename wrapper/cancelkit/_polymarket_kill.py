@@ -14,6 +14,10 @@ know, so its answer proves nothing. The run therefore:
    cancel was pending: gone from a listing is not "cancelled");
 4. at the deadline (or a stop), one last listing bounded by the grace settles
    what was sent; nothing is reported as listed unless a listing showed it.
+
+An id the listing lacks and no lookup settled in time is ``not_listed``: not open
+for this key, but perhaps not this key's at all (a wrong account or file), so it
+is done only with ``missing_ok``; then lookups get only the short lookup grace.
 """
 
 from __future__ import annotations
@@ -108,6 +112,9 @@ class _Run:
         self.lookups_until: float | None = None
         self.changed = anyio.Event()
         self.last_listing: dict[str, Order] | None = None
+        # Whether ids the listing lacks must be looked up before the run may end:
+        # with missing_ok, "not listed as open for this key" is already done.
+        self.patient = not missing_ok
 
     def wake(self) -> None:
         self.changed.set()
@@ -201,7 +208,7 @@ class _Run:
         try:
             while not self.control.stopped and not self.control.expired:
                 if not self.waiting:
-                    if not self.unlisted and not self.asking:
+                    if not self.patient or (not self.unlisted and not self.asking):
                         return
                     await self.wait_for_change(self.control.left())
                     continue
@@ -233,13 +240,15 @@ class _Run:
         async def worker() -> None:
             while not self.control.stopped and not self.control.expired:
                 now = time.monotonic()
-                if not self.confirming and not self.unlisted and self.lookups_until is None:
+                settled = not self.patient or not self.unlisted
+                if not self.confirming and settled and self.lookups_until is None:
                     self.lookups_until = now + LOOKUP_GRACE
                     for scope in self.asking_after:
                         self.bound(scope)
-                if self.unlisted:
+                in_time = self.lookups_until is None or now < self.lookups_until
+                if self.unlisted and (self.patient or in_time):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
-                elif self.gone and (self.lookups_until is None or now < self.lookups_until):
+                elif self.gone and in_time:
                     await self.ask(self.gone.popleft(), after_cancel=True)
                 elif not self.confirming and not self.asking and not self.asking_after:
                     return
@@ -254,17 +263,17 @@ class _Run:
     async def ask(self, order_id: str, *, after_cancel: bool) -> None:
         """``GET /v1/order/{id}``: what an order the listing lacks is, or how an
         order that left the listing after our cancel ended."""
-        if after_cancel:
+        if after_cancel or not self.patient:
             # Bounded by the lookup grace: what is off the book does not hold the run.
             with anyio.CancelScope() as scope:
                 self.asking_after.add(scope)
                 self.bound(scope)
                 try:
-                    await self._ask(order_id, after_cancel=True)
+                    await self._ask(order_id, after_cancel=after_cancel)
                 finally:
                     self.asking_after.discard(scope)
             if scope.cancelled_caught and not self.ledger.done(self.index[order_id]):
-                self.gone.appendleft(order_id)
+                (self.gone if after_cancel else self.unlisted).appendleft(order_id)
             return
         self.asking += 1  # until judged: a late cancel must keep confirmation going
         try:
@@ -376,7 +385,7 @@ class _Run:
         for order_id in self.unlisted:
             self.record(
                 order_id,
-                "not_sent",
+                "not_listed",
                 "not listed as open for this key (not open, or not this key's); not looked"
                 f" up before {when}",
             )
