@@ -253,11 +253,11 @@ class _Report:
     def __call__(self, result: CancelResult[Any]) -> None:
         label = self.label(result)
         record = as_json(label, result, **self.where)
-        self.echo(record if self.as_json_lines else as_line(label, result))
-        if self.journal is not None:
+        if self.journal is not None:  # first: a closed terminal (SIGHUP) must not lose it
             self.journal.outcome(record)
         if result.duplicate_of is None:
             self.counts[result.status] += 1
+        self.echo(record if self.as_json_lines else as_line(label, result))
         self.refresh()
 
     def sent(self, indices: Sequence[int]) -> None:

@@ -92,7 +92,9 @@ def _common(command: Callable[..., None]) -> Callable[..., None]:
             "--missing-ok/--no-missing-ok",
             default=False,
             show_default=True,
-            help="Count an order the exchange does not know for this key as done.",
+            help="Count an order the exchange does not know for this key as done (and,"
+            " Polymarket, one absent from this key's listing not looked up in time:"
+            " not_listed).",
         ),
         click.option(
             "--deadline",
