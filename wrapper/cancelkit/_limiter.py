@@ -60,6 +60,8 @@ class Window:
         while True:
             now = anyio.current_time()
             left = math.inf if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlinePassed("not sent: the deadline passed while it waited for a slot")
             if now < self._paused_until:
                 wait = self._paused_until - now
             elif self._load(now) < self.limit:
@@ -67,11 +69,13 @@ class Window:
             elif self._finished:
                 wait = self._finished[0] + self.budget.window - now
             else:
-                wait = math.inf
-            if wait >= left:  # a pause (even a Retry-After of an hour) ends with the run
-                if left > 0:
-                    await anyio.sleep(left)
-                raise DeadlinePassed("not sent: the deadline passed while it waited for a slot")
+                wait = math.inf  # every admission is in flight: until one finishes
+            if wait >= left:
+                if wait != math.inf:  # a pause (even a Retry-After of an hour) ends the run
+                    raise DeadlinePassed(
+                        "not sent: the rate limit's next slot comes after the deadline"
+                    )
+                wait = left
             changed = self._changed
             with anyio.move_on_after(wait):
                 await changed.wait()
