@@ -158,6 +158,10 @@ class Control:
         # Outcomes a record of an earlier run gives (input index -> outcome): a
         # venue with a listing checks them against it instead of asking again.
         self.recorded: dict[int, Outcome] = {}
+        # Inputs such a record (for this venue, URL and key) shows a cancel was sent
+        # for: Polymarket sends only what its listing showed open for this key, so
+        # one now absent from the listing is this key's and not open.
+        self.recorded_sent: set[int] = set()
         self.sent = 0  # requests that left the process (a batch counts once)
         self.throttled = 0  # 429 answers
         self.paused_until = 0.0  # time.monotonic() until which a 429 pauses sending

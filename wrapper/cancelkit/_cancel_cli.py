@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -379,6 +379,7 @@ def run(
     invalid_records: Sequence[tuple[str, str, str]] = (),
     recorded: Mapping[int, Any] | None = None,
     origins: Sequence[Origin] = (),
+    recorded_sent: Set[int] = frozenset(),
 ) -> int:
     """Send the batch (or refuse it) and report; return the exit status.
 
@@ -398,7 +399,16 @@ def run(
         click.echo(f"cancelkit: no orders to cancel: {_nothing(job, invalid)}", err=True)
         return EXIT_USAGE
     with _debug_log(job.verbose):
-        return _run(job, items, skipped, all_orders, invalid, invalid_records, recorded, origins)
+        return _run(
+            job,
+            items,
+            all_orders,
+            invalid,
+            invalid_records,
+            recorded,
+            origins,
+            recorded_sent,
+        )
 
 
 def _nothing(job: Job, invalid: Sequence[str]) -> str:
@@ -434,12 +444,12 @@ def _debug_log(on: bool) -> Iterator[None]:
 def _run(
     job: Job,
     items: Sequence[tuple[str, Any]],
-    skipped: int,
     all_orders: bool,
     invalid: Sequence[str],
     invalid_records: Sequence[tuple[str, str, str]],
     recorded: Mapping[int, Any] | None,
     origins: Sequence[Origin],
+    recorded_sent: Set[int],
 ) -> int:
     try:
         client = job.build_client()
@@ -486,6 +496,8 @@ def _run(
     control = Control(job.deadline)
     control.on_sent = report.sent
     control.recorded = dict(recorded or {})
+    if origins and not differs:  # "sent" speaks only for the venue, URL and key it names
+        control.recorded_sent = set(recorded_sent)
     report.control = control
     try:
         if journal is not None:

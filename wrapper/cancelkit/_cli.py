@@ -154,6 +154,7 @@ class _Inputs:
     invalid_records: list[tuple[str, str, str]]
     recorded: dict[int, str]  # index in items -> final outcome recorded for it
     origins: list[Any]  # the venue, URL and key the records were made for
+    recorded_sent: set[int]  # index in items of orders the record shows were sent
 
 
 def _inputs(
@@ -173,9 +174,16 @@ def _inputs(
     done = {line.label: line.done for line in lines if line.done is not None}
     items = good + more
     recorded = {n: done[label] for n, (label, _) in enumerate(items) if label in done}
+    sent = {line.label for line in lines if line.record == "sent"}
+    recorded_sent = {n for n, (label, _) in enumerate(items) if label in sent}
     invalid = bad + problems
     return _Inputs(
-        items, [f"{label}: {why}" for label, _, why in invalid], invalid, recorded, origins
+        items,
+        [f"{label}: {why}" for label, _, why in invalid],
+        invalid,
+        recorded,
+        origins,
+        recorded_sent,
     )
 
 
@@ -298,6 +306,7 @@ def cancel_polymarket(
             invalid_records=given.invalid_records,
             recorded=given.recorded,
             origins=given.origins,
+            recorded_sent=given.recorded_sent,
         )
     )
 
@@ -411,6 +420,7 @@ def cancel_limitless(
             invalid_records=given.invalid_records,
             recorded=given.recorded,
             origins=given.origins,
+            recorded_sent=given.recorded_sent,
         )
     )
 

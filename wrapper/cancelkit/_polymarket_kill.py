@@ -468,6 +468,13 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
             run.ledger.record(
                 index, status, message=f"{status} in the record given; not listed as open now"
             )
+        elif index in run.control.recorded_sent:
+            run.ledger.record(
+                index,
+                "not_open",
+                message="a cancel was sent for it in the record given (it was listed open for"
+                " this key then); not listed now: cancelled or filled",
+            )
         else:
             run.unlisted.append(order_id)
     entries = list(open_now.items())
