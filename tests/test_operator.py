@@ -661,5 +661,4 @@ def test_the_second_of_two_kill_switches_on_one_key_exits_0(
     assert not open_ids(box)
     assert second.returncode == 0, second.stderr[-1500:]
     assert first.returncode == 0
-    assert "not listed" in second.stdout or "not open" in second.stdout
     assert took < 30 + 3 + 10  # never past its deadline, the grace and one listing

@@ -380,14 +380,16 @@ class _Run:
                 self.record(order_id, status, f"cancel sent; still listed ({state}) at {when}")
             else:
                 self.record(order_id, "unknown", f"cancel sent, not confirmed before {when}")
+        ended = self.control.stopped or self.control.expired
+        why = f"no time left before {when}" if ended else "the lookup budget was spent"
         for order_id in self.gone:
-            self.record(order_id, "not_open", _GONE.format(why=f"no time left before {when}"))
+            self.record(order_id, "not_open", _GONE.format(why=why))
         for order_id in self.unlisted:
             self.record(
                 order_id,
                 "not_listed",
                 "not listed as open for this key (not open, or not this key's); not looked"
-                f" up before {when}",
+                f" up ({why})",
             )
 
     def give_up(self, error: Exception) -> None:
