@@ -35,9 +35,11 @@ drift: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-## stress: every fault, soak and kill-switch test 20 times (not part of `make test`)
+## stress: every fault, soak and kill-switch test 20 times, and a 100,000-order kill
+## switch through the CLI (not part of `make test`)
 stress: $(STAMP)
 	$(BIN)/pytest -m faults --count 20 -q
+	CANCELKIT_STRESS=1 $(BIN)/pytest tests/test_operator.py -k hundred_thousand -q
 
 # A few iterations of every benchmark, so the runner cannot rot; writes nothing.
 bench-smoke: $(STAMP)

@@ -18,11 +18,12 @@ import anyio
 import attrs
 import httpx
 
-from . import __version__
+from . import __version__, _batch
 from ._auth import LimitlessAuth, PolymarketAuth
 from ._bounded import Bounded
 from ._clock import Clock
 from ._exceptions import InvalidRequest, NetworkError
+from ._limiter import DeadlinePassed
 from ._limits import GLOBAL
 from ._retry import Attempts, RetryPolicy, retry_after
 
@@ -488,19 +489,33 @@ class AsyncHTTP(Venue):
     ) -> tuple[httpx.Response, Attempts]:
         self._check_usable()
         attempts = self._attempts(request, deadline, order)
+        last: httpx.Response | httpx.TransportError | None = None
         while True:
+            if deadline is not None and last is None and time.monotonic() >= deadline:
+                raise DeadlinePassed("not sent: the deadline had passed")  # no new first attempt
             # Every attempt, retries included, counts against the exchange's limits.
-            async with limiter.slot(operation) if limiter is not None else nullcontext():
-                attempts.begin()
-                outcome: httpx.Response | httpx.TransportError
-                try:
-                    outcome = await self._http.request(**request)
-                except httpx.TransportError as exc:
-                    outcome = exc
-                except httpx.HTTPError as exc:  # a body that cannot be decoded
-                    raise attempts.undecodable(exc) from exc
-            if isinstance(outcome, httpx.Response) and outcome.status_code == 429 and limiter:
-                limiter.refused(operation, retry_after(outcome))
+            try:
+                slot = limiter.slot(operation, deadline) if limiter is not None else nullcontext()
+                async with slot:
+                    if last is None:
+                        _batch.about_to_send()  # a bulk run journals "sent" before it is
+                    attempts.begin()
+                    outcome: httpx.Response | httpx.TransportError
+                    try:
+                        outcome = await self._http.request(**request)
+                    except httpx.TransportError as exc:
+                        outcome = exc
+                    except httpx.HTTPError as exc:  # a body that cannot be decoded
+                        raise attempts.undecodable(exc) from exc
+            except DeadlinePassed:
+                if last is None:
+                    raise
+                return attempts.final(last), attempts  # the last answer is the outcome
+            last = outcome
+            if isinstance(outcome, httpx.Response):
+                _batch.answered(outcome.status_code, retry_after(outcome))
+                if outcome.status_code == 429 and limiter:
+                    limiter.refused(operation, retry_after(outcome))
             delay = attempts.delay(outcome)
             if delay is None:
                 return attempts.final(outcome), attempts

@@ -10,9 +10,11 @@ was in flight when it was aborted is *unknown*.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
@@ -27,24 +29,70 @@ from ._exceptions import (
     UnexpectedResponse,
     WrongEndpoint,
 )
-from ._limiter import Limiter
+from ._limiter import DeadlinePassed, Limiter
 
 T = TypeVar("T")
 logger = logging.getLogger("cancelkit")
 
-Outcome = Literal["cancelled", "not_open", "not_found", "failed", "not_sent", "unknown"]
+Outcome = Literal[
+    "cancelled", "filled", "not_open", "not_found", "not_listed", "failed", "not_sent", "unknown"
+]
 OUTCOMES: tuple[Outcome, ...] = (
     "cancelled",
+    "filled",
     "not_open",
     "not_found",
+    "not_listed",
     "failed",
     "not_sent",
     "unknown",
 )
-FINAL: frozenset[Outcome] = frozenset({"cancelled", "not_open"})
-"""Outcomes after which the order is certainly not open: a resumed run skips them."""
+FINAL: frozenset[Outcome] = frozenset({"cancelled", "filled", "not_open"})
+"""Outcomes after which the order is certainly not open (a resumed run verifies them)."""
 
 DEFAULT_DEADLINE = 60.0
+GRACE = 3.0
+"""Seconds past the deadline (or an interrupt) for answers in flight and one listing."""
+# Limitless documents a 401 "Not the order owner": about one order, not the key.
+_NOT_OWNER = re.compile(r"not the order owner", re.IGNORECASE)
+
+
+# Set by a bulk run around one request: called once, right before its first attempt
+# leaves the process (so "sent" is known exactly, and journaled before it happens).
+_ON_SEND: ContextVar[Callable[[], None] | None] = ContextVar("cancelkit_on_send", default=None)
+# The Control of the run this task belongs to (for its counters), if any.
+_CONTROL: ContextVar[Control | None] = ContextVar("cancelkit_control", default=None)
+
+
+def about_to_send() -> None:
+    """Called by the HTTP loop before a request's first attempt (see ``_ON_SEND``)."""
+    hook = _ON_SEND.get()
+    if hook is not None:
+        _ON_SEND.set(None)  # once per request, not once per retry
+        hook()
+
+
+def answered(status: int, retry_after: float | None) -> None:
+    """Called by the HTTP loop on every answer: counts 429s and pauses, and whether
+    the key was accepted at least once (for the per-order 401 rule)."""
+    control = _CONTROL.get()
+    if control is None:
+        return
+    if status == 429:
+        control.throttled += 1
+        control.paused_until = max(control.paused_until, time.monotonic() + (retry_after or 1.0))
+    elif status not in (401, 403):
+        control.key_accepted = True
+
+
+@contextmanager
+def sending(hook: Callable[[], None]) -> Iterator[None]:
+    """Within this block, the next request's first attempt calls ``hook`` first."""
+    token = _ON_SEND.set(hook)
+    try:
+        yield
+    finally:
+        _ON_SEND.reset(token)
 
 
 @attrs.frozen
@@ -55,10 +103,12 @@ class CancelResult(Generic[T]):
         target: the order as it was requested.
         status: ``cancelled`` (this run's request did it, and where the exchange has a
             listing, the listing agrees); ``not_open`` (the exchange says it exists and
-            is not open: cancelled before, filled, expired); ``not_found`` (unknown to
-            the exchange for this key); ``failed`` (may still be open); ``not_sent``
-            (refused before sending, or the run stopped first); ``unknown`` (sent, no
-            answer before the run was interrupted).
+            is not open: cancelled before, filled, expired); ``filled`` (it filled while
+            this run's cancel was pending); ``not_found`` (unknown to the exchange for
+            this key); ``not_listed`` (absent from a fresh listing, so not open for this
+            key, and not looked up in time: not open, or not this key's); ``failed``
+            (may still be open); ``not_sent`` (refused before sending, or the run
+            stopped first); ``unknown`` (sent, no answer before the run ended).
         message: the exchange's message, or what the run knows (an order's state).
         error: the error behind ``failed``, ``not_found`` or ``not_sent``.
         attempts: requests sent for this order (its share of a batch counts once).
@@ -81,7 +131,8 @@ class CancelResult(Generic[T]):
     def ok(self) -> bool:
         """True only when the order is certainly not open (or, with ``missing_ok``,
         unknown to the exchange)."""
-        return self.status in FINAL or (self.status == "not_found" and self.missing_ok)
+        missing = self.status in ("not_found", "not_listed")
+        return self.status in FINAL or (missing and self.missing_ok)
 
 
 class Control:
@@ -99,6 +150,43 @@ class Control:
         self.deadline = time.monotonic() + self.seconds
         self.reason: str | None = None
         self._in_flight: set[anyio.CancelScope] = set()
+        # Seconds past the deadline (or a stop) for answers in flight and one listing.
+        self.grace = GRACE
+        # Called with the input indices of a request right before it leaves (the
+        # CLI's write-ahead journal); must be quick and must not raise.
+        self.on_sent: Callable[[Sequence[int]], None] | None = None
+        # Outcomes a record of an earlier run gives (input index -> outcome): a
+        # venue with a listing checks them against it instead of asking again.
+        self.recorded: dict[int, Outcome] = {}
+        # Inputs such a record (for this venue, URL and key) shows a cancel was sent
+        # for: Polymarket sends only what its listing showed open for this key, so
+        # one now absent from the listing is this key's and not open.
+        self.recorded_sent: set[int] = set()
+        self.sent = 0  # requests that left the process (a batch counts once)
+        self.throttled = 0  # 429 answers
+        self.paused_until = 0.0  # time.monotonic() until which a 429 pauses sending
+        self.key_accepted = False  # any answer other than 401/403 for this key
+        self.stopped_at: float | None = None
+
+    @property
+    def expired(self) -> bool:
+        """True once the deadline has passed: no new first attempt is made."""
+        return time.monotonic() >= self.deadline
+
+    def end(self) -> float:
+        """The monotonic time by which everything, answers in flight too, is over:
+        the deadline (or the stop) plus the grace."""
+        last = self.deadline if self.stopped_at is None else min(self.deadline, self.stopped_at)
+        return last + self.grace
+
+    def mark_sent(self, indices: Sequence[int]) -> None:
+        """A request for ``indices`` is about to leave: count it, tell ``on_sent``."""
+        self.sent += 1
+        if self.on_sent is not None:
+            try:
+                self.on_sent(indices)
+            except Exception:  # a broken journal must not stop a kill switch
+                logger.exception("on_sent callback failed; the run goes on")
 
     @property
     def stopped(self) -> bool:
@@ -113,6 +201,7 @@ class Control:
         """Send nothing new; the first reason given is the one reported."""
         if self.reason is None:
             self.reason = reason
+            self.stopped_at = time.monotonic()
             logger.warning("stopping: %s", reason)
 
     def abort(self) -> None:
@@ -132,8 +221,19 @@ class Control:
                 self._in_flight.discard(scope)
 
 
-def stops_the_run(error: CancelKitError) -> bool:
-    """Failures that every other order would meet too: retrying them is harm."""
+def stops_the_run(error: CancelKitError, control: Control | None = None) -> bool:
+    """Failures that every other order would meet too: retrying them is harm.
+
+    A 401 "Not the order owner" (Limitless documents it) is about one order once
+    this key has been accepted at least once: then it is that order's outcome only.
+    """
+    if (
+        isinstance(error, AuthenticationError)
+        and control is not None
+        and control.key_accepted
+        and _NOT_OWNER.search(error.message)
+    ):
+        return False
     return isinstance(error, AuthenticationError | WrongEndpoint | UnexpectedResponse)
 
 
@@ -206,10 +306,10 @@ class Ledger(Generic[T]):
         if isinstance(error, OrderNotOpen):
             self.record(index, "not_open", message=error.message, attempts=error.attempts)
             return
-        if isinstance(error, InvalidRequest):
+        if isinstance(error, InvalidRequest | DeadlinePassed):
             self.record(index, "not_sent", message=error.message, error=error)
             return
-        if stops_the_run(error):
+        if stops_the_run(error, control):
             control.stop(f"{type(error).__name__}: {error}")
         self.record(index, "failed", message=error.message, error=error, attempts=error.attempts)
 
@@ -224,7 +324,12 @@ class Ledger(Generic[T]):
 
     def finish(self, control: Control) -> list[CancelResult[T]]:
         """Every result in input order; what has none was never sent."""
-        why = f"not sent: the run stopped ({control.reason})" if control.reason else "not sent"
+        if control.reason:
+            why = f"not sent: the run stopped ({control.reason})"
+        elif control.expired:
+            why = "not sent: the deadline passed first"
+        else:
+            why = "not sent"
         copies = {i for found in self._duplicates.values() for i in found}
         for index, result in enumerate(self._results):
             if result is None and index not in copies:  # copies follow their original
@@ -274,24 +379,46 @@ async def run_batch(
             todo.append((index, request))
     pending = iter(todo)
 
+    async def one(index: int, request: dict[str, Any]) -> None:
+        sent = False
+
+        def left() -> None:
+            nonlocal sent
+            sent = True
+            control.mark_sent([index])
+
+        with control.in_flight() as scope, sending(left):
+            # No answer is awaited past the deadline (or the stop) plus the grace.
+            scope.deadline = anyio.current_time() + max(0.0, control.end() - time.monotonic())
+            try:
+                message, attempts = await send(request, limiter, control.deadline)
+                ledger.record(index, "cancelled", message=message, attempts=attempts)
+            except CancelKitError as exc:
+                ledger.record_error(index, exc, control)
+            except Exception as exc:
+                logger.exception("unexpected error cancelling one order of a batch")
+                error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
+                ledger.record(
+                    index, "failed" if sent else "not_sent", message=error.message, error=error
+                )
+        if not ledger.done(index):  # cut off by an abort, or by the deadline's grace
+            why = "the abort" if control.stopped else "the deadline"
+            if sent:
+                ledger.record(index, "unknown", message=f"sent; no answer before {why}")
+            else:
+                ledger.record(index, "not_sent", message=f"not sent: waiting to send at {why}")
+
     async def worker() -> None:
         for index, request in pending:  # a shared iterator: each item is taken once
-            if control.stopped:
-                return
-            with control.in_flight() as scope:
-                try:
-                    message, attempts = await send(request, limiter, control.deadline)
-                    ledger.record(index, "cancelled", message=message, attempts=attempts)
-                except CancelKitError as exc:
-                    ledger.record_error(index, exc, control)
-                except Exception as exc:
-                    logger.exception("unexpected error cancelling one order of a batch")
-                    error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
-                    ledger.record(index, "failed", message=error.message, error=error)
-            if scope.cancelled_caught and not ledger.done(index):
-                ledger.record(index, "unknown", message="sent; no answer before the abort")
+            if control.stopped or control.expired:
+                return  # no new first attempt after a stop or the deadline
+            await one(index, request)
 
-    async with anyio.create_task_group() as group:
-        for _ in range(min(concurrency, len(todo))):
-            group.start_soon(worker)
+    token = _CONTROL.set(control)
+    try:
+        async with anyio.create_task_group() as group:
+            for _ in range(min(concurrency, len(todo))):
+                group.start_soon(worker)
+    finally:
+        _CONTROL.reset(token)
     return ledger.finish(control)

@@ -16,8 +16,8 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -29,6 +29,7 @@ from . import _inputs
 from . import _validation as check
 from ._batch import FINAL, OUTCOMES, CancelResult, Control
 from ._exceptions import InvalidRequest
+from ._journal import PLANNED, RUN_KEY, SENT, Journal, JournalError, Origin, mismatch, new_run_id
 from ._terminal import json_safe, library_log, printable
 
 T = TypeVar("T")
@@ -46,6 +47,9 @@ class Line:
     label: str
     text: str
     done: str | None = None  # the final outcome a previous run recorded for it
+    record: str | None = None  # a record's status (an outcome, planned or sent)
+    origin: Origin | None = None  # the venue, URL and key a record names
+    header: bool = False  # a journal's first line: the run and its origin, no order
 
 
 def read_lines(source: str) -> list[Line]:
@@ -88,12 +92,37 @@ def _record(label: str, text: str) -> Line:
     if listed is not None:  # a line of `cancelkit orders polymarket --json`
         return Line(label, listed)
     try:
+        if isinstance(record, dict) and RUN_KEY in record:
+            return Line(label, "", origin=Origin.of(record), header=True)
         order, status = record["order"], record["status"]
     except (KeyError, TypeError):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
-    if not isinstance(order, str) or status not in OUTCOMES:
+    if not isinstance(order, str) or status not in (*OUTCOMES, PLANNED, SENT):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record")
-    return Line(label, order, status if status in FINAL else None)
+    done = status if status in FINAL else None
+    return Line(label, order, done, status, Origin.of(record))
+
+
+def latest_records(lines: Sequence[Line]) -> list[Line]:
+    """Lines with each recorded order once, as its latest record says (a journal
+    holds a plan, sent lines and outcomes, and a resumed run appends more); plain
+    id lines stay as they are (duplicates there are the operator's)."""
+    latest: dict[str, Line] = {}
+    for line in lines:
+        if line.record is not None:
+            latest[line.text] = line
+    kept: list[Line] = []
+    seen: set[str] = set()
+    for line in lines:
+        if line.header:
+            continue
+        if line.record is None:
+            kept.append(line)
+        elif line.text not in seen:
+            seen.add(line.text)
+            last = latest[line.text]
+            kept.append(attrs.evolve(last, label=line.label))
+    return kept
 
 
 def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -126,13 +155,21 @@ def validate(
     items: Iterable[tuple[str, Any]], parse: Callable[[Any], T]
 ) -> tuple[list[tuple[str, T]], list[str]]:
     """Parse every item; return the good ones and one message per bad one."""
+    good, bad = validate_records(items, parse)
+    return good, [f"{label}: {message}" for label, _, message in bad]
+
+
+def validate_records(
+    items: Iterable[tuple[str, Any]], parse: Callable[[Any], T]
+) -> tuple[list[tuple[str, T]], list[tuple[str, str, str]]]:
+    """Parse every item; return the good ones and (label, text, message) per bad one."""
     good: list[tuple[str, T]] = []
-    bad: list[str] = []
+    bad: list[tuple[str, str, str]] = []
     for label, text in items:
         try:
             good.append((label, parse(text)))
         except InvalidRequest as exc:
-            bad.append(f"{label}: {exc.message}")
+            bad.append((label, str(text), exc.message))
     return good, bad
 
 
@@ -145,11 +182,13 @@ def describe(target: Any) -> str:
     return f"client:{target.client_order_id}"
 
 
-def as_json(label: str, result: CancelResult[Any]) -> str:
-    """One JSON line for one result (also a line a resumed run can read)."""
+def as_json(label: str, result: CancelResult[Any], **where: str) -> str:
+    """One JSON line for one result (also a line a resumed run can read); ``where``
+    adds the run id and origin the record is bound to."""
     error = result.error
     line = json.dumps(
         {
+            **where,
             "input": label,
             "order": describe(result.target),
             "status": result.status,
@@ -190,29 +229,66 @@ class _Report:
     """Writes each outcome the moment it is known: stdout, journal, progress."""
 
     def __init__(
-        self, labels: list[str], total: int, as_json_lines: bool, journal: IO[bytes] | None
+        self,
+        labels: list[str],
+        targets: list[Any],
+        as_json_lines: bool,
+        journal: Journal | None,
+        where: dict[str, str],
     ) -> None:
         self.labels = labels
-        self.total = total
-        self.render = as_json if as_json_lines else as_line
+        self.targets = targets
+        self.total = len(targets)
+        self.as_json_lines = as_json_lines
         self.journal = journal
+        self.where = where
         self.counts: Counter[str] = Counter()
         self.started = time.monotonic()
         self.progress: Any = None
+        self.control: Control | None = None
+        self.orders_sent = 0
 
     def label(self, result: CancelResult[Any]) -> str:
         return self.labels[result.index] if 0 <= result.index < len(self.labels) else "-"
 
+    def echo(self, text: str) -> None:
+        """One line on stdout; through the live display when it shares the terminal,
+        so that the two never collide."""
+        if self.progress is not None and self.progress.console.file is sys.stdout:
+            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(text)
+            sys.stdout.flush()
+
     def __call__(self, result: CancelResult[Any]) -> None:
         label = self.label(result)
-        click.echo(self.render(label, result))
-        sys.stdout.flush()
-        if self.journal is not None:
-            self.journal.write(as_json(label, result).encode("utf-8") + b"\n")
-            self.journal.flush()
-            os.fsync(self.journal.fileno())
+        record = as_json(label, result, **self.where)
+        if self.journal is not None:  # first: a closed terminal (SIGHUP) must not lose it
+            self.journal.outcome(record)
         if result.duplicate_of is None:
             self.counts[result.status] += 1
+        self.echo(record if self.as_json_lines else as_line(label, result))
+        self.refresh()
+
+    def sent(self, indices: Sequence[int]) -> None:
+        """A request for these inputs is about to leave: journal it first."""
+        self.orders_sent += len(indices)
+        if self.journal is not None:
+            pairs = [(self.labels[i], describe(self.targets[i])) for i in indices]
+            self.journal.sent(pairs)
+        self.refresh()
+
+    def invalid(self, label: str, text: str, message: str) -> None:
+        """An input that was refused: a record too, so that nothing given is unaccounted."""
+        error = InvalidRequest(message)
+        result: CancelResult[Any] = CancelResult(text, "not_sent", f"invalid: {message}", error)
+        record = as_json(label, result, **self.where)
+        if self.as_json_lines:
+            self.echo(record)
+        if self.journal is not None:
+            self.journal.outcome(record)
+
+    def refresh(self) -> None:
         if self.progress is not None:
             self.progress.update(self.task, completed=self.done, status=self.summary())
 
@@ -221,38 +297,62 @@ class _Report:
         return sum(self.counts.values())
 
     def summary(self) -> str:
-        return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in self.counts.items() if n)
+        parts = [f"{self.orders_sent} sent"] if self.orders_sent else []
+        parts += [f"{n} {s.replace('_', ' ')}" for s, n in self.counts.items() if n]
+        control = self.control
+        if control is not None:
+            open_left = self.total - self.done
+            if open_left:
+                parts.append(f"{open_left} to go")
+            if control.throttled:
+                parts.append(f"{control.throttled} x 429")
+            pause = control.paused_until - time.monotonic()
+            if pause > 0:
+                parts.append(f"paused {min(pause, control.left()):.0f} s")
+        return ", ".join(parts)
+
+    def eta(self) -> str:
+        """Time left, never past the deadline (plus the grace)."""
+        control = self.control
+        if control is None:
+            return ""
+        limit = max(0.0, control.end() - time.monotonic())
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 and self.done else 0.0
+        guess = (self.total - self.done) / rate if rate else limit
+        return f"at most {min(guess, limit):.0f} s left (deadline {control.seconds:g} s)"
 
     def status_line(self) -> str:
         elapsed = time.monotonic() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = f", about {(self.total - self.done) / rate:.0f} s left" if rate else ""
         return (
             f"cancelkit: {self.done}/{self.total} orders done ({self.summary() or 'none yet'})"
-            f" after {elapsed:.0f} s{eta}"
+            f" after {elapsed:.0f} s; {self.eta()}"
         )
 
     def start_progress(self) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        # On the terminal stdout shares (if it does): outcome lines print through it.
+        shared = sys.stdout.isatty()
         self.progress = Progress(
             TextColumn("cancelling"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
+            TextColumn("{task.fields[eta]}"),
+            console=Console(file=sys.stdout if shared else sys.stderr),
             transient=True,
         )
-        self.task = self.progress.add_task("cancel", total=self.total, status="")
+        self.task = self.progress.add_task("cancel", total=self.total, status="", eta="")
         self.progress.start()
+
+    async def tick(self) -> None:
+        """Keep the ETA and pauses current between outcomes."""
+        while True:
+            await anyio.sleep(0.5)
+            if self.progress is not None:
+                self.progress.update(self.task, status=self.summary(), eta=self.eta())
 
 
 Work = Callable[[Any, list[Any], Callable[[CancelResult[Any]], None], Control], Awaitable[Any]]
@@ -272,6 +372,10 @@ class Job:
     dry_run: bool
     describe_request: str
     verbose: bool
+    what: str | None = None  # the banner's scope (cancel-all: which markets)
+    estimate: Callable[[int], float | None] | None = None  # seconds N orders need
+    foreign_record: bool = False  # accept a record made for another venue, URL or key
+    source: str | None = None  # the --from-file given, for messages
 
 
 def run(
@@ -282,8 +386,16 @@ def run(
     skip_invalid: bool,
     skipped: int = 0,
     all_orders: bool = False,
+    invalid_records: Sequence[tuple[str, str, str]] = (),
+    recorded: Mapping[int, Any] | None = None,
+    origins: Sequence[Origin] = (),
+    recorded_sent: Set[int] = frozenset(),
 ) -> int:
-    """Send the batch (or refuse it) and report; return the exit status."""
+    """Send the batch (or refuse it) and report; return the exit status.
+
+    ``recorded``: input index -> the final outcome a record of an earlier run gives
+    (checked against the exchange again, never taken on trust); ``origins``: the
+    venue, URL and key those records were made for."""
     for message in invalid:
         click.echo(f"cancelkit: invalid: {message}", err=True)
     if invalid and not skip_invalid:
@@ -294,11 +406,29 @@ def run(
         )
         return EXIT_USAGE
     if not items and not all_orders:
-        note = f" ({skipped} already final in the record given)" if skipped else ""
-        click.echo(f"cancelkit: no orders to cancel{note}", err=True)
-        return EXIT_OK if skipped and not invalid else EXIT_USAGE
+        click.echo(f"cancelkit: no orders to cancel: {_nothing(job, invalid)}", err=True)
+        return EXIT_USAGE
     with _debug_log(job.verbose):
-        return _run(job, items, skipped, all_orders, invalid)
+        return _run(
+            job,
+            items,
+            all_orders,
+            invalid,
+            invalid_records,
+            recorded,
+            origins,
+            recorded_sent,
+        )
+
+
+def _nothing(job: Job, invalid: Sequence[str]) -> str:
+    if invalid:
+        return f"all {len(invalid)} input(s) were invalid"
+    if job.source is not None:
+        name = "stdin" if job.source == "-" else job.source
+        return f"{name} has no order ids (only blank lines or # comments)"
+    flags = "ORDER_ID arguments" if job.venue == "polymarket" else "--order-id/--client-order-id"
+    return f"give {flags}, --from-file FILE" + (", or --all" if job.venue == "polymarket" else "")
 
 
 def _debug_log(on: bool) -> AbstractContextManager[None]:
@@ -310,9 +440,12 @@ def _debug_log(on: bool) -> AbstractContextManager[None]:
 def _run(
     job: Job,
     items: Sequence[tuple[str, Any]],
-    skipped: int,
     all_orders: bool,
     invalid: Sequence[str],
+    invalid_records: Sequence[tuple[str, str, str]],
+    recorded: Mapping[int, Any] | None,
+    origins: Sequence[Origin],
+    recorded_sent: Set[int],
 ) -> int:
     try:
         client = job.build_client()
@@ -320,13 +453,22 @@ def _run(
         click.echo(f"cancelkit: {exc.message}", err=True)
         return EXIT_USAGE
     key = getattr(client._auth, client._id_label)
-    what = "every open order" if all_orders else f"{len(items)} order(s)"
+    origin = Origin(job.venue, _shown(client), key)
+    differs = mismatch(origins, origin)
+    if differs and not job.foreign_record:
+        click.echo(
+            f"cancelkit: {differs}; nothing was sent (--foreign-record uses it anyway)", err=True
+        )
+        return EXIT_USAGE
+    what = job.what or ("every open order" if all_orders else f"{len(items)} order(s)")
+    resumed = len(recorded or {})
     click.echo(
-        f"cancelkit: {job.venue} at {_shown(client)}, key {key}: {what}; rate {job.rate},"
+        f"cancelkit: {job.venue} at {origin.base_url}, key {key}: {what}; rate {job.rate},"
         f" deadline {job.deadline:g} s"
-        + (f"; {skipped} already final, skipped" if skipped else ""),
+        + (f"; {resumed} final in the record given, checked again" if resumed else ""),
         err=True,
     )
+    _warn_if_too_slow(job, len(items), all_orders)
     if job.dry_run:
         click.echo(
             f"cancelkit: dry run, nothing sent. Would send: {job.describe_request}", err=True
@@ -334,18 +476,58 @@ def _run(
         for label, target in items:
             click.echo(f"would cancel {describe(target)}  ({label})")
         return EXIT_OK
+    sink = None
+    if job.journal:
+        try:
+            sink = _open_journal(job.journal)
+        except JournalError as exc:
+            click.echo(f"cancelkit: {exc}; nothing was sent", err=True)
+            return EXIT_USAGE
+    run_id = new_run_id()
+    journal = None if sink is None else Journal(sink, run_id, origin)
     labels = [label for label, _ in items]
-    journal = open(job.journal, "ab") if job.journal else None  # noqa: SIM115 (closed below)
-    report = _Report(labels, len(items), job.as_json_lines, journal)
+    targets = [t for _, t in items]
+    where = {"run": run_id, **origin.as_dict()}
+    report = _Report(labels, targets, job.as_json_lines, journal, where)
     control = Control(job.deadline)
+    control.on_sent = report.sent
+    control.recorded = dict(recorded or {})
+    if origins and not differs:  # "sent" speaks only for the venue, URL and key it names
+        control.recorded_sent = set(recorded_sent)
+    report.control = control
     try:
-        results = anyio.run(_main, job, client, [t for _, t in items], report, control)
+        if journal is not None:
+            journal.plan([(label, describe(t)) for label, t in items], job.deadline)
+        for label, text, message in invalid_records:
+            report.invalid(label, text, message)
+        results = anyio.run(_main, job, client, targets, report, control)
     finally:
         if report.progress is not None:
             report.progress.stop()
         if journal is not None:
             journal.close()
-    return _finish(results, report, control, invalid, key)
+    return _finish(results, report, control, invalid, key, len(items))
+
+
+def _open_journal(path: str) -> IO[bytes]:
+    from ._journal import open_journal
+
+    return open_journal(path)
+
+
+def _warn_if_too_slow(job: Job, count: int, all_orders: bool) -> None:
+    if all_orders or job.estimate is None:
+        return
+    need = job.estimate(count)
+    if need is not None and need > job.deadline:
+        hint = " (--all cancels every open order in one request)"
+        hint = hint if job.venue == "polymarket" else ""
+        click.echo(
+            f"cancelkit: warning: {count} order(s) at rate {job.rate} need about {need:.0f} s,"
+            f" more than the deadline ({job.deadline:g} s): those not sent by then will be"
+            f" not_sent{hint}",
+            err=True,
+        )
 
 
 def _shown(client: Any) -> str:
@@ -361,7 +543,9 @@ async def _main(
         report.start_progress()
     async with client, anyio.create_task_group() as group:
         group.start_soon(_watch_signals, control)
-        if not sys.stderr.isatty():
+        if report.progress is not None:
+            group.start_soon(report.tick)
+        else:
             group.start_soon(_status_lines, report)
         try:
             results: list[CancelResult[Any]] = await job.work(client, targets, report, control)
@@ -376,34 +560,43 @@ async def _status_lines(report: _Report) -> None:
         click.echo(report.status_line(), err=True)
 
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal
+
+
 async def _watch_signals(control: Control) -> None:
     if sys.platform == "win32":  # pragma: no cover - no signal receiver there
         return
     try:
-        receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+        receiver = anyio.open_signal_receiver(*_SIGNALS)
     except (ValueError, RuntimeError):  # not the main thread (tests): no signals
         return
     with receiver as signals:
         async for received in signals:
             if control.stopped and control.reason and control.reason.startswith("interrupted"):
-                click.echo("cancelkit: interrupted again: exiting at once", err=True)
+                _say("cancelkit: interrupted again: exiting at once")
                 os._exit(EXIT_INTERRUPTED)
             name = signal.Signals(received).name
             control.stop(f"interrupted ({name})")
-            click.echo(
-                f"cancelkit: {name}: sending nothing new; {GRACE:g} s for requests in flight",
-                err=True,
+            _say(
+                f"cancelkit: {name}: sending nothing new; {control.grace:g} s for requests in"
+                " flight and one listing to confirm what was sent"
             )
 
             async def abort_after_grace() -> None:
-                await anyio.sleep(GRACE)
+                await anyio.sleep(control.grace)
                 control.abort()
 
             async with anyio.create_task_group() as group:
                 group.start_soon(abort_after_grace)
                 async for _ in signals:
-                    click.echo("cancelkit: interrupted again: exiting at once", err=True)
+                    _say("cancelkit: interrupted again: exiting at once")
                     os._exit(EXIT_INTERRUPTED)
+
+
+def _say(text: str) -> None:
+    """A line on stderr that must not kill the run when stderr is gone (SIGHUP)."""
+    with suppress(OSError):
+        click.echo(text, err=True)
 
 
 def _finish(
@@ -412,17 +605,23 @@ def _finish(
     control: Control,
     invalid: Sequence[str],
     key: str,
+    inputs: int,
 ) -> int:
     counts = Counter(r.status for r in results if r.duplicate_of is None)
     parts = [f"{counts[s]} {s.replace('_', ' ')}" for s in OUTCOMES if counts[s]]
     orders = sum(counts.values())
-    click.echo(
-        f"cancelkit: {orders} order(s): {', '.join(parts) or 'none'}"
-        + (f"; {len(invalid)} invalid input(s) not sent" if invalid else ""),
-        err=True,
+    duplicates = sum(1 for r in results if r.duplicate_of is not None)
+    given = (
+        f" ({inputs} inputs, {duplicates} duplicate(s) reported with their original)"
+        if duplicates
+        else ""
+    )
+    _say(
+        f"cancelkit: {orders} order(s){given}: {', '.join(parts) or 'none'}"
+        + (f"; {len(invalid)} invalid input(s) not sent" if invalid else "")
     )
     if control.reason and not control.reason.startswith("interrupted"):
-        click.echo(f"cancelkit: stopped early: {printable(control.reason)} (key {key})", err=True)
+        _say(f"cancelkit: stopped early: {printable(control.reason)} (key {key})")
     if control.reason and control.reason.startswith(("interrupted", "aborted")):
         return EXIT_INTERRUPTED
     if invalid or not all(r.ok for r in results):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import click
 
 if TYPE_CHECKING:
@@ -120,8 +121,9 @@ def _common(command: Callable[..., None]) -> Callable[..., None]:
             "--from-file",
             "from_file",
             metavar="FILE",
-            help="Orders, one per line ('-': stdin); UTF-8, # comments; or a --json record"
-            " of an earlier run, to resume it (orders already final are skipped).",
+            help="Orders, one per line ('-': stdin); UTF-8, # comments; or a journal or --json"
+            " record of an earlier run, to resume it (every order in it, final ones checked"
+            " again).",
         ),
         click.option("--base-url", help="API root [default: *_API_URL, else the exchange]."),
         click.option(
@@ -130,20 +132,25 @@ def _common(command: Callable[..., None]) -> Callable[..., None]:
         click.option(
             "--journal",
             metavar="FILE",
-            help="Append each outcome to FILE as it is known, fsynced (survives kill -9).",
+            help="Write-ahead record, fsynced (survives kill -9): the plan (every order),"
+            " each request as it is sent, each outcome. --from-file FILE resumes it.",
         ),
         click.option(
             "--missing-ok/--no-missing-ok",
             default=False,
             show_default=True,
-            help="Count an order the exchange does not know for this key as done.",
+            help="Count an order the exchange does not know for this key as done (and,"
+            " Polymarket, one absent from this key's listing not looked up in time:"
+            " not_listed).",
         ),
         click.option(
             "--deadline",
             type=click.FloatRange(min=0, min_open=True),
             default=60.0,
             show_default=True,
-            help="Seconds to keep retrying and confirming.",
+            help="The run's end: no request is started after it, every wait (rate limit, 429"
+            " pause, retry) ends with it; then up to 3 s for answers and one confirming"
+            " listing. What was not sent by then is not_sent.",
         ),
         click.option(
             "--rate",
@@ -167,6 +174,12 @@ def _common(command: Callable[..., None]) -> Callable[..., None]:
             "--skip-invalid", is_flag=True, help="Send the valid orders, report the rest."
         ),
         click.option("--dry-run", is_flag=True, help="Validate and show what would be sent."),
+        click.option(
+            "--foreign-record",
+            is_flag=True,
+            help="Resume from a record made for another venue, base URL or key (refused"
+            " otherwise).",
+        ),
         click.option("--verbose", is_flag=True, help="The library's debug log on stderr."),
     ]
     for option in reversed(options):
@@ -184,24 +197,51 @@ def _rate_text(rate: float | None) -> str:
     return "no cap" if rate is None else f"{rate:g}/s"
 
 
+@attrs.frozen
+class _Inputs:
+    """Parsed orders, the problems, what a record of an earlier run says."""
+
+    items: list[tuple[str, Any]]
+    bad: list[str]
+    invalid_records: list[tuple[str, str, str]]
+    recorded: dict[int, str]  # index in items -> final outcome recorded for it
+    origins: list[Any]  # the venue, URL and key the records were made for
+    recorded_sent: set[int]  # index in items of orders the record shows were sent
+
+
 def _inputs(
     venue: str,
     args: list[tuple[str, str]],
     from_file: str | None,
     parse: Callable[[str], Any],
-) -> tuple[list[tuple[str, Any]], list[str], int]:
-    """Parsed orders from arguments and the file, the problems, and how many a
-    resumed record marks final already."""
+) -> _Inputs:
+    """Parsed orders from arguments and the file; a record's orders all come back
+    (each as its latest record says), final ones marked to be checked again."""
     from . import _cancel_cli as cli
     from . import _inputs as given
 
     given.no_bare_dash(args)
     lines = cli.read_lines(from_file) if from_file else []
-    todo = [(line.label, line.text) for line in lines if line.done is None]
-    given.foreign_ids(venue, [*args, *todo])
-    good, bad = cli.validate(args, parse)
-    more, problems = cli.validate(todo, cli.plausible(parse))
-    return good + more, bad + problems, len(lines) - len(todo)
+    origins = list({line.origin for line in lines if line.origin is not None})
+    lines = cli.latest_records(lines)
+    listed = [(line.label, line.text) for line in lines]
+    given.foreign_ids(venue, [*args, *listed])
+    good, bad = cli.validate_records(args, parse)
+    more, problems = cli.validate_records(listed, cli.plausible(parse))
+    done = {line.label: line.done for line in lines if line.done is not None}
+    items = good + more
+    recorded = {n: done[label] for n, (label, _) in enumerate(items) if label in done}
+    sent = {line.label for line in lines if line.record == "sent"}
+    recorded_sent = {n for n, (label, _) in enumerate(items) if label in sent}
+    invalid = bad + problems
+    return _Inputs(
+        items,
+        [f"{label}: {why}" for label, _, why in invalid],
+        invalid,
+        recorded,
+        origins,
+        recorded_sent,
+    )
 
 
 @main.group()
@@ -212,9 +252,11 @@ def cancel() -> None:
 
     Each order ends as: cancelled, not open (cancelled before, filled...), not found
     (unknown to the exchange for this key), failed (may still be open), not sent, or
-    unknown (sent, no answer before an interrupt). Exit status: 0 every order
-    cancelled or not open (not found too with --missing-ok); 1 any other; 2 invalid
-    input or usage (nothing sent); 130 interrupted (after every outcome is written)."""
+    unknown (sent, no answer before an interrupt or the deadline); Polymarket also
+    filled (it filled while the cancel was pending). Exit status: 0 every order
+    cancelled, filled or not open (not found too with --missing-ok); 1 any other; 2
+    invalid input or usage (nothing sent); 130 interrupted (after every outcome is
+    written). SIGINT, SIGTERM and SIGHUP all stop the run the same way."""
 
 
 @cancel.command("polymarket")
@@ -225,9 +267,16 @@ def cancel() -> None:
     "markets",
     multiple=True,
     metavar="SLUG",
-    help="Only orders in this market (repeatable; with --all: cancel only there).",
+    help="With ids: cancel only those in this market (the others are not_sent, left"
+    " alone). With --all: cancel-all in these markets only (repeatable); each is counted"
+    " first, and one with no open orders is warned about.",
 )
-@click.option("--all", "all_orders", is_flag=True, help="Cancel every open order (cancel-all).")
+@click.option(
+    "--all",
+    "all_orders",
+    is_flag=True,
+    help="Cancel every open order (cancel-all), or every one in --market's markets.",
+)
 @_common
 def cancel_polymarket(
     order_ids: tuple[str, ...],
@@ -244,6 +293,7 @@ def cancel_polymarket(
     skip_invalid: bool,
     dry_run: bool,
     verbose: bool,
+    foreign_record: bool,
 ) -> None:
     """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing)."""
     from . import _cancel_cli as cli
@@ -256,13 +306,15 @@ def cancel_polymarket(
     if len(markets) > 1 and not all_orders:
         raise click.UsageError("give one --market with ids (or several with --all)")
     args = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
-    items, bad, skipped = _inputs("polymarket", args, from_file, check.polymarket_order_id)
+    parsed = _inputs("polymarket", args, from_file, check.polymarket_order_id)
     _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
     max_rate = _rate(rate, RATE_LIMIT)
     kwargs: AsyncOptions = {"base_url": base_url} if base_url else {}
 
     async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
         if all_orders:
+            if markets:
+                await _count_markets(client, markets, control)
             return await client.cancel_all(
                 market_slugs=markets or None, max_rate=max_rate, on_result=report, control=control
             )
@@ -286,23 +338,65 @@ def cancel_polymarket(
         journal=journal,
         dry_run=dry_run,
         describe_request=(
-            "POST /v1/orders/open/cancel, then GET /v1/orders/open until confirmed"
+            f"POST /v1/orders/open/cancel {_cancel_all_body(markets)}, then GET"
+            " /v1/orders/open until confirmed"
             if all_orders
             else "GET /v1/orders/open, POST /v1/orders/batched/cancel (20 per request),"
-            " then GET /v1/orders/open until confirmed"
+            " then GET /v1/orders/open until confirmed, GET /v1/order/{id} for the rest"
         ),
         verbose=verbose,
+        what=(
+            (f"every open order in market(s) {', '.join(markets)}" if markets else None)
+            if all_orders
+            else None
+        ),
+        estimate=lambda n: None if max_rate is None else (2 + -(-n // 20)) / max_rate,
+        foreign_record=foreign_record,
+        source=from_file,
     )
     raise SystemExit(
         cli.run(
             job,
-            items=items,
-            invalid=bad + problems,
+            items=parsed.items,
+            invalid=parsed.bad + problems,
             skip_invalid=skip_invalid,
-            skipped=skipped,
             all_orders=all_orders,
+            invalid_records=parsed.invalid_records,
+            recorded=parsed.recorded,
+            origins=parsed.origins,
+            recorded_sent=parsed.recorded_sent,
         )
     )
+
+
+def _cancel_all_body(markets: tuple[str, ...]) -> str:
+    import json
+
+    return json.dumps({"slugs": list(markets)} if markets else {})
+
+
+async def _count_markets(client: Any, markets: tuple[str, ...], control: Any) -> None:
+    """Say how many open orders each market has before cancel-all: a misspelt
+    market is otherwise a quiet "0 orders"."""
+    from collections import Counter
+
+    from ._exceptions import CancelKitError
+
+    try:
+        listed = await client._list(list(markets), None, control.deadline)
+    except CancelKitError as exc:
+        click.echo(f"cancelkit: could not count the open orders first: {exc}", err=True)
+        return
+    per = Counter(getattr(o, "market_slug", None) for o in listed)
+    counts = ", ".join(f"{per[m]} in {m}" for m in markets)
+    click.echo(f"cancelkit: open orders before cancel-all: {counts}", err=True)
+    for market in markets:
+        if not per[market]:
+            click.echo(
+                f"cancelkit: warning: market {market} has no open orders for this key"
+                " (misspelt? another key's?)",
+                err=True,
+            )
 
 
 @cancel.command("limitless")
@@ -344,6 +438,7 @@ def cancel_limitless(
     skip_invalid: bool,
     dry_run: bool,
     verbose: bool,
+    foreign_record: bool,
 ) -> None:
     """Cancel Limitless orders (batches of 50, each outcome the exchange's word), or with
     --all every order in each --market. In --from-file, a line is order:<uuid> or
@@ -361,7 +456,8 @@ def cancel_limitless(
         raise click.UsageError("--market goes with --all")
     args = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
     args += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
-    items, bad, skipped = _inputs("limitless", args, from_file, cli.parse_limitless)
+    parsed = _inputs("limitless", args, from_file, cli.parse_limitless)
+    bad = parsed.bad
     if on_behalf_of is not None:
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
         bad += problem
@@ -413,14 +509,20 @@ def cancel_limitless(
         dry_run=dry_run,
         describe_request=request,
         verbose=verbose,
+        estimate=lambda n: None if max_rate is None else n / max_rate,
+        foreign_record=foreign_record,
+        source=from_file,
     )
     raise SystemExit(
         cli.run(
             job,
-            items=items,
+            items=parsed.items,
             invalid=bad,
             skip_invalid=skip_invalid,
-            skipped=skipped,
+            invalid_records=parsed.invalid_records,
+            recorded=parsed.recorded,
+            origins=parsed.origins,
+            recorded_sent=parsed.recorded_sent,
             all_orders=all_orders,
         )
     )

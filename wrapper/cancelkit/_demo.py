@@ -95,7 +95,10 @@ def run() -> int:
             def kill_switch() -> str:
                 results = pm.cancel_orders([*kill, "pm-filled-1"])
                 counts = Counter(r.status for r in results)
-                return ", ".join(f"{n} {status}" for status, n in counts.items())
+                # cancelled: the exchange said so; not_open: it left the listing
+                # (cancelled or filled) and was not asked within the lookup budget.
+                shown = ", ".join(f"{n} {status}" for status, n in counts.items())
+                return f"{sum(r.ok for r in results)} of {len(results)} not open ({shown})"
 
             before_pm = box.polymarket.stats.requests
             step(
@@ -105,7 +108,7 @@ def run() -> int:
                     f"{box.polymarket.stats.requests - before_pm} requests;"
                     f" {len(box.open_orders())} orders still open"
                 ),
-                "ok: 60 cancelled, 1 not_open",
+                "ok: 61 of 61 not open",
             )
             before = box.limitless.stats.requests
             step(

@@ -24,16 +24,22 @@ answered without one takes back a tenth of the documented spacing.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 
+from ._exceptions import CancelKitError
 from ._limits import GLOBAL, Budget
 
 MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
 MAX_SPACING_FACTOR = 8.0
+
+
+class DeadlinePassed(CancelKitError):
+    """The run's deadline passed before this request could be sent (it never left)."""
 
 
 class Window:
@@ -59,9 +65,10 @@ class Window:
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def acquire(self) -> None:
-        """Wait for room, then count one attempt in flight."""
-        await self.ready()
+    async def acquire(self, deadline: float | None = None) -> None:
+        """Wait for room, then count one attempt in flight; no later than ``deadline``
+        (``time.monotonic()``): then :class:`DeadlinePassed`, nothing counted."""
+        await self.ready(deadline)
         self._in_flight += 1  # no await since ready() returned: the room is still there
 
     def _admits(self, now: float) -> bool:
@@ -72,10 +79,14 @@ class Window:
             and self._load(now) < self.limit
         )
 
-    async def ready(self) -> None:
-        """Wait until an attempt would be admitted now (without counting one)."""
+    async def ready(self, deadline: float | None = None) -> None:
+        """Wait until an attempt would be admitted now (without counting one); no later
+        than ``deadline`` (``time.monotonic()``): then :class:`DeadlinePassed`."""
         while True:
             now = anyio.current_time()
+            left = math.inf if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlinePassed("not sent: the deadline passed while it waited for a slot")
             spaced = self._answered_at + self.spacing
             if now < self._paused_until:
                 wait = self._paused_until - now
@@ -88,7 +99,13 @@ class Window:
             elif self._finished:
                 wait = self._finished[0] + self.budget.window - now
             else:
-                wait = math.inf
+                wait = math.inf  # every admission is in flight: until one finishes
+            if wait >= left:
+                if wait != math.inf:  # a pause (even a Retry-After of an hour) ends the run
+                    raise DeadlinePassed(
+                        "not sent: the rate limit's next slot comes after the deadline"
+                    )
+                wait = left
             changed = self._changed
             with anyio.move_on_after(wait):
                 await changed.wait()
@@ -135,11 +152,14 @@ class Limiter:
         return [*own, *self._windows.get(GLOBAL, [])]
 
     @asynccontextmanager
-    async def slot(self, operation: str = GLOBAL) -> AsyncIterator[None]:
-        """Hold one admission in every window of ``operation`` for one attempt."""
+    async def slot(
+        self, operation: str = GLOBAL, deadline: float | None = None
+    ) -> AsyncIterator[None]:
+        """Hold one admission in every window of ``operation`` for one attempt
+        (:class:`DeadlinePassed` if none comes before ``deadline``)."""
         async with AsyncExitStack() as stack:
             for window in self._for(operation):
-                await window.acquire()
+                await window.acquire(deadline)
                 stack.callback(window.release)
             yield
 

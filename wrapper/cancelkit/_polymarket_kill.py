@@ -1,35 +1,46 @@
-"""Polymarket US bulk cancels, confirmed by the exchange's own listing.
+"""Polymarket US bulk cancels: cancel first, then confirm by the exchange's own word.
 
 The batched cancel only echoes the ids it was given and ignores ids it does not
 know, so its answer proves nothing. The run therefore:
 
 1. lists the open orders once: the exchange's word on what is open, and each
    order's market (every batch entry needs its ``marketSlug``);
-2. asks ``GET /v1/order/{id}`` about each requested id the listing lacks: not
-   open (cancelled before, filled...), open after all (placed since), or not
-   found for this key;
-3. sends the open ones in batches of the spec's ``maxItems``;
-4. lists again (and again, within the rate limits and the deadline) until none
-   of them is listed: only then is an order reported cancelled.
+2. cancels every listed one at once, in batches of the spec's ``maxItems``:
+   nothing is looked up before what is open is off the book;
+3. then, together: lists again (within the rate limits and the deadline) until
+   none of the sent orders is listed, and asks ``GET /v1/order/{id}`` about the
+   ids the first listing lacked (not open, open after all, or not found for this
+   key) and about orders that left the listing (cancelled, or filled while the
+   cancel was pending: gone from a listing is not "cancelled");
+4. at the deadline (or a stop), one last listing bounded by the grace settles
+   what was sent; nothing is reported as listed unless a listing showed it.
+
+An id the listing lacks and no lookup settled in time is ``not_listed``: not open
+for this key, but perhaps not this key's at all (a wrong account or file), so it
+is done only with ``missing_ok``; then lookups get only the short lookup grace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from . import _validation as check
-from ._batch import CancelResult, Control, Ledger, stops_the_run
-from ._exceptions import CancelKitError, InvalidRequest
+from ._batch import _CONTROL, CancelResult, Control, Ledger, sending, stops_the_run
+from ._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from ._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
 from ._generated.polymarket_us_api.models import Order, OrderState
-from ._limiter import Limiter
+from ._limiter import DeadlinePassed, Limiter
 
 if TYPE_CHECKING:
     from ._polymarket import AsyncPolymarketUSClient
 
+logger = logging.getLogger("cancelkit")
 BATCH = CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
 # States in which an order rests on the book (a cancel may be pending on it).
 _OPEN_STATES = frozenset(
@@ -43,6 +54,11 @@ _OPEN_STATES = frozenset(
     }
 )
 _POLL_FIRST, _POLL_MAX = 0.05, 1.0  # seconds between confirmation listings
+# Seconds the run goes on asking how orders that left the listing ended (cancelled
+# or filled) once nothing else is left to do: a kill switch does not wait minutes
+# at 5.5 lookups/s for what is already off the book.
+LOOKUP_GRACE = 1.0
+_GONE = "no longer listed after the cancel: cancelled or filled (not asked: {why})"
 
 
 def _slug(order: Order) -> str | None:
@@ -53,8 +69,17 @@ def _slug(order: Order) -> str | None:
     return None
 
 
+def _state(order: Order) -> OrderState | None:
+    return order.state if isinstance(order.state, OrderState) else None
+
+
+def _quantity(value: object) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else "?"
+
+
 class _Run:
-    """One bulk cancel: the ledger of its results, its limits and its control."""
+    """One bulk cancel: the ledger of its results, its limits, its control, and
+    where each order stands (listed open, sent, waiting for the listing, asked)."""
 
     def __init__(
         self,
@@ -66,97 +91,101 @@ class _Run:
         concurrency: int,
         missing_ok: bool,
         on_result: Callable[[CancelResult[str]], None] | None,
+        market_slug: str | None = None,
     ) -> None:
         self.client = client
         self.limiter = limiter
         self.control = control
         self.concurrency = concurrency
+        self.market_slug = market_slug
         self.ledger = Ledger(ids, missing_ok=missing_ok, on_result=on_result)
         self.index: dict[str, int] = {}  # order id -> index of its first request
-        self.open: dict[str, str | None] = {}  # order id -> market: open, to be sent
-        self.sent: dict[str, str] = {}  # order id -> market: in a batch the gateway took
+        self.attempts: dict[str, int] = {}  # order id -> requests that carried it
+        # Sent, answered, not yet gone from the listing (id -> market, None: unknown).
+        self.waiting: dict[str, str | None] = {}
+        self.cut: dict[str, str | None] = {}  # sent, no answer before an abort
+        self.unlisted: deque[str] = deque()  # absent from the first listing: to ask
+        self.gone: deque[str] = deque()  # left the listing after the cancel: to ask
+        self.asking = 0  # lookups of ids the first listing lacked, in progress
+        self.asking_after: set[anyio.CancelScope] = set()  # lookups after a cancel
+        self.confirming = True
+        self.lookups_until: float | None = None
+        self.changed = anyio.Event()
+        self.last_listing: dict[str, Order] | None = None
+        # Whether ids the listing lacks must be looked up before the run may end:
+        # with missing_ok, "not listed as open for this key" is already done.
+        self.patient = not missing_ok
 
-    async def listing(self, slugs: Iterable[str] | None) -> dict[str, Order]:
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    async def wait_for_change(self, seconds: float) -> None:
+        changed = self.changed
+        with anyio.move_on_after(max(0.0, seconds)):
+            await changed.wait()
+
+    async def listing(
+        self, slugs: Iterable[str] | None, deadline: float | None = None
+    ) -> dict[str, Order]:
         """The open orders (of ``slugs``' markets), by id."""
-        orders = await self.client._list(slugs, self.limiter, self.control.deadline)
+        when = self.control.deadline if deadline is None else deadline
+        orders = await self.client._list(slugs, self.limiter, when)
         return {o.id: o for o in orders if isinstance(o.id, str)}
 
+    def record(self, order_id: str, status: Any, message: str, **kwargs: Any) -> None:
+        self.ledger.record(
+            self.index[order_id],
+            status,
+            message=message,
+            attempts=self.attempts.get(order_id, 0),
+            **kwargs,
+        )
+
     def fail(self, ids: Iterable[str], error: CancelKitError, *, sent: bool) -> None:
-        if stops_the_run(error):
+        if stops_the_run(error, self.control):
             self.control.stop(f"{type(error).__name__}: {error}")
         for order_id in ids:
             index = self.index[order_id]
             if sent:
-                self.ledger.record(index, "failed", message=error.message, error=error)
+                self.ledger.record(
+                    index,
+                    "failed",
+                    message=error.message,
+                    error=error,
+                    attempts=self.attempts.get(order_id, 0),
+                )
             else:  # never reached the exchange: still open, as far as anyone knows
                 self.ledger.record(index, "not_sent", message=error.message, error=error)
 
-    async def classify(self, order_id: str) -> None:
-        """What an id the listing lacks is: ask the exchange."""
-        index = self.index[order_id]
-        if self.control.stopped:
-            return
-        if not self.control.left():
-            error = CancelKitError("not listed as open; the deadline passed before asking why")
-            self.ledger.record(index, "failed", message=error.message, error=error)
-            return
-        try:
-            order = await self.client._get_one(order_id, self.limiter, self.control.deadline)
-        except CancelKitError as exc:
-            self.ledger.record_error(index, exc, self.control)
-            return
-        state = order.state if isinstance(order.state, OrderState) else None
-        if state in _OPEN_STATES:
-            self.open[order_id] = _slug(order)  # open after all: placed since the listing
-        else:
-            shown = state.value if state is not None else "no state given"
-            self.ledger.record(index, "not_open", message=f"{shown}; not listed as open")
+    # -- cancel -------------------------------------------------------------------
 
     async def send_batch(self, entries: list[tuple[str, str]]) -> None:
-        if self.control.stopped:
+        if self.control.stopped or self.control.expired:
             return  # never sent: the ledger reports these not_sent
-        with self.control.in_flight() as scope:
+        ids = [order_id for order_id, _ in entries]
+        sent = False
+
+        def leaving() -> None:
+            nonlocal sent
+            sent = True
+            for order_id in ids:
+                self.attempts[order_id] = self.attempts.get(order_id, 0) + 1
+            self.control.mark_sent([self.index[i] for i in ids])
+
+        with self.control.in_flight() as scope, sending(leaving):
+            scope.deadline = anyio.current_time() + max(0.0, self.control.end() - time.monotonic())
             try:
                 await self.client._cancel_batch(entries, self.limiter, self.control.deadline)
+            except DeadlinePassed as exc:
+                self.fail(ids, exc, sent=False)
             except CancelKitError as exc:
-                self.fail([order_id for order_id, _ in entries], exc, sent=True)
+                self.fail(ids, exc, sent=True)
             else:
-                self.sent.update(entries)
-        if scope.cancelled_caught:
-            for order_id, _ in entries:
-                self.ledger.record(self.index[order_id], "unknown", message="batch sent; no answer")
-
-    async def confirm(self, waiting: Mapping[str, str | None]) -> None:
-        # Only orders a cancel was sent for (or cancel-all named) are waited on.
-        """List until none of ``waiting`` is listed; those are cancelled."""
-        remaining = dict(waiting)
-        pause = _POLL_FIRST
-        listed: dict[str, Order] = {}
-        while remaining and not self.control.stopped and self.control.left():
-            slugs = {s for s in remaining.values() if s is not None}
-            try:
-                listed = await self.listing(
-                    sorted(slugs) if None not in remaining.values() else None
-                )
-            except CancelKitError as exc:
-                self.fail(remaining, exc, sent=True)
-                return
-            for order_id in [i for i in remaining if i not in listed]:
-                del remaining[order_id]
-                self.ledger.record(self.index[order_id], "cancelled", message="no longer listed")
-            if remaining:
-                await anyio.sleep(min(pause, self.control.left()))
-                pause = min(pause * 2, _POLL_MAX)
-        for order_id in remaining:
-            index = self.index[order_id]
-            if self.control.stopped:
-                why = f"cancel sent; not yet confirmed ({self.control.reason})"
-                self.ledger.record(index, "unknown", message=why)
-            else:
-                order = listed.get(order_id)
-                state = order.state if order is not None else "listed"
-                why = f"still listed ({state}) when the deadline passed"
-                self.ledger.record(index, "failed", message=why)
+                self.waiting.update(entries)
+                self.wake()
+        if scope.cancelled_caught and sent:
+            self.cut.update(entries)  # the last listing may yet confirm them
 
     async def each(self, work: Callable[[Any], Any], items: Iterable[Any]) -> None:
         """Run ``work`` on every item, at most ``concurrency`` at a time."""
@@ -169,6 +198,208 @@ class _Run:
         async with anyio.create_task_group() as group:
             for _ in range(self.concurrency):
                 group.start_soon(worker)
+
+    # -- confirm ------------------------------------------------------------------
+
+    async def confirm(self) -> None:
+        """List until none of the waiting orders is listed (while lookups may still
+        send more); those that left are then asked about."""
+        pause = _POLL_FIRST
+        try:
+            while not self.control.stopped and not self.control.expired:
+                if not self.waiting:
+                    if not self.patient or (not self.unlisted and not self.asking):
+                        return
+                    await self.wait_for_change(self.control.left())
+                    continue
+                slugs = set(self.waiting.values())
+                scope = None if None in slugs else sorted(s for s in slugs if s is not None)
+                try:
+                    listed = await self.listing(scope)
+                except DeadlinePassed:
+                    return
+                except CancelKitError as exc:
+                    if stops_the_run(exc, self.control):
+                        self.control.stop(f"{type(exc).__name__}: {exc}")
+                    return  # the last listing will try once more
+                self.last_listing = listed
+                for order_id in [i for i in self.waiting if i not in listed]:
+                    del self.waiting[order_id]
+                    self.gone.append(order_id)
+                    self.wake()
+                if self.waiting:
+                    await anyio.sleep(min(pause, self.control.left()))
+                    pause = min(pause * 2, _POLL_MAX)
+        finally:
+            self.confirming = False
+            self.wake()
+
+    # -- look up ------------------------------------------------------------------
+
+    async def lookups(self) -> None:
+        async def worker() -> None:
+            while not self.control.stopped and not self.control.expired:
+                now = time.monotonic()
+                settled = not self.patient or not self.unlisted
+                if not self.confirming and settled and self.lookups_until is None:
+                    self.lookups_until = now + LOOKUP_GRACE
+                    for scope in self.asking_after:
+                        self.bound(scope)
+                in_time = self.lookups_until is None or now < self.lookups_until
+                if self.unlisted and (self.patient or in_time):
+                    await self.ask(self.unlisted.popleft(), after_cancel=False)
+                elif self.gone and in_time:
+                    await self.ask(self.gone.popleft(), after_cancel=True)
+                elif not self.confirming and not self.asking and not self.asking_after:
+                    return
+                else:
+                    until = self.lookups_until or self.control.deadline
+                    await self.wait_for_change(min(self.control.left(), max(0.05, until - now)))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(self.concurrency):
+                group.start_soon(worker)
+
+    async def ask(self, order_id: str, *, after_cancel: bool) -> None:
+        """``GET /v1/order/{id}``: what an order the listing lacks is, or how an
+        order that left the listing after our cancel ended."""
+        if after_cancel or not self.patient:
+            # Bounded by the lookup grace: what is off the book does not hold the run.
+            with anyio.CancelScope() as scope:
+                self.asking_after.add(scope)
+                self.bound(scope)
+                try:
+                    await self._ask(order_id, after_cancel=after_cancel)
+                finally:
+                    self.asking_after.discard(scope)
+            if scope.cancelled_caught and not self.ledger.done(self.index[order_id]):
+                (self.gone if after_cancel else self.unlisted).appendleft(order_id)
+            return
+        self.asking += 1  # until judged: a late cancel must keep confirmation going
+        try:
+            await self._ask(order_id, after_cancel=False)
+        finally:
+            self.asking -= 1
+            self.wake()
+
+    def bound(self, scope: anyio.CancelScope) -> None:
+        if self.lookups_until is not None:
+            scope.deadline = anyio.current_time() + self.lookups_until - time.monotonic()
+
+    async def _ask(self, order_id: str, *, after_cancel: bool) -> None:
+        try:
+            order = await self.client._get_one(order_id, self.limiter, self.control.deadline)
+        except DeadlinePassed:
+            (self.gone if after_cancel else self.unlisted).appendleft(order_id)
+            return
+        except OrderNotFound as exc:
+            if after_cancel:  # we saw it listed: it is not open, whatever became of it
+                self.record(order_id, "not_open", f"no longer listed; GET: {exc.message}")
+            else:
+                self.ledger.record_error(self.index[order_id], exc, self.control)
+            return
+        except CancelKitError as exc:
+            if after_cancel:
+                self.record(order_id, "not_open", _GONE.format(why=f"GET failed: {exc.message}"))
+            else:
+                self.ledger.record_error(self.index[order_id], exc, self.control)
+            return
+        except Exception as exc:  # a bug below must not take the other orders with it
+            logger.exception("unexpected error looking up one order")
+            error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
+            status = "not_open" if after_cancel else "failed"
+            self.record(order_id, status, error.message, error=error)
+            return
+        await self.judge(order_id, order, after_cancel=after_cancel)
+
+    async def judge(self, order_id: str, order: Order, *, after_cancel: bool) -> None:
+        state = _state(order)
+        shown = state.value if state is not None else "no state given"
+        slug = _slug(order)
+        if self.market_slug is not None and slug is not None and slug != self.market_slug:
+            self.record(
+                order_id,
+                "not_sent",
+                f"in market {slug}, outside --market {self.market_slug}; left alone ({shown})",
+            )
+            return
+        if state == OrderState.ORDER_STATE_FILLED and after_cancel:
+            self.record(
+                order_id,
+                "filled",
+                f"{shown}: filled {_quantity(order.cum_quantity)} of"
+                f" {_quantity(order.quantity)} while the cancel was pending",
+            )
+        elif state == OrderState.ORDER_STATE_CANCELED and after_cancel:
+            self.record(order_id, "cancelled", f"{shown}; no longer listed")
+        elif state in _OPEN_STATES:
+            if after_cancel or slug is None:
+                why = "still open after the cancel" if after_cancel else "no market given"
+                self.record(order_id, "failed", f"{shown}: {why}")
+                return
+            # Open after all (placed since the listing): cancel it now.
+            await self.send_batch([(order_id, slug)])
+        else:
+            self.record(order_id, "not_open", f"{shown}; not listed as open")
+
+    # -- the end ------------------------------------------------------------------
+
+    async def last_listing_check(self) -> None:
+        """One listing, bounded by the grace, for what was sent and is unconfirmed."""
+        pending = {**self.waiting, **self.cut}
+        if not pending or time.monotonic() >= self.control.end():
+            return
+        slugs = set(pending.values())
+        scope = None if None in slugs else sorted(s for s in slugs if s is not None)
+        listed: dict[str, Order] | None = None
+        with anyio.move_on_after(max(0.0, self.control.end() - time.monotonic())):
+            try:
+                listed = await self.listing(scope, self.control.end())
+            except CancelKitError as exc:
+                logger.info("the last confirming listing failed: %s", exc)
+        if listed is None:
+            return
+        self.last_listing = listed
+        for order_id in pending:
+            if order_id not in listed:
+                self.waiting.pop(order_id, None)
+                self.cut.pop(order_id, None)
+                self.record(order_id, "not_open", _GONE.format(why="the run was ending"))
+
+    def settle(self) -> None:
+        """Outcomes for what is left, saying what was seen and nothing more."""
+        when = f"the run stopped ({self.control.reason})" if self.control.stopped else None
+        when = when or "the deadline"
+        listed = self.last_listing or {}
+        for order_id in [*self.waiting, *self.cut]:
+            order = listed.get(order_id)
+            if order is not None:
+                shown = _state(order)
+                state = shown.value if shown is not None else "no state given"
+                status = "unknown" if order_id in self.cut or self.control.stopped else "failed"
+                self.record(order_id, status, f"cancel sent; still listed ({state}) at {when}")
+            else:
+                self.record(order_id, "unknown", f"cancel sent, not confirmed before {when}")
+        ended = self.control.stopped or self.control.expired
+        why = f"no time left before {when}" if ended else "the lookup budget was spent"
+        for order_id in self.gone:
+            self.record(order_id, "not_open", _GONE.format(why=why))
+        for order_id in self.unlisted:
+            self.record(
+                order_id,
+                "not_listed",
+                "not listed as open for this key (not open, or not this key's); not looked"
+                f" up ({why})",
+            )
+
+    def give_up(self, error: Exception) -> None:
+        """A bug below: every order still gets a true outcome."""
+        text = f"the run stopped: unexpected {type(error).__name__}: {error}"
+        self.control.stop(text)
+        for order_id in [*self.waiting, *self.cut]:
+            self.record(order_id, "unknown", f"cancel sent; {text}")
+        self.waiting.clear()
+        self.cut.clear()
 
 
 async def cancel_listed(
@@ -193,6 +424,7 @@ async def cancel_listed(
         concurrency=concurrency,
         missing_ok=missing_ok,
         on_result=on_result,
+        market_slug=market_slug,
     )
     for index, raw in enumerate(order_ids):
         try:
@@ -202,24 +434,63 @@ async def cancel_listed(
             continue
         if run.ledger.first_of(index, order_id):
             run.index[order_id] = index
-    if run.index and not control.stopped:
-        try:
-            listed = await run.listing([market_slug] if market_slug else None)
-        except CancelKitError as exc:
-            run.fail(run.index, exc, sent=False)
-        else:
-            for order_id in run.index:
-                if order_id in listed:
-                    run.open[order_id] = _slug(listed[order_id])
-            await run.each(run.classify, [i for i in run.index if i not in listed])
-            for order_id in [i for i, s in run.open.items() if s is None]:
+    token = _CONTROL.set(control)
+    try:
+        if run.index and not control.stopped:
+            await _cancel_listed(run, market_slug)
+    except Exception as exc:
+        logger.exception("unexpected error in a bulk cancel")
+        run.give_up(exc)
+    finally:
+        _CONTROL.reset(token)
+    return run.ledger.finish(control)
+
+
+async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
+    try:
+        listed = await run.listing([market_slug] if market_slug else None)
+    except DeadlinePassed as exc:
+        run.fail(run.index, exc, sent=False)
+        return
+    except CancelKitError as exc:
+        run.fail(run.index, exc, sent=False)
+        return
+    open_now: dict[str, str] = {}
+    for order_id, index in run.index.items():
+        order = listed.get(order_id)
+        if order is not None:
+            slug = _slug(order)
+            if slug is None:
                 error = CancelKitError("the exchange's listing gives no market for it")
                 run.fail([order_id], error, sent=False)
-            entries = [(i, s) for i, s in run.open.items() if s is not None]
-            batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
-            await run.each(run.send_batch, batches)
-            await run.confirm(run.sent)
-    return run.ledger.finish(control)
+            else:
+                open_now[order_id] = slug
+        elif index in run.control.recorded:
+            status = run.control.recorded[index]
+            run.ledger.record(
+                index, status, message=f"{status} in the record given; not listed as open now"
+            )
+        elif index in run.control.recorded_sent:
+            run.ledger.record(
+                index,
+                "not_open",
+                message="a cancel was sent for it in the record given (it was listed open for"
+                " this key then); not listed now: cancelled or filled",
+            )
+        else:
+            run.unlisted.append(order_id)
+    entries = list(open_now.items())
+    batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
+    await run.each(run.send_batch, batches)  # cancel first: nothing is looked up before
+    await _confirm_and_ask(run)
+
+
+async def _confirm_and_ask(run: _Run) -> None:
+    async with anyio.create_task_group() as group:
+        group.start_soon(run.confirm)
+        group.start_soon(run.lookups)
+    await run.last_listing_check()
+    run.settle()
 
 
 async def cancel_all(
@@ -233,31 +504,41 @@ async def cancel_all(
     """The exchange's cancel-all (in ``market_slugs``' markets, or everywhere), then
     listings until none of the orders it named, nor any other, is listed there."""
     slugs = [check.market_slug(s) for s in market_slugs or ()]
-    ids = await client._cancel_open(slugs, limiter, control.deadline)
-    run = _Run(
-        client,
-        ids,
-        limiter=limiter,
-        control=control,
-        concurrency=1,
-        missing_ok=False,
-        on_result=on_result,
-    )
-    for index, order_id in enumerate(ids):
-        if run.ledger.first_of(index, order_id):
-            run.index[order_id] = index
-    scope = slugs or None
-    await run.confirm(dict.fromkeys(run.index))
-    results = run.ledger.finish(control)
-    if not control.stopped and control.left():
-        # Anything still listed there was not cancelled: say so, it is still open.
+    token = _CONTROL.set(control)
+    try:
+        ids = await client._cancel_open(slugs, limiter, control.deadline)
+        run = _Run(
+            client,
+            ids,
+            limiter=limiter,
+            control=control,
+            concurrency=1,
+            missing_ok=False,
+            on_result=on_result,
+        )
+        for index, order_id in enumerate(ids):
+            if run.ledger.first_of(index, order_id):
+                run.index[order_id] = index
+                run.attempts[order_id] = 1
+        scope = slugs or None
+        run.waiting.update(dict.fromkeys(run.index, slugs[0] if len(slugs) == 1 else None))
         try:
-            left = await run.listing(scope)
-        except CancelKitError as exc:
-            return [*results, CancelResult("", "failed", exc.message, exc)]
-        results += [
-            CancelResult(i, "failed", f"still open after cancel-all ({o.state})")
-            for i, o in left.items()
-            if i not in run.index
-        ]
-    return results
+            await _confirm_and_ask(run)
+        except Exception as exc:
+            logger.exception("unexpected error in a cancel-all")
+            run.give_up(exc)
+        results = run.ledger.finish(control)
+        if not control.stopped and control.left():
+            # Anything still listed there was not cancelled: say so, it is still open.
+            try:
+                left = await run.listing(scope)
+            except CancelKitError as exc:
+                return [*results, CancelResult("", "failed", exc.message, exc)]
+            results += [
+                CancelResult(i, "failed", f"still open after cancel-all ({o.state})")
+                for i, o in left.items()
+                if i not in run.index
+            ]
+        return results
+    finally:
+        _CONTROL.reset(token)

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _contract, _requests
-from ._state import OPEN, STATUSES, Arrival, Book, Order
+from ._state import FILLED, OPEN, STATUSES, Arrival, Book, Order
 
 TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
 ErrorShape = Callable[[int, str], Response]
@@ -152,6 +152,8 @@ def take_effect(
 ) -> Response:
     """Cancel an open order exactly once; maybe drop the connection after it took effect."""
     if not book.cancel(order):
+        return not_open
+    if order.status == FILLED:  # filled before the cancel took (the fill_pending knob)
         return not_open
     if arrival.fault(book.knobs.drop_rate, "drops_injected"):
         return DropAfterEffect()
@@ -304,6 +306,14 @@ def admin_routes(book: Book) -> list[BaseRoute]:
         book.reset()
         return JSONResponse({})
 
+    async def fill(request: Request) -> Response:
+        order = book.get(request.path_params["order_id"])
+        if order is None:
+            return _admin_error(404, "no such order")
+        if not book.fill(order):
+            return _admin_error(409, f"order is {order.status} and off the book")
+        return JSONResponse(order.to_dict())
+
     def guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Any:
         async def run(request: Request) -> Response:
             try:
@@ -318,4 +328,5 @@ def admin_routes(book: Book) -> list[BaseRoute]:
         Route("/_sandbox/knobs", guarded(knobs), methods=["GET", "POST"]),
         Route("/_sandbox/stats", stats),
         Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/orders/{order_id}/fill", fill, methods=["POST"]),
     ]

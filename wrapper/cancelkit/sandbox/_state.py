@@ -44,7 +44,8 @@ class Order:
         if self.status == OPEN:
             return True
         moment = time.monotonic() if now is None else now
-        return self.status == CANCELLED and moment < self.leaves_book_at
+        # A cancel pending (or a fill that came while it was pending) until it leaves.
+        return self.status in (CANCELLED, FILLED) and moment < self.leaves_book_at
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the admin route."""
@@ -53,7 +54,7 @@ class Order:
 
 # Bounds that keep every knob meaningful: a value outside them (or NaN, or
 # infinity) would switch a check off or make every request fail.
-_RATES = ("failure_rate", "drop_rate", "throttle_rate", "spike_rate")
+_RATES = ("failure_rate", "drop_rate", "throttle_rate", "spike_rate", "fill_pending")
 _BOUNDS: dict[str, tuple[float, float]] = {
     "rate_limit": (0.0, 1e6),
     "latency": (0.0, 60.0),
@@ -103,6 +104,10 @@ class Knobs:
         spike_latency: seconds of such a spike.
         cancel_delay: seconds an accepted cancel stays pending (listed as
             ``ORDER_STATE_PENDING_CANCEL``) before the order leaves the book.
+        fill_pending: share of accepted cancels during whose pending time the order
+            fills instead (decided per order id from the seed): it leaves the book as
+            ``ORDER_STATE_FILLED``. Limitless, whose cancel answers at once, then says
+            "cannot be cancelled: it is filled".
         endpoint_limits: also enforce Polymarket's live per-endpoint limits (10-second
             windows, see ``cancelkit._limits``) on top of ``rate_limit``.
         seed: seed of the fault dice, for reproducible runs (None: a fresh one).
@@ -129,6 +134,7 @@ class Knobs:
     spike_rate: float = 0.0
     spike_latency: float = 0.0
     cancel_delay: float = 0.0
+    fill_pending: float = 0.0
     endpoint_limits: bool = False
     seed: int | None = None
     max_fault_streak: int | None = None
@@ -361,7 +367,7 @@ class Book:
         with self.lock:
             if order.status != OPEN:
                 return False
-            order.status = CANCELLED
+            order.status = FILLED if self._fills(order) else CANCELLED
             order.leaves_book_at = time.monotonic() + self.knobs.cancel_delay
             order.cancel_count += 1
             self.stats.cancels += 1
@@ -371,6 +377,25 @@ class Book:
         """Every order of ``owner`` in market ``slug``, whatever its state, oldest first."""
         with self.lock:
             return [o for o in self.orders.values() if (o.owner, o.market_slug) == (owner, slug)]
+
+    def _fills(self, order: Order) -> bool:
+        """Whether this order fills while its cancel is pending (``fill_pending``)."""
+        rate = self.knobs.fill_pending
+        if rate <= 0:
+            return False
+        seed = self._fresh_seed if self.knobs.seed is None else self.knobs.seed
+        digest = hashlib.blake2b(b"%d|fill|" % seed + order.id.encode(), digest_size=8).digest()
+        return int.from_bytes(digest) / 2**64 < rate
+
+    def fill(self, order: Order) -> bool:
+        """Fill an order now (the admin route): it leaves the book as filled. False
+        if it was no longer on the book."""
+        with self.lock:
+            if not order.on_book():
+                return False
+            order.status = FILLED
+            order.leaves_book_at = 0.0
+            return True
 
     def on_book(self, owner: str, slugs: frozenset[str] = frozenset()) -> list[Order]:
         """``owner``'s orders resting on the book (in ``slugs`` if any), oldest first."""
