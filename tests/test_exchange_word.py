@@ -316,4 +316,22 @@ def test_limitless_missing_ok_never_hides_an_order_that_is_not_open(
     with pytest.raises(OrderNotOpen) as caught:
         cancel(client, order_id=order_id, missing_ok=True)
     assert order_id in str(caught.value)
-    assert caught.value.state is None  # Limitless's 400 does not say which
+    # Limitless's 400 does not say which; one status lookup does.
+    assert caught.value.state == "filled"
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_limitless_missing_ok_accepts_an_order_already_cancelled(
+    box: Sandbox, flavour: str
+) -> None:
+    from cancelkit.sandbox import Order
+
+    order_id = f"{UID[:-4]}{'ef56' if flavour == 'sync' else '7a89'}"
+    box.limitless.seed(Order(order_id, "1001", status="cancelled"))
+    client = box.limitless_client() if flavour == "sync" else box.async_limitless_client()
+    with pytest.raises(OrderNotOpen) as caught:
+        cancel(client, order_id=order_id)
+    assert caught.value.state == "cancelled"
+    assert "CANCELED" in caught.value.message
+    client = box.limitless_client() if flavour == "sync" else box.async_limitless_client()
+    assert "cannot be cancelled" in cancel(client, order_id=order_id, missing_ok=True)

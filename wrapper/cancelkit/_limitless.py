@@ -170,12 +170,29 @@ def _label(body: CancelTarget) -> str:
 
 
 def _single(error: OrderNotFound | OrderNotOpen, missing_ok: bool) -> str:
-    """``missing_ok`` accepts an unknown order (404); an order that is not open is
-    raised whatever it says: Limitless's 400 does not say whether it was cancelled or
-    filled, and a fill must never pass for a cancel."""
-    if missing_ok and isinstance(error, OrderNotFound):
+    """``missing_ok`` accepts an unknown order (404) and one the exchange says was
+    cancelled; any other order that is not open (filled, or a state no lookup could
+    tell) is raised whatever it says: a fill must never pass for a cancel."""
+    if missing_ok and (isinstance(error, OrderNotFound) or error.state == "cancelled"):
         return error.message
     raise error
+
+
+# The listing's and status lookup's final statuses, as OrderNotOpen.state names them.
+_FINAL_STATES = {"CANCELED": "cancelled", "MATCHED": "filled", "UNMATCHED": "expired"}
+
+
+def _with_state(error: OrderNotOpen, found: Sequence[OrderStatusResultDto]) -> OrderNotOpen:
+    """``error`` (Limitless's 400 "cannot be cancelled", which names no state) with the
+    final state one ``POST /orders/status/batch`` lookup reports, when it reports one."""
+    data = found[0].data if found and found[0].status == "found" else None
+    raw = getattr(getattr(data, "status", None), "value", None)
+    state = _FINAL_STATES.get(raw) if isinstance(raw, str) else None
+    if state is not None:
+        error.state = state
+        error.message = f"{error.message} (the exchange's status: {raw})"
+        error.args = (error.message,)
+    return error
 
 
 def _key(request: dict[str, Any]) -> str:
@@ -296,15 +313,33 @@ class LimitlessClient(SyncLimitless):
         A generated ``CancelByOrderId`` / ``CancelByClientOrderId`` may be passed
         instead. ``on_behalf_of`` cancels a managed sub-account's order (needs the
         ``delegated_signing`` scope). Returns the server's confirmation message; with
-        ``missing_ok``, a 404 returns its message instead of raising.
+        ``missing_ok``, an unknown order (404) or one already cancelled returns the
+        exchange's message instead of raising. An order that is not open raises
+        :class:`OrderNotOpen` with ``state`` from one ``POST /orders/status/batch``
+        lookup (``cancelled``, ``filled``, ``expired``; None if it cannot tell): a fill
+        is raised whatever ``missing_ok`` says.
         """
         target = _body(body, order_id, client_order_id)
         request = self._request(target, None, None, on_behalf_of)
         try:
             response, attempts = self._send(request, order=_label(target))
-        except (OrderNotFound, OrderNotOpen) as exc:
+        except OrderNotOpen as exc:
+            return _single(self._tell_state(exc, target, on_behalf_of), missing_ok)
+        except OrderNotFound as exc:
             return _single(exc, missing_ok)
         return _message(response, attempts)
+
+    def _tell_state(
+        self, error: OrderNotOpen, target: CancelTarget, on_behalf_of: int | None
+    ) -> OrderNotOpen:
+        """One status lookup tells cancelled from filled (not for a sub-account's
+        order: the lookup's page does not take ``onBehalfOf``)."""
+        if on_behalf_of is not None:
+            return error
+        try:
+            return _with_state(error, self.order_status([target]))
+        except CancelKitError:  # the lookup failed: the state stays unknown
+            return error
 
     def cancel_orders(
         self,
@@ -434,9 +469,22 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         request = self._request(target, None, None, on_behalf_of)
         try:
             response, attempts = await self._send(request, order=_label(target))
-        except (OrderNotFound, OrderNotOpen) as exc:
+        except OrderNotOpen as exc:
+            return _single(await self._tell_state(exc, target, on_behalf_of), missing_ok)
+        except OrderNotFound as exc:
             return _single(exc, missing_ok)
         return _message(response, attempts)
+
+    async def _tell_state(
+        self, error: OrderNotOpen, target: CancelTarget, on_behalf_of: int | None
+    ) -> OrderNotOpen:
+        """See :meth:`LimitlessClient._tell_state`."""
+        if on_behalf_of is not None:
+            return error
+        try:
+            return _with_state(error, await self.order_status([target]))
+        except CancelKitError:
+            return error
 
     def _pace(self, max_rate: float | None) -> Limiter:
         """A limiter at the published pace, keeping its distance from this client's
