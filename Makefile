@@ -32,8 +32,9 @@ docs: $(STAMP)
 drift: $(STAMP)
 	$(BIN)/python scripts/regenerate.py --check
 
+# Two workers: most tests wait on servers, subprocesses and deadlines (see pyproject).
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 ## stress: every fault, soak and kill-switch test 20 times, and a 100,000-order kill
 ## switch through the CLI (not part of `make test`)
