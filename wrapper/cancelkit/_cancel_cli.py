@@ -245,6 +245,7 @@ class _Report:
         self.counts: Counter[str] = Counter()
         self.started = time.monotonic()
         self.progress: Any = None
+        self.shares_terminal = False  # the live display is on stdout's terminal
         self.control: Control | None = None
         self.orders_sent = 0
 
@@ -254,7 +255,9 @@ class _Report:
     def echo(self, text: str) -> None:
         """One line on stdout; through the live display when it shares the terminal,
         so that the two never collide."""
-        if self.progress is not None and self.progress.console.file is sys.stdout:
+        # (Not `console.file is sys.stdout`: while the display is live, rich puts a
+        # proxy in sys.stdout, and lines written past it landed glued to the bar.)
+        if self.progress is not None and self.shares_terminal:
             self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
         else:
             click.echo(text)
@@ -335,6 +338,7 @@ class _Report:
 
         # On the terminal stdout shares (if it does): outcome lines print through it.
         shared = sys.stdout.isatty()
+        self.shares_terminal = shared
         self.progress = Progress(
             TextColumn("cancelling"),
             BarColumn(),
