@@ -245,17 +245,19 @@ class _Run:
         return [k for k in dict.fromkeys(keys) if not self.ledger.done(self.index[k])]
 
     async def last_lookup(self) -> None:
-        """After the deadline or a stop: one lookup pass, bounded by the grace, for what
-        was sent and is not settled (the exchange's word, not a guess)."""
+        """Once sending is over (the deadline, a stop, or the answers in): one lookup
+        pass for what was sent and is not settled, the exchange's word rather than a
+        guess. Bounded on its own (the rest of the grace, at least one grace): a batch
+        cut off at the end of the grace is still asked about, once."""
         pending = self.unsettled()
-        left = self.control.end() - time.monotonic()
-        if not pending or left <= 0:
+        if not pending:
             return
-        with anyio.move_on_after(left):
+        until = max(self.control.end(), time.monotonic() + self.control.grace)
+        with anyio.move_on_after(until - time.monotonic()):
             for part in chunks(pending, LOOKUP_BATCH):
                 try:
                     results = await self.client._status(
-                        [_item(k) for k in part], self.limiter, self.control.end()
+                        [_item(k) for k in part], self.limiter, until
                     )
                 except CancelKitError as exc:
                     logger.info("the last confirming lookup failed: %s", exc)
@@ -283,6 +285,8 @@ class _Run:
 
     def give_up(self, error: Exception) -> None:
         """A bug below: every order still gets a true outcome (the unsent: not_sent)."""
+        while isinstance(error, ExceptionGroup) and error.exceptions:
+            error = error.exceptions[0]  # the task group's wrapping says nothing
         text = f"the run stopped: unexpected {type(error).__name__}: {error}"
         self.control.stop(text)
         for key in self.sent:
