@@ -120,7 +120,7 @@ PATHS: dict[str, Callable[[Sandbox, dict[str, Any]], str]] = {
     )[-1],
     "limitless bulk sync": lambda box, kw: (
         _sync(lambda: box.limitless_client(**kw), lambda c: c.cancel_orders([_lm_target(box)])),
-        "POST /orders/cancel",
+        "POST /orders/batch-cancel",
     )[-1],
     "limitless single async": lambda box, kw: (
         _async(lambda: box.async_limitless_client(**kw), lambda c: c.cancel_order(_lm_target(box))),
@@ -131,7 +131,7 @@ PATHS: dict[str, Callable[[Sandbox, dict[str, Any]], str]] = {
             lambda: box.async_limitless_client(**kw),
             lambda c: c.cancel_orders([_lm_target(box)]),
         ),
-        "POST /orders/cancel",
+        "POST /orders/batch-cancel",
     )[-1],
 }
 

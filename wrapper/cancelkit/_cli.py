@@ -49,6 +49,11 @@ _NOT_LOOPBACK = (
     help="Seconds a cancelled order stays listed as pending cancel.",
 )
 @click.option(
+    "--fill-pending",
+    default=0.0,
+    help="Share of accepted cancels during whose pending time the order fills instead.",
+)
+@click.option(
     "--validate/--no-validate",
     default=True,
     show_default=True,
