@@ -514,7 +514,7 @@ def cancel_limitless(
         dry_run=dry_run,
         describe_request=request,
         verbose=verbose,
-        estimate=lambda n: None if max_rate is None else n / max_rate,
+        estimate=lambda n: _limitless_seconds(n, max_rate, one_by_one=on_behalf_of is not None),
         foreign_record=foreign_record,
         source=from_file,
     )
@@ -531,6 +531,16 @@ def cancel_limitless(
             all_orders=all_orders,
         )
     )
+
+
+def _limitless_seconds(orders: int, max_rate: float | None, *, one_by_one: bool) -> float:
+    """The least time N orders take: one request per batch of 50 (per order with
+    --on-behalf-of), each at least the published spacing (or 1/--rate) apart."""
+    from ._limitless import PACE
+    from ._limitless_kill import BATCH
+
+    requests = orders if one_by_one else -(-orders // BATCH)
+    return requests * max(PACE.spacing, 1 / max_rate if max_rate else 0.0)
 
 
 @main.group()

@@ -163,13 +163,14 @@ class Limiter:
                 stack.callback(window.release)
             yield
 
-    async def ready(self, operation: str = GLOBAL) -> None:
+    async def ready(self, operation: str = GLOBAL, deadline: float | None = None) -> None:
         """Wait until every window of ``operation`` would admit an attempt now, taking
-        nothing: a caller that may still decide not to send (a stopped run) waits here."""
+        nothing: a caller that may still decide not to send (a stopped run) waits here;
+        no later than ``deadline`` (then :class:`DeadlinePassed`)."""
         while True:
             windows = self._for(operation)
             for window in windows:
-                await window.ready()
+                await window.ready(deadline)
             now = anyio.current_time()
             if all(w._admits(now) for w in windows):  # none changed while others waited
                 return

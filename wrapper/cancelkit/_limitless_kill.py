@@ -20,13 +20,14 @@ else still LIVE there is reported ``failed``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import anyio
 
-from ._batch import CancelResult, Control, Ledger, stops_the_run
+from ._batch import _CONTROL, CancelResult, Control, Ledger, sending, stops_the_run
 from ._exceptions import CancelKitError, InvalidRequest
 from ._generated.limitless_api.constraints import (
     BATCH_CANCEL_ORDERS_DTO_BY_ORDER_IDS_ORDER_IDS_MAX_ITEMS,
@@ -40,7 +41,7 @@ from ._generated.limitless_api.models import (
     StatusByOrderId,
 )
 from ._generated.limitless_api.types import Unset
-from ._limiter import Limiter
+from ._limiter import DeadlinePassed, Limiter
 
 if TYPE_CHECKING:
     from ._limitless import AsyncLimitlessClient, CancelTarget
@@ -101,66 +102,97 @@ class _Run:
         self.index: dict[Key, int] = {}
         self.canceled: set[str] = set()  # every id a batch answer listed as canceled
         self.ask: dict[Key, str] = {}  # identifier -> what the batch answer said
+        self.sent: set[Key] = set()  # carried by a request that left the process
+        self.cut: list[Key] = []  # sent, no answer before an abort or the grace
         # One request at a time, sent only once the pace admits it: a run stopped while
         # waiting sends nothing more (those orders are not_sent, never unknown).
         self.gate = anyio.Lock()
 
+    def bounded(self, scope: anyio.CancelScope) -> None:
+        """No wait of this request outlasts the deadline (or the stop) plus the grace."""
+        scope.deadline = anyio.current_time() + max(0.0, self.control.end() - time.monotonic())
+
     async def admitted(self) -> bool:
-        """Wait for the pace; False if the run was stopped meanwhile."""
-        if self.control.stopped:
+        """Wait for the pace (:class:`DeadlinePassed` if it admits nothing before the
+        deadline); False if the run was stopped meanwhile."""
+        if self.control.stopped or self.control.expired:
             return False
-        await self.limiter.ready()
+        await self.limiter.ready(deadline=self.control.deadline)
         return not self.control.stopped
+
+    def record(self, key: Key, status: Any, message: str, **kwargs: Any) -> None:
+        self.ledger.record(
+            self.index[key],
+            status,
+            message=message,
+            attempts=1 if key in self.sent else 0,
+            **kwargs,
+        )
 
     def record_answer(self, kind: str, values: list[str], canceled: set[str], failed: Any) -> None:
         for value in values:
-            index = self.index[(kind, value)]
+            key = (kind, value)
             if value in canceled:
-                self.ledger.record(index, "cancelled", message="canceled", attempts=1)
+                self.record(key, "cancelled", "canceled")
                 continue
             entry = failed.get(value)
             if entry is None:
-                self.ask[(kind, value)] = "absent from canceled and failed"
+                self.ask[key] = "absent from canceled and failed"
                 continue
             reason = entry.reason if isinstance(entry.reason, str) else "no reason given"
             text = entry.message if isinstance(entry.message, str) else ""
             said = f"{reason}: {text}" if text else reason
             if reason in ASK_WHY:
-                self.ask[(kind, value)] = said
+                self.ask[key] = said
             else:
-                self.ledger.record(index, "failed", message=said, attempts=1)
+                self.record(key, "failed", said)
 
-    def fail(self, keys: list[Key], exc: Exception, prefix: str) -> None:
-        """Every order of a request that failed as a whole: ``failed`` (it may still be
-        open), and the run stopped if every request would meet the same."""
+    def fail(self, keys: list[Key], exc: Exception, prefix: str, *, sent: bool) -> None:
+        """Every order of a request that failed as a whole: ``failed`` if it was sent (it
+        may still be open), else ``not_sent``; the run stops if every request would meet
+        the same (a 401 "Not the order owner" does not, once the key was accepted)."""
         if isinstance(exc, CancelKitError):
             error = exc
         else:
             logger.exception("unexpected error in a Limitless batch")
             error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
-        if stops_the_run(error):
+        if sent and stops_the_run(error, self.control):
             self.control.stop(f"{type(error).__name__}: {error}")
         for key in keys:
             said = self.ask.get(key)
             why = f"{said}; {prefix}{error.message}" if said else f"{prefix}{error.message}"
-            self.ledger.record(
-                self.index[key], "failed", message=why, error=error, attempts=error.attempts
-            )
+            if sent:
+                self.ledger.record(
+                    self.index[key], "failed", message=why, error=error, attempts=error.attempts
+                )
+            else:  # never reached the exchange: still open, as far as anyone knows
+                self.ledger.record(self.index[key], "not_sent", message=why, error=error)
 
     async def send(self, batch: tuple[str, list[str]]) -> None:
         kind, values = batch
-        async with self.gate:
-            if await self.admitted():  # else never sent: the ledger reports not_sent
-                await self._send(kind, values)
+        keys = [(kind, v) for v in values]
+        sent = False
 
-    async def _send(self, kind: str, values: list[str]) -> None:
-        with self.control.in_flight() as scope:
+        def leaving() -> None:  # right before the first attempt: journaled "sent" first
+            nonlocal sent
+            sent = True
+            self.sent.update(keys)
+            self.control.mark_sent([self.index[k] for k in keys])
+
+        with self.control.in_flight() as scope, sending(leaving):
+            self.bounded(scope)
             try:
-                answer = await self.client._batch_cancel(
-                    kind, values, self.limiter, self.control.deadline
-                )
+                async with self.gate:
+                    if not await self.admitted():
+                        return  # never sent: the ledger reports these not_sent
+                    answer = await self.client._batch_cancel(
+                        kind, values, self.limiter, self.control.deadline
+                    )
+            except DeadlinePassed as exc:
+                self.fail(keys, exc, "", sent=sent)
+                return
             except Exception as exc:  # one batch's surprise must not abort the others
-                self.fail([(kind, v) for v in values], exc, "")
+                self.fail(keys, exc, "", sent=sent)
                 return
             canceled = {c for c in answer.canceled or () if isinstance(c, str)}
             self.canceled |= {c.lower() for c in canceled}
@@ -169,62 +201,104 @@ class _Run:
                 canceled = {c.lower() for c in canceled}
                 failed = {k.lower(): f for k, f in failed.items()}
             self.record_answer(kind, values, canceled, failed)
-        if scope.cancelled_caught:
-            for value in values:
-                index = self.index[(kind, value)]
-                self.ledger.record(index, "unknown", message="batch sent; no answer")
+        if scope.cancelled_caught and sent:
+            self.cut.extend(keys)  # the last lookup may yet settle them
 
     async def lookup(self, keys: list[Key]) -> None:
-        """Ask the exchange about orders the batch answer did not settle."""
-        async with self.gate:
-            if await self.admitted():
-                await self._lookup(keys)
+        """Ask the exchange about orders the batch answer did not settle; what the
+        deadline or a stop leaves unasked waits for the last lookup."""
+        with self.control.in_flight() as scope:
+            self.bounded(scope)
+            try:
+                async with self.gate:
+                    if not await self.admitted():
+                        return
+                    results = await self.client._status(
+                        [_item(k) for k in keys], self.limiter, self.control.deadline
+                    )
+            except DeadlinePassed:
                 return
-        for key in keys:  # sent in a batch, but the run stopped before asking
-            why = f"{self.ask[key]}; not asked: the run stopped ({self.control.reason})"
-            self.ledger.record(self.index[key], "unknown", message=why)
-
-    async def _lookup(self, keys: list[Key]) -> None:
-        if not self.control.left():
-            for key in keys:
-                self.ledger.record(
-                    self.index[key],
-                    "failed",
-                    message=f"{self.ask[key]}; the deadline passed before asking why",
-                )
-            return
-        try:
-            results = await self.client._status(
-                [
-                    StatusByOrderId(order_id=UUID(v))
-                    if k == "order"
-                    else StatusByClientOrderId(client_order_id=v)
-                    for k, v in keys
-                ],
-                self.limiter,
-                self.control.deadline,
-            )
-        except Exception as exc:
-            self.fail(keys, exc, "the status lookup failed: ")
-            return
-        for key, result in zip(keys, results, strict=True):
-            self.settle(key, result)
+            except Exception as exc:
+                self.fail(keys, exc, "the status lookup failed: ", sent=True)
+                return
+            for key, result in zip(keys, results, strict=True):
+                self.settle(key, result)
 
     def settle(self, key: Key, result: OrderStatusResultDto) -> None:
-        index, said = self.index[key], self.ask[key]
+        said = self.ask.get(key, "batch sent; no answer")
         data = result.data if not isinstance(result.data, Unset) else None
         if result.status != "found" or data is None:
             error = result.error if isinstance(result.error, str) else result.status
-            why = f"{said}; status lookup: {error}"
-            self.ledger.record(index, "not_found", message=why, attempts=1)
+            self.record(key, "not_found", f"{said}; status lookup: {error}")
             return
         if data.id.lower() in self.canceled:  # the exchange's canceled list named it by id
-            self.ledger.record(index, "cancelled", message="canceled", attempts=1)
+            self.record(key, "cancelled", "canceled")
         elif data.status == LIVE:
-            self.ledger.record(index, "failed", message=f"{said}; still LIVE", attempts=1)
+            self.record(key, "failed", f"{said}; still LIVE")
         else:
             state = getattr(data.status, "value", data.status)
-            self.ledger.record(index, "not_open", message=f"{state}; {said}", attempts=1)
+            self.record(key, "not_open", f"{state}; {said}")
+
+    def unsettled(self) -> list[Key]:
+        """Sent, and neither the batch answer nor a lookup settled them yet."""
+        keys = [*self.cut, *self.ask]
+        return [k for k in dict.fromkeys(keys) if not self.ledger.done(self.index[k])]
+
+    async def last_lookup(self) -> None:
+        """Once sending is over (the deadline, a stop, or the answers in): one lookup
+        pass for what was sent and is not settled, the exchange's word rather than a
+        guess. Bounded on its own (the rest of the grace, at least one grace): a batch
+        cut off at the end of the grace is still asked about, once."""
+        pending = self.unsettled()
+        if not pending:
+            return
+        until = max(self.control.end(), time.monotonic() + self.control.grace)
+        with anyio.move_on_after(until - time.monotonic()):
+            for part in chunks(pending, LOOKUP_BATCH):
+                try:
+                    results = await self.client._status(
+                        [_item(k) for k in part], self.limiter, until
+                    )
+                except CancelKitError as exc:
+                    logger.info("the last confirming lookup failed: %s", exc)
+                    return
+                for key, result in zip(part, results, strict=True):
+                    self.settle(key, result)
+
+    def settle_rest(self) -> None:
+        """Outcomes for what was sent and is still unsettled, saying what was seen."""
+        if self.control.stopped:
+            when = f"the run stopped ({self.control.reason})"
+        elif self.control.expired:
+            when = "the deadline"
+        else:
+            when = "the run ended"
+        for key in self.unsettled():
+            said = self.ask.get(key)
+            if said is not None and said.partition(":")[0] in ASK_WHY:
+                # "not found or already canceled": not open for this key, either way.
+                self.record(key, "not_listed", f"{said}; not asked which before {when}")
+            elif said is not None:
+                self.record(key, "unknown", f"batch answered, {said}; not asked before {when}")
+            else:
+                self.record(key, "unknown", f"batch sent; no answer before {when}")
+
+    def give_up(self, error: Exception) -> None:
+        """A bug below: every order still gets a true outcome (the unsent: not_sent)."""
+        while isinstance(error, ExceptionGroup) and error.exceptions:
+            error = error.exceptions[0]  # the task group's wrapping says nothing
+        text = f"the run stopped: unexpected {type(error).__name__}: {error}"
+        self.control.stop(text)
+        for key in self.sent:
+            if not self.ledger.done(self.index[key]):
+                self.record(key, "unknown", f"batch sent; {text}")
+
+
+def _item(key: Key) -> StatusByOrderId | StatusByClientOrderId:
+    kind, value = key
+    if kind == "order":
+        return StatusByOrderId(order_id=UUID(value))
+    return StatusByClientOrderId(client_order_id=value)
 
 
 async def cancel_batched(
@@ -258,8 +332,19 @@ async def cancel_batched(
             run.index[key] = index
     by_kind = {kind: [v for k, v in run.index if k == kind] for kind in ("order", "client")}
     batches = [(kind, part) for kind, values in by_kind.items() for part in chunks(values, BATCH)]
-    await each(run.send, batches, concurrency)
-    await each(run.lookup, chunks(list(run.ask), LOOKUP_BATCH), concurrency)
+    # The run's Control counts 429s, pauses and key acceptance (the per-order 401 rule).
+    token = _CONTROL.set(control)
+    try:
+        if batches and not control.stopped:
+            await each(run.send, batches, concurrency)
+            await each(run.lookup, chunks(list(run.ask), LOOKUP_BATCH), concurrency)
+            await run.last_lookup()
+            run.settle_rest()
+    except Exception as exc:  # a bug below must not leave an order without an outcome
+        logger.exception("unexpected error in a Limitless bulk cancel")
+        run.give_up(exc)
+    finally:
+        _CONTROL.reset(token)
     return run.ledger.finish(control)
 
 
@@ -272,8 +357,58 @@ async def cancel_market(
     control: Control,
     on_result: Callable[[CancelResult[str]], None] | None,
 ) -> list[CancelResult[str]]:
-    """Cancel-all in one market, then the listing until nothing it cancelled is LIVE."""
-    answer = await client._cancel_all(market_slug, on_behalf_of, limiter, control.deadline)
+    """Cancel-all in one market, then the listing until nothing it cancelled is LIVE.
+
+    Whatever is raised inside, the market (and each order named) ends with an outcome."""
+    token = _CONTROL.set(control)
+    try:
+        return await _cancel_market(client, market_slug, on_behalf_of, limiter, control, on_result)
+    except Exception as exc:  # a bug below: the market still gets a true outcome
+        logger.exception("unexpected error in a Limitless cancel-all")
+        text = f"the run stopped: unexpected {type(exc).__name__}: {exc}"
+        control.stop(text)
+        return [CancelResult(market_slug, "unknown", f"cancel-all: {text}")]
+    finally:
+        _CONTROL.reset(token)
+
+
+async def _cancel_market(
+    client: AsyncLimitlessClient,
+    market_slug: str,
+    on_behalf_of: int | None,
+    limiter: Limiter,
+    control: Control,
+    on_result: Callable[[CancelResult[str]], None] | None,
+) -> list[CancelResult[str]]:
+    def whole(status: Any, message: str, error: CancelKitError | None = None) -> list[Any]:
+        # Returned, not announced: a journal line names orders, and a slug is not one.
+        return [CancelResult(market_slug, status, message, error)]
+
+    if control.stopped or control.expired:
+        why = f"the run stopped ({control.reason})" if control.stopped else "the deadline passed"
+        return whole("not_sent", f"cancel-all not sent: {why} first")
+    sent = False
+
+    def leaving() -> None:
+        nonlocal sent
+        sent = True
+        control.mark_sent([])  # no input order: counted for progress only
+
+    answer = None
+    with control.in_flight() as scope, sending(leaving):
+        scope.deadline = anyio.current_time() + max(0.0, control.end() - time.monotonic())
+        try:
+            answer = await client._cancel_all(market_slug, on_behalf_of, limiter, control.deadline)
+        except CancelKitError as exc:
+            if not sent or isinstance(exc, DeadlinePassed):
+                return whole("not_sent", f"cancel-all {exc.message}", exc)
+            if stops_the_run(exc, control):
+                control.stop(f"{type(exc).__name__}: {exc}")
+            return whole("failed", f"cancel-all: {exc.message}", exc)
+    if answer is None:  # cut off by an abort, or by the grace
+        if sent:
+            return whole("unknown", "cancel-all sent; no answer before the run ended")
+        return whole("not_sent", "cancel-all not sent: the run ended while it waited")
     canceled = [c for c in answer.canceled or () if isinstance(c, str)]
     failed = list(answer.failed or ())
     ids = [*canceled, *(f.order_id for f in failed)]
@@ -293,31 +428,50 @@ async def cancel_market(
         note = "cancel-all for a sub-account: its market cannot be listed to confirm"
         return [*results, CancelResult(market_slug, "unknown", note)]
     pause = _POLL_FIRST
-    live: dict[str, Any] = {}
-    while not control.stopped:
-        try:
-            listed = await client._user_orders(market_slug, limiter, control.deadline)
-        except CancelKitError as exc:
-            for index in waiting.values():
-                ledger.record(index, "failed", message=f"canceled; not confirmed: {exc.message}")
-            return [*ledger.finish(control)]
+    live: dict[str, Any] | None = None  # the last listing's LIVE orders (None: none read)
+    problem: str | None = None
+
+    def seen(listed: list[Any]) -> None:
+        nonlocal live
         live = {o.id: o for o in listed if o.status == LIVE}
         for order_id in [i for i in waiting if i not in live]:
             ledger.record(waiting.pop(order_id), "cancelled", message="canceled; not LIVE")
+
+    while not control.stopped and not control.expired:
+        try:
+            seen(await client._user_orders(market_slug, limiter, control.deadline))
+        except DeadlinePassed:
+            break
+        except CancelKitError as exc:
+            if stops_the_run(exc, control):
+                control.stop(f"{type(exc).__name__}: {exc}")
+            problem = exc.message
+            break
         if not waiting or not control.left():
             break
         await anyio.sleep(min(pause, control.left()))
         pause = min(pause * 2, _POLL_MAX)
-    for index in waiting.values():
-        if control.stopped:  # the exchange said canceled; the listing was not read
-            why = f"canceled; not yet confirmed ({control.reason})"
-            ledger.record(index, "unknown", message=why)
-        else:
-            ledger.record(index, "failed", message="canceled by cancel-all but still LIVE")
+    if (waiting or live is None) and problem is None and time.monotonic() < control.end():
+        # The deadline or a stop came first: one listing, bounded by the grace.
+        with anyio.move_on_after(max(0.0, control.end() - time.monotonic())):
+            try:
+                seen(await client._user_orders(market_slug, limiter, control.end()))
+            except CancelKitError as exc:
+                logger.info("the last confirming listing failed: %s", exc)
+    when = f"the run stopped ({control.reason})" if control.stopped else "the deadline"
+    for order_id, index in waiting.items():
+        if problem is not None:
+            ledger.record(index, "failed", message=f"canceled; not confirmed: {problem}")
+        elif live is not None and order_id in live:
+            ledger.record(
+                index, "failed", message=f"canceled by cancel-all but still LIVE at {when}"
+            )
+        else:  # the exchange said canceled; no listing read since
+            ledger.record(index, "unknown", message=f"canceled; not confirmed before {when}")
     results = ledger.finish(control)
     named = set(ids)
     return results + [
         CancelResult(order_id, "failed", "still LIVE after cancel-all")
-        for order_id in live
+        for order_id in live or {}
         if order_id not in named
     ]
