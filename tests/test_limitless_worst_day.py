@@ -211,3 +211,16 @@ def test_kill_9_mid_batches_then_the_journal_alone_leaves_nothing_open(
     assert env_run.returncode == 0, env_run.stderr
     assert not {o.id for o in box.open_orders()}
     assert "300 order(s)" in env_run.stderr
+
+
+def test_a_filled_order_in_a_batch_is_filled_not_cancelled(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    open_one = box.seed_limitless()
+    filled = box.seed_limitless(status="filled")
+    cancelled = box.seed_limitless(status="cancelled")
+    targets = [CancelByOrderId(order_id=UUID(o.id)) for o in (open_one, filled, cancelled)]
+    with box.limitless_client() as client:
+        results = client.cancel_orders(targets)
+    assert [r.status for r in results] == ["cancelled", "filled", "not_open"]
+    assert "MATCHED" in (results[1].message or "")
+    assert not box.open_orders()

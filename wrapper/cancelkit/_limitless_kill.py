@@ -52,6 +52,7 @@ LOOKUP_BATCH = ORDER_STATUS_BATCH_DTO_ITEMS_MAX_ITEMS
 # Reasons whose text does not say which of "not found" and "not open" it is.
 ASK_WHY = frozenset({"ORDER_NOT_FOUND"})
 LIVE = OrderStatus.LIVE
+MATCHED = OrderStatus.MATCHED
 _POLL_FIRST, _POLL_MAX = 0.05, 1.0  # seconds between confirmation listings
 
 Key = tuple[str, str]  # ("order", canonical uuid) or ("client", client order id)
@@ -235,6 +236,8 @@ class _Run:
             self.record(key, "cancelled", "canceled")
         elif data.status == LIVE:
             self.record(key, "failed", f"{said}; still LIVE")
+        elif data.status == MATCHED:  # a fill is its own outcome, never "not open"
+            self.record(key, "filled", f"MATCHED; {said}")
         else:
             state = getattr(data.status, "value", data.status)
             self.record(key, "not_open", f"{state}; {said}")
