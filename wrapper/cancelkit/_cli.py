@@ -3,7 +3,8 @@ that ``cancelkit --help`` starts fast."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -548,6 +549,22 @@ def orders() -> None:
     """List open orders."""
 
 
+@contextmanager
+def _listing_errors() -> Iterator[None]:
+    """A listing's failure as the CLI reports it: bad input exit 2, the rest exit 1."""
+    from ._exceptions import CancelKitError, InvalidRequest
+    from ._terminal import printable
+
+    try:
+        yield
+    except InvalidRequest as exc:
+        click.echo(f"cancelkit: {printable(exc.message)}", err=True)
+        raise SystemExit(2) from None
+    except CancelKitError as exc:
+        click.echo(f"cancelkit: {type(exc).__name__}: {printable(exc)}", err=True)
+        raise SystemExit(1) from None
+
+
 @orders.command("polymarket")
 @click.option("--market", "markets", multiple=True, metavar="SLUG", help="Only this market.")
 @click.option(
@@ -565,22 +582,14 @@ def orders_polymarket(
     then the count, per market."""
     from . import _inputs as given
     from . import _orders_cli as view
-    from ._exceptions import CancelKitError, InvalidRequest
     from ._polymarket import PolymarketUSClient
-    from ._terminal import printable
 
     if json_lines and count_only:
         raise click.UsageError("give --json or --count, not both")
-    try:
+    with _listing_errors():
         options: SyncOptions = {"base_url": base_url} if base_url else {}
         with given.from_env(PolymarketUSClient, **options) as pm:
             listed = pm.open_orders(market_slugs=markets or None)
-    except InvalidRequest as exc:
-        click.echo(f"cancelkit: {printable(exc.message)}", err=True)
-        raise SystemExit(2) from None
-    except CancelKitError as exc:
-        click.echo(f"cancelkit: {type(exc).__name__}: {printable(exc)}", err=True)
-        raise SystemExit(1) from None
     if json_lines:
         if listed:
             click.echo(view.json_lines(listed))
@@ -611,24 +620,16 @@ def orders_limitless(
     from . import _inputs as given
     from . import _orders_cli as view
     from . import _validation as check
-    from ._exceptions import CancelKitError, InvalidRequest
     from ._generated.limitless_api.models import OrderStatus
     from ._limitless import LimitlessClient
-    from ._terminal import printable
 
     chosen = [OrderStatus(s) for s in statuses] or None
-    try:
+    with _listing_errors():
         for slug in markets:
             check.market_slug(slug)
         kwargs = {"base_url": base_url} if base_url else {}
         with given.from_env(LimitlessClient, **kwargs) as lm:
             listed = [o for slug in markets for o in lm.open_orders(slug, statuses=chosen)]
-    except InvalidRequest as exc:
-        click.echo(f"cancelkit: {printable(exc.message)}", err=True)
-        raise SystemExit(2) from None
-    except CancelKitError as exc:
-        click.echo(f"cancelkit: {type(exc).__name__}: {printable(exc)}", err=True)
-        raise SystemExit(1) from None
     if json_lines:
         if listed:
             click.echo(view.json_lines(listed))

@@ -62,7 +62,7 @@ from ._generated.limitless_api.models import (
 from ._generated.limitless_api.types import UNSET
 from ._limiter import Limiter
 from ._limits import GLOBAL, LIMITLESS, Budget
-from ._retry import Attempts
+from ._retry import Attempts, parse_answer
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
 PACE = LIMITLESS[GLOBAL]
@@ -76,7 +76,6 @@ CancelTarget = CancelByOrderId | CancelByClientOrderId
 StatusTarget = StatusByOrderId | StatusByClientOrderId
 """One item of the generated status-lookup body."""
 
-_M = TypeVar("_M")
 _T = TypeVar("_T")
 logger = logging.getLogger("cancelkit")
 
@@ -87,17 +86,6 @@ def limiter(max_rate: float | None) -> Limiter:
     if max_rate is not None:
         budgets[GLOBAL].append(Budget.per_second(max_rate))
     return Limiter(budgets)
-
-
-def _parse(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what: str) -> _M:
-    try:
-        return model(json.loads(response.content))
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise UnexpectedResponse(
-            f"{what} answered {response.status_code} with a body that is not the spec's"
-            f" shape ({type(exc).__name__}: {exc})",
-            status=response.status_code,
-        ) from None
 
 
 def _status_item(target: CancelTarget | StatusTarget) -> StatusTarget:
@@ -543,7 +531,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         active and scheduled effects; a ``disabled`` one blocks cancels (503)."""
         request = _maintenance._get_kwargs()
         response, _ = await self._send({**request, "auth": None})
-        return _parse(response, MaintenanceStatusDto.from_dict, "GET /maintenance/status")
+        return parse_answer(response, MaintenanceStatusDto.from_dict, "GET /maintenance/status")
 
     async def _batch_cancel(
         self, kind: str, values: list[str], limiter: Limiter, deadline: float | None
@@ -555,7 +543,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         )
         what = "POST /orders/batch-cancel"
         response = await self._paced_send(_batch._get_kwargs(body=body), limiter, deadline, what)
-        return _parse(response, BatchCancelOrdersResponseDto.from_dict, what)
+        return parse_answer(response, BatchCancelOrdersResponseDto.from_dict, what)
 
     async def _status(
         self, items: list[StatusTarget], limiter: Limiter, deadline: float | None
@@ -563,7 +551,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         what = "POST /orders/status/batch"
         request = _status._get_kwargs(body=OrderStatusBatchDto(items=items))
         response = await self._paced_send(request, limiter, deadline, what)
-        answer = _parse(response, OrderStatusBatchResponseDto.from_dict, what)
+        answer = parse_answer(response, OrderStatusBatchResponseDto.from_dict, what)
         by_index = {r.index: r for r in answer.results}
         if sorted(by_index) != list(range(len(items))):
             raise UnexpectedResponse(f"{what} did not answer each item once (index 0..n-1)")
@@ -576,7 +564,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         request = _cancel_all._get_kwargs(check.market_slug(market_slug), on_behalf_of=profile)
         what = "DELETE /orders/all/{slug}"
         response = await self._paced_send(request, limiter, deadline, what)
-        return _parse(response, CancelAllOrdersResponseDto.from_dict, what)
+        return parse_answer(response, CancelAllOrdersResponseDto.from_dict, what)
 
     async def _user_orders(
         self,
@@ -589,7 +577,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         request = _user_orders._get_kwargs(check.market_slug(market_slug), statuses=chosen)
         what = "GET /markets/{slug}/user-orders"
         response = await self._paced_send(request, limiter, deadline, what)
-        return _parse(response, UserOrdersResponseDto.from_dict, what).data
+        return parse_answer(response, UserOrdersResponseDto.from_dict, what).data
 
     async def open_orders(
         self, market_slug: str, *, statuses: Sequence[OrderStatus] | None = None

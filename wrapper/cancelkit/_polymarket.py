@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -59,13 +59,11 @@ from ._limits import (
     POLYMARKET_LIVE,
     Budget,
 )
-from ._retry import Attempts
+from ._retry import Attempts, parse_answer
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
 RATE_LIMIT = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
 """Requests per second per key, over all endpoints, as the older page documents."""
-
-_M = TypeVar("_M")
 
 
 def limiter(max_rate: float | None) -> Limiter:
@@ -75,17 +73,6 @@ def limiter(max_rate: float | None) -> Limiter:
     if max_rate is not None:
         budgets[GLOBAL].append(Budget.per_second(max_rate))
     return Limiter(budgets)
-
-
-def _parse(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what: str) -> _M:
-    try:
-        return model(json.loads(response.content))
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise UnexpectedResponse(
-            f"{what} answered {response.status_code} with a body that is not the spec's"
-            f" shape ({type(exc).__name__}: {exc})",
-            status=response.status_code,
-        ) from None
 
 
 def _route_miss(error: OrderNotFound, what: str) -> WrongEndpoint:
@@ -192,12 +179,12 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _parse_orders(response: httpx.Response) -> list[Order]:
-        listing = _parse(response, GetOpenOrdersResponse.from_dict, "GET /v1/orders/open")
+        listing = parse_answer(response, GetOpenOrdersResponse.from_dict, "GET /v1/orders/open")
         return [] if not isinstance(listing.orders, list) else listing.orders
 
     @staticmethod
     def _parse_order(response: httpx.Response) -> Order:
-        found = _parse(response, GetOrderResponse.from_dict, "GET /v1/order/{orderId}")
+        found = parse_answer(response, GetOrderResponse.from_dict, "GET /v1/order/{orderId}")
         if not isinstance(found.order, Order):
             raise UnexpectedResponse("GET /v1/order/{orderId} answered without an order")
         return found.order
@@ -412,7 +399,9 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
             response, _ = await self._send(request, limiter, CANCEL_ALL, deadline)
         except OrderNotFound as exc:
             raise _route_miss(exc, "POST /v1/orders/open/cancel") from None
-        answer = _parse(response, CancelOpenOrdersResponse.from_dict, "POST /v1/orders/open/cancel")
+        answer = parse_answer(
+            response, CancelOpenOrdersResponse.from_dict, "POST /v1/orders/open/cancel"
+        )
         ids = answer.canceled_order_ids
         return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
 

@@ -11,8 +11,9 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import httpx
@@ -53,6 +54,22 @@ class RetryPolicy:
         """Delay before retry number ``retry`` (1-based): capped doubling, minus up to 25 %."""
         ceiling = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
         return ceiling * (1.0 - 0.25 * random.random())  # noqa: S311 (jitter, not crypto)
+
+
+_M = TypeVar("_M")
+
+
+def parse_answer(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what: str) -> _M:
+    """A 2xx answer's JSON body as the generated ``model``; a body without the spec's
+    shape is :class:`UnexpectedResponse`, never a half-read success."""
+    try:
+        return model(json.loads(response.content))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UnexpectedResponse(
+            f"{what} answered {response.status_code} with a body that is not the spec's"
+            f" shape ({type(exc).__name__}: {exc})",
+            status=response.status_code,
+        ) from None
 
 
 def retry_after(response: httpx.Response) -> float | None:
