@@ -58,12 +58,18 @@ class _NoCookies(http.cookiejar.CookieJar):
         """Send nothing."""  # the API root: no credentials, no rate budget, changes nothing
 
 
-def env(name: str, *, required: bool = True) -> str | None:
-    """An environment variable, or an InvalidRequest naming the missing one."""
-    value = os.environ.get(name)
-    if required and not value:
-        raise InvalidRequest(f"environment variable {name} is not set")
-    return value or None
+def env(*names: str) -> list[str]:
+    """The environment variables ``names``; an InvalidRequest naming every one that is
+    unset or empty, at once (not one per run, fixed one at a time)."""
+    values = [os.environ.get(name, "") for name in names]
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        many = len(missing) > 1
+        raise InvalidRequest(
+            f"environment variable{'s' if many else ''} {', '.join(missing)}"
+            f" {'are' if many else 'is'} not set"
+        )
+    return values
 
 
 def target(request: dict[str, Any]) -> str:
@@ -266,10 +272,11 @@ class Venue:
         """Key id and secret from the environment; the URL variable fills ``base_url``
         unless given."""
         key_var, secret_var, url_var = cls._env
-        base_url = env(url_var, required=False)
+        key_id, secret = env(key_var, secret_var)
+        base_url = os.environ.get(url_var)
         if base_url and "base_url" not in kwargs:
             kwargs["base_url"] = base_url
-        return env(key_var) or "", env(secret_var) or ""
+        return key_id, secret
 
     def _attempts(
         self, request: dict[str, Any], deadline: float | None = None, order: str | None = None

@@ -303,7 +303,6 @@ def cancel_polymarket(
 ) -> None:
     """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing)."""
     from . import _cancel_cli as cli
-    from . import _inputs as given
     from . import _validation as check
     from ._polymarket import RATE_LIMIT, AsyncPolymarketUSClient
 
@@ -336,7 +335,7 @@ def cancel_polymarket(
 
     job = cli.Job(
         venue="polymarket",
-        build_client=lambda: given.from_env(AsyncPolymarketUSClient, **kwargs),
+        build_client=lambda: AsyncPolymarketUSClient.from_env(**kwargs),
         work=work,
         rate=_rate_text(max_rate),
         deadline=deadline,
@@ -450,7 +449,6 @@ def cancel_limitless(
     --all every order in each --market. In --from-file, a line is order:<uuid> or
     client:<id>. Requests keep the published limit: 2 in flight, 300 ms apart."""
     from . import _cancel_cli as cli
-    from . import _inputs as given
     from . import _validation as check
     from ._limitless import AsyncLimitlessClient
 
@@ -504,7 +502,7 @@ def cancel_limitless(
         )
     job = cli.Job(
         venue="limitless",
-        build_client=lambda: given.from_env(AsyncLimitlessClient, **kwargs),
+        build_client=lambda: AsyncLimitlessClient.from_env(**kwargs),
         work=work,
         rate="published limit (2 in flight, 300 ms apart)"
         + (f" and {max_rate:g}/s" if max_rate else "")
@@ -580,7 +578,6 @@ def orders_polymarket(
 ) -> None:
     """The open orders of this key: id, market, side, price, quantity left, state;
     then the count, per market."""
-    from . import _inputs as given
     from . import _orders_cli as view
     from ._polymarket import PolymarketUSClient
 
@@ -588,7 +585,7 @@ def orders_polymarket(
         raise click.UsageError("give --json or --count, not both")
     with _listing_errors():
         options: SyncOptions = {"base_url": base_url} if base_url else {}
-        with given.from_env(PolymarketUSClient, **options) as pm:
+        with PolymarketUSClient.from_env(**options) as pm:
             listed = pm.open_orders(market_slugs=markets or None)
     if json_lines:
         if listed:
@@ -617,7 +614,6 @@ def orders_limitless(
 ) -> None:
     """This token's orders in each --market (LIVE unless --status): id, client order id,
     market, side, price, size left, status."""
-    from . import _inputs as given
     from . import _orders_cli as view
     from . import _validation as check
     from ._generated.limitless_api.models import OrderStatus
@@ -627,8 +623,8 @@ def orders_limitless(
     with _listing_errors():
         for slug in markets:
             check.market_slug(slug)
-        kwargs = {"base_url": base_url} if base_url else {}
-        with given.from_env(LimitlessClient, **kwargs) as lm:
+        kwargs: SyncOptions = {"base_url": base_url} if base_url else {}
+        with LimitlessClient.from_env(**kwargs) as lm:
             listed = [o for slug in markets for o in lm.open_orders(slug, statuses=chosen)]
     if json_lines:
         if listed:

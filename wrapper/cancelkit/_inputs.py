@@ -4,14 +4,11 @@ environment. Each problem is one clear usage error (exit 2) before anything is s
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import click
-
-from ._exceptions import InvalidRequest
 
 _C = TypeVar("_C")
 
@@ -83,22 +80,3 @@ def foreign_ids(venue: str, items: Sequence[tuple[str, str]]) -> None:
             + (" (or write order:<uuid> / client:<id>)" if venue == "limitless" else "")
             + "; nothing was sent"
         )
-
-
-def missing_env(names: Sequence[str]) -> None:
-    """An :class:`InvalidRequest` naming every one of ``names`` that is unset or
-    empty, at once (not one per run, fixed one at a time)."""
-    missing = [name for name in names if not os.environ.get(name)]
-    if missing:
-        raise InvalidRequest(
-            f"environment variable{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
-            f" {'are' if len(missing) > 1 else 'is'} not set"
-        )
-
-
-def from_env(cls: type[_C], **kwargs: Any) -> _C:
-    """``cls.from_env(**kwargs)`` after checking that every credential is set."""
-    key_var, secret_var, _ = cls._env  # type: ignore[attr-defined]
-    missing_env((key_var, secret_var))
-    built: _C = cls.from_env(**kwargs)  # type: ignore[attr-defined]
-    return built
