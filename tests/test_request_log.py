@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from cancelkit import CancelByClientOrderId
 from cancelkit.sandbox import RecordedRequest, Sandbox
@@ -45,3 +47,20 @@ def test_the_log_has_every_request_in_order_with_bodies_signatures_and_statuses(
     )
     box.clear_requests()
     assert box.requests == []
+
+
+def test_each_request_carries_its_monotonic_arrival_instant(cancelkit_sandbox: Sandbox) -> None:
+    # Another process on the machine reads the same clock (the benchmarks time a cold
+    # CLI's first cancel with it): the instant lies between the call's start and end.
+    box = cancelkit_sandbox
+    box.seed_polymarket("arr-1")
+    box.seed_polymarket("arr-2")
+    box.clear_requests()
+    with box.polymarket_client() as pm:
+        before = time.monotonic()
+        pm.cancel_order("arr-1")
+        between = time.monotonic()
+        pm.cancel_order("arr-2")
+        after = time.monotonic()
+    first, second = box.requests
+    assert before <= first.arrived <= between <= second.arrived <= after

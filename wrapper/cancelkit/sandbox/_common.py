@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -194,6 +195,7 @@ def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Res
     """Count the request, read its body, and turn a refusal into its response."""
 
     async def handle(request: Request) -> Response:
+        arrived = time.monotonic()  # before the body: when the request reached us
         book.count("requests")
         body = await request.body()
         _requests.verified.set(False)
@@ -208,6 +210,7 @@ def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Res
             body,
             is_verified=_requests.verified.get(),
             status=response.status_code,
+            arrived=arrived,
         )
         return response
 

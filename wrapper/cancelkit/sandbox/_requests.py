@@ -35,6 +35,10 @@ class RecordedRequest:
         verified: whether its signature verified (an unsigned or badly signed
             request is logged too, with False).
         status: the HTTP status the sandbox answered.
+        arrived: ``time.monotonic()`` when the sandbox began handling it (headers
+            read, before the body). Linux's monotonic clock is system-wide, so another
+            process on the machine can compare it with its own (the benchmarks time
+            "Enter to first cancel on the wire" with it).
     """
 
     venue: str
@@ -45,6 +49,7 @@ class RecordedRequest:
     verified: bool
     status: int
     seq: int = attrs.field(repr=False, eq=False)
+    arrived: float = attrs.field(default=0.0, repr=False, eq=False)
 
 
 def parse_body(raw: bytes) -> Any:
@@ -76,8 +81,9 @@ class RequestLog:
         *,
         is_verified: bool,
         status: int,
+        arrived: float = 0.0,
     ) -> None:
-        """Log one answered request."""
+        """Log one answered request (``arrived``: its ``time.monotonic()`` arrival)."""
         entry = RecordedRequest(
             self.venue,
             method,
@@ -87,6 +93,7 @@ class RequestLog:
             is_verified,
             status,
             next(_arrival),
+            arrived,
         )
         with self._lock:
             self._entries.append(entry)
