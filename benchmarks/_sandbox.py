@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
 
+class Arrival(NamedTuple):
+    """One request as the sandbox logged it, with its ``time.monotonic()`` arrival."""
+
+    venue: str
+    method: str
+    path: str
+    status: int
+    arrived: float
+
+
 class SandboxProcess:
-    """``python -m cancelkit sandbox`` on loopback, driven through its admin routes."""
+    """The sandbox (``benchmarks._sandbox_host``) on loopback, driven through its admin
+    routes, and through its stdin for the request log's arrival instants."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cancelkit", "sandbox"],
+            [sys.executable, "-m", "benchmarks._sandbox_host"],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -26,7 +39,7 @@ class SandboxProcess:
             if line.startswith("export "):
                 name, _, value = line[len("export ") :].strip().partition("=")
                 self.env[name] = value
-            if line.startswith("Press Ctrl+C"):
+            if line.strip() == "ready":
                 break
         self.pm_url = self.env["POLYMARKET_API_URL"]
         self.lm_url = self.env["LIMITLESS_API_URL"]
@@ -52,7 +65,33 @@ class SandboxProcess:
         orders = self.admin.get(url + "/_sandbox/orders").json()
         return sum(o["status"] == "open" for o in orders if o["id"] in wanted)
 
+    def _ask(self, command: str) -> str:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline()
+
+    def clear_requests(self) -> None:
+        """Empty the sandbox's request log (both venues)."""
+        self._ask("clear")
+
+    def arrivals(self) -> list[Arrival]:
+        """Every request logged since :meth:`clear_requests`, in order of arrival."""
+        return [Arrival(*row) for row in json.loads(self._ask("requests"))]
+
+    def reset(self, venue: str) -> None:
+        """Forget one venue's orders and counters, and reset its knobs."""
+        url = self.pm_url if venue == "pm" else self.lm_url
+        self.admin.post(url + "/_sandbox/reset").raise_for_status()
+
     def close(self) -> None:
+        """Stop the sandbox (end of its stdin), and kill it if it lingers."""
         self.admin.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

@@ -1,0 +1,42 @@
+"""The benchmarks' sandbox process (``python -m benchmarks._sandbox_host``).
+
+It runs :class:`cancelkit.sandbox.Sandbox` on loopback, prints its environment as
+``export NAME=value`` lines, then ``ready``, and answers one command per stdin line with
+one stdout line, for what the HTTP admin routes do not expose:
+
+- ``clear``: forget the request log; answers ``ok``.
+- ``requests``: the log as JSON, ``[[venue, method, path, status, arrived], ...]`` in
+  order of arrival, ``arrived`` being the sandbox's ``time.monotonic()`` (system-wide on
+  Linux, so the runner compares it with its own clock).
+
+End of stdin stops the servers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from cancelkit.sandbox import Sandbox
+
+
+def main() -> None:
+    """Serve until stdin closes."""
+    with Sandbox() as box:
+        for name, value in box.env().items():
+            print(f"export {name}={value}")
+        print("ready", flush=True)
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "clear":
+                box.clear_requests()
+                print("ok", flush=True)
+            elif command == "requests":
+                log = [[r.venue, r.method, r.path, r.status, r.arrived] for r in box.requests]
+                print(json.dumps(log), flush=True)
+            else:
+                print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
