@@ -1,0 +1,228 @@
+"""Start-up, cold process (issue #22): fresh interpreters doing one thing each; the CLI's
+"Enter to first cancel on the wire"; and a Polymarket kill including process start,
+ours against polymarket-us's ``cancel_many``. Contenders are interleaved round by round
+(rotating order).
+
+"Enter to first cancel" runs from just before the process is spawned to the sandbox's
+arrival instant of the first cancel request; both are ``time.monotonic()``, which on
+Linux is one clock for every process on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from ._contenders import SLUG
+from ._sandbox import SandboxProcess
+
+BASELINE = "python -c 'import httpx'"
+HELP = "cancelkit --help"
+PM_FIRST = "cancelkit cancel polymarket ID: Enter to first cancel on the wire"
+LM_FIRST = "cancelkit cancel limitless --order-id UUID: Enter to first cancel on the wire"
+# (name, reference, limit): ratios of medians in this one run (issue #22's goals).
+GOALS = [
+    (HELP, BASELINE, 0.5),
+    (PM_FIRST, BASELINE, 1.3),
+    (LM_FIRST, BASELINE, 1.3),
+]
+KILL_OURS_ALL = "cancelkit cancel polymarket --all"
+KILL_OURS_FILE = "cancelkit cancel polymarket --from-file (the ids)"
+KILL_SDK = "polymarket-us cancel_many x20 (fresh python, its import included)"
+KILL_RATE = 20  # the sandbox's per-key limit, as in the other Polymarket kill tables
+KILL_GOAL = 1.2
+PM_OWNER = "pm-demo"
+LM_OWNER = "1001"
+
+
+def _cli() -> str:
+    """The real console script of this venv (what a user types)."""
+    return str(Path(sys.executable).with_name("cancelkit"))
+
+
+def _env(box: SandboxProcess) -> dict[str, str]:
+    return {**os.environ, **box.env}
+
+
+def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} exited {done.returncode}: {done.stderr[-500:]}")
+
+
+def _wall(argv: list[str]) -> Callable[[], float]:
+    def measure() -> float:
+        started = time.monotonic()
+        _run(argv)
+        return time.monotonic() - started
+
+    return measure
+
+
+def _first_cancel(
+    box: SandboxProcess, venue: str, argv: Callable[[str], list[str]]
+) -> Callable[[], float]:
+    """Seconds from spawning the CLI on one fresh seeded order to the first cancel's
+    arrival at the sandbox (the process then runs to its end, untimed)."""
+
+    def measure() -> float:
+        order_id = str(uuid.uuid4()) if venue == "lm" else f"cold-{uuid.uuid4().hex[:12]}"
+        box.seed(venue, [order_id], LM_OWNER if venue == "lm" else PM_OWNER)
+        box.clear_requests()
+        env = _env(box)
+        started = time.monotonic()
+        _run(argv(order_id), env)
+        cancels = [a for a in box.arrivals() if a.method == "POST" and "cancel" in a.path]
+        if not cancels:
+            raise RuntimeError(f"{venue}: the CLI sent no cancel")
+        return cancels[0].arrived - started
+
+    return measure
+
+
+def cold_start(box: SandboxProcess, repeats: int) -> dict[str, list[float]]:
+    """``repeats`` cold runs of each command, rotating order each round: seconds each."""
+    python = sys.executable
+    cli = _cli()
+    commands: dict[str, Callable[[], float]] = {
+        "python -c pass": _wall([python, "-c", "pass"]),
+        BASELINE: _wall([python, "-c", "import httpx"]),
+        "python -c 'import cancelkit'": _wall([python, "-c", "import cancelkit"]),
+        "python -c 'from cancelkit import PolymarketUSClient, LimitlessClient'": _wall(
+            [python, "-c", "from cancelkit import PolymarketUSClient, LimitlessClient"]
+        ),
+        HELP: _wall([cli, "--help"]),
+        PM_FIRST: _first_cancel(box, "pm", lambda i: [cli, "cancel", "polymarket", i]),
+        LM_FIRST: _first_cancel(box, "lm", lambda i: [cli, "cancel", "limitless", "--order-id", i]),
+    }
+    names = list(commands)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(repeats):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(commands[name]())
+    return times
+
+
+def kill_with_start(
+    box: SandboxProcess, count: int, rounds: int
+) -> dict[str, list[dict[str, float]]]:
+    """``count`` open Polymarket orders killed by a fresh process, start included: our
+    CLI (``--all``, and the same ids from a file) against polymarket-us's ``cancel_many``
+    in a fresh ``python``. Each run gets a reset book (nothing left by another), the
+    orders reseeded, the sandbox at 20 requests/s per key; judged by the book."""
+    cli = _cli()
+    script = str(Path(__file__).with_name("_sdk_kill.py"))
+    contenders: dict[str, Callable[[str], list[str]]] = {
+        KILL_OURS_ALL: lambda path: [cli, "cancel", "polymarket", "--all"],
+        KILL_OURS_FILE: lambda path: [cli, "cancel", "polymarket", "--from-file", path],
+        KILL_SDK: lambda path: [sys.executable, script, path, SLUG],
+    }
+    names = list(contenders)
+    out: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as folder:
+        path = str(Path(folder, "ids.txt"))
+        for round_no in range(rounds):
+            shift = round_no % len(names)
+            for name in names[shift:] + names[:shift]:
+                box.reset("pm")
+                box.knobs("pm", rate_limit=KILL_RATE)
+                ids = [f"kill-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+                box.seed("pm", ids, PM_OWNER, SLUG)
+                Path(path).write_text("\n".join(ids) + "\n", encoding="utf-8")
+                env = _env(box)
+                started = time.monotonic()
+                done = subprocess.run(contenders[name](path), capture_output=True, env=env)
+                wall = time.monotonic() - started
+                stats = box.stats("pm")
+                out[name].append(
+                    {
+                        "wall": wall,
+                        "exit": done.returncode,
+                        "requests": stats["requests"],
+                        "429s": stats["rate_limited"],
+                        "open": box.open_count("pm", ids),
+                    }
+                )
+    box.reset("pm")
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cold_table(times: dict[str, list[float]]) -> list[str]:
+    """The start-up section: every command's median and p99, and the goals."""
+    runs = len(times[BASELINE])
+    base = statistics.median(times[BASELINE])
+    lines = [
+        f"## Start-up, cold process ({runs} runs each, interleaved, rotating order)",
+        "",
+        "Each run is a fresh process. The two `cancel` rows run the venv's real console",
+        "script on one freshly seeded order (credentials from the environment) and time from",
+        "just before the spawn to the first cancel request's arrival at the sandbox (its",
+        "`time.monotonic()`, the same clock); the Polymarket command lists the key's open",
+        "orders first, and that listing is inside the figure. p99 of so few runs is their",
+        "slowest.",
+        "",
+        "| command | median ms | p99 ms | x import httpx |",
+        "|---|---|---|---|",
+    ]
+    for name, values in times.items():
+        median = statistics.median(values)
+        lines.append(
+            f"| {name} | {median * 1e3:.0f} | {_pct(values, 0.99) * 1e3:.0f}"
+            f" | {median / base:.2f} |"
+        )
+    lines += ["", "| goal | ratio of medians | met |", "|---|---|---|"]
+    for name, reference, limit in GOALS:
+        ratio = statistics.median(times[name]) / statistics.median(times[reference])
+        lines.append(
+            f"| {name.split(':')[0]} <= {limit} x {reference} | {ratio:.2f}"
+            f" | {'yes' if ratio <= limit else 'no'} |"
+        )
+    lines.append("")
+    return lines
+
+
+def kill_table(count: int, runs: dict[str, list[dict[str, float]]]) -> list[str]:
+    """The kill-including-start section for one size, and its goal."""
+    sdk = statistics.median(r["wall"] for r in runs[KILL_SDK])
+    lines = [
+        f"## Kill switch including process start: {count} open Polymarket orders,"
+        f" sandbox limit {KILL_RATE}/s per key ({len(runs[KILL_SDK])} runs each, interleaved)",
+        "",
+        "From spawning the process to its exit. cancelkit confirms by listing; the SDK's",
+        "calls return when the gateway answers, confirming nothing. Requests, 429s and",
+        "left open are the worst run's (from the sandbox's counters and book).",
+        "",
+        "| contender | median s | p99 s | x SDK | requests | 429s | left open | exit codes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rows in runs.items():
+        walls = [r["wall"] for r in rows]
+        median = statistics.median(walls)
+        codes = sorted({int(r["exit"]) for r in rows})
+        lines.append(
+            f"| {name} | {median:.2f} | {_pct(walls, 0.99):.2f} | {median / sdk:.2f}"
+            f" | {int(max(r['requests'] for r in rows))} | {int(max(r['429s'] for r in rows))}"
+            f" | {int(max(r['open'] for r in rows))} | {', '.join(map(str, codes))} |"
+        )
+    lines += ["", "| goal | ratio of medians | met |", "|---|---|---|"]
+    for ours in (KILL_OURS_ALL, KILL_OURS_FILE):
+        ratio = statistics.median(r["wall"] for r in runs[ours]) / sdk
+        lines.append(
+            f"| {ours} <= {KILL_GOAL} x polymarket-us cancel_many | {ratio:.2f}"
+            f" | {'yes' if ratio <= KILL_GOAL else 'no'} |"
+        )
+    lines.append("")
+    return lines
