@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from . import _limitless_kill, _signing
+from . import _limitless_kill, _signing, _startup, _sync_bulk, _tail
 from ._contenders import CONTENDERS, SLUG
 from ._sandbox import SandboxProcess
 
@@ -28,17 +28,17 @@ OWNER = {"pm": "pm-demo", "lm": "1001"}
 VENUE = {"pm": "Polymarket US", "lm": "Limitless"}
 FLOOR = "bare httpx (floor)"
 ASYNC_FLOOR = "bare aiohttp (async floor)"
-# Issue #14's goals, as ratios of medians in this one run: (contender, reference, limit).
+# Issue #22's goals, as ratios of medians in this one run: (contender, reference, limit).
 GOALS = {
     "pm": [
         ("cancelkit async", "polymarket-us 2.4.1 async", 1.0),
-        ("cancelkit async", ASYNC_FLOOR, 1.3),
-        ("cancelkit sync", FLOOR, 1.05),
+        ("cancelkit async", ASYNC_FLOOR, 1.15),
+        ("cancelkit sync", FLOOR, 1.0),
     ],
     "lm": [
         ("cancelkit async", "limitless-sdk 1.3.0", 1.0),
-        ("cancelkit async", ASYNC_FLOOR, 1.3),
-        ("cancelkit sync", FLOOR, 1.05),
+        ("cancelkit async", ASYNC_FLOOR, 1.15),
+        ("cancelkit sync", FLOOR, 1.0),
     ],
 }
 
@@ -180,29 +180,6 @@ def first_cancel(box: SandboxProcess, repeats: int) -> dict[str, list[float]]:
     return out
 
 
-def startup(repeats: int) -> dict[str, float]:
-    """Median wall seconds of fresh interpreters doing one thing each, interleaved."""
-    exe = Path(sys.executable).with_name("cancelkit")
-    commands = {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "import httpx": [sys.executable, "-c", "import httpx"],
-        "import cancelkit": [sys.executable, "-c", "import cancelkit"],
-        "from cancelkit import both clients": [
-            sys.executable,
-            "-c",
-            "from cancelkit import PolymarketUSClient, LimitlessClient",
-        ],
-        "cancelkit --help": [str(exe), "--help"],
-    }
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, command in commands.items():
-            started = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def memory(box: SandboxProcess, count: int) -> tuple[float, float, float, int]:
     """(RSS after imports MB, peak RSS MB, seconds, ok) of a ``count``-cancel async batch."""
     ids = [f"mem-{i:06d}" for i in range(count)]
@@ -228,11 +205,14 @@ def report(
     lat: dict,  # type: ignore[type-arg]
     sign: dict,  # type: ignore[type-arg]
     kill: dict,  # type: ignore[type-arg]
-    boot: dict,  # type: ignore[type-arg]
+    boot: dict[str, list[float]],
     mem: tuple,  # type: ignore[type-arg]
     first: dict[str, list[float]],
     lm_kill: dict[int, dict[str, dict[str, float]]],
-) -> str:  # type: ignore[type-arg]
+    kill_start: dict[int, dict[str, list[dict[str, float]]]],
+    sync_bulk: dict[str, dict[str, list[tuple[float, float]]]],
+    tail: tuple[_tail.Samples, dict[str, int]],
+) -> str:
     versions = {
         p: metadata.version(p)
         for p in ("cancelkit", "httpx", "cryptography", "polymarket-us", "limitless-sdk")
@@ -274,7 +254,15 @@ def report(
                 f"| {contender} <= {limit} x {reference} | {ratio:.2f}"
                 f" | {'yes' if ratio <= limit else 'no'} |"
             )
-        lines.append("")
+        tail_runs = len(tail[0][venue]["cancelkit async"]["gc on"])
+        lines += [
+            "",
+            f"Tail: where our p99 stands against the floor's, from a separate interleaved run"
+            f" ({tail_runs} cancels per contender and mode) with GC as usual and with GC"
+            " frozen and disabled for the run:",
+            "",
+            *_tail.lines(venue, *tail),
+        ]
     lines += [
         f"## First cancel of a new async client ({len(first['cold'])} each, interleaved)",
         "",
@@ -311,19 +299,11 @@ def report(
         lines.append("")
     for count, rows in lm_kill.items():
         lines += _limitless_kill.table(count, rows)
+    lines += _sync_bulk.table(sync_bulk)
+    lines += _startup.cold_table(boot)
+    for count, runs in kill_start.items():
+        lines += _startup.kill_table(count, runs)
     lines += [
-        f"## Start-up (median of {args.startup} fresh processes)",
-        "",
-        "| command | ms |",
-        "|---|---|",
-    ]
-    lines += [f"| {n} | {v * 1e3:.0f} |" for n, v in boot.items()]
-    ratio = boot["import cancelkit"] / boot["import httpx"]
-    lines += [
-        "",
-        f"`import cancelkit` / `import httpx` = {ratio:.2f}; with both clients loaded,"
-        f" {boot['from cancelkit import both clients'] / boot['import httpx']:.2f}.",
-        "",
         f"## Memory: one kill of {args.memory} open orders (listing, batches, confirmation;"
         " no per-second cap)",
         "",
@@ -349,6 +329,8 @@ def main() -> None:
         )
         args.first = 3
         args.lm_kill = (60,)
+        args.kill_start, args.kill_start_rounds, args.sync_rounds = (40,), 1, 1
+        args.tail_per_round, args.tail_rounds = 5, 1
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
@@ -360,6 +342,9 @@ def main() -> None:
         )
         args.first = 40
         args.lm_kill = (300, 1000)
+        args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
+        args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
+        args.tail_per_round, args.tail_rounds = 250, 3
     box = SandboxProcess()
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
@@ -368,10 +353,16 @@ def main() -> None:
         lm_kill = {count: _limitless_kill.measure(box, count) for count in args.lm_kill}
         mem = memory(box, args.memory)
         first = first_cancel(box, args.first)
+        tail = _tail.measure(box, args.tail_per_round, args.tail_rounds)
+        sync_bulk = _sync_bulk.measure(box, args.sync_rounds)
+        boot = _startup.cold_start(box, args.startup)
+        kill_start = {
+            count: _startup.kill_with_start(box, count, args.kill_start_rounds)
+            for count in args.kill_start
+        }
     finally:
         box.close()
-    boot = startup(args.startup)
-    text = report(args, lat, sign, kill, boot, mem, first, lm_kill)
+    text = report(args, lat, sign, kill, boot, mem, first, lm_kill, kill_start, sync_bulk, tail)
     print(text)
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")
