@@ -58,7 +58,9 @@ def _call(box: SandboxProcess, venue: str, client: Any) -> Callable[[], Sample]:
 
     ids = [str(uuid.uuid4()) for _ in range(ORDERS)]
     box.seed(venue, ids, OWNER[venue], SLUG)
-    targets: list[Any] = ids if venue == "pm" else [CancelByOrderId(order_id=uuid.UUID(i)) for i in ids]
+    targets: list[Any] = (
+        ids if venue == "pm" else [CancelByOrderId(order_id=uuid.UUID(i)) for i in ids]
+    )
 
     def timed() -> Sample:
         if venue == "lm":
