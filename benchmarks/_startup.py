@@ -146,13 +146,18 @@ def kill_with_start(
                 box.seed("pm", ids, PM_OWNER, SLUG)
                 Path(path).write_text("\n".join(ids) + "\n", encoding="utf-8")
                 env = _env(box)
+                box.clear_requests()
                 started = time.monotonic()
                 done = subprocess.run(contenders[name](path), capture_output=True, env=env)
-                wall = time.monotonic() - started
+                ended = time.monotonic()
                 stats = box.stats("pm")
+                arrivals = box.arrivals()
+                cancels = [a.arrived for a in arrivals if a.method == "POST"] or [ended]
                 out[name].append(
                     {
-                        "wall": wall,
+                        "wall": ended - started,
+                        "first cancel": cancels[0] - started,
+                        "after last": ended - max((a.arrived for a in arrivals), default=ended),
                         "exit": done.returncode,
                         "requests": stats["requests"],
                         "429s": stats["rate_limited"],
@@ -210,11 +215,14 @@ def kill_table(count: int, runs: dict[str, list[dict[str, float]]]) -> list[str]
         f" sandbox limit {KILL_RATE}/s per key ({len(runs[KILL_SDK])} runs each, interleaved)",
         "",
         "From spawning the process to its exit. cancelkit confirms by listing; the SDK's",
-        "calls return when the gateway answers, confirming nothing. Requests, 429s and",
-        "left open are the worst run's (from the sandbox's counters and book).",
+        "calls return when the gateway answers, confirming nothing. 'first cancel' is the",
+        "first cancel request's arrival at the sandbox, 'after last' the time from the last",
+        "request's arrival to the exit (medians). Requests, 429s and left open are the",
+        "worst run's (from the sandbox's counters and book).",
         "",
-        "| contender | median s | p99 s | x SDK | requests | 429s | left open | exit codes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| contender | median s | p99 s | x SDK | first cancel s | after last s | requests"
+        " | 429s | left open | exit codes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, rows in runs.items():
         walls = [r["wall"] for r in rows]
@@ -222,6 +230,8 @@ def kill_table(count: int, runs: dict[str, list[dict[str, float]]]) -> list[str]
         codes = sorted({int(r["exit"]) for r in rows})
         lines.append(
             f"| {name} | {median:.2f} | {_pct(walls, 0.99):.2f} | {median / sdk:.2f}"
+            f" | {statistics.median(r['first cancel'] for r in rows):.2f}"
+            f" | {statistics.median(r['after last'] for r in rows):.2f}"
             f" | {int(max(r['requests'] for r in rows))} | {int(max(r['429s'] for r in rows))}"
             f" | {int(max(r['open'] for r in rows))} | {', '.join(map(str, codes))} |"
         )
