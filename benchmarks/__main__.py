@@ -255,7 +255,12 @@ def report(
                 f" | {'yes' if ratio <= limit else 'no'} |"
             )
         tail_runs = len(tail[0][venue]["cancelkit async"]["gc on"])
+        p99 = {name: _pct(values, 0.99) for name, values in named.items()}
         lines += [
+            "",
+            f"Tail in the table above: cancelkit async p99 is"
+            f" {p99['cancelkit async'] / p99[ASYNC_FLOOR]:.2f} x the aiohttp floor's p99,"
+            f" cancelkit sync {p99['cancelkit sync'] / p99[FLOOR]:.2f} x the httpx floor's.",
             "",
             f"Tail: where our p99 stands against the floor's, from a separate interleaved run"
             f" ({tail_runs} cancels per contender and mode) with GC as usual and with GC"
@@ -353,7 +358,7 @@ def main() -> None:
         lm_kill = {count: _limitless_kill.measure(box, count) for count in args.lm_kill}
         mem = memory(box, args.memory)
         first = first_cancel(box, args.first)
-        tail = _tail.measure(box, args.tail_per_round, args.tail_rounds)
+        tail = _tail.measure(box, args.tail_per_round, args.tail_rounds, warm_up=not args.smoke)
         sync_bulk = _sync_bulk.measure(box, args.sync_rounds)
         boot = _startup.cold_start(box, args.startup)
         kill_start = {

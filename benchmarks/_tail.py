@@ -31,9 +31,12 @@ def _ids(venue: str, count: int) -> list[str]:
     return [f"tail-{uuid.uuid4().hex[:12]}" for _ in range(count)]
 
 
-def measure(box: SandboxProcess, per_round: int, rounds: int) -> tuple[Samples, dict[str, int]]:
+def measure(
+    box: SandboxProcess, per_round: int, rounds: int, *, warm_up: bool = True
+) -> tuple[Samples, dict[str, int]]:
     """Latencies by venue, contender and GC mode; and the collections (all generations)
-    that ran during our contenders' GC-on runs, per venue."""
+    that ran during our contenders' GC-on runs, per venue. ``warm_up``: an untimed first
+    round (the smoke run skips it: the latency run before has loaded every module)."""
     names = [name for pair in PAIRS for name in pair]
     runs = [(name, mode) for name in names for mode in MODES]
     out: Samples = {v: {n: {m: [] for m in MODES} for n in names} for v in CONTENDERS}
@@ -41,7 +44,7 @@ def measure(box: SandboxProcess, per_round: int, rounds: int) -> tuple[Samples, 
     for venue in CONTENDERS:
         box.knobs(venue, validate=False)
     box.knobs("lm", published_limits=False)
-    for round_no in range(rounds + 1):  # round 0 warms every contender up
+    for round_no in range(0 if warm_up else 1, rounds + 1):  # round 0 warms up
         shift = round_no % len(runs)
         for venue in CONTENDERS:
             for name, mode in runs[shift:] + runs[:shift]:
