@@ -224,6 +224,8 @@ def report(
         f"Machine: {platform.platform()}, {os.cpu_count()} CPUs,"
         f" Python {platform.python_version()}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        f"Load average (1 min) at the start and the end of the run: {args.load[0]:.2f},"
+        f" {os.getloadavg()[0]:.2f}: above the CPU count, other work shared the machine.",
         "The sandbox runs in its own process on loopback; contenders are interleaved round by",
         "round (rotating order), so machine drift hits all alike. Only ratios from this one run",
         "are meaningful.",
@@ -323,6 +325,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="cancelkit benchmarks")
     parser.add_argument("--smoke", action="store_true", help="a few iterations; write nothing")
     args = parser.parse_args()
+    args.load = os.getloadavg()  # reported: figures taken on a busy machine are noisier
     if args.smoke:
         args.per_round, args.rounds, args.warmup = 5, 2, 3
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (

@@ -98,7 +98,7 @@ def lines(venue: str, samples: Samples, collections: dict[str, int]) -> list[str
         elif off < on - 0.05:
             verdict = f"GC explains {min(1.0, (on - off) / (on - 1)):.0%} of the excess"
         else:
-            verdict = "GC does not explain it (the rest is per-request work)"
+            verdict = "GC does not explain it"
         out.append(
             f"- {ours}: p99 {on:.2f} x {floor}'s with GC on, {off:.2f} x with GC off: {verdict}."
         )
