@@ -225,7 +225,12 @@ def report(
         f" Python {platform.python_version()}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         f"Load average (1 min) at the start and the end of the run: {args.load[0]:.2f},"
-        f" {os.getloadavg()[0]:.2f}: above the CPU count, other work shared the machine.",
+        f" {os.getloadavg()[0]:.2f}"
+        + (
+            ": above the CPU count, other work shared the machine (noisier figures)."
+            if max(args.load[0], os.getloadavg()[0]) > (os.cpu_count() or 1)
+            else "."
+        ),
         "The sandbox runs in its own process on loopback; contenders are interleaved round by",
         "round (rotating order), so machine drift hits all alike. Only ratios from this one run",
         "are meaningful.",
