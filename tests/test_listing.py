@@ -12,6 +12,7 @@ import pytest
 from cancelkit import PolymarketUSClient, UnexpectedResponse, _listing
 from cancelkit import _orders_cli as view
 from cancelkit._cli import main
+from cancelkit._terminal import printable, printable_cells
 from cancelkit.sandbox import Sandbox
 from click.testing import CliRunner
 
@@ -135,3 +136,11 @@ def test_the_cli_prints_what_the_model_listing_gives(cancelkit_sandbox: Sandbox)
     assert run("--json") == view.json_lines(listed) + "\n"
     assert [json.loads(line)["id"] for line in run("--json").splitlines()] == [o.id for o in listed]
     assert run("--count") == view.footer(view.per_market(listed)) + "\n"
+
+
+def test_cells_are_escaped_one_by_one_when_any_needs_it() -> None:
+    plain = ("o1", "market", "buy")
+    assert printable_cells(plain) == plain
+    for cell in ("\x1b", "\r", "\x9b", "\u202e", "\x7f"):
+        assert printable_cells(("o1", f"m{cell}", "buy")) == ("o1", printable(f"m{cell}"), "buy")
+    assert printable_cells(("a\x1b[2J", "b\x07")) == ("a\\x1b[2J", "b\\x07")

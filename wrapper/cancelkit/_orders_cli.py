@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import _listing
-from ._terminal import json_safe, printable
+from ._terminal import json_safe, printable, printable_cells
 
 if TYPE_CHECKING:
     from ._polymarket import PolymarketUSClient
@@ -43,6 +44,10 @@ def readable(value: Any) -> str:
     return text
 
 
+# A listing has a handful of sides and states: each read once, not once per order.
+_readable_enum = lru_cache(maxsize=256, typed=True)(readable)
+
+
 def _text(value: Any) -> str:
     return "-" if not isinstance(value, str | int | float) else str(value)
 
@@ -51,15 +56,14 @@ def row(order: Any) -> tuple[str, ...]:
     """One order's cells, printable."""
     price = getattr(order.price, "value", None)
     left = order.leaves_quantity
-    return tuple(
-        printable(cell)
-        for cell in (
+    return printable_cells(
+        (
             _text(order.id),
             _text(order.market_slug),
-            readable(order.side),
+            _readable_enum(order.side),
             _text(price),
             f"{left:g}" if isinstance(left, int | float) else "-",
-            readable(order.state),
+            _readable_enum(order.state),
         )
     )
 
