@@ -1,6 +1,6 @@
 """``cancelkit orders polymarket|limitless``: the orders of a key, as a table, counts or JSON.
 
-The table is plain aligned text written at once: a rich table of 100,000 rows took
+The table is plain aligned text: a rich table of 100,000 rows took
 minutes and gigabytes, and rich reads ids and slugs as markup (an id ``[/bold]x``
 crashed it). Everything the server chose is made printable first.
 
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import _listing
 from ._terminal import json_safe, printable, printable_cells
 
 if TYPE_CHECKING:
@@ -155,6 +154,8 @@ def polymarket(
 ) -> Iterator[str]:
     """Lists this key's open orders now (every error raised here), and returns the
     lines of ``view`` (``table``, ``json`` or ``count``) to :func:`write`."""
+    from . import _listing  # the Polymarket client: not for ``orders limitless``
+
     if view == "json":
         return iter(_listing.open_orders(client, markets, json_line))
     if view == "count":
