@@ -586,14 +586,9 @@ def orders_polymarket(
     with _listing_errors():
         options: SyncOptions = {"base_url": base_url} if base_url else {}
         with PolymarketUSClient.from_env(**options) as pm:
-            listed = pm.open_orders(market_slugs=markets or None)
-    if json_lines:
-        if listed:
-            click.echo(view.json_lines(listed))
-    elif count_only:
-        click.echo(view.footer(view.per_market(listed)))
-    else:
-        click.echo(view.table(listed))
+            mode = "json" if json_lines else "count" if count_only else "table"
+            lines = view.polymarket(pm, markets or None, mode)
+    view.write(lines)
 
 
 @orders.command("limitless")

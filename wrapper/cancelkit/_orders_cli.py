@@ -1,18 +1,28 @@
 """``cancelkit orders polymarket|limitless``: the orders of a key, as a table, counts or JSON.
 
-The table is plain aligned text written at once: a rich table of 100,000 rows took
+The table is plain aligned text: a rich table of 100,000 rows took
 minutes and gigabytes, and rich reads ids and slugs as markup (an id ``[/bold]x``
 crashed it). Everything the server chose is made printable first.
+
+At 100,000 orders the Polymarket listing is read one order at a time (``_listing``)
+and what is printed is written in chunks, never joined into one string.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
-from ._terminal import json_safe, printable
+import click
+
+from ._terminal import json_safe, printable, printable_cells
+
+if TYPE_CHECKING:
+    from ._polymarket import PolymarketUSClient
 
 COLUMNS = ("id", "market", "side", "price", "quantity left", "state")
 LIMITLESS_COLUMNS = ("id", "client order id", "market", "side", "price", "size left", "status")
@@ -33,6 +43,10 @@ def readable(value: Any) -> str:
     return text
 
 
+# A listing has a handful of sides and states: each read once, not once per order.
+_readable_enum = lru_cache(maxsize=256, typed=True)(readable)
+
+
 def _text(value: Any) -> str:
     return "-" if not isinstance(value, str | int | float) else str(value)
 
@@ -41,15 +55,14 @@ def row(order: Any) -> tuple[str, ...]:
     """One order's cells, printable."""
     price = getattr(order.price, "value", None)
     left = order.leaves_quantity
-    return tuple(
-        printable(cell)
-        for cell in (
+    return printable_cells(
+        (
             _text(order.id),
             _text(order.market_slug),
-            readable(order.side),
+            _readable_enum(order.side),
             _text(price),
             f"{left:g}" if isinstance(left, int | float) else "-",
-            readable(order.state),
+            _readable_enum(order.state),
         )
     )
 
@@ -70,9 +83,14 @@ def limitless_row(order: Any) -> tuple[str, ...]:
     )
 
 
+def market_of(order: Any) -> str:
+    """An order's market as printed (the table's second column)."""
+    return printable(_text(order.market_slug))
+
+
 def per_market(orders: Iterable[Any]) -> Counter[str]:
     """How many orders in each market."""
-    return Counter(printable(_text(o.market_slug)) for o in orders)
+    return Counter(market_of(o) for o in orders)
 
 
 def footer(counts: Counter[str], noun: str = "open order(s)") -> str:
@@ -92,20 +110,63 @@ def table(
 ) -> str:
     """The orders as aligned columns, then the footer with the counts."""
     rows = [cells(o) for o in orders]
+    return "\n".join(table_lines(rows, columns, per_market(orders), noun))
+
+
+def table_lines(
+    rows: Sequence[tuple[str, ...]],
+    columns: Sequence[str],
+    counts: Counter[str],
+    noun: str = "open order(s)",
+) -> Iterator[str]:
+    """:func:`table`'s lines from the rows' cells, one at a time."""
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     last = len(columns) - 1
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c if i == last else c.ljust(widths[i]) for i, c in enumerate(cells))
 
-    out = [line(columns), line(["-" * w for w in widths])] if rows else []
-    out += [line(r) for r in rows]
-    out.append(footer(per_market(orders), noun))
-    return "\n".join(out)
+    if rows:
+        yield line(columns)
+        yield line(["-" * w for w in widths])
+    yield from (line(r) for r in rows)
+    yield footer(counts, noun)
+
+
+# json.dumps(..., ensure_ascii=False) without building an encoder per order.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def json_line(order: Any) -> str:
+    """One order as a printable JSON line (the model's ``to_dict``)."""
+    return json_safe(_encode(order.to_dict()))
 
 
 def json_lines(orders: Iterable[Any]) -> str:
     """One JSON order per line, as the listing shows it: a file that
     ``cancelkit cancel polymarket --from-file`` reads (its ``id``s), so a listing
     can be saved, reviewed, trimmed and cancelled."""
-    return "\n".join(json_safe(json.dumps(o.to_dict(), ensure_ascii=False)) for o in orders)
+    return "\n".join(json_line(o) for o in orders)
+
+
+def polymarket(
+    client: PolymarketUSClient, markets: Iterable[str] | None, view: str
+) -> Iterator[str]:
+    """Lists this key's open orders now (every error raised here), and returns the
+    lines of ``view`` (``table``, ``json`` or ``count``) to :func:`write`."""
+    from . import _listing  # the Polymarket client: not for ``orders limitless``
+
+    if view == "json":
+        return iter(_listing.open_orders(client, markets, json_line))
+    if view == "count":
+        return iter([footer(Counter(_listing.open_orders(client, markets, market_of)))])
+    rows = _listing.open_orders(client, markets, row)
+    return table_lines(rows, COLUMNS, Counter(r[1] for r in rows))
+
+
+def write(lines: Iterable[str], chunk: int = 2000) -> None:
+    """The lines on stdout, ``chunk`` at a time: what ``click.echo("\\n".join(lines))``
+    prints, without the whole text in memory; nothing at all for no lines."""
+    it = iter(lines)
+    while part := list(islice(it, chunk)):
+        click.echo("\n".join(part))

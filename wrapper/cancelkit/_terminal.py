@@ -30,6 +30,15 @@ def printable(text: object) -> str:
     return _UNSAFE.sub(_escaped, str(text))
 
 
+def printable_cells(cells: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`printable` of each cell, with one scan of them all when none has
+    anything to escape (a listing's usual row; each control is one character, so
+    the joined text has one exactly when a cell has)."""
+    if _UNSAFE.search("".join(cells)) is None:
+        return cells
+    return tuple(printable(cell) for cell in cells)
+
+
 def _json_escaped(match: re.Match[str]) -> str:
     return f"\\u{ord(match[0]):04x}"
 
