@@ -11,20 +11,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlencode
 
 import anyio
 import attrs
 import httpx
 
-from . import __version__, _batch
-from ._auth import LimitlessAuth, PolymarketAuth
+from . import __version__
+from . import _bulk as _batch
 from ._bounded import Bounded
 from ._clock import Clock
 from ._exceptions import InvalidRequest, NetworkError
-from ._limiter import DeadlinePassed
-from ._limits import GLOBAL
+from ._limiter import GLOBAL, DeadlinePassed
 from ._retry import Attempts, RetryPolicy, retry_after
 
 # Other modules import these from here too.
@@ -232,6 +231,14 @@ class SyncTransportInThread(httpx.AsyncBaseTransport):
         return await anyio.to_thread.run_sync(send)
 
 
+class Signer(Protocol):
+    """A venue's signing flow, built from its key id and secret (its auth class)."""
+
+    def __call__(self, key_id: str, secret: str, clock: Clock | None = None, /) -> httpx.Auth:
+        """The ``httpx.Auth`` that signs every request of one client."""
+        ...
+
+
 class Venue:
     """What every client shares, whatever the exchange: settings, signing, clock, retries.
 
@@ -240,12 +247,12 @@ class Venue:
     reprs) and, if its spec documents one, ``_not_open_status``.
     """
 
-    _auth_class: ClassVar[type[PolymarketAuth | LimitlessAuth]]
+    _auth_class: ClassVar[Signer]
     _env: ClassVar[tuple[str, str, str]]
     _id_label: ClassVar[str]
     # The status the venue documents for "order cannot be cancelled", if it has one.
     _not_open_status: ClassVar[int | None] = None
-    _auth: PolymarketAuth | LimitlessAuth
+    _auth: httpx.Auth
     _clock: Clock
     _policy: RetryPolicy
     base_url: str
@@ -291,8 +298,15 @@ class Venue:
             order=order,
         )
 
+    @property
+    def key_id(self) -> str:
+        """The id of the key this client signs with (Polymarket's key id, Limitless's
+        token id): never secret, shown in reprs and the CLI's reports."""
+        key: str = getattr(self._auth, self._id_label)
+        return key
+
     def __repr__(self) -> str:
-        key = getattr(self._auth, self._id_label)
+        key = self.key_id
         url = redacted(self.base_url)
         return f"{type(self).__name__}({self._id_label}={key!r}, base_url={url!r})"
 

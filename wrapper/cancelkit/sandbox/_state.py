@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from .._limits import GLOBAL, POLYMARKET_LIVE, Budget
+from .._limiter import GLOBAL, Budget
+from ..polymarket._rates import POLYMARKET_LIVE
 from ._requests import RequestLog
 
 MAINTENANCE_MODES = ("normal", "post_only", "cancel_only", "disabled")

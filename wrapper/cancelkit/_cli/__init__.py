@@ -11,7 +11,7 @@ import attrs
 import click
 
 if TYPE_CHECKING:
-    from ._base import AsyncOptions, SyncOptions
+    from .._base import AsyncOptions, SyncOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,7 +89,7 @@ def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) 
     /_sandbox/ admin routes have NO authentication: keep --host on loopback."""
     import threading
 
-    from . import _sandbox_cli as view
+    from . import _sandbox as view
 
     module = _sandbox_module()
     warning = view.host_warning(host)
@@ -112,7 +112,7 @@ def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) 
 
 
 def _sandbox_module() -> Any:
-    from ._extras import MissingExtra, sandbox
+    from .._extras import MissingExtra, sandbox
 
     try:
         return sandbox()
@@ -215,7 +215,7 @@ class _Inputs:
     recorded_sent: set[int]  # index in items of orders the record shows were sent
 
 
-def _inputs(
+def _gather(
     venue: str,
     args: list[tuple[str, str]],
     from_file: str | None,
@@ -223,7 +223,7 @@ def _inputs(
 ) -> _Inputs:
     """Parsed orders from arguments and the file; a record's orders all come back
     (each as its latest record says), final ones marked to be checked again."""
-    from . import _cancel_cli as cli
+    from . import _cancel as cli
     from . import _inputs as given
 
     given.no_bare_dash(args)
@@ -302,16 +302,16 @@ def cancel_polymarket(
     foreign_record: bool,
 ) -> None:
     """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing)."""
-    from . import _cancel_cli as cli
-    from . import _validation as check
-    from ._polymarket import RATE_LIMIT, AsyncPolymarketUSClient
+    from ..polymarket import _validation as check
+    from ..polymarket._client import RATE_LIMIT, AsyncPolymarketUSClient
+    from . import _cancel as cli
 
     if all_orders and (order_ids or from_file):
         raise click.UsageError("--all cancels every open order: give no ORDER_ID or --from-file")
     if len(markets) > 1 and not all_orders:
         raise click.UsageError("give one --market with ids (or several with --all)")
     args = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
-    parsed = _inputs("polymarket", args, from_file, check.polymarket_order_id)
+    parsed = _gather("polymarket", args, from_file, check.polymarket_order_id)
     _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
     max_rate = _rate(rate, RATE_LIMIT)
     kwargs: AsyncOptions = {"base_url": base_url} if base_url else {}
@@ -385,10 +385,10 @@ async def _count_markets(client: Any, markets: tuple[str, ...], control: Any) ->
     market is otherwise a quiet "0 orders"."""
     from collections import Counter
 
-    from ._exceptions import CancelKitError
+    from .._exceptions import CancelKitError
 
     try:
-        listed = await client._list(list(markets), None, control.deadline)
+        listed = await client.open_orders(market_slugs=markets)
     except CancelKitError as exc:
         click.echo(f"cancelkit: could not count the open orders first: {exc}", err=True)
         return
@@ -448,9 +448,9 @@ def cancel_limitless(
     """Cancel Limitless orders (batches of 50, each outcome the exchange's word), or with
     --all every order in each --market. In --from-file, a line is order:<uuid> or
     client:<id>. Requests keep the published limit: 2 in flight, 300 ms apart."""
-    from . import _cancel_cli as cli
-    from . import _validation as check
-    from ._limitless import AsyncLimitlessClient
+    from ..limitless import _validation as check
+    from ..limitless._client import AsyncLimitlessClient
+    from . import _cancel as cli
 
     if all_orders and (order_ids or client_ids or from_file):
         raise click.UsageError("--all cancels every order of a market: give no ids or --from-file")
@@ -460,7 +460,7 @@ def cancel_limitless(
         raise click.UsageError("--market goes with --all")
     args = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
     args += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
-    parsed = _inputs("limitless", args, from_file, cli.parse_limitless)
+    parsed = _gather("limitless", args, from_file, cli.parse_limitless)
     bad = parsed.bad
     if on_behalf_of is not None:
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
@@ -535,8 +535,8 @@ def cancel_limitless(
 def _limitless_seconds(orders: int, max_rate: float | None, *, one_by_one: bool) -> float:
     """The least time N orders take: one request per batch of 50 (per order with
     --on-behalf-of), each at least the published spacing (or 1/--rate) apart."""
-    from ._limitless import PACE
-    from ._limitless_kill import BATCH
+    from ..limitless._client import PACE
+    from ..limitless._kill import BATCH
 
     requests = orders if one_by_one else -(-orders // BATCH)
     return requests * max(PACE.spacing, 1 / max_rate if max_rate else 0.0)
@@ -550,7 +550,7 @@ def orders() -> None:
 @contextmanager
 def _listing_errors() -> Iterator[None]:
     """A listing's failure as the CLI reports it: bad input exit 2, the rest exit 1."""
-    from ._exceptions import CancelKitError, InvalidRequest
+    from .._exceptions import CancelKitError, InvalidRequest
     from ._terminal import printable
 
     try:
@@ -578,8 +578,8 @@ def orders_polymarket(
 ) -> None:
     """The open orders of this key: id, market, side, price, quantity left, state;
     then the count, per market."""
-    from . import _orders_cli as view
-    from ._polymarket import PolymarketUSClient
+    from ..polymarket._client import PolymarketUSClient
+    from . import _orders as view
 
     if json_lines and count_only:
         raise click.UsageError("give --json or --count, not both")
@@ -614,10 +614,10 @@ def orders_limitless(
 ) -> None:
     """This token's orders in each --market (LIVE unless --status): id, client order id,
     market, side, price, size left, status."""
-    from . import _orders_cli as view
-    from . import _validation as check
-    from ._generated.limitless_api.models import OrderStatus
-    from ._limitless import LimitlessClient
+    from .._generated.limitless_api.models import OrderStatus
+    from ..limitless import _validation as check
+    from ..limitless._client import LimitlessClient
+    from . import _orders as view
 
     chosen = [OrderStatus(s) for s in statuses] or None
     with _listing_errors():

@@ -25,10 +25,10 @@ import anyio
 import attrs
 import click
 
+from .._bulk import FINAL, OUTCOMES, CancelResult, Control
+from .._exceptions import InvalidRequest
+from ..limitless import _validation as check
 from . import _inputs
-from . import _validation as check
-from ._batch import FINAL, OUTCOMES, CancelResult, Control
-from ._exceptions import InvalidRequest
 from ._journal import PLANNED, RUN_KEY, SENT, Journal, JournalError, Origin, mismatch, new_run_id
 from ._terminal import json_safe, library_log, printable
 
@@ -141,7 +141,7 @@ def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
 def parse_limitless(text: str) -> Any:
     """``order:<uuid>``, ``client:<id>`` or a bare UUID (an order id) to a generated
     request variant."""
-    from ._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
+    from .._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 
     kind, sep, value = _inputs.limitless_target(text).partition(":")
     if not sep or kind not in ("order", "client"):
@@ -456,7 +456,7 @@ def _run(
     except InvalidRequest as exc:
         click.echo(f"cancelkit: {exc.message}", err=True)
         return EXIT_USAGE
-    key = getattr(client._auth, client._id_label)
+    key = client.key_id
     origin = Origin(job.venue, _shown(client), key)
     differs = mismatch(origins, origin)
     if differs and not job.foreign_record:
@@ -535,7 +535,7 @@ def _warn_if_too_slow(job: Job, count: int, all_orders: bool) -> None:
 
 
 def _shown(client: Any) -> str:
-    from ._base import redacted
+    from .._base import redacted
 
     return redacted(client.base_url)
 

@@ -19,12 +19,9 @@ from uuid import UUID
 
 import httpx
 
-from . import _limitless_kill as kill
-from . import _validation as check
-from ._auth import LimitlessAuth
-from ._base import AsyncHTTP, SyncHTTP, Venue
-from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
-from ._exceptions import (
+from .._base import AsyncHTTP, SyncHTTP, Venue
+from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, cancel_each, check_batch_settings
+from .._exceptions import (
     CancelKitError,
     InvalidRequest,
     OrderNotFound,
@@ -33,15 +30,21 @@ from ._exceptions import (
     UnexpectedResponse,
     WrongEndpoint,
 )
-from ._generated.limitless_api.api.system import maintenance_controller_get_status as _maintenance
-from ._generated.limitless_api.api.trading import (
+from .._generated.limitless_api.api.system import maintenance_controller_get_status as _maintenance
+from .._generated.limitless_api.api.trading import (
     market_order_controller_get_user_orders as _user_orders,
 )
-from ._generated.limitless_api.api.trading import order_controller_batch_cancel_orders as _batch
-from ._generated.limitless_api.api.trading import order_controller_cancel_all_orders as _cancel_all
-from ._generated.limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
-from ._generated.limitless_api.api.trading import order_controller_get_order_status_batch as _status
-from ._generated.limitless_api.models import (
+from .._generated.limitless_api.api.trading import order_controller_batch_cancel_orders as _batch
+from .._generated.limitless_api.api.trading import (
+    order_controller_cancel_all_orders as _cancel_all,
+)
+from .._generated.limitless_api.api.trading import (
+    order_controller_cancel_order_combined as _cancel,
+)
+from .._generated.limitless_api.api.trading import (
+    order_controller_get_order_status_batch as _status,
+)
+from .._generated.limitless_api.models import (
     BatchCancelByClientOrderIds,
     BatchCancelByOrderIds,
     BatchCancelOrdersResponseDto,
@@ -59,10 +62,13 @@ from ._generated.limitless_api.models import (
     UserOrderDto,
     UserOrdersResponseDto,
 )
-from ._generated.limitless_api.types import UNSET
-from ._limiter import Limiter
-from ._limits import GLOBAL, LIMITLESS, Budget
-from ._retry import Attempts, parse_answer
+from .._generated.limitless_api.types import UNSET
+from .._limiter import GLOBAL, Budget, Limiter
+from .._retry import Attempts, parse_answer
+from . import _kill as kill
+from . import _validation as check
+from ._auth import LimitlessAuth
+from ._rates import LIMITLESS
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
 PACE = LIMITLESS[GLOBAL]
@@ -71,10 +77,8 @@ apart, per token."""
 DEFAULT_RATE: float | None = None
 """No cap beyond :data:`PACE` by default (``max_rate`` adds one in requests/s)."""
 
-CancelTarget = CancelByOrderId | CancelByClientOrderId
-"""The generated request body: one of its two variants."""
-StatusTarget = StatusByOrderId | StatusByClientOrderId
-"""One item of the generated status-lookup body."""
+from ._kill import CancelTarget as CancelTarget  # noqa: E402
+from ._kill import StatusTarget as StatusTarget  # noqa: E402
 
 _T = TypeVar("_T")
 logger = logging.getLogger("cancelkit")
@@ -648,7 +652,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
                 )
             else:
                 results = await kill.cancel_batched(
-                    self,
+                    _Wire(self),
                     given,
                     limiter=paced,
                     control=control,
@@ -678,7 +682,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
             response, attempts = await self._send(request, limiter, deadline=deadline)
             return _message(response), attempts.count
 
-        return await run_batch(
+        return await cancel_each(
             targets,
             lambda target: self._request(target, None, None, on_behalf_of),
             _key,
@@ -716,7 +720,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         paced = self._pace(max_rate)
         try:
             return await kill.cancel_market(
-                self,
+                _Wire(self),
                 market_slug,
                 on_behalf_of=on_behalf_of,
                 limiter=paced,
@@ -725,3 +729,33 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
             )
         finally:
             self._answered_at = max(self._answered_at, paced.last_answer())
+
+
+class _Wire:
+    """The requests of a kill switch (:class:`kill.Wire`), sent by ``client``."""
+
+    def __init__(self, client: AsyncLimitlessClient) -> None:
+        self._client = client
+
+    def validated(self, target: CancelTarget) -> CancelTarget:
+        return _body(target, None, None)
+
+    async def batch_cancel(
+        self, kind: str, values: list[str], limiter: Limiter, deadline: float | None
+    ) -> BatchCancelOrdersResponseDto:
+        return await self._client._batch_cancel(kind, values, limiter, deadline)
+
+    async def status(
+        self, items: list[StatusTarget], limiter: Limiter, deadline: float | None
+    ) -> list[OrderStatusResultDto]:
+        return await self._client._status(items, limiter, deadline)
+
+    async def cancel_all(
+        self, market_slug: str, on_behalf_of: int | None, limiter: Limiter, deadline: float | None
+    ) -> CancelAllOrdersResponseDto:
+        return await self._client._cancel_all(market_slug, on_behalf_of, limiter, deadline)
+
+    async def user_orders(
+        self, market_slug: str, limiter: Limiter, deadline: float | None
+    ) -> list[UserOrderDto]:
+        return await self._client._user_orders(market_slug, limiter, deadline)
