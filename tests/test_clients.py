@@ -27,7 +27,7 @@ from cancelkit import (
     UnexpectedResponse,
     WrongEndpoint,
 )
-from conftest import (
+from helpers import (
     LM_SECRET,
     LM_TOKEN_ID,
     PM_KEY_ID,

@@ -30,7 +30,7 @@ from cancelkit import (
 )
 from cancelkit._exceptions import MAX_BODY
 from cancelkit.sandbox import Sandbox
-from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, fast
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, fast
 
 UID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 Reply = tuple[int, dict[str, str], bytes]

@@ -16,7 +16,7 @@ from cancelkit import (
     OrderNotOpen,
 )
 from cancelkit.sandbox import Sandbox
-from conftest import lm_headers, pm_headers
+from helpers import lm_headers, pm_headers
 
 
 def test_clients_cancel_over_real_loopback_http(cancelkit_sandbox: Sandbox, flavour: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from cancelkit import InvalidRequest
 from cancelkit.sandbox import Sandbox
 from click.testing import CliRunner
-from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = [
@@ -68,7 +68,7 @@ def test_a_path_prefix_is_part_of_the_signed_wire_path() -> None:
         pm.cancel_order("ord-1")
     (request,) = script.requests
     assert request.url.raw_path == b"/api/v1/order/ord-1/cancel"
-    from conftest import verify_polymarket
+    from helpers import verify_polymarket
 
     verify_polymarket(request)  # signed over exactly that path
 

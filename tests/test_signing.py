@@ -12,7 +12,7 @@ from uuid import UUID
 import httpx
 import pytest
 from cancelkit import InvalidRequest, LimitlessAuth, PolymarketAuth
-from conftest import (
+from helpers import (
     LM_SECRET,
     LM_TOKEN_ID,
     PM_KEY_ID,

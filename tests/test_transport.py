@@ -147,7 +147,7 @@ def test_warm_says_when_the_exchange_is_unreachable() -> None:
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_a_cookie_set_by_a_server_or_proxy_is_never_sent_back(flavour: str) -> None:
     from cancelkit import LimitlessClient
-    from conftest import LM_SECRET, LM_TOKEN_ID, Script, call
+    from helpers import LM_SECRET, LM_TOKEN_ID, Script, call
 
     ok = {"message": "ok"}
     script = Script(
