@@ -27,7 +27,6 @@ import click
 
 from .._bulk import FINAL, OUTCOMES, CancelResult, Control
 from .._exceptions import InvalidRequest
-from ..limitless import _validation as check
 from . import _inputs
 from ._journal import PLANNED, RUN_KEY, SENT, Journal, JournalError, Origin, mismatch, new_run_id
 from ._terminal import json_safe, library_log, printable
@@ -136,19 +135,6 @@ def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
         return parse(text)
 
     return check_text
-
-
-def parse_limitless(text: str) -> Any:
-    """``order:<uuid>``, ``client:<id>`` or a bare UUID (an order id) to a generated
-    request variant."""
-    from .._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
-
-    kind, sep, value = _inputs.limitless_target(text).partition(":")
-    if not sep or kind not in ("order", "client"):
-        raise InvalidRequest(f"{text[:80]!r} is not order:<uuid> or client:<id>")
-    if kind == "order":
-        return CancelByOrderId(order_id=check.limitless_order_id(value))
-    return CancelByClientOrderId(client_order_id=check.client_order_id(value))
 
 
 def validate(

@@ -74,8 +74,11 @@ DEFAULT_BASE_URL = "https://api.limitless.exchange"
 PACE = LIMITLESS[GLOBAL]
 """The published limit every bulk call keeps: at most 2 requests in flight, 300 ms
 apart, per token."""
-DEFAULT_RATE: float | None = None
-"""No cap beyond :data:`PACE` by default (``max_rate`` adds one in requests/s)."""
+DEFAULT_MAX_RATE: float | None = None
+"""The default ``max_rate``: no cap beyond :data:`PACE` (``max_rate`` adds one in
+requests/s)."""
+DEFAULT_CONCURRENCY = 2
+"""Requests in flight at once (``concurrency``): the published pace allows 2."""
 
 from ._kill import CancelTarget as CancelTarget  # noqa: E402
 from ._kill import StatusTarget as StatusTarget  # noqa: E402
@@ -338,8 +341,8 @@ class LimitlessClient(SyncLimitless):
         targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
-        concurrency: int = 2,
-        max_rate: float | None = DEFAULT_RATE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
@@ -365,7 +368,7 @@ class LimitlessClient(SyncLimitless):
         market_slug: str,
         on_behalf_of: int | None = None,
         *,
-        max_rate: float | None = DEFAULT_RATE,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,
@@ -610,8 +613,8 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
-        concurrency: int = 2,
-        max_rate: float | None = DEFAULT_RATE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
@@ -699,7 +702,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         market_slug: str,
         on_behalf_of: int | None = None,
         *,
-        max_rate: float | None = DEFAULT_RATE,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,

@@ -60,8 +60,11 @@ from ._rates import (
 )
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
-RATE_LIMIT = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
-"""Requests per second per key, over all endpoints, as the older page documents."""
+DEFAULT_MAX_RATE = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
+"""The default ``max_rate``: requests per second per key, over all endpoints, as the
+older page documents."""
+DEFAULT_CONCURRENCY = 4
+"""Batched cancels in flight at once (``concurrency``)."""
 
 
 def limiter(max_rate: float | None) -> Limiter:
@@ -270,8 +273,8 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         order_ids: Iterable[str],
         *,
         market_slug: str | None = None,
-        concurrency: int = 4,
-        max_rate: float | None = RATE_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[str]], None] | None = None,
@@ -297,7 +300,7 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         self,
         *,
         market_slugs: Iterable[str] | None = None,
-        max_rate: float | None = RATE_LIMIT,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,
@@ -408,8 +411,8 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         order_ids: Iterable[str],
         *,
         market_slug: str | None = None,
-        concurrency: int = 4,
-        max_rate: float | None = RATE_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[str]], None] | None = None,
@@ -448,7 +451,7 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         self,
         *,
         market_slugs: Iterable[str] | None = None,
-        max_rate: float | None = RATE_LIMIT,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,
