@@ -64,7 +64,7 @@ from .._generated.limitless_api.models import (
 )
 from .._generated.limitless_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
-from .._retry import Attempts, parse_answer
+from .._retry import Attempts, RetryPolicy, parse_answer
 from . import _kill as kill
 from . import _validation as check
 from ._auth import LimitlessAuth
@@ -250,6 +250,8 @@ class LimitlessClient(SyncLimitless):
         proxy: a proxy URL for every request of every path (single, bulk, async).
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
         verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
+        retry: the retry limits and backoff (a :class:`RetryPolicy`); given, it
+            replaces ``max_retries``.
     """
 
     def __init__(
@@ -264,8 +266,11 @@ class LimitlessClient(SyncLimitless):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     @overload
@@ -420,8 +425,11 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     @overload
@@ -762,3 +770,6 @@ class _Wire:
         self, market_slug: str, limiter: Limiter, deadline: float | None
     ) -> list[UserOrderDto]:
         return await self._client._user_orders(market_slug, limiter, deadline)
+
+
+SyncLimitless._twin_class = AsyncLimitlessClient  # bulk cancels run on it

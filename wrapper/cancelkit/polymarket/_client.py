@@ -45,7 +45,7 @@ from .._generated.polymarket_us_api.models import (
 )
 from .._generated.polymarket_us_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
-from .._retry import Attempts, parse_answer
+from .._retry import Attempts, RetryPolicy, parse_answer
 from . import _kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
@@ -209,6 +209,8 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         proxy: a proxy URL for every request of every path (single, bulk, async).
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
         verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
+        retry: the retry limits and backoff (a :class:`RetryPolicy`); given, it
+            replaces ``max_retries``.
     """
 
     def __init__(
@@ -223,8 +225,11 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     def cancel_order(
@@ -334,8 +339,11 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     async def cancel_order(
@@ -495,3 +503,6 @@ class _Wire:
         self, slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
     ) -> list[str]:
         return await self._client._cancel_open(slugs, limiter, deadline)
+
+
+PolymarketUSClient._twin_class = AsyncPolymarketUSClient  # bulk cancels run on it
