@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import cancelkit
 import pytest
-from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, PM_SECRET_64, Script, fast
+from helpers import (
+    LM_SECRET,
+    LM_TOKEN_ID,
+    PM_KEY_ID,
+    PM_SECRET_32,
+    PM_SECRET_64,
+    Script,
+    fast_retry,
+)
 from hypothesis import settings
 
 if TYPE_CHECKING:
@@ -99,7 +107,8 @@ def make_pm(flavour: str) -> Callable[..., Any]:
             cancelkit.PolymarketUSClient if flavour == "sync" else cancelkit.AsyncPolymarketUSClient
         )
         kwargs.setdefault("base_url", "https://pm.test")
-        return fast(cls(PM_KEY_ID, PM_SECRET_32, transport=script.transport, **kwargs))
+        kwargs.setdefault("retry", fast_retry(kwargs.pop("max_retries", 3)))
+        return cls(PM_KEY_ID, PM_SECRET_32, transport=script.transport, **kwargs)
 
     return build
 
@@ -111,7 +120,8 @@ def make_lm(flavour: str) -> Callable[..., Any]:
     def build(script: Script, **kwargs: Any) -> Any:
         cls = cancelkit.LimitlessClient if flavour == "sync" else cancelkit.AsyncLimitlessClient
         kwargs.setdefault("base_url", "https://lm.test")
-        return fast(cls(LM_TOKEN_ID, LM_SECRET, transport=script.transport, **kwargs))
+        kwargs.setdefault("retry", fast_retry(kwargs.pop("max_retries", 3)))
+        return cls(LM_TOKEN_ID, LM_SECRET, transport=script.transport, **kwargs)
 
     return build
 

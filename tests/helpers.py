@@ -90,12 +90,27 @@ def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return result
 
 
-def fast(client: Any) -> Any:
-    """Shrink backoff so retry tests take milliseconds (behaviour, not timing)."""
-    client._policy = RetryPolicy(
-        max_retries=client._policy.max_retries, base_delay=0.001, max_delay=0.002
-    )
+def fast_retry(max_retries: int = 3) -> RetryPolicy:
+    """Backoff of milliseconds, so retry tests take milliseconds (behaviour, not timing)."""
+    return RetryPolicy(max_retries=max_retries, base_delay=0.001, max_delay=0.002)
+
+
+def pin_clock(client: Any, wall: Callable[[], float]) -> Any:
+    """Give ``client``'s signing clock the local time ``wall`` says (no global patch)."""
+    client._clock.wall = wall
     return client
+
+
+def record_waits(client: Any) -> list[float]:
+    """The waits between ``client``'s attempts, recorded instead of slept."""
+    waits: list[float] = []
+
+    async def async_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    client._sleep = waits.append
+    client._async_sleep = async_sleep
+    return waits
 
 
 def pm_headers(
