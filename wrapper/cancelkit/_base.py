@@ -8,6 +8,7 @@ import os
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from types import TracebackType
@@ -405,6 +406,8 @@ class SyncHTTP(Venue):
         with self._bulk_lock:
             if self._loop_thread is None:
                 self._loop_thread = LoopThread()
+                # A client dropped without close() does not keep its thread running.
+                weakref.finalize(self, self._loop_thread.stop)
             if self._twin is None:
                 self._twin = cls._twin_of(self._shared(), self._async_transport())
             twin = self._twin

@@ -43,6 +43,12 @@ class LoopThread:
             future.cancel()
             raise
 
+    def stop(self) -> None:
+        """Stop the loop without waiting (a client dropped unclosed: from any thread,
+        the loop's own too)."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
     def close(self) -> None:
         """Stop the loop and join the thread (after finishing async generators)."""
         if self._loop.is_closed():

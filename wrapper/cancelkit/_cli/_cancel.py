@@ -25,7 +25,7 @@ import anyio
 import attrs
 import click
 
-from .._bulk import FINAL, OUTCOMES, CancelResult, Control
+from .._bulk import FINAL, OUTCOMES, CancelResult, Control, StopReason
 from .._exceptions import InvalidRequest
 from . import _inputs
 from ._journal import PLANNED, RUN_KEY, SENT, Journal, JournalError, Origin, mismatch, new_run_id
@@ -562,11 +562,11 @@ async def _watch_signals(control: Control) -> None:
         return
     with receiver as signals:
         async for received in signals:
-            if control.stopped and control.reason and control.reason.startswith("interrupted"):
+            if control.stop_reason is StopReason.INTERRUPTED:
                 _say("cancelkit: interrupted again: exiting at once")
                 os._exit(EXIT_INTERRUPTED)
             name = signal.Signals(received).name
-            control.stop(f"interrupted ({name})")
+            control.stop(f"interrupted ({name})", StopReason.INTERRUPTED)
             _say(
                 f"cancelkit: {name}: sending nothing new; {control.grace:g} s for requests in"
                 " flight and one listing to confirm what was sent"
@@ -610,9 +610,9 @@ def _finish(
         f"cancelkit: {orders} order(s){given}: {', '.join(parts) or 'none'}"
         + (f"; {len(invalid)} invalid input(s) not sent" if invalid else "")
     )
-    if control.reason and not control.reason.startswith("interrupted"):
+    if control.reason and control.stop_reason is not StopReason.INTERRUPTED:
         _say(f"cancelkit: stopped early: {printable(control.reason)} (key {key})")
-    if control.reason and control.reason.startswith(("interrupted", "aborted")):
+    if control.stop_reason in (StopReason.INTERRUPTED, StopReason.ABORTED):
         return EXIT_INTERRUPTED
     if invalid or not all(r.ok for r in results):
         return EXIT_FAILED

@@ -3,7 +3,7 @@
 HMAC-signed; every request is built by the generated ``_get_kwargs`` of its
 operation and every answer parsed by its generated model. Bulk calls keep the
 published pace (at most 2 requests in flight, 300 ms apart, per token: see
-``_limits``). A 503 is retried until the deadline; if it persists, the error says
+``_rates``). A 503 is retried until the deadline; if it persists, the error says
 what ``GET /maintenance/status`` (public) reports.
 """
 
