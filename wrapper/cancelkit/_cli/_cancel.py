@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from types import TracebackType
+from typing import IO, Any, Generic, Protocol, Self, TypeVar
 
 import anyio
 import attrs
@@ -345,16 +346,43 @@ class _Report:
                 self.progress.update(self.task, status=self.summary(), eta=self.eta())
 
 
-Work = Callable[[Any, list[Any], Callable[[CancelResult[Any]], None], Control], Awaitable[Any]]
+class BulkClient(Protocol):
+    """What the CLI asks of a venue's async client itself (the rest is the venue's
+    ``work``): where it goes, with which key, and to be closed."""
+
+    base_url: str
+
+    @property
+    def key_id(self) -> str:
+        """The key id shown in the banner and bound into records."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """The client, opened."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the client."""
+        ...
+
+
+C = TypeVar("C", bound=BulkClient)
+Report = Callable[[CancelResult[Any]], None]
+"""Called with each result as soon as it is known (the ``on_result`` of the library)."""
 
 
 @attrs.frozen
-class Job:
+class Job(Generic[C]):
     """What one ``cancelkit cancel`` invocation is to do, venue-specific parts given."""
 
     venue: str
-    build_client: Callable[[], Any]
-    work: Work
+    build_client: Callable[[], C]
+    work: Callable[[C, list[Any], Report, Control], Awaitable[list[CancelResult[Any]]]]
     rate: str
     deadline: float
     as_json_lines: bool
@@ -369,7 +397,7 @@ class Job:
 
 
 def run(
-    job: Job,
+    job: Job[Any],
     *,
     items: Sequence[tuple[str, Any]],
     invalid: Sequence[str],
@@ -411,7 +439,7 @@ def run(
         )
 
 
-def _nothing(job: Job, invalid: Sequence[str]) -> str:
+def _nothing(job: Job[Any], invalid: Sequence[str]) -> str:
     if invalid:
         return f"all {len(invalid)} input(s) were invalid"
     if job.source is not None:
@@ -428,7 +456,7 @@ def _debug_log(on: bool) -> AbstractContextManager[None]:
 
 
 def _run(
-    job: Job,
+    job: Job[Any],
     items: Sequence[tuple[str, Any]],
     all_orders: bool,
     invalid: Sequence[str],
@@ -505,7 +533,7 @@ def _open_journal(path: str) -> IO[bytes]:
     return open_journal(path)
 
 
-def _warn_if_too_slow(job: Job, count: int, all_orders: bool) -> None:
+def _warn_if_too_slow(job: Job[Any], count: int, all_orders: bool) -> None:
     if all_orders or job.estimate is None:
         return
     need = job.estimate(count)
@@ -520,14 +548,14 @@ def _warn_if_too_slow(job: Job, count: int, all_orders: bool) -> None:
         )
 
 
-def _shown(client: Any) -> str:
+def _shown(client: BulkClient) -> str:
     from .._base import redacted
 
     return redacted(client.base_url)
 
 
 async def _main(
-    job: Job, client: Any, targets: list[Any], report: _Report, control: Control
+    job: Job[C], client: C, targets: list[Any], report: _Report, control: Control
 ) -> list[CancelResult[Any]]:
     if sys.stderr.isatty():
         report.start_progress()

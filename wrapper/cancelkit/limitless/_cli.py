@@ -13,6 +13,9 @@ from .._cli._options import CancelOptions, common, gather, listing_errors
 
 if TYPE_CHECKING:
     from .._base import AsyncOptions, SyncOptions
+    from .._bulk import CancelResult, Control
+    from .._cli._cancel import Report
+    from ._client import AsyncLimitlessClient
     from ._kill import CancelTarget
 
 
@@ -71,9 +74,14 @@ def cancel_limitless(
     max_rate = opts.rate or None  # --rate adds a cap to the published pace; 0: none
     kwargs: AsyncOptions = {"base_url": opts.base_url} if opts.base_url else {}
 
-    async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
+    async def work(
+        client: AsyncLimitlessClient,
+        targets: list[CancelTarget],
+        report: Report,
+        control: Control,
+    ) -> list[CancelResult[Any]]:
         if all_orders:
-            results: list[Any] = []
+            results: list[CancelResult[Any]] = []
             for slug in markets:  # one after another: the pace is per token
                 results += await client.cancel_all(
                     slug, on_behalf_of, max_rate=max_rate, on_result=report, control=control

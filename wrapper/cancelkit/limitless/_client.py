@@ -68,6 +68,8 @@ from .._retry import Attempts, RetryPolicy, parse_answer
 from . import _kill as kill
 from . import _validation as check
 from ._auth import LimitlessAuth
+from ._kill import CancelTarget as CancelTarget
+from ._kill import StatusTarget as StatusTarget
 from ._rates import LIMITLESS
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
@@ -79,9 +81,6 @@ DEFAULT_MAX_RATE: float | None = None
 requests/s)."""
 DEFAULT_CONCURRENCY = 2
 """Requests in flight at once (``concurrency``): the published pace allows 2."""
-
-from ._kill import CancelTarget as CancelTarget  # noqa: E402
-from ._kill import StatusTarget as StatusTarget  # noqa: E402
 
 _T = TypeVar("_T")
 logger = logging.getLogger("cancelkit")

@@ -12,6 +12,9 @@ from .._cli._options import CancelOptions, common, gather, listing_errors, rate_
 
 if TYPE_CHECKING:
     from .._base import AsyncOptions, SyncOptions
+    from .._bulk import CancelResult, Control
+    from .._cli._cancel import Report
+    from ._client import AsyncPolymarketUSClient
 
 
 @click.command("polymarket")
@@ -54,10 +57,15 @@ def cancel_polymarket(
     max_rate = rate_or(opts.rate, DEFAULT_MAX_RATE)
     kwargs: AsyncOptions = {"base_url": opts.base_url} if opts.base_url else {}
 
-    async def work(client: Any, targets: list[Any], report: Any, control: Any) -> Any:
+    async def work(
+        client: AsyncPolymarketUSClient,
+        targets: list[str],
+        report: Report,
+        control: Control,
+    ) -> list[CancelResult[Any]]:
         if all_orders:
             if markets:
-                await _count_markets(client, markets, control)
+                await _count_markets(client, markets)
             return await client.cancel_all(
                 market_slugs=markets or None, max_rate=max_rate, on_result=report, control=control
             )
@@ -118,7 +126,7 @@ def _cancel_all_body(markets: tuple[str, ...]) -> str:
     return json.dumps({"slugs": list(markets)} if markets else {})
 
 
-async def _count_markets(client: Any, markets: tuple[str, ...], control: Any) -> None:
+async def _count_markets(client: AsyncPolymarketUSClient, markets: tuple[str, ...]) -> None:
     """Say how many open orders each market has before cancel-all: a misspelt
     market is otherwise a quiet "0 orders"."""
     from collections import Counter
