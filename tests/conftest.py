@@ -1,38 +1,25 @@
-"""Shared test helpers: known credentials, a scripted transport, server-side checks."""
+"""Fixtures and hooks for the whole suite (helpers live in helpers.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
-import hmac
-import inspect
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import cancelkit
-import httpx
 import pytest
-from cancelkit import LimitlessAuth, PolymarketAuth, RetryPolicy
-from cancelkit._clock import iso_millis
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from helpers import (
+    LM_SECRET,
+    LM_TOKEN_ID,
+    PM_KEY_ID,
+    PM_SECRET_32,
+    PM_SECRET_64,
+    Script,
+    fast_retry,
+)
 from hypothesis import settings
 
 if TYPE_CHECKING:
     from cancelkit.sandbox import Sandbox
-
-# Known answers from the signing reference.
-PM_KEY_ID = "5f0c7a1e-8d2b-4c3a-9e1f-2a3b4c5d6e7f"
-PM_SECRET_32 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-PM_SECRET_64 = (
-    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8DoQe/884Qvh1w3RjnS8CZZ+TWMJulDV8d3IZkElUxuA=="
-)
-PM_PUBLIC = base64.b64decode("A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=")
-LM_TOKEN_ID = "tok_test_0001"
-LM_SECRET = "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0LTMyYnl0ZXM="
-
-Reply = httpx.Response | Exception
 
 # ---------------------------------------------------------------------------
 # Secret scan over the whole suite: every secret the tests use or the sandbox
@@ -106,68 +93,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         )
 
 
-class Script:
-    """A mock exchange: records every request and answers from a script."""
-
-    def __init__(self, replies: Iterable[Reply] = ()) -> None:
-        self.replies = list(replies)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        # By default, each exchange's success (Polymarket ignores the body).
-        ok = httpx.Response(200, json={"message": "Order canceled successfully"})
-        reply = self.replies.pop(0) if self.replies else ok
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    @property
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self)
-
-
-def verify_polymarket(request: httpx.Request, public_key: bytes = PM_PUBLIC) -> None:
-    """Check a request the way Polymarket does: Ed25519 over ts + METHOD + path."""
-    path = request.url.raw_path.split(b"?")[0]
-    message = request.headers["X-PM-Timestamp"].encode() + request.method.encode() + path
-    signature = base64.b64decode(request.headers["X-PM-Signature"], validate=True)
-    Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)  # raises if bad
-
-
-def verify_limitless(request: httpx.Request, secret: str = LM_SECRET) -> None:
-    """Check a request the way Limitless does: recompute the HMAC over path+query and body."""
-    message = (
-        request.headers["lmts-timestamp"].encode()
-        + b"\n"
-        + request.method.encode()
-        + b"\n"
-        + request.url.raw_path
-        + b"\n"
-        + request.content
-    )
-    expected = hmac.new(base64.b64decode(secret), message, hashlib.sha256).digest()
-    given = base64.b64decode(request.headers["lmts-signature"], validate=True)
-    assert hmac.compare_digest(expected, given), "HMAC mismatch"
-
-
-def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a client method, sync or async, and return its result."""
-    result = method(*args, **kwargs)
-    if inspect.iscoroutine(result):
-        return asyncio.run(result)
-    return result
-
-
-def fast(client: Any) -> Any:
-    """Shrink backoff so retry tests take milliseconds (behaviour, not timing)."""
-    client._policy = RetryPolicy(
-        max_retries=client._policy.max_retries, base_delay=0.001, max_delay=0.002
-    )
-    return client
-
-
 @pytest.fixture(params=["sync", "async"])
 def flavour(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -182,7 +107,8 @@ def make_pm(flavour: str) -> Callable[..., Any]:
             cancelkit.PolymarketUSClient if flavour == "sync" else cancelkit.AsyncPolymarketUSClient
         )
         kwargs.setdefault("base_url", "https://pm.test")
-        return fast(cls(PM_KEY_ID, PM_SECRET_32, transport=script.transport, **kwargs))
+        kwargs.setdefault("retry", fast_retry(kwargs.pop("max_retries", 3)))
+        return cls(PM_KEY_ID, PM_SECRET_32, transport=script.transport, **kwargs)
 
     return build
 
@@ -194,42 +120,10 @@ def make_lm(flavour: str) -> Callable[..., Any]:
     def build(script: Script, **kwargs: Any) -> Any:
         cls = cancelkit.LimitlessClient if flavour == "sync" else cancelkit.AsyncLimitlessClient
         kwargs.setdefault("base_url", "https://lm.test")
-        return fast(cls(LM_TOKEN_ID, LM_SECRET, transport=script.transport, **kwargs))
+        kwargs.setdefault("retry", fast_retry(kwargs.pop("max_retries", 3)))
+        return cls(LM_TOKEN_ID, LM_SECRET, transport=script.transport, **kwargs)
 
     return build
-
-
-def pm_headers(
-    box: Sandbox, path: str, *, skew: float = 0.0, key: str | None = None
-) -> dict[str, str]:
-    c = box.credentials
-    auth = PolymarketAuth(c.polymarket_key_id, key or c.polymarket_secret_key)
-    stamp = str(int((time.time() + skew) * 1000))
-    return {
-        "X-PM-Access-Key": c.polymarket_key_id,
-        "X-PM-Timestamp": stamp,
-        "X-PM-Signature": auth.sign(stamp, "POST", path),
-    }
-
-
-def lm_headers(
-    box: Sandbox,
-    target: str,
-    body: bytes,
-    *,
-    method: str = "POST",
-    skew: float = 0.0,
-    secret: str | None = None,
-) -> dict[str, str]:
-    c = box.credentials
-    auth = LimitlessAuth(c.limitless_token_id, secret or c.limitless_secret)
-    stamp = iso_millis(time.time() + skew)
-    return {
-        "lmts-api-key": c.limitless_token_id,
-        "lmts-timestamp": stamp,
-        "lmts-signature": auth.sign(stamp, method, target, body),
-        "content-type": "application/json",
-    }
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from cancelkit import (
     PolymarketUSClient,
 )
 from cancelkit.sandbox import Sandbox
-from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32
 
 CLIENTS = [PolymarketUSClient, AsyncPolymarketUSClient, LimitlessClient, AsyncLimitlessClient]
 PASSWORD = "s3cr/et-Pa55word"

@@ -127,7 +127,7 @@ def test_every_public_name_resolves_and_is_listed() -> None:
 def test_status_lines_on_stderr_when_it_is_not_a_terminal(
     cancelkit_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cancelkit._cancel_cli as cli
+    import cancelkit._cli._cancel as cli
 
     monkeypatch.setattr(cli, "STATUS_EVERY", 0.2)
     box = cancelkit_sandbox

@@ -27,13 +27,15 @@ from cancelkit import (
     UnexpectedResponse,
     WrongEndpoint,
 )
-from conftest import (
+from helpers import (
     LM_SECRET,
     LM_TOKEN_ID,
     PM_KEY_ID,
     PM_SECRET_32,
     Script,
     call,
+    pin_clock,
+    record_waits,
     verify_limitless,
     verify_polymarket,
 )
@@ -132,9 +134,8 @@ def test_retryable_statuses_retry_with_fresh_signatures_and_stop_at_the_limit(
 ) -> None:
     body = {"status": status, "message": "Too Many Requests" if status == 429 else "boom"}
     script = Script([httpx.Response(status, json=body) for _ in range(10)])
-    client = make_pm(script, max_retries=2)
     # Backoff of a few ms, so each attempt falls in a new millisecond timestamp.
-    client._policy = RetryPolicy(max_retries=2, base_delay=0.004, max_delay=0.008)
+    client = make_pm(script, retry=RetryPolicy(max_retries=2, base_delay=0.004, max_delay=0.008))
     with pytest.raises(error) as caught:
         call(client.cancel_order, "ord-1")
     assert len(script.requests) == 3
@@ -194,20 +195,13 @@ def test_limitless_missing_ok_returns_the_not_found_message(make_lm: Callable[..
 
 
 @pytest.mark.parametrize("header", ["0.3", "2"])
-def test_retry_after_is_honoured(
-    make_lm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, header: str
-) -> None:
-    waits: list[float] = []
-
-    async def async_sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    monkeypatch.setattr("cancelkit._base.time.sleep", waits.append)
-    monkeypatch.setattr("cancelkit._base.anyio.sleep", async_sleep)
+def test_retry_after_is_honoured(make_lm: Callable[..., Any], header: str) -> None:
     script = Script(
         [httpx.Response(429, headers={"Retry-After": header}), httpx.Response(200, json=OK)]
     )
-    call(make_lm(script).cancel_order, order_id=UID)
+    client = make_lm(script)
+    waits = record_waits(client)
+    call(client.cancel_order, order_id=UID)
     assert waits == [float(header)]
 
 
@@ -232,10 +226,9 @@ def _http_date(seconds: float) -> str:
 
 
 def test_a_401_showing_a_skewed_clock_is_corrected_and_retried_once(
-    make_pm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    make_pm: Callable[..., Any],
 ) -> None:
     real = time.time
-    monkeypatch.setattr("cancelkit._clock._local_time", lambda: real() - 120.0)
     script = Script(
         [
             httpx.Response(
@@ -244,7 +237,7 @@ def test_a_401_showing_a_skewed_clock_is_corrected_and_retried_once(
             httpx.Response(200, json={}, headers={"Date": _http_date(real())}),
         ]
     )
-    call(make_pm(script).cancel_order, "ord-1")
+    call(pin_clock(make_pm(script), lambda: real() - 120.0).cancel_order, "ord-1")
     first, second = (int(r.headers["X-PM-Timestamp"]) / 1000 for r in script.requests)
     assert abs(first - (real() - 120)) < 5
     assert abs(second - real()) < 2, "the retry is signed with the server's clock"
@@ -264,32 +257,29 @@ def test_a_401_with_a_sane_clock_is_not_retried(make_lm: Callable[..., Any]) -> 
     assert len(script.requests) == 1
 
 
-def test_a_second_skewed_401_is_not_retried_again(
-    make_lm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_second_skewed_401_is_not_retried_again(make_lm: Callable[..., Any]) -> None:
     real = time.time
     offset = [300.0]
-    monkeypatch.setattr("cancelkit._clock._local_time", lambda: real() - offset[0])
 
     def skewed_401() -> httpx.Response:
         offset[0] += 300  # the local clock keeps running away
         return httpx.Response(401, headers={"Date": _http_date(real())})
 
     script = Script([skewed_401(), skewed_401(), skewed_401()])
+    client = pin_clock(make_lm(script), lambda: real() - offset[0])
     with pytest.raises(AuthenticationError) as caught:
-        call(make_lm(script).cancel_order, order_id=UID)
+        call(client.cancel_order, order_id=UID)
     assert caught.value.attempts == 2
 
 
 def test_the_offset_from_any_response_date_is_used_for_later_requests(
-    make_lm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    make_lm: Callable[..., Any],
 ) -> None:
     real = time.time
-    monkeypatch.setattr("cancelkit._clock._local_time", lambda: real() + 40.0)
     script = Script(
         [httpx.Response(200, json={"message": "ok"}, headers={"Date": _http_date(real())})] * 2
     )
-    client = make_lm(script)
+    client = pin_clock(make_lm(script), lambda: real() + 40.0)
     call(client.cancel_order, order_id=UID)
     call(client.cancel_order, order_id=UID)
     from datetime import datetime

@@ -18,7 +18,7 @@ from cancelkit import (
     PolymarketUSClient,
 )
 from cancelkit.sandbox import Sandbox, _contract
-from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import (

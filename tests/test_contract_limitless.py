@@ -14,7 +14,7 @@ import yaml
 from cancelkit import LimitlessAuth, LimitlessClient
 from cancelkit._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 from cancelkit.sandbox import Sandbox, _contract
-from conftest import LM_SECRET, LM_TOKEN_ID, Script
+from helpers import LM_SECRET, LM_TOKEN_ID, Script
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from test_contract import _excluded_for, _send

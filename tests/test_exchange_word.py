@@ -30,7 +30,7 @@ from cancelkit import (
 )
 from cancelkit._exceptions import MAX_BODY
 from cancelkit.sandbox import Sandbox
-from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, fast
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, fast_retry
 
 UID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 Reply = tuple[int, dict[str, str], bytes]
@@ -84,12 +84,14 @@ def exchange() -> Iterator[Exchange]:
 
 def pm(flavour: str, url: str, **kwargs: Any) -> Any:
     cls = PolymarketUSClient if flavour == "sync" else AsyncPolymarketUSClient
-    return fast(cls(PM_KEY_ID, PM_SECRET_32, base_url=url, **kwargs))
+    kwargs.setdefault("retry", fast_retry(kwargs.pop("max_retries", 3)))
+    return cls(PM_KEY_ID, PM_SECRET_32, base_url=url, **kwargs)
 
 
 def lm(flavour: str, url: str, **kwargs: Any) -> Any:
     cls = LimitlessClient if flavour == "sync" else AsyncLimitlessClient
-    return fast(cls(LM_TOKEN_ID, LM_SECRET, base_url=url, **kwargs))
+    kwargs.setdefault("retry", fast_retry(kwargs.pop("max_retries", 3)))
+    return cls(LM_TOKEN_ID, LM_SECRET, base_url=url, **kwargs)
 
 
 def cancel(client: Any, *args: Any, **kwargs: Any) -> Any:

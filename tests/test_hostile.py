@@ -14,7 +14,7 @@ import httpx
 import pytest
 from cancelkit import LimitlessAuth, PolymarketAuth
 from cancelkit.sandbox import Sandbox
-from conftest import lm_headers, pm_headers
+from helpers import lm_headers, pm_headers
 
 PM_SHAPE = {"code", "message"}
 LM_SHAPE = {"message", "statusCode"}

@@ -26,7 +26,7 @@ from cancelkit import (
     _bounded,
 )
 from cancelkit._cli import main
-from cancelkit._terminal import json_safe, printable
+from cancelkit._cli._terminal import json_safe, printable
 from cancelkit.sandbox import Sandbox
 from cancelkit.sandbox._server import BackgroundServer
 from click.testing import CliRunner

@@ -27,7 +27,7 @@ from cancelkit import (
 )
 from cancelkit._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
 from cancelkit.sandbox import Sandbox
-from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
 
 pytestmark = pytest.mark.faults
 

@@ -10,7 +10,7 @@ import sys
 import cancelkit
 import httpx
 import pytest
-from conftest import LM_SECRET, LM_TOKEN_ID, Script
+from helpers import LM_SECRET, LM_TOKEN_ID, Script
 
 
 def test_every_public_name_resolves_and_imports_stay_lazy() -> None:

@@ -25,12 +25,12 @@ from cancelkit._generated.limitless_api.models import (
     CancelByClientOrderId,
     CancelByOrderId,
 )
-from cancelkit._limiter import Limiter
-from cancelkit._limits import GLOBAL, LIMITLESS, Budget
+from cancelkit._limiter import GLOBAL, Budget, Limiter
+from cancelkit.limitless._rates import LIMITLESS
 from cancelkit.sandbox import Sandbox
 from cancelkit.sandbox._state import Book
 from click.testing import CliRunner
-from conftest import Script, call
+from helpers import Script, call
 
 MARKET = "btc-100k"
 
@@ -56,7 +56,7 @@ def test_the_batch_body_is_a_two_variant_union_with_the_pages_limits() -> None:
         constraints.BATCH_CANCEL_ORDERS_DTO_BY_CLIENT_ORDER_IDS_CLIENT_ORDER_IDS_ITEMS_MAX_LENGTH
         == (128)
     )
-    from cancelkit import _limitless_kill
+    from cancelkit.limitless import _kill as _limitless_kill
 
     assert (
         _limitless_kill.BATCH

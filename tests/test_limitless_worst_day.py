@@ -16,10 +16,10 @@ from uuid import UUID
 import httpx
 import pytest
 from cancelkit import AsyncLimitlessClient, CancelResult, Control
-from cancelkit import _limitless_kill as kill
 from cancelkit._generated.limitless_api.models import CancelByOrderId
+from cancelkit.limitless import _kill as kill
 from cancelkit.sandbox import Sandbox
-from conftest import LM_SECRET, LM_TOKEN_ID
+from helpers import LM_SECRET, LM_TOKEN_ID
 
 BATCH = kill.BATCH
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from cancelkit import PolymarketUSClient, UnexpectedResponse, _listing
-from cancelkit import _orders_cli as view
+from cancelkit import PolymarketUSClient, UnexpectedResponse
+from cancelkit._cli import _orders as view
 from cancelkit._cli import main
-from cancelkit._terminal import printable, printable_cells
+from cancelkit._cli._terminal import printable, printable_cells
+from cancelkit.polymarket import _listing
 from cancelkit.sandbox import Sandbox
 from click.testing import CliRunner
 

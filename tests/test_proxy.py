@@ -16,7 +16,7 @@ import httpx
 import pytest
 from cancelkit import CancelByOrderId, InvalidRequest, PolymarketUSClient
 from cancelkit.sandbox import Sandbox
-from conftest import PM_SECRET_32
+from helpers import PM_SECRET_32
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "proxy-authorization"}
 

@@ -16,7 +16,7 @@ from cancelkit import (
     OrderNotOpen,
 )
 from cancelkit.sandbox import Sandbox
-from conftest import lm_headers, pm_headers
+from helpers import lm_headers, pm_headers
 
 
 def test_clients_cancel_over_real_loopback_http(cancelkit_sandbox: Sandbox, flavour: str) -> None:
@@ -219,12 +219,11 @@ def test_failure_drop_latency_and_clock_knobs(cancelkit_sandbox: Sandbox) -> Non
     # 500s before taking effect: the client retries and gives up with ServerError.
     box.set_knobs(failure_rate=1.0)
     order = box.seed_polymarket("ord-500")
-    from cancelkit import ServerError
+    from cancelkit import RetryPolicy, ServerError
 
-    with box.polymarket_client(max_retries=1) as pm:
-        pm._policy = type(pm._policy)(max_retries=1, base_delay=0.01)
-        with pytest.raises(ServerError):
-            pm.cancel_order(order.id)
+    retry = RetryPolicy(max_retries=1, base_delay=0.01)
+    with box.polymarket_client(retry=retry) as pm, pytest.raises(ServerError):
+        pm.cancel_order(order.id)
     assert order.status == "open"
 
     # Dropped after effect: the retry meets "not found"; missing_ok makes it a success.

@@ -16,11 +16,11 @@ import attrs
 import httpx
 import pytest
 from cancelkit._cli import main
-from cancelkit._sandbox_cli import banner, host_warning
+from cancelkit._cli._sandbox import banner, host_warning
 from cancelkit.sandbox import DEFAULT_MARKET, Knobs, Sandbox
 from cancelkit.sandbox._state import Book, Order
 from click.testing import CliRunner
-from conftest import lm_headers, pm_headers
+from helpers import lm_headers, pm_headers
 
 DEEP = b'{"orders": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 JSON = {"content-type": "application/json"}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
+HELPERS = (Path(__file__).parent / "helpers.py").read_text()
 
 
 @pytest.mark.parametrize(
@@ -20,11 +21,12 @@ CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
 )
 def test_a_leak_fails_the_test_that_leaked(pytester: pytest.Pytester, leak: str) -> None:
     pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(helpers=HELPERS)
     pytester.makepyfile(
         f"""
         import logging
         import cancelkit
-        from conftest import PM_KEY_ID, PM_SECRET_32, LM_SECRET
+        from helpers import PM_KEY_ID, PM_SECRET_32, LM_SECRET
 
         def raise_and_swallow(error):
             try:

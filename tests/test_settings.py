@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from cancelkit import InvalidRequest
 from cancelkit.sandbox import Sandbox
 from click.testing import CliRunner
-from conftest import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = [
@@ -68,7 +70,7 @@ def test_a_path_prefix_is_part_of_the_signed_wire_path() -> None:
         pm.cancel_order("ord-1")
     (request,) = script.requests
     assert request.url.raw_path == b"/api/v1/order/ord-1/cancel"
-    from conftest import verify_polymarket
+    from helpers import verify_polymarket
 
     verify_polymarket(request)  # signed over exactly that path
 
@@ -138,3 +140,67 @@ def test_the_wheel_ships_the_license(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("cancelkit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+
+
+class _CountingRelay:
+    """A TCP relay on loopback to ``target`` that counts the connections it accepts."""
+
+    def __init__(self, target: str) -> None:
+        import socket
+        import threading
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(target)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            upstream = socket.create_connection(self._target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(2)
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_the_sync_kill_switch_keeps_one_pool_warmed_for_the_client_life(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    relay = _CountingRelay(box.polymarket_url)
+    before = {t for t in threading.enumerate() if t.name == "cancelkit-bulk"}
+    try:
+        with box.polymarket_client(base_url=relay.url) as pm:
+            pm.warm()  # one connection for single cancels, one for bulk cancels
+            warmed = relay.connections
+            for n in range(3):
+                ids = [box.seed_polymarket(f"pool-{n}-{i}").id for i in range(3)]
+                results = pm.cancel_orders(ids, concurrency=1)
+                assert [r.status for r in results] == ["cancelled"] * 3
+            # Keep-alive: the three kill switches (each several requests) opened none.
+            assert relay.connections == warmed == 2
+        # close() ended the client's loop thread.
+        assert {t for t in threading.enumerate() if t.name == "cancelkit-bulk"} <= before
+    finally:
+        relay.close()

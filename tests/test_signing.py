@@ -12,7 +12,7 @@ from uuid import UUID
 import httpx
 import pytest
 from cancelkit import InvalidRequest, LimitlessAuth, PolymarketAuth
-from conftest import (
+from helpers import (
     LM_SECRET,
     LM_TOKEN_ID,
     PM_KEY_ID,
@@ -20,6 +20,7 @@ from conftest import (
     PM_SECRET_64,
     Script,
     call,
+    pin_clock,
     verify_limitless,
     verify_polymarket,
 )
@@ -65,14 +66,12 @@ def test_limitless_known_answers(path: str, body: bytes, expected: str) -> None:
 
 
 def test_the_client_sends_the_known_answer_request_byte_for_byte(
-    make_lm: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    make_lm: Callable[..., Any],
 ) -> None:
     # Pin the clock to the vector's timestamp: the wire request must carry the vector.
-    import cancelkit._clock as clock
-
-    monkeypatch.setattr(clock, "_local_time", lambda: 1795348800.0)  # 2026-11-22T12:00:00Z
     script = Script()
-    call(make_lm(script).cancel_order, client_order_id="partner-order-001", on_behalf_of=42)
+    client = pin_clock(make_lm(script), lambda: 1795348800.0)  # 2026-11-22T12:00:00Z
+    call(client.cancel_order, client_order_id="partner-order-001", on_behalf_of=42)
     (request,) = script.requests
     assert request.url.raw_path == b"/orders/cancel?onBehalfOf=42"
     assert request.content == b'{"clientOrderId":"partner-order-001"}'

@@ -12,6 +12,7 @@ import pytest
 from cancelkit import AsyncLimitlessClient, NetworkError, OrderNotOpen
 from cancelkit._transport import AiohttpTransport
 from cancelkit.sandbox import Sandbox
+from helpers import fast_retry
 
 # Ids whose percent-encoding yarl would "normalize" (%3B -> ;, %27 -> ', %3D -> =).
 ODD = ["a;b=c", "it's", "x%3By", "semi;colon", "(paren)", "star*", "plus+sign", "at@sign"]
@@ -72,9 +73,11 @@ def test_a_refused_connection_was_never_sent() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     lm = AsyncLimitlessClient(
-        "tok", "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0", base_url=f"http://127.0.0.1:{port}"
+        "tok",
+        "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0",
+        base_url=f"http://127.0.0.1:{port}",
+        retry=fast_retry(max_retries=1),
     )
-    lm._policy = type(lm._policy)(max_retries=1, base_delay=0.001, max_delay=0.002)
 
     async def main() -> None:
         async with lm:
@@ -147,7 +150,7 @@ def test_warm_says_when_the_exchange_is_unreachable() -> None:
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_a_cookie_set_by_a_server_or_proxy_is_never_sent_back(flavour: str) -> None:
     from cancelkit import LimitlessClient
-    from conftest import LM_SECRET, LM_TOKEN_ID, Script, call
+    from helpers import LM_SECRET, LM_TOKEN_ID, Script, call
 
     ok = {"message": "ok"}
     script = Script(

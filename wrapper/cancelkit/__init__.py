@@ -20,70 +20,48 @@ __version__ = "0.1.0"
 # A library logs; the program decides where it goes (nowhere, unless configured).
 logging.getLogger("cancelkit").addHandler(logging.NullHandler())
 
+# The public API, one row per name: where it lives. ``__all__``, the lazy exports
+# below and (checked by tests/test_public_api.py) the TYPE_CHECKING imports agree.
 _EXPORTS = {
-    "AsyncLimitlessClient": "._limitless",
-    "AsyncPolymarketUSClient": "._polymarket",
-    "AuthenticationError": "._exceptions",
-    "BadRequest": "._exceptions",
-    "CancelByClientOrderId": "._generated.limitless_api.models",
+    # clients
+    "PolymarketUSClient": ".polymarket._client",
+    "AsyncPolymarketUSClient": ".polymarket._client",
+    "LimitlessClient": ".limitless._client",
+    "AsyncLimitlessClient": ".limitless._client",
+    # signing
+    "PolymarketAuth": ".polymarket._auth",
+    "LimitlessAuth": ".limitless._auth",
+    # settings
+    "HTTPSettings": "._base",
+    "RetryPolicy": "._retry",
+    # what requests and answers are made of (the generated models)
+    "CancelTarget": ".limitless._kill",
     "CancelByOrderId": "._generated.limitless_api.models",
-    "CancelKitError": "._exceptions",
-    "CancelResult": "._batch",
-    "CancelTarget": "._limitless",
-    "Control": "._batch",
-    "InvalidRequest": "._exceptions",
-    "LimitlessAuth": "._auth",
-    "LimitlessClient": "._limitless",
-    "NetworkError": "._exceptions",
-    "OrderNotFound": "._exceptions",
-    "OrderNotOpen": "._exceptions",
+    "CancelByClientOrderId": "._generated.limitless_api.models",
     "Order": "._generated.polymarket_us_api.models",
     "OrderState": "._generated.polymarket_us_api.models",
-    "OUTCOMES": "._batch",
-    "Outcome": "._batch",
-    "HTTPSettings": "._base",
-    "PolymarketAuth": "._auth",
-    "PolymarketUSClient": "._polymarket",
-    "RateLimited": "._exceptions",
-    "ResponseTooLarge": "._exceptions",
-    "RetryPolicy": "._retry",
-    "ServerError": "._exceptions",
-    "UnexpectedResponse": "._exceptions",
+    # bulk cancels
+    "CancelResult": "._bulk",
+    "Control": "._bulk",
+    "Outcome": "._bulk",
+    "OUTCOMES": "._bulk",
+    "StopReason": "._bulk",
+    # errors
+    "CancelKitError": "._exceptions",
+    "InvalidRequest": "._exceptions",
+    "BadRequest": "._exceptions",
+    "AuthenticationError": "._exceptions",
+    "OrderNotFound": "._exceptions",
+    "OrderNotOpen": "._exceptions",
     "WrongEndpoint": "._exceptions",
+    "UnexpectedResponse": "._exceptions",
+    "RateLimited": "._exceptions",
+    "ServerError": "._exceptions",
+    "NetworkError": "._exceptions",
+    "ResponseTooLarge": "._exceptions",
 }
 
-__all__ = [
-    "OUTCOMES",
-    "AsyncLimitlessClient",
-    "AsyncPolymarketUSClient",
-    "AuthenticationError",
-    "BadRequest",
-    "CancelByClientOrderId",
-    "CancelByOrderId",
-    "CancelKitError",
-    "CancelResult",
-    "CancelTarget",
-    "Control",
-    "HTTPSettings",
-    "InvalidRequest",
-    "LimitlessAuth",
-    "LimitlessClient",
-    "NetworkError",
-    "Order",
-    "OrderNotFound",
-    "OrderNotOpen",
-    "OrderState",
-    "Outcome",
-    "PolymarketAuth",
-    "PolymarketUSClient",
-    "RateLimited",
-    "ResponseTooLarge",
-    "RetryPolicy",
-    "ServerError",
-    "UnexpectedResponse",
-    "WrongEndpoint",
-    "__version__",
-]
+__all__ = ["__version__", *_EXPORTS]
 
 
 if not TYPE_CHECKING:  # an `Any` __getattr__ would hide every misspelt name
@@ -101,26 +79,34 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
 
-if TYPE_CHECKING:
-    from ._auth import LimitlessAuth, PolymarketAuth
-    from ._base import HTTPSettings
-    from ._batch import OUTCOMES, CancelResult, Control, Outcome
-    from ._exceptions import (
-        AuthenticationError,
-        BadRequest,
-        CancelKitError,
-        InvalidRequest,
-        NetworkError,
-        OrderNotFound,
-        OrderNotOpen,
-        RateLimited,
-        ResponseTooLarge,
-        ServerError,
-        UnexpectedResponse,
-        WrongEndpoint,
-    )
-    from ._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
-    from ._generated.polymarket_us_api.models import Order, OrderState
-    from ._limitless import AsyncLimitlessClient, CancelTarget, LimitlessClient
-    from ._polymarket import AsyncPolymarketUSClient, PolymarketUSClient
-    from ._retry import RetryPolicy
+if TYPE_CHECKING:  # `as` re-exports each name for type checkers
+    from ._base import HTTPSettings as HTTPSettings
+    from ._bulk import OUTCOMES as OUTCOMES
+    from ._bulk import CancelResult as CancelResult
+    from ._bulk import Control as Control
+    from ._bulk import Outcome as Outcome
+    from ._bulk import StopReason as StopReason
+    from ._exceptions import AuthenticationError as AuthenticationError
+    from ._exceptions import BadRequest as BadRequest
+    from ._exceptions import CancelKitError as CancelKitError
+    from ._exceptions import InvalidRequest as InvalidRequest
+    from ._exceptions import NetworkError as NetworkError
+    from ._exceptions import OrderNotFound as OrderNotFound
+    from ._exceptions import OrderNotOpen as OrderNotOpen
+    from ._exceptions import RateLimited as RateLimited
+    from ._exceptions import ResponseTooLarge as ResponseTooLarge
+    from ._exceptions import ServerError as ServerError
+    from ._exceptions import UnexpectedResponse as UnexpectedResponse
+    from ._exceptions import WrongEndpoint as WrongEndpoint
+    from ._generated.limitless_api.models import CancelByClientOrderId as CancelByClientOrderId
+    from ._generated.limitless_api.models import CancelByOrderId as CancelByOrderId
+    from ._generated.polymarket_us_api.models import Order as Order
+    from ._generated.polymarket_us_api.models import OrderState as OrderState
+    from ._retry import RetryPolicy as RetryPolicy
+    from .limitless._auth import LimitlessAuth as LimitlessAuth
+    from .limitless._client import AsyncLimitlessClient as AsyncLimitlessClient
+    from .limitless._client import LimitlessClient as LimitlessClient
+    from .limitless._kill import CancelTarget as CancelTarget
+    from .polymarket._auth import PolymarketAuth as PolymarketAuth
+    from .polymarket._client import AsyncPolymarketUSClient as AsyncPolymarketUSClient
+    from .polymarket._client import PolymarketUSClient as PolymarketUSClient

@@ -6,25 +6,26 @@ import asyncio
 import http.cookiejar
 import os
 import ssl
+import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlencode
 
 import anyio
 import attrs
 import httpx
 
-from . import __version__, _batch
-from ._auth import LimitlessAuth, PolymarketAuth
+from . import __version__
+from . import _bulk as _batch
 from ._bounded import Bounded
 from ._clock import Clock
 from ._exceptions import InvalidRequest, NetworkError
-from ._limiter import DeadlinePassed
-from ._limits import GLOBAL
+from ._limiter import GLOBAL, DeadlinePassed
+from ._loop_thread import LoopThread
 from ._retry import Attempts, RetryPolicy, retry_after
 
 # Other modules import these from here too.
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 _A = TypeVar("_A", bound="AsyncHTTP")
 _T = TypeVar("_T")
-_SHARED_STATE = ("_auth", "_clock", "_policy", "_settings", "base_url")
 
 _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/json"}
 # Keep idle connections for 30 s (httpx's default is 5): the first cancel after a
@@ -132,6 +132,7 @@ class SyncOptions(TypedDict, total=False):
     base_url: str
     timeout: float | httpx.Timeout
     max_retries: int
+    retry: RetryPolicy | None
     transport: httpx.BaseTransport | None
     proxy: str | None
     trust_env: bool
@@ -144,6 +145,7 @@ class AsyncOptions(TypedDict, total=False):
     base_url: str
     timeout: float | httpx.Timeout
     max_retries: int
+    retry: RetryPolicy | None
     transport: httpx.AsyncBaseTransport | None
     proxy: str | None
     trust_env: bool
@@ -194,17 +196,6 @@ def _unreachable(base_url: str, exc: httpx.TransportError) -> NetworkError:
     return NetworkError(f"{redacted(base_url)} is unreachable: {type(exc).__name__}: {exc}")
 
 
-def run_sync(main: Callable[[], Awaitable[_T]]) -> _T:
-    """Run ``main`` to completion from sync code, even where an event loop is already
-    running in this thread (a notebook): then on a private loop in a worker thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return anyio.run(main)
-    with ThreadPoolExecutor(1, thread_name_prefix="cancelkit") as pool:
-        return pool.submit(anyio.run, main).result()
-
-
 class SyncTransportInThread(httpx.AsyncBaseTransport):
     """A sync ``httpx.BaseTransport`` for the async twin a bulk cancel runs on: each
     request is sent, and its answer read, in a worker thread."""
@@ -232,6 +223,29 @@ class SyncTransportInThread(httpx.AsyncBaseTransport):
         return await anyio.to_thread.run_sync(send)
 
 
+@attrs.frozen
+class Shared:
+    """What a sync client and the async twin its bulk cancels run on share: the same
+    decoded key and learned clock (nothing is decoded or learned twice), retries,
+    settings and waits."""
+
+    auth: httpx.Auth
+    clock: Clock
+    policy: RetryPolicy
+    settings: HTTPSettings
+    base_url: str
+    sleep: Callable[[float], None]
+    async_sleep: Callable[[float], Awaitable[None]]
+
+
+class Signer(Protocol):
+    """A venue's signing flow, built from its key id and secret (its auth class)."""
+
+    def __call__(self, key_id: str, secret: str, clock: Clock | None = None, /) -> httpx.Auth:
+        """The ``httpx.Auth`` that signs every request of one client."""
+        ...
+
+
 class Venue:
     """What every client shares, whatever the exchange: settings, signing, clock, retries.
 
@@ -240,14 +254,18 @@ class Venue:
     reprs) and, if its spec documents one, ``_not_open_status``.
     """
 
-    _auth_class: ClassVar[type[PolymarketAuth | LimitlessAuth]]
+    _auth_class: ClassVar[Signer]
     _env: ClassVar[tuple[str, str, str]]
     _id_label: ClassVar[str]
     # The status the venue documents for "order cannot be cancelled", if it has one.
     _not_open_status: ClassVar[int | None] = None
-    _auth: PolymarketAuth | LimitlessAuth
+    _auth: httpx.Auth
     _clock: Clock
     _policy: RetryPolicy
+    _settings: HTTPSettings
+    # The waits between attempts: a seam for tests (no process-wide patch of time.sleep).
+    _sleep: Callable[[float], None]
+    _async_sleep: Callable[[float], Awaitable[None]]
     base_url: str
 
     def _setup(
@@ -260,12 +278,33 @@ class Venue:
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.base_url = check_settings(base_url, timeout, max_retries)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidRequest(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
         self._settings = HTTPSettings(timeout, proxy, trust_env, verify)
         self._clock = Clock()
-        self._policy = RetryPolicy(max_retries=max_retries)
+        self._policy = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._auth = self._auth_class(key_id, secret, self._clock)
+        self._sleep = time.sleep
+        self._async_sleep = anyio.sleep
+
+    def _shared(self) -> Shared:
+        return Shared(
+            self._auth,
+            self._clock,
+            self._policy,
+            self._settings,
+            self.base_url,
+            self._sleep,
+            self._async_sleep,
+        )
+
+    def _adopt(self, shared: Shared) -> None:
+        self._auth, self._clock, self._policy = shared.auth, shared.clock, shared.policy
+        self._settings, self.base_url = shared.settings, shared.base_url
+        self._sleep, self._async_sleep = shared.sleep, shared.async_sleep
 
     @classmethod
     def _env_arguments(cls, kwargs: dict[str, Any]) -> tuple[str, str]:
@@ -291,17 +330,28 @@ class Venue:
             order=order,
         )
 
+    @property
+    def key_id(self) -> str:
+        """The id of the key this client signs with (Polymarket's key id, Limitless's
+        token id): never secret, shown in reprs and the CLI's reports."""
+        key: str = getattr(self._auth, self._id_label)
+        return key
+
     def __repr__(self) -> str:
-        key = getattr(self._auth, self._id_label)
+        key = self.key_id
         url = redacted(self.base_url)
         return f"{type(self).__name__}({self._id_label}={key!r}, base_url={url!r})"
 
 
 class SyncHTTP(Venue):
-    """Owns an ``httpx.Client`` whose auth signs every attempt; runs the retry loop."""
+    """Owns an ``httpx.Client`` whose auth signs every attempt; runs the retry loop.
+
+    Bulk cancels run on an async twin (``_twin_class``) in a loop thread of this
+    client's own, both started on first use and kept until :meth:`close`.
+    """
 
     _http: httpx.Client
-    _settings: HTTPSettings
+    _twin_class: ClassVar[type[AsyncHTTP]]
 
     if TYPE_CHECKING:  # each client defines its own, with these keywords
 
@@ -338,35 +388,40 @@ class SyncHTTP(Venue):
             http._mounts = {k: v and Bounded(v) for k, v in http._mounts.items()}
         self._http = http
         self._transport = transport
+        self._bulk_lock = threading.Lock()
+        self._loop_thread: LoopThread | None = None
+        self._twin: AsyncHTTP | None = None
 
     def _on_async_twin(self, cls: type[_A], work: Callable[[_A], Awaitable[_T]]) -> _T:
-        """Run ``work`` on an async twin of this client (bulk cancels are async inside)."""
-        twin = self._async_twin(cls)
+        """Run ``work`` on this client's async twin (bulk cancels are async inside), in
+        its loop thread: one thread and one connection pool for the client's life, so
+        keep-alive and :meth:`warm` serve every bulk call. Works from inside a running
+        event loop too (a notebook): the twin's loop is its own."""
+        loop, twin = self._bulk(cls)
+        return loop.call(lambda: work(twin))
 
-        async def main() -> _T:
-            async with twin:
-                return await work(twin)
-
-        return run_sync(main)
-
-    def _async_twin(self, cls: type[_A]) -> _A:
-        """An async client sharing this one's auth, clock and settings (for bulk cancels):
-        the same proxy, environment, TLS and timeout settings, and a sync ``transport``
-        runs there too (in a worker thread)."""
+    def _bulk(self, cls: type[_A]) -> tuple[LoopThread, _A]:
+        """The loop thread and the async twin, started on first use."""
         self._check_open()
+        with self._bulk_lock:
+            if self._loop_thread is None:
+                self._loop_thread = LoopThread()
+                # A client dropped without close() does not keep its thread running.
+                weakref.finalize(self, self._loop_thread.stop)
+            if self._twin is None:
+                self._twin = cls._twin_of(self._shared(), self._async_transport())
+            twin = self._twin
+            if not isinstance(twin, cls):
+                raise TypeError(f"the twin of {type(self).__name__} is not a {cls.__name__}")
+            return self._loop_thread, twin
+
+    def _async_transport(self) -> httpx.AsyncBaseTransport | None:
+        """The same proxy, environment, TLS and timeout settings as this client, and a
+        sync ``transport`` runs there too (in a worker thread)."""
         transport = self._transport
-        async_transport: httpx.AsyncBaseTransport | None
         if transport is None or isinstance(transport, httpx.AsyncBaseTransport):
-            async_transport = transport
-        else:
-            async_transport = SyncTransportInThread(transport)
-        twin = cls.__new__(cls)
-        # The same decoded key and learned clock: nothing is decoded or learned twice.
-        state = vars(self)
-        for name in _SHARED_STATE:
-            setattr(twin, name, state[name])
-        twin._open(state["_auth"], state["base_url"], async_transport)
-        return twin
+            return transport
+        return SyncTransportInThread(transport)
 
     def _check_open(self) -> None:
         if self._http.is_closed:
@@ -389,23 +444,36 @@ class SyncHTTP(Venue):
             delay = attempts.delay(outcome)
             if delay is None:
                 return attempts.final(outcome), attempts
-            time.sleep(delay)
+            self._sleep(delay)
 
     def warm(self) -> float:
         """Open a connection now (TCP, and TLS in production) so that the first cancel
         does not pay for it: one unsigned ``GET /`` of the API root, whatever it
-        answers. Returns the seconds it took; :class:`NetworkError` if unreachable."""
+        answers, on the pool of single cancels and on the pool of bulk cancels (the
+        kill switch). Returns the seconds it took; :class:`NetworkError` if
+        unreachable."""
         self._check_open()
         started = time.perf_counter()
         try:
             self._http.get(_WARM_PATH, auth=None)
         except httpx.TransportError as exc:
             raise _unreachable(self.base_url, exc) from None
+        loop, twin = self._bulk(self._twin_class)
+        loop.call(twin.warm)
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools (and the bulk cancels' loop thread)."""
         self._http.close()
+        with self._bulk_lock:
+            loop, twin = self._loop_thread, self._twin
+            self._loop_thread = self._twin = None
+        if loop is not None:
+            try:
+                if twin is not None:
+                    loop.call(twin.close)
+            finally:
+                loop.close()
 
     def __enter__(self) -> Self:
         return self
@@ -427,7 +495,6 @@ class AsyncHTTP(Venue):
     """
 
     _http: httpx.AsyncClient
-    _settings: HTTPSettings
     _loop: asyncio.AbstractEventLoop | None
     _loop_bound: bool
 
@@ -470,6 +537,15 @@ class AsyncHTTP(Venue):
         # The transport applies proxy and TLS settings itself (httpx would mount its
         # own proxy transport in front of it).
         self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, settings))
+
+    @classmethod
+    def _twin_of(cls, shared: Shared, transport: httpx.AsyncBaseTransport | None) -> Self:
+        """An async client with ``shared``'s key, clock and settings: the twin a sync
+        client runs its bulk cancels on."""
+        twin = cls.__new__(cls)  # the constructor would decode the key again
+        twin._adopt(shared)
+        twin._open(shared.auth, shared.base_url, transport)
+        return twin
 
     def _check_usable(self) -> None:
         if self._http.is_closed:
@@ -526,7 +602,7 @@ class AsyncHTTP(Venue):
             delay = attempts.delay(outcome)
             if delay is None:
                 return attempts.final(outcome), attempts
-            await anyio.sleep(delay)
+            await self._async_sleep(delay)
 
     async def warm(self) -> float:
         """Open a connection now (see :meth:`SyncHTTP.warm`); returns the seconds taken."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
@@ -10,26 +11,26 @@ from email.utils import parsedate_to_datetime
 _RESOLUTION = 1.0
 
 
-def _local_time() -> float:
-    return time.time()
-
-
 class Clock:
     """The local clock corrected by the offset last seen in a ``Date`` header.
 
     Both exchanges refuse timestamps more than 30 s from their own time, so a
     host whose clock drifted signs with server time instead.
+
+    Args:
+        wall: the local clock, seconds since the epoch (tests pin or skew it).
     """
 
-    __slots__ = ("_last", "offset")
+    __slots__ = ("_last", "offset", "wall")
 
-    def __init__(self) -> None:
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
         self.offset = 0.0
         self._last: str | None = None
+        self.wall = wall
 
     def now(self) -> float:
         """Seconds since the epoch, corrected."""
-        return _local_time() + self.offset
+        return self.wall() + self.offset
 
     def observe(self, date_header: str | None) -> None:
         """Learn the offset from a response's ``Date`` header (ignored if absent or bad)."""
@@ -45,7 +46,7 @@ class Clock:
         if server.tzinfo is None:
             server = server.replace(tzinfo=UTC)
         # +0.5 s: the header is truncated to the second.
-        measured = server.timestamp() + 0.5 - _local_time()
+        measured = server.timestamp() + 0.5 - self.wall()
         self.offset = measured if abs(measured) > _RESOLUTION else 0.0
 
 

@@ -30,9 +30,39 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
+import attrs
 
 from ._exceptions import CancelKitError
-from ._limits import GLOBAL, Budget
+
+GLOBAL = "*"
+"""The operation name of a budget over every endpoint."""
+
+
+@attrs.frozen
+class Budget:
+    """At most ``limit`` requests in any ``window`` seconds, and, with ``spacing``,
+    at least ``spacing`` seconds between one request and the next.
+
+    A request counts in a window from its start until ``window`` seconds after its
+    end, so ``window=0`` is a cap on requests in flight.
+    """
+
+    limit: int
+    window: float
+    spacing: float = 0.0
+
+    @classmethod
+    def paced(cls, in_flight: int, spacing: float) -> Budget:
+        """At most ``in_flight`` requests at once, ``spacing`` seconds between starts."""
+        return cls(in_flight, 0.0, spacing)
+
+    @classmethod
+    def per_second(cls, rate: float) -> Budget:
+        """``rate`` requests per second as a whole-number limit over a window
+        (2.5/s is 2 per 0.8 s): the limiter counts whole attempts."""
+        limit = max(1, math.floor(rate))
+        return cls(limit, limit / rate)
+
 
 MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
 MAX_SPACING_FACTOR = 8.0

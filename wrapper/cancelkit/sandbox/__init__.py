@@ -30,7 +30,8 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .._limits import GLOBAL, LIMITLESS
+from .._limiter import GLOBAL
+from ..limitless._rates import LIMITLESS
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
 from ._requests import RecordedRequest

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._limits import CANCEL, CANCEL_ALL, CANCEL_BATCH, GET_ORDER, LIST_OPEN
+from ..polymarket._rates import CANCEL, CANCEL_ALL, CANCEL_BATCH, GET_ORDER, LIST_OPEN
 from . import _common as common
 from ._common import Endpoint, Refusal
 from ._state import CANCELLED, FILLED, OPEN, Arrival, Book, Order

@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from .._limits import GLOBAL, POLYMARKET_LIVE, Budget
+from .._limiter import GLOBAL, Budget
+from ..polymarket._rates import POLYMARKET_LIVE
 from ._requests import RequestLog
 
 MAINTENANCE_MODES = ("normal", "post_only", "cancel_only", "disabled")
@@ -109,7 +110,7 @@ class Knobs:
             ``ORDER_STATE_FILLED``. Limitless, whose cancel answers at once, then says
             "cannot be cancelled: it is filled".
         endpoint_limits: also enforce Polymarket's live per-endpoint limits (10-second
-            windows, see ``cancelkit._limits``) on top of ``rate_limit``.
+            windows, see ``cancelkit.polymarket._rates``) on top of ``rate_limit``.
         seed: seed of the fault dice, for reproducible runs (None: a fresh one).
         max_fault_streak: at most this many injected faults (500s, drops, throttles) in
             a row for one request; then it gets through. None: no cap. With it, a client
@@ -118,7 +119,7 @@ class Knobs:
             turn it off so the server's cost does not hide the clients' differences).
         published_limits: enforce the exchange's published per-token pace where it
             has one (Limitless: at most 2 requests in flight, arrivals at least 300 ms
-            apart; see ``cancelkit._limits``); answered 429 beyond it. On by default.
+            apart; see ``cancelkit.limitless._rates``); answered 429 beyond it. On by default.
         maintenance: Limitless maintenance mode: ``normal``, ``post_only``,
             ``cancel_only`` or ``disabled`` (cancels answered 503).
         cancel_all_stuck: Limitless: this many orders of each cancel-all cannot be

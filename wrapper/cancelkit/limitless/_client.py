@@ -3,7 +3,7 @@
 HMAC-signed; every request is built by the generated ``_get_kwargs`` of its
 operation and every answer parsed by its generated model. Bulk calls keep the
 published pace (at most 2 requests in flight, 300 ms apart, per token: see
-``_limits``). A 503 is retried until the deadline; if it persists, the error says
+``_rates``). A 503 is retried until the deadline; if it persists, the error says
 what ``GET /maintenance/status`` (public) reports.
 """
 
@@ -19,12 +19,9 @@ from uuid import UUID
 
 import httpx
 
-from . import _limitless_kill as kill
-from . import _validation as check
-from ._auth import LimitlessAuth
-from ._base import AsyncHTTP, SyncHTTP, Venue
-from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings, run_batch
-from ._exceptions import (
+from .._base import AsyncHTTP, SyncHTTP, Venue
+from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, cancel_each, check_batch_settings
+from .._exceptions import (
     CancelKitError,
     InvalidRequest,
     OrderNotFound,
@@ -33,15 +30,21 @@ from ._exceptions import (
     UnexpectedResponse,
     WrongEndpoint,
 )
-from ._generated.limitless_api.api.system import maintenance_controller_get_status as _maintenance
-from ._generated.limitless_api.api.trading import (
+from .._generated.limitless_api.api.system import maintenance_controller_get_status as _maintenance
+from .._generated.limitless_api.api.trading import (
     market_order_controller_get_user_orders as _user_orders,
 )
-from ._generated.limitless_api.api.trading import order_controller_batch_cancel_orders as _batch
-from ._generated.limitless_api.api.trading import order_controller_cancel_all_orders as _cancel_all
-from ._generated.limitless_api.api.trading import order_controller_cancel_order_combined as _cancel
-from ._generated.limitless_api.api.trading import order_controller_get_order_status_batch as _status
-from ._generated.limitless_api.models import (
+from .._generated.limitless_api.api.trading import order_controller_batch_cancel_orders as _batch
+from .._generated.limitless_api.api.trading import (
+    order_controller_cancel_all_orders as _cancel_all,
+)
+from .._generated.limitless_api.api.trading import (
+    order_controller_cancel_order_combined as _cancel,
+)
+from .._generated.limitless_api.api.trading import (
+    order_controller_get_order_status_batch as _status,
+)
+from .._generated.limitless_api.models import (
     BatchCancelByClientOrderIds,
     BatchCancelByOrderIds,
     BatchCancelOrdersResponseDto,
@@ -59,22 +62,25 @@ from ._generated.limitless_api.models import (
     UserOrderDto,
     UserOrdersResponseDto,
 )
-from ._generated.limitless_api.types import UNSET
-from ._limiter import Limiter
-from ._limits import GLOBAL, LIMITLESS, Budget
-from ._retry import Attempts, parse_answer
+from .._generated.limitless_api.types import UNSET
+from .._limiter import GLOBAL, Budget, Limiter
+from .._retry import Attempts, RetryPolicy, parse_answer
+from . import _kill as kill
+from . import _validation as check
+from ._auth import LimitlessAuth
+from ._kill import CancelTarget as CancelTarget
+from ._kill import StatusTarget as StatusTarget
+from ._rates import LIMITLESS
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
 PACE = LIMITLESS[GLOBAL]
 """The published limit every bulk call keeps: at most 2 requests in flight, 300 ms
 apart, per token."""
-DEFAULT_RATE: float | None = None
-"""No cap beyond :data:`PACE` by default (``max_rate`` adds one in requests/s)."""
-
-CancelTarget = CancelByOrderId | CancelByClientOrderId
-"""The generated request body: one of its two variants."""
-StatusTarget = StatusByOrderId | StatusByClientOrderId
-"""One item of the generated status-lookup body."""
+DEFAULT_MAX_RATE: float | None = None
+"""The default ``max_rate``: no cap beyond :data:`PACE` (``max_rate`` adds one in
+requests/s)."""
+DEFAULT_CONCURRENCY = 2
+"""Requests in flight at once (``concurrency``): the published pace allows 2."""
 
 _T = TypeVar("_T")
 logger = logging.getLogger("cancelkit")
@@ -243,6 +249,8 @@ class LimitlessClient(SyncLimitless):
         proxy: a proxy URL for every request of every path (single, bulk, async).
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
         verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
+        retry: the retry limits and backoff (a :class:`RetryPolicy`); given, it
+            replaces ``max_retries``.
     """
 
     def __init__(
@@ -257,8 +265,11 @@ class LimitlessClient(SyncLimitless):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     @overload
@@ -334,8 +345,8 @@ class LimitlessClient(SyncLimitless):
         targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
-        concurrency: int = 2,
-        max_rate: float | None = DEFAULT_RATE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
@@ -361,7 +372,7 @@ class LimitlessClient(SyncLimitless):
         market_slug: str,
         on_behalf_of: int | None = None,
         *,
-        max_rate: float | None = DEFAULT_RATE,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,
@@ -413,8 +424,11 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     @overload
@@ -606,8 +620,8 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         targets: Iterable[_TargetT],
         *,
         on_behalf_of: int | None = None,
-        concurrency: int = 2,
-        max_rate: float | None = DEFAULT_RATE,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[_TargetT]], None] | None = None,
@@ -648,7 +662,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
                 )
             else:
                 results = await kill.cancel_batched(
-                    self,
+                    _Wire(self),
                     given,
                     limiter=paced,
                     control=control,
@@ -678,7 +692,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
             response, attempts = await self._send(request, limiter, deadline=deadline)
             return _message(response), attempts.count
 
-        return await run_batch(
+        return await cancel_each(
             targets,
             lambda target: self._request(target, None, None, on_behalf_of),
             _key,
@@ -695,7 +709,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         market_slug: str,
         on_behalf_of: int | None = None,
         *,
-        max_rate: float | None = DEFAULT_RATE,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,
@@ -716,7 +730,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         paced = self._pace(max_rate)
         try:
             return await kill.cancel_market(
-                self,
+                _Wire(self),
                 market_slug,
                 on_behalf_of=on_behalf_of,
                 limiter=paced,
@@ -725,3 +739,36 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
             )
         finally:
             self._answered_at = max(self._answered_at, paced.last_answer())
+
+
+class _Wire:
+    """The requests of a kill switch (:class:`kill.Wire`), sent by ``client``."""
+
+    def __init__(self, client: AsyncLimitlessClient) -> None:
+        self._client = client
+
+    def validated(self, target: CancelTarget) -> CancelTarget:
+        return _body(target, None, None)
+
+    async def batch_cancel(
+        self, kind: str, values: list[str], limiter: Limiter, deadline: float | None
+    ) -> BatchCancelOrdersResponseDto:
+        return await self._client._batch_cancel(kind, values, limiter, deadline)
+
+    async def status(
+        self, items: list[StatusTarget], limiter: Limiter, deadline: float | None
+    ) -> list[OrderStatusResultDto]:
+        return await self._client._status(items, limiter, deadline)
+
+    async def cancel_all(
+        self, market_slug: str, on_behalf_of: int | None, limiter: Limiter, deadline: float | None
+    ) -> CancelAllOrdersResponseDto:
+        return await self._client._cancel_all(market_slug, on_behalf_of, limiter, deadline)
+
+    async def user_orders(
+        self, market_slug: str, limiter: Limiter, deadline: float | None
+    ) -> list[UserOrderDto]:
+        return await self._client._user_orders(market_slug, limiter, deadline)
+
+
+SyncLimitless._twin_class = AsyncLimitlessClient  # bulk cancels run on it

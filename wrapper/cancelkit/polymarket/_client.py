@@ -13,28 +13,25 @@ from typing import Any
 
 import httpx
 
-from . import _polymarket_kill as kill
-from . import _validation as check
-from ._auth import PolymarketAuth
-from ._base import AsyncHTTP, SyncHTTP, Venue
-from ._batch import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
-from ._exceptions import (
+from .._base import AsyncHTTP, SyncHTTP, Venue
+from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
+from .._exceptions import (
     CancelKitError,
     OrderNotFound,
     OrderNotOpen,
     UnexpectedResponse,
     WrongEndpoint,
 )
-from ._generated.polymarket_us_api.api.orders import (
+from .._generated.polymarket_us_api.api.orders import (
     orders_service_cancel_open_orders as _cancel_open,
 )
-from ._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
-from ._generated.polymarket_us_api.api.orders import (
+from .._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
+from .._generated.polymarket_us_api.api.orders import (
     orders_service_cancel_order_list as _cancel_list,
 )
-from ._generated.polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
-from ._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
-from ._generated.polymarket_us_api.models import (
+from .._generated.polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
+from .._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
+from .._generated.polymarket_us_api.models import (
     CancelOpenOrdersRequest,
     CancelOpenOrdersResponse,
     CancelOrderListRequest,
@@ -46,24 +43,28 @@ from ._generated.polymarket_us_api.models import (
     Order,
     OrderState,
 )
-from ._generated.polymarket_us_api.types import UNSET
-from ._limiter import Limiter
-from ._limits import (
+from .._generated.polymarket_us_api.types import UNSET
+from .._limiter import GLOBAL, Budget, Limiter
+from .._retry import Attempts, RetryPolicy, parse_answer
+from . import _kill as kill
+from . import _validation as check
+from ._auth import PolymarketAuth
+from ._rates import (
     CANCEL,
     CANCEL_ALL,
     CANCEL_BATCH,
     GET_ORDER,
-    GLOBAL,
     LIST_OPEN,
     POLYMARKET_FLAT,
     POLYMARKET_LIVE,
-    Budget,
 )
-from ._retry import Attempts, parse_answer
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
-RATE_LIMIT = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
-"""Requests per second per key, over all endpoints, as the older page documents."""
+DEFAULT_MAX_RATE = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
+"""The default ``max_rate``: requests per second per key, over all endpoints, as the
+older page documents."""
+DEFAULT_CONCURRENCY = 4
+"""Batched cancels in flight at once (``concurrency``)."""
 
 
 def limiter(max_rate: float | None) -> Limiter:
@@ -208,6 +209,8 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         proxy: a proxy URL for every request of every path (single, bulk, async).
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
         verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
+        retry: the retry limits and backoff (a :class:`RetryPolicy`); given, it
+            replaces ``max_retries``.
     """
 
     def __init__(
@@ -222,8 +225,11 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     def cancel_order(
@@ -272,8 +278,8 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         order_ids: Iterable[str],
         *,
         market_slug: str | None = None,
-        concurrency: int = 4,
-        max_rate: float | None = RATE_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[str]], None] | None = None,
@@ -299,7 +305,7 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         self,
         *,
         market_slugs: Iterable[str] | None = None,
-        max_rate: float | None = RATE_LIMIT,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,
@@ -333,8 +339,11 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         proxy: str | None = None,
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._setup(key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify)
+        self._setup(
+            key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+        )
         self._open(self._auth, self.base_url, transport)
 
     async def cancel_order(
@@ -410,8 +419,8 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         order_ids: Iterable[str],
         *,
         market_slug: str | None = None,
-        concurrency: int = 4,
-        max_rate: float | None = RATE_LIMIT,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
         on_result: Callable[[CancelResult[str]], None] | None = None,
@@ -436,7 +445,7 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
         return await kill.cancel_listed(
-            self,
+            _Wire(self),
             list(order_ids),
             market_slug=market_slug,
             limiter=limiter(max_rate),
@@ -450,7 +459,7 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         self,
         *,
         market_slugs: Iterable[str] | None = None,
-        max_rate: float | None = RATE_LIMIT,
+        max_rate: float | None = DEFAULT_MAX_RATE,
         deadline: float = DEFAULT_DEADLINE,
         on_result: Callable[[CancelResult[str]], None] | None = None,
         control: Control | None = None,
@@ -461,9 +470,39 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
         return await kill.cancel_all(
-            self,
+            _Wire(self),
             market_slugs=None if market_slugs is None else list(market_slugs),
             limiter=limiter(max_rate),
             control=control,
             on_result=on_result,
         )
+
+
+class _Wire:
+    """The requests of a kill switch (:class:`kill.Wire`), sent by ``client``."""
+
+    def __init__(self, client: AsyncPolymarketUSClient) -> None:
+        self._client = client
+
+    async def list_open(
+        self, slugs: Iterable[str] | None, limiter: Limiter | None, deadline: float | None
+    ) -> list[Order]:
+        return await self._client._list(slugs, limiter, deadline)
+
+    async def get_one(
+        self, order_id: str, limiter: Limiter | None, deadline: float | None
+    ) -> Order:
+        return await self._client._get_one(order_id, limiter, deadline)
+
+    async def cancel_batch(
+        self, entries: Sequence[tuple[str, str]], limiter: Limiter | None, deadline: float | None
+    ) -> None:
+        await self._client._cancel_batch(entries, limiter, deadline)
+
+    async def cancel_open(
+        self, slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
+    ) -> list[str]:
+        return await self._client._cancel_open(slugs, limiter, deadline)
+
+
+PolymarketUSClient._twin_class = AsyncPolymarketUSClient  # bulk cancels run on it

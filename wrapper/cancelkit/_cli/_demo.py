@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ._exceptions import CancelKitError
+from .._exceptions import CancelKitError
 
 
 class _Wire(logging.Handler):
@@ -33,7 +33,7 @@ def _squeeze(lines: list[str]) -> list[str]:
 
 def run() -> int:
     """Run the demo; 0 when every step ended as expected."""
-    from .sandbox import Sandbox
+    from ..sandbox import Sandbox
 
     # Wide enough for the table when output is not a terminal (make, CI logs).
     console = Console(width=None if Console().is_terminal else 150)

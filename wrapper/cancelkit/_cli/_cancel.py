@@ -19,16 +19,16 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from types import TracebackType
+from typing import IO, Any, Generic, Protocol, Self, TypeVar
 
 import anyio
 import attrs
 import click
 
+from .._bulk import FINAL, OUTCOMES, CancelResult, Control, StopReason
+from .._exceptions import InvalidRequest
 from . import _inputs
-from . import _validation as check
-from ._batch import FINAL, OUTCOMES, CancelResult, Control
-from ._exceptions import InvalidRequest
 from ._journal import PLANNED, RUN_KEY, SENT, Journal, JournalError, Origin, mismatch, new_run_id
 from ._terminal import json_safe, library_log, printable
 
@@ -136,19 +136,6 @@ def plausible(parse: Callable[[str], T]) -> Callable[[str], T]:
         return parse(text)
 
     return check_text
-
-
-def parse_limitless(text: str) -> Any:
-    """``order:<uuid>``, ``client:<id>`` or a bare UUID (an order id) to a generated
-    request variant."""
-    from ._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
-
-    kind, sep, value = _inputs.limitless_target(text).partition(":")
-    if not sep or kind not in ("order", "client"):
-        raise InvalidRequest(f"{text[:80]!r} is not order:<uuid> or client:<id>")
-    if kind == "order":
-        return CancelByOrderId(order_id=check.limitless_order_id(value))
-    return CancelByClientOrderId(client_order_id=check.client_order_id(value))
 
 
 def validate(
@@ -359,16 +346,43 @@ class _Report:
                 self.progress.update(self.task, status=self.summary(), eta=self.eta())
 
 
-Work = Callable[[Any, list[Any], Callable[[CancelResult[Any]], None], Control], Awaitable[Any]]
+class BulkClient(Protocol):
+    """What the CLI asks of a venue's async client itself (the rest is the venue's
+    ``work``): where it goes, with which key, and to be closed."""
+
+    base_url: str
+
+    @property
+    def key_id(self) -> str:
+        """The key id shown in the banner and bound into records."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """The client, opened."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the client."""
+        ...
+
+
+C = TypeVar("C", bound=BulkClient)
+Report = Callable[[CancelResult[Any]], None]
+"""Called with each result as soon as it is known (the ``on_result`` of the library)."""
 
 
 @attrs.frozen
-class Job:
+class Job(Generic[C]):
     """What one ``cancelkit cancel`` invocation is to do, venue-specific parts given."""
 
     venue: str
-    build_client: Callable[[], Any]
-    work: Work
+    build_client: Callable[[], C]
+    work: Callable[[C, list[Any], Report, Control], Awaitable[list[CancelResult[Any]]]]
     rate: str
     deadline: float
     as_json_lines: bool
@@ -383,7 +397,7 @@ class Job:
 
 
 def run(
-    job: Job,
+    job: Job[Any],
     *,
     items: Sequence[tuple[str, Any]],
     invalid: Sequence[str],
@@ -425,7 +439,7 @@ def run(
         )
 
 
-def _nothing(job: Job, invalid: Sequence[str]) -> str:
+def _nothing(job: Job[Any], invalid: Sequence[str]) -> str:
     if invalid:
         return f"all {len(invalid)} input(s) were invalid"
     if job.source is not None:
@@ -442,7 +456,7 @@ def _debug_log(on: bool) -> AbstractContextManager[None]:
 
 
 def _run(
-    job: Job,
+    job: Job[Any],
     items: Sequence[tuple[str, Any]],
     all_orders: bool,
     invalid: Sequence[str],
@@ -456,7 +470,7 @@ def _run(
     except InvalidRequest as exc:
         click.echo(f"cancelkit: {exc.message}", err=True)
         return EXIT_USAGE
-    key = getattr(client._auth, client._id_label)
+    key = client.key_id
     origin = Origin(job.venue, _shown(client), key)
     differs = mismatch(origins, origin)
     if differs and not job.foreign_record:
@@ -519,7 +533,7 @@ def _open_journal(path: str) -> IO[bytes]:
     return open_journal(path)
 
 
-def _warn_if_too_slow(job: Job, count: int, all_orders: bool) -> None:
+def _warn_if_too_slow(job: Job[Any], count: int, all_orders: bool) -> None:
     if all_orders or job.estimate is None:
         return
     need = job.estimate(count)
@@ -534,14 +548,14 @@ def _warn_if_too_slow(job: Job, count: int, all_orders: bool) -> None:
         )
 
 
-def _shown(client: Any) -> str:
-    from ._base import redacted
+def _shown(client: BulkClient) -> str:
+    from .._base import redacted
 
     return redacted(client.base_url)
 
 
 async def _main(
-    job: Job, client: Any, targets: list[Any], report: _Report, control: Control
+    job: Job[C], client: C, targets: list[Any], report: _Report, control: Control
 ) -> list[CancelResult[Any]]:
     if sys.stderr.isatty():
         report.start_progress()
@@ -576,11 +590,11 @@ async def _watch_signals(control: Control) -> None:
         return
     with receiver as signals:
         async for received in signals:
-            if control.stopped and control.reason and control.reason.startswith("interrupted"):
+            if control.stop_reason is StopReason.INTERRUPTED:
                 _say("cancelkit: interrupted again: exiting at once")
                 os._exit(EXIT_INTERRUPTED)
             name = signal.Signals(received).name
-            control.stop(f"interrupted ({name})")
+            control.stop(f"interrupted ({name})", StopReason.INTERRUPTED)
             _say(
                 f"cancelkit: {name}: sending nothing new; {control.grace:g} s for requests in"
                 " flight and one listing to confirm what was sent"
@@ -624,9 +638,9 @@ def _finish(
         f"cancelkit: {orders} order(s){given}: {', '.join(parts) or 'none'}"
         + (f"; {len(invalid)} invalid input(s) not sent" if invalid else "")
     )
-    if control.reason and not control.reason.startswith("interrupted"):
+    if control.reason and control.stop_reason is not StopReason.INTERRUPTED:
         _say(f"cancelkit: stopped early: {printable(control.reason)} (key {key})")
-    if control.reason and control.reason.startswith(("interrupted", "aborted")):
+    if control.stop_reason in (StopReason.INTERRUPTED, StopReason.ABORTED):
         return EXIT_INTERRUPTED
     if invalid or not all(r.ok for r in results):
         return EXIT_FAILED

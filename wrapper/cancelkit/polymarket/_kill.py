@@ -26,19 +26,25 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
+from .._bulk import (
+    CancelResult,
+    Control,
+    Ledger,
+    StopReason,
+    each,
+    flight,
+    running,
+    stop_if_fatal,
+)
+from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
+from .._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
+from .._generated.polymarket_us_api.models import Order, OrderState
+from .._limiter import DeadlinePassed, Limiter
 from . import _validation as check
-from ._batch import _CONTROL, CancelResult, Control, Ledger, sending, stops_the_run
-from ._exceptions import CancelKitError, InvalidRequest, OrderNotFound
-from ._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
-from ._generated.polymarket_us_api.models import Order, OrderState
-from ._limiter import DeadlinePassed, Limiter
-
-if TYPE_CHECKING:
-    from ._polymarket import AsyncPolymarketUSClient
 
 logger = logging.getLogger("cancelkit")
 BATCH = CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
@@ -77,13 +83,42 @@ def _quantity(value: object) -> str:
     return f"{value:g}" if isinstance(value, int | float) else "?"
 
 
+class Wire(Protocol):
+    """What the kill switch asks of a client: this venue's requests, each inside the
+    run's limits and deadline (``deadline``: a ``time.monotonic()`` instant)."""
+
+    async def list_open(
+        self, slugs: Iterable[str] | None, limiter: Limiter | None, deadline: float | None
+    ) -> list[Order]:
+        """``GET /v1/orders/open`` (in ``slugs``' markets, if given)."""
+        ...
+
+    async def get_one(
+        self, order_id: str, limiter: Limiter | None, deadline: float | None
+    ) -> Order:
+        """``GET /v1/order/{orderId}``."""
+        ...
+
+    async def cancel_batch(
+        self, entries: Sequence[tuple[str, str]], limiter: Limiter | None, deadline: float | None
+    ) -> None:
+        """``POST /v1/orders/batched/cancel`` of (order id, market slug) pairs."""
+        ...
+
+    async def cancel_open(
+        self, slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
+    ) -> list[str]:
+        """``POST /v1/orders/open/cancel``: the ids it names."""
+        ...
+
+
 class _Run:
     """One bulk cancel: the ledger of its results, its limits, its control, and
     where each order stands (listed open, sent, waiting for the listing, asked)."""
 
     def __init__(
         self,
-        client: AsyncPolymarketUSClient,
+        wire: Wire,
         ids: Sequence[str],
         *,
         limiter: Limiter,
@@ -93,7 +128,7 @@ class _Run:
         on_result: Callable[[CancelResult[str]], None] | None,
         market_slug: str | None = None,
     ) -> None:
-        self.client = client
+        self.wire = wire
         self.limiter = limiter
         self.control = control
         self.concurrency = concurrency
@@ -129,8 +164,8 @@ class _Run:
         self, slugs: Iterable[str] | None, deadline: float | None = None
     ) -> dict[str, Order]:
         """The open orders (of ``slugs``' markets), by id."""
-        when = self.control.deadline if deadline is None else deadline
-        orders = await self.client._list(slugs, self.limiter, when)
+        when = self.control.ends_at if deadline is None else deadline
+        orders = await self.wire.list_open(slugs, self.limiter, when)
         return {o.id: o for o in orders if isinstance(o.id, str)}
 
     def record(self, order_id: str, status: Any, message: str, **kwargs: Any) -> None:
@@ -143,8 +178,7 @@ class _Run:
         )
 
     def fail(self, ids: Iterable[str], error: CancelKitError, *, sent: bool) -> None:
-        if stops_the_run(error, self.control):
-            self.control.stop(f"{type(error).__name__}: {error}")
+        stop_if_fatal(error, self.control)
         for order_id in ids:
             index = self.index[order_id]
             if sent:
@@ -164,40 +198,27 @@ class _Run:
         if self.control.stopped or self.control.expired:
             return  # never sent: the ledger reports these not_sent
         ids = [order_id for order_id, _ in entries]
-        sent = False
 
-        def leaving() -> None:
-            nonlocal sent
-            sent = True
+        def counted() -> None:
             for order_id in ids:
                 self.attempts[order_id] = self.attempts.get(order_id, 0) + 1
-            self.control.mark_sent([self.index[i] for i in ids])
 
-        with self.control.in_flight() as scope, sending(leaving):
-            scope.deadline = anyio.current_time() + max(0.0, self.control.end() - time.monotonic())
+        with flight(self.control, [self.index[i] for i in ids], counted) as sent:
             try:
-                await self.client._cancel_batch(entries, self.limiter, self.control.deadline)
+                await self.wire.cancel_batch(entries, self.limiter, self.control.ends_at)
             except DeadlinePassed as exc:
                 self.fail(ids, exc, sent=False)
             except CancelKitError as exc:
                 self.fail(ids, exc, sent=True)
+            except Exception as exc:  # one batch's surprise must not abort the others
+                logger.exception("unexpected error in a Polymarket batch")
+                error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
+                self.fail(ids, error, sent=sent.sent)
             else:
                 self.waiting.update(entries)
                 self.wake()
-        if scope.cancelled_caught and sent:
+        if sent.cut and sent.sent:
             self.cut.update(entries)  # the last listing may yet confirm them
-
-    async def each(self, work: Callable[[Any], Any], items: Iterable[Any]) -> None:
-        """Run ``work`` on every item, at most ``concurrency`` at a time."""
-        pending = iter(items)
-
-        async def worker() -> None:
-            for item in pending:
-                await work(item)
-
-        async with anyio.create_task_group() as group:
-            for _ in range(self.concurrency):
-                group.start_soon(worker)
 
     # -- confirm ------------------------------------------------------------------
 
@@ -219,8 +240,7 @@ class _Run:
                 except DeadlinePassed:
                     return
                 except CancelKitError as exc:
-                    if stops_the_run(exc, self.control):
-                        self.control.stop(f"{type(exc).__name__}: {exc}")
+                    stop_if_fatal(exc, self.control)
                     return  # the last listing will try once more
                 self.last_listing = listed
                 for order_id in [i for i in self.waiting if i not in listed]:
@@ -253,7 +273,7 @@ class _Run:
                 elif not self.confirming and not self.asking and not self.asking_after:
                     return
                 else:
-                    until = self.lookups_until or self.control.deadline
+                    until = self.lookups_until or self.control.ends_at
                     await self.wait_for_change(min(self.control.left(), max(0.05, until - now)))
 
         async with anyio.create_task_group() as group:
@@ -288,7 +308,7 @@ class _Run:
 
     async def _ask(self, order_id: str, *, after_cancel: bool) -> None:
         try:
-            order = await self.client._get_one(order_id, self.limiter, self.control.deadline)
+            order = await self.wire.get_one(order_id, self.limiter, self.control.ends_at)
         except DeadlinePassed:
             (self.gone if after_cancel else self.unlisted).appendleft(order_id)
             return
@@ -395,7 +415,7 @@ class _Run:
     def give_up(self, error: Exception) -> None:
         """A bug below: every order still gets a true outcome."""
         text = f"the run stopped: unexpected {type(error).__name__}: {error}"
-        self.control.stop(text)
+        self.control.stop(text, StopReason.FAILED)
         for order_id in [*self.waiting, *self.cut]:
             self.record(order_id, "unknown", f"cancel sent; {text}")
         self.waiting.clear()
@@ -403,7 +423,7 @@ class _Run:
 
 
 async def cancel_listed(
-    client: AsyncPolymarketUSClient,
+    wire: Wire,
     order_ids: Sequence[str],
     *,
     market_slug: str | None,
@@ -417,7 +437,7 @@ async def cancel_listed(
     if market_slug is not None:
         check.market_slug(market_slug)
     run = _Run(
-        client,
+        wire,
         order_ids,
         limiter=limiter,
         control=control,
@@ -434,15 +454,13 @@ async def cancel_listed(
             continue
         if run.ledger.first_of(index, order_id):
             run.index[order_id] = index
-    token = _CONTROL.set(control)
-    try:
-        if run.index and not control.stopped:
-            await _cancel_listed(run, market_slug)
-    except Exception as exc:
-        logger.exception("unexpected error in a bulk cancel")
-        run.give_up(exc)
-    finally:
-        _CONTROL.reset(token)
+    with running(control):
+        try:
+            if run.index and not control.stopped:
+                await _cancel_listed(run, market_slug)
+        except Exception as exc:
+            logger.exception("unexpected error in a bulk cancel")
+            run.give_up(exc)
     return run.ledger.finish(control)
 
 
@@ -481,7 +499,8 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
             run.unlisted.append(order_id)
     entries = list(open_now.items())
     batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
-    await run.each(run.send_batch, batches)  # cancel first: nothing is looked up before
+    # Cancel first: nothing is looked up before.
+    await each(batches, run.send_batch, run.concurrency)
     await _confirm_and_ask(run)
 
 
@@ -494,7 +513,7 @@ async def _confirm_and_ask(run: _Run) -> None:
 
 
 async def cancel_all(
-    client: AsyncPolymarketUSClient,
+    wire: Wire,
     *,
     market_slugs: Sequence[str] | None,
     limiter: Limiter,
@@ -504,11 +523,10 @@ async def cancel_all(
     """The exchange's cancel-all (in ``market_slugs``' markets, or everywhere), then
     listings until none of the orders it named, nor any other, is listed there."""
     slugs = [check.market_slug(s) for s in market_slugs or ()]
-    token = _CONTROL.set(control)
-    try:
-        ids = await client._cancel_open(slugs, limiter, control.deadline)
+    with running(control):
+        ids = await wire.cancel_open(slugs, limiter, control.ends_at)
         run = _Run(
-            client,
+            wire,
             ids,
             limiter=limiter,
             control=control,
@@ -540,5 +558,3 @@ async def cancel_all(
                 if i not in run.index
             ]
         return results
-    finally:
-        _CONTROL.reset(token)

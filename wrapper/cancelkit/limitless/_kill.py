@@ -21,30 +21,40 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 from uuid import UUID
 
 import anyio
 
-from ._batch import _CONTROL, CancelResult, Control, Ledger, sending, stops_the_run
-from ._exceptions import CancelKitError, InvalidRequest
-from ._generated.limitless_api.constraints import (
+from .._bulk import (
+    CancelResult,
+    Control,
+    Ledger,
+    StopReason,
+    each,
+    flight,
+    running,
+    stop_if_fatal,
+)
+from .._exceptions import CancelKitError, InvalidRequest
+from .._generated.limitless_api.constraints import (
     BATCH_CANCEL_ORDERS_DTO_BY_ORDER_IDS_ORDER_IDS_MAX_ITEMS,
     ORDER_STATUS_BATCH_DTO_ITEMS_MAX_ITEMS,
 )
-from ._generated.limitless_api.models import (
+from .._generated.limitless_api.models import (
+    BatchCancelOrdersResponseDto,
+    CancelAllOrdersResponseDto,
+    CancelByClientOrderId,
     CancelByOrderId,
     OrderStatus,
     OrderStatusResultDto,
     StatusByClientOrderId,
     StatusByOrderId,
+    UserOrderDto,
 )
-from ._generated.limitless_api.types import Unset
-from ._limiter import DeadlinePassed, Limiter
-
-if TYPE_CHECKING:
-    from ._limitless import AsyncLimitlessClient, CancelTarget
+from .._generated.limitless_api.types import Unset
+from .._limiter import DeadlinePassed, Limiter
 
 logger = logging.getLogger("cancelkit")
 BATCH = BATCH_CANCEL_ORDERS_DTO_BY_ORDER_IDS_ORDER_IDS_MAX_ITEMS
@@ -54,6 +64,45 @@ ASK_WHY = frozenset({"ORDER_NOT_FOUND"})
 LIVE = OrderStatus.LIVE
 MATCHED = OrderStatus.MATCHED
 _POLL_FIRST, _POLL_MAX = 0.05, 1.0  # seconds between confirmation listings
+
+CancelTarget = CancelByOrderId | CancelByClientOrderId
+"""The generated request body: one of its two variants."""
+StatusTarget = StatusByOrderId | StatusByClientOrderId
+"""One item of the generated status-lookup body."""
+
+
+class Wire(Protocol):
+    """What the kill switch asks of a client: this venue's requests, each inside the
+    run's limits and deadline (``deadline``: a ``time.monotonic()`` instant)."""
+
+    def validated(self, target: CancelTarget) -> CancelTarget:
+        """``target`` checked as a single cancel checks it (InvalidRequest if not)."""
+        ...
+
+    async def batch_cancel(
+        self, kind: str, values: list[str], limiter: Limiter, deadline: float | None
+    ) -> BatchCancelOrdersResponseDto:
+        """``POST /orders/batch-cancel`` of one kind of identifier."""
+        ...
+
+    async def status(
+        self, items: list[StatusTarget], limiter: Limiter, deadline: float | None
+    ) -> list[OrderStatusResultDto]:
+        """``POST /orders/status/batch``: one result per item, in order."""
+        ...
+
+    async def cancel_all(
+        self, market_slug: str, on_behalf_of: int | None, limiter: Limiter, deadline: float | None
+    ) -> CancelAllOrdersResponseDto:
+        """``DELETE /orders/all/{slug}``."""
+        ...
+
+    async def user_orders(
+        self, market_slug: str, limiter: Limiter, deadline: float | None
+    ) -> list[UserOrderDto]:
+        """``GET /markets/{slug}/user-orders``."""
+        ...
+
 
 Key = tuple[str, str]  # ("order", canonical uuid) or ("client", client order id)
 
@@ -70,25 +119,12 @@ def chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
     return [list(items[n : n + size]) for n in range(0, len(items), size)]
 
 
-async def each(work: Callable[[Any], Any], items: Iterable[Any], concurrency: int) -> None:
-    """Run ``work`` on every item, at most ``concurrency`` at a time."""
-    pending = iter(items)
-
-    async def worker() -> None:
-        for item in pending:
-            await work(item)
-
-    async with anyio.create_task_group() as group:
-        for _ in range(concurrency):
-            group.start_soon(worker)
-
-
 class _Run:
     """One batched cancel: its ledger, its limits, and what is left to ask about."""
 
     def __init__(
         self,
-        client: AsyncLimitlessClient,
+        wire: Wire,
         targets: Sequence[CancelTarget],
         *,
         limiter: Limiter,
@@ -96,7 +132,7 @@ class _Run:
         missing_ok: bool,
         on_result: Callable[[CancelResult[CancelTarget]], None] | None,
     ) -> None:
-        self.client = client
+        self.wire = wire
         self.limiter = limiter
         self.control = control
         self.ledger = Ledger(targets, missing_ok=missing_ok, on_result=on_result)
@@ -118,7 +154,7 @@ class _Run:
         deadline); False if the run was stopped meanwhile."""
         if self.control.stopped or self.control.expired:
             return False
-        await self.limiter.ready(deadline=self.control.deadline)
+        await self.limiter.ready(deadline=self.control.ends_at)
         return not self.control.stopped
 
     def record(self, key: Key, status: Any, message: str, **kwargs: Any) -> None:
@@ -157,8 +193,8 @@ class _Run:
         else:
             logger.exception("unexpected error in a Limitless batch")
             error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
-        if sent and stops_the_run(error, self.control):
-            self.control.stop(f"{type(error).__name__}: {error}")
+        if sent:
+            stop_if_fatal(error, self.control)
         for key in keys:
             said = self.ask.get(key)
             why = f"{said}; {prefix}{error.message}" if said else f"{prefix}{error.message}"
@@ -172,28 +208,24 @@ class _Run:
     async def send(self, batch: tuple[str, list[str]]) -> None:
         kind, values = batch
         keys = [(kind, v) for v in values]
-        sent = False
 
-        def leaving() -> None:  # right before the first attempt: journaled "sent" first
-            nonlocal sent
-            sent = True
+        def counted() -> None:  # right before the first attempt: journaled "sent" first
             self.sent.update(keys)
-            self.control.mark_sent([self.index[k] for k in keys])
 
-        with self.control.in_flight() as scope, sending(leaving):
-            self.bounded(scope)
+        with flight(self.control, [self.index[k] for k in keys], counted) as sent:
+            self.bounded(sent.scope)
             try:
                 async with self.gate:
                     if not await self.admitted():
                         return  # never sent: the ledger reports these not_sent
-                    answer = await self.client._batch_cancel(
-                        kind, values, self.limiter, self.control.deadline
+                    answer = await self.wire.batch_cancel(
+                        kind, values, self.limiter, self.control.ends_at
                     )
             except DeadlinePassed as exc:
-                self.fail(keys, exc, "", sent=sent)
+                self.fail(keys, exc, "", sent=sent.sent)
                 return
             except Exception as exc:  # one batch's surprise must not abort the others
-                self.fail(keys, exc, "", sent=sent)
+                self.fail(keys, exc, "", sent=sent.sent)
                 return
             canceled = {c for c in answer.canceled or () if isinstance(c, str)}
             self.canceled |= {c.lower() for c in canceled}
@@ -202,7 +234,7 @@ class _Run:
                 canceled = {c.lower() for c in canceled}
                 failed = {k.lower(): f for k, f in failed.items()}
             self.record_answer(kind, values, canceled, failed)
-        if scope.cancelled_caught and sent:
+        if sent.cut and sent.sent:
             self.cut.extend(keys)  # the last lookup may yet settle them
 
     async def lookup(self, keys: list[Key]) -> None:
@@ -214,8 +246,8 @@ class _Run:
                 async with self.gate:
                     if not await self.admitted():
                         return
-                    results = await self.client._status(
-                        [_item(k) for k in keys], self.limiter, self.control.deadline
+                    results = await self.wire.status(
+                        [_item(k) for k in keys], self.limiter, self.control.ends_at
                     )
             except DeadlinePassed:
                 return
@@ -259,9 +291,7 @@ class _Run:
         with anyio.move_on_after(until - time.monotonic()):
             for part in chunks(pending, LOOKUP_BATCH):
                 try:
-                    results = await self.client._status(
-                        [_item(k) for k in part], self.limiter, until
-                    )
+                    results = await self.wire.status([_item(k) for k in part], self.limiter, until)
                 except CancelKitError as exc:
                     logger.info("the last confirming lookup failed: %s", exc)
                     return
@@ -291,7 +321,7 @@ class _Run:
         while isinstance(error, ExceptionGroup) and error.exceptions:
             error = error.exceptions[0]  # the task group's wrapping says nothing
         text = f"the run stopped: unexpected {type(error).__name__}: {error}"
-        self.control.stop(text)
+        self.control.stop(text, StopReason.FAILED)
         for key in self.sent:
             if not self.ledger.done(self.index[key]):
                 self.record(key, "unknown", f"batch sent; {text}")
@@ -305,7 +335,7 @@ def _item(key: Key) -> StatusByOrderId | StatusByClientOrderId:
 
 
 async def cancel_batched(
-    client: AsyncLimitlessClient,
+    wire: Wire,
     targets: Sequence[CancelTarget],
     *,
     limiter: Limiter,
@@ -315,10 +345,8 @@ async def cancel_batched(
     on_result: Callable[[CancelResult[CancelTarget]], None] | None,
 ) -> list[CancelResult[CancelTarget]]:
     """The kill switch for a list of targets (see the module docstring)."""
-    from ._limitless import _body
-
     run = _Run(
-        client,
+        wire,
         targets,
         limiter=limiter,
         control=control,
@@ -327,7 +355,7 @@ async def cancel_batched(
     )
     for index, target in enumerate(targets):
         try:
-            key = key_of(_body(target, None, None))  # validated as a single cancel would be
+            key = key_of(wire.validated(target))  # validated as a single cancel would be
         except InvalidRequest as exc:
             run.ledger.record(index, "not_sent", message=exc.message, error=exc)
             continue
@@ -336,23 +364,21 @@ async def cancel_batched(
     by_kind = {kind: [v for k, v in run.index if k == kind] for kind in ("order", "client")}
     batches = [(kind, part) for kind, values in by_kind.items() for part in chunks(values, BATCH)]
     # The run's Control counts 429s, pauses and key acceptance (the per-order 401 rule).
-    token = _CONTROL.set(control)
-    try:
-        if batches and not control.stopped:
-            await each(run.send, batches, concurrency)
-            await each(run.lookup, chunks(list(run.ask), LOOKUP_BATCH), concurrency)
-            await run.last_lookup()
-            run.settle_rest()
-    except Exception as exc:  # a bug below must not leave an order without an outcome
-        logger.exception("unexpected error in a Limitless bulk cancel")
-        run.give_up(exc)
-    finally:
-        _CONTROL.reset(token)
+    with running(control):
+        try:
+            if batches and not control.stopped:
+                await each(batches, run.send, concurrency)
+                await each(chunks(list(run.ask), LOOKUP_BATCH), run.lookup, concurrency)
+                await run.last_lookup()
+                run.settle_rest()
+        except Exception as exc:  # a bug below must not leave an order without an outcome
+            logger.exception("unexpected error in a Limitless bulk cancel")
+            run.give_up(exc)
     return run.ledger.finish(control)
 
 
 async def cancel_market(
-    client: AsyncLimitlessClient,
+    wire: Wire,
     market_slug: str,
     *,
     on_behalf_of: int | None,
@@ -363,20 +389,20 @@ async def cancel_market(
     """Cancel-all in one market, then the listing until nothing it cancelled is LIVE.
 
     Whatever is raised inside, the market (and each order named) ends with an outcome."""
-    token = _CONTROL.set(control)
-    try:
-        return await _cancel_market(client, market_slug, on_behalf_of, limiter, control, on_result)
-    except Exception as exc:  # a bug below: the market still gets a true outcome
-        logger.exception("unexpected error in a Limitless cancel-all")
-        text = f"the run stopped: unexpected {type(exc).__name__}: {exc}"
-        control.stop(text)
-        return [CancelResult(market_slug, "unknown", f"cancel-all: {text}")]
-    finally:
-        _CONTROL.reset(token)
+    with running(control):
+        try:
+            return await _cancel_market(
+                wire, market_slug, on_behalf_of, limiter, control, on_result
+            )
+        except Exception as exc:  # a bug below: the market still gets a true outcome
+            logger.exception("unexpected error in a Limitless cancel-all")
+            text = f"the run stopped: unexpected {type(exc).__name__}: {exc}"
+            control.stop(text, StopReason.FAILED)
+            return [CancelResult(market_slug, "unknown", f"cancel-all: {text}")]
 
 
 async def _cancel_market(
-    client: AsyncLimitlessClient,
+    wire: Wire,
     market_slug: str,
     on_behalf_of: int | None,
     limiter: Limiter,
@@ -390,26 +416,18 @@ async def _cancel_market(
     if control.stopped or control.expired:
         why = f"the run stopped ({control.reason})" if control.stopped else "the deadline passed"
         return whole("not_sent", f"cancel-all not sent: {why} first")
-    sent = False
-
-    def leaving() -> None:
-        nonlocal sent
-        sent = True
-        control.mark_sent([])  # no input order: counted for progress only
-
     answer = None
-    with control.in_flight() as scope, sending(leaving):
-        scope.deadline = anyio.current_time() + max(0.0, control.end() - time.monotonic())
+    # No input order: counted for progress only.
+    with flight(control, []) as sent:
         try:
-            answer = await client._cancel_all(market_slug, on_behalf_of, limiter, control.deadline)
+            answer = await wire.cancel_all(market_slug, on_behalf_of, limiter, control.ends_at)
         except CancelKitError as exc:
-            if not sent or isinstance(exc, DeadlinePassed):
+            if not sent.sent or isinstance(exc, DeadlinePassed):
                 return whole("not_sent", f"cancel-all {exc.message}", exc)
-            if stops_the_run(exc, control):
-                control.stop(f"{type(exc).__name__}: {exc}")
+            stop_if_fatal(exc, control)
             return whole("failed", f"cancel-all: {exc.message}", exc)
     if answer is None:  # cut off by an abort, or by the grace
-        if sent:
+        if sent.sent:
             return whole("unknown", "cancel-all sent; no answer before the run ended")
         return whole("not_sent", "cancel-all not sent: the run ended while it waited")
     canceled = [c for c in answer.canceled or () if isinstance(c, str)]
@@ -442,12 +460,11 @@ async def _cancel_market(
 
     while not control.stopped and not control.expired:
         try:
-            seen(await client._user_orders(market_slug, limiter, control.deadline))
+            seen(await wire.user_orders(market_slug, limiter, control.ends_at))
         except DeadlinePassed:
             break
         except CancelKitError as exc:
-            if stops_the_run(exc, control):
-                control.stop(f"{type(exc).__name__}: {exc}")
+            stop_if_fatal(exc, control)
             problem = exc.message
             break
         if not waiting or not control.left():
@@ -458,7 +475,7 @@ async def _cancel_market(
         # The deadline or a stop came first: one listing, bounded by the grace.
         with anyio.move_on_after(max(0.0, control.end() - time.monotonic())):
             try:
-                seen(await client._user_orders(market_slug, limiter, control.end()))
+                seen(await wire.user_orders(market_slug, limiter, control.end()))
             except CancelKitError as exc:
                 logger.info("the last confirming listing failed: %s", exc)
     when = f"the run stopped ({control.reason})" if control.stopped else "the deadline"

@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._exceptions import OrderNotFound
-from ._generated.polymarket_us_api.models import GetOpenOrdersResponse, Order
-from ._polymarket import PolymarketUSClient, _route_miss
+from .._exceptions import OrderNotFound
+from .._generated.polymarket_us_api.models import GetOpenOrdersResponse, Order
+from ._client import PolymarketUSClient, _route_miss
 
 T = TypeVar("T")
 

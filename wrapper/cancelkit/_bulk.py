@@ -9,10 +9,11 @@ was in flight when it was aborted is *unknown*.
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, Literal, TypeVar
@@ -95,6 +96,87 @@ def sending(hook: Callable[[], None]) -> Iterator[None]:
         _ON_SEND.reset(token)
 
 
+class StopReason(enum.Enum):
+    """Why a bulk cancel stopped before its deadline (:attr:`Control.stop_reason`)."""
+
+    STOPPED = "stopped"
+    """:meth:`Control.stop` was called (by the caller)."""
+    INTERRUPTED = "interrupted"
+    """A signal (the CLI's SIGINT, SIGTERM, SIGHUP)."""
+    ABORTED = "aborted"
+    """:meth:`Control.abort`: what was in flight was cancelled too."""
+    FAILED = "failed"
+    """A failure every other order would meet too (a 401/403, a wrong endpoint)."""
+
+
+@contextmanager
+def running(control: Control) -> Iterator[Control]:
+    """The block in which a bulk run's requests count against ``control`` (429s,
+    pauses, whether the key was accepted): every venue's kill switch runs in one."""
+    token = _CONTROL.set(control)
+    try:
+        yield control
+    finally:
+        _CONTROL.reset(token)
+
+
+class Flight:
+    """One request of a bulk run (see :func:`flight`): whether it left the process."""
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self.scope = scope
+        self.sent = False
+
+    @property
+    def cut(self) -> bool:
+        """True when an abort or the grace cut it off before it was answered."""
+        return self.scope.cancelled_caught
+
+
+@contextmanager
+def flight(
+    control: Control, indices: Sequence[int], on_sent: Callable[[], None] | None = None
+) -> Iterator[Flight]:
+    """The block around one request for the orders at ``indices``: right before its
+    first attempt leaves, it is counted and journaled (``Control.on_sent``) and
+    ``on_sent`` is called; :meth:`Control.abort` cancels it; no answer is awaited
+    past the deadline (or the stop) plus the grace."""
+    with control.in_flight() as scope:
+        state = Flight(scope)
+
+        def leaving() -> None:
+            state.sent = True
+            if on_sent is not None:
+                on_sent()
+            control.mark_sent(indices)
+
+        with sending(leaving):
+            scope.deadline = anyio.current_time() + max(0.0, control.end() - time.monotonic())
+            yield state
+
+
+async def each(
+    items: Iterable[T],
+    work: Callable[[T], Awaitable[None]],
+    concurrency: int,
+    *,
+    until: Callable[[], bool] | None = None,
+) -> None:
+    """Run ``work`` on every item, at most ``concurrency`` at a time: the one worker
+    pool of every bulk run. With ``until``, no new item is started once it is true."""
+    pending = iter(items)  # shared: each item is taken once
+
+    async def worker() -> None:
+        for item in pending:
+            if until is not None and until():
+                return
+            await work(item)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(concurrency):
+            group.start_soon(worker)
+
+
 @attrs.frozen
 class CancelResult(Generic[T]):
     """What happened to one requested order.
@@ -147,8 +229,10 @@ class Control:
         if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
             raise InvalidRequest(f"deadline must be a positive number of seconds, got {deadline!r}")
         self.seconds = float(deadline)
-        self.deadline = time.monotonic() + self.seconds
+        # A clock instant (time.monotonic()), where ``deadline`` arguments are seconds.
+        self.ends_at = time.monotonic() + self.seconds
         self.reason: str | None = None
+        self.stop_reason: StopReason | None = None
         self._in_flight: set[anyio.CancelScope] = set()
         # Seconds past the deadline (or a stop) for answers in flight and one listing.
         self.grace = GRACE
@@ -171,12 +255,12 @@ class Control:
     @property
     def expired(self) -> bool:
         """True once the deadline has passed: no new first attempt is made."""
-        return time.monotonic() >= self.deadline
+        return time.monotonic() >= self.ends_at
 
     def end(self) -> float:
         """The monotonic time by which everything, answers in flight too, is over:
         the deadline (or the stop) plus the grace."""
-        last = self.deadline if self.stopped_at is None else min(self.deadline, self.stopped_at)
+        last = self.ends_at if self.stopped_at is None else min(self.ends_at, self.stopped_at)
         return last + self.grace
 
     def mark_sent(self, indices: Sequence[int]) -> None:
@@ -195,18 +279,20 @@ class Control:
 
     def left(self) -> float:
         """Seconds until the deadline (0 once past it)."""
-        return max(0.0, self.deadline - time.monotonic())
+        return max(0.0, self.ends_at - time.monotonic())
 
-    def stop(self, reason: str) -> None:
-        """Send nothing new; the first reason given is the one reported."""
+    def stop(self, reason: str, kind: StopReason = StopReason.STOPPED) -> None:
+        """Send nothing new; the first reason given (its text and its ``kind``) is the
+        one reported."""
         if self.reason is None:
             self.reason = reason
+            self.stop_reason = kind
             self.stopped_at = time.monotonic()
             logger.warning("stopping: %s", reason)
 
     def abort(self) -> None:
         """Stop, and cancel what is in flight (those orders become ``unknown``)."""
-        self.stop("aborted")
+        self.stop("aborted", StopReason.ABORTED)
         for scope in list(self._in_flight):
             scope.cancel()
 
@@ -235,6 +321,13 @@ def stops_the_run(error: CancelKitError, control: Control | None = None) -> bool
     ):
         return False
     return isinstance(error, AuthenticationError | WrongEndpoint | UnexpectedResponse)
+
+
+def stop_if_fatal(error: CancelKitError, control: Control) -> None:
+    """Stop the run if every other order would meet ``error`` too (see
+    :func:`stops_the_run`)."""
+    if stops_the_run(error, control):
+        control.stop(f"{type(error).__name__}: {error}", StopReason.FAILED)
 
 
 class Ledger(Generic[T]):
@@ -309,8 +402,7 @@ class Ledger(Generic[T]):
         if isinstance(error, InvalidRequest | DeadlinePassed):
             self.record(index, "not_sent", message=error.message, error=error)
             return
-        if stops_the_run(error, control):
-            control.stop(f"{type(error).__name__}: {error}")
+        stop_if_fatal(error, control)
         self.record(index, "failed", message=error.message, error=error, attempts=error.attempts)
 
     def _announce(self, index: int, result: CancelResult[T]) -> None:
@@ -353,7 +445,7 @@ def check_batch_settings(concurrency: object, max_rate: object) -> None:
         raise InvalidRequest(f"max_rate must be a positive number or None, got {max_rate!r}")
 
 
-async def run_batch(
+async def cancel_each(
     targets: Sequence[T],
     prepare: Prepare[T],
     key: Callable[[dict[str, Any]], str],
@@ -377,48 +469,30 @@ async def run_batch(
             continue
         if ledger.first_of(index, key(request)):
             todo.append((index, request))
-    pending = iter(todo)
 
-    async def one(index: int, request: dict[str, Any]) -> None:
-        sent = False
-
-        def left() -> None:
-            nonlocal sent
-            sent = True
-            control.mark_sent([index])
-
-        with control.in_flight() as scope, sending(left):
-            # No answer is awaited past the deadline (or the stop) plus the grace.
-            scope.deadline = anyio.current_time() + max(0.0, control.end() - time.monotonic())
+    async def one(item: tuple[int, dict[str, Any]]) -> None:
+        index, request = item
+        with flight(control, [index]) as sent:
             try:
-                message, attempts = await send(request, limiter, control.deadline)
+                message, attempts = await send(request, limiter, control.ends_at)
                 ledger.record(index, "cancelled", message=message, attempts=attempts)
             except CancelKitError as exc:
                 ledger.record_error(index, exc, control)
             except Exception as exc:
                 logger.exception("unexpected error cancelling one order of a batch")
                 error = CancelKitError(f"unexpected {type(exc).__name__}: {exc}")
-                ledger.record(
-                    index, "failed" if sent else "not_sent", message=error.message, error=error
-                )
+                status: Outcome = "failed" if sent.sent else "not_sent"
+                ledger.record(index, status, message=error.message, error=error)
         if not ledger.done(index):  # cut off by an abort, or by the deadline's grace
             why = "the abort" if control.stopped else "the deadline"
-            if sent:
+            if sent.sent:
                 ledger.record(index, "unknown", message=f"sent; no answer before {why}")
             else:
                 ledger.record(index, "not_sent", message=f"not sent: waiting to send at {why}")
 
-    async def worker() -> None:
-        for index, request in pending:  # a shared iterator: each item is taken once
-            if control.stopped or control.expired:
-                return  # no new first attempt after a stop or the deadline
-            await one(index, request)
-
-    token = _CONTROL.set(control)
-    try:
-        async with anyio.create_task_group() as group:
-            for _ in range(min(concurrency, len(todo))):
-                group.start_soon(worker)
-    finally:
-        _CONTROL.reset(token)
+    with running(control):
+        # No new first attempt after a stop or the deadline.
+        await each(
+            todo, one, min(concurrency, len(todo)), until=lambda: control.stopped or control.expired
+        )
     return ledger.finish(control)

@@ -15,14 +15,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from ._terminal import json_safe, printable, printable_cells
-
-if TYPE_CHECKING:
-    from ._polymarket import PolymarketUSClient
 
 COLUMNS = ("id", "market", "side", "price", "quantity left", "state")
 LIMITLESS_COLUMNS = ("id", "client order id", "market", "side", "price", "size left", "status")
@@ -147,21 +144,6 @@ def json_lines(orders: Iterable[Any]) -> str:
     ``cancelkit cancel polymarket --from-file`` reads (its ``id``s), so a listing
     can be saved, reviewed, trimmed and cancelled."""
     return "\n".join(json_line(o) for o in orders)
-
-
-def polymarket(
-    client: PolymarketUSClient, markets: Iterable[str] | None, view: str
-) -> Iterator[str]:
-    """Lists this key's open orders now (every error raised here), and returns the
-    lines of ``view`` (``table``, ``json`` or ``count``) to :func:`write`."""
-    from . import _listing  # the Polymarket client: not for ``orders limitless``
-
-    if view == "json":
-        return iter(_listing.open_orders(client, markets, json_line))
-    if view == "count":
-        return iter([footer(Counter(_listing.open_orders(client, markets, market_of)))])
-    rows = _listing.open_orders(client, markets, row)
-    return table_lines(rows, COLUMNS, Counter(r[1] for r in rows))
 
 
 def write(lines: Iterable[str], chunk: int = 2000) -> None:

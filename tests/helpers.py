@@ -1,0 +1,146 @@
+"""Shared test helpers: known credentials, a scripted transport, server-side checks.
+
+Imported by the tests that need them (``from helpers import ...``); conftest.py holds
+only fixtures and hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import inspect
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from cancelkit import LimitlessAuth, PolymarketAuth, RetryPolicy
+from cancelkit._clock import iso_millis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+if TYPE_CHECKING:
+    from cancelkit.sandbox import Sandbox
+
+# Known answers from the signing reference.
+PM_KEY_ID = "5f0c7a1e-8d2b-4c3a-9e1f-2a3b4c5d6e7f"
+PM_SECRET_32 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+PM_SECRET_64 = (
+    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8DoQe/884Qvh1w3RjnS8CZZ+TWMJulDV8d3IZkElUxuA=="
+)
+PM_PUBLIC = base64.b64decode("A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=")
+LM_TOKEN_ID = "tok_test_0001"
+LM_SECRET = "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0LTMyYnl0ZXM="
+
+Reply = httpx.Response | Exception
+
+
+class Script:
+    """A mock exchange: records every request and answers from a script."""
+
+    def __init__(self, replies: Iterable[Reply] = ()) -> None:
+        self.replies = list(replies)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        # By default, each exchange's success (Polymarket ignores the body).
+        ok = httpx.Response(200, json={"message": "Order canceled successfully"})
+        reply = self.replies.pop(0) if self.replies else ok
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self)
+
+
+def verify_polymarket(request: httpx.Request, public_key: bytes = PM_PUBLIC) -> None:
+    """Check a request the way Polymarket does: Ed25519 over ts + METHOD + path."""
+    path = request.url.raw_path.split(b"?")[0]
+    message = request.headers["X-PM-Timestamp"].encode() + request.method.encode() + path
+    signature = base64.b64decode(request.headers["X-PM-Signature"], validate=True)
+    Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)  # raises if bad
+
+
+def verify_limitless(request: httpx.Request, secret: str = LM_SECRET) -> None:
+    """Check a request the way Limitless does: recompute the HMAC over path+query and body."""
+    message = (
+        request.headers["lmts-timestamp"].encode()
+        + b"\n"
+        + request.method.encode()
+        + b"\n"
+        + request.url.raw_path
+        + b"\n"
+        + request.content
+    )
+    expected = hmac.new(base64.b64decode(secret), message, hashlib.sha256).digest()
+    given = base64.b64decode(request.headers["lmts-signature"], validate=True)
+    assert hmac.compare_digest(expected, given), "HMAC mismatch"
+
+
+def call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a client method, sync or async, and return its result."""
+    result = method(*args, **kwargs)
+    if inspect.iscoroutine(result):
+        return asyncio.run(result)
+    return result
+
+
+def fast_retry(max_retries: int = 3) -> RetryPolicy:
+    """Backoff of milliseconds, so retry tests take milliseconds (behaviour, not timing)."""
+    return RetryPolicy(max_retries=max_retries, base_delay=0.001, max_delay=0.002)
+
+
+def pin_clock(client: Any, wall: Callable[[], float]) -> Any:
+    """Give ``client``'s signing clock the local time ``wall`` says (no global patch)."""
+    client._clock.wall = wall
+    return client
+
+
+def record_waits(client: Any) -> list[float]:
+    """The waits between ``client``'s attempts, recorded instead of slept."""
+    waits: list[float] = []
+
+    async def async_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    client._sleep = waits.append
+    client._async_sleep = async_sleep
+    return waits
+
+
+def pm_headers(
+    box: Sandbox, path: str, *, skew: float = 0.0, key: str | None = None
+) -> dict[str, str]:
+    c = box.credentials
+    auth = PolymarketAuth(c.polymarket_key_id, key or c.polymarket_secret_key)
+    stamp = str(int((time.time() + skew) * 1000))
+    return {
+        "X-PM-Access-Key": c.polymarket_key_id,
+        "X-PM-Timestamp": stamp,
+        "X-PM-Signature": auth.sign(stamp, "POST", path),
+    }
+
+
+def lm_headers(
+    box: Sandbox,
+    target: str,
+    body: bytes,
+    *,
+    method: str = "POST",
+    skew: float = 0.0,
+    secret: str | None = None,
+) -> dict[str, str]:
+    c = box.credentials
+    auth = LimitlessAuth(c.limitless_token_id, secret or c.limitless_secret)
+    stamp = iso_millis(time.time() + skew)
+    return {
+        "lmts-api-key": c.limitless_token_id,
+        "lmts-timestamp": stamp,
+        "lmts-signature": auth.sign(stamp, method, target, body),
+        "content-type": "application/json",
+    }

@@ -1,0 +1,167 @@
+"""The layout holds: the core knows no venue, venues know not each other, a command
+loads only the venue it acts on, and the public API is one table."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import cancelkit
+import pytest
+
+PACKAGE = Path(cancelkit.__file__).parent
+VENUES = ("polymarket", "limitless")
+# The core: every top-level private module (the CLI, the sandbox and the generated
+# clients are packages of their own).
+CORE = sorted(p for p in PACKAGE.glob("_*.py") if p.name not in ("__init__.py", "__main__.py"))
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """Every cancelkit module ``path`` imports, as an absolute name."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("cancelkit")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            if not module.startswith("cancelkit"):
+                continue
+            found.add(module)
+            found |= {f"{module}.{a.name}" for a in node.names}
+    return found
+
+
+def _touches(names: set[str], package: str) -> list[str]:
+    return sorted(n for n in names if n == package or n.startswith(package + "."))
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
+def test_no_core_module_imports_a_venue_the_cli_or_generated_code(path: Path) -> None:
+    names = _imports(path, "cancelkit")
+    for other in (*(f"cancelkit.{v}" for v in VENUES), "cancelkit._cli", "cancelkit._generated"):
+        assert not _touches(names, other), f"{path.name} imports {_touches(names, other)}"
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_a_venue_imports_neither_the_other_venue_nor_the_cli(venue: str) -> None:
+    (other,) = set(VENUES) - {venue}
+    for path in (PACKAGE / venue).glob("*.py"):
+        names = _imports(path, f"cancelkit.{venue}")
+        assert not _touches(names, f"cancelkit.{other}"), path
+        if path.name != "_cli.py":  # the venue's commands build on the CLI's shared parts
+            assert not _touches(names, "cancelkit._cli"), path
+
+
+def test_the_cli_imports_no_venue() -> None:
+    """Venue commands are registered by module path (``VENUES``), loaded when used."""
+    for path in (PACKAGE / "_cli").glob("*.py"):
+        names = _imports(path, "cancelkit._cli")
+        for venue in VENUES:
+            assert not _touches(names, f"cancelkit.{venue}"), path
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_a_kill_switch_does_not_import_its_client(venue: str) -> None:
+    """The kill switch reaches the client through its typed ``Wire`` protocol: no cycle."""
+    names = _imports(PACKAGE / venue / "_kill.py", f"cancelkit.{venue}")
+    assert not _touches(names, f"cancelkit.{venue}._client")
+
+
+def test_the_core_loads_without_any_venue() -> None:
+    code = (
+        "import sys\n"
+        "import cancelkit._base, cancelkit._bulk, cancelkit._retry, cancelkit._limiter\n"
+        "import cancelkit._exceptions, cancelkit._validation, cancelkit._signing\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('cancelkit.polymarket',"
+        " 'cancelkit.limitless', 'cancelkit._generated', 'cancelkit._cli'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("venue", "other"), [VENUES, VENUES[::-1]])
+def test_a_command_loads_only_the_venue_it_acts_on(venue: str, other: str) -> None:
+    # No credentials: the command fails on them, after importing what it needs.
+    code = (
+        "import os, sys\n"
+        "for k in list(os.environ):\n"
+        "    if k.startswith(('POLYMARKET_', 'LIMITLESS_')): del os.environ[k]\n"
+        "from cancelkit._cli import main\n"
+        "try:\n"
+        f"    main(['orders', {venue!r}, '--market', 'm'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('cancelkit.{venue}._client' in sys.modules,"
+        f" any(m.startswith('cancelkit.{other}') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "True False"
+
+
+def _type_checking_imports() -> dict[str, str]:
+    """Name -> module of every import under ``if TYPE_CHECKING:`` in __init__.py."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for stmt in node.body:
+                assert isinstance(stmt, ast.ImportFrom)
+                for alias in stmt.names:
+                    assert alias.asname == alias.name, "re-export each name `as` itself"
+                    found[alias.name] = "." * stmt.level + (stmt.module or "")
+    return found
+
+
+def test_the_public_api_is_one_table() -> None:
+    table = cancelkit._EXPORTS
+    assert _type_checking_imports() == table
+    assert set(cancelkit.__all__) == {*table, "__version__"}
+    assert len(cancelkit.__all__) == len(set(cancelkit.__all__))
+    for name in table:
+        assert getattr(cancelkit, name) is not None
+        assert name in dir(cancelkit)
+
+
+_TWINS = [
+    (cancelkit.PolymarketUSClient, cancelkit.AsyncPolymarketUSClient),
+    (cancelkit.LimitlessClient, cancelkit.AsyncLimitlessClient),
+]
+# Async-only or sync-only by nature: context managers and the async alias of close().
+_OWN = {"aclose"}
+
+
+@pytest.mark.parametrize(("sync", "async_"), _TWINS, ids=lambda c: c.__name__)
+def test_every_public_method_of_a_sync_client_has_its_async_twin(
+    sync: type[object], async_: type[object]
+) -> None:
+    def public(cls: type[object]) -> dict[str, object]:
+        return {
+            n: getattr(cls, n)
+            for n in dir(cls)
+            if not n.startswith("_") and callable(getattr(cls, n)) and n not in _OWN
+        }
+
+    mine, theirs = public(sync), public(async_)
+    assert set(mine) == set(theirs)
+    for name, method in mine.items():
+        twin = theirs[name]
+        assert _shape(method) == _shape(twin), name
+        assert inspect.iscoroutinefunction(twin) or name == "from_env", name
+        assert inspect.getdoc(method), f"{sync.__name__}.{name} has no docstring"
+        assert inspect.getdoc(twin), f"{async_.__name__}.{name} has no docstring"
+    assert _shape(sync) == _shape(async_)
+
+
+def _shape(function: object) -> str:
+    """A signature, with the async types (transport, options) read as their sync twins."""
+    text = str(inspect.signature(function))  # type: ignore[arg-type]
+    return text.replace("AsyncBaseTransport", "BaseTransport").replace(
+        "AsyncOptions", "SyncOptions"
+    )

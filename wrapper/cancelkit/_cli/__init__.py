@@ -1,0 +1,172 @@
+"""The ``cancelkit`` command. Heavy modules are imported inside the commands so
+that ``cancelkit --help`` starts fast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+# Each venue's commands, by module path: a command imports only the venue it acts
+# on, and `cancelkit --help` none. A new venue is one line here.
+VENUES = {
+    "polymarket": "cancelkit.polymarket._cli",
+    "limitless": "cancelkit.limitless._cli",
+}
+
+
+class _Venues(click.Group):
+    """A group whose subcommands are the venues' (``cancel_<venue>`` or
+    ``orders_<venue>`` of the venue's ``_cli`` module), loaded when used."""
+
+    def __init__(self, *args: Any, commands_from: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prefix = commands_from
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*VENUES, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in VENUES:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        command = getattr(importlib.import_module(VENUES[cmd_name]), f"{self._prefix}_{cmd_name}")
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cancelkit")
+def main() -> None:
+    """Cancel orders on Polymarket US and Limitless Exchange, or run the local sandbox."""
+
+
+_NOT_LOOPBACK = (
+    "Address to listen on. Anything but loopback exposes the /_sandbox/ admin routes,"
+    " which have NO authentication, to that network."
+)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help=_NOT_LOOPBACK)
+@click.option("--polymarket-port", default=0, help="Port for Polymarket US (0: any free one).")
+@click.option("--limitless-port", default=0, help="Port for Limitless (0: any free one).")
+@click.option("--rate-limit", default=0.0, help="Requests/s per key before 429 (Polymarket: 20).")
+@click.option(
+    "--endpoint-limits",
+    is_flag=True,
+    help="Also enforce Polymarket's per-endpoint 10-second limits.",
+)
+@click.option("--latency", default=0.0, help="Seconds added to every request.")
+@click.option("--failure-rate", default=0.0, help="Share of requests answered 500.")
+@click.option("--drop-rate", default=0.0, help="Share of cancels dropped after taking effect.")
+@click.option("--throttle-rate", default=0.0, help="Share of requests answered 429.")
+@click.option("--max-fault-streak", type=int, default=None, help="Cap on injected faults in a row.")
+@click.option("--clock-offset", default=0.0, help="Seconds added to the sandbox clock.")
+@click.option("--spike-rate", default=0.0, help="Share of requests delayed by --spike-latency.")
+@click.option("--spike-latency", default=0.0, help="Seconds of a latency spike.")
+@click.option(
+    "--cancel-delay",
+    default=0.0,
+    help="Seconds a cancelled order stays listed as pending cancel.",
+)
+@click.option(
+    "--fill-pending",
+    default=0.0,
+    help="Share of accepted cancels whose order fills while the cancel is pending.",
+)
+@click.option(
+    "--validate/--no-validate",
+    default=True,
+    show_default=True,
+    help="Check every request against the published specs.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for the fault dice.")
+@click.option(
+    "--published-limits/--no-published-limits",
+    default=True,
+    show_default=True,
+    help="Limitless: enforce its published limit (2 in flight, 300 ms apart, per token).",
+)
+@click.option(
+    "--maintenance",
+    type=click.Choice(["normal", "post_only", "cancel_only", "disabled"]),
+    default="normal",
+    show_default=True,
+    help="Limitless maintenance mode (disabled: cancels answered 503).",
+)
+@click.option(
+    "--cancel-all-stuck",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Limitless: orders of each cancel-all that cannot be cancelled (a 207).",
+)
+def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) -> None:
+    """Run both exchange sandboxes until interrupted; print URLs, demo credentials,
+    commands that seed and cancel orders, and the admin routes.
+
+    Each flag sets the knob of the same name on both venues (POST /_sandbox/knobs
+    changes them while running; POST /_sandbox/reset restores the defaults). The
+    /_sandbox/ admin routes have NO authentication: keep --host on loopback."""
+    import threading
+
+    from . import _sandbox as view
+
+    module = _sandbox_module()
+    warning = view.host_warning(host)
+    if warning:
+        click.secho(warning, err=True, fg="red", bold=True)
+    box = module.Sandbox(host, polymarket_port, limitless_port)
+    try:
+        box.set_knobs(**{k: v for k, v in knobs.items() if v is not None})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    with box:
+        click.echo(view.banner(box, module.DEFAULT_MARKET))
+        if warning:
+            click.secho(warning, err=True, fg="red", bold=True)
+        click.echo("Press Ctrl+C to stop.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            click.echo("stopping")
+
+
+def _sandbox_module() -> Any:
+    from .._extras import MissingExtra, sandbox
+
+    try:
+        return sandbox()
+    except MissingExtra as exc:
+        click.echo(f"cancelkit: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+@main.group(cls=_Venues, commands_from="cancel")
+def cancel() -> None:
+    """Cancel orders: the kill switch. Credentials come only from the environment
+    (never from flags, which land in shell history): POLYMARKET_KEY_ID /
+    POLYMARKET_SECRET_KEY, or LIMITLESS_TOKEN_ID / LIMITLESS_TOKEN_SECRET.
+
+    Each order ends as: cancelled, not open (cancelled before, filled...), not found
+    (unknown to the exchange for this key), failed (may still be open), not sent, or
+    unknown (sent, no answer before an interrupt or the deadline); Polymarket also
+    filled (it filled while the cancel was pending). Exit status: 0 every order
+    cancelled, filled or not open (not found too with --missing-ok); 1 any other; 2
+    invalid input or usage (nothing sent); 130 interrupted (after every outcome is
+    written). SIGINT, SIGTERM and SIGHUP all stop the run the same way."""
+
+
+@main.group(cls=_Venues, commands_from="orders")
+def orders() -> None:
+    """List open orders."""
+
+
+@main.command()
+def demo() -> None:
+    """Start the sandbox in-process and run cancels on both venues through the clients."""
+    _sandbox_module()
+    from ._demo import run
+
+    raise SystemExit(run())

@@ -1,0 +1,191 @@
+"""The Polymarket US commands: ``cancelkit cancel polymarket``, ``cancelkit orders
+polymarket``. Registered by module path in ``cancelkit._cli``; the client and its
+dependencies load inside the commands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .._cli._options import CancelOptions, common, gather, listing_errors, rate_or, rate_text
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .._base import AsyncOptions, SyncOptions
+    from .._bulk import CancelResult, Control
+    from .._cli._cancel import Report
+    from ._client import AsyncPolymarketUSClient
+
+
+@click.command("polymarket")
+@click.argument("order_ids", nargs=-1)
+@click.option(
+    "--market",
+    "--market-slug",
+    "markets",
+    multiple=True,
+    metavar="SLUG",
+    help="With ids: cancel only those in this market (the others are not_sent, left"
+    " alone). With --all: cancel-all in these markets only (repeatable); each is counted"
+    " first, and one with no open orders is warned about.",
+)
+@click.option(
+    "--all",
+    "all_orders",
+    is_flag=True,
+    help="Cancel every open order (cancel-all), or every one in --market's markets.",
+)
+@common
+def cancel_polymarket(
+    order_ids: tuple[str, ...],
+    markets: tuple[str, ...],
+    all_orders: bool,
+    opts: CancelOptions,
+) -> None:
+    """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing)."""
+    from .._cli import _cancel as cli
+    from . import _validation as check
+    from ._client import DEFAULT_CONCURRENCY, DEFAULT_MAX_RATE, AsyncPolymarketUSClient
+
+    if all_orders and (order_ids or opts.from_file):
+        raise click.UsageError("--all cancels every open order: give no ORDER_ID or --from-file")
+    if len(markets) > 1 and not all_orders:
+        raise click.UsageError("give one --market with ids (or several with --all)")
+    args = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
+    parsed = gather("polymarket", args, opts.from_file, check.polymarket_order_id)
+    _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
+    max_rate = rate_or(opts.rate, DEFAULT_MAX_RATE)
+    kwargs: AsyncOptions = {"base_url": opts.base_url} if opts.base_url else {}
+
+    async def work(
+        client: AsyncPolymarketUSClient,
+        targets: list[str],
+        report: Report,
+        control: Control,
+    ) -> list[CancelResult[Any]]:
+        if all_orders:
+            if markets:
+                await _count_markets(client, markets)
+            return await client.cancel_all(
+                market_slugs=markets or None, max_rate=max_rate, on_result=report, control=control
+            )
+        return await client.cancel_orders(
+            targets,
+            market_slug=markets[0] if markets else None,
+            concurrency=opts.concurrency or DEFAULT_CONCURRENCY,
+            max_rate=max_rate,
+            missing_ok=opts.missing_ok,
+            on_result=report,
+            control=control,
+        )
+
+    job = cli.Job(
+        venue="polymarket",
+        build_client=lambda: AsyncPolymarketUSClient.from_env(**kwargs),
+        work=work,
+        rate=rate_text(max_rate),
+        deadline=opts.deadline,
+        as_json_lines=opts.json_lines,
+        journal=opts.journal,
+        dry_run=opts.dry_run,
+        describe_request=(
+            f"POST /v1/orders/open/cancel {_cancel_all_body(markets)}, then GET"
+            " /v1/orders/open until confirmed"
+            if all_orders
+            else "GET /v1/orders/open, POST /v1/orders/batched/cancel (20 per request),"
+            " then GET /v1/orders/open until confirmed, GET /v1/order/{id} for the rest"
+        ),
+        verbose=opts.verbose,
+        what=(
+            (f"every open order in market(s) {', '.join(markets)}" if markets else None)
+            if all_orders
+            else None
+        ),
+        estimate=lambda n: None if max_rate is None else (2 + -(-n // 20)) / max_rate,
+        foreign_record=opts.foreign_record,
+        source=opts.from_file,
+    )
+    raise SystemExit(
+        cli.run(
+            job,
+            items=parsed.items,
+            invalid=parsed.bad + problems,
+            skip_invalid=opts.skip_invalid,
+            all_orders=all_orders,
+            invalid_records=parsed.invalid_records,
+            recorded=parsed.recorded,
+            origins=parsed.origins,
+            recorded_sent=parsed.recorded_sent,
+        )
+    )
+
+
+def _cancel_all_body(markets: tuple[str, ...]) -> str:
+    import json
+
+    return json.dumps({"slugs": list(markets)} if markets else {})
+
+
+async def _count_markets(client: AsyncPolymarketUSClient, markets: tuple[str, ...]) -> None:
+    """Say how many open orders each market has before cancel-all: a misspelt
+    market is otherwise a quiet "0 orders"."""
+    from collections import Counter
+
+    from .._exceptions import CancelKitError
+
+    try:
+        listed = await client.open_orders(market_slugs=markets)
+    except CancelKitError as exc:
+        click.echo(f"cancelkit: could not count the open orders first: {exc}", err=True)
+        return
+    per = Counter(getattr(o, "market_slug", None) for o in listed)
+    counts = ", ".join(f"{per[m]} in {m}" for m in markets)
+    click.echo(f"cancelkit: open orders before cancel-all: {counts}", err=True)
+    for market in markets:
+        if not per[market]:
+            click.echo(
+                f"cancelkit: warning: market {market} has no open orders for this key"
+                " (misspelt? another key's?)",
+                err=True,
+            )
+
+
+@click.command("polymarket")
+@click.option("--market", "markets", multiple=True, metavar="SLUG", help="Only this market.")
+@click.option(
+    "--json",
+    "json_lines",
+    is_flag=True,
+    help="One JSON order per line: a file 'cancel polymarket --from-file' reads.",
+)
+@click.option("--count", "count_only", is_flag=True, help="Only the counts, per market.")
+@click.option("--base-url", help="API root [default: POLYMARKET_API_URL, else the exchange].")
+def orders_polymarket(
+    markets: tuple[str, ...], json_lines: bool, count_only: bool, base_url: str | None
+) -> None:
+    """The open orders of this key: id, market, side, price, quantity left, state;
+    then the count, per market."""
+    from collections import Counter
+
+    from .._cli import _orders as view
+    from ._client import PolymarketUSClient
+    from ._listing import open_orders
+
+    if json_lines and count_only:
+        raise click.UsageError("give --json or --count, not both")
+    lines: Iterable[str]
+    with listing_errors():
+        options: SyncOptions = {"base_url": base_url} if base_url else {}
+        with PolymarketUSClient.from_env(**options) as pm:
+            # One order at a time into what is printed: 100,000 orders stay small.
+            slugs = markets or None
+            if json_lines:
+                lines = open_orders(pm, slugs, view.json_line)
+            elif count_only:
+                lines = [view.footer(Counter(open_orders(pm, slugs, view.market_of)))]
+            else:
+                rows = open_orders(pm, slugs, view.row)
+                lines = view.table_lines(rows, view.COLUMNS, Counter(r[1] for r in rows))
+    view.write(lines)
