@@ -100,15 +100,27 @@ class PolymarketAuth(httpx.Auth):
         message = (timestamp + method.upper() + path).encode("utf-8")
         return base64.b64encode(self._key.sign(message)).decode("ascii")
 
+    def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
+        """The signature headers for a request line's ``method`` and ``target`` (path
+        and query as sent, percent-encoded); the query is not signed."""
+        timestamp = str(int(self._clock.now() * 1000))
+        path = target.partition("?")[0]
+        return [
+            ("X-PM-Access-Key", self.key_id),
+            ("X-PM-Timestamp", timestamp),
+            ("X-PM-Signature", self.sign(timestamp, method, path)),
+        ]
+
+    def observe(self, date: str | None) -> None:
+        """Learn the server's clock from an answer's ``Date`` header."""
+        self._clock.observe(date)
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign the final request; learn the server's clock from the response."""
-        timestamp = str(int(self._clock.now() * 1000))
-        path = _wire_path(request).partition("?")[0]
-        request.headers["X-PM-Access-Key"] = self.key_id
-        request.headers["X-PM-Timestamp"] = timestamp
-        request.headers["X-PM-Signature"] = self.sign(timestamp, request.method, path)
+        for name, value in self.signed(request.method, _wire_path(request), b""):
+            request.headers[name] = value
         response = yield request
-        self._clock.observe(response.headers.get("date"))
+        self.observe(response.headers.get("date"))
 
     def __repr__(self) -> str:
         return f"PolymarketAuth(key_id={self.key_id!r})"
@@ -142,16 +154,26 @@ class LimitlessAuth(httpx.Auth):
         mac.update(body)
         return base64.b64encode(mac.digest()).decode("ascii")
 
+    def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
+        """The signature headers for a request line's ``method`` and ``target`` (path
+        and query as sent, percent-encoded) and its exact ``body`` bytes."""
+        timestamp = iso_millis(self._clock.now())
+        return [
+            ("lmts-api-key", self.token_id),
+            ("lmts-timestamp", timestamp),
+            ("lmts-signature", self.sign(timestamp, method, target, body)),
+        ]
+
+    def observe(self, date: str | None) -> None:
+        """Learn the server's clock from an answer's ``Date`` header."""
+        self._clock.observe(date)
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign the final request and body; learn the server's clock from the response."""
-        timestamp = iso_millis(self._clock.now())
-        request.headers["lmts-api-key"] = self.token_id
-        request.headers["lmts-timestamp"] = timestamp
-        request.headers["lmts-signature"] = self.sign(
-            timestamp, request.method, _wire_path(request), request.content
-        )
+        for name, value in self.signed(request.method, _wire_path(request), request.content):
+            request.headers[name] = value
         response = yield request
-        self._clock.observe(response.headers.get("date"))
+        self.observe(response.headers.get("date"))
 
     def __repr__(self) -> str:
         return f"LimitlessAuth(token_id={self.token_id!r})"
