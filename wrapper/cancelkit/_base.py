@@ -32,6 +32,7 @@ from ._urls import check_base_url as check_base_url
 from ._urls import redacted as redacted
 
 if TYPE_CHECKING:
+    from ._fastpath import AsyncSender, SyncSender
     from ._limiter import Limiter
 
 _A = TypeVar("_A", bound="AsyncHTTP")
@@ -302,6 +303,7 @@ class SyncHTTP(Venue):
 
     _http: httpx.Client
     _settings: HTTPSettings
+    _lean: SyncSender | None = None  # the lean send path (_fastpath), on the default route
 
     if TYPE_CHECKING:  # each client defines its own, with these keywords
 
@@ -337,6 +339,13 @@ class SyncHTTP(Venue):
             http._transport = Bounded(http._transport)
             http._mounts = {k: v and Bounded(v) for k, v in http._mounts.items()}
         self._http = http
+        self._lean = None  # a transport the caller gives is always used
+        if transport is None:
+            from ._fastpath import SyncSender, timeout_of
+            from ._wire import Wire
+
+            wire = Wire(base_url, _HEADERS, self._auth)
+            self._lean = SyncSender.of(http, wire, timeout_of(settings.timeout))
         self._transport = transport
 
     def _on_async_twin(self, cls: type[_A], work: Callable[[_A], Awaitable[_T]]) -> _T:
@@ -377,11 +386,16 @@ class SyncHTTP(Venue):
     ) -> tuple[httpx.Response, Attempts]:
         self._check_open()
         attempts = self._attempts(request, order=order)
+        lean = self._lean
+        prepared = lean.wire.prepare(request) if lean is not None else None
         while True:
             attempts.begin()
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = self._http.request(**request)
+                if lean is not None and prepared is not None:
+                    outcome = lean.send(prepared)
+                else:
+                    outcome = self._http.request(**request)
             except httpx.TransportError as exc:
                 outcome = exc
             except httpx.HTTPError as exc:  # a body that cannot be decoded
@@ -428,6 +442,7 @@ class AsyncHTTP(Venue):
 
     _http: httpx.AsyncClient
     _settings: HTTPSettings
+    _lean: AsyncSender | None = None  # the lean send path (_fastpath), on the default route
     _loop: asyncio.AbstractEventLoop | None
     _loop_bound: bool
 
@@ -456,8 +471,11 @@ class AsyncHTTP(Venue):
         # Pooled connections belong to the loop that opened them; a mock or an
         # in-process app has none, and may be driven from any loop.
         self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self._lean = None  # a transport the caller gives is always used
         if transport is None:
+            from ._fastpath import AsyncSender, timeout_of
             from ._transport import AiohttpTransport
+            from ._wire import Wire
 
             # aiohttp under httpx (_transport), with the same proxy, environment and
             # TLS settings as httpx's own transport would have.
@@ -467,6 +485,8 @@ class AsyncHTTP(Venue):
                 trust_env=settings.trust_env,
                 verify=settings.verify,
             )
+            wire = Wire(base_url, _HEADERS, self._auth)
+            self._lean = AsyncSender(wire, transport, timeout_of(settings.timeout))
         # The transport applies proxy and TLS settings itself (httpx would mount its
         # own proxy transport in front of it).
         self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, settings))
@@ -496,6 +516,8 @@ class AsyncHTTP(Venue):
     ) -> tuple[httpx.Response, Attempts]:
         self._check_usable()
         attempts = self._attempts(request, deadline, order)
+        lean = self._lean
+        prepared = lean.wire.prepare(request) if lean is not None else None
         last: httpx.Response | httpx.TransportError | None = None
         while True:
             if deadline is not None and last is None and time.monotonic() >= deadline:
@@ -509,7 +531,10 @@ class AsyncHTTP(Venue):
                     attempts.begin()
                     outcome: httpx.Response | httpx.TransportError
                     try:
-                        outcome = await self._http.request(**request)
+                        if lean is not None and prepared is not None:
+                            outcome = await lean.send(prepared)
+                        else:
+                            outcome = await self._http.request(**request)
                     except httpx.TransportError as exc:
                         outcome = exc
                     except httpx.HTTPError as exc:  # a body that cannot be decoded

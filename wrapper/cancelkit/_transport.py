@@ -27,7 +27,7 @@ import httpx_aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from ._bounded import accept_encoding, bounded
+from ._bounded import Reader, accept_encoding, bounded
 
 _CHUNK = 64 * 1024
 _Route = tuple[URL | None, aiohttp.BasicAuth | None]
@@ -109,6 +109,62 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
                 route = (None, None)
             self._from_env[key] = route
         return route
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """The session, made on first use: cookies are never kept nor sent (the
+        exchanges authenticate each request by its signature)."""
+        if isinstance(self.client, aiohttp.ClientSession):
+            return self.client
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            limit=self.limits.max_connections or 0,
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def send_prepared(
+        self,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        timeout: aiohttp.ClientTimeout,
+        what: str,
+    ) -> tuple[int, bytes, Reader, bytes]:
+        """Send a request built and signed by ``_fastpath``, ``url`` exactly as given
+        (encoded); returns (status, reason, the answer's reader, its body read to the
+        bound). Errors are httpx's, as from :meth:`handle_async_request`."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        proxy, proxy_auth = self._route(url)
+        with _mapped():
+            response = await self.client.request(
+                method,
+                url,
+                headers=headers,
+                data=body or None,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+                allow_redirects=False,
+                auto_decompress=False,
+                timeout=timeout,
+            )
+            try:
+                reader = Reader(response.raw_headers, what)
+                if reader.plain and reader.length is not None:
+                    # The length is within the bound: aiohttp reads exactly that much.
+                    content = await response.read()
+                else:
+                    parts = [
+                        out
+                        async for chunk in response.content.iter_chunked(_CHUNK)
+                        for out in reader.feed(chunk)
+                    ]
+                    content = b"".join(parts)
+            finally:
+                response.release()
+        reason = response.reason.encode() if response.reason else b""
+        return response.status, reason, reader, content
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with aiohttp, byte for byte as httpx built it."""
