@@ -88,6 +88,7 @@ class Reader:
     def __init__(self, raw_headers: Iterable[tuple[bytes, bytes]], what: str) -> None:
         encodings: list[bytes] = []
         length: bytes | None = None
+        self.date: str | None = None  # for the clock, without a header lookup
         kept: list[tuple[bytes, bytes]] = []
         for name, value in raw_headers:
             lower = name.lower()
@@ -96,6 +97,8 @@ class Reader:
             elif lower == b"content-length":
                 length = value
             else:
+                if lower == b"date":
+                    self.date = value.decode("latin-1")
                 kept.append((name, value))
         # As httpx joins repeated headers: "gzip, gzip" is not decoded blind.
         encoding = b", ".join(encodings).decode("latin-1").strip().lower()

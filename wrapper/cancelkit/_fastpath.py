@@ -41,7 +41,7 @@ def _response(
     )
     response._content = body
     if prepared.signer is not None:
-        prepared.signer.observe(response.headers.get("date"))
+        prepared.signer.observe(reader.date)
     return response
 
 

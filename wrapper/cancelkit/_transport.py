@@ -34,20 +34,26 @@ _Route = tuple[URL | None, aiohttp.BasicAuth | None]
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
+def _httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
+    """aiohttp's error as httpx's, keeping "never sent" apart from "may have landed"."""
+    if isinstance(exc, aiohttp.ClientConnectorError):  # could not connect: nothing was sent
+        return httpx.ConnectError(str(exc))
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(str(exc))
+    if isinstance(exc, TimeoutError | aiohttp.SocketTimeoutError):
+        # Any other timeout came after connecting: the request may have landed.
+        return httpx.ReadTimeout(str(exc) or "timed out")
+    # Disconnected, reset, bad payload: may have landed.
+    return httpx.ReadError(str(exc) or type(exc).__name__)
+
+
 @contextmanager
 def _mapped() -> Iterator[None]:
-    """aiohttp's errors as httpx's, keeping "never sent" apart from "may have landed"."""
+    """aiohttp's errors as httpx's (:func:`_httpx_error`)."""
     try:
         yield
-    except aiohttp.ClientConnectorError as exc:  # could not connect: nothing was sent
-        raise httpx.ConnectError(str(exc)) from exc
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc)) from exc
-    except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
-        # Any other timeout came after connecting: the request may have landed.
-        raise httpx.ReadTimeout(str(exc) or "timed out") from exc
-    except aiohttp.ClientError as exc:  # disconnected, reset, bad payload: may have landed
-        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _httpx_error(exc) from exc
 
 
 class _Body(httpx.AsyncByteStream):
@@ -137,7 +143,7 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         proxy, proxy_auth = self._route(url)
-        with _mapped():
+        try:
             response = await self.client.request(
                 method,
                 url,
@@ -163,6 +169,9 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
                     content = b"".join(parts)
             finally:
                 response.release()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # _mapped's classification, inline: its generator costs more than the rest.
+            raise _httpx_error(exc) from exc
         reason = response.reason.encode() if response.reason else b""
         return response.status, reason, reader, content
 
