@@ -24,6 +24,9 @@ _PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*")
 _KNOWN_KEYS = frozenset(("method", "url", "params", "json", "headers", "auth"))
 _UNSET = object()
 _EMPTY_BODY_LENGTH = ("POST", "PUT", "PATCH")  # as httpx sends Content-Length: 0
+# httpx's JSON encoding, so that either path sends the same bytes; one encoder for
+# all (json.dumps with these options builds a new one on every call).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 class Signer(Protocol):
@@ -111,14 +114,7 @@ class Wire:
         method = str(request["method"]).upper()
         target = self.target(str(request["url"]), request.get("params"))
         data = request.get("json")
-        # httpx's JSON encoding, so that either path sends the same bytes.
-        body = (
-            b""
-            if data is None
-            else json.dumps(
-                data, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode("utf-8")
-        )
+        body = b"" if data is None else _ENCODE(data).encode("utf-8")
         headers = self._fixed
         extra: dict[str, str] = request.get("headers") or {}
         length = str(len(body)) if body or method in _EMPTY_BODY_LENGTH else None
