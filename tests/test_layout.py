@@ -67,6 +67,34 @@ def test_the_cli_imports_no_venue() -> None:
             assert not _touches(names, f"cancelkit.{venue}"), path
 
 
+# The sandbox command and the demo run both exchanges' sandboxes by design.
+_BOTH_VENUES = {"__init__.py", "_sandbox.py", "_demo.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (PACKAGE / "_cli").glob("*.py") if p.name not in _BOTH_VENUES),
+    ids=lambda p: p.name,
+)
+def test_the_cli_run_inputs_options_and_listing_name_no_venue(path: Path) -> None:
+    """What differs per venue (id forms, its ids as written, hints, help defaults,
+    listing columns) is the venue's ``_cli`` module's to say."""
+    text = path.read_text().lower()
+    for venue in VENUES:
+        assert venue not in text, f"{path.name} names {venue}"
+
+
+def test_the_cli_registry_is_the_table_of_venues() -> None:
+    """A venue is listed once (``cancelkit._VENUES``): its public names and commands."""
+    from cancelkit._cli import VENUES as COMMANDS
+
+    assert set(COMMANDS) == set(cancelkit._VENUES) == set(VENUES)
+    for names in cancelkit._VENUES.values():
+        assert set(names) <= set(cancelkit._EXPORTS)
+    source = (PACKAGE / "_cli" / "__init__.py").read_text()
+    assert not any(f'"{venue}":' in source for venue in VENUES)
+
+
 @pytest.mark.parametrize("venue", VENUES)
 def test_a_kill_switch_does_not_import_its_client(venue: str) -> None:
     """The kill switch reaches the client through its typed ``Wire`` protocol: no cycle."""
