@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .._base import AsyncHTTP, SyncHTTP, Venue
+from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
 from .._exceptions import (
     CancelKitError,
@@ -325,7 +325,8 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
 
 
 class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
-    """The async twin of :class:`PolymarketUSClient`, with the same arguments."""
+    """The async twin of :class:`PolymarketUSClient`, with the same arguments (``_shared`` is
+    private: how a sync client builds the twin its bulk cancels run on)."""
 
     def __init__(
         self,
@@ -340,9 +341,19 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
+        _shared: Shared | None = None,
     ) -> None:
         self._setup(
-            key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+            key_id,
+            secret_key,
+            base_url,
+            timeout,
+            max_retries,
+            proxy,
+            trust_env,
+            verify,
+            retry,
+            _shared,
         )
         self._open(self._auth, self.base_url, transport)
 
