@@ -262,11 +262,15 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
 
     def open_orders(self, *, market_slugs: Iterable[str] | None = None) -> list[Order]:
         """The open orders of this key (in ``market_slugs``' markets, if given)."""
+        return self._parse_orders(self._open_orders_answer(market_slugs))
+
+    def _open_orders_answer(self, market_slugs: Iterable[str] | None) -> httpx.Response:
+        """The listing's 2xx answer, unparsed (``_listing`` reads it one order at a time)."""
         try:
             response, _ = self._send(self._list_request(market_slugs))
         except OrderNotFound as exc:
             raise _route_miss(exc, "GET /v1/orders/open") from None
-        return self._parse_orders(response)
+        return response
 
     def get_order(self, order_id: str) -> Order:
         """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
