@@ -15,6 +15,7 @@ from .._clock import Clock, iso_millis
 from .._exceptions import InvalidRequest
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
+from .._signing import signed as _signed
 from .._signing import wire_path as _wire_path
 
 _MIN_HMAC_SECRET = 16
@@ -73,7 +74,7 @@ class LimitlessAuth(httpx.Auth):
         mac = self._mac.copy()
         mac.update(f"{timestamp}\n{method.upper()}\n{path}\n".encode())
         mac.update(body)
-        return base64.b64encode(mac.digest()).decode("ascii")
+        return _signed(base64.b64encode(mac.digest()).decode("ascii"))
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign the final request and body; learn the server's clock from the response."""

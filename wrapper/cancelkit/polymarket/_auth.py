@@ -13,6 +13,7 @@ from .._clock import Clock
 from .._exceptions import InvalidRequest
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
+from .._signing import signed as _signed
 from .._signing import wire_path as _wire_path
 
 
@@ -44,7 +45,7 @@ class PolymarketAuth(httpx.Auth):
     def sign(self, timestamp: str, method: str, path: str) -> str:
         """Base64 Ed25519 signature of ``timestamp + method + path``."""
         message = (timestamp + method.upper() + path).encode("utf-8")
-        return base64.b64encode(self._key.sign(message)).decode("ascii")
+        return _signed(base64.b64encode(self._key.sign(message)).decode("ascii"))
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign the final request; learn the server's clock from the response."""
