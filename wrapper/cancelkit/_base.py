@@ -281,7 +281,11 @@ class Venue:
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
+        shared: Shared | None = None,
     ) -> None:
+        if shared is not None:  # a sync client's twin: its key, clock, retries, settings
+            self._adopt(shared)
+            return
         self.base_url = check_settings(base_url, timeout, max_retries)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidRequest(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
@@ -516,7 +520,14 @@ class AsyncHTTP(Venue):
 
     if TYPE_CHECKING:  # each client defines its own, with these keywords
 
-        def __init__(self, key_id: str, secret: str, **kwargs: Unpack[AsyncOptions]) -> None: ...
+        def __init__(
+            self,
+            key_id: str,
+            secret: str,
+            *,
+            _shared: Shared | None = None,
+            **kwargs: Unpack[AsyncOptions],
+        ) -> None: ...
 
     @classmethod
     def from_env(cls, **kwargs: Unpack[AsyncOptions]) -> Self:
@@ -562,11 +573,11 @@ class AsyncHTTP(Venue):
     @classmethod
     def _twin_of(cls, shared: Shared, transport: httpx.AsyncBaseTransport | None) -> Self:
         """An async client with ``shared``'s key, clock and settings: the twin a sync
-        client runs its bulk cancels on."""
-        twin = cls.__new__(cls)  # the constructor would decode the key again
-        twin._adopt(shared)
-        twin._open(shared.auth, shared.base_url, transport)
-        return twin
+        client runs its bulk cancels on. Built by its constructor, handed the decoded
+        key (in ``shared``) instead of the secret, which is neither kept nor decoded
+        twice."""
+        key_id: str = getattr(shared.auth, cls._id_label)
+        return cls(key_id, "", base_url=shared.base_url, transport=transport, _shared=shared)
 
     def _check_usable(self) -> None:
         if self._http.is_closed:

@@ -13,6 +13,7 @@ from .._exceptions import InvalidRequest
 from .._signing import SigningAuth
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
+from .._signing import reported as _reported
 
 _MIN_HMAC_SECRET = 16
 
@@ -68,7 +69,7 @@ class LimitlessAuth(SigningAuth):
         mac = self._mac.copy()
         mac.update(f"{timestamp}\n{method.upper()}\n{path}\n".encode())
         mac.update(body)
-        return base64.b64encode(mac.digest()).decode("ascii")
+        return _reported(base64.b64encode(mac.digest()).decode("ascii"))
 
     def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
         """The signature headers for a request line's ``method`` and ``target`` (path

@@ -12,6 +12,7 @@ from .._exceptions import InvalidRequest
 from .._signing import SigningAuth
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
+from .._signing import reported as _reported
 
 
 class PolymarketAuth(SigningAuth):
@@ -40,7 +41,7 @@ class PolymarketAuth(SigningAuth):
     def sign(self, timestamp: str, method: str, path: str) -> str:
         """Base64 Ed25519 signature of ``timestamp + method + path``."""
         message = (timestamp + method.upper() + path).encode("utf-8")
-        return base64.b64encode(self._key.sign(message)).decode("ascii")
+        return _reported(base64.b64encode(self._key.sign(message)).decode("ascii"))
 
     def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
         """The signature headers for a request line's ``method`` and ``target`` (path
