@@ -95,6 +95,9 @@ def lines(venue: str, samples: Samples, collections: dict[str, int]) -> list[str
         off = _p99(named[ours]["gc off"]) / _p99(named[floor]["gc off"])
         if on <= 1.05:
             verdict = "no wider than the floor's"
+        elif not collections[venue]:
+            # Freezing cannot explain a difference when no collection ran at all.
+            verdict = "no collection ran during our GC-on runs, so GC does not explain it"
         elif off < on - 0.05:
             verdict = f"GC explains {min(1.0, (on - off) / (on - 1)):.0%} of the excess"
         else:

@@ -46,6 +46,7 @@ _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/jso
 # sooner cost one retried attempt, which is safe for a cancel.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _WARM_PATH = "/"
+_NO_SLOT = nullcontext()  # a single call outside a run takes no limiter slot (reusable)
 
 
 class _NoCookies(http.cookiejar.CookieJar):
@@ -612,7 +613,7 @@ class AsyncHTTP(Venue):
                 raise DeadlinePassed("not sent: the deadline had passed")  # no new first attempt
             # Every attempt, retries included, counts against the exchange's limits.
             try:
-                slot = limiter.slot(operation, deadline) if limiter is not None else nullcontext()
+                slot = limiter.slot(operation, deadline) if limiter is not None else _NO_SLOT
                 async with slot:
                     if last is None:
                         _batch.about_to_send()  # a bulk run journals "sent" before it is
@@ -633,9 +634,12 @@ class AsyncHTTP(Venue):
                 return attempts.final(last), attempts  # the last answer is the outcome
             last = outcome
             if isinstance(outcome, httpx.Response):
-                _batch.answered(outcome.status_code, retry_after(outcome))
-                if outcome.status_code == 429 and limiter:
-                    limiter.refused(operation, retry_after(outcome))
+                status = outcome.status_code
+                # Retry-After matters only on a 429: no header lookup on every answer.
+                wait = retry_after(outcome) if status == 429 else None
+                _batch.answered(status, wait)
+                if status == 429 and limiter:
+                    limiter.refused(operation, wait)
             delay = attempts.delay(outcome)
             if delay is None:
                 return attempts.final(outcome), attempts

@@ -50,9 +50,19 @@ class Clock:
         self.offset = measured if abs(measured) > _RESOLUTION else 0.0
 
 
+# The last whole second formatted: requests in the same second share it (a tuple,
+# replaced whole, so threads never see half of one).
+_second: tuple[int, str] = (-1, "")
+
+
 def iso_millis(seconds: float) -> str:
     """``2026-11-22T12:00:00.000Z`` for Limitless's ``lmts-timestamp``."""
-    # gmtime + strftime: a third of datetime's cost, on every signed request.
+    global _second
     whole = int(seconds)
     millis = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    last, prefix = _second
+    if last != whole:
+        # gmtime + strftime: a third of datetime's cost, once a second.
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, prefix)
+    return f"{prefix}.{millis:03d}Z"

@@ -87,14 +87,21 @@ class SyncSender:
 
 
 class AsyncSender:
-    """Sends prepared requests through the aiohttp session of cancelkit's transport."""
+    """Sends prepared requests through the aiohttp session of cancelkit's transport:
+    one coroutine per attempt, from the signature to the answer (a layer per step
+    cost more than the steps themselves)."""
 
     def __init__(self, wire: Wire, transport: AiohttpTransport, timeout: httpx.Timeout) -> None:
         # Imported here: a sync client never loads aiohttp.
         import aiohttp
         from yarl import URL
 
+        from ._transport import CHUNK, httpx_error
+
         self._url = URL
+        self._errors = (aiohttp.ClientError, TimeoutError)
+        self._httpx_error = httpx_error
+        self._chunk = CHUNK
         self.wire = wire
         self._transport = transport
         self._timeout = aiohttp.ClientTimeout(
@@ -102,17 +109,43 @@ class AsyncSender:
         )
 
     async def send(self, prepared: Prepared) -> httpx.Response:
-        """One attempt: signed now, sent, its answer read to the bound."""
+        """One attempt: signed now, sent with the URL exactly as signed (encoded), its
+        answer read to the bound; aiohttp's errors raised as httpx's, as from
+        ``AiohttpTransport.handle_async_request``."""
         url = self._url(self.wire.origin + prepared.target, encoded=True)
-        status, reason, reader, body = await self._transport.send_prepared(
-            prepared.method,
-            url,
-            prepared.wire_headers(),
-            prepared.body,
-            self._timeout,
-            prepared.what,
-        )
-        return _response(status, reader, body, reason, prepared)
+        transport = self._transport
+        proxy, proxy_auth = transport.route(url)
+        try:
+            response = await transport.session().request(
+                prepared.method,
+                url,
+                headers=prepared.wire_headers(),
+                data=prepared.body or None,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+                allow_redirects=False,
+                auto_decompress=False,
+                timeout=self._timeout,
+            )
+            try:
+                reader = Reader(response.raw_headers, prepared.what)
+                if reader.plain and reader.length is not None:
+                    # The length is within the bound: aiohttp reads exactly that much.
+                    body = await response.read()
+                else:
+                    parts = [
+                        out
+                        async for chunk in response.content.iter_chunked(self._chunk)
+                        for out in reader.feed(chunk)
+                    ]
+                    body = b"".join(parts)
+            finally:
+                response.release()
+        except self._errors as exc:
+            # The transport's classification, inline: a context manager cost more.
+            raise self._httpx_error(exc) from exc
+        reason = response.reason.encode() if response.reason else b""
+        return _response(response.status, reader, body, reason, prepared)
 
 
 def timeout_of(value: Any) -> httpx.Timeout:

@@ -27,14 +27,14 @@ import httpx_aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from ._bounded import Reader, accept_encoding, bounded
+from ._bounded import accept_encoding, bounded
 
-_CHUNK = 64 * 1024
+CHUNK = 64 * 1024
 _Route = tuple[URL | None, aiohttp.BasicAuth | None]
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
-def _httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
+def httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
     """aiohttp's error as httpx's, keeping "never sent" apart from "may have landed"."""
     if isinstance(exc, aiohttp.ClientConnectorError):  # could not connect: nothing was sent
         return httpx.ConnectError(str(exc))
@@ -49,11 +49,11 @@ def _httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportErro
 
 @contextmanager
 def _mapped() -> Iterator[None]:
-    """aiohttp's errors as httpx's (:func:`_httpx_error`)."""
+    """aiohttp's errors as httpx's (:func:`httpx_error`)."""
     try:
         yield
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise _httpx_error(exc) from exc
+        raise httpx_error(exc) from exc
 
 
 class _Body(httpx.AsyncByteStream):
@@ -62,7 +62,7 @@ class _Body(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _mapped():
-            async for chunk in self._response.content.iter_chunked(_CHUNK):
+            async for chunk in self._response.content.iter_chunked(CHUNK):
                 yield chunk
 
     async def aclose(self) -> None:
@@ -102,7 +102,7 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         # every request.
         self._from_env: dict[tuple[str, str | None], _Route] = {}
 
-    def _route(self, url: URL) -> _Route:
+    def route(self, url: URL) -> _Route:
         """The proxy (and its auth) for ``url``: ``proxy=``, else the environment's."""
         if self._given[0] is not None or not self._trust_env:
             return self._given
@@ -128,57 +128,16 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         )
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
-    async def send_prepared(
-        self,
-        method: str,
-        url: URL,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        timeout: aiohttp.ClientTimeout,
-        what: str,
-    ) -> tuple[int, bytes, Reader, bytes]:
-        """Send a request built and signed by ``_fastpath``, ``url`` exactly as given
-        (encoded); returns (status, reason, the answer's reader, its body read to the
-        bound). Errors are httpx's, as from :meth:`handle_async_request`."""
-        if not isinstance(self.client, aiohttp.ClientSession):
-            self.client = self.get_client()
-        proxy, proxy_auth = self._route(url)
-        try:
-            response = await self.client.request(
-                method,
-                url,
-                headers=headers,
-                data=body or None,
-                proxy=proxy,
-                proxy_auth=proxy_auth,
-                allow_redirects=False,
-                auto_decompress=False,
-                timeout=timeout,
-            )
-            try:
-                reader = Reader(response.raw_headers, what)
-                if reader.plain and reader.length is not None:
-                    # The length is within the bound: aiohttp reads exactly that much.
-                    content = await response.read()
-                else:
-                    parts = [
-                        out
-                        async for chunk in response.content.iter_chunked(_CHUNK)
-                        for out in reader.feed(chunk)
-                    ]
-                    content = b"".join(parts)
-            finally:
-                response.release()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # _mapped's classification, inline: its generator costs more than the rest.
-            raise _httpx_error(exc) from exc
-        reason = response.reason.encode() if response.reason else b""
-        return response.status, reason, reader, content
+    def session(self) -> aiohttp.ClientSession:
+        """The session, made on first use (see :meth:`get_client`)."""
+        client = self.client
+        if not isinstance(client, aiohttp.ClientSession):
+            client = self.client = self.get_client()
+        return client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with aiohttp, byte for byte as httpx built it."""
-        if not isinstance(self.client, aiohttp.ClientSession):
-            self.client = self.get_client()
+        client = self.session()
         timeout = request.extensions.get("timeout", {})
         accept_encoding(request)
         with _mapped():
@@ -186,8 +145,8 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
             # httpx owns authentication (it made any Authorization header from
             # userinfo already): aiohttp gets the URL without it.
             url = URL(str(request.url), encoded=True).with_user(None)
-            proxy, proxy_auth = self._route(url)
-            response = await self.client.request(
+            proxy, proxy_auth = self.route(url)
+            response = await client.request(
                 request.method,
                 url,
                 headers=request.headers.multi_items(),

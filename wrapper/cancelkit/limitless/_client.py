@@ -113,16 +113,16 @@ _TargetT = TypeVar("_TargetT", bound=CancelTarget)
 def _body(
     target: CancelTarget | None, order_id: UUID | str | None, client_order_id: str | None
 ) -> CancelTarget:
-    given = [
-        name
-        for name, value in (
-            ("a generated body", target),
-            ("order_id", order_id),
-            ("client_order_id", client_order_id),
-        )
-        if value is not None
-    ]
-    if len(given) != 1:
+    if (target is None) + (order_id is None) + (client_order_id is None) != 2:
+        given = [
+            name
+            for name, value in (
+                ("a generated body", target),
+                ("order_id", order_id),
+                ("client_order_id", client_order_id),
+            )
+            if value is not None
+        ]
         raise InvalidRequest(
             "give exactly one of order_id or client_order_id"
             + (f" (got {' and '.join(given)})" if given else " (got neither)")
@@ -211,9 +211,13 @@ class _Limitless(Venue):
         client_order_id: str | None,
         on_behalf_of: int | None,
     ) -> dict[str, Any]:
-        body = _body(target, order_id, client_order_id)
+        return _Limitless._cancel_request(_body(target, order_id, client_order_id), on_behalf_of)
+
+    @staticmethod
+    def _cancel_request(target: CancelTarget, on_behalf_of: int | None) -> dict[str, Any]:
+        """The cancel of ``target`` as ``_body`` returned it (validated there, once)."""
         profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
-        return _cancel._get_kwargs(body=body, on_behalf_of=profile)
+        return _cancel._get_kwargs(body=target, on_behalf_of=profile)
 
     _answered_at = -math.inf  # when this token's last paced request was answered
 
@@ -319,7 +323,7 @@ class LimitlessClient(SyncLimitless):
         is raised whatever ``missing_ok`` says.
         """
         target = _body(body, order_id, client_order_id)
-        request = self._request(target, None, None, on_behalf_of)
+        request = self._cancel_request(target, on_behalf_of)
         try:
             response, attempts = self._send(request, order=_label(target))
         except OrderNotOpen as exc:
@@ -479,7 +483,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
     ) -> str:
         """Cancel one order (see :meth:`LimitlessClient.cancel_order`)."""
         target = _body(body, order_id, client_order_id)
-        request = self._request(target, None, None, on_behalf_of)
+        request = self._cancel_request(target, on_behalf_of)
         try:
             response, attempts = await self._send(request, order=_label(target))
         except OrderNotOpen as exc:
