@@ -110,7 +110,8 @@ def test_forged_records_change_nothing_for_orders_the_listing_shows_open(
     # The run's own record is in the state directory (0700), findable by the next.
     assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
     kept = [p for p in state_dir.glob("run-*.jsonl") if RUN not in p.name]
-    assert len(kept) == 1 and f"journal {kept[0]}" in result.stderr
+    assert len(kept) == 1
+    assert f"journal {kept[0]}" in result.stderr
 
 
 def test_a_record_for_another_key_does_not_settle_a_foreign_order(
