@@ -676,6 +676,3 @@ def test_the_second_of_two_kill_switches_on_one_key_exits_0(
     assert second.returncode == 0, second.stderr[-1500:]
     assert first.returncode == 0
     assert took < 30 + 3 + 10  # never past its deadline, the grace and one listing
-    # The second run's listing lacked what the first had cancelled: settled by the
-    # first run's record (the goal, <= 10 s, is a benchmark figure, not asserted here).
-    assert "cancel sent by run" in second.stdout

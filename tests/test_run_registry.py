@@ -139,3 +139,21 @@ def test_no_usable_state_directory_is_a_warning_not_a_failure(
     assert result.returncode == 0, result.stderr
     assert "cancelkit: warning: state directory" in result.stderr
     assert not open_ids(box)
+
+
+def test_a_rerun_settles_what_the_first_run_cancelled_by_its_record_not_by_lookups(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    ids = [box.seed_polymarket(f"again-{i}").id for i in range(40)]
+    kill = tmp_path / "kill.txt"
+    kill.write_text("\n".join(ids) + "\n")
+    first = cli(box, "cancel", "polymarket", "--from-file", str(kill))
+    assert first.returncode == 0, first.stderr
+    before = box.polymarket.stats.requests
+    second = cli(box, "cancel", "polymarket", "--from-file", str(kill), "--json")
+    assert second.returncode == 0, second.stderr  # no --missing-ok
+    outcomes = records(second.stdout)
+    assert {r["status"] for r in outcomes} == {"not_open"}
+    assert all("cancel sent by run" in r["message"] for r in outcomes)
+    assert box.polymarket.stats.requests - before == 1  # one listing, no lookup
