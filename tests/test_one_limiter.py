@@ -1,7 +1,8 @@
-"""One limiter per Limitless client (issue 20): the published pace (2 in flight, 300 ms
+"""One limiter per client (issue 20). Limitless: the published pace (2 in flight, 300 ms
 apart, per token) holds for everything a client sends at once, a single cancel or a
 lookup during a bulk call included, sync and async; a single call waits for its slot
-no longer than its timeout."""
+no longer than its timeout. Polymarket: single calls made while a bulk call's windows
+count take their slots from them."""
 
 from __future__ import annotations
 
@@ -85,3 +86,29 @@ def test_a_single_call_waits_for_a_slot_no_longer_than_its_timeout(
 
     asyncio.run(main())
     assert box.open_orders() == []
+
+
+@pytest.mark.cancelkit_sandbox(rate_limit=20)
+def test_polymarket_single_cancels_during_a_bulk_call_share_its_windows(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    bulk = [box.seed_polymarket(f"b-{i}").id for i in range(400)]
+    single = [box.seed_polymarket(f"s-{i}").id for i in range(10)]
+    first_answer = threading.Event()
+    results: list[CancelResult[str]] = []
+    with box.polymarket_client() as pm:
+
+        def run_bulk() -> None:
+            results.extend(pm.cancel_orders(bulk, on_result=lambda _: first_answer.set()))
+
+        worker = threading.Thread(target=run_bulk)
+        worker.start()
+        assert first_answer.wait(30)
+        for order_id in single:  # during the bulk call, and right after it
+            pm.cancel_order(order_id)
+        worker.join(60)
+    assert len(results) == len(bulk)
+    assert all(r.ok for r in results)  # cancelled, or not open (not asked in time)
+    assert box.open_orders() == []
+    assert box.polymarket.stats.rate_limited == 0  # 4-5 x 429 without the shared windows
