@@ -16,7 +16,11 @@ from pathlib import Path
 
 import attrs
 
-_PACKAGES = ("polymarket_us_api", "limitless_api")
+
+def _generated_package(name: str) -> bool:
+    """A generated package's name: regenerate.py writes spec NAME into ``NAME_api``
+    (any spec under specs/, so a new venue needs no line here)."""
+    return name.endswith("_api")
 
 
 @attrs.frozen
@@ -86,10 +90,8 @@ def _entries(module: str, tree: ast.Module, init: bool) -> Iterator[tuple[str, s
 def surface(generated: Path) -> dict[str, str]:
     """Every API entry of the generated packages under ``generated``: key -> its shape."""
     found: dict[str, str] = {}
-    for package in _PACKAGES:
-        root = generated / package
-        if not root.is_dir():
-            continue
+    roots = sorted(p for p in generated.iterdir() if p.is_dir() and _generated_package(p.name))
+    for root in roots if generated.is_dir() else []:
         for source in sorted(root.rglob("*.py")):
             module = _module_name(generated, source)
             tree = ast.parse(source.read_text(encoding="utf-8"))
@@ -107,7 +109,7 @@ def _generated_module(module: str, level: int) -> str | None:
     else:
         if level:
             return None
-    return module if module.split(".")[0] in _PACKAGES else None
+    return module if _generated_package(module.split(".")[0]) else None
 
 
 def wrapper_uses(wrapper: Path) -> tuple[set[str], set[str]]:
@@ -124,7 +126,9 @@ def wrapper_uses(wrapper: Path) -> tuple[set[str], set[str]]:
                         names.add(alias.name)
                         modules.add(f"{module}.{alias.name}")  # a submodule, maybe
             elif isinstance(node, ast.Import):
-                modules.update(a.name for a in node.names if a.name.split(".")[0] in _PACKAGES)
+                modules.update(
+                    a.name for a in node.names if _generated_package(a.name.split(".")[0])
+                )
     return modules, names
 
 

@@ -31,17 +31,6 @@ SIGNATURES: set[str] = set()
 ERRORS: list[BaseException] = []
 
 
-def _record_signatures(cls: Any) -> None:
-    original = cls.sign
-
-    def sign(self: Any, *args: Any) -> str:
-        signature: str = original(self, *args)
-        SIGNATURES.add(signature)
-        return signature
-
-    cls.sign = sign
-
-
 # Property and contract tests explore a fixed sequence of examples: a test that
 # can fail must fail on every run, not one run in N.
 settings.register_profile("deterministic", derandomize=True, database=None)
@@ -49,27 +38,18 @@ settings.load_profile("deterministic")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _record_signatures(cancelkit.PolymarketAuth)
-    _record_signatures(cancelkit.LimitlessAuth)
+    # The library's seams for this scan (no library class is patched): every
+    # signature computed, every error built, every sandbox's credentials.
     import cancelkit.sandbox as sandbox_module
+    from cancelkit import _exceptions, _signing
 
-    make = sandbox_module._credentials
-
-    def credentials() -> Any:
-        made = make()
-        SECRETS.update(
+    _signing.on_signature.append(SIGNATURES.add)
+    _exceptions.on_error.append(ERRORS.append)
+    sandbox_module.on_credentials.append(
+        lambda made: SECRETS.update(
             {made.polymarket_secret_key, made.limitless_secret, made.limitless_other_secret}
         )
-        return made
-
-    sandbox_module._credentials = credentials
-    init = cancelkit.CancelKitError.__init__
-
-    def record(self: BaseException, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        ERRORS.append(self)
-
-    cancelkit.CancelKitError.__init__ = record  # type: ignore[method-assign]
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -454,3 +454,29 @@ def test_polymarket_400_after_a_drop_stays_bad_request(make_pm: Callable[..., An
     script = Script([httpx.ReadError("dropped"), httpx.Response(400, json={"message": "market"})])
     with pytest.raises(BadRequest):
         call(make_pm(script).cancel_order, "ord-1", market_slug="m")
+
+
+@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+def test_a_sync_clients_bulk_twin_is_built_by_its_constructor_on_the_same_key(
+    cancelkit_sandbox: Any, venue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin a sync client's kill switch runs on signs with the very key object the
+    sync client decoded (and learns the same clock): the secret is decoded once."""
+    box = cancelkit_sandbox
+    client = box.polymarket_client() if venue == "polymarket" else box.limitless_client()
+    built: list[object] = []
+    twin_class = type(client)._twin_class
+    init = twin_class.__init__
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(twin_class, "__init__", recording)
+    with client:
+        client.warm()  # starts the twin: warm() serves the kill switch's pool too
+        (twin,) = built
+        assert isinstance(twin, twin_class)
+        assert twin._auth is client._auth
+        assert twin._clock is client._clock
+        assert (twin.base_url, twin.key_id) == (client.base_url, client.key_id)

@@ -67,6 +67,34 @@ def test_the_cli_imports_no_venue() -> None:
             assert not _touches(names, f"cancelkit.{venue}"), path
 
 
+# The sandbox command and the demo run both exchanges' sandboxes by design.
+_BOTH_VENUES = {"__init__.py", "_sandbox.py", "_demo.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in (PACKAGE / "_cli").glob("*.py") if p.name not in _BOTH_VENUES),
+    ids=lambda p: p.name,
+)
+def test_the_cli_run_inputs_options_and_listing_name_no_venue(path: Path) -> None:
+    """What differs per venue (id forms, its ids as written, hints, help defaults,
+    listing columns) is the venue's ``_cli`` module's to say."""
+    text = path.read_text().lower()
+    for venue in VENUES:
+        assert venue not in text, f"{path.name} names {venue}"
+
+
+def test_the_cli_registry_is_the_table_of_venues() -> None:
+    """A venue is listed once (``cancelkit._VENUES``): its public names and commands."""
+    from cancelkit._cli import VENUES as COMMANDS
+
+    assert set(COMMANDS) == set(cancelkit._VENUES) == set(VENUES)
+    for names in cancelkit._VENUES.values():
+        assert set(names) <= set(cancelkit._EXPORTS)
+    source = (PACKAGE / "_cli" / "__init__.py").read_text()
+    assert not any(f'"{venue}":' in source for venue in VENUES)
+
+
 @pytest.mark.parametrize("venue", VENUES)
 def test_a_kill_switch_does_not_import_its_client(venue: str) -> None:
     """The kill switch reaches the client through its typed ``Wire`` protocol: no cycle."""
@@ -160,8 +188,131 @@ def test_every_public_method_of_a_sync_client_has_its_async_twin(
 
 
 def _shape(function: object) -> str:
-    """A signature, with the async types (transport, options) read as their sync twins."""
-    text = str(inspect.signature(function))  # type: ignore[arg-type]
+    """A signature, with the async types (transport, options) read as their sync twins,
+    without private keyword parameters (an async client's ``_shared``: how a sync client
+    builds the twin its bulk cancels run on, not an argument users give)."""
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    public = [p for p in signature.parameters.values() if not p.name.startswith("_")]
+    text = str(signature.replace(parameters=public))
     return text.replace("AsyncBaseTransport", "BaseTransport").replace(
         "AsyncOptions", "SyncOptions"
     )
+
+
+# ---------------------------------------------------------------------------
+# No reads of another package's private attributes (core, each venue, the CLI,
+# the sandbox): what one package needs of another is public to the library, a
+# name without a leading underscore. The generated clients are exempt as a source:
+# openapi-python-client offers an operation's request only as ``_get_kwargs``, and
+# the pipeline owns that code.
+# ---------------------------------------------------------------------------
+_SCANNED = [p for p in sorted(PACKAGE.rglob("*.py")) if "_generated" not in p.parts]
+# The one table of venues, in the package root every package belongs to: the CLI
+# derives its commands from it (a public name there would be public API).
+_REGISTRY = {"cancelkit._VENUES"}
+
+
+def _package_of(path: Path) -> str:
+    """``core`` for a top-level module, else the subpackage's name."""
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else "core"
+
+
+def _module_package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and (PACKAGE / parts[1]).is_dir() else "core"
+
+
+def _is_module(module: str) -> bool:
+    relative = PACKAGE.joinpath(*module.split(".")[1:])
+    return relative.with_suffix(".py").exists() or (relative / "__init__.py").exists()
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _defined_names() -> dict[str, set[str]]:
+    """Every name each package defines: functions, classes, assigned names and attributes."""
+    defined: dict[str, set[str]] = {}
+    for path in _SCANNED:
+        names = defined.setdefault(_package_of(path), set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return defined
+
+
+def _private_reads(path: Path, defined: dict[str, set[str]], text: str | None = None) -> list[str]:
+    """What ``path`` (its ``text``, if given) reads of other packages' private names."""
+    mine = _package_of(path)
+    dotted = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = dotted.removesuffix(".__init__") if path.name == "__init__.py" else dotted
+    package = package if path.name == "__init__.py" else package.rpartition(".")[0]
+    tree = ast.parse(path.read_text() if text is None else text)
+    foreign: dict[str, str] = {}  # local name -> what it is, for names from another package
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _import_source(node, package)
+            if not source.startswith("cancelkit") or source.startswith("cancelkit._generated"):
+                continue
+            for alias in node.names:
+                full = f"{source}.{alias.name}"
+                other = _module_package(full if _is_module(full) else source) != mine
+                if not other:
+                    continue
+                if _private(alias.name) and not _is_module(full) and full not in _REGISTRY:
+                    found.append(f"line {node.lineno}: imports {full}")
+                foreign[alias.asname or alias.name] = full
+    others = {n for pkg, names in defined.items() if pkg != mine for n in names}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not _private(node.attr):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id in foreign:
+            found.append(f"line {node.lineno}: {ast.unparse(node)} ({foreign[owner.id]})")
+        elif isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+            continue  # a subclass uses what its base class gives it
+        elif isinstance(owner, ast.Call) and ast.unparse(owner.func) == "super":
+            continue
+        elif node.attr in others and node.attr not in defined[mine]:
+            # On any object: a private name only another package defines.
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def _import_source(node: ast.ImportFrom, package: str) -> str:
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+_DEFINED = _defined_names()
+
+
+@pytest.mark.parametrize("path", _SCANNED, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_reads_another_packages_private_attributes(path: Path) -> None:
+    assert not _private_reads(path, _DEFINED), path
+
+
+def test_the_private_read_scan_sees_one() -> None:
+    """The scan is no test that cannot fail: each of its three catches, planted in a
+    venue module (as text: nothing is written into the package)."""
+    planted = (
+        "from .._base import SyncHTTP, _options\n"
+        "from .. import _retry\n"
+        "def f(client):\n"
+        "    return SyncHTTP._twin_class, _retry.Attempts, client._bulk_lock\n"
+    )
+    found = _private_reads(PACKAGE / "polymarket" / "_planted.py", _DEFINED, planted)
+    assert [f.split(":", 1)[1].strip() for f in found] == [
+        "imports cancelkit._base._options",
+        "SyncHTTP._twin_class (cancelkit._base.SyncHTTP)",
+        "client._bulk_lock",
+    ]

@@ -13,6 +13,7 @@ from cancelkit import PolymarketUSClient, UnexpectedResponse
 from cancelkit._cli import _orders as view
 from cancelkit._cli import main
 from cancelkit._cli._terminal import printable, printable_cells
+from cancelkit.polymarket import _cli as pm_cli
 from cancelkit.polymarket import _listing
 from cancelkit.sandbox import Sandbox
 from click.testing import CliRunner
@@ -57,7 +58,7 @@ PLAIN = [
 
 
 @pytest.mark.parametrize("body", PLAIN)
-@pytest.mark.parametrize("each", [view.json_line, view.row, view.market_of])
+@pytest.mark.parametrize("each", [view.json_line, pm_cli.row, view.market_of])
 def test_the_plain_shape_is_read_one_order_at_a_time_to_the_same_result(
     body: bytes, each: Any
 ) -> None:
@@ -104,8 +105,8 @@ def test_server_strings_stay_escaped_on_the_streamed_path() -> None:
     lines = _listing.parse(_answer(body), view.json_line)
     # Valid JSON with the server's very id, printable all the same.
     assert json.loads(lines[3])["id"] == HOSTILE
-    rows = _listing.parse(_answer(body), view.row)
-    table = "\n".join(view.table_lines(rows, view.COLUMNS, view.per_market([])))
+    rows = _listing.parse(_answer(body), pm_cli.row)
+    table = "\n".join(view.table_lines(rows, pm_cli.COLUMNS, view.per_market([])))
     for text in ("\n".join(lines), table):
         assert not any(c in text for c in "\r\x1b\x07\x9b\u202e")
     assert "[/bold]x\\x0d\\x1b[2Kall clear" in table  # escaped, never read as markup
@@ -133,7 +134,7 @@ def test_the_cli_prints_what_the_model_listing_gives(cancelkit_sandbox: Sandbox)
         assert result.exit_code == 0, result.output
         return result.stdout
 
-    assert run() == view.table(listed) + "\n"
+    assert run() == view.table(listed, pm_cli.COLUMNS, pm_cli.row) + "\n"
     assert run("--json") == view.json_lines(listed) + "\n"
     assert [json.loads(line)["id"] for line in run("--json").splitlines()] == [o.id for o in listed]
     assert run("--count") == view.footer(view.per_market(listed)) + "\n"

@@ -17,6 +17,8 @@ HELPERS = (Path(__file__).parent / "helpers.py").read_text()
         "logging.getLogger('x').debug('key %s', LM_SECRET)",
         "raise_and_swallow(cancelkit.BadRequest(f'got {LM_SECRET}'))",
         "print(cancelkit.PolymarketAuth(PM_KEY_ID, PM_SECRET_32).sign('1', 'POST', '/p'))",
+        "print(cancelkit.LimitlessAuth('tok', LM_SECRET).sign('1', 'POST', '/p', b''))",
+        "import cancelkit.sandbox as s; print(s.Sandbox().credentials.limitless_other_secret)",
     ],
 )
 def test_a_leak_fails_the_test_that_leaked(pytester: pytest.Pytester, leak: str) -> None:

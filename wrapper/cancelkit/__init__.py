@@ -20,26 +20,34 @@ __version__ = "0.1.0"
 # A library logs; the program decides where it goes (nowhere, unless configured).
 logging.getLogger("cancelkit").addHandler(logging.NullHandler())
 
+# The venues, one entry each: the one place a venue is listed. Its public names
+# (name -> module) join the public API below, and its commands are those of
+# ``cancelkit.<venue>._cli`` (the CLI reads this table; nothing here is imported
+# until used, so ``cancelkit --help`` loads no venue).
+_VENUES: dict[str, dict[str, str]] = {
+    "polymarket": {
+        "PolymarketUSClient": ".polymarket._client",
+        "AsyncPolymarketUSClient": ".polymarket._client",
+        "PolymarketAuth": ".polymarket._auth",
+        "Order": "._generated.polymarket_us_api.models",
+        "OrderState": "._generated.polymarket_us_api.models",
+    },
+    "limitless": {
+        "LimitlessClient": ".limitless._client",
+        "AsyncLimitlessClient": ".limitless._client",
+        "LimitlessAuth": ".limitless._auth",
+        "CancelTarget": ".limitless._kill",
+        "CancelByOrderId": "._generated.limitless_api.models",
+        "CancelByClientOrderId": "._generated.limitless_api.models",
+    },
+}
+
 # The public API, one row per name: where it lives. ``__all__``, the lazy exports
-# below and (checked by tests/test_public_api.py) the TYPE_CHECKING imports agree.
+# below and (checked by tests/test_layout.py) the TYPE_CHECKING imports agree.
 _EXPORTS = {
-    # clients
-    "PolymarketUSClient": ".polymarket._client",
-    "AsyncPolymarketUSClient": ".polymarket._client",
-    "LimitlessClient": ".limitless._client",
-    "AsyncLimitlessClient": ".limitless._client",
-    # signing
-    "PolymarketAuth": ".polymarket._auth",
-    "LimitlessAuth": ".limitless._auth",
     # settings
     "HTTPSettings": "._base",
     "RetryPolicy": "._retry",
-    # what requests and answers are made of (the generated models)
-    "CancelTarget": ".limitless._kill",
-    "CancelByOrderId": "._generated.limitless_api.models",
-    "CancelByClientOrderId": "._generated.limitless_api.models",
-    "Order": "._generated.polymarket_us_api.models",
-    "OrderState": "._generated.polymarket_us_api.models",
     # bulk cancels
     "CancelResult": "._bulk",
     "Control": "._bulk",
@@ -59,6 +67,8 @@ _EXPORTS = {
     "ServerError": "._exceptions",
     "NetworkError": "._exceptions",
     "ResponseTooLarge": "._exceptions",
+    # each venue's clients, signing and models
+    **{name: module for names in _VENUES.values() for name, module in names.items()},
 }
 
 __all__ = ["__version__", *_EXPORTS]

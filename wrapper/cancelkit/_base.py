@@ -27,12 +27,14 @@ from ._exceptions import InvalidRequest, NetworkError
 from ._limiter import GLOBAL, DeadlinePassed
 from ._loop_thread import LoopThread
 from ._retry import Attempts, RetryPolicy, retry_after
+from ._signing import SigningAuth
 
 # Other modules import these from here too.
 from ._urls import check_base_url as check_base_url
 from ._urls import redacted as redacted
 
 if TYPE_CHECKING:
+    from ._fastpath import AsyncSender, SyncSender
     from ._limiter import Limiter
 
 _A = TypeVar("_A", bound="AsyncHTTP")
@@ -229,7 +231,7 @@ class Shared:
     decoded key and learned clock (nothing is decoded or learned twice), retries,
     settings and waits."""
 
-    auth: httpx.Auth
+    auth: SigningAuth
     clock: Clock
     policy: RetryPolicy
     settings: HTTPSettings
@@ -241,8 +243,8 @@ class Shared:
 class Signer(Protocol):
     """A venue's signing flow, built from its key id and secret (its auth class)."""
 
-    def __call__(self, key_id: str, secret: str, clock: Clock | None = None, /) -> httpx.Auth:
-        """The ``httpx.Auth`` that signs every request of one client."""
+    def __call__(self, key_id: str, secret: str, clock: Clock | None = None, /) -> SigningAuth:
+        """The auth that signs every request of one client."""
         ...
 
 
@@ -259,7 +261,7 @@ class Venue:
     _id_label: ClassVar[str]
     # The status the venue documents for "order cannot be cancelled", if it has one.
     _not_open_status: ClassVar[int | None] = None
-    _auth: httpx.Auth
+    _auth: SigningAuth
     _clock: Clock
     _policy: RetryPolicy
     _settings: HTTPSettings
@@ -279,7 +281,11 @@ class Venue:
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
+        shared: Shared | None = None,
     ) -> None:
+        if shared is not None:  # a sync client's twin: its key, clock, retries, settings
+            self._adopt(shared)
+            return
         self.base_url = check_settings(base_url, timeout, max_retries)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidRequest(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
@@ -352,6 +358,7 @@ class SyncHTTP(Venue):
 
     _http: httpx.Client
     _twin_class: ClassVar[type[AsyncHTTP]]
+    _lean: SyncSender | None = None  # the lean send path (_fastpath), on the default route
 
     if TYPE_CHECKING:  # each client defines its own, with these keywords
 
@@ -387,6 +394,13 @@ class SyncHTTP(Venue):
             http._transport = Bounded(http._transport)
             http._mounts = {k: v and Bounded(v) for k, v in http._mounts.items()}
         self._http = http
+        self._lean = None  # a transport the caller gives is always used
+        if transport is None:
+            from ._fastpath import SyncSender, timeout_of
+            from ._wire import Wire
+
+            wire = Wire(base_url, _HEADERS, self._auth)
+            self._lean = SyncSender.of(http, wire, timeout_of(settings.timeout))
         self._transport = transport
         self._bulk_lock = threading.Lock()
         self._loop_thread: LoopThread | None = None
@@ -432,11 +446,16 @@ class SyncHTTP(Venue):
     ) -> tuple[httpx.Response, Attempts]:
         self._check_open()
         attempts = self._attempts(request, order=order)
+        lean = self._lean
+        prepared = lean.wire.prepare(request) if lean is not None else None
         while True:
             attempts.begin()
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = self._http.request(**request)
+                if lean is not None and prepared is not None:
+                    outcome = lean.send(prepared)
+                else:
+                    outcome = self._http.request(**request)
             except httpx.TransportError as exc:
                 outcome = exc
             except httpx.HTTPError as exc:  # a body that cannot be decoded
@@ -495,12 +514,20 @@ class AsyncHTTP(Venue):
     """
 
     _http: httpx.AsyncClient
+    _lean: AsyncSender | None = None  # the lean send path (_fastpath), on the default route
     _loop: asyncio.AbstractEventLoop | None
     _loop_bound: bool
 
     if TYPE_CHECKING:  # each client defines its own, with these keywords
 
-        def __init__(self, key_id: str, secret: str, **kwargs: Unpack[AsyncOptions]) -> None: ...
+        def __init__(
+            self,
+            key_id: str,
+            secret: str,
+            *,
+            _shared: Shared | None = None,
+            **kwargs: Unpack[AsyncOptions],
+        ) -> None: ...
 
     @classmethod
     def from_env(cls, **kwargs: Unpack[AsyncOptions]) -> Self:
@@ -523,8 +550,11 @@ class AsyncHTTP(Venue):
         # Pooled connections belong to the loop that opened them; a mock or an
         # in-process app has none, and may be driven from any loop.
         self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self._lean = None  # a transport the caller gives is always used
         if transport is None:
+            from ._fastpath import AsyncSender, timeout_of
             from ._transport import AiohttpTransport
+            from ._wire import Wire
 
             # aiohttp under httpx (_transport), with the same proxy, environment and
             # TLS settings as httpx's own transport would have.
@@ -534,6 +564,8 @@ class AsyncHTTP(Venue):
                 trust_env=settings.trust_env,
                 verify=settings.verify,
             )
+            wire = Wire(base_url, _HEADERS, self._auth)
+            self._lean = AsyncSender(wire, transport, timeout_of(settings.timeout))
         # The transport applies proxy and TLS settings itself (httpx would mount its
         # own proxy transport in front of it).
         self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, settings))
@@ -541,11 +573,11 @@ class AsyncHTTP(Venue):
     @classmethod
     def _twin_of(cls, shared: Shared, transport: httpx.AsyncBaseTransport | None) -> Self:
         """An async client with ``shared``'s key, clock and settings: the twin a sync
-        client runs its bulk cancels on."""
-        twin = cls.__new__(cls)  # the constructor would decode the key again
-        twin._adopt(shared)
-        twin._open(shared.auth, shared.base_url, transport)
-        return twin
+        client runs its bulk cancels on. Built by its constructor, handed the decoded
+        key (in ``shared``) instead of the secret, which is neither kept nor decoded
+        twice."""
+        key_id: str = getattr(shared.auth, cls._id_label)
+        return cls(key_id, "", base_url=shared.base_url, transport=transport, _shared=shared)
 
     def _check_usable(self) -> None:
         if self._http.is_closed:
@@ -572,6 +604,8 @@ class AsyncHTTP(Venue):
     ) -> tuple[httpx.Response, Attempts]:
         self._check_usable()
         attempts = self._attempts(request, deadline, order)
+        lean = self._lean
+        prepared = lean.wire.prepare(request) if lean is not None else None
         last: httpx.Response | httpx.TransportError | None = None
         while True:
             if deadline is not None and last is None and time.monotonic() >= deadline:
@@ -585,7 +619,10 @@ class AsyncHTTP(Venue):
                     attempts.begin()
                     outcome: httpx.Response | httpx.TransportError
                     try:
-                        outcome = await self._http.request(**request)
+                        if lean is not None and prepared is not None:
+                            outcome = await lean.send(prepared)
+                        else:
+                            outcome = await self._http.request(**request)
                     except httpx.TransportError as exc:
                         outcome = exc
                     except httpx.HTTPError as exc:  # a body that cannot be decoded

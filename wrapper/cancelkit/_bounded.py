@@ -10,7 +10,7 @@ httpx plain bytes (``Content-Encoding`` removed, so nothing is decoded twice).
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import httpx
 
@@ -73,6 +73,49 @@ class _Inflater:
             data = self._zlib.unconsumed_tail
             if self._zlib.eof:
                 return
+
+
+class Reader:
+    """One answer's body, read to :data:`MAX_ANSWER` by a send path that reads the
+    body itself (``_fastpath``): an unencoded answer whose ``Content-Length`` is past
+    the bound is refused before a byte of it is read, an unencoded one is only
+    counted, and only an encoded one is stream-decoded (:class:`_Inflater`).
+
+    ``headers`` are the answer's other headers: the body handed on is decoded, so
+    neither its encoding nor its length on the wire applies to it.
+    """
+
+    def __init__(self, raw_headers: Iterable[tuple[bytes, bytes]], what: str) -> None:
+        encodings: list[bytes] = []
+        length: bytes | None = None
+        self.date: str | None = None  # for the clock, without a header lookup
+        kept: list[tuple[bytes, bytes]] = []
+        for name, value in raw_headers:
+            lower = name.lower()
+            if lower == b"content-encoding":
+                encodings.append(value)
+            elif lower == b"content-length":
+                length = value
+            else:
+                if lower == b"date":
+                    self.date = value.decode("latin-1")
+                kept.append((name, value))
+        # As httpx joins repeated headers: "gzip, gzip" is not decoded blind.
+        encoding = b", ".join(encodings).decode("latin-1").strip().lower()
+        limit = MAX_ANSWER
+        self.headers = kept
+        self.plain = encoding in ("", "identity")
+        self._inflater = _Inflater(encoding, limit, what)
+        self.length = int(length) if length is not None and length.isdigit() else None
+        if self.plain and self.length is not None and self.length > limit:
+            raise ResponseTooLarge(
+                f"the answer to {what} is larger than {limit} bytes"
+                f" (Content-Length {self.length}); not read"
+            )
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        """``chunk`` of the body as read, decoded and counted against the bound."""
+        return self._inflater.feed(chunk)
 
 
 class _SyncBody(httpx.SyncByteStream):

@@ -27,27 +27,33 @@ import httpx_aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from ._bounded import accept_encoding, bounded
+from ._bounded import Reader, accept_encoding, bounded
 
 _CHUNK = 64 * 1024
 _Route = tuple[URL | None, aiohttp.BasicAuth | None]
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
+def _httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
+    """aiohttp's error as httpx's, keeping "never sent" apart from "may have landed"."""
+    if isinstance(exc, aiohttp.ClientConnectorError):  # could not connect: nothing was sent
+        return httpx.ConnectError(str(exc))
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(str(exc))
+    if isinstance(exc, TimeoutError | aiohttp.SocketTimeoutError):
+        # Any other timeout came after connecting: the request may have landed.
+        return httpx.ReadTimeout(str(exc) or "timed out")
+    # Disconnected, reset, bad payload: may have landed.
+    return httpx.ReadError(str(exc) or type(exc).__name__)
+
+
 @contextmanager
 def _mapped() -> Iterator[None]:
-    """aiohttp's errors as httpx's, keeping "never sent" apart from "may have landed"."""
+    """aiohttp's errors as httpx's (:func:`_httpx_error`)."""
     try:
         yield
-    except aiohttp.ClientConnectorError as exc:  # could not connect: nothing was sent
-        raise httpx.ConnectError(str(exc)) from exc
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc)) from exc
-    except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
-        # Any other timeout came after connecting: the request may have landed.
-        raise httpx.ReadTimeout(str(exc) or "timed out") from exc
-    except aiohttp.ClientError as exc:  # disconnected, reset, bad payload: may have landed
-        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _httpx_error(exc) from exc
 
 
 class _Body(httpx.AsyncByteStream):
@@ -109,6 +115,65 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
                 route = (None, None)
             self._from_env[key] = route
         return route
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """The session, made on first use: cookies are never kept nor sent (the
+        exchanges authenticate each request by its signature)."""
+        if isinstance(self.client, aiohttp.ClientSession):
+            return self.client
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            limit=self.limits.max_connections or 0,
+        )
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+    async def send_prepared(
+        self,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        timeout: aiohttp.ClientTimeout,
+        what: str,
+    ) -> tuple[int, bytes, Reader, bytes]:
+        """Send a request built and signed by ``_fastpath``, ``url`` exactly as given
+        (encoded); returns (status, reason, the answer's reader, its body read to the
+        bound). Errors are httpx's, as from :meth:`handle_async_request`."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        proxy, proxy_auth = self._route(url)
+        try:
+            response = await self.client.request(
+                method,
+                url,
+                headers=headers,
+                data=body or None,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+                allow_redirects=False,
+                auto_decompress=False,
+                timeout=timeout,
+            )
+            try:
+                reader = Reader(response.raw_headers, what)
+                if reader.plain and reader.length is not None:
+                    # The length is within the bound: aiohttp reads exactly that much.
+                    content = await response.read()
+                else:
+                    parts = [
+                        out
+                        async for chunk in response.content.iter_chunked(_CHUNK)
+                        for out in reader.feed(chunk)
+                    ]
+                    content = b"".join(parts)
+            finally:
+                response.release()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # _mapped's classification, inline: its generator costs more than the rest.
+            raise _httpx_error(exc) from exc
+        reason = response.reason.encode() if response.reason else b""
+        return response.status, reason, reader, content
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with aiohttp, byte for byte as httpx built it."""

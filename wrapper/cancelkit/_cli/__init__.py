@@ -7,12 +7,11 @@ from typing import Any
 
 import click
 
-# Each venue's commands, by module path: a command imports only the venue it acts
-# on, and `cancelkit --help` none. A new venue is one line here.
-VENUES = {
-    "polymarket": "cancelkit.polymarket._cli",
-    "limitless": "cancelkit.limitless._cli",
-}
+from .. import _VENUES
+
+# Each venue's commands, by module path, from the one table of venues: a command
+# imports only the venue it acts on, and `cancelkit --help` none.
+VENUES = {venue: f"cancelkit.{venue}._cli" for venue in _VENUES}
 
 
 class _Venues(click.Group):
@@ -146,13 +145,13 @@ def _sandbox_module() -> Any:
 @main.group(cls=_Venues, commands_from="cancel")
 def cancel() -> None:
     """Cancel orders: the kill switch. Credentials come only from the environment
-    (never from flags, which land in shell history): POLYMARKET_KEY_ID /
-    POLYMARKET_SECRET_KEY, or LIMITLESS_TOKEN_ID / LIMITLESS_TOKEN_SECRET.
+    (never from flags, which land in shell history): each venue's command help names
+    its variables.
 
     Each order ends as: cancelled, not open (cancelled before, filled...), not found
     (unknown to the exchange for this key), failed (may still be open), not sent, or
-    unknown (sent, no answer before an interrupt or the deadline); Polymarket also
-    filled (it filled while the cancel was pending). Exit status: 0 every order
+    unknown (sent, no answer before an interrupt or the deadline); where a venue can
+    tell, filled (it filled while the cancel was pending). Exit status: 0 every order
     cancelled, filled or not open (not found too with --missing-ok); 1 any other; 2
     invalid input or usage (nothing sent); 130 interrupted (after every outcome is
     written). SIGINT, SIGTERM and SIGHUP all stop the run the same way."""

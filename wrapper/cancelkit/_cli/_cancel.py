@@ -92,7 +92,7 @@ def read_lines(source: str) -> list[Line]:
 def _record(label: str, text: str) -> Line:
     record = _inputs.json_line(label, text)
     listed = _inputs.listed_order_id(record)
-    if listed is not None:  # a line of `cancelkit orders polymarket --json`
+    if listed is not None:  # a line of `cancelkit orders <venue> --json`
         return Line(label, listed)
     try:
         if isinstance(record, dict) and RUN_KEY in record:
@@ -163,16 +163,12 @@ def validate_records(
     return good, bad
 
 
-def describe(target: Any) -> str:
-    """The order as an operator would write it (and as a resumed run reads it)."""
-    if isinstance(target, str):
-        return target
-    if hasattr(target, "order_id"):
-        return f"order:{target.order_id}"
-    return f"client:{target.client_order_id}"
+Describe = Callable[[Any], str]
+"""The order as an operator would write it (and as a resumed run reads it): the
+venue's (``Job.describe``); a venue whose targets are their id text keeps ``str``."""
 
 
-def as_json(label: str, result: CancelResult[Any], **where: str) -> str:
+def as_json(label: str, result: CancelResult[Any], describe: Describe = str, **where: str) -> str:
     """One JSON line for one result (also a line a resumed run can read); ``where``
     adds the run id and origin the record is bound to."""
     error = result.error
@@ -200,12 +196,12 @@ def as_json(label: str, result: CancelResult[Any], **where: str) -> str:
     return json_safe(line)  # the server's message may hold C1 controls
 
 
-def as_line(label: str, result: CancelResult[Any]) -> str:
+def as_line(label: str, result: CancelResult[Any], describe: Describe = str) -> str:
     """One human line for one result (server text in it made printable)."""
-    return printable(_as_line(label, result))
+    return printable(_as_line(label, result, describe))
 
 
-def _as_line(label: str, result: CancelResult[Any]) -> str:
+def _as_line(label: str, result: CancelResult[Any], describe: Describe) -> str:
     word = result.status.upper().replace("_", " ") if not result.ok else result.status
     text = f"{word:<10} {describe(result.target)}"
     if result.duplicate_of is not None:
@@ -225,7 +221,9 @@ class _Report:
         as_json_lines: bool,
         journal: Journal | None,
         where: dict[str, str],
+        describe: Describe = str,
     ) -> None:
+        self.describe = describe
         self.labels = labels
         self.targets = targets
         self.total = len(targets)
@@ -255,19 +253,19 @@ class _Report:
 
     def __call__(self, result: CancelResult[Any]) -> None:
         label = self.label(result)
-        record = as_json(label, result, **self.where)
+        record = as_json(label, result, self.describe, **self.where)
         if self.journal is not None:  # first: a closed terminal (SIGHUP) must not lose it
             self.journal.outcome(record)
         if result.duplicate_of is None:
             self.counts[result.status] += 1
-        self.echo(record if self.as_json_lines else as_line(label, result))
+        self.echo(record if self.as_json_lines else as_line(label, result, self.describe))
         self.refresh()
 
     def sent(self, indices: Sequence[int]) -> None:
         """A request for these inputs is about to leave: journal it first."""
         self.orders_sent += len(indices)
         if self.journal is not None:
-            pairs = [(self.labels[i], describe(self.targets[i])) for i in indices]
+            pairs = [(self.labels[i], self.describe(self.targets[i])) for i in indices]
             self.journal.sent(pairs)
         self.refresh()
 
@@ -275,7 +273,7 @@ class _Report:
         """An input that was refused: a record too, so that nothing given is unaccounted."""
         error = InvalidRequest(message)
         result: CancelResult[Any] = CancelResult(text, "not_sent", f"invalid: {message}", error)
-        record = as_json(label, result, **self.where)
+        record = as_json(label, result, self.describe, **self.where)
         if self.as_json_lines:
             self.echo(record)
         if self.journal is not None:
@@ -397,6 +395,10 @@ class Job(Generic[C]):
     estimate: Callable[[int], float | None] | None = None  # seconds N orders need
     foreign_record: bool = False  # accept a record made for another venue, URL or key
     source: str | None = None  # the --from-file given, for messages
+    # The venue's words for what the CLI says of it, so that the CLI names no venue:
+    describe: Describe = str  # a target as the operator writes it
+    give: str = "give order ids or --from-file FILE"  # how to name orders, when none were
+    too_slow_hint: str = ""  # what to do instead when the deadline is too short
 
 
 def run(
@@ -448,8 +450,7 @@ def _nothing(job: Job[Any], invalid: Sequence[str]) -> str:
     if job.source is not None:
         name = "stdin" if job.source == "-" else job.source
         return f"{name} has no order ids (only blank lines or # comments)"
-    flags = "ORDER_ID arguments" if job.venue == "polymarket" else "--order-id/--client-order-id"
-    return f"give {flags}, --from-file FILE" + (", or --all" if job.venue == "polymarket" else "")
+    return job.give
 
 
 def _debug_log(on: bool) -> AbstractContextManager[None]:
@@ -495,7 +496,7 @@ def _run(
             f"cancelkit: dry run, nothing sent. Would send: {job.describe_request}", err=True
         )
         for label, target in items:
-            click.echo(f"would cancel {describe(target)}  ({label})")
+            click.echo(f"would cancel {job.describe(target)}  ({label})")
         return EXIT_OK
     sink = None
     if job.journal:
@@ -512,7 +513,7 @@ def _run(
     labels = [label for label, _ in items]
     targets = [t for _, t in items]
     where = {"run": run_id, **origin.as_dict()}
-    report = _Report(labels, targets, job.as_json_lines, journal, where)
+    report = _Report(labels, targets, job.as_json_lines, journal, where, job.describe)
     control = Control(job.deadline)
     control.on_sent = report.sent
     control.recorded = dict(recorded or {})
@@ -520,10 +521,10 @@ def _run(
         control.recorded_sent = set(recorded_sent)
     report.control = control
     if registry is not None:
-        control.sent_elsewhere = _Elsewhere(registry, origin, run_id, targets)
+        control.sent_elsewhere = _Elsewhere(registry, origin, run_id, targets, job.describe)
     try:
         if journal is not None:
-            journal.plan([(label, describe(t)) for label, t in items], job.deadline)
+            journal.plan([(label, job.describe(t)) for label, t in items], job.deadline)
         for label, text, message in invalid_records:
             report.invalid(label, text, message)
         results = anyio.run(_main, job, client, targets, report, control)
@@ -583,13 +584,21 @@ def _register(
 class _Elsewhere:
     """``Control.sent_elsewhere`` for the CLI: other runs' records in the registry."""
 
-    def __init__(self, registry: Registry, origin: Origin, run: str, targets: list[Any]) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        origin: Origin,
+        run: str,
+        targets: list[Any],
+        describe: Describe,
+    ) -> None:
         self.registry, self.origin, self.run, self.targets = registry, origin, run, targets
+        self.describe = describe  # as the journal writes the order (Journal.sent)
 
     def __call__(self, indices: Sequence[int]) -> dict[int, str]:
         by_order: dict[str, list[int]] = {}
         for index in indices:
-            by_order.setdefault(describe(self.targets[index]), []).append(index)
+            by_order.setdefault(self.describe(self.targets[index]), []).append(index)
         try:
             found = self.registry.sent_elsewhere(self.origin, self.run, by_order)
         except Exception:  # a help, never a reason to fail the run
@@ -602,8 +611,7 @@ def _warn_if_too_slow(job: Job[Any], count: int, all_orders: bool) -> None:
         return
     need = job.estimate(count)
     if need is not None and need > job.deadline:
-        hint = " (--all cancels every open order in one request)"
-        hint = hint if job.venue == "polymarket" else ""
+        hint = job.too_slow_hint
         click.echo(
             f"cancelkit: warning: {count} order(s) at rate {job.rate} need about {need:.0f} s,"
             f" more than the deadline ({job.deadline:g} s): those not sent by then will be"

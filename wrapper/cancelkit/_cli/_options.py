@@ -30,8 +30,18 @@ class CancelOptions:
     foreign_record: bool
 
 
-def common(command: Callable[..., None]) -> Callable[..., None]:
-    """The options every ``cancel`` command takes, passed to it as one ``opts``."""
+def common(
+    *, rate: str, concurrency: str, missing_ok: str = ""
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every ``cancel`` command takes, passed to it as one ``opts``; the
+    venue's own words for what differs: ``rate`` and ``concurrency`` (their defaults,
+    and any limit the venue keeps besides), ``missing_ok`` (what else it accepts)."""
+    return functools.partial(_common, rate=rate, concurrency=concurrency, missing_ok=missing_ok)
+
+
+def _common(
+    command: Callable[..., None], *, rate: str, concurrency: str, missing_ok: str
+) -> Callable[..., None]:
     options = [
         click.option(
             "--from-file",
@@ -58,9 +68,9 @@ def common(command: Callable[..., None]) -> Callable[..., None]:
             "--missing-ok/--no-missing-ok",
             default=False,
             show_default=True,
-            help="Count an order the exchange does not know for this key as done (and,"
-            " Polymarket, one absent from this key's listing not looked up in time:"
-            " not_listed).",
+            help="Count an order the exchange does not know for this key as done"
+            + missing_ok
+            + ".",
         ),
         click.option(
             "--deadline",
@@ -75,19 +85,15 @@ def common(command: Callable[..., None]) -> Callable[..., None]:
             "--rate",
             type=click.FloatRange(min=0),
             default=None,
-            help="Max requests/s over all endpoints (0: no cap) [default: polymarket 20;"
-            " limitless: its published limit, 2 in flight 300 ms apart, always kept]. A rate R"
+            help="Max requests/s over all endpoints (0: no cap) " + rate + " A rate R"
             " is whole attempts per window: floor(R) per floor(R)/R s (2.5 is 2 per 0.8 s)."
-            " Polymarket's per-endpoint 10-second windows still apply and are not raised by it:"
-            " listing (confirmation) 55, cancel-all 110, single cancel 440, 2,000 over all."
             " Each 429 halves the limit, recovered over ~10 windows.",
         ),
         click.option(
             "--concurrency",
             type=click.IntRange(min=1),
             default=None,
-            help="Requests in flight at once [default: the library's: polymarket 4,"
-            " limitless 2, its published limit].",
+            help=f"Requests in flight at once [default: the library's: {concurrency}].",
         ),
         click.option(
             "--skip-invalid", is_flag=True, help="Send the valid orders, report the rest."
@@ -136,13 +142,15 @@ class Inputs:
 
 
 def gather(
-    venue: str,
     args: list[tuple[str, str]],
     from_file: str | None,
     parse: Callable[[str], Any],
+    foreign: Callable[[list[tuple[str, str]]], None],
 ) -> Inputs:
     """Parsed orders from arguments and the file; a record's orders all come back
-    (each as its latest record says), final ones marked to be checked again."""
+    (each as its latest record says), final ones marked to be checked again.
+    ``foreign``: the venue's check that the inputs are not another venue's ids (a
+    usage error if they are), run on every input before any is parsed."""
     from . import _cancel as cli
     from . import _inputs as given
 
@@ -151,7 +159,7 @@ def gather(
     origins = list({line.origin for line in lines if line.origin is not None})
     lines = cli.latest_records(lines)
     listed = [(line.label, line.text) for line in lines]
-    given.foreign_ids(venue, [*args, *listed])
+    foreign([*args, *listed])
     good, bad = cli.validate_records(args, parse)
     more, problems = cli.validate_records(listed, cli.plausible(parse))
     done = {line.label: line.done for line in lines if line.done is not None}

@@ -1,10 +1,11 @@
-"""``cancelkit orders polymarket|limitless``: the orders of a key, as a table, counts or JSON.
+"""``cancelkit orders <venue>``: the orders of a key, as a table, counts or JSON (the
+venue's ``_cli`` gives its columns and each order's cells).
 
 The table is plain aligned text: a rich table of 100,000 rows took
 minutes and gigabytes, and rich reads ids and slugs as markup (an id ``[/bold]x``
 crashed it). Everything the server chose is made printable first.
 
-At 100,000 orders the Polymarket listing is read one order at a time (``_listing``)
+At 100,000 orders a listing can be read one order at a time (a venue's ``_listing``)
 and what is printed is written in chunks, never joined into one string.
 """
 
@@ -19,10 +20,8 @@ from typing import Any
 
 import click
 
-from ._terminal import json_safe, printable, printable_cells
+from ._terminal import json_safe, printable
 
-COLUMNS = ("id", "market", "side", "price", "quantity left", "state")
-LIMITLESS_COLUMNS = ("id", "client order id", "market", "side", "price", "size left", "status")
 # The spec's enum values carry their type as a prefix: ORDER_SIDE_BUY is "buy".
 _PREFIXES = ("ORDER_SIDE_", "ORDER_STATE_")
 
@@ -41,48 +40,17 @@ def readable(value: Any) -> str:
 
 
 # A listing has a handful of sides and states: each read once, not once per order.
-_readable_enum = lru_cache(maxsize=256, typed=True)(readable)
+enum_text = lru_cache(maxsize=256, typed=True)(readable)
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A value as text, ``-`` when it is no string or number."""
     return "-" if not isinstance(value, str | int | float) else str(value)
-
-
-def row(order: Any) -> tuple[str, ...]:
-    """One order's cells, printable."""
-    price = getattr(order.price, "value", None)
-    left = order.leaves_quantity
-    return printable_cells(
-        (
-            _text(order.id),
-            _text(order.market_slug),
-            _readable_enum(order.side),
-            _text(price),
-            f"{left:g}" if isinstance(left, int | float) else "-",
-            _readable_enum(order.state),
-        )
-    )
-
-
-def limitless_row(order: Any) -> tuple[str, ...]:
-    """One Limitless order's cells, printable."""
-    return tuple(
-        printable(readable(cell))
-        for cell in (
-            order.id,
-            order.client_order_id,
-            order.market_slug,
-            order.side,
-            order.price,
-            order.remaining_size,
-            order.status,
-        )
-    )
 
 
 def market_of(order: Any) -> str:
     """An order's market as printed (the table's second column)."""
-    return printable(_text(order.market_slug))
+    return printable(text(order.market_slug))
 
 
 def per_market(orders: Iterable[Any]) -> Counter[str]:
@@ -101,8 +69,8 @@ def footer(counts: Counter[str], noun: str = "open order(s)") -> str:
 
 def table(
     orders: Sequence[Any],
-    columns: Sequence[str] = COLUMNS,
-    cells: Callable[[Any], tuple[str, ...]] = row,
+    columns: Sequence[str],
+    cells: Callable[[Any], tuple[str, ...]],
     noun: str = "open order(s)",
 ) -> str:
     """The orders as aligned columns, then the footer with the counts."""
@@ -140,9 +108,9 @@ def json_line(order: Any) -> str:
 
 
 def json_lines(orders: Iterable[Any]) -> str:
-    """One JSON order per line, as the listing shows it: a file that
-    ``cancelkit cancel polymarket --from-file`` reads (its ``id``s), so a listing
-    can be saved, reviewed, trimmed and cancelled."""
+    """One JSON order per line, as the listing shows it: a file that the venue's
+    ``cancelkit cancel --from-file`` reads (its ``id``s, see ``_inputs``), so a
+    listing can be saved, reviewed, trimmed and cancelled."""
     return "\n".join(json_line(o) for o in orders)
 
 

@@ -7,15 +7,13 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Generator
-
-import httpx
 
 from .._clock import Clock, iso_millis
 from .._exceptions import InvalidRequest
+from .._signing import SigningAuth
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
-from .._signing import wire_path as _wire_path
+from .._signing import reported as _reported
 
 _MIN_HMAC_SECRET = 16
 
@@ -47,14 +45,12 @@ def _not_a_secret(token_id: object, secret: object) -> None:
         )
 
 
-class LimitlessAuth(httpx.Auth):
+class LimitlessAuth(SigningAuth):
     """Limitless HMAC-SHA256 signing: ``lmts-api-key``, ``lmts-timestamp``, ``lmts-signature``.
 
     Signs ``{timestamp}\\n{METHOD}\\n{path with query}\\n{body}`` over the exact
     body bytes. The secret is base64-decoded once and the keyed HMAC prepared once.
     """
-
-    requires_request_body = True
 
     def __init__(self, token_id: str, secret: str, clock: Clock | None = None) -> None:
         _not_a_secret(token_id, secret)
@@ -73,18 +69,17 @@ class LimitlessAuth(httpx.Auth):
         mac = self._mac.copy()
         mac.update(f"{timestamp}\n{method.upper()}\n{path}\n".encode())
         mac.update(body)
-        return base64.b64encode(mac.digest()).decode("ascii")
+        return _reported(base64.b64encode(mac.digest()).decode("ascii"))
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Sign the final request and body; learn the server's clock from the response."""
+    def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
+        """The signature headers for a request line's ``method`` and ``target`` (path
+        and query as sent, percent-encoded) and its exact ``body`` bytes."""
         timestamp = iso_millis(self._clock.now())
-        request.headers["lmts-api-key"] = self.token_id
-        request.headers["lmts-timestamp"] = timestamp
-        request.headers["lmts-signature"] = self.sign(
-            timestamp, request.method, _wire_path(request), request.content
-        )
-        response = yield request
-        self._clock.observe(response.headers.get("date"))
+        return [
+            ("lmts-api-key", self.token_id),
+            ("lmts-timestamp", timestamp),
+            ("lmts-signature", self.sign(timestamp, method, target, body)),
+        ]
 
     def __repr__(self) -> str:
         return f"LimitlessAuth(token_id={self.token_id!r})"

@@ -5,11 +5,14 @@ inside the commands."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._cli._options import CancelOptions, common, gather, listing_errors
+from .._cli._orders import readable
+from .._cli._terminal import printable
 
 if TYPE_CHECKING:
     from .._base import AsyncOptions, SyncOptions
@@ -40,7 +43,10 @@ if TYPE_CHECKING:
 @click.option(
     "--all", "all_orders", is_flag=True, help="Cancel every order in each --market (cancel-all)."
 )
-@common
+@common(
+    rate="[default: none beyond its published limit, 2 in flight 300 ms apart, always kept].",
+    concurrency="2, its published limit",
+)
 def cancel_limitless(
     order_ids: tuple[str, ...],
     client_ids: tuple[str, ...],
@@ -51,7 +57,8 @@ def cancel_limitless(
 ) -> None:
     """Cancel Limitless orders (batches of 50, each outcome the exchange's word), or with
     --all every order in each --market. In --from-file, a line is order:<uuid> or
-    client:<id>. Requests keep the published limit: 2 in flight, 300 ms apart."""
+    client:<id>. Requests keep the published limit: 2 in flight, 300 ms apart.
+    Credentials: LIMITLESS_TOKEN_ID and LIMITLESS_TOKEN_SECRET."""
     from .._cli import _cancel as cli
     from . import _validation as check
     from ._client import DEFAULT_CONCURRENCY, AsyncLimitlessClient
@@ -64,7 +71,7 @@ def cancel_limitless(
         raise click.UsageError("--market goes with --all")
     args = [(f"--order-id {n}", f"order:{v}") for n, v in enumerate(order_ids, 1)]
     args += [(f"--client-order-id {n}", f"client:{v}") for n, v in enumerate(client_ids, 1)]
-    parsed = gather("limitless", args, opts.from_file, parse_target)
+    parsed = gather(args, opts.from_file, parse_target, foreign_ids)
     bad = parsed.bad
     if on_behalf_of is not None:
         _, problem = cli.validate([("--on-behalf-of", on_behalf_of)], check.on_behalf_of)
@@ -125,6 +132,8 @@ def cancel_limitless(
         estimate=lambda n: _limitless_seconds(n, max_rate, one_by_one=on_behalf_of is not None),
         foreign_record=opts.foreign_record,
         source=opts.from_file,
+        describe=describe,
+        give="give --order-id/--client-order-id, --from-file FILE",
     )
     raise SystemExit(
         cli.run(
@@ -185,18 +194,75 @@ def orders_limitless(
         if listed:
             click.echo(view.json_lines(listed))
     else:
-        click.echo(view.table(listed, view.LIMITLESS_COLUMNS, view.limitless_row, "order(s)"))
+        click.echo(view.table(listed, COLUMNS, row, "order(s)"))
+
+
+# An order id in the one spelling the cancel endpoint takes.
+UUID_FORM = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def target_text(text: str) -> str:
+    """``text`` in the ``order:``/``client:`` form: a bare UUID is an order id (the
+    exchange's internal ids are UUIDs; a client order id that is itself a UUID must
+    be written ``client:<uuid>``)."""
+    return f"order:{text}" if UUID_FORM.fullmatch(text) else text
+
+
+def describe(target: CancelTarget | str) -> str:
+    """The order as an operator writes it (and as a resumed run reads it); text (an
+    input refused before parsing) as it is."""
+    if isinstance(target, str):
+        return target
+    if hasattr(target, "order_id"):
+        return f"order:{target.order_id}"
+    return f"client:{target.client_order_id}"
+
+
+def foreign_ids(items: list[tuple[str, str]]) -> None:
+    """Refuse, with one message, inputs that are all bare ids and no UUIDs: a
+    Polymarket list. If some inputs are Limitless ids, each bad one gets its own
+    message instead (from parsing)."""
+    from .._cli._inputs import refuse_foreign
+
+    hits = [
+        label for label, text in items if ":" not in text and not UUID_FORM.fullmatch(text.strip())
+    ]
+    if len(hits) < len(items):
+        hits = []
+    refuse_foreign(
+        hits,
+        "bare ids that are not UUIDs look like Polymarket ids; use 'cancelkit cancel"
+        " polymarket' (or write order:<uuid> / client:<id>)",
+    )
+
+
+COLUMNS = ("id", "client order id", "market", "side", "price", "size left", "status")
+
+
+def row(order: Any) -> tuple[str, ...]:
+    """One order's cells (``COLUMNS``), printable."""
+    return tuple(
+        printable(readable(cell))
+        for cell in (
+            order.id,
+            order.client_order_id,
+            order.market_slug,
+            order.side,
+            order.price,
+            order.remaining_size,
+            order.status,
+        )
+    )
 
 
 def parse_target(text: str) -> CancelTarget:
     """``order:<uuid>``, ``client:<id>`` or a bare UUID (an order id) to a generated
     request variant."""
-    from .._cli import _inputs
     from .._exceptions import InvalidRequest
     from .._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
     from . import _validation as check
 
-    kind, sep, value = _inputs.limitless_target(text).partition(":")
+    kind, sep, value = target_text(text).partition(":")
     if not sep or kind not in ("order", "client"):
         raise InvalidRequest(f"{text[:80]!r} is not order:<uuid> or client:<id>")
     if kind == "order":

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import httpx
 
-from .._base import AsyncHTTP, SyncHTTP, Venue
+from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, cancel_each, check_batch_settings
 from .._exceptions import (
     CancelKitError,
@@ -386,7 +386,8 @@ class LimitlessClient(SyncLimitless):
 
 
 class AsyncLimitlessClient(_Limitless, AsyncHTTP):
-    """The async twin of :class:`LimitlessClient`, with the same arguments."""
+    """The async twin of :class:`LimitlessClient`, with the same arguments (``_shared`` is
+    private: how a sync client builds the twin its bulk cancels run on)."""
 
     def __init__(
         self,
@@ -401,9 +402,19 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
+        _shared: Shared | None = None,
     ) -> None:
         self._setup(
-            token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+            token_id,
+            secret,
+            base_url,
+            timeout,
+            max_retries,
+            proxy,
+            trust_env,
+            verify,
+            retry,
+            _shared,
         )
         self._open(self._auth, self.base_url, transport)
 

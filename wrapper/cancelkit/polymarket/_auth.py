@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .._clock import Clock
 from .._exceptions import InvalidRequest
+from .._signing import SigningAuth
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
-from .._signing import wire_path as _wire_path
+from .._signing import reported as _reported
 
 
-class PolymarketAuth(httpx.Auth):
+class PolymarketAuth(SigningAuth):
     """Polymarket US Ed25519 signing: ``X-PM-Access-Key``, ``X-PM-Timestamp``, ``X-PM-Signature``.
 
     Signs ``timestamp_ms + METHOD + path`` (path without the query string, as sent).
     The secret is decoded and the key loaded once, here.
     """
-
-    requires_request_body = True
 
     def __init__(self, key_id: str, secret_key: str, clock: Clock | None = None) -> None:
         self.key_id = _header_value(key_id, "Polymarket key id")
@@ -44,17 +41,18 @@ class PolymarketAuth(httpx.Auth):
     def sign(self, timestamp: str, method: str, path: str) -> str:
         """Base64 Ed25519 signature of ``timestamp + method + path``."""
         message = (timestamp + method.upper() + path).encode("utf-8")
-        return base64.b64encode(self._key.sign(message)).decode("ascii")
+        return _reported(base64.b64encode(self._key.sign(message)).decode("ascii"))
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Sign the final request; learn the server's clock from the response."""
+    def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
+        """The signature headers for a request line's ``method`` and ``target`` (path
+        and query as sent, percent-encoded); the query is not signed."""
         timestamp = str(int(self._clock.now() * 1000))
-        path = _wire_path(request).partition("?")[0]
-        request.headers["X-PM-Access-Key"] = self.key_id
-        request.headers["X-PM-Timestamp"] = timestamp
-        request.headers["X-PM-Signature"] = self.sign(timestamp, request.method, path)
-        response = yield request
-        self._clock.observe(response.headers.get("date"))
+        path = target.partition("?")[0]
+        return [
+            ("X-PM-Access-Key", self.key_id),
+            ("X-PM-Timestamp", timestamp),
+            ("X-PM-Signature", self.sign(timestamp, method, path)),
+        ]
 
     def __repr__(self) -> str:
         return f"PolymarketAuth(key_id={self.key_id!r})"

@@ -4,11 +4,14 @@ dependencies load inside the commands."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._cli._options import CancelOptions, common, gather, listing_errors, rate_or, rate_text
+from .._cli._orders import enum_text, text
+from .._cli._terminal import printable_cells
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,14 +40,21 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Cancel every open order (cancel-all), or every one in --market's markets.",
 )
-@common
+@common(
+    rate="[default: 20]. The per-endpoint 10-second windows still apply and are not raised"
+    " by it: listing (confirmation) 55, cancel-all 110, single cancel 440, 2,000 over all.",
+    concurrency="4",
+    missing_ok=" (and one absent from this key's listing not looked up in time: not_listed)",
+)
 def cancel_polymarket(
     order_ids: tuple[str, ...],
     markets: tuple[str, ...],
     all_orders: bool,
     opts: CancelOptions,
 ) -> None:
-    """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing)."""
+    """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing).
+    Credentials: POLYMARKET_KEY_ID and POLYMARKET_SECRET_KEY. An order may also end
+    filled (it filled while the cancel was pending)."""
     from .._cli import _cancel as cli
     from . import _validation as check
     from ._client import DEFAULT_CONCURRENCY, DEFAULT_MAX_RATE, AsyncPolymarketUSClient
@@ -54,7 +64,7 @@ def cancel_polymarket(
     if len(markets) > 1 and not all_orders:
         raise click.UsageError("give one --market with ids (or several with --all)")
     args = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
-    parsed = gather("polymarket", args, opts.from_file, check.polymarket_order_id)
+    parsed = gather(args, opts.from_file, check.polymarket_order_id, foreign_ids)
     _, problems = cli.validate([("--market", m) for m in markets], check.market_slug)
     max_rate = rate_or(opts.rate, DEFAULT_MAX_RATE)
     kwargs: AsyncOptions = {"base_url": opts.base_url} if opts.base_url else {}
@@ -106,6 +116,8 @@ def cancel_polymarket(
         estimate=lambda n: None if max_rate is None else (2 + -(-n // 20)) / max_rate,
         foreign_record=opts.foreign_record,
         source=opts.from_file,
+        give="give ORDER_ID arguments, --from-file FILE, or --all",
+        too_slow_hint=" (--all cancels every open order in one request)",
     )
     raise SystemExit(
         cli.run(
@@ -119,6 +131,20 @@ def cancel_polymarket(
             origins=parsed.origins,
             recorded_sent=parsed.recorded_sent,
         )
+    )
+
+
+# Limitless's id forms: a file written for it, given here by mistake.
+_LIMITLESS_FORM = re.compile(r"(?:order|client):")
+
+
+def foreign_ids(items: list[tuple[str, str]]) -> None:
+    """Refuse, with one message, any ``order:``/``client:`` id: the Limitless form."""
+    from .._cli._inputs import refuse_foreign
+
+    hits = [label for label, text in items if _LIMITLESS_FORM.match(text)]
+    refuse_foreign(
+        hits, "order:<uuid> / client:<id> is the Limitless form; use 'cancelkit cancel limitless'"
     )
 
 
@@ -186,6 +212,25 @@ def orders_polymarket(
             elif count_only:
                 lines = [view.footer(Counter(open_orders(pm, slugs, view.market_of)))]
             else:
-                rows = open_orders(pm, slugs, view.row)
-                lines = view.table_lines(rows, view.COLUMNS, Counter(r[1] for r in rows))
+                rows = open_orders(pm, slugs, row)
+                lines = view.table_lines(rows, COLUMNS, Counter(r[1] for r in rows))
     view.write(lines)
+
+
+COLUMNS = ("id", "market", "side", "price", "quantity left", "state")
+
+
+def row(order: Any) -> tuple[str, ...]:
+    """One order's cells (``COLUMNS``), printable."""
+    price = getattr(order.price, "value", None)
+    left = order.leaves_quantity
+    return printable_cells(
+        (
+            text(order.id),
+            text(order.market_slug),
+            enum_text(order.side),
+            text(price),
+            f"{left:g}" if isinstance(left, int | float) else "-",
+            enum_text(order.state),
+        )
+    )

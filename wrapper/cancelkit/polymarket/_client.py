@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .._base import AsyncHTTP, SyncHTTP, Venue
+from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
 from .._exceptions import (
     CancelKitError,
@@ -305,11 +305,15 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
             return self._on_async_twin(
                 AsyncPolymarketUSClient, lambda twin: twin.open_orders(market_slugs=market_slugs)
             )
+        return self._parse_orders(self._open_orders_answer(market_slugs))
+
+    def _open_orders_answer(self, market_slugs: Iterable[str] | None) -> httpx.Response:
+        """The listing's 2xx answer, unparsed (``_listing`` reads it one order at a time)."""
         try:
             response, _ = self._send(self._list_request(market_slugs))
         except OrderNotFound as exc:
             raise _route_miss(exc, "GET /v1/orders/open") from None
-        return self._parse_orders(response)
+        return response
 
     def get_order(self, order_id: str) -> Order:
         """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
@@ -370,7 +374,8 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
 
 
 class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
-    """The async twin of :class:`PolymarketUSClient`, with the same arguments."""
+    """The async twin of :class:`PolymarketUSClient`, with the same arguments (``_shared`` is
+    private: how a sync client builds the twin its bulk cancels run on)."""
 
     def __init__(
         self,
@@ -385,9 +390,19 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
+        _shared: Shared | None = None,
     ) -> None:
         self._setup(
-            key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify, retry
+            key_id,
+            secret_key,
+            base_url,
+            timeout,
+            max_retries,
+            proxy,
+            trust_env,
+            verify,
+            retry,
+            _shared,
         )
         self._open(self._auth, self.base_url, transport)
 

@@ -21,9 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .._exceptions import OrderNotFound
 from .._generated.polymarket_us_api.models import GetOpenOrdersResponse, Order
-from ._client import PolymarketUSClient, _route_miss
+from ._client import PolymarketUSClient
 
 T = TypeVar("T")
 
@@ -49,11 +48,7 @@ def open_orders(
     """``each(order)`` for every open order of this key: what
     ``[each(o) for o in client.open_orders(market_slugs=markets)]`` gives (same
     request, same validation, same errors), holding one order's model at a time."""
-    try:
-        response, _ = client._send(client._list_request(markets))
-    except OrderNotFound as exc:
-        raise _route_miss(exc, "GET /v1/orders/open") from None
-    return parse(response, each)
+    return parse(client._open_orders_answer(markets), each)
 
 
 def parse(response: httpx.Response, each: Callable[[Order], T]) -> list[T]:

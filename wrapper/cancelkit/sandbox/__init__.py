@@ -22,6 +22,7 @@ require_sandbox()  # an ImportError that names the extra, not starlette
 import base64
 import os
 import secrets
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, Unpack
 from uuid import uuid4
@@ -83,7 +84,19 @@ class Credentials:
         }
 
 
+# Called with the credentials of every sandbox made in this process: the test suite's
+# secret scan registers here (their secrets must never show); empty otherwise.
+on_credentials: list[Callable[[Credentials], None]] = []
+
+
 def _credentials() -> Credentials:
+    made = _new_credentials()
+    for hook in on_credentials:
+        hook(made)
+    return made
+
+
+def _new_credentials() -> Credentials:
     private = Ed25519PrivateKey.generate()
     seed = private.private_bytes_raw()
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

@@ -1,0 +1,200 @@
+"""The lean send path (_wire, _fastpath): the request it builds is the one httpx would
+have built, byte for byte, and on the default routes it is the path taken, keeping
+what the httpx path kept (signatures, clock, bound, no cookies)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from cancelkit import (
+    AsyncLimitlessClient,
+    AsyncPolymarketUSClient,
+    CancelKitError,
+    LimitlessClient,
+    PolymarketUSClient,
+    ResponseTooLarge,
+    _bounded,
+)
+from cancelkit._generated.limitless_api.api.trading import (
+    market_order_controller_get_user_orders as user_orders,
+)
+from cancelkit._generated.limitless_api.api.trading import (
+    order_controller_cancel_order_combined as lm_cancel,
+)
+from cancelkit._generated.limitless_api.models import CancelByOrderId, OrderStatus
+from cancelkit._generated.polymarket_us_api.api.orders import (
+    orders_service_cancel_order as pm_cancel,
+)
+from cancelkit._generated.polymarket_us_api.api.orders import (
+    orders_service_get_open_orders as pm_open,
+)
+from cancelkit._generated.polymarket_us_api.models import CancelOrderRequest
+from cancelkit._wire import Wire
+from cancelkit.limitless._auth import LimitlessAuth
+from cancelkit.sandbox import Sandbox
+from cancelkit.sandbox._server import BackgroundServer
+from helpers import LM_SECRET, LM_TOKEN_ID
+
+ODD = ["a;b=c", "it's", "x%3By", "(paren)", "star*", "plus+sign", "at@sign", "é", "a b", "a/b"]
+UID = "0b0e1c3a-8a5e-4d7e-9a52-1f0c8e0a9c11"
+
+
+def _requests() -> list[dict[str, Any]]:
+    out = [pm_cancel._get_kwargs(i, body=CancelOrderRequest(market_slug="m-é")) for i in ODD]
+    out.append(pm_open._get_kwargs(slugs=["a b", "c&d=e"]))
+    out.append(lm_cancel._get_kwargs(body=CancelByOrderId(order_id=UID), on_behalf_of=42))
+    out.append(user_orders._get_kwargs("m;1", statuses=[OrderStatus("LIVE")]))
+    return out
+
+
+@pytest.mark.parametrize("base_url", ["https://api.example", "http://127.0.0.1:8080/api/v2"])
+def test_the_wire_request_is_httpx_own_byte_for_byte(base_url: str) -> None:
+    auth = LimitlessAuth(LM_TOKEN_ID, LM_SECRET)
+    wire = Wire(base_url, {"User-Agent": "ua", "Accept": "application/json"}, auth)
+    with httpx.Client(base_url=base_url, headers={"User-Agent": "ua"}) as http:
+        for request in _requests():
+            prepared = wire.prepare(request)
+            assert prepared is not None
+            built = http.build_request(**request)
+            assert prepared.target == built.url.raw_path.decode("ascii")
+            assert prepared.body == built.read()
+            assert prepared.method == built.method
+            headers = dict(prepared.wire_headers())
+            assert headers["Host"] == built.headers["host"]
+            if prepared.body:
+                assert headers["Content-Length"] == built.headers["content-length"]
+                assert headers["Content-Type"] == "application/json"
+
+
+def test_an_unknown_request_shape_or_auth_goes_through_httpx() -> None:
+    wire = Wire("https://api.example", {}, LimitlessAuth(LM_TOKEN_ID, LM_SECRET))
+    assert wire.prepare({"method": "post", "url": "/x", "content": b"raw"}) is None
+    assert wire.prepare({"method": "get", "url": "/x", "auth": httpx.BasicAuth("u", "p")}) is None
+    unsigned = wire.prepare({"method": "get", "url": "/x", "auth": None})
+    assert unsigned is not None
+    assert "lmts-signature" not in dict(unsigned.wire_headers())
+
+
+def _no_httpx_request(client: Any) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the default route should not go through httpx.Client.request")
+
+    client._http.request = refuse
+
+
+def test_default_routes_take_the_lean_path_and_keep_the_clock(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    # The sandbox runs 120 s ahead: the first attempt is refused, the Date of the 401
+    # teaches the clock, the re-signed attempt lands (on the lean path: see refuse).
+    box.set_knobs(clock_offset=120.0)
+    pm_order, lm_order = box.seed_polymarket("lean-1"), box.seed_limitless()
+    with box.polymarket_client() as pm:
+        _no_httpx_request(pm)
+        pm.cancel_order("lean-1")
+    with box.limitless_client() as lm:
+        _no_httpx_request(lm)
+        assert lm.cancel_order(order_id=lm_order.id) == "Order canceled successfully"
+    apm, alm = box.seed_polymarket("lean-2"), box.seed_limitless()
+
+    async def main() -> None:
+        async with box.async_polymarket_client() as pm:
+            _no_httpx_request(pm)
+            await pm.cancel_order("lean-2")
+        async with box.async_limitless_client() as lm:
+            _no_httpx_request(lm)
+            await lm.cancel_order(order_id=alm.id)
+
+    asyncio.run(main())
+    assert {o.status for o in (pm_order, lm_order, apm, alm)} == {"cancelled"}
+    assert box.polymarket.stats.auth_failures == 2  # one per new client, then learned
+    assert box.limitless.stats.auth_failures == 2
+    assert all(r.verified for r in box.requests if r.status == 200)
+
+
+def test_a_given_transport_is_never_bypassed() -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, json={"message": "ok"}))
+    assert LimitlessClient(LM_TOKEN_ID, LM_SECRET, transport=transport)._lean is None
+    asyncs = httpx.MockTransport(lambda r: httpx.Response(200, json={"message": "ok"}))
+    assert AsyncLimitlessClient(LM_TOKEN_ID, LM_SECRET, transport=asyncs)._lean is None
+
+
+class Recorder:
+    """Answers every request with a cookie and a chunked body; records request headers."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.seen: list[dict[bytes, bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.seen.append(dict(scope["headers"]))
+        headers = [(b"content-type", b"application/json"), (b"set-cookie", b"s=stolen; Path=/")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        half = len(self.body) // 2  # two parts: chunked, no Content-Length
+        await send({"type": "http.response.body", "body": self.body[:half], "more_body": True})
+        await send({"type": "http.response.body", "body": self.body[half:]})
+
+
+@pytest.fixture
+def recorder() -> Iterator[Any]:
+    servers: list[BackgroundServer] = []
+
+    def start(body: bytes) -> tuple[Recorder, str]:
+        app = Recorder(body)
+        server = BackgroundServer(app)  # type: ignore[arg-type]
+        server.start()
+        servers.append(server)
+        return app, server.url
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def _two_cancels(flavour: str, url: str) -> None:
+    if flavour == "sync":
+        with LimitlessClient(LM_TOKEN_ID, LM_SECRET, base_url=url) as lm:
+            lm.cancel_order(client_order_id="a")
+            lm.cancel_order(client_order_id="b")
+        return
+
+    async def main() -> None:
+        async with AsyncLimitlessClient(LM_TOKEN_ID, LM_SECRET, base_url=url) as lm:
+            await lm.cancel_order(client_order_id="a")
+            await lm.cancel_order(client_order_id="b")
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_no_cookie_is_sent_back_and_a_chunked_answer_reads(flavour: str, recorder: Any) -> None:
+    app, url = recorder(b'{"message": "ok"}')
+    url = url.replace("127.0.0.1", "localhost")  # aiohttp keeps no cookie for an IP
+    _two_cancels(flavour, url)
+    assert len(app.seen) == 2
+    assert b"cookie" not in app.seen[1]
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_chunked_answer_past_the_bound_is_refused(
+    flavour: str, recorder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_bounded, "MAX_ANSWER", 1 << 12)
+    _, url = recorder(b'{"message": "ok"' + b" " * (1 << 13) + b"}")
+    with pytest.raises(ResponseTooLarge, match="larger than 4096 bytes"):
+        _two_cancels(flavour, url)
+
+
+def test_polymarket_clients_share_the_lean_path() -> None:
+    # Both venues' clients, sync and async, get one on the default route.
+    key, secret = "k", "A" * 43 + "="
+    assert PolymarketUSClient(key, secret)._lean is not None
+    assert AsyncPolymarketUSClient(key, secret)._lean is not None
+    assert issubclass(ResponseTooLarge, CancelKitError)
