@@ -73,6 +73,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         )
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every test's runs keep their records (the run registry, default journals) in a
+    directory of its own, never in the real home: set here once, inherited by the
+    CLI subprocesses the tests start (they pass os.environ on)."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("CANCELKIT_STATE_DIR", str(path))
+    return path
+
+
 @pytest.fixture(params=["sync", "async"])
 def flavour(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -663,9 +663,9 @@ def test_the_second_of_two_kill_switches_on_one_key_exits_0(
     ids = [box.seed_polymarket(f"two-{i:03d}", market_slug=f"m-{i % 5}").id for i in range(400)]
     kill = tmp_path / "kill.txt"
     kill.write_text("\n".join(ids) + "\n")
-    # --missing-ok: an id absent from this key's listing is done even if no lookup
-    # (5.5/s) could say in time whether the other run cancelled it.
-    args = ["cancel", "polymarket", "--from-file", str(kill), "--deadline", "30", "--missing-ok"]
+    # No --missing-ok: an id absent from this key's listing is settled by the other
+    # run's record (the run registry: it sent a cancel for it), not by lookups at 5.5/s.
+    args = ["cancel", "polymarket", "--from-file", str(kill), "--deadline", "30"]
     first = _start(box, args, subprocess.DEVNULL)
     time.sleep(0.3)
     started = time.monotonic()

@@ -13,7 +13,7 @@ import enum
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, Literal, TypeVar
@@ -246,6 +246,10 @@ class Control:
         # for: Polymarket sends only what its listing showed open for this key, so
         # one now absent from the listing is this key's and not open.
         self.recorded_sent: set[int] = set()
+        # Asked, once, with the inputs a listing showed not open: those that another
+        # run on this venue, URL and key recorded a cancel for (input index -> a
+        # message naming that run). Blocking (it reads files); must not raise.
+        self.sent_elsewhere: Callable[[Sequence[int]], Mapping[int, str]] | None = None
         self.sent = 0  # requests that left the process (a batch counts once)
         self.throttled = 0  # 429 answers
         self.paused_until = 0.0  # time.monotonic() until which a 429 pauses sending

@@ -170,6 +170,20 @@ class Limiter:
 
     def __init__(self, budgets: Mapping[str, Sequence[Budget]]) -> None:
         self._windows = {op: [Window(b) for b in found] for op, found in budgets.items()}
+        self._max_wait: float | None = None
+
+    def view(
+        self, budgets: Mapping[str, Sequence[Budget]] | None = None, max_wait: float | None = None
+    ) -> Limiter:
+        """A limiter that shares this one's windows (what either admits, both count:
+        one token's limit, whoever sends) with ``budgets``' own windows on top (a
+        caller's extra cap), and, with ``max_wait``, waits no longer than that many
+        seconds for a slot (a call that has a timeout but no run deadline)."""
+        joined = Limiter(budgets or {})
+        for operation, windows in self._windows.items():
+            joined._windows[operation] = [*windows, *joined._windows.get(operation, [])]
+        joined._max_wait = max_wait
+        return joined
 
     @classmethod
     def per_second(cls, rate: float) -> Limiter:
@@ -186,11 +200,25 @@ class Limiter:
         self, operation: str = GLOBAL, deadline: float | None = None
     ) -> AsyncIterator[None]:
         """Hold one admission in every window of ``operation`` for one attempt
-        (:class:`DeadlinePassed` if none comes before ``deadline``)."""
+        (:class:`DeadlinePassed` if none comes before ``deadline``, or within the
+        view's ``max_wait``)."""
+        bounded = False
+        if self._max_wait is not None:
+            limit = time.monotonic() + self._max_wait
+            bounded = deadline is None or limit < deadline
+            deadline = limit if bounded else deadline
         async with AsyncExitStack() as stack:
-            for window in self._for(operation):
-                await window.acquire(deadline)
-                stack.callback(window.release)
+            try:
+                for window in self._for(operation):
+                    await window.acquire(deadline)
+                    stack.callback(window.release)
+            except DeadlinePassed:
+                if not bounded:
+                    raise
+                raise DeadlinePassed(
+                    f"not sent: no slot within {self._max_wait:g} s at this key's rate limit"
+                    " (other requests of this client hold it)"
+                ) from None
             yield
 
     async def ready(self, operation: str = GLOBAL, deadline: float | None = None) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Se
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Generic, Protocol, Self, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import anyio
 import attrs
@@ -30,6 +30,9 @@ from .._bulk import FINAL, OUTCOMES, CancelResult, Control, StopReason
 from .._exceptions import InvalidRequest
 from . import _inputs
 from ._journal import PLANNED, RUN_KEY, SENT, Journal, JournalError, Origin, mismatch, new_run_id
+
+if TYPE_CHECKING:
+    from ._registry import Registry
 from ._terminal import json_safe, library_log, printable
 
 T = TypeVar("T")
@@ -503,6 +506,9 @@ def _run(
             click.echo(f"cancelkit: {exc}; nothing was sent", err=True)
             return EXIT_USAGE
     run_id = new_run_id()
+    registry = _registry()
+    if registry is not None:
+        sink = _register(registry, run_id, origin, job.journal, sink)
     journal = None if sink is None else Journal(sink, run_id, origin)
     labels = [label for label, _ in items]
     targets = [t for _, t in items]
@@ -514,6 +520,8 @@ def _run(
     if origins and not differs:  # "sent" speaks only for the venue, URL and key it names
         control.recorded_sent = set(recorded_sent)
     report.control = control
+    if registry is not None:
+        control.sent_elsewhere = _Elsewhere(registry, origin, run_id, targets, job.describe)
     try:
         if journal is not None:
             journal.plan([(label, job.describe(t)) for label, t in items], job.deadline)
@@ -532,6 +540,70 @@ def _open_journal(path: str) -> IO[bytes]:
     from ._journal import open_journal
 
     return open_journal(path)
+
+
+def _registry() -> Registry | None:
+    """The state directory, or None with a warning: the run goes on without it."""
+    from ._registry import Registry, RegistryError
+
+    try:
+        return Registry.open()
+    except RegistryError as exc:
+        click.echo(
+            f"cancelkit: warning: {exc}: this run keeps no record there (other runs on"
+            " this key will not see its cancels, nor it theirs)",
+            err=True,
+        )
+        return None
+
+
+def _register(
+    registry: Registry, run: str, origin: Origin, given: str | None, sink: IO[bytes] | None
+) -> IO[bytes] | None:
+    """Make this run's record findable by other runs: the journal itself in the
+    state directory, or a pointer to ``--journal``. Failing that, a warning."""
+    from ._registry import RegistryError
+
+    started = time.time()
+    if given is not None:
+        try:
+            registry.point(run, started, given, origin)
+        except RegistryError as exc:
+            click.echo(f"cancelkit: warning: {exc}", err=True)
+        return sink
+    path = str(registry.journal_path(run, started))
+    try:
+        opened = _open_journal(path)
+    except JournalError as exc:
+        click.echo(f"cancelkit: warning: no journal: {exc}", err=True)
+        return None
+    click.echo(f"cancelkit: journal {path} (--from-file resumes it)", err=True)
+    return opened
+
+
+class _Elsewhere:
+    """``Control.sent_elsewhere`` for the CLI: other runs' records in the registry."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        origin: Origin,
+        run: str,
+        targets: list[Any],
+        describe: Describe,
+    ) -> None:
+        self.registry, self.origin, self.run, self.targets = registry, origin, run, targets
+        self.describe = describe  # as the journal writes the order (Journal.sent)
+
+    def __call__(self, indices: Sequence[int]) -> dict[int, str]:
+        by_order: dict[str, list[int]] = {}
+        for index in indices:
+            by_order.setdefault(self.describe(self.targets[index]), []).append(index)
+        try:
+            found = self.registry.sent_elsewhere(self.origin, self.run, by_order)
+        except Exception:  # a help, never a reason to fail the run
+            return {}
+        return {i: message for order, message in found.items() for i in by_order[order]}
 
 
 def _warn_if_too_slow(job: Job[Any], count: int, all_orders: bool) -> None:

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -89,6 +90,10 @@ def mismatch(recorded: Iterable[Origin], now: Origin) -> str | None:
     return None
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 class Journal:
     """Appends records to an open journal, fsyncing each group before returning."""
 
@@ -108,6 +113,7 @@ class Journal:
         header = {
             RUN_KEY: self.run,
             **self.origin.as_dict(),
+            "started": _now(),
             "orders": len(orders),
             "deadline": deadline,
         }
@@ -120,7 +126,10 @@ class Journal:
 
     def sent(self, orders: Sequence[tuple[str, str]]) -> None:
         """A request for these (label, order) pairs is about to leave."""
-        self._write([{"run": self.run, "input": i, "order": o, "status": SENT} for i, o in orders])
+        at = _now()  # other runs on this key name it (the run registry)
+        self._write(
+            [{"run": self.run, "input": i, "order": o, "status": SENT, "at": at} for i, o in orders]
+        )
 
     def outcome(self, line: str) -> None:
         """One outcome record (already JSON)."""

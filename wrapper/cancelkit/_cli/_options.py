@@ -59,7 +59,10 @@ def _common(
             "--journal",
             metavar="FILE",
             help="Write-ahead record, fsynced (survives kill -9): the plan (every order),"
-            " each request as it is sent, each outcome. --from-file FILE resumes it.",
+            " each request as it is sent, each outcome. --from-file FILE resumes it."
+            " Without it, the journal is kept in the state directory ($CANCELKIT_STATE_DIR,"
+            " else $XDG_STATE_HOME/cancelkit, else ~/.local/state/cancelkit), where other"
+            " runs on this key find it (with it, a pointer to FILE is left there).",
         ),
         click.option(
             "--missing-ok/--no-missing-ok",

@@ -9,9 +9,9 @@ what ``GET /maintenance/status`` (public) reports.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import math
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast, overload
@@ -81,6 +81,7 @@ DEFAULT_MAX_RATE: float | None = None
 requests/s)."""
 DEFAULT_CONCURRENCY = 2
 """Requests in flight at once (``concurrency``): the published pace allows 2."""
+DEFAULT_SLOT_WAIT = 10.0  # seconds, when a timeout gives none of its own
 
 _T = TypeVar("_T")
 logger = logging.getLogger("cancelkit")
@@ -219,21 +220,13 @@ class _Limitless(Venue):
         profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
         return _cancel._get_kwargs(body=target, on_behalf_of=profile)
 
-    _answered_at = -math.inf  # when this token's last paced request was answered
-
 
 class SyncLimitless(_Limitless, SyncHTTP):
-    """The sync client's way to its async twin, keeping the pace between calls."""
+    """The sync client's way to its async twin: every request of a sync client runs
+    there, so that one limiter (the twin's) paces them all, single or bulk."""
 
     def _paced(self, work: Callable[[AsyncLimitlessClient], Awaitable[_T]]) -> _T:
-        async def run(twin: AsyncLimitlessClient) -> _T:
-            twin._answered_at = self._answered_at
-            try:
-                return await work(twin)
-            finally:
-                self._answered_at = twin._answered_at
-
-        return self._on_async_twin(AsyncLimitlessClient, run)
+        return self._on_async_twin(AsyncLimitlessClient, work)
 
 
 class LimitlessClient(SyncLimitless):
@@ -322,27 +315,10 @@ class LimitlessClient(SyncLimitless):
         lookup (``cancelled``, ``filled``, ``expired``; None if it cannot tell): a fill
         is raised whatever ``missing_ok`` says.
         """
-        target = _body(body, order_id, client_order_id)
-        request = self._cancel_request(target, on_behalf_of)
-        try:
-            response, attempts = self._send(request, order=_label(target))
-        except OrderNotOpen as exc:
-            return _single(self._tell_state(exc, target, on_behalf_of), missing_ok)
-        except OrderNotFound as exc:
-            return _single(exc, missing_ok)
-        return _message(response, attempts)
-
-    def _tell_state(
-        self, error: OrderNotOpen, target: CancelTarget, on_behalf_of: int | None
-    ) -> OrderNotOpen:
-        """One status lookup tells cancelled from filled (not for a sub-account's
-        order: the lookup's page does not take ``onBehalfOf``)."""
-        if on_behalf_of is not None:
-            return error
-        try:
-            return _with_state(error, self.order_status([target]))
-        except CancelKitError:  # the lookup failed: the state stays unknown
-            return error
+        target = _body(body, order_id, client_order_id)  # refused here, before anything
+        # On the twin, with the token's one limiter: a bulk call running on this
+        # client at the same time counts this request too (issue 20).
+        return self._paced(lambda twin: twin._cancel_one(target, on_behalf_of, missing_ok))
 
     def cancel_orders(
         self,
@@ -482,10 +458,19 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         missing_ok: bool = False,
     ) -> str:
         """Cancel one order (see :meth:`LimitlessClient.cancel_order`)."""
-        target = _body(body, order_id, client_order_id)
+        return await self._cancel_one(
+            _body(body, order_id, client_order_id), on_behalf_of, missing_ok
+        )
+
+    async def _cancel_one(
+        self, target: CancelTarget, on_behalf_of: int | None, missing_ok: bool
+    ) -> str:
         request = self._cancel_request(target, on_behalf_of)
+        # A slot of the token's limiter for each attempt, waited for no longer than
+        # the call's own timeout (a single call has no run deadline).
+        slots = self._token_pace().view(max_wait=self._slot_wait())
         try:
-            response, attempts = await self._send(request, order=_label(target))
+            response, attempts = await self._send(request, slots, GLOBAL, order=_label(target))
         except OrderNotOpen as exc:
             return _single(await self._tell_state(exc, target, on_behalf_of), missing_ok)
         except OrderNotFound as exc:
@@ -495,20 +480,50 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
     async def _tell_state(
         self, error: OrderNotOpen, target: CancelTarget, on_behalf_of: int | None
     ) -> OrderNotOpen:
-        """See :meth:`LimitlessClient._tell_state`."""
+        """One status lookup tells cancelled from filled (not for a sub-account's
+        order: the lookup's page does not take ``onBehalfOf``)."""
         if on_behalf_of is not None:
             return error
         try:
             return _with_state(error, await self.order_status([target]))
-        except CancelKitError:
+        except CancelKitError:  # the lookup failed: the state stays unknown
             return error
 
-    def _pace(self, max_rate: float | None) -> Limiter:
-        """A limiter at the published pace, keeping its distance from this client's
-        last paced request."""
-        paced = limiter(max_rate)
-        paced.answered_at(self._answered_at)
-        return paced
+    _token_limiter: Limiter | None = None
+    _token_loop: object = None
+
+    def _token_pace(self) -> Limiter:
+        """The one limiter of this client's token (the published pace): every request
+        of this client takes its slots there, single or bulk, so that calls running
+        at the same time stay inside the limit together. Its waits belong to one
+        event loop: on another loop (a mock transport driven by several), a new one
+        keeps its distance from the last answer of the old."""
+        try:
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None  # not asyncio (trio)
+        if self._token_limiter is None or loop is not self._token_loop:
+            fresh = limiter(None)
+            if self._token_limiter is not None:
+                fresh.answered_at(self._token_limiter.last_answer())
+            self._token_limiter, self._token_loop = fresh, loop
+        return self._token_limiter
+
+    def _slot_wait(self) -> float:
+        """The seconds a call without a deadline waits for a slot: its timeout."""
+        timeout = self._settings.timeout
+        if isinstance(timeout, httpx.Timeout):
+            parts = [t for t in (timeout.pool, timeout.connect, timeout.read) if t is not None]
+            return max(parts, default=DEFAULT_SLOT_WAIT)
+        return float(timeout)
+
+    def _pace(self, max_rate: float | None, deadline: float | None = None) -> Limiter:
+        """The token's limiter, with ``max_rate`` per second on top for this call if
+        given; a call without a ``deadline`` waits for a slot no longer than its
+        timeout."""
+        extra = None if max_rate is None else {GLOBAL: [Budget.per_second(max_rate)]}
+        wait = None if deadline is not None else self._slot_wait()
+        return self._token_pace().view(extra, max_wait=wait)
 
     async def _paced_send(
         self, request: dict[str, Any], limiter: Limiter, deadline: float | None, what: str
@@ -533,8 +548,6 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
                 request_id=exc.request_id,
                 attempts=exc.attempts,
             ) from None
-        finally:
-            self._answered_at = max(self._answered_at, limiter.last_answer())
         return response
 
     async def _maintenance_note(self) -> str:
@@ -665,29 +678,26 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
-        paced = self._pace(max_rate)
+        paced = self._pace(max_rate, control.ends_at)
         # Each result carries the very target it was given, so the run's results are
         # CancelResult[_TargetT]; the engine itself is written for the union.
         given: list[CancelTarget] = list(targets)
         sink = cast("Callable[[CancelResult[CancelTarget]], None] | None", on_result)
-        try:
-            if on_behalf_of is not None:
-                results = await self._one_by_one(
-                    given, on_behalf_of, paced, concurrency, missing_ok, sink, control
-                )
-            else:
-                results = await kill.cancel_batched(
-                    _Wire(self),
-                    given,
-                    limiter=paced,
-                    control=control,
-                    concurrency=concurrency,
-                    missing_ok=missing_ok,
-                    on_result=sink,
-                )
-            return cast("list[CancelResult[_TargetT]]", results)
-        finally:
-            self._answered_at = max(self._answered_at, paced.last_answer())
+        if on_behalf_of is not None:
+            results = await self._one_by_one(
+                given, on_behalf_of, paced, concurrency, missing_ok, sink, control
+            )
+        else:
+            results = await kill.cancel_batched(
+                _Wire(self),
+                given,
+                limiter=paced,
+                control=control,
+                concurrency=concurrency,
+                missing_ok=missing_ok,
+                on_result=sink,
+            )
+        return cast("list[CancelResult[_TargetT]]", results)
 
     async def _one_by_one(
         self,
@@ -742,18 +752,14 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         if on_behalf_of is not None:
             check.on_behalf_of(on_behalf_of)
         control = control or Control(deadline)
-        paced = self._pace(max_rate)
-        try:
-            return await kill.cancel_market(
-                _Wire(self),
-                market_slug,
-                on_behalf_of=on_behalf_of,
-                limiter=paced,
-                control=control,
-                on_result=on_result,
-            )
-        finally:
-            self._answered_at = max(self._answered_at, paced.last_answer())
+        return await kill.cancel_market(
+            _Wire(self),
+            market_slug,
+            on_behalf_of=on_behalf_of,
+            limiter=self._pace(max_rate, control.ends_at),
+            control=control,
+            on_result=on_result,
+        )
 
 
 class _Wire:

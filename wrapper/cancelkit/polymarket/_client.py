@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
@@ -65,6 +67,11 @@ DEFAULT_MAX_RATE = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].windo
 older page documents."""
 DEFAULT_CONCURRENCY = 4
 """Batched cancels in flight at once (``concurrency``)."""
+
+_T = TypeVar("_T")
+# Seconds a request counts in the longest documented window: a bulk call's
+# requests still count that long after it ended.
+_LONGEST_WINDOW = max(b.window for b in POLYMARKET_LIVE.values())
 
 
 def limiter(max_rate: float | None) -> Limiter:
@@ -231,6 +238,28 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
             key_id, secret_key, base_url, timeout, max_retries, proxy, trust_env, verify, retry
         )
         self._open(self._auth, self.base_url, transport)
+        self._bulk_calls = 0  # bulk calls running on the twin now
+        self._bulk_calls_lock = threading.Lock()
+
+    _bulk_until = 0.0  # time.monotonic() until which a past bulk call's windows matter
+
+    def _bulk_call(self, work: Callable[[AsyncPolymarketUSClient], Awaitable[_T]]) -> _T:
+        """Run a bulk call on the twin, counted: single calls made meanwhile (and
+        while its windows still count) go there too, to take their slots from the
+        same limiter."""
+        with self._bulk_calls_lock:
+            self._bulk_calls += 1
+        try:
+            return self._on_async_twin(AsyncPolymarketUSClient, work)
+        finally:
+            with self._bulk_calls_lock:
+                self._bulk_calls -= 1
+                self._bulk_until = time.monotonic() + _LONGEST_WINDOW
+
+    def _during_bulk(self) -> bool:
+        """Whether a bulk call's windows count now (a single call then goes through
+        the twin's limiter; otherwise it keeps its own direct path)."""
+        return self._bulk_calls > 0 or time.monotonic() < self._bulk_until
 
     def cancel_order(
         self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False
@@ -244,9 +273,19 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         one that is no longer open, so on a 404 one lookup tells them apart:
         :class:`OrderNotFound` (unknown for this key) or :class:`OrderNotOpen` with
         its ``state`` (``cancelled``, ``filled``, ``expired``...). ``missing_ok``
-        accepts an unknown or already-cancelled order, never a filled one.
+        accepts an unknown or already-cancelled order, never a filled one. While a
+        bulk call runs on this client, it takes its slot from that call's rate
+        limits (waiting no longer than its timeout).
         """
         request = self._request(order_id, market_slug)
+        if self._during_bulk():
+            self._on_async_twin(
+                AsyncPolymarketUSClient,
+                lambda twin: twin.cancel_order(
+                    order_id, market_slug=market_slug, missing_ok=missing_ok
+                ),
+            )
+            return
         try:
             response, attempts = self._send(request, order=order_id)
         except OrderNotFound as exc:
@@ -262,6 +301,10 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
 
     def open_orders(self, *, market_slugs: Iterable[str] | None = None) -> list[Order]:
         """The open orders of this key (in ``market_slugs``' markets, if given)."""
+        if self._during_bulk():
+            return self._on_async_twin(
+                AsyncPolymarketUSClient, lambda twin: twin.open_orders(market_slugs=market_slugs)
+            )
         return self._parse_orders(self._open_orders_answer(market_slugs))
 
     def _open_orders_answer(self, market_slugs: Iterable[str] | None) -> httpx.Response:
@@ -274,6 +317,10 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
 
     def get_order(self, order_id: str) -> Order:
         """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
+        if self._during_bulk():
+            return self._on_async_twin(
+                AsyncPolymarketUSClient, lambda twin: twin.get_order(order_id)
+            )
         response, _ = self._send(self._order_request(order_id), order=order_id)
         return self._parse_order(response)
 
@@ -291,8 +338,7 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
     ) -> list[CancelResult[str]]:
         """Cancel many orders, confirmed (the kill switch); runs
         :meth:`AsyncPolymarketUSClient.cancel_orders` with this client's key."""
-        return self._on_async_twin(
-            AsyncPolymarketUSClient,
+        return self._bulk_call(
             lambda twin: twin.cancel_orders(
                 order_ids,
                 market_slug=market_slug,
@@ -316,8 +362,7 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
     ) -> list[CancelResult[str]]:
         """Cancel every open order (in ``market_slugs``' markets), confirmed; runs
         :meth:`AsyncPolymarketUSClient.cancel_all` with this client's key."""
-        return self._on_async_twin(
-            AsyncPolymarketUSClient,
+        return self._bulk_call(
             lambda twin: twin.cancel_all(
                 market_slugs=market_slugs,
                 max_rate=max_rate,
@@ -367,8 +412,9 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         """Cancel one order by its exchange-assigned id (see
         :meth:`PolymarketUSClient.cancel_order`)."""
         request = self._request(order_id, market_slug)
+        slots = self._during_bulk()
         try:
-            response, attempts = await self._send(request, operation=CANCEL, order=order_id)
+            response, attempts = await self._send(request, slots, CANCEL, order=order_id)
         except OrderNotFound as exc:
             try:
                 found: Order | None = await self.get_order(order_id)
@@ -382,11 +428,53 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
 
     async def open_orders(self, *, market_slugs: Iterable[str] | None = None) -> list[Order]:
         """The open orders of this key (in ``market_slugs``' markets, if given)."""
-        return await self._list(market_slugs, None, None)
+        return await self._list(market_slugs, self._during_bulk(), None)
 
     async def get_order(self, order_id: str) -> Order:
         """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
-        return await self._get_one(order_id, None, None)
+        return await self._get_one(order_id, self._during_bulk(), None)
+
+    # While bulk calls run on this client, their rate limits are one set of windows
+    # (the live page's per key, and the default max_rate's), which single calls made
+    # meanwhile take their slots from too: together they stay inside the limits.
+    # With no bulk call running, a single call keeps its direct path (no limiter).
+    _bulk_calls = 0
+    _bulk_until = 0.0  # time.monotonic() until which the last bulk call's windows count
+    _shared_live: Limiter | None = None
+    _shared_default: Limiter | None = None
+
+    def _shared_now(self) -> bool:
+        return self._bulk_calls > 0 or time.monotonic() < self._bulk_until
+
+    def _join_bulk(self, max_rate: float | None) -> Limiter:
+        if not self._shared_now() or self._shared_live is None:
+            self._shared_live = Limiter({op: [b] for op, b in POLYMARKET_LIVE.items()})
+            self._shared_default = self._shared_live.view(
+                {GLOBAL: [Budget.per_second(DEFAULT_MAX_RATE)]}
+            )
+        self._bulk_calls += 1
+        if max_rate == DEFAULT_MAX_RATE and self._shared_default is not None:
+            return self._shared_default
+        extra = None if max_rate is None else {GLOBAL: [Budget.per_second(max_rate)]}
+        return self._shared_live.view(extra)
+
+    def _leave_bulk(self) -> None:
+        self._bulk_calls -= 1
+        self._bulk_until = time.monotonic() + _LONGEST_WINDOW
+
+    def _during_bulk(self) -> Limiter | None:
+        """The running bulk calls' limits for a single call (waiting for a slot no
+        longer than its timeout), or None when none runs."""
+        if not self._shared_now() or self._shared_default is None:
+            return None
+        return self._shared_default.view(max_wait=self._slot_wait())
+
+    def _slot_wait(self) -> float:
+        timeout = self._settings.timeout
+        if isinstance(timeout, httpx.Timeout):
+            parts = [t for t in (timeout.pool, timeout.connect, timeout.read) if t is not None]
+            return max(parts, default=10.0)
+        return float(timeout)
 
     async def _list(
         self, market_slugs: Iterable[str] | None, limiter: Limiter | None, deadline: float | None
@@ -459,16 +547,21 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
-        return await kill.cancel_listed(
-            _Wire(self),
-            list(order_ids),
-            market_slug=market_slug,
-            limiter=limiter(max_rate),
-            control=control,
-            concurrency=concurrency,
-            missing_ok=missing_ok,
-            on_result=on_result,
-        )
+        ids = list(order_ids)
+        shared = self._join_bulk(max_rate)
+        try:
+            return await kill.cancel_listed(
+                _Wire(self),
+                ids,
+                market_slug=market_slug,
+                limiter=shared,
+                control=control,
+                concurrency=concurrency,
+                missing_ok=missing_ok,
+                on_result=on_result,
+            )
+        finally:
+            self._leave_bulk()
 
     async def cancel_all(
         self,
@@ -484,13 +577,18 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         any order still listed there at the end is reported ``failed``."""
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
-        return await kill.cancel_all(
-            _Wire(self),
-            market_slugs=None if market_slugs is None else list(market_slugs),
-            limiter=limiter(max_rate),
-            control=control,
-            on_result=on_result,
-        )
+        slugs = None if market_slugs is None else list(market_slugs)
+        shared = self._join_bulk(max_rate)
+        try:
+            return await kill.cancel_all(
+                _Wire(self),
+                market_slugs=slugs,
+                limiter=shared,
+                control=control,
+                on_result=on_result,
+            )
+        finally:
+            self._leave_bulk()
 
 
 class _Wire:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -362,6 +362,29 @@ class _Run:
         else:
             self.record(order_id, "not_open", f"{shown}; not listed as open")
 
+    async def known_elsewhere(self) -> None:
+        """Ids the listing lacks that another run on this key recorded a cancel for
+        (it sends one only for what this key's listing, or a lookup for this key,
+        showed open): this key's, and not open. Asked before any lookup is spent."""
+        ask = self.control.sent_elsewhere
+        if ask is None or not self.unlisted:
+            return
+        indices = [self.index[i] for i in self.unlisted]
+        found: Mapping[int, str] = {}
+        with anyio.move_on_after(self.control.left()):
+            try:
+                found = await anyio.to_thread.run_sync(ask, indices, abandon_on_cancel=True)
+            except Exception:  # other runs' records are a help, never a reason to fail
+                logger.exception("reading other runs' records failed; the run goes on")
+        kept: deque[str] = deque()
+        for order_id in self.unlisted:
+            message = found.get(self.index[order_id])
+            if isinstance(message, str):
+                self.record(order_id, "not_open", message)
+            else:
+                kept.append(order_id)
+        self.unlisted = kept
+
     # -- the end ------------------------------------------------------------------
 
     async def last_listing_check(self) -> None:
@@ -501,6 +524,7 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
     # Cancel first: nothing is looked up before.
     await each(batches, run.send_batch, run.concurrency)
+    await run.known_elsewhere()
     await _confirm_and_ask(run)
 
 
