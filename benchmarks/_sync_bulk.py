@@ -43,8 +43,10 @@ def _client(box: SandboxProcess, venue: str) -> Any:
         return PolymarketUSClient(
             e["POLYMARKET_KEY_ID"], e["POLYMARKET_SECRET_KEY"], base_url=box.pm_url
         )
+    # paced=False: no per-second cap here; the published 300 ms after the previous
+    # call's answer would otherwise hide what a warm pool saves.
     return LimitlessClient(
-        e["LIMITLESS_TOKEN_ID"], e["LIMITLESS_TOKEN_SECRET"], base_url=box.lm_url
+        e["LIMITLESS_TOKEN_ID"], e["LIMITLESS_TOKEN_SECRET"], base_url=box.lm_url, paced=False
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from uuid import UUID
 
 import anyio
@@ -112,3 +113,26 @@ def test_polymarket_single_cancels_during_a_bulk_call_share_its_windows(
     assert all(r.ok for r in results)  # cancelled, or not open (not asked in time)
     assert box.open_orders() == []
     assert box.polymarket.stats.rate_limited == 0  # 4-5 x 429 without the shared windows
+
+
+def test_an_unpaced_client_sends_single_calls_as_they_come(cancelkit_sandbox: Sandbox) -> None:
+    """``paced=False`` (raised limits, a sandbox without them): single cancels go out
+    directly, the sync client's without its loop thread; the default keeps 300 ms
+    between calls, so three calls take at least 0.6 s."""
+    box = cancelkit_sandbox
+    ids = [box.seed_limitless(market_slug=MARKET).id for _ in range(9)]
+    before = set(threading.enumerate())
+    with box.limitless_client(paced=False) as lm:
+        assert all(lm.cancel_order(order_id=i) for i in ids[:3])
+        assert set(threading.enumerate()) == before  # no loop thread: the direct path
+
+    async def unpaced() -> list[str]:
+        async with box.async_limitless_client(paced=False) as lm:
+            return [await lm.cancel_order(order_id=i) for i in ids[3:6]]
+
+    assert len(asyncio.run(unpaced())) == 3
+    started = time.monotonic()
+    with box.limitless_client() as lm:
+        assert all(lm.cancel_order(order_id=i) for i in ids[6:])
+    assert time.monotonic() - started >= 0.6  # two spacings: the pace is a lower bound
+    assert box.open_orders() == []

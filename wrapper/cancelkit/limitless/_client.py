@@ -87,9 +87,11 @@ _T = TypeVar("_T")
 logger = logging.getLogger("cancelkit")
 
 
-def limiter(max_rate: float | None) -> Limiter:
-    """The published pace, and ``max_rate`` per second on top if given."""
-    budgets: dict[str, list[Budget]] = {op: [b] for op, b in LIMITLESS.items()}
+def limiter(max_rate: float | None, paced: bool = True) -> Limiter:
+    """The published pace (unless not ``paced``), and ``max_rate`` per second on top
+    if given."""
+    budgets: dict[str, list[Budget]] = {op: [b] for op, b in LIMITLESS.items()} if paced else {}
+    budgets.setdefault(GLOBAL, [])
     if max_rate is not None:
         budgets[GLOBAL].append(Budget.per_second(max_rate))
     return Limiter(budgets)
@@ -204,6 +206,7 @@ class _Limitless(Venue):
     # The spec's 400: "Invalid identifier input or order cannot be cancelled"; inputs
     # are validated before sending, so after an unseen success it means "not open".
     _not_open_status = 400
+    _pace_calls = True  # keep the published pace on every call (the ``paced`` keyword)
 
     @staticmethod
     def _request(
@@ -226,7 +229,11 @@ class SyncLimitless(_Limitless, SyncHTTP):
     there, so that one limiter (the twin's) paces them all, single or bulk."""
 
     def _paced(self, work: Callable[[AsyncLimitlessClient], Awaitable[_T]]) -> _T:
-        return self._on_async_twin(AsyncLimitlessClient, work)
+        def run(twin: AsyncLimitlessClient) -> Awaitable[_T]:
+            twin._pace_calls = self._pace_calls
+            return work(twin)
+
+        return self._on_async_twin(AsyncLimitlessClient, run)
 
 
 class LimitlessClient(SyncLimitless):
@@ -248,6 +255,10 @@ class LimitlessClient(SyncLimitless):
         verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
         retry: the retry limits and backoff (a :class:`RetryPolicy`); given, it
             replaces ``max_retries``.
+        paced: keep the published pace (at most 2 requests in flight, 300 ms between
+            calls, per token) across every call of this client, single or bulk: the
+            default. False for a token with raised limits or a sandbox without them:
+            calls then go out as they come (a 429 is still waited out and retried).
     """
 
     def __init__(
@@ -263,10 +274,12 @@ class LimitlessClient(SyncLimitless):
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
+        paced: bool = True,
     ) -> None:
         self._setup(
             token_id, secret, base_url, timeout, max_retries, proxy, trust_env, verify, retry
         )
+        self._pace_calls = paced
         self._open(self._auth, self.base_url, transport)
 
     @overload
@@ -316,9 +329,20 @@ class LimitlessClient(SyncLimitless):
         is raised whatever ``missing_ok`` says.
         """
         target = _body(body, order_id, client_order_id)  # refused here, before anything
-        # On the twin, with the token's one limiter: a bulk call running on this
-        # client at the same time counts this request too (issue 20).
-        return self._paced(lambda twin: twin._cancel_one(target, on_behalf_of, missing_ok))
+        if self._pace_calls:
+            # On the twin, with the token's one limiter: a bulk call running on this
+            # client at the same time counts this request too (issue 20).
+            return self._paced(lambda twin: twin._cancel_one(target, on_behalf_of, missing_ok))
+        request = self._cancel_request(target, on_behalf_of)
+        try:
+            response, attempts = self._send(request, order=_label(target))
+        except OrderNotOpen as exc:
+            error = exc
+            told = self._paced(lambda twin: twin._tell_state(error, target, on_behalf_of))
+            return _single(told, missing_ok)
+        except OrderNotFound as exc:
+            return _single(exc, missing_ok)
+        return _message(response, attempts)
 
     def cancel_orders(
         self,
@@ -406,8 +430,10 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
+        paced: bool = True,
         _shared: Shared | None = None,
     ) -> None:
+        self._pace_calls = paced
         self._setup(
             token_id,
             secret,
@@ -468,7 +494,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         request = self._cancel_request(target, on_behalf_of)
         # A slot of the token's limiter for each attempt, waited for no longer than
         # the call's own timeout (a single call has no run deadline).
-        slots = self._token_pace().view(max_wait=self._slot_wait())
+        slots = self._token_pace().view(max_wait=self._slot_wait()) if self._pace_calls else None
         try:
             response, attempts = await self._send(request, slots, GLOBAL, order=_label(target))
         except OrderNotOpen as exc:
@@ -503,7 +529,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         except RuntimeError:
             loop = None  # not asyncio (trio)
         if self._token_limiter is None or loop is not self._token_loop:
-            fresh = limiter(None)
+            fresh = limiter(None, self._pace_calls)
             if self._token_limiter is not None:
                 fresh.answered_at(self._token_limiter.last_answer())
             self._token_limiter, self._token_loop = fresh, loop

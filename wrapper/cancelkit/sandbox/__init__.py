@@ -267,12 +267,15 @@ class Sandbox:
         key, secret, url = self._polymarket_arguments()
         return PolymarketUSClient(key, secret, **({"base_url": url} | kwargs))
 
-    def limitless_client(self, **kwargs: Unpack[_SyncOptions]) -> LimitlessClient:
-        """A :class:`cancelkit.LimitlessClient` for the demo partner token."""
+    def limitless_client(
+        self, *, paced: bool = True, **kwargs: Unpack[_SyncOptions]
+    ) -> LimitlessClient:
+        """A :class:`cancelkit.LimitlessClient` for the demo partner token (``paced``:
+        see the client)."""
         from cancelkit import LimitlessClient
 
         key, secret, url = self._limitless_arguments()
-        return LimitlessClient(key, secret, **({"base_url": url} | kwargs))
+        return LimitlessClient(key, secret, paced=paced, **({"base_url": url} | kwargs))
 
     def async_polymarket_client(self, **kwargs: Unpack[_AsyncOptions]) -> AsyncPolymarketUSClient:
         """An :class:`cancelkit.AsyncPolymarketUSClient` for the demo key."""
@@ -281,9 +284,12 @@ class Sandbox:
         key, secret, url = self._polymarket_arguments()
         return AsyncPolymarketUSClient(key, secret, **({"base_url": url} | kwargs))
 
-    def async_limitless_client(self, **kwargs: Unpack[_AsyncOptions]) -> AsyncLimitlessClient:
-        """An :class:`cancelkit.AsyncLimitlessClient` for the demo partner token."""
+    def async_limitless_client(
+        self, *, paced: bool = True, **kwargs: Unpack[_AsyncOptions]
+    ) -> AsyncLimitlessClient:
+        """An :class:`cancelkit.AsyncLimitlessClient` for the demo partner token
+        (``paced``: see the client)."""
         from cancelkit import AsyncLimitlessClient
 
         key, secret, url = self._limitless_arguments()
-        return AsyncLimitlessClient(key, secret, **({"base_url": url} | kwargs))
+        return AsyncLimitlessClient(key, secret, paced=paced, **({"base_url": url} | kwargs))
