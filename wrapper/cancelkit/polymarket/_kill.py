@@ -44,6 +44,7 @@ from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
 from .._generated.polymarket_us_api.models import Order, OrderState
 from .._limiter import DeadlinePassed, Limiter
+from . import _rates
 from . import _validation as check
 
 logger = logging.getLogger("cancelkit")
@@ -60,9 +61,11 @@ _OPEN_STATES = frozenset(
     }
 )
 _POLL_FIRST, _POLL_MAX = 0.05, 1.0  # seconds between confirmation listings
-# Seconds the run goes on asking how orders that left the listing ended (cancelled
-# or filled) once nothing else is left to do: a kill switch does not wait minutes
-# at 5.5 lookups/s for what is already off the book.
+# Once nothing else is left to do, the run asks how orders that left the listing
+# ended (cancelled or filled) only while the limiter has a slot free at once (the
+# budgets allow bursts), and for no more than these seconds (what is already in
+# flight then): a kill switch that has confirmed everything off the book does not
+# sit waiting for the rate limit to tell cancelled from filled.
 LOOKUP_GRACE = 1.0
 _GONE = "no longer listed after the cancel: cancelled or filled (not asked: {why})"
 
@@ -145,6 +148,7 @@ class _Run:
         self.asking_after: set[anyio.CancelScope] = set()  # lookups after a cancel
         self.confirming = True
         self.lookups_until: float | None = None
+        self.lookups_spent = False  # the grace's lookups met a wait: no more of them
         self.changed = anyio.Event()
         self.last_listing: dict[str, Order] | None = None
         # Whether ids the listing lacks must be looked up before the run may end:
@@ -265,7 +269,9 @@ class _Run:
                     self.lookups_until = now + LOOKUP_GRACE
                     for scope in self.asking_after:
                         self.bound(scope)
-                in_time = self.lookups_until is None or now < self.lookups_until
+                in_time = self.lookups_until is None or (
+                    now < self.lookups_until and self._free_slot()
+                )
                 if self.unlisted and (self.patient or in_time):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
                 elif self.gone and in_time:
@@ -279,6 +285,14 @@ class _Run:
         async with anyio.create_task_group() as group:
             for _ in range(self.concurrency):
                 group.start_soon(worker)
+
+    def _free_slot(self) -> bool:
+        """Whether a lookup would be sent without waiting; the first time it would
+        not, lookups bounded by the grace end for good (the run is confirmed: what
+        is left is reported "not asked", not waited for)."""
+        if not self.lookups_spent and not self.limiter.admits(_rates.GET_ORDER):
+            self.lookups_spent = True
+        return not self.lookups_spent
 
     async def ask(self, order_id: str, *, after_cancel: bool) -> None:
         """``GET /v1/order/{id}``: what an order the listing lacks is, or how an

@@ -1,0 +1,90 @@
+"""A Polymarket kill switch that the listing has confirmed does not sit waiting for the
+rate limit only to tell cancelled from filled: it asks while a slot is free at once,
+and reports the rest as the listing left them (not open, not asked)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import anyio
+import pytest
+from cancelkit import Control
+from cancelkit._generated.polymarket_us_api.models import Order, OrderState
+from cancelkit._limiter import GLOBAL, Budget, Limiter
+from cancelkit.polymarket import _kill
+
+
+class Book:
+    """An exchange in memory: a cancel takes effect at once; every request counts."""
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        self.open = {i: "m-1" for i in ids}
+        self.cancelled: set[str] = set()
+        self.asked: list[str] = []
+
+    async def list_open(
+        self, slugs: Iterable[str] | None, limiter: Limiter | None, deadline: float | None
+    ) -> list[Order]:
+        assert limiter is not None
+        async with limiter.slot(GLOBAL, deadline):
+            return [
+                Order(id=i, market_slug=m, state=OrderState.ORDER_STATE_NEW)
+                for i, m in self.open.items()
+            ]
+
+    async def get_one(
+        self, order_id: str, limiter: Limiter | None, deadline: float | None
+    ) -> Order:
+        assert limiter is not None
+        async with limiter.slot(GLOBAL, deadline):
+            self.asked.append(order_id)
+            return Order(id=order_id, market_slug="m-1", state=OrderState.ORDER_STATE_CANCELED)
+
+    async def cancel_batch(
+        self, entries: Sequence[tuple[str, str]], limiter: Limiter | None, deadline: float | None
+    ) -> None:
+        assert limiter is not None
+        async with limiter.slot(GLOBAL, deadline):
+            for order_id, _ in entries:
+                self.open.pop(order_id, None)
+                self.cancelled.add(order_id)
+
+    async def cancel_open(
+        self, slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
+    ) -> list[str]:
+        raise AssertionError("not used here")
+
+
+def test_a_confirmed_run_asks_only_while_a_slot_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four requests per 30 s: the listing, the batch and the confirming listing leave
+    # one slot, so one lookup goes at once; the next slot is 30 s away. However long
+    # the grace, the run does not wait for it (the old rule waited out the grace).
+    monkeypatch.setattr(_kill, "LOOKUP_GRACE", 3600.0)
+    ids = [f"ord-{n}" for n in range(5)]
+    book = Book(ids)
+    limiter = Limiter({GLOBAL: [Budget(4, 30.0)]})
+
+    async def run() -> list[_kill.CancelResult[str]]:
+        with anyio.fail_after(20):  # well inside the 30 s the next slot would take
+            return await _kill.cancel_listed(
+                book,
+                ids,
+                market_slug=None,
+                limiter=limiter,
+                control=Control(60),
+                concurrency=4,
+                missing_ok=False,
+                on_result=None,
+            )
+
+    results = anyio.run(run)
+    assert book.cancelled == set(ids)
+    assert len(book.asked) == 1
+    by_id = {r.target: r for r in results}
+    # The one asked is cancelled on the exchange's word; the rest only left the
+    # listing: not open, never guessed to be cancelled.
+    assert by_id[book.asked[0]].status == "cancelled"
+    rest = [by_id[i] for i in ids if i != book.asked[0]]
+    assert {r.status for r in rest} == {"not_open"}
+    assert all("not asked" in r.message for r in rest)
+    assert all(r.ok for r in results)
