@@ -19,7 +19,7 @@ import anyio
 import attrs
 import httpx
 
-from . import __version__
+from . import __version__, _oneshot
 from . import _bulk as _batch
 from ._bounded import Bounded
 from ._clock import Clock
@@ -523,6 +523,9 @@ class AsyncHTTP(Venue):
         # Pooled connections belong to the loop that opened them; a mock or an
         # in-process app has none, and may be driven from any loop.
         self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        if transport is None and _oneshot.active():  # the CLI: no aiohttp to import
+            self._http = _oneshot.async_client(settings, _options(auth, base_url, settings))
+            return
         if transport is None:
             from ._transport import AiohttpTransport
 
