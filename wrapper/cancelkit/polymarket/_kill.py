@@ -306,6 +306,7 @@ class _Run:
                     await self._ask(order_id, after_cancel=after_cancel)
                 finally:
                     self.asking_after.discard(scope)
+                    self.wake()  # a worker waiting for the last lookup may end now
             if scope.cancelled_caught and not self.ledger.done(self.index[order_id]):
                 (self.gone if after_cancel else self.unlisted).appendleft(order_id)
             return
