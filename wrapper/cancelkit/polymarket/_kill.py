@@ -67,6 +67,9 @@ _POLL_FIRST, _POLL_MAX = 0.05, 1.0  # seconds between confirmation listings
 # flight then): a kill switch that has confirmed everything off the book does not
 # sit waiting for the rate limit to tell cancelled from filled.
 LOOKUP_GRACE = 1.0
+# Lookups in flight at once after a cancel-all (its only concurrent requests): the
+# free slots of the budget are asked in a few round trips, not one after another.
+_CANCEL_ALL_LOOKUPS = 4
 _GONE = "no longer listed after the cancel: cancelled or filled (not asked: {why})"
 
 
@@ -545,7 +548,7 @@ async def cancel_all(
             ids,
             limiter=limiter,
             control=control,
-            concurrency=1,
+            concurrency=_CANCEL_ALL_LOOKUPS,
             missing_ok=False,
             on_result=on_result,
         )
