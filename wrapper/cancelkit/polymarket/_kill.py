@@ -154,6 +154,7 @@ class _Run:
         self.lookups_spent = False  # the grace's lookups met a wait: no more of them
         self.changed = anyio.Event()
         self.last_listing: dict[str, Order] | None = None
+        self.last_scope: list[str] | None = None  # its markets (None: every market)
         # Whether ids the listing lacks must be looked up before the run may end:
         # with missing_ok, "not listed as open for this key" is already done.
         self.patient = not missing_ok
@@ -249,7 +250,7 @@ class _Run:
                 except CancelKitError as exc:
                     stop_if_fatal(exc, self.control)
                     return  # the last listing will try once more
-                self.last_listing = listed
+                self.last_listing, self.last_scope = listed, scope
                 for order_id in [i for i in self.waiting if i not in listed]:
                     del self.waiting[order_id]
                     self.gone.append(order_id)
@@ -397,7 +398,7 @@ class _Run:
                 logger.info("the last confirming listing failed: %s", exc)
         if listed is None:
             return
-        self.last_listing = listed
+        self.last_listing, self.last_scope = listed, scope
         for order_id in pending:
             if order_id not in listed:
                 self.waiting.pop(order_id, None)
@@ -566,8 +567,9 @@ async def cancel_all(
         results = run.ledger.finish(control)
         if not control.stopped and control.left():
             # Anything still listed there was not cancelled: say so, it is still open.
+            left = _listed_there(run, scope)
             try:
-                left = await run.listing(scope)
+                left = await run.listing(scope) if left is None else left
             except CancelKitError as exc:
                 return [*results, CancelResult("", "failed", exc.message, exc)]
             results += [
@@ -576,3 +578,19 @@ async def cancel_all(
                 if i not in run.index
             ]
         return results
+
+
+def _listed_there(run: _Run, scope: Sequence[str] | None) -> dict[str, Order] | None:
+    """The run's last confirming listing (taken after the cancel-all answered) narrowed
+    to ``scope``'s markets, if it covered them; else None (list again). Listing again
+    would wait for the rate limit's next slot, most of a second after a burst of
+    lookups, to learn what this listing already says."""
+    listed, covered = run.last_listing, run.last_scope
+    if listed is None or (covered is not None and (scope is None or set(scope) - set(covered))):
+        return None
+    if scope is None:
+        return listed
+    others = {i: o for i, o in listed.items() if i not in run.index}
+    if any(_slug(o) is None for o in others.values()):
+        return None  # in which market? the exchange's own listing of scope says
+    return {i: o for i, o in others.items() if _slug(o) in scope}
