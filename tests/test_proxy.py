@@ -9,12 +9,13 @@ import http.client
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from cancelkit import CancelByOrderId, InvalidRequest, PolymarketUSClient
+from cancelkit._oneshot import one_shot
 from cancelkit.sandbox import Sandbox
 from helpers import PM_SECRET_32
 
@@ -92,6 +93,14 @@ def _lm_target(box: Sandbox) -> CancelByOrderId:
     return CancelByOrderId(order_id=box.seed_limitless().id)  # type: ignore[arg-type]
 
 
+T = TypeVar("T")
+
+
+def _one_shot(build: Callable[[], T]) -> T:
+    with one_shot():
+        return build()
+
+
 # Each path: (how to run it, the request the proxy must have seen).
 PATHS: dict[str, Callable[[Sandbox, dict[str, Any]], str]] = {
     "polymarket single sync": lambda box, kw: (
@@ -114,6 +123,15 @@ PATHS: dict[str, Callable[[Sandbox, dict[str, Any]], str]] = {
         _async(lambda: box.async_polymarket_client(**kw), lambda c: c.cancel_orders(["p-ab1"])),
         "POST /v1/orders/batched/cancel",
     )[-1],
+    # The command line's route (one_shot: httpx's own transport, no aiohttp).
+    "polymarket bulk async one-shot": lambda box, kw: (
+        box.seed_polymarket("p-ob1"),
+        _async(
+            lambda: _one_shot(lambda: box.async_polymarket_client(**kw)),
+            lambda c: c.cancel_orders(["p-ob1"]),
+        ),
+        "POST /v1/orders/batched/cancel",
+    )[-1],
     "limitless single sync": lambda box, kw: (
         _sync(lambda: box.limitless_client(**kw), lambda c: c.cancel_order(_lm_target(box))),
         "POST /orders/cancel",
@@ -125,6 +143,13 @@ PATHS: dict[str, Callable[[Sandbox, dict[str, Any]], str]] = {
     "limitless single async": lambda box, kw: (
         _async(lambda: box.async_limitless_client(**kw), lambda c: c.cancel_order(_lm_target(box))),
         "POST /orders/cancel",
+    )[-1],
+    "limitless bulk async one-shot": lambda box, kw: (
+        _async(
+            lambda: _one_shot(lambda: box.async_limitless_client(**kw)),
+            lambda c: c.cancel_orders([_lm_target(box)]),
+        ),
+        "POST /orders/batch-cancel",
     )[-1],
     "limitless bulk async": lambda box, kw: (
         _async(
@@ -162,7 +187,9 @@ def test_every_path_goes_through_the_proxy(
     assert expected in proxy.seen
 
 
-@pytest.mark.parametrize("path", ["polymarket bulk sync", "limitless single async"])
+@pytest.mark.parametrize(
+    "path", ["polymarket bulk sync", "limitless single async", "limitless bulk async one-shot"]
+)
 def test_trust_env_false_ignores_the_environment(
     box: Sandbox, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
@@ -173,7 +200,9 @@ def test_trust_env_false_ignores_the_environment(
     assert proxy.seen == []
 
 
-@pytest.mark.parametrize("path", ["polymarket single sync", "limitless bulk async"])
+@pytest.mark.parametrize(
+    "path", ["polymarket single sync", "limitless bulk async", "polymarket bulk async one-shot"]
+)
 def test_no_proxy_is_honoured(
     box: Sandbox, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:

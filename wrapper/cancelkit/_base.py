@@ -19,7 +19,7 @@ import anyio
 import attrs
 import httpx
 
-from . import __version__
+from . import __version__, _oneshot
 from . import _bulk as _batch
 from ._bounded import Bounded
 from ._clock import Clock
@@ -552,6 +552,9 @@ class AsyncHTTP(Venue):
         # in-process app has none, and may be driven from any loop.
         self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
         self._lean = None  # a transport the caller gives is always used
+        if transport is None and _oneshot.active():  # the CLI: no aiohttp to import
+            self._http = _oneshot.async_client(settings, _options(auth, base_url, settings))
+            return
         if transport is None:
             from ._fastpath import AsyncSender, timeout_of
             from ._transport import AiohttpTransport

@@ -233,6 +233,13 @@ class Limiter:
             if all(w._admits(now) for w in windows):  # none changed while others waited
                 return
 
+    def admits(self, operation: str = GLOBAL) -> bool:
+        """Whether every window of ``operation`` would admit an attempt now, without
+        waiting (taking nothing): work that is worth doing only while it costs no
+        wait asks this first."""
+        now = anyio.current_time()
+        return all(w._admits(now) for w in self._for(operation))
+
     def last_answer(self) -> float:
         """When the last attempt through this limiter was answered (-inf: none yet)."""
         moments = [w._answered_at for found in self._windows.values() for w in found]

@@ -469,8 +469,11 @@ def _run(
     origins: Sequence[Origin],
     recorded_sent: Set[int],
 ) -> int:
+    from .._oneshot import one_shot  # (httpx: loaded once the input is known good)
+
     try:
-        client = job.build_client()
+        with one_shot():  # one run per process: httpx's own transport, no aiohttp import
+            client = job.build_client()
     except InvalidRequest as exc:
         click.echo(f"cancelkit: {exc.message}", err=True)
         return EXIT_USAGE

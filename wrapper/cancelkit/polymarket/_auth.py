@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .._clock import Clock
 from .._exceptions import InvalidRequest
@@ -31,7 +30,7 @@ class PolymarketAuth(SigningAuth):
                 " or 64 (seed + public key)"
             )
         self._key = Ed25519PrivateKey.from_private_bytes(raw[:32])
-        self.public_key = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.public_key = self._key.public_key().public_bytes_raw()
         if len(raw) == 64 and raw[32:] != self.public_key:
             raise InvalidRequest(
                 "Polymarket secret key: its last 32 bytes are not the public key of its seed"

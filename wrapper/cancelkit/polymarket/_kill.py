@@ -44,6 +44,7 @@ from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
 from .._generated.polymarket_us_api.models import Order, OrderState
 from .._limiter import DeadlinePassed, Limiter
+from . import _rates
 from . import _validation as check
 
 logger = logging.getLogger("cancelkit")
@@ -60,10 +61,15 @@ _OPEN_STATES = frozenset(
     }
 )
 _POLL_FIRST, _POLL_MAX = 0.05, 1.0  # seconds between confirmation listings
-# Seconds the run goes on asking how orders that left the listing ended (cancelled
-# or filled) once nothing else is left to do: a kill switch does not wait minutes
-# at 5.5 lookups/s for what is already off the book.
+# Once nothing else is left to do, the run asks how orders that left the listing
+# ended (cancelled or filled) only while the limiter has a slot free at once (the
+# budgets allow bursts), and for no more than these seconds (what is already in
+# flight then): a kill switch that has confirmed everything off the book does not
+# sit waiting for the rate limit to tell cancelled from filled.
 LOOKUP_GRACE = 1.0
+# Lookups in flight at once after a cancel-all (its only concurrent requests): the
+# free slots of the budget are asked in a few round trips, not one after another.
+_CANCEL_ALL_LOOKUPS = 4
 _GONE = "no longer listed after the cancel: cancelled or filled (not asked: {why})"
 
 
@@ -145,8 +151,10 @@ class _Run:
         self.asking_after: set[anyio.CancelScope] = set()  # lookups after a cancel
         self.confirming = True
         self.lookups_until: float | None = None
+        self.lookups_spent = False  # the grace's lookups met a wait: no more of them
         self.changed = anyio.Event()
         self.last_listing: dict[str, Order] | None = None
+        self.last_scope: list[str] | None = None  # its markets (None: every market)
         # Whether ids the listing lacks must be looked up before the run may end:
         # with missing_ok, "not listed as open for this key" is already done.
         self.patient = not missing_ok
@@ -242,7 +250,7 @@ class _Run:
                 except CancelKitError as exc:
                     stop_if_fatal(exc, self.control)
                     return  # the last listing will try once more
-                self.last_listing = listed
+                self.last_listing, self.last_scope = listed, scope
                 for order_id in [i for i in self.waiting if i not in listed]:
                     del self.waiting[order_id]
                     self.gone.append(order_id)
@@ -265,7 +273,9 @@ class _Run:
                     self.lookups_until = now + LOOKUP_GRACE
                     for scope in self.asking_after:
                         self.bound(scope)
-                in_time = self.lookups_until is None or now < self.lookups_until
+                in_time = self.lookups_until is None or (
+                    now < self.lookups_until and self._free_slot()
+                )
                 if self.unlisted and (self.patient or in_time):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
                 elif self.gone and in_time:
@@ -280,6 +290,14 @@ class _Run:
             for _ in range(self.concurrency):
                 group.start_soon(worker)
 
+    def _free_slot(self) -> bool:
+        """Whether a lookup would be sent without waiting; the first time it would
+        not, lookups bounded by the grace end for good (the run is confirmed: what
+        is left is reported "not asked", not waited for)."""
+        if not self.lookups_spent and not self.limiter.admits(_rates.GET_ORDER):
+            self.lookups_spent = True
+        return not self.lookups_spent
+
     async def ask(self, order_id: str, *, after_cancel: bool) -> None:
         """``GET /v1/order/{id}``: what an order the listing lacks is, or how an
         order that left the listing after our cancel ended."""
@@ -292,6 +310,7 @@ class _Run:
                     await self._ask(order_id, after_cancel=after_cancel)
                 finally:
                     self.asking_after.discard(scope)
+                    self.wake()  # a worker waiting for the last lookup may end now
             if scope.cancelled_caught and not self.ledger.done(self.index[order_id]):
                 (self.gone if after_cancel else self.unlisted).appendleft(order_id)
             return
@@ -402,7 +421,7 @@ class _Run:
                 logger.info("the last confirming listing failed: %s", exc)
         if listed is None:
             return
-        self.last_listing = listed
+        self.last_listing, self.last_scope = listed, scope
         for order_id in pending:
             if order_id not in listed:
                 self.waiting.pop(order_id, None)
@@ -554,7 +573,7 @@ async def cancel_all(
             ids,
             limiter=limiter,
             control=control,
-            concurrency=1,
+            concurrency=_CANCEL_ALL_LOOKUPS,
             missing_ok=False,
             on_result=on_result,
         )
@@ -572,8 +591,9 @@ async def cancel_all(
         results = run.ledger.finish(control)
         if not control.stopped and control.left():
             # Anything still listed there was not cancelled: say so, it is still open.
+            left = _listed_there(run, scope)
             try:
-                left = await run.listing(scope)
+                left = await run.listing(scope) if left is None else left
             except CancelKitError as exc:
                 return [*results, CancelResult("", "failed", exc.message, exc)]
             results += [
@@ -582,3 +602,19 @@ async def cancel_all(
                 if i not in run.index
             ]
         return results
+
+
+def _listed_there(run: _Run, scope: Sequence[str] | None) -> dict[str, Order] | None:
+    """The run's last confirming listing (taken after the cancel-all answered) narrowed
+    to ``scope``'s markets, if it covered them; else None (list again). Listing again
+    would wait for the rate limit's next slot, most of a second after a burst of
+    lookups, to learn what this listing already says."""
+    listed, covered = run.last_listing, run.last_scope
+    if listed is None or (covered is not None and (scope is None or set(scope) - set(covered))):
+        return None
+    if scope is None:
+        return listed
+    others = {i: o for i, o in listed.items() if i not in run.index}
+    if any(_slug(o) is None for o in others.values()):
+        return None  # in which market? the exchange's own listing of scope says
+    return {i: o for i, o in others.items() if _slug(o) in scope}
