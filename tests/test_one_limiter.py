@@ -124,7 +124,7 @@ def test_an_unpaced_client_sends_single_calls_as_they_come(cancelkit_sandbox: Sa
     before = set(threading.enumerate())
     with box.limitless_client(paced=False) as lm:
         assert all(lm.cancel_order(order_id=i) for i in ids[:3])
-        assert set(threading.enumerate()) == before  # no loop thread: the direct path
+        assert set(threading.enumerate()) <= before  # no new loop thread: the direct path
 
     async def unpaced() -> list[str]:
         async with box.async_limitless_client(paced=False) as lm:
