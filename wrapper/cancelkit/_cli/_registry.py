@@ -70,11 +70,6 @@ def utc_stamp(moment: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(moment))
 
 
-def iso_utc(moment: float) -> str:
-    """``moment`` (``time.time()``) for a person: 2026-11-28T19:20:01Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
-
-
 @attrs.frozen
 class Registry:
     """The state directory, checked: this user's, a directory, not writable by others."""

@@ -32,12 +32,3 @@ POLYMARKET_LIVE = {
     GET_ORDER: Budget(55, 10.0),
 }
 """The live Rate Limits page: per key and endpoint over 10-second windows."""
-
-
-def polymarket_budgets() -> dict[str, list[Budget]]:
-    """Every window a Polymarket client must respect, per operation (and ``GLOBAL``)."""
-    budgets: dict[str, list[Budget]] = {}
-    for table in (POLYMARKET_FLAT, POLYMARKET_LIVE):
-        for operation, budget in table.items():
-            budgets.setdefault(operation, []).append(budget)
-    return budgets
