@@ -448,7 +448,7 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
 
     def _join_bulk(self, max_rate: float | None) -> Limiter:
         if not self._shared_now() or self._shared_live is None:
-            self._shared_live = Limiter({op: [b] for op, b in POLYMARKET_LIVE.items()})
+            self._shared_live = limiter(None)  # the live page's windows only
             self._shared_default = self._shared_live.view(
                 {GLOBAL: [Budget.per_second(DEFAULT_MAX_RATE)]}
             )
