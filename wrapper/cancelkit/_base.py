@@ -19,7 +19,7 @@ import anyio
 import attrs
 import httpx
 
-from . import __version__, _oneshot
+from . import __version__, _oneshot, _tls
 from . import _bulk as _batch
 from ._bounded import Bounded
 from ._clock import Clock
@@ -180,6 +180,16 @@ def _one_route(settings: HTTPSettings, transport: object) -> None:
         raise InvalidRequest(
             "give proxy= or transport=, not both: a transport decides the route itself"
         )
+
+
+def _verify(
+    settings: HTTPSettings, base_url: str, transport: object
+) -> bool | str | ssl.SSLContext:
+    """``verify`` for httpx: with a caller's transport, unused (httpx builds no
+    context then); else the shared or never-used context of ``_tls``."""
+    if transport is not None:
+        return settings.verify
+    return _tls.context(settings.verify, base_url, settings.proxy, settings.trust_env)
 
 
 def _options(auth: httpx.Auth, base_url: str, settings: HTTPSettings) -> dict[str, Any]:
@@ -385,7 +395,7 @@ class SyncHTTP(Venue):
         http = httpx.Client(
             transport=transport,
             proxy=settings.proxy,
-            verify=settings.verify,
+            verify=_verify(settings, base_url, transport),
             **_options(auth, base_url, settings),
         )
         if transport is None:
@@ -553,7 +563,8 @@ class AsyncHTTP(Venue):
         self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
         self._lean = None  # a transport the caller gives is always used
         if transport is None and _oneshot.active():  # the CLI: no aiohttp to import
-            self._http = _oneshot.async_client(settings, _options(auth, base_url, settings))
+            verify = _verify(settings, base_url, transport)
+            self._http = _oneshot.async_client(settings, verify, _options(auth, base_url, settings))
             return
         if transport is None:
             from ._fastpath import AsyncSender, timeout_of
@@ -566,7 +577,7 @@ class AsyncHTTP(Venue):
                 limits=_LIMITS,
                 proxy=settings.proxy,
                 trust_env=settings.trust_env,
-                verify=settings.verify,
+                verify=_verify(settings, base_url, transport),
             )
             wire = Wire(base_url, _HEADERS, self._auth)
             self._lean = AsyncSender(wire, transport, timeout_of(settings.timeout))

@@ -11,6 +11,7 @@ is unchanged: the auth flow signs the final request, which httpcore sends as bui
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -58,11 +59,13 @@ class AsyncBounded(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def async_client(settings: HTTPSettings, options: dict[str, Any]) -> httpx.AsyncClient:
+def async_client(
+    settings: HTTPSettings, verify: bool | str | ssl.SSLContext, options: dict[str, Any]
+) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` on httpx's own transport and proxy mounts, each read
     to the bound (httpx has no public hook for this; pinned < 0.29, as the sync
     client's ``Bounded``)."""
-    http = httpx.AsyncClient(proxy=settings.proxy, verify=settings.verify, **options)
+    http = httpx.AsyncClient(proxy=settings.proxy, verify=verify, **options)
     http._transport = AsyncBounded(http._transport)
     http._mounts = {k: v and AsyncBounded(v) for k, v in http._mounts.items()}
     return http
