@@ -118,6 +118,38 @@ def test_the_limiter_starts_each_call_300_ms_after_the_last_answer() -> None:
         assert started >= answered + 0.05
 
 
+def test_a_timed_wait_never_ends_before_its_moment() -> None:
+    # The limiter's timed waits sleep most of the way, then yield until the moment:
+    # never early (a call sent before the published spacing would draw a 429).
+    from cancelkit._limiter import _sleep_until
+
+    async def main() -> list[float]:
+        import anyio
+
+        late = []
+        for delay in (0.0, 0.0004, 0.002, 0.011, 0.03):
+            moment = anyio.current_time() + delay
+            await _sleep_until(moment)
+            late.append(anyio.current_time() - moment)
+        return late
+
+    assert all(lag >= 0 for lag in asyncio.run(main()))
+
+
+def test_a_paused_window_admits_nothing_before_the_pause_ends() -> None:
+    async def main() -> tuple[float, float]:
+        import anyio
+
+        limiter = Limiter({GLOBAL: [Budget.paced(2, 0.01)]})
+        limiter.refused(GLOBAL, 0.05)  # Retry-After: 0.05 s (the minimum pause is longer)
+        (window,) = limiter._for(GLOBAL)
+        async with limiter.slot():
+            return window._paused_until, anyio.current_time()
+
+    paused_until, admitted = asyncio.run(main())
+    assert admitted >= paused_until
+
+
 def test_a_429_doubles_the_spacing_and_halves_the_cap() -> None:
     async def main() -> tuple[float, int]:
         limiter = Limiter({GLOBAL: [Budget.paced(2, 0.3)]})
