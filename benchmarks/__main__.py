@@ -341,7 +341,7 @@ def main() -> None:
             50,
         )
         args.first = 3
-        args.lm_kill = (60,)
+        args.lm_kill, args.lm_kill_rounds = (60,), 1
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (40,), 1, 1
         args.tail_per_round, args.tail_rounds = 5, 1
     else:
@@ -354,7 +354,7 @@ def main() -> None:
             10_000,
         )
         args.first = 40
-        args.lm_kill = (300, 1000)
+        args.lm_kill, args.lm_kill_rounds = (300, 1000), 3
         args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
         args.tail_per_round, args.tail_rounds = 250, 3
@@ -363,7 +363,10 @@ def main() -> None:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
         sign = _signing.measure(args.sign_calls, args.sign_rounds)
         kill = {count: kill_switch(box, count) for count in args.kill}
-        lm_kill = {count: _limitless_kill.measure(box, count) for count in args.lm_kill}
+        lm_kill = {
+            count: _limitless_kill.measure(box, count, args.lm_kill_rounds)
+            for count in args.lm_kill
+        }
         mem = memory(box, args.memory)
         first = first_cancel(box, args.first)
         tail = _tail.measure(box, args.tail_per_round, args.tail_rounds, warm_up=not args.smoke)
