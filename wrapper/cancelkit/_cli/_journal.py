@@ -1,9 +1,11 @@
 """The kill switch's write-ahead record: the plan, each request as it is sent, each outcome.
 
-A journal is JSON lines, fsynced as written. Its first line names the run (run id,
-venue, base URL without userinfo, key id); then one ``planned`` line per order,
+A journal is JSON lines, each written as it comes. Its first line names the run (run
+id, venue, base URL without userinfo, key id); then one ``planned`` line per order,
 before anything is sent; a ``sent`` line for each order right before its request
-leaves; and one outcome line per order as it is known. A resume from the journal
+leaves; and one outcome line per order as it is known. The plan and each ``sent``
+line are fsynced before the request leaves (with every outcome written before them),
+the last outcomes at the close. A resume from the journal
 alone therefore covers every order, whatever killed the run, and a record made for
 another venue, URL or key is refused unless the operator says so.
 """
@@ -101,12 +103,14 @@ class Journal:
         self.sink = sink
         self.run = run
         self.origin = origin
+        self._unsynced = False  # outcome lines written since the last fsync
 
     def _write(self, records: Sequence[Mapping[str, Any]]) -> None:
         data = b"".join(json.dumps(r, ensure_ascii=False).encode("utf-8") + b"\n" for r in records)
         self.sink.write(data)
         self.sink.flush()
-        os.fsync(self.sink.fileno())
+        os.fsync(self.sink.fileno())  # and every outcome written before it
+        self._unsynced = False
 
     def plan(self, orders: Sequence[tuple[str, str]], deadline: float) -> None:
         """The run's header and one ``planned`` line per (label, order), before sending."""
@@ -132,11 +136,21 @@ class Journal:
         )
 
     def outcome(self, line: str) -> None:
-        """One outcome record (already JSON)."""
+        """One outcome record (already JSON): in the file at once, on disk by the next
+        ``sent`` line or the close.
+
+        Written, a line survives the process however it dies (``kill -9`` included);
+        only the operating system's crash could lose it before its fsync, and an
+        order whose outcome is lost is asked about again on resume, never re-sent
+        blind. One fsync per outcome cost 75 ms of a 300-order run, after its last
+        request: a fsync is taken where the write-ahead order needs one."""
         self.sink.write(line.encode("utf-8") + b"\n")
         self.sink.flush()
-        os.fsync(self.sink.fileno())
+        self._unsynced = True
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file, its last outcomes fsynced first."""
+        if self._unsynced and not self.sink.closed:
+            os.fsync(self.sink.fileno())
+            self._unsynced = False
         self.sink.close()

@@ -1,0 +1,77 @@
+"""The journal's write-ahead order: what is on disk before a request leaves, and what
+is in the file the moment it is known."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cancelkit._cli import _journal as journal_module
+from cancelkit._cli._journal import Journal, Origin, open_journal
+
+
+def _journal(path: Path) -> Journal:
+    origin = Origin("limitless", "http://127.0.0.1:1", "tok")
+    return Journal(open_journal(str(path)), "run-1", origin)
+
+
+@pytest.fixture
+def synced(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """For each fsync, the journal's lines at that moment."""
+    seen: list[list[str]] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        real(fd)
+        seen.append(Path(f"/proc/self/fd/{fd}").read_text(encoding="utf-8").splitlines())
+
+    monkeypatch.setattr(journal_module.os, "fsync", recording)
+    return seen
+
+
+def test_an_outcome_is_in_the_file_at_once(tmp_path: Path, synced: list[list[str]]) -> None:
+    # In the file (the page cache), a line survives the process's death, kill -9
+    # included: a reader sees it before any fsync or close.
+    path = tmp_path / "j.jsonl"
+    journal = _journal(path)
+    journal.plan([("1", "ord-1")], 10.0)
+    journal.outcome('{"order": "ord-1", "status": "cancelled"}')
+    assert path.read_text(encoding="utf-8").splitlines()[-1].endswith('"cancelled"}')
+    assert len(synced) == 1  # the plan's
+    journal.close()
+
+
+def test_every_outcome_is_on_disk_before_the_next_request_leaves(
+    tmp_path: Path, synced: list[list[str]]
+) -> None:
+    journal = _journal(tmp_path / "j.jsonl")
+    journal.plan([("1", "ord-1"), ("2", "ord-2")], 10.0)
+    journal.sent([("1", "ord-1")])
+    journal.outcome('{"order": "ord-1", "status": "cancelled"}')
+    journal.sent([("2", "ord-2")])
+    # The fsync before the second request covers the first outcome too.
+    assert any('"cancelled"' in line for line in synced[-1])
+    assert '"ord-2"' in synced[-1][-1]
+    assert len(synced) == 3  # plan, and each sent
+
+
+def test_the_last_outcomes_are_fsynced_at_the_close(
+    tmp_path: Path, synced: list[list[str]]
+) -> None:
+    journal = _journal(tmp_path / "j.jsonl")
+    journal.plan([("1", "ord-1")], 10.0)
+    journal.sent([("1", "ord-1")])
+    for n in range(300):
+        journal.outcome(f'{{"order": "ord-{n}", "status": "cancelled"}}')
+    assert len(synced) == 2  # not one per outcome
+    journal.close()
+    assert len(synced) == 3
+    assert synced[-1][-1] == '{"order": "ord-299", "status": "cancelled"}'
+
+
+def test_a_close_with_nothing_new_takes_no_fsync(tmp_path: Path, synced: list[list[str]]) -> None:
+    journal = _journal(tmp_path / "j.jsonl")
+    journal.plan([("1", "ord-1")], 10.0)
+    journal.close()
+    assert len(synced) == 1
