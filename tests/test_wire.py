@@ -18,6 +18,7 @@ from cancelkit import (
     PolymarketUSClient,
     ResponseTooLarge,
     _bounded,
+    _wire,
 )
 from cancelkit._generated.limitless_api.api.trading import (
     market_order_controller_get_user_orders as user_orders,
@@ -38,6 +39,8 @@ from cancelkit.limitless._auth import LimitlessAuth
 from cancelkit.sandbox import Sandbox
 from cancelkit.sandbox._server import BackgroundServer
 from helpers import LM_SECRET, LM_TOKEN_ID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ODD = ["a;b=c", "it's", "x%3By", "(paren)", "star*", "plus+sign", "at@sign", "é", "a b", "a/b"]
 UID = "0b0e1c3a-8a5e-4d7e-9a52-1f0c8e0a9c11"
@@ -198,3 +201,33 @@ def test_polymarket_clients_share_the_lean_path() -> None:
     assert PolymarketUSClient(key, secret)._lean is not None
     assert AsyncPolymarketUSClient(key, secret)._lean is not None
     assert issubclass(ResponseTooLarge, CancelKitError)
+
+
+TEXT = st.text(st.characters(exclude_categories=()), max_size=30)
+
+
+@given(st.one_of(st.dictionaries(TEXT, TEXT, max_size=4), st.dictionaries(TEXT, st.integers())))
+@settings(max_examples=200, deadline=None, database=None)
+def test_a_body_is_httpx_own_bytes(data: dict[str, Any]) -> None:
+    # The flat-strings shortcut and the encoder both give what httpx.Request(json=) sends.
+    try:
+        expected = httpx.Request("POST", "https://x", json=data).content
+    except UnicodeEncodeError:  # a lone surrogate: neither path can send it
+        with pytest.raises(UnicodeEncodeError):
+            _wire._json(data)
+        return
+    assert _wire._json(data) == expected
+
+
+def test_request_headers_replace_fixed_ones_whatever_was_kept_before() -> None:
+    wire = Wire("https://api.example", {"Accept": "application/json"}, None)  # type: ignore[arg-type]
+    plain = {"method": "get", "url": "/x", "auth": None}
+    for _ in range(2):  # the second time from the kept layout
+        own = wire.prepare({**plain, "headers": {"accept": "text/csv", "X-A": 1}})
+        assert own is not None
+        assert [h for h in own.headers if h[0].lower() == "accept"] == [("accept", "text/csv")]
+        assert own.headers[-1] == ("X-A", "1")
+        posted = wire.prepare({**plain, "method": "post", "headers": {"X-A": "2"}})
+        assert posted is not None
+        assert posted.headers[-2:] == [("Content-Length", "0"), ("X-A", "2")]
+    assert wire.prepare({**plain, "headers": {"X-B": ["un", "hashable"]}}) is not None
