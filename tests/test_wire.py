@@ -231,3 +231,49 @@ def test_request_headers_replace_fixed_ones_whatever_was_kept_before() -> None:
         assert posted is not None
         assert posted.headers[-2:] == [("Content-Length", "0"), ("X-A", "2")]
     assert wire.prepare({**plain, "headers": {"X-B": ["un", "hashable"]}}) is not None
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://127.0.0.1:8080", "https://api.example", "http://[::1]:9"]
+)
+@pytest.mark.parametrize(
+    "target", ["/v1/order/a%3Bb/cancel", "/orders/cancel?onBehalfOf=4", "/x?a=%20&b=c?d"]
+)
+def test_the_async_url_is_the_target_as_signed(origin: str, target: str) -> None:
+    from cancelkit._fastpath import AsyncSender
+    from cancelkit._transport import AiohttpTransport
+    from yarl import URL
+
+    wire = Wire(origin, {}, LimitlessAuth(LM_TOKEN_ID, LM_SECRET))
+    sender = AsyncSender(wire, AiohttpTransport(), httpx.Timeout(5.0))
+    for _ in range(2):  # the second time from the last URL kept
+        url = sender._url_of(target)
+        assert url == URL(origin + target, encoded=True)
+        assert url.raw_path_qs == target
+
+
+def test_the_lean_answer_is_httpx_own_but_built_lazily() -> None:
+    from cancelkit._bounded import Reader
+    from cancelkit._fastpath import _Answer
+
+    raw = [
+        (b"Date", b"Tue, 01 Jan 2030 00:00:00 GMT"),
+        (b"Content-Length", b"17"),
+        (b"Content-Encoding", b"identity"),
+        (b"X-Request-Id", b"r-1"),
+        (b"Set-Cookie", b"a=1"),
+        (b"Set-Cookie", b"b=2"),
+    ]
+    body = b'{"message": "ok"}'
+    prepared = Wire("https://api.example", {}, None).prepare({"method": "get", "url": "/x"})  # type: ignore[arg-type]
+    assert prepared is not None
+    answer = _Answer(200, Reader(raw, prepared), body, b"OK")
+    made = httpx.Response(200, headers=[raw[0], *raw[3:]], content=body)
+    assert answer.headers.multi_items() == made.headers.multi_items()[:-1]  # no length
+    assert answer.headers is answer.headers
+    assert answer.content == answer.read() == body
+    assert (answer.text, answer.json(), answer.reason_phrase) == (made.text, made.json(), "OK")
+    assert (answer.status_code, answer.is_success, answer.http_version) == (200, True, "HTTP/1.1")
+    assert repr(answer) == "<Response [200 OK]>"
+    answer.headers = httpx.Headers({"a": "b"})
+    assert answer.headers["a"] == "b"

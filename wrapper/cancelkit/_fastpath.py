@@ -24,25 +24,58 @@ from ._bounded import Bounded, Reader
 from ._wire import Prepared, Wire
 
 if TYPE_CHECKING:
+    import aiohttp
+    from yarl import URL
+
     from ._transport import AiohttpTransport
+
+
+class _Answer(httpx.Response):
+    """An ``httpx.Response`` of a body read already (and bounded), as httpx would have
+    built it, but for its headers model: that is made when first asked for, which a
+    successful cancel never does (the clock has the ``Date`` from the reader).
+
+    httpx's ``__init__`` is not run: it would build the headers, and it would hand
+    the body to decoders and a chunker (the body is plain bytes here). Its attributes
+    are set as it sets them for a ``stream=`` response that has been read (httpx
+    pinned < 0.29; ``Response.read()`` sets ``_content`` likewise).
+    """
+
+    def __init__(self, status: int, reader: Reader, body: bytes, reason: bytes) -> None:
+        self.status_code = status
+        self._reader: Reader | None = reader
+        self._headers: httpx.Headers | None = None
+        self._request = None
+        self.next_request = None
+        self.extensions = {"http_version": b"HTTP/1.1", "reason_phrase": reason}
+        self.history = []
+        self.is_closed = False
+        self.is_stream_consumed = False
+        self.default_encoding = "utf-8"
+        self.stream = httpx.ByteStream(body)
+        self._num_bytes_downloaded = 0
+        self._content = body
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The answer's headers but its encoding and length (its body is decoded)."""
+        headers = self._headers
+        if headers is None:
+            reader, self._reader = self._reader, None
+            headers = self._headers = httpx.Headers(reader.headers() if reader else None)
+        return headers
+
+    @headers.setter
+    def headers(self, value: httpx.Headers) -> None:
+        self._headers, self._reader = value, None
 
 
 def _response(
     status: int, reader: Reader, body: bytes, reason: bytes, prepared: Prepared
 ) -> httpx.Response:
-    # The body is read already: handing it over as the response's content skips
-    # httpx's decoders and chunker, 50-80 µs of an answer's reading (httpx pinned
-    # < 0.29; Response.read() sets the same attribute).
-    response = httpx.Response(
-        status,
-        headers=reader.headers,
-        stream=httpx.ByteStream(body),
-        extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-    )
-    response._content = body
     if prepared.signer is not None:
         prepared.signer.observe(reader.date)
-    return response
+    return _Answer(status, reader, body, reason)
 
 
 class SyncSender:
@@ -78,7 +111,7 @@ class SyncSender:
         with map_httpcore_exceptions():
             answer = self._pool.handle_request(request)
             try:
-                reader = Reader(answer.headers, prepared.what)
+                reader = Reader(answer.headers, prepared)
                 parts = [out for chunk in answer.stream for out in reader.feed(chunk)]  # type: ignore[union-attr]
             finally:
                 answer.close()
@@ -98,7 +131,7 @@ class AsyncSender:
 
         from ._transport import CHUNK, httpx_error
 
-        self._url = URL
+        self._url = URL.build
         self._errors = (aiohttp.ClientError, TimeoutError)
         self._httpx_error = httpx_error
         self._chunk = CHUNK
@@ -107,28 +140,53 @@ class AsyncSender:
         self._timeout = aiohttp.ClientTimeout(
             sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
         )
+        self._scheme, _, self._authority = wire.origin.partition("://")
+        # The last target's URL: a venue's single cancel often has the same one
+        # (Limitless's POST /orders/cancel), and its URL is read-only.
+        self._last: tuple[str, URL] | None = None
+        # The proxy route: the same for every request of this origin (the transport
+        # keeps it per host anyway).
+        self._route: tuple[URL | None, aiohttp.BasicAuth | None] | None = None
+
+    def _url_of(self, target: str) -> URL:
+        """The URL of ``target`` exactly as signed (encoded: yarl leaves it as it is)."""
+        last = self._last
+        if last is not None and last[0] == target:
+            return last[1]
+        path, _, query = target.partition("?")
+        url = self._url(
+            scheme=self._scheme,
+            authority=self._authority,
+            path=path,
+            query_string=query,
+            encoded=True,
+        )
+        self._last = (target, url)
+        return url
 
     async def send(self, prepared: Prepared) -> httpx.Response:
         """One attempt: signed now, sent with the URL exactly as signed (encoded), its
         answer read to the bound; aiohttp's errors raised as httpx's, as from
         ``AiohttpTransport.handle_async_request``."""
-        url = self._url(self.wire.origin + prepared.target, encoded=True)
+        url = self._url_of(prepared.target)
         transport = self._transport
-        proxy, proxy_auth = transport.route(url)
+        route = self._route
+        if route is None:
+            route = self._route = transport.route(url)
         try:
             response = await transport.session().request(
                 prepared.method,
                 url,
                 headers=prepared.wire_headers(),
                 data=prepared.body or None,
-                proxy=proxy,
-                proxy_auth=proxy_auth,
+                proxy=route[0],
+                proxy_auth=route[1],
                 allow_redirects=False,
                 auto_decompress=False,
                 timeout=self._timeout,
             )
             try:
-                reader = Reader(response.raw_headers, prepared.what)
+                reader = Reader(response.raw_headers, prepared)
                 if reader.plain and reader.length is not None:
                     # The length is within the bound: aiohttp reads exactly that much.
                     body = await response.read()
