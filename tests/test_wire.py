@@ -5,6 +5,7 @@ what the httpx path kept (signatures, clock, bound, no cookies)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,7 @@ from cancelkit._generated.polymarket_us_api.api.orders import (
     orders_service_get_open_orders as pm_open,
 )
 from cancelkit._generated.polymarket_us_api.models import CancelOrderRequest
+from cancelkit._retry import json_of
 from cancelkit._wire import Wire
 from cancelkit.limitless._auth import LimitlessAuth
 from cancelkit.sandbox import Sandbox
@@ -277,3 +279,28 @@ def test_the_lean_answer_is_httpx_own_but_built_lazily() -> None:
     assert repr(answer) == "<Response [200 OK]>"
     answer.headers = httpx.Headers({"a": "b"})
     assert answer.headers["a"] == "b"
+
+
+ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"])
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=12),
+        st.binary(max_size=12).map(lambda b: b"{" + b),
+        st.builds(
+            lambda data, encoding: json.dumps(data).encode(encoding),
+            st.dictionaries(TEXT, TEXT, max_size=3),
+            ENCODINGS,
+        ),
+    )
+)
+@settings(max_examples=300, deadline=None, database=None)
+def test_an_answer_is_read_as_json_loads_reads_it(content: bytes) -> None:
+    try:
+        expected = json.loads(content)
+    except ValueError:
+        with pytest.raises(ValueError):  # noqa: PT011 (what callers catch, whichever kind)
+            json_of(content)
+        return
+    assert json_of(content) == expected

@@ -59,11 +59,20 @@ class RetryPolicy:
 _M = TypeVar("_M")
 
 
+def json_of(content: bytes) -> Any:
+    """``json.loads(content)``: an object's UTF-8 (its first byte ``{``, its second
+    not NUL, which is what ``json.detect_encoding`` reads as UTF-8) is decoded here,
+    as ``json.loads`` would, without working out its encoding in Python first."""
+    if content[:1] == b"{" and content[1:2] != b"\x00":
+        return json.loads(content.decode("utf-8", "surrogatepass"))
+    return json.loads(content)
+
+
 def parse_answer(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what: str) -> _M:
     """A 2xx answer's JSON body as the generated ``model``; a body without the spec's
     shape is :class:`UnexpectedResponse`, never a half-read success."""
     try:
-        return model(json.loads(response.content))
+        return model(json_of(response.content))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise UnexpectedResponse(
             f"{what} answered {response.status_code} with a body that is not the spec's"
@@ -142,6 +151,22 @@ def _request_id(response: httpx.Response) -> str | None:
 
 class Attempts:
     """The attempts of one cancel call: each outcome in, a decision out."""
+
+    __slots__ = (
+        "_clock_retried",
+        "_offset",
+        "_started",
+        "ambiguous",
+        "clock",
+        "count",
+        "deadline",
+        "method",
+        "not_open_status",
+        "order",
+        "path",
+        "policy",
+        "retries",
+    )
 
     def __init__(
         self,

@@ -6,7 +6,6 @@ operation and every answer parsed by its generated model.
 
 from __future__ import annotations
 
-import json
 import ssl
 import threading
 import time
@@ -47,7 +46,7 @@ from .._generated.polymarket_us_api.models import (
 )
 from .._generated.polymarket_us_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
-from .._retry import Attempts, RetryPolicy, parse_answer
+from .._retry import Attempts, RetryPolicy, json_of, parse_answer
 from . import _kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
@@ -136,7 +135,7 @@ def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
         if "html" in content_type:
             raise ValueError(f"content type {content_type}")
         if body:
-            data = json.loads(body)
+            data = json_of(body)
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON {type(data).__name__}, not an object")
             CancelOrderResponse.from_dict(data)
