@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from typing import Protocol
 
 from .._clock import Clock, iso_millis
 from .._exceptions import InvalidRequest
@@ -16,6 +17,13 @@ from .._signing import header_value as _header_value
 from .._signing import reported as _reported
 
 _MIN_HMAC_SECRET = 16
+
+
+class _Mac(Protocol):
+    def copy(self) -> _Mac: ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -61,7 +69,10 @@ class LimitlessAuth(SigningAuth):
                 f"Limitless token secret decodes to {len(raw)} bytes; expected at least"
                 f" {_MIN_HMAC_SECRET} (is it the token id?)"
             )
-        self._mac = hmac.new(raw, digestmod=hashlib.sha256)
+        mac = hmac.new(raw, digestmod=hashlib.sha256)
+        # OpenSSL's keyed HMAC itself where hmac.HMAC wraps one (CPython with OpenSSL):
+        # copy, update and digest straight in C, not through the Python wrapper.
+        self._mac: _Mac = getattr(mac, "_hmac", None) or mac
         self._clock = clock or Clock()
 
     def sign(self, timestamp: str, method: str, path: str, body: bytes) -> str:
@@ -69,7 +80,7 @@ class LimitlessAuth(SigningAuth):
         mac = self._mac.copy()
         mac.update(f"{timestamp}\n{method.upper()}\n{path}\n".encode())
         mac.update(body)
-        return _reported(base64.b64encode(mac.digest()).decode("ascii"))
+        return _reported(binascii.b2a_base64(mac.digest(), newline=False).decode("ascii"))
 
     def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
         """The signature headers for a request line's ``method`` and ``target`` (path
