@@ -277,6 +277,7 @@ def test_the_lean_answer_is_httpx_own_but_built_lazily() -> None:
     assert (answer.text, answer.json(), answer.reason_phrase) == (made.text, made.json(), "OK")
     assert (answer.status_code, answer.is_success, answer.http_version) == (200, True, "HTTP/1.1")
     assert repr(answer) == "<Response [200 OK]>"
+    assert b"".join(answer.stream) == body
     answer.headers = httpx.Headers({"a": "b"})
     assert answer.headers["a"] == "b"
 

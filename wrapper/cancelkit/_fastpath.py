@@ -52,9 +52,21 @@ class _Answer(httpx.Response):
         self.is_closed = False
         self.is_stream_consumed = False
         self.default_encoding = "utf-8"
-        self.stream = httpx.ByteStream(body)
+        self._stream: httpx.ByteStream | None = None
         self._num_bytes_downloaded = 0
         self._content = body
+
+    @property
+    def stream(self) -> httpx.ByteStream:
+        """The body as a stream (made when first read: most answers never are)."""
+        stream = self._stream
+        if stream is None:
+            stream = self._stream = httpx.ByteStream(self._content)
+        return stream
+
+    @stream.setter
+    def stream(self, value: httpx.ByteStream) -> None:
+        self._stream = value
 
     @property
     def headers(self) -> httpx.Headers:
@@ -133,6 +145,7 @@ class AsyncSender:
 
         self._url = URL.build
         self._errors = (aiohttp.ClientError, TimeoutError)
+        self._session_type = aiohttp.ClientSession
         self._httpx_error = httpx_error
         self._chunk = CHUNK
         self.wire = wire
@@ -150,9 +163,6 @@ class AsyncSender:
 
     def _url_of(self, target: str) -> URL:
         """The URL of ``target`` exactly as signed (encoded: yarl leaves it as it is)."""
-        last = self._last
-        if last is not None and last[0] == target:
-            return last[1]
         path, _, query = target.partition("?")
         url = self._url(
             scheme=self._scheme,
@@ -168,16 +178,25 @@ class AsyncSender:
         """One attempt: signed now, sent with the URL exactly as signed (encoded), its
         answer read to the bound; aiohttp's errors raised as httpx's, as from
         ``AiohttpTransport.handle_async_request``."""
-        url = self._url_of(prepared.target)
+        target = prepared.target
+        last = self._last
+        url = last[1] if last is not None and last[0] == target else self._url_of(target)
         transport = self._transport
         route = self._route
         if route is None:
             route = self._route = transport.route(url)
+        session = transport.client
+        if not isinstance(session, self._session_type):
+            session = transport.session()
+        signer = prepared.signer  # signed now: prepared.wire_headers(), inline
+        headers = prepared.headers
+        if signer is not None:
+            headers = headers + signer.signed(prepared.method, target, prepared.body)
         try:
-            response = await transport.session().request(
+            response = await session.request(
                 prepared.method,
                 url,
-                headers=prepared.wire_headers(),
+                headers=headers,
                 data=prepared.body or None,
                 proxy=route[0],
                 proxy_auth=route[1],

@@ -123,31 +123,19 @@ class Wire:
         # By a request's own headers: the ones before Content-Length and the ones after.
         self._layouts: dict[tuple[tuple[str, Any], ...], _Layout] = {}
 
-    def target(self, path: str, params: Any) -> str:
-        """The request line's target for a generated ``url`` and ``params``."""
-        if not _PLAIN_PATH.fullmatch(path):
-            path = httpx.URL(path).raw_path.decode("ascii")
-        target = self.base_path + path.lstrip("/")
-        if params:
-            target += "?" + str(httpx.QueryParams(params))
-        return target
-
     def _layout(self, extra: dict[str, Any]) -> _Layout:
         """The fixed headers (less those ``extra`` replaces) and ``extra``'s own, as
-        httpx merges them."""
+        httpx merges them; kept for the next request with the same ``extra``."""
+        names = {name.lower() for name in extra}
+        fixed = self._fixed
+        if names & self._fixed_names:
+            fixed = [(k, v) for k, v in fixed if k.lower() not in names]
+        layout = (fixed, [(str(k), str(v)) for k, v in extra.items()])
         try:
-            key = tuple(extra.items())
-            layout = self._layouts.get(key)
+            if len(self._layouts) < _HEADER_LAYOUTS:
+                self._layouts[tuple(extra.items())] = layout
         except TypeError:  # a value that does not hash: not kept
-            key, layout = None, None
-        if layout is None:
-            names = {name.lower() for name in extra}
-            fixed = self._fixed
-            if names & self._fixed_names:
-                fixed = [(k, v) for k, v in fixed if k.lower() not in names]
-            layout = (fixed, [(str(k), str(v)) for k, v in extra.items()])
-            if key is not None and len(self._layouts) < _HEADER_LAYOUTS:
-                self._layouts[key] = layout
+            pass
         return layout
 
     def prepare(self, request: dict[str, Any]) -> Prepared | None:
@@ -163,15 +151,26 @@ class Wire:
         else:
             return None  # another auth than the client's: httpx runs its flow
         method = str(request["method"]).upper()
-        target = self.target(str(request["url"]), request.get("params"))
+        # The request line's target (inline, as every step here: a call per step cost
+        # more than the step).
+        path = str(request["url"])
+        if not _PLAIN_PATH.fullmatch(path):
+            path = httpx.URL(path).raw_path.decode("ascii")
+        target = self.base_path + path.lstrip("/")
+        params = request.get("params")
+        if params:
+            target += "?" + str(httpx.QueryParams(params))
         data = request.get("json")
         body = b"" if data is None else _json(data)
         extra: dict[str, Any] = request.get("headers") or {}
         headers = self._fixed
-        if body or method in _EMPTY_BODY_LENGTH:
-            fixed, own = self._layout(extra)
-            headers = [*fixed, ("Content-Length", str(len(body))), *own]
-        elif extra:
-            fixed, own = self._layout(extra)
-            headers = fixed + own
+        length = bool(body) or method in _EMPTY_BODY_LENGTH
+        if extra or length:
+            try:
+                layout = self._layouts.get(tuple(extra.items()))
+            except TypeError:
+                layout = None
+            fixed, own = layout or self._layout(extra)
+            sized = [("Content-Length", str(len(body)))] if length else []
+            headers = [*fixed, *sized, *own]
         return Prepared(method, target, body, headers, signer)
