@@ -14,6 +14,7 @@ from .._exceptions import InvalidRequest
 from .._signing import SigningAuth
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
+from .._signing import on_signature as _on_signature
 from .._signing import reported as _reported
 
 _MIN_HMAC_SECRET = 16
@@ -80,12 +81,14 @@ class LimitlessAuth(SigningAuth):
         mac = self._mac.copy()
         mac.update(f"{timestamp}\n{method.upper()}\n{path}\n".encode())
         mac.update(body)
-        return _reported(binascii.b2a_base64(mac.digest(), newline=False).decode("ascii"))
+        signature = binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
+        return _reported(signature) if _on_signature else signature
 
     def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
         """The signature headers for a request line's ``method`` and ``target`` (path
         and query as sent, percent-encoded) and its exact ``body`` bytes."""
-        timestamp = iso_millis(self._clock.now())
+        clock = self._clock
+        timestamp = iso_millis(clock.wall() + clock.offset)  # clock.now(), one call fewer
         return [
             ("lmts-api-key", self.token_id),
             ("lmts-timestamp", timestamp),
