@@ -305,3 +305,32 @@ def test_an_answer_is_read_as_json_loads_reads_it(content: bytes) -> None:
             json_of(content)
         return
     assert json_of(content) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [(b"Content-Type", b"text/html; charset=utf-8")],
+        [(b"content-type", b"a"), (b"X", b"y"), (b"CONTENT-TYPE", b"b")],
+        [(b"Content-Type", "tëxt/html".encode())],
+        [(b"Content-Type", "tëxt/html".encode("latin-1")), (b"X", "é".encode())],
+        [(b"X", b"y")],
+        [(b"Content-Length", b"2"), (b"Content-Encoding", b"identity")],
+    ],
+)
+def test_a_header_read_without_the_model_is_the_models(raw: list[tuple[bytes, bytes]]) -> None:
+    from cancelkit._bounded import Reader
+    from cancelkit._fastpath import _Answer, header
+
+    prepared = Wire("https://api.example", {}, None).prepare({"method": "get", "url": "/x"})  # type: ignore[arg-type]
+    assert prepared is not None
+
+    def answer() -> _Answer:
+        return _Answer(200, Reader(raw, prepared), b"{}", b"OK")
+
+    for name in ("content-type", "x", "content-length", "content-encoding", "absent"):
+        expected = answer().headers.get(name)
+        assert header(answer(), name) == expected
+        built = answer()
+        _ = built.headers  # the model first, then the helper reads it
+        assert header(built, name) == expected

@@ -74,13 +74,6 @@ def env(*names: str) -> list[str]:
     return values
 
 
-def target(request: dict[str, Any]) -> str:
-    """Path and query of a generated request, for log lines and errors."""
-    params = request.get("params")
-    path = str(request["url"])
-    return path + (f"?{urlencode(params, doseq=True)}" if params else "")
-
-
 def check_settings(base_url: object, timeout: object, max_retries: object) -> str:
     """Refuse client settings that would only fail later, on the first cancel; returns
     the base URL as it will be used (without user info)."""
@@ -326,11 +319,14 @@ class Venue:
     def _attempts(
         self, request: dict[str, Any], deadline: float | None = None, order: str | None = None
     ) -> Attempts:
+        # Path and query of the request, for log lines and errors.
+        params = request.get("params")
+        path = str(request["url"])
         return Attempts(
             self._policy,
             self._clock,
             request["method"],
-            target(request),
+            f"{path}?{urlencode(params, doseq=True)}" if params else path,
             not_open_status=self._not_open_status,
             deadline=deadline,
             order=order,

@@ -135,6 +135,12 @@ class Reader:
         most answers are read without a look at them)."""
         return [(name, value) for name, value in self._raw if name.lower() not in _BODY_HEADERS]
 
+    def values(self, name: bytes) -> list[bytes]:
+        """The values of header ``name`` (lower case) among :meth:`headers`."""
+        if name in _BODY_HEADERS:
+            return []
+        return [value for key, value in self._raw if key.lower() == name]
+
     def feed(self, chunk: bytes) -> Iterator[bytes]:
         """``chunk`` of the body as read, decoded and counted against the bound."""
         inflater = self._inflater

@@ -81,6 +81,20 @@ class _Answer(httpx.Response):
     def headers(self, value: httpx.Headers) -> None:
         self._headers, self._reader = value, None
 
+    def _ascii_header(self, name: str) -> str | None:
+        """Header ``name``'s value (None if absent) as the headers model would give
+        it; LookupError when only that model can tell (a value is not ASCII, or the
+        model is built already)."""
+        reader = self._reader
+        if reader is None:
+            raise LookupError(name)
+        values = reader.values(name.encode("ascii"))
+        if not values:
+            return None
+        if not all(value.isascii() for value in values):
+            raise LookupError(name)
+        return ", ".join(value.decode("ascii") for value in values)
+
 
 def _response(
     status: int, reader: Reader, body: bytes, reason: bytes, prepared: Prepared
@@ -88,6 +102,19 @@ def _response(
     if prepared.signer is not None:
         prepared.signer.observe(reader.date)
     return _Answer(status, reader, body, reason)
+
+
+def header(response: httpx.Response, name: str) -> str | None:
+    """``response.headers.get(name)`` (``name`` in lower case), read from a lean
+    answer's raw headers when its values are ASCII (which any decoding httpx picks
+    reads alike), without building the headers model."""
+    if type(response) is _Answer:
+        try:
+            return response._ascii_header(name)
+        except LookupError:  # only the headers model can tell
+            pass
+    value: str | None = response.headers.get(name)
+    return value
 
 
 class SyncSender:
@@ -222,7 +249,9 @@ class AsyncSender:
             # The transport's classification, inline: a context manager cost more.
             raise self._httpx_error(exc) from exc
         reason = response.reason.encode() if response.reason else b""
-        return _response(response.status, reader, body, reason, prepared)
+        if signer is not None:  # _response, inline
+            signer.observe(reader.date)
+        return _Answer(response.status, reader, body, reason)
 
 
 def timeout_of(value: Any) -> httpx.Timeout:

@@ -23,6 +23,7 @@ from .._exceptions import (
     UnexpectedResponse,
     WrongEndpoint,
 )
+from .._fastpath import header
 from .._generated.polymarket_us_api.api.orders import (
     orders_service_cancel_open_orders as _cancel_open,
 )
@@ -129,7 +130,7 @@ def _accepted(error: CancelKitError) -> bool:
 def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
     """The cancel's 2xx is the documented answer: empty, or a JSON object ("empty on
     success"); an HTML or other page is a proxy's or portal's, never a confirmation."""
-    content_type = response.headers.get("content-type", "").lower()
+    content_type = (header(response, "content-type") or "").lower()
     body = response.content.strip()
     try:
         if "html" in content_type:
