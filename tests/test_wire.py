@@ -257,6 +257,7 @@ def test_the_async_url_is_the_target_as_signed(origin: str, target: str) -> None
 def test_the_lean_answer_is_httpx_own_but_built_lazily() -> None:
     from cancelkit._bounded import Reader
     from cancelkit._fastpath import _Answer
+    from cancelkit._wire import Prepared
 
     raw = [
         (b"Date", b"Tue, 01 Jan 2030 00:00:00 GMT"),
@@ -267,9 +268,7 @@ def test_the_lean_answer_is_httpx_own_but_built_lazily() -> None:
         (b"Set-Cookie", b"b=2"),
     ]
     body = b'{"message": "ok"}'
-    prepared = Wire("https://api.example", {}, None).prepare({"method": "get", "url": "/x"})  # type: ignore[arg-type]
-    assert prepared is not None
-    answer = _Answer(200, Reader(raw, prepared), body, b"OK")
+    answer = _Answer(200, raw, body, b"OK")
     made = httpx.Response(200, headers=[raw[0], *raw[3:]], content=body)
     assert answer.headers.multi_items() == made.headers.multi_items()[:-1]  # no length
     assert answer.headers is answer.headers
@@ -278,6 +277,9 @@ def test_the_lean_answer_is_httpx_own_but_built_lazily() -> None:
     assert (answer.status_code, answer.is_success, answer.http_version) == (200, True, "HTTP/1.1")
     assert repr(answer) == "<Response [200 OK]>"
     assert b"".join(answer.stream) == body
+    # Nothing of the request (nor its signer, which holds the key) lives on in it.
+    held = (Reader, Prepared, Wire, LimitlessAuth)
+    assert not any(isinstance(v, held) for v in vars(answer).values())
     answer.headers = httpx.Headers({"a": "b"})
     assert answer.headers["a"] == "b"
 
@@ -319,14 +321,10 @@ def test_an_answer_is_read_as_json_loads_reads_it(content: bytes) -> None:
     ],
 )
 def test_a_header_read_without_the_model_is_the_models(raw: list[tuple[bytes, bytes]]) -> None:
-    from cancelkit._bounded import Reader
     from cancelkit._fastpath import _Answer, header
 
-    prepared = Wire("https://api.example", {}, None).prepare({"method": "get", "url": "/x"})  # type: ignore[arg-type]
-    assert prepared is not None
-
     def answer() -> _Answer:
-        return _Answer(200, Reader(raw, prepared), b"{}", b"OK")
+        return _Answer(200, raw, b"{}", b"OK")
 
     for name in ("content-type", "x", "content-length", "content-encoding", "absent"):
         expected = answer().headers.get(name)

@@ -94,11 +94,11 @@ class Reader:
     the bound is refused before a byte of it is read, an unencoded one is only
     counted, and only an encoded one is stream-decoded (:class:`_Inflater`).
 
-    :meth:`headers` are the answer's other headers: the body handed on is decoded, so
-    neither its encoding nor its length on the wire applies to it.
+    :func:`other_headers` are the answer's headers for the body handed on: it is
+    decoded, so neither its encoding nor its length on the wire applies to it.
     """
 
-    __slots__ = ("_about", "_encoding", "_inflater", "_limit", "_raw", "date", "length", "plain")
+    __slots__ = ("_about", "_encoding", "_inflater", "_limit", "date", "length", "plain")
 
     def __init__(self, raw_headers: Sequence[tuple[bytes, bytes]], about: Named) -> None:
         encodings: list[bytes] = []
@@ -116,7 +116,6 @@ class Reader:
         # As httpx joins repeated headers: "gzip, gzip" is not decoded blind.
         encoding = b", ".join(encodings).decode("latin-1").strip().lower() if encodings else ""
         limit = MAX_ANSWER
-        self._raw = raw_headers
         self._about = about
         self._encoding = encoding
         self._limit = limit
@@ -130,23 +129,25 @@ class Reader:
                 f" (Content-Length {self.length}); not read"
             )
 
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        """The answer's headers but its encoding and length (built when asked for:
-        most answers are read without a look at them)."""
-        return [(name, value) for name, value in self._raw if name.lower() not in _BODY_HEADERS]
-
-    def values(self, name: bytes) -> list[bytes]:
-        """The values of header ``name`` (lower case) among :meth:`headers`."""
-        if name in _BODY_HEADERS:
-            return []
-        return [value for key, value in self._raw if key.lower() == name]
-
     def feed(self, chunk: bytes) -> Iterator[bytes]:
         """``chunk`` of the body as read, decoded and counted against the bound."""
         inflater = self._inflater
         if inflater is None:
             inflater = self._inflater = _Inflater(self._encoding, self._limit, self._about.what)
         return inflater.feed(chunk)
+
+
+def other_headers(raw_headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer's headers but its encoding and length, for its body as a
+    :class:`Reader` hands it on (decoded)."""
+    return [(name, value) for name, value in raw_headers if name.lower() not in _BODY_HEADERS]
+
+
+def header_values(raw_headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    """The values of header ``name`` (lower case) among :func:`other_headers`."""
+    if name in _BODY_HEADERS:
+        return []
+    return [value for key, value in raw_headers if key.lower() == name]
 
 
 class _SyncBody(httpx.SyncByteStream):

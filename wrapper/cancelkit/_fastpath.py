@@ -14,13 +14,14 @@ signed answer's ``Date``. A transport given by the caller is never bypassed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpcore
 import httpx
 from httpx._transports.default import map_httpcore_exceptions  # httpx pinned < 0.29
 
-from ._bounded import Bounded, Reader
+from ._bounded import Bounded, Reader, header_values, other_headers
 from ._wire import Prepared, Wire
 
 if TYPE_CHECKING:
@@ -41,9 +42,12 @@ class _Answer(httpx.Response):
     pinned < 0.29; ``Response.read()`` sets ``_content`` likewise).
     """
 
-    def __init__(self, status: int, reader: Reader, body: bytes, reason: bytes) -> None:
+    def __init__(
+        self, status: int, raw_headers: Sequence[tuple[bytes, bytes]], body: bytes, reason: bytes
+    ) -> None:
         self.status_code = status
-        self._reader: Reader | None = reader
+        # The raw headers only (not the reader, which knows the request and its signer).
+        self._raw: Sequence[tuple[bytes, bytes]] | None = raw_headers
         self._headers: httpx.Headers | None = None
         self._request = None
         self.next_request = None
@@ -73,22 +77,22 @@ class _Answer(httpx.Response):
         """The answer's headers but its encoding and length (its body is decoded)."""
         headers = self._headers
         if headers is None:
-            reader, self._reader = self._reader, None
-            headers = self._headers = httpx.Headers(reader.headers() if reader else None)
+            raw, self._raw = self._raw, None
+            headers = self._headers = httpx.Headers(other_headers(raw) if raw else None)
         return headers
 
     @headers.setter
     def headers(self, value: httpx.Headers) -> None:
-        self._headers, self._reader = value, None
+        self._headers, self._raw = value, None
 
     def _ascii_header(self, name: str) -> str | None:
         """Header ``name``'s value (None if absent) as the headers model would give
         it; LookupError when only that model can tell (a value is not ASCII, or the
         model is built already)."""
-        reader = self._reader
-        if reader is None:
+        raw = self._raw
+        if raw is None:
             raise LookupError(name)
-        values = reader.values(name.encode("ascii"))
+        values = header_values(raw, name.encode("ascii"))
         if not values:
             return None
         if not all(value.isascii() for value in values):
@@ -97,11 +101,16 @@ class _Answer(httpx.Response):
 
 
 def _response(
-    status: int, reader: Reader, body: bytes, reason: bytes, prepared: Prepared
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    reader: Reader,
+    body: bytes,
+    reason: bytes,
+    prepared: Prepared,
 ) -> httpx.Response:
     if prepared.signer is not None:
         prepared.signer.observe(reader.date)
-    return _Answer(status, reader, body, reason)
+    return _Answer(status, raw_headers, body, reason)
 
 
 def header(response: httpx.Response, name: str) -> str | None:
@@ -155,7 +164,8 @@ class SyncSender:
             finally:
                 answer.close()
         reason = answer.extensions.get("reason_phrase", b"")
-        return _response(answer.status, reader, b"".join(parts), reason, prepared)
+        body = b"".join(parts)
+        return _response(answer.status, answer.headers, reader, body, reason, prepared)
 
 
 class AsyncSender:
@@ -251,7 +261,7 @@ class AsyncSender:
         reason = response.reason.encode() if response.reason else b""
         if signer is not None:  # _response, inline
             signer.observe(reader.date)
-        return _Answer(response.status, reader, body, reason)
+        return _Answer(response.status, response.raw_headers, body, reason)
 
 
 def timeout_of(value: Any) -> httpx.Timeout:
