@@ -233,6 +233,10 @@ def test_request_headers_replace_fixed_ones_whatever_was_kept_before() -> None:
         assert posted is not None
         assert posted.headers[-2:] == [("Content-Length", "0"), ("X-A", "2")]
     assert wire.prepare({**plain, "headers": {"X-B": ["un", "hashable"]}}) is not None
+    for value, sent in ((True, "True"), (1, "1"), (True, "True")):  # equal keys, not values
+        typed = wire.prepare({**plain, "headers": {"X-C": value}})
+        assert typed is not None
+        assert typed.headers[-1] == ("X-C", sent)
 
 
 @pytest.mark.parametrize(

@@ -130,13 +130,14 @@ class Wire:
         fixed = self._fixed
         if names & self._fixed_names:
             fixed = [(k, v) for k, v in fixed if k.lower() not in names]
-        layout = (fixed, [(str(k), str(v)) for k, v in extra.items()])
-        try:
-            if len(self._layouts) < _HEADER_LAYOUTS:
-                self._layouts[tuple(extra.items())] = layout
-        except TypeError:  # a value that does not hash: not kept
-            pass
-        return layout
+        own = [(str(k), str(v)) for k, v in extra.items()]
+        # Kept only for names and values that are strings: {"X": True} and {"X": 1}
+        # are equal keys, and would be sent as "True" and "1".
+        if len(self._layouts) < _HEADER_LAYOUTS and all(
+            type(k) is str and type(v) is str for k, v in extra.items()
+        ):
+            self._layouts[tuple(extra.items())] = (fixed, own)
+        return fixed, own
 
     def prepare(self, request: dict[str, Any]) -> Prepared | None:
         """``request`` (a generated ``_get_kwargs`` dict) for the wire; None if it
@@ -168,7 +169,7 @@ class Wire:
         if extra or length:
             try:
                 layout = self._layouts.get(tuple(extra.items()))
-            except TypeError:
+            except TypeError:  # a value that does not hash (never kept)
                 layout = None
             fixed, own = layout or self._layout(extra)
             sized = [("Content-Length", str(len(body)))] if length else []
