@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from ._contenders import SLUG
+from ._contenders import SLUG, _lm_sdk_http
 from ._sandbox import SandboxProcess
 
 OWNER = "1001"
@@ -26,17 +26,9 @@ Run = Callable[[list[str], str], Awaitable[int]]  # (ids, market) -> reported ca
 def _sdk(box: SandboxProcess) -> tuple[Any, Any]:
     """limitless-sdk's HMAC HttpClient and its OrderClient (the current, scoped-token API)."""
     from eth_account import Account
-    from limitless_sdk.api import HttpClient
     from limitless_sdk.orders import OrderClient
 
-    e = box.env
-    http = HttpClient(
-        base_url=box.lm_url,
-        hmac_credentials={
-            "tokenId": e["LIMITLESS_TOKEN_ID"],
-            "secret": e["LIMITLESS_TOKEN_SECRET"],
-        },
-    )
+    http = _lm_sdk_http(box)
     return http, OrderClient(http_client=http, wallet=Account.create())
 
 

@@ -5,6 +5,7 @@ what the httpx path kept (signatures, clock, bound, no cookies)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from cancelkit import (
     PolymarketUSClient,
     ResponseTooLarge,
     _bounded,
+    _wire,
 )
 from cancelkit._generated.limitless_api.api.trading import (
     market_order_controller_get_user_orders as user_orders,
@@ -33,11 +35,14 @@ from cancelkit._generated.polymarket_us_api.api.orders import (
     orders_service_get_open_orders as pm_open,
 )
 from cancelkit._generated.polymarket_us_api.models import CancelOrderRequest
+from cancelkit._retry import json_of
 from cancelkit._wire import Wire
 from cancelkit.limitless._auth import LimitlessAuth
 from cancelkit.sandbox import Sandbox
 from cancelkit.sandbox._server import BackgroundServer
 from helpers import LM_SECRET, LM_TOKEN_ID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ODD = ["a;b=c", "it's", "x%3By", "(paren)", "star*", "plus+sign", "at@sign", "é", "a b", "a/b"]
 UID = "0b0e1c3a-8a5e-4d7e-9a52-1f0c8e0a9c11"
@@ -198,3 +203,136 @@ def test_polymarket_clients_share_the_lean_path() -> None:
     assert PolymarketUSClient(key, secret)._lean is not None
     assert AsyncPolymarketUSClient(key, secret)._lean is not None
     assert issubclass(ResponseTooLarge, CancelKitError)
+
+
+TEXT = st.text(st.characters(exclude_categories=()), max_size=30)
+
+
+@given(st.one_of(st.dictionaries(TEXT, TEXT, max_size=4), st.dictionaries(TEXT, st.integers())))
+@settings(max_examples=200, deadline=None, database=None)
+def test_a_body_is_httpx_own_bytes(data: dict[str, Any]) -> None:
+    # The flat-strings shortcut and the encoder both give what httpx.Request(json=) sends.
+    try:
+        expected = httpx.Request("POST", "https://x", json=data).content
+    except UnicodeEncodeError:  # a lone surrogate: neither path can send it
+        with pytest.raises(UnicodeEncodeError):
+            _wire._json(data)
+        return
+    assert _wire._json(data) == expected
+
+
+def test_request_headers_replace_fixed_ones_whatever_was_kept_before() -> None:
+    wire = Wire("https://api.example", {"Accept": "application/json"}, None)  # type: ignore[arg-type]
+    plain = {"method": "get", "url": "/x", "auth": None}
+    for _ in range(2):  # the second time from the kept layout
+        own = wire.prepare({**plain, "headers": {"accept": "text/csv", "X-A": 1}})
+        assert own is not None
+        assert [h for h in own.headers if h[0].lower() == "accept"] == [("accept", "text/csv")]
+        assert own.headers[-1] == ("X-A", "1")
+        posted = wire.prepare({**plain, "method": "post", "headers": {"X-A": "2"}})
+        assert posted is not None
+        assert posted.headers[-2:] == [("Content-Length", "0"), ("X-A", "2")]
+    assert wire.prepare({**plain, "headers": {"X-B": ["un", "hashable"]}}) is not None
+    for value, sent in ((True, "True"), (1, "1"), (True, "True")):  # equal keys, not values
+        typed = wire.prepare({**plain, "headers": {"X-C": value}})
+        assert typed is not None
+        assert typed.headers[-1] == ("X-C", sent)
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://127.0.0.1:8080", "https://api.example", "http://[::1]:9"]
+)
+@pytest.mark.parametrize(
+    "target", ["/v1/order/a%3Bb/cancel", "/orders/cancel?onBehalfOf=4", "/x?a=%20&b=c?d"]
+)
+def test_the_async_url_is_the_target_as_signed(origin: str, target: str) -> None:
+    from cancelkit._fastpath import AsyncSender
+    from cancelkit._transport import AiohttpTransport
+    from yarl import URL
+
+    wire = Wire(origin, {}, LimitlessAuth(LM_TOKEN_ID, LM_SECRET))
+    sender = AsyncSender(wire, AiohttpTransport(), httpx.Timeout(5.0))
+    for _ in range(2):  # the second time from the last URL kept
+        url = sender._url_of(target)
+        assert url == URL(origin + target, encoded=True)
+        assert url.raw_path_qs == target
+
+
+def test_the_lean_answer_is_httpx_own_but_built_lazily() -> None:
+    from cancelkit._bounded import Reader
+    from cancelkit._fastpath import _Answer
+    from cancelkit._wire import Prepared
+
+    raw = [
+        (b"Date", b"Tue, 01 Jan 2030 00:00:00 GMT"),
+        (b"Content-Length", b"17"),
+        (b"Content-Encoding", b"identity"),
+        (b"X-Request-Id", b"r-1"),
+        (b"Set-Cookie", b"a=1"),
+        (b"Set-Cookie", b"b=2"),
+    ]
+    body = b'{"message": "ok"}'
+    answer = _Answer(200, raw, body, b"OK")
+    made = httpx.Response(200, headers=[raw[0], *raw[3:]], content=body)
+    assert answer.headers.multi_items() == made.headers.multi_items()[:-1]  # no length
+    assert answer.headers is answer.headers
+    assert answer.content == answer.read() == body
+    assert (answer.text, answer.json(), answer.reason_phrase) == (made.text, made.json(), "OK")
+    assert (answer.status_code, answer.is_success, answer.http_version) == (200, True, "HTTP/1.1")
+    assert repr(answer) == "<Response [200 OK]>"
+    assert b"".join(answer.stream) == body
+    # Nothing of the request (nor its signer, which holds the key) lives on in it.
+    held = (Reader, Prepared, Wire, LimitlessAuth)
+    assert not any(isinstance(v, held) for v in vars(answer).values())
+    answer.headers = httpx.Headers({"a": "b"})
+    assert answer.headers["a"] == "b"
+
+
+ENCODINGS = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"])
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=12),
+        st.binary(max_size=12).map(lambda b: b"{" + b),
+        st.builds(
+            lambda data, encoding: json.dumps(data).encode(encoding),
+            st.dictionaries(TEXT, TEXT, max_size=3),
+            ENCODINGS,
+        ),
+    )
+)
+@settings(max_examples=300, deadline=None, database=None)
+def test_an_answer_is_read_as_json_loads_reads_it(content: bytes) -> None:
+    try:
+        expected = json.loads(content)
+    except ValueError:
+        with pytest.raises(ValueError):  # noqa: PT011 (what callers catch, whichever kind)
+            json_of(content)
+        return
+    assert json_of(content) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [(b"Content-Type", b"text/html; charset=utf-8")],
+        [(b"content-type", b"a"), (b"X", b"y"), (b"CONTENT-TYPE", b"b")],
+        [(b"Content-Type", "tëxt/html".encode())],
+        [(b"Content-Type", "tëxt/html".encode("latin-1")), (b"X", "é".encode())],
+        [(b"X", b"y")],
+        [(b"Content-Length", b"2"), (b"Content-Encoding", b"identity")],
+    ],
+)
+def test_a_header_read_without_the_model_is_the_models(raw: list[tuple[bytes, bytes]]) -> None:
+    from cancelkit._fastpath import _Answer, header
+
+    def answer() -> _Answer:
+        return _Answer(200, raw, b"{}", b"OK")
+
+    for name in ("content-type", "x", "content-length", "content-encoding", "absent"):
+        expected = answer().headers.get(name)
+        assert header(answer(), name) == expected
+        built = answer()
+        _ = built.headers  # the model first, then the helper reads it
+        assert header(built, name) == expected

@@ -10,7 +10,6 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlencode
@@ -36,6 +35,7 @@ from ._urls import redacted as redacted
 if TYPE_CHECKING:
     from ._fastpath import AsyncSender, SyncSender
     from ._limiter import Limiter
+    from ._wire import Prepared
 
 _A = TypeVar("_A", bound="AsyncHTTP")
 _T = TypeVar("_T")
@@ -46,7 +46,6 @@ _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/jso
 # sooner cost one retried attempt, which is safe for a cancel.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _WARM_PATH = "/"
-_NO_SLOT = nullcontext()  # a single call outside a run takes no limiter slot (reusable)
 
 
 class _NoCookies(http.cookiejar.CookieJar):
@@ -73,13 +72,6 @@ def env(*names: str) -> list[str]:
             f" {'are' if many else 'is'} not set"
         )
     return values
-
-
-def target(request: dict[str, Any]) -> str:
-    """Path and query of a generated request, for log lines and errors."""
-    params = request.get("params")
-    path = str(request["url"])
-    return path + (f"?{urlencode(params, doseq=True)}" if params else "")
 
 
 def check_settings(base_url: object, timeout: object, max_retries: object) -> str:
@@ -337,11 +329,14 @@ class Venue:
     def _attempts(
         self, request: dict[str, Any], deadline: float | None = None, order: str | None = None
     ) -> Attempts:
+        # Path and query of the request, for log lines and errors.
+        params = request.get("params")
+        path = str(request["url"])
         return Attempts(
             self._policy,
             self._clock,
             request["method"],
-            target(request),
+            f"{path}?{urlencode(params, doseq=True)}" if params else path,
             not_open_status=self._not_open_status,
             deadline=deadline,
             order=order,
@@ -609,6 +604,23 @@ class AsyncHTTP(Venue):
                 " connections belong to that loop: create one client per event loop"
             )
 
+    async def _attempt(
+        self, request: dict[str, Any], prepared: Prepared | None, attempts: Attempts, first: bool
+    ) -> httpx.Response | httpx.TransportError:
+        """One attempt (in its limiter slot, if any): the answer, or the transport error."""
+        if first:
+            _batch.about_to_send()  # a bulk run journals "sent" before it is
+        attempts.begin()
+        lean = self._lean
+        try:
+            if lean is not None and prepared is not None:
+                return await lean.send(prepared)
+            return await self._http.request(**request)
+        except httpx.TransportError as exc:
+            return exc
+        except httpx.HTTPError as exc:  # a body that cannot be decoded
+            raise attempts.undecodable(exc) from exc
+
     async def _send(
         self,
         request: dict[str, Any],
@@ -625,27 +637,18 @@ class AsyncHTTP(Venue):
         while True:
             if deadline is not None and last is None and time.monotonic() >= deadline:
                 raise DeadlinePassed("not sent: the deadline had passed")  # no new first attempt
-            # Every attempt, retries included, counts against the exchange's limits.
-            try:
-                slot = limiter.slot(operation, deadline) if limiter is not None else _NO_SLOT
-                async with slot:
+            outcome: httpx.Response | httpx.TransportError
+            if limiter is None:  # no slot to take (an empty context cost two more awaits)
+                outcome = await self._attempt(request, prepared, attempts, last is None)
+            else:
+                # Every attempt, retries included, counts against the exchange's limits.
+                try:
+                    async with limiter.slot(operation, deadline):
+                        outcome = await self._attempt(request, prepared, attempts, last is None)
+                except DeadlinePassed:
                     if last is None:
-                        _batch.about_to_send()  # a bulk run journals "sent" before it is
-                    attempts.begin()
-                    outcome: httpx.Response | httpx.TransportError
-                    try:
-                        if lean is not None and prepared is not None:
-                            outcome = await lean.send(prepared)
-                        else:
-                            outcome = await self._http.request(**request)
-                    except httpx.TransportError as exc:
-                        outcome = exc
-                    except httpx.HTTPError as exc:  # a body that cannot be decoded
-                        raise attempts.undecodable(exc) from exc
-            except DeadlinePassed:
-                if last is None:
-                    raise
-                return attempts.final(last), attempts  # the last answer is the outcome
+                        raise
+                    return attempts.final(last), attempts  # the last answer is the outcome
             last = outcome
             if isinstance(outcome, httpx.Response):
                 status = outcome.status_code

@@ -10,7 +10,8 @@ httpx plain bytes (``Content-Encoding`` removed, so nothing is decoded twice).
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Protocol
 
 import httpx
 
@@ -75,47 +76,78 @@ class _Inflater:
                 return
 
 
+class Named(Protocol):
+    """What an answer answers, for errors (``_wire.Prepared``): made only if one is raised."""
+
+    @property
+    def what(self) -> str:
+        """``METHOD /path``."""
+        ...
+
+
+_BODY_HEADERS = (b"content-encoding", b"content-length")
+
+
 class Reader:
     """One answer's body, read to :data:`MAX_ANSWER` by a send path that reads the
     body itself (``_fastpath``): an unencoded answer whose ``Content-Length`` is past
     the bound is refused before a byte of it is read, an unencoded one is only
     counted, and only an encoded one is stream-decoded (:class:`_Inflater`).
 
-    ``headers`` are the answer's other headers: the body handed on is decoded, so
-    neither its encoding nor its length on the wire applies to it.
+    :func:`other_headers` are the answer's headers for the body handed on: it is
+    decoded, so neither its encoding nor its length on the wire applies to it.
     """
 
-    def __init__(self, raw_headers: Iterable[tuple[bytes, bytes]], what: str) -> None:
+    __slots__ = ("_about", "_encoding", "_inflater", "_limit", "date", "length", "plain")
+
+    def __init__(self, raw_headers: Sequence[tuple[bytes, bytes]], about: Named) -> None:
         encodings: list[bytes] = []
         length: bytes | None = None
-        self.date: str | None = None  # for the clock, without a header lookup
-        kept: list[tuple[bytes, bytes]] = []
+        date: bytes | None = None  # for the clock, without a header lookup
         for name, value in raw_headers:
             lower = name.lower()
             if lower == b"content-encoding":
                 encodings.append(value)
             elif lower == b"content-length":
                 length = value
-            else:
-                if lower == b"date":
-                    self.date = value.decode("latin-1")
-                kept.append((name, value))
+            elif lower == b"date":
+                date = value
+        self.date = None if date is None else date.decode("latin-1")
         # As httpx joins repeated headers: "gzip, gzip" is not decoded blind.
-        encoding = b", ".join(encodings).decode("latin-1").strip().lower()
+        encoding = b", ".join(encodings).decode("latin-1").strip().lower() if encodings else ""
         limit = MAX_ANSWER
-        self.headers = kept
+        self._about = about
+        self._encoding = encoding
+        self._limit = limit
+        # Made on the first chunk fed: an answer read whole by its length needs none.
+        self._inflater: _Inflater | None = None
         self.plain = encoding in ("", "identity")
-        self._inflater = _Inflater(encoding, limit, what)
         self.length = int(length) if length is not None and length.isdigit() else None
         if self.plain and self.length is not None and self.length > limit:
             raise ResponseTooLarge(
-                f"the answer to {what} is larger than {limit} bytes"
+                f"the answer to {about.what} is larger than {limit} bytes"
                 f" (Content-Length {self.length}); not read"
             )
 
     def feed(self, chunk: bytes) -> Iterator[bytes]:
         """``chunk`` of the body as read, decoded and counted against the bound."""
-        return self._inflater.feed(chunk)
+        inflater = self._inflater
+        if inflater is None:
+            inflater = self._inflater = _Inflater(self._encoding, self._limit, self._about.what)
+        return inflater.feed(chunk)
+
+
+def other_headers(raw_headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer's headers but its encoding and length, for its body as a
+    :class:`Reader` hands it on (decoded)."""
+    return [(name, value) for name, value in raw_headers if name.lower() not in _BODY_HEADERS]
+
+
+def header_values(raw_headers: Sequence[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    """The values of header ``name`` (lower case) among :func:`other_headers`."""
+    if name in _BODY_HEADERS:
+        return []
+    return [value for key, value in raw_headers if key.lower() == name]
 
 
 class _SyncBody(httpx.SyncByteStream):

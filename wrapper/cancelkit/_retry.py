@@ -57,13 +57,24 @@ class RetryPolicy:
 
 
 _M = TypeVar("_M")
+_DECODE = json.JSONDecoder().decode  # what json.loads(text) calls
+_DEBUG = logging.DEBUG
+
+
+def json_of(content: bytes) -> Any:
+    """``json.loads(content)``: an object's UTF-8 (its first byte ``{``, its second
+    not NUL, which is what ``json.detect_encoding`` reads as UTF-8) is decoded here,
+    as ``json.loads`` would, without working out its encoding in Python first."""
+    if content[:1] == b"{" and content[1:2] != b"\x00":
+        return _DECODE(content.decode("utf-8", "surrogatepass"))
+    return json.loads(content)
 
 
 def parse_answer(response: httpx.Response, model: Callable[[dict[str, Any]], _M], what: str) -> _M:
     """A 2xx answer's JSON body as the generated ``model``; a body without the spec's
     shape is :class:`UnexpectedResponse`, never a half-read success."""
     try:
-        return model(json.loads(response.content))
+        return model(json_of(response.content))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise UnexpectedResponse(
             f"{what} answered {response.status_code} with a body that is not the spec's"
@@ -143,6 +154,22 @@ def _request_id(response: httpx.Response) -> str | None:
 class Attempts:
     """The attempts of one cancel call: each outcome in, a decision out."""
 
+    __slots__ = (
+        "_clock_retried",
+        "_offset",
+        "_started",
+        "ambiguous",
+        "clock",
+        "count",
+        "deadline",
+        "method",
+        "not_open_status",
+        "order",
+        "path",
+        "policy",
+        "retries",
+    )
+
     def __init__(
         self,
         policy: RetryPolicy,
@@ -180,17 +207,17 @@ class Attempts:
         self._started = time.perf_counter()
 
     def _log(self, status: object) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            elapsed = (time.perf_counter() - self._started) * 1000
-            logger.debug(
-                "%s %s%s -> %s (attempt %d, %.1f ms)",
-                self.method,
-                self.path,
-                "" if self.order is None or self.order in self.path else f" [order {self.order}]",
-                status,
-                self.count,
-                elapsed,
-            )
+        """Log the attempt's outcome (callers ask ``logger.isEnabledFor`` first)."""
+        elapsed = (time.perf_counter() - self._started) * 1000
+        logger.debug(
+            "%s %s%s -> %s (attempt %d, %.1f ms)",
+            self.method,
+            self.path,
+            "" if self.order is None or self.order in self.path else f" [order {self.order}]",
+            status,
+            self.count,
+            elapsed,
+        )
 
     def _retry(self, delay: float) -> float | None:
         if self.deadline is not None:
@@ -204,14 +231,16 @@ class Attempts:
     def delay(self, outcome: httpx.Response | httpx.TransportError) -> float | None:
         """Seconds to wait before the next attempt, or None when this outcome is final."""
         if isinstance(outcome, httpx.TransportError):
-            self._log(type(outcome).__name__)
+            if logger.isEnabledFor(_DEBUG):
+                self._log(type(outcome).__name__)
             # A failed connect never sent the request; anything later may have landed.
             self.ambiguous = self.ambiguous or not isinstance(
                 outcome, httpx.ConnectError | httpx.ConnectTimeout
             )
             return self._retry(self.policy.backoff(self.retries + 1))
         status = outcome.status_code
-        self._log(status)
+        if logger.isEnabledFor(_DEBUG):
+            self._log(status)
         if status < 400:
             return None
         if status == 401 and not self._clock_retried:

@@ -6,7 +6,6 @@ operation and every answer parsed by its generated model.
 
 from __future__ import annotations
 
-import json
 import ssl
 import threading
 import time
@@ -24,6 +23,7 @@ from .._exceptions import (
     UnexpectedResponse,
     WrongEndpoint,
 )
+from .._fastpath import header
 from .._generated.polymarket_us_api.api.orders import (
     orders_service_cancel_open_orders as _cancel_open,
 )
@@ -47,7 +47,7 @@ from .._generated.polymarket_us_api.models import (
 )
 from .._generated.polymarket_us_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
-from .._retry import Attempts, RetryPolicy, parse_answer
+from .._retry import Attempts, RetryPolicy, json_of, parse_answer
 from . import _kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
@@ -130,13 +130,13 @@ def _accepted(error: CancelKitError) -> bool:
 def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
     """The cancel's 2xx is the documented answer: empty, or a JSON object ("empty on
     success"); an HTML or other page is a proxy's or portal's, never a confirmation."""
-    content_type = response.headers.get("content-type", "").lower()
+    content_type = (header(response, "content-type") or "").lower()
     body = response.content.strip()
     try:
         if "html" in content_type:
             raise ValueError(f"content type {content_type}")
         if body:
-            data = json.loads(body)
+            data = json_of(body)
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON {type(data).__name__}, not an object")
             CancelOrderResponse.from_dict(data)
