@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import click
 import pytest
 from cancelkit._cli import _journal as journal_module
+from cancelkit._cli._cancel import latest_records, read_lines
 from cancelkit._cli._journal import Journal, Origin, open_journal
 
 
@@ -75,3 +77,35 @@ def test_a_close_with_nothing_new_takes_no_fsync(tmp_path: Path, synced: list[li
     journal.plan([("1", "ord-1")], 10.0)
     journal.close()
     assert len(synced) == 1
+
+
+def test_a_record_cut_off_at_the_end_is_skipped_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What an OS crash can leave: the tail of a journal's last outcome unwritten. The
+    # order falls back on its sent line (asked about again), and the resume goes on.
+    path = tmp_path / "j.jsonl"
+    journal = _journal(path)
+    journal.plan([("1", "ord-1"), ("2", "ord-2")], 10.0)
+    journal.sent([("1", "ord-1"), ("2", "ord-2")])
+    journal.outcome('{"run": "run-1", "input": "1", "order": "ord-1", "status": "cancelled"}')
+    journal.close()
+    with path.open("ab") as sink:
+        sink.write(b'{"run": "run-1", "input": "2", "order": "ord-2", "sta')
+    lines = read_lines(str(path))
+    latest = {line.text: line.record for line in latest_records(lines)}
+    assert latest == {"ord-1": "cancelled", "ord-2": "sent"}
+    assert "is a record cut off" in capsys.readouterr().err
+
+
+def test_a_last_plain_id_without_a_newline_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "ids.txt"
+    path.write_bytes(b"ord-1\nord-2")
+    assert [line.text for line in read_lines(str(path))] == ["ord-1", "ord-2"]
+
+
+def test_a_broken_record_before_the_end_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b'{"order": "ord-1", "sta\n{"order": "ord-2", "status": "sent"}\n')
+    with pytest.raises(click.UsageError, match="line 1: a JSON line that is not"):
+        read_lines(str(path))

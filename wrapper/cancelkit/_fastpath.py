@@ -77,8 +77,12 @@ class _Answer(httpx.Response):
         """The answer's headers but its encoding and length (its body is decoded)."""
         headers = self._headers
         if headers is None:
-            raw, self._raw = self._raw, None
-            headers = self._headers = httpx.Headers(other_headers(raw) if raw else None)
+            # Built, then published, then the raw headers let go: a reader on another
+            # thread meanwhile builds its own copy, never an empty one.
+            raw = self._raw
+            headers = httpx.Headers(other_headers(raw) if raw else None)
+            self._headers = headers
+            self._raw = None
         return headers
 
     @headers.setter

@@ -160,7 +160,12 @@ class Wire:
         target = self.base_path + path.lstrip("/")
         params = request.get("params")
         if params:
-            target += "?" + str(httpx.QueryParams(params))
+            # Parameters that encode to nothing (an empty list) make no "?": yarl and
+            # the exchange drop an empty query, and the signature must be over what
+            # is sent.
+            query = str(httpx.QueryParams(params))
+            if query:
+                target += "?" + query
         data = request.get("json")
         body = b"" if data is None else _json(data)
         extra: dict[str, Any] = request.get("headers") or {}

@@ -70,7 +70,18 @@ def read_lines(source: str) -> list[Line]:
     except OSError as exc:
         raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
     lines: list[Line] = []
-    for number, raw in enumerate(data.removeprefix(codecs.BOM_UTF8).split(b"\n"), start=1):
+    parts = data.removeprefix(codecs.BOM_UTF8).split(b"\n")
+    if _torn(parts[-1]):
+        # A record cut off where a journal's writer stopped: an OS crash can leave the
+        # tail of the last outcomes unwritten. Its order falls back on its earlier
+        # lines (sent, planned) and is asked about again, never taken as settled.
+        click.echo(
+            f"cancelkit: warning: {name} line {len(parts)} is a record cut off (the run"
+            " that wrote it stopped mid-line?): skipped",
+            err=True,
+        )
+        parts.pop()
+    for number, raw in enumerate(parts, start=1):
         label = f"{name} line {number}"
         try:
             text = raw.decode("utf-8")
@@ -87,6 +98,17 @@ def read_lines(source: str) -> list[Line]:
         if value:
             lines.append(Line(label, value))
     return lines
+
+
+def _torn(last: bytes) -> bool:
+    """Whether the file's last line (after its last newline) is a JSON record cut off."""
+    if not last.lstrip().startswith(b"{"):
+        return False
+    try:
+        json.loads(last.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return True
+    return False
 
 
 def _record(label: str, text: str) -> Line:

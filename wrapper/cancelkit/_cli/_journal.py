@@ -150,7 +150,9 @@ class Journal:
 
     def close(self) -> None:
         """Close the file, its last outcomes fsynced first."""
-        if self._unsynced and not self.sink.closed:
-            os.fsync(self.sink.fileno())
-            self._unsynced = False
-        self.sink.close()
+        try:
+            if self._unsynced and not self.sink.closed:
+                os.fsync(self.sink.fileno())
+                self._unsynced = False
+        finally:
+            self.sink.close()
