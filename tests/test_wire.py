@@ -322,10 +322,12 @@ def test_a_lean_answers_headers_read_while_they_are_built_are_never_empty() -> N
     from cancelkit._fastpath import _Answer
 
     seen: list[httpx.Headers] = []
+    interleaved = [False]
 
     class Interleaved(list[tuple[bytes, bytes]]):
         def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-            if not seen:
+            if not interleaved[0]:
+                interleaved[0] = True
                 seen.append(answer.headers)  # the "other thread", mid-build
             return super().__iter__()
 
