@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-from cancelkit import CancelByOrderId, Control, LimitlessClient, StopReason
+from cancelkit import AuthenticationError, CancelByOrderId, Control, LimitlessClient, StopReason
 from helpers import LM_SECRET, LM_TOKEN_ID
 
 
@@ -47,3 +47,31 @@ def test_a_failure_every_order_would_meet_stops_the_run_as_failed() -> None:
     assert control.stop_reason is StopReason.FAILED
     assert "AuthenticationError" in (control.reason or "")
     assert {r.status for r in results} == {"failed"}
+
+
+def test_a_failure_about_one_order_is_the_venues_to_name() -> None:
+    from cancelkit._bulk import stops_the_run
+    from cancelkit.limitless._kill import not_the_owner
+
+    error = AuthenticationError("Not the order owner", status=401)
+    plain = Control(5)
+    plain.key_accepted = True
+    assert stops_the_run(error, plain)  # the core knows no venue's wording
+    venue = Control(5)
+    venue.about_one_order = not_the_owner
+    assert stops_the_run(error, venue)  # not before the key was accepted once
+    venue.key_accepted = True
+    assert not stops_the_run(error, venue)
+    assert stops_the_run(AuthenticationError("invalid token", status=401), venue)
+
+
+def test_a_limitless_bulk_call_tells_its_control_which_failures_are_about_one_order() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"message": "invalid token"})
+
+    control = Control(5)
+    with LimitlessClient(
+        LM_TOKEN_ID, LM_SECRET, transport=httpx.MockTransport(refuse), base_url="https://lm.test"
+    ) as lm:
+        lm.cancel_orders([CancelByOrderId(order_id=UUID(int=1))], control=control)
+    assert control.about_one_order(AuthenticationError("Not the order owner", status=401))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,8 +53,10 @@ FINAL: frozenset[Outcome] = frozenset({"cancelled", "filled", "not_open"})
 DEFAULT_DEADLINE = 60.0
 GRACE = 3.0
 """Seconds past the deadline (or an interrupt) for answers in flight and one listing."""
-# Limitless documents a 401 "Not the order owner": about one order, not the key.
-_NOT_OWNER = re.compile(r"not the order owner", re.IGNORECASE)
+
+
+def _about_every_order(error: CancelKitError) -> bool:
+    return False
 
 
 # Set by a bulk run around one request: called once, right before its first attempt
@@ -254,6 +255,9 @@ class Control:
         self.throttled = 0  # 429 answers
         self.paused_until = 0.0  # time.monotonic() until which a 429 pauses sending
         self.key_accepted = False  # any answer other than 401/403 for this key
+        # A venue's failures that are about one order, not the key (set by the venue's
+        # client, as for a 401 about another account's order).
+        self.about_one_order: Callable[[CancelKitError], bool] = _about_every_order
         self.stopped_at: float | None = None
 
     @property
@@ -314,15 +318,10 @@ class Control:
 def stops_the_run(error: CancelKitError, control: Control | None = None) -> bool:
     """Failures that every other order would meet too: retrying them is harm.
 
-    A 401 "Not the order owner" (Limitless documents it) is about one order once
-    this key has been accepted at least once: then it is that order's outcome only.
+    A failure the venue calls about one order (``Control.about_one_order``) is that
+    order's outcome only, once this key has been accepted at least once.
     """
-    if (
-        isinstance(error, AuthenticationError)
-        and control is not None
-        and control.key_accepted
-        and _NOT_OWNER.search(error.message)
-    ):
+    if control is not None and control.key_accepted and control.about_one_order(error):
         return False
     return isinstance(error, AuthenticationError | WrongEndpoint | UnexpectedResponse)
 

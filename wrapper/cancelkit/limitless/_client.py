@@ -712,6 +712,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
+        control.about_one_order = kill.not_the_owner
         paced = self._pace(max_rate, control.ends_at)
         # Each result carries the very target it was given, so the run's results are
         # CancelResult[_TargetT]; the engine itself is written for the union.
@@ -786,6 +787,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         if on_behalf_of is not None:
             check.on_behalf_of(on_behalf_of)
         control = control or Control(deadline)
+        control.about_one_order = kill.not_the_owner
         return await kill.cancel_market(
             _Wire(self),
             market_slug,

@@ -20,6 +20,7 @@ else still LIVE there is reported ``failed``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -37,7 +38,7 @@ from .._bulk import (
     running,
     stop_if_fatal,
 )
-from .._exceptions import CancelKitError, InvalidRequest
+from .._exceptions import AuthenticationError, CancelKitError, InvalidRequest
 from .._generated.limitless_api.constraints import (
     BATCH_CANCEL_ORDERS_DTO_BY_ORDER_IDS_ORDER_IDS_MAX_ITEMS,
     ORDER_STATUS_BATCH_DTO_ITEMS_MAX_ITEMS,
@@ -105,6 +106,16 @@ class Wire(Protocol):
 
 
 Key = tuple[str, str]  # ("order", canonical uuid) or ("client", client order id)
+
+
+# Limitless documents a 401 "Not the order owner": about one order, not the key.
+_NOT_OWNER = re.compile(r"not the order owner", re.IGNORECASE)
+
+
+def not_the_owner(error: CancelKitError) -> bool:
+    """Whether ``error`` is Limitless's 401 "Not the order owner": about one order,
+    not the key (``Control.about_one_order`` for this venue's runs)."""
+    return isinstance(error, AuthenticationError) and _NOT_OWNER.search(error.message) is not None
 
 
 def key_of(target: CancelTarget) -> Key:
