@@ -25,7 +25,6 @@ from ._bounded import Bounded, Reader, header_values, other_headers
 from ._wire import Prepared, Wire
 
 if TYPE_CHECKING:
-    import aiohttp
     from yarl import URL
 
     from ._transport import AiohttpTransport
@@ -186,7 +185,6 @@ class AsyncSender:
 
         self._url = URL.build
         self._errors = (aiohttp.ClientError, TimeoutError)
-        self._session_type = aiohttp.ClientSession
         self._httpx_error = httpx_error
         self._chunk = CHUNK
         self.wire = wire
@@ -198,9 +196,8 @@ class AsyncSender:
         # The last target's URL: a venue's single cancel often has the same one
         # (Limitless's POST /orders/cancel), and its URL is read-only.
         self._last: tuple[str, URL] | None = None
-        # The proxy route: the same for every request of this origin (the transport
-        # keeps it per host anyway).
-        self._route: tuple[URL | None, aiohttp.BasicAuth | None] | None = None
+        # The proxy route: one origin, one route, worked out once.
+        self._proxy, self._proxy_auth = transport.route(URL(wire.origin))
 
     def _url_of(self, target: str) -> URL:
         """The URL of ``target`` exactly as signed (encoded: yarl leaves it as it is)."""
@@ -222,25 +219,14 @@ class AsyncSender:
         target = prepared.target
         last = self._last
         url = last[1] if last is not None and last[0] == target else self._url_of(target)
-        transport = self._transport
-        route = self._route
-        if route is None:
-            route = self._route = transport.route(url)
-        session = transport.client
-        if not isinstance(session, self._session_type):
-            session = transport.session()
-        signer = prepared.signer  # signed now: prepared.wire_headers(), inline
-        headers = prepared.headers
-        if signer is not None:
-            headers = headers + signer.signed(prepared.method, target, prepared.body)
         try:
-            response = await session.request(
+            response = await self._transport.session().request(
                 prepared.method,
                 url,
-                headers=headers,
+                headers=prepared.wire_headers(),
                 data=prepared.body or None,
-                proxy=route[0],
-                proxy_auth=route[1],
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
                 allow_redirects=False,
                 auto_decompress=False,
                 timeout=self._timeout,
@@ -263,9 +249,7 @@ class AsyncSender:
             # The transport's classification, inline: a context manager cost more.
             raise self._httpx_error(exc) from exc
         reason = response.reason.encode() if response.reason else b""
-        if signer is not None:  # _response, inline
-            signer.observe(reader.date)
-        return _Answer(response.status, response.raw_headers, body, reason)
+        return _response(response.status, response.raw_headers, reader, body, reason, prepared)
 
 
 def timeout_of(value: Any) -> httpx.Timeout:
