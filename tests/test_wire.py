@@ -252,7 +252,7 @@ def test_a_body_is_httpx_own_bytes(data: dict[str, Any]) -> None:
 def test_request_headers_replace_fixed_ones_whatever_was_kept_before() -> None:
     wire = Wire("https://api.example", {"Accept": "application/json"}, None)  # type: ignore[arg-type]
     plain = {"method": "get", "url": "/x", "auth": None}
-    for _ in range(2):  # the second time from the kept layout
+    for _ in range(2):  # the second request alike, after the first
         own = wire.prepare({**plain, "headers": {"accept": "text/csv", "X-A": 1}})
         assert own is not None
         assert [h for h in own.headers if h[0].lower() == "accept"] == [("accept", "text/csv")]

@@ -29,7 +29,6 @@ _EMPTY_BODY_LENGTH = ("POST", "PUT", "PATCH")  # as httpx sends Content-Length: 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 # The string escaping that encoder uses (ensure_ascii=False: the C one when present).
 _QUOTE = json.encoder.encode_basestring
-_HEADER_LAYOUTS = 32  # distinct header sets kept (a builder has a handful at most)
 
 
 def _json(data: Any) -> bytes:
@@ -44,9 +43,6 @@ def _json(data: Any) -> bytes:
         else:
             return ("{" + ",".join(parts) + "}").encode("utf-8")
     return _ENCODE(data).encode("utf-8")
-
-
-_Layout = tuple[list[tuple[str, str]], list[tuple[str, str]]]
 
 
 class Signer(Protocol):
@@ -120,24 +116,6 @@ class Wire:
         fixed.update(headers)
         self._fixed = list(fixed.items())
         self._fixed_names = {name.lower() for name in fixed}
-        # By a request's own headers: the ones before Content-Length and the ones after.
-        self._layouts: dict[tuple[tuple[str, Any], ...], _Layout] = {}
-
-    def _layout(self, extra: dict[str, Any]) -> _Layout:
-        """The fixed headers (less those ``extra`` replaces) and ``extra``'s own, as
-        httpx merges them; kept for the next request with the same ``extra``."""
-        names = {name.lower() for name in extra}
-        fixed = self._fixed
-        if names & self._fixed_names:
-            fixed = [(k, v) for k, v in fixed if k.lower() not in names]
-        own = [(str(k), str(v)) for k, v in extra.items()]
-        # Kept only for names and values that are strings: {"X": True} and {"X": 1}
-        # are equal keys, and would be sent as "True" and "1".
-        if len(self._layouts) < _HEADER_LAYOUTS and all(
-            type(k) is str and type(v) is str for k, v in extra.items()
-        ):
-            self._layouts[tuple(extra.items())] = (fixed, own)
-        return fixed, own
 
     def prepare(self, request: dict[str, Any]) -> Prepared | None:
         """``request`` (a generated ``_get_kwargs`` dict) for the wire; None if it
@@ -172,11 +150,12 @@ class Wire:
         headers = self._fixed
         length = bool(body) or method in _EMPTY_BODY_LENGTH
         if extra or length:
-            try:
-                layout = self._layouts.get(tuple(extra.items()))
-            except TypeError:  # a value that does not hash (never kept)
-                layout = None
-            fixed, own = layout or self._layout(extra)
+            # As httpx merges them: the fixed headers less those the request's own
+            # replace, Content-Length, then the request's own.
+            fixed = self._fixed
+            names = {name.lower() for name in extra}
+            if names & self._fixed_names:
+                fixed = [(k, v) for k, v in fixed if k.lower() not in names]
             sized = [("Content-Length", str(len(body)))] if length else []
-            headers = [*fixed, *sized, *own]
+            headers = [*fixed, *sized, *((str(k), str(v)) for k, v in extra.items())]
         return Prepared(method, target, body, headers, signer)
