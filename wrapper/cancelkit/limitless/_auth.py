@@ -7,24 +7,15 @@ import binascii
 import hashlib
 import hmac
 import re
-from typing import Protocol
 
 from .._clock import Clock, iso_millis
 from .._exceptions import InvalidRequest
 from .._signing import SigningAuth
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
-from .._signing import on_signature as _on_signature
 from .._signing import reported as _reported
 
 _MIN_HMAC_SECRET = 16
-
-
-class _Mac(Protocol):
-    def copy(self) -> _Mac: ...
-    def update(self, data: bytes, /) -> None: ...
-    def digest(self) -> bytes: ...
-
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -70,10 +61,7 @@ class LimitlessAuth(SigningAuth):
                 f"Limitless token secret decodes to {len(raw)} bytes; expected at least"
                 f" {_MIN_HMAC_SECRET} (is it the token id?)"
             )
-        mac = hmac.new(raw, digestmod=hashlib.sha256)
-        # OpenSSL's keyed HMAC itself where hmac.HMAC wraps one (CPython with OpenSSL):
-        # copy, update and digest straight in C, not through the Python wrapper.
-        self._mac: _Mac = getattr(mac, "_hmac", None) or mac
+        self._mac = hmac.new(raw, digestmod=hashlib.sha256)
         self._clock = clock or Clock()
 
     def sign(self, timestamp: str, method: str, path: str, body: bytes) -> str:
@@ -81,14 +69,12 @@ class LimitlessAuth(SigningAuth):
         mac = self._mac.copy()
         mac.update(f"{timestamp}\n{method.upper()}\n{path}\n".encode())
         mac.update(body)
-        signature = binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
-        return _reported(signature) if _on_signature else signature
+        return _reported(base64.b64encode(mac.digest()).decode("ascii"))
 
     def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
         """The signature headers for a request line's ``method`` and ``target`` (path
         and query as sent, percent-encoded) and its exact ``body`` bytes."""
-        clock = self._clock
-        timestamp = iso_millis(clock.wall() + clock.offset)  # clock.now(), one call fewer
+        timestamp = iso_millis(self._clock.now())
         return [
             ("lmts-api-key", self.token_id),
             ("lmts-timestamp", timestamp),

@@ -487,19 +487,14 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         missing_ok: bool = False,
     ) -> str:
         """Cancel one order (see :meth:`LimitlessClient.cancel_order`)."""
-        if order_id is not None and body is None and client_order_id is None:
-            # The common call, as _body checks it (one call fewer on the hot path).
-            target: CancelTarget = CancelByOrderId(order_id=check.limitless_order_id(order_id))
-        else:
-            target = _body(body, order_id, client_order_id)
-        return await self._cancel_one(target, on_behalf_of, missing_ok)
+        return await self._cancel_one(
+            _body(body, order_id, client_order_id), on_behalf_of, missing_ok
+        )
 
     async def _cancel_one(
         self, target: CancelTarget, on_behalf_of: int | None, missing_ok: bool
     ) -> str:
-        # _cancel_request, inline (one call fewer on the hot path).
-        profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
-        request = _cancel._get_kwargs(body=target, on_behalf_of=profile)
+        request = self._cancel_request(target, on_behalf_of)
         # A slot of the token's limiter for each attempt, waited for no longer than
         # the call's own timeout (a single call has no run deadline).
         slots = self._token_pace().view(max_wait=self._slot_wait()) if self._pace_calls else None

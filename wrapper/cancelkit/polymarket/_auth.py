@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import binascii
+import base64
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -11,7 +11,6 @@ from .._exceptions import InvalidRequest
 from .._signing import SigningAuth
 from .._signing import b64decode as _b64decode
 from .._signing import header_value as _header_value
-from .._signing import on_signature as _on_signature
 from .._signing import reported as _reported
 
 
@@ -41,14 +40,12 @@ class PolymarketAuth(SigningAuth):
     def sign(self, timestamp: str, method: str, path: str) -> str:
         """Base64 Ed25519 signature of ``timestamp + method + path``."""
         message = (timestamp + method.upper() + path).encode("utf-8")
-        signature = binascii.b2a_base64(self._key.sign(message), newline=False).decode("ascii")
-        return _reported(signature) if _on_signature else signature
+        return _reported(base64.b64encode(self._key.sign(message)).decode("ascii"))
 
     def signed(self, method: str, target: str, body: bytes) -> list[tuple[str, str]]:
         """The signature headers for a request line's ``method`` and ``target`` (path
         and query as sent, percent-encoded); the query is not signed."""
-        clock = self._clock
-        timestamp = str(int((clock.wall() + clock.offset) * 1000))  # clock.now(), inline
+        timestamp = str(int(self._clock.now() * 1000))
         path = target.partition("?")[0]
         return [
             ("X-PM-Access-Key", self.key_id),
