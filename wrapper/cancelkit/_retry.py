@@ -58,7 +58,6 @@ class RetryPolicy:
 
 _M = TypeVar("_M")
 _DECODE = json.JSONDecoder().decode  # what json.loads(text) calls
-_DEBUG = logging.DEBUG
 
 
 def json_of(content: bytes) -> Any:
@@ -207,17 +206,17 @@ class Attempts:
         self._started = time.perf_counter()
 
     def _log(self, status: object) -> None:
-        """Log the attempt's outcome (callers ask ``logger.isEnabledFor`` first)."""
-        elapsed = (time.perf_counter() - self._started) * 1000
-        logger.debug(
-            "%s %s%s -> %s (attempt %d, %.1f ms)",
-            self.method,
-            self.path,
-            "" if self.order is None or self.order in self.path else f" [order {self.order}]",
-            status,
-            self.count,
-            elapsed,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            elapsed = (time.perf_counter() - self._started) * 1000
+            logger.debug(
+                "%s %s%s -> %s (attempt %d, %.1f ms)",
+                self.method,
+                self.path,
+                "" if self.order is None or self.order in self.path else f" [order {self.order}]",
+                status,
+                self.count,
+                elapsed,
+            )
 
     def _retry(self, delay: float) -> float | None:
         if self.deadline is not None:
@@ -231,16 +230,14 @@ class Attempts:
     def delay(self, outcome: httpx.Response | httpx.TransportError) -> float | None:
         """Seconds to wait before the next attempt, or None when this outcome is final."""
         if isinstance(outcome, httpx.TransportError):
-            if logger.isEnabledFor(_DEBUG):
-                self._log(type(outcome).__name__)
+            self._log(type(outcome).__name__)
             # A failed connect never sent the request; anything later may have landed.
             self.ambiguous = self.ambiguous or not isinstance(
                 outcome, httpx.ConnectError | httpx.ConnectTimeout
             )
             return self._retry(self.policy.backoff(self.retries + 1))
         status = outcome.status_code
-        if logger.isEnabledFor(_DEBUG):
-            self._log(status)
+        self._log(status)
         if status < 400:
             return None
         if status == 401 and not self._clock_retried:
