@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 types: $(STAMP)
-	$(BIN)/mypy --strict wrapper scripts  # the generated clients (cancelkit._generated) too
+	$(BIN)/mypy --strict wrapper scripts  # the generated clients too (cancelkit._generated: the link to generated/)
 	# Users' code as they write it: 0 errors, and every listed mistake caught.
 	$(BIN)/mypy --strict tests/typing
 	$(BIN)/basedpyright -p tests/typing/pyrightconfig.json
@@ -50,7 +50,7 @@ bench-smoke: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-## regenerate: rewrite wrapper/cancelkit/_generated/ from specs/ (after a spec update)
+## regenerate: rewrite generated/ from specs/ (after a spec update)
 regenerate: $(STAMP)
 	$(BIN)/python scripts/regenerate.py
 

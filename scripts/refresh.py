@@ -58,6 +58,7 @@ from _safe_yaml import load as load_yaml
 from extract_spec import ExtractError, extract_block, merge
 from regenerate import (
     GENERATED,
+    PACKAGED,
     ROOT,
     RegenerateError,
     checked_document,
@@ -265,15 +266,15 @@ class Proof:
 
 def prove_wrapper(root: Path, generated: Path) -> Proof:
     """``mypy --strict`` on the wrapper and an import of every wrapper module, with the
-    ``generated`` tree in place of ``cancelkit/_generated`` (in a scratch copy)."""
+    ``generated`` tree as ``cancelkit/_generated`` (in a scratch copy)."""
     wrapper = root / "wrapper"
     if not (wrapper / "cancelkit").is_dir():
         return Proof(False, f"no wrapper at {wrapper}")
     with tempfile.TemporaryDirectory() as scratch:
         tree = Path(scratch) / "wrapper"
-        skip = shutil.ignore_patterns("__pycache__", GENERATED.name)
+        skip = shutil.ignore_patterns("__pycache__", PACKAGED.name)  # the link to generated/
         shutil.copytree(wrapper, tree, ignore=skip)
-        shutil.copytree(generated, tree / GENERATED.relative_to("wrapper"))
+        shutil.copytree(generated, tree / PACKAGED.relative_to("wrapper"))
         env = {**os.environ, "MYPYPATH": str(tree), "PYTHONPATH": str(tree)}
         try:
             mypy = subprocess.run(

@@ -1,4 +1,4 @@
-"""Regenerate ``wrapper/cancelkit/_generated/`` from ``specs/``; with ``--check``, report drift.
+"""Regenerate ``generated/`` from ``specs/``; with ``--check``, report drift.
 
 For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
 (each file one page's OpenAPI block, kept verbatim, as published), this:
@@ -39,7 +39,9 @@ For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
 Without ``--check`` the result replaces ``generated/``. With ``--check`` it is
 compared with ``generated/``: any difference (a spec changed, the generator was
 bumped, a generated file was edited by hand) is printed as a unified diff and
-the exit status is 1.
+the exit status is 1; so is ``wrapper/cancelkit/_generated`` being anything but
+the symlink to ``../../generated`` through which the wheel ships the packages as
+``cancelkit._generated`` and an editable install imports them.
 """
 
 from __future__ import annotations
@@ -74,9 +76,12 @@ from path_templates import declare as declare_path_parameters
 from provisional import apply as merge_provisional
 
 ROOT = Path(__file__).resolve().parent.parent
-# The generated packages live inside the cancelkit package (private: cancelkit
-# re-exports what users annotate with), so the wheel has one top-level package.
-GENERATED = Path("wrapper", "cancelkit", "_generated")
+# Where the pipeline's output lives, at the top of the repository. The wheel ships
+# it inside the cancelkit package as ``cancelkit._generated`` (private: cancelkit
+# re-exports what users annotate with), through the symlink below, so the wheel has
+# one top-level package and an editable install imports the same files.
+GENERATED = Path("generated")
+PACKAGED = Path("wrapper", "cancelkit", "_generated")  # -> ../../generated
 _INIT = (
     '"""The clients openapi-python-client generates from specs/ (scripts/regenerate.py).\n\n'
     "Never edited by hand; private: ``cancelkit`` re-exports the names users need.\n"
@@ -371,6 +376,23 @@ def diff_trees(current: Path, fresh: Path) -> str:
     return "".join(chunks)
 
 
+def link_problem(root: Path) -> str | None:
+    """What is wrong with the link the wheel and an editable install import
+    ``generated/`` through (``wrapper/cancelkit/_generated``), or None.
+
+    The drift check compares ``generated/``; a copy in the link's place could hold
+    anything, and it is what would ship.
+    """
+    link = root / PACKAGED
+    expected = os.path.relpath(root / GENERATED, link.parent)
+    if not link.is_symlink():
+        return f"{PACKAGED.as_posix()} must be a symlink to {expected}, not a copy"
+    target = os.readlink(link)
+    if target != expected:
+        return f"{PACKAGED.as_posix()} points at {target!r}, not {expected}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=f"Regenerate {GENERATED.as_posix()}/ from specs/.")
@@ -381,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root: Path = args.root.resolve()
     target = root / GENERATED
+    if not args.check and not (root / PACKAGED).is_symlink() and not (root / PACKAGED).exists():
+        (root / PACKAGED).symlink_to(os.path.relpath(target, (root / PACKAGED).parent))
+    problem = link_problem(root)
+    if problem:
+        print(f"regenerate: {problem}", file=sys.stderr)
+        return 1 if args.check else 2
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "generated"
         try:

@@ -37,8 +37,11 @@ def page(block: bytes, title: str) -> bytes:
 
 def copy_project(target: Path) -> Path:
     """The parts of the project the pipeline reads and writes, copied to ``target``."""
-    for part in ("specs", "scripts", "wrapper"):
-        shutil.copytree(ROOT / part, target / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("specs", "scripts", "wrapper", "generated"):
+        # symlinks=True: wrapper/cancelkit/_generated stays the link to generated/
+        shutil.copytree(
+            ROOT / part, target / part, ignore=shutil.ignore_patterns("__pycache__"), symlinks=True
+        )
     shutil.copy(ROOT / "pyproject.toml", target)
     (target / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
     return target
@@ -48,7 +51,7 @@ def snapshot(project: Path) -> dict[str, bytes]:
     """Every file of ``specs/`` and the generated code."""
     return {
         p.relative_to(project).as_posix(): p.read_bytes()
-        for part in ("specs", "wrapper/cancelkit/_generated")
+        for part in ("specs", "generated")
         for p in (project / part).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }

@@ -1,5 +1,8 @@
 """The distribution as a user installs it: the wheel in a clean venv without extras,
-its top-level packages, the sdist's contents (#24)."""
+its top-level packages, the sdist's contents (#24); the generated clients, kept in
+generated/ at the top of the repository, shipped and imported as
+``cancelkit._generated`` by the wheel and by an editable install alike, and their
+types seen by mypy and pyright in user code either way (#30)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,35 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP_LEVEL = {"cancelkit"}  # the generated clients ship inside it
+GENERATED = sorted(p.name for p in (ROOT / "generated").iterdir() if p.name.endswith("_api"))
+# Python that imports a module of every generated package as cancelkit._generated.X
+# and prints where each one and cancelkit came from.
+_WHERE = (
+    "import importlib, cancelkit\n"
+    "print(cancelkit.__file__)\n"
+    f"for name in {GENERATED!r}:\n"
+    "    print(importlib.import_module(f'cancelkit._generated.{name}.models').__file__)\n"
+)
+# User code: the generated types reached through cancelkit's public names and their
+# private home; one deliberate mistake each checker must name with the generated
+# class (were the import unresolved, Order would be Any and nothing would be said).
+_USER_CODE = """\
+from typing import assert_type
+
+from cancelkit import CancelByOrderId, Order, OrderState
+from cancelkit._generated.limitless_api.models import CancelByOrderId as LimitlessCancel
+from cancelkit._generated.polymarket_us_api.models import Order as GeneratedOrder
+
+
+def state(order: Order) -> OrderState | None:
+    assert_type(order, GeneratedOrder)
+    assert_type(CancelByOrderId, type[LimitlessCancel])
+    return order.state or None
+
+
+def mistake(order: Order) -> int:
+    return order
+"""
 
 
 def _build(target: str, out: Path) -> Path:
@@ -64,7 +96,22 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build("wheel", tmp_path_factory.mktemp("dist"))
 
 
-def test_the_wheel_works_in_a_clean_venv_without_extras(wheel: Path, tmp_path: Path) -> None:
+def _metadata(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        return archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+
+
+@pytest.fixture(scope="module")
+def wheel_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed in a clean venv, its dependencies (no extras) beside it."""
+    python = _clean_venv(tmp_path_factory.mktemp("wheel") / "venv")
+    _pip(python, "--no-deps", "--no-index", str(wheel))
+    _link_dependencies(_metadata(wheel), _site(python))
+    return python
+
+
+def test_the_wheel_works_in_a_clean_venv_without_extras(wheel: Path, wheel_python: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
@@ -76,38 +123,14 @@ def test_the_wheel_works_in_a_clean_venv_without_extras(wheel: Path, tmp_path: P
     assert "Provides-Extra: dev" not in text  # dev tools are dependency groups
     assert "Provides-Extra: bench" not in text
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--quiet",
-            str(wheel),
-        ],
-        check=True,
-    )
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
-    declared: set[str] = set()
-    for requirement in re.findall(r"^Requires-Dist: (.+)$", text, re.MULTILINE):
-        if "extra ==" not in requirement:
-            _requirements(re.split(r"[\s\[<>=!~;(]", requirement, maxsplit=1)[0], declared)
-    for name in declared:
-        _link_installed(name, site)
+    python = wheel_python
+    site = _site(python)
+    assert not (site / "generated").exists()  # the generated packages ship inside cancelkit
+    where = _run(python, _WHERE).splitlines()
+    assert Path(where[0]) == site / "cancelkit" / "__init__.py"
+    for name, module in zip(GENERATED, where[1:], strict=True):
+        assert Path(module) == site / "cancelkit" / "_generated" / name / "models" / "__init__.py"
+    venv = python.parent.parent
 
     check = """
 import asyncio, cancelkit
@@ -131,6 +154,109 @@ except ImportError as exc:
     assert cli.returncode == 0, cli.stderr
 
 
+def _clean_venv(venv: Path) -> Path:
+    """A venv without system site-packages (and without pip: the outer pip installs)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def _site(python: Path) -> Path:
+    return Path(_run(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+
+
+def _run(python: Path, code: str) -> str:
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _pip(python: Path, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _link_dependencies(metadata: str, site: Path, *extra: str) -> None:
+    """What the wheel requires (without extras), and ``extra``, linked from here: offline."""
+    declared: set[str] = set()
+    requirements = re.findall(r"^Requires-Dist: (.+)$", metadata, re.MULTILINE)
+    for requirement in [*requirements, *extra]:
+        if "extra ==" not in requirement:
+            _requirements(re.split(r"[\s\[<>=!~;(]", requirement, maxsplit=1)[0], declared)
+    for name in declared:
+        _link_installed(name, site)
+
+
+@pytest.fixture(scope="module")
+def editable(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """``pip install -e .`` into a clean venv; its python."""
+    python = _clean_venv(tmp_path_factory.mktemp("editable") / "venv")
+    # The build backend runs in that venv (no isolation: offline), so it gets hatchling too.
+    _link_dependencies(_metadata(wheel), _site(python), "hatchling", "editables")
+    _pip(python, "--no-deps", "--no-index", "--no-build-isolation", "-e", str(ROOT))
+    return python
+
+
+def test_an_editable_install_imports_the_generated_clients_from_generated(
+    editable: Path,
+) -> None:
+    site = _site(editable)
+    assert not (site / "generated").exists()
+    # A path to the checkout, no copy of the code (only the sandbox's specs are copied).
+    assert not list((site / "cancelkit").rglob("*.py"))
+    where = _run(editable, _WHERE).splitlines()
+    assert Path(where[0]) == ROOT / "wrapper" / "cancelkit" / "__init__.py"
+    for name, module in zip(GENERATED, where[1:], strict=True):
+        # Imported as cancelkit._generated.X, the file is the one in generated/.
+        assert Path(module).resolve() == ROOT / "generated" / name / "models" / "__init__.py"
+
+
+@pytest.mark.parametrize("install", ["wheel", "editable"])
+def test_mypy_and_pyright_see_the_generated_types_in_user_code(
+    wheel_python: Path, editable: Path, install: str, tmp_path: Path
+) -> None:
+    python = wheel_python if install == "wheel" else editable
+    (tmp_path / "user.py").write_text(_USER_CODE)
+    (tmp_path / "mypy.ini").write_text("[mypy]\nstrict = True\n")
+    (tmp_path / "pyrightconfig.json").write_text(
+        '{"typeCheckingMode": "strict", "pythonVersion": "3.11"}'
+    )
+    mypy = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--python-executable",
+            str(python),
+            "--config-file",
+            "mypy.ini",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "user.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert mypy.stdout.splitlines() == [
+        'user.py:15: error: Incompatible return value type (got "Order", expected "int")'
+        "  [return-value]",
+        "Found 1 error in 1 file (checked 1 source file)",
+    ], mypy.stdout + mypy.stderr
+    pyright = subprocess.run(
+        [str(Path(sys.executable).parent / "basedpyright"), "--pythonpath", str(python), "user.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    errors = [line.strip() for line in pyright.stdout.splitlines() if " - error: " in line]
+    assert len(errors) == 1, pyright.stdout
+    assert errors[0].startswith(f'{tmp_path / "user.py"}:15:12 - error: Type "Order" is not')
+    assert "1 error, 0 warnings" in pyright.stdout, pyright.stdout
+
+
 def test_the_sdist_carries_the_tests(tmp_path: Path) -> None:
     sdist = _build("sdist", tmp_path)
     with tarfile.open(sdist) as archive:
@@ -138,3 +264,4 @@ def test_the_sdist_carries_the_tests(tmp_path: Path) -> None:
     assert "tests/conftest.py" in names
     assert "tests/typing/user_code.py" in names
     assert "Makefile" in names
+    assert "generated/polymarket_us_api/models/order.py" in names

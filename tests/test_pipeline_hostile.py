@@ -112,7 +112,7 @@ def test_a_name_that_would_be_code_is_refused_and_nothing_runs(
     # Whatever generated code is there now imports without running anything.
     imported = subprocess.run(
         [sys.executable, "-c", "import polymarket_us_api.constraints, limitless_api.constraints"],
-        env={"PYTHONPATH": str(project / "wrapper" / "cancelkit" / "_generated"), "PATH": ""},
+        env={"PYTHONPATH": str(project / "generated"), "PATH": ""},
         capture_output=True,
         text=True,
         timeout=60,

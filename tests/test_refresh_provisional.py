@@ -80,9 +80,7 @@ def test_once_written_the_verbatim_definition_replaces_the_provisional_one(
     assert (project / "specs" / "limitless" / "batch-cancel.yaml").read_bytes() == (
         published_batch_cancel()
     )
-    constraints = (
-        project / "wrapper" / "cancelkit" / "_generated" / "limitless_api" / "constraints.py"
-    ).read_text()
+    constraints = (project / "generated" / "limitless_api" / "constraints.py").read_text()
     assert "BATCH_CANCEL_ORDERS_DTO_BY_CLIENT_ORDER_IDS_CLIENT_ORDER_IDS_ITEMS_MAX_LENGTH = 64" in (
         constraints
     )

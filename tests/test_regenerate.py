@@ -12,13 +12,15 @@ import pytest
 from pipeline_site import refreshed
 
 ROOT = Path(__file__).resolve().parent.parent
-GEN = "wrapper/cancelkit/_generated"  # where scripts/regenerate.py writes
+GEN = "generated"  # where scripts/regenerate.py writes
 
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
-    for part in ("specs", "scripts", "wrapper"):
-        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("specs", "scripts", "wrapper", "generated"):
+        # symlinks=True: wrapper/cancelkit/_generated stays the link to generated/
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=skip, symlinks=True)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     return tmp_path
 
@@ -63,6 +65,23 @@ def test_an_extra_file_in_generated_is_drift(project_copy: Path) -> None:
     result = check(project_copy)
     assert result.returncode == 1
     assert f"{GEN}/limitless_api/patch.py" in result.stdout
+
+
+def test_the_shipped_tree_is_the_link_to_generated() -> None:
+    """The wheel and an editable install import generated/ as cancelkit._generated."""
+    link = ROOT / "wrapper" / "cancelkit" / "_generated"
+    assert link.is_symlink()
+    assert link.readlink() == Path("..", "..", "generated")
+
+
+def test_a_copy_in_place_of_the_link_is_drift(project_copy: Path) -> None:
+    """What ships is what the link holds: a copy there (edited or stale) is refused."""
+    link = project_copy / "wrapper" / "cancelkit" / "_generated"
+    link.unlink()
+    shutil.copytree(project_copy / GEN, link)
+    result = check(project_copy)
+    assert result.returncode == 1
+    assert "wrapper/cancelkit/_generated must be a symlink to ../../generated" in result.stderr
 
 
 def test_an_unknown_oneof_shape_stops_generation_naming_the_schema(project_copy: Path) -> None:

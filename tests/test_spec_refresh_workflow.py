@@ -129,7 +129,7 @@ def test_the_pages_are_fetched_once_and_exactly_those_bytes_are_applied(
     pr = temp / "spec-refresh" / "pr"
     assert (pr / "specs" / BATCH).read_bytes() == text_only
     assert b"maxItems: 500" not in (pr / "specs" / BATCH).read_bytes()
-    assert (pr / "_generated" / "polymarket_us_api" / "constraints.py").is_file()
+    assert (pr / "generated" / "polymarket_us_api" / "constraints.py").is_file()
     body = (pr / "body.md").read_text()
     assert body.startswith((temp / "spec-refresh" / "fetched" / "report.md").read_text())
     assert "## make test on the regenerated tree\n\npassed" in body
