@@ -316,3 +316,111 @@ def test_the_private_read_scan_sees_one() -> None:
         "SyncHTTP._twin_class (cancelkit._base.SyncHTTP)",
         "client._bulk_lock",
     ]
+
+
+# ---------------------------------------------------------------------------
+# No circles in the import graph: every module can be read (and loaded) after
+# the ones it imports. Every import counts, wherever it is written (top level,
+# inside a function, under TYPE_CHECKING) and ``importlib.import_module`` of a
+# literal name too: a circle that only a lazy import keeps from failing today is
+# one reordering away from an ImportError. An import of a module's own package
+# is no edge (importing a submodule runs its packages first anyway); the
+# generated clients are the pipeline's and import nothing of the wrapper.
+# ---------------------------------------------------------------------------
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+_MODULES = {_module_of(p): p for p in _SCANNED}
+
+
+def _imported(node: ast.AST, package: str) -> list[str]:
+    """The cancelkit names ``node`` imports (module or module.attribute)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        source = _import_source(node, package)
+        return [f"{source}.{a.name}" for a in node.names]
+    if (
+        isinstance(node, ast.Call)
+        and ast.unparse(node.func).split(".")[-1] == "import_module"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
+        return [node.args[0].value]
+    return []
+
+
+def import_graph(modules: dict[str, Path] = _MODULES) -> dict[str, set[str]]:
+    """Module -> the modules of the wrapper it imports."""
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        edges = graph.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            for name in _imported(node, package):
+                while name and name not in modules:  # module.attribute -> module
+                    name = name.rpartition(".")[0]
+                if name and name != module and not module.startswith(name + "."):
+                    edges.add(name)
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in sorted(graph.get(module, ())):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_the_import_graph_of_the_wrapper_has_no_circle() -> None:
+    assert circles(import_graph()) == []
+
+
+def test_the_import_graph_sees_every_kind_of_import() -> None:
+    """The scan is no test that cannot fail: type-only, lazy (in a function) and
+    ``import_module`` edges are in the graph, and a circle is found."""
+    graph = import_graph()
+    assert "cancelkit._settings" in graph["cancelkit._oneshot"]  # under TYPE_CHECKING
+    assert "cancelkit.sandbox" in graph["cancelkit._cli"]  # inside a function
+    assert "cancelkit._extras" in graph["cancelkit.sandbox._extra"]
+    assert "cancelkit._settings" in graph["cancelkit._base"]
+    assert not graph["cancelkit._settings"] & {"cancelkit._base", "cancelkit._oneshot"}
+    assert not graph["cancelkit._extras"]  # below the sandbox: imports nothing of ours
+    planted = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles(planted) == [["a", "b", "c"]]
+
+
+def test_the_settings_are_where_they_were() -> None:
+    """Moved below ``_base`` and ``_oneshot``, re-exported: nothing public changed."""
+    from cancelkit import _base, _settings
+
+    assert cancelkit.HTTPSettings is _base.HTTPSettings is _settings.HTTPSettings
+    assert _base.check_proxy is _settings.check_proxy

@@ -26,9 +26,12 @@ from ._exceptions import InvalidRequest, NetworkError
 from ._limiter import GLOBAL, DeadlinePassed
 from ._loop_thread import LoopThread
 from ._retry import Attempts, RetryPolicy, retry_after
-from ._signing import SigningAuth
 
-# Other modules import these from here too.
+# The `as` imports: other modules import these from here too (the settings live in
+# _settings, below this module and _oneshot, which both read them).
+from ._settings import HTTPSettings as HTTPSettings
+from ._settings import check_proxy as check_proxy
+from ._signing import SigningAuth
 from ._urls import check_base_url as check_base_url
 from ._urls import redacted as redacted
 
@@ -91,36 +94,6 @@ def check_settings(base_url: object, timeout: object, max_retries: object) -> st
     return url
 
 
-@attrs.frozen
-class HTTPSettings:
-    """The HTTP settings every path of a client uses alike: the single cancel, the bulk
-    paths (which run on an async twin), and the async clients whatever their transport.
-
-    Attributes:
-        timeout: seconds for each attempt, or an ``httpx.Timeout``.
-        proxy: a proxy URL for every request; None: as ``trust_env`` says.
-        trust_env: honour ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` (and ``SSL_CERT_FILE``),
-            as httpx does by default.
-        verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
-    """
-
-    timeout: float | httpx.Timeout = 10.0
-    proxy: str | None = None
-    trust_env: bool = True
-    verify: bool | str | ssl.SSLContext = True
-
-    def __attrs_post_init__(self) -> None:
-        if self.proxy is not None:
-            check_proxy(self.proxy)
-        if not isinstance(self.trust_env, bool):
-            raise InvalidRequest(f"trust_env must be True or False, got {self.trust_env!r}")
-        if not isinstance(self.verify, bool | str | ssl.SSLContext):
-            raise InvalidRequest(
-                "verify must be True, False, a CA bundle path or an ssl.SSLContext,"
-                f" got {type(self.verify).__name__}"
-            )
-
-
 class SyncOptions(TypedDict, total=False):
     """The keyword arguments of a sync client's constructor (and so of ``from_env``)."""
 
@@ -145,19 +118,6 @@ class AsyncOptions(TypedDict, total=False):
     proxy: str | None
     trust_env: bool
     verify: bool | str | ssl.SSLContext
-
-
-def check_proxy(proxy: object) -> str:
-    """A proxy URL (http, https or socks5), else InvalidRequest without its password."""
-    if not isinstance(proxy, str):
-        raise InvalidRequest(f"proxy must be a URL string, not {type(proxy).__name__}")
-    try:
-        url = httpx.URL(proxy)
-    except httpx.InvalidURL:
-        raise InvalidRequest(f"proxy {redacted(proxy)!r} is not a valid URL") from None
-    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
-        raise InvalidRequest(f"proxy {redacted(proxy)!r} must be an http(s) or socks5 URL")
-    return proxy
 
 
 def _known_keywords(kwargs: Mapping[str, object], options: type) -> None:

@@ -22,7 +22,7 @@ import httpx
 from ._bounded import accept_encoding, bounded
 
 if TYPE_CHECKING:
-    from ._base import HTTPSettings
+    from ._settings import HTTPSettings
 
 _ACTIVE: ContextVar[bool] = ContextVar("cancelkit_one_shot", default=False)
 

@@ -133,13 +133,14 @@ def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) 
 
 
 def _sandbox_module() -> Any:
-    from .._extras import MissingExtra, sandbox
+    from .._extras import MissingExtra
 
     try:
-        return sandbox()
-    except MissingExtra as exc:
+        from .. import sandbox
+    except MissingExtra as exc:  # the sandbox's own check, before starlette is imported
         click.echo(f"cancelkit: {exc}", err=True)
         raise SystemExit(2) from None
+    return sandbox
 
 
 @main.group(cls=_Venues, commands_from="cancel")

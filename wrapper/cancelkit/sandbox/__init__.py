@@ -14,9 +14,9 @@ either exchange's API.
 
 from __future__ import annotations
 
-from .._extras import require_sandbox
+from ._extra import require
 
-require_sandbox()  # an ImportError that names the extra, not starlette
+require()  # an ImportError that names the extra, not starlette
 
 # ruff: noqa: E402  (the check above must come before the extra's imports)
 import base64
