@@ -4,8 +4,10 @@
 ``operationId`` or a tag, or adding an unreferenced component, means nothing on
 the wire and still renames or adds modules, classes and types. This compares two
 generated trees by their parsed source: every module, class, function signature,
-field annotation, enum member and module constant, and says which changes touch a
-name the wrapper (``wrapper/``) imports.
+field annotation, enum member and module constant, and the method and URL each
+operation's ``_get_kwargs`` builds (a function that keeps its name and signature but
+now builds another path is a change, and breaking where the wrapper imports it), and
+says which changes touch a name the wrapper (``wrapper/``) imports.
 """
 
 from __future__ import annotations
@@ -51,11 +53,41 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return f"({ast.unparse(node.args)}){returns}"
 
 
+# The one private function an entry is made for: the request an operation builds.
+_REQUEST = "_get_kwargs"
+
+
+def _request(function: ast.FunctionDef) -> str:
+    """``GET /v1/order/{order_id}``: the method and URL template ``_get_kwargs`` builds;
+    its whole source when it has another shape (so any change still shows)."""
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Dict):
+            continue
+        fields = {
+            key.value: value
+            for key, value in zip(node.keys, node.values, strict=True)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str)
+        }
+        method, url = fields.get("method"), fields.get("url")
+        if isinstance(url, ast.Call) and isinstance(url.func, ast.Attribute):
+            url = url.func.value if url.func.attr == "format" else url  # "/x/{id}".format(...)
+        if (
+            isinstance(method, ast.Constant)
+            and isinstance(method.value, str)
+            and isinstance(url, ast.Constant)
+            and isinstance(url.value, str)
+        ):
+            return f"{method.value.upper()} {url.value}"
+    return ast.unparse(function)
+
+
 def _entries(module: str, tree: ast.Module, init: bool) -> Iterator[tuple[str, str]]:
     """The API entries of one module; imports count only in a package's ``__init__``
     (re-exports such as ``models.Order``)."""
     yield f"{module}", "module"
     for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == _REQUEST:
+            yield f"{module}:{_REQUEST}", _request(node)
         if getattr(node, "name", "x").startswith("_"):
             continue  # private helpers are not API
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

@@ -19,7 +19,9 @@ For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
    property's schema whole (type, format, maxLength, description) and allows no
    additional properties. openapi-python-client 0.29 would otherwise drop the
    schema silently and type the body ``Any``. Any ``oneOf`` shape the normalizer
-   does not understand stops the run with a message naming the schema;
+   does not understand stops the run with a message naming the schema; so do two
+   operations whose ``operationId`` values the generator writes as one Python name
+   (:func:`check_operation_names`);
 2. runs openapi-python-client (the exact version pinned in pyproject.toml's
    ``dev`` dependency group) with ``scripts/generator/NAME.yaml`` as its config and
    ``--fail-on-warning`` and the templates in ``scripts/generator/templates``
@@ -253,6 +255,49 @@ def constraints_module(document: dict[str, object], page: str = "the spec") -> s
     return source
 
 
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def check_operation_names(document: dict[str, object], shown: str, prefix: str) -> None:
+    """Refuse two operations the generator would write under one Python name.
+
+    openapi-python-client names an operation's module and functions after its
+    ``operationId`` in snake_case: ``OrdersService_GetOrder`` and
+    ``OrdersService-GetOrder`` are both ``orders_service_get_order``, and the one
+    written last would replace the other without a warning, so the function the
+    wrapper imports would build the other operation's method and URL. The names
+    are computed by the generator's own functions, so the check cannot disagree
+    with what it writes.
+    """
+    from openapi_python_client.parser.openapi import generate_operation_id
+    from openapi_python_client.schema.untrusted_string import UntrustedString
+    from openapi_python_client.strings import PythonIdentifier
+
+    seen: dict[str, str] = {}
+    paths = document.get("paths") or {}
+    for path, item in sorted(paths.items()) if isinstance(paths, dict) else []:
+        for method in _METHODS:
+            operation = item.get(method) if isinstance(item, dict) else None
+            if not isinstance(operation, dict):
+                continue
+            given = operation.get("operationId")
+            if isinstance(given, str):
+                name = str(PythonIdentifier(given, prefix=prefix))
+                what = f"operationId {given!r} ({method.upper()} {path})"
+            else:
+                name = str(
+                    generate_operation_id(path=UntrustedString(path), method=method, prefix=prefix)
+                )
+                what = f"the operation without an operationId ({method.upper()} {path})"
+            if name in seen:
+                raise RegenerateError(
+                    f"{shown}: {seen[name]} and {what} are both the Python name {name};"
+                    " the generated function of one would replace the other's."
+                    " Give them operationIds that differ in letters or digits"
+                )
+            seen[name] = what
+
+
 def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
     """Generate the package for one spec (file or directory) into ``out_dir``."""
     name = spec.stem if spec.is_file() else spec.name
@@ -282,6 +327,9 @@ def generate_one(root: Path, spec: Path, out_dir: Path, version: str) -> Path:
         check_document(document, shown)
     except (NormalizationError, UnsafeSpec) as exc:
         raise RegenerateError(f"{shown}: {exc}") from exc
+    settings = load_yaml(config.read_bytes(), config.name)
+    prefix = settings.get("field_prefix", "field_") if isinstance(settings, dict) else "field_"
+    check_operation_names(document, shown, str(prefix))
     package = out_dir / f"{name}_api"
     with tempfile.TemporaryDirectory() as scratch:
         normalized = Path(scratch) / f"{name}.json"

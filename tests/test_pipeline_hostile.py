@@ -194,6 +194,47 @@ def test_a_hostile_block_exits_2_naming_the_page_bounded_and_writes_nothing(
     assert "/remote" not in site.hits  # a remote $ref is never fetched
 
 
+# The same operation name in another spelling, on a new path (issue 29, item 7): the
+# generator writes both as orders_service_get_order, and the function the kill switch
+# looks orders up with would build this path instead.
+_TWIN_OPERATION = (
+    "  /v1/orders/{orderId}/status:\n"
+    "    get:\n"
+    "      tags:\n"
+    "        - Orders\n"
+    "      operationId: OrdersService-GetOrder\n"
+    "      parameters:\n"
+    "        - name: orderId\n"
+    "          in: path\n"
+    "          required: true\n"
+    "          schema:\n"
+    "            type: string\n"
+    "      responses:\n"
+    "        '200':\n"
+    "          description: the order's status\n"
+)
+
+
+def test_two_operation_ids_with_one_python_name_are_refused_naming_both(
+    env: tuple[Path, Site, Path, dict[str, str]],
+) -> None:
+    project, site, sources, routes = env
+    edit_block(
+        site,
+        routes[GET_ORDER],
+        lambda t: t.replace("\npaths:\n", "\npaths:\n" + _TWIN_OPERATION, 1),
+    )
+    before = {"snapshot": snapshot(project), "project": str(project)}
+    result, _ = refresh(project, sources, "--no-typecheck")
+    _assert_refused(
+        result,
+        "operationId 'OrdersService_GetOrder' (GET /v1/order/{orderId})",
+        "operationId 'OrdersService-GetOrder' (GET /v1/orders/{orderId}/status)",
+        "both the Python name orders_service_get_order",
+        before=before,
+    )
+
+
 def test_a_drip_fed_page_is_abandoned_at_the_deadline(
     env: tuple[Path, Site, Path, dict[str, str]],
 ) -> None:

@@ -85,6 +85,30 @@ def test_tags_and_an_unreferenced_component_are_reported_as_generated_changes(
     assert moved["breaking"] is True  # the wrapper imports it from api.orders
 
 
+def test_a_function_that_now_builds_another_path_is_a_breaking_change(
+    env: tuple[Path, Site, Path, dict[str, str]],
+) -> None:
+    """Same module, same name, same signature, another URL: the function the kill
+    switch looks orders up with would ask for something else (issue 29, item 7)."""
+    project, site, sources, routes = env
+    edit_block(
+        site,
+        routes[GET_ORDER],
+        lambda t: t.replace("  /v1/order/{orderId}:\n", "  /v1/orders/{orderId}:\n", 1),
+    )
+    result, _ = refresh(project, sources, "--check", "--no-typecheck", timeout=300)
+    assert result.returncode == 1, result.stderr
+    report = result.stdout
+    entry = "polymarket_us_api.api.orders.orders_service_get_order:_get_kwargs"
+    line = next(line for line in report.splitlines() if f"`{entry}`" in line)
+    assert line == (
+        f"- **breaking**: `{entry}` changed: `GET /v1/order/{{order_id}}` →"
+        " `GET /v1/orders/{order_id}` (the wrapper imports it)"
+    )
+    generated = report.split("## Generated code (modules, names and types)")[1]
+    assert "- no change" not in generated
+
+
 def test_names_and_text_in_the_report_are_escaped(
     env: tuple[Path, Site, Path, dict[str, str]],
 ) -> None:
