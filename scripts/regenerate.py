@@ -42,8 +42,9 @@ Without ``--check`` the result replaces ``generated/``. With ``--check`` it is
 compared with ``generated/``: any difference (a spec changed, the generator was
 bumped, a generated file was edited by hand) is printed as a unified diff and
 the exit status is 1; so is ``wrapper/cancelkit/_generated`` being anything but
-the symlink to ``../../generated`` through which the wheel ships the packages as
-``cancelkit._generated`` and an editable install imports them.
+the symlink to ``../../generated`` (or, in an sdist, an identical copy) through
+which the wheel ships the packages as ``cancelkit._generated`` and an editable
+install imports them.
 """
 
 from __future__ import annotations
@@ -425,19 +426,27 @@ def diff_trees(current: Path, fresh: Path) -> str:
 
 
 def link_problem(root: Path) -> str | None:
-    """What is wrong with the link the wheel and an editable install import
-    ``generated/`` through (``wrapper/cancelkit/_generated``), or None.
+    """What is wrong with ``wrapper/cancelkit/_generated``, through which the wheel
+    ships ``generated/`` and an editable install imports it, or None.
 
-    The drift check compares ``generated/``; a copy in the link's place could hold
-    anything, and it is what would ship.
+    It is the symlink to ``../../generated`` (a checkout), or a copy identical to
+    ``generated/`` (an sdist: hatchling writes files, not links). A copy that differs
+    would ship code the drift check never compared.
     """
     link = root / PACKAGED
     expected = os.path.relpath(root / GENERATED, link.parent)
-    if not link.is_symlink():
-        return f"{PACKAGED.as_posix()} must be a symlink to {expected}, not a copy"
-    target = os.readlink(link)
-    if target != expected:
-        return f"{PACKAGED.as_posix()} points at {target!r}, not {expected}"
+    if link.is_symlink():
+        target = os.readlink(link)
+        return None if target == expected else f"{PACKAGED} points at {target!r}, not {expected}"
+    if not link.is_dir():
+        return f"{PACKAGED} is missing: it must be a symlink to {expected}"
+    ours, shipped = _files(root / GENERATED), _files(link)
+    differ = sorted(n for n in ours.keys() | shipped.keys() if ours.get(n) != shipped.get(n))
+    if differ:
+        return (
+            f"{PACKAGED} is a copy, and it differs from {GENERATED}/ in {', '.join(differ[:5])}"
+            f"{' ...' if len(differ) > 5 else ''}; it must be a symlink to {expected}"
+        )
     return None
 
 

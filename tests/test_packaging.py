@@ -264,4 +264,24 @@ def test_the_sdist_carries_the_tests(tmp_path: Path) -> None:
     assert "tests/conftest.py" in names
     assert "tests/typing/user_code.py" in names
     assert "Makefile" in names
-    assert "generated/polymarket_us_api/models/order.py" in names
+    for name in GENERATED:
+        assert f"generated/{name}/models/__init__.py" in names
+        # A copy at the link's place (hatchling writes files, not links)...
+        assert f"wrapper/cancelkit/_generated/{name}/models/__init__.py" in names
+
+    # ...so a wheel built from the sdist (as pip does with it) ships the generated clients.
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    (source,) = (tmp_path / "unpacked").iterdir()
+    out = tmp_path / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
+        cwd=source,
+        check=True,
+        capture_output=True,
+    )
+    with zipfile.ZipFile(next(out.glob("*.whl"))) as archive:
+        shipped = archive.namelist()
+    assert {n.split("/")[0] for n in shipped if ".dist-info" not in n} == TOP_LEVEL
+    for name in GENERATED:
+        assert f"cancelkit/_generated/{name}/models/__init__.py" in shipped
