@@ -135,7 +135,10 @@ class Journal:
         fd = self.sink.fileno()
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view) :]
+            written = os.write(fd, view)
+            if not written:  # no progress: as full as a disk gets
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[written:]
         if sync:
             os.fsync(fd)  # and every outcome written before it
             self._unsynced = False
