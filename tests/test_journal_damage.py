@@ -96,6 +96,24 @@ def test_a_plan_cut_by_a_full_disk_sends_nothing_and_its_resume_refuses_naming_t
     assert open_ids(box) == set(ids)
 
 
+def test_without_journal_a_full_disk_at_plan_time_is_a_warning_and_the_run_goes_on(
+    cancelkit_sandbox: Sandbox, state_dir: Path
+) -> None:
+    # No --journal: the state directory's journal is a help (as a state directory
+    # that cannot be used is), so a full disk there does not stop a kill switch.
+    box = cancelkit_sandbox
+    ids = [box.seed_polymarket(f"nodisk-{i:02d}").id for i in range(30)]
+    run = cli(box, "cancel", "polymarket", *ids, limit=1_000)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, run.stderr
+    assert "cannot write the plan" in warnings[0]
+    assert "keeps no journal" in warnings[0]
+    assert not open_ids(box)
+    assert [p.suffix for p in state_dir.iterdir()] == [".jsonl"]  # the plan's first KB
+
+
 def test_a_journal_whose_header_claims_more_orders_than_its_plan_is_refused(
     cancelkit_sandbox: Sandbox, tmp_path: Path
 ) -> None:
