@@ -302,5 +302,6 @@ class Plans:
 
 _CUT = (
     "so the record does not name every order that run was given (it stopped while"
-    " writing its plan, and sent none of them): resume from that run's own list"
+    " writing its plan, and sent none of them): resume from that run's own list, or"
+    " from the lines before this one alone"
 )
