@@ -143,9 +143,10 @@ def test_a_full_disk_mid_run_loses_no_outcome_and_exits_non_zero(
     ids = [box.seed_limitless(_uuid(i)).id for i in range(200)]
     journal = tmp_path / "kill.journal"
     args = ["cancel", "limitless", "--json", "--rate", "0", "--journal", str(journal)]
-    args += [a for i in ids for a in ("--order-id", i)]
-    # 40,000 bytes: the plan (about 26 KB), the first batch's sent lines, and then
-    # the disk is full part way through the outcomes (the whole journal: 120 KB).
+    args += ["--concurrency", "1", *[a for i in ids for a in ("--order-id", i)]]
+    # 40,000 bytes: the plan (about 26 KB), the first batch's sent lines (8 KB), and
+    # then the disk is full part way through its outcomes (the whole journal: 120 KB;
+    # one batch at a time, so that where it fills up does not depend on timing).
     run = cli(box, *args, limit=40_000)
     assert run.returncode == 1, run.stderr  # all cancelled, but the record is not whole
     assert "Traceback" not in run.stderr
