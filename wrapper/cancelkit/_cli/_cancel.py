@@ -1,7 +1,7 @@
 """``cancelkit cancel``: the operator's kill switch.
 
 Everything is validated before anything is sent. Each order's outcome is written
-as soon as it is known (stdout, and ``--journal`` fsynced), so an interrupted
+as soon as it is known (stdout, then ``--journal``), so an interrupted
 run still leaves a true record; SIGINT/SIGTERM stop new work, give requests in
 flight a short grace, then report the rest (*unknown* if sent, else *not sent*).
 """
@@ -29,7 +29,19 @@ import click
 from .._bulk import FINAL, OUTCOMES, CancelResult, Control, StopReason
 from .._exceptions import InvalidRequest
 from . import _inputs
-from ._journal import PLANNED, RUN_KEY, SENT, Journal, JournalError, Origin, mismatch, new_run_id
+from ._journal import (
+    HEADER_START,
+    PLANNED,
+    RUN_KEY,
+    SENT,
+    Journal,
+    JournalError,
+    Origin,
+    Plans,
+    glued_header,
+    mismatch,
+    new_run_id,
+)
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -62,7 +74,8 @@ def read_lines(source: str) -> list[Line]:
     lines and ``#`` comments (a whole line, or after whitespace) are skipped. A
     line that is a JSON object is a record of an earlier ``--json`` run: its
     ``order`` is read, and marked done if its ``status`` was final. Text that is
-    not UTF-8 is a usage error naming the file and the line.
+    not UTF-8 is a usage error naming the file and the line, and so is a journal
+    whose plan is incomplete (:class:`~._journal.Plans`), naming the counts.
     """
     name = "stdin" if source == "-" else source
     try:
@@ -70,19 +83,21 @@ def read_lines(source: str) -> list[Line]:
     except OSError as exc:
         raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
     lines: list[Line] = []
+    plans = Plans()
     parts = data.removeprefix(codecs.BOM_UTF8).split(b"\n")
-    if _torn(parts[-1]):
-        # A record cut off where a journal's writer stopped: an OS crash can leave the
-        # tail of the last outcomes unwritten. Its order falls back on its earlier
-        # lines (sent, planned) and is asked about again, never taken as settled.
-        click.echo(
-            f"cancelkit: warning: {name} line {len(parts)} is a record cut off (the run"
-            " that wrote it stopped mid-line?): skipped",
-            err=True,
-        )
-        parts.pop()
     for number, raw in enumerate(parts, start=1):
         label = f"{name} line {number}"
+        cut = _cut_off(raw, number == len(parts))
+        if cut is not None:
+            where = "is" if cut == len(raw) else "starts with"
+            click.echo(
+                f"cancelkit: warning: {label} {where} a record cut off (the run that wrote"
+                " it stopped mid-line?): skipped",
+                err=True,
+            )
+            if HEADER_START in raw[:cut]:
+                plans.cut_header(label)
+            raw = raw[cut:]
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -91,39 +106,63 @@ def read_lines(source: str) -> list[Line]:
                 f" {exc.start + 1}); nothing was sent"
             ) from None
         if text.lstrip().startswith("{"):
-            lines.append(_record(label, text))
+            lines.append(_record(label, text, plans))
             continue
         comment = _COMMENT.search(text)
         value = (text[: comment.start()] if comment else text).strip()
         if value:
             lines.append(Line(label, value))
+    incomplete = plans.problems()
+    if incomplete:
+        more = f" (and {len(incomplete) - 1} more)" if len(incomplete) > 1 else ""
+        raise click.UsageError(f"{incomplete[0]}{more}; nothing was sent")
     return lines
 
 
-def _torn(last: bytes) -> bool:
-    """Whether the file's last line (after its last newline) is a JSON record cut off."""
-    if not last.lstrip().startswith(b"{"):
-        return False
+def _cut_off(raw: bytes, last: bool) -> int | None:
+    """Where what is left to read of a line starts, if it begins with a record cut off
+    where its writer stopped mid-line (an OS crash can leave the tail of the last
+    outcomes unwritten), else None.
+
+    A record is cut off only at the end of a run's segment: the file's last line
+    (no newline after it), or a line where the run that appended next wrote its
+    header right after the cut (a run adds no newline of its own). The cut record's
+    order falls back on its earlier lines (sent, planned) and is asked about again,
+    never taken as settled. A line that fails anywhere else is damage, refused."""
+    if not raw.lstrip().startswith(b"{"):
+        return None
+    if last:
+        return len(raw) if _torn(raw) else None
+    if raw.find(HEADER_START, 1) < 0 or not _torn(raw):
+        return None
+    return glued_header(raw)
+
+
+def _torn(raw: bytes) -> bool:
+    """Whether a line that starts as a JSON record is not one."""
     try:
-        json.loads(last.decode("utf-8"))
+        json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return True
     return False
 
 
-def _record(label: str, text: str) -> Line:
+def _record(label: str, text: str, plans: Plans) -> Line:
     record = _inputs.json_line(label, text)
     listed = _inputs.listed_order_id(record)
     if listed is not None:  # a line of `cancelkit orders <venue> --json`
         return Line(label, listed)
     try:
         if isinstance(record, dict) and RUN_KEY in record:
+            plans.header(label, record)
             return Line(label, "", origin=Origin.of(record), header=True)
         order, status = record["order"], record["status"]
     except (KeyError, TypeError):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
     if not isinstance(order, str) or status not in (*OUTCOMES, PLANNED, SENT):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record")
+    if status == PLANNED:
+        plans.planned(label, record)
     done = status if status in FINAL else None
     return Line(label, order, done, status, Origin.of(record))
 
@@ -258,29 +297,42 @@ class _Report:
         self.shares_terminal = False  # the live display is on stdout's terminal
         self.control: Control | None = None
         self.orders_sent = 0
+        self.stdout_lost: str | None = None  # why stdout could not be written
 
     def label(self, result: CancelResult[Any]) -> str:
         return self.labels[result.index] if 0 <= result.index < len(self.labels) else "-"
 
     def echo(self, text: str) -> None:
         """One line on stdout; through the live display when it shares the terminal,
-        so that the two never collide."""
-        # (Not `console.file is sys.stdout`: while the display is live, rich puts a
-        # proxy in sys.stdout, and lines written past it landed glued to the bar.)
-        if self.progress is not None and self.shares_terminal:
-            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-        else:
-            click.echo(text)
-            sys.stdout.flush()
+        so that the two never collide. Stdout gone (a closed terminal or pipe) is one
+        warning, and the journal still gets every line."""
+        if self.stdout_lost is not None:
+            return
+        try:
+            # (Not `console.file is sys.stdout`: while the display is live, rich puts a
+            # proxy in sys.stdout, and lines written past it landed glued to the bar.)
+            if self.progress is not None and self.shares_terminal:
+                self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                click.echo(text)
+                sys.stdout.flush()
+        except OSError as exc:
+            self.stdout_lost = exc.strerror or str(exc)
+            _say(
+                f"cancelkit: warning: cannot write to stdout ({self.stdout_lost}): the"
+                " outcomes go on to the journal only, and the exit status will be non-zero"
+            )
 
     def __call__(self, result: CancelResult[Any]) -> None:
         label = self.label(result)
         record = as_json(label, result, self.describe, **self.where)
-        if self.journal is not None:  # first: a closed terminal (SIGHUP) must not lose it
-            self.journal.outcome(record)
         if result.duplicate_of is None:
             self.counts[result.status] += 1
+        # Stdout first: a journal that cannot be written (a full disk) must not hide an
+        # outcome from the operator. Neither raises: each failure is one warning.
         self.echo(record if self.as_json_lines else as_line(label, result, self.describe))
+        if self.journal is not None:
+            self.journal.outcome(record)
         self.refresh()
 
     def sent(self, indices: Sequence[int]) -> None:
@@ -534,7 +586,10 @@ def _run(
     registry = _registry()
     if registry is not None:
         sink = _register(registry, run_id, origin, job.journal, sink)
-    journal = None if sink is None else Journal(sink, run_id, origin)
+    journal = None
+    if sink is not None:
+        name = job.journal or "the run's journal"
+        journal = Journal(sink, run_id, origin, name=name, warn=_warn)
     labels = [label for label, _ in items]
     targets = [t for _, t in items]
     where = {"run": run_id, **origin.as_dict()}
@@ -549,7 +604,15 @@ def _run(
         control.sent_elsewhere = _Elsewhere(registry, origin, run_id, targets, job.describe)
     try:
         if journal is not None:
-            journal.plan([(label, job.describe(t)) for label, t in items], job.deadline)
+            try:
+                journal.plan([(label, job.describe(t)) for label, t in items], job.deadline)
+            except JournalError as exc:
+                if job.journal:  # the write-ahead record asked for cannot be kept
+                    _say(f"cancelkit: {exc}; nothing was sent")
+                    return EXIT_FAILED
+                _warn(f"{exc}: this run keeps no journal")  # as without a state directory
+                journal.close()
+                journal = report.journal = None
         for label, text, message in invalid_records:
             report.invalid(label, text, message)
         results = anyio.run(_main, job, client, targets, report, control)
@@ -557,8 +620,15 @@ def _run(
         if report.progress is not None:
             report.progress.stop()
         if journal is not None:
-            journal.close()
-    return _finish(results, report, control, invalid, key, len(items))
+            journal.close()  # never raises: a failure is a warning and `failed`
+    status = _finish(results, report, control, invalid, key, len(items))
+    if status == EXIT_OK and (report.stdout_lost or (journal is not None and journal.failed)):
+        return EXIT_FAILED  # every outcome was not written where it was asked to be
+    return status
+
+
+def _warn(text: str) -> None:
+    _say(f"cancelkit: warning: {text}")
 
 
 def _open_journal(path: str) -> IO[bytes]:
