@@ -13,7 +13,14 @@ Every CLI run therefore keeps its journal in a per-user state directory (created
 only records made for its own venue, base URL and key, recent ones, a bounded number
 and size; anything malformed is skipped. What it finds can only explain ids our own
 listing shows not open: it never skips an order the listing shows open and never
-makes one ``cancelled``.
+makes one ``cancelled``. A ``sent`` line followed by ``failed``, ``unknown`` or
+``not_sent`` for the same order is no evidence; and the kill switch asks only when
+its listing covered every market, after its cancels have left.
+
+The directory is trusted only as a whole (``_ownership``: every component up to /),
+and pruned by one rule (:func:`keeps`): the last 24 hours, and the newest
+:data:`KEEP_RUNS` runs of each venue, URL and key. A running run holds its record
+with an exclusive ``flock``; a prune removes none it cannot lock.
 """
 
 from __future__ import annotations
