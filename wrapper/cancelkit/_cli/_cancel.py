@@ -43,7 +43,7 @@ logger = logging.getLogger("cancelkit")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 GRACE = 3.0  # seconds requests in flight may finish after an interrupt
 STATUS_EVERY = 5.0  # seconds between status lines when stderr is not a terminal
-PRUNE_WAIT = 5.0  # seconds a run's end waits for the state directory's pruning, at most
+PRUNE_WAIT = 2.0  # seconds a run's end waits for the state directory's pruning, at most
 _COMMENT = re.compile(r"(?:^|\s)#")
 
 
@@ -617,7 +617,8 @@ def _open_given_journal(path: str) -> IO[bytes]:
     from ._ownership import directory_problem, file_problem
 
     parent = os.path.dirname(os.path.abspath(path))
-    problem = directory_problem(Path(parent), sticky_ok=True)
+    # (A missing directory is open_journal's to report: "cannot be opened".)
+    problem = directory_problem(Path(parent), sticky_ok=True) if os.path.isdir(parent) else None
     if problem is not None:
         raise JournalError(f"--journal {path}: its directory is not safe: {problem}")
     sink = _open_journal(path)
