@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -119,7 +120,7 @@ def test_prune_never_removes_the_record_of_a_run_still_going(
         _record(state_dir, 200 + n, origin, 3600)
     before = set(state_dir.iterdir())
     order = box.seed_polymarket("runs-held").id
-    box.set_knobs(latency=2.0)
+    box.set_knobs(latency=1.0)  # the run lasts seconds after its journal appears
     with subprocess.Popen(
         [*CANCELKIT, "cancel", "polymarket", order, "--json", "--deadline", "60"],
         env={**os.environ, **box.env()},
@@ -128,22 +129,26 @@ def test_prune_never_removes_the_record_of_a_run_still_going(
         text=True,
     ) as going:
         running: list[Path] = []
-        for _ in range(400):  # its journal appears before its first request
+        for _ in range(600):  # its journal appears before its first request
             running = [p for p in state_dir.iterdir() if p not in before]
             if running or going.poll() is not None:
                 break
             time.sleep(0.05)
-        [journal] = running
-        _aged(journal, 30 * DAY)
-        pruned = cli(box, "runs", "--prune", "--json")
-        assert going.poll() is None, "the run ended before the prune: nothing was proven"
-        assert journal.exists(), pruned.stderr
-        [shown] = [json.loads(x) for x in pruned.stdout.splitlines() if journal.name in x]
-        assert shown["running"] is True
-        # Still as old as it was made when the prune looked (no write since): only the
-        # run's hold kept it.
-        assert isinstance(shown["modified"], str)
-        assert shown["modified"] < utc_stamp(time.time() - 20 * DAY)
+        # Stopped, the run still holds its record and writes nothing to it: the record
+        # stays as old as the test makes it while the prune looks.
+        going.send_signal(signal.SIGSTOP)
+        try:
+            assert going.poll() is None, "the run ended before the prune: nothing was proven"
+            [journal] = running
+            _aged(journal, 30 * DAY)
+            pruned = cli(box, "runs", "--prune", "--json")
+            assert journal.exists(), pruned.stderr
+            [shown] = [json.loads(x) for x in pruned.stdout.splitlines() if journal.name in x]
+            assert shown["running"] is True
+            assert isinstance(shown["modified"], str)
+            assert shown["modified"] < utc_stamp(time.time() - 20 * DAY)
+        finally:
+            going.send_signal(signal.SIGCONT)
         out, err = going.communicate(timeout=120)
     assert going.returncode == 0, err
     assert [r["order"] for r in records(out)] == [order]
