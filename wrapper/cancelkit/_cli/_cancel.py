@@ -288,7 +288,8 @@ class _Report:
         self.shares_terminal = False  # the live display is on stdout's terminal
         self.control: Control | None = None
         self.orders_sent = 0
-        # Called once, when the first cancel has left: what may start only then.
+        # Called once, as the first cancel leaves (its sent line written): what may
+        # start only then.
         self.after_first_send: Callable[[], None] | None = None
 
     def label(self, result: CancelResult[Any]) -> str:
@@ -631,8 +632,8 @@ def _open_given_journal(path: str) -> IO[bytes]:
 
 class _Pruning:
     """The state directory pruned (the retention rule, ``Registry.prune``) as the run
-    starts, never in its way: in a daemon thread started once the first cancel has
-    left (or at the end, if none did), waited for at the end at most
+    starts, never in its way: in a daemon thread started as the first cancel leaves
+    (or at the end, if none did), waited for at the end at most
     :data:`PRUNE_WAIT` and never past the run's own end, so that a hung directory
     neither delays a cancel nor holds the process."""
 
