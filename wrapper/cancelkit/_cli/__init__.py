@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .. import _VENUES
+from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
 # imports only the venue it acts on, and `cancelkit --help` none.
@@ -39,6 +40,9 @@ class _Venues(click.Group):
 @click.version_option(package_name="cancelkit")
 def main() -> None:
     """Cancel orders on Polymarket US and Limitless Exchange, or run the local sandbox."""
+
+
+main.add_command(runs)
 
 
 _NOT_LOOPBACK = (

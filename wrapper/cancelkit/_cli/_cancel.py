@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
@@ -48,10 +50,12 @@ if TYPE_CHECKING:
 from ._terminal import json_safe, library_log, printable
 
 T = TypeVar("T")
+logger = logging.getLogger("cancelkit")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 GRACE = 3.0  # seconds requests in flight may finish after an interrupt
 STATUS_EVERY = 5.0  # seconds between status lines when stderr is not a terminal
+PRUNE_WAIT = 2.0  # seconds a run's end waits for the state directory's pruning, at most
 _COMMENT = re.compile(r"(?:^|\s)#")
 
 
@@ -78,8 +82,14 @@ def read_lines(source: str) -> list[Line]:
     whose plan is incomplete (:class:`~._journal.Plans`), naming the counts.
     """
     name = "stdin" if source == "-" else source
+    problem = None
     try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(source, "rb") as given:
+                problem = _untrusted(source, os.fstat(given.fileno()))
+                data = given.read()
     except OSError as exc:
         raise click.UsageError(f"cannot read {source}: {exc.strerror}") from None
     lines: list[Line] = []
@@ -112,11 +122,29 @@ def read_lines(source: str) -> list[Line]:
         value = (text[: comment.start()] if comment else text).strip()
         if value:
             lines.append(Line(label, value))
+    if problem is not None and any(line.record is not None or line.header for line in lines):
+        raise click.UsageError(
+            f"{name} {problem}: the records in it could have been rewritten (orders taken"
+            " out, outcomes made up); nothing was sent. Resume from a file of your own."
+        )
     incomplete = plans.problems()
     if incomplete:
         more = f" (and {len(incomplete) - 1} more)" if len(incomplete) > 1 else ""
         raise click.UsageError(f"{incomplete[0]}{more}; nothing was sent")
     return lines
+
+
+def _untrusted(path: str, info: os.stat_result) -> str | None:
+    """Why a file of records cannot be trusted (another user could have rewritten
+    it: see ``_ownership``), or None."""
+    from ._ownership import directory_problem, file_problem
+
+    problem = file_problem(info)
+    if problem is not None:
+        return problem
+    parent = Path(os.path.dirname(os.path.abspath(path)))
+    where = directory_problem(parent, sticky_ok=True)
+    return None if where is None else f"is in a directory that is not safe: {where}"
 
 
 def _cut_off(raw: bytes, last: bool) -> int | None:
@@ -163,8 +191,10 @@ def _record(label: str, text: str, plans: Plans) -> Line:
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record")
     if status == PLANNED:
         plans.planned(label, record)
-    done = status if status in FINAL else None
-    return Line(label, order, done, status, Origin.of(record))
+    origin = Origin.of(record)
+    # A line naming no venue, URL and key is no one's word: its order is asked again.
+    done = status if status in FINAL and origin is not None else None
+    return Line(label, order, done, status, origin)
 
 
 def latest_records(lines: Sequence[Line]) -> list[Line]:
@@ -298,6 +328,9 @@ class _Report:
         self.control: Control | None = None
         self.orders_sent = 0
         self.stdout_lost: str | None = None  # why stdout could not be written
+        # Called once, as the first cancel leaves (its sent line written): what may
+        # start only then.
+        self.after_first_send: Callable[[], None] | None = None
 
     def label(self, result: CancelResult[Any]) -> str:
         return self.labels[result.index] if 0 <= result.index < len(self.labels) else "-"
@@ -342,6 +375,9 @@ class _Report:
             pairs = [(self.labels[i], self.describe(self.targets[i])) for i in indices]
             self.journal.sent(pairs)
         self.refresh()
+        first, self.after_first_send = self.after_first_send, None
+        if first is not None:
+            first()
 
     def invalid(self, label: str, text: str, message: str) -> None:
         """An input that was refused: a record too, so that nothing given is unaccounted."""
@@ -578,14 +614,15 @@ def _run(
     sink = None
     if job.journal:
         try:
-            sink = _open_journal(job.journal)
+            sink = _open_given_journal(job.journal)
         except JournalError as exc:
             click.echo(f"cancelkit: {exc}; nothing was sent", err=True)
             return EXIT_USAGE
     run_id = new_run_id()
     registry = _registry()
+    pointer: IO[bytes] | None = None
     if registry is not None:
-        sink = _register(registry, run_id, origin, job.journal, sink)
+        sink, pointer = _register(registry, run_id, origin, job.journal, sink)
     journal = None
     if sink is not None:
         name = job.journal or "the run's journal"
@@ -600,8 +637,11 @@ def _run(
     if origins and not differs:  # "sent" speaks only for the venue, URL and key it names
         control.recorded_sent = set(recorded_sent)
     report.control = control
+    pruning = None
     if registry is not None:
         control.sent_elsewhere = _Elsewhere(registry, origin, run_id, targets, job.describe)
+        pruning = _Pruning(registry)
+        report.after_first_send = pruning.start
     try:
         if journal is not None:
             try:
@@ -621,6 +661,10 @@ def _run(
             report.progress.stop()
         if journal is not None:
             journal.close()  # never raises: a failure is a warning and `failed`
+        if pointer is not None:
+            pointer.close()
+        if pruning is not None:
+            pruning.finish(max(0.0, control.end() - time.monotonic()))
     status = _finish(results, report, control, invalid, key, len(items))
     if status == EXIT_OK and (report.stdout_lost or (journal is not None and journal.failed)):
         return EXIT_FAILED  # every outcome was not written where it was asked to be
@@ -635,6 +679,53 @@ def _open_journal(path: str) -> IO[bytes]:
     from ._journal import open_journal
 
     return open_journal(path)
+
+
+def _open_given_journal(path: str) -> IO[bytes]:
+    """``--journal``, opened only if no other user could rewrite it (as ssh refuses a
+    key): this user's or root's, writable by no one else, in a directory no one
+    else can swap it in (a resume trusts what it says)."""
+    from ._ownership import directory_problem, file_problem
+
+    parent = os.path.dirname(os.path.abspath(path))
+    # (A missing directory is open_journal's to report: "cannot be opened".)
+    problem = directory_problem(Path(parent), sticky_ok=True) if os.path.isdir(parent) else None
+    if problem is not None:
+        raise JournalError(f"--journal {path}: its directory is not safe: {problem}")
+    sink = _open_journal(path)
+    problem = file_problem(os.fstat(sink.fileno()))
+    if problem is not None:
+        sink.close()
+        raise JournalError(f"--journal {path} {problem}; give a file of your own")
+    return sink
+
+
+class _Pruning:
+    """The state directory pruned (the retention rule, ``Registry.prune``) as the run
+    starts, never in its way: in a daemon thread started as the first cancel leaves
+    (or at the end, if none did), waited for at the end at most
+    :data:`PRUNE_WAIT` and never past the run's own end, so that a hung directory
+    neither delays a cancel nor holds the process."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._prune, name="cancelkit-prune", daemon=True)
+            self.thread.start()
+
+    def _prune(self) -> None:
+        try:
+            self.registry.prune()
+        except Exception:  # housekeeping: never a reason to fail the run
+            logger.debug("pruning the state directory failed", exc_info=True)
+
+    def finish(self, left: float) -> None:
+        self.start()
+        assert self.thread is not None
+        self.thread.join(min(PRUNE_WAIT, left))
 
 
 def _registry() -> Registry | None:
@@ -654,26 +745,32 @@ def _registry() -> Registry | None:
 
 def _register(
     registry: Registry, run: str, origin: Origin, given: str | None, sink: IO[bytes] | None
-) -> IO[bytes] | None:
+) -> tuple[IO[bytes] | None, IO[bytes] | None]:
     """Make this run's record findable by other runs: the journal itself in the
-    state directory, or a pointer to ``--journal``. Failing that, a warning."""
-    from ._registry import RegistryError
+    state directory, or a pointer to ``--journal`` (the second item: kept open to
+    the end). Either is held for the run's life, so that no prune takes it.
+    Failing that, a warning."""
+    from ._registry import RegistryError, hold
 
     started = time.time()
     if given is not None:
         try:
-            registry.point(run, started, given, origin)
+            return sink, registry.point(run, started, given, origin)
         except RegistryError as exc:
             click.echo(f"cancelkit: warning: {exc}", err=True)
-        return sink
+        return sink, None
     path = str(registry.journal_path(run, started))
     try:
         opened = _open_journal(path)
     except JournalError as exc:
         click.echo(f"cancelkit: warning: no journal: {exc}", err=True)
-        return None
+        return None, None
+    try:
+        hold(opened)
+    except OSError as exc:  # a filesystem without locks: a prune may not see it run
+        logger.debug("cannot lock %s: %s", path, exc)
     click.echo(f"cancelkit: journal {path} (--from-file resumes it)", err=True)
-    return opened
+    return opened, None
 
 
 class _Elsewhere:

@@ -23,10 +23,11 @@ is done only with ``missing_ok``; then lookups get only the short lookup grace.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
@@ -48,6 +49,7 @@ from . import _rates
 from . import _validation as check
 
 logger = logging.getLogger("cancelkit")
+T = TypeVar("T")
 BATCH = CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
 # States in which an order rests on the book (a cancel may be pending on it).
 _OPEN_STATES = frozenset(
@@ -70,6 +72,9 @@ LOOKUP_GRACE = 1.0
 # Lookups in flight at once after a cancel-all (its only concurrent requests): the
 # free slots of the budget are asked in a few round trips, not one after another.
 _CANCEL_ALL_LOOKUPS = 4
+# Seconds that lookups of ids the first listing lacked wait for other runs' records
+# (read beside the confirmation) before they ask the exchange anyway.
+RECORDS_WAIT = 1.0
 _GONE = "no longer listed after the cancel: cancelled or filled (not asked: {why})"
 
 
@@ -158,6 +163,9 @@ class _Run:
         # Whether ids the listing lacks must be looked up before the run may end:
         # with missing_ok, "not listed as open for this key" is already done.
         self.patient = not missing_ok
+        # Until when (time.monotonic()) lookups of ids the first listing lacked wait
+        # for other runs' records (known_elsewhere) to settle some without a request.
+        self.records_until: float | None = None
 
     def wake(self) -> None:
         self.changed.set()
@@ -268,6 +276,8 @@ class _Run:
         async def worker() -> None:
             while not self.control.stopped and not self.control.expired:
                 now = time.monotonic()
+                reading = self.records_until is not None and now < self.records_until
+                held = bool(self.unlisted) and reading  # their records may settle them
                 settled = not self.patient or not self.unlisted
                 if not self.confirming and settled and self.lookups_until is None:
                     self.lookups_until = now + LOOKUP_GRACE
@@ -276,14 +286,16 @@ class _Run:
                 in_time = self.lookups_until is None or (
                     now < self.lookups_until and self._free_slot()
                 )
-                if self.unlisted and (self.patient or in_time):
+                if self.unlisted and not held and (self.patient or in_time):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
                 elif self.gone and in_time:
                     await self.ask(self.gone.popleft(), after_cancel=True)
-                elif not self.confirming and not self.asking and not self.asking_after:
+                elif not self.confirming and not self.asking and not self.asking_after and not held:
                     return
                 else:
                     until = self.lookups_until or self.control.ends_at
+                    if held and self.records_until is not None:
+                        until = min(until, self.records_until)
                     await self.wait_for_change(min(self.control.left(), max(0.05, until - now)))
 
         async with anyio.create_task_group() as group:
@@ -381,24 +393,37 @@ class _Run:
         else:
             self.record(order_id, "not_open", f"{shown}; not listed as open")
 
+    def reads_records(self) -> bool:
+        """Whether other runs' records may settle ids the first listing lacked."""
+        has_some = self.control.sent_elsewhere is not None and bool(self.unlisted)
+        return has_some and self.market_slug is None
+
     async def known_elsewhere(self) -> None:
         """Ids the listing lacks that another run on this key recorded a cancel for
         (it sends one only for what this key's listing, or a lookup for this key,
-        showed open): this key's, and not open. Asked before any lookup is spent."""
+        showed open): this key's, and not open. Only when that listing covered every
+        market: with ``--market`` an id it lacks may be open in another one.
+
+        The records are read after the cancels are sent, beside the confirmation,
+        in a thread nothing waits on: lookups of those ids wait for them at most
+        :data:`RECORDS_WAIT` (the records save lookups, they never hold the run),
+        and a hung state directory is left behind when the run ends."""
         ask = self.control.sent_elsewhere
-        if ask is None or not self.unlisted:
+        if ask is None or not self.reads_records():
             return
         indices = [self.index[i] for i in self.unlisted]
         found: Mapping[int, str] = {}
-        with anyio.move_on_after(self.control.left()):
-            try:
-                found = await anyio.to_thread.run_sync(ask, indices, abandon_on_cancel=True)
-            except Exception:  # other runs' records are a help, never a reason to fail
-                logger.exception("reading other runs' records failed; the run goes on")
+        try:
+            found = await _beside(lambda: ask(indices))
+        except Exception:  # other runs' records are a help, never a reason to fail
+            logger.exception("reading other runs' records failed; the run goes on")
+        finally:
+            self.records_until = None
+            self.wake()
         kept: deque[str] = deque()
-        for order_id in self.unlisted:
+        for order_id in self.unlisted:  # those no lookup has taken meanwhile
             message = found.get(self.index[order_id])
-            if isinstance(message, str):
+            if isinstance(message, str) and not self.ledger.done(self.index[order_id]):
                 self.record(order_id, "not_open", message)
             else:
                 kept.append(order_id)
@@ -525,6 +550,10 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
                 run.fail([order_id], error, sent=False)
             else:
                 open_now[order_id] = slug
+        elif market_slug is not None:
+            # Listed in --market's market only: absent there, it may be open in
+            # another. Records cannot say; a lookup can.
+            run.unlisted.append(order_id)
         elif index in run.control.recorded:
             status = run.control.recorded[index]
             run.ledger.record(
@@ -541,18 +570,49 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
             run.unlisted.append(order_id)
     entries = list(open_now.items())
     batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
-    # Cancel first: nothing is looked up before.
+    # Cancel first: nothing is looked up, no record read, before.
     await each(batches, run.send_batch, run.concurrency)
-    await run.known_elsewhere()
-    await _confirm_and_ask(run)
+    await _confirm_and_ask(run, records=True)
 
 
-async def _confirm_and_ask(run: _Run) -> None:
-    async with anyio.create_task_group() as group:
-        group.start_soon(run.confirm)
-        group.start_soon(run.lookups)
+async def _confirm_and_ask(run: _Run, *, records: bool = False) -> None:
+    async with anyio.create_task_group() as beside:
+        if records and run.reads_records():
+            run.records_until = time.monotonic() + RECORDS_WAIT  # before lookups start
+            beside.start_soon(run.known_elsewhere)
+        async with anyio.create_task_group() as group:
+            group.start_soon(run.confirm)
+            group.start_soon(run.lookups)
+        beside.cancel_scope.cancel()  # records still unread by now are not waited for
     await run.last_listing_check()
     run.settle()
+
+
+async def _beside(call: Callable[[], T]) -> T:
+    """``call()`` in a daemon thread of its own, awaited: cancelling the wait leaves
+    the thread behind, and the process does not wait for it at exit (a worker thread
+    of anyio's would be joined: a read hung on a dead file server would hold the
+    process past its deadline)."""
+    result: list[T] = []
+    error: list[BaseException] = []
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # handed to the waiting task
+            error.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="cancelkit-records", daemon=True).start()
+    pause = 0.001
+    while not finished.is_set():  # polled: no way back into the loop that all backends share
+        await anyio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+    if error:
+        raise error[0]
+    return result[0]
 
 
 async def cancel_all(
