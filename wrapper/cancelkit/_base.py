@@ -18,13 +18,13 @@ import anyio
 import attrs
 import httpx
 
-from . import __version__, _oneshot, _tls
+from . import __version__, _fork, _oneshot, _proxy, _tls
 from . import _bulk as _batch
 from ._bounded import Bounded
 from ._clock import Clock
 from ._exceptions import InvalidRequest, NetworkError
 from ._limiter import GLOBAL, DeadlinePassed
-from ._loop_thread import LoopThread
+from ._loop_thread import Closed, LoopThread
 from ._retry import Attempts, RetryPolicy, retry_after
 from ._signing import SigningAuth
 
@@ -46,6 +46,7 @@ _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/jso
 # sooner cost one retried attempt, which is safe for a cancel.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _WARM_PATH = "/"
+_NOT_RENEWED = "{} could not renew its connections after fork(); create a new client"
 
 
 class _NoCookies(http.cookiejar.CookieJar):
@@ -91,6 +92,11 @@ def check_settings(base_url: object, timeout: object, max_retries: object) -> st
     return url
 
 
+def _shown(proxy: str | None) -> str:
+    """A proxy URL as reprs show it: without its user info (a password)."""
+    return repr(proxy if proxy is None else redacted(proxy))
+
+
 @attrs.frozen
 class HTTPSettings:
     """The HTTP settings every path of a client uses alike: the single cancel, the bulk
@@ -105,7 +111,7 @@ class HTTPSettings:
     """
 
     timeout: float | httpx.Timeout = 10.0
-    proxy: str | None = None
+    proxy: str | None = attrs.field(default=None, repr=_shown)
     trust_env: bool = True
     verify: bool | str | ssl.SSLContext = True
 
@@ -148,16 +154,16 @@ class AsyncOptions(TypedDict, total=False):
 
 
 def check_proxy(proxy: object) -> str:
-    """A proxy URL (http, https or socks5), else InvalidRequest without its password."""
+    """A proxy URL (http or https), else InvalidRequest without its password."""
     if not isinstance(proxy, str):
         raise InvalidRequest(f"proxy must be a URL string, not {type(proxy).__name__}")
     try:
         url = httpx.URL(proxy)
     except httpx.InvalidURL:
         raise InvalidRequest(f"proxy {redacted(proxy)!r} is not a valid URL") from None
-    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
-        raise InvalidRequest(f"proxy {redacted(proxy)!r} must be an http(s) or socks5 URL")
-    return proxy
+    if not url.host:
+        raise InvalidRequest(f"proxy {redacted(proxy)!r} has no host")
+    return _proxy.check(proxy)
 
 
 def _known_keywords(kwargs: Mapping[str, object], options: type) -> None:
@@ -175,13 +181,13 @@ def _one_route(settings: HTTPSettings, transport: object) -> None:
 
 
 def _verify(
-    settings: HTTPSettings, base_url: str, transport: object
+    settings: HTTPSettings, base_url: str, transport: object, route: str | None
 ) -> bool | str | ssl.SSLContext:
     """``verify`` for httpx: with a caller's transport, unused (httpx builds no
     context then); else the shared or never-used context of ``_tls``."""
     if transport is not None:
         return settings.verify
-    return _tls.context(settings.verify, base_url, settings.proxy, settings.trust_env)
+    return _tls.context(settings.verify, base_url, route, settings.trust_env)
 
 
 def _options(auth: httpx.Auth, base_url: str, settings: HTTPSettings) -> dict[str, Any]:
@@ -193,7 +199,9 @@ def _options(auth: httpx.Auth, base_url: str, settings: HTTPSettings) -> dict[st
         "headers": _HEADERS,
         "limits": _LIMITS,
         "cookies": _NoCookies(),
-        "trust_env": settings.trust_env,
+        # The proxy is decided once, for the base URL (``_proxy.route``), and given
+        # explicitly; the environment is not read again (nor its other schemes').
+        "trust_env": False,
     }
 
 
@@ -241,6 +249,7 @@ class Shared:
     base_url: str
     sleep: Callable[[float], None]
     async_sleep: Callable[[float], Awaitable[None]]
+    route: str | None = None  # the proxy every path uses (``_proxy.route``)
 
 
 class Signer(Protocol):
@@ -272,6 +281,10 @@ class Venue:
     _sleep: Callable[[float], None]
     _async_sleep: Callable[[float], Awaitable[None]]
     base_url: str
+    # The proxy of every path, decided once (``_proxy.route``), None: direct.
+    _route: str | None = None
+    _twin_of_sync = False  # a sync client's twin: its owner renews it after fork()
+    _fork_failed = False  # could not be renewed after fork(): refuses to be used
 
     def _setup(
         self,
@@ -308,12 +321,14 @@ class Venue:
             self.base_url,
             self._sleep,
             self._async_sleep,
+            self._route,
         )
 
     def _adopt(self, shared: Shared) -> None:
         self._auth, self._clock, self._policy = shared.auth, shared.clock, shared.policy
         self._settings, self.base_url = shared.settings, shared.base_url
         self._sleep, self._async_sleep = shared.sleep, shared.async_sleep
+        self._route, self._twin_of_sync = shared.route, True
 
     @classmethod
     def _env_arguments(cls, kwargs: dict[str, Any]) -> tuple[str, str]:
@@ -387,10 +402,24 @@ class SyncHTTP(Venue):
     ) -> None:
         settings = self._settings
         _one_route(settings, transport)
+        if transport is None:  # a transport the caller gives decides the route itself
+            self._route = _proxy.route(base_url, settings.proxy, settings.trust_env)
+        self._opened = (auth, base_url, transport)
+        self._connect()
+        self._bulk_lock = threading.Lock()
+        self._loop_thread: LoopThread | None = None
+        self._twin: AsyncHTTP | None = None
+        self._finalizer: weakref.finalize[[], SyncHTTP] | None = None
+        _fork.track(self)
+
+    def _connect(self) -> None:
+        """The httpx client (a fresh pool) and the lean sender on it."""
+        auth, base_url, transport = self._opened
+        settings = self._settings
         http = httpx.Client(
             transport=transport,
-            proxy=settings.proxy,
-            verify=_verify(settings, base_url, transport),
+            proxy=self._route,
+            verify=_verify(settings, base_url, transport, self._route),
             **_options(auth, base_url, settings),
         )
         if transport is None:
@@ -408,9 +437,20 @@ class SyncHTTP(Venue):
             wire = Wire(base_url, _HEADERS, self._auth)
             self._lean = SyncSender.of(http, wire, timeout_of(settings.timeout))
         self._transport = transport
+
+    def _after_fork(self) -> None:
+        """In a forked child (``_fork``): fresh locks, no loop thread nor twin (made
+        again on first use), a fresh pool; the parent's are left untouched. A
+        transport the caller gave is theirs, and kept."""
         self._bulk_lock = threading.Lock()
-        self._loop_thread: LoopThread | None = None
-        self._twin: AsyncHTTP | None = None
+        if self._finalizer is not None:
+            self._finalizer.detach()  # it would stop the parent's loop thread
+        _fork.leave(self._loop_thread, self._twin, self._http)
+        self._loop_thread = self._twin = self._finalizer = None
+        if self._transport is None and not self._http.is_closed:
+            self._fork_failed = True
+            self._connect()
+            self._fork_failed = False
 
     def _on_async_twin(self, cls: type[_A], work: Callable[[_A], Awaitable[_T]]) -> _T:
         """Run ``work`` on this client's async twin (bulk cancels are async inside), in
@@ -418,16 +458,23 @@ class SyncHTTP(Venue):
         keep-alive and :meth:`warm` serve every bulk call. Works from inside a running
         event loop too (a notebook): the twin's loop is its own."""
         loop, twin = self._bulk(cls)
-        return loop.call(lambda: work(twin))
+        try:
+            return loop.call(lambda: work(twin))
+        except Closed as exc:
+            raise InvalidRequest(
+                f"{type(self).__name__} was closed during this call ({exc}): what it sent"
+                " may have landed; check the open orders with a new client"
+            ) from None
 
     def _bulk(self, cls: type[_A]) -> tuple[LoopThread, _A]:
         """The loop thread and the async twin, started on first use."""
         self._check_open()
         with self._bulk_lock:
+            self._check_open()  # closed meanwhile, from another thread
             if self._loop_thread is None:
                 self._loop_thread = LoopThread()
                 # A client dropped without close() does not keep its thread running.
-                weakref.finalize(self, self._loop_thread.stop)
+                self._finalizer = weakref.finalize(self, self._loop_thread.stop)
             if self._twin is None:
                 self._twin = cls._twin_of(self._shared(), self._async_transport())
             twin = self._twin
@@ -446,6 +493,8 @@ class SyncHTTP(Venue):
     def _check_open(self) -> None:
         if self._http.is_closed:
             raise InvalidRequest(f"{type(self).__name__} is closed; create a new client")
+        if self._fork_failed:
+            raise InvalidRequest(_NOT_RENEWED.format(type(self).__name__))
 
     def _send(
         self, request: dict[str, Any], order: str | None = None
@@ -483,22 +532,19 @@ class SyncHTTP(Venue):
             self._http.get(_WARM_PATH, auth=None)
         except httpx.TransportError as exc:
             raise _unreachable(self.base_url, exc) from None
-        loop, twin = self._bulk(self._twin_class)
-        loop.call(twin.warm)
+        self._on_async_twin(self._twin_class, lambda twin: twin.warm())
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Close the connection pools (and the bulk cancels' loop thread)."""
+        """Close the connection pools and the bulk cancels' loop thread. From another
+        thread too: a bulk call running there ends first (cancelled, with an
+        :class:`InvalidRequest` saying the client was closed), and no new one starts."""
         self._http.close()
         with self._bulk_lock:
             loop, twin = self._loop_thread, self._twin
             self._loop_thread = self._twin = None
         if loop is not None:
-            try:
-                if twin is not None:
-                    loop.call(twin.close)
-            finally:
-                loop.close()
+            loop.close(twin.close if twin is not None else None)
 
     def __enter__(self) -> Self:
         return self
@@ -552,14 +598,30 @@ class AsyncHTTP(Venue):
     ) -> None:
         settings = self._settings
         _one_route(settings, transport)
-        self._loop = None
+        if transport is None and not self._twin_of_sync:  # a twin has its owner's route
+            self._route = _proxy.route(base_url, settings.proxy, settings.trust_env)
+        self._opened = (auth, base_url, transport)
+        self._one_shot = transport is None and _oneshot.active()
         # Pooled connections belong to the loop that opened them; a mock or an
         # in-process app has none, and may be driven from any loop.
         self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self._connect()
+        if not self._twin_of_sync:  # a twin is dropped by its owner in a child
+            _fork.track(self)
+
+    def _connect(self) -> None:
+        """The httpx client (a fresh pool, bound to no loop yet) and the lean sender."""
+        auth, base_url, transport = self._opened
+        settings = self._settings
+        self._loop = None
         self._lean = None  # a transport the caller gives is always used
-        if transport is None and _oneshot.active():  # the CLI: no aiohttp to import
-            verify = _verify(settings, base_url, transport)
-            self._http = _oneshot.async_client(settings, verify, _options(auth, base_url, settings))
+        if self._one_shot:  # the CLI: no aiohttp to import
+            verify = _verify(settings, base_url, transport, self._route)
+            self._http = _oneshot.async_client(
+                attrs.evolve(settings, proxy=self._route),
+                verify,
+                _options(auth, base_url, settings),
+            )
             return
         if transport is None:
             from ._fastpath import AsyncSender, timeout_of
@@ -570,15 +632,25 @@ class AsyncHTTP(Venue):
             # TLS settings as httpx's own transport would have.
             transport = AiohttpTransport(
                 limits=_LIMITS,
-                proxy=settings.proxy,
-                trust_env=settings.trust_env,
-                verify=_verify(settings, base_url, transport),
+                proxy=self._route,
+                trust_env=False,  # the route is decided (aiohttp reads it otherwise)
+                verify=_verify(settings, base_url, transport, self._route),
             )
             wire = Wire(base_url, _HEADERS, self._auth)
             self._lean = AsyncSender(wire, transport, timeout_of(settings.timeout))
         # The transport applies proxy and TLS settings itself (httpx would mount its
         # own proxy transport in front of it).
         self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, settings))
+
+    def _after_fork(self) -> None:
+        """In a forked child (``_fork``): a fresh pool and aiohttp session, made on the
+        child's event loop when first used; the parent's are left untouched. A
+        transport the caller gave is theirs, and kept (so is its loop binding)."""
+        if self._opened[2] is None and not self._http.is_closed:
+            _fork.leave(self._http, self._lean)
+            self._fork_failed = True
+            self._connect()
+            self._fork_failed = False
 
     @classmethod
     def _twin_of(cls, shared: Shared, transport: httpx.AsyncBaseTransport | None) -> Self:
@@ -592,6 +664,8 @@ class AsyncHTTP(Venue):
     def _check_usable(self) -> None:
         if self._http.is_closed:
             raise InvalidRequest(f"{type(self).__name__} is closed; create a new client")
+        if self._fork_failed:
+            raise InvalidRequest(_NOT_RENEWED.format(type(self).__name__))
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
