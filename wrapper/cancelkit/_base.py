@@ -249,7 +249,7 @@ class Shared:
     base_url: str
     sleep: Callable[[float], None]
     async_sleep: Callable[[float], Awaitable[None]]
-    route: str | None = None  # the proxy every path uses (``_proxy.route``)
+    route: str | None = attrs.field(default=None, repr=_shown)  # every path's proxy
 
 
 class Signer(Protocol):
