@@ -423,3 +423,36 @@ def test_a_proxy_password_never_shows_in_the_settings_repr() -> None:
     shown += [repr(settings), str(settings)]
     assert not [text for text in shown if "hunter2" in text]
     assert "proxy='https://***@proxy.example:3128'" in repr(settings)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async", "sync bulk"])
+def test_a_proxy_password_never_shows_in_an_error_or_log(
+    listeners: tuple[Listener, Listener],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    flavour: str,
+) -> None:
+    """A proxy that hangs up: the error, its traceback and the log name no password."""
+    import logging
+    import traceback
+
+    proxy_at, exchange = listeners
+    _clear_proxy_env(monkeypatch)
+    caplog.set_level(logging.DEBUG)
+    url = f"http://127.0.0.1:{exchange.port}"
+    given = {"proxy": f"http://trader:hunter2@127.0.0.1:{proxy_at.port}"}
+    error: BaseException | None = None
+    try:
+        if flavour == "sync":
+            _sync(lambda: _pm(url, **given), lambda c: c.cancel_order("x"))
+        elif flavour == "async":
+            _async(lambda: _apm(url, **given), lambda c: c.cancel_order("x"))
+        else:
+            bulk = _sync(lambda: _pm(url, **given), lambda c: c.cancel_orders(["x"], deadline=1))
+            error = bulk[0].error
+    except CancelKitError as exc:
+        error = exc
+    assert isinstance(error, CancelKitError)
+    assert proxy_at.first_bytes  # it went to the proxy
+    text = "".join(traceback.format_exception(error)) + repr(error) + caplog.text
+    assert "hunter2" not in text
