@@ -165,7 +165,12 @@ _SCRIPT = textwrap.dedent(
         except BaseException as exc:
             out = {"child_error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(out), flush=True)
-        os._exit(0)
+        # A normal exit, as a worker's: whatever the child's collector finalises
+        # (the parent's pools, sessions, loop) must leave the parent's connections be.
+        del client
+        import gc
+        gc.collect()
+        sys.exit(0)
     ends = time.monotonic() + 30
     while os.waitpid(pid, os.WNOHANG) == (0, 0):
         if time.monotonic() > ends:

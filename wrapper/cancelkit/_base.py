@@ -35,6 +35,7 @@ from ._urls import redacted as redacted
 if TYPE_CHECKING:
     from ._fastpath import AsyncSender, SyncSender
     from ._limiter import Limiter
+    from ._transport import AiohttpTransport
     from ._wire import Prepared
 
 _A = TypeVar("_A", bound="AsyncHTTP")
@@ -445,6 +446,8 @@ class SyncHTTP(Venue):
         self._bulk_lock = threading.Lock()
         if self._finalizer is not None:
             self._finalizer.detach()  # it would stop the parent's loop thread
+        if self._twin is not None:
+            self._twin._abandon()
         _fork.leave(self._loop_thread, self._twin, self._http)
         self._loop_thread = self._twin = self._finalizer = None
         if self._transport is None and not self._http.is_closed:
@@ -615,6 +618,7 @@ class AsyncHTTP(Venue):
         settings = self._settings
         self._loop = None
         self._lean = None  # a transport the caller gives is always used
+        self._aiohttp: AiohttpTransport | None = None  # the one this client built
         if self._one_shot:  # the CLI: no aiohttp to import
             verify = _verify(settings, base_url, transport, self._route)
             self._http = _oneshot.async_client(
@@ -638,6 +642,7 @@ class AsyncHTTP(Venue):
             )
             wire = Wire(base_url, _HEADERS, self._auth)
             self._lean = AsyncSender(wire, transport, timeout_of(settings.timeout))
+            self._aiohttp = transport
         # The transport applies proxy and TLS settings itself (httpx would mount its
         # own proxy transport in front of it).
         self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, settings))
@@ -647,10 +652,17 @@ class AsyncHTTP(Venue):
         child's event loop when first used; the parent's are left untouched. A
         transport the caller gave is theirs, and kept (so is its loop binding)."""
         if self._opened[2] is None and not self._http.is_closed:
+            self._abandon()
             _fork.leave(self._http, self._lean)
             self._fork_failed = True
             self._connect()
             self._fork_failed = False
+
+    def _abandon(self) -> None:
+        """In a forked child: keep the parent's aiohttp connections from being closed
+        from here (see ``AiohttpTransport.forget``)."""
+        if self._aiohttp is not None:
+            self._aiohttp.forget()
 
     @classmethod
     def _twin_of(cls, shared: Shared, transport: httpx.AsyncBaseTransport | None) -> Self:
