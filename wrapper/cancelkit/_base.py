@@ -105,9 +105,11 @@ class HTTPSettings:
 
     Attributes:
         timeout: seconds for each attempt, or an ``httpx.Timeout``.
-        proxy: a proxy URL for every request; None: as ``trust_env`` says.
+        proxy: an http(s) proxy URL for every request (shown without its password);
+            None: as ``trust_env`` says.
         trust_env: honour ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` (and ``SSL_CERT_FILE``),
-            as httpx does by default.
+            as httpx does by default; the proxy is chosen once, for the base URL, when the
+            client is built, and a SOCKS one is refused then.
         verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
     """
 
