@@ -5,7 +5,9 @@ by the single, bulk and async paths of both venues, from the environment and fro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,10 +16,19 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from cancelkit import CancelByOrderId, InvalidRequest, PolymarketUSClient
+from cancelkit import (
+    AsyncLimitlessClient,
+    AsyncPolymarketUSClient,
+    CancelByOrderId,
+    CancelKitError,
+    HTTPSettings,
+    InvalidRequest,
+    LimitlessClient,
+    PolymarketUSClient,
+)
 from cancelkit._oneshot import one_shot
 from cancelkit.sandbox import Sandbox
-from helpers import PM_SECRET_32
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "proxy-authorization"}
 
@@ -222,3 +233,226 @@ def test_a_timeout_object_is_accepted_and_a_bad_one_refused() -> None:
         PolymarketUSClient("k", PM_SECRET_32, proxy="http://p:1", transport=httpx.HTTPTransport())
     with pytest.raises(InvalidRequest, match="proxy"):
         PolymarketUSClient("k", PM_SECRET_32, proxy="ftp://p:1")
+
+
+# ALL_PROXY names a proxy for every scheme; aiohttp ignored it (#29, item 10).
+@pytest.mark.parametrize("path", list(PATHS))
+def test_all_proxy_is_honoured_on_every_path(
+    box: Sandbox, proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.setenv("ALL_PROXY", proxy.url)
+    proxy.seen.clear()
+    expected = PATHS[path](box, {})
+    assert expected in proxy.seen
+
+
+class Listener:
+    """A TCP listener on loopback that records, per connection, its first bytes (a
+    TLS ClientHello starts with 0x16), then closes it: where a client went, and how."""
+
+    def __init__(self) -> None:
+        self.first_bytes: list[bytes] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self.port = self._server.getsockname()[1]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._done.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.first_bytes.append(conn.recv(16))
+                except OSError:
+                    self.first_bytes.append(b"")
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+        self._server.close()
+
+
+@pytest.fixture
+def listeners() -> Iterator[tuple[Listener, Listener]]:
+    """(an https:// proxy, the https:// exchange it should be asked to tunnel to)."""
+    pair = (Listener(), Listener())
+    yield pair
+    for listener in pair:
+        listener.stop()
+
+
+_UUID = "0d9b6f3e-2b7a-4c1e-9f3d-5a6b7c8d9e0f"
+
+
+def _pm(url: str, **kw: Any) -> PolymarketUSClient:
+    return PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, base_url=url, max_retries=0, **kw)
+
+
+def _lm(url: str, **kw: Any) -> LimitlessClient:
+    return LimitlessClient(LM_TOKEN_ID, LM_SECRET, base_url=url, max_retries=0, **kw)
+
+
+def _apm(url: str, **kw: Any) -> AsyncPolymarketUSClient:
+    return AsyncPolymarketUSClient(PM_KEY_ID, PM_SECRET_32, base_url=url, max_retries=0, **kw)
+
+
+def _alm(url: str, **kw: Any) -> AsyncLimitlessClient:
+    return AsyncLimitlessClient(
+        LM_TOKEN_ID, LM_SECRET, base_url=url, max_retries=0, paced=False, **kw
+    )
+
+
+_LM_TARGETS = [CancelByOrderId(order_id=_UUID)]  # type: ignore[arg-type]
+
+# Every path once more, to an https:// exchange that does not exist: each must try the
+# proxy (and fail there), never the exchange directly.
+TLS_PATHS: dict[str, Callable[[str], Any]] = {
+    "polymarket single sync": lambda url: _sync(lambda: _pm(url), lambda c: c.cancel_order("x")),
+    "polymarket bulk sync": lambda url: _sync(
+        lambda: _pm(url), lambda c: c.cancel_orders(["x"], deadline=1)
+    ),
+    "polymarket single async": lambda url: _async(lambda: _apm(url), lambda c: c.cancel_order("x")),
+    "polymarket bulk async": lambda url: _async(
+        lambda: _apm(url), lambda c: c.cancel_orders(["x"], deadline=1)
+    ),
+    "polymarket bulk async one-shot": lambda url: _async(
+        lambda: _one_shot(lambda: _apm(url)), lambda c: c.cancel_orders(["x"], deadline=1)
+    ),
+    "limitless single sync": lambda url: _sync(
+        lambda: _lm(url), lambda c: c.cancel_order(order_id=_UUID)
+    ),
+    "limitless bulk sync": lambda url: _sync(
+        lambda: _lm(url), lambda c: c.cancel_orders(_LM_TARGETS, deadline=1)
+    ),
+    "limitless single async": lambda url: _async(
+        lambda: _alm(url), lambda c: c.cancel_order(order_id=_UUID)
+    ),
+    "limitless bulk async": lambda url: _async(
+        lambda: _alm(url), lambda c: c.cancel_orders(_LM_TARGETS, deadline=1)
+    ),
+    "limitless bulk async one-shot": lambda url: _async(
+        lambda: _one_shot(lambda: _alm(url)), lambda c: c.cancel_orders(_LM_TARGETS, deadline=1)
+    ),
+}
+
+
+@pytest.mark.parametrize("path", list(TLS_PATHS))
+def test_an_https_proxy_from_the_environment_is_used_on_every_path(
+    listeners: tuple[Listener, Listener], monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """HTTPS_PROXY=https://... and an https:// exchange: the async clients and the sync
+    Limitless client connected to the exchange directly, around the proxy."""
+    tls_proxy, exchange = listeners
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{tls_proxy.port}")
+    with contextlib.suppress(CancelKitError):
+        TLS_PATHS[path](f"https://127.0.0.1:{exchange.port}")
+    assert exchange.first_bytes == []
+    assert tls_proxy.first_bytes
+    assert all(first[:1] == b"\x16" for first in tls_proxy.first_bytes)  # TLS to the proxy
+
+
+_BUILDERS: dict[str, Callable[..., Any]] = {
+    "PolymarketUSClient": _pm,
+    "LimitlessClient": _lm,
+    "AsyncPolymarketUSClient": _apm,
+    "AsyncLimitlessClient": _alm,
+}
+
+
+@pytest.mark.parametrize("client", list(_BUILDERS))
+@pytest.mark.parametrize("variable", ["ALL_PROXY", "HTTPS_PROXY", "all_proxy"])
+def test_a_socks_proxy_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, client: str, variable: str
+) -> None:
+    """ALL_PROXY=socks5://... made the sync clients fail with an ImportError."""
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.setenv(variable, "socks5://user:hunter2@127.0.0.1:1080")
+    with pytest.raises(InvalidRequest, match=f"{variable.upper()} .*SOCKS") as caught:
+        _BUILDERS[client]("https://api.example")
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(InvalidRequest, match=r"proxy .*SOCKS"):
+        _BUILDERS[client]("https://api.example", proxy="socks5://127.0.0.1:1080", trust_env=False)
+    # Not the route to this host, or the environment not trusted: nothing to refuse.
+    monkeypatch.setenv("NO_PROXY", "api.example")
+    _close(_BUILDERS[client]("https://api.example"))
+    monkeypatch.delenv("NO_PROXY")
+    _close(_BUILDERS[client]("https://api.example", trust_env=False))
+
+
+def _close(client: Any) -> None:
+    if hasattr(client, "_loop_thread"):  # sync; an async client never used has nothing open
+        client.close()
+
+
+def test_the_command_refuses_a_socks_proxy_before_sending(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cancelkit._cli import main
+    from click.testing import CliRunner
+
+    _clear_proxy_env(monkeypatch)
+    box.seed_polymarket("p-socks")
+    box.clear_requests()
+    env = box.env() | {"ALL_PROXY": "socks5://127.0.0.1:1080"}
+    result = CliRunner().invoke(main, ["cancel", "polymarket", "p-socks"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "ALL_PROXY" in result.stderr
+    assert "SOCKS" in result.stderr
+    assert not isinstance(result.exception, ImportError)
+    assert box.requests == []
+
+
+def test_a_proxy_password_never_shows_in_the_settings_repr() -> None:
+    """#29, item 12."""
+    client = _pm("https://api.example", proxy="http://trader:hunter2@127.0.0.1:3128")
+    try:
+        shown = [repr(client._settings), repr(client._shared()), repr(client)]
+    finally:
+        client.close()
+    settings = HTTPSettings(proxy="https://trader:hunter2@proxy.example:3128")
+    shown += [repr(settings), str(settings)]
+    assert not [text for text in shown if "hunter2" in text]
+    assert "proxy='https://***@proxy.example:3128'" in repr(settings)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async", "sync bulk"])
+def test_a_proxy_password_never_shows_in_an_error_or_log(
+    listeners: tuple[Listener, Listener],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    flavour: str,
+) -> None:
+    """A proxy that hangs up: the error, its traceback and the log name no password."""
+    import logging
+    import traceback
+
+    proxy_at, exchange = listeners
+    _clear_proxy_env(monkeypatch)
+    caplog.set_level(logging.DEBUG)
+    url = f"http://127.0.0.1:{exchange.port}"
+    given = {"proxy": f"http://trader:hunter2@127.0.0.1:{proxy_at.port}"}
+    error: BaseException | None = None
+    try:
+        if flavour == "sync":
+            _sync(lambda: _pm(url, **given), lambda c: c.cancel_order("x"))
+        elif flavour == "async":
+            _async(lambda: _apm(url, **given), lambda c: c.cancel_order("x"))
+        else:
+            bulk = _sync(lambda: _pm(url, **given), lambda c: c.cancel_orders(["x"], deadline=1))
+            error = bulk[0].error
+    except CancelKitError as exc:
+        error = exc
+    assert isinstance(error, CancelKitError)
+    assert proxy_at.first_bytes  # it went to the proxy
+    text = "".join(traceback.format_exception(error)) + repr(error) + caplog.text
+    assert "hunter2" not in text

@@ -18,19 +18,20 @@ import anyio
 import attrs
 import httpx
 
-from . import __version__, _oneshot, _tls
+from . import __version__, _fork, _oneshot, _proxy, _tls
 from . import _bulk as _batch
 from ._bounded import Bounded
 from ._clock import Clock
 from ._exceptions import InvalidRequest, NetworkError
 from ._limiter import GLOBAL, DeadlinePassed
-from ._loop_thread import LoopThread
+from ._loop_thread import Closed, LoopThread
 from ._retry import Attempts, RetryPolicy, retry_after
 
 # The `as` imports: other modules import these from here too (the settings live in
 # _settings, below this module and _oneshot, which both read them).
 from ._settings import HTTPSettings as HTTPSettings
 from ._settings import check_proxy as check_proxy
+from ._settings import shown
 from ._signing import SigningAuth
 from ._urls import check_base_url as check_base_url
 from ._urls import redacted as redacted
@@ -38,6 +39,7 @@ from ._urls import redacted as redacted
 if TYPE_CHECKING:
     from ._fastpath import AsyncSender, SyncSender
     from ._limiter import Limiter
+    from ._transport import AiohttpTransport
     from ._wire import Prepared
 
 _A = TypeVar("_A", bound="AsyncHTTP")
@@ -49,6 +51,7 @@ _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/jso
 # sooner cost one retried attempt, which is safe for a cancel.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _WARM_PATH = "/"
+_NOT_RENEWED = "{} could not renew its connections after fork(); create a new client"
 
 
 class _NoCookies(http.cookiejar.CookieJar):
@@ -135,13 +138,13 @@ def _one_route(settings: HTTPSettings, transport: object) -> None:
 
 
 def _verify(
-    settings: HTTPSettings, base_url: str, transport: object
+    settings: HTTPSettings, base_url: str, transport: object, route: str | None
 ) -> bool | str | ssl.SSLContext:
     """``verify`` for httpx: with a caller's transport, unused (httpx builds no
     context then); else the shared or never-used context of ``_tls``."""
     if transport is not None:
         return settings.verify
-    return _tls.context(settings.verify, base_url, settings.proxy, settings.trust_env)
+    return _tls.context(settings.verify, base_url, route, settings.trust_env)
 
 
 def _options(auth: httpx.Auth, base_url: str, settings: HTTPSettings) -> dict[str, Any]:
@@ -153,7 +156,9 @@ def _options(auth: httpx.Auth, base_url: str, settings: HTTPSettings) -> dict[st
         "headers": _HEADERS,
         "limits": _LIMITS,
         "cookies": _NoCookies(),
-        "trust_env": settings.trust_env,
+        # The proxy is decided once, for the base URL (``_proxy.route``), and given
+        # explicitly; the environment is not read again (nor its other schemes').
+        "trust_env": False,
     }
 
 
@@ -201,6 +206,7 @@ class Shared:
     base_url: str
     sleep: Callable[[float], None]
     async_sleep: Callable[[float], Awaitable[None]]
+    route: str | None = attrs.field(default=None, repr=shown)  # every path's proxy
 
 
 class Signer(Protocol):
@@ -232,6 +238,10 @@ class Venue:
     _sleep: Callable[[float], None]
     _async_sleep: Callable[[float], Awaitable[None]]
     base_url: str
+    # The proxy of every path, decided once (``_proxy.route``), None: direct.
+    _route: str | None = None
+    _twin_of_sync = False  # a sync client's twin: its owner renews it after fork()
+    _fork_failed = False  # could not be renewed after fork(): refuses to be used
 
     def _setup(
         self,
@@ -268,12 +278,14 @@ class Venue:
             self.base_url,
             self._sleep,
             self._async_sleep,
+            self._route,
         )
 
     def _adopt(self, shared: Shared) -> None:
         self._auth, self._clock, self._policy = shared.auth, shared.clock, shared.policy
         self._settings, self.base_url = shared.settings, shared.base_url
         self._sleep, self._async_sleep = shared.sleep, shared.async_sleep
+        self._route, self._twin_of_sync = shared.route, True
 
     @classmethod
     def _env_arguments(cls, kwargs: dict[str, Any]) -> tuple[str, str]:
@@ -347,10 +359,24 @@ class SyncHTTP(Venue):
     ) -> None:
         settings = self._settings
         _one_route(settings, transport)
+        if transport is None:  # a transport the caller gives decides the route itself
+            self._route = _proxy.route(base_url, settings.proxy, settings.trust_env)
+        self._opened = (auth, base_url, transport)
+        self._connect()
+        self._bulk_lock = threading.Lock()
+        self._loop_thread: LoopThread | None = None
+        self._twin: AsyncHTTP | None = None
+        self._finalizer: weakref.finalize[[], SyncHTTP] | None = None
+        _fork.track(self)
+
+    def _connect(self) -> None:
+        """The httpx client (a fresh pool) and the lean sender on it."""
+        auth, base_url, transport = self._opened
+        settings = self._settings
         http = httpx.Client(
             transport=transport,
-            proxy=settings.proxy,
-            verify=_verify(settings, base_url, transport),
+            proxy=self._route,
+            verify=_verify(settings, base_url, transport, self._route),
             **_options(auth, base_url, settings),
         )
         if transport is None:
@@ -368,9 +394,22 @@ class SyncHTTP(Venue):
             wire = Wire(base_url, _HEADERS, self._auth)
             self._lean = SyncSender.of(http, wire, timeout_of(settings.timeout))
         self._transport = transport
+
+    def _after_fork(self) -> None:
+        """In a forked child (``_fork``): fresh locks, no loop thread nor twin (made
+        again on first use), a fresh pool; the parent's are left untouched. A
+        transport the caller gave is theirs, and kept."""
         self._bulk_lock = threading.Lock()
-        self._loop_thread: LoopThread | None = None
-        self._twin: AsyncHTTP | None = None
+        if self._finalizer is not None:
+            self._finalizer.detach()  # it would stop the parent's loop thread
+        if self._twin is not None:
+            self._twin._abandon()
+        _fork.leave(self._loop_thread, self._twin, self._http)
+        self._loop_thread = self._twin = self._finalizer = None
+        if self._transport is None and not self._http.is_closed:
+            self._fork_failed = True
+            self._connect()
+            self._fork_failed = False
 
     def _on_async_twin(self, cls: type[_A], work: Callable[[_A], Awaitable[_T]]) -> _T:
         """Run ``work`` on this client's async twin (bulk cancels are async inside), in
@@ -378,16 +417,23 @@ class SyncHTTP(Venue):
         keep-alive and :meth:`warm` serve every bulk call. Works from inside a running
         event loop too (a notebook): the twin's loop is its own."""
         loop, twin = self._bulk(cls)
-        return loop.call(lambda: work(twin))
+        try:
+            return loop.call(lambda: work(twin))
+        except Closed as exc:
+            raise InvalidRequest(
+                f"{type(self).__name__} was closed during this call ({exc}): what it sent"
+                " may have landed; check the open orders with a new client"
+            ) from None
 
     def _bulk(self, cls: type[_A]) -> tuple[LoopThread, _A]:
         """The loop thread and the async twin, started on first use."""
         self._check_open()
         with self._bulk_lock:
+            self._check_open()  # closed meanwhile, from another thread
             if self._loop_thread is None:
                 self._loop_thread = LoopThread()
                 # A client dropped without close() does not keep its thread running.
-                weakref.finalize(self, self._loop_thread.stop)
+                self._finalizer = weakref.finalize(self, self._loop_thread.stop)
             if self._twin is None:
                 self._twin = cls._twin_of(self._shared(), self._async_transport())
             twin = self._twin
@@ -406,6 +452,8 @@ class SyncHTTP(Venue):
     def _check_open(self) -> None:
         if self._http.is_closed:
             raise InvalidRequest(f"{type(self).__name__} is closed; create a new client")
+        if self._fork_failed:
+            raise InvalidRequest(_NOT_RENEWED.format(type(self).__name__))
 
     def _send(
         self, request: dict[str, Any], order: str | None = None
@@ -443,22 +491,19 @@ class SyncHTTP(Venue):
             self._http.get(_WARM_PATH, auth=None)
         except httpx.TransportError as exc:
             raise _unreachable(self.base_url, exc) from None
-        loop, twin = self._bulk(self._twin_class)
-        loop.call(twin.warm)
+        self._on_async_twin(self._twin_class, lambda twin: twin.warm())
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Close the connection pools (and the bulk cancels' loop thread)."""
+        """Close the connection pools and the bulk cancels' loop thread. From another
+        thread too: a bulk call running there ends first (cancelled, with an
+        :class:`InvalidRequest` saying the client was closed), and no new one starts."""
         self._http.close()
         with self._bulk_lock:
             loop, twin = self._loop_thread, self._twin
             self._loop_thread = self._twin = None
         if loop is not None:
-            try:
-                if twin is not None:
-                    loop.call(twin.close)
-            finally:
-                loop.close()
+            loop.close(twin.close if twin is not None else None)
 
     def __enter__(self) -> Self:
         return self
@@ -512,14 +557,31 @@ class AsyncHTTP(Venue):
     ) -> None:
         settings = self._settings
         _one_route(settings, transport)
-        self._loop = None
+        if transport is None and not self._twin_of_sync:  # a twin has its owner's route
+            self._route = _proxy.route(base_url, settings.proxy, settings.trust_env)
+        self._opened = (auth, base_url, transport)
+        self._one_shot = transport is None and _oneshot.active()
         # Pooled connections belong to the loop that opened them; a mock or an
         # in-process app has none, and may be driven from any loop.
         self._loop_bound = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self._connect()
+        if not self._twin_of_sync:  # a twin is dropped by its owner in a child
+            _fork.track(self)
+
+    def _connect(self) -> None:
+        """The httpx client (a fresh pool, bound to no loop yet) and the lean sender."""
+        auth, base_url, transport = self._opened
+        settings = self._settings
+        self._loop = None
         self._lean = None  # a transport the caller gives is always used
-        if transport is None and _oneshot.active():  # the CLI: no aiohttp to import
-            verify = _verify(settings, base_url, transport)
-            self._http = _oneshot.async_client(settings, verify, _options(auth, base_url, settings))
+        self._aiohttp: AiohttpTransport | None = None  # the one this client built
+        if self._one_shot:  # the CLI: no aiohttp to import
+            verify = _verify(settings, base_url, transport, self._route)
+            self._http = _oneshot.async_client(
+                attrs.evolve(settings, proxy=self._route),
+                verify,
+                _options(auth, base_url, settings),
+            )
             return
         if transport is None:
             from ._fastpath import AsyncSender, timeout_of
@@ -530,15 +592,33 @@ class AsyncHTTP(Venue):
             # TLS settings as httpx's own transport would have.
             transport = AiohttpTransport(
                 limits=_LIMITS,
-                proxy=settings.proxy,
-                trust_env=settings.trust_env,
-                verify=_verify(settings, base_url, transport),
+                proxy=self._route,
+                trust_env=False,  # the route is decided (aiohttp reads it otherwise)
+                verify=_verify(settings, base_url, transport, self._route),
             )
             wire = Wire(base_url, _HEADERS, self._auth)
             self._lean = AsyncSender(wire, transport, timeout_of(settings.timeout))
+            self._aiohttp = transport
         # The transport applies proxy and TLS settings itself (httpx would mount its
         # own proxy transport in front of it).
         self._http = httpx.AsyncClient(transport=transport, **_options(auth, base_url, settings))
+
+    def _after_fork(self) -> None:
+        """In a forked child (``_fork``): a fresh pool and aiohttp session, made on the
+        child's event loop when first used; the parent's are left untouched. A
+        transport the caller gave is theirs, and kept (so is its loop binding)."""
+        if self._opened[2] is None and not self._http.is_closed:
+            self._abandon()
+            _fork.leave(self._http, self._lean)
+            self._fork_failed = True
+            self._connect()
+            self._fork_failed = False
+
+    def _abandon(self) -> None:
+        """In a forked child: keep the parent's aiohttp connections from being closed
+        from here (see ``AiohttpTransport.forget``)."""
+        if self._aiohttp is not None:
+            self._aiohttp.forget()
 
     @classmethod
     def _twin_of(cls, shared: Shared, transport: httpx.AsyncBaseTransport | None) -> Self:
@@ -552,6 +632,8 @@ class AsyncHTTP(Venue):
     def _check_usable(self) -> None:
         if self._http.is_closed:
             raise InvalidRequest(f"{type(self).__name__} is closed; create a new client")
+        if self._fork_failed:
+            raise InvalidRequest(_NOT_RENEWED.format(type(self).__name__))
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:

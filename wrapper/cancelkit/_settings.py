@@ -11,8 +11,14 @@ import ssl
 import attrs
 import httpx
 
+from . import _proxy
 from ._exceptions import InvalidRequest
 from ._urls import redacted
+
+
+def shown(proxy: str | None) -> str:
+    """A proxy URL as reprs show it: without its user info (a password)."""
+    return repr(proxy if proxy is None else redacted(proxy))
 
 
 @attrs.frozen
@@ -22,14 +28,16 @@ class HTTPSettings:
 
     Attributes:
         timeout: seconds for each attempt, or an ``httpx.Timeout``.
-        proxy: a proxy URL for every request; None: as ``trust_env`` says.
+        proxy: an http(s) proxy URL for every request (shown without its password);
+            None: as ``trust_env`` says.
         trust_env: honour ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` (and ``SSL_CERT_FILE``),
-            as httpx does by default.
+            as httpx does by default; the proxy is chosen once, for the base URL, when the
+            client is built, and a SOCKS one is refused then.
         verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
     """
 
     timeout: float | httpx.Timeout = 10.0
-    proxy: str | None = None
+    proxy: str | None = attrs.field(default=None, repr=shown)
     trust_env: bool = True
     verify: bool | str | ssl.SSLContext = True
 
@@ -46,13 +54,13 @@ class HTTPSettings:
 
 
 def check_proxy(proxy: object) -> str:
-    """A proxy URL (http, https or socks5), else InvalidRequest without its password."""
+    """A proxy URL (http or https), else InvalidRequest without its password."""
     if not isinstance(proxy, str):
         raise InvalidRequest(f"proxy must be a URL string, not {type(proxy).__name__}")
     try:
         url = httpx.URL(proxy)
     except httpx.InvalidURL:
         raise InvalidRequest(f"proxy {redacted(proxy)!r} is not a valid URL") from None
-    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
-        raise InvalidRequest(f"proxy {redacted(proxy)!r} must be an http(s) or socks5 URL")
-    return proxy
+    if not url.host:
+        raise InvalidRequest(f"proxy {redacted(proxy)!r} has no host")
+    return _proxy.check(proxy)

@@ -26,6 +26,11 @@ from urllib.request import getproxies
 import httpx
 
 _LOCK = threading.Lock()
+# Held across fork(): a child never inherits it held by a thread it does not have
+# (clients are renewed in the child, and make their context here).
+os.register_at_fork(
+    before=_LOCK.acquire, after_in_parent=_LOCK.release, after_in_child=_LOCK.release
+)
 _SHARED: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
 
 

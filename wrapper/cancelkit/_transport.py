@@ -128,6 +128,16 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         )
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
+    def forget(self) -> None:
+        """In a forked child: the session's connections are the parent's. It is marked
+        closed and nothing is sent on them nor closed: collected, an aiohttp connector
+        closes its connections, which would unregister their sockets from the epoll
+        instance the child shares with its parent (the parent's loop then never hears
+        from them) and, over TLS, send a close_notify on them."""
+        client = self.client
+        if isinstance(client, aiohttp.ClientSession) and client.connector is not None:
+            client.connector._closed = True
+
     def session(self) -> aiohttp.ClientSession:
         """The session, made on first use (see :meth:`get_client`)."""
         client = self.client

@@ -241,6 +241,11 @@ class PolymarketUSClient(_Polymarket, SyncHTTP):
         self._bulk_calls = 0  # bulk calls running on the twin now
         self._bulk_calls_lock = threading.Lock()
 
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        self._bulk_calls_lock = threading.Lock()  # another thread may have held it
+        self._bulk_calls, self._bulk_until = 0, 0.0  # none runs in the child
+
     _bulk_until = 0.0  # time.monotonic() until which a past bulk call's windows matter
 
     def _bulk_call(self, work: Callable[[AsyncPolymarketUSClient], Awaitable[_T]]) -> _T:
@@ -405,6 +410,12 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
             _shared,
         )
         self._open(self._auth, self.base_url, transport)
+
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        # The shared limiter's waits belong to the parent's loop; none runs here.
+        self._bulk_calls, self._bulk_until = 0, 0.0
+        self._shared_live = self._shared_default = None
 
     async def cancel_order(
         self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False
