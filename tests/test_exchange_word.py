@@ -154,8 +154,39 @@ def test_a_limitless_cancel_is_never_taken_from_a_redirect_or_a_broken_answer(
     assert UID in str(caught.value)
 
 
+# 2xx answers that are not the cancel page's "200, CancelOrderResponse (empty on
+# success)": none of them says the order was cancelled (issue 31).
+NOT_THE_DOCUMENTED_SUCCESS: dict[str, Reply] = {
+    "202 accepted": (202, JSON, b"{}"),
+    "202 empty": (202, {}, b""),
+    "204 no content": (204, {}, b""),
+    "201 created": (201, JSON, b"{}"),
+    "200 with an error": (200, JSON, b'{"error": "order is not cancellable"}'),
+    "200 with a message": (200, JSON, b'{"message": "rejected"}'),
+    "200 with other fields": (200, JSON, b'{"extra": 1}'),
+}
+
+
 @pytest.mark.parametrize("flavour", ["sync", "async"])
-@pytest.mark.parametrize("body", [b"", b"{}", b'{"extra": 1}'])
+@pytest.mark.parametrize("answer", list(NOT_THE_DOCUMENTED_SUCCESS))
+def test_a_polymarket_cancel_succeeds_only_on_the_documented_answer(
+    exchange: Exchange, flavour: str, answer: str
+) -> None:
+    status, headers, body = NOT_THE_DOCUMENTED_SUCCESS[answer]
+    exchange.answer((status, headers, body))
+    with pytest.raises(UnexpectedResponse) as caught:
+        cancel(pm(flavour, exchange.url), "ord-1")
+    error = caught.value
+    assert exchange.seen == [("POST", "/v1/order/ord-1/cancel")]  # not retried
+    assert error.status == status
+    assert "ord-1" in str(error)
+    assert not error.retryable
+    if b"error" in body:
+        assert "order is not cancellable" in error.message  # the exchange's words kept
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("body", [b"", b"{}", b" {} "])
 def test_the_documented_empty_success_is_success(
     exchange: Exchange, flavour: str, body: bytes
 ) -> None:

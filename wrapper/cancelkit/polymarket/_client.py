@@ -128,11 +128,15 @@ def _accepted(error: CancelKitError) -> bool:
 
 
 def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
-    """The cancel's 2xx is the documented answer: empty, or a JSON object ("empty on
-    success"); an HTML or other page is a proxy's or portal's, never a confirmation."""
+    """The cancel's answer is the documented one: ``200`` with an empty
+    ``CancelOrderResponse`` ("empty on success": ``{}``, or no body at all). Any other
+    2xx (202 "accepted", 204), a JSON object with fields (``{"error": ...}``), an HTML
+    or other page (a proxy's, a portal's) is never a confirmation."""
     content_type = (header(response, "content-type") or "").lower()
     body = response.content.strip()
     try:
+        if response.status_code != 200:
+            raise ValueError(f"status {response.status_code}, not the documented 200")
         if "html" in content_type:
             raise ValueError(f"content type {content_type}")
         if body:
@@ -140,10 +144,17 @@ def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON {type(data).__name__}, not an object")
             CancelOrderResponse.from_dict(data)
+            if data:  # "empty on success": a field is not the success answer
+                said = data.get("error", data.get("message"))
+                raise ValueError(
+                    f"fields {sorted(map(str, data))[:5]}"
+                    + (f", saying {str(said)[:200]!r}" if said is not None else "")
+                )
     except (ValueError, TypeError, AttributeError) as exc:
         raise UnexpectedResponse(
-            f"the cancel answered {response.status_code} without the documented body"
-            f" (empty or a JSON object; {type(exc).__name__}: {exc}): is the base URL right?",
+            f"the cancel answered {response.status_code} without the documented answer"
+            f" (200 with an empty object; {type(exc).__name__}: {exc}): it is not a"
+            " confirmation that the order was cancelled",
             **attempts.context(response),
         ) from None
 
