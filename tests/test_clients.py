@@ -189,9 +189,12 @@ def test_not_found_after_an_ambiguous_attempt_keeps_its_attempts(
     assert call(make_pm(script).cancel_order, "ord-1", missing_ok=True) is None
 
 
-def test_limitless_missing_ok_returns_the_not_found_message(make_lm: Callable[..., Any]) -> None:
+def test_limitless_missing_ok_returns_a_message_that_reads_as_done(
+    make_lm: Callable[..., Any],
+) -> None:
     script = Script([httpx.Response(404, json={"message": "Order not found"})])
-    assert call(make_lm(script).cancel_order, order_id=UID, missing_ok=True) == "Order not found"
+    said = call(make_lm(script).cancel_order, order_id=UID, missing_ok=True)
+    assert said == "done: the exchange knows no such order for this token (missing_ok)"
 
 
 @pytest.mark.parametrize("header", ["0.3", "2"])

@@ -367,4 +367,16 @@ def test_limitless_missing_ok_accepts_an_order_already_cancelled(
     assert caught.value.state == "cancelled"
     assert "CANCELED" in caught.value.message
     client = box.limitless_client() if flavour == "sync" else box.async_limitless_client()
-    assert "cannot be cancelled" in cancel(client, order_id=order_id, missing_ok=True)
+    # A success that reads as one in a log, not the 400's "cannot be cancelled".
+    said = cancel(client, order_id=order_id, missing_ok=True)
+    assert said.startswith("done: already cancelled")
+    assert "cannot" not in said
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_limitless_missing_ok_on_an_unknown_order_reads_as_done(box: Sandbox, flavour: str) -> None:
+    order_id = f"{UID[:-4]}{'0a0b' if flavour == 'sync' else '0c0d'}"  # never seeded
+    client = box.limitless_client() if flavour == "sync" else box.async_limitless_client()
+    said = cancel(client, order_id=order_id, missing_ok=True)
+    assert said.startswith("done: ")
+    assert "not found" not in said.lower()

@@ -172,9 +172,13 @@ def _label(request: dict[str, Any]) -> str:
 def _single(error: OrderNotFound | OrderNotOpen, missing_ok: bool) -> str:
     """``missing_ok`` accepts an unknown order (404) and one the exchange says was
     cancelled; any other order that is not open (filled, or a state no lookup could
-    tell) is raised whatever it says: a fill must never pass for a cancel."""
-    if missing_ok and (isinstance(error, OrderNotFound) or error.state == "cancelled"):
-        return error.message
+    tell) is raised whatever it says: a fill must never pass for a cancel. What it
+    returns reads as the success it is (the exchange's own 400 text, "Order cannot be
+    cancelled", read like a failure in a log)."""
+    if missing_ok and isinstance(error, OrderNotFound):
+        return "done: the exchange knows no such order for this token (missing_ok)"
+    if missing_ok and error.state == "cancelled":
+        return "done: already cancelled (the exchange's status: CANCELED)"
     raise error
 
 
@@ -325,8 +329,8 @@ class LimitlessClient(SyncLimitless):
         A generated ``CancelByOrderId`` / ``CancelByClientOrderId`` may be passed
         instead. ``on_behalf_of`` cancels a managed sub-account's order (needs the
         ``delegated_signing`` scope). Returns the server's confirmation message; with
-        ``missing_ok``, an unknown order (404) or one already cancelled returns the
-        exchange's message instead of raising. An order that is not open raises
+        ``missing_ok``, an unknown order (404) or one already cancelled returns a
+        message saying so (``done: ...``) instead of raising. An order that is not open raises
         :class:`OrderNotOpen` with ``state`` from one ``POST /orders/status/batch``
         lookup (``cancelled``, ``filled``, ``expired``; None if it cannot tell): a fill
         is raised whatever ``missing_ok`` says.
