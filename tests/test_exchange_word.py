@@ -24,6 +24,7 @@ from cancelkit import (
     OrderNotFound,
     OrderNotOpen,
     PolymarketUSClient,
+    RetryPolicy,
     ServerError,
     UnexpectedResponse,
     WrongEndpoint,
@@ -380,3 +381,67 @@ def test_limitless_missing_ok_on_an_unknown_order_reads_as_done(box: Sandbox, fl
     said = cancel(client, order_id=order_id, missing_ok=True)
     assert said.startswith("done: ")
     assert "not found" not in said.lower()
+
+
+# Errors a program can act on (issue 31): the request's own id, the server's wait,
+# the cause of warm()'s failure, DeadlinePassed in the public hierarchy.
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_an_error_carries_its_correlation_id_and_a_5xx_its_retry_after(
+    exchange: Exchange, flavour: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    busy: Reply = (503, {**JSON, "Retry-After": "7"}, b'{"message": "maintenance"}')
+    exchange.answer(busy, busy)
+    with caplog.at_level(logging.DEBUG, logger="cancelkit"), pytest.raises(ServerError) as caught:
+        # Retry-After 7 s is over this policy's cap: the 503 is final at once.
+        cancel(lm(flavour, exchange.url, retry=RetryPolicy(max_retry_after=1.0)), order_id=UID)
+    first = caught.value
+    assert first.retry_after == 7.0
+    assert first.correlation_id
+    logged = [r.getMessage() for r in caplog.records if r.name == "cancelkit"]
+    assert [line for line in logged if f"id {first.correlation_id}," in line]
+    with pytest.raises(ServerError) as again:
+        cancel(lm(flavour, exchange.url, retry=RetryPolicy(max_retry_after=1.0)), order_id=UID)
+    assert again.value.correlation_id not in (None, first.correlation_id)  # one per request
+    assert pickle.loads(pickle.dumps(first)).correlation_id == first.correlation_id
+
+
+def test_an_error_built_from_another_keeps_its_correlation_id() -> None:
+    error = OrderNotFound("order not found", status=404, correlation_id="ab12cd34-5")
+    assert OrderNotOpen("not open", **error.context()).correlation_id == "ab12cd34-5"
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_warm_keeps_the_cause_of_its_network_error(flavour: str) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on any more
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    client = pm(flavour, url)
+    with pytest.raises(NetworkError) as caught:
+        if flavour == "sync":
+            with client:
+                client.warm()
+        else:
+
+            async def main() -> None:
+                async with client:
+                    await client.warm()
+
+            asyncio.run(main())
+    assert isinstance(caught.value.__cause__, httpx.TransportError)
+
+
+def test_deadline_passed_is_public_and_part_of_the_hierarchy() -> None:
+    from cancelkit import DeadlinePassed
+    from cancelkit._limiter import DeadlinePassed as used_inside
+
+    assert used_inside is DeadlinePassed  # what a result's error is, users can catch
+    assert issubclass(DeadlinePassed, CancelKitError)
+    assert "DeadlinePassed" in cancelkit.__all__
+    assert f"{DeadlinePassed.__module__}.{DeadlinePassed.__qualname__}" == "cancelkit.DeadlinePassed"
+    assert DeadlinePassed("not sent").retryable

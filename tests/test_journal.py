@@ -109,3 +109,16 @@ def test_a_broken_record_before_the_end_is_still_refused(tmp_path: Path) -> None
     path.write_bytes(b'{"order": "ord-1", "sta\n{"order": "ord-2", "status": "sent"}\n')
     with pytest.raises(click.UsageError, match="line 1: a JSON line that is not"):
         read_lines(str(path))
+
+
+def test_an_outcome_record_carries_the_requests_correlation_id() -> None:
+    """The id in the error is the id in the journal and in the --verbose log lines
+    (issue 31): a failed order's record leads to its request's attempts."""
+    import json
+
+    from cancelkit import CancelResult, ServerError
+    from cancelkit._cli._cancel import as_json
+
+    error = ServerError("busy", status=503, correlation_id="ab12cd34-7")
+    record = json.loads(as_json("1", CancelResult("ord-1", "failed", "busy", error)))
+    assert record["error"]["correlation_id"] == "ab12cd34-7"

@@ -482,7 +482,7 @@ class SyncHTTP(Venue):
         try:
             self._http.get(_WARM_PATH, auth=None)
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from None
+            raise _unreachable(self.base_url, exc) from exc  # the cause kept
         loop, twin = self._bulk(self._twin_class)
         loop.call(twin.warm)
         return time.perf_counter() - started
@@ -670,7 +670,7 @@ class AsyncHTTP(Venue):
             response = await self._http.get(_WARM_PATH, auth=None)
             await response.aclose()
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from None
+            raise _unreachable(self.base_url, exc) from exc  # the cause kept
         return time.perf_counter() - started
 
     async def close(self) -> None:

@@ -211,6 +211,7 @@ def as_json(label: str, result: CancelResult[Any], describe: Describe = str, **w
                 "message": error.message,
                 "status": error.status,
                 "request_id": error.request_id,
+                "correlation_id": error.correlation_id,  # in the --verbose log too
             },
         },
         ensure_ascii=False,
