@@ -68,6 +68,7 @@ _EXPORTS = {
     "NetworkError": "._exceptions",
     "ResponseTooLarge": "._exceptions",
     "DeadlinePassed": "._exceptions",
+    "OnResultFailed": "._exceptions",
     # each venue's clients, signing and models
     **{name: module for names in _VENUES.values() for name, module in names.items()},
 }
@@ -104,6 +105,7 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._exceptions import InvalidRequest as InvalidRequest
     from ._exceptions import NetworkError as NetworkError
     from ._exceptions import OrderNotFound as OrderNotFound
+    from ._exceptions import OnResultFailed as OnResultFailed
     from ._exceptions import OrderNotOpen as OrderNotOpen
     from ._exceptions import RateLimited as RateLimited
     from ._exceptions import ResponseTooLarge as ResponseTooLarge

@@ -14,7 +14,8 @@
     ├── ServerError                HTTP 5xx after the last retry (retryable)
     ├── NetworkError               no answer: connect failed, timed out, dropped (retryable)
     │   └── ResponseTooLarge       an answer larger than cancelkit reads
-    └── DeadlinePassed             not sent: a deadline passed before it could leave
+    ├── DeadlinePassed             not sent: a deadline passed before it could leave
+    └── OnResultFailed             a bulk run's on_result raised: the run stopped
 """
 
 from __future__ import annotations
@@ -243,6 +244,35 @@ class DeadlinePassed(CancelKitError):
     _retryable = True
 
 
+class OnResultFailed(CancelKitError):
+    """A bulk run's ``on_result`` callback raised: the run stopped as an interrupt
+    stops it, and ``cancel_orders`` / ``cancel_all`` raise this at its end, with the
+    callback's exception as ``__cause__``.
+
+    Why stop rather than log and go on: ``on_result`` is where a program keeps its
+    own record of what happened to its orders (a ledger, a risk system, a hedge). A
+    run that went on past a failed record would cancel orders the program never
+    hears of; one that raises at its end leaves no doubt, and the run's work is not
+    lost: nothing new is sent once it fails (``Control.stop_reason`` is
+    ``StopReason.CALLBACK``), what is in flight is answered and confirmed within the
+    deadline and its grace, and every requested order's outcome is in ``results``
+    (what was never sent is ``not_sent``: cancelling those again is safe). A program
+    that prefers a run that goes on catches its own exceptions in the callback.
+
+    The callback is not called again after it raised. On a sync client it runs on
+    the client's ``cancelkit-bulk`` thread (the async run's), not the caller's: it
+    must be quick, must not block, and must be safe to call from that thread.
+
+    Attributes:
+        results: one ``CancelResult`` per requested order, in input order, as
+            ``cancel_orders`` would have returned them.
+    """
+
+    def __init__(self, message: str, *, results: list[Any] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.results: list[Any] = [] if results is None else results
+
+
 PUBLIC = (
     CancelKitError,
     InvalidRequest,
@@ -257,6 +287,7 @@ PUBLIC = (
     NetworkError,
     ResponseTooLarge,
     DeadlinePassed,
+    OnResultFailed,
 )
 for _cls in PUBLIC:
     # Tracebacks and reprs show the name users import: cancelkit.OrderNotFound.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import os
 import re
 import signal
@@ -275,6 +276,14 @@ class _Report:
             sys.stdout.flush()
 
     def __call__(self, result: CancelResult[Any]) -> None:
+        # The library stops a run whose on_result raises; a journal or terminal that
+        # fails here must not stop a kill switch, so the CLI goes on, as it always has.
+        try:
+            self._write(result)
+        except Exception:
+            logging.getLogger("cancelkit").exception("writing an outcome failed; the run goes on")
+
+    def _write(self, result: CancelResult[Any]) -> None:
         label = self.label(result)
         record = as_json(label, result, self.describe, **self.where)
         if self.journal is not None:  # first: a closed terminal (SIGHUP) must not lose it

@@ -20,7 +20,14 @@ from uuid import UUID
 import httpx
 
 from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
-from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, cancel_each, check_batch_settings
+from .._bulk import (
+    DEFAULT_DEADLINE,
+    CancelResult,
+    Control,
+    Reporter,
+    cancel_each,
+    check_batch_settings,
+)
 from .._exceptions import (
     CancelKitError,
     InvalidRequest,
@@ -177,7 +184,7 @@ def _single(error: OrderNotFound | OrderNotOpen, missing_ok: bool) -> str:
     cancelled", read like a failure in a log)."""
     if missing_ok and isinstance(error, OrderNotFound):
         return "done: the exchange knows no such order for this token (missing_ok)"
-    if missing_ok and error.state == "cancelled":
+    if missing_ok and isinstance(error, OrderNotOpen) and error.state == "cancelled":
         return "done: already cancelled (the exchange's status: CANCELED)"
     raise error
 
@@ -706,8 +713,10 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         retried until ``deadline`` seconds have passed; ``concurrency`` is the number
         of batches in flight. A 401/403 or an answer that is not the exchange's stops
         the run (the rest ``not_sent``). Returns one result per target, in input
-        order; ``on_result`` sees each as it is known; ``control`` lets a caller stop
-        or abort the run.
+        order; ``on_result`` sees each as it is known (on a sync client, on its
+        ``cancelkit-bulk`` thread; if it raises, the run stops and
+        :class:`OnResultFailed` is raised at the end, every result in it);
+        ``control`` lets a caller stop or abort the run.
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
@@ -716,7 +725,8 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         # Each result carries the very target it was given, so the run's results are
         # CancelResult[_TargetT]; the engine itself is written for the union.
         given: list[CancelTarget] = list(targets)
-        sink = cast("Callable[[CancelResult[CancelTarget]], None] | None", on_result)
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
+        sink = cast("Callable[[CancelResult[CancelTarget]], None] | None", reporter.sink)
         if on_behalf_of is not None:
             results = await self._one_by_one(
                 given, on_behalf_of, paced, concurrency, missing_ok, sink, control
@@ -731,7 +741,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
                 missing_ok=missing_ok,
                 on_result=sink,
             )
-        return cast("list[CancelResult[_TargetT]]", results)
+        return reporter.settle(cast("list[CancelResult[_TargetT]]", results))
 
     async def _one_by_one(
         self,
@@ -780,20 +790,24 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         ``cancelled``. Any other order still ``LIVE`` there is reported ``failed``
         (index -1). For a sub-account the listing cannot be read (its page documents
         no ``onBehalfOf``): the exchange's ``canceled`` list is reported, plus one
-        ``unknown`` result for the market, since nothing confirms it is empty."""
+        ``unknown`` result for the market, since nothing confirms it is empty.
+        ``on_result``: as for :meth:`cancel_orders`."""
         check_batch_settings(1, max_rate)
         check.market_slug(market_slug)
         if on_behalf_of is not None:
             check.on_behalf_of(on_behalf_of)
         control = control or Control(deadline)
         control.about_one_order = kill.not_the_owner
-        return await kill.cancel_market(
-            _Wire(self),
-            market_slug,
-            on_behalf_of=on_behalf_of,
-            limiter=self._pace(max_rate, control.ends_at),
-            control=control,
-            on_result=on_result,
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
+        return reporter.settle(
+            await kill.cancel_market(
+                _Wire(self),
+                market_slug,
+                on_behalf_of=on_behalf_of,
+                limiter=self._pace(max_rate, control.ends_at),
+                control=control,
+                on_result=reporter.sink,
+            )
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
-from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
+from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, Reporter, check_batch_settings
 from .._exceptions import (
     CancelKitError,
     OrderNotFound,
@@ -552,24 +552,29 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         and the live page's per-endpoint windows), and retryable failures are
         retried until ``deadline`` seconds have passed. A 401/403 or an answer that
         is not the exchange's stops the run (the rest ``not_sent``). Returns one
-        result per id, in input order; ``on_result`` sees each as it is known.
+        result per id, in input order; ``on_result`` sees each as it is known (on a
+        sync client, on its ``cancelkit-bulk`` thread; if it raises, the run stops and
+        :class:`OnResultFailed` is raised at the end, every result in it).
         ``control`` (a :class:`Control`) lets a caller stop or abort the run; its
         deadline replaces ``deadline``.
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
         ids = list(order_ids)
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
         shared = self._join_bulk(max_rate)
         try:
-            return await kill.cancel_listed(
-                _Wire(self),
-                ids,
-                market_slug=market_slug,
-                limiter=shared,
-                control=control,
-                concurrency=concurrency,
-                missing_ok=missing_ok,
-                on_result=on_result,
+            return reporter.settle(
+                await kill.cancel_listed(
+                    _Wire(self),
+                    ids,
+                    market_slug=market_slug,
+                    limiter=shared,
+                    control=control,
+                    concurrency=concurrency,
+                    missing_ok=missing_ok,
+                    on_result=reporter.sink,
+                )
             )
         finally:
             self._leave_bulk()
@@ -585,18 +590,22 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
     ) -> list[CancelResult[str]]:
         """The exchange's cancel-all (every market, or ``market_slugs``'), confirmed:
         each order it names is ``cancelled`` once the listing no longer shows it, and
-        any order still listed there at the end is reported ``failed``."""
+        any order still listed there at the end is reported ``failed``. ``on_result``:
+        as for :meth:`cancel_orders`."""
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
         slugs = None if market_slugs is None else list(market_slugs)
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
         shared = self._join_bulk(max_rate)
         try:
-            return await kill.cancel_all(
-                _Wire(self),
-                market_slugs=slugs,
-                limiter=shared,
-                control=control,
-                on_result=on_result,
+            return reporter.settle(
+                await kill.cancel_all(
+                    _Wire(self),
+                    market_slugs=slugs,
+                    limiter=shared,
+                    control=control,
+                    on_result=reporter.sink,
+                )
             )
         finally:
             self._leave_bulk()
