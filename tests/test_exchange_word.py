@@ -422,26 +422,30 @@ def test_warm_keeps_the_cause_of_its_network_error(flavour: str) -> None:
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     client = pm(flavour, url)
-    with pytest.raises(NetworkError) as caught:
+
+    def warm() -> None:
         if flavour == "sync":
             with client:
                 client.warm()
-        else:
+            return
 
-            async def main() -> None:
-                async with client:
-                    await client.warm()
+        async def main() -> None:
+            async with client:
+                await client.warm()
 
-            asyncio.run(main())
+        asyncio.run(main())
+
+    with pytest.raises(NetworkError) as caught:
+        warm()
     assert isinstance(caught.value.__cause__, httpx.TransportError)
 
 
 def test_deadline_passed_is_public_and_part_of_the_hierarchy() -> None:
-    from cancelkit import DeadlinePassed
-    from cancelkit._limiter import DeadlinePassed as used_inside
+    from cancelkit import DeadlinePassed, _limiter
 
-    assert used_inside is DeadlinePassed  # what a result's error is, users can catch
+    assert _limiter.DeadlinePassed is DeadlinePassed  # a result's error: users can catch it
     assert issubclass(DeadlinePassed, CancelKitError)
     assert "DeadlinePassed" in cancelkit.__all__
-    assert f"{DeadlinePassed.__module__}.{DeadlinePassed.__qualname__}" == "cancelkit.DeadlinePassed"
+    name = f"{DeadlinePassed.__module__}.{DeadlinePassed.__qualname__}"
+    assert name == "cancelkit.DeadlinePassed"
     assert DeadlinePassed("not sent").retryable

@@ -104,8 +104,8 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._exceptions import DeadlinePassed as DeadlinePassed
     from ._exceptions import InvalidRequest as InvalidRequest
     from ._exceptions import NetworkError as NetworkError
-    from ._exceptions import OrderNotFound as OrderNotFound
     from ._exceptions import OnResultFailed as OnResultFailed
+    from ._exceptions import OrderNotFound as OrderNotFound
     from ._exceptions import OrderNotOpen as OrderNotOpen
     from ._exceptions import RateLimited as RateLimited
     from ._exceptions import ResponseTooLarge as ResponseTooLarge

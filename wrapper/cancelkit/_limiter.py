@@ -69,8 +69,6 @@ MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
 MAX_SPACING_FACTOR = 8.0
 
 
-
-
 # The event loop's timers wake up to a millisecond late (epoll rounds its timeout up
 # to whole milliseconds, and the wake-up takes a loop turn): at the published 300 ms
 # that is a third of a percent of every call. A timed wait sleeps until this much

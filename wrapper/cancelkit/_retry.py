@@ -11,8 +11,8 @@ import json
 import logging
 import os
 import random
-import secrets
 import re
+import secrets
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime

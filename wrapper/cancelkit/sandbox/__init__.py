@@ -61,7 +61,6 @@ __all__ = [
 ]
 
 
-
 class KnobChanges(TypedDict, total=False):
     """The keyword arguments of :meth:`Sandbox.set_knobs`: one per field of
     :class:`Knobs` (see there what each does), so that a type checker refuses a
