@@ -46,6 +46,7 @@ _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/jso
 # sooner cost one retried attempt, which is safe for a cancel.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _WARM_PATH = "/"
+_FINISH = 2.0  # seconds an unclosed sync client's bulk pool may take to close at exit
 
 
 class _NoCookies(http.cookiejar.CookieJar):
@@ -430,6 +431,9 @@ class SyncHTTP(Venue):
                 weakref.finalize(self, self._loop_thread.stop)
             if self._twin is None:
                 self._twin = cls._twin_of(self._shared(), self._async_transport())
+                # Dropped or still open at exit: its pool closed quietly, not left to
+                # aiohttp's "Unclosed client session" on stderr (issue 31).
+                weakref.finalize(self, self._loop_thread.finish, self._twin.close, _FINISH)
             twin = self._twin
             if not isinstance(twin, cls):
                 raise TypeError(f"the twin of {type(self).__name__} is not a {cls.__name__}")
