@@ -480,7 +480,7 @@ class SyncHTTP(Venue):
         does not pay for it: one unsigned ``GET /`` of the API root, whatever it
         answers, on the pool of single cancels and on the pool of bulk cancels (the
         kill switch). Returns the seconds it took; :class:`NetworkError` if
-        unreachable."""
+        unreachable (the transport's error as its ``__cause__``)."""
         self._check_open()
         started = time.perf_counter()
         try:
@@ -492,7 +492,9 @@ class SyncHTTP(Venue):
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Close the connection pools (and the bulk cancels' loop thread)."""
+        """Close the connection pools (and the bulk cancels' loop thread); also done
+        by ``with``. A client never closed is closed quietly when it is collected or
+        at exit."""
         self._http.close()
         with self._bulk_lock:
             loop, twin = self._loop_thread, self._twin
@@ -667,7 +669,10 @@ class AsyncHTTP(Venue):
             await self._async_sleep(delay)
 
     async def warm(self) -> float:
-        """Open a connection now (see :meth:`SyncHTTP.warm`); returns the seconds taken."""
+        """Open a connection now (TCP, and TLS in production) so that the first cancel
+        does not pay for it: one unsigned ``GET /`` of the API root, whatever it
+        answers. Returns the seconds it took; :class:`NetworkError` if unreachable
+        (the transport's error as its ``__cause__``)."""
         self._check_usable()
         started = time.perf_counter()
         try:
@@ -678,7 +683,7 @@ class AsyncHTTP(Venue):
         return time.perf_counter() - started
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (also done by ``async with``)."""
         await self._http.aclose()
 
     async def aclose(self) -> None:

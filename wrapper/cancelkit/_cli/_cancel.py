@@ -507,6 +507,10 @@ def _run(
         with one_shot():  # one run per process: httpx's own transport, no aiohttp import
             client = job.build_client()
     except InvalidRequest as exc:
+        if job.dry_run and exc.message.startswith("environment variable"):
+            # Nothing is sent, so no key is needed to show what would be (issue 31).
+            click.echo(f"cancelkit: {job.venue}: {exc.message}; a dry run needs none", err=True)
+            return _dry_run(job, items, all_orders)
         click.echo(f"cancelkit: {exc.message}", err=True)
         return EXIT_USAGE
     key = client.key_id
@@ -525,14 +529,9 @@ def _run(
         + (f"; {resumed} final in the record given, checked again" if resumed else ""),
         err=True,
     )
-    _warn_if_too_slow(job, len(items), all_orders)
     if job.dry_run:
-        click.echo(
-            f"cancelkit: dry run, nothing sent. Would send: {job.describe_request}", err=True
-        )
-        for label, target in items:
-            click.echo(f"would cancel {job.describe(target)}  ({label})")
-        return EXIT_OK
+        return _dry_run(job, items, all_orders)
+    _warn_if_too_slow(job, len(items), all_orders)
     sink = None
     if job.journal:
         try:
@@ -653,6 +652,15 @@ def _warn_if_too_slow(job: Job[Any], count: int, all_orders: bool) -> None:
             f" not_sent{hint}",
             err=True,
         )
+
+
+def _dry_run(job: Job[Any], items: Sequence[tuple[str, Any]], all_orders: bool) -> int:
+    """What a run would send, with nothing sent (and no key needed)."""
+    _warn_if_too_slow(job, len(items), all_orders)
+    click.echo(f"cancelkit: dry run, nothing sent. Would send: {job.describe_request}", err=True)
+    for label, target in items:
+        click.echo(f"would cancel {job.describe(target)}  ({label})")
+    return EXIT_OK
 
 
 def _shown(client: BulkClient) -> str:
