@@ -420,7 +420,7 @@ class Ledger(Generic[T]):
             return
         try:
             self._on_result(result)
-        except Exception:  # a broken progress display must not stop a kill switch
+        except Exception:  # the bulk calls hand a Reporter (never raises); other callers
             logger.exception("on_result callback failed; the run goes on")
 
     def finish(self, control: Control) -> list[CancelResult[T]]:
