@@ -46,8 +46,10 @@ class Script:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         request.read()
         self.requests.append(request)
-        # By default, each exchange's success (Polymarket ignores the body).
-        ok = httpx.Response(200, json={"message": "Order canceled successfully"})
+        # By default, each exchange's documented success: Polymarket's empty object
+        # (its paths hold /v1/), Limitless's confirmation message.
+        pm = "/v1/" in request.url.path
+        ok = httpx.Response(200, json={} if pm else {"message": "Order canceled successfully"})
         reply = self.replies.pop(0) if self.replies else ok
         if isinstance(reply, Exception):
             raise reply

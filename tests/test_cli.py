@@ -154,3 +154,33 @@ def test_verbose_shows_each_attempt_and_no_secret(cancelkit_sandbox: Sandbox) ->
     assert code == 0
     assert "POST /orders/batch-cancel -> 200 (attempt 1" in err
     assert box.credentials.limitless_secret not in err
+
+
+@pytest.mark.parametrize(
+    ("venue", "order", "variables"),
+    [
+        ("polymarket", "ord-1", ("POLYMARKET_KEY_ID", "POLYMARKET_SECRET_KEY")),
+        (
+            "limitless",
+            "--order-id=0f8fad5b-d9cb-469f-a165-70867728950e",
+            ("LIMITLESS_TOKEN_ID", "LIMITLESS_TOKEN_SECRET"),
+        ),
+    ],
+)
+def test_a_dry_run_needs_no_credentials(
+    cancelkit_sandbox: Sandbox, venue: str, order: str, variables: tuple[str, ...]
+) -> None:
+    """Nothing is sent, so no key is needed to show what would be (issue 31); a real
+    run without them is still refused before anything is sent."""
+    box = cancelkit_sandbox
+    box.clear_requests()
+    unset: dict[str, str | None] = {name: None for name in variables}
+    env = {**box.env(), **unset}
+    dry = CliRunner().invoke(main, ["cancel", venue, "--dry-run", order], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "would cancel" in dry.stdout
+    assert "dry run, nothing sent" in dry.stderr
+    real = CliRunner().invoke(main, ["cancel", venue, order], env=env)
+    assert real.exit_code == 2
+    assert all(name in real.stderr for name in variables)
+    assert box.requests == []

@@ -24,6 +24,7 @@ from cancelkit import (
     OrderNotFound,
     OrderNotOpen,
     PolymarketUSClient,
+    RetryPolicy,
     ServerError,
     UnexpectedResponse,
     WrongEndpoint,
@@ -154,8 +155,39 @@ def test_a_limitless_cancel_is_never_taken_from_a_redirect_or_a_broken_answer(
     assert UID in str(caught.value)
 
 
+# 2xx answers that are not the cancel page's "200, CancelOrderResponse (empty on
+# success)": none of them says the order was cancelled (issue 31).
+NOT_THE_DOCUMENTED_SUCCESS: dict[str, Reply] = {
+    "202 accepted": (202, JSON, b"{}"),
+    "202 empty": (202, {}, b""),
+    "204 no content": (204, {}, b""),
+    "201 created": (201, JSON, b"{}"),
+    "200 with an error": (200, JSON, b'{"error": "order is not cancellable"}'),
+    "200 with a message": (200, JSON, b'{"message": "rejected"}'),
+    "200 with other fields": (200, JSON, b'{"extra": 1}'),
+}
+
+
 @pytest.mark.parametrize("flavour", ["sync", "async"])
-@pytest.mark.parametrize("body", [b"", b"{}", b'{"extra": 1}'])
+@pytest.mark.parametrize("answer", list(NOT_THE_DOCUMENTED_SUCCESS))
+def test_a_polymarket_cancel_succeeds_only_on_the_documented_answer(
+    exchange: Exchange, flavour: str, answer: str
+) -> None:
+    status, headers, body = NOT_THE_DOCUMENTED_SUCCESS[answer]
+    exchange.answer((status, headers, body))
+    with pytest.raises(UnexpectedResponse) as caught:
+        cancel(pm(flavour, exchange.url), "ord-1")
+    error = caught.value
+    assert exchange.seen == [("POST", "/v1/order/ord-1/cancel")]  # not retried
+    assert error.status == status
+    assert "ord-1" in str(error)
+    assert not error.retryable
+    if b"error" in body:
+        assert "order is not cancellable" in error.message  # the exchange's words kept
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("body", [b"", b"{}", b" {} "])
 def test_the_documented_empty_success_is_success(
     exchange: Exchange, flavour: str, body: bytes
 ) -> None:
@@ -336,4 +368,84 @@ def test_limitless_missing_ok_accepts_an_order_already_cancelled(
     assert caught.value.state == "cancelled"
     assert "CANCELED" in caught.value.message
     client = box.limitless_client() if flavour == "sync" else box.async_limitless_client()
-    assert "cannot be cancelled" in cancel(client, order_id=order_id, missing_ok=True)
+    # A success that reads as one in a log, not the 400's "cannot be cancelled".
+    said = cancel(client, order_id=order_id, missing_ok=True)
+    assert said.startswith("done: already cancelled")
+    assert "cannot" not in said
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_limitless_missing_ok_on_an_unknown_order_reads_as_done(box: Sandbox, flavour: str) -> None:
+    order_id = f"{UID[:-4]}{'0a0b' if flavour == 'sync' else '0c0d'}"  # never seeded
+    client = box.limitless_client() if flavour == "sync" else box.async_limitless_client()
+    said = cancel(client, order_id=order_id, missing_ok=True)
+    assert said.startswith("done: ")
+    assert "not found" not in said.lower()
+
+
+# Errors a program can act on (issue 31): the request's own id, the server's wait,
+# the cause of warm()'s failure, DeadlinePassed in the public hierarchy.
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_an_error_carries_its_correlation_id_and_a_5xx_its_retry_after(
+    exchange: Exchange, flavour: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    busy: Reply = (503, {**JSON, "Retry-After": "7"}, b'{"message": "maintenance"}')
+    exchange.answer(busy, busy)
+    with caplog.at_level(logging.DEBUG, logger="cancelkit"), pytest.raises(ServerError) as caught:
+        # Retry-After 7 s is over this policy's cap: the 503 is final at once.
+        cancel(lm(flavour, exchange.url, retry=RetryPolicy(max_retry_after=1.0)), order_id=UID)
+    first = caught.value
+    assert first.retry_after == 7.0
+    assert first.correlation_id
+    logged = [r.getMessage() for r in caplog.records if r.name == "cancelkit"]
+    assert [line for line in logged if f"id {first.correlation_id}," in line]
+    with pytest.raises(ServerError) as again:
+        cancel(lm(flavour, exchange.url, retry=RetryPolicy(max_retry_after=1.0)), order_id=UID)
+    assert again.value.correlation_id not in (None, first.correlation_id)  # one per request
+    assert pickle.loads(pickle.dumps(first)).correlation_id == first.correlation_id
+
+
+def test_an_error_built_from_another_keeps_its_correlation_id() -> None:
+    error = OrderNotFound("order not found", status=404, correlation_id="ab12cd34-5")
+    assert OrderNotOpen("not open", **error.context()).correlation_id == "ab12cd34-5"
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_warm_keeps_the_cause_of_its_network_error(flavour: str) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on any more
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    client = pm(flavour, url)
+
+    def warm() -> None:
+        if flavour == "sync":
+            with client:
+                client.warm()
+            return
+
+        async def main() -> None:
+            async with client:
+                await client.warm()
+
+        asyncio.run(main())
+
+    with pytest.raises(NetworkError) as caught:
+        warm()
+    assert isinstance(caught.value.__cause__, httpx.TransportError)
+
+
+def test_deadline_passed_is_public_and_part_of_the_hierarchy() -> None:
+    from cancelkit import DeadlinePassed, _limiter
+
+    assert _limiter.DeadlinePassed is DeadlinePassed  # a result's error: users can catch it
+    assert issubclass(DeadlinePassed, CancelKitError)
+    assert "DeadlinePassed" in cancelkit.__all__
+    name = f"{DeadlinePassed.__module__}.{DeadlinePassed.__qualname__}"
+    assert name == "cancelkit.DeadlinePassed"
+    assert DeadlinePassed("not sent").retryable

@@ -197,3 +197,16 @@ def test_a_write_that_fails_mid_run_is_one_warning_and_never_raises(tmp_path: Pa
     assert "No space left on device" in warnings[0]
     assert journal.failed == "No space left on device"
     assert path.read_bytes() == planned
+
+
+def test_an_outcome_record_carries_the_requests_correlation_id() -> None:
+    """The id in the error is the id in the journal and in the --verbose log lines
+    (issue 31): a failed order's record leads to its request's attempts."""
+    import json
+
+    from cancelkit import CancelResult, ServerError
+    from cancelkit._cli._cancel import as_json
+
+    error = ServerError("busy", status=503, correlation_id="ab12cd34-7")
+    record = json.loads(as_json("1", CancelResult("ord-1", "failed", "busy", error)))
+    assert record["error"]["correlation_id"] == "ab12cd34-7"

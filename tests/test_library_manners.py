@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from typing import Any
 
 import cancelkit
 import httpx
@@ -54,3 +55,45 @@ def test_a_misspelt_from_env_keyword_fails_before_the_environment_is_read(
     for cls in (cancelkit.PolymarketUSClient, cancelkit.AsyncLimitlessClient):
         with pytest.raises(TypeError, match="timout"):
             cls.from_env(timout=5)  # type: ignore[call-arg]
+
+
+_UNCLOSED = """
+import gc, os, sys
+from uuid import UUID
+from cancelkit import LimitlessClient, PolymarketUSClient
+
+pm = PolymarketUSClient.from_env()  # never closed: still open at exit
+pm.warm()
+results = pm.cancel_orders(sys.argv[1:])
+lm = LimitlessClient.from_env()  # never closed; its single cancels run on the bulk loop
+print(lm.cancel_order(order_id=UUID(int=7), missing_ok=True))
+dropped = PolymarketUSClient.from_env()  # dropped unclosed mid-program
+dropped.cancel_orders(sys.argv[1:], missing_ok=True)
+del dropped
+gc.collect()
+if os.fork() == 0:  # a forked child exits with the parent's clients still open
+    sys.exit(0)
+os.wait()
+print(*(r.status for r in results))
+"""
+
+
+def test_an_unclosed_sync_client_exits_quietly(cancelkit_sandbox: Any) -> None:
+    """Clients left open at exit, or dropped unclosed, print nothing (aiohttp's
+    "Unclosed client session" and "Unclosed connector" before issue 31)."""
+    import os
+
+    box = cancelkit_sandbox
+    ids = [box.seed_polymarket(f"exit-{i}").id for i in range(3)]
+    env = {**os.environ, **box.env()}
+    out = subprocess.run(
+        [sys.executable, "-c", _UNCLOSED, *ids],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-3:] == ["cancelled"] * 3
+    assert "Unclosed" not in out.stderr
+    assert out.stderr == ""

@@ -285,3 +285,52 @@ def test_the_sdist_carries_the_tests(tmp_path: Path) -> None:
     assert {n.split("/")[0] for n in shipped if ".dist-info" not in n} == TOP_LEVEL
     for name in GENERATED:
         assert f"cancelkit/_generated/{name}/models/__init__.py" in shipped
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {_canonical(re.split(r"[\s\[<>=!~;(]", r, maxsplit=1)[0]) for r in requirements}
+
+
+# Loaded only by pytest itself (the pytest11 entry point), where pytest is present.
+_PYTEST_ONLY = {"_pytest_plugin.py"}
+
+
+def test_every_third_party_module_the_package_imports_is_declared() -> None:
+    """A module that comes only through another package's requirements (httpcore
+    through httpx, jsonschema-path through openapi-core) can change or leave under
+    us with nothing in our metadata to say we need it (issue 31)."""
+    import ast
+    import tomllib
+
+    import cancelkit
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = _names(project["dependencies"])
+    sandbox = core | _names(project["optional-dependencies"]["sandbox"])
+    owners = md.packages_distributions()
+    package = Path(cancelkit.__file__).parent
+    missing: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.name in _PYTEST_ONLY:
+            continue
+        declared = sandbox if relative.parts[0] == "sandbox" else core
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("cancelkit", "__future__"):
+                    continue
+                dists = {_canonical(d) for d in owners.get(top, [top])}
+                if not dists & declared:
+                    missing.append(f"{relative}: {top} ({', '.join(sorted(dists))})")
+    assert not missing, "imported but not declared in pyproject.toml:\n" + "\n".join(missing)

@@ -286,3 +286,20 @@ def test_admin_route_seeds_many_orders_at_once(cancelkit_sandbox: Sandbox) -> No
     assert len(cancelkit_sandbox.open_orders()) == 50
     # An order without an owner is the demo key's; without an id it is refused.
     assert httpx.post(url + "/_sandbox/orders", json=[{"owner": "x"}]).status_code == 400
+
+
+def test_set_knobs_types_every_knob_and_only_knobs() -> None:
+    """``Sandbox.set_knobs`` is typed by ``KnobChanges`` (issue 31): a knob added to
+    ``Knobs`` without it there would be refused by type checkers, a key there without
+    a knob accepted by them and refused at run time."""
+    import typing
+
+    import attrs
+    from cancelkit.sandbox import KnobChanges, Knobs
+    from cancelkit.sandbox._state import MAINTENANCE_MODES
+
+    hints = typing.get_type_hints(KnobChanges)
+    assert set(hints) == set(attrs.fields_dict(Knobs))
+    assert typing.get_args(hints["maintenance"]) == MAINTENANCE_MODES
+    with Sandbox() as box, pytest.raises(ValueError, match="unknown knob 'failure_rat'"):
+        box.set_knobs(**{"failure_rat": 0.5})

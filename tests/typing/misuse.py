@@ -20,3 +20,6 @@ def misuse(box: Sandbox, lm: LimitlessClient) -> None:
     results = lm.cancel_orders([CancelByClientOrderId(client_order_id="c")])
     results[0].target.order_id  # type: ignore[attr-defined]  # not a CancelByOrderId
     PolymarketUSClient("k", "s", timeout="5")  # type: ignore[arg-type]
+    box.set_knobs(failure_rat=0.5)  # type: ignore[call-arg]  # misspelt knob
+    box.set_knobs(maintenance="off")  # type: ignore[arg-type]  # not a mode
+    box.set_knobs(validate="yes")  # type: ignore[arg-type]

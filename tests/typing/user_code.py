@@ -102,6 +102,7 @@ async def async_bot() -> None:
 def test_my_bot() -> None:
     with Sandbox() as box:
         box.seed_polymarket("ord-1")
+        box.set_knobs(failure_rate=0.1, maintenance="cancel_only", seed=None, validate=True)
         pm = box.polymarket_client(timeout=2.0)
         assert_type(pm, PolymarketUSClient)
         with pm:

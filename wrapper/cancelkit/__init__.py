@@ -67,6 +67,8 @@ _EXPORTS = {
     "ServerError": "._exceptions",
     "NetworkError": "._exceptions",
     "ResponseTooLarge": "._exceptions",
+    "DeadlinePassed": "._exceptions",
+    "OnResultFailed": "._exceptions",
     # each venue's clients, signing and models
     **{name: module for names in _VENUES.values() for name, module in names.items()},
 }
@@ -99,8 +101,10 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._exceptions import AuthenticationError as AuthenticationError
     from ._exceptions import BadRequest as BadRequest
     from ._exceptions import CancelKitError as CancelKitError
+    from ._exceptions import DeadlinePassed as DeadlinePassed
     from ._exceptions import InvalidRequest as InvalidRequest
     from ._exceptions import NetworkError as NetworkError
+    from ._exceptions import OnResultFailed as OnResultFailed
     from ._exceptions import OrderNotFound as OrderNotFound
     from ._exceptions import OrderNotOpen as OrderNotOpen
     from ._exceptions import RateLimited as RateLimited

@@ -52,6 +52,7 @@ _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/jso
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _WARM_PATH = "/"
 _NOT_RENEWED = "{} could not renew its connections after fork(); create a new client"
+_FINISH = 2.0  # seconds an unclosed sync client's bulk pool may take to close at exit
 
 
 class _NoCookies(http.cookiejar.CookieJar):
@@ -366,7 +367,7 @@ class SyncHTTP(Venue):
         self._bulk_lock = threading.Lock()
         self._loop_thread: LoopThread | None = None
         self._twin: AsyncHTTP | None = None
-        self._finalizer: weakref.finalize[[], SyncHTTP] | None = None
+        self._finalizer: weakref.finalize[Any, SyncHTTP] | None = None
         _fork.track(self)
 
     def _connect(self) -> None:
@@ -436,6 +437,13 @@ class SyncHTTP(Venue):
                 self._finalizer = weakref.finalize(self, self._loop_thread.stop)
             if self._twin is None:
                 self._twin = cls._twin_of(self._shared(), self._async_transport())
+                # Dropped or still open at exit: its pool closed quietly, not left to
+                # aiohttp's "Unclosed client session" on stderr (issue 31).
+                if self._finalizer is not None:
+                    self._finalizer.detach()  # finish() stops the loop too
+                self._finalizer = weakref.finalize(
+                    self, self._loop_thread.finish, self._twin.close, _FINISH
+                )
             twin = self._twin
             if not isinstance(twin, cls):
                 raise TypeError(f"the twin of {type(self).__name__} is not a {cls.__name__}")
@@ -484,20 +492,22 @@ class SyncHTTP(Venue):
         does not pay for it: one unsigned ``GET /`` of the API root, whatever it
         answers, on the pool of single cancels and on the pool of bulk cancels (the
         kill switch). Returns the seconds it took; :class:`NetworkError` if
-        unreachable."""
+        unreachable (the transport's error as its ``__cause__``)."""
         self._check_open()
         started = time.perf_counter()
         try:
             self._http.get(_WARM_PATH, auth=None)
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from None
+            raise _unreachable(self.base_url, exc) from exc  # the cause kept
         self._on_async_twin(self._twin_class, lambda twin: twin.warm())
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Close the connection pools and the bulk cancels' loop thread. From another
-        thread too: a bulk call running there ends first (cancelled, with an
-        :class:`InvalidRequest` saying the client was closed), and no new one starts."""
+        """Close the connection pools and the bulk cancels' loop thread; also done by
+        ``with``. From another thread too: a bulk call running there ends first
+        (cancelled, with an :class:`InvalidRequest` saying the client was closed), and
+        no new one starts. A client never closed is closed quietly when it is
+        collected or at exit."""
         self._http.close()
         with self._bulk_lock:
             loop, twin = self._loop_thread, self._twin
@@ -705,18 +715,21 @@ class AsyncHTTP(Venue):
             await self._async_sleep(delay)
 
     async def warm(self) -> float:
-        """Open a connection now (see :meth:`SyncHTTP.warm`); returns the seconds taken."""
+        """Open a connection now (TCP, and TLS in production) so that the first cancel
+        does not pay for it: one unsigned ``GET /`` of the API root, whatever it
+        answers. Returns the seconds it took; :class:`NetworkError` if unreachable
+        (the transport's error as its ``__cause__``)."""
         self._check_usable()
         started = time.perf_counter()
         try:
             response = await self._http.get(_WARM_PATH, auth=None)
             await response.aclose()
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from None
+            raise _unreachable(self.base_url, exc) from exc  # the cause kept
         return time.perf_counter() - started
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (also done by ``async with``)."""
         await self._http.aclose()
 
     async def aclose(self) -> None:

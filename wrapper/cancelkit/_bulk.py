@@ -1,7 +1,9 @@
 """Bulk cancel: outcomes that mean what they say, a run that can stop cleanly.
 
 Every requested order ends as exactly one :data:`Outcome`, reported once, as
-soon as it is known (``on_result``), and in input order at the end. A run stops
+soon as it is known (``on_result``), and in input order at the end. An
+``on_result`` that raises stops the run as an interrupt would, and the bulk call
+raises :class:`OnResultFailed` at its end, every outcome in it (see there why). A run stops
 taking new work when told (a signal, or a failure that retrying would only
 repeat: a 401/403, a wrong endpoint); what was never sent is *not sent*, what
 was in flight when it was aborted is *unknown*.
@@ -24,6 +26,7 @@ from ._exceptions import (
     AuthenticationError,
     CancelKitError,
     InvalidRequest,
+    OnResultFailed,
     OrderNotFound,
     OrderNotOpen,
     UnexpectedResponse,
@@ -108,6 +111,9 @@ class StopReason(enum.Enum):
     """:meth:`Control.abort`: what was in flight was cancelled too."""
     FAILED = "failed"
     """A failure every other order would meet too (a 401/403, a wrong endpoint)."""
+    CALLBACK = "callback"
+    """The caller's ``on_result`` raised: the bulk call raises :class:`OnResultFailed`
+    at the end."""
 
 
 @contextmanager
@@ -414,7 +420,7 @@ class Ledger(Generic[T]):
             return
         try:
             self._on_result(result)
-        except Exception:  # a broken progress display must not stop a kill switch
+        except Exception:  # the bulk calls hand a Reporter (never raises); other callers
             logger.exception("on_result callback failed; the run goes on")
 
     def finish(self, control: Control) -> list[CancelResult[T]]:
@@ -430,6 +436,46 @@ class Ledger(Generic[T]):
             if result is None and index not in copies:  # copies follow their original
                 self.record(index, "not_sent", message=why)
         return [r for r in self._results if r is not None]
+
+
+class Reporter(Generic[T]):
+    """A bulk call's ``on_result``, as its run calls it: the first exception it raises
+    stops the run (``StopReason.CALLBACK``) and is kept; it is not called again; and
+    :meth:`settle` raises :class:`OnResultFailed` with every result at the end."""
+
+    def __init__(
+        self, on_result: Callable[[CancelResult[T]], None] | None, control: Control
+    ) -> None:
+        self._on_result = on_result
+        self._control = control
+        self.error: Exception | None = None
+
+    @property
+    def sink(self) -> Callable[[CancelResult[T]], None] | None:
+        """What the run calls with each result (None when the caller gave none)."""
+        return None if self._on_result is None else self
+
+    def __call__(self, result: CancelResult[T]) -> None:
+        """Hand ``result`` to the caller's callback, unless it has failed before."""
+        if self._on_result is None or self.error is not None:
+            return
+        try:
+            self._on_result(result)
+        except Exception as exc:
+            self.error = exc
+            self._control.stop(f"on_result raised {type(exc).__name__}: {exc}", StopReason.CALLBACK)
+
+    def settle(self, results: list[CancelResult[T]]) -> list[CancelResult[T]]:
+        """``results``; or, if the callback raised, :class:`OnResultFailed` with them."""
+        if self.error is None:
+            return results
+        not_sent = sum(1 for r in results if r.status == "not_sent")
+        raise OnResultFailed(
+            f"on_result raised {type(self.error).__name__}: {self.error}; the run stopped"
+            f" as an interrupt would ({not_sent} order(s) not sent); every outcome is in"
+            " .results",
+            results=list(results),
+        ) from self.error
 
 
 Prepare = Callable[[T], dict[str, Any]]

@@ -12,7 +12,10 @@
     ├── UnexpectedResponse         an answer without the spec's shape, or undecodable
     ├── RateLimited                HTTP 429 after the last retry (retryable)
     ├── ServerError                HTTP 5xx after the last retry (retryable)
-    └── NetworkError               no answer: connect failed, timed out, dropped (retryable)
+    ├── NetworkError               no answer: connect failed, timed out, dropped (retryable)
+    │   └── ResponseTooLarge       an answer larger than cancelkit reads
+    ├── DeadlinePassed             not sent: a deadline passed before it could leave
+    └── OnResultFailed             a bulk run's on_result raised: the run stopped
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ class CancelKitError(Exception):
         message: what went wrong; for HTTP errors, the exchange's own message.
         status: the HTTP status of the last response, or None if there was none.
         request_id: the exchange's request id header of the last response, if it sent one.
+        correlation_id: cancelkit's own id of the request (neither exchange documents a
+            request id header a client may send): in the debug log line of every
+            attempt and in the CLI's journal, so that an error, its log lines and its
+            record can be found together. None for refusals before any request.
         attempts: how many requests were sent (0 for refusals before any I/O).
         method: the HTTP method of the request (``POST``), if one was made.
         path: the request's path and query, with the order id where the path has one.
@@ -75,11 +82,13 @@ class CancelKitError(Exception):
         body: str | None = None,
         may_have_landed: bool = False,
         retryable: bool | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.request_id = request_id
+        self.correlation_id = correlation_id
         self.attempts = attempts
         self.method = method
         self.path = path
@@ -102,6 +111,7 @@ class CancelKitError(Exception):
             "order": self.order,
             "body": self.body,
             "may_have_landed": self.may_have_landed,
+            "correlation_id": self.correlation_id,
         }
 
     def __str__(self) -> str:
@@ -193,9 +203,17 @@ class RateLimited(CancelKitError):
 
 
 class ServerError(CancelKitError):
-    """HTTP 5xx (or another unexpected status) after the last retry."""
+    """HTTP 5xx (or another unexpected status) after the last retry.
+
+    Attributes:
+        retry_after: seconds the server asked to wait (``Retry-After``), if it said.
+    """
 
     _retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after = retry_after
 
 
 class NetworkError(CancelKitError):
@@ -214,6 +232,47 @@ class ResponseTooLarge(NetworkError):
     _retryable = False
 
 
+class DeadlinePassed(CancelKitError):
+    """Not sent: a deadline passed before the request could leave (it never did).
+
+    In a bulk run, the run's deadline (the order's outcome is ``not_sent``, with this
+    error); for a single call made while a bulk run uses the same client, the wait
+    for a slot in that run's rate limits, which is bounded by the call's timeout.
+    Repeating the call later may succeed.
+    """
+
+    _retryable = True
+
+
+class OnResultFailed(CancelKitError):
+    """A bulk run's ``on_result`` callback raised: the run stopped as an interrupt
+    stops it, and ``cancel_orders`` / ``cancel_all`` raise this at its end, with the
+    callback's exception as ``__cause__``.
+
+    Why stop rather than log and go on: ``on_result`` is where a program keeps its
+    own record of what happened to its orders (a ledger, a risk system, a hedge). A
+    run that went on past a failed record would cancel orders the program never
+    hears of; one that raises at its end leaves no doubt, and the run's work is not
+    lost: nothing new is sent once it fails (``Control.stop_reason`` is
+    ``StopReason.CALLBACK``), what is in flight is answered and confirmed within the
+    deadline and its grace, and every requested order's outcome is in ``results``
+    (what was never sent is ``not_sent``: cancelling those again is safe). A program
+    that prefers a run that goes on catches its own exceptions in the callback.
+
+    The callback is not called again after it raised. On a sync client it runs on
+    the client's ``cancelkit-bulk`` thread (the async run's), not the caller's: it
+    must be quick, must not block, and must be safe to call from that thread.
+
+    Attributes:
+        results: one ``CancelResult`` per requested order, in input order, as
+            ``cancel_orders`` would have returned them.
+    """
+
+    def __init__(self, message: str, *, results: list[Any] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.results: list[Any] = [] if results is None else results
+
+
 PUBLIC = (
     CancelKitError,
     InvalidRequest,
@@ -227,6 +286,8 @@ PUBLIC = (
     ServerError,
     NetworkError,
     ResponseTooLarge,
+    DeadlinePassed,
+    OnResultFailed,
 )
 for _cls in PUBLIC:
     # Tracebacks and reprs show the name users import: cancelkit.OrderNotFound.

@@ -32,7 +32,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import anyio
 import attrs
 
-from ._exceptions import CancelKitError
+# DeadlinePassed is public now (cancelkit.DeadlinePassed); other modules import it here too.
+from ._exceptions import DeadlinePassed as DeadlinePassed
 
 GLOBAL = "*"
 """The operation name of a budget over every endpoint."""
@@ -66,10 +67,6 @@ class Budget:
 
 MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
 MAX_SPACING_FACTOR = 8.0
-
-
-class DeadlinePassed(CancelKitError):
-    """The run's deadline passed before this request could be sent (it never left)."""
 
 
 # The event loop's timers wake up to a millisecond late (epoll rounds its timeout up

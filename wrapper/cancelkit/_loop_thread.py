@@ -32,6 +32,18 @@ class Closed(Exception):
     """The loop thread was closed, or is gone, while (or before) a call waited on it."""
 
 
+def _quiet_unclosed(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: aiohttp's "Unclosed client session" and
+    "Unclosed connector" (a pool that could not be closed: in a forked child, whose
+    copy of the loop has no thread) stay what aiohttp also raises for them, a
+    ResourceWarning, silent by default as an unclosed file's is; the rest as asyncio
+    reports it."""
+    message = str(context.get("message", ""))
+    if message.startswith(("Unclosed client session", "Unclosed connector")):
+        return
+    loop.default_exception_handler(context)
+
+
 class LoopThread:
     """An asyncio loop running in a daemon thread; :meth:`call` runs a coroutine
     function there and waits for its result (from any other thread, also from
@@ -39,6 +51,7 @@ class LoopThread:
 
     def __init__(self, name: str = "cancelkit-bulk") -> None:
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_unclosed)
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._lock = threading.Lock()
         self._left = threading.Condition(self._lock)  # a caller left call()
@@ -143,3 +156,27 @@ class LoopThread:
             # The callers have their answer (a result or Closed) before close() returns.
             with self._lock:
                 self._left.wait_for(lambda: not self._waiting, _END_WAIT)
+
+    def finish(self, function: Callable[[], Awaitable[object]], seconds: float) -> None:
+        """For a client left unclosed (dropped, or still open at exit): ``await
+        function()`` in the loop thread for at most ``seconds``, any failure ignored,
+        then stop the loop. Called from the loop thread itself, or where the thread is
+        gone (a forked child), it only stops it: nothing would run the coroutine."""
+        try:
+            thread = self._thread
+            if (
+                thread.is_alive()
+                and threading.current_thread() is not thread
+                and not self._loop.is_closed()
+            ):
+
+                async def main() -> None:
+                    await function()
+
+                future = asyncio.run_coroutine_threadsafe(main(), self._loop)
+                try:
+                    future.result(timeout=seconds)
+                except Exception:  # late or failed: nothing to report at exit
+                    future.cancel()
+        finally:
+            self.stop()

@@ -6,10 +6,13 @@ retried. The decisions live here once; the sync and async clients only loop.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import random
 import re
+import secrets
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -39,6 +42,27 @@ logger = logging.getLogger("cancelkit")
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
 _NOT_OPEN = re.compile(r"cannot be cancel", re.IGNORECASE)
 _CLOCK_SKEW_RETRY = 5.0  # seconds of newly learned skew that justify re-signing after a 401
+
+
+# A request's correlation id: this process's random prefix and a count. Neither
+# exchange documents a request id header a client may send, so it is not sent: it
+# ties an error to its attempts' log lines and to the journal. A count, not a
+# random id per request: a few hundred nanoseconds of the lean path, not a syscall.
+_ids = itertools.count(1)
+_prefix = secrets.token_hex(4)
+
+
+def _new_prefix() -> None:
+    global _ids, _prefix
+    _ids, _prefix = itertools.count(1), secrets.token_hex(4)
+
+
+os.register_at_fork(after_in_child=_new_prefix)  # a forked child's ids are its own
+
+
+def correlation_id() -> str:
+    """A new id for one request, unique to this process (``3f9a1c2e-17``)."""
+    return f"{_prefix}-{next(_ids)}"
 
 
 @attrs.frozen
@@ -159,6 +183,7 @@ class Attempts:
         "_started",
         "ambiguous",
         "clock",
+        "correlation_id",
         "count",
         "deadline",
         "method",
@@ -192,6 +217,7 @@ class Attempts:
         self.method = method.upper()
         self.path = path
         self.order = order  # named in log lines and errors
+        self.correlation_id = correlation_id()  # in log lines, errors and the journal
         self.count = 0
         self.retries = 0
         self.ambiguous = False  # an attempt may have reached the exchange unanswered
@@ -209,12 +235,13 @@ class Attempts:
         if logger.isEnabledFor(logging.DEBUG):
             elapsed = (time.perf_counter() - self._started) * 1000
             logger.debug(
-                "%s %s%s -> %s (attempt %d, %.1f ms)",
+                "%s %s%s -> %s (attempt %d, id %s, %.1f ms)",
                 self.method,
                 self.path,
                 "" if self.order is None or self.order in self.path else f" [order {self.order}]",
                 status,
                 self.count,
+                self.correlation_id,
                 elapsed,
             )
 
@@ -272,6 +299,7 @@ class Attempts:
             "path": self.path,
             "order": self.order,
             "may_have_landed": self.ambiguous,
+            "correlation_id": self.correlation_id,
         }
         if response is not None:
             details["status"] = response.status_code
@@ -333,5 +361,5 @@ class Attempts:
         elif 400 <= status < 500:
             kind = BadRequest
         else:
-            kind = ServerError
+            return ServerError(message, retry_after=retry_after(outcome), **context)
         return kind(message, **context)

@@ -154,10 +154,12 @@ def cancel() -> None:
     its variables.
 
     Each order ends as: cancelled, not open (cancelled before, filled...), not found
-    (unknown to the exchange for this key), failed (may still be open), not sent, or
-    unknown (sent, no answer before an interrupt or the deadline); where a venue can
-    tell, filled (it filled while the cancel was pending). Exit status: 0 every order
-    cancelled, filled or not open (not found too with --missing-ok); 1 any other; 2
+    (unknown to the exchange for this key), not listed (absent from this key's listing
+    or answered "not found or already canceled", and not looked up in time), failed
+    (may still be open), not sent, or unknown (sent, no answer before an interrupt or
+    the deadline); where a venue can tell, filled (it filled while the cancel was
+    pending). Exit status: 0 every order cancelled, filled or not open (not found and
+    not listed too with --missing-ok); 1 any other; 2
     invalid input or usage (nothing sent); 130 interrupted (after every outcome is
     written). SIGINT, SIGTERM and SIGHUP all stop the run the same way."""
 

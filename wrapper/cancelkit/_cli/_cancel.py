@@ -280,6 +280,7 @@ def as_json(label: str, result: CancelResult[Any], describe: Describe = str, **w
                 "message": error.message,
                 "status": error.status,
                 "request_id": error.request_id,
+                "correlation_id": error.correlation_id,  # in the --verbose log too
             },
         },
         ensure_ascii=False,
@@ -357,6 +358,14 @@ class _Report:
             )
 
     def __call__(self, result: CancelResult[Any]) -> None:
+        # The library stops a run whose on_result raises; a journal or terminal that
+        # fails here must not stop a kill switch, so the CLI goes on, as it always has.
+        try:
+            self._write(result)
+        except Exception:
+            logging.getLogger("cancelkit").exception("writing an outcome failed; the run goes on")
+
+    def _write(self, result: CancelResult[Any]) -> None:
         label = self.label(result)
         record = as_json(label, result, self.describe, **self.where)
         if result.duplicate_of is None:
@@ -585,6 +594,10 @@ def _run(
         with one_shot():  # one run per process: httpx's own transport, no aiohttp import
             client = job.build_client()
     except InvalidRequest as exc:
+        if job.dry_run and exc.message.startswith("environment variable"):
+            # Nothing is sent, so no key is needed to show what would be (issue 31).
+            click.echo(f"cancelkit: {job.venue}: {exc.message}; a dry run needs none", err=True)
+            return _dry_run(job, items, all_orders)
         click.echo(f"cancelkit: {exc.message}", err=True)
         return EXIT_USAGE
     key = client.key_id
@@ -603,14 +616,9 @@ def _run(
         + (f"; {resumed} final in the record given, checked again" if resumed else ""),
         err=True,
     )
-    _warn_if_too_slow(job, len(items), all_orders)
     if job.dry_run:
-        click.echo(
-            f"cancelkit: dry run, nothing sent. Would send: {job.describe_request}", err=True
-        )
-        for label, target in items:
-            click.echo(f"would cancel {job.describe(target)}  ({label})")
-        return EXIT_OK
+        return _dry_run(job, items, all_orders)
+    _warn_if_too_slow(job, len(items), all_orders)
     sink = None
     if job.journal:
         try:
@@ -810,6 +818,15 @@ def _warn_if_too_slow(job: Job[Any], count: int, all_orders: bool) -> None:
             f" not_sent{hint}",
             err=True,
         )
+
+
+def _dry_run(job: Job[Any], items: Sequence[tuple[str, Any]], all_orders: bool) -> int:
+    """What a run would send, with nothing sent (and no key needed)."""
+    _warn_if_too_slow(job, len(items), all_orders)
+    click.echo(f"cancelkit: dry run, nothing sent. Would send: {job.describe_request}", err=True)
+    for label, target in items:
+        click.echo(f"would cancel {job.describe(target)}  ({label})")
+    return EXIT_OK
 
 
 def _shown(client: BulkClient) -> str:

@@ -23,9 +23,15 @@ if TYPE_CHECKING:
 
 
 @click.command("limitless")
-@click.option("--order-id", "order_ids", multiple=True, metavar="UUID", help="Internal order id.")
 @click.option(
-    "--client-order-id", "client_ids", multiple=True, metavar="ID", help="Client order id."
+    "--order-id", "order_ids", multiple=True, metavar="UUID", help="Internal order id (repeatable)."
+)
+@click.option(
+    "--client-order-id",
+    "client_ids",
+    multiple=True,
+    metavar="ID",
+    help="Client order id (repeatable).",
 )
 @click.option(
     "--on-behalf-of",
@@ -162,7 +168,12 @@ def _limitless_seconds(orders: int, max_rate: float | None, *, one_by_one: bool)
 
 @click.command("limitless")
 @click.option(
-    "--market", "markets", multiple=True, required=True, metavar="SLUG", help="The market."
+    "--market",
+    "markets",
+    multiple=True,
+    required=True,
+    metavar="SLUG",
+    help="The market (repeatable).",
 )
 @click.option(
     "--status",

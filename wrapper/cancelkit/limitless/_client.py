@@ -20,7 +20,14 @@ from uuid import UUID
 import httpx
 
 from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
-from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, cancel_each, check_batch_settings
+from .._bulk import (
+    DEFAULT_DEADLINE,
+    CancelResult,
+    Control,
+    Reporter,
+    cancel_each,
+    check_batch_settings,
+)
 from .._exceptions import (
     CancelKitError,
     InvalidRequest,
@@ -172,9 +179,13 @@ def _label(request: dict[str, Any]) -> str:
 def _single(error: OrderNotFound | OrderNotOpen, missing_ok: bool) -> str:
     """``missing_ok`` accepts an unknown order (404) and one the exchange says was
     cancelled; any other order that is not open (filled, or a state no lookup could
-    tell) is raised whatever it says: a fill must never pass for a cancel."""
-    if missing_ok and (isinstance(error, OrderNotFound) or error.state == "cancelled"):
-        return error.message
+    tell) is raised whatever it says: a fill must never pass for a cancel. What it
+    returns reads as the success it is (the exchange's own 400 text, "Order cannot be
+    cancelled", read like a failure in a log)."""
+    if missing_ok and isinstance(error, OrderNotFound):
+        return "done: the exchange knows no such order for this token (missing_ok)"
+    if missing_ok and isinstance(error, OrderNotOpen) and error.state == "cancelled":
+        return "done: already cancelled (the exchange's status: CANCELED)"
     raise error
 
 
@@ -325,8 +336,8 @@ class LimitlessClient(SyncLimitless):
         A generated ``CancelByOrderId`` / ``CancelByClientOrderId`` may be passed
         instead. ``on_behalf_of`` cancels a managed sub-account's order (needs the
         ``delegated_signing`` scope). Returns the server's confirmation message; with
-        ``missing_ok``, an unknown order (404) or one already cancelled returns the
-        exchange's message instead of raising. An order that is not open raises
+        ``missing_ok``, an unknown order (404) or one already cancelled returns a
+        message saying so (``done: ...``) instead of raising. An order that is not open raises
         :class:`OrderNotOpen` with ``state`` from one ``POST /orders/status/batch``
         lookup (``cancelled``, ``filled``, ``expired``; None if it cannot tell): a fill
         is raised whatever ``missing_ok`` says.
@@ -702,8 +713,10 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         retried until ``deadline`` seconds have passed; ``concurrency`` is the number
         of batches in flight. A 401/403 or an answer that is not the exchange's stops
         the run (the rest ``not_sent``). Returns one result per target, in input
-        order; ``on_result`` sees each as it is known; ``control`` lets a caller stop
-        or abort the run.
+        order; ``on_result`` sees each as it is known (on a sync client, on its
+        ``cancelkit-bulk`` thread; if it raises, the run stops and
+        :class:`OnResultFailed` is raised at the end, every result in it);
+        ``control`` lets a caller stop or abort the run.
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
@@ -712,7 +725,8 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         # Each result carries the very target it was given, so the run's results are
         # CancelResult[_TargetT]; the engine itself is written for the union.
         given: list[CancelTarget] = list(targets)
-        sink = cast("Callable[[CancelResult[CancelTarget]], None] | None", on_result)
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
+        sink = cast("Callable[[CancelResult[CancelTarget]], None] | None", reporter.sink)
         if on_behalf_of is not None:
             results = await self._one_by_one(
                 given, on_behalf_of, paced, concurrency, missing_ok, sink, control
@@ -727,7 +741,7 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
                 missing_ok=missing_ok,
                 on_result=sink,
             )
-        return cast("list[CancelResult[_TargetT]]", results)
+        return reporter.settle(cast("list[CancelResult[_TargetT]]", results))
 
     async def _one_by_one(
         self,
@@ -776,20 +790,24 @@ class AsyncLimitlessClient(_Limitless, AsyncHTTP):
         ``cancelled``. Any other order still ``LIVE`` there is reported ``failed``
         (index -1). For a sub-account the listing cannot be read (its page documents
         no ``onBehalfOf``): the exchange's ``canceled`` list is reported, plus one
-        ``unknown`` result for the market, since nothing confirms it is empty."""
+        ``unknown`` result for the market, since nothing confirms it is empty.
+        ``on_result``: as for :meth:`cancel_orders`."""
         check_batch_settings(1, max_rate)
         check.market_slug(market_slug)
         if on_behalf_of is not None:
             check.on_behalf_of(on_behalf_of)
         control = control or Control(deadline)
         control.about_one_order = kill.not_the_owner
-        return await kill.cancel_market(
-            _Wire(self),
-            market_slug,
-            on_behalf_of=on_behalf_of,
-            limiter=self._pace(max_rate, control.ends_at),
-            control=control,
-            on_result=on_result,
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
+        return reporter.settle(
+            await kill.cancel_market(
+                _Wire(self),
+                market_slug,
+                on_behalf_of=on_behalf_of,
+                limiter=self._pace(max_rate, control.ends_at),
+                control=control,
+                on_result=reporter.sink,
+            )
         )
 
 

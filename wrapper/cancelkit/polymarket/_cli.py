@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     multiple=True,
     metavar="SLUG",
     help="With ids: cancel only those in this market (the others are not_sent, left"
-    " alone). With --all: cancel-all in these markets only (repeatable); each is counted"
-    " first, and one with no open orders is warned about.",
+    " alone). With --all: cancel-all in these markets only (repeatable with --all); each"
+    " is counted first, and one with no open orders is warned about.",
 )
 @click.option(
     "--all",
@@ -179,7 +179,9 @@ async def _count_markets(client: AsyncPolymarketUSClient, markets: tuple[str, ..
 
 
 @click.command("polymarket")
-@click.option("--market", "markets", multiple=True, metavar="SLUG", help="Only this market.")
+@click.option(
+    "--market", "markets", multiple=True, metavar="SLUG", help="Only this market (repeatable)."
+)
 @click.option(
     "--json",
     "json_lines",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
-from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
+from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, Reporter, check_batch_settings
 from .._exceptions import (
     CancelKitError,
     OrderNotFound,
@@ -128,11 +128,15 @@ def _accepted(error: CancelKitError) -> bool:
 
 
 def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
-    """The cancel's 2xx is the documented answer: empty, or a JSON object ("empty on
-    success"); an HTML or other page is a proxy's or portal's, never a confirmation."""
+    """The cancel's answer is the documented one: ``200`` with an empty
+    ``CancelOrderResponse`` ("empty on success": ``{}``, or no body at all). Any other
+    2xx (202 "accepted", 204), a JSON object with fields (``{"error": ...}``), an HTML
+    or other page (a proxy's, a portal's) is never a confirmation."""
     content_type = (header(response, "content-type") or "").lower()
     body = response.content.strip()
     try:
+        if response.status_code != 200:
+            raise ValueError(f"status {response.status_code}, not the documented 200")
         if "html" in content_type:
             raise ValueError(f"content type {content_type}")
         if body:
@@ -140,10 +144,17 @@ def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON {type(data).__name__}, not an object")
             CancelOrderResponse.from_dict(data)
+            if data:  # "empty on success": a field is not the success answer
+                said = data.get("error", data.get("message"))
+                raise ValueError(
+                    f"fields {sorted(map(str, data))[:5]}"
+                    + (f", saying {str(said)[:200]!r}" if said is not None else "")
+                )
     except (ValueError, TypeError, AttributeError) as exc:
         raise UnexpectedResponse(
-            f"the cancel answered {response.status_code} without the documented body"
-            f" (empty or a JSON object; {type(exc).__name__}: {exc}): is the base URL right?",
+            f"the cancel answered {response.status_code} without the documented answer"
+            f" (200 with an empty object; {type(exc).__name__}: {exc}): it is not a"
+            " confirmation that the order was cancelled",
             **attempts.context(response),
         ) from None
 
@@ -552,24 +563,29 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         and the live page's per-endpoint windows), and retryable failures are
         retried until ``deadline`` seconds have passed. A 401/403 or an answer that
         is not the exchange's stops the run (the rest ``not_sent``). Returns one
-        result per id, in input order; ``on_result`` sees each as it is known.
+        result per id, in input order; ``on_result`` sees each as it is known (on a
+        sync client, on its ``cancelkit-bulk`` thread; if it raises, the run stops and
+        :class:`OnResultFailed` is raised at the end, every result in it).
         ``control`` (a :class:`Control`) lets a caller stop or abort the run; its
         deadline replaces ``deadline``.
         """
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
         ids = list(order_ids)
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
         shared = self._join_bulk(max_rate)
         try:
-            return await kill.cancel_listed(
-                _Wire(self),
-                ids,
-                market_slug=market_slug,
-                limiter=shared,
-                control=control,
-                concurrency=concurrency,
-                missing_ok=missing_ok,
-                on_result=on_result,
+            return reporter.settle(
+                await kill.cancel_listed(
+                    _Wire(self),
+                    ids,
+                    market_slug=market_slug,
+                    limiter=shared,
+                    control=control,
+                    concurrency=concurrency,
+                    missing_ok=missing_ok,
+                    on_result=reporter.sink,
+                )
             )
         finally:
             self._leave_bulk()
@@ -585,18 +601,22 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
     ) -> list[CancelResult[str]]:
         """The exchange's cancel-all (every market, or ``market_slugs``'), confirmed:
         each order it names is ``cancelled`` once the listing no longer shows it, and
-        any order still listed there at the end is reported ``failed``."""
+        any order still listed there at the end is reported ``failed``. ``on_result``:
+        as for :meth:`cancel_orders`."""
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
         slugs = None if market_slugs is None else list(market_slugs)
+        reporter = Reporter(on_result, control)  # on_result raising stops the run
         shared = self._join_bulk(max_rate)
         try:
-            return await kill.cancel_all(
-                _Wire(self),
-                market_slugs=slugs,
-                limiter=shared,
-                control=control,
-                on_result=on_result,
+            return reporter.settle(
+                await kill.cancel_all(
+                    _Wire(self),
+                    market_slugs=slugs,
+                    limiter=shared,
+                    control=control,
+                    on_result=reporter.sink,
+                )
             )
         finally:
             self._leave_bulk()

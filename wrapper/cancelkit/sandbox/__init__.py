@@ -24,7 +24,7 @@ import os
 import secrets
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Literal, Self, TypedDict, Unpack
 from uuid import uuid4
 
 import attrs
@@ -49,7 +49,41 @@ if TYPE_CHECKING:
     from cancelkit._base import AsyncOptions as _AsyncOptions
     from cancelkit._base import SyncOptions as _SyncOptions
 
-__all__ = ["DEFAULT_MARKET", "Credentials", "Knobs", "Order", "RecordedRequest", "Sandbox", "Stats"]
+__all__ = [
+    "DEFAULT_MARKET",
+    "Credentials",
+    "KnobChanges",
+    "Knobs",
+    "Order",
+    "RecordedRequest",
+    "Sandbox",
+    "Stats",
+]
+
+
+class KnobChanges(TypedDict, total=False):
+    """The keyword arguments of :meth:`Sandbox.set_knobs`: one per field of
+    :class:`Knobs` (see there what each does), so that a type checker refuses a
+    misspelt knob or a value of the wrong type before the sandbox would."""
+
+    rate_limit: float
+    latency: float
+    failure_rate: float
+    drop_rate: float
+    throttle_rate: float
+    clock_offset: float
+    spike_rate: float
+    spike_latency: float
+    cancel_delay: float
+    fill_pending: float
+    endpoint_limits: bool
+    seed: int | None
+    max_fault_streak: int | None
+    validate: bool
+    published_limits: bool
+    maintenance: Literal["normal", "post_only", "cancel_only", "disabled"]
+    cancel_all_stuck: int
+
 
 POLYMARKET_ACCOUNT = "pm-demo"
 PARTNER_PROFILE = 1001
@@ -237,8 +271,10 @@ class Sandbox:
         self.polymarket.log.clear()
         self.limitless.log.clear()
 
-    def set_knobs(self, **knobs: Any) -> None:
-        """Set the same knobs on both venues (see :class:`Knobs`)."""
+    def set_knobs(self, **knobs: Unpack[KnobChanges]) -> None:
+        """Set the same knobs on both venues (see :class:`Knobs`), all or none: a
+        value the sandbox refuses raises ValueError naming it; a misspelt knob is an
+        error for type checkers (and a ValueError at run time)."""
         self.polymarket.set_knobs(**knobs)
         self.limitless.set_knobs(**knobs)
 
