@@ -39,15 +39,21 @@ DRIP_FOR = 40.0
 SLACK = 5.0  # a cold Python process, the run's own teardown: generous on purpose
 
 
+Fast = dict[tuple[str, str, int], Any]
+"""Answers given at once: (method, path, its n-th request from 1) -> a JSON value."""
+
+
 class DripServer:
     """A loopback HTTP server that answers every request 200, its status and headers
     at once, then its body one byte a second (spaces: JSON allows them before a
-    value), for at most ``DRIP_FOR`` seconds."""
+    value), for at most ``DRIP_FOR`` seconds; but the requests ``fast`` names, which
+    it answers at once (the exchange's first answers, before it slows down)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fast: Fast | None = None) -> None:
         stop = self.stop_event = threading.Event()
         self.requests: list[str] = []
         seen = self.requests
+        given = dict(fast or {})
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -57,6 +63,16 @@ class DripServer:
                 if length:
                     self.rfile.read(length)
                 seen.append(f"{self.command} {self.path}")
+                path = self.path.partition("?")[0]
+                nth = sum(1 for r in seen if r.partition("?")[0] == f"{self.command} {path}")
+                if (self.command, path, nth) in given:
+                    body = json.dumps(given[self.command, path, nth]).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(int(DRIP_FOR) + 2))
@@ -308,6 +324,62 @@ def test_one_sigterm_ends_a_run_on_a_slow_exchange_within_the_grace(
         # No listing answered: nothing was sent, every order is said to be so.
         assert {r["order"] for r in printed} == set(PM_IDS)
         assert _outcomes(journal) == dict.fromkeys(PM_IDS, "not_sent")
+
+
+def _open(order_id: str) -> dict[str, Any]:
+    return {"id": order_id, "marketSlug": "btc-100k", "state": "ORDER_STATE_NEW"}
+
+
+LISTING = "/v1/orders/open"
+BATCH = "/v1/orders/batched/cancel"
+
+
+@pytest.mark.parametrize(
+    ("fast", "args", "outcome"),
+    [
+        # The listing and the batch answer at once; the confirming listings trickle.
+        (
+            {
+                ("GET", LISTING, 1): {"orders": [_open(i) for i in PM_IDS]},
+                ("POST", BATCH, 1): {},
+            },
+            ["polymarket", *PM_IDS],
+            "unknown",
+        ),
+        # None is listed: each is looked up, and the lookups trickle.
+        ({("GET", LISTING, 1): {"orders": []}}, ["polymarket", *PM_IDS], "not_listed"),
+        # Limitless's cancel-all answers at once; the user-orders listings trickle.
+        (
+            {
+                ("DELETE", "/orders/all/btc-100k", 1): {
+                    "message": "ok",
+                    "canceled": LM_IDS,
+                    "failed": [],
+                }
+            },
+            ["limitless", "--all", "--market", "btc-100k"],
+            "unknown",
+        ),
+    ],
+    ids=["pm-confirming-listings", "pm-lookups", "lm-all-confirming-listings"],
+)
+def test_slow_confirmations_never_hold_a_run_past_its_deadline_and_grace(
+    tmp_path: Path, fast: Fast, args: list[str], outcome: str
+) -> None:
+    server = DripServer(fast)
+    try:
+        deadline = 3.0
+        result, took, journal = _run(server, tmp_path, [*args, "--deadline", str(deadline)])
+    finally:
+        server.close()
+    # Before: waiting on the first confirming listing (or lookup) after 40 s.
+    assert took < deadline + GRACE + SLACK, result.stderr
+    assert result.returncode == 1, result.stderr
+    printed = _records(result.stdout)
+    expected = set(LM_IDS) if args[0] == "limitless" else set(PM_IDS)
+    # Sent, never confirmed: said so, for every order, on stdout and in the journal.
+    assert {r["order"]: r["status"] for r in printed} == dict.fromkeys(expected, outcome)
+    assert _outcomes(journal) == dict.fromkeys(expected, outcome)
 
 
 def test_the_drip_server_drips(drip: DripServer) -> None:

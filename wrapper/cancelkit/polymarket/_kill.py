@@ -285,12 +285,12 @@ class _Run:
                     self.lookups_until = now + LOOKUP_GRACE
                     for scope in self.asking_after:
                         self.bound(scope)
-                in_time = self.lookups_until is None or (
+                in_window = self.lookups_until is None or (
                     now < self.lookups_until and self._free_slot()
                 )
-                if self.unlisted and (self.patient or in_time):
+                if self.unlisted and (self.patient or in_window):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
-                elif self.gone and in_time:
+                elif self.gone and in_window:
                     await self.ask(self.gone.popleft(), after_cancel=True)
                 elif not self.confirming and not self.asking and not self.asking_after:
                     return
