@@ -24,6 +24,7 @@ import pytest
 from cancelkit import (
     AsyncLimitlessClient,
     AsyncPolymarketUSClient,
+    Control,
     LimitlessClient,
     NetworkError,
     PolymarketUSClient,
@@ -200,6 +201,36 @@ def test_the_cli_route_bounds_a_whole_attempt(drip: DripServer) -> None:
     with pytest.raises(NetworkError, match="Timeout"):
         asyncio.run(main())
     assert time.monotonic() - started < 6
+
+
+@pytest.mark.parametrize("call", ["cancel_orders", "cancel_all"])
+def test_an_abort_reaches_every_request_of_a_polymarket_run(drip: DripServer, call: str) -> None:
+    control = Control(60)
+
+    async def main() -> tuple[list[Any], float]:
+        async with _client("polymarket", "async", drip.url) as client:
+            if call == "cancel_orders":
+                run = client.cancel_orders(PM_IDS, control=control)
+            else:
+                run = client.cancel_all(control=control)
+            task = asyncio.ensure_future(run)
+            while not drip.requests:  # the first request, its answer trickling in
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)
+            control.abort()
+            aborted = time.monotonic()
+            results = await asyncio.wait_for(task, DRIP_FOR)
+            return results, time.monotonic() - aborted
+
+    # Before: the first listing (or the cancel-all) was out of the abort's reach.
+    results, took = asyncio.run(main())
+    assert took < GRACE, took
+    assert results
+    assert not any(r.ok for r in results)
+    if call == "cancel_orders":  # the listing never answered: nothing was sent
+        assert [(r.target, r.status) for r in results] == [(i, "not_sent") for i in PM_IDS]
+    else:  # the cancel-all was sent, never answered: which orders it took is unknown
+        assert [r.status for r in results] == ["unknown"]
 
 
 # --- the command: a run ends by its deadline, or by the grace of one SIGTERM --------------
