@@ -296,8 +296,13 @@ class SyncSender:
     def send(self, prepared: Prepared) -> httpx.Response:
         """One attempt: signed now, sent, its answer read to the bound, all within the
         attempt's total (``timeout``)."""
-        with attempt_within(self._total):
+        # attempt_within(), inline: a context manager cost more than the rest of it.
+        total = self._total
+        token = _ENDS.set(None if total is None else time.monotonic() + total)
+        try:
             return self._send(prepared)
+        finally:
+            _ENDS.reset(token)
 
     def _send(self, prepared: Prepared) -> httpx.Response:
         wire = self.wire
