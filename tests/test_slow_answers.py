@@ -24,6 +24,7 @@ import pytest
 from cancelkit import (
     AsyncLimitlessClient,
     AsyncPolymarketUSClient,
+    CancelByOrderId,
     Control,
     LimitlessClient,
     NetworkError,
@@ -201,6 +202,46 @@ def test_the_cli_route_bounds_a_whole_attempt(drip: DripServer) -> None:
     with pytest.raises(NetworkError, match="Timeout"):
         asyncio.run(main())
     assert time.monotonic() - started < 6
+
+
+@pytest.mark.parametrize(
+    ("venue", "call"),
+    [("polymarket", "cancel_orders"), ("polymarket", "cancel_all"), ("limitless", "cancel_orders")],
+)
+def test_a_kill_switch_on_the_default_route_ends_by_its_deadline_and_grace(
+    drip: DripServer, venue: str, flavour: str, call: str
+) -> None:
+    deadline = 3.0
+    client = _client(venue, flavour, drip.url)
+    if venue == "limitless":
+        targets: list[Any] = [CancelByOrderId(order_id=i) for i in LM_IDS]
+    else:
+        targets = PM_IDS
+    method = getattr(client, call)
+    run = (
+        (lambda: method(deadline=deadline))
+        if call == "cancel_all"
+        else (lambda: method(targets, deadline=deadline))
+    )
+    started = time.monotonic()
+    try:
+        if flavour == "sync":
+            results = run()
+        else:
+
+            async def main() -> Any:
+                async with client:
+                    return await run()
+
+            results = asyncio.run(main())
+    finally:
+        if flavour == "sync":
+            client.close()
+    # Before: the first listing (or the cancel-all) held the run for the whole drip.
+    assert time.monotonic() - started < deadline + GRACE + 1
+    assert results
+    assert not any(r.ok for r in results)
+    assert {r.status for r in results} <= {"not_sent", "unknown"}
 
 
 @pytest.mark.parametrize("call", ["cancel_orders", "cancel_all"])
