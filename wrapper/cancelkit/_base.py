@@ -191,7 +191,10 @@ class SyncTransportInThread(httpx.AsyncBaseTransport):
                 extensions=response.extensions,
             )
 
-        return await anyio.to_thread.run_sync(send)
+        # Not waited for past a cancel (an abort, the attempt's timeout): the thread
+        # ends by itself, within the attempt's timeout on an httpx transport
+        # (``_fastpath.clamp``).
+        return await anyio.to_thread.run_sync(send, abandon_on_cancel=True)
 
 
 @attrs.frozen
@@ -388,12 +391,16 @@ class SyncHTTP(Venue):
             http._mounts = {k: v and Bounded(v) for k, v in http._mounts.items()}
         self._http = http
         self._lean = None  # a transport the caller gives is always used
+        from ._fastpath import attempt_seconds, clamp
+
+        self._attempt_seconds = attempt_seconds(settings.timeout)
+        clamp(transport)  # an httpx transport's waits end with the attempt, too
         if transport is None:
-            from ._fastpath import SyncSender, timeout_of
+            from ._fastpath import SyncSender
             from ._wire import Wire
 
             wire = Wire(base_url, _HEADERS, self._auth)
-            self._lean = SyncSender.of(http, wire, timeout_of(settings.timeout))
+            self._lean = SyncSender.of(http, wire, settings.timeout)
         self._transport = transport
 
     def _after_fork(self) -> None:
@@ -477,7 +484,7 @@ class SyncHTTP(Venue):
                 if lean is not None and prepared is not None:
                     outcome = lean.send(prepared)
                 else:
-                    outcome = self._http.request(**request)
+                    outcome = self._given_route(request)
             except httpx.TransportError as exc:
                 outcome = exc
             except httpx.HTTPError as exc:  # a body that cannot be decoded
@@ -486,6 +493,22 @@ class SyncHTTP(Venue):
             if delay is None:
                 return attempts.final(outcome), attempts
             self._sleep(delay)
+
+    def _given_route(self, request: dict[str, Any]) -> httpx.Response:
+        """One attempt through httpx (a transport the caller gave), within the
+        attempt's total: an httpx transport's waits are cut to it, any other's
+        answer is checked against it as it is read."""
+        from ._fastpath import attempt_within, within
+
+        with attempt_within(self._attempt_seconds):
+            http = self._http
+            response = http.send(http.build_request(**request), stream=True)
+            try:
+                response.stream = within(response.stream)
+                response.read()
+            finally:
+                response.close()
+        return response
 
     def warm(self) -> float:
         """Open a connection now (TCP, and TLS in production) so that the first cancel
@@ -594,7 +617,7 @@ class AsyncHTTP(Venue):
             )
             return
         if transport is None:
-            from ._fastpath import AsyncSender, timeout_of
+            from ._fastpath import AsyncSender
             from ._transport import AiohttpTransport
             from ._wire import Wire
 
@@ -607,7 +630,7 @@ class AsyncHTTP(Venue):
                 verify=_verify(settings, base_url, transport, self._route),
             )
             wire = Wire(base_url, _HEADERS, self._auth)
-            self._lean = AsyncSender(wire, transport, timeout_of(settings.timeout))
+            self._lean = AsyncSender(wire, transport, settings.timeout)
             self._aiohttp = transport
         # The transport applies proxy and TLS settings itself (httpx would mount its
         # own proxy transport in front of it).
@@ -666,12 +689,28 @@ class AsyncHTTP(Venue):
         lean = self._lean
         try:
             if lean is not None and prepared is not None:
-                return await lean.send(prepared)
-            return await self._http.request(**request)
+                return await lean.send(prepared)  # its session bounds the whole attempt
+            return await self._within(request)
         except httpx.TransportError as exc:
             return exc
         except httpx.HTTPError as exc:  # a body that cannot be decoded
             raise attempts.undecodable(exc) from exc
+
+    async def _within(self, request: dict[str, Any]) -> httpx.Response:
+        """One attempt through httpx (the CLI's route, or a transport the caller
+        gave), cancelled when the attempt's total has passed: a read timeout."""
+        from ._fastpath import attempt_seconds, attempt_within
+
+        seconds = attempt_seconds(self._settings.timeout)
+        # The instant is set too, for a sync transport run in a worker thread.
+        with attempt_within(seconds):
+            try:
+                with anyio.fail_after(seconds):
+                    return await self._http.request(**request)
+            except TimeoutError:
+                raise httpx.ReadTimeout(
+                    f"no whole answer within the attempt's timeout ({seconds:g} s)"
+                ) from None
 
     async def _send(
         self,

@@ -55,7 +55,8 @@ FINAL: frozenset[Outcome] = frozenset({"cancelled", "filled", "not_open"})
 
 DEFAULT_DEADLINE = 60.0
 GRACE = 3.0
-"""Seconds past the deadline (or an interrupt) for answers in flight and one listing."""
+"""Seconds past the deadline (or a stop) by which a run is over: the first half for
+answers in flight, the rest for one last confirmation (a listing, a lookup)."""
 
 
 def _about_every_order(error: CancelKitError) -> bool:
@@ -98,6 +99,12 @@ def sending(hook: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         _ON_SEND.reset(token)
+
+
+class Unanswered(CancelKitError):
+    """A request of a bulk run got no whole answer in time: the deadline (or the
+    stop) plus its share of the grace passed, or the run was aborted. It may have
+    been sent; a listing or lookup that ends so has said nothing."""
 
 
 class StopReason(enum.Enum):
@@ -148,7 +155,7 @@ def flight(
     first attempt leaves, it is counted and journaled (``Control.on_sent``) and
     ``on_sent`` is called; :meth:`Control.abort` cancels it; no answer is awaited
     past the deadline (or the stop) plus the grace."""
-    with control.in_flight() as scope:
+    with bounded(control) as scope:
         state = Flight(scope)
 
         def leaving() -> None:
@@ -158,8 +165,44 @@ def flight(
             control.mark_sent(indices)
 
         with sending(leaving):
-            scope.deadline = anyio.current_time() + max(0.0, control.end() - time.monotonic())
             yield state
+
+
+@contextmanager
+def bounded(
+    control: Control, *, final: bool = False, seconds: float | None = None
+) -> Iterator[anyio.CancelScope]:
+    """The block around one request of a bulk run, whatever it is (a cancel, a
+    listing, a lookup, a count): :meth:`Control.abort` cancels it, and it is not
+    waited for past :meth:`Control.cutoff` (``final``, the run's last confirmation:
+    :meth:`Control.end`), nor past ``seconds`` from now if given."""
+    ends = control.end() if final else control.cutoff()
+    left = max(0.0, ends - time.monotonic())
+    if seconds is not None:
+        left = min(left, max(0.0, seconds))
+    with control.in_flight() as scope:
+        scope.deadline = anyio.current_time() + left
+        yield scope
+
+
+async def in_time(
+    control: Control,
+    request: Callable[[], Awaitable[T]],
+    what: str,
+    *,
+    final: bool = False,
+    seconds: float | None = None,
+) -> T:
+    """``request``'s result, within :func:`bounded`; :class:`Unanswered` if cut off."""
+    with bounded(control, final=final, seconds=seconds):
+        return await request()
+    if control.stop_reason is StopReason.ABORTED:
+        why = "the run was aborted"
+    elif control.stopped:
+        why = f"the run stopped ({control.reason})"
+    else:
+        why = "the deadline" if seconds is None else f"{seconds:.3g} s"
+    raise Unanswered(f"{what}: no whole answer before {why}")
 
 
 async def each(
@@ -276,6 +319,12 @@ class Control:
         the deadline (or the stop) plus the grace."""
         last = self.ends_at if self.stopped_at is None else min(self.ends_at, self.stopped_at)
         return last + self.grace
+
+    def cutoff(self) -> float:
+        """The monotonic time after which no answer in flight is waited for: the
+        deadline (or the stop) plus half the grace; the rest of the grace is for the
+        run's last confirmation of what was sent."""
+        return self.end() - self.grace / 2
 
     def mark_sent(self, indices: Sequence[int]) -> None:
         """A request for ``indices`` is about to leave: count it, tell ``on_sent``."""

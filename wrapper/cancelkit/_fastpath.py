@@ -10,11 +10,20 @@ it guarantees is kept: the same route (proxy, ``trust_env``, TLS settings: the p
 is the one httpx built), the same timeouts, httpx's exception classes (so retries
 and "may have landed" are classified as before), and the clock learned from every
 signed answer's ``Date``. A transport given by the caller is never bypassed.
+
+A client's ``timeout`` bounds each attempt in total (:func:`attempt_seconds`), not
+each read: a server that answers and then sends a byte a second never holds an
+attempt past it. The sync pool's connections read and write through
+:class:`Clamped`, which cuts every socket wait to what is left of the attempt; the
+aiohttp session is given the total itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -28,6 +37,137 @@ if TYPE_CHECKING:
     from yarl import URL
 
     from ._transport import AiohttpTransport
+
+
+def attempt_seconds(value: float | httpx.Timeout) -> float | None:
+    """The seconds one attempt may take in all, for a client's ``timeout``: a number
+    is the whole attempt (waiting for a connection, connecting, sending, the answer
+    read to its end); an ``httpx.Timeout`` keeps each of its parts a bound of its own
+    step (a slow connect does not eat the answer's time), and the attempt ends
+    within its pool, connect and read parts together (None: no read bound given)."""
+    if not isinstance(value, httpx.Timeout):
+        return float(value)
+    if value.read is None:
+        return None
+    return value.read + (value.connect or 0.0) + (value.pool or 0.0)
+
+
+# The time.monotonic() instant by which this thread's (or task's) attempt ends: set
+# around one attempt, read by every socket wait of a Clamped connection.
+_ENDS: ContextVar[float | None] = ContextVar("cancelkit_attempt_ends", default=None)
+
+
+@contextmanager
+def attempt_within(seconds: float | None) -> Iterator[None]:
+    """The block of one attempt: no socket wait of a :class:`Clamped` pool in it
+    outlasts ``seconds`` from now (None: no bound but each wait's own)."""
+    token = _ENDS.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _ENDS.reset(token)
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    """A socket wait's timeout cut to what is left of the attempt; ``error`` once
+    nothing is."""
+    ends = _ENDS.get()
+    if ends is None:
+        return timeout
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise error("the attempt's timeout passed (a total for the whole attempt)")
+    return left if timeout is None else min(timeout, left)
+
+
+class _ClampedStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the attempt's end (``_ENDS``)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        wait = _left(timeout, httpcore.ConnectTimeout)
+        return _ClampedStream(self._inner.start_tls(ssl_context, server_hostname, wait))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class Clamped(httpcore.NetworkBackend):
+    """httpcore's network backend, its connections' waits cut to the attempt's end.
+
+    Outside an attempt (:func:`attempt_within`) it changes nothing."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        wait = _left(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(host, port, wait, local_address, socket_options)
+        return _ClampedStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        wait = _left(timeout, httpcore.ConnectTimeout)
+        return _ClampedStream(self._inner.connect_unix_socket(path, wait, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def clamp(transport: object) -> None:
+    """Give an httpx sync transport's pool (direct or proxy) :class:`Clamped`
+    connections; any other transport is left as it is."""
+    if isinstance(transport, httpx.HTTPTransport):
+        pool = transport._pool
+        backend = pool._network_backend
+        if not isinstance(backend, Clamped):
+            pool._network_backend = Clamped(backend)
+
+
+class _Within(httpx.SyncByteStream):
+    """An answer's body, read only while the attempt lasts (``_ENDS``)."""
+
+    def __init__(self, inner: httpx.SyncByteStream) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            _left(None, httpx.ReadTimeout)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def within(stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> Any:
+    """A sync answer's body read within the attempt (see :func:`attempt_within`)."""
+    if isinstance(stream, httpx.SyncByteStream):
+        return _Within(stream)
+    return stream
 
 
 class _Answer(httpx.Response):
@@ -132,23 +272,39 @@ def header(response: httpx.Response, name: str) -> str | None:
 class SyncSender:
     """Sends prepared requests through an httpcore pool (direct or proxy)."""
 
-    def __init__(self, wire: Wire, pool: httpcore.ConnectionPool, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self, wire: Wire, pool: httpcore.ConnectionPool, timeout: float | httpx.Timeout
+    ) -> None:
         self.wire = wire
         self._pool = pool
-        self._extensions = {"timeout": timeout.as_dict()}
+        self._extensions = {"timeout": timeout_of(timeout).as_dict()}
+        self._total = attempt_seconds(timeout)
 
     @classmethod
-    def of(cls, http: httpx.Client, wire: Wire, timeout: httpx.Timeout) -> SyncSender | None:
+    def of(
+        cls, http: httpx.Client, wire: Wire, timeout: float | httpx.Timeout
+    ) -> SyncSender | None:
         """The lean sender for ``http``'s route to its base URL, if that route is one
         the client built (``_bounded.Bounded`` around httpx's own transport)."""
         route = http._transport_for_url(http.base_url)
         inner = route._inner if isinstance(route, Bounded) else None
         if type(inner) is not httpx.HTTPTransport:
             return None
+        clamp(inner)
         return cls(wire, inner._pool, timeout)
 
     def send(self, prepared: Prepared) -> httpx.Response:
-        """One attempt: signed now, sent, its answer read to the bound."""
+        """One attempt: signed now, sent, its answer read to the bound, all within the
+        attempt's total (``timeout``)."""
+        # attempt_within(), inline: a context manager cost more than the rest of it.
+        total = self._total
+        token = _ENDS.set(None if total is None else time.monotonic() + total)
+        try:
+            return self._send(prepared)
+        finally:
+            _ENDS.reset(token)
+
+    def _send(self, prepared: Prepared) -> httpx.Response:
         wire = self.wire
         request = httpcore.Request(
             prepared.method,
@@ -176,7 +332,9 @@ class AsyncSender:
     one coroutine per attempt, from the signature to the answer (a layer per step
     cost more than the steps themselves)."""
 
-    def __init__(self, wire: Wire, transport: AiohttpTransport, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self, wire: Wire, transport: AiohttpTransport, timeout: float | httpx.Timeout
+    ) -> None:
         # Imported here: a sync client never loads aiohttp.
         import aiohttp
         from yarl import URL
@@ -189,8 +347,13 @@ class AsyncSender:
         self._chunk = CHUNK
         self.wire = wire
         self._transport = transport
+        parts = timeout_of(timeout)
+        # ``total``: the whole attempt, the answer read to its end included.
         self._timeout = aiohttp.ClientTimeout(
-            sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
+            total=attempt_seconds(timeout),
+            sock_connect=parts.connect,
+            sock_read=parts.read,
+            connect=parts.pool,
         )
         self._scheme, _, self._authority = wire.origin.partition("://")
         # The last target's URL: a venue's single cancel often has the same one

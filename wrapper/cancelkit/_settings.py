@@ -27,7 +27,10 @@ class HTTPSettings:
     paths (which run on an async twin), and the async clients whatever their transport.
 
     Attributes:
-        timeout: seconds for each attempt, or an ``httpx.Timeout``.
+        timeout: seconds for each attempt, in total (connecting, sending and the
+            whole answer: a server that sends a byte a second does not hold it), or
+            an ``httpx.Timeout``: each part bounds its own step, and the attempt
+            ends within its pool, connect and read parts together.
         proxy: an http(s) proxy URL for every request (shown without its password);
             None: as ``trust_env`` says.
         trust_env: honour ``HTTP(S)_PROXY``/``ALL_PROXY``/``NO_PROXY`` (and ``SSL_CERT_FILE``),

@@ -882,7 +882,10 @@ async def _watch_signals(control: Control) -> None:
             )
 
             async def abort_after_grace() -> None:
-                await anyio.sleep(control.grace)
+                # Answers in flight get the first half of the grace; then they are
+                # cancelled, and the run's last confirmation has the rest: the run is
+                # over, every outcome written, by the end of the grace.
+                await anyio.sleep(max(0.0, control.cutoff() - time.monotonic()))
                 control.abort()
 
             async with anyio.create_task_group() as group:

@@ -15,6 +15,10 @@ is a ``oneOf``), up to ``maxItems`` of them, and answers per order. The run:
 ``cancel_all`` is ``DELETE /orders/all/{slug}`` (its 207 read order by order), then
 the market's user-orders listing until nothing it cancelled is LIVE, and anything
 else still LIVE there is reported ``failed``.
+
+Every request is one an abort cancels, none waited for past the deadline (or the
+stop) and the grace (``_bulk.bounded``): the last lookup or listing has the grace's
+second half.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ from .._bulk import (
     Control,
     Ledger,
     StopReason,
+    Unanswered,
+    bounded,
     each,
     flight,
+    in_time,
     running,
     stop_if_fatal,
 )
@@ -156,10 +163,6 @@ class _Run:
         # waiting sends nothing more (those orders are not_sent, never unknown).
         self.gate = anyio.Lock()
 
-    def bounded(self, scope: anyio.CancelScope) -> None:
-        """No wait of this request outlasts the deadline (or the stop) plus the grace."""
-        scope.deadline = anyio.current_time() + max(0.0, self.control.end() - time.monotonic())
-
     async def admitted(self) -> bool:
         """Wait for the pace (:class:`DeadlinePassed` if it admits nothing before the
         deadline); False if the run was stopped meanwhile."""
@@ -224,7 +227,6 @@ class _Run:
             self.sent.update(keys)
 
         with flight(self.control, [self.index[k] for k in keys], counted) as sent:
-            self.bounded(sent.scope)
             try:
                 async with self.gate:
                     if not await self.admitted():
@@ -251,8 +253,7 @@ class _Run:
     async def lookup(self, keys: list[Key]) -> None:
         """Ask the exchange about orders the batch answer did not settle; what the
         deadline or a stop leaves unasked waits for the last lookup."""
-        with self.control.in_flight() as scope:
-            self.bounded(scope)
+        with bounded(self.control):
             try:
                 async with self.gate:
                     if not await self.admitted():
@@ -293,13 +294,13 @@ class _Run:
     async def last_lookup(self) -> None:
         """Once sending is over (the deadline, a stop, or the answers in): one lookup
         pass for what was sent and is not settled, the exchange's word rather than a
-        guess. Bounded on its own (the rest of the grace, at least one grace): a batch
-        cut off at the end of the grace is still asked about, once."""
+        guess. Bounded by the rest of the grace (requests in flight had its first
+        half), and cancelled by an abort: a batch cut off is still asked about, once."""
         pending = self.unsettled()
         if not pending:
             return
-        until = max(self.control.end(), time.monotonic() + self.control.grace)
-        with anyio.move_on_after(until - time.monotonic()):
+        until = self.control.end()
+        with bounded(self.control, final=True):
             for part in chunks(pending, LOOKUP_BATCH):
                 try:
                     results = await self.wire.status([_item(k) for k in part], self.limiter, until)
@@ -469,10 +470,15 @@ async def _cancel_market(
         for order_id in [i for i in waiting if i not in live]:
             ledger.record(waiting.pop(order_id), "cancelled", message="canceled; not LIVE")
 
+    what = f"GET /markets/{market_slug}/user-orders"
     while not control.stopped and not control.expired:
         try:
-            seen(await wire.user_orders(market_slug, limiter, control.ends_at))
-        except DeadlinePassed:
+            seen(
+                await in_time(
+                    control, lambda: wire.user_orders(market_slug, limiter, control.ends_at), what
+                )
+            )
+        except (DeadlinePassed, Unanswered):
             break
         except CancelKitError as exc:
             stop_if_fatal(exc, control)
@@ -484,11 +490,17 @@ async def _cancel_market(
         pause = min(pause * 2, _POLL_MAX)
     if (waiting or live is None) and problem is None and time.monotonic() < control.end():
         # The deadline or a stop came first: one listing, bounded by the grace.
-        with anyio.move_on_after(max(0.0, control.end() - time.monotonic())):
-            try:
-                seen(await wire.user_orders(market_slug, limiter, control.end()))
-            except CancelKitError as exc:
-                logger.info("the last confirming listing failed: %s", exc)
+        try:
+            seen(
+                await in_time(
+                    control,
+                    lambda: wire.user_orders(market_slug, limiter, control.end()),
+                    what,
+                    final=True,
+                )
+            )
+        except CancelKitError as exc:
+            logger.info("the last confirming listing failed: %s", exc)
     when = f"the run stopped ({control.reason})" if control.stopped else "the deadline"
     for order_id, index in waiting.items():
         if problem is not None:

@@ -77,7 +77,7 @@ def cancel_polymarket(
     ) -> list[CancelResult[Any]]:
         if all_orders:
             if markets:
-                await _count_markets(client, markets)
+                await _count_markets(client, markets, control)
             return await client.cancel_all(
                 market_slugs=markets or None, max_rate=max_rate, on_result=report, control=control
             )
@@ -154,15 +154,23 @@ def _cancel_all_body(markets: tuple[str, ...]) -> str:
     return json.dumps({"slugs": list(markets)} if markets else {})
 
 
-async def _count_markets(client: AsyncPolymarketUSClient, markets: tuple[str, ...]) -> None:
+async def _count_markets(
+    client: AsyncPolymarketUSClient, markets: tuple[str, ...], control: Control
+) -> None:
     """Say how many open orders each market has before cancel-all: a misspelt
-    market is otherwise a quiet "0 orders"."""
+    market is otherwise a quiet "0 orders". A courtesy, so it never holds the
+    cancel-all: a third of the time left at most (and no more than the grace), and
+    an abort ends it."""
     from collections import Counter
 
+    from .._bulk import in_time
     from .._exceptions import CancelKitError
 
+    seconds = min(control.grace, control.left() / 3)
     try:
-        listed = await client.open_orders(market_slugs=markets)
+        listed = await in_time(
+            control, lambda: client.open_orders(market_slugs=markets), "the count", seconds=seconds
+        )
     except CancelKitError as exc:
         click.echo(f"cancelkit: could not count the open orders first: {exc}", err=True)
         return

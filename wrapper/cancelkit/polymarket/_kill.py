@@ -15,6 +15,10 @@ know, so its answer proves nothing. The run therefore:
 4. at the deadline (or a stop), one last listing bounded by the grace settles
    what was sent; nothing is reported as listed unless a listing showed it.
 
+Every request, the first listing and the cancel-all too, is one an abort cancels
+and none is waited for past the deadline (or the stop) and the grace
+(``_bulk.bounded``): an exchange that answers a byte a second holds nothing.
+
 An id the listing lacks and no lookup settled in time is ``not_listed``: not open
 for this key, but perhaps not this key's at all (a wrong account or file), so it
 is done only with ``missing_ok``; then lookups get only the short lookup grace.
@@ -26,7 +30,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -36,8 +40,10 @@ from .._bulk import (
     Control,
     Ledger,
     StopReason,
+    Unanswered,
     each,
     flight,
+    in_time,
     running,
     stop_if_fatal,
 )
@@ -177,11 +183,17 @@ class _Run:
             await changed.wait()
 
     async def listing(
-        self, slugs: Iterable[str] | None, deadline: float | None = None
+        self, slugs: Iterable[str] | None, *, final: bool = False
     ) -> dict[str, Order]:
-        """The open orders (of ``slugs``' markets), by id."""
-        when = self.control.ends_at if deadline is None else deadline
-        orders = await self.wire.list_open(slugs, self.limiter, when)
+        """The open orders (of ``slugs``' markets), by id; :class:`Unanswered` if no
+        whole answer came in time (``final``: the run's last listing, in the grace)."""
+        control = self.control
+        when = control.end() if final else control.ends_at
+
+        def request() -> Awaitable[list[Order]]:
+            return self.wire.list_open(slugs, self.limiter, when)
+
+        orders = await in_time(control, request, "GET /v1/orders/open", final=final)
         return {o.id: o for o in orders if isinstance(o.id, str)}
 
     def record(self, order_id: str, status: Any, message: str, **kwargs: Any) -> None:
@@ -283,12 +295,12 @@ class _Run:
                     self.lookups_until = now + LOOKUP_GRACE
                     for scope in self.asking_after:
                         self.bound(scope)
-                in_time = self.lookups_until is None or (
+                in_window = self.lookups_until is None or (
                     now < self.lookups_until and self._free_slot()
                 )
-                if self.unlisted and not held and (self.patient or in_time):
+                if self.unlisted and not held and (self.patient or in_window):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
-                elif self.gone and in_time:
+                elif self.gone and in_window:
                     await self.ask(self.gone.popleft(), after_cancel=True)
                 elif not self.confirming and not self.asking and not self.asking_after and not held:
                     return
@@ -338,9 +350,12 @@ class _Run:
             scope.deadline = anyio.current_time() + self.lookups_until - time.monotonic()
 
     async def _ask(self, order_id: str, *, after_cancel: bool) -> None:
+        def request() -> Awaitable[Order]:
+            return self.wire.get_one(order_id, self.limiter, self.control.ends_at)
+
         try:
-            order = await self.wire.get_one(order_id, self.limiter, self.control.ends_at)
-        except DeadlinePassed:
+            order = await in_time(self.control, request, f"GET /v1/order/{order_id}")
+        except (DeadlinePassed, Unanswered):
             (self.gone if after_cancel else self.unlisted).appendleft(order_id)
             return
         except OrderNotFound as exc:
@@ -413,13 +428,16 @@ class _Run:
             return
         indices = [self.index[i] for i in self.unlisted]
         found: Mapping[int, str] = {}
-        try:
-            found = await _beside(lambda: ask(indices))
-        except Exception:  # other runs' records are a help, never a reason to fail
-            logger.exception("reading other runs' records failed; the run goes on")
-        finally:
-            self.records_until = None
-            self.wake()
+        # Not a request, but no less bounded: by the deadline (the caller's scope),
+        # and by an abort.
+        with self.control.in_flight():
+            try:
+                found = await _beside(lambda: ask(indices))
+            except Exception:  # other runs' records are a help, never a reason to fail
+                logger.exception("reading other runs' records failed; the run goes on")
+            finally:
+                self.records_until = None
+                self.wake()
         kept: deque[str] = deque()
         for order_id in self.unlisted:  # those no lookup has taken meanwhile
             message = found.get(self.index[order_id])
@@ -439,11 +457,10 @@ class _Run:
         slugs = set(pending.values())
         scope = None if None in slugs else sorted(s for s in slugs if s is not None)
         listed: dict[str, Order] | None = None
-        with anyio.move_on_after(max(0.0, self.control.end() - time.monotonic())):
-            try:
-                listed = await self.listing(scope, self.control.end())
-            except CancelKitError as exc:
-                logger.info("the last confirming listing failed: %s", exc)
+        try:
+            listed = await self.listing(scope, final=True)
+        except CancelKitError as exc:
+            logger.info("the last confirming listing failed: %s", exc)
         if listed is None:
             return
         self.last_listing, self.last_scope = listed, scope
@@ -627,7 +644,12 @@ async def cancel_all(
     listings until none of the orders it named, nor any other, is listed there."""
     slugs = [check.market_slug(s) for s in market_slugs or ()]
     with running(control):
-        ids = await wire.cancel_open(slugs, limiter, control.ends_at)
+        answered: list[str] | None = None
+        with flight(control, []) as sent:  # an abort cancels it; no wait past the grace
+            answered = await wire.cancel_open(slugs, limiter, control.ends_at)
+        if answered is None:
+            return [_cut_off(control, sent=sent.sent)]
+        ids = answered
         run = _Run(
             wire,
             ids,
@@ -653,7 +675,7 @@ async def cancel_all(
             # Anything still listed there was not cancelled: say so, it is still open.
             left = _listed_there(run, scope)
             try:
-                left = await run.listing(scope) if left is None else left
+                left = await run.listing(scope, final=True) if left is None else left
             except CancelKitError as exc:
                 return [*results, CancelResult("", "failed", exc.message, exc)]
             results += [
@@ -662,6 +684,20 @@ async def cancel_all(
                 if i not in run.index
             ]
         return results
+
+
+def _cut_off(control: Control, *, sent: bool) -> CancelResult[str]:
+    """The cancel-all's outcome when no answer came: it names the orders, so which
+    ones it cancelled, if any, is unknown (every market's, or ``--market``'s)."""
+    if control.stop_reason is StopReason.ABORTED:
+        when = "the run was aborted"
+    elif control.stopped:
+        when = f"the run stopped ({control.reason})"
+    else:
+        when = "the deadline"
+    if sent:
+        return CancelResult("", "unknown", f"cancel-all sent; no answer before {when}")
+    return CancelResult("", "not_sent", f"cancel-all not sent: waiting to send at {when}")
 
 
 def _listed_there(run: _Run, scope: Sequence[str] | None) -> dict[str, Order] | None:
