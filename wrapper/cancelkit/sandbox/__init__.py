@@ -225,10 +225,11 @@ class Sandbox:
             raise ValueError(f"order {order_id!r} is {order.status} and off the book")
         return order
 
-    def push_polymarket_stream(self, message: str) -> int:
-        """Send ``message`` as is to every open connection of the Polymarket private
-        order stream (a hostile or malformed message, for tests); returns how many
-        connections it was queued on, once it is queued."""
+    def push_polymarket_stream(self, message: str | dict[str, Any]) -> int:
+        """Send ``message`` on every open connection of the Polymarket private order
+        stream (a hostile or malformed message, for tests): a string as is, once per
+        connection; a JSON object once per subscription, with that subscription's
+        ``requestId``. Returns how many were queued, once they are."""
         loop = self._polymarket_stream.loop
         if loop is None or loop.is_closed():
             return 0

@@ -129,11 +129,20 @@ class StreamHub:
                 }
                 link.put(json.dumps(message), True)
 
-    async def push(self, text: str) -> int:
-        """Send ``text`` as is to every connection (hostile messages, for tests)."""
+    async def push(self, message: str | dict[str, Any]) -> int:
+        """Send ``message`` to every connection (hostile messages, for tests): a string
+        as is, once per connection; an object once per subscription, with its
+        ``requestId``. Returns how many were queued."""
+        queued = 0
         for link in self.links:
-            link.put(text, False)
-        return len(self.links)
+            if isinstance(message, str):
+                link.put(message, False)
+                queued += 1
+                continue
+            for request_id in link.subscriptions:
+                link.put(json.dumps({**message, "requestId": request_id}), False)
+                queued += 1
+        return queued
 
     # -- one connection ------------------------------------------------------------
 
