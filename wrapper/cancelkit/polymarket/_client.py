@@ -438,8 +438,14 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         """
         from . import _stream  # aiohttp is imported only by those who stream
 
+        self._check_usable()
+        # A caller's transport decides the route (and carries no WebSocket).
+        given = self._lean is None and not self._loop_bound
+        link = _stream.Link(
+            self._auth, self.base_url, self._settings, given, lambda: self._http.is_closed
+        )
         return _stream.order_events(
-            self,
+            link,
             market_slugs,
             max_message_bytes=max_message_bytes,
             silence=silence,

@@ -1,8 +1,9 @@
 """Polymarket US's private order stream (``/v1/ws/private``) as an async iterator of
 typed events (:mod:`._events`).
 
-aiohttp's WebSocket client: aiohttp is already the async clients' transport (one
-dependency, one session, its proxy and TLS settings), and it bounds what it reads
+aiohttp's WebSocket client: aiohttp is already the async clients' transport (no
+new dependency; the stream's session is made by the same ``AiohttpTransport``, with
+the client's proxy and TLS settings), and it bounds what it reads
 (``max_msg_size``; its reader pauses the socket when its buffer is full).
 
 - The handshake is signed as a REST request is (``timestamp + "GET" + path``, the
@@ -24,16 +25,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
-from typing import TYPE_CHECKING
 
 import aiohttp
 import anyio
 import anyio.lowlevel
+import attrs
+import httpx
 from yarl import URL
 
+from .._base import HTTPSettings
 from .._exceptions import AuthenticationError, InvalidRequest
+from .._signing import SigningAuth
+from .._tls import context
 from .._transport import AiohttpTransport
 from . import _validation as check
 from ._events import (
@@ -49,9 +54,6 @@ from ._events import (
     StreamInterrupted,
     read,
 )
-
-if TYPE_CHECKING:
-    from ._client import AsyncPolymarketUSClient
 
 logger = logging.getLogger("cancelkit")
 
@@ -80,49 +82,51 @@ def _groups(market_slugs: Iterable[str] | None) -> list[list[str]]:
     return [slugs[n : n + step] for n in range(0, len(slugs), step)]
 
 
-def _route(client: AsyncPolymarketUSClient) -> tuple[AiohttpTransport, bool]:
-    """The aiohttp transport to connect through, and whether the stream owns it (and
-    closes it): the client's own when it has one, else one with its settings (the
-    CLI's route has no aiohttp session). A transport the caller gave decides the
-    route itself, and carries no WebSocket: refused."""
-    from .._base import _verify
-    from .._oneshot import AsyncBounded
+@attrs.frozen
+class Link:
+    """What the stream needs of its client: its signing, URL and settings, whether
+    it sends through a transport the caller gave (which carries no WebSocket), and
+    whether it has been closed (its stream then ends)."""
 
-    lean = client._lean
-    if lean is not None:
-        return lean._transport, False
-    if not isinstance(getattr(client._http, "_transport", None), AsyncBounded):
-        raise OrderStreamError(
-            "this client sends through a transport it was given, which carries no"
-            " WebSocket: no order stream"
-        )
-    settings = client._settings
-    transport = AiohttpTransport(
-        proxy=settings.proxy,
-        trust_env=settings.trust_env,
-        verify=_verify(settings, client.base_url, None),
-    )
-    return transport, True
+    auth: SigningAuth
+    base_url: str
+    settings: HTTPSettings
+    given_transport: bool
+    closed: Callable[[], bool]
 
 
-def _closed(client: AsyncPolymarketUSClient, session: aiohttp.ClientSession) -> bool:
-    return session.closed or client._http.is_closed
+def _route(link: Link) -> AiohttpTransport:
+    """The stream's own aiohttp session (closed with it), on the client's route: its
+    proxy, environment and TLS settings."""
+    settings = link.settings
+    verify = context(settings.verify, link.base_url, settings.proxy, settings.trust_env)
+    return AiohttpTransport(proxy=settings.proxy, trust_env=settings.trust_env, verify=verify)
+
+
+def _closed(link: Link, session: aiohttp.ClientSession) -> bool:
+    return session.closed or link.closed()
 
 
 def _backoff(attempt: int) -> float:
     return min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** (attempt - 1))
 
 
-async def order_events(
-    client: AsyncPolymarketUSClient,
+def order_events(
+    link: Link,
     market_slugs: Iterable[str] | None = None,
     *,
     max_message_bytes: int = MAX_MESSAGE,
     silence: float = SILENCE,
     reconnects: int = RECONNECTS,
 ) -> AsyncGenerator[OrderEvent, None]:
-    """The private order stream of ``client``'s key (see the module docstring and
-    :meth:`AsyncPolymarketUSClient.order_events`)."""
+    """The private order stream of ``link``'s key (see the module docstring and
+    :meth:`AsyncPolymarketUSClient.order_events`); its arguments are checked here,
+    before anything is sent."""
+    if link.given_transport:
+        raise OrderStreamError(
+            "this client sends through a transport it was given, which carries no"
+            " WebSocket: no order stream"
+        )
     groups = _groups(market_slugs)
     if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
         raise InvalidRequest("max_message_bytes must be a whole number of bytes")
@@ -132,17 +136,22 @@ async def order_events(
         raise InvalidRequest("silence must be a positive number of seconds")
     if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
         raise InvalidRequest("reconnects must be a whole number, 0 or more")
-    client._check_usable()
-    transport, owned = _route(client)
-    url = URL(client.base_url.rstrip("/") + PATH, encoded=True)
+    return _stream(link, groups, max_message_bytes, silence, reconnects)
+
+
+async def _stream(
+    link: Link, groups: list[list[str]], max_message_bytes: int, silence: float, reconnects: int
+) -> AsyncGenerator[OrderEvent, None]:
+    transport = _route(link)
+    url = URL(link.base_url.rstrip("/") + PATH, encoded=True)
     failures = 0
     try:
         while True:
             session = transport.session()
-            if _closed(client, session):
+            if _closed(link, session):
                 return  # the client was closed: so is its stream
             connection = _connection(
-                client, session, transport, url, groups, max_message_bytes, silence
+                link, session, transport, url, groups, max_message_bytes, silence
             )
             try:
                 async with aclosing(connection):  # closed at once, not when collected
@@ -169,7 +178,7 @@ async def order_events(
                 reason = f"the handshake answered {exc.status}"
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-            if _closed(client, transport.session()):
+            if _closed(link, transport.session()):
                 return
             failures += 1
             if failures > reconnects:
@@ -179,14 +188,13 @@ async def order_events(
             logger.info("order stream interrupted (%s); reconnecting", reason)
             yield StreamInterrupted(reason, failures)
             await anyio.sleep(_backoff(failures))
-    finally:
-        if owned:  # closed even when the consumer is cancelled
-            with anyio.CancelScope(shield=True):
-                await transport.aclose()
+    finally:  # closed even when the consumer is cancelled
+        with anyio.CancelScope(shield=True):
+            await transport.aclose()
 
 
 async def _connection(
-    client: AsyncPolymarketUSClient,
+    link: Link,
     session: aiohttp.ClientSession,
     transport: AiohttpTransport,
     url: URL,
@@ -195,9 +203,9 @@ async def _connection(
     silence: float,
 ) -> AsyncGenerator[OrderEvent, None]:
     """One connection: handshake, subscriptions, then its events until it ends."""
-    headers = client._auth.signed("GET", url.raw_path, b"")
+    headers = link.auth.signed("GET", url.raw_path, b"")
     proxy, proxy_auth = transport.route(url)
-    with anyio.fail_after(_connect_timeout(client)):
+    with anyio.fail_after(_connect_timeout(link.settings.timeout)):
         ws = await session.ws_connect(
             url,
             headers=headers,
@@ -209,7 +217,7 @@ async def _connection(
             compress=0,  # no permessage-deflate: nothing to inflate past the bound
         )
     try:
-        events = _events_of(client, session, ws, groups, silence)
+        events = _events_of(link, session, ws, groups, silence)
         async with aclosing(events):
             async for event in events:
                 yield event
@@ -219,7 +227,7 @@ async def _connection(
 
 
 async def _events_of(
-    client: AsyncPolymarketUSClient,
+    link: Link,
     session: aiohttp.ClientSession,
     ws: aiohttp.ClientWebSocketResponse,
     groups: list[list[str]],
@@ -245,7 +253,7 @@ async def _events_of(
         try:
             message = await ws.receive(timeout=wait)
         except TimeoutError:
-            if _closed(client, session):
+            if _closed(link, session):
                 return
             if time.monotonic() - heard >= silence:
                 raise _Lost(f"no message for {silence:g} s") from None
@@ -268,15 +276,14 @@ async def _events_of(
             else:
                 assert isinstance(item, Heartbeat)
             continue
-        if _closed(client, session):
+        if _closed(link, session):
             return
         if message.type == aiohttp.WSMsgType.ERROR:
             raise _Lost(f"connection error: {ws.exception()}")
         raise _Lost(f"closed by the server (code {ws.close_code})")
 
 
-def _connect_timeout(client: AsyncPolymarketUSClient) -> float:
-    timeout = client._settings.timeout
+def _connect_timeout(timeout: float | httpx.Timeout) -> float:
     if isinstance(timeout, int | float):
         return float(timeout)
     parts = [t for t in (timeout.connect, timeout.read, timeout.pool) if t is not None]
