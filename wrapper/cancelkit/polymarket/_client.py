@@ -580,8 +580,13 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         One listing of open orders gives each order's market; ids it lacks are
         looked up (``not_open``, ``not_found``, or open after all); the open ones
         go in batches of the spec's ``maxItems`` (20) through the batched cancel,
-        whose answer only echoes ids, so the run lists again until none is listed:
-        only then is an order ``cancelled``. Every id is validated first (invalid
+        whose answer only echoes ids, so the run lists again until none is listed.
+        Leaving the listing is not an outcome (cancelled or filled?): each order's
+        end is the exchange's word on it, its execution on the private order stream
+        (opened before the first cancel, see :meth:`order_events`: ``cancelled``,
+        ``filled``, or ``cancelled`` with how much filled first), or, where the
+        stream said nothing, ``GET /v1/order/{id}`` (``not_open``, "not asked",
+        when the rate limit leaves no slot for it). Every id is validated first (invalid
         ones are ``not_sent``); duplicates are cancelled once. Requests stay inside
         every documented rate limit (``max_rate`` per second over all endpoints,
         and the live page's per-endpoint windows), and retryable failures are
@@ -619,8 +624,10 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         control: Control | None = None,
     ) -> list[CancelResult[str]]:
         """The exchange's cancel-all (every market, or ``market_slugs``'), confirmed:
-        each order it names is ``cancelled`` once the listing no longer shows it, and
-        any order still listed there at the end is reported ``failed``."""
+        each order it names ends once the listing no longer shows it, with its
+        execution on the private order stream (opened before the cancel) or its
+        lookup's word, as in :meth:`cancel_orders`; any order still listed there at
+        the end is reported ``failed``."""
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
         slugs = None if market_slugs is None else list(market_slugs)
