@@ -25,7 +25,7 @@ ExecutionKind = Literal[
 ]
 """What an execution says happened to an order (the page's ``EXECUTION_TYPE_*``)."""
 
-_KINDS: dict[str, ExecutionKind] = {
+KINDS: dict[str, ExecutionKind] = {
     "EXECUTION_TYPE_PARTIAL_FILL": "partial_fill",
     "EXECUTION_TYPE_FILL": "fill",
     "EXECUTION_TYPE_CANCELED": "cancelled",
@@ -193,7 +193,7 @@ def _execution(request_id: str, data: object) -> Execution | None:
     if not isinstance(body, Mapping):
         return None
     named = body.get("type")
-    kind = _KINDS.get(named) if isinstance(named, str) else None
+    kind = KINDS.get(named) if isinstance(named, str) else None
     order = read_order(body.get("order"))
     if kind is None or order is None:
         return None

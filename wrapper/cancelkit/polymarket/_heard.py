@@ -22,7 +22,7 @@ import anyio
 import anyio.lowlevel
 
 from .._bulk import Control, Outcome
-from ._events import Execution, OrderEvent, OrderSnapshot, StreamInterrupted
+from ._events import KINDS, Execution, OrderEvent, OrderSnapshot, StreamInterrupted
 
 logger = logging.getLogger("cancelkit")
 
@@ -32,6 +32,7 @@ LAG = 0.5
 """Seconds an order that left the listing waits for its execution (while the stream
 is up) before it is looked up instead."""
 _KEPT = 1_000_000  # words kept before the run's ids are known (a cancel-all): a bound
+_NAMES = {kind: name for name, kind in KINDS.items()}  # the exchange's names, for messages
 _FINAL = frozenset({"cancelled", "fill", "expired", "rejected", "done_for_day"})
 
 Opener = Callable[[list[str] | None], Awaitable[AsyncGenerator[OrderEvent, None]]]
@@ -109,24 +110,24 @@ class Heard:
         filled = order.filled_quantity
         partial = sum(self.fills.get(order_id, {}).values(), Decimal(0))
         of = f" of {_shares(order.quantity)}" if order.quantity is not None else ""
-        source = "the exchange's order stream"
+        state = f", {order.state}" if order.state else ""
+        source = f"{_NAMES[said.kind]}{state} on the exchange's order stream; no longer listed"
         if said.kind == "cancelled":
             if filled is None and partial:
                 return "cancelled", (
-                    f"partly filled (at least {_shares(partial)}{of}), then cancelled"
-                    f" ({source}); no longer listed"
+                    f"partly filled (at least {_shares(partial)}{of}), then cancelled: {source}"
                 )
             if filled:
-                return "cancelled", (
-                    f"partly filled ({_shares(filled)}{of}), then cancelled ({source});"
-                    " no longer listed"
+                return (
+                    "cancelled",
+                    f"partly filled ({_shares(filled)}{of}), then cancelled: {source}",
                 )
             unknown = " (filled quantity not given)" if filled is None else ", nothing filled"
-            return "cancelled", f"cancelled{unknown} ({source}); no longer listed"
+            return "cancelled", f"cancelled{unknown}: {source}"
         if said.kind == "fill":
             amount = filled if filled is not None else order.quantity
-            return "filled", f"filled ({_shares(amount)}{of}) ({source}); no longer listed"
-        return "not_open", f"{said.kind.replace('_', ' ')} ({source}); no longer listed"
+            return "filled", f"filled ({_shares(amount)}{of}): {source}"
+        return "not_open", f"{said.kind.replace('_', ' ')}: {source}"
 
 
 async def _watch(opener: Opener, slugs: list[str] | None, heard: Heard) -> None:
