@@ -567,3 +567,25 @@ def test_the_route_a_caller_gave_carries_no_stream() -> None:
     with pytest.raises(OrderStreamError, match="transport"):
         asyncio.run(run())
     assert _stream.PATH == "/v1/ws/private"
+
+
+def test_the_stream_takes_the_clients_proxy_route(cancelkit_sandbox: Sandbox) -> None:
+    from test_proxy import RecordingProxy  # a forward proxy that knows no WebSocket
+
+    box = cancelkit_sandbox
+    proxy = RecordingProxy()
+    thread = threading.Thread(target=proxy.server.serve_forever, daemon=True)
+    thread.start()
+
+    async def run() -> None:
+        async with box.async_polymarket_client(proxy=proxy.url) as pm:
+            await anext(pm.order_events())
+
+    try:
+        with pytest.raises(OrderStreamError, match="404"):
+            asyncio.run(run())
+    finally:
+        proxy.server.shutdown()
+        proxy.server.server_close()
+    assert proxy.seen == ["GET /v1/ws/private"]  # through the proxy, never around it
+    assert box.polymarket.stats.stream_connections == 0
