@@ -85,10 +85,11 @@ class Heard:
         if event.kind not in _FINAL:
             return  # a replace leaves the order open under its id: no end
         known = self.final.get(order_id)
-        if known is not None and known.kind != event.kind:
-            self.disputed.add(order_id)  # two different ends: neither is believed
-            logger.warning("order stream: two different ends for one order; asking instead")
-            return
+        if known is not None:
+            if (known.kind, known.order.market_slug) != (event.kind, event.order.market_slug):
+                self.disputed.add(order_id)  # two different ends: neither is believed
+                logger.warning("order stream: two different ends for one order; asking instead")
+            return  # the same end again (a duplicate): nothing new
         self.final[order_id] = event
         if self.on_final is not None:
             self.on_final(order_id)
