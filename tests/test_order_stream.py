@@ -589,3 +589,57 @@ def test_the_stream_takes_the_clients_proxy_route(cancelkit_sandbox: Sandbox) ->
         proxy.server.server_close()
     assert proxy.seen == ["GET /v1/ws/private"]  # through the proxy, never around it
     assert box.polymarket.stats.stream_connections == 0
+
+
+def test_a_reseeded_order_gets_its_own_execution(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("ord-1")
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                seen = await _until(events, _subscribed)
+                await pm.cancel_order("ord-1")
+                seen += await _until(events, lambda s: _is(s[-1], "ord-1"))
+                await asyncio.to_thread(box.seed_polymarket, "ord-1")  # the same id again
+                await pm.cancel_order("ord-1")
+                seen += await _until(events, lambda s: _is(s[-1], "ord-1"))
+        return seen
+
+    kinds = [e.kind for e in asyncio.run(run()) if isinstance(e, Execution)]
+    assert kinds == ["cancelled", "cancelled"]
+
+
+def test_the_sandbox_stream_answers_hostile_clients_without_crashing(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+
+    async def run() -> tuple[int, list[dict[str, Any]]]:
+        async with box.async_polymarket_client() as pm:
+            headers = pm._auth.signed("GET", "/v1/ws/private", b"")
+            other = pm._auth.signed("GET", "/v1/ws/markets", b"")
+        async with aiohttp.ClientSession() as session:
+            try:
+                await session.ws_connect(box.polymarket_url + "/v1/ws/markets", headers=other)
+                status = 101
+            except aiohttp.WSServerHandshakeError as exc:
+                status = exc.status
+            async with session.ws_connect(
+                box.polymarket_url + "/v1/ws/private", headers=headers
+            ) as ws:
+                for junk in ("{", "[]", '{"subscribe": 1}', '{"subscribe": {"requestId": 5}}'):
+                    await ws.send_str(junk)
+                await ws.send_bytes(b"\xff\xfe")
+                body = {"requestId": "r", "subscriptionType": "SUBSCRIPTION_TYPE_RFQ"}
+                await ws.send_json({"subscribe": body})
+                await ws.send_json({"subscribe": body | {"subscriptionType": 1}})
+                answers = [await ws.receive_json(timeout=10) for _ in range(7)]
+        return status, answers
+
+    status, answers = asyncio.run(run())
+    assert status == 404  # only /v1/ws/private is served
+    assert [("error" in a) for a in answers] == [True] * 6 + [False]
+    assert answers[5]["requestId"] == "r"
+    assert answers[6]["orderSubscriptionSnapshot"] == {"orders": [], "eof": True}

@@ -71,7 +71,6 @@ class StreamHub:
         self.default_market = default_market
         self.loop: asyncio.AbstractEventLoop | None = None
         self.links: set[_Link] = set()
-        self.finals: set[str] = set()  # orders whose final execution was sent
         self.executions = 0
         book.on_execution = self.changed
 
@@ -97,9 +96,9 @@ class StreamHub:
         if what == "cancel":  # it took effect now: cancelled, or filled while pending
             what = "fill" if order.status == FILLED else "cancel"
         if what in ("cancel", "fill"):
-            if order.id in self.finals:
+            if order.streamed:
                 return  # one final execution per order
-            self.finals.add(order.id)
+            order.streamed = True
         now = max(time.monotonic(), order.leaves_book_at)
         shown = self.order_json(order, now)
         if what == "fill" and shares <= 0:

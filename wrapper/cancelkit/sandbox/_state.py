@@ -41,6 +41,8 @@ class Order:
     created_at: float = attrs.field(factory=time.time)
     leaves_book_at: float = 0.0
     filled: float = 0.0  # shares filled so far (a partial fill leaves it open)
+    # Whether the order stream has sent its final execution (once per order).
+    streamed: bool = attrs.field(default=False, repr=False)
 
     def on_book(self, now: float | None = None) -> bool:
         """True while the order rests on the book (open, or its cancel still pending)."""
@@ -52,7 +54,7 @@ class Order:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the admin route."""
-        return attrs.asdict(self)
+        return attrs.asdict(self, filter=lambda field, _: field.name != "streamed")
 
 
 # Bounds that keep every knob meaningful: a value outside them (or NaN, or
