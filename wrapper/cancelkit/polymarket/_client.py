@@ -673,7 +673,9 @@ class _Wire:
     async def order_stream(self, slugs: Sequence[str] | None) -> AsyncGenerator[OrderEvent, None]:
         # aiohttp is imported off the loop: the CLI's route does not load it otherwise,
         # and the first listing's answer is read meanwhile.
-        await anyio.to_thread.run_sync(importlib.import_module, f"{__package__}._stream")
+        await anyio.to_thread.run_sync(
+            importlib.import_module, f"{__package__}._stream", abandon_on_cancel=True
+        )
         return self._client.order_events(slugs)
 
 

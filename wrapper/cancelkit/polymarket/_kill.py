@@ -606,7 +606,7 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     entries = list(open_now.items())
     batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
     if entries:  # the stream subscribed first: every cancel's execution is heard
-        await _heard.ready(run.heard, run.control)
+        await _heard.ready(run.heard, run.control, len(entries))
     # Cancel first: nothing is looked up before.
     await each(batches, run.send_batch, run.concurrency)
     await run.known_elsewhere()
