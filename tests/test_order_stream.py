@@ -643,3 +643,49 @@ def test_the_sandbox_stream_answers_hostile_clients_without_crashing(
     assert [("error" in a) for a in answers] == [True] * 6 + [False]
     assert answers[5]["requestId"] == "r"
     assert answers[6]["orderSubscriptionSnapshot"] == {"orders": [], "eof": True}
+
+
+def test_what_the_stream_said_is_weighed_per_order() -> None:
+    from cancelkit import StreamOrder
+    from cancelkit.polymarket._heard import Heard
+
+    def execution(
+        order_id: str,
+        kind: Any,
+        *,
+        execution_id: str | None = None,
+        shares: Decimal | None = None,
+        **order: Any,
+    ) -> Execution:
+        market = order.pop("market", "m")
+        return Execution("r", kind, StreamOrder(order_id, market, **order), execution_id, shares)
+
+    heard = Heard({"a", "b", "c", "d", "e"})
+    heard.hear(execution("a", "partial_fill", execution_id="x1", shares=Decimal(2)))
+    heard.hear(execution("a", "partial_fill", execution_id="x1", shares=Decimal(2)))  # again
+    heard.hear(execution("a", "cancelled", quantity=Decimal(10)))  # no cumQuantity given
+    heard.hear(execution("b", "replaced"))  # still open under its id: no end
+    heard.hear(execution("c", "expired", state="ORDER_STATE_EXPIRED"))
+    heard.hear(execution("d", "fill", filled_quantity=Decimal(4), quantity=Decimal(4)))
+    heard.hear(execution("d", "fill", filled_quantity=Decimal(4), quantity=Decimal(4)))
+    heard.hear(execution("e", "fill"))
+    heard.hear(execution("e", "cancelled"))  # two different ends
+    heard.hear(execution("zz", "cancelled"))  # not one of the run's orders
+    word = heard.word
+    assert word("a", "m") == (
+        "cancelled",
+        "partly filled (at least 2 of 10), then cancelled: EXECUTION_TYPE_CANCELED on the"
+        " exchange's order stream; no longer listed",
+    )
+    assert word("a", "another-market") is None
+    assert word("b", "m") is None
+    assert word("c", "m") == (
+        "not_open",
+        "expired: EXECUTION_TYPE_EXPIRED, ORDER_STATE_EXPIRED on the exchange's order stream;"
+        " no longer listed",
+    )
+    assert word("d", None) is not None
+    assert word("d", None)[0] == "filled"  # type: ignore[index]
+    assert word("e", "m") is None
+    assert word("zz", "m") is None
+    assert "zz" not in heard.final
