@@ -447,11 +447,12 @@ def test_a_lost_execution_is_settled_by_a_lookup_not_guessed(
     cancelkit_sandbox: Sandbox,
 ) -> None:
     box = cancelkit_sandbox
-    ids = _seed(box, 3)
+    ids = _seed(box, 12)
     box.set_knobs(stream_drop_every=1, fill_pending=1.0)  # every execution lost; all fill
-    results, lookups = _kill(box, ids)
+    results, lookups = _kill(box, ids, max_rate=None)  # room for every lookup
+    assert box.polymarket.stats.stream_dropped == 12
     assert sorted(lookups) == sorted(f"/v1/order/{i}" for i in ids)
-    assert [r.status for r in results] == ["filled"] * 3
+    assert [r.status for r in results] == ["filled"] * 12
     assert all("ORDER_STATE_FILLED" in (r.message or "") for r in results)
 
 
@@ -474,7 +475,7 @@ def test_executions_about_other_orders_or_markets_are_not_believed(
     # one of ours as filled in another market than the listing's, before either is
     # cancelled: neither word is believed (the lookups settle them).
     box = cancelkit_sandbox
-    ours = _seed(box, 5)
+    ours = _seed(box, 12)
     box.seed_polymarket("theirs", owner="someone-else")
     box.set_knobs(cancel_delay=0.5)  # their cancels pending while the lies arrive
 
@@ -505,6 +506,16 @@ def test_executions_about_other_orders_or_markets_are_not_believed(
     assert "order stream" not in (outcome[ours[0]].message or "")
     assert f"/v1/order/{ours[0]}" in lookups
     assert all(outcome[i].status == "cancelled" for i in ours)
+    assert box.polymarket.stats.stream_connections == 1  # the lies came on the stream
+
+
+def test_a_kill_of_a_few_orders_does_without_the_stream(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 10)
+    results, lookups = _kill(box, ids)
+    assert box.polymarket.stats.stream_connections == 0
+    assert sorted(lookups) == sorted(f"/v1/order/{i}" for i in ids)  # all asked at once
+    assert [r.status for r in results] == ["cancelled"] * 10
 
 
 def test_cancel_all_hears_its_orders_ends_from_the_stream(cancelkit_sandbox: Sandbox) -> None:

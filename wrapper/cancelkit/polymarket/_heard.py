@@ -29,9 +29,9 @@ logger = logging.getLogger("cancelkit")
 READY_WAIT = 1.0
 """Seconds the first cancel waits, at most, for the stream's subscription to start."""
 FEW = 10
-"""Orders a kill cancels without waiting for the stream: their lookups fit the rate
-limits at once, and a one-order cancel from the shell does not wait for aiohttp's
-import (a fifth of a second in a cold process) before its cancel goes out."""
+"""Orders a kill cancels without the stream: their lookups fit the rate limits at
+once, and a cancel of one order from the shell does not pay for aiohttp's import (a
+fifth of a second in a cold process) nor for a connection it would hardly use."""
 LAG = 0.5
 """Seconds an order that left the listing waits for its execution (while the stream
 is up) before it is looked up instead."""
@@ -171,11 +171,8 @@ async def streaming(
         raise failure
 
 
-async def ready(heard: Heard, control: Control, orders: int | None = None) -> None:
+async def ready(heard: Heard, control: Control) -> None:
     """Wait (at most :data:`READY_WAIT`, and never past the deadline) for the stream
-    to be subscribed: the first cancel then has its execution heard. Not for
-    :data:`FEW` ``orders`` or fewer."""
-    if orders is not None and orders <= FEW:
-        return
+    to be subscribed: the first cancel then has its execution heard."""
     with anyio.move_on_after(min(READY_WAIT, control.left())):
         await heard.ready.wait()

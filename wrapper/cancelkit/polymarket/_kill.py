@@ -556,7 +556,9 @@ async def cancel_listed(
         try:
             if run.index and not control.stopped:
                 markets = [market_slug] if market_slug else None
-                async with _heard.streaming(_opener(wire), markets, run.heard, control):
+                few = len(run.index) <= _heard.FEW  # their lookups fit the limits at once
+                opener = None if few else _opener(wire)
+                async with _heard.streaming(opener, markets, run.heard, control):
                     await _cancel_listed(run, market_slug)
         except Exception as exc:
             logger.exception("unexpected error in a bulk cancel")
@@ -606,7 +608,7 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     entries = list(open_now.items())
     batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
     if entries:  # the stream subscribed first: every cancel's execution is heard
-        await _heard.ready(run.heard, run.control, len(entries))
+        await _heard.ready(run.heard, run.control)
     # Cancel first: nothing is looked up before.
     await each(batches, run.send_batch, run.concurrency)
     await run.known_elsewhere()
