@@ -15,9 +15,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from . import _limitless_kill, _signing, _startup, _sync_bulk, _tail
 from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
@@ -80,34 +82,52 @@ def latency(
     return samples
 
 
-def kill_switch(box: SandboxProcess, count: int) -> dict[str, dict[str, float]]:
+STREAM_ORDERS = "cancelkit cancel_orders (outcomes from the order stream)"
+LOOKUP_ORDERS = "cancelkit cancel_orders (no stream: outcomes from lookups, as before)"
+STREAM_ALL = "cancelkit cancel_all (outcomes from the order stream)"
+LOOKUP_ALL = "cancelkit cancel_all (no stream, as before)"
+SDK_MANY = "polymarket-us cancel_many x20 (unconfirmed)"
+SDK_ALL = "polymarket-us cancel_all (unconfirmed)"
+STREAM_GOAL = 1.1  # issue #31: outcomes from the stream in <= 1.1 x the wall time before
+
+
+def kill_switch(box: SandboxProcess, count: int, rounds: int) -> dict[str, dict[str, Any]]:
     """``count`` open Polymarket orders killed under the sandbox's 20/s limit: cancelkit
-    (confirmed by listing) against polymarket-us's best paths (unconfirmed)."""
-    from cancelkit import AsyncPolymarketUSClient
+    (confirmed by listing; each order's outcome from the private order stream, or with
+    the sandbox's stream off, from lookups as before) against polymarket-us's best
+    paths (unconfirmed). ``rounds`` runs of each, interleaved in rotating order; each
+    row is the contender's run of median wall time."""
+    from cancelkit import AsyncPolymarketUSClient, CancelResult
     from polymarket_us import PolymarketUS
 
     e = box.env
     box.knobs("pm", rate_limit=20)
-    out: dict[str, dict[str, float]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
 
     def cancelkit_client() -> AsyncPolymarketUSClient:
         return AsyncPolymarketUSClient(
             e["POLYMARKET_KEY_ID"], e["POLYMARKET_SECRET_KEY"], base_url=box.pm_url
         )
 
-    def cancelkit_orders(ids: list[str]) -> None:
-        async def run() -> None:
+    def outcomes(results: list[CancelResult[str]]) -> str:
+        said = Counter(r.status for r in results)
+        not_asked = sum("not asked" in (r.message or "") for r in results)
+        text = ", ".join(f"{n} {status}" for status, n in sorted(said.items()))
+        return text + (f" ({not_asked} not asked)" if not_asked else "")
+
+    def cancelkit_orders(ids: list[str]) -> str:
+        async def run() -> list[CancelResult[str]]:
             async with cancelkit_client() as pm:
-                await pm.cancel_orders(ids)
+                return await pm.cancel_orders(ids)
 
-        asyncio.run(run())
+        return outcomes(asyncio.run(run()))
 
-    def cancelkit_all(ids: list[str]) -> None:
-        async def run() -> None:
+    def cancelkit_all(ids: list[str]) -> str:
+        async def run() -> list[CancelResult[str]]:
             async with cancelkit_client() as pm:
-                await pm.cancel_all()
+                return await pm.cancel_all()
 
-        asyncio.run(run())
+        return outcomes(asyncio.run(run()))
 
     def sdk() -> PolymarketUS:
         return PolymarketUS(
@@ -116,7 +136,7 @@ def kill_switch(box: SandboxProcess, count: int) -> dict[str, dict[str, float]]:
             api_base_url=box.pm_url,
         )
 
-    def sdk_cancel_many(ids: list[str]) -> None:
+    def sdk_cancel_many(ids: list[str]) -> str:
         client = sdk()
         for n in range(0, len(ids), 20):  # its documented maximum per request
             batch = [{"orderId": i, "marketSlug": SLUG} for i in ids[n : n + 20]]
@@ -124,33 +144,51 @@ def kill_switch(box: SandboxProcess, count: int) -> dict[str, dict[str, float]]:
                 client.orders.cancel_many({"orders": batch})  # type: ignore[typeddict-item]
             except Exception:  # noqa: S112 (count what is left open instead)
                 continue
+        return "none reported"
 
-    def sdk_cancel_all(ids: list[str]) -> None:
+    def sdk_cancel_all(ids: list[str]) -> str:
         sdk().orders.cancel_all()
+        return "none reported"
 
+    # (name, run, whether the sandbox serves the order stream)
     contenders = (
-        ("cancelkit cancel_orders (confirmed)", cancelkit_orders),
-        ("cancelkit cancel_all (confirmed)", cancelkit_all),
-        ("polymarket-us cancel_many x20 (unconfirmed)", sdk_cancel_many),
-        ("polymarket-us cancel_all (unconfirmed)", sdk_cancel_all),
+        (STREAM_ORDERS, cancelkit_orders, True),
+        (LOOKUP_ORDERS, cancelkit_orders, False),
+        (STREAM_ALL, cancelkit_all, True),
+        (LOOKUP_ALL, cancelkit_all, False),
+        (SDK_MANY, sdk_cancel_many, True),
+        (SDK_ALL, sdk_cancel_all, True),
     )
-    for name, run in contenders:
-        ids = _ids("pm", count)
-        box.seed("pm", ids, OWNER["pm"])
-        time.sleep(1.1)  # let the previous contender's window drain
-        before = box.stats("pm")
-        started = time.perf_counter()
-        run(ids)
-        wall = time.perf_counter() - started
-        after = box.stats("pm")
-        out[name] = {
-            "wall": wall,
-            "requests": after["requests"] - before["requests"],
-            "429s": after["rate_limited"] - before["rate_limited"],
-            "open": box.open_count("pm", ids),
-        }
-    box.knobs("pm", rate_limit=0)
-    return out
+    for round_no in range(rounds):
+        shift = round_no % len(contenders)
+        for name, run, stream in contenders[shift:] + contenders[:shift]:
+            ids = _ids("pm", count)
+            box.seed("pm", ids, OWNER["pm"])
+            box.knobs("pm", stream=stream)
+            time.sleep(1.1)  # let the previous contender's window drain
+            box.clear_requests()
+            before = box.stats("pm")
+            started = time.perf_counter()
+            said = run(ids)
+            wall = time.perf_counter() - started
+            after = box.stats("pm")
+            lookups = sum(
+                a.method == "GET" and a.path.startswith("/v1/order/") for a in box.arrivals()
+            )
+            runs.setdefault(name, []).append(
+                {
+                    "wall": wall,
+                    "requests": after["requests"] - before["requests"],
+                    "429s": after["rate_limited"] - before["rate_limited"],
+                    "lookups": lookups,
+                    "outcomes": said,
+                    "open": box.open_count("pm", ids),
+                }
+            )
+    box.knobs("pm", rate_limit=0, stream=True)
+    return {
+        name: sorted(rows, key=lambda r: r["wall"])[len(rows) // 2] for name, rows in runs.items()
+    }
 
 
 def first_cancel(box: SandboxProcess, repeats: int) -> dict[str, list[float]]:
@@ -305,22 +343,39 @@ def report(
         lines += [f"| {n} | {v:.2f} | {v / bare:.2f} |" for n, v in named.items()]
         lines.append("")
     for count, rows in kill.items():
-        sdk = rows["polymarket-us cancel_many x20 (unconfirmed)"]["wall"]
+        sdk = rows[SDK_MANY]["wall"]
         lines += [
             f"## Kill switch: {count} open Polymarket orders, sandbox limit 20/s per key",
             "",
             "cancelkit lists, batches 20 per request and lists again until no order is",
-            "listed; the SDK's calls return when the gateway answers, confirming nothing.",
+            "listed; each order's outcome comes from its execution on the private order",
+            "stream (opened before the first cancel), or, with the sandbox's stream off,",
+            "from `GET /v1/order/{id}` lookups while the rate limit has a slot free (the",
+            "rest: 'not asked'). The SDK's calls return when the gateway answers,",
+            f"confirming nothing. Each row is the contender's run of median wall time of"
+            f" {args.kill_rounds} (interleaved, rotating order); 'lookups' counts"
+            " `GET /v1/order/{id}`.",
             "",
-            "| contender | wall s | x SDK cancel_many | requests | 429s | orders left open |",
-            "|---|---|---|---|---|---|",
+            "| contender | wall s | x SDK cancel_many | requests | lookups | 429s"
+            " | outcomes reported | orders left open |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, row in rows.items():
             lines.append(
                 f"| {name} | {row['wall']:.2f} | {row['wall'] / sdk:.2f} | {int(row['requests'])}"
-                f" | {int(row['429s'])} | {int(row['open'])} |"
+                f" | {int(row['lookups'])} | {int(row['429s'])} | {row['outcomes']}"
+                f" | {int(row['open'])} |"
             )
-        lines.append("")
+        ratio = rows[STREAM_ORDERS]["wall"] / rows[LOOKUP_ORDERS]["wall"]
+        met = ratio <= STREAM_GOAL and not rows[STREAM_ORDERS]["lookups"]
+        lines += [
+            "",
+            "| goal | ratio of walls | lookups | met |",
+            "|---|---|---|---|",
+            f"| outcomes from the stream <= {STREAM_GOAL} x as before, no lookup | {ratio:.2f}"
+            f" | {int(rows[STREAM_ORDERS]['lookups'])} | {'yes' if met else 'no'} |",
+            "",
+        ]
     for count, rows in lm_kill.items():
         lines += _limitless_kill.table(count, rows)
     lines += _sync_bulk.table(sync_bulk)
@@ -353,6 +408,7 @@ def main() -> None:
             50,
         )
         args.first = 3
+        args.kill_rounds = 1
         args.lm_kill, args.lm_kill_rounds = (60,), 1
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (40,), 1, 1
         args.tail_per_round, args.tail_rounds = 5, 1
@@ -366,6 +422,7 @@ def main() -> None:
             10_000,
         )
         args.first = 40
+        args.kill_rounds = 3
         args.lm_kill, args.lm_kill_rounds = (300, 1000), 3
         args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
@@ -374,7 +431,7 @@ def main() -> None:
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
         sign = _signing.measure(args.sign_calls, args.sign_rounds)
-        kill = {count: kill_switch(box, count) for count in args.kill}
+        kill = {count: kill_switch(box, count, args.kill_rounds) for count in args.kill}
         lm_kill = {
             count: _limitless_kill.measure(box, count, args.lm_kill_rounds)
             for count in args.lm_kill

@@ -161,8 +161,9 @@ _TWINS = [
     (cancelkit.PolymarketUSClient, cancelkit.AsyncPolymarketUSClient),
     (cancelkit.LimitlessClient, cancelkit.AsyncLimitlessClient),
 ]
-# Async-only or sync-only by nature: context managers and the async alias of close().
-_OWN = {"aclose"}
+# Async-only or sync-only by nature: context managers, the async alias of close(),
+# and the private order stream (an async iterator of events).
+_OWN = {"aclose", "order_events"}
 
 
 @pytest.mark.parametrize(("sync", "async_"), _TWINS, ids=lambda c: c.__name__)

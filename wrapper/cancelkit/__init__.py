@@ -29,6 +29,13 @@ _VENUES: dict[str, dict[str, str]] = {
         "PolymarketUSClient": ".polymarket._client",
         "AsyncPolymarketUSClient": ".polymarket._client",
         "PolymarketAuth": ".polymarket._auth",
+        "OrderEvent": ".polymarket._events",
+        "OrderSnapshot": ".polymarket._events",
+        "Execution": ".polymarket._events",
+        "ExecutionKind": ".polymarket._events",
+        "StreamOrder": ".polymarket._events",
+        "StreamInterrupted": ".polymarket._events",
+        "OrderStreamError": ".polymarket._events",
         "Order": "._generated.polymarket_us_api.models",
         "OrderState": "._generated.polymarket_us_api.models",
     },
@@ -124,3 +131,10 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from .polymarket._auth import PolymarketAuth as PolymarketAuth
     from .polymarket._client import AsyncPolymarketUSClient as AsyncPolymarketUSClient
     from .polymarket._client import PolymarketUSClient as PolymarketUSClient
+    from .polymarket._events import Execution as Execution
+    from .polymarket._events import ExecutionKind as ExecutionKind
+    from .polymarket._events import OrderEvent as OrderEvent
+    from .polymarket._events import OrderSnapshot as OrderSnapshot
+    from .polymarket._events import OrderStreamError as OrderStreamError
+    from .polymarket._events import StreamInterrupted as StreamInterrupted
+    from .polymarket._events import StreamOrder as StreamOrder

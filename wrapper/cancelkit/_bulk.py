@@ -234,9 +234,11 @@ class CancelResult(Generic[T]):
     Attributes:
         target: the order as it was requested.
         status: ``cancelled`` (this run's request did it, and where the exchange has a
-            listing, the listing agrees); ``not_open`` (the exchange says it exists and
-            is not open: cancelled before, filled, expired); ``filled`` (it filled while
-            this run's cancel was pending); ``not_found`` (unknown to the exchange for
+            listing, the listing agrees; a partly filled order's message says how much
+            filled first); ``not_open`` (the exchange says it exists and is not open:
+            cancelled before, filled, expired; or it left the listing and no word said
+            how: "not asked"); ``filled`` (the exchange says it filled, in its order
+            stream's execution or a lookup); ``not_found`` (unknown to the exchange for
             this key); ``not_listed`` (absent from a fresh listing, so not open for this
             key, and not looked up in time: not open, or not this key's); ``failed``
             (may still be open); ``not_sent`` (refused before sending, or the run

@@ -105,6 +105,35 @@ _NOT_LOOPBACK = (
     default=0,
     help="Limitless: orders of each cancel-all that cannot be cancelled (a 207).",
 )
+@click.option(
+    "--stream/--no-stream",
+    default=True,
+    show_default=True,
+    help="Polymarket: serve the private order stream (/v1/ws/private).",
+)
+@click.option("--stream-heartbeat", default=5.0, help="Seconds between stream heartbeats.")
+@click.option("--stream-delay", default=0.0, help="Seconds each stream execution waits.")
+@click.option(
+    "--stream-drop-every", type=click.IntRange(min=0), default=0, help="Drop every n-th execution."
+)
+@click.option(
+    "--stream-duplicate-every",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Send every n-th execution twice.",
+)
+@click.option(
+    "--stream-reorder-every",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Send every n-th execution after the next one.",
+)
+@click.option(
+    "--stream-close-after",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Close each stream connection after this many executions (0: never).",
+)
 def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) -> None:
     """Run both exchange sandboxes until interrupted; print URLs, demo credentials,
     commands that seed and cancel orders, and the admin routes.

@@ -6,12 +6,14 @@ operation and every answer parsed by its generated model.
 
 from __future__ import annotations
 
+import importlib
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 
 from .._base import AsyncHTTP, Shared, SyncHTTP, Venue
@@ -48,9 +50,11 @@ from .._generated.polymarket_us_api.models import (
 from .._generated.polymarket_us_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
 from .._retry import Attempts, RetryPolicy, json_of, parse_answer
+from . import _events
 from . import _kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
+from ._events import OrderEvent
 from ._rates import (
     CANCEL,
     CANCEL_ALL,
@@ -428,6 +432,48 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         self._bulk_calls, self._bulk_until = 0, 0.0
         self._shared_live = self._shared_default = None
 
+    def order_events(
+        self,
+        market_slugs: Iterable[str] | None = None,
+        *,
+        max_message_bytes: int = _events.MAX_MESSAGE,
+        silence: float = _events.SILENCE,
+        reconnects: int = _events.RECONNECTS,
+    ) -> AsyncGenerator[OrderEvent, None]:
+        """This key's private order stream (``/v1/ws/private``), as typed events.
+
+        Yields an :class:`OrderSnapshot` of the open orders (``eof`` once complete),
+        then an :class:`Execution` for every cancel, fill, partial fill, expiry... of
+        this key's orders in ``market_slugs``' markets (None: every market; more than
+        100 are split into several subscriptions, the documented limit). The
+        handshake is signed with this client's key. The connection is kept alive
+        (pings; dropped after ``silence`` seconds without a message) and reopened
+        with backoff; each reconnect yields :class:`StreamInterrupted` first, since
+        the exchange replays nothing: what happened meanwhile must be asked over
+        REST. A message that is not a well-formed order message of this stream's own
+        subscriptions is dropped, never believed; one larger than
+        ``max_message_bytes`` drops the connection. Raises :class:`OrderStreamError`
+        after ``reconnects`` failures in a row or a refused subscription, and
+        :class:`AuthenticationError` on a refused handshake; ends when the client is
+        closed. Use ``contextlib.aclosing`` (or break out of ``async for``) to
+        close it.
+        """
+        from . import _stream  # aiohttp is imported only by those who stream
+
+        self._check_usable()
+        # A caller's transport decides the route (and carries no WebSocket).
+        given = self._lean is None and not self._loop_bound
+        link = _stream.Link(
+            self._auth, self.base_url, self._settings, given, lambda: self._http.is_closed
+        )
+        return _stream.order_events(
+            link,
+            market_slugs,
+            max_message_bytes=max_message_bytes,
+            silence=silence,
+            reconnects=reconnects,
+        )
+
     async def cancel_order(
         self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False
     ) -> None:
@@ -556,8 +602,13 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         One listing of open orders gives each order's market; ids it lacks are
         looked up (``not_open``, ``not_found``, or open after all); the open ones
         go in batches of the spec's ``maxItems`` (20) through the batched cancel,
-        whose answer only echoes ids, so the run lists again until none is listed:
-        only then is an order ``cancelled``. Every id is validated first (invalid
+        whose answer only echoes ids, so the run lists again until none is listed.
+        Leaving the listing is not an outcome (cancelled or filled?): each order's
+        end is the exchange's word on it, its execution on the private order stream
+        (opened before the first cancel, see :meth:`order_events`: ``cancelled``,
+        ``filled``, or ``cancelled`` with how much filled first), or, where the
+        stream said nothing, ``GET /v1/order/{id}`` (``not_open``, "not asked",
+        when the rate limit leaves no slot for it). Every id is validated first (invalid
         ones are ``not_sent``); duplicates are cancelled once. Requests stay inside
         every documented rate limit (``max_rate`` per second over all endpoints,
         and the live page's per-endpoint windows), and retryable failures are
@@ -600,9 +651,11 @@ class AsyncPolymarketUSClient(_Polymarket, AsyncHTTP):
         control: Control | None = None,
     ) -> list[CancelResult[str]]:
         """The exchange's cancel-all (every market, or ``market_slugs``'), confirmed:
-        each order it names is ``cancelled`` once the listing no longer shows it, and
-        any order still listed there at the end is reported ``failed``. ``on_result``:
-        as for :meth:`cancel_orders`."""
+        each order it names ends once the listing no longer shows it, with its
+        execution on the private order stream (opened before the cancel) or its
+        lookup's word, as in :meth:`cancel_orders`; any order still listed there at
+        the end is reported ``failed``.; ``on_result``: as for
+        :meth:`cancel_orders`."""
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
         slugs = None if market_slugs is None else list(market_slugs)
@@ -647,6 +700,14 @@ class _Wire:
         self, slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
     ) -> list[str]:
         return await self._client._cancel_open(slugs, limiter, deadline)
+
+    async def order_stream(self, slugs: Sequence[str] | None) -> AsyncGenerator[OrderEvent, None]:
+        # aiohttp is imported off the loop: the CLI's route does not load it otherwise,
+        # and the first listing's answer is read meanwhile.
+        await anyio.to_thread.run_sync(
+            importlib.import_module, f"{__package__}._stream", abandon_on_cancel=True
+        )
+        return self._client.order_events(slugs)
 
 
 PolymarketUSClient._twin_class = AsyncPolymarketUSClient  # bulk cancels run on it

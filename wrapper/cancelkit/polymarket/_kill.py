@@ -22,6 +22,12 @@ and none is waited for past the deadline (or the stop) and the grace
 An id the listing lacks and no lookup settled in time is ``not_listed``: not open
 for this key, but perhaps not this key's at all (a wrong account or file), so it
 is done only with ``missing_ok``; then lookups get only the short lookup grace.
+
+The private order stream, where the client has it, is opened before the first
+cancel (``_heard``): an order that leaves the listing ends with its execution
+(cancelled, filled, partly filled then cancelled) instead of a lookup; an order
+the stream said nothing about is looked up as before, so a lost message costs
+time, never truth.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
 from .._generated.polymarket_us_api.models import Order, OrderState
 from .._limiter import DeadlinePassed, Limiter
-from . import _rates
+from . import _heard, _rates
 from . import _validation as check
 
 logger = logging.getLogger("cancelkit")
@@ -128,6 +134,10 @@ class Wire(Protocol):
         """``POST /v1/orders/open/cancel``: the ids it names."""
         ...
 
+    # Optional (a client without it runs without the stream): the private order
+    # stream of ``slugs``' markets (None: every market), see ``_stream``.
+    # async def order_stream(self, slugs) -> AsyncGenerator[OrderEvent, None]
+
 
 class _Run:
     """One bulk cancel: the ledger of its results, its limits, its control, and
@@ -172,6 +182,12 @@ class _Run:
         # Until when (time.monotonic()) lookups of ids the first listing lacked wait
         # for other runs' records (known_elsewhere) to settle some without a request.
         self.records_until: float | None = None
+        # The order stream's word (see _heard), the markets cancels were sent for,
+        # and when each order left the listing (it waits a moment for its word).
+        self.heard = _heard.Heard(self.index)
+        self.heard.on_final = self.heard_final
+        self.markets: dict[str, str | None] = {}
+        self.left_at: dict[str, float] = {}
 
     def wake(self) -> None:
         self.changed.set()
@@ -244,6 +260,7 @@ class _Run:
                 self.fail(ids, error, sent=sent.sent)
             else:
                 self.waiting.update(entries)
+                self.markets.update(entries)
                 self.wake()
         if sent.cut and sent.sent:
             self.cut.update(entries)  # the last listing may yet confirm them
@@ -273,7 +290,9 @@ class _Run:
                 self.last_listing, self.last_scope = listed, scope
                 for order_id in [i for i in self.waiting if i not in listed]:
                     del self.waiting[order_id]
-                    self.gone.append(order_id)
+                    if not self.by_stream(order_id):
+                        self.gone.append(order_id)
+                        self.left_at[order_id] = time.monotonic()
                     self.wake()
                 if self.waiting:
                     await anyio.sleep(min(pause, self.control.left()))
@@ -298,8 +317,13 @@ class _Run:
                 in_window = self.lookups_until is None or (
                     now < self.lookups_until and self._free_slot()
                 )
+                while self.gone and self.ledger.done(self.index[self.gone[0]]):
+                    self.gone.popleft()  # the stream said how it ended
+                hold = self.stream_hold(now)
                 if self.unlisted and not held and (self.patient or in_window):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
+                elif self.gone and in_window and hold > 0:
+                    await self.wait_for_change(min(hold, self.control.left()))
                 elif self.gone and in_window:
                     await self.ask(self.gone.popleft(), after_cancel=True)
                 elif not self.confirming and not self.asking and not self.asking_after and not held:
@@ -313,6 +337,28 @@ class _Run:
         async with anyio.create_task_group() as group:
             for _ in range(self.concurrency):
                 group.start_soon(worker)
+
+    def by_stream(self, order_id: str) -> bool:
+        """Record the order stream's word on an order the listing no longer shows,
+        if it said one; False if not (it is looked up)."""
+        word = self.heard.word(order_id, self.markets.get(order_id))
+        if word is None:
+            return False
+        self.record(order_id, *word)
+        return True
+
+    def heard_final(self, order_id: str) -> None:
+        """The stream said how an order ended: it ends now if it has left the listing."""
+        left = order_id in self.left_at and not self.ledger.done(self.index[order_id])
+        if left and self.by_stream(order_id):
+            self.wake()
+
+    def stream_hold(self, now: float) -> float:
+        """Seconds the next order that left the listing still waits for its word
+        from the stream before it is looked up (0: ask now; the stream is down)."""
+        if not self.gone or not self.heard.live:
+            return 0.0
+        return self.left_at.get(self.gone[0], now) + _heard.LAG - now
 
     def _free_slot(self) -> bool:
         """Whether a lookup would be sent without waiting; the first time it would
@@ -397,7 +443,15 @@ class _Run:
                 f" {_quantity(order.quantity)} while the cancel was pending",
             )
         elif state == OrderState.ORDER_STATE_CANCELED and after_cancel:
-            self.record(order_id, "cancelled", f"{shown}; no longer listed")
+            filled = order.cum_quantity
+            partly = isinstance(filled, int | float) and filled > 0
+            how = (
+                f"partly filled ({_quantity(filled)} of {_quantity(order.quantity)}), then"
+                f" cancelled ({shown})"
+                if partly
+                else shown
+            )
+            self.record(order_id, "cancelled", f"{how}; no longer listed")
         elif state in _OPEN_STATES:
             if after_cancel or slug is None:
                 why = "still open after the cancel" if after_cancel else "no market given"
@@ -468,7 +522,8 @@ class _Run:
             if order_id not in listed:
                 self.waiting.pop(order_id, None)
                 self.cut.pop(order_id, None)
-                self.record(order_id, "not_open", _GONE.format(why="the run was ending"))
+                if not self.by_stream(order_id):
+                    self.record(order_id, "not_open", _GONE.format(why="the run was ending"))
 
     def settle(self) -> None:
         """Outcomes for what is left, saying what was seen and nothing more."""
@@ -487,7 +542,8 @@ class _Run:
         ended = self.control.stopped or self.control.expired
         why = f"no time left before {when}" if ended else "the lookup budget was spent"
         for order_id in self.gone:
-            self.record(order_id, "not_open", _GONE.format(why=why))
+            if not self.by_stream(order_id):
+                self.record(order_id, "not_open", _GONE.format(why=why))
         for order_id in self.unlisted:
             self.record(
                 order_id,
@@ -541,11 +597,21 @@ async def cancel_listed(
     with running(control):
         try:
             if run.index and not control.stopped:
-                await _cancel_listed(run, market_slug)
+                markets = [market_slug] if market_slug else None
+                few = len(run.index) <= _heard.FEW  # their lookups fit the limits at once
+                opener = None if few else _opener(wire)
+                async with _heard.streaming(opener, markets, run.heard, control):
+                    await _cancel_listed(run, market_slug)
         except Exception as exc:
             logger.exception("unexpected error in a bulk cancel")
             run.give_up(exc)
     return run.ledger.finish(control)
+
+
+def _opener(wire: Wire) -> _heard.Opener | None:
+    """The wire's private order stream, if its client has one."""
+    opener: _heard.Opener | None = getattr(wire, "order_stream", None)
+    return opener
 
 
 async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
@@ -587,6 +653,8 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
             run.unlisted.append(order_id)
     entries = list(open_now.items())
     batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
+    if entries:  # the stream subscribed first: every cancel's execution is heard
+        await _heard.ready(run.heard, run.control)
     # Cancel first: nothing is looked up, no record read, before.
     await each(batches, run.send_batch, run.concurrency)
     await _confirm_and_ask(run, records=True)
@@ -643,47 +711,65 @@ async def cancel_all(
     """The exchange's cancel-all (in ``market_slugs``' markets, or everywhere), then
     listings until none of the orders it named, nor any other, is listed there."""
     slugs = [check.market_slug(s) for s in market_slugs or ()]
+    heard = _heard.Heard(None)  # whose orders: the cancel-all's answer says
     with running(control):
-        answered: list[str] | None = None
-        with flight(control, []) as sent:  # an abort cancels it; no wait past the grace
-            answered = await wire.cancel_open(slugs, limiter, control.ends_at)
-        if answered is None:
-            return [_cut_off(control, sent=sent.sent)]
-        ids = answered
-        run = _Run(
-            wire,
-            ids,
-            limiter=limiter,
-            control=control,
-            concurrency=_CANCEL_ALL_LOOKUPS,
-            missing_ok=False,
-            on_result=on_result,
-        )
-        for index, order_id in enumerate(ids):
-            if run.ledger.first_of(index, order_id):
-                run.index[order_id] = index
-                run.attempts[order_id] = 1
-        scope = slugs or None
-        run.waiting.update(dict.fromkeys(run.index, slugs[0] if len(slugs) == 1 else None))
+        async with _heard.streaming(_opener(wire), slugs or None, heard, control):
+            await _heard.ready(heard, control)  # subscribed before the cancel
+            return await _cancel_all(wire, slugs, limiter, control, on_result, heard)
+
+
+async def _cancel_all(
+    wire: Wire,
+    slugs: list[str],
+    limiter: Limiter,
+    control: Control,
+    on_result: Callable[[CancelResult[str]], None] | None,
+    heard: _heard.Heard,
+) -> list[CancelResult[str]]:
+    answered: list[str] | None = None
+    with flight(control, []) as sent:  # an abort cancels it; no wait past the grace
+        answered = await wire.cancel_open(slugs, limiter, control.ends_at)
+    if answered is None:
+        return [_cut_off(control, sent=sent.sent)]
+    ids = answered
+    run = _Run(
+        wire,
+        ids,
+        limiter=limiter,
+        control=control,
+        concurrency=_CANCEL_ALL_LOOKUPS,
+        missing_ok=False,
+        on_result=on_result,
+    )
+    for index, order_id in enumerate(ids):
+        if run.ledger.first_of(index, order_id):
+            run.index[order_id] = index
+            run.attempts[order_id] = 1
+    run.heard = heard
+    heard.keep(run.index)
+    heard.on_final = run.heard_final
+    scope = slugs or None
+    run.waiting.update(dict.fromkeys(run.index, slugs[0] if len(slugs) == 1 else None))
+    run.markets.update(run.waiting)
+    try:
+        await _confirm_and_ask(run)
+    except Exception as exc:
+        logger.exception("unexpected error in a cancel-all")
+        run.give_up(exc)
+    results = run.ledger.finish(control)
+    if not control.stopped and control.left():
+        # Anything still listed there was not cancelled: say so, it is still open.
+        left = _listed_there(run, scope)
         try:
-            await _confirm_and_ask(run)
-        except Exception as exc:
-            logger.exception("unexpected error in a cancel-all")
-            run.give_up(exc)
-        results = run.ledger.finish(control)
-        if not control.stopped and control.left():
-            # Anything still listed there was not cancelled: say so, it is still open.
-            left = _listed_there(run, scope)
-            try:
-                left = await run.listing(scope, final=True) if left is None else left
-            except CancelKitError as exc:
-                return [*results, CancelResult("", "failed", exc.message, exc)]
-            results += [
-                CancelResult(i, "failed", f"still open after cancel-all ({o.state})")
-                for i, o in left.items()
-                if i not in run.index
-            ]
-        return results
+            left = await run.listing(scope, final=True) if left is None else left
+        except CancelKitError as exc:
+            return [*results, CancelResult("", "failed", exc.message, exc)]
+        results += [
+            CancelResult(i, "failed", f"still open after cancel-all ({o.state})")
+            for i, o in left.items()
+            if i not in run.index
+        ]
+    return results
 
 
 def _cut_off(control: Control, *, sent: bool) -> CancelResult[str]:

@@ -19,12 +19,13 @@ from ._extra import require
 require()  # an ImportError that names the extra, not starlette
 
 # ruff: noqa: E402  (the check above must come before the extra's imports)
+import asyncio
 import base64
 import os
 import secrets
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict, Unpack
 from uuid import uuid4
 
 import attrs
@@ -34,7 +35,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from .._limiter import GLOBAL
 from ..limitless._rates import LIMITLESS
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
-from ._polymarket import DEFAULT_MARKET, PolymarketKey, polymarket_app
+from ._polymarket import DEFAULT_MARKET, PolymarketKey, order_json, polymarket_app, quantity_of
+from ._polymarket_ws import StreamHub
 from ._requests import RecordedRequest
 from ._server import BackgroundServer
 from ._state import OPEN, Book, Knobs, Order, Stats
@@ -83,6 +85,13 @@ class KnobChanges(TypedDict, total=False):
     published_limits: bool
     maintenance: Literal["normal", "post_only", "cancel_only", "disabled"]
     cancel_all_stuck: int
+    stream: bool
+    stream_heartbeat: float
+    stream_delay: float
+    stream_drop_every: int
+    stream_duplicate_every: int
+    stream_reorder_every: int
+    stream_close_after: int
 
 
 POLYMARKET_ACCOUNT = "pm-demo"
@@ -179,9 +188,12 @@ class Sandbox:
         other = LimitlessToken(
             c.limitless_other_token_id, base64.b64decode(c.limitless_other_secret), OTHER_PROFILE
         )
+        self._polymarket_stream = StreamHub(self.polymarket, order_json, DEFAULT_MARKET)
         self._servers = (
             BackgroundServer(
-                polymarket_app(self.polymarket, {pm_key.key_id: pm_key}), host, polymarket_port
+                polymarket_app(self.polymarket, {pm_key.key_id: pm_key}, self._polymarket_stream),
+                host,
+                polymarket_port,
             ),
             BackgroundServer(
                 limitless_app(self.limitless, {t.token_id: t for t in (partner, other)}),
@@ -236,6 +248,34 @@ class Sandbox:
     ) -> Order:
         """Add a Polymarket order: open unless ``status`` is ``cancelled`` or ``filled``."""
         return self.polymarket.seed(Order(order_id, owner, market_slug=market_slug, status=status))
+
+    def fill_polymarket(self, order_id: str, quantity: float | None = None) -> Order:
+        """Fill a Polymarket order on the book now: all of it (it leaves the book as
+        filled), or ``quantity`` shares of it if fewer than are left (it stays open,
+        partly filled). Its execution goes out on the private order stream. KeyError
+        if there is no such order; ValueError if it is no longer on the book or
+        ``quantity`` is not a positive number."""
+        if quantity is not None and (
+            isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity <= 0
+        ):
+            raise ValueError(f"quantity must be a positive number of shares, not {quantity!r}")
+        order = self.polymarket.get(order_id)
+        if order is None:
+            raise KeyError(order_id)
+        if not self.polymarket.fill(order, quantity, quantity_of(order)):
+            raise ValueError(f"order {order_id!r} is {order.status} and off the book")
+        return order
+
+    def push_polymarket_stream(self, message: str | dict[str, Any]) -> int:
+        """Send ``message`` on every open connection of the Polymarket private order
+        stream (a hostile or malformed message, for tests): a string as is, once per
+        connection; a JSON object once per subscription, with that subscription's
+        ``requestId``. Returns how many were queued, once they are."""
+        loop = self._polymarket_stream.loop
+        if loop is None or loop.is_closed():
+            return 0
+        future = asyncio.run_coroutine_threadsafe(self._polymarket_stream.push(message), loop)
+        return future.result(timeout=10)
 
     def seed_limitless(
         self,

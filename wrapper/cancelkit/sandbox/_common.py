@@ -19,7 +19,7 @@ import anyio
 import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -84,7 +84,7 @@ def starlette(routes: list[BaseRoute], error: ErrorShape) -> Starlette:
     return app
 
 
-def raw_path(request: Request) -> bytes:
+def raw_path(request: HTTPConnection) -> bytes:
     """The path exactly as it came on the request line (still percent-encoded)."""
     raw: bytes | None = request.scope.get("raw_path")
     return raw if raw else request.url.path.encode()
@@ -96,7 +96,7 @@ def raw_target(request: Request) -> bytes:
     return raw_path(request) + (b"?" + query if query else b"")
 
 
-def single_header(request: Request, name: str, error: ErrorShape) -> str:
+def single_header(request: HTTPConnection, name: str, error: ErrorShape) -> str:
     """The one value of header ``name`` ('' if absent); sent twice it is refused:
     "first one wins" or "last one wins" would let a proxy and the server disagree."""
     values = request.headers.getlist(name)

@@ -14,17 +14,20 @@ from urllib.parse import unquote
 import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from ..polymarket._rates import CANCEL, CANCEL_ALL, CANCEL_BATCH, GET_ORDER, LIST_OPEN
 from . import _common as common
 from ._common import Endpoint, Refusal
+from ._polymarket_ws import StreamHub
 from ._state import CANCELLED, FILLED, OPEN, Arrival, Book, Order
 
 _CANCEL = re.compile(rb"/v1/order/([^/]+)/cancel")
 _ORDER = re.compile(rb"/v1/order/([^/]+)")
+_STREAM = b"/v1/ws/private"
 DEFAULT_MARKET = "sandbox-market-2026"
 # Milliseconds since the epoch in ASCII digits; 16 digits reach the year 2286, so
 # nothing longer can be in the window (and int() never sees a 5,000-digit string).
@@ -50,18 +53,23 @@ def error(status: int, message: str) -> Response:
 _STATES = {FILLED: "ORDER_STATE_FILLED", CANCELLED: "ORDER_STATE_CANCELED"}
 
 
+def quantity_of(order: Order) -> float:
+    """The order's size in shares (1 to 100, derived from its id)."""
+    return float(1 + hashlib.sha256(order.id.encode()).digest()[0] % 100)
+
+
 def order_json(order: Order, now: float) -> dict[str, Any]:
     """The order as ``GET /v1/orders/open`` and ``GET /v1/order/{id}`` show it: every
     field an ``Order`` has, with plausible values derived from its id."""
     if order.status == OPEN:
-        state = "ORDER_STATE_NEW"
+        state = "ORDER_STATE_PARTIALLY_FILLED" if order.filled else "ORDER_STATE_NEW"
     elif order.on_book(now):
         state = "ORDER_STATE_PENDING_CANCEL"
     else:
         state = _STATES.get(order.status, "ORDER_STATE_CANCELED")
     h = hashlib.sha256(order.id.encode()).digest()
-    quantity = float(1 + h[0] % 100)
-    filled = quantity if order.status == FILLED else float(h[1] % int(quantity))
+    quantity = quantity_of(order)
+    filled = quantity if order.status == FILLED else min(order.filled, quantity)
     long = h[2] % 2 == 0
     buy = h[3] % 2 == 0
     stamp = datetime.fromtimestamp(order.created_at, UTC).isoformat().replace("+00:00", "Z")
@@ -101,15 +109,23 @@ class _RawDispatch:
     """
 
     def __init__(
-        self, admin: ASGIApp, routes: dict[tuple[str, re.Pattern[bytes]], Endpoint], book: Book
+        self,
+        admin: ASGIApp,
+        routes: dict[tuple[str, re.Pattern[bytes]], Endpoint],
+        book: Book,
+        stream: ASGIApp,
     ) -> None:
         self.admin = admin
+        self.stream = stream
         self.routes = [
             (method, pattern, common.handler(book, endpoint))
             for (method, pattern), endpoint in routes.items()
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self.stream(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
             await self.admin(scope, receive, send)
             return
@@ -126,18 +142,21 @@ class _RawDispatch:
         await response(scope, receive, send)
 
 
-def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
+def polymarket_app(
+    book: Book, keys: dict[str, PolymarketKey], hub: StreamHub | None = None
+) -> ASGIApp:
     """Polymarket US Orders: cancel, batched cancel, cancel-all, open orders, one order;
-    Ed25519 ``X-PM-*`` auth on every request."""
+    Ed25519 ``X-PM-*`` auth on every request; the private order stream (``hub``'s)."""
+    hub = hub or StreamHub(book, order_json, DEFAULT_MARKET)
 
-    def authenticate(request: Request) -> PolymarketKey:
+    def authenticate(request: HTTPConnection, method: str) -> PolymarketKey:
         key = keys.get(common.single_header(request, "x-pm-access-key", error))
         if key is None:
             raise Refusal(error(401, "unknown or missing X-PM-Access-Key"))
         stamp = common.single_header(request, "x-pm-timestamp", error).encode("latin-1")
         if not _MILLIS.fullmatch(stamp) or common.skewed(book, int(stamp) / 1000):
             raise Refusal(error(401, "X-PM-Timestamp missing or more than 30 s from server time"))
-        signed = stamp + request.method.encode() + common.raw_path(request)
+        signed = stamp + method.encode() + common.raw_path(request)
         try:
             signature = base64.b64decode(
                 common.single_header(request, "x-pm-signature", error), validate=True
@@ -154,7 +173,7 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
         endpoint goes through before it acts."""
         # Authenticated first: an unsigned request naming a key must not spend its
         # rate budget (nor grow the limiter's state with made-up key ids).
-        key = common.counting_auth_failures(book, lambda: authenticate(request))
+        key = common.counting_auth_failures(book, lambda: authenticate(request, request.method))
         arrival = await common.faults(book, request, body, key.key_id, error, operation)
         payload = common.contract_check(book, f"polymarket_us/{page}", request, body, error)
         if arrival.fault(book.knobs.failure_rate, "failures_injected"):
@@ -242,5 +261,15 @@ def polymarket_app(book: Book, keys: dict[str, PolymarketKey]) -> ASGIApp:
         ("GET", re.compile(rb"/v1/orders/open")): open_orders,
         ("GET", _ORDER): get_order,
     }
+
+    async def stream_account(ws: WebSocket) -> str:
+        if common.raw_path(ws) != _STREAM:
+            raise Refusal(error(404, "Not Found"))
+        key: PolymarketKey = common.counting_auth_failures(book, lambda: authenticate(ws, "GET"))
+        return key.account
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await hub.serve(WebSocket(scope, receive, send), stream_account)
+
     admin = common.starlette(common.admin_routes(book), error)
-    return common.DateHeader(_RawDispatch(admin, routes, book), book)
+    return common.DateHeader(_RawDispatch(admin, routes, book, stream), book)

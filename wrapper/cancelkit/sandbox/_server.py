@@ -23,6 +23,9 @@ class BackgroundServer:
             date_header=False,  # the sandbox stamps Date from its own (offsettable) clock
             lifespan="off",
             loop="asyncio",
+            # What a client may send on a WebSocket (subscriptions: small); uvicorn's
+            # default is 16 MiB.
+            ws_max_size=64 * 1024,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="cancelkit-sandbox", daemon=True)

@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -39,6 +40,9 @@ class Order:
     cancel_count: int = 0
     created_at: float = attrs.field(factory=time.time)
     leaves_book_at: float = 0.0
+    filled: float = 0.0  # shares filled so far (a partial fill leaves it open)
+    # Whether the order stream has sent its final execution (once per order).
+    streamed: bool = attrs.field(default=False, repr=False)
 
     def on_book(self, now: float | None = None) -> bool:
         """True while the order rests on the book (open, or its cancel still pending)."""
@@ -50,7 +54,7 @@ class Order:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the admin route."""
-        return attrs.asdict(self)
+        return attrs.asdict(self, filter=lambda field, _: field.name != "streamed")
 
 
 # Bounds that keep every knob meaningful: a value outside them (or NaN, or
@@ -62,9 +66,17 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "cancel_delay": (0.0, 60.0),
     "spike_latency": (0.0, 60.0),
     "clock_offset": (-1e7, 1e7),  # about four months either way
+    "stream_delay": (0.0, 60.0),
+    "stream_heartbeat": (0.01, 3600.0),
     **dict.fromkeys(_RATES, (0.0, 1.0)),
 }
 _MAX_SEED = 2**63
+_STREAM_COUNTS = (
+    "stream_drop_every",
+    "stream_duplicate_every",
+    "stream_reorder_every",
+    "stream_close_after",
+)
 
 
 def _number(name: str, value: object) -> float:
@@ -124,6 +136,16 @@ class Knobs:
             ``cancel_only`` or ``disabled`` (cancels answered 503).
         cancel_all_stuck: Limitless: this many orders of each cancel-all cannot be
             cancelled (stay open, answered in ``failed``: a 207).
+        stream: serve Polymarket's private order stream (``/v1/ws/private``); off, its
+            handshake is answered 404, as by a server without it.
+        stream_heartbeat: seconds between the stream's ``{"heartbeat": {}}`` messages.
+        stream_delay: seconds each execution message waits before it is sent (in order).
+        stream_drop_every: every n-th execution message of a connection is never sent
+            (0: none). Deterministic, as are the next three.
+        stream_duplicate_every: every n-th execution message is sent twice.
+        stream_reorder_every: every n-th execution message is sent after the next one.
+        stream_close_after: a connection is closed once it has sent this many execution
+            messages (0: never); what happens until the client reconnects is lost.
     """
 
     rate_limit: float = 0.0
@@ -143,6 +165,13 @@ class Knobs:
     published_limits: bool = True
     maintenance: str = "normal"
     cancel_all_stuck: int = 0
+    stream: bool = True
+    stream_heartbeat: float = 5.0
+    stream_delay: float = 0.0
+    stream_drop_every: int = 0
+    stream_duplicate_every: int = 0
+    stream_reorder_every: int = 0
+    stream_close_after: int = 0
 
     def updated(self, **changes: Any) -> Knobs:
         """These knobs with ``changes`` applied; ValueError naming the first bad one."""
@@ -155,13 +184,13 @@ class Knobs:
                 checked[name] = None if value is None else _whole(name, value, 0, _MAX_SEED)
             elif name == "max_fault_streak":
                 checked[name] = None if value is None else _whole(name, value, 0, 1000)
-            elif name == "cancel_all_stuck":
+            elif name == "cancel_all_stuck" or name in _STREAM_COUNTS:
                 checked[name] = _whole(name, value, 0, 1_000_000)
             elif name == "maintenance":
                 if value not in MAINTENANCE_MODES:
                     raise ValueError(f"knob maintenance takes one of {MAINTENANCE_MODES}")
                 checked[name] = value
-            elif name in ("validate", "endpoint_limits", "published_limits"):
+            elif name in ("validate", "endpoint_limits", "published_limits", "stream"):
                 if not isinstance(value, bool):
                     raise ValueError(f"knob {name} takes true or false, not {value!r}")
                 checked[name] = value
@@ -182,6 +211,9 @@ class Stats:
     auth_failures: int = 0
     schema_failures: int = 0
     cancels: int = 0
+    stream_connections: int = 0  # private order stream connections accepted
+    stream_executions: int = 0  # execution messages sent on them
+    stream_dropped: int = 0  # execution messages dropped by the stream_drop_every knob
 
 
 class Book:
@@ -211,6 +243,10 @@ class Book:
         self._arrivals: dict[bytes, int] = {}
         self._streaks: dict[bytes, int] = {}
         self._fresh_seed = secrets.randbits(63)  # used while the seed knob is None
+        # Told (from any thread, outside the lock) of every order a cancel or a fill
+        # changed, with what happened: "cancel" (it takes effect at leaves_book_at:
+        # cancelled, or filled meanwhile), "fill" or "partial_fill", and the shares.
+        self.on_execution: Callable[[Order, str, float], None] | None = None
 
     def seed(self, order: Order) -> Order:
         """Add an order, replacing one with the same id or the same client order id
@@ -372,7 +408,13 @@ class Book:
             order.leaves_book_at = time.monotonic() + self.knobs.cancel_delay
             order.cancel_count += 1
             self.stats.cancels += 1
-            return True
+        self._tell(order, "cancel", 0.0)
+        return True
+
+    def _tell(self, order: Order, what: str, shares: float) -> None:
+        hook = self.on_execution
+        if hook is not None:
+            hook(order, what, shares)
 
     def owned(self, owner: str, slug: str) -> list[Order]:
         """Every order of ``owner`` in market ``slug``, whatever its state, oldest first."""
@@ -388,15 +430,25 @@ class Book:
         digest = hashlib.blake2b(b"%d|fill|" % seed + order.id.encode(), digest_size=8).digest()
         return int.from_bytes(digest) / 2**64 < rate
 
-    def fill(self, order: Order) -> bool:
-        """Fill an order now (the admin route): it leaves the book as filled. False
-        if it was no longer on the book."""
+    def fill(self, order: Order, shares: float | None = None, total: float | None = None) -> bool:
+        """Fill an order now (the admin route): it leaves the book as filled; or, with
+        ``shares`` fewer than what is left of ``total``, fill that much and leave it
+        open. False if it was no longer on the book."""
         with self.lock:
             if not order.on_book():
                 return False
-            order.status = FILLED
-            order.leaves_book_at = 0.0
-            return True
+            left = None if total is None else max(0.0, total - order.filled)
+            if shares is not None and left is not None and order.status == OPEN and shares < left:
+                order.filled += shares
+                what = "partial_fill"
+            else:
+                shares = left if left is not None else shares or 0.0
+                order.filled = total if total is not None else order.filled
+                order.status = FILLED
+                order.leaves_book_at = 0.0
+                what = "fill"
+        self._tell(order, what, shares)
+        return True
 
     def on_book(self, owner: str, slugs: frozenset[str] = frozenset()) -> list[Order]:
         """``owner``'s orders resting on the book (in ``slugs`` if any), oldest first."""

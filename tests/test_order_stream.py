@@ -1,0 +1,702 @@
+"""Polymarket US's private order stream, on a real WebSocket connection to the
+sandbox: the events a bot reads (``order_events``), and a kill switch whose every
+order ends in the exchange's words, whatever the stream's faults (the sandbox's
+``stream_*`` knobs: each deterministic) and whatever a hostile server sends."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from cancelkit import (
+    AsyncPolymarketUSClient,
+    AuthenticationError,
+    CancelResult,
+    Execution,
+    OrderSnapshot,
+    OrderStreamError,
+    StreamInterrupted,
+)
+from cancelkit.polymarket import _stream
+from cancelkit.sandbox import DEFAULT_MARKET, Sandbox
+
+pytestmark = pytest.mark.faults
+Event = OrderSnapshot | Execution | StreamInterrupted
+
+
+async def _until(
+    events: AsyncGenerator[Event, None], done: Callable[[list[Event]], bool]
+) -> list[Event]:
+    """The events until ``done`` says enough (bounded: never a hang)."""
+    seen: list[Event] = []
+    with_timeout = asyncio.timeout(20)
+    async with with_timeout:
+        async for event in events:
+            seen.append(event)
+            if done(seen):
+                break
+    return seen
+
+
+def _subscribed(seen: list[Event]) -> bool:
+    return isinstance(seen[-1], OrderSnapshot) and seen[-1].eof
+
+
+def _stream_of(box: Sandbox, **options: Any) -> tuple[AsyncPolymarketUSClient, Any]:
+    pm = box.async_polymarket_client()
+    return pm, pm.order_events(**options)
+
+
+# -- the events a bot reads ------------------------------------------------------------
+
+
+def test_snapshot_then_an_execution_for_each_fill_and_cancel(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    for name in ("a", "b", "c"):
+        box.seed_polymarket(f"ord-{name}")
+    box.seed_polymarket("not-mine", owner="someone-else")
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                seen = await _until(events, _subscribed)
+                await asyncio.to_thread(box.fill_polymarket, "ord-a", 2)
+                await asyncio.to_thread(box.fill_polymarket, "ord-b")
+                await pm.cancel_order("ord-a")
+                seen += await _until(events, lambda s: len(s) == 3)
+        return seen
+
+    snapshot, partial, filled, cancelled = asyncio.run(run())
+    assert isinstance(snapshot, OrderSnapshot)
+    assert snapshot.eof
+    assert sorted(o.id for o in snapshot.orders) == ["ord-a", "ord-b", "ord-c"]  # not theirs
+    assert all(o.market_slug == DEFAULT_MARKET for o in snapshot.orders)
+    assert isinstance(partial, Execution)
+    assert partial.kind == "partial_fill"
+    assert (partial.order.id, partial.last_shares) == ("ord-a", Decimal(2))
+    assert partial.order.state == "ORDER_STATE_PARTIALLY_FILLED"
+    assert isinstance(filled, Execution)
+    assert (filled.kind, filled.order.id) == ("fill", "ord-b")
+    assert filled.order.filled_quantity == filled.order.quantity
+    assert isinstance(cancelled, Execution)
+    assert (cancelled.kind, cancelled.order.id) == ("cancelled", "ord-a")
+    assert cancelled.order.filled_quantity == Decimal(2)
+    assert cancelled.order.state == "ORDER_STATE_CANCELED"
+
+
+def test_more_than_100_markets_are_split_into_subscriptions(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    markets = [f"m-{n:03d}" for n in range(250)]
+    box.seed_polymarket("in-249", market_slug="m-249")
+    box.seed_polymarket("elsewhere", market_slug="other")
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events(markets)
+            async with aclosing(events):
+                return await _until(events, _subscribed)
+
+    seen = asyncio.run(run())
+    assert len(seen) == 3  # 100 + 100 + 50: the sandbox refuses more than 100 in one
+    assert all(isinstance(e, OrderSnapshot) for e in seen)
+    listed = [o.id for e in seen if isinstance(e, OrderSnapshot) for o in e.orders]
+    assert listed == ["in-249"]
+
+
+def test_the_sandbox_refuses_a_subscription_of_101_markets(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+
+    async def run() -> dict[str, Any]:
+        async with box.async_polymarket_client() as pm:
+            headers = pm._auth.signed("GET", "/v1/ws/private", b"")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(box.polymarket_url + "/v1/ws/private", headers=headers) as ws,
+        ):
+            slugs = [f"m-{n}" for n in range(101)]
+            body = {"requestId": "r1", "subscriptionType": "SUBSCRIPTION_TYPE_ORDER"}
+            await ws.send_json({"subscribe": body | {"marketSlugs": slugs}})
+            answer: dict[str, Any] = await ws.receive_json(timeout=10)
+            return answer
+
+    answer = asyncio.run(run())
+    assert answer["requestId"] == "r1"
+    assert "at most 100 markets" in answer["error"]
+
+
+def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    other = base64.b64encode(os.urandom(32)).decode()  # the right key id, a wrong key
+
+    async def run() -> None:
+        async with AsyncPolymarketUSClient(
+            box.credentials.polymarket_key_id, other, base_url=box.polymarket_url
+        ) as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                await _until(events, _subscribed)
+
+    with pytest.raises(AuthenticationError) as caught:
+        asyncio.run(run())
+    assert caught.value.status == 401
+    assert box.polymarket.stats.auth_failures == 1
+    assert box.polymarket.stats.stream_connections == 0
+
+    async def unsigned() -> int:
+        async with aiohttp.ClientSession() as session:
+            try:
+                await session.ws_connect(box.polymarket_url + "/v1/ws/private")
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+        return 101
+
+    assert asyncio.run(unsigned()) == 401
+
+
+def test_a_dropped_connection_is_announced_and_reopened(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(stream_close_after=1)
+    for name in ("a", "b"):
+        box.seed_polymarket(f"ord-{name}")
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                seen = await _until(events, _subscribed)
+                await pm.cancel_order("ord-a")
+                seen += await _until(events, lambda s: _subscribed(s) and len(s) > 2)
+                await pm.cancel_order("ord-b")
+                seen += await _until(events, lambda s: isinstance(s[-1], Execution))
+        return seen
+
+    seen = asyncio.run(run())
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds == [
+        "OrderSnapshot",
+        "Execution",
+        "StreamInterrupted",
+        "OrderSnapshot",
+        "Execution",
+    ]
+    assert [o.id for o in seen[3].orders] == ["ord-b"]  # type: ignore[union-attr]
+    assert box.polymarket.stats.stream_connections == 2
+
+
+def test_hostile_messages_are_dropped_and_never_crash_the_stream(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("ord-1")
+    box.seed_polymarket("theirs", owner="someone-else")
+    lie = {
+        "subscriptionType": "SUBSCRIPTION_TYPE_ORDER",
+        "orderSubscriptionUpdate": {
+            "execution": {"type": "EXECUTION_TYPE_FILL", "order": {"id": "ord-1"}}
+        },
+    }
+    hostile: list[Any] = [
+        "{not json",
+        "[]",
+        '{"heartbeat": {}, "extra": 1}',
+        json.dumps({**lie, "requestId": "someone-elses-subscription"}),
+        {"subscriptionType": "SUBSCRIPTION_TYPE_POSITION", "positionSubscription": {}},
+        {"orderSubscriptionUpdate": {"execution": {"type": "EXECUTION_TYPE_NEW_KIND"}}},
+        {"orderSubscriptionUpdate": {"execution": {"type": "EXECUTION_TYPE_FILL", "order": 7}}},
+        {"orderSubscriptionUpdate": {"execution": {"type": "EXECUTION_TYPE_FILL", "order": {}}}},
+        {
+            "orderSubscriptionUpdate": {
+                "execution": {
+                    "type": "EXECUTION_TYPE_FILL",
+                    "order": {"id": "x", "quantity": "NaN"},
+                }
+            }
+        },
+        "[" * 100_000,
+    ]
+    flood = ['{"unknownType": {}}'] * 5_000
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                seen = await _until(events, _subscribed)
+                for message in [*hostile, *flood]:
+                    await asyncio.to_thread(box.push_polymarket_stream, message)
+                await pm.cancel_order("ord-1")
+                seen += await _until(events, lambda s: _is(s[-1], "ord-1"))
+        return seen
+
+    seen = asyncio.run(run())
+    # Every lie, flood and malformed message dropped: only the well-formed one (whose
+    # NaN quantity is read as none given) and the real execution remain.
+    executions = [(e.order.id, e.kind, e.order.quantity) for e in seen if isinstance(e, Execution)]
+    assert executions == [("x", "fill", None), ("ord-1", "cancelled", executions[-1][2])]
+    assert executions[-1][2] is not None
+    assert not any(isinstance(e, StreamInterrupted) for e in seen)
+
+
+def _is(event: Event, order_id: str) -> bool:
+    return isinstance(event, Execution) and event.order.id == order_id
+
+
+def test_an_oversize_message_drops_the_connection_not_the_stream(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("ord-1")
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events(max_message_bytes=4096)
+            async with aclosing(events):
+                seen = await _until(events, _subscribed)
+                await asyncio.to_thread(box.push_polymarket_stream, "x" * 5000)
+                seen += await _until(events, _subscribed)
+        return seen
+
+    seen = asyncio.run(run())
+    assert [type(e).__name__ for e in seen] == [
+        "OrderSnapshot",
+        "StreamInterrupted",
+        "OrderSnapshot",
+    ]
+    assert "connection error" in seen[1].reason  # type: ignore[union-attr]
+
+
+def test_closing_the_client_ends_its_stream(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+
+    async def run() -> list[Event]:
+        pm = box.async_polymarket_client()
+        seen: list[Event] = []
+        events = pm.order_events()
+        async with asyncio.timeout(20):
+            async for event in events:
+                seen.append(event)
+                await pm.aclose()
+        return seen
+
+    assert [type(e).__name__ for e in asyncio.run(run())] == ["OrderSnapshot"]
+
+
+def test_no_stream_on_the_server_gives_up_at_once(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(stream=False)
+
+    async def run() -> None:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                await _until(events, _subscribed)
+
+    with pytest.raises(OrderStreamError, match="404"):
+        asyncio.run(run())
+
+
+def test_stream_arguments_are_checked_before_connecting(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+
+    async def first(**options: Any) -> None:
+        async with box.async_polymarket_client() as pm:
+            await anext(pm.order_events(**options))
+
+    for options in (
+        {"market_slugs": "one-string"},
+        {"market_slugs": []},
+        {"max_message_bytes": 10},
+        {"silence": 0},
+        {"reconnects": -1},
+    ):
+        with pytest.raises(ValueError, match=r"market_slugs|max_message|silence|reconnects"):
+            asyncio.run(first(**options))
+    assert box.polymarket.stats.stream_connections == 0
+
+
+def test_a_silent_connection_is_dropped_and_reopened(
+    cancelkit_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(stream_heartbeat=3600)  # the server says nothing after the snapshot
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events(silence=0.3)
+            async with aclosing(events):
+                return await _until(events, lambda s: len(s) == 3)
+
+    seen = asyncio.run(run())
+    assert [type(e).__name__ for e in seen] == [
+        "OrderSnapshot",
+        "StreamInterrupted",
+        "OrderSnapshot",
+    ]
+    assert "no message" in seen[1].reason  # type: ignore[union-attr]
+
+
+# -- the kill switch: every order's end in the exchange's words ------------------------
+
+
+def _kill(
+    box: Sandbox, ids: list[str], **options: Any
+) -> tuple[list[CancelResult[str]], list[str]]:
+    """A bulk cancel on the async client; the results and the lookups it sent."""
+    box.clear_requests()
+
+    async def run() -> list[CancelResult[str]]:
+        async with box.async_polymarket_client() as pm:
+            return await pm.cancel_orders(ids, **options)
+
+    results = asyncio.run(run())
+    lookups = [
+        r.path for r in box.requests if r.method == "GET" and r.path.startswith("/v1/order/")
+    ]
+    return results, lookups
+
+
+def _truth(box: Sandbox, results: list[CancelResult[str]]) -> None:
+    """No result contradicts the book: cancelled only if cancelled, filled only if
+    filled; an order partly filled then cancelled says how much filled."""
+    for result in results:
+        order = box.polymarket.get(result.target)
+        assert order is not None
+        if result.status == "cancelled":
+            assert order.status == "cancelled", result
+            if order.filled:
+                assert f"partly filled ({order.filled:g}" in (result.message or ""), result
+        elif result.status == "filled":
+            assert order.status == "filled", result
+        else:
+            assert result.status == "not_open", result
+            assert "not asked" in (result.message or ""), result
+
+
+def _seed(box: Sandbox, count: int, prefix: str = "ord") -> list[str]:
+    return [box.seed_polymarket(f"{prefix}-{n:05d}").id for n in range(count)]
+
+
+def test_a_300_order_kill_hears_every_end_from_the_stream(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 300)
+    box.set_knobs(fill_pending=0.2, seed=7)  # some fill while their cancel is pending
+    for order_id in ids[:10]:
+        box.fill_polymarket(order_id, 1)  # partly filled before the kill
+    results, lookups = _kill(box, ids)
+    assert lookups == []
+    statuses = Counter(r.status for r in results)
+    assert set(statuses) == {"cancelled", "filled"}
+    assert statuses["filled"] == sum(o.status == "filled" for o in box.polymarket.orders.values())
+    assert all("order stream" in (r.message or "") for r in results)
+    _truth(box, results)
+    assert not box.open_orders()
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {"stream_drop_every": 7},
+        {"stream_duplicate_every": 2},
+        {"stream_reorder_every": 2},
+        {"stream_delay": 0.002},
+        {"stream_close_after": 60},
+    ],
+    ids=["drop", "duplicate", "reorder", "delay", "close"],
+)
+def test_stream_faults_cost_lookups_never_a_wrong_word(
+    cancelkit_sandbox: Sandbox, knobs: dict[str, Any]
+) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 200)
+    for order_id in ids[:20]:
+        box.fill_polymarket(order_id, 1)
+    box.set_knobs(fill_pending=0.2, seed=11, **knobs)
+    results, lookups = _kill(box, ids)
+    _truth(box, results)
+    assert not box.open_orders()
+    heard = sum("order stream" in (r.message or "") for r in results)
+    if "stream_drop_every" in knobs:
+        # The dropped executions' orders (every 7th message) were looked up instead.
+        assert box.polymarket.stats.stream_dropped == 200 // 7
+        assert 1 <= len(lookups) <= 200 // 7
+        assert heard >= 200 - 200 // 7
+    elif "stream_close_after" in knobs:
+        assert box.polymarket.stats.stream_connections >= 2  # it reconnected
+    elif "stream_delay" in knobs:
+        pass  # late words may come after their lookups: either way, the truth
+    else:
+        assert lookups == []
+        assert heard == 200
+
+
+def test_a_lost_execution_is_settled_by_a_lookup_not_guessed(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 12)
+    box.set_knobs(stream_drop_every=1, fill_pending=1.0)  # every execution lost; all fill
+    results, lookups = _kill(box, ids, max_rate=None)  # room for every lookup
+    assert box.polymarket.stats.stream_dropped == 12
+    assert sorted(lookups) == sorted(f"/v1/order/{i}" for i in ids)
+    assert [r.status for r in results] == ["filled"] * 12
+    assert all("ORDER_STATE_FILLED" in (r.message or "") for r in results)
+
+
+def test_without_a_stream_the_kill_runs_as_before(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 30)
+    box.set_knobs(stream=False)
+    results, lookups = _kill(box, ids)
+    assert lookups  # the lookups settle it, as they did before the stream
+    assert box.polymarket.stats.stream_connections == 0
+    assert not any("order stream" in (r.message or "") for r in results)
+    _truth(box, results)
+    assert not box.open_orders()
+
+
+def test_executions_about_other_orders_or_markets_are_not_believed(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    # The stream names an order of another account (in the ids given) as filled, and
+    # one of ours as filled in another market than the listing's, before either is
+    # cancelled: neither word is believed (the lookups settle them).
+    box = cancelkit_sandbox
+    ours = _seed(box, 12)
+    box.seed_polymarket("theirs", owner="someone-else")
+    box.set_knobs(cancel_delay=0.5)  # their cancels pending while the lies arrive
+
+    def lie(order_id: str, market: str) -> dict[str, Any]:
+        order = {"id": order_id, "marketSlug": market, "state": "ORDER_STATE_FILLED"}
+        return {
+            "subscriptionType": "SUBSCRIPTION_TYPE_ORDER",
+            "orderSubscriptionUpdate": {
+                "execution": {"id": "x", "type": "EXECUTION_TYPE_FILL", "order": order}
+            },
+        }
+
+    def liar() -> None:
+        until = time.monotonic() + 20
+        while time.monotonic() < until:
+            if box.push_polymarket_stream(lie("theirs", DEFAULT_MARKET)):
+                box.push_polymarket_stream(lie(ours[0], "another-market"))
+                return
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=liar)
+    thread.start()
+    results, lookups = _kill(box, [*ours, "theirs"])
+    thread.join()
+    outcome = {r.target: r for r in results}
+    assert outcome["theirs"].status == "not_found"
+    assert outcome[ours[0]].status == "cancelled"
+    assert "order stream" not in (outcome[ours[0]].message or "")
+    assert f"/v1/order/{ours[0]}" in lookups
+    assert all(outcome[i].status == "cancelled" for i in ours)
+    assert box.polymarket.stats.stream_connections == 1  # the lies came on the stream
+
+
+def test_a_kill_of_a_few_orders_does_without_the_stream(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 10)
+    results, lookups = _kill(box, ids)
+    assert box.polymarket.stats.stream_connections == 0
+    assert sorted(lookups) == sorted(f"/v1/order/{i}" for i in ids)  # all asked at once
+    assert [r.status for r in results] == ["cancelled"] * 10
+
+
+def test_cancel_all_hears_its_orders_ends_from_the_stream(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 50)
+    box.set_knobs(fill_pending=0.3, seed=3)
+    box.clear_requests()
+
+    async def run() -> list[CancelResult[str]]:
+        async with box.async_polymarket_client() as pm:
+            return await pm.cancel_all()
+
+    results = asyncio.run(run())
+    assert sorted(r.target for r in results) == ids
+    assert not [r for r in box.requests if r.path.startswith("/v1/order/")]
+    assert {r.status for r in results} == {"cancelled", "filled"}
+    _truth(box, results)
+
+
+def test_the_sync_client_kill_hears_the_stream_too(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 40)
+    with box.polymarket_client() as pm:
+        results = pm.cancel_orders(ids)
+    assert [r.status for r in results] == ["cancelled"] * 40
+    assert all("order stream" in (r.message or "") for r in results)
+
+
+def test_a_cli_kill_of_300_orders_reports_no_order_not_asked(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    ids = _seed(box, 300)
+    box.set_knobs(fill_pending=0.1, seed=5)
+    kill = tmp_path / "kill.txt"
+    kill.write_text("\n".join(ids) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "cancel", "polymarket", "--from-file", str(kill)],
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "not asked" not in result.stdout + result.stderr
+    filled = sum(o.status == "filled" for o in box.polymarket.orders.values())
+    assert f"300 order(s): {300 - filled} cancelled, {filled} filled" in result.stderr
+    assert not box.open_orders()
+
+
+def test_the_route_a_caller_gave_carries_no_stream() -> None:
+    import httpx
+
+    async def run() -> None:
+        transport = httpx.MockTransport(lambda request: httpx.Response(500))
+        key = base64.b64encode(bytes(32)).decode()
+        async with AsyncPolymarketUSClient("k", key, transport=transport) as pm:
+            await anext(pm.order_events())
+
+    with pytest.raises(OrderStreamError, match="transport"):
+        asyncio.run(run())
+    assert _stream.PATH == "/v1/ws/private"
+
+
+def test_the_stream_takes_the_clients_proxy_route(cancelkit_sandbox: Sandbox) -> None:
+    from test_proxy import RecordingProxy  # a forward proxy that knows no WebSocket
+
+    box = cancelkit_sandbox
+    proxy = RecordingProxy()
+    thread = threading.Thread(target=proxy.server.serve_forever, daemon=True)
+    thread.start()
+
+    async def run() -> None:
+        async with box.async_polymarket_client(proxy=proxy.url) as pm:
+            await anext(pm.order_events())
+
+    try:
+        with pytest.raises(OrderStreamError, match="404"):
+            asyncio.run(run())
+    finally:
+        proxy.server.shutdown()
+        proxy.server.server_close()
+    assert proxy.seen == ["GET /v1/ws/private"]  # through the proxy, never around it
+    assert box.polymarket.stats.stream_connections == 0
+
+
+def test_a_reseeded_order_gets_its_own_execution(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.seed_polymarket("ord-1")
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                seen = await _until(events, _subscribed)
+                await pm.cancel_order("ord-1")
+                seen += await _until(events, lambda s: _is(s[-1], "ord-1"))
+                await asyncio.to_thread(box.seed_polymarket, "ord-1")  # the same id again
+                await pm.cancel_order("ord-1")
+                seen += await _until(events, lambda s: _is(s[-1], "ord-1"))
+        return seen
+
+    kinds = [e.kind for e in asyncio.run(run()) if isinstance(e, Execution)]
+    assert kinds == ["cancelled", "cancelled"]
+
+
+def test_the_sandbox_stream_answers_hostile_clients_without_crashing(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+
+    async def run() -> tuple[int, list[dict[str, Any]]]:
+        async with box.async_polymarket_client() as pm:
+            headers = pm._auth.signed("GET", "/v1/ws/private", b"")
+            other = pm._auth.signed("GET", "/v1/ws/markets", b"")
+        async with aiohttp.ClientSession() as session:
+            try:
+                await session.ws_connect(box.polymarket_url + "/v1/ws/markets", headers=other)
+                status = 101
+            except aiohttp.WSServerHandshakeError as exc:
+                status = exc.status
+            async with session.ws_connect(
+                box.polymarket_url + "/v1/ws/private", headers=headers
+            ) as ws:
+                for junk in ("{", "[]", '{"subscribe": 1}', '{"subscribe": {"requestId": 5}}'):
+                    await ws.send_str(junk)
+                await ws.send_bytes(b"\xff\xfe")
+                body = {"requestId": "r", "subscriptionType": "SUBSCRIPTION_TYPE_RFQ"}
+                await ws.send_json({"subscribe": body})
+                await ws.send_json({"subscribe": body | {"subscriptionType": 1}})
+                answers = [await ws.receive_json(timeout=10) for _ in range(7)]
+        return status, answers
+
+    status, answers = asyncio.run(run())
+    assert status == 404  # only /v1/ws/private is served
+    assert [("error" in a) for a in answers] == [True] * 6 + [False]
+    assert answers[5]["requestId"] == "r"
+    assert answers[6]["orderSubscriptionSnapshot"] == {"orders": [], "eof": True}
+
+
+def test_what_the_stream_said_is_weighed_per_order() -> None:
+    from cancelkit import StreamOrder
+    from cancelkit.polymarket._heard import Heard
+
+    def execution(
+        order_id: str,
+        kind: Any,
+        *,
+        execution_id: str | None = None,
+        shares: Decimal | None = None,
+        **order: Any,
+    ) -> Execution:
+        market = order.pop("market", "m")
+        return Execution("r", kind, StreamOrder(order_id, market, **order), execution_id, shares)
+
+    heard = Heard({"a", "b", "c", "d", "e"})
+    heard.hear(execution("a", "partial_fill", execution_id="x1", shares=Decimal(2)))
+    heard.hear(execution("a", "partial_fill", execution_id="x1", shares=Decimal(2)))  # again
+    heard.hear(execution("a", "cancelled", quantity=Decimal(10)))  # no cumQuantity given
+    heard.hear(execution("b", "replaced"))  # still open under its id: no end
+    heard.hear(execution("c", "expired", state="ORDER_STATE_EXPIRED"))
+    heard.hear(execution("d", "fill", filled_quantity=Decimal(4), quantity=Decimal(4)))
+    heard.hear(execution("d", "fill", filled_quantity=Decimal(4), quantity=Decimal(4)))
+    heard.hear(execution("e", "fill"))
+    heard.hear(execution("e", "cancelled"))  # two different ends
+    heard.hear(execution("zz", "cancelled"))  # not one of the run's orders
+    word = heard.word
+    assert word("a", "m") == (
+        "cancelled",
+        "partly filled (at least 2 of 10), then cancelled: EXECUTION_TYPE_CANCELED on the"
+        " exchange's order stream; no longer listed",
+    )
+    assert word("a", "another-market") is None
+    assert word("b", "m") is None
+    assert word("c", "m") == (
+        "not_open",
+        "expired: EXECUTION_TYPE_EXPIRED, ORDER_STATE_EXPIRED on the exchange's order stream;"
+        " no longer listed",
+    )
+    assert word("d", None) is not None
+    assert word("d", None)[0] == "filled"  # type: ignore[index]
+    assert word("e", "m") is None
+    assert word("zz", "m") is None
+    assert "zz" not in heard.final

@@ -1,0 +1,178 @@
+"""What the private order stream said about a bulk cancel's orders, and the outcome
+it is worth once the listing agrees.
+
+The kill switch opens the stream before its first cancel (:func:`streaming`); each
+execution about one of its orders is kept here, and an order that has left the
+listing ends with its stream's word (cancelled, filled, partly filled then
+cancelled...) instead of a lookup. Nothing here is believed alone: only executions
+of the run's own orders, in the market the listing gave them, one final word per
+order (two that disagree are both set aside), and only once the listing no longer
+shows the order. What the stream never said (a lost message, a stream that would
+not open) is left to the lookups, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
+from contextlib import aclosing, asynccontextmanager
+from decimal import Decimal
+
+import anyio
+import anyio.lowlevel
+
+from .._bulk import Control, Outcome
+from ._events import KINDS, Execution, OrderEvent, OrderSnapshot, StreamInterrupted
+
+logger = logging.getLogger("cancelkit")
+
+READY_WAIT = 1.0
+"""Seconds the first cancel waits, at most, for the stream's subscription to start."""
+FEW = 10
+"""Orders a kill cancels without the stream: their lookups fit the rate limits at
+once, and a cancel of one order from the shell does not pay for aiohttp's import (a
+fifth of a second in a cold process) nor for a connection it would hardly use."""
+LAG = 0.5
+"""Seconds an order that left the listing waits for its execution (while the stream
+is up) before it is looked up instead."""
+_KEPT = 1_000_000  # words kept before the run's ids are known (a cancel-all): a bound
+_NAMES = {kind: name for name, kind in KINDS.items()}  # the exchange's names, for messages
+_FINAL = frozenset({"cancelled", "fill", "expired", "rejected", "done_for_day"})
+
+Opener = Callable[[list[str] | None], Awaitable[AsyncGenerator[OrderEvent, None]]]
+
+
+def _shares(value: Decimal | None) -> str:
+    return "?" if value is None else f"{value.normalize():f}"
+
+
+class Heard:
+    """The stream's final word per order of the run (see the module docstring)."""
+
+    def __init__(self, wanted: Collection[str] | None) -> None:
+        self.wanted = wanted  # None: not known yet (a cancel-all before its answer)
+        self.final: dict[str, Execution] = {}
+        self.disputed: set[str] = set()
+        self.fills: dict[str, dict[str, Decimal]] = {}  # order -> execution id -> shares
+        self.live = False  # subscribed and connected now
+        self.ready = anyio.Event()  # subscribed once, or given up
+        self.on_final: Callable[[str], None] | None = None
+
+    def keep(self, ids: Collection[str]) -> None:
+        """From now on only ``ids`` matter (a cancel-all's answer)."""
+        self.wanted = ids
+        for table in (self.final, self.fills):
+            for order_id in [i for i in table if i not in ids]:
+                del table[order_id]
+        self.disputed &= set(ids)
+
+    def hear(self, event: OrderEvent) -> None:
+        """Take one event of the stream."""
+        if isinstance(event, OrderSnapshot):
+            if event.eof:
+                self.live = True
+                self.ready.set()
+            return
+        if isinstance(event, StreamInterrupted):
+            self.live = False
+            return
+        order_id = event.order.id
+        if self.wanted is None:
+            if order_id not in self.final and len(self.final) + len(self.fills) >= _KEPT:
+                return
+        elif order_id not in self.wanted:
+            return  # not one of this run's orders: none of its business
+        if event.kind == "partial_fill":
+            seen = self.fills.setdefault(order_id, {})
+            seen[event.execution_id or f"#{len(seen)}"] = event.last_shares or Decimal(0)
+            return
+        if event.kind not in _FINAL:
+            return  # a replace leaves the order open under its id: no end
+        known = self.final.get(order_id)
+        if known is not None:
+            if (known.kind, known.order.market_slug) != (event.kind, event.order.market_slug):
+                self.disputed.add(order_id)  # two different ends: neither is believed
+                logger.warning("order stream: two different ends for one order; asking instead")
+            return  # the same end again (a duplicate): nothing new
+        self.final[order_id] = event
+        if self.on_final is not None:
+            self.on_final(order_id)
+
+    def gave_up(self) -> None:
+        self.live = False
+        self.ready.set()
+
+    def word(self, order_id: str, market: str | None) -> tuple[Outcome, str] | None:
+        """The outcome the stream said for ``order_id`` (listed in ``market``, if
+        known), or None if it said nothing believable."""
+        said = self.final.get(order_id)
+        if said is None or order_id in self.disputed:
+            return None
+        slug = said.order.market_slug
+        if market is not None and slug is not None and slug != market:
+            return None  # another market than the listing's: not this order
+        order = said.order
+        filled = order.filled_quantity
+        partial = sum(self.fills.get(order_id, {}).values(), Decimal(0))
+        of = f" of {_shares(order.quantity)}" if order.quantity is not None else ""
+        state = f", {order.state}" if order.state else ""
+        source = f"{_NAMES[said.kind]}{state} on the exchange's order stream; no longer listed"
+        if said.kind == "cancelled":
+            if filled is None and partial:
+                return "cancelled", (
+                    f"partly filled (at least {_shares(partial)}{of}), then cancelled: {source}"
+                )
+            if filled:
+                return (
+                    "cancelled",
+                    f"partly filled ({_shares(filled)}{of}), then cancelled: {source}",
+                )
+            unknown = " (filled quantity not given)" if filled is None else ", nothing filled"
+            return "cancelled", f"cancelled{unknown}: {source}"
+        if said.kind == "fill":
+            amount = filled if filled is not None else order.quantity
+            return "filled", f"filled ({_shares(amount)}{of}): {source}"
+        return "not_open", f"{said.kind.replace('_', ' ')}: {source}"
+
+
+async def _watch(opener: Opener, slugs: list[str] | None, heard: Heard) -> None:
+    try:
+        events = await opener(slugs)
+        async with aclosing(events):
+            async for event in events:
+                heard.hear(event)
+                await anyio.lowlevel.checkpoint()  # a flood does not hold the run
+    except Exception as exc:  # the stream is a help: lookups settle what it does not say
+        logger.info("no order stream (%s: %s); lookups settle the run", type(exc).__name__, exc)
+    finally:
+        heard.gave_up()
+
+
+@asynccontextmanager
+async def streaming(
+    opener: Opener | None, slugs: list[str] | None, heard: Heard, control: Control
+) -> AsyncIterator[None]:
+    """The stream's events go to ``heard`` while the block runs (none if ``opener``
+    is None: a venue client without it)."""
+    if opener is None or control.stopped:
+        heard.gave_up()
+        yield
+        return
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(_watch, opener, slugs, heard)
+        try:
+            yield
+        except Exception as exc:  # raised as it is, not in a task group's ExceptionGroup
+            failure = exc
+        finally:
+            group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def ready(heard: Heard, control: Control) -> None:
+    """Wait (at most :data:`READY_WAIT`, and never past the deadline) for the stream
+    to be subscribed: the first cancel then has its execution heard."""
+    with anyio.move_on_after(min(READY_WAIT, control.left())):
+        await heard.ready.wait()
