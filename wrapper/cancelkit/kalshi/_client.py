@@ -6,8 +6,9 @@ generated model. Every call of a client takes its tokens from the key's buckets
 at its tier (``_rates``): a single call paced with whatever else the client
 sends, as Limitless's calls are.
 
-Not yet here (issue 32, step 4 onwards): the batch cancel, cancel-all and their
-confirmation by listing; the venue is not registered in ``cancelkit._VENUES``.
+The kill switch by ids (``cancel_orders``, ``_kill``) batch-cancels and confirms
+against the resting listing. Not yet here (issue 32): cancel-all; the venue is not
+registered in ``cancelkit._VENUES`` (no CLI, no sandbox yet).
 """
 
 from __future__ import annotations
@@ -16,25 +17,31 @@ import asyncio
 import os
 import re
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from .._base import AsyncHTTP, Shared, SyncHTTP, Venue, env
+from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
 from .._exceptions import (
     CancelKitError,
     InvalidRequest,
     OrderNotFound,
     OrderNotOpen,
     UnexpectedResponse,
+    WrongEndpoint,
 )
+from .._generated.kalshi_api.api.orders import batch_cancel_orders_v2 as _batch
 from .._generated.kalshi_api.api.orders import cancel_order_v2 as _cancel
 from .._generated.kalshi_api.api.orders import get_order as _get_order
 from .._generated.kalshi_api.api.orders import get_orders as _get_orders
 from .._generated.kalshi_api.constraints import FIXED_POINT_COUNT_PATTERN
 from .._generated.kalshi_api.models import (
+    BatchCancelOrdersV2Request,
+    BatchCancelOrdersV2RequestOrdersItem,
+    BatchCancelOrdersV2Response,
     CancelOrderV2Response,
     GetOrderResponse,
     GetOrdersResponse,
@@ -45,6 +52,7 @@ from .._generated.kalshi_api.models import (
 from .._generated.kalshi_api.types import UNSET
 from .._limiter import Limiter
 from .._retry import RetryPolicy, parse_answer
+from . import _kill as kill
 from . import _rates as rates
 from . import _validation as check
 from ._auth import KalshiAuth
@@ -56,6 +64,8 @@ DEMO_BASE_URL = "https://external-api.demo.kalshi.co/trade-api/v2"
 PAGE_SIZE = 1000  # GetOrders' `limit` maximum
 MAX_PAGES = 10_000  # ten million orders: a cursor that never ends is not a listing
 DEFAULT_SLOT_WAIT = 10.0  # seconds, when a timeout gives none of its own
+DEFAULT_CONCURRENCY = 4
+"""Batches in flight at once (``concurrency``); the buckets pace them in any case."""
 _MAX_PEM_FILE = 64 * 1024
 _COUNT = re.compile(FIXED_POINT_COUNT_PATTERN)
 
@@ -110,6 +120,25 @@ def _after_404(error: OrderNotFound, order: Order | None) -> CancelKitError:
             **context,
         )
     return OrderNotOpen(f"order is not open: it is {word}", state=word, **context)
+
+
+def _route_miss(error: OrderNotFound, what: str) -> WrongEndpoint:
+    """A 404 from an endpoint that is not about one order is a route miss."""
+    context = error.context() | {"order": None}
+    return WrongEndpoint(
+        f"{what} answered 404 ({error.message}): is the base URL right?", **context
+    )
+
+
+def _the_order(response: httpx.Response, order_id: str) -> Order:
+    """The order of a ``GetOrder`` answer, which must be the one asked for."""
+    found = parse_answer(response, GetOrderResponse.from_dict, "GET /portfolio/orders/{id}")
+    if not isinstance(found.order, Order) or found.order.order_id != order_id:
+        raise UnexpectedResponse(
+            "GET /portfolio/orders/{order_id} answered without the order asked for",
+            order=order_id,
+        )
+    return found.order
 
 
 def _accepted(error: CancelKitError) -> bool:
@@ -290,6 +319,31 @@ class KalshiClient(_Kalshi, SyncHTTP):
             )
         )
 
+    def cancel_orders(
+        self,
+        order_ids: Iterable[str],
+        *,
+        subaccount: int | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        deadline: float = DEFAULT_DEADLINE,
+        missing_ok: bool = False,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel many orders (the kill switch); runs
+        :meth:`AsyncKalshiClient.cancel_orders` with this client's key and tier."""
+        return self._twin_call(
+            lambda twin: twin.cancel_orders(
+                order_ids,
+                subaccount=subaccount,
+                concurrency=concurrency,
+                deadline=deadline,
+                missing_ok=missing_ok,
+                on_result=on_result,
+                control=control,
+            )
+        )
+
 
 class AsyncKalshiClient(_Kalshi, AsyncHTTP):
     """The async twin of :class:`KalshiClient`, with the same arguments (``_shared`` is
@@ -362,13 +416,7 @@ class AsyncKalshiClient(_Kalshi, AsyncHTTP):
         """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
         request = self._order_request(order_id)
         response, _ = await self._send(request, self._slots(), rates.GET_ORDER, order=order_id)
-        found = parse_answer(response, GetOrderResponse.from_dict, "GET /portfolio/orders/{id}")
-        if not isinstance(found.order, Order) or found.order.order_id != order_id:
-            raise UnexpectedResponse(
-                "GET /portfolio/orders/{order_id} answered without the order asked for",
-                order=order_id,
-            )
-        return found.order
+        return _the_order(response, order_id)
 
     async def open_orders(
         self,
@@ -379,11 +427,20 @@ class AsyncKalshiClient(_Kalshi, AsyncHTTP):
     ) -> list[Order]:
         """Every resting order of this key (see :meth:`KalshiClient.open_orders`)."""
         first = self._list_request(ticker, event_ticker, subaccount)
+        return await self._pages(first, self._slots(), None)
+
+    async def _pages(
+        self, first: dict[str, Any], limiter: Limiter, deadline: float | None
+    ) -> list[Order]:
+        """Every page of a listing, from ``first`` on, following the cursor."""
         orders: list[Order] = []
         seen: set[str] = set()
         request = first
         for _ in range(MAX_PAGES):
-            response, _ = await self._send(request, self._slots(), rates.LIST)
+            try:
+                response, _ = await self._send(request, limiter, rates.LIST, deadline)
+            except OrderNotFound as exc:
+                raise _route_miss(exc, "GET /portfolio/orders") from None
             page = parse_answer(response, GetOrdersResponse.from_dict, "GET /portfolio/orders")
             orders.extend(page.orders)
             cursor = page.cursor
@@ -397,6 +454,80 @@ class AsyncKalshiClient(_Kalshi, AsyncHTTP):
             seen.add(cursor)
             request = _with_cursor(first, cursor)
         raise UnexpectedResponse(f"GET /portfolio/orders gave more than {MAX_PAGES} pages")
+
+    async def cancel_orders(
+        self,
+        order_ids: Iterable[str],
+        *,
+        subaccount: int | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        deadline: float = DEFAULT_DEADLINE,
+        missing_ok: bool = False,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel many orders by id: the kill switch. One result per id, in input order.
+
+        Batches of ``BatchCancelOrdersV2`` as large as the tier's Write bucket holds
+        at once (Basic: 50), paced by the key's buckets (2 tokens per order). An
+        order is ``cancelled`` only when its entry says so and a listing of resting
+        orders taken after the answer no longer shows it (Kalshi's changelog,
+        2026-05-21, records V2 answers that did not describe the order cancelled);
+        one still listed at the deadline is ``failed``. An entry with an ``error``,
+        or no entry, is asked with one ``GetOrder``: ``not_open`` (canceled),
+        ``filled`` (executed), ``not_found``, or ``failed`` (still resting). An
+        invalid id is ``not_sent``; what was sent without an answer is ``unknown``.
+        Retries (429, 5xx, connection errors) go on until ``deadline`` seconds;
+        ``control`` stops or aborts the run from elsewhere.
+        """
+        check_batch_settings(concurrency, None)
+        account = None if subaccount is None else check.subaccount(subaccount)
+        targets = list(order_ids)
+        run = control if control is not None else Control(deadline)
+        return await kill.cancel_orders(
+            _KillWire(self),
+            targets,
+            subaccount=account,
+            batch_size=rates.batch_size(self._tier),
+            concurrency=concurrency,
+            missing_ok=missing_ok,
+            on_result=on_result,
+            control=run,
+        )
+
+    async def _cancel_batch(
+        self, order_ids: Sequence[str], subaccount: int | None, deadline: float
+    ) -> BatchCancelOrdersV2Response:
+        account = UNSET if subaccount is None else subaccount
+        body = BatchCancelOrdersV2Request(
+            orders=[
+                BatchCancelOrdersV2RequestOrdersItem(order_id=order_id, subaccount=account)
+                for order_id in order_ids
+            ]
+        )
+        what = "DELETE /portfolio/events/orders/batched"
+        try:
+            response, _ = await self._send(
+                _batch._get_kwargs(body=body),
+                self._buckets(),
+                rates.CANCEL_BATCH,
+                deadline,
+                units=len(order_ids),
+            )
+        except OrderNotFound as exc:  # a 404 for a whole batch is a route miss
+            raise _route_miss(exc, what) from None
+        return parse_answer(response, BatchCancelOrdersV2Response.from_dict, what)
+
+    async def _list_resting(self, subaccount: int | None, deadline: float) -> list[Order]:
+        first = self._list_request(None, None, subaccount)
+        return await self._pages(first, self._buckets(), deadline)
+
+    async def _lookup(self, order_id: str, deadline: float) -> Order:
+        request = self._order_request(order_id)
+        response, _ = await self._send(
+            request, self._buckets(), rates.GET_ORDER, deadline, order=order_id
+        )
+        return _the_order(response, order_id)
 
     _key_limiter: Limiter | None = None
     _key_loop: object = None
@@ -423,3 +554,24 @@ class AsyncKalshiClient(_Kalshi, AsyncHTTP):
             parts = [t for t in (timeout.pool, timeout.connect, timeout.read) if t is not None]
             return max(parts, default=DEFAULT_SLOT_WAIT)
         return float(timeout)
+
+
+class _KillWire:
+    """The kill switch's requests (``_kill.Wire``) on an async client."""
+
+    def __init__(self, client: AsyncKalshiClient) -> None:
+        self._client = client
+
+    async def cancel_batch(
+        self, order_ids: Sequence[str], subaccount: int | None, deadline: float
+    ) -> BatchCancelOrdersV2Response:
+        """One batch cancel, its tokens per order."""
+        return await self._client._cancel_batch(order_ids, subaccount, deadline)
+
+    async def list_resting(self, subaccount: int | None, deadline: float) -> list[Order]:
+        """Every resting order, every page."""
+        return await self._client._list_resting(subaccount, deadline)
+
+    async def lookup(self, order_id: str, deadline: float) -> Order:
+        """One GetOrder."""
+        return await self._client._lookup(order_id, deadline)
