@@ -33,8 +33,8 @@ For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
 4. writes ``constraints.py`` into the package: every constraint the spec states
    on a component's properties, or on a named scalar schema (lengths, item counts,
    bounds, patterns, enums, required properties), as named constants, so the
-   wrapper imports them and never retypes one (a spec change reaches the client's validation through
-   regeneration, and the drift check covers it);
+   wrapper imports them and never retypes one (a spec change reaches the
+   client's validation through regeneration, and the drift check covers it);
 5. stamps every generated ``.py`` file with the spec file and its sha256, and
    adds ``py.typed``.
 

@@ -33,6 +33,9 @@ class FakeKalshi:
         self.skip: set[str] = set()  # no entry in the batch answer
         self.refuse_all = False
         self.bad_signatures = 0
+        self.cancel_alls: list[dict[str, str]] = []
+        self.placed_after: list[str] = []  # resting orders that appear after a cancel-all
+        self.cancel_all_answer = httpx.Response(204)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -47,6 +50,13 @@ class FakeKalshi:
         path = request.url.path.removeprefix(PREFIX)
         if request.method == "DELETE" and path == "/portfolio/events/orders/batched":
             return self._batch(json.loads(request.content)["orders"])
+        if request.method == "DELETE" and path == "/portfolio/events/orders":
+            self.cancel_alls.append(dict(request.url.params))
+            for order_id, state in self.book.items():
+                if state == "resting" and order_id not in self.lie:
+                    self.book[order_id] = "canceled"
+            self.book.update(dict.fromkeys(self.placed_after, "resting"))
+            return self.cancel_all_answer
         if request.method == "GET" and path == "/portfolio/orders":
             assert request.url.params["status"] == "resting"
             resting = [order("resting", i) for i, s in self.book.items() if s == "resting"]
@@ -171,3 +181,44 @@ def test_a_revoked_key_stops_the_run_at_the_first_answer(kind: str, key: tuple[s
     deletes = [r for r in fake.requests if r.method == "DELETE"]
     assert len(deletes) == 1  # the other three batches were never sent
     assert fake.bad_signatures == 0
+
+
+def test_cancel_all_is_one_request_confirmed_by_the_listing(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    book = {f"r-{i}": "resting" for i in range(30)} | {"old": "canceled"}
+    fake = FakeKalshi(key[1], book)
+    results = call(client(kind, key, fake).cancel_all, deadline=10)
+    assert sorted(r.target for r in results) == sorted(f"r-{i}" for i in range(30))
+    assert {r.status for r in results} == {"not_open"}
+    assert all(r.ok for r in results)
+    assert fake.cancel_alls == [{}]  # every subaccount: no subaccount in the query
+    assert fake.bad_signatures == 0
+    assert "resting" not in fake.book.values()
+    fake = FakeKalshi(key[1], {"r-1": "resting"})
+    call(client(kind, key, fake).cancel_all, subaccount=3, deadline=10)
+    assert fake.cancel_alls == [{"subaccount": "3"}]
+
+
+def test_cancel_all_reports_what_is_still_resting_at_the_deadline(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"stays": "resting", "goes": "resting"})
+    fake.lie.add("stays")
+    fake.placed_after.append("new-one")  # placed after, and not cancelled
+    results = call(client(kind, key, fake).cancel_all, deadline=1.5)
+    by_id = {r.target: r for r in results}
+    assert by_id["goes"].status == "not_open"
+    assert by_id["stays"].status == "failed"
+    assert by_id["new-one"].status == "failed"
+    assert by_id["new-one"].index == -1  # not requested: found still open
+
+
+def test_cancel_all_without_the_documented_204_is_never_a_cancel(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"a": "resting", "b": "resting"})
+    fake.cancel_all_answer = httpx.Response(200, html="<html>portal</html>")
+    results = call(client(kind, key, fake).cancel_all, deadline=10)
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "not the documented 204" in (results[0].message or "")

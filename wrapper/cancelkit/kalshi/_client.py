@@ -6,9 +6,9 @@ generated model. Every call of a client takes its tokens from the key's buckets
 at its tier (``_rates``): a single call paced with whatever else the client
 sends, as Limitless's calls are.
 
-The kill switch by ids (``cancel_orders``, ``_kill``) batch-cancels and confirms
-against the resting listing. Not yet here (issue 32): cancel-all; the venue is not
-registered in ``cancelkit._VENUES`` (no CLI, no sandbox yet).
+The kill switch (``cancel_orders`` by ids, ``cancel_all``; ``_kill``) confirms
+against the resting listing. Not yet here (issue 32): the venue is not registered
+in ``cancelkit._VENUES`` (no CLI, no sandbox yet).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .._exceptions import (
     WrongEndpoint,
 )
 from .._generated.kalshi_api.api.orders import batch_cancel_orders_v2 as _batch
+from .._generated.kalshi_api.api.orders import cancel_all_orders as _cancel_all
 from .._generated.kalshi_api.api.orders import cancel_order_v2 as _cancel
 from .._generated.kalshi_api.api.orders import get_order as _get_order
 from .._generated.kalshi_api.api.orders import get_orders as _get_orders
@@ -344,6 +345,35 @@ class KalshiClient(_Kalshi, SyncHTTP):
             )
         )
 
+    def cancel_all(
+        self,
+        *,
+        subaccount: int | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel every resting order of this key, in every subaccount unless
+        ``subaccount`` is given, with one ``DELETE /portfolio/events/orders``
+        (documented answer: 204), confirmed by listing resting orders until none is
+        left or the deadline.
+
+        Every subaccount's orders when ``subaccount`` is None (the exchange's rule
+        for an omitted ``subaccount``). Kalshi's page warns: **orders placed in the
+        minute after the request may also be cancelled.** One result per order
+        listed resting before the request: ``not_open`` once it leaves the listing
+        (cancelled by this request, or filled just before: not asked), ``failed``
+        if still listed at the deadline; any other order still resting at the end
+        is reported ``failed`` too (index -1).
+        """
+        if subaccount is not None:
+            check.subaccount(subaccount)
+        return self._twin_call(
+            lambda twin: twin.cancel_all(
+                subaccount=subaccount, deadline=deadline, on_result=on_result, control=control
+            )
+        )
+
 
 class AsyncKalshiClient(_Kalshi, AsyncHTTP):
     """The async twin of :class:`KalshiClient`, with the same arguments (``_shared`` is
@@ -495,6 +525,39 @@ class AsyncKalshiClient(_Kalshi, AsyncHTTP):
             control=run,
         )
 
+    async def cancel_all(
+        self,
+        *,
+        subaccount: int | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel every resting order, confirmed (see :meth:`KalshiClient.cancel_all`:
+        every subaccount unless ``subaccount`` is given; orders placed in the minute
+        after may also be cancelled)."""
+        account = None if subaccount is None else check.subaccount(subaccount)
+        run = control if control is not None else Control(deadline)
+        return await kill.cancel_all(
+            _KillWire(self), subaccount=account, on_result=on_result, control=run
+        )
+
+    async def _cancel_everything(self, subaccount: int | None, deadline: float) -> None:
+        what = "DELETE /portfolio/events/orders"
+        request = _cancel_all._get_kwargs(subaccount=UNSET if subaccount is None else subaccount)
+        try:
+            response, attempts = await self._send(
+                request, self._buckets(), rates.CANCEL_ALL, deadline
+            )
+        except OrderNotFound as exc:
+            raise _route_miss(exc, what) from None
+        if response.status_code != 204 or response.content.strip():
+            raise UnexpectedResponse(
+                f"{what} answered {response.status_code} with"
+                f" {len(response.content)} bytes, not the documented 204: is the base URL right?",
+                **attempts.context(response),
+            )
+
     async def _cancel_batch(
         self, order_ids: Sequence[str], subaccount: int | None, deadline: float
     ) -> BatchCancelOrdersV2Response:
@@ -575,3 +638,7 @@ class _KillWire:
     async def lookup(self, order_id: str, deadline: float) -> Order:
         """One GetOrder."""
         return await self._client._lookup(order_id, deadline)
+
+    async def cancel_all(self, subaccount: int | None, deadline: float) -> None:
+        """One cancel-all, its documented 204 or an error."""
+        await self._client._cancel_everything(subaccount, deadline)

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import anyio
 
-from .._bulk import CancelResult, Control, Ledger, each, flight, running
+from .._bulk import CancelResult, Control, Ledger, Outcome, each, flight, running
 from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.kalshi_api.constraints import FIXED_POINT_COUNT_PATTERN
 from .._generated.kalshi_api.models import (
@@ -52,6 +52,10 @@ class Wire(Protocol):
 
     async def lookup(self, order_id: str, deadline: float) -> Order:
         """One ``GetOrder``; :class:`OrderNotFound` if unknown."""
+        ...
+
+    async def cancel_all(self, subaccount: int | None, deadline: float) -> None:
+        """One ``CancelAllOrders``: returns on its documented 204, else raises."""
         ...
 
 
@@ -226,3 +230,99 @@ async def _ask(
             )
 
     await each(list(to_ask), ask, max(1, min(_LOOKUPS, len(to_ask))))
+
+
+async def cancel_all(
+    wire: Wire,
+    *,
+    subaccount: int | None,
+    on_result: Callable[[CancelResult[str]], None] | None,
+    control: Control,
+) -> list[CancelResult[str]]:
+    """List the resting orders, cancel them all in one request, then list until none
+    is left (or the deadline): one result per order listed before, and a ``failed``
+    one (index -1) for any other order still resting at the end.
+
+    An order that leaves the listing after the 204 is ``not_open`` (the exchange
+    said every matching resting order was cancelled; whether it was cancelled by
+    this request or filled just before is not asked, one ``GetOrder`` per order
+    being 2 Read tokens each); one still listed at the deadline is ``failed``.
+    """
+    with running(control):
+        try:
+            before = await wire.list_resting(subaccount, control.ends_at)
+        except (CancelKitError, DeadlinePassed) as exc:
+            control.stop(f"the first listing failed: {exc}")
+            return []
+        targets = [o.order_id for o in before]
+        ledger = Ledger(targets, missing_ok=False, on_result=on_result)
+        for index, order_id in enumerate(targets):
+            ledger.first_of(index, order_id)
+        indices = list(range(len(targets)))
+        with flight(control, indices) as sent:
+            try:
+                await wire.cancel_all(subaccount, control.ends_at)
+            except CancelKitError as exc:
+                for index in indices:
+                    ledger.record_error(index, exc, control)
+                return ledger.finish(control)
+        if not sent.sent or sent.cut:
+            status: Outcome = "unknown" if sent.sent else "not_sent"
+            for index in indices:
+                ledger.record(index, status, message="cancel-all: no answer before the run ended")
+            return ledger.finish(control)
+        left = await _until_empty(wire, subaccount, targets, ledger, control)
+    results = ledger.finish(control)
+    return results + [
+        CancelResult(
+            order.order_id,
+            "failed",
+            "cancel-all answered 204, yet this order is still listed resting",
+        )
+        for order in left
+        if order.order_id not in set(targets)
+    ]
+
+
+async def _until_empty(
+    wire: Wire,
+    subaccount: int | None,
+    targets: Sequence[str],
+    ledger: Ledger[str],
+    control: Control,
+) -> list[Order]:
+    """List until no order is resting, recording each target as it leaves; the
+    orders still listed when the time is up."""
+    while True:
+        try:
+            listed = await wire.list_resting(subaccount, control.end())
+        except (CancelKitError, DeadlinePassed) as exc:
+            for index in range(len(targets)):
+                ledger.record(
+                    index,
+                    "failed",
+                    message=f"cancel-all answered 204; no listing confirmed it ({exc})",
+                )
+            return []
+        ids = {o.order_id for o in listed}
+        for index, order_id in enumerate(targets):
+            if order_id not in ids:
+                ledger.record(
+                    index,
+                    "not_open",
+                    message="left the resting listing after cancel-all's 204",
+                    attempts=1,
+                )
+        if not listed:
+            return []
+        if time_left(control) <= _RELIST:
+            for index, order_id in enumerate(targets):
+                if order_id in ids:
+                    ledger.record(
+                        index,
+                        "failed",
+                        message="cancel-all answered 204, yet it is still listed resting",
+                        attempts=1,
+                    )
+            return listed
+        await anyio.sleep(_RELIST)
