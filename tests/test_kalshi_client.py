@@ -280,6 +280,11 @@ def test_from_env_reads_the_key_from_a_file_or_the_variable(
         AsyncKalshiClient.from_env()
     monkeypatch.delenv("KALSHI_PRIVATE_KEY_PATH")
     assert AsyncKalshiClient.from_env().key_id == KEY_ID
+    assert AsyncKalshiClient.from_env(tier="premier")._tier == "premier"
+    with pytest.raises(InvalidRequest, match="Kalshi tier must be"):
+        KalshiClient.from_env(tier="gold")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="teir"):
+        KalshiClient.from_env(teir="basic")  # type: ignore[call-arg]
     monkeypatch.delenv("KALSHI_PRIVATE_KEY")
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "missing.pem"))
     with pytest.raises(InvalidRequest, match="cannot read"):

@@ -19,11 +19,19 @@ import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
-from .._base import AsyncHTTP, Shared, SyncHTTP, Venue, env
+from .._base import (
+    AsyncHTTP,
+    AsyncOptions,
+    Shared,
+    SyncHTTP,
+    SyncOptions,
+    Venue,
+    env,
+)
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control, check_batch_settings
 from .._exceptions import (
     CancelKitError,
@@ -74,6 +82,13 @@ _T = TypeVar("_T")
 
 # The final states of an order, in the words OrderNotOpen.state uses.
 _FINAL_STATES = {OrderStatus.CANCELED: "cancelled", OrderStatus.EXECUTED: "filled"}
+
+
+def _keywords(kwargs: dict[str, Any] | Any, options: type) -> None:
+    """A misspelt ``from_env`` keyword fails before the environment is read, naming it."""
+    unknown = sorted(set(kwargs) - set(options.__annotations__))
+    if unknown:
+        raise TypeError(f"from_env() got unexpected keyword argument(s): {', '.join(unknown)}")
 
 
 def _pem_from_file(path: str) -> str:
@@ -268,6 +283,18 @@ class KalshiClient(_Kalshi, SyncHTTP):
         )
         self._open(self._auth, self.base_url, transport)
 
+    @classmethod
+    def from_env(
+        cls, *, tier: rates.Tier = rates.DEFAULT_TIER, **kwargs: Unpack[SyncOptions]
+    ) -> Self:
+        """Build from ``KALSHI_API_KEY_ID``, ``KALSHI_PRIVATE_KEY`` or
+        ``KALSHI_PRIVATE_KEY_PATH``, and ``KALSHI_API_URL`` if set; ``tier`` and the
+        keyword arguments go to the constructor."""
+        _keywords(kwargs, SyncOptions)
+        options = dict(kwargs)
+        key_id, private_key = cls._env_arguments(options)
+        return cls(key_id, private_key, tier=tier, **options)  # type: ignore[arg-type]
+
     def _twin_call(self, work: Callable[[AsyncKalshiClient], Awaitable[_T]]) -> _T:
         def run(twin: AsyncKalshiClient) -> Awaitable[_T]:
             twin._tier = self._tier
@@ -410,6 +437,16 @@ class AsyncKalshiClient(_Kalshi, AsyncHTTP):
             _shared,
         )
         self._open(self._auth, self.base_url, transport)
+
+    @classmethod
+    def from_env(
+        cls, *, tier: rates.Tier = rates.DEFAULT_TIER, **kwargs: Unpack[AsyncOptions]
+    ) -> Self:
+        """Build from the environment (see :meth:`KalshiClient.from_env`)."""
+        _keywords(kwargs, AsyncOptions)
+        options = dict(kwargs)
+        key_id, private_key = cls._env_arguments(options)
+        return cls(key_id, private_key, tier=tier, **options)  # type: ignore[arg-type]
 
     async def cancel_order(
         self, order_id: str, *, subaccount: int | None = None, missing_ok: bool = False
