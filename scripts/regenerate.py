@@ -31,10 +31,10 @@ For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
 3. fails if any generated endpoint still takes a request body typed ``Any``
    (a schema went missing without a warning);
 4. writes ``constraints.py`` into the package: every constraint the spec states
-   on a component's properties (lengths, item counts, bounds, patterns, enums,
-   required properties), as named constants, so the wrapper imports them and
-   never retypes one (a spec change reaches the client's validation through
-   regeneration, and the drift check covers it);
+   on a component's properties, or on a named scalar schema (lengths, item counts,
+   bounds, patterns, enums, required properties), as named constants, so the
+   wrapper imports them and never retypes one (a spec change reaches the
+   client's validation through regeneration, and the drift check covers it);
 5. stamps every generated ``.py`` file with the spec file and its sha256, and
    adds ``py.typed``.
 
@@ -232,6 +232,10 @@ def constraints_module(document: dict[str, object], page: str = "the spec") -> s
             add(f"{prefix}_REQUIRED", schema["required"], where)
         if schema.get("enum"):
             add(f"{prefix}_ENUM", schema["enum"], where)
+        if schema.get("type") != "object":  # a named scalar (Kalshi's FixedPointCount)
+            for key in _CONSTRAINT_KEYS:
+                if key in schema:
+                    add(f"{prefix}_{identifier(key, where)}", schema[key], f"{where}/{key}")
         for prop, prop_schema in sorted((schema.get("properties") or {}).items()):
             here = f"{where}/properties/{prop}"
             name = f"{prefix}_{identifier(prop, f'{page}: {here}')}"

@@ -719,6 +719,7 @@ class AsyncHTTP(Venue):
         operation: str = GLOBAL,
         deadline: float | None = None,
         order: str | None = None,
+        units: int = 1,
     ) -> tuple[httpx.Response, Attempts]:
         self._check_usable()
         attempts = self._attempts(request, deadline, order)
@@ -734,7 +735,8 @@ class AsyncHTTP(Venue):
             else:
                 # Every attempt, retries included, counts against the exchange's limits.
                 try:
-                    async with limiter.slot(operation, deadline):
+                    # ``units``: a batch's items, for a bucket that charges per item.
+                    async with limiter.slot(operation, deadline, units):
                         outcome = await self._attempt(request, prepared, attempts, last is None)
                 except DeadlinePassed:
                     if last is None:

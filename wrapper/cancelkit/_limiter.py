@@ -19,6 +19,16 @@ previous one was answered (or failed), never while one is in flight; no jitter
 can then bring two arrivals closer than ``spacing``, at the price of one round
 trip per call. A 429 doubles the spacing (up to 8 times), and each attempt
 answered without one takes back a tenth of the documented spacing.
+
+A token bucket (Kalshi: "tokens refilled continuously", each endpoint its cost) is a
+:class:`Bucket` shared by the operations that spend from it, each with its
+:class:`Spend` (tokens per request, or per item of a batch: ``slot(units=n)``). An
+attempt is admitted once the bucket holds its whole cost, which it takes at once:
+a request that costs more than the bucket can ever hold is refused before it is
+sent (the exchange would refuse it whole). The bucket is counted at send time;
+arrival jitter can bring requests closer than they left, by at most one round
+trip's refill. On a 429 the bucket empties, pauses at least 1 s and halves its
+refill rate; each second without one gives back a tenth of the published rate.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import attrs
 
 # DeadlinePassed is public now (cancelkit.DeadlinePassed); other modules import it here too.
 from ._exceptions import DeadlinePassed as DeadlinePassed
+from ._exceptions import InvalidRequest
 
 GLOBAL = "*"
 """The operation name of a budget over every endpoint."""
@@ -63,6 +74,25 @@ class Budget:
         (2.5/s is 2 per 0.8 s): the limiter counts whole attempts."""
         limit = max(1, math.floor(rate))
         return cls(limit, limit / rate)
+
+
+@attrs.frozen
+class Bucket:
+    """A token bucket: ``capacity`` tokens, refilled at ``rate`` tokens per second.
+    ``name`` tells apart buckets of equal figures (a tier's read and write)."""
+
+    name: str
+    rate: float
+    capacity: float
+
+
+@attrs.frozen
+class Spend:
+    """An operation's cost in a :class:`Bucket`: ``cost`` tokens per request, or per
+    item for a batch (the caller gives the items as ``units``)."""
+
+    bucket: Bucket
+    cost: float
 
 
 MIN_PAUSE = 1.0  # Polymarket: "wait at least 1 s" after a 429
@@ -185,11 +215,87 @@ class Window:
         self._wake()
 
 
-class Limiter:
-    """The windows of one key: a global set and, per operation, its own."""
+_RECOVERY = 1.0  # seconds without a 429 per tenth of a bucket's rate given back
 
-    def __init__(self, budgets: Mapping[str, Sequence[Budget]]) -> None:
-        self._windows = {op: [Window(b) for b in found] for op, found in budgets.items()}
+
+class Tokens:
+    """The state of one :class:`Bucket`: full at first, refilled as time passes."""
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+        self.rate = bucket.rate  # lowered after a 429, recovered over time
+        self.tokens = float(bucket.capacity)
+        self._at: float | None = None  # the loop's clock is read once one runs
+        self._paused_until = 0.0
+        self._recovered_at = 0.0
+
+    def _refill(self, now: float) -> None:
+        if self._at is not None and now > self._at:
+            self.tokens = min(self.bucket.capacity, self.tokens + (now - self._at) * self.rate)
+        if self.rate < self.bucket.rate and now - self._recovered_at >= _RECOVERY:
+            self.rate = min(self.bucket.rate, self.rate + self.bucket.rate / 10)
+            self._recovered_at = now
+        self._at = now
+
+    def fits(self, cost: float) -> None:
+        """Refuse a cost the bucket can never hold (the exchange refuses it whole)."""
+        if cost > self.bucket.capacity:
+            raise InvalidRequest(
+                f"a request costing {cost:g} tokens never fits the {self.bucket.name} bucket"
+                f" of {self.bucket.capacity:g} tokens: send fewer items at once"
+            )
+
+    def _admits(self, now: float, cost: float) -> bool:
+        self._refill(now)
+        return now >= self._paused_until and self.tokens >= cost
+
+    async def ready(self, cost: float, deadline: float | None = None) -> None:
+        """Wait until the bucket holds ``cost`` tokens (taking none); no later than
+        ``deadline`` (``time.monotonic()``): then :class:`DeadlinePassed`."""
+        self.fits(cost)
+        while True:
+            now = anyio.current_time()
+            if self._admits(now, cost):
+                return
+            wait = max(self._paused_until - now, (cost - self.tokens) / self.rate)
+            left = math.inf if deadline is None else deadline - time.monotonic()
+            if wait >= left:
+                raise DeadlinePassed(
+                    "not sent: the rate limit's bucket holds its cost only after the deadline"
+                )
+            await _sleep_until(now + wait)
+
+    async def acquire(self, cost: float, deadline: float | None = None) -> None:
+        """Wait for ``cost`` tokens and take them (see :meth:`ready`)."""
+        await self.ready(cost, deadline)
+        self.tokens -= cost  # no await since ready() returned: the tokens are still there
+
+    def refused(self, retry_after: float | None) -> None:
+        """A 429: the exchange's bucket is empty; pause, and halve the refill rate."""
+        now = anyio.current_time()
+        self._refill(now)
+        if now >= self._paused_until:  # a new burst, not another answer of the last one
+            self.rate = max(self.bucket.rate / 8, self.rate / 2)
+        self.tokens = 0.0
+        self._paused_until = max(self._paused_until, now + max(MIN_PAUSE, retry_after or 0.0))
+        self._recovered_at = self._paused_until
+
+
+class Limiter:
+    """The windows and buckets of one key: a global set and, per operation, its own."""
+
+    def __init__(self, budgets: Mapping[str, Sequence[Budget | Spend]]) -> None:
+        self._windows = {
+            op: [Window(b) for b in found if isinstance(b, Budget)] for op, found in budgets.items()
+        }
+        # One state per bucket, whichever operations spend from it.
+        self._buckets: dict[Bucket, Tokens] = {}
+        self._spends: dict[str, list[tuple[Tokens, float]]] = {}
+        for op, found in budgets.items():
+            for spend in found:
+                if isinstance(spend, Spend):
+                    tokens = self._buckets.setdefault(spend.bucket, Tokens(spend.bucket))
+                    self._spends.setdefault(op, []).append((tokens, spend.cost))
         self._max_wait: float | None = None
 
     def view(
@@ -202,6 +308,8 @@ class Limiter:
         joined = Limiter(budgets or {})
         for operation, windows in self._windows.items():
             joined._windows[operation] = [*windows, *joined._windows.get(operation, [])]
+        for operation, spends in self._spends.items():
+            joined._spends[operation] = [*spends, *joined._spends.get(operation, [])]
         joined._max_wait = max_wait
         return joined
 
@@ -215,13 +323,23 @@ class Limiter:
         own = self._windows.get(operation, []) if operation != GLOBAL else []
         return [*own, *self._windows.get(GLOBAL, [])]
 
+    def _costs(self, operation: str, units: int) -> list[tuple[Tokens, float]]:
+        """Each bucket ``operation`` spends from, with the cost of ``units`` items."""
+        own = self._spends.get(operation, []) if operation != GLOBAL else []
+        return [(tokens, cost * units) for tokens, cost in (*own, *self._spends.get(GLOBAL, []))]
+
     @asynccontextmanager
     async def slot(
-        self, operation: str = GLOBAL, deadline: float | None = None
+        self, operation: str = GLOBAL, deadline: float | None = None, units: int = 1
     ) -> AsyncIterator[None]:
-        """Hold one admission in every window of ``operation`` for one attempt
-        (:class:`DeadlinePassed` if none comes before ``deadline``, or within the
-        view's ``max_wait``)."""
+        """Hold one admission in every window of ``operation`` for one attempt, and
+        take its cost (``units`` items: a batch's orders) from every bucket it spends
+        from (:class:`DeadlinePassed` if none comes before ``deadline``, or within
+        the view's ``max_wait``; :class:`InvalidRequest` for a cost no bucket can
+        ever hold, before any wait)."""
+        costs = self._costs(operation, units)
+        for tokens, cost in costs:
+            tokens.fits(cost)
         bounded = False
         if self._max_wait is not None:
             limit = time.monotonic() + self._max_wait
@@ -232,6 +350,8 @@ class Limiter:
                 for window in self._for(operation):
                     await window.acquire(deadline)
                     stack.callback(window.release)
+                for tokens, cost in costs:  # spent when sent: never given back
+                    await tokens.acquire(cost, deadline)
             except DeadlinePassed:
                 if not bounded:
                     raise
@@ -241,24 +361,35 @@ class Limiter:
                 ) from None
             yield
 
-    async def ready(self, operation: str = GLOBAL, deadline: float | None = None) -> None:
-        """Wait until every window of ``operation`` would admit an attempt now, taking
-        nothing: a caller that may still decide not to send (a stopped run) waits here;
-        no later than ``deadline`` (then :class:`DeadlinePassed`)."""
+    async def ready(
+        self, operation: str = GLOBAL, deadline: float | None = None, units: int = 1
+    ) -> None:
+        """Wait until every window and bucket of ``operation`` would admit an attempt
+        of ``units`` items now, taking nothing: a caller that may still decide not to
+        send (a stopped run) waits here; no later than ``deadline`` (then
+        :class:`DeadlinePassed`)."""
         while True:
             windows = self._for(operation)
+            costs = self._costs(operation, units)
             for window in windows:
                 await window.ready(deadline)
+            for tokens, cost in costs:
+                await tokens.ready(cost, deadline)
             now = anyio.current_time()
-            if all(w._admits(now) for w in windows):  # none changed while others waited
+            # None changed while others waited.
+            if all(w._admits(now) for w in windows) and all(
+                t._admits(now, cost) for t, cost in costs
+            ):
                 return
 
-    def admits(self, operation: str = GLOBAL) -> bool:
-        """Whether every window of ``operation`` would admit an attempt now, without
-        waiting (taking nothing): work that is worth doing only while it costs no
-        wait asks this first."""
+    def admits(self, operation: str = GLOBAL, units: int = 1) -> bool:
+        """Whether every window and bucket of ``operation`` would admit an attempt of
+        ``units`` items now, without waiting (taking nothing): work that is worth
+        doing only while it costs no wait asks this first."""
         now = anyio.current_time()
-        return all(w._admits(now) for w in self._for(operation))
+        return all(w._admits(now) for w in self._for(operation)) and all(
+            t._admits(now, cost) for t, cost in self._costs(operation, units)
+        )
 
     def last_answer(self) -> float:
         """When the last attempt through this limiter was answered (-inf: none yet)."""
@@ -276,3 +407,5 @@ class Limiter:
         """Tell every window of ``operation`` that the exchange answered 429."""
         for window in self._for(operation):
             window.refused(retry_after)
+        for tokens, _ in self._costs(operation, 1):
+            tokens.refused(retry_after)

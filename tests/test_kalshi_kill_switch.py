@@ -1,0 +1,224 @@
+"""Kalshi's kill switch by ids against a fake exchange that verifies every signature:
+batches the Write bucket holds, each order's entry read, the listing confirming."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from cancelkit.kalshi._client import AsyncKalshiClient, KalshiClient
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from helpers import call, fast_retry
+from test_kalshi_client import order
+from test_kalshi_signing import verify
+
+KEY_ID = "kill-switch-key"
+BASE = "https://external-api.kalshi.com/trade-api/v2"
+PREFIX = "/trade-api/v2"
+
+
+class FakeKalshi:
+    """The documented shapes, a book of orders, a signature check on every request."""
+
+    def __init__(self, public_pem: bytes, book: dict[str, str]) -> None:
+        self.public_pem = public_pem
+        self.book = dict(book)
+        self.requests: list[httpx.Request] = []
+        self.batches: list[list[str]] = []
+        self.lie: set[str] = set()  # answered cancelled, left resting
+        self.skip: set[str] = set()  # no entry in the batch answer
+        self.refuse_all = False
+        self.bad_signatures = 0
+        self.cancel_alls: list[dict[str, str]] = []
+        self.placed_after: list[str] = []  # resting orders that appear after a cancel-all
+        self.cancel_all_answer = httpx.Response(204)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        try:
+            verify(request, self.public_pem)
+        except (InvalidSignature, KeyError):
+            self.bad_signatures += 1
+            return httpx.Response(401, json={"code": "unauthorized", "message": "bad signature"})
+        if self.refuse_all:
+            return httpx.Response(401, json={"code": "unauthorized", "message": "key revoked"})
+        path = request.url.path.removeprefix(PREFIX)
+        if request.method == "DELETE" and path == "/portfolio/events/orders/batched":
+            return self._batch(json.loads(request.content)["orders"])
+        if request.method == "DELETE" and path == "/portfolio/events/orders":
+            self.cancel_alls.append(dict(request.url.params))
+            for order_id, state in self.book.items():
+                if state == "resting" and order_id not in self.lie:
+                    self.book[order_id] = "canceled"
+            self.book.update(dict.fromkeys(self.placed_after, "resting"))
+            return self.cancel_all_answer
+        if request.method == "GET" and path == "/portfolio/orders":
+            assert request.url.params["status"] == "resting"
+            resting = [order("resting", i) for i, s in self.book.items() if s == "resting"]
+            return httpx.Response(200, json={"orders": resting, "cursor": ""})
+        if request.method == "GET" and path.startswith("/portfolio/orders/"):
+            order_id = path.rsplit("/", 1)[1]
+            if order_id not in self.book:
+                return httpx.Response(404, json={"code": "not_found", "message": "order not found"})
+            return httpx.Response(200, json={"order": order(self.book[order_id], order_id)})
+        return httpx.Response(404, text="no such route")
+
+    def _batch(self, items: list[dict[str, Any]]) -> httpx.Response:
+        ids = [item["order_id"] for item in items]
+        self.batches.append(ids)
+        if 2 * len(ids) > 100:  # Basic: the whole batch must fit the Write bucket
+            return httpx.Response(429, json={"error": "too many requests"})
+        entries = []
+        for order_id in ids:
+            if order_id in self.skip:
+                continue
+            state = self.book.get(order_id)
+            if state == "resting":
+                if order_id not in self.lie:
+                    self.book[order_id] = "canceled"
+                entries.append({"order_id": order_id, "reduced_by": "10.00", "ts_ms": 1})
+            else:
+                code = "not_found" if state is None else "order_not_resting"
+                entries.append(
+                    {
+                        "order_id": order_id,
+                        "reduced_by": "0.00",
+                        "error": {"code": code, "message": code.replace("_", " ")},
+                    }
+                )
+        return httpx.Response(200, json={"orders": entries})
+
+
+@pytest.fixture(scope="module")
+def key() -> tuple[str, bytes]:
+    private = ed25519.Ed25519PrivateKey.generate()
+    text = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return text, public
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def client(kind: str, key: tuple[str, bytes], fake: FakeKalshi) -> Any:
+    cls = KalshiClient if kind == "sync" else AsyncKalshiClient
+    return cls(
+        KEY_ID, key[0], base_url=BASE, transport=httpx.MockTransport(fake), retry=fast_retry()
+    )
+
+
+def test_a_kill_switch_cancels_in_bucket_sized_batches_each_as_the_exchange_says(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    book = {f"r-{i}": "resting" for i in range(120)}
+    book |= {"done-1": "canceled", "filled-1": "executed"}
+    fake = FakeKalshi(key[1], book)
+    ids = [*book, "gone-1", "bad/id", "r-0"]
+    seen: list[Any] = []
+    results = call(client(kind, key, fake).cancel_orders, ids, deadline=20, on_result=seen.append)
+    by_id = {r.target: r for r in results if r.duplicate_of is None}
+    assert [r.target for r in results] == ids  # one result each, in input order
+    assert all(by_id[f"r-{i}"].status == "cancelled" for i in range(120))
+    assert by_id["done-1"].status == "not_open"
+    assert by_id["filled-1"].status == "filled"
+    assert by_id["gone-1"].status == "not_found"
+    assert by_id["bad/id"].status == "not_sent"
+    assert results[-1].duplicate_of == 0
+    assert len(seen) == len(ids)
+    # Batches of at most 50 (Basic: 100 tokens at 2 per order); no id sent twice.
+    assert sorted(len(b) for b in fake.batches) == [23, 50, 50]
+    sent = [i for b in fake.batches for i in b]
+    assert len(sent) == len(set(sent)) == 123
+    assert "bad/id" not in sent
+    assert all(s != "resting" for s in fake.book.values())
+    assert fake.bad_signatures == 0  # every request verified with the public key
+
+
+def test_an_order_answered_cancelled_but_still_listed_is_never_cancelled(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"liar": "resting", "ok": "resting"})
+    fake.lie.add("liar")
+    results = call(client(kind, key, fake).cancel_orders, ["liar", "ok"], deadline=1.5)
+    assert [r.status for r in results] == ["failed", "cancelled"]
+    assert "still listed resting" in (results[0].message or "")
+    assert fake.book["liar"] == "resting"
+
+
+def test_an_order_the_answer_leaves_out_is_asked_never_guessed(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"left-out": "resting", "ok": "resting"})
+    fake.skip.add("left-out")  # no entry: and the order is in fact still resting
+    results = call(client(kind, key, fake).cancel_orders, ["left-out", "ok"], deadline=10)
+    assert [r.status for r in results] == ["failed", "cancelled"]
+    assert "no entry" in (results[0].message or "")
+    lookups = [r for r in fake.requests if r.url.path.endswith("/portfolio/orders/left-out")]
+    assert len(lookups) == 1
+
+
+def test_a_revoked_key_stops_the_run_at_the_first_answer(kind: str, key: tuple[str, bytes]) -> None:
+    fake = FakeKalshi(key[1], {f"r-{i}": "resting" for i in range(200)})
+    fake.refuse_all = True
+    results = call(
+        client(kind, key, fake).cancel_orders, list(fake.book), deadline=20, concurrency=1
+    )
+    assert {r.status for r in results} <= {"failed", "not_sent"}
+    assert results[0].status == "failed"
+    deletes = [r for r in fake.requests if r.method == "DELETE"]
+    assert len(deletes) == 1  # the other three batches were never sent
+    assert fake.bad_signatures == 0
+
+
+def test_cancel_all_is_one_request_confirmed_by_the_listing(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    book = {f"r-{i}": "resting" for i in range(30)} | {"old": "canceled"}
+    fake = FakeKalshi(key[1], book)
+    results = call(client(kind, key, fake).cancel_all, deadline=10)
+    assert sorted(r.target for r in results) == sorted(f"r-{i}" for i in range(30))
+    assert {r.status for r in results} == {"not_open"}
+    assert all(r.ok for r in results)
+    assert fake.cancel_alls == [{}]  # every subaccount: no subaccount in the query
+    assert fake.bad_signatures == 0
+    assert "resting" not in fake.book.values()
+    fake = FakeKalshi(key[1], {"r-1": "resting"})
+    call(client(kind, key, fake).cancel_all, subaccount=3, deadline=10)
+    assert fake.cancel_alls == [{"subaccount": "3"}]
+
+
+def test_cancel_all_reports_what_is_still_resting_at_the_deadline(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"stays": "resting", "goes": "resting"})
+    fake.lie.add("stays")
+    fake.placed_after.append("new-one")  # placed after, and not cancelled
+    results = call(client(kind, key, fake).cancel_all, deadline=1.5)
+    by_id = {r.target: r for r in results}
+    assert by_id["goes"].status == "not_open"
+    assert by_id["stays"].status == "failed"
+    assert by_id["new-one"].status == "failed"
+    assert by_id["new-one"].index == -1  # not requested: found still open
+
+
+def test_cancel_all_without_the_documented_204_is_never_a_cancel(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"a": "resting", "b": "resting"})
+    fake.cancel_all_answer = httpx.Response(200, html="<html>portal</html>")
+    results = call(client(kind, key, fake).cancel_all, deadline=10)
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "not the documented 204" in (results[0].message or "")

@@ -1,0 +1,328 @@
+"""Kalshi's kill switch by ids: batch-cancel (V2), read each order's entry, confirm
+against the resting listing, ask what the answer does not settle.
+
+An order is ``cancelled`` only when its batch entry says so (no ``error``, a
+fixed-point ``reduced_by``, a ``ts_ms``) **and** a listing of resting orders taken
+after the answer no longer shows it: Kalshi's changelog (2026-05-21) records V2
+cancel answers that did not describe the order cancelled. An entry with an
+``error``, no entry, or two entries for one id is asked with one ``GetOrder``,
+never guessed: ``canceled`` is ``not_open``, ``executed`` ``filled``, unknown
+``not_found``, still ``resting`` ``failed``. A batch holds what the tier's Write
+bucket holds at once (Basic: 50).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import anyio
+
+from .._bulk import CancelResult, Control, Ledger, Outcome, each, flight, running
+from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
+from .._generated.kalshi_api.constraints import FIXED_POINT_COUNT_PATTERN
+from .._generated.kalshi_api.models import (
+    BatchCancelOrdersV2Response,
+    BatchCancelOrdersV2ResponseOrdersItem,
+    ErrorResponse,
+    Order,
+    OrderStatus,
+)
+from .._limiter import DeadlinePassed
+from . import _validation as check
+
+_COUNT = re.compile(FIXED_POINT_COUNT_PATTERN)
+_RELIST = 0.2  # seconds between listings while a cancelled order is still listed
+_LOOKUPS = 4  # GetOrder lookups in flight at once
+
+
+class Wire(Protocol):
+    """The requests the kill switch needs (the async client gives them)."""
+
+    async def cancel_batch(
+        self, order_ids: Sequence[str], subaccount: int | None, deadline: float
+    ) -> BatchCancelOrdersV2Response:
+        """One ``BatchCancelOrdersV2`` of ``order_ids``, its tokens per order."""
+        ...
+
+    async def list_resting(self, subaccount: int | None, deadline: float) -> list[Order]:
+        """Every resting order (of ``subaccount``, or all), every page."""
+        ...
+
+    async def lookup(self, order_id: str, deadline: float) -> Order:
+        """One ``GetOrder``; :class:`OrderNotFound` if unknown."""
+        ...
+
+    async def cancel_all(self, subaccount: int | None, deadline: float) -> None:
+        """One ``CancelAllOrders``: returns on its documented 204, else raises."""
+        ...
+
+
+def _claims_cancelled(entry: BatchCancelOrdersV2ResponseOrdersItem) -> bool:
+    """The entry says this order was cancelled, in the documented shape."""
+    return (
+        not isinstance(entry.error, ErrorResponse)
+        and isinstance(entry.reduced_by, str)
+        and _COUNT.fullmatch(entry.reduced_by) is not None
+        and isinstance(entry.ts_ms, int)
+    )
+
+
+def _entry_note(entries: list[BatchCancelOrdersV2ResponseOrdersItem]) -> str:
+    if not entries:
+        return "the batch answer has no entry for it"
+    if len(entries) > 1:
+        return f"the batch answer has {len(entries)} entries for it"
+    error = entries[0].error
+    if isinstance(error, ErrorResponse):
+        return f"the batch answered error {error.code!s}: {error.message!s}"
+    return "the batch entry is not in the documented shape"
+
+
+async def cancel_orders(
+    wire: Wire,
+    targets: Sequence[str],
+    *,
+    subaccount: int | None,
+    batch_size: int,
+    concurrency: int,
+    missing_ok: bool,
+    on_result: Callable[[CancelResult[str]], None] | None,
+    control: Control,
+) -> list[CancelResult[str]]:
+    """Cancel every order of ``targets`` (ids); one result per target, in input order."""
+    ledger = Ledger(targets, missing_ok=missing_ok, on_result=on_result)
+    todo: list[int] = []
+    for index, target in enumerate(targets):
+        try:
+            order_id = check.kalshi_order_id(target)
+        except InvalidRequest as exc:
+            ledger.record(index, "not_sent", message=exc.message, error=exc)
+            continue
+        if ledger.first_of(index, order_id):
+            todo.append(index)
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    claimed: list[int] = []  # the answer says cancelled: the listing must agree
+    to_ask: dict[int, str] = {}  # the answer does not settle it: why
+
+    async def one_batch(batch: list[int]) -> None:
+        with flight(control, batch) as sent:
+            try:
+                answer = await wire.cancel_batch(
+                    [targets[i] for i in batch], subaccount, control.ends_at
+                )
+            except CancelKitError as exc:
+                for index in batch:
+                    ledger.record_error(index, exc, control)
+                return
+            by_id: dict[str, list[BatchCancelOrdersV2ResponseOrdersItem]] = {}
+            for entry in answer.orders:
+                by_id.setdefault(str(entry.order_id), []).append(entry)
+            for index in batch:
+                entries = by_id.get(targets[index], [])
+                if len(entries) == 1 and _claims_cancelled(entries[0]):
+                    claimed.append(index)
+                else:
+                    to_ask[index] = _entry_note(entries)
+        for index in batch:
+            if not ledger.done(index) and index not in to_ask and index not in claimed:
+                why = "the abort" if control.stopped else "the deadline"
+                if sent.sent:
+                    ledger.record(index, "unknown", message=f"sent; no answer before {why}")
+                else:
+                    ledger.record(index, "not_sent", message=f"not sent: waiting at {why}")
+
+    with running(control):
+        await each(
+            batches,
+            one_batch,
+            max(1, min(concurrency, len(batches))),
+            until=lambda: control.stopped or control.expired,
+        )
+        await _confirm(wire, targets, claimed, subaccount, ledger, control)
+        await _ask(wire, targets, to_ask, ledger, control)
+    return ledger.finish(control)
+
+
+async def _confirm(
+    wire: Wire,
+    targets: Sequence[str],
+    claimed: list[int],
+    subaccount: int | None,
+    ledger: Ledger[str],
+    control: Control,
+) -> None:
+    """List resting orders until none of ``claimed`` is listed, or the deadline."""
+    pending = list(claimed)
+    while pending:
+        try:
+            listed = {o.order_id for o in await wire.list_resting(subaccount, control.end())}
+        except (CancelKitError, DeadlinePassed) as exc:
+            for index in pending:
+                ledger.record(
+                    index,
+                    "failed",
+                    message=f"answered cancelled, but no listing confirmed it ({exc})",
+                    attempts=1,
+                )
+            return
+        still = []
+        for index in pending:
+            if targets[index] in listed:
+                still.append(index)
+            else:
+                ledger.record(
+                    index,
+                    "cancelled",
+                    message="cancelled: answered so, and no longer listed resting",
+                    attempts=1,
+                )
+        pending = still
+        if pending and time_left(control) <= _RELIST:
+            for index in pending:
+                ledger.record(
+                    index,
+                    "failed",
+                    message="answered cancelled, but still listed resting at the deadline",
+                    attempts=1,
+                )
+            return
+        if pending:
+            await anyio.sleep(_RELIST)
+
+
+def time_left(control: Control) -> float:
+    """Seconds until the deadline (or the stop)."""
+    return 0.0 if control.stopped else control.left()
+
+
+async def _ask(
+    wire: Wire,
+    targets: Sequence[str],
+    to_ask: dict[int, str],
+    ledger: Ledger[str],
+    control: Control,
+) -> None:
+    """One ``GetOrder`` for each order the batch answer does not settle."""
+
+    async def ask(index: int) -> None:
+        note = to_ask[index]
+        try:
+            order = await wire.lookup(targets[index], control.end())
+        except OrderNotFound as exc:
+            ledger.record(
+                index, "not_found", message=f"{note}; {exc.message}", error=exc, attempts=1
+            )
+            return
+        except (CancelKitError, DeadlinePassed) as exc:
+            ledger.record(index, "failed", message=f"{note}; its lookup failed: {exc}", attempts=1)
+            return
+        status = order.status
+        if status == OrderStatus.CANCELED:
+            ledger.record(index, "not_open", message=f"{note}; it is canceled", attempts=1)
+        elif status == OrderStatus.EXECUTED:
+            ledger.record(index, "filled", message=f"{note}; it is executed", attempts=1)
+        else:
+            shown = getattr(status, "value", status)
+            ledger.record(
+                index, "failed", message=f"{note}; it is {shown}: may still be open", attempts=1
+            )
+
+    await each(list(to_ask), ask, max(1, min(_LOOKUPS, len(to_ask))))
+
+
+async def cancel_all(
+    wire: Wire,
+    *,
+    subaccount: int | None,
+    on_result: Callable[[CancelResult[str]], None] | None,
+    control: Control,
+) -> list[CancelResult[str]]:
+    """List the resting orders, cancel them all in one request, then list until none
+    is left (or the deadline): one result per order listed before, and a ``failed``
+    one (index -1) for any other order still resting at the end.
+
+    An order that leaves the listing after the 204 is ``not_open`` (the exchange
+    said every matching resting order was cancelled; whether it was cancelled by
+    this request or filled just before is not asked, one ``GetOrder`` per order
+    being 2 Read tokens each); one still listed at the deadline is ``failed``.
+    """
+    with running(control):
+        try:
+            before = await wire.list_resting(subaccount, control.ends_at)
+        except (CancelKitError, DeadlinePassed) as exc:
+            control.stop(f"the first listing failed: {exc}")
+            return []
+        targets = [o.order_id for o in before]
+        ledger = Ledger(targets, missing_ok=False, on_result=on_result)
+        for index, order_id in enumerate(targets):
+            ledger.first_of(index, order_id)
+        indices = list(range(len(targets)))
+        with flight(control, indices) as sent:
+            try:
+                await wire.cancel_all(subaccount, control.ends_at)
+            except CancelKitError as exc:
+                for index in indices:
+                    ledger.record_error(index, exc, control)
+                return ledger.finish(control)
+        if not sent.sent or sent.cut:
+            status: Outcome = "unknown" if sent.sent else "not_sent"
+            for index in indices:
+                ledger.record(index, status, message="cancel-all: no answer before the run ended")
+            return ledger.finish(control)
+        left = await _until_empty(wire, subaccount, targets, ledger, control)
+    results = ledger.finish(control)
+    return results + [
+        CancelResult(
+            order.order_id,
+            "failed",
+            "cancel-all answered 204, yet this order is still listed resting",
+        )
+        for order in left
+        if order.order_id not in set(targets)
+    ]
+
+
+async def _until_empty(
+    wire: Wire,
+    subaccount: int | None,
+    targets: Sequence[str],
+    ledger: Ledger[str],
+    control: Control,
+) -> list[Order]:
+    """List until no order is resting, recording each target as it leaves; the
+    orders still listed when the time is up."""
+    while True:
+        try:
+            listed = await wire.list_resting(subaccount, control.end())
+        except (CancelKitError, DeadlinePassed) as exc:
+            for index in range(len(targets)):
+                ledger.record(
+                    index,
+                    "failed",
+                    message=f"cancel-all answered 204; no listing confirmed it ({exc})",
+                )
+            return []
+        ids = {o.order_id for o in listed}
+        for index, order_id in enumerate(targets):
+            if order_id not in ids:
+                ledger.record(
+                    index,
+                    "not_open",
+                    message="left the resting listing after cancel-all's 204",
+                    attempts=1,
+                )
+        if not listed:
+            return []
+        if time_left(control) <= _RELIST:
+            for index, order_id in enumerate(targets):
+                if order_id in ids:
+                    ledger.record(
+                        index,
+                        "failed",
+                        message="cancel-all answered 204, yet it is still listed resting",
+                        attempts=1,
+                    )
+            return listed
+        await anyio.sleep(_RELIST)
