@@ -13,6 +13,9 @@ import pytest
 from cancelkit import CancelByOrderId, InvalidRequest
 from cancelkit.sandbox import Sandbox
 
+# Processes, sockets and deadlines: `make stress` repeats these.
+pytestmark = pytest.mark.faults
+
 
 @pytest.fixture
 def slow_box() -> Iterator[Sandbox]:

@@ -22,6 +22,9 @@ from cancelkit.sandbox import Sandbox
 from test_operator import cli, open_ids, records
 from test_run_registry import RUN, _journal, _origin
 
+# Processes, sockets and deadlines: `make stress` repeats these.
+pytestmark = pytest.mark.faults
+
 OTHER_MARKET = "another-market-2026"
 NARROWED = "sandbox-market-2026"  # the sandbox's default market
 NOBODY = 65534  # another user's uid (nobody)

@@ -26,6 +26,9 @@ from urllib.parse import urlsplit
 import pytest
 from cancelkit.sandbox import Sandbox
 
+# Processes, sockets and deadlines: `make stress` repeats these.
+pytestmark = pytest.mark.faults
+
 _REQUEST_LINE = re.compile(rb"(?:GET|POST|DELETE|PUT) (\S+) HTTP/1\.1\r\n")
 
 
