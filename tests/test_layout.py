@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cancelkit
 import pytest
+import unasync  # scripts/: each venue's sync client, generated from its async one
 
 PACKAGE = Path(cancelkit.__file__).parent
 VENUES = ("polymarket", "limitless")
@@ -197,6 +198,60 @@ def _shape(function: object) -> str:
     return text.replace("AsyncBaseTransport", "BaseTransport").replace(
         "AsyncOptions", "SyncOptions"
     )
+
+
+# The public methods are written once, in each venue's async client; its sync
+# client is generated from it (scripts/unasync.py, checked by `make drift`).
+
+
+def test_every_venue_writes_its_client_methods_once() -> None:
+    assert sorted(p.parent.name for p in unasync.sources()) == sorted(VENUES)
+
+
+@pytest.mark.parametrize("source", unasync.sources(), ids=lambda p: p.parent.name)
+def test_each_sync_client_is_what_the_generator_writes(source: Path) -> None:
+    target = source.with_name(unasync.TARGET)
+    assert target.read_text() == unasync.generate(source), "run python scripts/unasync.py"
+
+
+_ADDED = '''
+    async def order_again(self, order_id: str) -> Order:
+        """One order (an ``AsyncPolymarketUSClient`` method, on either client)."""
+        async with self._http:
+            return await self.get_order(order_id)
+'''
+
+
+def test_a_method_added_to_an_async_client_is_one_edit(tmp_path: Path) -> None:
+    """Added to the async client only, a method is in the sync client once the
+    generator has run; until then the check fails and writes nothing."""
+    venue = tmp_path / "polymarket"
+    venue.mkdir()
+    source = venue / unasync.SOURCE
+    source.write_text((PACKAGE / "polymarket" / unasync.SOURCE).read_text() + _ADDED)
+    target = venue / unasync.TARGET
+    target.write_text((PACKAGE / "polymarket" / unasync.TARGET).read_text())
+    before = target.read_text()
+
+    assert unasync.main(["--check"], package=tmp_path) == 1
+    assert target.read_text() == before
+    assert unasync.main([], package=tmp_path) == 0
+    assert unasync.main(["--check"], package=tmp_path) == 0
+    written = target.read_text()
+    assert written.startswith(before.split("class PolymarketUSClient", 1)[0])
+    assert (
+        "    def order_again(self, order_id: str) -> Order:\n"
+        '        """One order (an ``AsyncPolymarketUSClient`` method, on either client)."""\n'
+        "        with self._http:\n"
+        "            return self.get_order(order_id)\n"
+    ) in written
+    tree = ast.parse(written)
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert (cls.name, [ast.unparse(b) for b in cls.bases]) == (
+        "PolymarketUSClient",
+        ["_SyncPolymarket"],
+    )
+    assert not any(isinstance(n, ast.AsyncFunctionDef | ast.Await) for n in ast.walk(tree))
 
 
 # ---------------------------------------------------------------------------
