@@ -4,6 +4,7 @@ loads only the venue it acts on, and the public API is one table."""
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import subprocess
 import sys
@@ -134,9 +135,9 @@ def test_a_command_loads_only_the_venue_it_acts_on(venue: str, other: str) -> No
     assert out.stdout.strip().splitlines()[-1] == "True False"
 
 
-def _type_checking_imports() -> dict[str, str]:
-    """Name -> module of every import under ``if TYPE_CHECKING:`` in __init__.py."""
-    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+def _type_checking_imports(path: Path = PACKAGE / "__init__.py") -> dict[str, str]:
+    """Name -> module of every import under ``if TYPE_CHECKING:`` in ``path``."""
+    tree = ast.parse(path.read_text())
     found: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
@@ -150,12 +151,84 @@ def _type_checking_imports() -> dict[str, str]:
 
 def test_the_public_api_is_one_table() -> None:
     table = cancelkit._EXPORTS
-    assert _type_checking_imports() == table
+    moved = {name: "." + new.split(".")[1] for name, new in cancelkit._MOVED.items()}
+    # Type checkers see every name, the moved ones too (typed for their last release).
+    assert _type_checking_imports() == table | moved
     assert set(cancelkit.__all__) == {*table, "__version__"}
     assert len(cancelkit.__all__) == len(set(cancelkit.__all__))
     for name in table:
         assert getattr(cancelkit, name) is not None
         assert name in dir(cancelkit)
+    assert not set(moved) & set(dir(cancelkit))  # dir() is no reason to warn
+
+
+@pytest.mark.parametrize("venue", VENUES)
+def test_each_venue_package_is_its_public_face(venue: str) -> None:
+    """``cancelkit.<venue>`` holds the venue's clients, signing and models, lazily and
+    typed; the names the top level re-exports are the very same objects."""
+    module = importlib.import_module(f"cancelkit.{venue}")
+    table: dict[str, str] = module._EXPORTS
+    assert _type_checking_imports(PACKAGE / venue / "__init__.py") == table
+    assert module.__all__ == list(table)
+    for name in table:
+        assert getattr(module, name) is not None
+        assert name in dir(module)
+    on_top = cancelkit._VENUES[venue]
+    assert set(on_top.values()) == {f".{venue}"}
+    assert set(on_top) <= set(table)
+    for name in on_top:
+        assert getattr(cancelkit, name) is getattr(module, name)
+    with pytest.raises(AttributeError, match=f"'cancelkit.{venue}' has no attribute 'Ordr'"):
+        module.Ordr  # noqa: B018
+
+
+def test_no_top_level_name_stands_for_two_venues() -> None:
+    """A name two venues would both want (``Order``) lives in each venue's package; at
+    the top level it is only a moved name, pointing at one venue's."""
+    owners: dict[str, list[str]] = {}
+    for venue in VENUES:
+        for name in importlib.import_module(f"cancelkit.{venue}")._EXPORTS:
+            owners.setdefault(name, []).append(venue)
+    shared = {name for name, venues in owners.items() if len(venues) > 1}
+    assert not shared & set(cancelkit._EXPORTS)
+    for old, new in cancelkit._MOVED.items():
+        assert old not in cancelkit._EXPORTS
+        venue, name = new.split(".")[1:]
+        assert name in importlib.import_module(f"cancelkit.{venue}")._EXPORTS
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("Order", "polymarket.Order"), ("OrderState", "polymarket.OrderState")]
+)
+def test_a_moved_name_still_works_and_warns_naming_its_new_home(old: str, new: str) -> None:
+    home = importlib.import_module("cancelkit." + new.split(".")[0])
+    expected = getattr(home, new.split(".")[1])
+    message = (
+        f"cancelkit.{old} is deprecated: use cancelkit.{new} (the old name will be"
+        " removed in the next release)"
+    )
+    for _ in range(2):  # every access warns, not only the first
+        with pytest.warns(DeprecationWarning, match="is deprecated") as caught:
+            value = getattr(cancelkit, old)
+        assert [str(w.message) for w in caught] == [message]
+        assert caught[0].filename == __file__  # the warning points at the user's line
+        assert value is expected
+    with pytest.warns(DeprecationWarning, match=f"use cancelkit.{new} "):
+        exec(f"from cancelkit import {old}", {})
+
+
+def test_the_new_homes_and_the_other_public_names_do_not_warn() -> None:
+    code = (
+        "import warnings\n"
+        "warnings.simplefilter('error')\n"
+        "import cancelkit\n"
+        "from cancelkit.polymarket import Order, OrderState, PolymarketUSClient\n"
+        "from cancelkit.limitless import CancelByOrderId, LimitlessClient, UserOrderDto\n"
+        "from cancelkit import *\n"
+        "print(sorted(n for n in cancelkit.__all__ if getattr(cancelkit, n) is None))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 _TWINS = [

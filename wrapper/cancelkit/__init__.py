@@ -11,39 +11,48 @@ the lazy ``__getattr__``: a misspelt name is an error, every name has its type.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING
+
+from ._exports import lazy
 
 __version__ = "0.1.0"
 
 # A library logs; the program decides where it goes (nowhere, unless configured).
 logging.getLogger("cancelkit").addHandler(logging.NullHandler())
 
-# The venues, one entry each: the one place a venue is listed. Its public names
-# (name -> module) join the public API below, and its commands are those of
-# ``cancelkit.<venue>._cli`` (the CLI reads this table; nothing here is imported
-# until used, so ``cancelkit --help`` loads no venue).
+# The venues, one entry each: the one place a venue is listed. Each venue's package
+# (``cancelkit.<venue>``) is its public face: its clients, signing and models, under
+# names that hold with any number of venues. The names here (name -> package) are
+# also re-exported at the top level; its commands are those of ``cancelkit.<venue>._cli``
+# (the CLI reads this table; nothing here is imported until used, so
+# ``cancelkit --help`` loads no venue).
 _VENUES: dict[str, dict[str, str]] = {
     "polymarket": {
-        "PolymarketUSClient": ".polymarket._client",
-        "AsyncPolymarketUSClient": ".polymarket._client",
-        "PolymarketAuth": ".polymarket._auth",
-        "Order": "._generated.polymarket_us_api.models",
-        "OrderState": "._generated.polymarket_us_api.models",
+        "PolymarketUSClient": ".polymarket",
+        "AsyncPolymarketUSClient": ".polymarket",
+        "PolymarketAuth": ".polymarket",
     },
     "limitless": {
-        "LimitlessClient": ".limitless._client",
-        "AsyncLimitlessClient": ".limitless._client",
-        "LimitlessAuth": ".limitless._auth",
-        "CancelTarget": ".limitless._kill",
-        "CancelByOrderId": "._generated.limitless_api.models",
-        "CancelByClientOrderId": "._generated.limitless_api.models",
+        "LimitlessClient": ".limitless",
+        "AsyncLimitlessClient": ".limitless",
+        "LimitlessAuth": ".limitless",
+        "CancelTarget": ".limitless",
+        "CancelByOrderId": ".limitless",
+        "CancelByClientOrderId": ".limitless",
     },
 }
 
+# Names one venue held at the top level that another venue would want too: they work
+# for one more release, with a DeprecationWarning naming their home (old -> new).
+_MOVED = {
+    "Order": "cancelkit.polymarket.Order",
+    "OrderState": "cancelkit.polymarket.OrderState",
+}
+
 # The public API, one row per name: where it lives. ``__all__``, the lazy exports
-# below and (checked by tests/test_layout.py) the TYPE_CHECKING imports agree.
+# below and (checked by tests/test_layout.py) the TYPE_CHECKING imports agree (those
+# also keep the moved names typed).
 _EXPORTS = {
     # settings
     "HTTPSettings": "._base",
@@ -75,18 +84,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 if not TYPE_CHECKING:  # an `Any` __getattr__ would hide every misspelt name
-
-    def __getattr__(name: str) -> object:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    __getattr__, __dir__ = lazy(__name__, _EXPORTS, _MOVED)
 
 
 if TYPE_CHECKING:  # `as` re-exports each name for type checkers
@@ -108,15 +106,15 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._exceptions import ServerError as ServerError
     from ._exceptions import UnexpectedResponse as UnexpectedResponse
     from ._exceptions import WrongEndpoint as WrongEndpoint
-    from ._generated.limitless_api.models import CancelByClientOrderId as CancelByClientOrderId
-    from ._generated.limitless_api.models import CancelByOrderId as CancelByOrderId
-    from ._generated.polymarket_us_api.models import Order as Order
-    from ._generated.polymarket_us_api.models import OrderState as OrderState
     from ._retry import RetryPolicy as RetryPolicy
-    from .limitless._auth import LimitlessAuth as LimitlessAuth
-    from .limitless._client import AsyncLimitlessClient as AsyncLimitlessClient
-    from .limitless._client import LimitlessClient as LimitlessClient
-    from .limitless._kill import CancelTarget as CancelTarget
-    from .polymarket._auth import PolymarketAuth as PolymarketAuth
-    from .polymarket._client import AsyncPolymarketUSClient as AsyncPolymarketUSClient
-    from .polymarket._client import PolymarketUSClient as PolymarketUSClient
+    from .limitless import AsyncLimitlessClient as AsyncLimitlessClient
+    from .limitless import CancelByClientOrderId as CancelByClientOrderId
+    from .limitless import CancelByOrderId as CancelByOrderId
+    from .limitless import CancelTarget as CancelTarget
+    from .limitless import LimitlessAuth as LimitlessAuth
+    from .limitless import LimitlessClient as LimitlessClient
+    from .polymarket import AsyncPolymarketUSClient as AsyncPolymarketUSClient
+    from .polymarket import Order as Order  # moved (_MOVED): typed for its last release
+    from .polymarket import OrderState as OrderState  # moved (_MOVED), likewise
+    from .polymarket import PolymarketAuth as PolymarketAuth
+    from .polymarket import PolymarketUSClient as PolymarketUSClient

@@ -1,0 +1,34 @@
+"""Polymarket US: its clients, signing and models, under names that hold whatever
+other venue cancelkit grows.
+
+>>> from cancelkit.polymarket import Order, PolymarketUSClient
+
+Each name loads on first use (``cancelkit --help`` imports no client); type
+checkers read the ``TYPE_CHECKING`` imports below, so a misspelt name is an error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._exports import lazy
+
+_EXPORTS = {
+    "PolymarketUSClient": "._client",
+    "AsyncPolymarketUSClient": "._client",
+    "PolymarketAuth": "._auth",
+    "Order": ".._generated.polymarket_us_api.models",
+    "OrderState": ".._generated.polymarket_us_api.models",
+}
+
+__all__ = [*_EXPORTS]
+
+if not TYPE_CHECKING:  # an `Any` __getattr__ would hide every misspelt name
+    __getattr__, __dir__ = lazy(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # `as` re-exports each name for type checkers
+    from .._generated.polymarket_us_api.models import Order as Order
+    from .._generated.polymarket_us_api.models import OrderState as OrderState
+    from ._auth import PolymarketAuth as PolymarketAuth
+    from ._client import AsyncPolymarketUSClient as AsyncPolymarketUSClient
+    from ._client import PolymarketUSClient as PolymarketUSClient
