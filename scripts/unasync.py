@@ -6,9 +6,11 @@ script's output, token for token the same program without ``async`` and
 (``AsyncPolymarketUSClient`` -> ``PolymarketUSClient``, ``_AsyncPolymarket`` ->
 ``_SyncPolymarket``, ``httpx.AsyncBaseTransport`` -> ``httpx.BaseTransport``).
 Strings and comments are left as written, so a docstring says the same on both
-sides. Where the two sides differ in how they carry a call out (the sync client's
-direct route, its loop thread), the source calls a method of its base class, and
-each side's base class is written by hand.
+sides; a line ending in the comment ``# unasync: async only`` is left out (the async
+client's private ``_shared`` argument: how a sync client builds its twin). Where the
+two sides differ in how they carry a call out (the sync client's direct route, its
+loop thread), the source calls a method of its base class, and each side's base
+class is written by hand.
 
     python scripts/unasync.py          # rewrite every _sync_client.py
     python scripts/unasync.py --check  # exit 1 if one is not what it would write
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import subprocess
 import sys
 import tokenize
@@ -33,6 +36,9 @@ SOURCE = "_async_client.py"
 TARGET = "_sync_client.py"
 # Words that only the async side has: dropped with the space after them.
 _DROPPED = {"async", "await"}
+# A line that only the async side has (the twin's private ``_shared`` argument) ends
+# with this comment; the sync file leaves the line out.
+ASYNC_ONLY = re.compile(r"#\s*unasync: async only\b")
 
 
 def sync_name(name: str) -> str:
@@ -54,6 +60,7 @@ def _docstring(first_line: str, source: str) -> str:
 
 def rewrite(text: str, source_name: str = SOURCE) -> str:
     """The sync module for the async module ``text`` (before formatting)."""
+    text = "".join(line for line in text.splitlines(keepends=True) if not ASYNC_ONLY.search(line))
     lines = text.splitlines(keepends=True)
     # (first row, its column, last row, its column, new text); rows count from 1.
     edits: list[tuple[int, int, int, int, str]] = []

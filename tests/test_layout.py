@@ -261,6 +261,16 @@ def test_every_public_method_of_a_sync_client_has_its_async_twin(
     assert _shape(sync) == _shape(async_)
 
 
+@pytest.mark.parametrize(("sync", "async_"), _TWINS, ids=lambda c: c.__name__)
+def test_only_the_async_client_takes_the_state_a_sync_client_shares_with_its_twin(
+    sync: type[object], async_: type[object]
+) -> None:
+    """``_shared`` is how a sync client builds its twin: the generator leaves its
+    ``# unasync: async only`` lines out of the sync client."""
+    assert "_shared" in inspect.signature(async_).parameters
+    assert "_shared" not in inspect.signature(sync).parameters
+
+
 def _shape(function: object) -> str:
     """A signature, with the async types (transport, options) read as their sync twins,
     without private keyword parameters (an async client's ``_shared``: how a sync client

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import httpx
 
-from .._base import Shared
+from .._base import Shared  # unasync: async only
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
 from .._exceptions import CancelKitError, OrderNotFound, OrderNotOpen
 from .._generated.limitless_api.models import (
@@ -84,7 +84,7 @@ class AsyncLimitlessClient(_AsyncLimitless):
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
         paced: bool = True,
-        _shared: Shared | None = None,  # private: how a sync client builds its twin
+        _shared: Shared | None = None,  # unasync: async only (how a sync client builds its twin)
     ) -> None:
         self._pace_calls = paced
         self._setup(
@@ -97,7 +97,7 @@ class AsyncLimitlessClient(_AsyncLimitless):
             trust_env,
             verify,
             retry,
-            _shared,
+            _shared,  # unasync: async only
         )
         self._open(self._auth, self.base_url, transport)
 

@@ -13,7 +13,6 @@ from uuid import UUID
 
 import httpx
 
-from .._base import Shared
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
 from .._exceptions import CancelKitError, OrderNotFound, OrderNotOpen
 from .._generated.limitless_api.models import (
@@ -81,7 +80,6 @@ class LimitlessClient(_SyncLimitless):
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
         paced: bool = True,
-        _shared: Shared | None = None,  # private: how a sync client builds its twin
     ) -> None:
         self._pace_calls = paced
         self._setup(
@@ -94,7 +92,6 @@ class LimitlessClient(_SyncLimitless):
             trust_env,
             verify,
             retry,
-            _shared,
         )
         self._open(self._auth, self.base_url, transport)
 

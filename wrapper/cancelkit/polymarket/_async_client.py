@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import httpx
 
-from .._base import Shared
+from .._base import Shared  # unasync: async only
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
 from .._exceptions import OrderNotFound
 from .._generated.polymarket_us_api.models import Order
@@ -70,7 +70,7 @@ class AsyncPolymarketUSClient(_AsyncPolymarket):
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
-        _shared: Shared | None = None,  # private: how a sync client builds its twin
+        _shared: Shared | None = None,  # unasync: async only (how a sync client builds its twin)
     ) -> None:
         self._setup(
             key_id,
@@ -82,7 +82,7 @@ class AsyncPolymarketUSClient(_AsyncPolymarket):
             trust_env,
             verify,
             retry,
-            _shared,
+            _shared,  # unasync: async only
         )
         self._open(self._auth, self.base_url, transport)
 

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 
 import httpx
 
-from .._base import Shared
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
 from .._exceptions import OrderNotFound
 from .._generated.polymarket_us_api.models import Order
@@ -67,7 +66,6 @@ class PolymarketUSClient(_SyncPolymarket):
         trust_env: bool = True,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | None = None,
-        _shared: Shared | None = None,  # private: how a sync client builds its twin
     ) -> None:
         self._setup(
             key_id,
@@ -79,7 +77,6 @@ class PolymarketUSClient(_SyncPolymarket):
             trust_env,
             verify,
             retry,
-            _shared,
         )
         self._open(self._auth, self.base_url, transport)
 
