@@ -61,8 +61,15 @@ def _async_only_rows(text: str) -> set[int]:
     return dropped
 
 
+# The core's async names whose sync twin is spelt SyncX (cancelkit._base).
+_CORE_TWINS = {"AsyncHTTP": "SyncHTTP", "AsyncOptions": "SyncOptions"}
+
+
 def sync_name(name: str) -> str:
-    """The sync twin of an identifier: ``_AsyncX`` -> ``_SyncX``, ``AsyncX`` -> ``X``."""
+    """The sync twin of an identifier: ``_AsyncX`` -> ``_SyncX``, ``AsyncX`` -> ``X``
+    (the core's ``AsyncOptions`` -> ``SyncOptions``, ``AsyncHTTP`` -> ``SyncHTTP``)."""
+    if name in _CORE_TWINS:
+        return _CORE_TWINS[name]
     if name.startswith("_Async") and name[6:7].isupper():
         return "_Sync" + name[6:]
     if name.startswith("Async") and name[5:6].isupper():
