@@ -31,6 +31,7 @@ docs: $(STAMP)
 
 drift: $(STAMP)
 	$(BIN)/python scripts/regenerate.py --check
+	$(BIN)/python scripts/unasync.py --check  # each venue's sync client, from its async one
 
 # Two workers: most tests wait on servers, subprocesses and deadlines (see pyproject).
 pytest: $(STAMP)

@@ -484,3 +484,25 @@ def test_a_sync_clients_bulk_twin_is_built_by_its_constructor_on_the_same_key(
         assert twin._auth is client._auth
         assert twin._clock is client._clock
         assert (twin.base_url, twin.key_id) == (client.base_url, client.key_id)
+
+
+def test_a_sync_clients_single_calls_take_its_own_pool_and_bulk_calls_its_loop_thread(
+    cancelkit_sandbox: Any,
+) -> None:
+    """The sync methods are generated from the async ones, yet a single call stays on
+    the sync client's direct route (its httpcore pool, in the caller's thread, no
+    loop thread started) and a bulk call runs on the twin in the loop thread."""
+    box = cancelkit_sandbox
+    for i in range(3):
+        box.seed_polymarket(f"route-{i}")
+    order = str(box.seed_limitless().id)
+    with box.polymarket_client() as pm, box.limitless_client(paced=False) as lm:
+        assert pm.get_order("route-0").id == "route-0"
+        assert {o.id for o in pm.open_orders()} >= {"route-0", "route-1", "route-2"}
+        pm.cancel_order("route-0")
+        assert lm.cancel_order(order_id=order)
+        assert (pm._loop_thread, pm._twin, lm._loop_thread, lm._twin) == (None,) * 4
+        results = pm.cancel_orders(["route-1", "route-2"])
+        assert [r.status for r in results] == ["cancelled", "cancelled"]
+        assert pm._loop_thread is not None
+        assert isinstance(pm._twin, cancelkit.AsyncPolymarketUSClient)

@@ -33,7 +33,8 @@ _WHERE = (
 _USER_CODE = """\
 from typing import assert_type
 
-from cancelkit import CancelByOrderId, Order, OrderState
+from cancelkit.limitless import CancelByOrderId
+from cancelkit.polymarket import Order, OrderState
 from cancelkit._generated.limitless_api.models import CancelByOrderId as LimitlessCancel
 from cancelkit._generated.polymarket_us_api.models import Order as GeneratedOrder
 

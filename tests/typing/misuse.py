@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from cancelkit import CancelByClientOrderId, LimitlessClient, PolymarketUSClient
 from cancelkit import PolymarketUSClinet  # type: ignore[attr-defined]  # misspelt
+from cancelkit.limitless import Order  # type: ignore[attr-defined]  # Polymarket's, not here
+from cancelkit.polymarket import Ordr  # type: ignore[attr-defined]  # misspelt
 from cancelkit.sandbox import Sandbox
 
 

@@ -11,6 +11,7 @@ import logging
 from typing import assert_type
 from uuid import UUID
 
+import cancelkit
 import httpx
 from cancelkit import (
     AsyncLimitlessClient,
@@ -21,13 +22,14 @@ from cancelkit import (
     CancelResult,
     LimitlessClient,
     NetworkError,
-    Order,
     OrderNotFound,
     OrderNotOpen,
     Outcome,
     PolymarketUSClient,
     RateLimited,
 )
+from cancelkit.limitless import OrderStatus, UserOrderDto
+from cancelkit.polymarket import Order, OrderState
 from cancelkit.sandbox import Sandbox
 
 log = logging.getLogger("bot")
@@ -74,6 +76,21 @@ def open_ones(pm: PolymarketUSClient) -> list[Order]:
     assert_type(orders, list[Order])
     assert_type(pm.get_order(orders[0].id if isinstance(orders[0].id, str) else "x"), Order)
     return orders
+
+
+def still_open(pm: PolymarketUSClient, lm: LimitlessClient) -> list[str]:
+    """Each venue's models from its own package: no name stands for two venues."""
+    pm_orders: list[Order] = pm.open_orders()
+    live = [o for o in pm_orders if o.state == OrderState.ORDER_STATE_NEW]
+    lm_orders = lm.open_orders("nba-lal-bos", statuses=[OrderStatus.LIVE])
+    assert_type(lm_orders, list[UserOrderDto])
+    return [str(o.id) for o in live] + [str(o.id) for o in lm_orders]
+
+
+def old_names(order: cancelkit.Order) -> cancelkit.OrderState | None:
+    """The moved names keep their types for their last release (a warning at run time)."""
+    assert_type(order, Order)
+    return order.state if isinstance(order.state, cancelkit.OrderState) else None
 
 
 def limitless_one(lm: LimitlessClient) -> str:

@@ -11,46 +11,55 @@ the lazy ``__getattr__``: a misspelt name is an error, every name has its type.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING
+
+from ._exports import lazy
 
 __version__ = "0.1.0"
 
 # A library logs; the program decides where it goes (nowhere, unless configured).
 logging.getLogger("cancelkit").addHandler(logging.NullHandler())
 
-# The venues, one entry each: the one place a venue is listed. Its public names
-# (name -> module) join the public API below, and its commands are those of
-# ``cancelkit.<venue>._cli`` (the CLI reads this table; nothing here is imported
-# until used, so ``cancelkit --help`` loads no venue).
+# The venues, one entry each: the one place a venue is listed. Each venue's package
+# (``cancelkit.<venue>``) is its public face: its clients, signing and models, under
+# names that hold with any number of venues. The names here (name -> package) are
+# also re-exported at the top level; its commands are those of ``cancelkit.<venue>._cli``
+# (the CLI reads this table; nothing here is imported until used, so
+# ``cancelkit --help`` loads no venue).
 _VENUES: dict[str, dict[str, str]] = {
     "polymarket": {
-        "PolymarketUSClient": ".polymarket._client",
-        "AsyncPolymarketUSClient": ".polymarket._client",
-        "PolymarketAuth": ".polymarket._auth",
-        "OrderEvent": ".polymarket._events",
-        "OrderSnapshot": ".polymarket._events",
-        "Execution": ".polymarket._events",
-        "ExecutionKind": ".polymarket._events",
-        "StreamOrder": ".polymarket._events",
-        "StreamInterrupted": ".polymarket._events",
-        "OrderStreamError": ".polymarket._events",
-        "Order": "._generated.polymarket_us_api.models",
-        "OrderState": "._generated.polymarket_us_api.models",
+        "PolymarketUSClient": ".polymarket",
+        "AsyncPolymarketUSClient": ".polymarket",
+        "PolymarketAuth": ".polymarket",
+        "OrderEvent": ".polymarket",
+        "OrderSnapshot": ".polymarket",
+        "Execution": ".polymarket",
+        "ExecutionKind": ".polymarket",
+        "StreamOrder": ".polymarket",
+        "StreamInterrupted": ".polymarket",
+        "OrderStreamError": ".polymarket",
     },
     "limitless": {
-        "LimitlessClient": ".limitless._client",
-        "AsyncLimitlessClient": ".limitless._client",
-        "LimitlessAuth": ".limitless._auth",
-        "CancelTarget": ".limitless._kill",
-        "CancelByOrderId": "._generated.limitless_api.models",
-        "CancelByClientOrderId": "._generated.limitless_api.models",
+        "LimitlessClient": ".limitless",
+        "AsyncLimitlessClient": ".limitless",
+        "LimitlessAuth": ".limitless",
+        "CancelTarget": ".limitless",
+        "CancelByOrderId": ".limitless",
+        "CancelByClientOrderId": ".limitless",
     },
 }
 
+# Names one venue held at the top level that another venue would want too: they work
+# for one more release, with a DeprecationWarning naming their home (old -> new).
+_MOVED = {
+    "Order": "cancelkit.polymarket.Order",
+    "OrderState": "cancelkit.polymarket.OrderState",
+}
+
 # The public API, one row per name: where it lives. ``__all__``, the lazy exports
-# below and (checked by tests/test_layout.py) the TYPE_CHECKING imports agree.
+# below and (checked by tests/test_layout.py) the TYPE_CHECKING imports agree (those
+# also keep the moved names typed).
 _EXPORTS = {
     # settings
     "HTTPSettings": "._base",
@@ -84,18 +93,7 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 if not TYPE_CHECKING:  # an `Any` __getattr__ would hide every misspelt name
-
-    def __getattr__(name: str) -> object:
-        module = _EXPORTS.get(name)
-        if module is None:
-            raise AttributeError(f"module 'cancelkit' has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    __getattr__, __dir__ = lazy(__name__, _EXPORTS, _MOVED)
 
 
 if TYPE_CHECKING:  # `as` re-exports each name for type checkers
@@ -119,22 +117,22 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._exceptions import ServerError as ServerError
     from ._exceptions import UnexpectedResponse as UnexpectedResponse
     from ._exceptions import WrongEndpoint as WrongEndpoint
-    from ._generated.limitless_api.models import CancelByClientOrderId as CancelByClientOrderId
-    from ._generated.limitless_api.models import CancelByOrderId as CancelByOrderId
-    from ._generated.polymarket_us_api.models import Order as Order
-    from ._generated.polymarket_us_api.models import OrderState as OrderState
     from ._retry import RetryPolicy as RetryPolicy
-    from .limitless._auth import LimitlessAuth as LimitlessAuth
-    from .limitless._client import AsyncLimitlessClient as AsyncLimitlessClient
-    from .limitless._client import LimitlessClient as LimitlessClient
-    from .limitless._kill import CancelTarget as CancelTarget
-    from .polymarket._auth import PolymarketAuth as PolymarketAuth
-    from .polymarket._client import AsyncPolymarketUSClient as AsyncPolymarketUSClient
-    from .polymarket._client import PolymarketUSClient as PolymarketUSClient
-    from .polymarket._events import Execution as Execution
-    from .polymarket._events import ExecutionKind as ExecutionKind
-    from .polymarket._events import OrderEvent as OrderEvent
-    from .polymarket._events import OrderSnapshot as OrderSnapshot
-    from .polymarket._events import OrderStreamError as OrderStreamError
-    from .polymarket._events import StreamInterrupted as StreamInterrupted
-    from .polymarket._events import StreamOrder as StreamOrder
+    from .limitless import AsyncLimitlessClient as AsyncLimitlessClient
+    from .limitless import CancelByClientOrderId as CancelByClientOrderId
+    from .limitless import CancelByOrderId as CancelByOrderId
+    from .limitless import CancelTarget as CancelTarget
+    from .limitless import LimitlessAuth as LimitlessAuth
+    from .limitless import LimitlessClient as LimitlessClient
+    from .polymarket import AsyncPolymarketUSClient as AsyncPolymarketUSClient
+    from .polymarket import Execution as Execution
+    from .polymarket import ExecutionKind as ExecutionKind
+    from .polymarket import Order as Order  # moved (_MOVED): typed for its last release
+    from .polymarket import OrderEvent as OrderEvent
+    from .polymarket import OrderSnapshot as OrderSnapshot
+    from .polymarket import OrderState as OrderState  # moved (_MOVED), likewise
+    from .polymarket import OrderStreamError as OrderStreamError
+    from .polymarket import PolymarketAuth as PolymarketAuth
+    from .polymarket import PolymarketUSClient as PolymarketUSClient
+    from .polymarket import StreamInterrupted as StreamInterrupted
+    from .polymarket import StreamOrder as StreamOrder

@@ -1,0 +1,228 @@
+"""Kalshi: cancel one order (V2), many (the kill switch), or all; list orders.
+
+The sync client, generated from ``_async_client.py`` by ``scripts/unasync.py``:
+never edited by hand (edit that file, then run the script).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterable
+from typing import Self, Unpack
+
+import httpx
+
+from .._base import (
+    SyncOptions,
+)
+from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
+from .._exceptions import OrderNotFound, UnexpectedResponse
+from .._generated.kalshi_api.models import CancelOrderV2Response, Order, OrderStatus
+from .._retry import RetryPolicy, parse_answer
+from . import _rates as rates
+from . import _validation as check
+from ._client_base import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    _accepted,
+    _after_404,
+    _checked_cancel,
+    _keywords,
+    _SyncKalshi,
+    _the_order,
+)
+
+
+class KalshiClient(_SyncKalshi):
+    """Cancels Kalshi orders with an API key (RSA or Ed25519). A context manager.
+
+    ``KalshiClient`` is the sync client, ``AsyncKalshiClient`` the async one: the
+    same arguments and methods (awaited on the async one). ``from_env()`` reads
+    ``KALSHI_API_KEY_ID``, the key from ``KALSHI_PRIVATE_KEY`` (the PEM itself) or
+    ``KALSHI_PRIVATE_KEY_PATH`` (a PEM file), and, if set, ``KALSHI_API_URL``.
+
+    Every request of a sync client runs on its async twin, so that one set of token
+    buckets (the twin's) paces them all.
+
+    Args:
+        key_id: the API key id (``KALSHI-ACCESS-KEY``).
+        private_key: the private key's PEM (PKCS#1 or PKCS#8 RSA, PKCS#8 Ed25519),
+            loaded once; its type decides the signature (RSA-PSS or Ed25519).
+        base_url: the API root with its path (production by default;
+            :data:`DEMO_BASE_URL` for the demo exchange, or the sandbox's).
+        tier: the key's rate-limit tier (``basic`` ... ``prestige``): its token
+            buckets pace every call.
+        timeout: seconds for each attempt, or an ``httpx.Timeout``.
+        max_retries: retries after the first attempt on connection errors, timeouts, 429, 5xx.
+        transport: an httpx transport (mock, in-process app; ``httpx.BaseTransport``
+            for the sync client, ``httpx.AsyncBaseTransport`` for the async one); it
+            decides the route, so not with ``proxy``.
+        proxy: a proxy URL for every request.
+        trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (default, as httpx does).
+        verify: TLS verification: True, False, a CA bundle path or an ``ssl.SSLContext``.
+        retry: the retry limits and backoff (a :class:`RetryPolicy`); given, it
+            replaces ``max_retries``.
+    """
+
+    def __init__(
+        self,
+        key_id: str,
+        private_key: str | bytes,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        tier: rates.Tier = rates.DEFAULT_TIER,
+        timeout: float | httpx.Timeout = 10.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        rates.tier_budgets(tier)  # refused before the key is even read
+        self._tier = tier
+        self._setup(
+            key_id,
+            private_key,  # type: ignore[arg-type]  # str or bytes: KalshiAuth takes both
+            base_url,
+            timeout,
+            max_retries,
+            proxy,
+            trust_env,
+            verify,
+            retry,
+        )
+        self._open(self._auth, self.base_url, transport)
+
+    @classmethod
+    def from_env(
+        cls, *, tier: rates.Tier = rates.DEFAULT_TIER, **kwargs: Unpack[SyncOptions]
+    ) -> Self:
+        """Build from ``KALSHI_API_KEY_ID``, ``KALSHI_PRIVATE_KEY`` or
+        ``KALSHI_PRIVATE_KEY_PATH``, and ``KALSHI_API_URL`` if set; ``tier`` and the
+        keyword arguments go to the constructor."""
+        _keywords(kwargs, SyncOptions)
+        options = dict(kwargs)
+        key_id, private_key = cls._env_arguments(options)
+        return cls(key_id, private_key, tier=tier, **options)  # type: ignore[arg-type]
+
+    def cancel_order(
+        self, order_id: str, *, subaccount: int | None = None, missing_ok: bool = False
+    ) -> CancelOrderV2Response | None:
+        """Cancel one order through ``DELETE /portfolio/events/orders/{order_id}`` (V2).
+
+        Returns the exchange's answer (``reduced_by``: the contracts cancelled, a
+        fixed-point string) only on a 2xx with the documented body; any other answer
+        raises. Its ``order_id`` is checked against the request: Kalshi's changelog
+        (2026-05-21) records V2 cancel answers that describe another order, so such
+        an answer is confirmed by one ``GetOrder`` (cancelled, or
+        :class:`UnexpectedResponse`). A 404 is told apart by one ``GetOrder``:
+        :class:`OrderNotFound` (unknown to this key) or :class:`OrderNotOpen` with
+        its ``state`` (``cancelled``, or ``filled`` for an executed order).
+        ``missing_ok`` accepts an unknown or already-cancelled order (returning
+        None), never a filled one. ``subaccount``: 0 (primary, the exchange's
+        default) to 63. Raises :class:`InvalidRequest` before any I/O for an id
+        that is not one plain path segment.
+        """
+        request = self._cancel_request(order_id, subaccount)  # refused here, before anything
+        try:
+            response, _ = self._call(request, rates.CANCEL, order_id)
+        except OrderNotFound as exc:
+            try:
+                found: Order | None = self.get_order(order_id)
+            except OrderNotFound:
+                found = None
+            error = _after_404(exc, found)
+            if missing_ok and _accepted(error):
+                return None
+            raise error from None if error is exc else exc
+        what = "DELETE /portfolio/events/orders/{order_id}"
+        answer = _checked_cancel(parse_answer(response, CancelOrderV2Response.from_dict, what))
+        if answer.order_id != order_id:
+            # The answer describes another order (changelog 2026-05-21): ask the order.
+            order = self.get_order(order_id)
+            if order.status != OrderStatus.CANCELED:
+                raise UnexpectedResponse(
+                    f"the cancel answered for order {answer.order_id!r}, and order"
+                    f" {order_id!r} is {getattr(order.status, 'value', order.status)}:"
+                    " it may still be open",
+                    order=order_id,
+                    status=response.status_code,
+                )
+        return answer
+
+    def get_order(self, order_id: str) -> Order:
+        """One order of this key, whatever its state; :class:`OrderNotFound` if unknown."""
+        request = self._order_request(order_id)
+        response, _ = self._call(request, rates.GET_ORDER, order_id)
+        return _the_order(response, order_id)
+
+    def open_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | list[str] | None = None,
+        subaccount: int | None = None,
+    ) -> list[Order]:
+        """Every resting order of this key (status ``resting``, every page of the
+        cursor), in one market (``ticker``), up to 10 events (``event_ticker``) or one
+        subaccount if given (all subaccounts otherwise)."""
+        first = self._list_request(ticker, event_ticker, subaccount)
+        return self._on_twin(lambda twin: twin._pages(first, twin._slots(), None))
+
+    def cancel_orders(
+        self,
+        order_ids: Iterable[str],
+        *,
+        subaccount: int | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        deadline: float = DEFAULT_DEADLINE,
+        missing_ok: bool = False,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel many orders by id: the kill switch. One result per id, in input order.
+
+        Batches of ``BatchCancelOrdersV2`` as large as the tier's Write bucket holds
+        at once (Basic: 50), paced by the key's buckets (2 tokens per order). An
+        order is ``cancelled`` only when its entry says so and a listing of resting
+        orders taken after the answer no longer shows it (Kalshi's changelog,
+        2026-05-21, records V2 answers that did not describe the order cancelled);
+        one still listed at the deadline is ``failed``. An entry with an ``error``,
+        or no entry, is asked with one ``GetOrder``: ``not_open`` (canceled),
+        ``filled`` (executed), ``not_found``, or ``failed`` (still resting). An
+        invalid id is ``not_sent``; what was sent without an answer is ``unknown``.
+        Retries (429, 5xx, connection errors) go on until ``deadline`` seconds;
+        ``control`` stops or aborts the run from elsewhere. The sync client runs it
+        on its async twin, in the client's own loop thread.
+        """
+        return self._on_twin(
+            lambda twin: twin._kill_orders(
+                order_ids, subaccount, concurrency, deadline, missing_ok, on_result, control
+            )
+        )
+
+    def cancel_all(
+        self,
+        *,
+        subaccount: int | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: Callable[[CancelResult[str]], None] | None = None,
+        control: Control | None = None,
+    ) -> list[CancelResult[str]]:
+        """Cancel every resting order of this key, in every subaccount unless
+        ``subaccount`` is given, with one ``DELETE /portfolio/events/orders``
+        (documented answer: 204), confirmed by listing resting orders until none is
+        left or the deadline.
+
+        Every subaccount's orders when ``subaccount`` is None (the exchange's rule
+        for an omitted ``subaccount``). Kalshi's page warns: **orders placed in the
+        minute after the request may also be cancelled.** One result per order
+        listed resting before the request: ``not_open`` once it leaves the listing
+        (cancelled by this request, or filled just before: not asked), ``failed``
+        if still listed at the deadline; any other order still resting at the end
+        is reported ``failed`` too (index -1).
+        """
+        if subaccount is not None:
+            check.subaccount(subaccount)  # refused here, before anything
+        return self._on_twin(lambda twin: twin._kill_all(subaccount, deadline, on_result, control))
