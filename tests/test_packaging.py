@@ -242,7 +242,7 @@ def test_mypy_and_pyright_see_the_generated_types_in_user_code(
         text=True,
     )
     assert mypy.stdout.splitlines() == [
-        'user.py:15: error: Incompatible return value type (got "Order", expected "int")'
+        'user.py:16: error: Incompatible return value type (got "Order", expected "int")'
         "  [return-value]",
         "Found 1 error in 1 file (checked 1 source file)",
     ], mypy.stdout + mypy.stderr
@@ -254,7 +254,7 @@ def test_mypy_and_pyright_see_the_generated_types_in_user_code(
     )
     errors = [line.strip() for line in pyright.stdout.splitlines() if " - error: " in line]
     assert len(errors) == 1, pyright.stdout
-    assert errors[0].startswith(f'{tmp_path / "user.py"}:15:12 - error: Type "Order" is not')
+    assert errors[0].startswith(f'{tmp_path / "user.py"}:16:12 - error: Type "Order" is not')
     assert "1 error, 0 warnings" in pyright.stdout, pyright.stdout
 
 
