@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,9 +25,14 @@ from cancelkit import (
     Control,
     InvalidRequest,
     LimitlessClient,
+    OrderNotFound,
     PolymarketUSClient,
+    StopReason,
 )
 from cancelkit._generated.limitless_api.models import CancelByClientOrderId, CancelByOrderId
+from cancelkit._generated.polymarket_us_api.models import Order, OrderState
+from cancelkit._limiter import GLOBAL, Budget, Limiter
+from cancelkit.polymarket import _kill
 from cancelkit.sandbox import Sandbox
 from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
 
@@ -488,3 +495,102 @@ def test_a_retry_after_of_an_hour_ends_with_the_deadline_and_nothing_waiting_was
     assert counted["not_sent"] == 10 - carried
     assert counted["unknown"] == 0
     assert all("deadline" in (r.message or "") for r in results if r.status == "not_sent")
+
+
+class _SpentLookups:
+    """A Polymarket exchange in memory behind a budget of three requests for the whole
+    run: the listing and the cancel (or a lookup) take them, and the next slot is an
+    hour away, past any deadline here. ``listed`` are open until cancelled, except
+    ``stuck``, which stays listed (its confirmation goes on); any other id is unknown
+    to the exchange."""
+
+    def __init__(self, listed: Sequence[str], stuck: str | None = None) -> None:
+        self.open = set(listed)
+        self.stuck = stuck
+        self.asked = 0
+
+    async def list_open(
+        self, slugs: Iterable[str] | None, limiter: Limiter | None, deadline: float | None
+    ) -> list[Order]:
+        assert limiter is not None
+        async with limiter.slot(GLOBAL, deadline):
+            await anyio.sleep(0.002)
+            new = OrderState.ORDER_STATE_NEW
+            return [Order(id=i, market_slug="m-1", state=new) for i in sorted(self.open)]
+
+    async def get_one(
+        self, order_id: str, limiter: Limiter | None, deadline: float | None
+    ) -> Order:
+        assert limiter is not None
+        self.asked += 1
+        async with limiter.slot(GLOBAL, deadline):
+            await anyio.sleep(0.002)
+        raise OrderNotFound("order not found")
+
+    async def cancel_batch(
+        self, entries: Sequence[tuple[str, str]], limiter: Limiter | None, deadline: float | None
+    ) -> None:
+        assert limiter is not None
+        async with limiter.slot(GLOBAL, deadline):
+            await anyio.sleep(0.002)
+            self.open -= {order_id for order_id, _ in entries if order_id != self.stuck}
+
+    async def cancel_open(
+        self, slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
+    ) -> list[str]:
+        raise AssertionError("not a cancel-all")
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["never-listed", "left-after-cancel"])
+def test_a_lookup_refused_by_the_rate_limit_never_freezes_a_polymarket_run(listed: bool) -> None:
+    # When the limiter's next slot comes after the deadline, a lookup is refused at
+    # once. The old code put the id back and asked again at once, never yielding: the
+    # event loop was frozen until the deadline, and a stop (a SIGTERM) sat unheard.
+    ids = [f"ord-{n}" for n in range(20)]
+    stuck = ids[0] if listed else None
+    exchange = _SpentLookups(ids if listed else [], stuck)
+    deadline = 20.0
+    control = Control(deadline)
+    heard: list[float] = []
+
+    async def main() -> list[CancelResult[str]]:
+        async def sigterm() -> None:
+            await anyio.sleep(0.3)
+            heard.append(time.monotonic() - start)
+            control.stop("interrupted", StopReason.INTERRUPTED)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(sigterm)
+            return await _kill.cancel_listed(
+                exchange,
+                ids,
+                market_slug=None,
+                limiter=Limiter({GLOBAL: [Budget(3, 3600.0)]}),
+                control=control,
+                concurrency=4,
+                missing_ok=False,  # patient: never-listed ids are always asked
+                on_result=None,
+            )
+
+    start = time.monotonic()
+    results = anyio.run(main)
+    took = time.monotonic() - start
+    # Generous bounds: the old code heard the stop, and ended, only at the deadline.
+    assert heard
+    assert heard[0] < deadline / 4
+    assert took < deadline / 2
+    assert exchange.asked < 100  # not a spin of refused asks
+    by_id = {r.target: r for r in results}
+    assert set(by_id) == set(ids)
+    # Honest outcomes: nothing the exchange did not say is called cancelled.
+    assert all(r.status != "cancelled" for r in results)
+    if listed:
+        gone = [by_id[i] for i in ids if i != stuck]
+        assert {r.status for r in gone} == {"not_open"}
+        assert any("next slot comes after the deadline" in r.message for r in gone)
+        assert by_id[stuck].status in {"unknown", "failed"}
+    else:
+        assert {r.status for r in results} <= {"not_listed", "not_found"}
+        refused = [r for r in results if r.status == "not_listed"]
+        assert refused
+        assert any("next slot comes after the deadline" in r.message for r in refused)

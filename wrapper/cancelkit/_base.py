@@ -367,7 +367,7 @@ class SyncHTTP(Venue):
             self._route = _proxy.route(base_url, settings.proxy, settings.trust_env)
         self._opened = (auth, base_url, transport)
         self._connect()
-        self._bulk_lock = threading.Lock()
+        self._bulk_lock = threading.RLock()  # close() from a signal handler re-enters
         self._loop_thread: LoopThread | None = None
         self._twin: AsyncHTTP | None = None
         self._finalizer: weakref.finalize[Any, SyncHTTP] | None = None
@@ -407,7 +407,7 @@ class SyncHTTP(Venue):
         """In a forked child (``_fork``): fresh locks, no loop thread nor twin (made
         again on first use), a fresh pool; the parent's are left untouched. A
         transport the caller gave is theirs, and kept."""
-        self._bulk_lock = threading.Lock()
+        self._bulk_lock = threading.RLock()  # close() from a signal handler re-enters
         if self._finalizer is not None:
             self._finalizer.detach()  # it would stop the parent's loop thread
         if self._twin is not None:
@@ -438,23 +438,24 @@ class SyncHTTP(Venue):
         self._check_open()
         with self._bulk_lock:
             self._check_open()  # closed meanwhile, from another thread
-            if self._loop_thread is None:
-                self._loop_thread = LoopThread()
+            # Kept here: close() from a signal handler may clear the attribute meanwhile
+            # (this call then ends with Closed).
+            loop = self._loop_thread
+            if loop is None:
+                loop = self._loop_thread = LoopThread()
                 # A client dropped without close() does not keep its thread running.
-                self._finalizer = weakref.finalize(self, self._loop_thread.stop)
-            if self._twin is None:
-                self._twin = cls._twin_of(self._shared(), self._async_transport())
+                self._finalizer = weakref.finalize(self, loop.stop)
+            twin = self._twin
+            if twin is None:
+                twin = self._twin = cls._twin_of(self._shared(), self._async_transport())
                 # Dropped or still open at exit: its pool closed quietly, not left to
                 # aiohttp's "Unclosed client session" on stderr (issue 31).
                 if self._finalizer is not None:
                     self._finalizer.detach()  # finish() stops the loop too
-                self._finalizer = weakref.finalize(
-                    self, self._loop_thread.finish, self._twin.close, _FINISH
-                )
-            twin = self._twin
+                self._finalizer = weakref.finalize(self, loop.finish, twin.close, _FINISH)
             if not isinstance(twin, cls):
                 raise TypeError(f"the twin of {type(self).__name__} is not a {cls.__name__}")
-            return self._loop_thread, twin
+            return loop, twin
 
     def _async_transport(self) -> httpx.AsyncBaseTransport | None:
         """The same proxy, environment, TLS and timeout settings as this client, and a

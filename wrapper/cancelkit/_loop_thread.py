@@ -53,10 +53,13 @@ class LoopThread:
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(_quiet_unclosed)
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
-        self._lock = threading.Lock()
+        # Re-entrant: close() from a signal handler may interrupt call() on the same
+        # thread while it holds the lock.
+        self._lock = threading.RLock()
         self._left = threading.Condition(self._lock)  # a caller left call()
         self._closing = False
-        self._waiting: set[concurrent.futures.Future[Any]] = set()
+        # Each call's future, and the thread waiting on it.
+        self._waiting: dict[concurrent.futures.Future[Any], int] = {}
         self._running: set[asyncio.Task[Any]] = set()  # touched in the loop thread only
         self._thread.start()
 
@@ -81,8 +84,11 @@ class LoopThread:
         with self._lock:
             if self._closing or not self._thread.is_alive():
                 raise Closed("the loop thread is closed")
-            future = asyncio.run_coroutine_threadsafe(main(), self._loop)
-            self._waiting.add(future)
+            try:
+                future = asyncio.run_coroutine_threadsafe(main(), self._loop)
+            except RuntimeError:  # closed by a signal handler on this thread just now
+                raise Closed("the loop thread is closed") from None
+            self._waiting[future] = threading.get_ident()
         try:
             while True:
                 try:
@@ -103,7 +109,7 @@ class LoopThread:
             raise
         finally:
             with self._lock:
-                self._waiting.discard(future)
+                self._waiting.pop(future, None)
                 self._left.notify_all()
 
     def stop(self) -> None:
@@ -153,9 +159,14 @@ class LoopThread:
                 future.cancel()
             if not self._thread.is_alive():
                 self._loop.close()
-            # The callers have their answer (a result or Closed) before close() returns.
+            # The callers have their answer (a result or Closed) before close() returns;
+            # but not one waiting on this thread (close() from a signal handler that
+            # interrupted its call()): it leaves only once close() has returned.
+            me = threading.get_ident()
             with self._lock:
-                self._left.wait_for(lambda: not self._waiting, _END_WAIT)
+                self._left.wait_for(
+                    lambda: all(ident == me for ident in self._waiting.values()), _END_WAIT
+                )
 
     def finish(self, function: Callable[[], Awaitable[object]], seconds: float) -> None:
         """For a client left unclosed (dropped, or still open at exit): ``await

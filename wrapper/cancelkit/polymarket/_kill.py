@@ -88,6 +88,8 @@ _CANCEL_ALL_LOOKUPS = 4
 # (read beside the confirmation) before they ask the exchange anyway.
 RECORDS_WAIT = 1.0
 _GONE = "no longer listed after the cancel: cancelled or filled (not asked: {why})"
+_UNLISTED = "not listed as open for this key (not open, or not this key's)"
+_NO_SLOT = "the rate limit's next slot comes after the deadline"
 
 
 def _slug(order: Order) -> str | None:
@@ -401,7 +403,18 @@ class _Run:
 
         try:
             order = await in_time(self.control, request, f"GET /v1/order/{order_id}")
-        except (DeadlinePassed, Unanswered):
+        except DeadlinePassed:
+            # Final now: put back, it would be asked again at once and refused again
+            # without a yield, freezing the loop (a stop, the listing) to the deadline.
+            if after_cancel:
+                if not self.by_stream(order_id):
+                    self.record(order_id, "not_open", _GONE.format(why=_NO_SLOT))
+            else:
+                self.record(order_id, "not_listed", f"{_UNLISTED}; not looked up ({_NO_SLOT})")
+            return
+        except Unanswered:
+            # Cut off at the deadline (or the stop) plus the grace, or aborted: the
+            # workers end, and the run's finish reports what is left.
             (self.gone if after_cancel else self.unlisted).appendleft(order_id)
             return
         except OrderNotFound as exc:
@@ -548,8 +561,7 @@ class _Run:
             self.record(
                 order_id,
                 "not_listed",
-                "not listed as open for this key (not open, or not this key's); not looked"
-                f" up ({why})",
+                f"{_UNLISTED}; not looked up ({why})",
             )
 
     def give_up(self, error: Exception) -> None:
