@@ -3,11 +3,15 @@ batches the Write bucket holds, each order's entry read, the listing confirming.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
 import pytest
+from cancelkit import AuthenticationError, Control, OnResultFailed
+from cancelkit._bulk import GRACE
 from cancelkit.kalshi._client import AsyncKalshiClient, KalshiClient
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -222,3 +226,135 @@ def test_cancel_all_without_the_documented_204_is_never_a_cancel(
     results = call(client(kind, key, fake).cancel_all, deadline=10)
     assert [r.status for r in results] == ["failed", "failed"]
     assert "not the documented 204" in (results[0].message or "")
+
+
+def test_cancel_all_whose_first_listing_fails_says_so_never_an_empty_success(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"a": "resting", "b": "resting"})
+    fake.refuse_all = True  # the first listing is answered 401
+    seen: list[Any] = []
+    results = call(client(kind, key, fake).cancel_all, deadline=10, on_result=seen.append)
+    assert [r.status for r in results] == ["not_sent"]
+    assert not all(r.ok for r in results)
+    assert "the first listing failed" in (results[0].message or "")
+    assert isinstance(results[0].error, AuthenticationError)
+    assert seen == results
+    assert not [r for r in fake.requests if r.method == "DELETE"]  # nothing cancelled
+    assert fake.book == {"a": "resting", "b": "resting"}
+
+
+class HungListings:
+    """``fake``, except that every listing after the first ``answered`` is never answered."""
+
+    def __init__(self, fake: FakeKalshi, answered: int = 0) -> None:
+        self.fake = fake
+        self.answered = answered
+        self.listings = 0
+        self.hung = asyncio.Event()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == PREFIX + "/portfolio/orders":
+            self.listings += 1
+            if self.listings > self.answered:
+                self.hung.set()
+                await asyncio.Event().wait()  # held until the run cancels it
+        return self.fake(request)
+
+
+def _hung_client(key: tuple[str, bytes], handler: HungListings) -> AsyncKalshiClient:
+    transport = httpx.MockTransport(handler)
+    return AsyncKalshiClient(KEY_ID, key[0], base_url=BASE, transport=transport, retry=fast_retry())
+
+
+def test_an_abort_reaches_a_hung_confirming_listing(key: tuple[str, bytes]) -> None:
+    fake = FakeKalshi(key[1], {"a": "resting", "b": "resting"})
+    hung = HungListings(fake)
+    control = Control(deadline=60)
+
+    async def run() -> list[Any]:
+        async with _hung_client(key, hung) as kalshi:
+            task = asyncio.create_task(kalshi.cancel_orders(["a", "b"], control=control))
+            await asyncio.wait_for(hung.hung.wait(), 10)  # the confirmation's listing
+            control.abort()
+            async with asyncio.timeout(10):  # not the 60 s deadline: the abort reached it
+                return await task
+
+    results = asyncio.run(run())
+    assert [r.status for r in results] == ["failed", "failed"]  # answered, not confirmed
+    assert all("aborted" in (r.message or "") for r in results)
+
+
+def test_an_abort_reaches_a_hung_first_listing(key: tuple[str, bytes]) -> None:
+    fake = FakeKalshi(key[1], {"a": "resting"})
+    hung = HungListings(fake)
+    control = Control(deadline=60)
+
+    async def run() -> list[Any]:
+        async with _hung_client(key, hung) as kalshi:
+            task = asyncio.create_task(kalshi.cancel_all(control=control))
+            await asyncio.wait_for(hung.hung.wait(), 10)
+            control.abort()
+            async with asyncio.timeout(10):
+                return await task
+
+    results = asyncio.run(run())
+    assert [r.status for r in results] == ["not_sent"]
+    assert "aborted" in (results[0].message or "")
+    assert fake.cancel_alls == []
+
+
+@pytest.mark.parametrize("answered", [0, 1], ids=["first", "confirming"])
+def test_a_slow_listing_ends_the_cancel_all_by_its_deadline_and_grace(
+    key: tuple[str, bytes], answered: int
+) -> None:
+    fake = FakeKalshi(key[1], {"a": "resting"})
+    hung = HungListings(fake, answered)
+    control = Control(deadline=0.5)
+
+    async def run() -> list[Any]:
+        async with _hung_client(key, hung) as kalshi:
+            async with asyncio.timeout(30):  # a guard: the old code waited out its 10 s timeout
+                return await kalshi.cancel_all(control=control)
+
+    results = asyncio.run(run())
+    assert time.monotonic() <= control.ends_at + GRACE + 2.0  # generous
+    assert [r.status for r in results] == ["not_sent" if answered == 0 else "failed"]
+    assert not all(r.ok for r in results)
+
+
+def test_an_on_result_that_raises_stops_the_run(kind: str, key: tuple[str, bytes]) -> None:
+    fake = FakeKalshi(key[1], {f"r-{i}": "resting" for i in range(120)})
+    seen: list[Any] = []
+
+    def boom(result: Any) -> None:
+        seen.append(result)
+        raise RuntimeError("the caller's sink broke")
+
+    # "bad/id" is refused before any batch: its result is the first one handed over.
+    with pytest.raises(OnResultFailed, match="sink broke") as info:
+        call(
+            client(kind, key, fake).cancel_orders,
+            ["bad/id", *fake.book],
+            deadline=20,
+            on_result=boom,
+        )
+    results = info.value.results
+    assert len(results) == 121  # every outcome, in .results
+    assert len(seen) == 1  # not called again after it raised
+    assert {r.status for r in results} == {"not_sent"}  # the run stopped, as an interrupt
+    assert fake.batches == []
+    assert set(fake.book.values()) == {"resting"}
+
+
+def test_an_on_result_that_raises_in_cancel_all_is_raised_at_the_end(
+    kind: str, key: tuple[str, bytes]
+) -> None:
+    fake = FakeKalshi(key[1], {"a": "resting", "b": "resting"})
+
+    def boom(result: Any) -> None:
+        raise RuntimeError("the caller's sink broke")
+
+    with pytest.raises(OnResultFailed, match="sink broke") as info:
+        call(client(kind, key, fake).cancel_all, deadline=10, on_result=boom)
+    assert sorted(r.target for r in info.value.results) == ["a", "b"]

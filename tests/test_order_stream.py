@@ -602,6 +602,84 @@ def test_the_stream_takes_the_clients_proxy_route(cancelkit_sandbox: Sandbox) ->
     assert box.polymarket.stats.stream_connections == 0
 
 
+@pytest.mark.parametrize(
+    ("environment", "proxied"),
+    [
+        ({"ALL_PROXY": "{proxy}"}, True),  # aiohttp alone ignores ALL_PROXY
+        ({"HTTP_PROXY": "{proxy}"}, True),
+        ({"ALL_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, False),
+    ],
+    ids=["all_proxy", "http_proxy", "no_proxy"],
+)
+def test_the_stream_takes_the_environments_proxy_as_rest_does(
+    cancelkit_sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    environment: dict[str, str],
+    proxied: bool,
+) -> None:
+    from test_proxy import RecordingProxy  # a forward proxy that knows no WebSocket
+
+    box = cancelkit_sandbox
+    proxy = RecordingProxy()
+    thread = threading.Thread(target=proxy.server.serve_forever, daemon=True)
+    thread.start()
+    for name in ("ALL_PROXY", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        for variable in (name, name.lower()):
+            monkeypatch.delenv(variable, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(proxy=proxy.url))
+    before = box.polymarket.stats.stream_connections
+
+    async def run() -> list[Event]:
+        async with box.async_polymarket_client() as pm:
+            await pm.open_orders()  # REST: through the proxy unless NO_PROXY names the host
+            return await _until(pm.order_events(), _subscribed)
+
+    try:
+        if proxied:
+            with pytest.raises(OrderStreamError, match="404"):
+                asyncio.run(run())
+        else:
+            assert _subscribed(asyncio.run(run()))
+    finally:
+        proxy.server.shutdown()
+        proxy.server.server_close()
+    if proxied:  # the stream went where REST went, never around the proxy
+        assert proxy.seen == ["GET /v1/orders/open", "GET /v1/ws/private"]
+        assert box.polymarket.stats.stream_connections == before
+    else:
+        assert proxy.seen == []
+        assert box.polymarket.stats.stream_connections == before + 1
+
+
+def test_the_stream_takes_an_https_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from yarl import URL
+
+    for name in ("ALL_PROXY", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        for variable in (name, name.lower()):
+            monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.invalid:8443")  # aiohttp ignores it
+    key = base64.b64encode(bytes(32)).decode()
+
+    links: list[_stream.Link] = []
+    monkeypatch.setattr(_stream, "order_events", lambda link, *a, **k: links.append(link))
+
+    async def run() -> tuple[object, object]:
+        async with AsyncPolymarketUSClient("k", key, base_url="https://api.example.com") as pm:
+            pm.order_events()  # the Link the client hands its stream
+            transport = _stream._route(links[0])
+            try:
+                return transport.route(URL("https://api.example.com" + _stream.PATH)), pm._route
+            finally:
+                await transport.aclose()
+
+    (proxy, _auth), route = asyncio.run(run())
+    assert route == "https://proxy.invalid:8443"
+    assert str(proxy) == route  # nothing is sent: the route is compared, not used
+
+
 def test_a_reseeded_order_gets_its_own_execution(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     box.seed_polymarket("ord-1")
@@ -700,3 +778,77 @@ def test_what_the_stream_said_is_weighed_per_order() -> None:
     assert word("e", "m") is None
     assert word("zz", "m") is None
     assert "zz" not in heard.final
+
+
+@pytest.mark.parametrize("abort", [False, True], ids=["deadline", "abort"])
+def test_a_server_that_never_answers_the_close_frame_does_not_hold_the_run(
+    monkeypatch: pytest.MonkeyPatch, abort: bool
+) -> None:
+    from aiohttp import web
+    from cancelkit._bulk import Control, running
+    from cancelkit.polymarket import _heard
+
+    # The close's own wait made long (aiohttp's own bound, 10 s, then ends it): a run
+    # that waited for the close frame at all ends far past the bound below.
+    monkeypatch.setattr(_stream, "_CLOSE_WAIT", 120.0)
+
+    async def run() -> tuple[float, float]:
+        release = asyncio.Event()
+
+        async def handler(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse(autoclose=False)  # the close frame is never answered
+            await ws.prepare(request)
+            async for message in ws:  # a close frame included: heard, never answered
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    request_id = json.loads(message.data)["subscribe"]["requestId"]
+                    snapshot = {"orders": [], "eof": True}
+                    await ws.send_json(
+                        {"requestId": request_id, "orderSubscriptionSnapshot": snapshot}
+                    )
+            await release.wait()
+            return ws
+
+        app = web.Application()
+        app.router.add_get(_stream.PATH, handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        key = base64.b64encode(bytes(32)).decode()
+        try:
+            async with AsyncPolymarketUSClient(
+                "k", key, base_url=f"http://127.0.0.1:{port}", trust_env=False
+            ) as pm:
+
+                async def opener(slugs: list[str] | None) -> AsyncGenerator[Any, None]:
+                    async def held() -> AsyncGenerator[Any, None]:
+                        async with aclosing(pm.order_events(slugs)) as events:
+                            async for event in events:
+                                yield event
+                                await asyncio.Event().wait()  # the stream rests at its yield
+
+                    return held()
+
+                control = Control(deadline=0.5)
+                control.grace = 1.0
+                heard = _heard.Heard(None)
+                with running(control):
+                    async with _heard.streaming(opener, None, heard, control):
+                        await asyncio.wait_for(heard.ready.wait(), 10)
+                        assert heard.live  # subscribed: the connection is open
+                        if abort:
+                            control.abort()
+                        else:  # the run's work lasts to its very end
+                            await asyncio.sleep(max(0.0, control.end() - time.monotonic()))
+                return time.monotonic(), control.end()
+        finally:
+            release.set()
+            await runner.cleanup()
+
+    async def bounded() -> tuple[float, float]:
+        async with asyncio.timeout(30):
+            return await run()
+
+    ended, end = asyncio.run(bounded())
+    assert ended <= end + 2.0  # generous: the close waited for nothing past the run's end

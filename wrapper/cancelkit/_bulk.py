@@ -70,6 +70,11 @@ _ON_SEND: ContextVar[Callable[[], None] | None] = ContextVar("cancelkit_on_send"
 _CONTROL: ContextVar[Control | None] = ContextVar("cancelkit_control", default=None)
 
 
+def current_run() -> Control | None:
+    """The Control of the bulk run this task belongs to (see :func:`running`), if any."""
+    return _CONTROL.get()
+
+
 def about_to_send() -> None:
     """Called by the HTTP loop before a request's first attempt (see ``_ON_SEND``)."""
     hook = _ON_SEND.get()

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 
 from .._base import AsyncHTTP, SyncHTTP, Venue, env
-from .._bulk import CancelResult, Control, check_batch_settings
+from .._bulk import CancelResult, Control, Reporter, check_batch_settings
 from .._exceptions import (
     CancelKitError,
     InvalidRequest,
@@ -292,15 +292,18 @@ class _AsyncKalshi(_Kalshi, AsyncHTTP):
         account = None if subaccount is None else check.subaccount(subaccount)
         targets = list(order_ids)
         run = control if control is not None else Control(deadline)
-        return await kill.cancel_orders(
-            _KillWire(self),
-            targets,
-            subaccount=account,
-            batch_size=rates.batch_size(self._tier),
-            concurrency=concurrency,
-            missing_ok=missing_ok,
-            on_result=on_result,
-            control=run,
+        reporter = Reporter(on_result, run)  # on_result raising stops the run
+        return reporter.settle(
+            await kill.cancel_orders(
+                _KillWire(self),
+                targets,
+                subaccount=account,
+                batch_size=rates.batch_size(self._tier),
+                concurrency=concurrency,
+                missing_ok=missing_ok,
+                on_result=reporter.sink,
+                control=run,
+            )
         )
 
     async def _kill_all(
@@ -313,8 +316,11 @@ class _AsyncKalshi(_Kalshi, AsyncHTTP):
         """``cancel_all``: one cancel-all, confirmed by the resting listing."""
         account = None if subaccount is None else check.subaccount(subaccount)
         run = control if control is not None else Control(deadline)
-        return await kill.cancel_all(
-            _KillWire(self), subaccount=account, on_result=on_result, control=run
+        reporter = Reporter(on_result, run)  # on_result raising stops the run
+        return reporter.settle(
+            await kill.cancel_all(
+                _KillWire(self), subaccount=account, on_result=reporter.sink, control=run
+            )
         )
 
     async def _cancel_everything(self, subaccount: int | None, deadline: float) -> None:

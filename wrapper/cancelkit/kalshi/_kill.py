@@ -9,6 +9,9 @@ cancel answers that did not describe the order cancelled. An entry with an
 never guessed: ``canceled`` is ``not_open``, ``executed`` ``filled``, unknown
 ``not_found``, still ``resting`` ``failed``. A batch holds what the tier's Write
 bucket holds at once (Basic: 50).
+
+Every request, the listings and lookups too, is one an abort cancels and none is
+waited for past the deadline (or the stop) and the grace (``_bulk.in_time``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,17 @@ from typing import Protocol
 
 import anyio
 
-from .._bulk import CancelResult, Control, Ledger, Outcome, each, flight, running
+from .._bulk import (
+    CancelResult,
+    Control,
+    Ledger,
+    Outcome,
+    StopReason,
+    each,
+    flight,
+    in_time,
+    running,
+)
 from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.kalshi_api.constraints import FIXED_POINT_COUNT_PATTERN
 from .._generated.kalshi_api.models import (
@@ -157,7 +170,13 @@ async def _confirm(
     pending = list(claimed)
     while pending:
         try:
-            listed = {o.order_id for o in await wire.list_resting(subaccount, control.end())}
+            listing = await in_time(
+                control,
+                lambda: wire.list_resting(subaccount, control.end()),
+                "GET /portfolio/orders",
+                final=True,
+            )
+            listed = {o.order_id for o in listing}
         except (CancelKitError, DeadlinePassed) as exc:
             for index in pending:
                 ledger.record(
@@ -208,8 +227,15 @@ async def _ask(
 
     async def ask(index: int) -> None:
         note = to_ask[index]
+        if control.stop_reason is StopReason.ABORTED:  # nothing new after an abort
+            ledger.record(index, "failed", message=f"{note}; not looked up: the run was aborted")
+            return
         try:
-            order = await wire.lookup(targets[index], control.end())
+            order = await in_time(
+                control,
+                lambda: wire.lookup(targets[index], control.end()),
+                f"GET /portfolio/orders/{targets[index]}",
+            )
         except OrderNotFound as exc:
             ledger.record(
                 index, "not_found", message=f"{note}; {exc.message}", error=exc, attempts=1
@@ -250,10 +276,20 @@ async def cancel_all(
     """
     with running(control):
         try:
-            before = await wire.list_resting(subaccount, control.ends_at)
+            before = await in_time(
+                control,
+                lambda: wire.list_resting(subaccount, control.ends_at),
+                "GET /portfolio/orders",
+            )
         except (CancelKitError, DeadlinePassed) as exc:
             control.stop(f"the first listing failed: {exc}")
-            return []
+            # Not an empty list: a caller's all(r.ok ...) would read it as done.
+            failed = CancelResult[str](
+                "", "not_sent", f"cancel-all not sent: the first listing failed ({exc})", exc
+            )
+            if on_result is not None:
+                on_result(failed)
+            return [failed]
         targets = [o.order_id for o in before]
         ledger = Ledger(targets, missing_ok=False, on_result=on_result)
         for index, order_id in enumerate(targets):
@@ -295,7 +331,12 @@ async def _until_empty(
     orders still listed when the time is up."""
     while True:
         try:
-            listed = await wire.list_resting(subaccount, control.end())
+            listed = await in_time(
+                control,
+                lambda: wire.list_resting(subaccount, control.end()),
+                "GET /portfolio/orders",
+                final=True,
+            )
         except (CancelKitError, DeadlinePassed) as exc:
             for index in range(len(targets)):
                 ledger.record(

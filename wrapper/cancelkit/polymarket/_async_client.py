@@ -124,7 +124,12 @@ class AsyncPolymarketUSClient(_AsyncPolymarket):
         # A caller's transport decides the route (and carries no WebSocket).
         given = self._lean is None and not self._loop_bound
         link = _stream.Link(
-            self._auth, self.base_url, self._settings, given, lambda: self._http.is_closed
+            self._auth,
+            self.base_url,
+            self._settings,
+            given,
+            lambda: self._http.is_closed,
+            self._route,
         )
         return _stream.order_events(
             link,

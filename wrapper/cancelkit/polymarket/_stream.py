@@ -36,6 +36,7 @@ import httpx
 from yarl import URL
 
 from .._base import HTTPSettings
+from .._bulk import current_run
 from .._exceptions import AuthenticationError, InvalidRequest
 from .._signing import SigningAuth
 from .._tls import context
@@ -85,22 +86,25 @@ def _groups(market_slugs: Iterable[str] | None) -> list[list[str]]:
 @attrs.frozen
 class Link:
     """What the stream needs of its client: its signing, URL and settings, whether
-    it sends through a transport the caller gave (which carries no WebSocket), and
-    whether it has been closed (its stream then ends)."""
+    it sends through a transport the caller gave (which carries no WebSocket),
+    whether it has been closed (its stream then ends), and the proxy its requests go
+    through (``_proxy.route``, decided when it was built; None: direct)."""
 
     auth: SigningAuth
     base_url: str
     settings: HTTPSettings
     given_transport: bool
     closed: Callable[[], bool]
+    route: str | None
 
 
 def _route(link: Link) -> AiohttpTransport:
-    """The stream's own aiohttp session (closed with it), on the client's route: its
-    proxy, environment and TLS settings."""
+    """The stream's own aiohttp session (closed with it), on the client's one route
+    and TLS settings. aiohttp is not let read the environment: it would connect
+    around an ``ALL_PROXY`` or an ``https://`` proxy that the client's REST goes through."""
     settings = link.settings
-    verify = context(settings.verify, link.base_url, settings.proxy, settings.trust_env)
-    return AiohttpTransport(proxy=settings.proxy, trust_env=settings.trust_env, verify=verify)
+    verify = context(settings.verify, link.base_url, link.route, settings.trust_env)
+    return AiohttpTransport(proxy=link.route, trust_env=False, verify=verify)
 
 
 def _closed(link: Link, session: aiohttp.ClientSession) -> bool:
@@ -222,8 +226,20 @@ async def _connection(
             async for event in events:
                 yield event
     finally:  # bounded, and done even when the consumer is cancelled
-        with anyio.move_on_after(_CLOSE_WAIT, shield=True):
+        with anyio.move_on_after(_close_wait(), shield=True):
             await ws.close()
+
+
+def _close_wait() -> float:
+    """Seconds a closing connection waits for the server's close frame: within a
+    kill switch's run (its stream), none once the run has stopped and never past
+    its end (deadline + grace): the close is done after the run's work."""
+    control = current_run()
+    if control is None:
+        return _CLOSE_WAIT
+    if control.stopped:
+        return 0.0
+    return min(_CLOSE_WAIT, max(0.0, control.end() - time.monotonic()))
 
 
 async def _events_of(
