@@ -33,9 +33,10 @@ drift: $(STAMP)
 	$(BIN)/python scripts/regenerate.py --check
 	$(BIN)/python scripts/unasync.py --check  # each venue's sync client, from its async one
 
-# Two workers: most tests wait on servers, subprocesses and deadlines (see pyproject).
+# Four workers on two cores: most tests wait on servers, subprocesses and deadlines
+# (see pyproject), and the suite took 8.9 min with two, 4.7 with four.
 pytest: $(STAMP)
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4
 
 ## stress: every fault, soak and kill-switch test 20 times, and a 100,000-order kill
 ## switch through the CLI (not part of `make test`)
