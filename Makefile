@@ -41,7 +41,7 @@ pytest: $(STAMP)
 ## stress: every fault, soak and kill-switch test 20 times, and a 100,000-order kill
 ## switch through the CLI (not part of `make test`)
 stress: $(STAMP)
-	$(BIN)/pytest -m faults --count 20 -q
+	$(BIN)/pytest -m faults --count 20 -q -n 4
 	CANCELKIT_STRESS=1 $(BIN)/pytest tests/test_operator.py -k hundred_thousand -q
 
 # A few iterations of every benchmark, so the runner cannot rot; writes nothing.
