@@ -609,6 +609,9 @@ class AsyncHTTP(Venue):
         self._loop = None
         self._lean = None  # a transport the caller gives is always used
         self._aiohttp: AiohttpTransport | None = None  # the one this client built
+        from ._fastpath import attempt_seconds
+
+        self._attempt_seconds = attempt_seconds(settings.timeout)
         if self._one_shot:  # the CLI: no aiohttp to import
             verify = _verify(settings, base_url, transport, self._route)
             self._http = _oneshot.async_client(
@@ -700,9 +703,9 @@ class AsyncHTTP(Venue):
     async def _within(self, request: dict[str, Any]) -> httpx.Response:
         """One attempt through httpx (the CLI's route, or a transport the caller
         gave), cancelled when the attempt's total has passed: a read timeout."""
-        from ._fastpath import attempt_seconds, attempt_within
+        from ._fastpath import attempt_within
 
-        seconds = attempt_seconds(self._settings.timeout)
+        seconds = self._attempt_seconds
         # The instant is set too, for a sync transport run in a worker thread.
         with attempt_within(seconds):
             try:
