@@ -363,7 +363,7 @@ class _Report:
         try:
             self._write(result)
         except Exception:
-            logging.getLogger("cancelkit").exception("writing an outcome failed; the run goes on")
+            logger.exception("writing an outcome failed; the run goes on")
 
     def _write(self, result: CancelResult[Any]) -> None:
         label = self.label(result)
