@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -201,13 +202,43 @@ async def in_time(
     """``request``'s result, within :func:`bounded`; :class:`Unanswered` if cut off."""
     with bounded(control, final=final, seconds=seconds):
         return await request()
+    raise Unanswered(f"{what}: no whole answer before {cut_short(control, seconds)}")
+
+
+def cut_short(control: Control, seconds: float | None = None) -> str:
+    """What ended a request's wait: an abort, a stop, the deadline (or ``seconds``)."""
     if control.stop_reason is StopReason.ABORTED:
-        why = "the run was aborted"
-    elif control.stopped:
-        why = f"the run stopped ({control.reason})"
-    else:
-        why = "the deadline" if seconds is None else f"{seconds:.3g} s"
-    raise Unanswered(f"{what}: no whole answer before {why}")
+        return "the run was aborted"
+    if control.stopped:
+        return f"the run stopped ({control.reason})"
+    return "the deadline" if seconds is None else f"{seconds:.3g} s"
+
+
+async def beside(call: Callable[[], T], name: str) -> T:
+    """``call()`` in a daemon thread of its own, awaited: cancelling the wait leaves
+    the thread behind, and the process does not wait for it at exit (a worker thread
+    of anyio's would be joined: a read hung on a dead file server would hold the
+    process past its deadline)."""
+    result: list[T] = []
+    error: list[BaseException] = []
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # handed to the waiting task
+            error.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    pause = 0.001
+    while not finished.is_set():  # polled: no way back into the loop that all backends share
+        await anyio.sleep(pause)
+        pause = min(pause * 2, 0.05)
+    if error:
+        raise error[0]
+    return result[0]
 
 
 async def each(

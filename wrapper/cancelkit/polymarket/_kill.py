@@ -33,7 +33,6 @@ time, never truth.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -47,6 +46,8 @@ from .._bulk import (
     Ledger,
     StopReason,
     Unanswered,
+    beside,
+    cut_short,
     each,
     flight,
     in_time,
@@ -499,7 +500,7 @@ class _Run:
         # and by an abort.
         with self.control.in_flight():
             try:
-                found = await _beside(lambda: ask(indices))
+                found = await beside(lambda: ask(indices), "cancelkit-records")
             except Exception:  # other runs' records are a help, never a reason to fail
                 logger.exception("reading other runs' records failed; the run goes on")
             finally:
@@ -685,33 +686,6 @@ async def _confirm_and_ask(run: _Run, *, records: bool = False) -> None:
     run.settle()
 
 
-async def _beside(call: Callable[[], T]) -> T:
-    """``call()`` in a daemon thread of its own, awaited: cancelling the wait leaves
-    the thread behind, and the process does not wait for it at exit (a worker thread
-    of anyio's would be joined: a read hung on a dead file server would hold the
-    process past its deadline)."""
-    result: list[T] = []
-    error: list[BaseException] = []
-    finished = threading.Event()
-
-    def target() -> None:
-        try:
-            result.append(call())
-        except BaseException as exc:  # handed to the waiting task
-            error.append(exc)
-        finally:
-            finished.set()
-
-    threading.Thread(target=target, name="cancelkit-records", daemon=True).start()
-    pause = 0.001
-    while not finished.is_set():  # polled: no way back into the loop that all backends share
-        await anyio.sleep(pause)
-        pause = min(pause * 2, 0.05)
-    if error:
-        raise error[0]
-    return result[0]
-
-
 async def cancel_all(
     wire: Wire,
     *,
@@ -787,12 +761,7 @@ async def _cancel_all(
 def _cut_off(control: Control, *, sent: bool) -> CancelResult[str]:
     """The cancel-all's outcome when no answer came: it names the orders, so which
     ones it cancelled, if any, is unknown (every market's, or ``--market``'s)."""
-    if control.stop_reason is StopReason.ABORTED:
-        when = "the run was aborted"
-    elif control.stopped:
-        when = f"the run stopped ({control.reason})"
-    else:
-        when = "the deadline"
+    when = cut_short(control)
     if sent:
         return CancelResult("", "unknown", f"cancel-all sent; no answer before {when}")
     return CancelResult("", "not_sent", f"cancel-all not sent: waiting to send at {when}")
