@@ -12,6 +12,7 @@ import pytest
 from cancelkit._cli import main
 from cancelkit.kalshi import _cli as kalshi_cli
 from cancelkit.kalshi import _rates as rates
+from cancelkit.sandbox import Sandbox
 from click.testing import CliRunner
 from test_kalshi_client import order
 
@@ -125,3 +126,176 @@ def test_a_line_of_the_kalshi_listing_is_read_by_its_order_id(tmp_path: Path) ->
     result = run("cancel", "kalshi", "--dry-run", "--from-file", str(listing))
     assert result.exit_code == 0, result.stderr
     assert [line.split()[2] for line in result.stdout.splitlines()] == [UUID_1, UUID_2]
+
+
+# --- against the sandbox: the real command, the exchange's word -----------------------
+
+M_ONE = "KXBTC-26DEC31-T100000"
+M_TWO = "KXETH-26DEC31-T5000"
+
+
+def kalshi(box: Sandbox, *args: str, stdin: str | None = None) -> Any:
+    """``cancelkit <args>`` in-process, with the sandbox's environment."""
+    return CliRunner().invoke(main, list(args), env=box.env(), input=stdin, catch_exceptions=False)
+
+
+def sent(box: Sandbox) -> list[tuple[str, str, str]]:
+    """What the Kalshi exchange received: method, path, query."""
+    return [
+        (r.method, r.path, "&".join(f"{k}={v}" for k, v in r.query))
+        for r in box.requests
+        if r.venue == "kalshi"
+    ]
+
+
+def cancels(box: Sandbox) -> list[tuple[str, str, str]]:
+    return [r for r in sent(box) if r[0] == "DELETE"]
+
+
+def test_cancel_by_ids_each_outcome_the_exchanges_word_and_exit_0(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    resting = [box.seed_kalshi().id for _ in range(3)]
+    done = box.seed_kalshi(status="canceled").id
+    filled = box.seed_kalshi(status="executed").id
+    result = kalshi(box, "cancel", "kalshi", *resting, done, filled, "--json")
+    assert result.exit_code == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["order"], r["status"]) for r in printed] == [
+        *((i, "cancelled") for i in resting),
+        (done, "not_open"),
+        (filled, "filled"),
+    ]
+    assert {r["venue"] for r in printed} == {"kalshi"}
+    assert {r["key"] for r in printed} == {box.env()["KALSHI_API_KEY_ID"]}
+    assert not box.open_orders()
+    # One batch (Basic holds 50), then listings and lookups; every request verified.
+    assert [c[1] for c in cancels(box)] == ["/trade-api/v2/portfolio/events/orders/batched"]
+    assert all(r.verified for r in box.requests)
+
+
+@pytest.mark.parametrize(("flag", "code"), [("--missing-ok", 0), ("--no-missing-ok", 1)])
+def test_an_unknown_order_and_the_exit_codes(
+    cancelkit_sandbox: Sandbox, flag: str, code: int
+) -> None:
+    result = kalshi(cancelkit_sandbox, "cancel", "kalshi", UUID_1, flag, "--json")
+    assert result.exit_code == code, result.stderr
+    assert json.loads(result.stdout)["status"] == "not_found"
+
+
+def test_all_cancels_every_subaccount_with_one_request_and_says_so(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    for subaccount in (0, 0, 3, 63):
+        box.seed_kalshi(subaccount=subaccount)
+    result = kalshi(box, "cancel", "kalshi", "--all")
+    assert result.exit_code == 0, result.stderr
+    assert "every resting order of every subaccount (cancel-all" in result.stderr
+    assert "orders placed in the minute after the request may also be cancelled" in result.stderr
+    assert "4 order(s): 4 not open" in result.stderr
+    assert not box.open_orders()
+    assert cancels(box) == [("DELETE", "/trade-api/v2/portfolio/events/orders", "")]
+
+
+def test_all_with_a_subaccount_leaves_the_others_alone(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    mine = box.seed_kalshi(subaccount=3)
+    other = box.seed_kalshi(subaccount=0)
+    result = kalshi(box, "cancel", "kalshi", "--all", "--subaccount", "3", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "every resting order of subaccount 3" in result.stderr
+    assert [json.loads(x)["order"] for x in result.stdout.splitlines()] == [mine.id]
+    assert {o.id for o in box.open_orders()} == {other.id}
+    assert cancels(box) == [("DELETE", "/trade-api/v2/portfolio/events/orders", "subaccount=3")]
+
+
+def test_ids_with_a_market_cancel_only_those_resting_there(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    inside = box.seed_kalshi(ticker=M_ONE).id
+    outside = box.seed_kalshi(ticker=M_TWO).id
+    result = kalshi(box, "cancel", "kalshi", inside, outside, "--market", M_ONE, "--json")
+    assert result.exit_code == 1, result.stderr  # one order was left alone: not done
+    printed = {r["order"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert printed[inside]["status"] == "cancelled"
+    assert printed[outside]["status"] == "not_sent"
+    assert f"resting in market {M_TWO}, left alone" in printed[outside]["message"]
+    assert {o.id for o in box.open_orders()} == {outside}
+
+
+def test_all_with_markets_cancels_their_resting_orders_by_batch(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    wanted = {box.seed_kalshi(ticker=M_ONE).id for _ in range(3)}
+    wanted.add(box.seed_kalshi(ticker=M_TWO, subaccount=5).id)
+    kept = box.seed_kalshi(ticker="KXOTHER-26DEC31").id
+    journal = tmp_path / "all.jsonl"
+    result = kalshi(
+        box, "cancel", "kalshi", "--all", "--market", M_ONE, "--market", M_TWO,
+        "--json", "--journal", str(journal),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert {json.loads(x)["order"] for x in result.stdout.splitlines()} == wanted
+    assert {o.id for o in box.open_orders()} == {kept}
+    # By batch, one per subaccount listed (each order cancelled in its own): no
+    # cancel-all, which would have taken every market's orders.
+    assert [c[1] for c in cancels(box)] == ["/trade-api/v2/portfolio/events/orders/batched"] * 2
+    assert "Traceback" not in result.stderr
+    assert "callback failed" not in result.stderr
+    lines = [json.loads(x) for x in journal.read_text().splitlines()]
+    assert {x["order"] for x in lines if x.get("status") == "cancelled"} == wanted
+
+
+def test_ids_with_a_subaccount_send_it(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    order = box.seed_kalshi(subaccount=7)
+    result = kalshi(box, "cancel", "kalshi", order.id, "--subaccount", "7")
+    assert result.exit_code == 0, result.stderr
+    (batch,) = [r for r in box.requests if r.venue == "kalshi" and r.method == "DELETE"]
+    assert batch.body == {"orders": [{"order_id": order.id, "subaccount": 7}]}
+    assert not box.open_orders()
+
+
+def test_a_dry_run_and_hostile_ids_send_nothing(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    order = box.seed_kalshi()
+    result = kalshi(box, "cancel", "kalshi", order.id, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert f"would cancel {order.id}" in result.stdout
+    result = kalshi(box, "cancel", "kalshi", order.id, "..", "../portfolio/events/orders")
+    assert result.exit_code == 2
+    assert "Kalshi order_id '..' is a dot-segment" in result.stderr
+    result = kalshi(box, "cancel", "kalshi", "--all", "--market", "M,N")
+    assert result.exit_code == 2
+    assert sent(box) == []  # not one request: not even a listing
+    assert order.status == "open"
+
+
+def test_orders_lists_a_table_and_json_that_cancel_reads_back(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    there = [box.seed_kalshi(ticker=M_ONE, subaccount=2).id for _ in range(2)]
+    elsewhere = box.seed_kalshi(ticker=M_TWO).id
+    table = kalshi(box, "orders", "kalshi")
+    assert table.exit_code == 0, table.stderr
+    assert table.stdout.splitlines()[0].split() == [
+        "id", "market", "subaccount", "side", "price", "contracts", "left", "status",
+    ]  # fmt: skip
+    assert "3 resting order(s) in 2 market(s)" in table.stdout
+    listing = kalshi(box, "orders", "kalshi", "--market", M_ONE, "--json")
+    assert listing.exit_code == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert sorted(json.loads(x)["order_id"] for x in lines) == sorted(there)
+    saved = tmp_path / "open.jsonl"
+    saved.write_text(listing.stdout)
+    # Without --subaccount a cancel is the primary's: these rest in 2, and say so.
+    result = kalshi(box, "cancel", "kalshi", "--from-file", str(saved), "--json")
+    assert result.exit_code == 1
+    assert "in subaccount 2 (the cancel was for subaccount 0)" in result.stdout
+    result = kalshi(box, "cancel", "kalshi", "--from-file", str(saved), "--subaccount", "2")
+    assert result.exit_code == 0, result.stderr
+    assert {o.id for o in box.open_orders()} == {elsewhere}
+    assert kalshi(box, "orders", "kalshi", "--market", "a b").exit_code == 2

@@ -54,8 +54,9 @@ _MINUTE_WARNING = (
     "--subaccount",
     type=click.IntRange(0, 63),
     default=None,
-    help="Only this subaccount (0: primary, 1-63) [default: none given: the exchange's"
-    " rule, which for cancel-all and the listing is every subaccount].",
+    help="The subaccount (0: primary, 1-63). With ids: the one they rest in [default:"
+    " none given, which the exchange reads as the primary]. With --all: only its orders"
+    " [default: every subaccount]. (One an id rests in is named when its cancel fails.)",
 )
 @click.option(
     "--tier",
@@ -229,7 +230,9 @@ async def _cancel_in_markets(
     from .._exceptions import CancelKitError
     from .._limiter import DeadlinePassed
 
-    ids: list[str] = []
+    # Each order is cancelled in its own subaccount (a batch entry without one means
+    # the primary): one run of batches per subaccount listed.
+    by_account: dict[int | None, list[str]] = {}
     for market in markets:
         try:
             listed = await in_time(
@@ -248,15 +251,22 @@ async def _cancel_in_markets(
             )
             report(failed)
             return [failed]
-        ids += [o.order_id for o in listed if isinstance(o.order_id, str)]
+        for order in listed:
+            account = order.subaccount_number
+            key = account if isinstance(account, int) else subaccount
+            by_account.setdefault(key, []).append(order.order_id)
         click.echo(f"cancelkit: {len(listed)} resting order(s) in {market}", err=True)
-    return await client.cancel_orders(
-        list(dict.fromkeys(ids)),
-        subaccount=subaccount,
-        concurrency=concurrency,
-        on_result=report,
-        control=_unindexed(control),
-    )
+    results: list[CancelResult[Any]] = []
+    unindexed = _unindexed(control)
+    for account, ids in sorted(by_account.items(), key=lambda item: item[0] or 0):
+        results += await client.cancel_orders(
+            list(dict.fromkeys(ids)),
+            subaccount=account,
+            concurrency=concurrency,
+            on_result=report,
+            control=unindexed,
+        )
+    return results
 
 
 def _lister(client: AsyncKalshiClient, market: str, subaccount: int | None) -> Callable[[], Any]:

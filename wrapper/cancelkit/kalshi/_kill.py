@@ -169,7 +169,7 @@ async def cancel_orders(
             until=lambda: control.stopped or control.expired,
         )
         await _confirm(wire, targets, claimed, subaccount, ledger, control)
-        await _ask(wire, targets, to_ask, ledger, control)
+        await _ask(wire, targets, to_ask, ledger, control, subaccount=subaccount)
         if outside:
             note = f"not resting in --market {', '.join(tickers)}"
             await _ask(
@@ -281,6 +281,7 @@ async def _ask(
     control: Control,
     *,
     left_alone: bool = False,
+    subaccount: int | None = None,
 ) -> None:
     """One ``GetOrder`` for each order the batch answer does not settle (with
     ``left_alone``: each order that was not sent, being outside the markets asked
@@ -319,6 +320,10 @@ async def _ask(
             )
         else:
             shown = getattr(status, "value", status)
+            where = order.subaccount_number
+            if isinstance(where, int) and where != (subaccount or 0):
+                # A cancel without a subaccount is the primary's: say where it rests.
+                shown += f" in subaccount {where} (the cancel was for subaccount {subaccount or 0})"
             ledger.record(
                 index, "failed", message=f"{note}; it is {shown}: may still be open", attempts=1
             )
