@@ -299,3 +299,33 @@ def test_orders_lists_a_table_and_json_that_cancel_reads_back(
     assert result.exit_code == 0, result.stderr
     assert {o.id for o in box.open_orders()} == {elsewhere}
     assert kalshi(box, "orders", "kalshi", "--market", "a b").exit_code == 2
+
+
+def test_the_demo_cancels_on_all_three_venues() -> None:
+    """``make demo`` (``cancelkit demo``, a real process): every step as expected,
+    Kalshi's with both kinds of key, its kill switch and its cancel-all."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "demo"],
+        env={**os.environ, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = " ".join(result.stdout.split())
+    for step in (
+        "Polymarket kill switch",
+        "Limitless: cancel by order id",
+        "Kalshi: cancel",
+        "Ed25519",
+        "RSA-PSS",
+        "Kalshi kill switch",
+        "Kalshi cancel-all",
+    ):
+        assert step in text, step
+    assert "UNEXPECTED" not in text
+    assert "All steps as expected" in text
