@@ -248,6 +248,23 @@ def test_all_with_markets_cancels_their_resting_orders_by_batch(
     assert {x["order"] for x in lines if x.get("status") == "cancelled"} == wanted
 
 
+def test_verbose_shows_each_attempt_and_never_a_signed_header_or_the_key(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    """The signature covers neither query nor body (docs/security.md): a signed request
+    must never be logged. The debug log has method, path, status and timing only."""
+    box = cancelkit_sandbox
+    order = box.seed_kalshi()
+    result = kalshi(box, "cancel", "kalshi", order.id, "--verbose")
+    assert result.exit_code == 0, result.stderr
+    assert "DELETE /portfolio/events/orders/batched -> 200 (attempt 1" in (result.stderr)
+    assert "KALSHI-ACCESS" not in result.stderr.upper()
+    pem = box.env()["KALSHI_PRIVATE_KEY"]
+    body = [line for line in pem.splitlines() if line and "-----" not in line]
+    assert body
+    assert not [line for line in body if line in result.stderr + result.stdout]
+
+
 def test_ids_with_a_subaccount_send_it(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     order = box.seed_kalshi(subaccount=7)
