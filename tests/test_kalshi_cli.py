@@ -475,3 +475,14 @@ def test_two_operators_on_one_key_each_order_cancelled_once(
     assert listed.returncode == 0, listed.stderr
     kalshi_runs = [r for r in records(listed.stdout) if r.get("venue") == "kalshi"]
     assert len(kalshi_runs) == 2
+
+
+def test_a_kalshi_listing_line_is_not_read_by_another_venue(tmp_path: Path) -> None:
+    """Each venue says its own listing's shape: a Kalshi listing given to another
+    venue's command is no list of ids there (refused, nothing sent)."""
+    listing = tmp_path / "open.jsonl"
+    listing.write_text(json.dumps(order("resting", UUID_1)) + "\n")
+    for venue in ("polymarket", "limitless"):
+        result = run("cancel", venue, "--dry-run", "--from-file", str(listing))
+        assert result.exit_code == 2, (venue, result.stdout)
+        assert "a JSON line that is not a cancelkit record" in result.stderr
