@@ -414,8 +414,13 @@ def test_a_slow_exchange_never_holds_a_run_past_its_deadline_and_grace(
 
 @pytest.mark.parametrize(
     "args",
-    [["polymarket", *PM_IDS], ["polymarket", "--all", "--market", "btc-100k"]],
-    ids=["pm-ids", "pm-all-market"],
+    [
+        ["polymarket", *PM_IDS],
+        ["polymarket", "--all", "--market", "btc-100k"],
+        ["kalshi", *LM_IDS],
+        ["kalshi", "--all"],
+    ],
+    ids=["pm-ids", "pm-all-market", "ks-ids", "ks-all"],
 )
 def test_one_sigterm_ends_a_run_on_a_slow_exchange_within_the_grace(
     drip: DripServer, tmp_path: Path, args: list[str]
@@ -430,10 +435,14 @@ def test_one_sigterm_ends_a_run_on_a_slow_exchange_within_the_grace(
     summary = [line for line in result.stderr.splitlines() if "order(s)" in line]
     assert summary, result.stderr  # the summary was written
     assert any(word in summary[-1] for word in ("not sent", "unknown")), summary
-    if "--all" not in args:
+    if "--all" not in args and args[0] == "polymarket":
         # No listing answered: nothing was sent, every order is said to be so.
         assert {r["order"] for r in printed} == set(PM_IDS)
         assert _outcomes(journal) == dict.fromkeys(PM_IDS, "not_sent")
+    elif "--all" not in args:
+        # Kalshi sends its batch first: sent, and no answer came before the signal.
+        assert {r["order"] for r in printed} == set(LM_IDS)
+        assert _outcomes(journal) == dict.fromkeys(LM_IDS, "unknown")
 
 
 def _open(order_id: str) -> dict[str, Any]:
