@@ -4,7 +4,7 @@ It verifies signatures as the exchanges describe, validates every request agains
 the verbatim specs with openapi-core, keeps an in-memory order book per account,
 and can inject the faults a kill switch must survive. Routes under ``/_sandbox/``
 (seeding and listing orders, knobs, counters) are the sandbox's own, not part of
-either exchange's API.
+any exchange's API.
 
 >>> with Sandbox() as sandbox:                                   # doctest: +SKIP
 ...     sandbox.seed_polymarket("ord-1", market_slug="nba-lal-bos")
