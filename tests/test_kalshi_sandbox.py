@@ -640,3 +640,18 @@ def test_an_order_that_fills_while_its_cancel_is_pending_is_filled(
     (result,) = use(box, kind, "rsa", lambda c: c.cancel_orders([order], deadline=10))
     assert result.status == "filled"
     assert box.kalshi.orders[order].status == "filled"
+
+
+def test_a_cancel_answered_about_another_order_is_confirmed_by_asking_the_order(
+    cancelkit_sandbox: Sandbox, kind: str
+) -> None:
+    # Kalshi's changelog (2026-05-21): the cancel runs, the answer describes another order.
+    box = cancelkit_sandbox
+    box.set_knobs(wrong_answer_rate=1.0)
+    order = box.seed_kalshi(client_order_id="asked-for")
+    answer = use(box, kind, "ed25519", lambda c: c.cancel_order(order.id))
+    assert answer.order_id != order.id  # the exchange's (wrong) word, kept as it came
+    assert resting_ids(box) == set()
+    methods = [(r.method, r.path.rsplit("/", 2)[-2]) for r in box.requests]
+    assert methods == [("DELETE", "orders"), ("GET", "orders")]  # then one GetOrder
+    assert box.kalshi.stats.wrong_answers == 1

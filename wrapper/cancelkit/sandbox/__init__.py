@@ -103,6 +103,7 @@ class KnobChanges(TypedDict, total=False):
     stream_duplicate_every: int
     stream_reorder_every: int
     stream_close_after: int
+    wrong_answer_rate: float
     tier: Literal["basic", "advanced", "expert", "premier", "paragon", "prime", "prestige"]
 
 
