@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
 import time
 import types
 from collections.abc import Callable
@@ -18,6 +23,7 @@ import pytest
 from cancelkit import OrderNotFound
 from cancelkit.kalshi import _rates as rates
 from cancelkit.kalshi._auth import KalshiAuth
+from cancelkit.kalshi._client import KalshiClient
 from cancelkit.sandbox import Sandbox, _state
 from cancelkit.sandbox._kalshi import V2_HINT
 from helpers import fast_retry
@@ -655,3 +661,38 @@ def test_a_cancel_answered_about_another_order_is_confirmed_by_asking_the_order(
     methods = [(r.method, r.path.rsplit("/", 2)[-2]) for r in box.requests]
     assert methods == [("DELETE", "orders"), ("GET", "orders")]  # then one GetOrder
     assert box.kalshi.stats.wrong_answers == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_sandbox_command_serves_kalshi_with_the_credentials_it_prints() -> None:
+    port = _free_port()
+    command = [sys.executable, "-m", "cancelkit", "sandbox", "--kalshi-port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:  # the banner, up to its last line
+            lines.append(line)
+            if line.startswith("Press Ctrl+C"):
+                break
+        text = "".join(lines)
+        assert f"Kalshi         http://127.0.0.1:{port}/trade-api/v2\n" in text
+        exports = text[text.index("\nexport ") : text.index("\nSeed an open order")]
+        env = dict(token.split("=", 1) for token in shlex.split(exports) if token != "export")
+        assert env["KALSHI_API_URL"] == f"http://127.0.0.1:{port}/trade-api/v2"
+        seeded = httpx.post(f"http://127.0.0.1:{port}/_sandbox/orders", json={"id": "cli-k1"})
+        assert seeded.status_code == 201
+        with KalshiClient(
+            env["KALSHI_API_KEY_ID"], env["KALSHI_PRIVATE_KEY"], base_url=env["KALSHI_API_URL"]
+        ) as client:
+            assert [o.order_id for o in client.open_orders()] == ["cli-k1"]
+            assert client.cancel_order("cli-k1").order_id == "cli-k1"
+            assert client.open_orders() == []
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)

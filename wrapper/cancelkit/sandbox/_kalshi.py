@@ -270,7 +270,9 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
             ]
             payload = common.contract_check(book, f"kalshi/{page}", request, body, error, query)
         charge(key, operation, 1 if units is None else units(payload))
-        arrival = await common.faults(book, request, body, key.key_id, error, operation)
+        # No operation: Polymarket's per-endpoint windows (endpoint_limits) are not
+        # Kalshi's; its limits are the buckets above.
+        arrival = await common.faults(book, request, body, key.key_id, error)
         if arrival.fault(book.knobs.failure_rate, "failures_injected"):
             raise Refusal(error(500, "sandbox: injected internal error"))
         return arrival, key, payload
