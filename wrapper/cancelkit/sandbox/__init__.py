@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from .._limiter import GLOBAL
+from ..kalshi._rates import Tier
 from ..limitless._rates import LIMITLESS
 from ._kalshi import DEFAULT_TICKER, KALSHI_STATUSES, MEMBER, PREFIX, KalshiKey, kalshi_app
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
@@ -104,7 +105,7 @@ class KnobChanges(TypedDict, total=False):
     stream_reorder_every: int
     stream_close_after: int
     wrong_answer_rate: float
-    tier: Literal["basic", "advanced", "expert", "premier", "paragon", "prime", "prestige"]
+    tier: Tier
 
 
 POLYMARKET_ACCOUNT = "pm-demo"
