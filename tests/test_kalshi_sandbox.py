@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
 import time
 import types
 from collections.abc import Callable
@@ -18,6 +23,7 @@ import pytest
 from cancelkit import OrderNotFound
 from cancelkit.kalshi import _rates as rates
 from cancelkit.kalshi._auth import KalshiAuth
+from cancelkit.kalshi._client import KalshiClient
 from cancelkit.sandbox import Sandbox, _state
 from cancelkit.sandbox._kalshi import V2_HINT
 from helpers import fast_retry
@@ -588,3 +594,105 @@ def test_the_kalshi_book_is_in_the_sandbox_views(cancelkit_sandbox: Sandbox) -> 
         box.seed_kalshi(status="open")
     with pytest.raises(ValueError, match="subaccount"):
         box.seed_kalshi(subaccount=64)
+
+
+# --- the kill switch end to end: every signature verified, the buckets enforced ------
+
+
+def test_the_kill_switch_against_the_sandbox(cancelkit_sandbox: Sandbox, kind: str) -> None:
+    box = cancelkit_sandbox
+    resting = [box.seed_kalshi().id for _ in range(120)]
+    done = box.seed_kalshi(status="canceled").id
+    filled = box.seed_kalshi(status="executed").id
+    ids = [*resting, done, filled, "gone-1", "bad/id", resting[0]]
+    results = use(box, kind, "ed25519", lambda c: c.cancel_orders(ids, deadline=30))
+    assert [r.target for r in results] == ids  # one result each, in input order
+    by_id = {r.target: r for r in results if r.duplicate_of is None}
+    assert {by_id[i].status for i in resting} == {"cancelled"}
+    assert (by_id[done].status, by_id[filled].status) == ("not_open", "filled")
+    assert (by_id["gone-1"].status, by_id["bad/id"].status) == ("not_found", "not_sent")
+    assert results[-1].duplicate_of == 0
+    assert resting_ids(box) == set()
+    # Batches the Basic Write bucket holds (50), every order in exactly one answered batch.
+    answered = [
+        [o["order_id"] for o in r.body["orders"]]
+        for r in box.requests
+        if r.path.endswith("/batched") and r.status == 200
+    ]
+    assert sorted(len(b) for b in answered) == [23, 50, 50]
+    sent = [i for b in answered for i in b]
+    assert len(sent) == len(set(sent)) == 123
+    assert "bad/id" not in sent
+    assert all(r.verified for r in box.requests)
+
+
+def test_an_order_answered_cancelled_but_still_listed_is_failed_not_cancelled(
+    cancelkit_sandbox: Sandbox, kind: str
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(cancel_delay=30)  # the cancel is answered; the order stays listed resting
+    order = box.seed_kalshi().id
+    (result,) = use(box, kind, "rsa", lambda c: c.cancel_orders([order], deadline=1.5))
+    assert result.status == "failed"
+    assert "still listed resting" in (result.message or "")
+
+
+def test_an_order_that_fills_while_its_cancel_is_pending_is_filled(
+    cancelkit_sandbox: Sandbox, kind: str
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(fill_pending=1.0)
+    order = box.seed_kalshi().id
+    (result,) = use(box, kind, "rsa", lambda c: c.cancel_orders([order], deadline=10))
+    assert result.status == "filled"
+    assert box.kalshi.orders[order].status == "filled"
+
+
+def test_a_cancel_answered_about_another_order_is_confirmed_by_asking_the_order(
+    cancelkit_sandbox: Sandbox, kind: str
+) -> None:
+    # Kalshi's changelog (2026-05-21): the cancel runs, the answer describes another order.
+    box = cancelkit_sandbox
+    box.set_knobs(wrong_answer_rate=1.0)
+    order = box.seed_kalshi(client_order_id="asked-for")
+    answer = use(box, kind, "ed25519", lambda c: c.cancel_order(order.id))
+    assert answer.order_id != order.id  # the exchange's (wrong) word, kept as it came
+    assert resting_ids(box) == set()
+    methods = [(r.method, r.path.rsplit("/", 2)[-2]) for r in box.requests]
+    assert methods == [("DELETE", "orders"), ("GET", "orders")]  # then one GetOrder
+    assert box.kalshi.stats.wrong_answers == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_sandbox_command_serves_kalshi_with_the_credentials_it_prints() -> None:
+    port = _free_port()
+    command = [sys.executable, "-m", "cancelkit", "sandbox", "--kalshi-port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:  # the banner, up to its last line
+            lines.append(line)
+            if line.startswith("Press Ctrl+C"):
+                break
+        text = "".join(lines)
+        assert f"Kalshi         http://127.0.0.1:{port}/trade-api/v2\n" in text
+        exports = text[text.index("\nexport ") : text.index("\nSeed an open order")]
+        env = dict(token.split("=", 1) for token in shlex.split(exports) if token != "export")
+        assert env["KALSHI_API_URL"] == f"http://127.0.0.1:{port}/trade-api/v2"
+        seeded = httpx.post(f"http://127.0.0.1:{port}/_sandbox/orders", json={"id": "cli-k1"})
+        assert seeded.status_code == 201
+        with KalshiClient(
+            env["KALSHI_API_KEY_ID"], env["KALSHI_PRIVATE_KEY"], base_url=env["KALSHI_API_URL"]
+        ) as client:
+            assert [o.order_id for o in client.open_orders()] == ["cli-k1"]
+            assert client.cancel_order("cli-k1").order_id == "cli-k1"
+            assert client.open_orders() == []
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)

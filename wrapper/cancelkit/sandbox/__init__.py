@@ -4,7 +4,7 @@ It verifies signatures as the exchanges describe, validates every request agains
 the verbatim specs with openapi-core, keeps an in-memory order book per account,
 and can inject the faults a kill switch must survive. Routes under ``/_sandbox/``
 (seeding and listing orders, knobs, counters) are the sandbox's own, not part of
-either exchange's API.
+any exchange's API.
 
 >>> with Sandbox() as sandbox:                                   # doctest: +SKIP
 ...     sandbox.seed_polymarket("ord-1", market_slug="nba-lal-bos")
@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from .._limiter import GLOBAL
+from ..kalshi._rates import Tier
 from ..limitless._rates import LIMITLESS
 from ._kalshi import DEFAULT_TICKER, KALSHI_STATUSES, MEMBER, PREFIX, KalshiKey, kalshi_app
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
@@ -103,7 +104,8 @@ class KnobChanges(TypedDict, total=False):
     stream_duplicate_every: int
     stream_reorder_every: int
     stream_close_after: int
-    tier: Literal["basic", "advanced", "expert", "premier", "paragon", "prime", "prestige"]
+    wrong_answer_rate: float
+    tier: Tier
 
 
 POLYMARKET_ACCOUNT = "pm-demo"

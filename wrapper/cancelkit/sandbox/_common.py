@@ -1,4 +1,4 @@
-"""What both sandbox exchanges share: refusals, faults, admin routes, strict parsing.
+"""What the sandbox exchanges share: refusals, faults, admin routes, strict parsing.
 
 Everything a client sends is read from the raw bytes (path, query, headers) and
 parsed strictly: only ASCII digits are digits, a header the exchange reads once
@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import _contract, _requests
 from ._state import FILLED, OPEN, STATUSES, Arrival, Book, Order
 
-TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
+TIMESTAMP_WINDOW = 30.0  # seconds a timestamp may be off server time (Kalshi states none: the same)
 ErrorShape = Callable[[int, str], Response]
 TOO_DEEP = "Request body is nested too deeply"
 
@@ -281,7 +281,7 @@ def _order(item: Any, default_owner: str | None) -> Order:
 
 
 def admin_routes(book: Book) -> list[BaseRoute]:
-    """Sandbox-only routes under /_sandbox/: not part of either exchange's API.
+    """Sandbox-only routes under /_sandbox/: not part of any exchange's API.
 
     A request here changes all it asks for or nothing: every item is checked first.
     """

@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -269,7 +270,9 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
             ]
             payload = common.contract_check(book, f"kalshi/{page}", request, body, error, query)
         charge(key, operation, 1 if units is None else units(payload))
-        arrival = await common.faults(book, request, body, key.key_id, error, operation)
+        # No operation: Polymarket's per-endpoint windows (endpoint_limits) are not
+        # Kalshi's; its limits are the buckets above.
+        arrival = await common.faults(book, request, body, key.key_id, error)
         if arrival.fault(book.knobs.failure_rate, "failures_injected"):
             raise Refusal(error(500, "sandbox: injected internal error"))
         return arrival, key, payload
@@ -312,14 +315,26 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         order = mine(order_id, key, subaccount_query(request, 0))
         if order is None or not in_market(order, request.query_params.get("market_ticker")):
             return error(404, "order not found")
-        reduced = remaining(order)
+        answer = cancelled_entry(order, remaining(order))
+        if arrival.fault(book.knobs.wrong_answer_rate, "wrong_answers"):
+            answer = misdescribed(answer)
         return common.take_effect(
             book,
             arrival,
             order,
             not_open=error(404, "order not found or no longer resting"),
-            done=JSONResponse(cancelled_entry(order, reduced)),
+            done=JSONResponse(answer),
         )
+
+    def misdescribed(answer: dict[str, Any]) -> dict[str, Any]:
+        """The answer about another order (changelog 2026-05-21): its id, client id
+        and quantity are not the request's."""
+        other = hashlib.sha256(b"other|" + answer["order_id"].encode()).hexdigest()
+        return answer | {
+            "order_id": str(uuid.UUID(other[:32])),
+            "client_order_id": other[32:],
+            "reduced_by": _fp(float(answer["reduced_by"]) + 1),
+        }
 
     def cancelled_entry(order: Order, reduced: float) -> dict[str, Any]:
         entry: dict[str, Any] = {"order_id": order.id}
