@@ -407,9 +407,11 @@ def test_kill_9_mid_batches_then_the_journal_alone_leaves_nothing_open(
     outcomes = {r["order"]: r["status"] for r in records(resumed.stdout)}
     assert set(outcomes) == set(ids)
     # What the killed run cancelled is not_open now (the exchange's word), never
-    # "cancelled" twice; the rest this run cancelled.
+    # "cancelled" twice; the rest this run cancelled (one the killed run's last
+    # request reached after the count above is not_open too).
     assert {outcomes[i] for i in set(ids) - still} <= {"not_open"}
-    assert {outcomes[i] for i in still} == {"cancelled"}
+    assert {outcomes[i] for i in still} <= {"cancelled", "not_open"}
+    assert sum(outcomes[i] == "cancelled" for i in still) >= len(still) - 50
 
 
 def test_a_stale_file_each_order_as_the_exchange_says_now(
