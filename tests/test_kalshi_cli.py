@@ -265,6 +265,25 @@ def test_verbose_shows_each_attempt_and_never_a_signed_header_or_the_key(
     assert not [line for line in body if line in result.stderr + result.stdout]
 
 
+@pytest.mark.cancelkit_sandbox(latency=0.3)
+def test_status_lines_while_the_buckets_pace_the_run(
+    cancelkit_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stderr not a terminal: a status line every STATUS_EVERY seconds, the records
+    alone on stdout. 120 orders at Basic are 240 Write tokens: over a second."""
+    import cancelkit._cli._cancel as cli_run
+
+    monkeypatch.setattr(cli_run, "STATUS_EVERY", 0.2)
+    box = cancelkit_sandbox
+    ids = [box.seed_kalshi().id for _ in range(120)]
+    result = kalshi(box, "cancel", "kalshi", "--json", *ids)
+    assert result.exit_code == 0, result.stderr
+    status = [line for line in result.stderr.splitlines() if "orders done" in line]
+    assert status, result.stderr
+    assert "deadline 60 s" in status[-1]
+    assert len(result.stdout.splitlines()) == 120  # stdout carries only the records
+
+
 def test_ids_with_a_subaccount_send_it(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     order = box.seed_kalshi(subaccount=7)
