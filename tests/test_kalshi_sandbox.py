@@ -447,6 +447,8 @@ def test_a_higher_tier_holds_a_bigger_batch(
     assert resting_ids(box) == set()
     with box.kalshi_client() as client:
         assert client._tier == "advanced"  # the factory's client paces at the knob's tier
+    with box.kalshi_client(tier="expert") as client:
+        assert client._tier == "expert"  # unless told otherwise
 
 
 def test_published_limits_off_turns_the_buckets_off(
