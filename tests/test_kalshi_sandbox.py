@@ -601,33 +601,6 @@ def test_the_kalshi_book_is_in_the_sandbox_views(cancelkit_sandbox: Sandbox) -> 
 # --- the kill switch end to end: every signature verified, the buckets enforced ------
 
 
-def test_the_kill_switch_against_the_sandbox(cancelkit_sandbox: Sandbox, kind: str) -> None:
-    box = cancelkit_sandbox
-    resting = [box.seed_kalshi().id for _ in range(120)]
-    done = box.seed_kalshi(status="canceled").id
-    filled = box.seed_kalshi(status="executed").id
-    ids = [*resting, done, filled, "gone-1", "bad/id", resting[0]]
-    results = use(box, kind, "ed25519", lambda c: c.cancel_orders(ids, deadline=30))
-    assert [r.target for r in results] == ids  # one result each, in input order
-    by_id = {r.target: r for r in results if r.duplicate_of is None}
-    assert {by_id[i].status for i in resting} == {"cancelled"}
-    assert (by_id[done].status, by_id[filled].status) == ("not_open", "filled")
-    assert (by_id["gone-1"].status, by_id["bad/id"].status) == ("not_found", "not_sent")
-    assert results[-1].duplicate_of == 0
-    assert resting_ids(box) == set()
-    # Batches the Basic Write bucket holds (50), every order in exactly one answered batch.
-    answered = [
-        [o["order_id"] for o in r.body["orders"]]
-        for r in box.requests
-        if r.path.endswith("/batched") and r.status == 200
-    ]
-    assert sorted(len(b) for b in answered) == [23, 50, 50]
-    sent = [i for b in answered for i in b]
-    assert len(sent) == len(set(sent)) == 123
-    assert "bad/id" not in sent
-    assert all(r.verified for r in box.requests)
-
-
 def test_an_order_answered_cancelled_but_still_listed_is_failed_not_cancelled(
     cancelkit_sandbox: Sandbox, kind: str
 ) -> None:
