@@ -671,3 +671,17 @@ def test_the_sandbox_command_serves_kalshi_with_the_credentials_it_prints() -> N
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("offset", [-120.0, 600.0])
+def test_a_client_whose_clock_is_off_corrects_it_from_the_date_header(
+    cancelkit_sandbox: Sandbox, kind: str, offset: float
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=offset)  # the exchange's clock (and its Date) moved
+    order = box.seed_kalshi()
+    answer = use(box, kind, "ed25519", lambda c: c.cancel_order(order.id))
+    assert answer.order_id == order.id
+    statuses = [r.status for r in box.requests]
+    assert statuses == [401, 200]  # refused once, then re-signed by the corrected clock
+    assert box.kalshi.stats.auth_failures == statuses.count(401)
