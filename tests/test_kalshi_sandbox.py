@@ -333,6 +333,8 @@ def test_unknown_orders_are_404_and_another_members_are_unknown(
             assert answer.status_code == 404, (method, target)
             assert answer.json()["code"] == "not_found"
     assert box.kalshi.orders["theirs-1"].status == "open"
+    # GET on the legacy batch path is GetOrder of an order "batched": unknown.
+    assert send(box, "GET", "/portfolio/orders/batched").status_code == 404
 
 
 def test_cancel_all_is_204_with_no_body_and_clears_every_subaccount(

@@ -525,7 +525,8 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         (_CANCEL, {"DELETE": cancel}),
         (_CANCEL_ALL, {"DELETE": cancel_all}),
         (_ORDERS, {"GET": list_orders, "POST": legacy}),
-        (_LEGACY_BATCH, {"DELETE": legacy, "POST": legacy}),
+        # GET reads an order whose id is "batched" (none is): GetOrder answers it.
+        (_LEGACY_BATCH, {"DELETE": legacy, "POST": legacy, "GET": get_order}),
         (_ORDER, {"GET": get_order, "DELETE": legacy}),
         (_LEGACY_CHANGE, {"POST": legacy}),
         (_TRIGGER, {"PUT": trigger}),
