@@ -24,7 +24,7 @@ from cancelkit import OrderNotFound
 from cancelkit.kalshi import _rates as rates
 from cancelkit.kalshi._auth import KalshiAuth
 from cancelkit.kalshi._client import KalshiClient
-from cancelkit.sandbox import Sandbox, _state
+from cancelkit.sandbox import Sandbox, _contract, _state
 from cancelkit.sandbox._kalshi import V2_HINT
 from helpers import fast_retry
 
@@ -434,6 +434,34 @@ def test_the_tiers_write_bucket_answers_429_as_documented(
     frozen[0] += rates.COSTS[rates.CANCEL][1] / (write / 1.0)  # refilled: one cancel's cost
     assert send(box, "DELETE", f"/portfolio/events/orders/{ids[-1]}").status_code == 200
     assert box.kalshi.stats.rate_limited == 2
+
+
+def test_tokens_are_charged_as_a_request_arrives_not_after_its_validation(
+    cancelkit_sandbox: Sandbox, frozen: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page's first request in a process compiles its spec: the sandbox's own work
+    # must not move the moment the exchange counts the tokens.
+    box = cancelkit_sandbox
+    size = rates.batch_size("basic")
+    ids = [box.seed_kalshi().id for _ in range(2 * size)]
+    real = _contract.check
+    slow = [0.5]
+
+    def check(*args: Any) -> Any:
+        frozen[0] += slow.pop() if slow else 0.0  # the first check takes half a second
+        return real(*args)
+
+    monkeypatch.setattr(_contract, "check", check)
+
+    def batch(chosen: list[str]) -> httpx.Response:
+        body = httpx.Request("GET", "/", json={"orders": [{"order_id": i} for i in chosen]})
+        return send(box, "DELETE", "/portfolio/events/orders/batched", body.content)
+
+    start = frozen[0]
+    assert batch(ids[:size]).status_code == 200  # a full bucket's worth
+    frozen[0] = start + 1.0  # a whole refill after it arrived
+    assert batch(ids[size:]).status_code == 200
+    assert box.kalshi.stats.rate_limited == 0
 
 
 def test_a_higher_tier_holds_a_bigger_batch(
