@@ -29,8 +29,8 @@ from cancelkit import (
     Outcome,
     PolymarketUSClient,
     RateLimited,
+    kalshi,
 )
-from cancelkit import kalshi
 from cancelkit.limitless import OrderStatus, UserOrderDto
 from cancelkit.polymarket import Order, OrderState
 from cancelkit.sandbox import Sandbox
