@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .. import _VENUES
+from ._accounts_cmd import accounts
 from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
@@ -43,6 +44,7 @@ def main() -> None:
 
 
 main.add_command(runs)
+main.add_command(accounts)
 
 
 _NOT_LOOPBACK = (

@@ -56,6 +56,7 @@ class _Book:
         self.held: IO[bytes] | None = None
         self.where = {"account": account.name, "run": self.run, **origin.as_dict()}
         self.lost: str | None = None  # why stdout could not be written
+        self.written: set[int] = set()  # the results announced (id()) as they were known
 
     def open_journal(self, registry: Registry, cause: str, deadline: float) -> None:
         """The account's journal in the state directory, its header written (or a warning)."""
@@ -80,6 +81,7 @@ class _Book:
         self.journal = journal
 
     def write(self, result: CancelResult[Any]) -> None:
+        self.written.add(id(result))
         record = as_json("-", result, str, **self.where)
         self.echo(record if self.as_json_lines else f"{self.account.name}: {as_line('-', result)}")
         if self.journal is not None:
@@ -161,12 +163,18 @@ async def run_everywhere(
             accounts=[a.name for a in chosen],
             make_control=make_control,
         )
+        for run in runs:
+            book = books[run.account.name]
+            for result in run.results:  # what the run's end added (a last listing's word)
+                if id(result) not in book.written:
+                    book.write(result)
     finally:
         written = all([book.close() for book in books.values()])
         if pruning is not None:
             pruning.finish(max(0.0, control.end() - time.monotonic()))
     for run in runs:
         _report(run, books[run.account.name])
+    written = written and all(book.lost is None for book in books.values())
     if control.stop_reason in (StopReason.INTERRUPTED, StopReason.ABORTED):
         return EXIT_INTERRUPTED
     return EXIT_OK if written and all(run.ok for run in runs) else EXIT_FAILED
@@ -188,9 +196,9 @@ def _report(run: AccountRun, book: _Book) -> None:
         covered = f"market(s) {', '.join(run.covered)}"
     else:
         covered = "NOT COVERED: no market known (name them: markets = [...] in its table)"
-    left = "unknown" if run.left is None else str(run.left)
+    left = "unknown" if run.left is None else f"{run.left} not confirmed gone"
     name = run.account.name
-    line = f"cancelkit: {name}: {', '.join(parts) or 'no orders'}; left open: {left}; {covered}"
+    line = f"cancelkit: {name}: {', '.join(parts) or 'no orders'}; left: {left}; {covered}"
     if run.error is not None:
         line += f"; FAILED: {type(run.error).__name__}: {run.error}"
     _say(printable(line) + ("" if run.ok else " (not confirmed empty)"))
