@@ -9,6 +9,7 @@ import click
 
 from .. import _VENUES
 from ._accounts_cmd import accounts
+from ._guard import arm, guard, heartbeat, status, trigger
 from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
@@ -45,6 +46,8 @@ def main() -> None:
 
 main.add_command(runs)
 main.add_command(accounts)
+for _command in (guard, trigger, heartbeat, arm, status):
+    main.add_command(_command)
 
 
 _NOT_LOOPBACK = (
