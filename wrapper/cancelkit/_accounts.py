@@ -31,6 +31,7 @@ from ._desk_hook import desk_hook, venues
 from ._exceptions import InvalidRequest
 
 CONFIG_ENV = "CANCELKIT_CONFIG"
+_TWICE = re.compile(r"Cannot declare \('([^']*)',?\) twice \((.*)\)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _COMMON = frozenset({"venue", "key_id", "secret_env", "secret_file", "base_url"})
 _OPTIONAL = frozenset({"tier", "subaccount", "markets"})
@@ -103,7 +104,12 @@ def _from_file(path: Path, data: bytes, environ: Mapping[str, str] | None) -> tu
     except UnicodeDecodeError:
         raise AccountsError(f"accounts file {path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        # tomllib's message names the line (and a table declared twice: a duplicate).
+        twice = _TWICE.match(str(exc))  # tomllib's words for a table given twice
+        if twice:
+            raise AccountsError(
+                f"accounts file {path} [{twice[1]}]: a second account of that name"
+                f" ({twice[2]}); names must differ"
+            ) from None
         raise AccountsError(f"accounts file {path}: {exc}") from None
     accounts: list[Account] = []
     for name, table in document.items():

@@ -196,9 +196,12 @@ def _report(run: AccountRun, book: _Book) -> None:
         covered = f"market(s) {', '.join(run.covered)}"
     else:
         covered = "NOT COVERED: no market known (name them: markets = [...] in its table)"
-    left = "unknown" if run.left is None else f"{run.left} not confirmed gone"
+    if run.left is None:
+        left = "left: unknown"
+    else:
+        left = f"left: {run.left} not confirmed gone" if run.left else "nothing left open"
     name = run.account.name
-    line = f"cancelkit: {name}: {', '.join(parts) or 'no orders'}; left: {left}; {covered}"
+    line = f"cancelkit: {name}: {', '.join(parts) or 'no orders'}; {left}; {covered}"
     if run.error is not None:
         line += f"; FAILED: {type(run.error).__name__}: {run.error}"
     _say(printable(line) + ("" if run.ok else " (not confirmed empty)"))
