@@ -201,23 +201,45 @@ def _status(as_json: bool) -> int:
 
 
 def _summaries(report: str) -> None:
-    """The per-account lines of a firing's report (its records' summaries)."""
+    """The per-account lines of a firing's report (its records' summaries), each
+    with its venue and, when not confirmed empty, the first problem it met."""
     from ._terminal import printable
 
+    problems: dict[str, str] = {}
+    for record in _records(report):
+        if record.get("summary") or record.get("ok") is not False:
+            continue
+        error = record.get("error") or {}
+        why = f"{error.get('type')}: {error.get('message')}" if error else record.get("message")
+        problems.setdefault(str(record.get("account")), f"{record.get('status')}: {why}")
+    for record in _records(report):
+        if not record.get("summary"):
+            continue
+        name = str(record.get("account"))
+        counts = record.get("counts") or {}
+        parts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items()) or "no orders"
+        left = record.get("left")
+        text = (
+            f"{name} ({record.get('venue')}): {parts}; left: {'unknown' if left is None else left}"
+        )
+        error = record.get("error")
+        if error:
+            text += f"; FAILED: {error.get('type')}: {error.get('message')}"
+        if not record.get("ok"):
+            text += " (not confirmed empty)"
+            if name in problems and not error:
+                text += f"; first problem: {problems[name]}"
+        click.echo(printable(text))
+    sys.stdout.flush()
+
+
+def _records(report: str) -> list[dict[str, Any]]:
+    found = []
     for line in report.splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(record, dict) or not record.get("summary"):
-            continue
-        counts = record.get("counts") or {}
-        parts = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items()) or "no orders"
-        left = record.get("left")
-        text = f"{record.get('account')}: {parts}; left: {'unknown' if left is None else left}"
-        error = record.get("error")
-        if error:
-            text += f"; FAILED: {error.get('type')}: {error.get('message')}"
-        text += "" if record.get("ok") else " (not confirmed empty)"
-        click.echo(printable(text))
-    sys.stdout.flush()
+        if isinstance(record, dict):
+            found.append(record)
+    return found

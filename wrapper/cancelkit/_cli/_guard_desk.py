@@ -110,7 +110,7 @@ class Upkeep:
         client = self._client(account)
         if client is None:
             return
-        next_read = self.clock() + READ_EVERY
+        next_read = self.clock()  # its open orders known from the start
         next_warm = self.clock() + WARM_EVERY
         while True:
             await anyio.sleep(max(0.0, min(next_read, next_warm) - self.clock()))
