@@ -35,7 +35,7 @@ def accounts(config: str | None, check: bool, json_lines: bool) -> None:
 
     \b
     [desk-1]
-    venue = "polymarket"
+    venue = "VENUE"                # a venue command's name: cancelkit cancel --help
     key_id = "..."
     secret_env = "DESK_1_SECRET"   # or secret_file = "~/.keys/desk-1" (mode 600)
 
