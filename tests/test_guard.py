@@ -7,6 +7,7 @@ with a deadline)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -175,6 +176,38 @@ def test_a_bot_killed_mid_beat_fires_the_guard_and_every_book_empties(
     assert guard.stop() == 0
 
 
+def _network_listeners(pid: int) -> list[str]:
+    """The TCP/UDP sockets of process ``pid`` that listen (or are bound, for UDP),
+    from /proc: its socket inodes matched against the system's tables."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            listening = (
+                fields[3] == "0A" if table.startswith("tcp") else fields[2].endswith(":0000")
+            )
+            if fields[9] in inodes and listening:
+                found.append(f"{table} {fields[1]}")
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_an_armed_guard_listens_on_no_network_address(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    guard = _start(guards, desk, state_dir, "--heartbeat-file", str(state_dir / "beat"))
+    guard.armed()
+    assert _network_listeners(guard.process.pid) == []
+    assert _network_listeners(os.getpid()) != []  # the check sees the sandbox's listeners
+    assert guard.stop() == 0
+
+
 def test_sigterm_disarms_and_leaves_every_order_open(
     desk: DeskFile, state_dir: Path, guards: list[Guard]
 ) -> None:
@@ -315,3 +348,20 @@ def test_a_guard_killed_mid_firing_finishes_it_when_started_again_before_arming(
     assert second.cli("arm").returncode == 0
     assert second.status()["state"] == "armed"  # type: ignore[index]
     assert second.stop() == 0
+
+
+def test_touches_of_the_heartbeat_file_are_heartbeats_and_their_lapse_fires(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    beat = state_dir.parent / f"{state_dir.name}-beat"
+    beat.touch()
+    guard = _start(
+        guards, desk, state_dir, "--heartbeat-timeout", "1", "--heartbeat-file", str(beat)
+    )
+    guard.armed()
+    assert guard.status()["heartbeats"] == 0  # type: ignore[index]  # its old time is no beat
+    os.utime(beat)  # touch
+    guard.wait_for(lambda s: s["heartbeats"] == 1, "beaten by the touch")
+    status = guard.fired()
+    assert status["last_run"]["cause"] == "heartbeat lapse (none for 1 s)"
+    assert open_ids(desk.box) == set()

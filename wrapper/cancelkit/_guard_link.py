@@ -64,6 +64,8 @@ def channel_problem(path: Path) -> str | None:
     directory = path.parent
     try:
         info = os.stat(directory)
+    except FileNotFoundError:
+        return None  # no state directory yet: no guard either
     except OSError as exc:
         return f"{directory}: {exc.strerror}"
     problem = place_problem(info, f"the directory {directory}")
