@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from cancelkit import _guard_link as link
 from cancelkit.sandbox import Sandbox
-from test_everywhere import DeskFile, demo_keys, open_ids, seed
+from test_everywhere import DeskFile, closed_port, demo_keys, open_ids, seed
 
 WAIT = 60.0  # seconds any one wait may take, at most (generous: a loaded CI machine)
 MARKET = "m-one"
@@ -365,3 +365,27 @@ def test_touches_of_the_heartbeat_file_are_heartbeats_and_their_lapse_fires(
     status = guard.fired()
     assert status["last_run"]["cause"] == "heartbeat lapse (none for 1 s)"
     assert open_ids(desk.box) == set()
+
+
+def test_a_venue_unreachable_at_start_is_no_exit_and_the_status_names_it(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, state_dir: Path, guards: list[Guard]
+) -> None:
+    box = cancelkit_sandbox
+    pm, lm = demo_keys(box)
+    made = DeskFile(box, tmp_path)
+    made.add("pm-main", pm)
+    made.add("lm-down", lm, url=f"http://127.0.0.1:{closed_port()}", markets=f'"{MARKET}"')
+    seed(box, pm, 3)
+    guard = _start(guards, made, state_dir, "--deadline", "5")
+    status = guard.armed()  # a network error is not a refused key: it arms
+    assert status["venues_unreachable"] == ["limitless"]
+    down = next(a for a in status["accounts"] if a["name"] == "lm-down")
+    assert down["key"] == "unproven"
+    assert "NetworkError" in down["unreachable"]
+    shown = guard.cli("status")
+    assert "venues unreachable: limitless" in shown.stdout
+    fired = guard.cli("trigger")  # the reachable venue is still cancelled
+    assert fired.returncode == 1
+    assert "pm-main (polymarket): 3 cancelled; left: 0" in fired.stdout
+    assert guard.process.poll() is None  # still up
+    assert guard.stop() == 0
