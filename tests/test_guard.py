@@ -389,3 +389,21 @@ def test_a_venue_unreachable_at_start_is_no_exit_and_the_status_names_it(
     assert "pm-main (polymarket): 3 cancelled; left: 0" in fired.stdout
     assert guard.process.poll() is None  # still up
     assert guard.stop() == 0
+
+
+def test_a_key_revoked_while_armed_shows_in_the_status(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    box = desk.box
+    guard = _start(guards, desk, state_dir, "--prove-every", "1")
+    guard.armed()
+    revoked = box.credentials.polymarket_key_id
+    del box._pm_keys[revoked]  # the exchange no longer knows the key
+    status = guard.wait_for(
+        lambda s: s["accounts"][0]["key"].startswith("REFUSED"), "showing the key refused"
+    )
+    assert status["accounts"][0]["name"] == "pm-main"
+    assert "AuthenticationError" in status["accounts"][0]["key"]
+    assert [a["key"] for a in status["accounts"][1:]] == ["accepted", "accepted"]
+    assert status["state"] == "armed"  # it stays up, and says so
+    assert "key REFUSED" in guard.cli("status").stdout

@@ -54,6 +54,15 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
     show_default=True,
     help="Seconds each firing's run may take.",
 )
+@click.option(
+    "--prove-every",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds between each account's signed reads while armed (each proves the key,"
+    " corrects the clock and lists its open orders; lower costs more of the venue's budget).",
+)
 @click.option("--status", "show_status", is_flag=True, help="Show the running guard's state.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="The debug log on stderr.")
@@ -64,6 +73,7 @@ def guard(
     heartbeat_file: str | None,
     cancel_on_exit: bool,
     deadline: float,
+    prove_every: float,
     show_status: bool,
     as_json: bool,
     verbose: bool,
@@ -87,7 +97,9 @@ def guard(
     from ._guard_run import Settings, run
     from ._terminal import library_log
 
-    settings = Settings(config, names, heartbeat_timeout, heartbeat_file, cancel_on_exit, deadline)
+    settings = Settings(
+        config, names, heartbeat_timeout, heartbeat_file, cancel_on_exit, deadline, prove_every
+    )
     with library_log(verbose):
         raise SystemExit(run(settings))
 

@@ -3,7 +3,7 @@ connection open, its key proven, its clock corrected, its open orders known.
 
 Each account costs its venue, while the guard is idle: one unsigned ``GET /``
 every :data:`WARM_EVERY` seconds (no key: the connection pool's keep-alive
-outlives it), and one signed read every :data:`READ_EVERY` seconds (a listing of
+outlives it), and one signed read every :data:`READ_EVERY` seconds (``--prove-every``; a listing of
 its open orders, one per market where the venue lists per market, else the
 venue's cheapest signed read): that read proves the key (a revoked key shows in
 the status within a minute), and its ``Date`` header keeps the clock correction
@@ -54,8 +54,14 @@ class Upkeep:
     """The guard's upkeep of one desk; :meth:`status` is what ``cancelkit status``
     shows of it."""
 
-    def __init__(self, desk: AsyncDesk, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        desk: AsyncDesk,
+        read_every: float = READ_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.desk = desk
+        self.read_every = read_every
         self.clock = clock
         self.keys: dict[str, str] = {}  # account -> "accepted" / "REFUSED: ..." / "unproven"
         self.proven_at: dict[str, float] = {}  # time.time() of the last accepted read
@@ -117,7 +123,7 @@ class Upkeep:
             now = self.clock()
             if now >= next_read:
                 ok = await self._read(account, client)
-                next_read = now + (READ_EVERY if ok else RETRY_EVERY)
+                next_read = now + (self.read_every if ok else min(RETRY_EVERY, self.read_every))
                 next_warm = now + WARM_EVERY  # the read used the connection
             else:
                 try:

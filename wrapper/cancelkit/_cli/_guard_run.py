@@ -56,6 +56,7 @@ class Settings:
     heartbeat_file: str | None
     cancel_on_exit: bool
     deadline: float
+    prove_every: float = 60.0
 
 
 def run(settings: Settings) -> int:
@@ -134,7 +135,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
     for number in STOP_SIGNALS:
         loop.add_signal_handler(number, on_stop, number)
 
-    desk, upkeep = await _open_desk(accounts)
+    desk, upkeep = await _open_desk(accounts, settings.prove_every)
     try:
         refused = {n: s for n, s in upkeep.keys.items() if s.startswith("REFUSED")}
         if refused:
@@ -172,7 +173,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
         await desk.aclose()
 
 
-async def _open_desk(accounts: list[Account]) -> tuple[AsyncDesk, Upkeep]:
+async def _open_desk(accounts: list[Account], prove_every: float) -> tuple[AsyncDesk, Upkeep]:
     """The warm desk: every client built, connected and its key proven; every module
     the firing needs imported."""
     from .._desk import AsyncDesk
@@ -184,7 +185,7 @@ async def _open_desk(accounts: list[Account]) -> tuple[AsyncDesk, Upkeep]:
         _preload(desk_hook(venue))
     desk = AsyncDesk(accounts)
     await desk.__aenter__()
-    upkeep = Upkeep(desk)
+    upkeep = Upkeep(desk, prove_every)
     await desk.warm()
     await upkeep.prove()
     return desk, upkeep

@@ -249,10 +249,14 @@ class Guard:
         self.state = State.FIRING
         self.last_run = Firing(cause, started)
         self._beat.set()
-        syncing = asyncio.get_running_loop().run_in_executor(None, self.record.sync)
+        work = asyncio.ensure_future(self._fire(cause))
+        # The run goes first, up to its first wait (its first requests on the wire):
+        # the log line and the record's fsync come after.
+        await asyncio.sleep(0)
         logger.warning("firing (cause: %s)", cause)
+        syncing = asyncio.get_running_loop().run_in_executor(None, self.record.sync)
         try:
-            outcome = await self._fire(cause)
+            outcome = await work
         except Exception as exc:  # the run's own failure: said, and the guard stays up
             logger.exception("the firing failed")
             outcome = Outcome(1, f"the firing failed: {type(exc).__name__}: {exc}\n")
