@@ -407,3 +407,19 @@ def test_a_key_revoked_while_armed_shows_in_the_status(
     assert [a["key"] for a in status["accounts"][1:]] == ["accepted", "accepted"]
     assert status["state"] == "armed"  # it stays up, and says so
     assert "key REFUSED" in guard.cli("status").stdout
+
+
+def test_sigterm_during_a_firing_lets_it_finish_then_exits_with_its_status(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    box = desk.box
+    guard = _start(guards, desk, state_dir)
+    guard.armed()
+    box.set_knobs(latency=0.5)  # the firing takes seconds
+    guard.process.send_signal(signal.SIGUSR1)
+    guard.wait_for(lambda s: s["state"] == "firing", "firing")
+    guard.process.send_signal(signal.SIGTERM)
+    assert guard.process.wait(WAIT) == 0
+    assert "SIGTERM: disarmed; the firing under way ends first" in guard.output
+    assert open_ids(box) == set()
+    assert not (state_dir / "guard-firing.json").exists()
