@@ -273,3 +273,75 @@ def test_a_refused_key_is_its_account_error_not_the_desks(
 
     anyio.run(main)
     assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
+def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, _ = desk
+    cancelkit_sandbox.set_knobs(latency=10.0)  # every answer takes 10 s: the run is mid-flight
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cancelkit",
+            "cancel",
+            "--everywhere",
+            "--json",
+            "--config",
+            str(file.path),
+        ],
+        env={**os.environ, **file.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        deadline = time.monotonic() + 30
+        while len(cancelkit_sandbox.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # every account's first request has arrived
+        started = time.monotonic()
+        process.send_signal(15)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    # The 3 s grace (requests in flight aborted at half of it), not the 10 s answers.
+    assert time.monotonic() - started < 8
+    summaries = [r for r in map(json.loads, out.splitlines()) if r.get("summary")]
+    assert sorted(s["account"] for s in summaries) == ["lm", "pm-a", "pm-b"]
+    for summary in summaries:  # sent, no answer: unknown, never "nothing left"
+        assert summary["ok"] is False
+        assert set(summary["counts"]) == {"unknown"}
+        assert summary["left"] >= 1
+    assert "SIGTERM: sending nothing new" in err
+
+
+FORKED = """
+import os, sys
+from cancelkit import Desk, load_accounts
+desk = Desk(load_accounts(sys.argv[1]))
+assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+pid = os.fork()
+if pid == 0:
+    ok = desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+    ok = ok and sorted(desk.open_orders()) == ["lm", "pm-a", "pm-b"]
+    desk.close()
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+desk.close()
+print("child", os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_desk_works_in_a_forked_child(
+    desk: tuple[DeskFile, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    file, _ = desk
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child 0"
