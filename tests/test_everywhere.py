@@ -345,3 +345,20 @@ def test_a_desk_works_in_a_forked_child(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "child 0"
+
+
+def test_an_unusable_secret_is_named_first_and_the_others_still_run(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    file.env["SECRET_PM_B"] = "bm90IGEga2V5"  # base64, but no Ed25519 key
+    done = file.run("cancel", "--everywhere")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    problem = next(
+        i for i, line in enumerate(lines) if "pm-b: cannot be used: InvalidRequest" in line
+    )
+    first_report = next(i for i, line in enumerate(lines) if "cancelled; nothing left open" in line)
+    assert problem < first_report
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+    assert all(r.verified for r in cancelkit_sandbox.requests)  # nothing badly signed left

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
 
@@ -106,6 +106,12 @@ class AsyncDesk:
     def accounts(self) -> tuple[Account, ...]:
         """The desk's accounts, in the order given."""
         return self._accounts
+
+    @property
+    def unusable(self) -> Mapping[str, BaseException]:
+        """The accounts whose client could not be built (a secret unreadable or
+        malformed, a bad setting), each with why; their runs report that error."""
+        return dict(self._broken)
 
     def client(self, name: str) -> Any:
         """The open async client of account ``name`` (KeyError if it has none: its

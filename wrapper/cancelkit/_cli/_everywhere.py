@@ -146,6 +146,10 @@ async def run_everywhere(
             f" open order{_scope(book.account)}; deadline {deadline:g} s"
         )
 
+    for name, problem in desk.unusable.items():
+        if name in books:  # said now, before any request: its run only reports it
+            _say(f"cancelkit: {name}: cannot be used: {type(problem).__name__}: {problem}")
+
     def make_control(account: Account) -> Control:
         # A cancel-all names no order before it leaves (its journal's plan is empty;
         # each outcome follows as it is known). Housekeeping starts once the first
