@@ -126,6 +126,8 @@ def test_a_secret_file_of_another_user_is_refused(tmp_path: Path) -> None:
             "market_slug is empty",
         ),
         ('venue = "polymarket"\nkey_id = "k"\nsecret_file = "missing.key"', "missing.key"),
+        ('venue = "polymarket"\nkey_id = "k"\nsecret_env = "S"\nbase_url = "ftp://x"', "ftp"),
+        ('venue = "polymarket"\nkey_id = "k\\r\\nX: y"\nsecret_env = "S"', "control character"),
     ],
 )
 def test_each_bad_table_is_refused_naming_file_account_and_problem(

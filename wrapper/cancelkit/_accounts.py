@@ -29,6 +29,7 @@ from ._account import SecretRef as SecretRef
 from ._account import secret_file_problem
 from ._desk_hook import desk_hook, venues
 from ._exceptions import InvalidRequest
+from ._urls import check_base_url
 
 CONFIG_ENV = "CANCELKIT_CONFIG"
 _TWICE = re.compile(r"Cannot declare \('([^']*)',?\) twice \((.*)\)")
@@ -188,6 +189,11 @@ def _check(account: Account, where: str) -> None:
     """The venue's own checks and the secret's reference: at load, before any request."""
     try:
         desk_hook(account.venue).check(account)
+        key = account.key_id or ""
+        if any(c.isspace() or not c.isprintable() for c in key):
+            raise InvalidRequest(f"key_id {key[:80]!r} has whitespace or a control character")
+        if account.base_url is not None:
+            check_base_url(account.base_url)  # as the client would, but now
         if account.secret.env is not None:
             account.secret.read()  # set? (the value is dropped: read again when used)
         elif account.secret.file is not None:
