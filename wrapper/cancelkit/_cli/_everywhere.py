@@ -237,7 +237,7 @@ def command(
     from .._accounts import AccountsError, load_accounts
 
     try:
-        accounts = load_accounts(config)
+        accounts = load_accounts(config, secrets=not dry_run)  # a dry run needs no key
     except AccountsError as exc:
         _say(f"cancelkit: {exc.message}; nothing was sent")
         return EXIT_USAGE
