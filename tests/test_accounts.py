@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cancelkit
 import pytest
 from cancelkit import Account, AccountsError, SecretRef, load_accounts
 from cancelkit.sandbox import Sandbox
@@ -126,6 +127,8 @@ def test_a_secret_file_of_another_user_is_refused(tmp_path: Path) -> None:
             "market_slug is empty",
         ),
         ('venue = "polymarket"\nkey_id = "k"\nsecret_file = "missing.key"', "missing.key"),
+        ('venue = "polymarket"\nkey_id = "k"\nsecret_env = "S"\nbase_url = "ftp://x"', "ftp"),
+        ('venue = "polymarket"\nkey_id = "k\\r\\nX: y"\nsecret_env = "S"', "control character"),
     ],
 )
 def test_each_bad_table_is_refused_naming_file_account_and_problem(
@@ -254,7 +257,10 @@ def test_accounts_check_passes_when_every_key_is_accepted(
     env = {**box.env(), "CANCELKIT_CONFIG": "", **NO_HOME, "LIMITLESS_MARKETS": "m-one"}
     done = cli("accounts", "--check", env=env)
     assert done.returncode == 0, done.stderr
-    assert [line.split("  ")[0] for line in done.stdout.splitlines()] == ["polymarket", "limitless"]
+    # One account per registered venue whose variables the sandbox gives.
+    expected = [v for v in cancelkit._VENUES if any(k.startswith(f"{v.upper()}_") for k in env)]
+    assert {"polymarket", "limitless"} <= set(expected)
+    assert [line.split("  ")[0] for line in done.stdout.splitlines()] == expected
     assert all(line.endswith("  ok") for line in done.stdout.splitlines())
 
 

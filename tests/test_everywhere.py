@@ -177,14 +177,17 @@ def test_account_selects_and_an_unknown_name_sends_nothing(
 ) -> None:
     file, orders = desk
     box = cancelkit_sandbox
+    env = file.env
     wrong = file.run("cancel", "--everywhere", "--account", "pm-a", "--account", "nope")
     assert wrong.returncode == 2
     assert "no account named nope" in wrong.stderr
     assert box.requests == []
+    file.env = {}  # a dry run needs no key
     dry = file.run("cancel", "--everywhere", "--dry-run", "--account", "lm")
     assert dry.returncode == 0
     assert dry.stdout.startswith("would cancel every open order of lm (limitless")
     assert box.requests == []
+    file.env = env
     done = file.run("cancel", "--everywhere", "--account", "pm-b", "--account", "lm")
     assert done.returncode == 0, done.stderr
     assert open_ids(box) == set(orders["pm-a"])
@@ -273,3 +276,92 @@ def test_a_refused_key_is_its_account_error_not_the_desks(
 
     anyio.run(main)
     assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
+def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, _ = desk
+    cancelkit_sandbox.set_knobs(latency=10.0)  # every answer takes 10 s: the run is mid-flight
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cancelkit",
+            "cancel",
+            "--everywhere",
+            "--json",
+            "--config",
+            str(file.path),
+        ],
+        env={**os.environ, **file.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        deadline = time.monotonic() + 30
+        while len(cancelkit_sandbox.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # every account's first request has arrived
+        started = time.monotonic()
+        process.send_signal(15)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    # The 3 s grace (requests in flight aborted at half of it), not the 10 s answers.
+    assert time.monotonic() - started < 8
+    summaries = [r for r in map(json.loads, out.splitlines()) if r.get("summary")]
+    assert sorted(s["account"] for s in summaries) == ["lm", "pm-a", "pm-b"]
+    for summary in summaries:  # sent, no answer: unknown, never "nothing left"
+        assert summary["ok"] is False
+        assert set(summary["counts"]) == {"unknown"}
+        assert summary["left"] >= 1
+    assert "SIGTERM: sending nothing new" in err
+
+
+FORKED = """
+import os, sys
+from cancelkit import Desk, load_accounts
+desk = Desk(load_accounts(sys.argv[1]))
+assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+pid = os.fork()
+if pid == 0:
+    ok = desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+    ok = ok and sorted(desk.open_orders()) == ["lm", "pm-a", "pm-b"]
+    desk.close()
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+desk.close()
+print("child", os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_desk_works_in_a_forked_child(
+    desk: tuple[DeskFile, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    file, _ = desk
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child 0"
+
+
+def test_an_unusable_secret_is_named_first_and_the_others_still_run(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    file.env["SECRET_PM_B"] = "bm90IGEga2V5"  # base64, but no Ed25519 key
+    done = file.run("cancel", "--everywhere")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    problem = next(
+        i for i, line in enumerate(lines) if "pm-b: cannot be used: InvalidRequest" in line
+    )
+    first_report = next(i for i, line in enumerate(lines) if "cancelled; nothing left open" in line)
+    assert problem < first_report
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+    assert all(r.verified for r in cancelkit_sandbox.requests)  # nothing badly signed left

@@ -29,6 +29,7 @@ from ._account import SecretRef as SecretRef
 from ._account import secret_file_problem
 from ._desk_hook import desk_hook, venues
 from ._exceptions import InvalidRequest
+from ._urls import check_base_url
 
 CONFIG_ENV = "CANCELKIT_CONFIG"
 _TWICE = re.compile(r"Cannot declare \('([^']*)',?\) twice \((.*)\)")
@@ -57,7 +58,10 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def load_accounts(
-    config: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+    config: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets: bool = True,
 ) -> tuple[Account, ...]:
     """The desk's accounts: those of the accounts file, or, if there is none, one per
     registered venue whose standard environment variables are set.
@@ -65,7 +69,8 @@ def load_accounts(
     ``config`` (else ``$CANCELKIT_CONFIG``) must exist; the default places may not.
     Raises :class:`AccountsError` naming the file, the account and the problem: an
     unknown key or venue, a secret given in the file, a missing variable, a secret
-    file another user could read, a duplicate account."""
+    file another user could read, a duplicate account. ``secrets=False`` leaves the
+    secrets' references unchecked (a dry run, which needs no key)."""
     env = os.environ if environ is None else environ
     explicit = config is not None or bool(env.get(CONFIG_ENV))
     path = Path(config).expanduser() if config is not None else config_path(env)
@@ -74,13 +79,13 @@ def load_accounts(
     except FileNotFoundError:
         if explicit:
             raise AccountsError(f"accounts file {path} does not exist") from None
-        return _from_environment(env)
+        return _from_environment(env, secrets)
     except OSError as exc:
         raise AccountsError(f"accounts file {path}: {exc.strerror}") from None
-    return _from_file(path, data, environ)
+    return _from_file(path, data, environ, secrets)
 
 
-def _from_environment(env: Mapping[str, str]) -> tuple[Account, ...]:
+def _from_environment(env: Mapping[str, str], secrets: bool) -> tuple[Account, ...]:
     found: list[Account] = []
     for venue in venues():
         try:
@@ -88,7 +93,7 @@ def _from_environment(env: Mapping[str, str]) -> tuple[Account, ...]:
         except InvalidRequest as exc:
             raise AccountsError(f"environment ({venue}): {exc.message}") from None
         if account is not None:
-            _check(account, f"environment ({venue})")
+            _check(account, f"environment ({venue})", secrets)
             found.append(account)
     if not found:
         raise AccountsError(
@@ -98,7 +103,9 @@ def _from_environment(env: Mapping[str, str]) -> tuple[Account, ...]:
     return tuple(found)
 
 
-def _from_file(path: Path, data: bytes, environ: Mapping[str, str] | None) -> tuple[Account, ...]:
+def _from_file(
+    path: Path, data: bytes, environ: Mapping[str, str] | None, secrets: bool
+) -> tuple[Account, ...]:
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -121,7 +128,7 @@ def _from_file(path: Path, data: bytes, environ: Mapping[str, str] | None) -> tu
                 f"{where}: an account name is 1-64 letters, digits, '.', '_' or '-'"
             )
         account = _account(name, table, where, path.parent, environ)
-        _check(account, where)
+        _check(account, where, secrets)
         accounts.append(account)
     if not accounts:
         raise AccountsError(f"accounts file {path}: no account in it")
@@ -184,10 +191,17 @@ def _account(
     )
 
 
-def _check(account: Account, where: str) -> None:
+def _check(account: Account, where: str, secrets: bool = True) -> None:
     """The venue's own checks and the secret's reference: at load, before any request."""
     try:
         desk_hook(account.venue).check(account)
+        key = account.key_id or ""
+        if any(c.isspace() or not c.isprintable() for c in key):
+            raise InvalidRequest(f"key_id {key[:80]!r} has whitespace or a control character")
+        if account.base_url is not None:
+            check_base_url(account.base_url)  # as the client would, but now
+        if not secrets:
+            return
         if account.secret.env is not None:
             account.secret.read()  # set? (the value is dropped: read again when used)
         elif account.secret.file is not None:

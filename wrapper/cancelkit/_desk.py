@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable, Collection, Iterable
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
 
@@ -20,10 +21,12 @@ import anyio
 import attrs
 import httpx
 
+from . import _fork
 from ._accounts import Account
 from ._bulk import DEFAULT_DEADLINE, CancelResult, Control, StopReason
 from ._desk_hook import DeskHook, desk_hook
 from ._exceptions import InvalidRequest
+from ._loop_thread import LoopThread
 from ._retry import RetryPolicy
 
 T = TypeVar("T")
@@ -103,6 +106,12 @@ class AsyncDesk:
     def accounts(self) -> tuple[Account, ...]:
         """The desk's accounts, in the order given."""
         return self._accounts
+
+    @property
+    def unusable(self) -> Mapping[str, BaseException]:
+        """The accounts whose client could not be built (a secret unreadable or
+        malformed, a bad setting), each with why; their runs report that error."""
+        return dict(self._broken)
 
     def client(self, name: str) -> Any:
         """The open async client of account ``name`` (KeyError if it has none: its
@@ -246,36 +255,55 @@ def _child(parent: Control, account: Account, make: Callable[[Account], Control]
 
 
 async def _follow(parent: Control, children: list[Control]) -> None:
-    """Pass the caller's stop (or abort) on to every account's run."""
-    while not parent.stopped:
-        await anyio.sleep(_FOLLOW_EVERY)
-    for child in children:
-        if parent.stop_reason is StopReason.ABORTED:
-            child.abort()
-        else:
+    """Pass the caller's stop, and its abort, on to every account's run."""
+    # parent.abort() cancels the scopes in flight on it: this one too, which is how an
+    # abort (after a stop, when its reason no longer changes) is seen here at once.
+    with parent.in_flight():
+        while not parent.stopped:
+            await anyio.sleep(_FOLLOW_EVERY)
+        for child in children:
             child.stop(parent.reason or "stopped", parent.stop_reason or StopReason.STOPPED)
-    # An abort after the stop is passed on too.
-    while parent.stop_reason is not StopReason.ABORTED:
-        await anyio.sleep(_FOLLOW_EVERY)
-    for child in children:
+        if parent.stop_reason is not StopReason.ABORTED:
+            await anyio.sleep_forever()
+    for child in children:  # aborted (the run's own end cancels this task instead)
         child.abort()
 
 
 class Desk:
     """The sync desk: an :class:`AsyncDesk` on a loop thread of its own (as the sync
-    clients run their bulk calls), the same methods, called without ``await``. A
-    context manager."""
+    clients run their bulk calls), the same methods, called without ``await``, from
+    any thread. A context manager. After ``os.fork()`` the child opens a desk of its
+    own on first use (fresh clients, never its parent's connections)."""
 
     def __init__(self, accounts: Iterable[Account], **options: Unpack[DeskOptions]) -> None:
-        from ._loop_thread import LoopThread
-
         self._desk = AsyncDesk(accounts, **options)
-        self._thread = LoopThread("cancelkit-desk")
-        try:
-            self._thread.call(self._desk.__aenter__)
-        except BaseException:
-            self._thread.close()
-            raise
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: LoopThread | None = None
+        self._open()
+        _fork.track(self)
+
+    def _open(self) -> LoopThread:
+        """The loop thread with the desk open in it (opened again in a forked child)."""
+        with self._lock:
+            if self._closed:
+                raise InvalidRequest("this Desk is closed")
+            if self._thread is None:
+                thread = LoopThread("cancelkit-desk")
+                try:
+                    thread.call(self._desk.__aenter__)
+                except BaseException:
+                    thread.close()
+                    raise
+                self._thread = thread
+            return self._thread
+
+    def _after_fork(self) -> None:
+        # The parent's thread, loop and pools stay theirs: left unclosed and unused.
+        _fork.leave(self._thread, self._desk)
+        self._lock = threading.Lock()
+        self._thread = None
+        self._desk = AsyncDesk(self._desk.accounts, **self._desk._options)
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -295,19 +323,23 @@ class Desk:
 
     def close(self) -> None:
         """Close every client and the loop thread."""
-        self._thread.close(self._desk.aclose)
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.close(self._desk.aclose)
 
     def warm(self) -> dict[str, BaseException | None]:
         """As :meth:`AsyncDesk.warm`."""
-        return self._thread.call(self._desk.warm)
+        return self._open().call(self._desk.warm)
 
     def prove(self) -> dict[str, BaseException | None]:
         """As :meth:`AsyncDesk.prove`."""
-        return self._thread.call(self._desk.prove)
+        return self._open().call(self._desk.prove)
 
     def open_orders(self) -> dict[str, list[str] | BaseException]:
         """As :meth:`AsyncDesk.open_orders`."""
-        return self._thread.call(self._desk.open_orders)
+        return self._open().call(self._desk.open_orders)
 
     def cancel_everywhere(
         self,
@@ -320,7 +352,7 @@ class Desk:
     ) -> list[AccountRun]:
         """As :meth:`AsyncDesk.cancel_everywhere` (``on_result`` is called on the
         desk's loop thread)."""
-        return self._thread.call(
+        return self._open().call(
             lambda: self._desk.cancel_everywhere(
                 deadline=deadline,
                 on_result=on_result,

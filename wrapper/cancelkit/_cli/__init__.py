@@ -251,7 +251,7 @@ def cancel(
         if given:
             raise click.UsageError("--account, --config, --json... go with --everywhere")
         click.echo(ctx.get_help())
-        return
+        ctx.exit(2)  # a usage error, as a group without its command always was
     from ._everywhere import command
 
     raise SystemExit(command(config, names, deadline or 60.0, json_lines, dry_run, verbose))

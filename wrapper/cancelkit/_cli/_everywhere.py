@@ -146,6 +146,10 @@ async def run_everywhere(
             f" open order{_scope(book.account)}; deadline {deadline:g} s"
         )
 
+    for name, problem in desk.unusable.items():
+        if name in books:  # said now, before any request: its run only reports it
+            _say(f"cancelkit: {name}: cannot be used: {type(problem).__name__}: {problem}")
+
     def make_control(account: Account) -> Control:
         # A cancel-all names no order before it leaves (its journal's plan is empty;
         # each outcome follows as it is known). Housekeeping starts once the first
@@ -233,7 +237,7 @@ def command(
     from .._accounts import AccountsError, load_accounts
 
     try:
-        accounts = load_accounts(config)
+        accounts = load_accounts(config, secrets=not dry_run)  # a dry run needs no key
     except AccountsError as exc:
         _say(f"cancelkit: {exc.message}; nothing was sent")
         return EXIT_USAGE
