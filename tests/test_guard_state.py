@@ -195,7 +195,9 @@ def channel() -> Iterator[tuple[Path, Guard, list[str]]]:
             if op == "arm":
                 why = guard.arm()
                 return {"ok": why is None, "error": why}
-            return {"ok": True, **guard.status()}
+            if op == "status":
+                return {"ok": True, **guard.status()}
+            return {"ok": False, "error": f"unknown request {op!r}"}
 
         server = Server(link.socket_path(directory), handle)
         await server.start(bind(server.path))
@@ -362,3 +364,45 @@ def _raw(path: Path, request: dict[str, Any]) -> dict[str, Any]:
         sock.connect(os.fspath(path))
         sock.sendall(link.encode(request))
         return link.decode(sock.makefile("rb").readline())
+
+
+@pytest.mark.parametrize(
+    ("sent", "error"),
+    [
+        # A well-formed request, but longer than any request need be: refused unread.
+        (b'{"op": "status", "pad": "' + b"x" * link.MAX_REQUEST + b'"}\n', "not a request"),
+        (b"not json\n", "not a request"),
+        (b"[1, 2]\n", "not a request"),
+    ],
+    ids=["too-long", "not-json", "not-an-object"],
+)
+def test_a_hostile_request_is_answered_with_an_error_and_fires_nothing(
+    channel: tuple[Path, Guard, list[str]], sent: bytes, error: str
+) -> None:
+    directory, guard, causes = channel
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(os.fspath(link.socket_path(directory)))
+        sock.sendall(sent)
+        answer = link.decode(sock.makefile("rb").readline())
+    assert answer["ok"] is False
+    assert error in answer["error"]
+    assert causes == []
+    assert guard.state is State.ARMED
+
+
+def test_the_guards_handler_refuses_an_unknown_request_and_states_its_timeout(
+    tmp_path: Path,
+) -> None:
+    from cancelkit._cli._guard_run import _handler
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        causes: list[str] = []
+        guard = _guard(tmp_path, causes, heartbeat_timeout=8.0)
+        guard.arm()
+        handle = _handler(guard, None)
+        return await handle({"op": "reboot"}), await handle({"op": "heartbeat"})
+
+    unknown, beat = asyncio.run(main())
+    assert unknown == {"ok": False, "error": "unknown request 'reboot'"}
+    assert beat == {"ok": True, "error": None, "state": "armed", "heartbeat_timeout": 8.0}
