@@ -52,6 +52,7 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_DEADLINE,
     show_default=True,
+    metavar="S",
     help="Seconds each firing's run may take.",
 )
 @click.option(
@@ -80,7 +81,8 @@ def guard(
 ) -> None:
     """The kill switch, armed: a foreground process that keeps every account's
     connection warm and its key proven, and cancels every open order of every
-    account (as `cancel --everywhere`) in milliseconds when it fires: on SIGUSR1,
+    account (as `cancel --everywhere`, on the connections it keeps open) when it
+    fires: on SIGUSR1,
     on `cancelkit trigger`, or, with --heartbeat-timeout, when the heartbeats
     (`cancelkit heartbeat`, cancelkit.Heartbeat, or touches of --heartbeat-file)
     stop.
