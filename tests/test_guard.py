@@ -423,3 +423,14 @@ def test_sigterm_during_a_firing_lets_it_finish_then_exits_with_its_status(
     assert "SIGTERM: disarmed; the firing under way ends first" in guard.output
     assert open_ids(box) == set()
     assert not (state_dir / "guard-firing.json").exists()
+
+
+def test_a_heartbeat_file_without_a_timeout_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "guard", "--heartbeat-file", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 2
+    assert "--heartbeat-file needs --heartbeat-timeout" in done.stderr

@@ -96,6 +96,8 @@ def guard(
     file."""
     if show_status:
         raise SystemExit(_status(as_json))
+    if heartbeat_file is not None and heartbeat_timeout is None:
+        raise click.UsageError("--heartbeat-file needs --heartbeat-timeout (when to fire)")
     from ._guard_run import Settings, run
     from ._terminal import library_log
 
