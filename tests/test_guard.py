@@ -434,3 +434,15 @@ def test_a_heartbeat_file_without_a_timeout_is_a_usage_error(tmp_path: Path) -> 
     )
     assert done.returncode == 2
     assert "--heartbeat-file needs --heartbeat-timeout" in done.stderr
+
+
+def test_sighup_disarms_and_exits_like_sigterm(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    before = open_ids(desk.box)
+    guard = _start(guards, desk, state_dir)
+    guard.armed()
+    guard.process.send_signal(signal.SIGHUP)
+    assert guard.process.wait(WAIT) == 0
+    assert "SIGHUP: disarmed and stopped; nothing was cancelled" in guard.output
+    assert open_ids(desk.box) == before

@@ -5,8 +5,8 @@ locked (one guard per directory); the accounts loaded and their desk opened; eve
 key proven (exit 2 naming each refused one); an unfinished firing (a guard killed
 mid-firing) finished; then the control socket opened and the guard armed, or left
 fired after finishing a firing. It fires on SIGUSR1, a ``trigger`` on the socket,
-or a heartbeat lapse; SIGTERM/SIGINT disarm and end it (exit 0) without cancelling,
-unless ``--cancel-on-exit``.
+or a heartbeat lapse; SIGTERM/SIGINT (and SIGHUP, its terminal closed) disarm and
+end it (exit 0) without cancelling, unless ``--cancel-on-exit``.
 
 The firing path is the warm desk's ``run_everywhere`` and nothing else: every
 module it needs is imported here at start, every client built and connected, so
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cancelkit")
 
 FILE_POLL = 0.05  # seconds between looks at --heartbeat-file's time
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: its terminal closed
 
 
 @attrs.frozen
