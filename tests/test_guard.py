@@ -300,6 +300,9 @@ def test_a_venue_down_at_firing_time_does_not_hold_the_others(
     assert "(not confirmed empty); first problem: failed: NetworkError" in lines[2]
     assert {o.owner for o in box.open_orders()} == {"1001"}  # only the venue that was down
     assert guard.fired()["last_run"]["status"] == 1
+    # Each account is read again after a firing: the status names the venue down.
+    guard.wait_for(lambda s: s["venues_unreachable"] == ["limitless"], "naming the venue down")
+    assert "venues unreachable: limitless" in guard.cli("status").stdout
 
 
 def test_heartbeats_after_a_firing_are_refused_until_arm(

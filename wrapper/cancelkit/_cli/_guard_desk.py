@@ -70,6 +70,13 @@ class Upkeep:
         self.orders_from: dict[str, str] = {}  # account -> "stream" / "listing"
         self.markets: dict[str, set[str]] = {}  # account -> markets seen on its stream
         self.streams: dict[str, str] = {}  # account -> "live" / why not
+        self._wake = anyio.Event()  # set: every account reads now (after a firing)
+
+    def refresh(self) -> None:
+        """Every account's signed read now, not at its next turn: after a firing, the
+        status shows what is left and which venues answered (one read per account)."""
+        self._wake.set()
+        self._wake = anyio.Event()
 
     # -- at start ------------------------------------------------------------------------
 
@@ -119,9 +126,11 @@ class Upkeep:
         next_read = self.clock()  # its open orders known from the start
         next_warm = self.clock() + WARM_EVERY
         while True:
-            await anyio.sleep(max(0.0, min(next_read, next_warm) - self.clock()))
+            wake = self._wake
+            with anyio.move_on_after(max(0.0, min(next_read, next_warm) - self.clock())):
+                await wake.wait()
             now = self.clock()
-            if now >= next_read:
+            if now >= next_read or wake.is_set():
                 ok = await self._read(account, client)
                 next_read = now + (self.read_every if ok else min(RETRY_EVERY, self.read_every))
                 next_warm = now + WARM_EVERY  # the read used the connection

@@ -143,7 +143,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
                 _say(f"cancelkit guard: {name}: key {why}")
             _say(f"cancelkit guard: refusing to start: key(s) refused: {', '.join(refused)}")
             return EXIT_USAGE
-        fire = _firing(desk, settings.deadline, [a.name for a in accounts])
+        fire = _firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
         guard = Guard(fire, FiringRecord(directory), heartbeat_timeout=settings.heartbeat_timeout)
         guard.details = upkeep.status()
         try:
@@ -202,14 +202,17 @@ def _preload(hook: Any) -> None:
         importlib.import_module(module.name)
 
 
-def _firing(desk: AsyncDesk, deadline: float, names: Collection[str]) -> Any:
+def _firing(desk: AsyncDesk, deadline: float, names: Collection[str], upkeep: Upkeep) -> Any:
     from ._everywhere import run_everywhere
 
     async def fire(cause: str) -> Outcome:
         out = _Tee()
-        status = await run_everywhere(
-            desk, deadline=deadline, as_json=True, cause=cause, out=out, accounts=names
-        )
+        try:
+            status = await run_everywhere(
+                desk, deadline=deadline, as_json=True, cause=cause, out=out, accounts=names
+            )
+        finally:
+            upkeep.refresh()  # what is left, and who answered, in the status at once
         return Outcome(status, out.getvalue())
 
     return fire
