@@ -201,7 +201,7 @@ def _network_listeners(pid: int) -> list[str]:
 def test_an_armed_guard_listens_on_no_network_address(
     desk: DeskFile, state_dir: Path, guards: list[Guard]
 ) -> None:
-    guard = _start(guards, desk, state_dir, "--heartbeat-file", str(state_dir / "beat"))
+    guard = _start(guards, desk, state_dir, "--heartbeat-timeout", "30")
     guard.armed()
     assert _network_listeners(guard.process.pid) == []
     assert _network_listeners(os.getpid()) != []  # the check sees the sandbox's listeners
