@@ -365,3 +365,18 @@ def test_an_unusable_secret_is_named_first_and_the_others_still_run(
     assert problem < first_report
     assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
     assert all(r.verified for r in cancelkit_sandbox.requests)  # nothing badly signed left
+
+
+def test_prove_and_open_orders_end_by_their_deadline(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, _ = desk
+    cancelkit_sandbox.set_knobs(latency=6.0)
+    with Desk(load_accounts(file.path, environ=file.env)) as slow:
+        started = time.monotonic()
+        proven = slow.prove(deadline=0.5)
+        listed = slow.open_orders(deadline=0.5)
+        assert time.monotonic() - started < 5  # not the 6 s answers, twice
+    for outcome in (*proven.values(), *listed.values()):
+        assert isinstance(outcome, TimeoutError)
+        assert str(outcome) == "no answer within 0.5 s"

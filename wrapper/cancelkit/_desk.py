@@ -162,8 +162,10 @@ class AsyncDesk:
         self,
         accounts: list[Account],
         work: Callable[[DeskHook, Any, Account], Any],
+        seconds: float | None = None,
     ) -> dict[str, Any]:
-        """``work`` for every account at once; each one's result or its exception."""
+        """``work`` for every account at once; each one's result or its exception
+        (a TimeoutError for one still waiting after ``seconds``)."""
         found: dict[str, Any] = {}
 
         async def one(account: Account) -> None:
@@ -173,7 +175,10 @@ class AsyncDesk:
                 return
             try:
                 hook = desk_hook(account.venue)
-                found[account.name] = await work(hook, self._clients[account.name], account)
+                with anyio.move_on_after(seconds) as scope:
+                    found[account.name] = await work(hook, self._clients[account.name], account)
+                if scope.cancelled_caught:
+                    found[account.name] = TimeoutError(f"no answer within {seconds} s")
             except Exception as exc:  # this account's outcome, not the desk's
                 found[account.name] = exc
 
@@ -182,22 +187,27 @@ class AsyncDesk:
                 group.start_soon(one, account)
         return {a.name: found[a.name] for a in accounts}
 
-    async def warm(self) -> dict[str, BaseException | None]:
+    async def warm(self, deadline: float | None = None) -> dict[str, BaseException | None]:
         """Open each client's connection now (one unsigned request each), so that the
-        first cancel does not pay for it; each account's error, or None."""
-        done = await self._each(list(self._accounts), lambda _, client, __: client.warm())
+        first cancel does not pay for it; each account's error, or None. ``deadline``:
+        seconds after which an account still waiting is a TimeoutError."""
+        done = await self._each(list(self._accounts), lambda _, client, __: client.warm(), deadline)
         return {n: v if isinstance(v, BaseException) else None for n, v in done.items()}
 
-    async def prove(self) -> dict[str, BaseException | None]:
+    async def prove(self, deadline: float | None = None) -> dict[str, BaseException | None]:
         """One cheap signed read per account: None where the venue accepted the key,
-        else the error (an :class:`AuthenticationError` for a refused key)."""
-        done = await self._each(list(self._accounts), lambda h, c, a: h.prove(c, a))
+        else the error (an :class:`AuthenticationError` for a refused key; a
+        TimeoutError for one still unanswered after ``deadline`` seconds)."""
+        done = await self._each(list(self._accounts), lambda h, c, a: h.prove(c, a), deadline)
         return {n: v if isinstance(v, BaseException) else None for n, v in done.items()}
 
-    async def open_orders(self) -> dict[str, list[str] | BaseException]:
+    async def open_orders(
+        self, deadline: float | None = None
+    ) -> dict[str, list[str] | BaseException]:
         """The ids of each account's open orders (in its markets, where the venue
-        lists per market), or the error that kept it from being listed."""
-        done = await self._each(list(self._accounts), lambda h, c, a: h.open_orders(c, a))
+        lists per market), or the error that kept it from being listed (a
+        TimeoutError after ``deadline`` seconds)."""
+        done = await self._each(list(self._accounts), lambda h, c, a: h.open_orders(c, a), deadline)
         return dict(done)
 
     async def cancel_everywhere(
@@ -329,17 +339,17 @@ class Desk:
         if thread is not None:
             thread.close(self._desk.aclose)
 
-    def warm(self) -> dict[str, BaseException | None]:
+    def warm(self, deadline: float | None = None) -> dict[str, BaseException | None]:
         """As :meth:`AsyncDesk.warm`."""
-        return self._open().call(self._desk.warm)
+        return self._open().call(lambda: self._desk.warm(deadline))
 
-    def prove(self) -> dict[str, BaseException | None]:
+    def prove(self, deadline: float | None = None) -> dict[str, BaseException | None]:
         """As :meth:`AsyncDesk.prove`."""
-        return self._open().call(self._desk.prove)
+        return self._open().call(lambda: self._desk.prove(deadline))
 
-    def open_orders(self) -> dict[str, list[str] | BaseException]:
+    def open_orders(self, deadline: float | None = None) -> dict[str, list[str] | BaseException]:
         """As :meth:`AsyncDesk.open_orders`."""
-        return self._open().call(self._desk.open_orders)
+        return self._open().call(lambda: self._desk.open_orders(deadline))
 
     def cancel_everywhere(
         self,

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .._accounts import Account
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+CHECK_SECONDS = 20.0  # an account still unanswered then is reported, not waited for
 
 
 @click.command("accounts")
@@ -98,7 +99,7 @@ def _prove(found: tuple[Account, ...]) -> dict[str, BaseException | None]:
             desk = AsyncDesk(found)
             await desk.__aenter__()
         try:
-            return await desk.prove()
+            return await desk.prove(CHECK_SECONDS)
         finally:
             await desk.aclose()
 
