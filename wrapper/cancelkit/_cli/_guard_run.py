@@ -179,14 +179,14 @@ async def _open_desk(accounts: list[Account], prove_every: float) -> tuple[Async
     from .._desk import AsyncDesk
     from .._desk_hook import desk_hook
     from . import _everywhere, _registry  # noqa: F401  (the firing path's, loaded now)
-    from ._guard_desk import Upkeep
+    from ._guard_desk import ANSWER_WAIT, Upkeep
 
     for venue in {a.venue for a in accounts}:
         _preload(desk_hook(venue))
     desk = AsyncDesk(accounts)
     await desk.__aenter__()
     upkeep = Upkeep(desk, prove_every)
-    await desk.warm()
+    await desk.warm(ANSWER_WAIT)  # a venue that does not answer is unreachable, not a wait
     await upkeep.prove()
     return desk, upkeep
 
