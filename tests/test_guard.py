@@ -319,10 +319,12 @@ def test_heartbeats_after_a_firing_are_refused_until_arm(
     assert "the guard fired (cause: trigger (cancelkit trigger))" in refused.stderr
     assert "cancelkit arm" in refused.stderr
     status = guard.cli("status")
+    assert status.returncode == 1  # not armed: a monitor's alarm
     assert status.stdout.startswith("state: fired")
     assert guard.cli("arm").returncode == 0
     assert guard.cli("heartbeat").returncode == 0
     assert guard.status()["state"] == "armed"  # type: ignore[index]
+    assert guard.cli("guard", "--status").returncode == 0
 
 
 def test_a_guard_killed_mid_firing_finishes_it_when_started_again_before_arming(
@@ -387,6 +389,7 @@ def test_a_venue_unreachable_at_start_is_no_exit_and_the_status_names_it(
     assert "NetworkError" in down["unreachable"]
     shown = guard.cli("status")
     assert "venues unreachable: limitless" in shown.stdout
+    assert shown.returncode == 1
     fired = guard.cli("trigger")  # the reachable venue is still cancelled
     assert fired.returncode == 1
     assert "pm-main (polymarket): 3 cancelled; left: 0" in fired.stdout
@@ -409,7 +412,9 @@ def test_a_key_revoked_while_armed_shows_in_the_status(
     assert "AuthenticationError" in status["accounts"][0]["key"]
     assert [a["key"] for a in status["accounts"][1:]] == ["accepted", "accepted"]
     assert status["state"] == "armed"  # it stays up, and says so
-    assert "key REFUSED" in guard.cli("status").stdout
+    shown = guard.cli("status", "--json")
+    assert shown.returncode == 1
+    assert json.loads(shown.stdout)["accounts"][0]["key"].startswith("REFUSED")
 
 
 def test_sigterm_during_a_firing_lets_it_finish_then_exits_with_its_status(
