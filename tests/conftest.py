@@ -58,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
             ),
         )
     )
+    sandbox_module.on_desk_key.append(lambda key: SECRETS.add(key.secret))
     # Every private key PEM a sandbox's credentials hold (Kalshi's), whatever its name.
     sandbox_module.on_credentials.append(
         lambda made: PEM_SECRETS.update(
