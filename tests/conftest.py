@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import cancelkit
 import pytest
 from helpers import (
     LM_SECRET,
     LM_TOKEN_ID,
+    PEM_SECRETS,
     PM_KEY_ID,
     PM_SECRET_32,
     PM_SECRET_64,
     Script,
     fast_retry,
+    pem_secrets,
 )
 from hypothesis import settings
 
@@ -47,8 +50,25 @@ def pytest_configure(config: pytest.Config) -> None:
     _exceptions.on_error.append(ERRORS.append)
     sandbox_module.on_credentials.append(
         lambda made: SECRETS.update(
-            {made.polymarket_secret_key, made.limitless_secret, made.limitless_other_secret}
+            {made.polymarket_secret_key, made.limitless_secret, made.limitless_other_secret},
+            # A Kalshi PEM whole, and each line of its body (a leak of one is a leak).
+            *(
+                [pem, *(line for line in pem.splitlines() if "-----" not in line)]
+                for pem in (made.kalshi_rsa_private_key, made.kalshi_ed25519_private_key)
+            ),
         )
+    )
+    # Every private key PEM a sandbox's credentials hold (Kalshi's), whatever its name.
+    sandbox_module.on_credentials.append(
+        lambda made: PEM_SECRETS.update(
+            *(pem_secrets(v) for v in attrs.asdict(made).values() if _is_private_pem(v))
+        )
+    )
+
+
+def _is_private_pem(value: object) -> bool:
+    return isinstance(value, str | bytes) and (
+        b"PRIVATE KEY-----" in value if isinstance(value, bytes) else "PRIVATE KEY-----" in value
     )
 
 
@@ -64,7 +84,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.passed:
         return
     haystack = "\n".join(texts)
-    leaked = [s for s in (*SECRETS, *SIGNATURES) if len(s) >= 16 and s in haystack]
+    leaked = [s for s in (*SECRETS, *PEM_SECRETS, *SIGNATURES) if len(s) >= 16 and s in haystack]
     if leaked:
         report.outcome = "failed"
         report.longrepr = (

@@ -25,14 +25,22 @@ def json_line(label: str, text: str) -> Any:
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
 
 
+# How a venue's listing shows an order: (its id's key, a key every listed order
+# has and no cancelkit record does). One row per shape, whichever venues share it.
+_LISTED = (("id", "marketSlug"), ("order_id", "ticker"))
+
+
 def listed_order_id(record: Any) -> str | None:
     """The id of a line of ``cancelkit orders <venue> --json`` (an order as the
-    listing shows it: an ``id`` and a ``marketSlug``, as both venues' are), so that
-    a listing can be reviewed and then cancelled."""
-    if not isinstance(record, dict) or "marketSlug" not in record:
+    listing shows it: an ``id`` and a ``marketSlug``, or an ``order_id`` and a
+    ``ticker``), so that a listing can be reviewed and then cancelled."""
+    if not isinstance(record, dict):
         return None
-    order_id = record.get("id")
-    return order_id if isinstance(order_id, str) else None
+    for id_key, marker in _LISTED:
+        if marker in record:
+            order_id = record.get(id_key)
+            return order_id if isinstance(order_id, str) else None
+    return None
 
 
 def no_bare_dash(args: Sequence[tuple[str, str]]) -> None:

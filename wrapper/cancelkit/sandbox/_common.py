@@ -234,7 +234,8 @@ def _parsed(body: bytes) -> Any:
         raise Refusal(_admin_error(400, TOO_DEEP)) from None
 
 
-_ORDER_FIELDS = {"id", "owner", "client_order_id", "market_slug", "status"}
+_ORDER_FIELDS = {"id", "owner", "client_order_id", "market_slug", "status", "subaccount"}
+_MAX_SUBACCOUNT = 63  # Kalshi: 0 (primary) to 63
 
 
 def _order(item: Any, default_owner: str | None) -> Order:
@@ -254,12 +255,20 @@ def _order(item: Any, default_owner: str | None) -> Order:
     status = item.get("status", OPEN)
     if status not in STATUSES:
         raise ValueError(f"status must be one of {list(STATUSES)}, not {status!r}")
+    subaccount = item.get("subaccount")
+    if subaccount is not None and (
+        isinstance(subaccount, bool)
+        or not isinstance(subaccount, int)
+        or not 0 <= subaccount <= _MAX_SUBACCOUNT
+    ):
+        raise ValueError(f"subaccount must be a whole number from 0 to {_MAX_SUBACCOUNT} or null")
     return Order(
         id=str(item["id"]),
         owner=str(item["owner"]),
         client_order_id=item.get("client_order_id"),
         market_slug=item.get("market_slug"),
         status=status,
+        subaccount=subaccount,
     )
 
 
