@@ -414,7 +414,8 @@ def kalshi(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     sign = _kalshi_signing.measure(args.sign_calls, args.sign_rounds)
     lat = _kalshi.latency(box, args.k_per_round, args.k_rounds, args.warmup)
     kill = {
-        (by, count): _kalshi_kill.measure(box, by, count, args.k_kill_rounds)
+        (via, by, count): _kalshi_kill.measure(box, via, by, count, args.k_kill_rounds)
+        for via in ("cli", "library")
         for by, count in args.k_kill
     }
     return [

@@ -184,7 +184,7 @@ def latency(
     """Per key type, each contender's single-cancel latencies (seconds): round 0 warms
     every contender up; then ``rounds`` of ``per_round`` cancels each, interleaved."""
     samples = {kind: {name: [] for name in CONTENDERS} for kind in KEY_TYPES}  # type: ignore[var-annotated]
-    box.kalshi_knobs(validate=False, limits=False)
+    box.kalshi_knobs(validate=False, published_limits=False)
     try:
         for round_no in range(rounds + 1):
             for kind in KEY_TYPES:
@@ -192,12 +192,12 @@ def latency(
                 shift = round_no % len(names)
                 for name in names[shift:] + names[:shift]:
                     ids = _ids(warmup if round_no == 0 else per_round)
-                    box.kalshi_seed(ids, kind)
+                    box.kalshi_seed(ids)
                     measured = CONTENDERS[name](box, kind, ids)
                     if round_no > 0:
                         samples[kind][name].extend(measured)
     finally:
-        box.kalshi_knobs(validate=True, limits=True)
+        box.kalshi_knobs(validate=True, published_limits=True)
     return samples
 
 
