@@ -22,7 +22,9 @@ TIER = "basic"
 WRITE_RATE = 100.0  # Basic: tokens per second into the Write bucket
 WRITE_CAPACITY = 100.0  # Basic: tokens the Write bucket holds (1 s of budget)
 COST = 2  # tokens per order cancelled, single or batch
-KEY = "rsa"  # the key type of the kill runs (the signature is not what limits them)
+# The key type of the kill runs: Ed25519, the web app's default since 2026-10-01 (the
+# signature does not limit a kill; an RSA key adds its load, ~60 ms, to each start).
+KEY = "ed25519"
 BY_IDS = "by ids (batches of 50)"
 BY_ALL = "--all (cancel-all, confirmed by listing)"
 IDS_GOAL = 1.1  # issue 32: by ids at most 1.1 x the bucket's floor
@@ -135,12 +137,13 @@ def table(rows: dict[tuple[str, str, int], dict[str, Any]], rounds: int) -> list
         "at the start (300 orders: 5.0 s). 'cli' rows run `cancelkit cancel kalshi",
         "--from-file IDS` / `--all` with `--tier basic --json` in a fresh process (its",
         "start, ~0.4 s, included; outcomes from its records); 'library' rows the async",
-        f"client's `cancel_orders` / `cancel_all` in this process. {KEY.upper()} key; each row",
-        f"is the run of median wall time of {rounds}; requests and 429s are the sandbox's",
-        "log of that run. The sandbox's schema validation is off here: it spends ~100 ms",
-        "(70-270 ms) on a 50-order batch before it charges the bucket, a delay between",
-        "arrival and charge that no client can see (with it on, each 300-order kill met",
-        "one 429 and its back-off). The clients pace at 97% of the published refill",
+        "client's `cancel_orders` / `cancel_all` in this process. Ed25519 key (an RSA",
+        "key adds its load to each start: see the signing section); each row is the run",
+        f"of median wall time of {rounds}; requests and 429s are the sandbox's log of that",
+        "run. The sandbox's schema validation is off here: it spends ~100 ms (70-270 ms)",
+        "on a 50-order batch before it charges the bucket, a delay between arrival and",
+        "charge that no client can see (with it on, each 300-order kill met one 429 and",
+        "its back-off). The clients pace at 97% of the published refill",
         "(`cancelkit.kalshi._rates.CLIENT_RATE_SHARE`): a batch that empties the bucket",
         "and arrives a few ms early is otherwise refused.",
         "",

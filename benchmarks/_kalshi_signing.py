@@ -97,9 +97,26 @@ def candidates(keys: dict[str, str]) -> tuple[dict[str, dict[str, Callable[[], o
 
 
 Figures = dict[str, dict[str, tuple[float, float]]]  # kind -> name -> (µs, x primitive)
+Result = tuple[Figures, dict[str, str], dict[str, float]]
+LOADS = 15  # key loads per type (each client's construction, each CLI start)
 
 
-def measure(calls: int, rounds: int) -> tuple[Figures, dict[str, str]]:
+def key_loads(keys: dict[str, str], repeats: int) -> dict[str, float]:
+    """Median CPU ms of ``KalshiAuth(key_id, pem)`` per key type, interleaved: what
+    every client construction (and every CLI start) pays. cryptography checks an
+    RSA private key's consistency when loading it."""
+    from cancelkit.kalshi._auth import KalshiAuth
+
+    samples: dict[str, list[float]] = {kind: [] for kind in keys}
+    for _ in range(repeats):
+        for kind, pem in keys.items():
+            started = time.thread_time()
+            KalshiAuth("key", pem)
+            samples[kind].append((time.thread_time() - started) * 1e3)
+    return {kind: statistics.median(values) for kind, values in samples.items()}
+
+
+def measure(calls: int, rounds: int) -> Result:
     """Per key type and candidate, (median µs per call, median ratio to the primitive
     in the same block), and the SDK's refusals by key type.
 
@@ -109,7 +126,8 @@ def measure(calls: int, rounds: int) -> tuple[Figures, dict[str, str]]:
     Each ratio pairs a candidate with the primitive of its own block: a busy
     machine's drift between blocks cancels out. Times are this thread's CPU time
     (``time.thread_time``): other processes' turns on the cores are not counted."""
-    table, refused = candidates(pems())
+    keys = pems()
+    table, refused = candidates(keys)
     samples = {k: {n: [] for n in named} for k, named in table.items()}  # type: ignore[var-annotated]
     for block_no in range(rounds * BLOCKS):
         for kind, named in table.items():
@@ -132,12 +150,12 @@ def measure(calls: int, rounds: int) -> tuple[Figures, dict[str, str]]:
             )
             for name, values in named.items()
         }
-    return figures, refused
+    return figures, refused, key_loads(keys, LOADS)
 
 
-def table(result: tuple[Figures, dict[str, str]]) -> list[str]:
+def table(result: Result) -> list[str]:
     """The results section."""
-    figures, refused = result
+    figures, refused, loads = result
     lines = [
         "## Kalshi: signing cost per request (CPU µs, median of interleaved blocks)",
         "",
@@ -176,6 +194,10 @@ def table(result: tuple[Figures, dict[str, str]]) -> list[str]:
         f"An Ed25519 key signs a request in {ed_us:.1f} µs against RSA-PSS's {rsa_us:.1f} µs"
         f" ({rsa_us / ed_us:.0f} x less CPU per request, {rsa_us - ed_us:.0f} µs saved on every"
         " attempt, single or batch); kalshi-python-async 3.2.0 cannot sign with one.",
+        f"Loading the key, which every client construction and every CLI start does, takes"
+        f" {loads['ed25519']:.2f} ms of CPU for Ed25519 and {loads['rsa']:.1f} ms for RSA"
+        " (cryptography checks an RSA private key's consistency as it loads it): an RSA key",
+        "also delays a CLI kill's first request by that much.",
         "",
     ]
     return lines
