@@ -413,11 +413,11 @@ def kalshi(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     load = os.getloadavg()[0]
     sign = _kalshi_signing.measure(args.sign_calls, args.sign_rounds)
     lat = _kalshi.latency(box, args.k_per_round, args.k_rounds, args.warmup)
-    kill = {
-        (via, by, count): _kalshi_kill.measure(box, via, by, count, args.k_kill_rounds)
-        for via in ("cli", "library")
-        for by, count in args.k_kill
-    }
+    kill = _kalshi_kill.measure(
+        box,
+        [(via, by, count) for via in ("cli", "library") for by, count in args.k_kill],
+        args.k_kill_rounds,
+    )
     return [
         KALSHI_BEGIN,
         "",
