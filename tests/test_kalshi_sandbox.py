@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
 import time
 import types
 from collections.abc import Callable
@@ -18,7 +23,8 @@ import pytest
 from cancelkit import OrderNotFound
 from cancelkit.kalshi import _rates as rates
 from cancelkit.kalshi._auth import KalshiAuth
-from cancelkit.sandbox import Sandbox, _state
+from cancelkit.kalshi._client import KalshiClient
+from cancelkit.sandbox import Sandbox, _contract, _state
 from cancelkit.sandbox._kalshi import V2_HINT
 from helpers import fast_retry
 
@@ -301,6 +307,15 @@ def test_a_batch_answers_one_entry_per_order_errors_included(cancelkit_sandbox: 
     assert resting_ids(box) == {elsewhere.id}
 
 
+def test_an_empty_batch_is_answered_with_no_entries(cancelkit_sandbox: Sandbox) -> None:
+    # No minItems on `orders`, and the exchange's `validate: required` takes [].
+    box = cancelkit_sandbox
+    order = box.seed_kalshi()
+    answer = send(box, "DELETE", "/portfolio/events/orders/batched", b'{"orders": []}')
+    assert (answer.status_code, answer.json()) == (200, {"orders": []})
+    assert resting_ids(box) == {order.id}
+
+
 def test_unknown_orders_are_404_and_another_members_are_unknown(
     cancelkit_sandbox: Sandbox,
 ) -> None:
@@ -318,6 +333,8 @@ def test_unknown_orders_are_404_and_another_members_are_unknown(
             assert answer.status_code == 404, (method, target)
             assert answer.json()["code"] == "not_found"
     assert box.kalshi.orders["theirs-1"].status == "open"
+    # GET on the legacy batch path is GetOrder of an order "batched": unknown.
+    assert send(box, "GET", "/portfolio/orders/batched").status_code == 404
 
 
 def test_cancel_all_is_204_with_no_body_and_clears_every_subaccount(
@@ -419,6 +436,34 @@ def test_the_tiers_write_bucket_answers_429_as_documented(
     assert box.kalshi.stats.rate_limited == 2
 
 
+def test_tokens_are_charged_as_a_request_arrives_not_after_its_validation(
+    cancelkit_sandbox: Sandbox, frozen: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page's first request in a process compiles its spec: the sandbox's own work
+    # must not move the moment the exchange counts the tokens.
+    box = cancelkit_sandbox
+    size = rates.batch_size("basic")
+    ids = [box.seed_kalshi().id for _ in range(2 * size)]
+    real = _contract.check
+    slow = [0.5]
+
+    def check(*args: Any) -> Any:
+        frozen[0] += slow.pop() if slow else 0.0  # the first check takes half a second
+        return real(*args)
+
+    monkeypatch.setattr(_contract, "check", check)
+
+    def batch(chosen: list[str]) -> httpx.Response:
+        body = httpx.Request("GET", "/", json={"orders": [{"order_id": i} for i in chosen]})
+        return send(box, "DELETE", "/portfolio/events/orders/batched", body.content)
+
+    start = frozen[0]
+    assert batch(ids[:size]).status_code == 200  # a full bucket's worth
+    frozen[0] = start + 1.0  # a whole refill after it arrived
+    assert batch(ids[size:]).status_code == 200
+    assert box.kalshi.stats.rate_limited == 0
+
+
 def test_a_higher_tier_holds_a_bigger_batch(
     cancelkit_sandbox: Sandbox, frozen: list[float]
 ) -> None:
@@ -432,6 +477,8 @@ def test_a_higher_tier_holds_a_bigger_batch(
     assert resting_ids(box) == set()
     with box.kalshi_client() as client:
         assert client._tier == "advanced"  # the factory's client paces at the knob's tier
+    with box.kalshi_client(tier="expert") as client:
+        assert client._tier == "expert"  # unless told otherwise
 
 
 def test_published_limits_off_turns_the_buckets_off(
@@ -484,7 +531,6 @@ HOSTILE_BATCHES = [
     b"[]",
     b'{"orders": 5}',
     b'{"orders": [1]}',
-    b'{"orders": []}',
     b'{"orders": [{"order_id": 5}]}',
     b'{"orders": [{"order_id": "a", "subaccount": "x"}]}',
     b'{"orders": [{"order_id": "a", "subaccount": 64}]}',
@@ -580,3 +626,92 @@ def test_the_kalshi_book_is_in_the_sandbox_views(cancelkit_sandbox: Sandbox) -> 
         box.seed_kalshi(status="open")
     with pytest.raises(ValueError, match="subaccount"):
         box.seed_kalshi(subaccount=64)
+
+
+# --- the kill switch end to end: every signature verified, the buckets enforced ------
+
+
+def test_an_order_answered_cancelled_but_still_listed_is_failed_not_cancelled(
+    cancelkit_sandbox: Sandbox, kind: str
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(cancel_delay=30)  # the cancel is answered; the order stays listed resting
+    order = box.seed_kalshi().id
+    (result,) = use(box, kind, "rsa", lambda c: c.cancel_orders([order], deadline=1.5))
+    assert result.status == "failed"
+    assert "still listed resting" in (result.message or "")
+
+
+def test_an_order_that_fills_while_its_cancel_is_pending_is_filled(
+    cancelkit_sandbox: Sandbox, kind: str
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(fill_pending=1.0)
+    order = box.seed_kalshi().id
+    (result,) = use(box, kind, "rsa", lambda c: c.cancel_orders([order], deadline=10))
+    assert result.status == "filled"
+    assert box.kalshi.orders[order].status == "filled"
+
+
+def test_a_cancel_answered_about_another_order_is_confirmed_by_asking_the_order(
+    cancelkit_sandbox: Sandbox, kind: str
+) -> None:
+    # Kalshi's changelog (2026-05-21): the cancel runs, the answer describes another order.
+    box = cancelkit_sandbox
+    box.set_knobs(wrong_answer_rate=1.0)
+    order = box.seed_kalshi(client_order_id="asked-for")
+    answer = use(box, kind, "ed25519", lambda c: c.cancel_order(order.id))
+    assert answer.order_id != order.id  # the exchange's (wrong) word, kept as it came
+    assert resting_ids(box) == set()
+    methods = [(r.method, r.path.rsplit("/", 2)[-2]) for r in box.requests]
+    assert methods == [("DELETE", "orders"), ("GET", "orders")]  # then one GetOrder
+    assert box.kalshi.stats.wrong_answers == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_sandbox_command_serves_kalshi_with_the_credentials_it_prints() -> None:
+    port = _free_port()
+    command = [sys.executable, "-m", "cancelkit", "sandbox", "--kalshi-port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:  # the banner, up to its last line
+            lines.append(line)
+            if line.startswith("Press Ctrl+C"):
+                break
+        text = "".join(lines)
+        assert f"Kalshi         http://127.0.0.1:{port}/trade-api/v2\n" in text
+        exports = text[text.index("\nexport ") : text.index("\nSeed an open order")]
+        env = dict(token.split("=", 1) for token in shlex.split(exports) if token != "export")
+        assert env["KALSHI_API_URL"] == f"http://127.0.0.1:{port}/trade-api/v2"
+        seeded = httpx.post(f"http://127.0.0.1:{port}/_sandbox/orders", json={"id": "cli-k1"})
+        assert seeded.status_code == 201
+        with KalshiClient(
+            env["KALSHI_API_KEY_ID"], env["KALSHI_PRIVATE_KEY"], base_url=env["KALSHI_API_URL"]
+        ) as client:
+            assert [o.order_id for o in client.open_orders()] == ["cli-k1"]
+            assert client.cancel_order("cli-k1").order_id == "cli-k1"
+            assert client.open_orders() == []
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("offset", [-120.0, 600.0])
+def test_a_client_whose_clock_is_off_corrects_it_from_the_date_header(
+    cancelkit_sandbox: Sandbox, kind: str, offset: float
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=offset)  # the exchange's clock (and its Date) moved
+    order = box.seed_kalshi()
+    answer = use(box, kind, "ed25519", lambda c: c.cancel_order(order.id))
+    assert answer.order_id == order.id
+    statuses = [r.status for r in box.requests]
+    assert statuses == [401, 200]  # refused once, then re-signed by the corrected clock
+    assert box.kalshi.stats.auth_failures == statuses.count(401)

@@ -20,7 +20,7 @@ from cancelkit._cli._sandbox import banner, host_warning
 from cancelkit.sandbox import DEFAULT_MARKET, Knobs, Sandbox
 from cancelkit.sandbox._state import Book, Order
 from click.testing import CliRunner
-from helpers import lm_headers, pm_headers
+from helpers import ks_headers, lm_headers, pm_headers
 
 DEEP = b'{"orders": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 JSON = {"content-type": "application/json"}
@@ -42,15 +42,22 @@ def test_deeply_nested_bodies_are_4xx_everywhere(
     box = cancelkit_sandbox
     box.set_knobs(validate=validate)
     box.seed_polymarket("o1")
+    kalshi_root = box.kalshi_url.removesuffix("/trade-api/v2")
     admin = [
         (url + route, JSON)
-        for url in (box.polymarket_url, box.limitless_url)
+        for url in (box.polymarket_url, box.limitless_url, kalshi_root)
         for route in ("/_sandbox/orders", "/_sandbox/knobs")
     ]
     for url, headers in admin + _signed_posts(box, DEEP):
         answer = httpx.post(url, content=DEEP, headers=headers)
         assert 400 <= answer.status_code < 500, (url, answer.status_code)
         assert "message" in answer.json()
+    # Kalshi's batch cancel is a DELETE with a body.
+    batch = "/portfolio/events/orders/batched"
+    headers = {**JSON, **ks_headers(box, "DELETE", batch)}
+    answer = httpx.request("DELETE", box.kalshi_url + batch, content=DEEP, headers=headers)
+    assert 400 <= answer.status_code < 500, answer.status_code
+    assert "message" in answer.json()
 
 
 @pytest.mark.parametrize(

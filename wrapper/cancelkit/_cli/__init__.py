@@ -109,6 +109,11 @@ _NOT_LOOPBACK = (
     help="Limitless: orders of each cancel-all that cannot be cancelled (a 207).",
 )
 @click.option(
+    "--wrong-answer-rate",
+    default=0.0,
+    help="Kalshi: share of V2 cancels answered about another order (the cancel takes effect).",
+)
+@click.option(
     "--tier",
     default="basic",
     show_default=True,

@@ -4,7 +4,7 @@ It verifies signatures as the exchanges describe, validates every request agains
 the verbatim specs with openapi-core, keeps an in-memory order book per account,
 and can inject the faults a kill switch must survive. Routes under ``/_sandbox/``
 (seeding and listing orders, knobs, counters) are the sandbox's own, not part of
-either exchange's API.
+any exchange's API.
 
 >>> with Sandbox() as sandbox:                                   # doctest: +SKIP
 ...     sandbox.seed_polymarket("ord-1", market_slug="nba-lal-bos")
@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from .._limiter import GLOBAL
+from ..kalshi._rates import Tier
 from ..limitless._rates import LIMITLESS
 from ._kalshi import DEFAULT_TICKER, KALSHI_STATUSES, MEMBER, PREFIX, KalshiKey, kalshi_app
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
@@ -103,7 +104,8 @@ class KnobChanges(TypedDict, total=False):
     stream_duplicate_every: int
     stream_reorder_every: int
     stream_close_after: int
-    tier: Literal["basic", "advanced", "expert", "premier", "paragon", "prime", "prestige"]
+    wrong_answer_rate: float
+    tier: Tier
 
 
 POLYMARKET_ACCOUNT = "pm-demo"
@@ -440,28 +442,38 @@ class Sandbox:
         return c.limitless_token_id, c.limitless_secret, self.limitless_url
 
     def kalshi_client(
-        self, *, key: KalshiKeyType = "ed25519", **kwargs: Unpack[_SyncOptions]
+        self,
+        *,
+        key: KalshiKeyType = "ed25519",
+        tier: Tier | None = None,
+        **kwargs: Unpack[_SyncOptions],
     ) -> KalshiClient:
         """A Kalshi client for a demo key: ``key`` ``ed25519`` or ``rsa`` (RSA-PSS);
-        its tier is the ``tier`` knob's, keyword arguments as the constructor's."""
+        ``tier`` the ``tier`` knob's unless given; keyword arguments as the
+        constructor's (``base_url`` defaults to this sandbox)."""
         from cancelkit.kalshi._client import KalshiClient
 
         key_id, pem = self.credentials.kalshi_key(key)
         options: dict[str, Any] = {"base_url": self.kalshi_url} | dict(kwargs)
-        return KalshiClient(key_id, pem, tier=self._kalshi_tier(), **options)
+        return KalshiClient(key_id, pem, tier=tier or self._kalshi_tier(), **options)
 
     def async_kalshi_client(
-        self, *, key: KalshiKeyType = "ed25519", **kwargs: Unpack[_AsyncOptions]
+        self,
+        *,
+        key: KalshiKeyType = "ed25519",
+        tier: Tier | None = None,
+        **kwargs: Unpack[_AsyncOptions],
     ) -> AsyncKalshiClient:
         """An async Kalshi client for a demo key (see :meth:`kalshi_client`)."""
         from cancelkit.kalshi._client import AsyncKalshiClient
 
         key_id, pem = self.credentials.kalshi_key(key)
         options: dict[str, Any] = {"base_url": self.kalshi_url} | dict(kwargs)
-        return AsyncKalshiClient(key_id, pem, tier=self._kalshi_tier(), **options)
+        return AsyncKalshiClient(key_id, pem, tier=tier or self._kalshi_tier(), **options)
 
-    def _kalshi_tier(self) -> Any:
-        return self.kalshi.knobs.tier
+    def _kalshi_tier(self) -> Tier:
+        tier: Tier = self.kalshi.knobs.tier  # type: ignore[assignment]  # checked by Knobs
+        return tier
 
     def polymarket_client(self, **kwargs: Unpack[_SyncOptions]) -> PolymarketUSClient:
         """A :class:`cancelkit.PolymarketUSClient` for the demo key; keyword arguments

@@ -1,4 +1,4 @@
-"""What both sandbox exchanges share: refusals, faults, admin routes, strict parsing.
+"""What the sandbox exchanges share: refusals, faults, admin routes, strict parsing.
 
 Everything a client sends is read from the raw bytes (path, query, headers) and
 parsed strictly: only ASCII digits are digits, a header the exchange reads once
@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import _contract, _requests
 from ._state import FILLED, OPEN, STATUSES, Arrival, Book, Order
 
-TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
+TIMESTAMP_WINDOW = 30.0  # seconds a timestamp may be off server time (Kalshi states none: the same)
 ErrorShape = Callable[[int, str], Response]
 TOO_DEEP = "Request body is nested too deeply"
 
@@ -161,8 +161,16 @@ def take_effect(
     return done
 
 
-def contract_check(book: Book, name: str, request: Request, body: bytes, error: ErrorShape) -> Any:
-    """The body as the spec unmarshals it, or a refusal in the exchange's shape."""
+def contract_check(
+    book: Book,
+    name: str,
+    request: Request,
+    body: bytes,
+    error: ErrorShape,
+    query: list[tuple[str, str]] | None = None,
+) -> Any:
+    """The body as the spec unmarshals it, or a refusal in the exchange's shape.
+    ``query``: the query as the exchange reads it, if not as sent."""
     if not book.knobs.validate:
         try:
             return json.loads(body) if body else None
@@ -176,7 +184,7 @@ def contract_check(book: Book, name: str, request: Request, body: bytes, error: 
             request.method,
             # The wire path: a decoded %2F would split a segment and match nothing.
             raw_path(request).decode("latin-1"),
-            list(request.query_params.multi_items()),
+            list(request.query_params.multi_items()) if query is None else query,
             list(request.headers.items()),
             body,
         )
@@ -273,7 +281,7 @@ def _order(item: Any, default_owner: str | None) -> Order:
 
 
 def admin_routes(book: Book) -> list[BaseRoute]:
-    """Sandbox-only routes under /_sandbox/: not part of either exchange's API.
+    """Sandbox-only routes under /_sandbox/: not part of any exchange's API.
 
     A request here changes all it asks for or nothing: every item is checked first.
     """

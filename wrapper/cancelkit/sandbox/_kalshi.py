@@ -7,11 +7,14 @@ as the exchange has since June 2026 ("Please switch to the V2 endpoints").
 
 Every request is signed as Kalshi describes: ``timestamp (ms) + METHOD + path``
 (the full path, without the query), verified with the registered public key by
-its type (RSA-PSS with SHA-256, MGF1(SHA-256) and a 32-byte salt; or Ed25519);
-then validated against the verbatim pages in ``specs/kalshi/``; then charged to
-the key's Read or Write token bucket at the ``tier`` knob's figures (the table
-the clients pace themselves with, ``cancelkit.kalshi._rates``). Orders belong to
-a member and a subaccount (0 to 63); a key acts for its member's subaccounts.
+its type (RSA-PSS with SHA-256, MGF1(SHA-256) and a 32-byte salt; or Ed25519),
+with a timestamp within 30 s of the sandbox clock (Kalshi's pages state no
+window); then charged, as it arrives, to the key's Read or Write token bucket at
+the ``tier`` knob's figures (the table the clients pace themselves with,
+``cancelkit.kalshi._rates``); then validated against the verbatim pages in
+``specs/kalshi/``. Orders belong to a member and a subaccount (0 to 63); a key
+acts for its member's subaccounts. Kalshi has no pending-cancel state: an order
+whose cancel is pending (the ``cancel_delay`` knob) is listed ``resting``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +60,7 @@ STATUS_WORDS = {OPEN: "resting", CANCELLED: "canceled", FILLED: "executed"}
 KALSHI_STATUSES = {word: status for status, word in STATUS_WORDS.items()}
 MAX_SUBACCOUNT = 63
 _MILLIS = re.compile(rb"[0-9]{1,16}")  # as Polymarket's: nothing longer is in the window
-_DIGITS = re.compile(r"-?[0-9]{1,18}")
+_DIGITS = re.compile(r"-?[0-9]{1,19}")  # an int64 has at most 19 digits
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
 _CODES = {
     400: "bad_request",
@@ -66,6 +71,7 @@ _CODES = {
     500: "internal_server_error",
 }
 _MAX_CURSOR = 1024
+_STRING_PARAMETERS = frozenset({"market_ticker", "ticker", "event_ticker", "cursor", "status"})
 
 
 @attrs.frozen
@@ -250,18 +256,30 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         body: bytes,
         operation: str,
         page: str | None,
-        units: Callable[[Any], int] | None = None,
+        units: Callable[[bytes], int] | None = None,
     ) -> tuple[Arrival, KalshiKey, Any]:
-        """Auth, the page's contract, the key's tokens, the faults, the injected 500:
+        """Auth, the key's tokens, the page's contract, the faults, the injected 500:
         what every endpoint goes through before it acts. ``units``: how many of the
         operation's cost the request takes, from its body."""
         # Authenticated first: an unsigned request must not spend a key's tokens.
         key: KalshiKey = common.counting_auth_failures(book, lambda: authenticate(request))
+        # Charged as it arrives, before the contract check (milliseconds for a batch,
+        # more for a page's first request in a process): a client pacing itself by the
+        # same buckets must not meet a 429 made by the sandbox's own work.
+        charge(key, operation, 1 if units is None else units(body))
         payload = None
         if page is not None:
-            payload = common.contract_check(book, f"kalshi/{page}", request, body, error)
-        charge(key, operation, 1 if units is None else units(payload))
-        arrival = await common.faults(book, request, body, key.key_id, error, operation)
+            # An empty string parameter is an absent one to the exchange (its Go types
+            # skip the optional pointer); openapi-core would refuse it.
+            query = [
+                (name, value)
+                for name, value in request.query_params.multi_items()
+                if value or name not in _STRING_PARAMETERS
+            ]
+            payload = common.contract_check(book, f"kalshi/{page}", request, body, error, query)
+        # No operation: Polymarket's per-endpoint windows (endpoint_limits) are not
+        # Kalshi's; its limits are the buckets above.
+        arrival = await common.faults(book, request, body, key.key_id, error)
         if arrival.fault(book.knobs.failure_rate, "failures_injected"):
             raise Refusal(error(500, "sandbox: injected internal error"))
         return arrival, key, payload
@@ -304,14 +322,26 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         order = mine(order_id, key, subaccount_query(request, 0))
         if order is None or not in_market(order, request.query_params.get("market_ticker")):
             return error(404, "order not found")
-        reduced = remaining(order)
+        answer = cancelled_entry(order, remaining(order))
+        if arrival.fault(book.knobs.wrong_answer_rate, "wrong_answers"):
+            answer = misdescribed(answer)
         return common.take_effect(
             book,
             arrival,
             order,
             not_open=error(404, "order not found or no longer resting"),
-            done=JSONResponse(cancelled_entry(order, reduced)),
+            done=JSONResponse(answer),
         )
+
+    def misdescribed(answer: dict[str, Any]) -> dict[str, Any]:
+        """The answer about another order (changelog 2026-05-21): its id, client id
+        and quantity are not the request's."""
+        other = hashlib.sha256(b"other|" + answer["order_id"].encode()).hexdigest()
+        return answer | {
+            "order_id": str(uuid.UUID(other[:32])),
+            "client_order_id": other[32:],
+            "reduced_by": _fp(float(answer["reduced_by"]) + 1),
+        }
 
     def cancelled_entry(order: Order, reduced: float) -> dict[str, Any]:
         entry: dict[str, Any] = {"order_id": order.id}
@@ -321,20 +351,26 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         entry["ts_ms"] = int(book.now() * 1000)
         return entry
 
-    def batch_units(payload: Any) -> int:
-        orders = payload.get("orders") if isinstance(payload, dict) else None
-        if not isinstance(orders, list) or not all(isinstance(o, dict) for o in orders):
-            # Only reachable with the validate knob off; the exchange's word is a 400.
-            raise Refusal(error(400, "orders must be a list of {order_id, subaccount} objects"))
-        if not orders:
-            raise Refusal(error(400, "orders must hold at least one order"))
-        return len(orders)
+    def batch_units(body: bytes) -> int:
+        """The orders a batch body lists (2 tokens each), read before the contract
+        check; a body that lists none readable costs one order's worth (its 400
+        comes next). No minItems, and Go's ``validate: required`` takes an empty list:
+        answered with no entries, charged nothing."""
+        try:
+            orders = json.loads(body).get("orders")
+        except (ValueError, RecursionError, AttributeError):
+            return 1
+        return len(orders) if isinstance(orders, list) else 1
 
     def batch_items(payload: Any) -> list[tuple[str, int, Any]]:
         """(order id, subaccount, market ticker) of every entry, all checked before
         any is acted on: a bad entry refuses the whole batch (400)."""
+        orders = payload.get("orders") if isinstance(payload, dict) else None
+        if not isinstance(orders, list) or not all(isinstance(o, dict) for o in orders):
+            # Only reachable with the validate knob off; the exchange's word is a 400.
+            raise Refusal(error(400, "orders must be a list of {order_id, subaccount} objects"))
         items = []
-        for item in payload["orders"]:
+        for item in orders:
             order_id = item.get("order_id")
             if not isinstance(order_id, str):  # validate knob off
                 raise Refusal(error(400, "each order needs an order_id string"))
@@ -489,7 +525,8 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         (_CANCEL, {"DELETE": cancel}),
         (_CANCEL_ALL, {"DELETE": cancel_all}),
         (_ORDERS, {"GET": list_orders, "POST": legacy}),
-        (_LEGACY_BATCH, {"DELETE": legacy, "POST": legacy}),
+        # GET reads an order whose id is "batched" (none is): GetOrder answers it.
+        (_LEGACY_BATCH, {"DELETE": legacy, "POST": legacy, "GET": get_order}),
         (_ORDER, {"GET": get_order, "DELETE": legacy}),
         (_LEGACY_CHANGE, {"POST": legacy}),
         (_TRIGGER, {"PUT": trigger}),

@@ -66,7 +66,14 @@ class Order:
 
 # Bounds that keep every knob meaningful: a value outside them (or NaN, or
 # infinity) would switch a check off or make every request fail.
-_RATES = ("failure_rate", "drop_rate", "throttle_rate", "spike_rate", "fill_pending")
+_RATES = (
+    "failure_rate",
+    "drop_rate",
+    "throttle_rate",
+    "spike_rate",
+    "fill_pending",
+    "wrong_answer_rate",
+)
 _BOUNDS: dict[str, tuple[float, float]] = {
     "rate_limit": (0.0, 1e6),
     "latency": (0.0, 60.0),
@@ -153,6 +160,9 @@ class Knobs:
         stream_reorder_every: every n-th execution message is sent after the next one.
         stream_close_after: a connection is closed once it has sent this many execution
             messages (0: never); what happens until the client reconnects is lost.
+        wrong_answer_rate: Kalshi: share of V2 cancels whose answer describes another
+            order (its ``order_id``, ``client_order_id`` and ``reduced_by``), as the
+            changelog of 2026-05-21 records; the cancel itself takes effect.
         tier: Kalshi: the demo keys' rate-limit tier (``basic`` ... ``prestige``), whose
             Read and Write token buckets (``cancelkit.kalshi._rates``) are enforced
             while ``published_limits`` is on.
@@ -182,6 +192,7 @@ class Knobs:
     stream_duplicate_every: int = 0
     stream_reorder_every: int = 0
     stream_close_after: int = 0
+    wrong_answer_rate: float = 0.0
     tier: str = "basic"
 
     def updated(self, **changes: Any) -> Knobs:
@@ -229,6 +240,7 @@ class Stats:
     stream_connections: int = 0  # private order stream connections accepted
     stream_executions: int = 0  # execution messages sent on them
     stream_dropped: int = 0  # execution messages dropped by the stream_drop_every knob
+    wrong_answers: int = 0  # Kalshi cancels answered about another order (wrong_answer_rate)
 
 
 class Book:
