@@ -195,6 +195,7 @@ def test_all_cancels_every_subaccount_with_one_request_and_says_so(
     assert "every resting order of every subaccount (cancel-all" in result.stderr
     assert "orders placed in the minute after the request may also be cancelled" in result.stderr
     assert "4 order(s): 4 not open" in result.stderr
+    assert "Traceback" not in result.stderr  # its orders are no input: nothing to journal
     assert not box.open_orders()
     assert cancels(box) == [("DELETE", "/trade-api/v2/portfolio/events/orders", "")]
 
@@ -246,6 +247,42 @@ def test_all_with_markets_cancels_their_resting_orders_by_batch(
     assert "callback failed" not in result.stderr
     lines = [json.loads(x) for x in journal.read_text().splitlines()]
     assert {x["order"] for x in lines if x.get("status") == "cancelled"} == wanted
+
+
+def test_verbose_shows_each_attempt_and_never_a_signed_header_or_the_key(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    """The signature covers neither query nor body (docs/security.md): a signed request
+    must never be logged. The debug log has method, path, status and timing only."""
+    box = cancelkit_sandbox
+    order = box.seed_kalshi()
+    result = kalshi(box, "cancel", "kalshi", order.id, "--verbose")
+    assert result.exit_code == 0, result.stderr
+    assert "DELETE /portfolio/events/orders/batched -> 200 (attempt 1" in (result.stderr)
+    assert "KALSHI-ACCESS" not in result.stderr.upper()
+    pem = box.env()["KALSHI_PRIVATE_KEY"]
+    body = [line for line in pem.splitlines() if line and "-----" not in line]
+    assert body
+    assert not [line for line in body if line in result.stderr + result.stdout]
+
+
+@pytest.mark.cancelkit_sandbox(latency=0.3)
+def test_status_lines_while_the_buckets_pace_the_run(
+    cancelkit_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stderr not a terminal: a status line every STATUS_EVERY seconds, the records
+    alone on stdout. 120 orders at Basic are 240 Write tokens: over a second."""
+    import cancelkit._cli._cancel as cli_run
+
+    monkeypatch.setattr(cli_run, "STATUS_EVERY", 0.2)
+    box = cancelkit_sandbox
+    ids = [box.seed_kalshi().id for _ in range(120)]
+    result = kalshi(box, "cancel", "kalshi", "--json", *ids)
+    assert result.exit_code == 0, result.stderr
+    status = [line for line in result.stderr.splitlines() if "orders done" in line]
+    assert status, result.stderr
+    assert "deadline 60 s" in status[-1]
+    assert len(result.stdout.splitlines()) == 120  # stdout carries only the records
 
 
 def test_ids_with_a_subaccount_send_it(cancelkit_sandbox: Sandbox) -> None:
@@ -329,3 +366,145 @@ def test_the_demo_cancels_on_all_three_venues() -> None:
         assert step in text, step
     assert "UNEXPECTED" not in text
     assert "All steps as expected" in text
+
+
+# --- the operator's worst days: real processes -------------------------------------------
+
+
+def cli(box: Sandbox, *args: str, timeout: float = 120) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "cancelkit", *args],
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def records(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.faults
+@pytest.mark.cancelkit_sandbox(latency=0.1)
+def test_kill_9_mid_batches_then_the_journal_alone_leaves_nothing_open(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    box = cancelkit_sandbox
+    ids = [box.seed_kalshi().id for _ in range(300)]  # six batches at Basic, ~5 s of tokens
+    journal = tmp_path / "journal.jsonl"
+    command = [sys.executable, "-m", "cancelkit", "cancel", "kalshi", *ids]
+    process = subprocess.Popen(
+        [*command, "--journal", str(journal)],
+        env={**os.environ, **box.env()},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    ends = time.monotonic() + 30
+    while box.kalshi.stats.cancels < 50 and time.monotonic() < ends:
+        time.sleep(0.005)
+    process.kill()
+    process.wait(timeout=10)
+    still = {o.id for o in box.open_orders()}
+    assert still, "the run finished before the kill: nothing tested"
+    lines = records(journal.read_text())
+    sent_lines = {r["order"] for r in lines if r.get("status") == "sent"}
+    # Write-ahead: every order the exchange cancelled was journaled "sent" first.
+    assert set(ids) - still <= sent_lines
+    resumed = cli(box, "cancel", "kalshi", "--from-file", str(journal), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not box.open_orders()
+    assert "300 order(s)" in resumed.stderr
+    outcomes = {r["order"]: r["status"] for r in records(resumed.stdout)}
+    assert set(outcomes) == set(ids)
+    # What the killed run cancelled is not_open now (the exchange's word), never
+    # "cancelled" twice; the rest this run cancelled (one the killed run's last
+    # request reached after the count above is not_open too).
+    assert {outcomes[i] for i in set(ids) - still} <= {"not_open"}
+    assert {outcomes[i] for i in still} <= {"cancelled", "not_open"}
+    assert sum(outcomes[i] == "cancelled" for i in still) >= len(still) - 50
+
+
+def test_a_stale_file_each_order_as_the_exchange_says_now(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A kill file written yesterday: some orders were cancelled since, one filled,
+    one is unknown to this key; the rest are cancelled. Without --missing-ok the
+    unknown one makes the exit status 1; with it, 0."""
+    box = cancelkit_sandbox
+    resting = [box.seed_kalshi().id for _ in range(5)]
+    gone = [box.seed_kalshi(status="canceled").id for _ in range(3)]
+    filled = box.seed_kalshi(status="executed").id
+    kill = tmp_path / "kill.txt"
+    kill.write_text("# yesterday's\n" + "\n".join([*resting, *gone, filled, UUID_2]) + "\n")
+    result = cli(box, "cancel", "kalshi", "--from-file", str(kill), "--json")
+    assert result.returncode == 1, result.stderr
+    outcomes = {r["order"]: r["status"] for r in records(result.stdout)}
+    assert outcomes == {
+        **dict.fromkeys(resting, "cancelled"),
+        **dict.fromkeys(gone, "not_open"),
+        filled: "filled",
+        UUID_2: "not_found",
+    }
+    assert not box.open_orders()
+    again = cli(box, "cancel", "kalshi", "--from-file", str(kill), "--missing-ok")
+    assert again.returncode == 0, again.stderr
+
+
+def test_two_operators_on_one_key_each_order_cancelled_once(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Two kill switches at once on the same key and the same file (two operators, one
+    incident): both exit 0, every order is cancelled once on the exchange, and what
+    one run cancelled the other reports not_open, never cancelled twice. Both runs
+    are in the state directory (``cancelkit runs``)."""
+    import os
+    import subprocess
+    import sys
+
+    box = cancelkit_sandbox
+    ids = [box.seed_kalshi().id for _ in range(120)]
+    kill = tmp_path / "kill.txt"
+    kill.write_text("\n".join(ids) + "\n")
+    command = [sys.executable, "-m", "cancelkit", "cancel", "kalshi", "--from-file", str(kill)]
+    env = {**os.environ, **box.env()}
+    runs = [
+        subprocess.Popen(
+            [*command, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    done = [run.communicate(timeout=120) for run in runs]
+    for run, (_, err) in zip(runs, done, strict=True):
+        assert run.returncode == 0, err
+    first, second = ({r["order"]: r["status"] for r in records(out)} for out, _ in done)
+    assert set(first) == set(second) == set(ids)
+    for order_id in ids:
+        # One of the two cancelled it; the other heard so from the exchange.
+        assert sorted((first[order_id], second[order_id])) == ["cancelled", "not_open"]
+    assert not box.open_orders()
+    assert all(o.cancel_count == 1 for o in box.kalshi.orders.values())
+    listed = cli(box, "runs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    kalshi_runs = [r for r in records(listed.stdout) if r.get("venue") == "kalshi"]
+    assert len(kalshi_runs) == 2
+
+
+def test_a_kalshi_listing_line_is_not_read_by_another_venue(tmp_path: Path) -> None:
+    """Each venue says its own listing's shape: a Kalshi listing given to another
+    venue's command is no list of ids there (refused, nothing sent)."""
+    listing = tmp_path / "open.jsonl"
+    listing.write_text(json.dumps(order("resting", UUID_1)) + "\n")
+    for venue in ("polymarket", "limitless"):
+        result = run("cancel", venue, "--dry-run", "--from-file", str(listing))
+        assert result.exit_code == 2, (venue, result.stdout)
+        assert "a JSON line that is not a cancelkit record" in result.stderr

@@ -92,7 +92,7 @@ def test_the_cli_imports_no_venue() -> None:
             assert not _touches(names, f"cancelkit.{venue}"), path
 
 
-# The sandbox command and the demo run both exchanges' sandboxes by design.
+# The sandbox command and the demo run every exchange's sandbox by design.
 _BOTH_VENUES = {"__init__.py", "_sandbox.py", "_demo.py"}
 
 

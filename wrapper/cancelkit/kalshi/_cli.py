@@ -96,7 +96,7 @@ def cancel_kalshi(
             " the key's --tier instead"
         )
     args = [(f"argument {n}", v) for n, v in enumerate(order_ids, 1)]
-    parsed = gather(args, opts.from_file, check.kalshi_order_id, foreign_ids)
+    parsed = gather(args, opts.from_file, check.kalshi_order_id, foreign_ids, LISTED)
     _, problems = cli.validate([("--market", m) for m in markets], check.ticker)
     kwargs: AsyncOptions = {"base_url": opts.base_url} if opts.base_url else {}
     chosen: rates.Tier = rates.TIERS[TIERS.index(tier)]
@@ -272,6 +272,10 @@ async def _cancel_in_markets(
 def _lister(client: AsyncKalshiClient, market: str, subaccount: int | None) -> Callable[[], Any]:
     return lambda: client.open_orders(ticker=market, subaccount=subaccount)
 
+
+# How `orders kalshi --json` shows an order (the generated Order's own keys): its
+# lines are read back by `cancel kalshi --from-file`, and by no other venue's.
+LISTED = ("order_id", "ticker")
 
 # Kalshi documents its order ids as UUIDs (the user_orders stream: ``format: uuid``);
 # Limitless's internal order ids are UUIDs too, so a bare UUID may be either's.
