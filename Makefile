@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint types drift pytest docs bench-smoke bench regenerate stress refresh refresh-check
+.PHONY: test lint types drift pytest docs bench-smoke bench bench-kalshi regenerate stress refresh refresh-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench-smoke: $(STAMP)
 ## bench: the full benchmarks (a few minutes); rewrites benchmarks/RESULTS.md
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## bench-kalshi: Kalshi's benchmarks alone (a few minutes); rewrites their sections of RESULTS.md
+bench-kalshi: $(STAMP)
+	$(BIN)/python -m benchmarks --only kalshi
 
 ## regenerate: rewrite generated/ from specs/ (after a spec update)
 regenerate: $(STAMP)

@@ -1,7 +1,8 @@
 """Run every benchmark in one run, contenders interleaved, and report ratios.
 
-python -m benchmarks            # full run, writes benchmarks/RESULTS.md
-python -m benchmarks --smoke    # a few iterations of everything; writes nothing
+python -m benchmarks                # full run, writes benchmarks/RESULTS.md
+python -m benchmarks --smoke        # a few iterations of everything; writes nothing
+python -m benchmarks --only kalshi  # Kalshi's sections alone, rewritten in RESULTS.md
 """
 
 from __future__ import annotations
@@ -21,11 +22,24 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import _limitless_kill, _signing, _startup, _sync_bulk, _tail
+from . import (
+    _kalshi,
+    _kalshi_kill,
+    _kalshi_signing,
+    _limitless_kill,
+    _signing,
+    _startup,
+    _sync_bulk,
+    _tail,
+)
 from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
 from ._sandbox import SandboxProcess
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+# Kalshi's sections close the file between these lines, so that `--only kalshi`
+# rewrites them and leaves the rest as the last full run wrote it.
+KALSHI_BEGIN = "<!-- kalshi: `python -m benchmarks --only kalshi` rewrites from here -->"
+KALSHI_END = "<!-- kalshi: to here -->"
 OWNER = {"pm": "pm-demo", "lm": "1001"}
 VENUE = {"pm": "Polymarket US", "lm": "Limitless"}
 FLOOR = "bare httpx (floor)"
@@ -393,9 +407,47 @@ def report(
     return "\n".join(lines)
 
 
+def kalshi(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """Kalshi's sections (signing, single cancel, kill switch), measured now, with the
+    load average around them (they may be run alone)."""
+    load = os.getloadavg()[0]
+    sign = _kalshi_signing.measure(args.sign_calls, args.sign_rounds)
+    lat = _kalshi.latency(box, args.k_per_round, args.k_rounds, args.warmup)
+    kill = _kalshi_kill.measure(
+        box,
+        [(via, by, count) for via in ("cli", "library") for by, count in args.k_kill],
+        args.k_kill_rounds,
+    )
+    return [
+        KALSHI_BEGIN,
+        "",
+        f"Kalshi's sections below: measured {datetime.now(UTC):%Y-%m-%d %H:%M UTC},"
+        f" kalshi-python-async {metadata.version('kalshi-python-async')}; load average"
+        f" (1 min) before and after them: {load:.2f}, {os.getloadavg()[0]:.2f}.",
+        "",
+        *_kalshi_signing.table(sign),
+        *_kalshi.table(lat, args.k_rounds, args.k_per_round),
+        *_kalshi_kill.table(kill, args.k_kill_rounds),
+        KALSHI_END,
+    ]
+
+
+def _splice(section: list[str]) -> str:
+    """RESULTS.md with its Kalshi sections replaced by ``section`` (or added at the end)."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    head, found, rest = text.partition(KALSHI_BEGIN)
+    tail = rest.partition(KALSHI_END)[2] if found else ""
+    return head.rstrip("\n") + "\n\n" + "\n".join(section) + tail.rstrip("\n") + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="cancelkit benchmarks")
     parser.add_argument("--smoke", action="store_true", help="a few iterations; write nothing")
+    parser.add_argument(
+        "--only",
+        choices=("kalshi",),
+        help="run one venue's sections alone and rewrite only them in RESULTS.md",
+    )
     args = parser.parse_args()
     args.load = os.getloadavg()  # reported: figures taken on a busy machine are noisier
     if args.smoke:
@@ -412,6 +464,8 @@ def main() -> None:
         args.lm_kill, args.lm_kill_rounds = (60,), 1
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (40,), 1, 1
         args.tail_per_round, args.tail_rounds = 5, 1
+        args.k_per_round, args.k_rounds, args.k_kill_rounds = 5, 1, 1
+        args.k_kill = (("ids", 60), ("all", 60))
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
@@ -427,7 +481,25 @@ def main() -> None:
         args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
         args.tail_per_round, args.tail_rounds = 250, 3
+        args.k_per_round, args.k_rounds, args.k_kill_rounds = 200, 6, 3
+        args.k_kill = (
+            ("ids", 300),
+            ("ids", 1000),
+            ("all", 300),
+            ("all", 1000),
+            ("all", 10_000),
+        )
     box = SandboxProcess()
+    if args.only == "kalshi":
+        try:
+            section = kalshi(box, args)
+        finally:
+            box.close()
+        print("\n".join(section))
+        if not args.smoke:
+            RESULTS.write_text(_splice(section), encoding="utf-8")
+            print(f"wrote {RESULTS}")
+        return
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
         sign = _signing.measure(args.sign_calls, args.sign_rounds)
@@ -445,9 +517,11 @@ def main() -> None:
             count: _startup.kill_with_start(box, count, args.kill_start_rounds)
             for count in args.kill_start
         }
+        kalshi_section = kalshi(box, args)
     finally:
         box.close()
     text = report(args, lat, sign, kill, boot, mem, first, lm_kill, kill_start, sync_bulk, tail)
+    text += "\n" + "\n".join(kalshi_section) + "\n"
     print(text)
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")

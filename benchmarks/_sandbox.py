@@ -10,6 +10,9 @@ from typing import Any, NamedTuple
 
 import httpx
 
+KALSHI_MEMBER = "kalshi-demo"  # the member the sandbox's demo keys act for
+KALSHI_TICKER = "KXBENCH-26DEC31-T50"
+
 
 class Arrival(NamedTuple):
     """One request as the sandbox logged it, with its ``time.monotonic()`` arrival."""
@@ -34,36 +37,62 @@ class SandboxProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.env: dict[str, str] = {}
+        # Kalshi's demo keys by type: (key id, private key PEM).
+        self.kalshi_keys: dict[str, tuple[str, str]] = {}
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             if line.startswith("export "):
                 name, _, value = line[len("export ") :].strip().partition("=")
-                self.env[name] = value
+                self.env[name] = json.loads(value)
+            elif line.startswith("kalshi-keys "):
+                keys = json.loads(line[len("kalshi-keys ") :])
+                self.kalshi_keys = {kind: (key[0], key[1]) for kind, key in keys.items()}
             if line.strip() == "ready":
                 break
         self.pm_url = self.env["POLYMARKET_API_URL"]
         self.lm_url = self.env["LIMITLESS_API_URL"]
+        self.kalshi_url = self.env["KALSHI_API_URL"]  # with the API root's path
+        self._origins = {
+            "pm": self.pm_url,
+            "lm": self.lm_url,
+            # The sandbox's admin routes are at the origin, outside the API root.
+            "kalshi": str(httpx.URL(self.kalshi_url).copy_with(path="")).rstrip("/"),
+        }
         self.admin = httpx.Client(timeout=60)
 
     def seed(self, venue: str, ids: list[str], owner: str, market: str = "bench-market") -> None:
-        url = self.pm_url if venue == "pm" else self.lm_url
         orders = [{"id": i, "owner": owner, "market_slug": market} for i in ids]
-        self.admin.post(url + "/_sandbox/orders", json=orders).raise_for_status()
+        self.admin.post(self._origins[venue] + "/_sandbox/orders", json=orders).raise_for_status()
 
     def knobs(self, venue: str, **knobs: Any) -> None:
-        url = self.pm_url if venue == "pm" else self.lm_url
-        self.admin.post(url + "/_sandbox/knobs", json=knobs).raise_for_status()
+        self.admin.post(self._origins[venue] + "/_sandbox/knobs", json=knobs).raise_for_status()
 
     def stats(self, venue: str) -> dict[str, int]:
-        url = self.pm_url if venue == "pm" else self.lm_url
-        result: dict[str, int] = self.admin.get(url + "/_sandbox/stats").json()
+        result: dict[str, int] = self.admin.get(self._origins[venue] + "/_sandbox/stats").json()
         return result
 
     def open_count(self, venue: str, ids: list[str]) -> int:
-        url = self.pm_url if venue == "pm" else self.lm_url
         wanted = set(ids)
-        orders = self.admin.get(url + "/_sandbox/orders").json()
+        orders = self.admin.get(self._origins[venue] + "/_sandbox/orders").json()
         return sum(o["status"] == "open" for o in orders if o["id"] in wanted)
+
+    def kalshi_seed(self, ids: list[str], ticker: str = KALSHI_TICKER) -> None:
+        """Resting Kalshi orders of the demo member (both demo keys act for it), in
+        ``ticker``, subaccount 0."""
+        orders = [
+            {"id": i, "owner": KALSHI_MEMBER, "market_slug": ticker, "subaccount": 0} for i in ids
+        ]
+        self.admin.post(
+            self._origins["kalshi"] + "/_sandbox/orders", json=orders
+        ).raise_for_status()
+
+    def kalshi_knobs(self, **knobs: Any) -> None:
+        """Set the Kalshi book's knobs (``validate``, ``published_limits``, ``tier``...)."""
+        self.knobs("kalshi", **knobs)
+
+    def kalshi_resting(self, ids: list[str]) -> int:
+        """How many of ``ids`` the Kalshi book still holds resting."""
+        return self.open_count("kalshi", ids)
 
     def _ask(self, command: str) -> str:
         assert self.proc.stdin is not None
@@ -82,8 +111,7 @@ class SandboxProcess:
 
     def reset(self, venue: str) -> None:
         """Forget one venue's orders and counters, and reset its knobs."""
-        url = self.pm_url if venue == "pm" else self.lm_url
-        self.admin.post(url + "/_sandbox/reset").raise_for_status()
+        self.admin.post(self._origins[venue] + "/_sandbox/reset").raise_for_status()
 
     def close(self) -> None:
         """Stop the sandbox (end of its stdin), and kill it if it lingers."""

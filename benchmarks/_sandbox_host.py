@@ -1,8 +1,10 @@
 """The benchmarks' sandbox process (``python -m benchmarks._sandbox_host``).
 
 It runs :class:`cancelkit.sandbox.Sandbox` on loopback, prints its environment as
-``export NAME=value`` lines, then ``ready``, and answers one command per stdin line with
-one stdout line, for what the HTTP admin routes do not expose:
+``export NAME=value`` lines (a value as a JSON string: a PEM has line breaks), its
+Kalshi demo keys as one ``kalshi-keys {"rsa": [id, pem], "ed25519": [id, pem]}`` line,
+then ``ready``, and answers one command per stdin line with one stdout line, for
+what the HTTP admin routes do not expose:
 
 - ``clear``: forget the request log; answers ``ok``.
 - ``requests``: the log as JSON, ``[[venue, method, path, status, arrived], ...]`` in
@@ -24,7 +26,9 @@ def main() -> None:
     """Serve until stdin closes."""
     with Sandbox() as box:
         for name, value in box.env().items():
-            print(f"export {name}={value}")
+            print(f"export {name}={json.dumps(value)}")
+        keys = {kind: box.credentials.kalshi_key(kind) for kind in ("rsa", "ed25519")}
+        print(f"kalshi-keys {json.dumps(keys)}")
         print("ready", flush=True)
         for line in sys.stdin:
             command = line.strip()

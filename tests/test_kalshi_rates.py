@@ -10,6 +10,10 @@ import pytest
 from cancelkit import InvalidRequest
 from cancelkit._limiter import Bucket, DeadlinePassed, Limiter, Spend
 from cancelkit.kalshi import _rates as rates
+from cancelkit.kalshi._client import AsyncKalshiClient
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from helpers import secret_pem
 
 
 def test_the_published_tiers_and_costs() -> None:
@@ -166,3 +170,32 @@ def test_a_wait_for_tokens_lasts_as_long_as_the_refill_needs() -> None:
     waited = anyio.run(main)
     # Never early: 10 tokens at 200/s is 50 ms (an upper bound would be a speed test).
     assert waited >= 10 / 200 - 1e-4
+
+
+def test_a_client_paces_under_the_published_refill_so_an_early_arrival_is_no_429() -> None:
+    # A batch as large as the Write bucket empties it; the exchange has it whole
+    # again one second later, counted at arrival. A next batch sent at exactly one
+    # second and arriving 5 ms earlier than its predecessor did (which opened the
+    # connection) would be refused: the client waits 3% longer than a whole refill.
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    published = rates.buckets("basic")[rates.WRITE]
+    full = published.capacity  # one batch of rates.batch_size("basic") orders
+
+    async def main() -> None:
+        client = AsyncKalshiClient("key", secret_pem(pem.decode()), base_url="http://127.0.0.1:9")
+        try:
+            (write,) = [
+                t for b, t in client._buckets()._buckets.items() if b.name == published.name
+            ]
+            write.tokens, write._at = 0.0, 0.0  # a whole batch taken at t = 0
+            refilled = full / published.rate  # when the exchange's bucket is full again
+            assert not write._admits(refilled + 0.005, full)
+            assert write._admits(refilled / rates.CLIENT_RATE_SHARE + 1e-9, full)
+        finally:
+            await client.close()
+
+    anyio.run(main)

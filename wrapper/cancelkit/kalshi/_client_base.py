@@ -399,7 +399,9 @@ class _AsyncKalshi(_Kalshi, AsyncHTTP):
         except RuntimeError:
             loop = None  # not asyncio (trio)
         if self._key_limiter is None or loop is not self._key_loop:
-            self._key_limiter, self._key_loop = Limiter(rates.spends(self._tier)), loop
+            # Paced a little under the published refill (see CLIENT_RATE_SHARE).
+            limiter = Limiter(rates.spends(self._tier, rates.CLIENT_RATE_SHARE))
+            self._key_limiter, self._key_loop = limiter, loop
         return self._key_limiter
 
     def _slots(self) -> Limiter:

@@ -103,9 +103,27 @@ def buckets(tier: object) -> dict[str, Bucket]:
     }
 
 
-def spends(tier: object) -> dict[str, list[Spend]]:
-    """Every operation's spend at ``tier``: the limiter's table (``Limiter(spends(t))``)."""
-    found = buckets(tier)
+CLIENT_RATE_SHARE = 0.97
+"""The share of each published refill rate the clients pace themselves at.
+
+The exchange counts a request's tokens when it has it, the client when it sends
+it. A batch as large as the Write bucket empties it, so the next one fits only a
+whole refill later at the exchange; sent exactly then, a few milliseconds less in
+transit than the batch before (which opened the connection, or waited on a busy
+machine) bring it in early, and it is refused: benchmarks/_kalshi_kill.py saw
+one 429 in most 300-order kills at Basic paced at the published rate, each
+costing ~3 s of back-off. Pacing at 97% leaves 30 ms of every second of refill
+for that, for a kill about 3% longer than the bucket's floor."""
+
+
+def spends(tier: object, share: float = 1.0) -> dict[str, list[Spend]]:
+    """Every operation's spend at ``tier``: the limiter's table (``Limiter(spends(t))``),
+    each bucket refilled at ``share`` of its published rate (the clients pace
+    themselves at :data:`CLIENT_RATE_SHARE`)."""
+    found = {
+        name: Bucket(bucket.name, bucket.rate * share, bucket.capacity)
+        for name, bucket in buckets(tier).items()
+    }
     return {op: [Spend(found[bucket], cost)] for op, (bucket, cost) in COSTS.items()}
 
 
