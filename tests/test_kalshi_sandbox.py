@@ -602,6 +602,21 @@ def test_hostile_ids_and_queries_are_4xx(
     assert resting_ids(box) == {order.id}
 
 
+@pytest.mark.parametrize("value", ["64", "-1", "9" * 19, "184514242138208735330304"])
+def test_a_subaccount_out_of_range_is_named_so_however_long(
+    cancelkit_sandbox: Sandbox, value: str
+) -> None:
+    # Schema-valid (the page says only "integer"), refused by the prose's 0-63: an
+    # integer past int64 is out of range too, not "not an integer" (found by the
+    # contract test).
+    box = cancelkit_sandbox
+    order = box.seed_kalshi()
+    answer = send(box, "DELETE", f"/portfolio/events/orders?subaccount={value}")
+    assert answer.status_code == 400, answer.text
+    assert "subaccount must be 0 (primary) to 63" in answer.json()["message"]
+    assert resting_ids(box) == {order.id}
+
+
 def test_the_kalshi_book_is_in_the_sandbox_views(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     order = box.seed_kalshi(ticker="KXVIEW-26DEC31-T1", subaccount=9, client_order_id="v-1")

@@ -61,6 +61,7 @@ KALSHI_STATUSES = {word: status for status, word in STATUS_WORDS.items()}
 MAX_SUBACCOUNT = 63
 _MILLIS = re.compile(rb"[0-9]{1,16}")  # as Polymarket's: nothing longer is in the window
 _DIGITS = re.compile(r"-?[0-9]{1,19}")  # an int64 has at most 19 digits
+_ANY_DIGITS = re.compile(r"-?[0-9]+")
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
 _CODES = {
     400: "bad_request",
@@ -296,6 +297,8 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
     def subaccount_value(value: object) -> int:
         if isinstance(value, str) and _DIGITS.fullmatch(value):
             value = int(value)
+        elif isinstance(value, str) and _ANY_DIGITS.fullmatch(value):
+            value = MAX_SUBACCOUNT + 1  # an integer past int64: out of range, not "not one"
         if isinstance(value, bool) or not isinstance(value, int):
             raise Refusal(error(400, "subaccount must be an integer"))
         if not 0 <= value <= MAX_SUBACCOUNT:
