@@ -2,6 +2,7 @@
 
 python -m benchmarks            # full run, writes benchmarks/RESULTS.md
 python -m benchmarks --smoke    # a few iterations of everything; writes nothing
+python -m benchmarks --only cold[,...]  # those sections alone, spliced into RESULTS.md
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import _limitless_kill, _signing, _startup, _sync_bulk, _tail
+from . import _limitless_kill, _sections, _signing, _startup, _sync_bulk, _tail
 from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
 from ._sandbox import SandboxProcess
 
@@ -235,6 +237,21 @@ def memory(box: SandboxProcess, count: int) -> tuple[float, float, float, int]:
     return int(out[0]) / 1024, int(out[1]) / 1024, float(out[2]), int(out[3])
 
 
+def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The cold command beside the stack alone and the SDKs' scripts (issue #33)."""
+    load = os.getloadavg()[0]
+    times = _startup.cold_start(box, args.startup)
+    return _startup.cold_table(times, (load, os.getloadavg()[0]))
+
+
+# Sections that run alone with --only: name -> (measure, the heading of the unmarked
+# section an older RESULTS.md has in its place).
+Section = Callable[[SandboxProcess, argparse.Namespace], list[str]]
+ALONE: dict[str, tuple[Section, str | None]] = {
+    "cold": (cold, "## Start-up, cold process"),
+}
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -245,7 +262,7 @@ def report(
     lat: dict,  # type: ignore[type-arg]
     sign: dict,  # type: ignore[type-arg]
     kill: dict,  # type: ignore[type-arg]
-    boot: dict[str, list[float]],
+    boot: list[str],
     mem: tuple,  # type: ignore[type-arg]
     first: dict[str, list[float]],
     lm_kill: dict[int, dict[str, dict[str, float]]],
@@ -379,7 +396,7 @@ def report(
     for count, rows in lm_kill.items():
         lines += _limitless_kill.table(count, rows)
     lines += _sync_bulk.table(sync_bulk)
-    lines += _startup.cold_table(boot)
+    lines += _sections.block("cold", boot)
     for count, runs in kill_start.items():
         lines += _startup.kill_table(count, runs)
     lines += [
@@ -396,7 +413,16 @@ def report(
 def main() -> None:
     parser = argparse.ArgumentParser(description="cancelkit benchmarks")
     parser.add_argument("--smoke", action="store_true", help="a few iterations; write nothing")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [name for name in text.split(",") if name],
+        help=f"run only these sections ({', '.join(ALONE)}), comma-separated, and splice"
+        " them into RESULTS.md",
+    )
     args = parser.parse_args()
+    unknown = sorted(set(args.only or ()) - set(ALONE))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(ALONE)}")
     args.load = os.getloadavg()  # reported: figures taken on a busy machine are noisier
     if args.smoke:
         args.per_round, args.rounds, args.warmup = 5, 2, 3
@@ -427,6 +453,9 @@ def main() -> None:
         args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
         args.tail_per_round, args.tail_rounds = 250, 3
+    if args.only:
+        alone(args)
+        return
     box = SandboxProcess()
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
@@ -440,7 +469,7 @@ def main() -> None:
         first = first_cancel(box, args.first)
         tail = _tail.measure(box, args.tail_per_round, args.tail_rounds, warm_up=not args.smoke)
         sync_bulk = _sync_bulk.measure(box, args.sync_rounds)
-        boot = _startup.cold_start(box, args.startup)
+        boot = cold(box, args)
         kill_start = {
             count: _startup.kill_with_start(box, count, args.kill_start_rounds)
             for count in args.kill_start
@@ -452,6 +481,30 @@ def main() -> None:
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")
         print(f"wrote {RESULTS}")
+
+
+def alone(args: argparse.Namespace) -> None:
+    """Run the sections ``--only`` names; print them, and (not with --smoke) splice each
+    into RESULTS.md in place of its previous version."""
+    box = SandboxProcess()
+    done: dict[str, list[str]] = {}
+    try:
+        for name in args.only:
+            load = os.getloadavg()[0]
+            lines = ALONE[name][0](box, args)
+            heading, *rest = lines
+            done[name] = [heading, "", _sections.stamp(name, (load, os.getloadavg()[0])), *rest]
+    finally:
+        box.close()
+    for lines in done.values():
+        print("\n".join(lines))
+    if args.smoke:
+        return
+    text = RESULTS.read_text(encoding="utf-8")
+    for name, lines in done.items():
+        text = _sections.splice(text, name, lines, ALONE[name][1])
+    RESULTS.write_text(text, encoding="utf-8")
+    print(f"spliced {', '.join(done)} into {RESULTS}")
 
 
 if __name__ == "__main__":
