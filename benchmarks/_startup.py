@@ -68,8 +68,12 @@ def _cli() -> str:
     return str(Path(sys.executable).with_name("cancelkit"))
 
 
-def _env(box: SandboxProcess) -> dict[str, str]:
-    return {**os.environ, **box.env}
+# The environment of a process that is not cancelkit's: see _alone/sitecustomize.py.
+ALONE = str(Path(__file__).with_name("_alone"))
+
+
+def _env(box: SandboxProcess, alone: bool = False) -> dict[str, str]:
+    return {**os.environ, **box.env, **({"PYTHONPATH": ALONE} if alone else {})}
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
@@ -78,10 +82,10 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
         raise RuntimeError(f"{argv[:4]} exited {done.returncode}: {done.stderr[-500:]}")
 
 
-def _wall(argv: list[str]) -> Callable[[], float]:
+def _wall(argv: list[str], env: dict[str, str] | None = None) -> Callable[[], float]:
     def measure() -> float:
         started = time.monotonic()
-        _run(argv)
+        _run(argv, env)
         return time.monotonic() - started
 
     return measure
@@ -100,16 +104,20 @@ def _first_cancel(
     venue: str,
     argv: Callable[[str], list[str]],
     first: list[float] | None = None,
+    *,
+    alone: bool = True,
 ) -> Callable[[], float]:
     """Seconds from spawning a fresh process on one fresh seeded order to its first
     cancel's arrival at the sandbox (the process then runs to its end, untimed; it
-    must exit 0); the seconds to its first request of any kind go to ``first``."""
+    must exit 0); the seconds to its first request of any kind go to ``first``.
+    ``alone``: a process that is not cancelkit's, in the environment its own install
+    would give it (``ALONE``)."""
 
     def measure() -> float:
         order_id = str(uuid.uuid4()) if venue == "lm" else f"cold-{uuid.uuid4().hex[:12]}"
         box.seed(venue, [order_id], LM_OWNER if venue == "lm" else PM_OWNER, SLUG)
         box.clear_requests()
-        env = _env(box)
+        env = _env(box, alone)
         started = time.monotonic()
         _run(argv(order_id), env)
         arrivals = box.arrivals()
@@ -146,16 +154,20 @@ def cold_start(box: SandboxProcess, repeats: int) -> dict[str, list[float]]:
     pm_first: list[float] = []
     commands: dict[str, Callable[[], float]] = {
         "python -c pass": _wall([python, "-c", "pass"]),
-        BASELINE: _wall([python, "-c", "import httpx"]),
+        BASELINE: _wall([python, "-c", "import httpx"], {**os.environ, "PYTHONPATH": ALONE}),
         HELP: _wall([cli, "--help"]),
-        PM_FIRST: _first_cancel(box, "pm", lambda i: [cli, "cancel", "polymarket", i], pm_first),
+        PM_FIRST: _first_cancel(
+            box, "pm", lambda i: [cli, "cancel", "polymarket", i], pm_first, alone=False
+        ),
         PM_STACK: _first_cancel(box, "pm", lambda i: [python, stack, "mandated", "pm", i, SLUG]),
         PM_STACK_LISTING: _first_cancel(
             box, "pm", lambda i: [python, stack, "mandated", "pm-listing", i]
         ),
         PM_MINIMAL: _first_cancel(box, "pm", lambda i: [python, stack, "minimal", "pm", i, SLUG]),
         PM_SDK: _first_cancel(box, "pm", lambda i: [python, pm_sdk, i, SLUG]),
-        LM_FIRST: _first_cancel(box, "lm", lambda i: [cli, "cancel", "limitless", "--order-id", i]),
+        LM_FIRST: _first_cancel(
+            box, "lm", lambda i: [cli, "cancel", "limitless", "--order-id", i], alone=False
+        ),
         LM_STACK: _first_cancel(box, "lm", lambda i: [python, stack, "mandated", "lm", i]),
         LM_MINIMAL: _first_cancel(box, "lm", lambda i: [python, stack, "minimal", "lm", i]),
         LM_SDK: _first_cancel(box, "lm", lambda i: [python, lm_sdk, i]),
@@ -197,7 +209,7 @@ def kill_with_start(
                 ids = [f"kill-{uuid.uuid4().hex[:12]}" for _ in range(count)]
                 box.seed("pm", ids, PM_OWNER, SLUG)
                 Path(path).write_text("\n".join(ids) + "\n", encoding="utf-8")
-                env = _env(box)
+                env = _env(box, alone=name == KILL_SDK)
                 box.clear_requests()
                 started = time.monotonic()
                 done = subprocess.run(contenders[name](path), capture_output=True, env=env)
@@ -238,7 +250,10 @@ def cold_table(times: dict[str, list[float]], load: tuple[float, float]) -> list
         "has it (the SDKs' and the libraries' is, from pip), timed from just before the",
         "spawn to the first cancel request's arrival at the sandbox (its `time.monotonic()`,",
         "the same clock), on one freshly seeded order, credentials from the environment.",
-        "`cancelkit cancel` is the venv's real console script. The 'stack alone' rows",
+        "`cancelkit cancel` is the venv's real console script. Every other process runs as",
+        "its own install would have it: httpx there has no command-line extras (click, rich,",
+        "pygments, installed here for cancelkit) to import (`benchmarks/_alone/`).",
+        "The 'stack alone' rows",
         "(`benchmarks/_cold_stack.py`) import only what the cancel needs and send the same",
         "signed request our command sends first (the body through an attrs model, as the",
         "generated clients build it, over httpx's async client under asyncio, as our",

@@ -3,9 +3,18 @@ that ``cancelkit --help`` starts fast."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
+
+# httpx imports its own command line (click, rich's console, progress, syntax and
+# tables, pygments' lexers) whenever those are installed, and ours install them: about
+# 40 % of `import httpx` in a cold process, for a `httpx` command this one never runs.
+# Refused before httpx loads, httpx falls back to the stub `main` it has for an install
+# without them; a terminal's progress bar still imports rich when it needs it.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)
 
 from .. import _VENUES
 from ._runs import runs
