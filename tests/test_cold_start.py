@@ -16,9 +16,11 @@ from cancelkit.sandbox import Sandbox
 # async clients' aiohttp route (the command sends through httpx's own transport).
 UNNEEDED = ("pygments", "rich", "aiohttp")
 REPORT = (
-    "import atexit, sys\n"
+    "import atexit, gc, sys\n"
     f"UNNEEDED = {UNNEEDED!r}\n"
     "atexit.register(lambda: print('IMPORTED', [m for m in UNNEEDED if m in sys.modules],"
+    " file=sys.stderr))\n"
+    "atexit.register(lambda: print('GC', gc.isenabled(), gc.get_freeze_count() > 0,"
     " file=sys.stderr))\n"
     "from cancelkit._cli import main\n"
     "main()\n"
@@ -48,4 +50,31 @@ def test_a_cancel_from_a_script_imports_nothing_it_does_not_use(
         done = _cancel(box, "limitless", "--order-id", order.id)
     assert done.returncode == 0, done.stderr
     assert order.status == "cancelled"
-    assert "IMPORTED []" in done.stderr.splitlines()[-1], done.stderr
+    said = done.stderr.splitlines()
+    assert "IMPORTED []" in said, done.stderr
+    # Its modules were loaded without the cyclic collector and frozen out of its sight;
+    # the collector runs again for the run itself (a long run must still collect).
+    assert "GC True True" in said, done.stderr
+
+
+def test_loading_without_gc_restores_the_collector_as_it_was() -> None:
+    import gc
+
+    from cancelkit._cli._loading import without_gc
+
+    frozen = gc.get_freeze_count()
+    was = gc.isenabled()
+    try:
+        gc.disable()  # a program that turned it off keeps it off
+        with without_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+        gc.enable()
+        with without_gc() as loading:
+            assert not gc.isenabled()
+            loading.done()  # ended early (the event loop's first task)...
+            assert gc.isenabled()
+        assert gc.isenabled()  # ...and once only
+        assert gc.get_freeze_count() == frozen  # nothing was loaded: nothing frozen
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -3,21 +3,16 @@ that ``cancelkit --help`` starts fast."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-import click
+from ._loading import skip_httpx_cli, without_gc
 
-# httpx imports its own command line (click, rich's console, progress, syntax and
-# tables, pygments' lexers) whenever those are installed, and ours install them: about
-# 40 % of `import httpx` in a cold process, for a `httpx` command this one never runs.
-# Refused before httpx loads, httpx falls back to the stub `main` it has for an install
-# without them; a terminal's progress bar still imports rich when it needs it.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)
+skip_httpx_cli()
+with without_gc():  # (click, the table of venues, `runs`: see _loading)
+    import click
 
-from .. import _VENUES
-from ._runs import runs
+    from .. import _VENUES
+    from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
 # imports only the venue it acts on, and `cancelkit --help` none.
@@ -40,7 +35,9 @@ class _Venues(click.Group):
             return super().get_command(ctx, cmd_name)
         import importlib
 
-        command = getattr(importlib.import_module(VENUES[cmd_name]), f"{self._prefix}_{cmd_name}")
+        with without_gc():
+            module = importlib.import_module(VENUES[cmd_name])
+        command = getattr(module, f"{self._prefix}_{cmd_name}")
         assert isinstance(command, click.Command)
         return command
 

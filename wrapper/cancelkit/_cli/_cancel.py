@@ -589,9 +589,12 @@ def _run(
     recorded_sent: Set[int],
 ) -> int:
     from .._oneshot import one_shot  # (httpx: loaded once the input is known good)
+    from ._loading import without_gc
 
     try:
-        with one_shot():  # one run per process: httpx's own transport, no aiohttp import
+        # One run per process: httpx's own transport, no aiohttp import; what building
+        # the client loads, loaded without the collector (see _loading).
+        with one_shot(), without_gc():
             client = job.build_client()
     except InvalidRequest as exc:
         if job.dry_run and exc.message.startswith("environment variable"):
@@ -663,7 +666,10 @@ def _run(
                 journal = report.journal = None
         for label, text, message in invalid_records:
             report.invalid(label, text, message)
-        results = anyio.run(_main, job, client, targets, report, control)
+        # The event loop's own modules load without the collector too: it resumes as
+        # _main starts (see _loading).
+        with without_gc() as loading:
+            results = anyio.run(_main, job, client, targets, report, control, loading.done)
     finally:
         if report.progress is not None:
             report.progress.stop()
@@ -836,8 +842,14 @@ def _shown(client: BulkClient) -> str:
 
 
 async def _main(
-    job: Job[C], client: C, targets: list[Any], report: _Report, control: Control
+    job: Job[C],
+    client: C,
+    targets: list[Any],
+    report: _Report,
+    control: Control,
+    started: Callable[[], None] = lambda: None,
 ) -> list[CancelResult[Any]]:
+    started()
     if sys.stderr.isatty():
         report.start_progress()
     async with client, anyio.create_task_group() as group:
