@@ -450,7 +450,7 @@ def main() -> None:
         args.first = 40
         args.kill_rounds = 3
         args.lm_kill, args.lm_kill_rounds = (300, 1000), 3
-        args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
+        args.startup = 20  # each row is a fresh process (0.2-2 s); 20 for a shared machine
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
         args.tail_per_round, args.tail_rounds = 250, 3
     if args.only:
