@@ -355,7 +355,8 @@ def kill_table(count: int, runs: dict[str, list[dict[str, float]]]) -> list[str]
         "calls return when the gateway answers, confirming nothing. 'first cancel' is the",
         "first cancel request's arrival at the sandbox, 'after last' the time from the last",
         "request's arrival to the exit (medians). Requests, 429s and left open are the",
-        "worst run's (from the sandbox's counters and book).",
+        "worst run's (from the sandbox's counters and book). The SDK's process runs as its",
+        "own install has it, without httpx's CLI extras (`benchmarks/_alone/`).",
         "",
         "| contender | median s | p99 s | x SDK | first cancel s | after last s | requests"
         " | 429s | left open | exit codes |",
