@@ -78,3 +78,23 @@ def test_loading_without_gc_restores_the_collector_as_it_was() -> None:
         assert gc.get_freeze_count() == frozen  # nothing was loaded: nothing frozen
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_housekeeping_waits_for_the_first_answer_not_the_first_cancel(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The state directory's pruning (a thread) starts once the first outcome is
+    written, not as the first cancel is about to leave: a thread started then takes
+    the interpreter from the request on its way out."""
+    from cancelkit._bulk import CancelResult
+    from cancelkit._cli._cancel import _Report
+
+    report = _Report(["argument 1"], ["o1"], False, None, {}, str)
+    started: list[str] = []
+    report.after_first_outcome = lambda: started.append("pruning")
+    report.sent([0])  # the first cancel is about to leave
+    assert started == []
+    report(CancelResult("o1", "cancelled", index=0))
+    report(CancelResult("o1", "cancelled", index=0))
+    assert started == ["pruning"]  # once
+    assert "cancelled" in capsys.readouterr().out
