@@ -50,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
             {made.polymarket_secret_key, made.limitless_secret, made.limitless_other_secret}
         )
     )
+    sandbox_module.on_desk_key.append(lambda key: SECRETS.add(key.secret))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -7,6 +7,7 @@ that stops being caught fails `make types`. Never run; only checked.
 # ruff: noqa: F401, B018, I001  (the mistakes are the point; one import a line)
 from __future__ import annotations
 
+import cancelkit
 from cancelkit import CancelByClientOrderId, LimitlessClient, PolymarketUSClient
 from cancelkit import PolymarketUSClinet  # type: ignore[attr-defined]  # misspelt
 from cancelkit.limitless import Order  # type: ignore[attr-defined]  # Polymarket's, not here
@@ -25,3 +26,5 @@ def misuse(box: Sandbox, lm: LimitlessClient) -> None:
     box.set_knobs(failure_rat=0.5)  # type: ignore[call-arg]  # misspelt knob
     box.set_knobs(maintenance="off")  # type: ignore[arg-type]  # not a mode
     box.set_knobs(validate="yes")  # type: ignore[arg-type]
+    cancelkit.Desk(cancelkit.load_accounts(), timout=5)  # type: ignore[call-arg]  # misspelt
+    cancelkit.load_accounts(environ={"A": 1})  # type: ignore[dict-item]  # not text

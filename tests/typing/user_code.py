@@ -129,5 +129,26 @@ def test_my_bot() -> None:
         assert_type(box.async_limitless_client(), AsyncLimitlessClient)
 
 
+def kill_the_desk() -> bool:
+    """Every account on every venue: True only when each is confirmed empty."""
+    accounts = cancelkit.load_accounts()
+    assert_type(accounts, tuple[cancelkit.Account, ...])
+    runs = cancelkit.cancel_everywhere(
+        accounts, deadline=30, on_result=lambda a, r: log.info("%s %s", a.name, r.status)
+    )
+    assert_type(runs, list[cancelkit.AccountRun])
+    with cancelkit.Desk(accounts, timeout=2.0) as desk:
+        refused = [name for name, error in desk.prove().items() if error is not None]
+        assert_type(desk.open_orders(), dict[str, list[str] | BaseException])
+    return not refused and all(run.ok for run in runs)
+
+
+async def arm_the_desk() -> None:
+    async with cancelkit.AsyncDesk(cancelkit.load_accounts("accounts.toml")) as desk:
+        assert_type(await desk.prove(), dict[str, BaseException | None])
+        runs = await desk.cancel_everywhere(accounts=["desk-pm-1"])
+        assert_type(runs[0].left, int | None)
+
+
 if __name__ == "__main__":
     asyncio.run(async_bot())

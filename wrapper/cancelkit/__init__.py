@@ -85,6 +85,16 @@ _EXPORTS = {
     "ResponseTooLarge": "._exceptions",
     "DeadlinePassed": "._exceptions",
     "OnResultFailed": "._exceptions",
+    # a desk: every account on every venue
+    "Account": "._accounts",
+    "SecretRef": "._accounts",
+    "AccountsError": "._accounts",
+    "load_accounts": "._accounts",
+    "AsyncDesk": "._desk",
+    "Desk": "._desk",
+    "AccountRun": "._desk",
+    "cancel_everywhere": "._desk",
+    "acancel_everywhere": "._desk",
     # each venue's clients, signing and models
     **{name: module for names in _VENUES.values() for name, module in names.items()},
 }
@@ -97,12 +107,21 @@ if not TYPE_CHECKING:  # an `Any` __getattr__ would hide every misspelt name
 
 
 if TYPE_CHECKING:  # `as` re-exports each name for type checkers
+    from ._accounts import Account as Account
+    from ._accounts import AccountsError as AccountsError
+    from ._accounts import SecretRef as SecretRef
+    from ._accounts import load_accounts as load_accounts
     from ._base import HTTPSettings as HTTPSettings
     from ._bulk import OUTCOMES as OUTCOMES
     from ._bulk import CancelResult as CancelResult
     from ._bulk import Control as Control
     from ._bulk import Outcome as Outcome
     from ._bulk import StopReason as StopReason
+    from ._desk import AccountRun as AccountRun
+    from ._desk import AsyncDesk as AsyncDesk
+    from ._desk import Desk as Desk
+    from ._desk import acancel_everywhere as acancel_everywhere
+    from ._desk import cancel_everywhere as cancel_everywhere
     from ._exceptions import AuthenticationError as AuthenticationError
     from ._exceptions import BadRequest as BadRequest
     from ._exceptions import CancelKitError as CancelKitError

@@ -8,10 +8,11 @@ from typing import Any
 from ._loading import skip_httpx_cli, without_gc
 
 skip_httpx_cli()
-with without_gc():  # (click, the table of venues, `runs`: see _loading)
+with without_gc():  # (click, the table of venues, the commands: see _loading)
     import click
 
     from .. import _VENUES
+    from ._accounts_cmd import accounts
     from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
@@ -49,6 +50,7 @@ def main() -> None:
 
 
 main.add_command(runs)
+main.add_command(accounts)
 
 
 _NOT_LOOPBACK = (
@@ -182,8 +184,48 @@ def _sandbox_module() -> Any:
     return sandbox
 
 
-@main.group(cls=_Venues, commands_from="cancel")
-def cancel() -> None:
+@main.group(cls=_Venues, commands_from="cancel", invoke_without_command=True)
+@click.option(
+    "--everywhere",
+    is_flag=True,
+    help="Every open order of every account of the accounts file (or of each venue"
+    " whose variables are set), all venues at once; see `cancelkit accounts`.",
+)
+@click.option(
+    "--account",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="With --everywhere: only this account (repeatable).",
+)
+@click.option(
+    "--config",
+    metavar="FILE",
+    help="With --everywhere: the accounts file [default: $CANCELKIT_CONFIG, else"
+    " $XDG_CONFIG_HOME/cancelkit/accounts.toml, else ~/.config/cancelkit/accounts.toml].",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --everywhere: the run's end, as a venue command's --deadline [default: 60].",
+)
+@click.option(
+    "--json", "json_lines", is_flag=True, help="With --everywhere: one JSON record per order."
+)
+@click.option("--dry-run", is_flag=True, help="With --everywhere: say what would be sent.")
+@click.option("-v", "--verbose", is_flag=True, help="With --everywhere: the debug log on stderr.")
+@click.pass_context
+def cancel(
+    ctx: click.Context,
+    everywhere: bool,
+    names: tuple[str, ...],
+    config: str | None,
+    deadline: float | None,
+    json_lines: bool,
+    dry_run: bool,
+    verbose: bool,
+) -> None:
     """Cancel orders: the kill switch. Credentials come only from the environment
     (never from flags, which land in shell history): each venue's command help names
     its variables.
@@ -196,7 +238,26 @@ def cancel() -> None:
     pending). Exit status: 0 every order cancelled, filled or not open (not found and
     not listed too with --missing-ok); 1 any other; 2
     invalid input or usage (nothing sent); 130 interrupted (after every outcome is
-    written). SIGINT, SIGTERM and SIGHUP all stop the run the same way."""
+    written). SIGINT, SIGTERM and SIGHUP all stop the run the same way.
+
+    --everywhere: every account at once, one report per account; exit 0 only when
+    every account's listing confirms nothing of ours is open."""
+    given = names or config or deadline is not None or json_lines or dry_run or verbose
+    if ctx.invoked_subcommand is not None:
+        if everywhere or given:
+            raise click.UsageError(
+                "--everywhere and its options come without a venue; a venue's own options"
+                " go after its name"
+            )
+        return
+    if not everywhere:
+        if given:
+            raise click.UsageError("--account, --config, --json... go with --everywhere")
+        click.echo(ctx.get_help())
+        ctx.exit(2)  # a usage error, as a group without its command always was
+    from ._everywhere import command
+
+    raise SystemExit(command(config, names, deadline or 60.0, json_lines, dry_run, verbose))
 
 
 @main.group(cls=_Venues, commands_from="orders")

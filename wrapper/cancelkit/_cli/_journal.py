@@ -162,7 +162,12 @@ class Journal:
                 " outcomes go on to stdout, and the exit status will be non-zero"
             )
 
-    def plan(self, orders: Sequence[tuple[str, str]], deadline: float) -> None:
+    def plan(
+        self,
+        orders: Sequence[tuple[str, str]],
+        deadline: float,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         """The run's header and one ``planned`` line per (label, order), before sending;
         :class:`JournalError` if they cannot all be written and fsynced.
 
@@ -175,6 +180,7 @@ class Journal:
             "started": _now(),
             "orders": len(orders),
             "deadline": deadline,
+            **(extra or {}),  # a desk's run: its account and what started it
         }
         records: list[Mapping[str, Any]] = [
             header,

@@ -189,14 +189,17 @@ class Sandbox:
             c.limitless_other_token_id, base64.b64decode(c.limitless_other_secret), OTHER_PROFILE
         )
         self._polymarket_stream = StreamHub(self.polymarket, order_json, DEFAULT_MARKET)
+        # The keys each app knows, kept here so that add_account() can add one.
+        self._pm_keys, self._lm_tokens = {pm_key.key_id: pm_key}, {partner.token_id: partner}
+        self._lm_tokens[other.token_id] = other
         self._servers = (
             BackgroundServer(
-                polymarket_app(self.polymarket, {pm_key.key_id: pm_key}, self._polymarket_stream),
+                polymarket_app(self.polymarket, self._pm_keys, self._polymarket_stream),
                 host,
                 polymarket_port,
             ),
             BackgroundServer(
-                limitless_app(self.limitless, {t.token_id: t for t in (partner, other)}),
+                limitless_app(self.limitless, self._lm_tokens),
                 host,
                 limitless_port,
             ),
@@ -369,3 +372,56 @@ class Sandbox:
 
         key, secret, url = self._limitless_arguments()
         return AsyncLimitlessClient(key, secret, paced=paced, **({"base_url": url} | kwargs))
+
+    # -- a desk: more keys per venue (issue 33) ---------------------------------------
+
+    def add_account(self, venue: Literal["polymarket", "limitless"]) -> DeskKey:
+        """Another key on ``venue``, acting for an account of its own: its orders are
+        its own on the venue's book (seed them with ``owner=key.owner``), as a desk
+        with several keys per venue has. Sandbox-only credentials."""
+        n = len(self._pm_keys) + len(self._lm_tokens)
+        if venue == "polymarket":
+            private = Ed25519PrivateKey.generate()
+            public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            secret = base64.b64encode(private.private_bytes_raw() + public).decode()
+            key = DeskKey(venue, str(uuid4()), secret, f"pm-desk-{n}", self.polymarket_url)
+            self._pm_keys[key.key_id] = PolymarketKey(key.key_id, public, key.owner)
+        elif venue == "limitless":
+            raw = os.urandom(32)
+            token = LimitlessToken(f"sbx_{secrets.token_hex(8)}", raw, 3000 + n)
+            key = DeskKey(
+                venue,
+                token.token_id,
+                base64.b64encode(raw).decode(),
+                str(token.profile_id),
+                self.limitless_url,
+            )
+            self._lm_tokens[token.token_id] = token
+        else:
+            raise ValueError(f"no such sandbox venue: {venue!r}")
+        for hook in on_desk_key:
+            hook(key)
+        return key
+
+
+@attrs.frozen
+class DeskKey:
+    """A key :meth:`Sandbox.add_account` made: its venue, id, secret (never in the
+    repr), the owner its orders carry on the book, and its sandbox's URL."""
+
+    venue: str
+    key_id: str
+    secret: str = attrs.field(repr=False)
+    owner: str
+    base_url: str
+
+    def table(self, name: str, secret_env: str) -> str:
+        """This key's table in an accounts file, its secret named by ``secret_env``."""
+        return (
+            f'[{name}]\nvenue = "{self.venue}"\nkey_id = "{self.key_id}"\n'
+            f'base_url = "{self.base_url}"\nsecret_env = "{secret_env}"\n'
+        )
+
+
+# Called with every key add_account() makes (the test suite's secret scan).
+on_desk_key: list[Callable[[DeskKey], None]] = []

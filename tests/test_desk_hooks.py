@@ -1,0 +1,49 @@
+"""Each venue's part of the desk (``cancelkit.<venue>._desk``), where the sandbox does
+not reach it: Kalshi's hook, written before Kalshi is registered (``_VENUES``)."""
+
+from __future__ import annotations
+
+import pytest
+from cancelkit import Account, InvalidRequest, SecretRef
+from cancelkit.kalshi import _desk as kalshi
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+
+def test_kalshi_environment_account_takes_the_pem_by_variable_or_by_file() -> None:
+    by_var = kalshi.from_environ({"KALSHI_API_KEY_ID": "k", "KALSHI_PRIVATE_KEY": "pem"})
+    assert by_var is not None
+    assert (by_var.name, by_var.key_id, by_var.secret.env) == ("kalshi", "k", "KALSHI_PRIVATE_KEY")
+    by_file = kalshi.from_environ(
+        {"KALSHI_API_KEY_ID": "k", "KALSHI_PRIVATE_KEY_PATH": "/keys/k.pem", "KALSHI_API_URL": "u"}
+    )
+    assert by_file is not None
+    assert (by_file.secret, by_file.base_url) == (SecretRef(file="/keys/k.pem"), "u")
+    assert kalshi.from_environ({}) is None
+    with pytest.raises(InvalidRequest, match="set one"):
+        kalshi.from_environ(
+            {"KALSHI_API_KEY_ID": "k", "KALSHI_PRIVATE_KEY": "p", "KALSHI_PRIVATE_KEY_PATH": "f"}
+        )
+    with pytest.raises(InvalidRequest, match="KALSHI_API_KEY_ID is not set"):
+        kalshi.from_environ({"KALSHI_PRIVATE_KEY_PATH": "f"})
+
+
+def test_kalshi_settings_are_checked_and_reach_the_client() -> None:
+    account = Account("k1", "kalshi", "key-1", SecretRef(env="X"), tier="advanced", subaccount=3)
+    kalshi.check(account)
+    with pytest.raises(InvalidRequest, match="unknown tier 'gold'"):
+        kalshi.check(Account("k1", "kalshi", "key-1", SecretRef(env="X"), tier="gold"))
+    with pytest.raises(InvalidRequest):
+        kalshi.check(Account("k1", "kalshi", "key-1", SecretRef(env="X"), subaccount=64))
+    pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        .decode()
+    )
+    client = kalshi.client(account, pem, {"base_url": "http://127.0.0.1:1"})
+    assert (client.key_id, client._tier, client.base_url) == (
+        "key-1",
+        "advanced",
+        "http://127.0.0.1:1",
+    )
+    assert {"tier", "subaccount"} == kalshi.SETTINGS

@@ -1,0 +1,382 @@
+"""``cancelkit cancel --everywhere`` and the desk behind it (issue 33): every account on
+every venue at once, through a real process against the sandbox, and the library's
+one call."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from cancelkit import AsyncDesk, Desk, cancel_everywhere, load_accounts
+from cancelkit.sandbox import DeskKey, Sandbox
+
+NO_HOME = {"HOME": "/nonexistent-home", "XDG_CONFIG_HOME": "", "CANCELKIT_CONFIG": ""}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class DeskFile:
+    """An accounts file of sandbox keys, their secrets in variables of their own."""
+
+    def __init__(self, box: Sandbox, tmp_path: Path) -> None:
+        self.box, self.path = box, tmp_path / "accounts.toml"
+        self.tables: list[str] = []
+        self.env: dict[str, str] = {}
+
+    def add(self, name: str, key: DeskKey, *, url: str | None = None, markets: str = "") -> None:
+        var = "SECRET_" + name.upper().replace("-", "_")
+        table = key.table(name, var).replace(key.base_url, url or key.base_url)
+        self.tables.append(table + (f"markets = [{markets}]\n" if markets else ""))
+        self.env[var] = key.secret
+        self.path.write_text("\n".join(self.tables))
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cancelkit", *args, "--config", str(self.path)],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def demo_keys(box: Sandbox) -> tuple[DeskKey, DeskKey]:
+    """The sandbox's own demo key and token, as DeskKeys."""
+    c = box.credentials
+    pm = DeskKey(
+        "polymarket", c.polymarket_key_id, c.polymarket_secret_key, "pm-demo", box.polymarket_url
+    )
+    lm = DeskKey(
+        "limitless",
+        c.limitless_token_id,
+        c.limitless_secret,
+        str(c.limitless_profile_id),
+        box.limitless_url,
+    )
+    return pm, lm
+
+
+def seed(box: Sandbox, key: DeskKey, count: int, market: str = "m-one") -> list[str]:
+    if key.venue == "polymarket":
+        return [box.seed_polymarket(f"{key.owner}-{i}", owner=key.owner).id for i in range(count)]
+    return [box.seed_limitless(owner=int(key.owner), market_slug=market).id for _ in range(count)]
+
+
+def open_ids(box: Sandbox) -> set[str]:
+    return {o.id for o in box.open_orders()}
+
+
+@pytest.fixture
+def desk(cancelkit_sandbox: Sandbox, tmp_path: Path) -> tuple[DeskFile, dict[str, list[str]]]:
+    """Three accounts on two venues, five orders each."""
+    box = cancelkit_sandbox
+    pm_a, lm = demo_keys(box)
+    pm_b = box.add_account("polymarket")
+    file = DeskFile(box, tmp_path)
+    file.add("pm-a", pm_a)
+    file.add("pm-b", pm_b)
+    file.add("lm", lm, markets='"m-one"')
+    orders = {"pm-a": seed(box, pm_a, 5), "pm-b": seed(box, pm_b, 5), "lm": seed(box, lm, 5)}
+    return file, orders
+
+
+def test_three_accounts_on_two_venues_all_cancelled_exit_0(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    done = file.run("cancel", "--everywhere", "--json", "--deadline", "20")
+    assert done.returncode == 0, done.stderr
+    assert open_ids(cancelkit_sandbox) == set()
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all("account" in r for r in records)
+    outcomes = [r for r in records if "summary" not in r]
+    for name, ids in orders.items():
+        mine = [r for r in outcomes if r["account"] == name]
+        assert sorted(r["order"] for r in mine) == sorted(ids)
+        assert {r["status"] for r in mine} == {"cancelled"}
+    summaries = {r["account"]: r for r in records if r.get("summary")}
+    assert {n: (s["ok"], s["left"], s["counts"]) for n, s in summaries.items()} == {
+        n: (True, 0, {"cancelled": 5}) for n in orders
+    }
+    assert summaries["lm"]["covered"] == ["m-one"]
+    assert summaries["pm-a"]["covered"] is None  # every market
+    for secret in file.env.values():
+        assert secret not in done.stdout + done.stderr
+    # Each account's run is journaled in the state directory, as a venue command's is.
+    runs = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listed = [json.loads(line) for line in runs.stdout.splitlines()]
+    assert sorted(r["run"] for r in listed) == sorted(s["run"] for s in summaries.values())
+    assert all(r["counts"] == {"cancelled": 5} for r in listed)
+
+
+def test_a_venue_down_does_not_hold_the_others_and_is_named(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    down = cancelkit_sandbox.add_account("polymarket")
+    file.add("pm-down", down, url=f"http://127.0.0.1:{closed_port()}")
+    started = time.monotonic()
+    done = file.run("cancel", "--everywhere", "--deadline", "3")
+    assert time.monotonic() - started < 30  # the deadline and its grace, not more
+    assert done.returncode == 1
+    assert open_ids(cancelkit_sandbox) == set()  # every reachable account's book is empty
+    report = [line for line in done.stderr.splitlines() if line.startswith("cancelkit: pm-down:")]
+    assert len(report) == 2, done.stderr  # its banner, and its report naming why
+    assert "FAILED: NetworkError" in report[1]
+    assert "not confirmed empty" in report[1]
+    for name in orders:
+        assert f"cancelkit: {name}: 5 cancelled; nothing left open" in done.stderr
+
+
+def test_a_limitless_account_without_markets_is_not_covered_and_exits_1(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    pm, lm = demo_keys(box)
+    file = DeskFile(box, tmp_path)
+    file.add("pm", pm)
+    file.add("lm", lm)  # no markets
+    seed(box, pm, 3)
+    left = seed(box, lm, 2)
+    done = file.run("cancel", "--everywhere", "--json")
+    assert done.returncode == 1
+    summaries = {
+        r["account"]: r for r in map(json.loads, done.stdout.splitlines()) if r.get("summary")
+    }
+    assert (summaries["lm"]["ok"], summaries["lm"]["covered"], summaries["lm"]["left"]) == (
+        False,
+        [],
+        None,
+    )
+    assert summaries["pm"]["ok"] is True
+    assert "lm: no orders; left: unknown; NOT COVERED" in done.stderr
+    assert open_ids(box) == set(left)  # the other account's orders are gone
+
+
+def test_account_selects_and_an_unknown_name_sends_nothing(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    box = cancelkit_sandbox
+    env = file.env
+    wrong = file.run("cancel", "--everywhere", "--account", "pm-a", "--account", "nope")
+    assert wrong.returncode == 2
+    assert "no account named nope" in wrong.stderr
+    assert box.requests == []
+    file.env = {}  # a dry run needs no key
+    dry = file.run("cancel", "--everywhere", "--dry-run", "--account", "lm")
+    assert dry.returncode == 0
+    assert dry.stdout.startswith("would cancel every open order of lm (limitless")
+    assert box.requests == []
+    file.env = env
+    done = file.run("cancel", "--everywhere", "--account", "pm-b", "--account", "lm")
+    assert done.returncode == 0, done.stderr
+    assert open_ids(box) == set(orders["pm-a"])
+    assert "pm-a" not in done.stderr
+
+
+def test_venue_options_and_everywhere_do_not_mix(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    file = DeskFile(cancelkit_sandbox, tmp_path)
+    file.add("pm", demo_keys(cancelkit_sandbox)[0])
+    mixed = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "polymarket", "--all"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert mixed.returncode == 2
+    assert "without a venue" in mixed.stderr
+    lone = file.run("cancel", "--json")
+    assert lone.returncode == 2
+    assert "go with --everywhere" in lone.stderr
+
+
+def test_environment_accounts_everywhere(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    pm, lm = demo_keys(box)
+    seed(box, pm, 2)
+    seed(box, lm, 2, market="m-two")
+    env = {**os.environ, **box.env(), **NO_HOME, "LIMITLESS_MARKETS": "m-one,m-two"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "cancel", "--everywhere"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "limitless: 2 cancelled; nothing left open; market(s) m-one, m-two" in done.stderr
+    assert open_ids(box) == set()
+
+
+# -- the library ---------------------------------------------------------------------
+
+
+def test_the_library_desk_proves_lists_and_cancels_per_account(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    accounts = load_accounts(file.path, environ=file.env)
+    with Desk(accounts) as sync_desk:
+        assert sync_desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+        listed = sync_desk.open_orders()
+        assert {n: sorted(v) for n, v in listed.items()} == {
+            n: sorted(v) for n, v in orders.items()
+        }
+        seen: list[tuple[str, str]] = []
+        runs = sync_desk.cancel_everywhere(
+            deadline=20, accounts=["pm-b"], on_result=lambda a, r: seen.append((a.name, r.status))
+        )
+    assert [(r.account.name, r.ok, r.left) for r in runs] == [("pm-b", True, 0)]
+    assert seen == [("pm-b", "cancelled")] * 5
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-a"] + orders["lm"])
+    runs = cancel_everywhere(accounts, deadline=20)
+    assert [(r.account.name, r.ok) for r in runs] == [("pm-a", True), ("pm-b", True), ("lm", True)]
+    assert open_ids(cancelkit_sandbox) == set()
+
+
+def test_a_refused_key_is_its_account_error_not_the_desks(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    env = {**file.env, "SECRET_PM_B": file.env["SECRET_PM_A"]}  # pm-b signs with pm-a's secret
+    accounts = load_accounts(file.path, environ=env)
+
+    async def main() -> None:
+        async with AsyncDesk(accounts) as async_desk:
+            proven = await async_desk.prove()
+            assert [n for n, e in proven.items() if e is not None] == ["pm-b"]
+            runs = await async_desk.cancel_everywhere(deadline=10)
+        by_name = {r.account.name: r for r in runs}
+        assert not by_name["pm-b"].ok
+        assert type(by_name["pm-b"].error).__name__ == "AuthenticationError"
+        assert by_name["pm-a"].ok
+        assert by_name["lm"].ok
+
+    anyio.run(main)
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
+def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, _ = desk
+    cancelkit_sandbox.set_knobs(latency=10.0)  # every answer takes 10 s: the run is mid-flight
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cancelkit",
+            "cancel",
+            "--everywhere",
+            "--json",
+            "--config",
+            str(file.path),
+        ],
+        env={**os.environ, **file.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        deadline = time.monotonic() + 30
+        while len(cancelkit_sandbox.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # every account's first request has arrived
+        started = time.monotonic()
+        process.send_signal(15)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    # The 3 s grace (requests in flight aborted at half of it), not the 10 s answers.
+    assert time.monotonic() - started < 8
+    summaries = [r for r in map(json.loads, out.splitlines()) if r.get("summary")]
+    assert sorted(s["account"] for s in summaries) == ["lm", "pm-a", "pm-b"]
+    for summary in summaries:  # sent, no answer: unknown, never "nothing left"
+        assert summary["ok"] is False
+        assert set(summary["counts"]) == {"unknown"}
+        assert summary["left"] >= 1
+    assert "SIGTERM: sending nothing new" in err
+
+
+FORKED = """
+import os, sys
+from cancelkit import Desk, load_accounts
+desk = Desk(load_accounts(sys.argv[1]))
+assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+pid = os.fork()
+if pid == 0:
+    ok = desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+    ok = ok and sorted(desk.open_orders()) == ["lm", "pm-a", "pm-b"]
+    desk.close()
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+desk.close()
+print("child", os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_desk_works_in_a_forked_child(
+    desk: tuple[DeskFile, dict[str, list[str]]], tmp_path: Path
+) -> None:
+    file, _ = desk
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child 0"
+
+
+def test_an_unusable_secret_is_named_first_and_the_others_still_run(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk
+    file.env["SECRET_PM_B"] = "bm90IGEga2V5"  # base64, but no Ed25519 key
+    done = file.run("cancel", "--everywhere")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    problem = next(
+        i for i, line in enumerate(lines) if "pm-b: cannot be used: InvalidRequest" in line
+    )
+    first_report = next(i for i, line in enumerate(lines) if "cancelled; nothing left open" in line)
+    assert problem < first_report
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+    assert all(r.verified for r in cancelkit_sandbox.requests)  # nothing badly signed left
+
+
+def test_prove_and_open_orders_end_by_their_deadline(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, _ = desk
+    cancelkit_sandbox.set_knobs(latency=6.0)
+    with Desk(load_accounts(file.path, environ=file.env)) as slow:
+        started = time.monotonic()
+        proven = slow.prove(deadline=0.5)
+        listed = slow.open_orders(deadline=0.5)
+        assert time.monotonic() - started < 5  # not the 6 s answers, twice
+    for outcome in (*proven.values(), *listed.values()):
+        assert isinstance(outcome, TimeoutError)
+        assert str(outcome) == "no answer within 0.5 s"

@@ -1,0 +1,296 @@
+"""``cancelkit cancel --everywhere``: every open order of every account of the desk.
+
+:func:`run_everywhere` is the run itself, on a desk already open (the command opens
+one per process; a guard keeps one warm): each account's run is journaled in the
+state directory as ``cancel <venue>`` journals its own (``cancelkit runs`` lists
+them), every outcome is written as it is known with its account, and one report
+per account ends it: counts by outcome, what is left, the markets covered.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Collection
+from contextlib import suppress
+from typing import IO, TYPE_CHECKING, Any, TextIO
+
+import anyio
+import click
+
+from .._bulk import OUTCOMES, CancelResult, Control, StopReason
+from ._cancel import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _open_journal,
+    _Pruning,
+    _registry,
+    _say,
+    _warn,
+    as_json,
+    as_line,
+)
+from ._journal import Journal, JournalError, Origin, new_run_id
+from ._terminal import json_safe, library_log, printable
+
+if TYPE_CHECKING:
+    from .._accounts import Account
+    from .._desk import AccountRun, AsyncDesk
+    from ._registry import Registry
+
+
+class _Book:
+    """One account's part of the run: its origin, run id, journal and counts."""
+
+    def __init__(self, account: Account, origin: Origin, out: TextIO, as_json_lines: bool) -> None:
+        self.account = account
+        self.origin = origin
+        self.run = new_run_id()
+        self.out = out
+        self.as_json_lines = as_json_lines
+        self.journal: Journal | None = None
+        self.held: IO[bytes] | None = None
+        self.where = {"account": account.name, "run": self.run, **origin.as_dict()}
+        self.lost: str | None = None  # why stdout could not be written
+        self.written: set[int] = set()  # the results announced (id()) as they were known
+
+    def open_journal(self, registry: Registry, cause: str, deadline: float) -> None:
+        """The account's journal in the state directory, its header written (or a warning)."""
+        from ._registry import hold
+
+        path = str(registry.journal_path(self.run, time.time()))
+        try:
+            sink = _open_journal(path)
+        except JournalError as exc:
+            _warn(f"{self.account.name}: no journal: {exc}")
+            return
+        # No prune takes a running run's record (a filesystem without locks: it may).
+        with suppress(OSError):
+            hold(sink)
+        journal = Journal(sink, self.run, self.origin, name=path, warn=_warn)
+        try:
+            journal.plan([], deadline, {"account": self.account.name, "cause": cause})
+        except JournalError as exc:
+            _warn(f"{self.account.name}: {exc}: this run keeps no journal")
+            journal.close()
+            return
+        self.journal = journal
+
+    def write(self, result: CancelResult[Any]) -> None:
+        self.written.add(id(result))
+        record = as_json("-", result, str, **self.where)
+        self.echo(record if self.as_json_lines else f"{self.account.name}: {as_line('-', result)}")
+        if self.journal is not None:
+            self.journal.outcome(record)
+
+    def echo(self, text: str) -> None:
+        if self.lost is not None:
+            return
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except OSError as exc:
+            self.lost = exc.strerror or str(exc)
+            _warn(f"cannot write to stdout ({self.lost}): outcomes go on to the journals only")
+
+    def close(self) -> bool:
+        """Close the journal; whether every outcome was written where it was asked to be."""
+        failed = self.lost is not None
+        if self.journal is not None:
+            self.journal.close()
+            failed = failed or self.journal.failed is not None
+        return not failed
+
+
+def _origin(desk: AsyncDesk, account: Account) -> Origin:
+    from .._base import redacted
+
+    try:
+        url = redacted(desk.client(account.name).base_url)
+    except KeyError:  # its client could not be built: the run reports why
+        url = redacted(account.base_url) if account.base_url else "-"
+    return Origin(account.venue, url, account.key_id or "-")
+
+
+async def run_everywhere(
+    desk: AsyncDesk,
+    *,
+    deadline: float,
+    as_json: bool,
+    cause: str,
+    out: TextIO,
+    accounts: Collection[str] | None = None,
+    control: Control | None = None,
+) -> int:
+    """Cancel every open order of the desk's accounts (or of ``accounts``, by name)
+    and report; the exit status by the ``cancel`` command's rules over all of them:
+    0 only when every account's listing confirms nothing of ours is open, 130 when
+    interrupted (``control`` stopped with ``StopReason.INTERRUPTED`` or aborted), 1
+    otherwise. ``cause`` (``command``, ``signal``, ``trigger``, ``heartbeat``...) is
+    written in each journal's header."""
+    chosen = desk.select(accounts)
+    control = control or Control(deadline)
+    registry = _registry()
+    books = {a.name: _Book(a, _origin(desk, a), out, as_json) for a in chosen}
+    pruning = _Pruning(registry) if registry is not None else None
+    for book in books.values():
+        if registry is not None:
+            book.open_journal(registry, cause, deadline)
+        o = book.origin
+        _say(
+            f"cancelkit: {book.account.name}: {o.venue} at {o.base_url}, key {o.key}: every"
+            f" open order{_scope(book.account)}; deadline {deadline:g} s"
+        )
+
+    for name, problem in desk.unusable.items():
+        if name in books:  # said now, before any request: its run only reports it
+            _say(f"cancelkit: {name}: cannot be used: {type(problem).__name__}: {problem}")
+
+    def make_control(account: Account) -> Control:
+        # A cancel-all names no order before it leaves (its journal's plan is empty;
+        # each outcome follows as it is known). Housekeeping starts once the first
+        # cancel has left, never before it.
+        child = Control(deadline)
+        if pruning is not None:
+            child.on_sent = lambda _: pruning.start()
+        return child
+
+    try:
+        runs = await desk.cancel_everywhere(
+            deadline=deadline,
+            on_result=lambda account, result: books[account.name].write(result),
+            control=control,
+            accounts=[a.name for a in chosen],
+            make_control=make_control,
+        )
+        for run in runs:
+            book = books[run.account.name]
+            for result in run.results:  # what the run's end added (a last listing's word)
+                if id(result) not in book.written:
+                    book.write(result)
+    finally:
+        written = all([book.close() for book in books.values()])
+        if pruning is not None:
+            pruning.finish(max(0.0, control.end() - time.monotonic()))
+    for run in runs:
+        _report(run, books[run.account.name])
+    written = written and all(book.lost is None for book in books.values())
+    if control.stop_reason in (StopReason.INTERRUPTED, StopReason.ABORTED):
+        return EXIT_INTERRUPTED
+    return EXIT_OK if written and all(run.ok for run in runs) else EXIT_FAILED
+
+
+def _scope(account: Account) -> str:
+    if account.markets:
+        return f" in market(s) {', '.join(account.markets)}"
+    return ""
+
+
+def _report(run: AccountRun, book: _Book) -> None:
+    """The account's report: a line on stderr, and with --json a record on stdout."""
+    counts = Counter(r.status for r in run.results if r.duplicate_of is None)
+    parts = [f"{counts[s]} {s.replace('_', ' ')}" for s in OUTCOMES if counts[s]]
+    if run.covered is None:
+        covered = "every market"
+    elif run.covered:
+        covered = f"market(s) {', '.join(run.covered)}"
+    else:
+        covered = "NOT COVERED: no market known (name them: markets = [...] in its table)"
+    if run.left is None:
+        left = "left: unknown"
+    else:
+        left = f"left: {run.left} not confirmed gone" if run.left else "nothing left open"
+    name = run.account.name
+    line = f"cancelkit: {name}: {', '.join(parts) or 'no orders'}; {left}; {covered}"
+    if run.error is not None:
+        line += f"; FAILED: {type(run.error).__name__}: {run.error}"
+    _say(printable(line) + ("" if run.ok else " (not confirmed empty)"))
+    if book.as_json_lines:
+        summary = {
+            **book.where,
+            "summary": True,
+            "ok": run.ok,
+            "counts": {s: counts[s] for s in OUTCOMES if counts[s]},
+            "left": run.left,
+            "covered": None if run.covered is None else list(run.covered),
+            "error": None
+            if run.error is None
+            else {"type": type(run.error).__name__, "message": str(run.error)},
+        }
+        book.echo(json_safe(json.dumps(summary, ensure_ascii=False)))
+
+
+def command(
+    config: str | None,
+    names: tuple[str, ...],
+    deadline: float,
+    as_json_lines: bool,
+    dry_run: bool,
+    verbose: bool,
+) -> int:
+    """``cancelkit cancel --everywhere``: load the accounts, open a desk, run; the
+    exit status (2: the accounts file or the names given are refused, nothing sent)."""
+    from .._accounts import AccountsError, load_accounts
+
+    try:
+        accounts = load_accounts(config, secrets=not dry_run)  # a dry run needs no key
+    except AccountsError as exc:
+        _say(f"cancelkit: {exc.message}; nothing was sent")
+        return EXIT_USAGE
+    known = [a.name for a in accounts]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        _say(
+            f"cancelkit: no account named {', '.join(unknown)} (accounts: {', '.join(known)});"
+            " nothing was sent"
+        )
+        return EXIT_USAGE
+    chosen = [a for a in accounts if not names or a.name in names]
+    if dry_run:
+        for account in chosen:
+            click.echo(
+                f"would cancel every open order of {account.name} ({account.venue}, key"
+                f" {account.key_id}){_scope(account) or ' in every market'}"
+                + ("" if account.markets or not _per_market(account) else ": NOT COVERED")
+            )
+        _say("cancelkit: dry run, nothing sent")
+        return EXIT_OK
+    with library_log(verbose):
+        return anyio.run(_main, chosen, deadline, as_json_lines)
+
+
+def _per_market(account: Account) -> bool:
+    """Whether the account's venue cancels per market only (its hook takes ``markets``)."""
+    from .._desk_hook import desk_hook
+
+    return "markets" in desk_hook(account.venue).SETTINGS
+
+
+async def _main(accounts: list[Account], deadline: float, as_json_lines: bool) -> int:
+    from .._desk import AsyncDesk
+    from .._oneshot import one_shot
+    from ._cancel import _watch_signals
+
+    control = Control(deadline)
+    with one_shot():  # one run per process: httpx's own transport, no aiohttp import
+        desk = AsyncDesk(accounts)
+        await desk.__aenter__()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_watch_signals, control)
+            status = await run_everywhere(
+                desk,
+                deadline=deadline,
+                as_json=as_json_lines,
+                cause="command",
+                out=sys.stdout,
+                control=control,
+            )
+            group.cancel_scope.cancel()
+    finally:
+        await desk.aclose()
+    return status

@@ -1,0 +1,404 @@
+"""The desk: every account on every venue at once (issue 33's kill switch).
+
+:class:`AsyncDesk` opens one async client per account (through the venue's hook,
+``cancelkit.<venue>._desk``) and keeps them for its life, so that a guard fires on
+warm connections. Every account runs in parallel, each at its own venue's limits
+(its own client, limiter and key); one account failing (a venue down, a key refused)
+is that account's :class:`AccountRun` error and never holds the others.
+:class:`Desk` is the sync twin: the same desk on a loop thread of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypedDict, TypeVar, Unpack
+
+import anyio
+import attrs
+import httpx
+
+from . import _fork
+from ._accounts import Account
+from ._bulk import DEFAULT_DEADLINE, CancelResult, Control, StopReason
+from ._desk_hook import DeskHook, desk_hook
+from ._exceptions import InvalidRequest
+from ._loop_thread import LoopThread
+from ._retry import RetryPolicy
+
+T = TypeVar("T")
+logger = logging.getLogger("cancelkit")
+_FOLLOW_EVERY = 0.01  # seconds between looks at a caller's Control for a stop
+
+
+class DeskOptions(TypedDict, total=False):
+    """The HTTP settings every client of a desk gets (as the clients' constructors)."""
+
+    timeout: float | httpx.Timeout
+    max_retries: int
+    retry: RetryPolicy | None
+    proxy: str | None
+    trust_env: bool
+    verify: bool | str | ssl.SSLContext
+
+
+@attrs.frozen
+class AccountRun:
+    """What ``cancel_everywhere`` did on one account.
+
+    Attributes:
+        account: the account.
+        results: every order's outcome, as the venue's kill switch reported it.
+        left: orders the run could not confirm gone (None: unknown, the run failed).
+        covered: the markets covered where the venue lists per market (Limitless);
+            None where the venue's cancel-all covers the whole account; ``()``: no
+            market known, the account was not covered.
+        error: why the account's run failed as a whole (a key refused, a venue
+            unreachable, a secret unreadable), or None.
+    """
+
+    account: Account
+    results: tuple[CancelResult[str], ...]
+    left: int | None
+    covered: tuple[str, ...] | None
+    error: BaseException | None
+
+    @property
+    def ok(self) -> bool:
+        """True only when the venue's listing confirmed nothing of ours is open."""
+        return (
+            self.error is None
+            and self.covered != ()
+            and self.left == 0
+            and all(r.ok for r in self.results)
+        )
+
+
+OnResult = Callable[[Account, CancelResult[str]], None]
+
+
+class AsyncDesk:
+    """Every account's async client, open for the desk's life. An async context
+    manager: ``async with AsyncDesk(load_accounts()) as desk: await
+    desk.cancel_everywhere()``.
+
+    Args:
+        accounts: the accounts (:func:`cancelkit.load_accounts`); names must differ.
+        **options: HTTP settings for every client (timeout, retries, proxy, TLS).
+    """
+
+    def __init__(self, accounts: Iterable[Account], **options: Unpack[DeskOptions]) -> None:
+        self._accounts = tuple(accounts)
+        names = [a.name for a in self._accounts]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InvalidRequest(f"account name(s) given twice: {', '.join(twice)}")
+        if not self._accounts:
+            raise InvalidRequest("a desk needs at least one account")
+        self._options = options
+        self._clients: dict[str, Any] = {}
+        self._broken: dict[str, BaseException] = {}  # accounts whose client could not be built
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The desk's accounts, in the order given."""
+        return self._accounts
+
+    @property
+    def unusable(self) -> Mapping[str, BaseException]:
+        """The accounts whose client could not be built (a secret unreadable or
+        malformed, a bad setting), each with why; their runs report that error."""
+        return dict(self._broken)
+
+    def client(self, name: str) -> Any:
+        """The open async client of account ``name`` (KeyError if it has none: its
+        client could not be built, see :meth:`prove`)."""
+        return self._clients[name]
+
+    async def __aenter__(self) -> Self:
+        for account in self._accounts:
+            try:
+                hook = desk_hook(account.venue)
+                client = hook.client(account, account.secret.read(), dict(self._options))  # type: ignore[arg-type]
+                self._clients[account.name] = await client.__aenter__()
+            except Exception as exc:  # that account's error; the others still open
+                self._broken[account.name] = exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            try:
+                await client.__aexit__(None, None, None)
+            except Exception:  # closing one must not leave the others open
+                logger.debug("closing a desk client failed", exc_info=True)
+
+    def select(self, names: Collection[str] | None) -> list[Account]:
+        """The accounts named (all if None), in the desk's order; InvalidRequest
+        naming any unknown name."""
+        if names is None:
+            return list(self._accounts)
+        known = {a.name for a in self._accounts}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise InvalidRequest(
+                f"no account named {', '.join(unknown)} (accounts: {', '.join(sorted(known))})"
+            )
+        return [a for a in self._accounts if a.name in set(names)]
+
+    async def _each(
+        self,
+        accounts: list[Account],
+        work: Callable[[DeskHook, Any, Account], Any],
+        seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """``work`` for every account at once; each one's result or its exception
+        (a TimeoutError for one still waiting after ``seconds``)."""
+        found: dict[str, Any] = {}
+
+        async def one(account: Account) -> None:
+            broken = self._broken.get(account.name)
+            if broken is not None:
+                found[account.name] = broken
+                return
+            try:
+                hook = desk_hook(account.venue)
+                with anyio.move_on_after(seconds) as scope:
+                    found[account.name] = await work(hook, self._clients[account.name], account)
+                if scope.cancelled_caught:
+                    found[account.name] = TimeoutError(f"no answer within {seconds} s")
+            except Exception as exc:  # this account's outcome, not the desk's
+                found[account.name] = exc
+
+        async with anyio.create_task_group() as group:
+            for account in accounts:
+                group.start_soon(one, account)
+        return {a.name: found[a.name] for a in accounts}
+
+    async def warm(self, deadline: float | None = None) -> dict[str, BaseException | None]:
+        """Open each client's connection now (one unsigned request each), so that the
+        first cancel does not pay for it; each account's error, or None. ``deadline``:
+        seconds after which an account still waiting is a TimeoutError."""
+        done = await self._each(list(self._accounts), lambda _, client, __: client.warm(), deadline)
+        return {n: v if isinstance(v, BaseException) else None for n, v in done.items()}
+
+    async def prove(self, deadline: float | None = None) -> dict[str, BaseException | None]:
+        """One cheap signed read per account: None where the venue accepted the key,
+        else the error (an :class:`AuthenticationError` for a refused key; a
+        TimeoutError for one still unanswered after ``deadline`` seconds)."""
+        done = await self._each(list(self._accounts), lambda h, c, a: h.prove(c, a), deadline)
+        return {n: v if isinstance(v, BaseException) else None for n, v in done.items()}
+
+    async def open_orders(
+        self, deadline: float | None = None
+    ) -> dict[str, list[str] | BaseException]:
+        """The ids of each account's open orders (in its markets, where the venue
+        lists per market), or the error that kept it from being listed (a
+        TimeoutError after ``deadline`` seconds)."""
+        done = await self._each(list(self._accounts), lambda h, c, a: h.open_orders(c, a), deadline)
+        return dict(done)
+
+    async def cancel_everywhere(
+        self,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: OnResult | None = None,
+        control: Control | None = None,
+        accounts: Collection[str] | None = None,
+        make_control: Callable[[Account], Control] | None = None,
+    ) -> list[AccountRun]:
+        """Cancel every open order of every account (or of ``accounts``, by name), all
+        at once: one :class:`AccountRun` per account, in the desk's order.
+
+        ``on_result`` sees each order's outcome as it is known, with its account.
+        ``control`` stops or aborts every account's run (its deadline replaces
+        ``deadline``); each account runs under a :class:`Control` of its own
+        (``make_control(account)`` if given: the CLI's journal hooks in there)."""
+        chosen = self.select(accounts)
+        if control is None:
+            control = Control(deadline)
+        controls = {a.name: _child(control, a, make_control) for a in chosen}
+
+        async def kill(hook: DeskHook, client: Any, account: Account) -> Any:
+            def told(result: CancelResult[str]) -> None:
+                if on_result is not None:
+                    on_result(account, result)
+
+            return await hook.kill(client, account, controls[account.name], told)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(_follow, control, list(controls.values()))
+            done = await self._each(chosen, kill)
+            group.cancel_scope.cancel()
+        runs = []
+        for account in chosen:
+            value = done[account.name]
+            if isinstance(value, BaseException):
+                runs.append(AccountRun(account, (), None, _covered(account), value))
+            else:
+                runs.append(AccountRun(account, value.results, value.left, value.covered, None))
+        return runs
+
+
+def _covered(account: Account) -> tuple[str, ...] | None:
+    """What a failed run covered: nothing it could confirm (its markets stay named)."""
+    return account.markets or None
+
+
+def _child(parent: Control, account: Account, make: Callable[[Account], Control] | None) -> Control:
+    """An account's Control: the caller's deadline and grace."""
+    child = make(account) if make is not None else Control(max(parent.left(), 1e-3))
+    child.ends_at, child.seconds, child.grace = parent.ends_at, parent.seconds, parent.grace
+    return child
+
+
+async def _follow(parent: Control, children: list[Control]) -> None:
+    """Pass the caller's stop, and its abort, on to every account's run."""
+    # parent.abort() cancels the scopes in flight on it: this one too, which is how an
+    # abort (after a stop, when its reason no longer changes) is seen here at once.
+    with parent.in_flight():
+        while not parent.stopped:
+            await anyio.sleep(_FOLLOW_EVERY)
+        for child in children:
+            child.stop(parent.reason or "stopped", parent.stop_reason or StopReason.STOPPED)
+        if parent.stop_reason is not StopReason.ABORTED:
+            await anyio.sleep_forever()
+    for child in children:  # aborted (the run's own end cancels this task instead)
+        child.abort()
+
+
+class Desk:
+    """The sync desk: an :class:`AsyncDesk` on a loop thread of its own (as the sync
+    clients run their bulk calls), the same methods, called without ``await``, from
+    any thread. A context manager. After ``os.fork()`` the child opens a desk of its
+    own on first use (fresh clients, never its parent's connections)."""
+
+    def __init__(self, accounts: Iterable[Account], **options: Unpack[DeskOptions]) -> None:
+        self._desk = AsyncDesk(accounts, **options)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: LoopThread | None = None
+        self._open()
+        _fork.track(self)
+
+    def _open(self) -> LoopThread:
+        """The loop thread with the desk open in it (opened again in a forked child)."""
+        with self._lock:
+            if self._closed:
+                raise InvalidRequest("this Desk is closed")
+            if self._thread is None:
+                thread = LoopThread("cancelkit-desk")
+                try:
+                    thread.call(self._desk.__aenter__)
+                except BaseException:
+                    thread.close()
+                    raise
+                self._thread = thread
+            return self._thread
+
+    def _after_fork(self) -> None:
+        # The parent's thread, loop and pools stay theirs: left unclosed and unused.
+        _fork.leave(self._thread, self._desk)
+        self._lock = threading.Lock()
+        self._thread = None
+        self._desk = AsyncDesk(self._desk.accounts, **self._desk._options)
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The desk's accounts, in the order given."""
+        return self._desk.accounts
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every client and the loop thread."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.close(self._desk.aclose)
+
+    def warm(self, deadline: float | None = None) -> dict[str, BaseException | None]:
+        """As :meth:`AsyncDesk.warm`."""
+        return self._open().call(lambda: self._desk.warm(deadline))
+
+    def prove(self, deadline: float | None = None) -> dict[str, BaseException | None]:
+        """As :meth:`AsyncDesk.prove`."""
+        return self._open().call(lambda: self._desk.prove(deadline))
+
+    def open_orders(self, deadline: float | None = None) -> dict[str, list[str] | BaseException]:
+        """As :meth:`AsyncDesk.open_orders`."""
+        return self._open().call(lambda: self._desk.open_orders(deadline))
+
+    def cancel_everywhere(
+        self,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+        on_result: OnResult | None = None,
+        control: Control | None = None,
+        accounts: Collection[str] | None = None,
+        make_control: Callable[[Account], Control] | None = None,
+    ) -> list[AccountRun]:
+        """As :meth:`AsyncDesk.cancel_everywhere` (``on_result`` is called on the
+        desk's loop thread)."""
+        return self._open().call(
+            lambda: self._desk.cancel_everywhere(
+                deadline=deadline,
+                on_result=on_result,
+                control=control,
+                accounts=accounts,
+                make_control=make_control,
+            )
+        )
+
+
+async def acancel_everywhere(
+    accounts: Iterable[Account],
+    *,
+    deadline: float = DEFAULT_DEADLINE,
+    on_result: OnResult | None = None,
+    control: Control | None = None,
+    **options: Unpack[DeskOptions],
+) -> list[AccountRun]:
+    """One call: open a desk on ``accounts``, cancel every open order everywhere,
+    close it. One :class:`AccountRun` per account."""
+    async with AsyncDesk(accounts, **options) as desk:
+        return await desk.cancel_everywhere(deadline=deadline, on_result=on_result, control=control)
+
+
+def cancel_everywhere(
+    accounts: Iterable[Account],
+    *,
+    deadline: float = DEFAULT_DEADLINE,
+    on_result: OnResult | None = None,
+    control: Control | None = None,
+    **options: Unpack[DeskOptions],
+) -> list[AccountRun]:
+    """The sync :func:`acancel_everywhere` (its own event loop; from a thread
+    without a running loop)."""
+    return anyio.run(
+        lambda: acancel_everywhere(
+            accounts, deadline=deadline, on_result=on_result, control=control, **options
+        )
+    )

@@ -1,0 +1,82 @@
+"""What the desk asks of a venue: the protocol of ``cancelkit.<venue>._desk`` modules.
+
+The core names no venue: it loads a venue's hook by module path, for the venues of
+``cancelkit._VENUES`` (a venue built but not registered there is not loaded).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import attrs
+
+from ._bulk import CancelResult
+
+if TYPE_CHECKING:
+    from ._account import Account
+    from ._base import AsyncOptions
+    from ._bulk import Control
+
+
+@attrs.frozen
+class Killed:
+    """What a whole-account kill returns: every result, how many orders it could not
+    confirm gone (None: unknown), and the markets covered (None: the whole account,
+    the venue's cancel-all reaches every market)."""
+
+    results: tuple[CancelResult[str], ...]
+    left: int | None
+    covered: tuple[str, ...] | None
+
+
+class DeskHook(Protocol):
+    """A venue's part of the desk (its module ``cancelkit.<venue>._desk``)."""
+
+    SETTINGS: frozenset[str]
+    """The optional settings its accounts take (of tier, subaccount, markets)."""
+
+    def check(self, account: Account) -> None:
+        """Refuse (InvalidRequest) a setting the venue would refuse later."""
+        ...
+
+    def from_environ(self, environ: Mapping[str, str]) -> Account | None:
+        """The account its standard environment variables describe, if they are set."""
+        ...
+
+    def client(self, account: Account, secret: str, options: AsyncOptions) -> Any:
+        """An async client for ``account`` (not yet opened)."""
+        ...
+
+    async def kill(
+        self,
+        client: Any,
+        account: Account,
+        control: Control,
+        on_result: Callable[[CancelResult[str]], None],
+    ) -> Killed:
+        """Cancel every open order of the account, confirmed as the venue can."""
+        ...
+
+    async def prove(self, client: Any, account: Account) -> None:
+        """One cheap signed read: raises if the venue refuses the key."""
+        ...
+
+    async def open_orders(self, client: Any, account: Account) -> list[str]:
+        """The ids of the account's open orders (in its markets, where it has them)."""
+        ...
+
+
+def venues() -> tuple[str, ...]:
+    """The registered venues (``cancelkit._VENUES``), in its order."""
+    from . import _VENUES
+
+    return tuple(_VENUES)
+
+
+def desk_hook(venue: str) -> DeskHook:
+    """The hook module of a registered ``venue`` (a KeyError for any other)."""
+    if venue not in venues():
+        raise KeyError(venue)
+    return cast(DeskHook, importlib.import_module(f"cancelkit.{venue}._desk"))

@@ -1,0 +1,96 @@
+"""Kalshi's part of the desk (``cancelkit._desk_hook.DeskHook``): its account from the
+environment (the PEM by variable or by file), its client at the key's tier, its
+whole-account kill (the exchange's cancel-all, in the account's subaccount or in
+every one, confirmed by listing) and its cheap signed read (one order lookup)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, cast
+
+from .._accounts import Account, SecretRef, env_account
+from .._desk_hook import Killed
+from .._exceptions import InvalidRequest, OrderNotFound
+
+if TYPE_CHECKING:
+    from .._base import AsyncOptions
+    from .._bulk import CancelResult, Control
+    from ._async_client import AsyncKalshiClient
+    from ._rates import Tier
+
+SETTINGS = frozenset({"tier", "subaccount"})
+KEY_PATH_ENV = "KALSHI_PRIVATE_KEY_PATH"
+# An order id no order has: looking it up proves the key (404 from a signed read).
+_NO_ORDER = "cancelkit-key-check"
+
+
+def check(account: Account) -> None:
+    """The tier and the subaccount, as the client would check them."""
+    from . import _rates
+    from . import _validation as valid
+
+    if account.tier is not None and account.tier not in _rates.TIERS:
+        raise InvalidRequest(f"unknown tier {account.tier!r} (one of: {', '.join(_rates.TIERS)})")
+    if account.subaccount is not None:
+        valid.subaccount(account.subaccount)
+
+
+def from_environ(environ: Mapping[str, str]) -> Account | None:
+    """The account of ``KALSHI_API_KEY_ID`` with ``KALSHI_PRIVATE_KEY`` (the PEM) or
+    ``KALSHI_PRIVATE_KEY_PATH`` (its file), and ``KALSHI_API_URL``, if set."""
+    from ._client_base import _Kalshi
+
+    key_var, secret_var, url_var = _Kalshi._env
+    path = environ.get(KEY_PATH_ENV, "")
+    if path and environ.get(secret_var):
+        raise InvalidRequest(f"both {secret_var} and {KEY_PATH_ENV} are set: set one")
+    if not path:
+        return env_account("kalshi", environ, _Kalshi._env)
+    if not environ.get(key_var):
+        raise InvalidRequest(f"{key_var} and {KEY_PATH_ENV} go together: {key_var} is not set")
+    return Account(
+        "kalshi",
+        "kalshi",
+        environ[key_var],
+        SecretRef(file=path),
+        base_url=environ.get(url_var) or None,
+    )
+
+
+def client(account: Account, secret: str, options: AsyncOptions) -> AsyncKalshiClient:
+    """The account's async client, at its tier's limits."""
+    from . import _rates
+    from ._client import AsyncKalshiClient
+
+    if account.base_url is not None:
+        options = {**options, "base_url": account.base_url}
+    assert account.key_id is not None
+    tier = cast("Tier", account.tier) if account.tier is not None else _rates.DEFAULT_TIER
+    return AsyncKalshiClient(account.key_id, secret, tier=tier, **options)
+
+
+async def kill(
+    client: AsyncKalshiClient,
+    account: Account,
+    control: Control,
+    on_result: Callable[[CancelResult[str]], None],
+) -> Killed:
+    """The exchange's cancel-all (the account's subaccount, or all of them), confirmed
+    by listing resting orders until none is left."""
+    results = await client.cancel_all(
+        subaccount=account.subaccount, on_result=on_result, control=control
+    )
+    return Killed(tuple(results), sum(1 for r in results if not r.ok), None)
+
+
+async def prove(client: AsyncKalshiClient, account: Account) -> None:
+    """One signed lookup of an order no one has: its 404 says the key was accepted."""
+    try:
+        await client.get_order(_NO_ORDER)
+    except OrderNotFound:
+        return
+
+
+async def open_orders(client: AsyncKalshiClient, account: Account) -> list[str]:
+    """The ids of the key's resting orders (in its subaccount, if it names one)."""
+    return [o.order_id for o in await client.open_orders(subaccount=account.subaccount)]

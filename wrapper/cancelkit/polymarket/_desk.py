@@ -1,0 +1,61 @@
+"""Polymarket US's part of the desk (``cancelkit._desk_hook.DeskHook``): its account
+from the environment, its client, its whole-account kill (the exchange's cancel-all,
+confirmed by the listing) and its cheap signed read (one listing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from .._accounts import Account, env_account
+from .._desk_hook import Killed
+
+if TYPE_CHECKING:
+    from .._base import AsyncOptions
+    from .._bulk import CancelResult, Control
+    from ._async_client import AsyncPolymarketUSClient
+
+SETTINGS: frozenset[str] = frozenset()  # one key, one account: no tier, sub-account, markets
+
+
+def check(account: Account) -> None:
+    """Nothing more to check: a Polymarket account is its key."""
+
+
+def from_environ(environ: Mapping[str, str]) -> Account | None:
+    """The account of ``POLYMARKET_KEY_ID``/``POLYMARKET_SECRET_KEY`` (and
+    ``POLYMARKET_API_URL``), if set."""
+    from ._client_base import _Polymarket
+
+    return env_account("polymarket", environ, _Polymarket._env)
+
+
+def client(account: Account, secret: str, options: AsyncOptions) -> AsyncPolymarketUSClient:
+    """The account's async client."""
+    from ._client import AsyncPolymarketUSClient
+
+    if account.base_url is not None:
+        options = {**options, "base_url": account.base_url}
+    assert account.key_id is not None
+    return AsyncPolymarketUSClient(account.key_id, secret, **options)
+
+
+async def kill(
+    client: AsyncPolymarketUSClient,
+    account: Account,
+    control: Control,
+    on_result: Callable[[CancelResult[str]], None],
+) -> Killed:
+    """The exchange's cancel-all over every market, confirmed by the listing."""
+    results = await client.cancel_all(on_result=on_result, control=control)
+    return Killed(tuple(results), sum(1 for r in results if not r.ok), None)
+
+
+async def prove(client: AsyncPolymarketUSClient, account: Account) -> None:
+    """One signed listing of open orders."""
+    await client.open_orders()
+
+
+async def open_orders(client: AsyncPolymarketUSClient, account: Account) -> list[str]:
+    """The ids of the key's open orders."""
+    return [str(order.id) for order in await client.open_orders()]
