@@ -85,6 +85,8 @@ _EXPORTS = {
     "ResponseTooLarge": "._exceptions",
     "DeadlinePassed": "._exceptions",
     "OnResultFailed": "._exceptions",
+    # the guard's dead-man's switch, from a bot
+    "Heartbeat": "._heartbeat",
     # a desk: every account on every venue
     "Account": "._accounts",
     "SecretRef": "._accounts",
@@ -136,6 +138,7 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._exceptions import ServerError as ServerError
     from ._exceptions import UnexpectedResponse as UnexpectedResponse
     from ._exceptions import WrongEndpoint as WrongEndpoint
+    from ._heartbeat import Heartbeat as Heartbeat
     from ._retry import RetryPolicy as RetryPolicy
     from .limitless import AsyncLimitlessClient as AsyncLimitlessClient
     from .limitless import CancelByClientOrderId as CancelByClientOrderId

@@ -13,6 +13,7 @@ with without_gc():  # (click, the table of venues, the commands: see _loading)
 
     from .. import _VENUES
     from ._accounts_cmd import accounts
+    from ._guard import arm, guard, heartbeat, status, trigger
     from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
@@ -51,6 +52,8 @@ def main() -> None:
 
 main.add_command(runs)
 main.add_command(accounts)
+for _command in (guard, trigger, heartbeat, arm, status):
+    main.add_command(_command)
 
 
 _NOT_LOOPBACK = (

@@ -41,12 +41,12 @@ from typing import IO, Any
 import attrs
 
 from .._bulk import OUTCOMES
+from .._state_dir import state_dir
 from ._journal import PLANNED, RUN_KEY, SENT, Origin
 from ._ownership import directory_problem
 
 logger = logging.getLogger("cancelkit")
 
-STATE_ENV = "CANCELKIT_STATE_DIR"
 RECENT = 24 * 3600.0  # seconds: older records are not read
 MAX_RECORDS = 32  # the newest records read, at most
 MAX_ENTRIES = 10_000  # directory entries looked at, at most
@@ -67,17 +67,6 @@ _MARK = re.compile(rb'"status"\s*:\s*"(?:sent|failed|unknown|not_sent)"')
 
 class RegistryError(Exception):
     """The state directory cannot be used safely (the message says why)."""
-
-
-def state_dir() -> Path:
-    """``$CANCELKIT_STATE_DIR``, else ``$XDG_STATE_HOME/cancelkit``, else
-    ``~/.local/state/cancelkit``."""
-    given = os.environ.get(STATE_ENV)
-    if given:
-        return Path(given)
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
-    return base / "cancelkit"
 
 
 def utc_stamp(moment: float) -> str:

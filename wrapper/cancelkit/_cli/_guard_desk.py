@@ -1,0 +1,225 @@
+"""What an armed guard keeps up between firings, on its warm desk: each account's
+connection open, its key proven, its clock corrected, its open orders known.
+
+Each account costs its venue, while the guard is idle: one unsigned ``GET /``
+every :data:`WARM_EVERY` seconds (no key: the connection pool's keep-alive
+outlives it), and one signed read every :data:`READ_EVERY` seconds (``--prove-every``; a listing of
+its open orders, one per market where the venue lists per market, else the
+venue's cheapest signed read): that read proves the key (a revoked key shows in
+the status within a minute), and its ``Date`` header keeps the clock correction
+fresh. Where the client offers a private order stream (``order_events``), the
+account's open orders are learned live from it (a WebSocket: no request counted),
+and every market it shows orders in is added to what the account's listing
+covers. A network error is never the guard's end: the account is marked
+unreachable, tried again after :data:`RETRY_EVERY` seconds, and the status says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._exceptions import AuthenticationError
+
+if TYPE_CHECKING:
+    from .._account import Account
+    from .._desk import AsyncDesk
+
+logger = logging.getLogger("cancelkit")
+
+WARM_EVERY = 20.0  # seconds: under the pools' 30 s keep-alive expiry
+READ_EVERY = 60.0  # seconds between an account's signed reads
+RETRY_EVERY = 10.0  # seconds before an unreachable account is tried again
+STREAM_RETRY = 10.0  # seconds before a stream that gave up is opened again
+# What an execution on a private order stream says ended the order (the others,
+# a partial fill or a replace, leave it open).
+_ENDED = frozenset({"fill", "cancelled", "rejected", "expired", "done_for_day"})
+
+
+def refused(error: BaseException | None) -> bool:
+    """Whether a read's error says the venue refused the key (not a network fault)."""
+    return isinstance(error, AuthenticationError)
+
+
+def _text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+class Upkeep:
+    """The guard's upkeep of one desk; :meth:`status` is what ``cancelkit status``
+    shows of it."""
+
+    def __init__(
+        self,
+        desk: AsyncDesk,
+        read_every: float = READ_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.desk = desk
+        self.read_every = read_every
+        self.clock = clock
+        self.keys: dict[str, str] = {}  # account -> "accepted" / "REFUSED: ..." / "unproven"
+        self.proven_at: dict[str, float] = {}  # time.time() of the last accepted read
+        self.unreachable: dict[str, str] = {}  # account -> the network error
+        self.orders: dict[str, set[str]] = {}  # account -> open order ids known
+        self.orders_from: dict[str, str] = {}  # account -> "stream" / "listing"
+        self.markets: dict[str, set[str]] = {}  # account -> markets seen on its stream
+        self.streams: dict[str, str] = {}  # account -> "live" / why not
+
+    # -- at start ------------------------------------------------------------------------
+
+    async def prove(self) -> dict[str, BaseException | None]:
+        """Every key proven at once (the guard refuses to start on a refused one)."""
+        proofs = await self.desk.prove()
+        for name, error in proofs.items():
+            self._proof(name, error)
+        return proofs
+
+    def _proof(self, name: str, error: BaseException | None) -> None:
+        if error is None:
+            self.keys[name] = "accepted"
+            self.proven_at[name] = time.time()
+            self.unreachable.pop(name, None)
+        elif refused(error):
+            self.keys[name] = f"REFUSED: {_text(error)}"
+            self.unreachable.pop(name, None)
+            logger.warning("%s: the key was refused: %s", name, _text(error))
+        else:
+            self.keys.setdefault(name, "unproven")
+            if name not in self.unreachable:
+                logger.warning("%s: unreachable, trying again: %s", name, _text(error))
+            self.unreachable[name] = _text(error)
+
+    # -- while armed -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Every account's upkeep, forever (each on its own: one venue down holds no
+        other)."""
+        async with anyio.create_task_group() as group:
+            for account in self.desk.accounts:
+                group.start_soon(self._account, account)
+                if callable(getattr(self._client(account), "order_events", None)):
+                    group.start_soon(self._stream, account)
+
+    def _client(self, account: Account) -> Any:
+        try:
+            return self.desk.client(account.name)
+        except KeyError:  # its client could not be built: prove() said why
+            return None
+
+    async def _account(self, account: Account) -> None:
+        client = self._client(account)
+        if client is None:
+            return
+        next_read = self.clock()  # its open orders known from the start
+        next_warm = self.clock() + WARM_EVERY
+        while True:
+            await anyio.sleep(max(0.0, min(next_read, next_warm) - self.clock()))
+            now = self.clock()
+            if now >= next_read:
+                ok = await self._read(account, client)
+                next_read = now + (self.read_every if ok else min(RETRY_EVERY, self.read_every))
+                next_warm = now + WARM_EVERY  # the read used the connection
+            else:
+                try:
+                    await client.warm()
+                except Exception as exc:  # the venue down: said in the status, tried again
+                    self._proof(account.name, exc)
+                    next_read = min(next_read, now + RETRY_EVERY)
+                next_warm = now + WARM_EVERY
+
+    async def _read(self, account: Account, client: Any) -> bool:
+        """One signed read: the listing where it covers the account, else the proof."""
+        from .._desk_hook import desk_hook
+
+        hook = desk_hook(account.venue)
+        per_market = "markets" in hook.SETTINGS
+        try:
+            if per_market and not account.markets:
+                await hook.prove(client, account)
+            else:
+                ids = await hook.open_orders(client, account)
+                if account.name not in self.streams or self.streams[account.name] != "live":
+                    self.orders[account.name] = set(ids)
+                    self.orders_from[account.name] = "listing"
+        except Exception as exc:  # refused, or unreachable: the status says which
+            self._proof(account.name, exc)
+            return False
+        self._proof(account.name, None)
+        return True
+
+    async def _stream(self, account: Account) -> None:
+        """The account's private order stream: its open orders, live."""
+        name = account.name
+        client = self._client(account)
+        while True:
+            try:
+                events = client.order_events()
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        self._event(name, event)
+                self.streams[name] = "ended"
+            except Exception as exc:  # refused or given up: opened again later
+                self.streams[name] = f"down: {_text(exc)}"
+                if refused(exc):
+                    self._proof(name, exc)
+            await anyio.sleep(STREAM_RETRY)
+
+    def _event(self, name: str, event: Any) -> None:
+        orders = getattr(event, "orders", None)
+        order = getattr(event, "order", None)
+        if orders is not None:  # a snapshot (possibly in parts, until eof)
+            known = self.orders.setdefault(name, set())
+            if self.orders_from.get(name) != "stream-snapshot":
+                known.clear()
+                self.orders_from[name] = "stream-snapshot"
+            for item in orders:
+                known.add(str(item.id))
+                self._market(name, getattr(item, "market_slug", None))
+            if getattr(event, "eof", False):
+                self.orders_from[name] = "stream"
+                self.streams[name] = "live"
+        elif order is not None:
+            known = self.orders.setdefault(name, set())
+            if getattr(event, "kind", None) in _ENDED:
+                known.discard(str(order.id))
+            else:
+                known.add(str(order.id))
+            self._market(name, getattr(order, "market_slug", None))
+        elif getattr(event, "reason", None) is not None:  # interrupted: it reconnects
+            self.streams[name] = f"reconnecting: {event.reason}"[:300]
+
+    def _market(self, name: str, slug: Any) -> None:
+        if isinstance(slug, str) and slug:
+            self.markets.setdefault(name, set()).add(slug)
+
+    def status(self) -> dict[str, Any]:
+        """Per account: its venue, key, open orders known and where from; and the
+        venues unreachable now."""
+        accounts = []
+        for account in self.desk.accounts:
+            name = account.name
+            proven = self.proven_at.get(name)
+            accounts.append(
+                {
+                    "name": name,
+                    "venue": account.venue,
+                    "key_id": account.key_id,
+                    "key": self.keys.get(name, "unproven"),
+                    "key_proven": None
+                    if proven is None
+                    else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(proven)),
+                    "open_orders": len(self.orders[name]) if name in self.orders else None,
+                    "orders_from": self.orders_from.get(name),
+                    "stream": self.streams.get(name),
+                    "markets_seen": sorted(self.markets.get(name, ())),
+                    "unreachable": self.unreachable.get(name),
+                }
+            )
+        venues = sorted({a.venue for a in self.desk.accounts if a.name in self.unreachable})
+        return {"accounts": accounts, "venues_unreachable": venues}

@@ -1,0 +1,320 @@
+"""``cancelkit guard``: the kill switch, armed, as a running process.
+
+In order: the state directory checked (this user's, open to nobody else) and
+locked (one guard per directory); the accounts loaded and their desk opened; every
+key proven (exit 2 naming each refused one); an unfinished firing (a guard killed
+mid-firing) finished; then the control socket opened and the guard armed, or left
+fired after finishing a firing. It fires on SIGUSR1, a ``trigger`` on the socket,
+or a heartbeat lapse; SIGTERM/SIGINT disarm and end it (exit 0) without cancelling,
+unless ``--cancel-on-exit``.
+
+The firing path is the warm desk's ``run_everywhere`` and nothing else: every
+module it needs is imported here at start, every client built and connected, so
+that from the trigger to the first cancel on the wire only the run's own work
+remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .. import _guard_link as link
+from ._cancel import EXIT_OK, EXIT_USAGE
+from ._guard_server import ChannelError, Server, bind, check_directory, hold_lock
+from ._guard_state import FiringRecord, Guard, Outcome
+
+if TYPE_CHECKING:
+    from .._account import Account
+    from .._desk import AsyncDesk
+    from ._guard_desk import Upkeep
+
+logger = logging.getLogger("cancelkit")
+
+FILE_POLL = 0.05  # seconds between looks at --heartbeat-file's time
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@attrs.frozen
+class Settings:
+    """What ``cancelkit guard`` was asked to do."""
+
+    config: str | None
+    names: tuple[str, ...]
+    heartbeat_timeout: float | None
+    heartbeat_file: str | None
+    cancel_on_exit: bool
+    deadline: float
+    prove_every: float = 60.0
+
+
+def run(settings: Settings) -> int:
+    """The guard, to its end; its exit status."""
+    from ._registry import Registry, RegistryError
+
+    try:
+        directory = Registry.open().path
+        check_directory(directory)
+        lock = hold_lock(directory)
+    except (RegistryError, ChannelError) as exc:
+        _say(f"cancelkit guard: {exc}")
+        return EXIT_USAGE
+    with lock:
+        accounts = _accounts(settings)
+        if accounts is None:
+            return EXIT_USAGE
+        return asyncio.run(_main(settings, directory, accounts))
+
+
+def _accounts(settings: Settings) -> list[Account] | None:
+    from .._accounts import AccountsError, load_accounts
+
+    try:
+        accounts = load_accounts(settings.config)
+    except AccountsError as exc:
+        _say(f"cancelkit guard: {exc.message}")
+        return None
+    known = [a.name for a in accounts]
+    unknown = [n for n in settings.names if n not in known]
+    if unknown:
+        listed = ", ".join(known)
+        _say(f"cancelkit guard: no account named {', '.join(unknown)} (accounts: {listed})")
+        return None
+    return [a for a in accounts if not settings.names or a.name in settings.names]
+
+
+class _Tee(io.StringIO):
+    """The firing's records: on the guard's stdout as they come, and kept for the
+    ``trigger`` that asked (its report)."""
+
+    def write(self, text: str) -> int:
+        super().write(text)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+
+
+async def _main(settings: Settings, directory: Path, accounts: list[Account]) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    pending: list[str] = []  # causes that came before the guard could fire
+    holder: dict[str, Guard] = {}
+
+    def on_usr1() -> None:
+        guard = holder.get("guard")
+        if guard is None:
+            pending.append("signal SIGUSR1")
+        else:
+            _background(guard.fire("signal SIGUSR1"))
+
+    received: list[str] = []
+
+    def on_stop(number: signal.Signals) -> None:
+        if stopping.is_set():
+            _say(f"cancelkit guard: {number.name} again: exiting at once")
+            os._exit(130)
+        received.append(number.name)
+        stopping.set()
+
+    loop.add_signal_handler(signal.SIGUSR1, on_usr1)
+    for number in STOP_SIGNALS:
+        loop.add_signal_handler(number, on_stop, number)
+
+    desk, upkeep = await _open_desk(accounts, settings.prove_every)
+    try:
+        refused = {n: s for n, s in upkeep.keys.items() if s.startswith("REFUSED")}
+        if refused:
+            for name, why in refused.items():
+                _say(f"cancelkit guard: {name}: key {why}")
+            _say(f"cancelkit guard: refusing to start: key(s) refused: {', '.join(refused)}")
+            return EXIT_USAGE
+        fire = _firing(desk, settings.deadline, [a.name for a in accounts])
+        guard = Guard(fire, FiringRecord(directory), heartbeat_timeout=settings.heartbeat_timeout)
+        guard.details = upkeep.status()
+        try:
+            resumed = await guard.resume()
+        except ValueError as exc:  # a record another user could have written
+            _say(f"cancelkit guard: refusing to start: {exc}")
+            return EXIT_USAGE
+        server = Server(link.socket_path(directory), _handler(guard, upkeep))
+        try:
+            await server.start(bind(server.path))
+        except ChannelError as exc:
+            _say(f"cancelkit guard: {exc}")
+            return EXIT_USAGE
+        holder["guard"] = guard
+        if resumed is None:
+            guard.arm()
+        else:
+            _say("cancelkit guard: the unfinished firing is finished; `cancelkit arm` arms it")
+        _say(_armed_line(guard, accounts, server.path))
+        for cause in pending:
+            _background(guard.fire(cause))
+        try:
+            return await _serve(guard, upkeep, settings, stopping, received)
+        finally:
+            await server.close()
+    finally:
+        await desk.aclose()
+
+
+async def _open_desk(accounts: list[Account], prove_every: float) -> tuple[AsyncDesk, Upkeep]:
+    """The warm desk: every client built, connected and its key proven; every module
+    the firing needs imported."""
+    from .._desk import AsyncDesk
+    from .._desk_hook import desk_hook
+    from . import _everywhere, _registry  # noqa: F401  (the firing path's, loaded now)
+    from ._guard_desk import Upkeep
+
+    for venue in {a.venue for a in accounts}:
+        _preload(desk_hook(venue))
+    desk = AsyncDesk(accounts)
+    await desk.__aenter__()
+    upkeep = Upkeep(desk, prove_every)
+    await desk.warm()
+    await upkeep.prove()
+    return desk, upkeep
+
+
+def _preload(hook: Any) -> None:
+    """Every module of a venue's package, imported now: what its kill switch would
+    import when first used is not imported on the firing path."""
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module(hook.__name__.rpartition(".")[0])
+    for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+        importlib.import_module(module.name)
+
+
+def _firing(desk: AsyncDesk, deadline: float, names: Collection[str]) -> Any:
+    from ._everywhere import run_everywhere
+
+    async def fire(cause: str) -> Outcome:
+        out = _Tee()
+        status = await run_everywhere(
+            desk, deadline=deadline, as_json=True, cause=cause, out=out, accounts=names
+        )
+        return Outcome(status, out.getvalue())
+
+    return fire
+
+
+def _handler(guard: Guard, upkeep: Upkeep) -> Any:
+    async def handle(request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "heartbeat":
+            why = guard.heartbeat("cancelkit heartbeat")
+            base = {"state": guard.state.value, "heartbeat_timeout": guard.heartbeat_timeout}
+            return {"ok": why is None, "error": why, **base}
+        if op == "trigger":
+            outcome = await guard.fire("trigger (cancelkit trigger)")
+            return {"ok": True, "status": outcome.status, "report": outcome.report}
+        if op == "arm":
+            why = guard.arm()
+            return {"ok": why is None, "error": why, "state": guard.state.value}
+        if op == "status":
+            guard.details = upkeep.status()
+            status = guard.status()
+            status["last_report"] = guard.last_report
+            return {"ok": True, **status}
+        return {"ok": False, "error": f"unknown request {str(op)[:40]!r}"}
+
+    return handle
+
+
+async def _serve(
+    guard: Guard,
+    upkeep: Upkeep,
+    settings: Settings,
+    stopping: asyncio.Event,
+    received: list[str],
+) -> int:
+    tasks = [
+        asyncio.ensure_future(guard.watch()),
+        asyncio.ensure_future(upkeep.run()),
+    ]
+    if settings.heartbeat_file is not None:
+        tasks.append(asyncio.ensure_future(_watch_file(guard, Path(settings.heartbeat_file))))
+    try:
+        await stopping.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+    name = received[0] if received else "stop"
+    firing = guard.current is not None and not guard.current.done()
+    guard.disarm()
+    if firing:
+        assert guard.current is not None
+        _say(f"cancelkit guard: {name}: disarmed; the firing under way ends first")
+        outcome = await asyncio.shield(guard.current)
+        return outcome.status
+    if settings.cancel_on_exit:
+        _say(f"cancelkit guard: {name}: --cancel-on-exit: firing before exit")
+        outcome = await guard.fire(f"exit ({name}, --cancel-on-exit)")
+        return outcome.status
+    _say(f"cancelkit guard: {name}: disarmed and stopped; nothing was cancelled")
+    return EXIT_OK
+
+
+async def _watch_file(guard: Guard, path: Path) -> None:
+    """--heartbeat-file: each new modification time is a heartbeat, at that time."""
+    seen: float | None = _mtime(path)
+    while True:
+        await asyncio.sleep(FILE_POLL)
+        now = _mtime(path)
+        if now is not None and now != seen:
+            seen = now
+            # When it was touched, on the guard's clock (never in its future).
+            at = guard.clock() - max(0.0, time.time() - now)
+            guard.heartbeat(f"touch of {path}", at)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def _armed_line(guard: Guard, accounts: list[Account], path: Path) -> str:
+    timeout = guard.heartbeat_timeout
+    switch = (
+        f"dead-man's switch {timeout:g} s after the first heartbeat"
+        if timeout is not None
+        else "no dead-man's switch"
+    )
+    names = ", ".join(f"{a.name} ({a.venue})" for a in accounts)
+    return (
+        f"cancelkit guard: {guard.state.value}: {names}; {switch}; fires on SIGUSR1 (pid"
+        f" {os.getpid()}) or `cancelkit trigger`; control socket {path}"
+    )
+
+
+_RUNNING: set[asyncio.Future[Any]] = set()  # firings started by a signal, held till done
+
+
+def _background(work: Any) -> None:
+    task = asyncio.ensure_future(work)
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+
+
+def _say(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)

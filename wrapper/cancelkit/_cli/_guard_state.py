@@ -1,0 +1,302 @@
+"""The guard's state: armed, firing, fired or disarmed; heartbeats and their
+lapse; the firing record that lets a guard killed mid-firing finish it.
+
+The firing itself is given (an async callable of the cause, returning the run's
+exit status and its report), so that this module knows nothing of accounts or
+venues: the guard hands it the warm desk's ``run_everywhere``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._ownership import file_problem
+
+logger = logging.getLogger("cancelkit")
+
+RECORD_NAME = "guard-firing.json"
+MAX_RECORD = 64 * 2**10  # bytes of a firing record read back, at most
+
+
+class State(enum.Enum):
+    """What the guard does next."""
+
+    STARTING = "starting"  # proving keys, finishing an unfinished firing
+    ARMED = "armed"  # fires on a signal, a trigger or a heartbeat lapse
+    FIRING = "firing"
+    FIRED = "fired"  # stays up, refuses heartbeats until `cancelkit arm`
+    DISARMED = "disarmed"  # stopping (SIGTERM/SIGINT)
+
+
+@attrs.frozen
+class Outcome:
+    """One firing's end: the run's exit status and its report."""
+
+    status: int
+    report: str
+
+
+Fire = Callable[[str], Awaitable[Outcome]]
+"""The firing: cancel everything guarded, given the cause (journaled, logged)."""
+
+
+@attrs.frozen
+class Firing:
+    """A firing as the record (and the status) tell it."""
+
+    cause: str
+    started: float  # time.time()
+    ended: float | None = None
+    status: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cause": self.cause,
+            "started": _stamp(self.started),
+            "ended": None if self.ended is None else _stamp(self.ended),
+            "status": self.status,
+        }
+
+
+def _stamp(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+class FiringRecord:
+    """``guard-firing.json`` in the state directory: written before a firing sends
+    anything, removed once its run has ended. A guard that finds it at start was
+    killed mid-firing, and finishes that firing before it arms."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / RECORD_NAME
+
+    def write(self, cause: str, started: float) -> None:
+        """The record, on disk before the firing sends (no fsync on this path: it
+        must survive the guard's death, which the page cache does; :meth:`sync`
+        makes it survive the machine's, off the firing's path)."""
+        data = json.dumps({"cause": cause, "started": started, "pid": os.getpid()}).encode()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.path, flags, 0o600)
+        try:
+            os.write(fd, data + b"\n")
+        finally:
+            os.close(fd)
+
+    def sync(self) -> None:
+        """Flush the record to the disk (called beside the firing, in a thread)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return  # already removed: the firing is over
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            logger.debug("cannot sync %s: %s", self.path, exc)
+        finally:
+            os.close(fd)
+
+    def clear(self) -> None:
+        """The firing is over: its record goes."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def read(self) -> Firing | None:
+        """An unfinished firing's record, or None. A record another user could have
+        written is refused (ValueError naming why), as is one that is not ours."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ValueError(f"{self.path}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as record:
+            info = os.fstat(record.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ValueError(f"{self.path} is not a regular file")
+            problem = file_problem(info)
+            if problem is not None:
+                raise ValueError(f"{self.path} {problem}")
+            data = record.read(MAX_RECORD)
+        try:
+            found = json.loads(data)
+            cause, started = found["cause"], found["started"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            # Half written when the guard died: a firing had begun, its cause unknown.
+            return Firing("unknown (its record was cut off)", time.time())
+        if not isinstance(cause, str) or not isinstance(started, int | float):
+            return Firing("unknown (its record was unreadable)", time.time())
+        return Firing(cause[:200], float(started))
+
+
+class Guard:
+    """The state machine. Every method runs on the guard's event loop.
+
+    Args:
+        fire: the firing (see :data:`Fire`).
+        record: where the firing record is kept.
+        heartbeat_timeout: seconds without a heartbeat (after the first) that fire
+            the guard; None: no dead-man's switch.
+    """
+
+    def __init__(
+        self,
+        fire: Fire,
+        record: FiringRecord,
+        *,
+        heartbeat_timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fire = fire
+        self.record = record
+        self.heartbeat_timeout = heartbeat_timeout
+        self.clock = clock
+        self.state = State.STARTING
+        self.last_beat: float | None = None  # clock() of the last heartbeat taken
+        self.last_beat_wall: float | None = None
+        self.beats = 0
+        self.last_run: Firing | None = None
+        self.last_report = ""
+        self.current: asyncio.Task[Outcome] | None = None
+        self._beat = asyncio.Event()  # set on every beat, arm and state change
+        self.details: dict[str, Any] = {}  # accounts, keys, venues: the upkeep's
+
+    # -- heartbeats --------------------------------------------------------------------
+
+    def heartbeat(self, source: str, at: float | None = None) -> str | None:
+        """Take one heartbeat (``at``: its clock() time, default now); None if taken,
+        else why not (the guard has fired, or is firing, or is stopping)."""
+        if self.state in (State.FIRING, State.FIRED):
+            return (
+                f"the guard {self.state.value} ({self._why()}); it takes heartbeats again"
+                " after `cancelkit arm`"
+            )
+        if self.state is State.DISARMED:
+            return "the guard is stopping"
+        moment = self.clock() if at is None else at
+        if self.last_beat is None or moment > self.last_beat:
+            self.last_beat = moment
+            self.last_beat_wall = time.time() - (self.clock() - moment)
+        self.beats += 1
+        logger.debug("heartbeat from %s", source)
+        self._beat.set()
+        return None
+
+    def _why(self) -> str:
+        run = self.last_run
+        return "cause unknown" if run is None else f"cause: {run.cause}"
+
+    def lapse_in(self) -> float | None:
+        """Seconds until the dead-man's switch fires if no beat comes (<= 0: now);
+        None while it cannot fire (no timeout, not armed, or no first beat yet)."""
+        if self.heartbeat_timeout is None or self.state is not State.ARMED:
+            return None
+        if self.last_beat is None:
+            return None
+        return self.last_beat + self.heartbeat_timeout - self.clock()
+
+    async def watch(self) -> None:
+        """The dead-man's switch: fires when the heartbeats lapse (runs forever)."""
+        while True:
+            self._beat.clear()
+            left = self.lapse_in()
+            if left is not None and left <= 0:
+                assert self.heartbeat_timeout is not None
+                await self.fire(f"heartbeat lapse (none for {self.heartbeat_timeout:g} s)")
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat.wait(), left)
+
+    # -- firing ------------------------------------------------------------------------
+
+    def arm(self) -> str | None:
+        """Arm (from starting, fired or disarmed); None if armed, else why not. The
+        dead-man's switch waits for a first heartbeat again."""
+        if self.state is State.FIRING:
+            return "a firing is under way; arm once it has ended"
+        if self.state is State.DISARMED:
+            return "the guard is stopping"
+        self.state = State.ARMED
+        self.last_beat = self.last_beat_wall = None
+        self._beat.set()
+        logger.warning("armed")
+        return None
+
+    async def fire(self, cause: str) -> Outcome:
+        """Fire (or join the firing under way), whatever the state but stopping:
+        the record first, then the run; the guard is left fired."""
+        if self.current is not None and not self.current.done():
+            return await asyncio.shield(self.current)
+        self.current = asyncio.ensure_future(self._firing(cause))
+        return await asyncio.shield(self.current)
+
+    async def _firing(self, cause: str, *, resumed: bool = False) -> Outcome:
+        started = time.time()
+        if not resumed:
+            self.record.write(cause, started)
+        self.state = State.FIRING
+        self.last_run = Firing(cause, started)
+        self._beat.set()
+        work = asyncio.ensure_future(self._fire(cause))
+        # The run goes first, up to its first wait (its first requests on the wire):
+        # the log line and the record's fsync come after.
+        await asyncio.sleep(0)
+        logger.warning("firing (cause: %s)", cause)
+        syncing = asyncio.get_running_loop().run_in_executor(None, self.record.sync)
+        try:
+            outcome = await work
+        except Exception as exc:  # the run's own failure: said, and the guard stays up
+            logger.exception("the firing failed")
+            outcome = Outcome(1, f"the firing failed: {type(exc).__name__}: {exc}\n")
+        await syncing
+        self.record.clear()
+        self.last_run = Firing(cause, started, time.time(), outcome.status)
+        self.last_report = outcome.report
+        if self.state is State.FIRING:
+            self.state = State.FIRED
+        self._beat.set()
+        logger.warning("fired (cause: %s): exit status %d", cause, outcome.status)
+        return outcome
+
+    async def resume(self) -> Outcome | None:
+        """Finish the firing a killed guard left unfinished (its record), if any;
+        the guard is then left fired, as after any firing."""
+        found = self.record.read()
+        if found is None:
+            return None
+        cause = f"finishing an unfinished firing (cause: {found.cause}, at {_stamp(found.started)})"
+        self.current = asyncio.ensure_future(self._firing(cause, resumed=True))
+        return await asyncio.shield(self.current)
+
+    def disarm(self) -> None:
+        """Stopping: no heartbeat is taken and nothing fires on its own any more."""
+        self.state = State.DISARMED
+        self._beat.set()
+
+    # -- what `cancelkit status` shows ---------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The guard's state as ``cancelkit status --json`` prints it."""
+        beat = self.last_beat_wall
+        return {
+            "state": self.state.value,
+            "pid": os.getpid(),
+            "heartbeat_timeout": self.heartbeat_timeout,
+            "last_heartbeat": None if beat is None else _stamp(beat),
+            "heartbeat_age": None if self.last_beat is None else self.clock() - self.last_beat,
+            "heartbeats": self.beats,
+            "last_run": None if self.last_run is None else self.last_run.as_dict(),
+            **self.details,
+        }
