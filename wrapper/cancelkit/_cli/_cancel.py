@@ -332,7 +332,7 @@ class _Report:
         # Called once, as the first outcome is written (the first cancel has left and
         # been answered): what may start only then. Not as the first cancel leaves: a
         # thread started then takes the GIL from the request on its way out (about
-        # 10 ms of a cold Limitless cancel's first request, measured).
+        # 10 ms of a cold cancel's first request, measured).
         self.after_first_outcome: Callable[[], None] | None = None
 
     def label(self, result: CancelResult[Any]) -> str:
