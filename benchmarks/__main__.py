@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import _limitless_kill, _sections, _signing, _startup, _sync_bulk, _tail
+from . import _guard, _limitless_kill, _sections, _signing, _startup, _sync_bulk, _tail
 from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
 from ._sandbox import SandboxProcess
 
@@ -244,12 +244,41 @@ def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     return _startup.cold_table(times, (load, os.getloadavg()[0]))
 
 
+def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The armed guard firing (SIGUSR1, the control socket, `cancelkit trigger`),
+    and its dead-man's switch (issue #33)."""
+    load = os.getloadavg()[0]
+    fired = _guard.firing(box, args.guard_rounds)
+    lines = _guard.firing_table(fired, (load, os.getloadavg()[0]))
+    load = os.getloadavg()[0]
+    lapses = _guard.heartbeat(box, args.lapse_rounds, args.lapse_timeout)
+    return lines + _guard.heartbeat_table(lapses, (load, os.getloadavg()[0]))
+
+
+def everywhere(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """`cancel --everywhere` against each account's own kill (issue #33)."""
+    load = os.getloadavg()[0]
+    runs = _guard.everywhere(box, args.everywhere_rounds)
+    return _guard.everywhere_table(runs, (load, os.getloadavg()[0]))
+
+
+def idle(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The guard armed and idle for --idle seconds (issue #33)."""
+    load = os.getloadavg()[0]
+    result = _guard.idle(box, args.idle)
+    return _guard.idle_table(result, (load, os.getloadavg()[0]))
+
+
 # Sections that run alone with --only: name -> (measure, the heading of the unmarked
 # section an older RESULTS.md has in its place).
 Section = Callable[[SandboxProcess, argparse.Namespace], list[str]]
 ALONE: dict[str, tuple[Section, str | None]] = {
     "cold": (cold, "## Start-up, cold process"),
+    "guard": (guard, None),
+    "everywhere": (everywhere, None),
+    "idle": (idle, None),
 }
+DESK = ("guard", "everywhere", "idle")  # issue #33's desk sections, last in the file
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -263,6 +292,7 @@ def report(
     sign: dict,  # type: ignore[type-arg]
     kill: dict,  # type: ignore[type-arg]
     boot: list[str],
+    desk: dict[str, list[str]],
     mem: tuple,  # type: ignore[type-arg]
     first: dict[str, list[float]],
     lm_kill: dict[int, dict[str, dict[str, float]]],
@@ -407,6 +437,8 @@ def report(
         f" {mem[2]:.1f} s; {mem[3]} ok.",
         "",
     ]
+    for name, section in desk.items():
+        lines += _sections.block(name, section)
     return "\n".join(lines)
 
 
@@ -418,6 +450,13 @@ def main() -> None:
         type=lambda text: [name for name in text.split(",") if name],
         help=f"run only these sections ({', '.join(ALONE)}), comma-separated, and splice"
         " them into RESULTS.md",
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long the guard stays armed and idle [default: 600; 5 with --smoke]",
     )
     args = parser.parse_args()
     unknown = sorted(set(args.only or ()) - set(ALONE))
@@ -438,6 +477,8 @@ def main() -> None:
         args.lm_kill, args.lm_kill_rounds = (60,), 1
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (40,), 1, 1
         args.tail_per_round, args.tail_rounds = 5, 1
+        args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 1, 1, 1.0
+        args.everywhere_rounds, idle_default = 1, 5.0
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
@@ -453,6 +494,9 @@ def main() -> None:
         args.startup = 20  # each row is a fresh process (0.2-2 s); 20 for a shared machine
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
         args.tail_per_round, args.tail_rounds = 250, 3
+        args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 15, 8, 2.0
+        args.everywhere_rounds, idle_default = 6, 600.0
+    args.idle = idle_default if args.idle is None else args.idle
     if args.only:
         alone(args)
         return
@@ -470,13 +514,16 @@ def main() -> None:
         tail = _tail.measure(box, args.tail_per_round, args.tail_rounds, warm_up=not args.smoke)
         sync_bulk = _sync_bulk.measure(box, args.sync_rounds)
         boot = cold(box, args)
+        desk = {name: ALONE[name][0](box, args) for name in DESK}
         kill_start = {
             count: _startup.kill_with_start(box, count, args.kill_start_rounds)
             for count in args.kill_start
         }
     finally:
         box.close()
-    text = report(args, lat, sign, kill, boot, mem, first, lm_kill, kill_start, sync_bulk, tail)
+    text = report(
+        args, lat, sign, kill, boot, desk, mem, first, lm_kill, kill_start, sync_bulk, tail
+    )
     print(text)
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")
