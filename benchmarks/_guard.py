@@ -11,7 +11,9 @@ process on the machine) against the runner's own.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -21,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,9 @@ class Desk:
     """The benchmark's desk on the sandbox: its accounts file, the environment that
     holds the secrets it names, and a private state directory."""
 
-    def __init__(self, box: SandboxProcess, folder: Path) -> None:
+    def __init__(
+        self, box: SandboxProcess, folder: Path, via: dict[str, str] | None = None
+    ) -> None:
         self.box = box
         e = box.env
         keys = [
@@ -83,6 +87,7 @@ class Desk:
         self.accounts: dict[str, dict[str, str]] = {}
         counts: dict[str, int] = {}
         for key in keys:
+            key["base_url"] = (via or {}).get(key["base_url"], key["base_url"])
             counts[key["venue"]] = counts.get(key["venue"], 0) + 1
             self.accounts[f"{SHORT[key['venue']]}-{counts[key['venue']]}"] = key
         self.state = folder / "state"
@@ -134,6 +139,64 @@ class Desk:
 
 # The venues' own variables: a desk's processes read the accounts file alone.
 _VENUE_VARS = ("POLYMARKET_", "LIMITLESS_", "KALSHI_")
+
+
+class Tally:
+    """A loopback TCP relay in front of one sandbox that counts every HTTP request
+    line passing through it (the sandbox's own log has only its API routes: an
+    unsigned ``GET /`` that keeps a connection warm, or a WebSocket's handshake, is
+    not in it)."""
+
+    _LINE = re.compile(rb"(GET|POST|DELETE|PUT|PATCH|HEAD) (\S+) HTTP/1\.1\r\n")
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.split("//", 1)[1].rstrip("/").partition(":")
+        self.target = (host, int(port))
+        self.seen: list[tuple[str, str]] = []  # (method, path)
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.url = ""
+
+        async def start() -> None:
+            server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+            self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            ready.set()
+            async with server:
+                await server.serve_forever()
+
+        self.thread = threading.Thread(
+            target=lambda: self.loop.run_until_complete(start()), daemon=True
+        )
+        self.thread.start()
+        ready.wait(10)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, count: bool) -> None:
+            tail = b""
+            try:
+                while data := await src.read(65536):
+                    if count:
+                        seen = tail + data
+                        for match in self._LINE.finditer(seen):
+                            if match.end() > len(tail):  # not counted with the last chunk
+                                self.seen.append((match[1].decode(), match[2].decode()))
+                        tail = seen[-200:]
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with suppress(Exception):
+                    dst.close()
+
+        await asyncio.gather(
+            pump(reader, upstream_writer, True), pump(upstream_reader, writer, False)
+        )
+
+    def clear(self) -> None:
+        self.seen = []
 
 
 class Guard:
@@ -373,24 +436,27 @@ def everywhere(box: SandboxProcess, rounds: int) -> dict[str, Any]:
 def idle(box: SandboxProcess, seconds: float) -> dict[str, Any]:
     """The guard armed on the desk (``ORDERS`` open per account) for ``seconds``:
     its peak RSS, its CPU over the idle time, and the requests each venue got."""
+    tallies = {"polymarket": Tally(box.pm_url), "limitless": Tally(box.lm_url)}
     with tempfile.TemporaryDirectory() as folder:
-        desk = Desk(box, Path(folder))
+        desk = Desk(
+            box,
+            Path(folder),
+            via={box.pm_url: tallies["polymarket"].url, box.lm_url: tallies["limitless"].url},
+        )
         desk.seed()
         with running(desk) as guard:
             time.sleep(2.0)  # the start-up's own reads and the stream's first snapshot
-            box.clear_requests()
+            for tally in tallies.values():
+                tally.clear()
             cpu_before = _cpu_seconds(guard.proc.pid)
             started = time.monotonic()
             time.sleep(seconds)
             elapsed = time.monotonic() - started
             cpu = _cpu_seconds(guard.proc.pid) - cpu_before
             peak = _peak_rss_mb(guard.proc.pid)
-            arrivals = box.arrivals()
+            per_venue = {venue: list(tally.seen) for venue, tally in tallies.items()}
             status = guard.ask("status")
             left = desk.left_open()
-    per_venue: dict[str, list[Arrival]] = {}
-    for a in arrivals:
-        per_venue.setdefault(_venue_of(a), []).append(a)
     keys = {v: sum(k["venue"] == v for k in desk.accounts.values()) for v in desk.venues}
     return {
         "seconds": elapsed,
@@ -585,9 +651,11 @@ def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
         "",
         "`cancelkit guard` (defaults: `--prove-every 60`) armed on the desk, left alone after",
         "its start. Peak RSS is the process's VmHWM (start-up included); CPU is its user +",
-        "system time over the idle minutes; requests are every request the sandbox logged",
-        "per venue in that time, against the venue's published budget for the desk's keys",
-        "there (Polymarket 20/s per key; Limitless one request per 300 ms per token).",
+        "system time over the idle minutes; requests are every HTTP request line the guard",
+        "sent per venue in that time (counted by a loopback relay in front of each sandbox,",
+        "so the unsigned keep-alive `GET /` and WebSocket handshakes count too), against the",
+        "venue's published budget for the desk's keys there (Polymarket 20/s per key;",
+        "Limitless one request per 300 ms per token).",
         f"State at the end: {result['state']}; orders left open: {result['left']} of"
         f" {ORDERS * sum(result['keys'].values())} (nothing fired).",
         f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
@@ -600,12 +668,13 @@ def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
         f" | <= {CPU_GOAL * 100:.0f} % | {'yes' if share <= CPU_GOAL else 'no'} |",
     ]
     for venue, keys in result["keys"].items():
-        arrivals: list[Arrival] = result["arrivals"].get(venue, [])
+        arrivals: list[tuple[str, str]] = result["arrivals"].get(venue, [])
         budget = BUDGET[venue] * keys * seconds
         used = len(arrivals) / budget
         kinds: dict[str, int] = {}
-        for a in arrivals:
-            kinds[f"{a.method} {_shape(a.path)}"] = kinds.get(f"{a.method} {_shape(a.path)}", 0) + 1
+        for method, path in arrivals:
+            kind = f"{method} {_shape(path)}"
+            kinds[kind] = kinds.get(kind, 0) + 1
         said = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
         lines.append(
             f"| {NAMES.get(venue, venue)} requests ({keys} key(s)) | {len(arrivals)}"
@@ -614,7 +683,7 @@ def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
         )
     for venue, keys in result["keys"].items():
         arrivals = result["arrivals"].get(venue, [])
-        reads = sum(a.method == "GET" and _signed_read(a.path) for a in arrivals)
+        reads = sum(method == "GET" and _signed_read(path) for method, path in arrivals)
         name = NAMES.get(venue, venue)
         if not reads and seconds < PROVE_GOAL:
             lines.append(
@@ -639,4 +708,6 @@ def _signed_read(path: str) -> bool:
 def _shape(path: str) -> str:
     """A path with its ids and slugs folded, for counting requests by kind."""
     parts = path.split("?")[0].split("/")
-    return "/".join("{}" if any(c.isdigit() for c in p) or p == SLUG else p for p in parts)
+    return "/".join(
+        "{}" if p == SLUG or (len(p) > 6 and any(c.isdigit() for c in p)) else p for p in parts
+    )
