@@ -201,7 +201,7 @@ def _network_listeners(pid: int) -> list[str]:
 def test_an_armed_guard_listens_on_no_network_address(
     desk: DeskFile, state_dir: Path, guards: list[Guard]
 ) -> None:
-    guard = _start(guards, desk, state_dir, "--heartbeat-file", str(state_dir / "beat"))
+    guard = _start(guards, desk, state_dir, "--heartbeat-timeout", "30")
     guard.armed()
     assert _network_listeners(guard.process.pid) == []
     assert _network_listeners(os.getpid()) != []  # the check sees the sandbox's listeners
@@ -300,6 +300,9 @@ def test_a_venue_down_at_firing_time_does_not_hold_the_others(
     assert "(not confirmed empty); first problem: failed: NetworkError" in lines[2]
     assert {o.owner for o in box.open_orders()} == {"1001"}  # only the venue that was down
     assert guard.fired()["last_run"]["status"] == 1
+    # Each account is read again after a firing: the status names the venue down.
+    guard.wait_for(lambda s: s["venues_unreachable"] == ["limitless"], "naming the venue down")
+    assert "venues unreachable: limitless" in guard.cli("status").stdout
 
 
 def test_heartbeats_after_a_firing_are_refused_until_arm(
@@ -316,10 +319,12 @@ def test_heartbeats_after_a_firing_are_refused_until_arm(
     assert "the guard fired (cause: trigger (cancelkit trigger))" in refused.stderr
     assert "cancelkit arm" in refused.stderr
     status = guard.cli("status")
+    assert status.returncode == 1  # not armed: a monitor's alarm
     assert status.stdout.startswith("state: fired")
     assert guard.cli("arm").returncode == 0
     assert guard.cli("heartbeat").returncode == 0
     assert guard.status()["state"] == "armed"  # type: ignore[index]
+    assert guard.cli("guard", "--status").returncode == 0
 
 
 def test_a_guard_killed_mid_firing_finishes_it_when_started_again_before_arming(
@@ -384,6 +389,7 @@ def test_a_venue_unreachable_at_start_is_no_exit_and_the_status_names_it(
     assert "NetworkError" in down["unreachable"]
     shown = guard.cli("status")
     assert "venues unreachable: limitless" in shown.stdout
+    assert shown.returncode == 1
     fired = guard.cli("trigger")  # the reachable venue is still cancelled
     assert fired.returncode == 1
     assert "pm-main (polymarket): 3 cancelled; left: 0" in fired.stdout
@@ -406,7 +412,9 @@ def test_a_key_revoked_while_armed_shows_in_the_status(
     assert "AuthenticationError" in status["accounts"][0]["key"]
     assert [a["key"] for a in status["accounts"][1:]] == ["accepted", "accepted"]
     assert status["state"] == "armed"  # it stays up, and says so
-    assert "key REFUSED" in guard.cli("status").stdout
+    shown = guard.cli("status", "--json")
+    assert shown.returncode == 1
+    assert json.loads(shown.stdout)["accounts"][0]["key"].startswith("REFUSED")
 
 
 def test_sigterm_during_a_firing_lets_it_finish_then_exits_with_its_status(
@@ -423,3 +431,26 @@ def test_sigterm_during_a_firing_lets_it_finish_then_exits_with_its_status(
     assert "SIGTERM: disarmed; the firing under way ends first" in guard.output
     assert open_ids(box) == set()
     assert not (state_dir / "guard-firing.json").exists()
+
+
+def test_a_heartbeat_file_without_a_timeout_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "guard", "--heartbeat-file", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 2
+    assert "--heartbeat-file needs --heartbeat-timeout" in done.stderr
+
+
+def test_sighup_disarms_and_exits_like_sigterm(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    before = open_ids(desk.box)
+    guard = _start(guards, desk, state_dir)
+    guard.armed()
+    guard.process.send_signal(signal.SIGHUP)
+    assert guard.process.wait(WAIT) == 0
+    assert "SIGHUP: disarmed and stopped; nothing was cancelled" in guard.output
+    assert open_ids(desk.box) == before

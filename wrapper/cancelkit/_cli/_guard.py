@@ -52,6 +52,7 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_DEADLINE,
     show_default=True,
+    metavar="S",
     help="Seconds each firing's run may take.",
 )
 @click.option(
@@ -63,7 +64,12 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
     help="Seconds between each account's signed reads while armed (each proves the key,"
     " corrects the clock and lists its open orders; lower costs more of the venue's budget).",
 )
-@click.option("--status", "show_status", is_flag=True, help="Show the running guard's state.")
+@click.option(
+    "--status",
+    "show_status",
+    is_flag=True,
+    help="Show the running guard's state (as `cancelkit status`; exit 0 only when armed and well).",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --status: one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="The debug log on stderr.")
 def guard(
@@ -80,7 +86,8 @@ def guard(
 ) -> None:
     """The kill switch, armed: a foreground process that keeps every account's
     connection warm and its key proven, and cancels every open order of every
-    account (as `cancel --everywhere`) in milliseconds when it fires: on SIGUSR1,
+    account (as `cancel --everywhere`, on the connections it keeps open) when it
+    fires: on SIGUSR1,
     on `cancelkit trigger`, or, with --heartbeat-timeout, when the heartbeats
     (`cancelkit heartbeat`, cancelkit.Heartbeat, or touches of --heartbeat-file)
     stop.
@@ -94,6 +101,8 @@ def guard(
     file."""
     if show_status:
         raise SystemExit(_status(as_json))
+    if heartbeat_file is not None and heartbeat_timeout is None:
+        raise click.UsageError("--heartbeat-file needs --heartbeat-timeout (when to fire)")
     from ._guard_run import Settings, run
     from ._terminal import library_log
 
@@ -149,7 +158,8 @@ def arm() -> None:
 def status(as_json: bool) -> None:
     """The running guard's state (as `cancelkit guard --status`): armed, firing,
     fired or disarmed; its accounts and keys; its last heartbeat; its last run's
-    outcome; the venues it cannot reach."""
+    outcome; the venues it cannot reach. Exit 0 only when it is armed with every
+    key accepted and every venue reachable; 1 otherwise; 2 if no guard answered."""
     raise SystemExit(_status(as_json))
 
 
@@ -173,9 +183,16 @@ def _status(as_json: bool) -> int:
     answer = _ask("status", 5.0)
     answer.pop("ok", None)
     report = answer.pop("last_report", "")
+    accounts = answer.get("accounts") or []
+    healthy = (
+        answer.get("state") == "armed"
+        and all(a.get("key") == "accepted" for a in accounts)
+        and not answer.get("venues_unreachable")
+    )
+    outcome = EXIT_OK if healthy else EXIT_FAILED
     if as_json:
         click.echo(json.dumps(answer, sort_keys=True))
-        return EXIT_OK
+        return outcome
     from ._terminal import printable
 
     lines = [f"state: {answer.get('state')} (pid {answer.get('pid')})"]
@@ -194,7 +211,7 @@ def _status(as_json: bool) -> int:
         )
     else:
         lines.append("last run: none")
-    for account in answer.get("accounts") or []:
+    for account in accounts:
         orders = account.get("open_orders")
         known = "unknown" if orders is None else f"{orders} ({account.get('orders_from')})"
         line = (
@@ -209,7 +226,7 @@ def _status(as_json: bool) -> int:
     click.echo("\n".join(printable(line) for line in lines))
     if report and run:
         _summaries(report)
-    return EXIT_OK
+    return outcome
 
 
 def _summaries(report: str) -> None:

@@ -36,6 +36,7 @@ WARM_EVERY = 20.0  # seconds: under the pools' 30 s keep-alive expiry
 READ_EVERY = 60.0  # seconds between an account's signed reads
 RETRY_EVERY = 10.0  # seconds before an unreachable account is tried again
 STREAM_RETRY = 10.0  # seconds before a stream that gave up is opened again
+ANSWER_WAIT = 20.0  # seconds one read or warm-up may take before it counts as unreachable
 # What an execution on a private order stream says ended the order (the others,
 # a partial fill or a replace, leave it open).
 _ENDED = frozenset({"fill", "cancelled", "rejected", "expired", "done_for_day"})
@@ -70,12 +71,19 @@ class Upkeep:
         self.orders_from: dict[str, str] = {}  # account -> "stream" / "listing"
         self.markets: dict[str, set[str]] = {}  # account -> markets seen on its stream
         self.streams: dict[str, str] = {}  # account -> "live" / why not
+        self._wake = anyio.Event()  # set: every account reads now (after a firing)
+
+    def refresh(self) -> None:
+        """Every account's signed read now, not at its next turn: after a firing, the
+        status shows what is left and which venues answered (one read per account)."""
+        self._wake.set()
+        self._wake = anyio.Event()
 
     # -- at start ------------------------------------------------------------------------
 
     async def prove(self) -> dict[str, BaseException | None]:
         """Every key proven at once (the guard refuses to start on a refused one)."""
-        proofs = await self.desk.prove()
+        proofs = await self.desk.prove(ANSWER_WAIT)
         for name, error in proofs.items():
             self._proof(name, error)
         return proofs
@@ -119,15 +127,18 @@ class Upkeep:
         next_read = self.clock()  # its open orders known from the start
         next_warm = self.clock() + WARM_EVERY
         while True:
-            await anyio.sleep(max(0.0, min(next_read, next_warm) - self.clock()))
+            wake = self._wake
+            with anyio.move_on_after(max(0.0, min(next_read, next_warm) - self.clock())):
+                await wake.wait()
             now = self.clock()
-            if now >= next_read:
+            if now >= next_read or wake.is_set():
                 ok = await self._read(account, client)
                 next_read = now + (self.read_every if ok else min(RETRY_EVERY, self.read_every))
                 next_warm = now + WARM_EVERY  # the read used the connection
             else:
                 try:
-                    await client.warm()
+                    with anyio.fail_after(ANSWER_WAIT):
+                        await client.warm()
                 except Exception as exc:  # the venue down: said in the status, tried again
                     self._proof(account.name, exc)
                     next_read = min(next_read, now + RETRY_EVERY)
@@ -139,14 +150,16 @@ class Upkeep:
 
         hook = desk_hook(account.venue)
         per_market = "markets" in hook.SETTINGS
+        ids: list[str] | None = None
         try:
-            if per_market and not account.markets:
-                await hook.prove(client, account)
-            else:
-                ids = await hook.open_orders(client, account)
-                if account.name not in self.streams or self.streams[account.name] != "live":
-                    self.orders[account.name] = set(ids)
-                    self.orders_from[account.name] = "listing"
+            with anyio.fail_after(ANSWER_WAIT):
+                if per_market and not account.markets:
+                    await hook.prove(client, account)
+                else:
+                    ids = await hook.open_orders(client, account)
+            if ids is not None and self.streams.get(account.name) != "live":
+                self.orders[account.name] = set(ids)
+                self.orders_from[account.name] = "listing"
         except Exception as exc:  # refused, or unreachable: the status says which
             self._proof(account.name, exc)
             return False

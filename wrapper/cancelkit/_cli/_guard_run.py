@@ -5,8 +5,8 @@ locked (one guard per directory); the accounts loaded and their desk opened; eve
 key proven (exit 2 naming each refused one); an unfinished firing (a guard killed
 mid-firing) finished; then the control socket opened and the guard armed, or left
 fired after finishing a firing. It fires on SIGUSR1, a ``trigger`` on the socket,
-or a heartbeat lapse; SIGTERM/SIGINT disarm and end it (exit 0) without cancelling,
-unless ``--cancel-on-exit``.
+or a heartbeat lapse; SIGTERM/SIGINT (and SIGHUP, its terminal closed) disarm and
+end it (exit 0) without cancelling, unless ``--cancel-on-exit``.
 
 The firing path is the warm desk's ``run_everywhere`` and nothing else: every
 module it needs is imported here at start, every client built and connected, so
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cancelkit")
 
 FILE_POLL = 0.05  # seconds between looks at --heartbeat-file's time
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # SIGHUP: its terminal closed
 
 
 @attrs.frozen
@@ -143,7 +143,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
                 _say(f"cancelkit guard: {name}: key {why}")
             _say(f"cancelkit guard: refusing to start: key(s) refused: {', '.join(refused)}")
             return EXIT_USAGE
-        fire = _firing(desk, settings.deadline, [a.name for a in accounts])
+        fire = _firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
         guard = Guard(fire, FiringRecord(directory), heartbeat_timeout=settings.heartbeat_timeout)
         guard.details = upkeep.status()
         try:
@@ -179,14 +179,14 @@ async def _open_desk(accounts: list[Account], prove_every: float) -> tuple[Async
     from .._desk import AsyncDesk
     from .._desk_hook import desk_hook
     from . import _everywhere, _registry  # noqa: F401  (the firing path's, loaded now)
-    from ._guard_desk import Upkeep
+    from ._guard_desk import ANSWER_WAIT, Upkeep
 
     for venue in {a.venue for a in accounts}:
         _preload(desk_hook(venue))
     desk = AsyncDesk(accounts)
     await desk.__aenter__()
     upkeep = Upkeep(desk, prove_every)
-    await desk.warm()
+    await desk.warm(ANSWER_WAIT)  # a venue that does not answer is unreachable, not a wait
     await upkeep.prove()
     return desk, upkeep
 
@@ -202,14 +202,17 @@ def _preload(hook: Any) -> None:
         importlib.import_module(module.name)
 
 
-def _firing(desk: AsyncDesk, deadline: float, names: Collection[str]) -> Any:
+def _firing(desk: AsyncDesk, deadline: float, names: Collection[str], upkeep: Upkeep) -> Any:
     from ._everywhere import run_everywhere
 
     async def fire(cause: str) -> Outcome:
         out = _Tee()
-        status = await run_everywhere(
-            desk, deadline=deadline, as_json=True, cause=cause, out=out, accounts=names
-        )
+        try:
+            status = await run_everywhere(
+                desk, deadline=deadline, as_json=True, cause=cause, out=out, accounts=names
+            )
+        finally:
+            upkeep.refresh()  # what is left, and who answered, in the status at once
         return Outcome(status, out.getvalue())
 
     return fire
