@@ -1,8 +1,9 @@
 """Run every benchmark in one run, contenders interleaved, and report ratios.
 
-python -m benchmarks                # full run, writes benchmarks/RESULTS.md
-python -m benchmarks --smoke        # a few iterations of everything; writes nothing
-python -m benchmarks --only kalshi  # Kalshi's sections alone, rewritten in RESULTS.md
+python -m benchmarks            # full run, writes benchmarks/RESULTS.md
+python -m benchmarks --smoke    # a few iterations of everything; writes nothing
+python -m benchmarks --only cold[,...]  # those sections alone, spliced into RESULTS.md
+                                        # (cold, kalshi, guard, everywhere, idle)
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from . import (
+    _guard,
     _kalshi,
     _kalshi_kill,
     _kalshi_signing,
     _limitless_kill,
+    _sections,
     _signing,
     _startup,
     _sync_bulk,
@@ -36,10 +40,6 @@ from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
 from ._sandbox import SandboxProcess
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-# Kalshi's sections close the file between these lines, so that `--only kalshi`
-# rewrites them and leaves the rest as the last full run wrote it.
-KALSHI_BEGIN = "<!-- kalshi: `python -m benchmarks --only kalshi` rewrites from here -->"
-KALSHI_END = "<!-- kalshi: to here -->"
 OWNER = {"pm": "pm-demo", "lm": "1001"}
 VENUE = {"pm": "Polymarket US", "lm": "Limitless"}
 FLOOR = "bare httpx (floor)"
@@ -249,6 +249,73 @@ def memory(box: SandboxProcess, count: int) -> tuple[float, float, float, int]:
     return int(out[0]) / 1024, int(out[1]) / 1024, float(out[2]), int(out[3])
 
 
+def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The cold command beside the stack alone and the SDKs' scripts (issue #33)."""
+    load = os.getloadavg()[0]
+    times = _startup.cold_start(box, args.startup)
+    return _startup.cold_table(times, (load, os.getloadavg()[0]))
+
+
+def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The armed guard firing (SIGUSR1, the control socket, `cancelkit trigger`),
+    and its dead-man's switch (issue #33)."""
+    load = os.getloadavg()[0]
+    fired = _guard.firing(box, args.guard_rounds)
+    lines = _guard.firing_table(fired, (load, os.getloadavg()[0]))
+    load = os.getloadavg()[0]
+    lapses = _guard.heartbeat(box, args.lapse_rounds, args.lapse_timeout)
+    return lines + _guard.heartbeat_table(lapses, (load, os.getloadavg()[0]))
+
+
+def everywhere(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """`cancel --everywhere` against each account's own kill (issue #33)."""
+    load = os.getloadavg()[0]
+    runs = _guard.everywhere(box, args.everywhere_rounds)
+    return _guard.everywhere_table(runs, (load, os.getloadavg()[0]))
+
+
+def idle(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The guard armed and idle for --idle seconds (issue #33)."""
+    load = os.getloadavg()[0]
+    result = _guard.idle(box, args.idle)
+    return _guard.idle_table(result, (load, os.getloadavg()[0]))
+
+
+def kalshi(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """Kalshi's sections (signing, single cancel, kill switch), measured now."""
+    sign = _kalshi_signing.measure(args.sign_calls, args.sign_rounds)
+    lat = _kalshi.latency(box, args.k_per_round, args.k_rounds, args.warmup)
+    kill = _kalshi_kill.measure(
+        box,
+        [(via, by, count) for via in ("cli", "library") for by, count in args.k_kill],
+        args.k_kill_rounds,
+    )
+    return [
+        "## Kalshi: signing, single cancel, kill switch",
+        "",
+        f"kalshi-python-async {metadata.version('kalshi-python-async')}; load average"
+        f" (1 min) at the end of these sections: {os.getloadavg()[0]:.2f}.",
+        "",
+        *_kalshi_signing.table(sign),
+        *_kalshi.table(lat, args.k_rounds, args.k_per_round),
+        *_kalshi_kill.table(kill, args.k_kill_rounds),
+    ]
+
+
+# Sections that run alone with --only: name -> (measure, the heading of the unmarked
+# section an older RESULTS.md has in its place).
+Section = Callable[[SandboxProcess, argparse.Namespace], list[str]]
+ALONE: dict[str, tuple[Section, str | None]] = {
+    "cold": (cold, "## Start-up, cold process"),
+    "kalshi": (kalshi, None),
+    "guard": (guard, None),
+    "everywhere": (everywhere, None),
+    "idle": (idle, None),
+}
+DESK = ("guard", "everywhere", "idle")  # issue #33's desk sections, last in the file
+LAST = ("kalshi", *DESK)  # the sections a full run writes after the others, in this order
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -259,7 +326,8 @@ def report(
     lat: dict,  # type: ignore[type-arg]
     sign: dict,  # type: ignore[type-arg]
     kill: dict,  # type: ignore[type-arg]
-    boot: dict[str, list[float]],
+    boot: list[str],
+    desk: dict[str, list[str]],
     mem: tuple,  # type: ignore[type-arg]
     first: dict[str, list[float]],
     lm_kill: dict[int, dict[str, dict[str, float]]],
@@ -393,7 +461,7 @@ def report(
     for count, rows in lm_kill.items():
         lines += _limitless_kill.table(count, rows)
     lines += _sync_bulk.table(sync_bulk)
-    lines += _startup.cold_table(boot)
+    lines += _sections.block("cold", boot)
     for count, runs in kill_start.items():
         lines += _startup.kill_table(count, runs)
     lines += [
@@ -404,40 +472,9 @@ def report(
         f" {mem[2]:.1f} s; {mem[3]} ok.",
         "",
     ]
+    for name, section in desk.items():
+        lines += _sections.block(name, section)
     return "\n".join(lines)
-
-
-def kalshi(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
-    """Kalshi's sections (signing, single cancel, kill switch), measured now, with the
-    load average around them (they may be run alone)."""
-    load = os.getloadavg()[0]
-    sign = _kalshi_signing.measure(args.sign_calls, args.sign_rounds)
-    lat = _kalshi.latency(box, args.k_per_round, args.k_rounds, args.warmup)
-    kill = _kalshi_kill.measure(
-        box,
-        [(via, by, count) for via in ("cli", "library") for by, count in args.k_kill],
-        args.k_kill_rounds,
-    )
-    return [
-        KALSHI_BEGIN,
-        "",
-        f"Kalshi's sections below: measured {datetime.now(UTC):%Y-%m-%d %H:%M UTC},"
-        f" kalshi-python-async {metadata.version('kalshi-python-async')}; load average"
-        f" (1 min) before and after them: {load:.2f}, {os.getloadavg()[0]:.2f}.",
-        "",
-        *_kalshi_signing.table(sign),
-        *_kalshi.table(lat, args.k_rounds, args.k_per_round),
-        *_kalshi_kill.table(kill, args.k_kill_rounds),
-        KALSHI_END,
-    ]
-
-
-def _splice(section: list[str]) -> str:
-    """RESULTS.md with its Kalshi sections replaced by ``section`` (or added at the end)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    head, found, rest = text.partition(KALSHI_BEGIN)
-    tail = rest.partition(KALSHI_END)[2] if found else ""
-    return head.rstrip("\n") + "\n\n" + "\n".join(section) + tail.rstrip("\n") + "\n"
 
 
 def main() -> None:
@@ -445,10 +482,21 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few iterations; write nothing")
     parser.add_argument(
         "--only",
-        choices=("kalshi",),
-        help="run one venue's sections alone and rewrite only them in RESULTS.md",
+        type=lambda text: [name for name in text.split(",") if name],
+        help=f"run only these sections ({', '.join(ALONE)}), comma-separated, and splice"
+        " them into RESULTS.md",
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long the guard stays armed and idle [default: 600; 5 with --smoke]",
     )
     args = parser.parse_args()
+    unknown = sorted(set(args.only or ()) - set(ALONE))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(ALONE)}")
     args.load = os.getloadavg()  # reported: figures taken on a busy machine are noisier
     if args.smoke:
         args.per_round, args.rounds, args.warmup = 5, 2, 3
@@ -466,6 +514,8 @@ def main() -> None:
         args.tail_per_round, args.tail_rounds = 5, 1
         args.k_per_round, args.k_rounds, args.k_kill_rounds = 5, 1, 1
         args.k_kill = (("ids", 60), ("all", 60))
+        args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 1, 1, 1.0
+        args.everywhere_rounds, idle_default = 1, 5.0
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
@@ -478,7 +528,7 @@ def main() -> None:
         args.first = 40
         args.kill_rounds = 3
         args.lm_kill, args.lm_kill_rounds = (300, 1000), 3
-        args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
+        args.startup = 20  # each row is a fresh process (0.2-2 s); 20 for a shared machine
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
         args.tail_per_round, args.tail_rounds = 250, 3
         args.k_per_round, args.k_rounds, args.k_kill_rounds = 200, 6, 3
@@ -489,17 +539,13 @@ def main() -> None:
             ("all", 1000),
             ("all", 10_000),
         )
-    box = SandboxProcess()
-    if args.only == "kalshi":
-        try:
-            section = kalshi(box, args)
-        finally:
-            box.close()
-        print("\n".join(section))
-        if not args.smoke:
-            RESULTS.write_text(_splice(section), encoding="utf-8")
-            print(f"wrote {RESULTS}")
+        args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 15, 8, 2.0
+        args.everywhere_rounds, idle_default = 6, 600.0
+    args.idle = idle_default if args.idle is None else args.idle
+    if args.only:
+        alone(args)
         return
+    box = SandboxProcess()
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
         sign = _signing.measure(args.sign_calls, args.sign_rounds)
@@ -512,20 +558,45 @@ def main() -> None:
         first = first_cancel(box, args.first)
         tail = _tail.measure(box, args.tail_per_round, args.tail_rounds, warm_up=not args.smoke)
         sync_bulk = _sync_bulk.measure(box, args.sync_rounds)
-        boot = _startup.cold_start(box, args.startup)
+        boot = cold(box, args)
+        desk = {name: ALONE[name][0](box, args) for name in LAST}
         kill_start = {
             count: _startup.kill_with_start(box, count, args.kill_start_rounds)
             for count in args.kill_start
         }
-        kalshi_section = kalshi(box, args)
     finally:
         box.close()
-    text = report(args, lat, sign, kill, boot, mem, first, lm_kill, kill_start, sync_bulk, tail)
-    text += "\n" + "\n".join(kalshi_section) + "\n"
+    text = report(
+        args, lat, sign, kill, boot, desk, mem, first, lm_kill, kill_start, sync_bulk, tail
+    )
     print(text)
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")
         print(f"wrote {RESULTS}")
+
+
+def alone(args: argparse.Namespace) -> None:
+    """Run the sections ``--only`` names; print them, and (not with --smoke) splice each
+    into RESULTS.md in place of its previous version."""
+    box = SandboxProcess()
+    done: dict[str, list[str]] = {}
+    try:
+        for name in args.only:
+            load = os.getloadavg()[0]
+            lines = ALONE[name][0](box, args)
+            heading, *rest = lines
+            done[name] = [heading, "", _sections.stamp(name, (load, os.getloadavg()[0])), *rest]
+    finally:
+        box.close()
+    for lines in done.values():
+        print("\n".join(lines))
+    if args.smoke:
+        return
+    text = RESULTS.read_text(encoding="utf-8")
+    for name, lines in done.items():
+        text = _sections.splice(text, name, lines, ALONE[name][1])
+    RESULTS.write_text(text, encoding="utf-8")
+    print(f"spliced {', '.join(done)} into {RESULTS}")
 
 
 if __name__ == "__main__":
