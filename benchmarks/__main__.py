@@ -2,6 +2,7 @@
 
 python -m benchmarks            # full run, writes benchmarks/RESULTS.md
 python -m benchmarks --smoke    # a few iterations of everything; writes nothing
+python -m benchmarks --only cold[,...]  # those sections alone, spliced into RESULTS.md
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import _limitless_kill, _signing, _startup, _sync_bulk, _tail
+from . import _guard, _limitless_kill, _sections, _signing, _startup, _sync_bulk, _tail
 from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
 from ._sandbox import SandboxProcess
 
@@ -235,6 +237,50 @@ def memory(box: SandboxProcess, count: int) -> tuple[float, float, float, int]:
     return int(out[0]) / 1024, int(out[1]) / 1024, float(out[2]), int(out[3])
 
 
+def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The cold command beside the stack alone and the SDKs' scripts (issue #33)."""
+    load = os.getloadavg()[0]
+    times = _startup.cold_start(box, args.startup)
+    return _startup.cold_table(times, (load, os.getloadavg()[0]))
+
+
+def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The armed guard firing (SIGUSR1, the control socket, `cancelkit trigger`),
+    and its dead-man's switch (issue #33)."""
+    load = os.getloadavg()[0]
+    fired = _guard.firing(box, args.guard_rounds)
+    lines = _guard.firing_table(fired, (load, os.getloadavg()[0]))
+    load = os.getloadavg()[0]
+    lapses = _guard.heartbeat(box, args.lapse_rounds, args.lapse_timeout)
+    return lines + _guard.heartbeat_table(lapses, (load, os.getloadavg()[0]))
+
+
+def everywhere(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """`cancel --everywhere` against each account's own kill (issue #33)."""
+    load = os.getloadavg()[0]
+    runs = _guard.everywhere(box, args.everywhere_rounds)
+    return _guard.everywhere_table(runs, (load, os.getloadavg()[0]))
+
+
+def idle(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The guard armed and idle for --idle seconds (issue #33)."""
+    load = os.getloadavg()[0]
+    result = _guard.idle(box, args.idle)
+    return _guard.idle_table(result, (load, os.getloadavg()[0]))
+
+
+# Sections that run alone with --only: name -> (measure, the heading of the unmarked
+# section an older RESULTS.md has in its place).
+Section = Callable[[SandboxProcess, argparse.Namespace], list[str]]
+ALONE: dict[str, tuple[Section, str | None]] = {
+    "cold": (cold, "## Start-up, cold process"),
+    "guard": (guard, None),
+    "everywhere": (everywhere, None),
+    "idle": (idle, None),
+}
+DESK = ("guard", "everywhere", "idle")  # issue #33's desk sections, last in the file
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -245,7 +291,8 @@ def report(
     lat: dict,  # type: ignore[type-arg]
     sign: dict,  # type: ignore[type-arg]
     kill: dict,  # type: ignore[type-arg]
-    boot: dict[str, list[float]],
+    boot: list[str],
+    desk: dict[str, list[str]],
     mem: tuple,  # type: ignore[type-arg]
     first: dict[str, list[float]],
     lm_kill: dict[int, dict[str, dict[str, float]]],
@@ -379,7 +426,7 @@ def report(
     for count, rows in lm_kill.items():
         lines += _limitless_kill.table(count, rows)
     lines += _sync_bulk.table(sync_bulk)
-    lines += _startup.cold_table(boot)
+    lines += _sections.block("cold", boot)
     for count, runs in kill_start.items():
         lines += _startup.kill_table(count, runs)
     lines += [
@@ -390,13 +437,31 @@ def report(
         f" {mem[2]:.1f} s; {mem[3]} ok.",
         "",
     ]
+    for name, section in desk.items():
+        lines += _sections.block(name, section)
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="cancelkit benchmarks")
     parser.add_argument("--smoke", action="store_true", help="a few iterations; write nothing")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [name for name in text.split(",") if name],
+        help=f"run only these sections ({', '.join(ALONE)}), comma-separated, and splice"
+        " them into RESULTS.md",
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long the guard stays armed and idle [default: 600; 5 with --smoke]",
+    )
     args = parser.parse_args()
+    unknown = sorted(set(args.only or ()) - set(ALONE))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(ALONE)}")
     args.load = os.getloadavg()  # reported: figures taken on a busy machine are noisier
     if args.smoke:
         args.per_round, args.rounds, args.warmup = 5, 2, 3
@@ -412,6 +477,8 @@ def main() -> None:
         args.lm_kill, args.lm_kill_rounds = (60,), 1
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (40,), 1, 1
         args.tail_per_round, args.tail_rounds = 5, 1
+        args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 1, 1, 1.0
+        args.everywhere_rounds, idle_default = 1, 5.0
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
         args.sign_calls, args.sign_rounds, args.kill, args.startup, args.memory = (
@@ -424,9 +491,15 @@ def main() -> None:
         args.first = 40
         args.kill_rounds = 3
         args.lm_kill, args.lm_kill_rounds = (300, 1000), 3
-        args.startup = 12  # each cancel row is a whole CLI run (about 1-2 s)
+        args.startup = 20  # each row is a fresh process (0.2-2 s); 20 for a shared machine
         args.kill_start, args.kill_start_rounds, args.sync_rounds = (300,), 4, 6
         args.tail_per_round, args.tail_rounds = 250, 3
+        args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 15, 8, 2.0
+        args.everywhere_rounds, idle_default = 6, 600.0
+    args.idle = idle_default if args.idle is None else args.idle
+    if args.only:
+        alone(args)
+        return
     box = SandboxProcess()
     try:
         lat = latency(box, args.per_round, args.rounds, args.warmup)
@@ -440,18 +513,45 @@ def main() -> None:
         first = first_cancel(box, args.first)
         tail = _tail.measure(box, args.tail_per_round, args.tail_rounds, warm_up=not args.smoke)
         sync_bulk = _sync_bulk.measure(box, args.sync_rounds)
-        boot = _startup.cold_start(box, args.startup)
+        boot = cold(box, args)
+        desk = {name: ALONE[name][0](box, args) for name in DESK}
         kill_start = {
             count: _startup.kill_with_start(box, count, args.kill_start_rounds)
             for count in args.kill_start
         }
     finally:
         box.close()
-    text = report(args, lat, sign, kill, boot, mem, first, lm_kill, kill_start, sync_bulk, tail)
+    text = report(
+        args, lat, sign, kill, boot, desk, mem, first, lm_kill, kill_start, sync_bulk, tail
+    )
     print(text)
     if not args.smoke:
         RESULTS.write_text(text, encoding="utf-8")
         print(f"wrote {RESULTS}")
+
+
+def alone(args: argparse.Namespace) -> None:
+    """Run the sections ``--only`` names; print them, and (not with --smoke) splice each
+    into RESULTS.md in place of its previous version."""
+    box = SandboxProcess()
+    done: dict[str, list[str]] = {}
+    try:
+        for name in args.only:
+            load = os.getloadavg()[0]
+            lines = ALONE[name][0](box, args)
+            heading, *rest = lines
+            done[name] = [heading, "", _sections.stamp(name, (load, os.getloadavg()[0])), *rest]
+    finally:
+        box.close()
+    for lines in done.values():
+        print("\n".join(lines))
+    if args.smoke:
+        return
+    text = RESULTS.read_text(encoding="utf-8")
+    for name, lines in done.items():
+        text = _sections.splice(text, name, lines, ALONE[name][1])
+    RESULTS.write_text(text, encoding="utf-8")
+    print(f"spliced {', '.join(done)} into {RESULTS}")
 
 
 if __name__ == "__main__":

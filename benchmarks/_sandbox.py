@@ -80,6 +80,14 @@ class SandboxProcess:
         """Every request logged since :meth:`clear_requests`, in order of arrival."""
         return [Arrival(*row) for row in json.loads(self._ask("requests"))]
 
+    def add_account(self, venue: str) -> dict[str, str]:
+        """Another key on ``venue`` (``polymarket`` or ``limitless``), whose orders are
+        its own on the book: venue, key_id, secret, owner (to seed with), base_url."""
+        answer: dict[str, str] = json.loads(self._ask(f"account {venue}"))
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer
+
     def reset(self, venue: str) -> None:
         """Forget one venue's orders and counters, and reset its knobs."""
         url = self.pm_url if venue == "pm" else self.lm_url

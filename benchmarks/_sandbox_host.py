@@ -5,6 +5,9 @@ It runs :class:`cancelkit.sandbox.Sandbox` on loopback, prints its environment a
 one stdout line, for what the HTTP admin routes do not expose:
 
 - ``clear``: forget the request log; answers ``ok``.
+- ``account VENUE``: another key on ``polymarket`` or ``limitless``, for an account
+  of its own (``Sandbox.add_account``); answers its venue, key_id, secret (sandbox-only
+  credentials), owner and base_url as JSON.
 - ``requests``: the log as JSON, ``[[venue, method, path, status, arrived], ...]`` in
   order of arrival, ``arrived`` being the sandbox's ``time.monotonic()`` (system-wide on
   Linux, so the runner compares it with its own clock).
@@ -31,6 +34,14 @@ def main() -> None:
             if command == "clear":
                 box.clear_requests()
                 print("ok", flush=True)
+            elif command.startswith("account "):
+                try:
+                    key = box.add_account(command.split()[1])  # type: ignore[arg-type]
+                except (AttributeError, ValueError) as exc:  # no such venue (or sandbox)
+                    print(json.dumps({"error": str(exc)}), flush=True)
+                    continue
+                fields = ("venue", "key_id", "secret", "owner", "base_url")
+                print(json.dumps({name: getattr(key, name) for name in fields}), flush=True)
             elif command == "requests":
                 log = [[r.venue, r.method, r.path, r.status, r.arrived] for r in box.requests]
                 print(json.dumps(log), flush=True)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
+from ._loading import skip_httpx_cli, without_gc
 
-from .. import _VENUES
-from ._accounts_cmd import accounts
-from ._guard import arm, guard, heartbeat, status, trigger
-from ._runs import runs
+skip_httpx_cli()
+with without_gc():  # (click, the table of venues, the commands: see _loading)
+    import click
+
+    from .. import _VENUES
+    from ._accounts_cmd import accounts
+    from ._guard import arm, guard, heartbeat, status, trigger
+    from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
 # imports only the venue it acts on, and `cancelkit --help` none.
@@ -33,7 +37,9 @@ class _Venues(click.Group):
             return super().get_command(ctx, cmd_name)
         import importlib
 
-        command = getattr(importlib.import_module(VENUES[cmd_name]), f"{self._prefix}_{cmd_name}")
+        with without_gc():
+            module = importlib.import_module(VENUES[cmd_name])
+        command = getattr(module, f"{self._prefix}_{cmd_name}")
         assert isinstance(command, click.Command)
         return command
 

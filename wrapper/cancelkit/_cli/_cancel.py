@@ -330,9 +330,11 @@ class _Report:
         self.control: Control | None = None
         self.orders_sent = 0
         self.stdout_lost: str | None = None  # why stdout could not be written
-        # Called once, as the first cancel leaves (its sent line written): what may
-        # start only then.
-        self.after_first_send: Callable[[], None] | None = None
+        # Called once, as the first outcome is written (the first cancel has left and
+        # been answered): what may start only then. Not as the first cancel leaves: a
+        # thread started then takes the GIL from the request on its way out (about
+        # 10 ms of a cold cancel's first request, measured).
+        self.after_first_outcome: Callable[[], None] | None = None
 
     def label(self, result: CancelResult[Any]) -> str:
         return self.labels[result.index] if 0 <= result.index < len(self.labels) else "-"
@@ -377,6 +379,9 @@ class _Report:
         if self.journal is not None:
             self.journal.outcome(record)
         self.refresh()
+        first, self.after_first_outcome = self.after_first_outcome, None
+        if first is not None:
+            first()
 
     def sent(self, indices: Sequence[int]) -> None:
         """A request for these inputs is about to leave: journal it first."""
@@ -385,9 +390,6 @@ class _Report:
             pairs = [(self.labels[i], self.describe(self.targets[i])) for i in indices]
             self.journal.sent(pairs)
         self.refresh()
-        first, self.after_first_send = self.after_first_send, None
-        if first is not None:
-            first()
 
     def invalid(self, label: str, text: str, message: str) -> None:
         """An input that was refused: a record too, so that nothing given is unaccounted."""
@@ -590,9 +592,12 @@ def _run(
     recorded_sent: Set[int],
 ) -> int:
     from .._oneshot import one_shot  # (httpx: loaded once the input is known good)
+    from ._loading import without_gc
 
     try:
-        with one_shot():  # one run per process: httpx's own transport, no aiohttp import
+        # One run per process: httpx's own transport, no aiohttp import; what building
+        # the client loads, loaded without the collector (see _loading).
+        with one_shot(), without_gc():
             client = job.build_client()
     except InvalidRequest as exc:
         if job.dry_run and exc.message.startswith("environment variable"):
@@ -650,7 +655,7 @@ def _run(
     if registry is not None:
         control.sent_elsewhere = _Elsewhere(registry, origin, run_id, targets, job.describe)
         pruning = _Pruning(registry)
-        report.after_first_send = pruning.start
+        report.after_first_outcome = pruning.start
     try:
         if journal is not None:
             try:
@@ -664,7 +669,10 @@ def _run(
                 journal = report.journal = None
         for label, text, message in invalid_records:
             report.invalid(label, text, message)
-        results = anyio.run(_main, job, client, targets, report, control)
+        # The event loop's own modules load without the collector too: it resumes as
+        # _main starts (see _loading).
+        with without_gc() as loading:
+            results = anyio.run(_main, job, client, targets, report, control, loading.done)
     finally:
         if report.progress is not None:
             report.progress.stop()
@@ -711,8 +719,8 @@ def _open_given_journal(path: str) -> IO[bytes]:
 
 class _Pruning:
     """The state directory pruned (the retention rule, ``Registry.prune``) as the run
-    starts, never in its way: in a daemon thread started as the first cancel leaves
-    (or at the end, if none did), waited for at the end at most
+    starts, never in its way: in a daemon thread started as the first outcome is
+    written (or at the end, if none was), waited for at the end at most
     :data:`PRUNE_WAIT` and never past the run's own end, so that a hung directory
     neither delays a cancel nor holds the process."""
 
@@ -837,8 +845,14 @@ def _shown(client: BulkClient) -> str:
 
 
 async def _main(
-    job: Job[C], client: C, targets: list[Any], report: _Report, control: Control
+    job: Job[C],
+    client: C,
+    targets: list[Any],
+    report: _Report,
+    control: Control,
+    started: Callable[[], None] = lambda: None,
 ) -> list[CancelResult[Any]]:
+    started()
     if sys.stderr.isatty():
         report.start_progress()
     async with client, anyio.create_task_group() as group:

@@ -65,9 +65,12 @@ def cancel_limitless(
     --all every order in each --market. In --from-file, a line is order:<uuid> or
     client:<id>. Requests keep the published limit: 2 in flight, 300 ms apart.
     Credentials: LIMITLESS_TOKEN_ID and LIMITLESS_TOKEN_SECRET."""
-    from .._cli import _cancel as cli
-    from . import _validation as check
-    from ._client import DEFAULT_CONCURRENCY, AsyncLimitlessClient
+    from .._cli._loading import without_gc
+
+    with without_gc():  # the client and the run's modules (see _loading)
+        from .._cli import _cancel as cli
+        from . import _validation as check
+        from ._client import DEFAULT_CONCURRENCY, AsyncLimitlessClient
 
     if all_orders and (order_ids or client_ids or opts.from_file):
         raise click.UsageError("--all cancels every order of a market: give no ids or --from-file")

@@ -55,9 +55,12 @@ def cancel_polymarket(
     """Cancel Polymarket US orders by ORDER_ID (batched, confirmed by the listing).
     Credentials: POLYMARKET_KEY_ID and POLYMARKET_SECRET_KEY. An order may also end
     filled (it filled while the cancel was pending)."""
-    from .._cli import _cancel as cli
-    from . import _validation as check
-    from ._client import DEFAULT_CONCURRENCY, DEFAULT_MAX_RATE, AsyncPolymarketUSClient
+    from .._cli._loading import without_gc
+
+    with without_gc():  # the client and the run's modules (see _loading)
+        from .._cli import _cancel as cli
+        from . import _validation as check
+        from ._client import DEFAULT_CONCURRENCY, DEFAULT_MAX_RATE, AsyncPolymarketUSClient
 
     if all_orders and (order_ids or opts.from_file):
         raise click.UsageError("--all cancels every open order: give no ORDER_ID or --from-file")

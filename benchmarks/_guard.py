@@ -1,0 +1,642 @@
+"""Issue #33's desk benchmarks: the armed guard (``cancelkit guard``) firing on
+SIGUSR1, on a trigger over its control socket and on ``cancelkit trigger``; its
+dead-man's switch; ``cancel --everywhere`` against each account's own kill; the
+guard armed and idle (RSS, CPU, requests against each venue's budget).
+
+A desk of 3 accounts on 2 venues (two Polymarket keys, one Limitless token with its
+market), 300 open orders each before every firing, in the sandbox's process. Every
+instant is the sandbox's arrival clock (``time.monotonic()``, one clock for every
+process on the machine) against the runner's own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ._contenders import SLUG
+from ._sandbox import Arrival, SandboxProcess
+from ._startup import _is_cancel
+
+ORDERS = 300  # open orders per account before each firing
+SHORT = {"polymarket": "pm", "limitless": "lm"}
+NAMES = {"polymarket": "Polymarket US", "limitless": "Limitless"}
+FIRST_MEDIAN, FIRST_P99 = 0.005, 0.020  # seconds: firing to first cancel, per venue
+CONFIRM_GOAL = 1.10  # books confirmed empty within the slowest account's kill x this
+LAPSE_GOAL = 0.100  # seconds after the heartbeat timeout
+RSS_GOAL, CPU_GOAL, BUDGET_GOAL = 80.0, 0.01, 0.01  # MB, share of a core, share of budget
+PROVE_GOAL = 300.0  # seconds between an account's key proofs, at most
+# Each venue's published budget per key, requests a second: Polymarket 20/s per key
+# (its listing window alone: 55 per 10 s), Limitless one request per 300 ms per token.
+BUDGET = {"polymarket": 20.0, "limitless": 1 / 0.3}
+SIGNAL, SOCKET, COMMAND = (
+    "SIGUSR1 (kill -USR1)",
+    "trigger on the control socket (from a running process)",
+    "`cancelkit trigger` (a fresh process: its start-up included)",
+)
+
+
+def _cli() -> str:
+    return str(Path(sys.executable).with_name("cancelkit"))
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Desk:
+    """The benchmark's desk on the sandbox: its accounts file, the environment that
+    holds the secrets it names, and a private state directory."""
+
+    def __init__(self, box: SandboxProcess, folder: Path) -> None:
+        self.box = box
+        e = box.env
+        keys = [
+            {
+                "venue": "polymarket",
+                "key_id": e["POLYMARKET_KEY_ID"],
+                "secret": e["POLYMARKET_SECRET_KEY"],
+                "owner": "pm-demo",
+                "base_url": box.pm_url,
+            },
+            box.add_account("polymarket"),
+            {
+                "venue": "limitless",
+                "key_id": e["LIMITLESS_TOKEN_ID"],
+                "secret": e["LIMITLESS_TOKEN_SECRET"],
+                "owner": "1001",
+                "base_url": box.lm_url,
+            },
+        ]
+        self.accounts: dict[str, dict[str, str]] = {}
+        counts: dict[str, int] = {}
+        for key in keys:
+            counts[key["venue"]] = counts.get(key["venue"], 0) + 1
+            self.accounts[f"{SHORT[key['venue']]}-{counts[key['venue']]}"] = key
+        self.state = folder / "state"
+        self.state.mkdir(mode=0o700)
+        self.config = folder / "accounts.toml"
+        tables = []
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(_VENUE_VARS)}
+        for name, key in self.accounts.items():
+            variable = f"BENCH_SECRET_{name.replace('-', '_').upper()}"
+            self.env[variable] = key["secret"]
+            tables.append(
+                f'[{name}]\nvenue = "{key["venue"]}"\nkey_id = "{key["key_id"]}"\n'
+                f'base_url = "{key["base_url"]}"\nsecret_env = "{variable}"\n'
+                + (f'markets = ["{SLUG}"]\n' if key["venue"] == "limitless" else "")
+            )
+        self.config.write_text("\n".join(tables), encoding="utf-8")
+        self.env["CANCELKIT_CONFIG"] = str(self.config)
+        self.env["CANCELKIT_STATE_DIR"] = str(self.state)
+        self.env["XDG_STATE_HOME"] = str(folder / "xdg")  # nothing of the user's
+        self.ids: dict[str, list[str]] = {}
+
+    @property
+    def venues(self) -> list[str]:
+        return sorted({key["venue"] for key in self.accounts.values()})
+
+    def seed(self, names: list[str] | None = None) -> None:
+        """``ORDERS`` fresh open orders on each account (or those named)."""
+        for name in names or list(self.accounts):
+            key = self.accounts[name]
+            venue = SHORT[key["venue"]]
+            ids = [
+                str(uuid.uuid4()) if venue == "lm" else f"g-{uuid.uuid4().hex[:12]}"
+                for _ in range(ORDERS)
+            ]
+            self.box.seed(venue, ids, key["owner"], SLUG)
+            self.ids[name] = ids
+
+    def left_open(self, names: list[str] | None = None) -> int:
+        """Orders of the last seeding still open on the sandbox's books."""
+        return sum(
+            self.box.open_count(SHORT[self.accounts[n]["venue"]], self.ids.get(n, []))
+            for n in names or list(self.accounts)
+        )
+
+    def quiet_window(self) -> None:
+        """Let each key's rate window drain (Polymarket counts per second)."""
+        time.sleep(1.1)
+
+
+# The venues' own variables: a desk's processes read the accounts file alone.
+_VENUE_VARS = ("POLYMARKET_", "LIMITLESS_", "KALSHI_")
+
+
+class Guard:
+    """``cancelkit guard`` running on the desk, its stderr collected."""
+
+    def __init__(self, desk: Desk, *args: str) -> None:
+        self.desk = desk
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [_cli(), "guard", *args],
+            env=desk.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.armed = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self.armed.wait(60) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError("the guard did not arm:\n" + "\n".join(self.lines[-20:]))
+        self.socket = desk.state / "guard.sock"
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+            if "armed" in line and "disarmed" not in line:
+                self.armed.set()
+
+    def ask(self, op: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        from cancelkit._guard_link import request
+
+        return request(op, timeout=timeout, path=self.socket, **fields)
+
+    def wait_fired(self, timeout: float = 90.0) -> dict[str, Any]:
+        """The status once the guard has fired and its run has ended."""
+        end = time.monotonic() + timeout
+        # Asked first after 0.3 s, then every 0.1 s: each answer costs the guard's loop
+        # time, which the firing's first requests must not share.
+        time.sleep(0.3)
+        while time.monotonic() < end:
+            status = self.ask("status")
+            run = status.get("last_run") or {}
+            if status.get("state") == "fired" and run.get("ended"):
+                return status
+            time.sleep(0.1)
+        raise RuntimeError("the guard's firing did not end in time")
+
+    def arm(self) -> None:
+        answer = self.ask("arm")
+        if not answer.get("ok"):
+            raise RuntimeError(f"arm refused: {answer}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+
+
+@contextmanager
+def running(desk: Desk, *args: str) -> Iterator[Guard]:
+    guard = Guard(desk, *args)
+    try:
+        yield guard
+    finally:
+        guard.stop()
+
+
+def _venue_of(arrival: Arrival) -> str:
+    return {"pm": "polymarket", "lm": "limitless"}.get(arrival.venue, arrival.venue)
+
+
+def _firsts(arrivals: list[Arrival], started: float) -> dict[str, float]:
+    """Per venue: seconds from ``started`` to its first cancel's arrival."""
+    out: dict[str, float] = {}
+    for a in arrivals:
+        venue = _venue_of(a)
+        if _is_cancel(a.method, a.path) and venue not in out:
+            out[venue] = a.arrived - started
+    return out
+
+
+def firing(box: SandboxProcess, rounds: int) -> dict[str, Any]:
+    """The guard fired ``rounds`` times by each cause, interleaved; per firing, each
+    venue's first cancel, the time every book was confirmed empty, what was left;
+    and, in the same rounds, each account's own kill alone on a warm desk."""
+    with tempfile.TemporaryDirectory() as folder:
+        desk = Desk(box, Path(folder))
+        for venue in ("pm", "lm"):  # the client's time, not the sandbox's checks
+            box.knobs(venue, validate=False)
+        try:
+            return _firing(desk, rounds)
+        finally:
+            for venue in ("pm", "lm"):
+                box.knobs(venue, validate=True)
+
+
+def _firing(desk: Desk, rounds: int) -> dict[str, Any]:
+    box = desk.box
+    fired: dict[str, list[dict[str, Any]]] = {SIGNAL: [], SOCKET: [], COMMAND: []}
+    with running(desk) as guard:
+        causes = list(fired)
+        for round_no in range(rounds):
+            shift = round_no % len(causes)
+            for cause in causes[shift:] + causes[:shift]:
+                desk.seed()
+                desk.quiet_window()
+                box.clear_requests()
+                started = time.monotonic()
+                if cause == SIGNAL:
+                    os.kill(guard.proc.pid, signal.SIGUSR1)
+                    guard.wait_fired()
+                    ended = None
+                elif cause == SOCKET:
+                    answer = guard.ask("trigger", timeout=120)
+                    ended = time.monotonic()
+                    if not answer.get("ok"):
+                        raise RuntimeError(f"trigger refused: {answer}")
+                else:
+                    done = subprocess.run(
+                        [_cli(), "trigger"], env=desk.env, capture_output=True, text=True
+                    )
+                    ended = time.monotonic()
+                    if done.returncode not in (0, 1):
+                        raise RuntimeError(f"cancelkit trigger exited {done.returncode}")
+                arrivals = box.arrivals()
+                status = guard.ask("status")
+                last = max((a.arrived for a in arrivals), default=started)
+                fired[cause].append(
+                    {
+                        "first": _firsts(arrivals, started),
+                        "confirmed": (ended if ended is not None else last) - started,
+                        "left": desk.left_open(),
+                        "status": (status.get("last_run") or {}).get("status"),
+                        "requests": len(arrivals),
+                    }
+                )
+                guard.arm()
+    # Each account's own kill, alone and warm: the reference for "confirmed within".
+    alone = _alone(desk, rounds)
+    return {"fired": fired, "alone": alone, "accounts": list(desk.accounts)}
+
+
+def _alone(desk: Desk, rounds: int) -> dict[str, list[float]]:
+    """Each account's own kill of its ``ORDERS`` orders, alone, on a warm desk of
+    that one account (opened and proven, untimed): seconds to its confirmed end."""
+    import asyncio
+
+    from cancelkit import AsyncDesk, load_accounts
+
+    accounts = {a.name: a for a in load_accounts(desk.config, environ=desk.env)}
+    out: dict[str, list[float]] = {name: [] for name in accounts}
+
+    async def once(name: str) -> float:
+        async with AsyncDesk([accounts[name]]) as one:
+            await one.prove()
+            desk.seed([name])
+            desk.quiet_window()
+            started = time.monotonic()
+            runs = await one.cancel_everywhere(deadline=60)
+            wall = time.monotonic() - started
+        if not all(run.ok for run in runs) or desk.left_open([name]):
+            raise RuntimeError(f"{name}: its own kill left orders open")
+        return wall
+
+    names = list(accounts)
+    for round_no in range(rounds):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            out[name].append(asyncio.run(once(name)))
+    return out
+
+
+def heartbeat(box: SandboxProcess, rounds: int, timeout: float) -> dict[str, Any]:
+    """A guard with ``--heartbeat-timeout``: one beat, then none; per round, seconds
+    from the beat (sent) to each venue's first cancel."""
+    with tempfile.TemporaryDirectory() as folder:
+        desk = Desk(box, Path(folder))
+        lapses: list[dict[str, float]] = []
+        left: list[int] = []
+        with running(desk, "--heartbeat-timeout", f"{timeout:g}") as guard:
+            for _ in range(rounds):
+                desk.seed()
+                desk.quiet_window()
+                box.clear_requests()
+                beat = time.monotonic()
+                answer = guard.ask("heartbeat")
+                if not answer.get("ok"):
+                    raise RuntimeError(f"heartbeat refused: {answer}")
+                guard.wait_fired(timeout + 90)
+                lapses.append(_firsts(box.arrivals(), beat))
+                left.append(desk.left_open())
+                guard.arm()
+    return {"timeout": timeout, "lapses": lapses, "left": left}
+
+
+def everywhere(box: SandboxProcess, rounds: int) -> dict[str, Any]:
+    """``cancelkit cancel --everywhere`` (a fresh process) on every account, against
+    the same command on each account alone (``--account``), interleaved: wall from
+    spawn to exit, with exit codes and what was left open."""
+    with tempfile.TemporaryDirectory() as folder:
+        desk = Desk(box, Path(folder))
+        for venue in ("pm", "lm"):
+            box.knobs(venue, validate=False)
+        runs: dict[str, list[dict[str, float]]] = {"all": []}
+        runs.update({name: [] for name in desk.accounts})
+        names = list(runs)
+        try:
+            for round_no in range(rounds):
+                shift = round_no % len(names)
+                for name in names[shift:] + names[:shift]:
+                    which = list(desk.accounts) if name == "all" else [name]
+                    desk.seed(which)
+                    desk.quiet_window()
+                    argv = [_cli(), "cancel", "--everywhere"]
+                    if name != "all":
+                        argv += ["--account", name]
+                    started = time.monotonic()
+                    done = subprocess.run(argv, env=desk.env, capture_output=True, text=True)
+                    wall = time.monotonic() - started
+                    runs[name].append(
+                        {"wall": wall, "exit": done.returncode, "left": desk.left_open(which)}
+                    )
+        finally:
+            for venue in ("pm", "lm"):
+                box.knobs(venue, validate=True)
+    return runs
+
+
+def idle(box: SandboxProcess, seconds: float) -> dict[str, Any]:
+    """The guard armed on the desk (``ORDERS`` open per account) for ``seconds``:
+    its peak RSS, its CPU over the idle time, and the requests each venue got."""
+    with tempfile.TemporaryDirectory() as folder:
+        desk = Desk(box, Path(folder))
+        desk.seed()
+        with running(desk) as guard:
+            time.sleep(2.0)  # the start-up's own reads and the stream's first snapshot
+            box.clear_requests()
+            cpu_before = _cpu_seconds(guard.proc.pid)
+            started = time.monotonic()
+            time.sleep(seconds)
+            elapsed = time.monotonic() - started
+            cpu = _cpu_seconds(guard.proc.pid) - cpu_before
+            peak = _peak_rss_mb(guard.proc.pid)
+            arrivals = box.arrivals()
+            status = guard.ask("status")
+            left = desk.left_open()
+    per_venue: dict[str, list[Arrival]] = {}
+    for a in arrivals:
+        per_venue.setdefault(_venue_of(a), []).append(a)
+    keys = {v: sum(k["venue"] == v for k in desk.accounts.values()) for v in desk.venues}
+    return {
+        "seconds": elapsed,
+        "cpu": cpu,
+        "peak_mb": peak,
+        "arrivals": per_venue,
+        "keys": keys,
+        "state": status.get("state"),
+        "left": left,
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The peak resident set of a running process, MB (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ---- tables ------------------------------------------------------------------------
+
+
+def firing_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
+    fired: dict[str, list[dict[str, Any]]] = result["fired"]
+    alone: dict[str, list[float]] = result["alone"]
+    rounds = len(fired[SIGNAL])
+    slowest_name = max(alone, key=lambda n: statistics.median(alone[n]))
+    slowest = statistics.median(alone[slowest_name])
+    venues = sorted({v for rows in fired.values() for r in rows for v in r["first"]})
+    lines = [
+        f"## Guard: firing to first cancel, {len(result['accounts'])} accounts on"
+        f" {len(venues)} venues, {ORDERS} open orders each ({rounds} firings per cause,"
+        " interleaved)",
+        "",
+        "`cancelkit guard` armed on the desk (accounts "
+        + ", ".join(f"`{n}`" for n in result["accounts"])
+        + "), fired by each cause in turn, re-armed",
+        "and the books re-seeded between firings. 'first cancel' is from the signal (or the",
+        "request) to that venue's first cancel arriving at the sandbox; 'confirmed' is to",
+        "the firing's end (its answer, or for the signal the last request of the firing):",
+        "every account's listing confirming nothing of ours is open. The reference is each",
+        "account's own kill of its orders, alone on a warm desk of its own (the library's",
+        "AsyncDesk, opened and proven beforehand), interleaved over the same rounds.",
+        f"Schema validation off. Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
+        "",
+        "| cause | venue | first cancel median ms | p99 ms | confirmed median ms | p99 ms"
+        " | orders left open (worst) | exit statuses |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for cause, rows in fired.items():
+        confirmed = [r["confirmed"] for r in rows]
+        statuses = ", ".join(sorted({str(r["status"]) for r in rows}))
+        for venue in venues:
+            firsts = [r["first"][venue] for r in rows if venue in r["first"]]
+            missing = len(rows) - len(firsts)
+            lines.append(
+                f"| {cause} | {NAMES.get(venue, venue)}"
+                f" | {statistics.median(firsts) * 1e3:.1f}"
+                f" | {_pct(firsts, 0.99) * 1e3:.1f}"
+                + (f" ({missing} firings sent none)" if missing else "")
+                + f" | {statistics.median(confirmed) * 1e3:.0f}"
+                f" | {_pct(confirmed, 0.99) * 1e3:.0f}"
+                f" | {max(r['left'] for r in rows)} | {statuses} |"
+            )
+    lines += [
+        "",
+        "| account alone (warm, its own kill) | median ms | p99 ms |",
+        "|---|---|---|",
+    ]
+    for name, values in alone.items():
+        lines.append(
+            f"| {name} | {statistics.median(values) * 1e3:.0f} | {_pct(values, 0.99) * 1e3:.0f} |"
+        )
+    lines += ["", "| goal | measured | met |", "|---|---|---|"]
+    for cause in (SIGNAL, SOCKET, COMMAND):
+        rows = fired[cause]
+        for venue in venues:
+            firsts = [r["first"][venue] for r in rows if venue in r["first"]]
+            median, p99 = statistics.median(firsts), _pct(firsts, 0.99)
+            met = median <= FIRST_MEDIAN and p99 <= FIRST_P99 and len(firsts) == len(rows)
+            lines.append(
+                f"| {cause}, {NAMES.get(venue, venue)}: first cancel median <="
+                f" {FIRST_MEDIAN * 1e3:.0f} ms, p99 <= {FIRST_P99 * 1e3:.0f} ms"
+                f" | {median * 1e3:.1f} / {p99 * 1e3:.1f} ms | {'yes' if met else 'no'} |"
+            )
+    for cause in (SIGNAL, SOCKET):
+        rows = fired[cause]
+        confirmed = statistics.median(r["confirmed"] for r in rows)
+        empty = max(r["left"] for r in rows) == 0 and all(r["status"] == 0 for r in rows)
+        ratio = confirmed / slowest
+        lines.append(
+            f"| {cause}: every book confirmed empty <= {CONFIRM_GOAL} x the slowest"
+            f" account's own kill ({slowest_name}, {slowest * 1e3:.0f} ms)"
+            f" | {ratio:.2f} x{'' if empty else ', NOT all empty'}"
+            f" | {'yes' if ratio <= CONFIRM_GOAL and empty else 'no'} |"
+        )
+    lines.append("")
+    return lines
+
+
+def heartbeat_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
+    timeout = result["timeout"]
+    lapses: list[dict[str, float]] = result["lapses"]
+    venues = sorted({v for row in lapses for v in row})
+    lines = [
+        f"## Guard: heartbeat lapse to first cancel (`--heartbeat-timeout {timeout:g}`,"
+        f" {len(lapses)} lapses)",
+        "",
+        "One heartbeat over the control socket, then none: from the heartbeat's sending to",
+        "each venue's first cancel arriving, against the timeout. The same desk, re-armed",
+        f"and re-seeded between lapses. Load average (1 min): {load[0]:.2f} before,"
+        f" {load[1]:.2f} after.",
+        "",
+        "| venue | after the timeout, median ms | p99 ms | orders left open (worst) |",
+        "|---|---|---|---|",
+    ]
+    worst = max(result["left"], default=0)
+    rows = []
+    for venue in venues:
+        late = [row[venue] - timeout for row in lapses if venue in row]
+        rows.append((venue, late))
+        lines.append(
+            f"| {NAMES.get(venue, venue)} | {statistics.median(late) * 1e3:.1f}"
+            f" | {_pct(late, 0.99) * 1e3:.1f} | {worst} |"
+        )
+    lines += ["", "| goal | measured (worst) | met |", "|---|---|---|"]
+    for venue, late in rows:
+        met = max(late) <= LAPSE_GOAL and len(late) == len(lapses)
+        lines.append(
+            f"| {NAMES.get(venue, venue)}: first cancel <= timeout + {LAPSE_GOAL * 1e3:.0f} ms"
+            f" | timeout + {max(late) * 1e3:.1f} ms | {'yes' if met else 'no'} |"
+        )
+    lines.append("")
+    return lines
+
+
+def everywhere_table(
+    runs: dict[str, list[dict[str, float]]], load: tuple[float, float]
+) -> list[str]:
+    accounts = [name for name in runs if name != "all"]
+    medians = {name: statistics.median(r["wall"] for r in rows) for name, rows in runs.items()}
+    slowest = max(accounts, key=lambda n: medians[n])
+    lines = [
+        f"## `cancel --everywhere`: {len(accounts)} accounts x {ORDERS} open orders"
+        f" ({len(runs['all'])} runs each, interleaved)",
+        "",
+        "`cancelkit cancel --everywhere` in a fresh process, from its spawn to its exit",
+        "(start-up included), on every account; against the same command on each account",
+        "alone (`--account NAME`, only that account's orders seeded). Schema validation off.",
+        f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
+        "",
+        "| run | median ms | p99 ms | x slowest alone | exit codes | left open (worst) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rows in runs.items():
+        walls = [r["wall"] for r in rows]
+        codes = ", ".join(sorted({str(int(r["exit"])) for r in rows}))
+        label = "every account" if name == "all" else f"{name} alone"
+        lines.append(
+            f"| {label} | {medians[name] * 1e3:.0f} | {_pct(walls, 0.99) * 1e3:.0f}"
+            f" | {medians[name] / medians[slowest]:.2f} | {codes}"
+            f" | {int(max(r['left'] for r in rows))} |"
+        )
+    ratio = medians["all"] / medians[slowest]
+    clean = all(r["exit"] == 0 and r["left"] == 0 for r in runs["all"])
+    lines += [
+        "",
+        "| goal | ratio of medians | met |",
+        "|---|---|---|",
+        f"| every account <= {CONFIRM_GOAL} x the slowest account alone ({slowest})"
+        f" | {ratio:.2f}{'' if clean else ' (not every run exited 0 with nothing left)'}"
+        f" | {'yes' if ratio <= CONFIRM_GOAL and clean else 'no'} |",
+        "",
+    ]
+    return lines
+
+
+def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
+    seconds = result["seconds"]
+    share = result["cpu"] / seconds
+    lines = [
+        f"## Guard armed and idle: {seconds / 60:.1f} minutes, {sum(result['keys'].values())}"
+        f" accounts, {ORDERS} open orders each",
+        "",
+        "`cancelkit guard` (defaults: `--prove-every 60`) armed on the desk, left alone after",
+        "its start. Peak RSS is the process's VmHWM (start-up included); CPU is its user +",
+        "system time over the idle minutes; requests are every request the sandbox logged",
+        "per venue in that time, against the venue's published budget for the desk's keys",
+        "there (Polymarket 20/s per key; Limitless one request per 300 ms per token).",
+        f"State at the end: {result['state']}; orders left open: {result['left']} of"
+        f" {ORDERS * sum(result['keys'].values())} (nothing fired).",
+        f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
+        "",
+        "| measure | value | goal | met |",
+        "|---|---|---|---|",
+        f"| peak RSS | {result['peak_mb']:.1f} MB | <= {RSS_GOAL:.0f} MB"
+        f" | {'yes' if result['peak_mb'] <= RSS_GOAL else 'no'} |",
+        f"| CPU | {share * 100:.2f} % of a core ({result['cpu']:.2f} s)"
+        f" | <= {CPU_GOAL * 100:.0f} % | {'yes' if share <= CPU_GOAL else 'no'} |",
+    ]
+    for venue, keys in result["keys"].items():
+        arrivals: list[Arrival] = result["arrivals"].get(venue, [])
+        budget = BUDGET[venue] * keys * seconds
+        used = len(arrivals) / budget
+        kinds: dict[str, int] = {}
+        for a in arrivals:
+            kinds[f"{a.method} {_shape(a.path)}"] = kinds.get(f"{a.method} {_shape(a.path)}", 0) + 1
+        said = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
+        lines.append(
+            f"| {NAMES.get(venue, venue)} requests ({keys} key(s)) | {len(arrivals)}"
+            f" = {used * 100:.3f} % of the budget ({said}) | <= {BUDGET_GOAL * 100:.0f} %"
+            f" | {'yes' if used <= BUDGET_GOAL else 'no'} |"
+        )
+    for venue, keys in result["keys"].items():
+        arrivals = result["arrivals"].get(venue, [])
+        reads = sum(a.method == "GET" and _signed_read(a.path) for a in arrivals)
+        name = NAMES.get(venue, venue)
+        if not reads and seconds < PROVE_GOAL:
+            lines.append(
+                f"| {name}: a signed read per key every | not measured: no read in"
+                f" {seconds:.0f} s, shorter than the goal's {PROVE_GOAL:.0f} s"
+                f" | <= {PROVE_GOAL:.0f} s | - |"
+            )
+            continue
+        every = seconds * keys / reads if reads else float("inf")
+        lines.append(
+            f"| {name}: a signed read per key every | {every:.0f} s ({reads} reads)"
+            f" | <= {PROVE_GOAL:.0f} s | {'yes' if every <= PROVE_GOAL else 'no'} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _signed_read(path: str) -> bool:
+    return path.startswith("/v1/orders/open") or path.endswith("/user-orders")
+
+
+def _shape(path: str) -> str:
+    """A path with its ids and slugs folded, for counting requests by kind."""
+    parts = path.split("?")[0].split("/")
+    return "/".join("{}" if any(c.isdigit() for c in p) or p == SLUG else p for p in parts)
