@@ -458,7 +458,22 @@ def main() -> None:
         metavar="SECONDS",
         help="how long the guard stays armed and idle [default: 600; 5 with --smoke]",
     )
+    parser.add_argument(
+        "--guard-rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="firings per cause in the guard section [default: 15; 1 with --smoke]",
+    )
+    parser.add_argument(
+        "--lapse-rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="heartbeat lapses in the guard section [default: 8; 1 with --smoke]",
+    )
     args = parser.parse_args()
+    guard_rounds, lapse_rounds = args.guard_rounds, args.lapse_rounds
     unknown = sorted(set(args.only or ()) - set(ALONE))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(ALONE)}")
@@ -497,6 +512,10 @@ def main() -> None:
         args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 15, 8, 2.0
         args.everywhere_rounds, idle_default = 6, 600.0
     args.idle = idle_default if args.idle is None else args.idle
+    if guard_rounds is not None:
+        args.guard_rounds = guard_rounds
+    if lapse_rounds is not None:
+        args.lapse_rounds = lapse_rounds
     if args.only:
         alone(args)
         return

@@ -3,14 +3,17 @@
 :func:`run_everywhere` is the run itself, on a desk already open (the command opens
 one per process; a guard keeps one warm): each account's run is journaled in the
 state directory as ``cancel <venue>`` journals its own (``cancelkit runs`` lists
-them), every outcome is written as it is known with its account, and one report
-per account ends it: counts by outcome, what is left, the markets covered.
+them: its header is written before the first request and fsynced beside the run
+once that request has left), every outcome is written as it is known with its
+account, and one report per account ends it: counts by outcome, what is left, the
+markets covered.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Collection
@@ -57,6 +60,7 @@ class _Book:
         self.where = {"account": account.name, "run": self.run, **origin.as_dict()}
         self.lost: str | None = None  # why stdout could not be written
         self.written: set[int] = set()  # the results announced (id()) as they were known
+        self.syncing = False  # the header's fsync started
 
     def open_journal(self, registry: Registry, cause: str, deadline: float) -> None:
         """The account's journal in the state directory, its header written (or a warning)."""
@@ -73,12 +77,23 @@ class _Book:
             hold(sink)
         journal = Journal(sink, self.run, self.origin, name=path, warn=_warn)
         try:
-            journal.plan([], deadline, {"account": self.account.name, "cause": cause})
+            # Written before any request (the write-ahead rule); fsynced beside the
+            # run once its first request has left (sync_soon): nothing slow before it.
+            extra = {"account": self.account.name, "cause": cause}
+            journal.plan([], deadline, extra, sync=False)
         except JournalError as exc:
             _warn(f"{self.account.name}: {exc}: this run keeps no journal")
             journal.close()
             return
         self.journal = journal
+
+    def sync_soon(self) -> None:
+        """The journal's header fsynced in a thread of its own, off the run's path
+        (called as its first request leaves)."""
+        journal = self.journal
+        if journal is not None and not self.syncing:
+            self.syncing = True
+            threading.Thread(target=journal.sync, name="cancelkit-sync", daemon=True).start()
 
     def write(self, result: CancelResult[Any]) -> None:
         self.written.add(id(result))
@@ -125,16 +140,18 @@ async def run_everywhere(
     out: TextIO,
     accounts: Collection[str] | None = None,
     control: Control | None = None,
+    registry: Registry | None = None,
 ) -> int:
     """Cancel every open order of the desk's accounts (or of ``accounts``, by name)
     and report; the exit status by the ``cancel`` command's rules over all of them:
     0 only when every account's listing confirms nothing of ours is open, 130 when
     interrupted (``control`` stopped with ``StopReason.INTERRUPTED`` or aborted), 1
     otherwise. ``cause`` (``command``, ``signal``, ``trigger``, ``heartbeat``...) is
-    written in each journal's header."""
+    written in each journal's header. ``registry``: the state directory, opened and
+    checked already (a guard's, at its start); else it is opened here."""
     chosen = desk.select(accounts)
     control = control or Control(deadline)
-    registry = _registry()
+    registry = registry or _registry()
     books = {a.name: _Book(a, _origin(desk, a), out, as_json) for a in chosen}
     pruning = _Pruning(registry) if registry is not None else None
     for book in books.values():
@@ -155,8 +172,14 @@ async def run_everywhere(
         # each outcome follows as it is known). Housekeeping starts once the first
         # cancel has left, never before it.
         child = Control(deadline)
-        if pruning is not None:
-            child.on_sent = lambda _: pruning.start()
+        book = books[account.name]
+
+        def sent(_: object) -> None:
+            book.sync_soon()
+            if pruning is not None:
+                pruning.start()
+
+        child.on_sent = sent
         return child
 
     try:
