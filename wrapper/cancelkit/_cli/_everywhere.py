@@ -4,7 +4,7 @@
 one per process; a guard keeps one warm): each account's run is journaled in the
 state directory as ``cancel <venue>`` journals its own (``cancelkit runs`` lists
 them: its header is written before the first request and fsynced beside the run
-once that request has left), every outcome is written as it is known with its
+once the first requests have left), every outcome is written as it is known with its
 account, and one report per account ends it: counts by outcome, what is left, the
 markets covered.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Collection
@@ -60,7 +59,6 @@ class _Book:
         self.where = {"account": account.name, "run": self.run, **origin.as_dict()}
         self.lost: str | None = None  # why stdout could not be written
         self.written: set[int] = set()  # the results announced (id()) as they were known
-        self.syncing = False  # the header's fsync started
 
     def open_journal(self, registry: Registry, cause: str, deadline: float) -> None:
         """The account's journal in the state directory, its header written (or a warning)."""
@@ -78,7 +76,8 @@ class _Book:
         journal = Journal(sink, self.run, self.origin, name=path, warn=_warn)
         try:
             # Written before any request (the write-ahead rule); fsynced beside the
-            # run once its first request has left (sync_soon): nothing slow before it.
+            # run once the first requests have left (_Housekeeping): nothing slow
+            # comes before them.
             extra = {"account": self.account.name, "cause": cause}
             journal.plan([], deadline, extra, sync=False)
         except JournalError as exc:
@@ -86,14 +85,6 @@ class _Book:
             journal.close()
             return
         self.journal = journal
-
-    def sync_soon(self) -> None:
-        """The journal's header fsynced in a thread of its own, off the run's path
-        (called as its first request leaves)."""
-        journal = self.journal
-        if journal is not None and not self.syncing:
-            self.syncing = True
-            threading.Thread(target=journal.sync, name="cancelkit-sync", daemon=True).start()
 
     def write(self, result: CancelResult[Any]) -> None:
         self.written.add(id(result))
@@ -119,6 +110,43 @@ class _Book:
             self.journal.close()
             failed = failed or self.journal.failed is not None
         return not failed
+
+
+class _Housekeeping:
+    """What a run does beside its cancels, in one thread: each journal header's
+    fsync, then the state directory's prune. Started once every account that can
+    send has sent its first request (or the first outcome is known, or the run
+    ends): a thread started earlier would hold the interpreter while the other
+    accounts' first requests are still being sent."""
+
+    def __init__(self, books: dict[str, _Book], registry: Registry | None, waiting: set[str]):
+        self.books = books
+        self.waiting = waiting  # accounts whose first request has not left yet
+        self.pruning = _Pruning(registry, self._sync) if registry is not None else None
+
+    def _sync(self) -> None:
+        for book in self.books.values():
+            if book.journal is not None:
+                book.journal.sync()
+
+    def sent(self, name: str) -> None:
+        if self.waiting:
+            self.waiting.discard(name)
+            if not self.waiting:
+                self.start()
+
+    def wrote(self, book: _Book, result: CancelResult[Any]) -> None:
+        book.write(result)
+        self.waiting.clear()
+        self.start()
+
+    def start(self) -> None:
+        if self.pruning is not None:
+            self.pruning.start()
+
+    def finish(self, left: float) -> None:
+        if self.pruning is not None:
+            self.pruning.finish(left)
 
 
 def _origin(desk: AsyncDesk, account: Account) -> Origin:
@@ -153,7 +181,7 @@ async def run_everywhere(
     control = control or Control(deadline)
     registry = registry or _registry()
     books = {a.name: _Book(a, _origin(desk, a), out, as_json) for a in chosen}
-    pruning = _Pruning(registry) if registry is not None else None
+    housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable))
     for book in books.values():
         if registry is not None:
             book.open_journal(registry, cause, deadline)
@@ -172,20 +200,13 @@ async def run_everywhere(
         # each outcome follows as it is known). Housekeeping starts once the first
         # cancel has left, never before it.
         child = Control(deadline)
-        book = books[account.name]
-
-        def sent(_: object) -> None:
-            book.sync_soon()
-            if pruning is not None:
-                pruning.start()
-
-        child.on_sent = sent
+        child.on_sent = lambda _: housekeeping.sent(account.name)
         return child
 
     try:
         runs = await desk.cancel_everywhere(
             deadline=deadline,
-            on_result=lambda account, result: books[account.name].write(result),
+            on_result=lambda account, result: housekeeping.wrote(books[account.name], result),
             control=control,
             accounts=[a.name for a in chosen],
             make_control=make_control,
@@ -197,8 +218,7 @@ async def run_everywhere(
                     book.write(result)
     finally:
         written = all([book.close() for book in books.values()])
-        if pruning is not None:
-            pruning.finish(max(0.0, control.end() - time.monotonic()))
+        housekeeping.finish(max(0.0, control.end() - time.monotonic()))
     for run in runs:
         _report(run, books[run.account.name])
     written = written and all(book.lost is None for book in books.values())
