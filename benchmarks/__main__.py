@@ -25,7 +25,7 @@ from typing import Any
 
 from . import _guard, _limitless_kill, _sections, _signing, _startup, _sync_bulk, _tail
 from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
-from ._sandbox import SandboxProcess
+from ._sandbox import SandboxProcess, VenueSandboxes
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 OWNER = {"pm": "pm-demo", "lm": "1001"}
@@ -247,12 +247,18 @@ def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
 def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """The armed guard firing (SIGUSR1, the control socket, `cancelkit trigger`),
     and its dead-man's switch (issue #33)."""
-    load = os.getloadavg()[0]
-    fired = _guard.firing(box, args.guard_rounds)
-    lines = _guard.firing_table(fired, (load, os.getloadavg()[0]))
-    load = os.getloadavg()[0]
-    lapses = _guard.heartbeat(box, args.lapse_rounds, args.lapse_timeout)
-    return lines + _guard.heartbeat_table(lapses, (load, os.getloadavg()[0]))
+    split = VenueSandboxes() if args.sandbox_per_venue else None
+    box = split or box
+    try:
+        load = os.getloadavg()[0]
+        fired = _guard.firing(box, args.guard_rounds)
+        lines = _guard.firing_table(fired, (load, os.getloadavg()[0]), split is not None)
+        load = os.getloadavg()[0]
+        lapses = _guard.heartbeat(box, args.lapse_rounds, args.lapse_timeout)
+        return lines + _guard.heartbeat_table(lapses, (load, os.getloadavg()[0]))
+    finally:
+        if split is not None:
+            split.close()
 
 
 def everywhere(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
@@ -471,6 +477,12 @@ def main() -> None:
         default=None,
         metavar="N",
         help="heartbeat lapses in the guard section [default: 8; 1 with --smoke]",
+    )
+    parser.add_argument(
+        "--sandbox-per-venue",
+        action="store_true",
+        help="the guard section on one sandbox process per venue (as the exchanges are"
+        " separate servers), not one process serving both",
     )
     args = parser.parse_args()
     guard_rounds, lapse_rounds = args.guard_rounds, args.lapse_rounds
