@@ -398,7 +398,7 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     from cancelkit._cli._everywhere import run_everywhere
 
     box = cancelkit_sandbox
-    file, orders = desk
+    file, _ = desk
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
     monkeypatch.setenv("CANCELKIT_STATE_DIR", str(state))
@@ -439,7 +439,8 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     assert open_ids(box) == set()
     cancels = [r.arrived for r in box.requests if r.method in ("POST", "DELETE")]
     journals = sorted(str(p) for p in state.glob("run-*.jsonl"))
-    assert len(journals) == 3 and len(cancels) == 3
+    assert len(journals) == 3
+    assert len(cancels) == 3
     assert sorted(writes) == journals
     assert max(writes.values()) < min(cancels), "a header was written after a cancel"
     waited = [when for _, on_runner, when in syncs if on_runner and when < max(cancels)]
@@ -447,4 +448,5 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     assert sorted({path for path, on_runner, _ in syncs if not on_runner}) == journals
     for path in journals:
         header = json.loads(Path(path).read_text().splitlines()[0])
-        assert header["cause"] == "test" and header["orders"] == 0
+        assert header["cause"] == "test"
+        assert header["orders"] == 0

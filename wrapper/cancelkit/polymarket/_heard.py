@@ -248,5 +248,7 @@ async def streaming(
 async def ready(heard: Heard, control: Control) -> None:
     """Wait (at most :data:`READY_WAIT`, and never past the deadline) for the stream
     to be subscribed: the first cancel then has its execution heard."""
+    if heard.ready.is_set():
+        return  # a live stream heard already: not even a pass through the loop
     with anyio.move_on_after(min(READY_WAIT, control.left())):
         await heard.ready.wait()
