@@ -169,7 +169,12 @@ class Taps:
                         live = False
                         self.live -= 1
                     for heard in list(self.listeners):
-                        heard.hear(event)
+                        try:
+                            heard.hear(event)
+                        except Exception:  # a kill's bug is never the reader's end
+                            logger.exception("order stream: a kill could not take an event")
+                            self.listeners.discard(heard)
+                            heard.live = False  # what it missed is looked up
                     yield event
         finally:
             if live:
