@@ -37,7 +37,7 @@ from . import (
     _tail,
 )
 from ._contenders import CONTENDERS, LM_SDK_SAME_ENDPOINT, SLUG
-from ._sandbox import SandboxProcess
+from ._sandbox import SandboxProcess, VenueSandboxes
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 OWNER = {"pm": "pm-demo", "lm": "1001"}
@@ -259,12 +259,18 @@ def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
 def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """The armed guard firing (SIGUSR1, the control socket, `cancelkit trigger`),
     and its dead-man's switch (issue #33)."""
-    load = os.getloadavg()[0]
-    fired = _guard.firing(box, args.guard_rounds)
-    lines = _guard.firing_table(fired, (load, os.getloadavg()[0]))
-    load = os.getloadavg()[0]
-    lapses = _guard.heartbeat(box, args.lapse_rounds, args.lapse_timeout)
-    return lines + _guard.heartbeat_table(lapses, (load, os.getloadavg()[0]))
+    split = VenueSandboxes() if args.sandbox_per_venue else None
+    box = split or box
+    try:
+        load = os.getloadavg()[0]
+        fired = _guard.firing(box, args.guard_rounds)
+        lines = _guard.firing_table(fired, (load, os.getloadavg()[0]), split is not None)
+        load = os.getloadavg()[0]
+        lapses = _guard.heartbeat(box, args.lapse_rounds, args.lapse_timeout)
+        return lines + _guard.heartbeat_table(lapses, (load, os.getloadavg()[0]))
+    finally:
+        if split is not None:
+            split.close()
 
 
 def everywhere(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
@@ -493,7 +499,28 @@ def main() -> None:
         metavar="SECONDS",
         help="how long the guard stays armed and idle [default: 600; 5 with --smoke]",
     )
+    parser.add_argument(
+        "--guard-rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="firings per cause in the guard section [default: 15; 1 with --smoke]",
+    )
+    parser.add_argument(
+        "--lapse-rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="heartbeat lapses in the guard section [default: 8; 1 with --smoke]",
+    )
+    parser.add_argument(
+        "--sandbox-per-venue",
+        action="store_true",
+        help="the guard section on one sandbox process per venue (as the exchanges are"
+        " separate servers), not one process serving both",
+    )
     args = parser.parse_args()
+    guard_rounds, lapse_rounds = args.guard_rounds, args.lapse_rounds
     unknown = sorted(set(args.only or ()) - set(ALONE))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(ALONE)}")
@@ -542,6 +569,10 @@ def main() -> None:
         args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 15, 8, 2.0
         args.everywhere_rounds, idle_default = 6, 600.0
     args.idle = idle_default if args.idle is None else args.idle
+    if guard_rounds is not None:
+        args.guard_rounds = guard_rounds
+    if lapse_rounds is not None:
+        args.lapse_rounds = lapse_rounds
     if args.only:
         alone(args)
         return

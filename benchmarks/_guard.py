@@ -487,7 +487,9 @@ def _peak_rss_mb(pid: int) -> float:
 # ---- tables ------------------------------------------------------------------------
 
 
-def firing_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
+def firing_table(
+    result: dict[str, Any], load: tuple[float, float], per_venue: bool = False
+) -> list[str]:
     fired: dict[str, list[dict[str, Any]]] = result["fired"]
     alone: dict[str, list[float]] = result["alone"]
     rounds = len(fired[SIGNAL])
@@ -509,6 +511,13 @@ def firing_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]
         "account's own kill of its orders, alone on a warm desk of its own (the library's",
         "AsyncDesk, opened and proven beforehand), interleaved over the same rounds.",
         f"Schema validation off. Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
+        (
+            "The sandbox: one process per venue (`--sandbox-per-venue`), as the exchanges are"
+            " separate servers."
+            if per_venue
+            else "The sandbox: one process serving both venues (a venue's arrival waits while"
+            " the other's handler holds its interpreter)."
+        ),
         "",
         "| cause | venue | first cancel median ms | p99 ms | confirmed median ms | p99 ms"
         " | orders left open (worst) | exit statuses |",

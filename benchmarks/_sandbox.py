@@ -131,3 +131,52 @@ class SandboxProcess:
         except subprocess.TimeoutExpired:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+class VenueSandboxes(SandboxProcess):
+    """One sandbox process per venue, driven as one :class:`SandboxProcess`: Polymarket
+    US from the first, Limitless from the second. The exchanges are separate servers;
+    in one sandbox process a venue's request waits for the interpreter while the other
+    venue's handler runs (a 300-order cancel-all is milliseconds of Python), which
+    delays the second venue's arrival stamp by the first one's work. Arrivals are
+    still ``time.monotonic()`` (system-wide), merged in order."""
+
+    def __init__(self) -> None:  # no super().__init__(): two processes, not one
+        self.pm, self.lm = SandboxProcess(), SandboxProcess()
+        self.env = {**self.lm.env, **{k: v for k, v in self.pm.env.items() if "POLY" in k}}
+        self.env.update({k: v for k, v in self.lm.env.items() if "LIMITLESS" in k})
+        self.pm_url, self.lm_url = self.pm.pm_url, self.lm.lm_url
+
+    def _of(self, venue: str) -> SandboxProcess:
+        return self.pm if venue in ("pm", "polymarket") else self.lm
+
+    def seed(self, venue: str, ids: list[str], owner: str, market: str = "bench-market") -> None:
+        self._of(venue).seed(venue, ids, owner, market)
+
+    def knobs(self, venue: str, **knobs: Any) -> None:
+        self._of(venue).knobs(venue, **knobs)
+
+    def stats(self, venue: str) -> dict[str, int]:
+        return self._of(venue).stats(venue)
+
+    def open_count(self, venue: str, ids: list[str]) -> int:
+        return self._of(venue).open_count(venue, ids)
+
+    def clear_requests(self) -> None:
+        self.pm.clear_requests()
+        self.lm.clear_requests()
+
+    def arrivals(self) -> list[Arrival]:
+        mine = [a for a in self.pm.arrivals() if a.venue == "polymarket"]
+        mine += [a for a in self.lm.arrivals() if a.venue == "limitless"]
+        return sorted(mine, key=lambda a: a.arrived)
+
+    def add_account(self, venue: str) -> dict[str, str]:
+        return self._of(venue).add_account(venue)
+
+    def reset(self, venue: str) -> None:
+        self._of(venue).reset(venue)
+
+    def close(self) -> None:
+        for box in (self.pm, self.lm):
+            box.close()

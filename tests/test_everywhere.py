@@ -380,3 +380,73 @@ def test_prove_and_open_orders_end_by_their_deadline(
     for outcome in (*proven.values(), *listed.values()):
         assert isinstance(outcome, TimeoutError)
         assert str(outcome) == "no answer within 0.5 s"
+
+
+def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited_on(
+    desk: tuple[DeskFile, dict[str, list[str]]],
+    cancelkit_sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The write-ahead rule on the firing path: every account's journal header is in
+    its file (write(2)) before any cancel arrives, and the run waits on no disk flush
+    before its first request: each header is fsynced in a thread of its own, started
+    as the account's first request leaves; the run's own thread fsyncs only at the end."""
+    import io
+    import threading
+
+    from cancelkit._cli._everywhere import run_everywhere
+
+    box = cancelkit_sandbox
+    file, _ = desk
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    monkeypatch.setenv("CANCELKIT_STATE_DIR", str(state))
+    writes: dict[str, float] = {}  # journal -> first write(2), time.monotonic()
+    syncs: list[tuple[str, bool, float]] = []  # journal, on the run's thread?, when
+    real_write, real_fsync = os.write, os.fsync
+    runner = threading.get_ident()
+
+    def path_of(fd: int) -> str:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return ""
+
+    def write(fd: int, data: bytes) -> int:
+        if path_of(fd).endswith(".jsonl"):
+            writes.setdefault(path_of(fd), time.monotonic())
+        return real_write(fd, data)
+
+    def fsync(fd: int) -> None:
+        if path_of(fd).endswith(".jsonl"):
+            syncs.append((path_of(fd), threading.get_ident() == runner, time.monotonic()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "fsync", fsync)
+    accounts = load_accounts(file.path, environ=file.env)
+
+    async def run() -> int:
+        async with AsyncDesk(accounts) as warm:
+            await warm.warm(20)
+            box.clear_requests()
+            return await run_everywhere(
+                warm, deadline=20, as_json=True, cause="test", out=io.StringIO()
+            )
+
+    assert anyio.run(run) == 0
+    assert open_ids(box) == set()
+    cancels = [r.arrived for r in box.requests if r.method in ("POST", "DELETE")]
+    journals = sorted(str(p) for p in state.glob("run-*.jsonl"))
+    assert len(journals) == 3
+    assert len(cancels) == 3
+    assert sorted(writes) == journals
+    assert max(writes.values()) < min(cancels), "a header was written after a cancel"
+    waited = [when for _, on_runner, when in syncs if on_runner and when < max(cancels)]
+    assert not waited, "the run waited on an fsync before its cancels"
+    assert sorted({path for path, on_runner, _ in syncs if not on_runner}) == journals
+    for path in journals:
+        header = json.loads(Path(path).read_text().splitlines()[0])
+        assert header["cause"] == "test"
+        assert header["orders"] == 0

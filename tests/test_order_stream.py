@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -532,6 +533,88 @@ def test_cancel_all_hears_its_orders_ends_from_the_stream(cancelkit_sandbox: San
     assert sorted(r.target for r in results) == ids
     assert not [r for r in box.requests if r.path.startswith("/v1/order/")]
     assert {r.status for r in results} == {"cancelled", "filled"}
+    _truth(box, results)
+
+
+async def _guarded_cancel_all(
+    box: Sandbox, **knobs: Any
+) -> tuple[list[CancelResult[str]], list[Event]]:
+    """A cancel-all on a client that already reads its account-wide stream (as the
+    guard's desk does), with ``knobs`` set once that stream is live; the results and
+    every event that stream read."""
+    seen: list[Event] = []
+    live = asyncio.Event()
+    async with box.async_polymarket_client() as pm:
+
+        async def read() -> None:
+            events = pm.order_events()
+            async with aclosing(events):
+                async for event in events:
+                    seen.append(event)
+                    if isinstance(event, OrderSnapshot) and event.eof:
+                        live.set()
+
+        reader = asyncio.ensure_future(read())
+        try:
+            async with asyncio.timeout(20):
+                await live.wait()
+            box.set_knobs(**knobs)
+            box.clear_requests()
+            results = await pm.cancel_all()
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    return results, seen
+
+
+def test_cancel_all_on_a_live_stream_sends_its_cancel_before_any_new_snapshot(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    """The guard's path: its desk reads each Polymarket key's stream; a firing's
+    cancel-all hears that stream and goes on the wire at once, instead of opening a
+    stream of its own and waiting for its snapshot (held back here: a slow gateway)."""
+    box = cancelkit_sandbox
+    ids = _seed(box, 60)
+    box.set_knobs(fill_pending=0.3, seed=5)
+    before = len(box.stream_snapshots)
+    results, seen = asyncio.run(_guarded_cancel_all(box, stream_snapshot_delay=0.8))
+    cancel = [r for r in box.requests if r.path == "/v1/orders/open/cancel"]
+    assert len(cancel) == 1
+    later = box.stream_snapshots[before + 1 :]  # after the guard's own: the kill's
+    assert all(cancel[0].arrived < at for at in later), "the cancel waited for a snapshot"
+    assert box.polymarket.stats.stream_connections == 1  # the kill opened none
+    # Every end heard on the guard's stream: nothing looked up, nothing guessed.
+    assert sorted(r.target for r in results) == ids
+    assert not [r for r in box.requests if r.path.startswith("/v1/order/")]
+    assert {r.status for r in results} <= {"cancelled", "filled"}
+    assert all("order stream" in (r.message or "") for r in results)
+    _truth(box, results)
+    assert not box.open_orders()
+    assert sum(isinstance(e, Execution) for e in seen) >= len(ids)  # the guard heard them too
+
+
+def test_cancel_all_after_the_shared_stream_dropped_opens_its_own(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    """A stream that is not live (closed, reconnecting) is not leaned on: the kill
+    opens its own and waits for it as before, so no cancel's end goes unheard."""
+    box = cancelkit_sandbox
+    ids = _seed(box, 30)
+
+    async def run() -> list[CancelResult[str]]:
+        async with box.async_polymarket_client() as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                await _until(events, _subscribed)
+            # Closed: no longer read, no longer live.
+            box.clear_requests()
+            return await pm.cancel_all()
+
+    results = asyncio.run(run())
+    assert box.polymarket.stats.stream_connections == 2
+    assert sorted(r.target for r in results) == ids
+    assert all("order stream" in (r.message or "") for r in results)
     _truth(box, results)
 
 

@@ -724,8 +724,9 @@ class _Pruning:
     :data:`PRUNE_WAIT` and never past the run's own end, so that a hung directory
     neither delays a cancel nor holds the process."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, before: Callable[[], None] | None = None) -> None:
         self.registry = registry
+        self.before = before  # first, in the same thread (a desk's journal headers' fsync)
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -735,6 +736,8 @@ class _Pruning:
 
     def _prune(self) -> None:
         try:
+            if self.before is not None:
+                self.before()
             self.registry.prune()
         except Exception:  # housekeeping: never a reason to fail the run
             logger.debug("pruning the state directory failed", exc_info=True)

@@ -3,8 +3,10 @@
 :func:`run_everywhere` is the run itself, on a desk already open (the command opens
 one per process; a guard keeps one warm): each account's run is journaled in the
 state directory as ``cancel <venue>`` journals its own (``cancelkit runs`` lists
-them), every outcome is written as it is known with its account, and one report
-per account ends it: counts by outcome, what is left, the markets covered.
+them: its header is written before the first request and fsynced beside the run
+once the first requests have left), every outcome is written as it is known with its
+account, and one report per account ends it: counts by outcome, what is left, the
+markets covered.
 """
 
 from __future__ import annotations
@@ -73,7 +75,11 @@ class _Book:
             hold(sink)
         journal = Journal(sink, self.run, self.origin, name=path, warn=_warn)
         try:
-            journal.plan([], deadline, {"account": self.account.name, "cause": cause})
+            # Written before any request (the write-ahead rule); fsynced beside the
+            # run once the first requests have left (_Housekeeping): nothing slow
+            # comes before them.
+            extra = {"account": self.account.name, "cause": cause}
+            journal.plan([], deadline, extra, sync=False)
         except JournalError as exc:
             _warn(f"{self.account.name}: {exc}: this run keeps no journal")
             journal.close()
@@ -106,6 +112,43 @@ class _Book:
         return not failed
 
 
+class _Housekeeping:
+    """What a run does beside its cancels, in one thread: each journal header's
+    fsync, then the state directory's prune. Started once every account that can
+    send has sent its first request (or the first outcome is known, or the run
+    ends): a thread started earlier would hold the interpreter while the other
+    accounts' first requests are still being sent."""
+
+    def __init__(self, books: dict[str, _Book], registry: Registry | None, waiting: set[str]):
+        self.books = books
+        self.waiting = waiting  # accounts whose first request has not left yet
+        self.pruning = _Pruning(registry, self._sync) if registry is not None else None
+
+    def _sync(self) -> None:
+        for book in self.books.values():
+            if book.journal is not None:
+                book.journal.sync()
+
+    def sent(self, name: str) -> None:
+        if self.waiting:
+            self.waiting.discard(name)
+            if not self.waiting:
+                self.start()
+
+    def wrote(self, book: _Book, result: CancelResult[Any]) -> None:
+        book.write(result)
+        self.waiting.clear()
+        self.start()
+
+    def start(self) -> None:
+        if self.pruning is not None:
+            self.pruning.start()
+
+    def finish(self, left: float) -> None:
+        if self.pruning is not None:
+            self.pruning.finish(left)
+
+
 def _origin(desk: AsyncDesk, account: Account) -> Origin:
     from .._base import redacted
 
@@ -125,18 +168,20 @@ async def run_everywhere(
     out: TextIO,
     accounts: Collection[str] | None = None,
     control: Control | None = None,
+    registry: Registry | None = None,
 ) -> int:
     """Cancel every open order of the desk's accounts (or of ``accounts``, by name)
     and report; the exit status by the ``cancel`` command's rules over all of them:
     0 only when every account's listing confirms nothing of ours is open, 130 when
     interrupted (``control`` stopped with ``StopReason.INTERRUPTED`` or aborted), 1
     otherwise. ``cause`` (``command``, ``signal``, ``trigger``, ``heartbeat``...) is
-    written in each journal's header."""
+    written in each journal's header. ``registry``: the state directory, opened and
+    checked already (a guard's, at its start); else it is opened here."""
     chosen = desk.select(accounts)
     control = control or Control(deadline)
-    registry = _registry()
+    registry = registry or _registry()
     books = {a.name: _Book(a, _origin(desk, a), out, as_json) for a in chosen}
-    pruning = _Pruning(registry) if registry is not None else None
+    housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable))
     for book in books.values():
         if registry is not None:
             book.open_journal(registry, cause, deadline)
@@ -155,14 +200,13 @@ async def run_everywhere(
         # each outcome follows as it is known). Housekeeping starts once the first
         # cancel has left, never before it.
         child = Control(deadline)
-        if pruning is not None:
-            child.on_sent = lambda _: pruning.start()
+        child.on_sent = lambda _: housekeeping.sent(account.name)
         return child
 
     try:
         runs = await desk.cancel_everywhere(
             deadline=deadline,
-            on_result=lambda account, result: books[account.name].write(result),
+            on_result=lambda account, result: housekeeping.wrote(books[account.name], result),
             control=control,
             accounts=[a.name for a in chosen],
             make_control=make_control,
@@ -174,8 +218,7 @@ async def run_everywhere(
                     book.write(result)
     finally:
         written = all([book.close() for book in books.values()])
-        if pruning is not None:
-            pruning.finish(max(0.0, control.end() - time.monotonic()))
+        housekeeping.finish(max(0.0, control.end() - time.monotonic()))
     for run in runs:
         _report(run, books[run.account.name])
     written = written and all(book.lost is None for book in books.values())

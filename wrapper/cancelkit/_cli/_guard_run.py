@@ -203,13 +203,24 @@ def _preload(hook: Any) -> None:
 
 
 def _firing(desk: AsyncDesk, deadline: float, names: Collection[str], upkeep: Upkeep) -> Any:
+    from ._cancel import _registry
     from ._everywhere import run_everywhere
+
+    # The state directory opened and checked now, at arm time, not on the firing's
+    # path (a firing that finds it None opens it again, and warns).
+    registry = _registry()
 
     async def fire(cause: str) -> Outcome:
         out = _Tee()
         try:
             status = await run_everywhere(
-                desk, deadline=deadline, as_json=True, cause=cause, out=out, accounts=names
+                desk,
+                deadline=deadline,
+                as_json=True,
+                cause=cause,
+                out=out,
+                accounts=names,
+                registry=registry,
             )
         finally:
             upkeep.refresh()  # what is left, and who answered, in the status at once

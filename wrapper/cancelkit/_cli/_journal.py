@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -128,6 +129,7 @@ class Journal:
         self.warn = warn
         self.failed: str | None = None  # why a write failed; then nothing more is written
         self._unsynced = False  # outcome lines written since the last fsync
+        self._closing = threading.Lock()  # a sync() in a thread never meets a closed fd
 
     def _write(self, data: bytes, sync: bool) -> None:
         # Straight to the file, not through a buffer: a failed write leaves nothing
@@ -167,9 +169,17 @@ class Journal:
         orders: Sequence[tuple[str, str]],
         deadline: float,
         extra: Mapping[str, Any] | None = None,
+        *,
+        sync: bool = True,
     ) -> None:
         """The run's header and one ``planned`` line per (label, order), before sending;
         :class:`JournalError` if they cannot all be written and fsynced.
+
+        ``sync=False`` (a plan of no orders: a cancel-all, which names none before it
+        leaves): written, not fsynced; :meth:`sync` does it once the first request is
+        on the wire, beside the run. A ``kill -9`` loses nothing (the write precedes
+        the send); a power loss in between loses the header of a run whose plan named
+        no order, as it would lose its unsynced outcomes.
 
         The header says how many ``planned`` lines follow: a reader refuses a plan
         with fewer (a run killed while writing it, a full disk), which names only
@@ -187,10 +197,21 @@ class Journal:
             *({"run": self.run, "input": i, "order": o, "status": PLANNED} for i, o in orders),
         ]
         try:
-            self._write(_lines(records), sync=True)
+            self._write(_lines(records), sync=sync)
         except OSError as exc:
             self.failed = exc.strerror or str(exc)
             raise JournalError(f"cannot write the plan to {self.name}: {self.failed}") from None
+
+    def sync(self) -> None:
+        """fsync what is written so far (from any thread; never raises: a failure is
+        :attr:`failed`, and a warning). The close fsyncs again what comes after."""
+        with self._closing:
+            if self.failed is not None or self.sink.closed:
+                return
+            try:
+                os.fsync(self.sink.fileno())
+            except OSError as exc:
+                self._fail(exc)
 
     def sent(self, orders: Sequence[tuple[str, str]]) -> None:
         """A request for these (label, order) pairs is about to leave."""
@@ -214,15 +235,16 @@ class Journal:
     def close(self) -> None:
         """Close the file, its last outcomes fsynced first; never raises (a failure
         is :attr:`failed`, and a warning)."""
-        try:
-            if self._unsynced and self.failed is None and not self.sink.closed:
-                os.fsync(self.sink.fileno())
-                self._unsynced = False
-        except OSError as exc:
-            self._fail(exc)
-        finally:
-            with suppress(OSError):
-                self.sink.close()
+        with self._closing:
+            try:
+                if self._unsynced and self.failed is None and not self.sink.closed:
+                    os.fsync(self.sink.fileno())
+                    self._unsynced = False
+            except OSError as exc:
+                self._fail(exc)
+            finally:
+                with suppress(OSError):
+                    self.sink.close()
 
 
 def _lines(records: Sequence[Mapping[str, Any]]) -> bytes:

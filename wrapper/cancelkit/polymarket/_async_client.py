@@ -117,8 +117,12 @@ class AsyncPolymarketUSClient(_AsyncPolymarket):
         :class:`AuthenticationError` on a refused handshake; ends when the client is
         closed. Use ``contextlib.aclosing`` (or break out of ``async for``) to
         close it. Async only: the sync client has no such method.
+
+        While an account-wide stream (no ``market_slugs``) is read and live, a
+        ``cancel_all`` or ``cancel_orders`` on this client hears it instead of
+        opening a stream of its own: its first cancel waits for no snapshot.
         """
-        from . import _stream  # aiohttp is imported only by those who stream
+        from . import _heard, _stream  # aiohttp is imported only by those who stream
 
         self._check_usable()
         # A caller's transport decides the route (and carries no WebSocket).
@@ -131,13 +135,18 @@ class AsyncPolymarketUSClient(_AsyncPolymarket):
             lambda: self._http.is_closed,
             self._route,
         )
-        return _stream.order_events(
+        events = _stream.order_events(
             link,
             market_slugs,
             max_message_bytes=max_message_bytes,
             silence=silence,
             reconnects=reconnects,
         )
+        if market_slugs is not None:
+            return events
+        if self._stream_taps is None:
+            self._stream_taps = _heard.Taps()
+        return self._stream_taps.tapped(events)
 
     async def cancel_order(
         self, order_id: str, *, market_slug: str | None = None, missing_ok: bool = False

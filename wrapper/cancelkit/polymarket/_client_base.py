@@ -53,6 +53,7 @@ from .._generated.polymarket_us_api.models import (
 from .._generated.polymarket_us_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
 from .._retry import Attempts, json_of, parse_answer
+from . import _heard
 from . import _kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
@@ -281,6 +282,9 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
     _bulk_until = 0.0  # time.monotonic() until which the last bulk call's windows count
     _shared_live: Limiter | None = None
     _shared_default: Limiter | None = None
+    # The account-wide order streams read now (order_events()), which a kill on this
+    # client hears instead of opening its own; created by the first such stream.
+    _stream_taps: _heard.Taps | None = None
 
     if TYPE_CHECKING:  # written in _async_client.py (async only); the kill switch opens it
 
@@ -293,6 +297,7 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
         # The shared limiter's waits belong to the parent's loop; none runs here.
         self._bulk_calls, self._bulk_until = 0, 0.0
         self._shared_live = self._shared_default = None
+        self._stream_taps = None  # the parent's streams are not read here
 
     async def _on_twin(self, work: Callable[[_AsyncPolymarket], Awaitable[_T]]) -> _T:
         """A bulk call runs right here (the sync client's runs on its twin)."""
@@ -464,6 +469,9 @@ class _Wire:
         self, slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
     ) -> list[str]:
         return await self._client._cancel_open(slugs, limiter, deadline)
+
+    def taps(self) -> _heard.Taps | None:
+        return self._client._stream_taps
 
     async def order_stream(self, slugs: Sequence[str] | None) -> AsyncGenerator[OrderEvent, None]:
         # aiohttp is imported off the loop: the CLI's route does not load it otherwise,

@@ -1,7 +1,10 @@
 """What the private order stream said about a bulk cancel's orders, and the outcome
 it is worth once the listing agrees.
 
-The kill switch opens the stream before its first cancel (:func:`streaming`); each
+The kill switch opens the stream before its first cancel (:func:`streaming`), or,
+where the client already reads an account-wide stream that is live (a guard's, a
+desk's: :class:`Taps`), hears that one and sends its first cancel at once, with no
+stream of its own to wait for (:func:`hearing`). Each
 execution about one of its orders is kept here, and an order that has left the
 listing ends with its stream's word (cancelled, filled, partly filled then
 cancelled...) instead of a lookup. Nothing here is believed alone: only executions
@@ -14,8 +17,15 @@ not open) is left to the lookups, as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+)
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from decimal import Decimal
 
 import anyio
@@ -135,6 +145,75 @@ class Heard:
         return "not_open", f"{said.kind.replace('_', ' ')}: {source}"
 
 
+class Taps:
+    """A client's account-wide order streams being read now, and the kills hearing
+    them. A stream counts as live from its snapshot's end to an interruption (or its
+    close): every execution of the key's orders since then has passed through it."""
+
+    def __init__(self) -> None:
+        self.live = 0  # streams live now
+        self.listeners: set[Heard] = set()
+
+    async def tapped(
+        self, events: AsyncGenerator[OrderEvent, None]
+    ) -> AsyncGenerator[OrderEvent, None]:
+        """``events`` as they are, each one also heard by every kill listening."""
+        live = False
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    if isinstance(event, OrderSnapshot) and event.eof and not live:
+                        live = True
+                        self.live += 1
+                    elif isinstance(event, StreamInterrupted) and live:
+                        live = False
+                        self.live -= 1
+                    for heard in list(self.listeners):
+                        try:
+                            heard.hear(event)
+                        except Exception:  # a kill's bug is never the reader's end
+                            logger.exception("order stream: a kill could not take an event")
+                            self.listeners.discard(heard)
+                            heard.live = False  # what it missed is looked up
+                    yield event
+        finally:
+            if live:
+                self.live -= 1
+            if not self.live:  # nothing more will be heard: lookups settle the rest
+                for heard in list(self.listeners):
+                    heard.live = False
+
+
+@contextmanager
+def _tap(taps: Taps, heard: Heard) -> Iterator[None]:
+    heard.live = True
+    heard.ready.set()
+    taps.listeners.add(heard)
+    try:
+        yield
+    finally:
+        taps.listeners.discard(heard)
+
+
+@asynccontextmanager
+async def hearing(
+    opener: Opener | None,
+    taps: Taps | None,
+    slugs: list[str] | None,
+    heard: Heard,
+    control: Control,
+) -> AsyncIterator[None]:
+    """``heard`` hears a live account-wide stream of the client already read (then
+    :func:`ready` returns at once: the first cancel waits for nothing), else a stream
+    of its own (:func:`streaming`)."""
+    if taps is not None and taps.live and not control.stopped:
+        with _tap(taps, heard):
+            yield
+        return
+    async with streaming(opener, slugs, heard, control):
+        yield
+
+
 async def _watch(opener: Opener, slugs: list[str] | None, heard: Heard) -> None:
     try:
         events = await opener(slugs)
@@ -174,5 +253,7 @@ async def streaming(
 async def ready(heard: Heard, control: Control) -> None:
     """Wait (at most :data:`READY_WAIT`, and never past the deadline) for the stream
     to be subscribed: the first cancel then has its execution heard."""
+    if heard.ready.is_set():
+        return  # a live stream heard already: not even a pass through the loop
     with anyio.move_on_after(min(READY_WAIT, control.left())):
         await heard.ready.wait()

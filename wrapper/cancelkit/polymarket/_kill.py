@@ -24,10 +24,11 @@ for this key, but perhaps not this key's at all (a wrong account or file), so it
 is done only with ``missing_ok``; then lookups get only the short lookup grace.
 
 The private order stream, where the client has it, is opened before the first
-cancel (``_heard``): an order that leaves the listing ends with its execution
-(cancelled, filled, partly filled then cancelled) instead of a lookup; an order
-the stream said nothing about is looked up as before, so a lost message costs
-time, never truth.
+cancel (``_heard``; or, where the client already reads a live account-wide stream,
+a guard's, that one is heard and the first cancel waits for nothing): an order that
+leaves the listing ends with its execution (cancelled, filled, partly filled then
+cancelled) instead of a lookup; an order the stream said nothing about is looked
+up as before, so a lost message costs time, never truth.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class Wire(Protocol):
     # Optional (a client without it runs without the stream): the private order
     # stream of ``slugs``' markets (None: every market), see ``_stream``.
     # async def order_stream(self, slugs) -> AsyncGenerator[OrderEvent, None]
+    # Optional too: the account-wide streams its client reads now (``_heard.Taps``).
+    # def taps(self) -> _heard.Taps | None
 
 
 class _Run:
@@ -613,7 +616,8 @@ async def cancel_listed(
                 markets = [market_slug] if market_slug else None
                 few = len(run.index) <= _heard.FEW  # their lookups fit the limits at once
                 opener = None if few else _opener(wire)
-                async with _heard.streaming(opener, markets, run.heard, control):
+                taps = None if markets else _taps(wire)
+                async with _heard.hearing(opener, taps, markets, run.heard, control):
                     await _cancel_listed(run, market_slug)
         except Exception as exc:
             logger.exception("unexpected error in a bulk cancel")
@@ -625,6 +629,12 @@ def _opener(wire: Wire) -> _heard.Opener | None:
     """The wire's private order stream, if its client has one."""
     opener: _heard.Opener | None = getattr(wire, "order_stream", None)
     return opener
+
+
+def _taps(wire: Wire) -> _heard.Taps | None:
+    """The account-wide streams the wire's client reads now, if it has any."""
+    taps: Callable[[], _heard.Taps | None] | None = getattr(wire, "taps", None)
+    return taps() if taps is not None else None
 
 
 async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
@@ -699,7 +709,8 @@ async def cancel_all(
     slugs = [check.market_slug(s) for s in market_slugs or ()]
     heard = _heard.Heard(None)  # whose orders: the cancel-all's answer says
     with running(control):
-        async with _heard.streaming(_opener(wire), slugs or None, heard, control):
+        taps = None if slugs else _taps(wire)  # a live account-wide stream: no wait
+        async with _heard.hearing(_opener(wire), taps, slugs or None, heard, control):
             await _heard.ready(heard, control)  # subscribed before the cancel
             return await _cancel_all(wire, slugs, limiter, control, on_result, heard)
 

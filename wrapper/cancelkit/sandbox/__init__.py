@@ -100,6 +100,7 @@ class KnobChanges(TypedDict, total=False):
     stream: bool
     stream_heartbeat: float
     stream_delay: float
+    stream_snapshot_delay: float
     stream_drop_every: int
     stream_duplicate_every: int
     stream_reorder_every: int
@@ -419,6 +420,12 @@ class Sandbox:
         verified, and the status answered. :meth:`clear_requests` empties it."""
         every = [entry for book in self._books for entry in book.log.entries()]
         return sorted(every, key=lambda r: r.seq)
+
+    @property
+    def stream_snapshots(self) -> list[float]:
+        """When each Polymarket stream subscription's snapshot was sent
+        (``time.monotonic()``, the clock of :attr:`RecordedRequest.arrived`), in order."""
+        return list(self._polymarket_stream.snapshots)
 
     def clear_requests(self) -> None:
         """Forget the requests received so far."""

@@ -8,7 +8,9 @@ a cancel's when it takes effect (after the ``cancel_delay`` knob), as
 ``EXECUTION_TYPE_CANCELED``, or ``EXECUTION_TYPE_FILL`` if the order filled while the
 cancel was pending. Nothing is replayed: what happens while a client is not
 connected, it never hears. The ``stream_*`` knobs drop, delay, duplicate and reorder
-execution messages and close connections, each deterministically (every n-th).
+execution messages and close connections, each deterministically (every n-th);
+``stream_snapshot_delay`` holds a subscription (its snapshot, and every execution)
+back for that long, as a slow gateway would.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class StreamHub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.links: set[_Link] = set()
         self.executions = 0
+        # time.monotonic() of each subscription's snapshot, as it was queued to send.
+        self.snapshots: list[float] = []
         book.on_execution = self.changed
 
     # -- from the book (any thread) ------------------------------------------------
@@ -231,8 +235,19 @@ class StreamHub:
             refuse(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
             return
         chosen = frozenset(markets)
+        delay = self.book.knobs.stream_snapshot_delay
+        if delay and self.loop is not None:  # a slow subscription: nothing heard until it
+            self.loop.call_later(delay, self._subscribe, link, request_id, chosen)
+        else:
+            self._subscribe(link, request_id, chosen)
+
+    def _subscribe(self, link: _Link, request_id: str, chosen: frozenset[str]) -> None:
+        """The subscription takes effect: its snapshot now, its executions from now."""
+        if link not in self.links:
+            return  # closed meanwhile
         link.subscriptions[request_id] = chosen
         now = time.monotonic()
+        self.snapshots.append(now)
         orders = [
             self.order_json(o, now)
             for o in self.book.on_book(link.account)

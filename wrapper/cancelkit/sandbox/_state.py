@@ -81,6 +81,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "spike_latency": (0.0, 60.0),
     "clock_offset": (-1e7, 1e7),  # about four months either way
     "stream_delay": (0.0, 60.0),
+    "stream_snapshot_delay": (0.0, 60.0),
     "stream_heartbeat": (0.01, 3600.0),
     **dict.fromkeys(_RATES, (0.0, 1.0)),
 }
@@ -154,6 +155,8 @@ class Knobs:
             handshake is answered 404, as by a server without it.
         stream_heartbeat: seconds between the stream's ``{"heartbeat": {}}`` messages.
         stream_delay: seconds each execution message waits before it is sent (in order).
+        stream_snapshot_delay: seconds a subscription takes to start: its snapshot is
+            sent, and its executions are sent, only from then on.
         stream_drop_every: every n-th execution message of a connection is never sent
             (0: none). Deterministic, as are the next three.
         stream_duplicate_every: every n-th execution message is sent twice.
@@ -188,6 +191,7 @@ class Knobs:
     stream: bool = True
     stream_heartbeat: float = 5.0
     stream_delay: float = 0.0
+    stream_snapshot_delay: float = 0.0
     stream_drop_every: int = 0
     stream_duplicate_every: int = 0
     stream_reorder_every: int = 0
