@@ -47,7 +47,12 @@ def pytest_configure(config: pytest.Config) -> None:
     _exceptions.on_error.append(ERRORS.append)
     sandbox_module.on_credentials.append(
         lambda made: SECRETS.update(
-            {made.polymarket_secret_key, made.limitless_secret, made.limitless_other_secret}
+            {made.polymarket_secret_key, made.limitless_secret, made.limitless_other_secret},
+            # A Kalshi PEM whole, and each line of its body (a leak of one is a leak).
+            *(
+                [pem, *(line for line in pem.splitlines() if "-----" not in line)]
+                for pem in (made.kalshi_rsa_private_key, made.kalshi_ed25519_private_key)
+            ),
         )
     )
     sandbox_module.on_desk_key.append(lambda key: SECRETS.add(key.secret))

@@ -146,3 +146,18 @@ def lm_headers(
         "lmts-signature": auth.sign(stamp, method, target, body),
         "content-type": "application/json",
     }
+
+
+def ks_headers(box: Sandbox, method: str, target: str, *, key: str = "rsa") -> dict[str, str]:
+    """Kalshi headers signing ``method`` and ``target`` (under the sandbox's
+    /trade-api/v2; its query is not signed) with a demo key, ``rsa`` or ``ed25519``."""
+    from cancelkit.kalshi._auth import KalshiAuth
+
+    key_id, pem = box.credentials.kalshi_key(key)  # type: ignore[arg-type]
+    stamp = str(int(time.time() * 1000))
+    path = "/trade-api/v2" + target.partition("?")[0]
+    return {
+        "KALSHI-ACCESS-KEY": key_id,
+        "KALSHI-ACCESS-TIMESTAMP": stamp,
+        "KALSHI-ACCESS-SIGNATURE": KalshiAuth(key_id, pem).sign(stamp, method, path),
+    }

@@ -1,4 +1,4 @@
-"""Property: whatever bytes arrive, both sandbox apps answer a complete 4xx or 2xx.
+"""Property: whatever bytes arrive, every sandbox app answers a complete 4xx or 2xx.
 
 Requests go straight into the ASGI apps with raw bytes (method, path, query,
 header values, body), as uvicorn would hand them over. Under uvicorn an
@@ -30,15 +30,20 @@ PATHS = st.sampled_from(
         b"/orders/cancel",
         b"/orders/cancel/",
         b"/orders/00000000-0000-4000-8000-000000000001",
+        b"/trade-api/v2/portfolio/events/orders/victim",
+        b"/trade-api/v2/portfolio/events/orders/batched",
+        b"/trade-api/v2/portfolio/events/orders",
+        b"/trade-api/v2/portfolio/orders",
+        b"/trade-api/v2/portfolio/orders/victim",
         b"/_sandbox/knobs",
         b"/_sandbox/orders",
         b"/",
         b"//",
     ]
 ) | st.binary(max_size=80).map(lambda raw: b"/" + raw.replace(b"?", b"%3F").replace(b"#", b""))
-QUERIES = st.sampled_from([b"", b"onBehalfOf=2001", b"onBehalfOf=%D9%A1", b"onBehalfOf"]) | (
-    st.binary(max_size=60).map(lambda raw: raw.replace(b"#", b""))
-)
+QUERIES = st.sampled_from(
+    [b"", b"onBehalfOf=2001", b"onBehalfOf=%D9%A1", b"onBehalfOf", b"subaccount=%D9%A1"]
+) | (st.binary(max_size=60).map(lambda raw: raw.replace(b"#", b"")))
 # What an HTTP/1.1 parser lets through as a header value: no CR, LF or NUL.
 VALUES = st.binary(max_size=60).map(
     lambda raw: raw.replace(b"\r", b"").replace(b"\n", b"").replace(b"\0", b"").strip()
@@ -51,6 +56,9 @@ HEADER_NAMES = st.sampled_from(
         b"lmts-api-key",
         b"lmts-timestamp",
         b"lmts-signature",
+        b"kalshi-access-key",
+        b"kalshi-access-timestamp",
+        b"kalshi-access-signature",
         b"content-type",
         b"host",
         b"content-length",
@@ -58,7 +66,13 @@ HEADER_NAMES = st.sampled_from(
     ]
 )
 BODIES = st.sampled_from(
-    [b"", b"{}", b'{"orderId": "00000000-0000-4000-8000-000000000001"}', b'{"marketSlug": 5}']
+    [
+        b"",
+        b"{}",
+        b'{"orderId": "00000000-0000-4000-8000-000000000001"}',
+        b'{"marketSlug": 5}',
+        b'{"orders": [{"order_id": "victim", "subaccount": 99}]}',
+    ]
 ) | st.binary(max_size=120)
 
 
@@ -74,6 +88,8 @@ def _real_headers(box: Sandbox) -> list[tuple[bytes, bytes]]:
             b"lmts-timestamp",
             time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now)).encode(),
         ),
+        (b"kalshi-access-key", c.kalshi_key("rsa")[0].encode()),
+        (b"kalshi-access-timestamp", str(int(now * 1000)).encode()),
     ]
 
 
@@ -98,7 +114,7 @@ async def _call(app: Any, scope: dict[str, Any], body: bytes) -> list[dict[str, 
 def _state(box: Sandbox) -> list[Any]:
     return [
         (book.knobs, sorted((o.id, o.status, o.cancel_count) for o in book.orders.values()))
-        for book in (box.polymarket, box.limitless)
+        for book in (box.polymarket, box.limitless, box.kalshi)
     ]
 
 
@@ -107,7 +123,7 @@ _BOX = Sandbox()  # apps only: no server is started, nothing listens
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    venue=st.sampled_from(["polymarket", "limitless"]),
+    venue=st.sampled_from(["polymarket", "limitless", "kalshi"]),
     method=METHODS,
     path=PATHS,
     query=QUERIES,
@@ -127,9 +143,11 @@ def test_any_request_gets_a_complete_non_5xx_answer_and_changes_nothing(
     box = _BOX
     box.polymarket.reset()
     box.limitless.reset()
+    box.kalshi.reset()
     box.seed_polymarket("victim")
+    box.seed_kalshi("victim")
     box.seed_limitless("00000000-0000-4000-8000-000000000001")
-    app = box._servers[0 if venue == "polymarket" else 1]._server.config.app
+    app = box._servers[["polymarket", "limitless", "kalshi"].index(venue)]._server.config.app
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},

@@ -20,7 +20,7 @@ from cancelkit._cli._sandbox import banner, host_warning
 from cancelkit.sandbox import DEFAULT_MARKET, Knobs, Sandbox
 from cancelkit.sandbox._state import Book, Order
 from click.testing import CliRunner
-from helpers import lm_headers, pm_headers
+from helpers import ks_headers, lm_headers, pm_headers
 
 DEEP = b'{"orders": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 JSON = {"content-type": "application/json"}
@@ -42,15 +42,22 @@ def test_deeply_nested_bodies_are_4xx_everywhere(
     box = cancelkit_sandbox
     box.set_knobs(validate=validate)
     box.seed_polymarket("o1")
+    kalshi_root = box.kalshi_url.removesuffix("/trade-api/v2")
     admin = [
         (url + route, JSON)
-        for url in (box.polymarket_url, box.limitless_url)
+        for url in (box.polymarket_url, box.limitless_url, kalshi_root)
         for route in ("/_sandbox/orders", "/_sandbox/knobs")
     ]
     for url, headers in admin + _signed_posts(box, DEEP):
         answer = httpx.post(url, content=DEEP, headers=headers)
         assert 400 <= answer.status_code < 500, (url, answer.status_code)
         assert "message" in answer.json()
+    # Kalshi's batch cancel is a DELETE with a body.
+    batch = "/portfolio/events/orders/batched"
+    headers = {**JSON, **ks_headers(box, "DELETE", batch)}
+    answer = httpx.request("DELETE", box.kalshi_url + batch, content=DEEP, headers=headers)
+    assert 400 <= answer.status_code < 500, answer.status_code
+    assert "message" in answer.json()
 
 
 @pytest.mark.parametrize(
@@ -190,12 +197,14 @@ def test_the_banners_commands_work_as_printed(cancelkit_sandbox: Sandbox) -> Non
     assert c.limitless_other_secret in text
     env = {**os.environ, **box.env()}
     commands = [line.strip() for line in text.splitlines() if line.strip().startswith("curl ")]
-    assert len(commands) == 2
+    assert len(commands) == 3  # one seed per venue
     for command in commands:
         subprocess.run(shlex.split(command), check=True, capture_output=True, env=env)
-    assert len(box.open_orders()) == 2
+    assert len(box.open_orders()) == 3
     cancels = [line.strip() for line in text.splitlines() if line.strip().startswith("cancelkit ")]
     for command in cancels:
         result = CliRunner().invoke(main, shlex.split(command)[1:], env=box.env())
         assert result.exit_code == 0, result.output
-    assert box.open_orders() == []
+    # Kalshi's cancel line is printed once its command exists (the venue registered).
+    left = [] if any(" kalshi " in c for c in cancels) else list(box.kalshi.orders.values())
+    assert box.open_orders() == left

@@ -1,4 +1,4 @@
-"""pytest plugin: the ``cancelkit_sandbox`` fixture (both exchanges on loopback).
+"""pytest plugin: the ``cancelkit_sandbox`` fixture (the exchanges on loopback).
 
 Knobs can be set per test with a marker::
 
@@ -28,11 +28,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def cancelkit_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    """Both sandboxes running on 127.0.0.1 (ephemeral ports), stopped after the test.
+    """The sandboxes (Polymarket US, Limitless, Kalshi) running on 127.0.0.1
+    (ephemeral ports), stopped after the test.
 
     The object gives base URLs, demo credentials (``.credentials``, ``.env()``),
-    ``seed_polymarket`` / ``seed_limitless``, ``set_knobs``, ``open_orders`` and
-    ready-made clients (``polymarket_client()``, ``async_limitless_client()``...).
+    ``seed_polymarket`` / ``seed_limitless`` / ``seed_kalshi``, ``set_knobs``,
+    ``open_orders``, ``requests`` and ready-made clients (``polymarket_client()``,
+    ``async_limitless_client()``, ``kalshi_client(key="rsa")``...).
     """
     from cancelkit._extras import MissingExtra
 

@@ -57,6 +57,7 @@ _NOT_LOOPBACK = (
 @click.option("--host", default="127.0.0.1", show_default=True, help=_NOT_LOOPBACK)
 @click.option("--polymarket-port", default=0, help="Port for Polymarket US (0: any free one).")
 @click.option("--limitless-port", default=0, help="Port for Limitless (0: any free one).")
+@click.option("--kalshi-port", default=0, help="Port for Kalshi (0: any free one).")
 @click.option("--rate-limit", default=0.0, help="Requests/s per key before 429 (Polymarket: 20).")
 @click.option(
     "--endpoint-limits",
@@ -92,7 +93,8 @@ _NOT_LOOPBACK = (
     "--published-limits/--no-published-limits",
     default=True,
     show_default=True,
-    help="Limitless: enforce its published limit (2 in flight, 300 ms apart, per token).",
+    help="Enforce the published limits: Limitless's (2 in flight, 300 ms apart, per"
+    " token), Kalshi's token buckets (per key, at --tier).",
 )
 @click.option(
     "--maintenance",
@@ -106,6 +108,18 @@ _NOT_LOOPBACK = (
     type=click.IntRange(min=0),
     default=0,
     help="Limitless: orders of each cancel-all that cannot be cancelled (a 207).",
+)
+@click.option(
+    "--wrong-answer-rate",
+    default=0.0,
+    help="Kalshi: share of V2 cancels answered about another order (the cancel takes effect).",
+)
+@click.option(
+    "--tier",
+    default="basic",
+    show_default=True,
+    help="Kalshi: the demo keys' tier (basic ... prestige), whose token buckets are"
+    " enforced with --published-limits.",
 )
 @click.option(
     "--stream/--no-stream",
@@ -136,11 +150,13 @@ _NOT_LOOPBACK = (
     default=0,
     help="Close each stream connection after this many executions (0: never).",
 )
-def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) -> None:
-    """Run both exchange sandboxes until interrupted; print URLs, demo credentials,
+def sandbox(
+    host: str, polymarket_port: int, limitless_port: int, kalshi_port: int, **knobs: Any
+) -> None:
+    """Run the exchange sandboxes until interrupted; print URLs, demo credentials,
     commands that seed and cancel orders, and the admin routes.
 
-    Each flag sets the knob of the same name on both venues (POST /_sandbox/knobs
+    Each flag sets the knob of the same name on every venue (POST /_sandbox/knobs
     changes them while running; POST /_sandbox/reset restores the defaults). The
     /_sandbox/ admin routes have NO authentication: keep --host on loopback."""
     import threading
@@ -151,7 +167,7 @@ def sandbox(host: str, polymarket_port: int, limitless_port: int, **knobs: Any) 
     warning = view.host_warning(host)
     if warning:
         click.secho(warning, err=True, fg="red", bold=True)
-    box = module.Sandbox(host, polymarket_port, limitless_port)
+    box = module.Sandbox(host, polymarket_port, limitless_port, kalshi_port)
     try:
         box.set_knobs(**{k: v for k, v in knobs.items() if v is not None})
     except ValueError as exc:

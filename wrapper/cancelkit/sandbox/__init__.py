@@ -1,10 +1,10 @@
-"""A local sandbox of both exchanges, for running and testing cancel logic offline.
+"""A local sandbox of the exchanges, for running and testing cancel logic offline.
 
 It verifies signatures as the exchanges describe, validates every request against
 the verbatim specs with openapi-core, keeps an in-memory order book per account,
 and can inject the faults a kill switch must survive. Routes under ``/_sandbox/``
 (seeding and listing orders, knobs, counters) are the sandbox's own, not part of
-either exchange's API.
+any exchange's API.
 
 >>> with Sandbox() as sandbox:                                   # doctest: +SKIP
 ...     sandbox.seed_polymarket("ord-1", market_slug="nba-lal-bos")
@@ -21,6 +21,7 @@ require()  # an ImportError that names the extra, not starlette
 # ruff: noqa: E402  (the check above must come before the extra's imports)
 import asyncio
 import base64
+import functools
 import os
 import secrets
 from collections.abc import Callable
@@ -29,11 +30,20 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict, Unpack
 from uuid import uuid4
 
 import attrs
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 from .._limiter import GLOBAL
+from ..kalshi._rates import Tier
 from ..limitless._rates import LIMITLESS
+from ._kalshi import DEFAULT_TICKER, KALSHI_STATUSES, MEMBER, PREFIX, KalshiKey, kalshi_app
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, order_json, polymarket_app, quantity_of
 from ._polymarket_ws import StreamHub
@@ -50,9 +60,11 @@ if TYPE_CHECKING:
     )
     from cancelkit._base import AsyncOptions as _AsyncOptions
     from cancelkit._base import SyncOptions as _SyncOptions
+    from cancelkit.kalshi._client import AsyncKalshiClient, KalshiClient
 
 __all__ = [
     "DEFAULT_MARKET",
+    "DEFAULT_TICKER",
     "Credentials",
     "KnobChanges",
     "Knobs",
@@ -92,6 +104,8 @@ class KnobChanges(TypedDict, total=False):
     stream_duplicate_every: int
     stream_reorder_every: int
     stream_close_after: int
+    wrong_answer_rate: float
+    tier: Tier
 
 
 POLYMARKET_ACCOUNT = "pm-demo"
@@ -114,10 +128,26 @@ class Credentials:
     limitless_other_token_id: str
     limitless_other_secret: str = attrs.field(repr=False)
     limitless_other_profile_id: int
+    # Kalshi: one key of each kind the exchange takes, both the demo member's.
+    kalshi_rsa_key_id: str = ""
+    kalshi_rsa_private_key: str = attrs.field(default="", repr=False)  # PKCS#8 PEM, 2048-bit
+    kalshi_ed25519_key_id: str = ""
+    kalshi_ed25519_private_key: str = attrs.field(default="", repr=False)  # PKCS#8 PEM
 
-    def env(self, polymarket_url: str, limitless_url: str) -> dict[str, str]:
-        """The environment variables ``from_env`` and the CLI read."""
-        return {
+    def kalshi_key(self, key: KalshiKeyType = "ed25519") -> tuple[str, str]:
+        """The Kalshi key id and private key PEM of ``key`` (``rsa`` or ``ed25519``)."""
+        if key == "rsa":
+            return self.kalshi_rsa_key_id, self.kalshi_rsa_private_key
+        if key == "ed25519":
+            return self.kalshi_ed25519_key_id, self.kalshi_ed25519_private_key
+        raise ValueError(f"key must be 'rsa' or 'ed25519', not {key!r}")
+
+    def env(
+        self, polymarket_url: str, limitless_url: str, kalshi_url: str | None = None
+    ) -> dict[str, str]:
+        """The environment variables ``from_env`` and the CLI read (Kalshi's, with the
+        Ed25519 key, when ``kalshi_url`` is given)."""
+        found = {
             "POLYMARKET_KEY_ID": self.polymarket_key_id,
             "POLYMARKET_SECRET_KEY": self.polymarket_secret_key,
             "POLYMARKET_API_URL": polymarket_url,
@@ -125,6 +155,14 @@ class Credentials:
             "LIMITLESS_TOKEN_SECRET": self.limitless_secret,
             "LIMITLESS_API_URL": limitless_url,
         }
+        if kalshi_url is not None:
+            key_id, pem = self.kalshi_key()
+            found |= {
+                "KALSHI_API_KEY_ID": key_id,
+                "KALSHI_PRIVATE_KEY": pem,
+                "KALSHI_API_URL": kalshi_url,
+            }
+        return found
 
 
 # Called with the credentials of every sandbox made in this process: the test suite's
@@ -137,6 +175,30 @@ def _credentials() -> Credentials:
     for hook in on_credentials:
         hook(made)
     return made
+
+
+KalshiKeyType = Literal["rsa", "ed25519"]
+
+
+@functools.cache
+def _kalshi_rsa_pem() -> str:
+    """One 2048-bit RSA key per process (about 0.1 s to make; sandbox-only)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+
+
+def _kalshi_keys(c: Credentials) -> dict[str, KalshiKey]:
+    """The registered public halves of the demo credentials' Kalshi keys."""
+    found = {}
+    for key_id, pem in (c.kalshi_key("rsa"), c.kalshi_key("ed25519")):
+        public = load_pem_private_key(pem.encode(), None).public_key()
+        assert isinstance(public, rsa.RSAPublicKey | Ed25519PublicKey)
+        found[key_id] = KalshiKey(key_id, public, MEMBER)
+    return found
 
 
 def _new_credentials() -> Credentials:
@@ -154,20 +216,29 @@ def _new_credentials() -> Credentials:
         limitless_other_token_id=f"sbx_{secrets.token_hex(8)}",
         limitless_other_secret=base64.b64encode(os.urandom(32)).decode(),
         limitless_other_profile_id=OTHER_PROFILE,
+        kalshi_rsa_key_id=str(uuid4()),
+        kalshi_rsa_private_key=_kalshi_rsa_pem(),
+        kalshi_ed25519_key_id=str(uuid4()),
+        kalshi_ed25519_private_key=_pem(Ed25519PrivateKey.generate()),
     )
 
 
 class Sandbox:
-    """Both exchanges on loopback, with demo credentials and direct access to their books.
+    """The exchanges on loopback, with demo credentials and direct access to their books.
 
     Args:
         host: address to listen on (loopback by default).
         polymarket_port: the Polymarket US server's port; 0 for an ephemeral one.
         limitless_port: the Limitless server's port; 0 for an ephemeral one.
+        kalshi_port: the Kalshi server's port; 0 for an ephemeral one.
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", polymarket_port: int = 0, limitless_port: int = 0
+        self,
+        host: str = "127.0.0.1",
+        polymarket_port: int = 0,
+        limitless_port: int = 0,
+        kalshi_port: int = 0,
     ) -> None:
         self.credentials = _credentials()
         c = self.credentials
@@ -175,6 +246,7 @@ class Sandbox:
         self.limitless = Book(
             "limitless", default_owner=str(PARTNER_PROFILE), pace=LIMITLESS[GLOBAL]
         )
+        self.kalshi = Book("kalshi", default_owner=MEMBER)
         pm_key = PolymarketKey(
             c.polymarket_key_id, base64.b64decode(c.polymarket_public_key), POLYMARKET_ACCOUNT
         )
@@ -203,6 +275,7 @@ class Sandbox:
                 host,
                 limitless_port,
             ),
+            BackgroundServer(kalshi_app(self.kalshi, _kalshi_keys(c)), host, kalshi_port),
         )
 
     @property
@@ -215,14 +288,20 @@ class Sandbox:
         """Base URL of the Limitless sandbox."""
         return self._servers[1].url
 
+    @property
+    def kalshi_url(self) -> str:
+        """Base URL of the Kalshi sandbox, with the API root's path (``/trade-api/v2``,
+        which a client signs); its admin routes are at the server's root."""
+        return self._servers[2].url + PREFIX
+
     def start(self) -> Self:
-        """Start both servers."""
+        """Start every venue's server."""
         for server in self._servers:
             server.start()
         return self
 
     def stop(self) -> None:
-        """Stop both servers."""
+        """Stop every venue's server."""
         for server in self._servers:
             server.stop()
 
@@ -239,7 +318,7 @@ class Sandbox:
 
     def env(self) -> dict[str, str]:
         """Environment variables pointing ``from_env`` and the CLI at this sandbox."""
-        return self.credentials.env(self.polymarket_url, self.limitless_url)
+        return self.credentials.env(self.polymarket_url, self.limitless_url, self.kalshi_url)
 
     def seed_polymarket(
         self,
@@ -301,34 +380,61 @@ class Sandbox:
         )
         return self.limitless.seed(order)
 
+    def seed_kalshi(
+        self,
+        order_id: str | None = None,
+        *,
+        ticker: str = DEFAULT_TICKER,
+        subaccount: int = 0,
+        status: str = "resting",
+        client_order_id: str | None = None,
+    ) -> Order:
+        """Add a Kalshi order of the demo member (a fresh UUID unless ``order_id`` is
+        given) in market ``ticker`` and ``subaccount`` (0, the primary, to 63):
+        ``resting`` unless ``status`` is ``canceled`` or ``executed``."""
+        if status not in KALSHI_STATUSES:
+            raise ValueError(f"status must be one of {list(KALSHI_STATUSES)}, not {status!r}")
+        if isinstance(subaccount, bool) or not isinstance(subaccount, int):
+            raise ValueError(f"subaccount must be an integer, not {subaccount!r}")
+        if not 0 <= subaccount <= 63:
+            raise ValueError(f"subaccount must be 0 (primary) to 63, not {subaccount}")
+        order = Order(
+            order_id or str(uuid4()),
+            MEMBER,
+            client_order_id=client_order_id,
+            market_slug=ticker,
+            status=KALSHI_STATUSES[status],
+            subaccount=subaccount,
+        )
+        return self.kalshi.seed(order)
+
+    @property
+    def _books(self) -> tuple[Book, ...]:
+        return (self.polymarket, self.limitless, self.kalshi)
+
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request either exchange received (its admin routes aside), in order
+        """Every request an exchange received (its admin routes aside), in order
         of arrival: venue, method, path, query, parsed body, whether its signature
         verified, and the status answered. :meth:`clear_requests` empties it."""
-        both = [*self.polymarket.log.entries(), *self.limitless.log.entries()]
-        return sorted(both, key=lambda r: r.seq)
+        every = [entry for book in self._books for entry in book.log.entries()]
+        return sorted(every, key=lambda r: r.seq)
 
     def clear_requests(self) -> None:
         """Forget the requests received so far."""
-        self.polymarket.log.clear()
-        self.limitless.log.clear()
+        for book in self._books:
+            book.log.clear()
 
     def set_knobs(self, **knobs: Unpack[KnobChanges]) -> None:
-        """Set the same knobs on both venues (see :class:`Knobs`), all or none: a
+        """Set the same knobs on every venue (see :class:`Knobs`), all or none: a
         value the sandbox refuses raises ValueError naming it; a misspelt knob is an
         error for type checkers (and a ValueError at run time)."""
-        self.polymarket.set_knobs(**knobs)
-        self.limitless.set_knobs(**knobs)
+        for book in self._books:
+            book.set_knobs(**knobs)
 
     def open_orders(self) -> list[Order]:
-        """Every order on either venue still on the book (open, or its cancel pending)."""
-        return [
-            o
-            for book in (self.polymarket, self.limitless)
-            for o in list(book.orders.values())
-            if o.on_book()
-        ]
+        """Every order on any venue still on the book (open, or its cancel pending)."""
+        return [o for book in self._books for o in list(book.orders.values()) if o.on_book()]
 
     def _polymarket_arguments(self) -> tuple[str, str, str]:
         c = self.credentials
@@ -337,6 +443,40 @@ class Sandbox:
     def _limitless_arguments(self) -> tuple[str, str, str]:
         c = self.credentials
         return c.limitless_token_id, c.limitless_secret, self.limitless_url
+
+    def kalshi_client(
+        self,
+        *,
+        key: KalshiKeyType = "ed25519",
+        tier: Tier | None = None,
+        **kwargs: Unpack[_SyncOptions],
+    ) -> KalshiClient:
+        """A Kalshi client for a demo key: ``key`` ``ed25519`` or ``rsa`` (RSA-PSS);
+        ``tier`` the ``tier`` knob's unless given; keyword arguments as the
+        constructor's (``base_url`` defaults to this sandbox)."""
+        from cancelkit.kalshi._client import KalshiClient
+
+        key_id, pem = self.credentials.kalshi_key(key)
+        options: dict[str, Any] = {"base_url": self.kalshi_url} | dict(kwargs)
+        return KalshiClient(key_id, pem, tier=tier or self._kalshi_tier(), **options)
+
+    def async_kalshi_client(
+        self,
+        *,
+        key: KalshiKeyType = "ed25519",
+        tier: Tier | None = None,
+        **kwargs: Unpack[_AsyncOptions],
+    ) -> AsyncKalshiClient:
+        """An async Kalshi client for a demo key (see :meth:`kalshi_client`)."""
+        from cancelkit.kalshi._client import AsyncKalshiClient
+
+        key_id, pem = self.credentials.kalshi_key(key)
+        options: dict[str, Any] = {"base_url": self.kalshi_url} | dict(kwargs)
+        return AsyncKalshiClient(key_id, pem, tier=tier or self._kalshi_tier(), **options)
+
+    def _kalshi_tier(self) -> Tier:
+        tier: Tier = self.kalshi.knobs.tier  # type: ignore[assignment]  # checked by Knobs
+        return tier
 
     def polymarket_client(self, **kwargs: Unpack[_SyncOptions]) -> PolymarketUSClient:
         """A :class:`cancelkit.PolymarketUSClient` for the demo key; keyword arguments

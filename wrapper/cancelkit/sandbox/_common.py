@@ -1,4 +1,4 @@
-"""What both sandbox exchanges share: refusals, faults, admin routes, strict parsing.
+"""What the sandbox exchanges share: refusals, faults, admin routes, strict parsing.
 
 Everything a client sends is read from the raw bytes (path, query, headers) and
 parsed strictly: only ASCII digits are digits, a header the exchange reads once
@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import _contract, _requests
 from ._state import FILLED, OPEN, STATUSES, Arrival, Book, Order
 
-TIMESTAMP_WINDOW = 30.0  # both exchanges: seconds a timestamp may be off server time
+TIMESTAMP_WINDOW = 30.0  # seconds a timestamp may be off server time (Kalshi states none: the same)
 ErrorShape = Callable[[int, str], Response]
 TOO_DEEP = "Request body is nested too deeply"
 
@@ -161,8 +161,16 @@ def take_effect(
     return done
 
 
-def contract_check(book: Book, name: str, request: Request, body: bytes, error: ErrorShape) -> Any:
-    """The body as the spec unmarshals it, or a refusal in the exchange's shape."""
+def contract_check(
+    book: Book,
+    name: str,
+    request: Request,
+    body: bytes,
+    error: ErrorShape,
+    query: list[tuple[str, str]] | None = None,
+) -> Any:
+    """The body as the spec unmarshals it, or a refusal in the exchange's shape.
+    ``query``: the query as the exchange reads it, if not as sent."""
     if not book.knobs.validate:
         try:
             return json.loads(body) if body else None
@@ -176,7 +184,7 @@ def contract_check(book: Book, name: str, request: Request, body: bytes, error: 
             request.method,
             # The wire path: a decoded %2F would split a segment and match nothing.
             raw_path(request).decode("latin-1"),
-            list(request.query_params.multi_items()),
+            list(request.query_params.multi_items()) if query is None else query,
             list(request.headers.items()),
             body,
         )
@@ -234,7 +242,8 @@ def _parsed(body: bytes) -> Any:
         raise Refusal(_admin_error(400, TOO_DEEP)) from None
 
 
-_ORDER_FIELDS = {"id", "owner", "client_order_id", "market_slug", "status"}
+_ORDER_FIELDS = {"id", "owner", "client_order_id", "market_slug", "status", "subaccount"}
+_MAX_SUBACCOUNT = 63  # Kalshi: 0 (primary) to 63
 
 
 def _order(item: Any, default_owner: str | None) -> Order:
@@ -254,17 +263,25 @@ def _order(item: Any, default_owner: str | None) -> Order:
     status = item.get("status", OPEN)
     if status not in STATUSES:
         raise ValueError(f"status must be one of {list(STATUSES)}, not {status!r}")
+    subaccount = item.get("subaccount")
+    if subaccount is not None and (
+        isinstance(subaccount, bool)
+        or not isinstance(subaccount, int)
+        or not 0 <= subaccount <= _MAX_SUBACCOUNT
+    ):
+        raise ValueError(f"subaccount must be a whole number from 0 to {_MAX_SUBACCOUNT} or null")
     return Order(
         id=str(item["id"]),
         owner=str(item["owner"]),
         client_order_id=item.get("client_order_id"),
         market_slug=item.get("market_slug"),
         status=status,
+        subaccount=subaccount,
     )
 
 
 def admin_routes(book: Book) -> list[BaseRoute]:
-    """Sandbox-only routes under /_sandbox/: not part of either exchange's API.
+    """Sandbox-only routes under /_sandbox/: not part of any exchange's API.
 
     A request here changes all it asks for or nothing: every item is checked first.
     """

@@ -27,7 +27,7 @@ class RecordedRequest:
     """One request an exchange of the sandbox received, and what it answered.
 
     Attributes:
-        venue: ``polymarket`` or ``limitless``.
+        venue: ``polymarket``, ``limitless`` or ``kalshi``.
         method: the HTTP method.
         path: the path as sent on the wire (percent-encoding kept).
         query: the query's name and value pairs, in order.

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from .._limiter import GLOBAL, Budget
+from ..kalshi._rates import TIERS
 from ..polymarket._rates import POLYMARKET_LIVE
 from ._requests import RequestLog
 
@@ -43,6 +44,7 @@ class Order:
     filled: float = 0.0  # shares filled so far (a partial fill leaves it open)
     # Whether the order stream has sent its final execution (once per order).
     streamed: bool = attrs.field(default=False, repr=False)
+    subaccount: int | None = None  # Kalshi: 0 (primary) to 63; None on other venues
 
     def on_book(self, now: float | None = None) -> bool:
         """True while the order rests on the book (open, or its cancel still pending)."""
@@ -54,12 +56,24 @@ class Order:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the admin route."""
-        return attrs.asdict(self, filter=lambda field, _: field.name != "streamed")
+        return attrs.asdict(
+            self,
+            filter=lambda field, value: (
+                field.name != "streamed" and not (field.name == "subaccount" and value is None)
+            ),
+        )
 
 
 # Bounds that keep every knob meaningful: a value outside them (or NaN, or
 # infinity) would switch a check off or make every request fail.
-_RATES = ("failure_rate", "drop_rate", "throttle_rate", "spike_rate", "fill_pending")
+_RATES = (
+    "failure_rate",
+    "drop_rate",
+    "throttle_rate",
+    "spike_rate",
+    "fill_pending",
+    "wrong_answer_rate",
+)
 _BOUNDS: dict[str, tuple[float, float]] = {
     "rate_limit": (0.0, 1e6),
     "latency": (0.0, 60.0),
@@ -146,6 +160,12 @@ class Knobs:
         stream_reorder_every: every n-th execution message is sent after the next one.
         stream_close_after: a connection is closed once it has sent this many execution
             messages (0: never); what happens until the client reconnects is lost.
+        wrong_answer_rate: Kalshi: share of V2 cancels whose answer describes another
+            order (its ``order_id``, ``client_order_id`` and ``reduced_by``), as the
+            changelog of 2026-05-21 records; the cancel itself takes effect.
+        tier: Kalshi: the demo keys' rate-limit tier (``basic`` ... ``prestige``), whose
+            Read and Write token buckets (``cancelkit.kalshi._rates``) are enforced
+            while ``published_limits`` is on.
     """
 
     rate_limit: float = 0.0
@@ -172,6 +192,8 @@ class Knobs:
     stream_duplicate_every: int = 0
     stream_reorder_every: int = 0
     stream_close_after: int = 0
+    wrong_answer_rate: float = 0.0
+    tier: str = "basic"
 
     def updated(self, **changes: Any) -> Knobs:
         """These knobs with ``changes`` applied; ValueError naming the first bad one."""
@@ -186,6 +208,10 @@ class Knobs:
                 checked[name] = None if value is None else _whole(name, value, 0, 1000)
             elif name == "cancel_all_stuck" or name in _STREAM_COUNTS:
                 checked[name] = _whole(name, value, 0, 1_000_000)
+            elif name == "tier":
+                if value not in TIERS:
+                    raise ValueError(f"knob tier takes one of {TIERS}, not {value!r}")
+                checked[name] = value
             elif name == "maintenance":
                 if value not in MAINTENANCE_MODES:
                     raise ValueError(f"knob maintenance takes one of {MAINTENANCE_MODES}")
@@ -214,6 +240,7 @@ class Stats:
     stream_connections: int = 0  # private order stream connections accepted
     stream_executions: int = 0  # execution messages sent on them
     stream_dropped: int = 0  # execution messages dropped by the stream_drop_every knob
+    wrong_answers: int = 0  # Kalshi cancels answered about another order (wrong_answer_rate)
 
 
 class Book:
@@ -231,6 +258,7 @@ class Book:
         self.default_owner = default_owner
         self.pace = pace
         self._paced: dict[str, tuple[int, float]] = {}  # key -> (in flight, last arrival)
+        self._tokens: dict[str, tuple[float, float]] = {}  # bucket -> (tokens, when)
         self.lock = threading.Lock()
         self.log = RequestLog(venue)  # every exchange request, for Sandbox.requests
         self.orders: dict[str, Order] = {}
@@ -294,6 +322,7 @@ class Book:
             self._arrivals.clear()
             self._streaks.clear()
             self._paced.clear()
+            self._tokens.clear()
 
     def admit(self, key: str) -> bool:
         """A request of ``key`` arrives: False (counted as rate limited) if the pace
@@ -317,6 +346,22 @@ class Book:
             if key in self._paced:
                 in_flight, last = self._paced[key]
                 self._paced[key] = (max(0, in_flight - 1), last)
+
+    def take_tokens(self, bucket: str, rate: float, capacity: float, need: float) -> bool:
+        """Take ``need`` tokens from the token bucket named ``bucket`` (full at first,
+        refilled continuously at ``rate`` per second up to ``capacity``): False, counted
+        as rate limited and taking nothing, if it holds fewer (a request costing more
+        than the capacity never fits: Kalshi refuses such a batch whole)."""
+        now = time.monotonic()
+        with self.lock:
+            tokens, then = self._tokens.get(bucket, (capacity, now))
+            tokens = min(capacity, tokens + (now - then) * rate)
+            if need > tokens:
+                self._tokens[bucket] = (tokens, now)
+                self.stats.rate_limited += 1
+                return False
+            self._tokens[bucket] = (tokens - need, now)
+            return True
 
     def now(self) -> float:
         """The sandbox clock."""
