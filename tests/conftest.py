@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import cancelkit
 import pytest
 from helpers import (
     LM_SECRET,
     LM_TOKEN_ID,
+    PEM_SECRETS,
     PM_KEY_ID,
     PM_SECRET_32,
     PM_SECRET_64,
     Script,
     fast_retry,
+    pem_secrets,
 )
 from hypothesis import settings
 
@@ -56,6 +59,18 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     )
     sandbox_module.on_desk_key.append(lambda key: SECRETS.add(key.secret))
+    # Every private key PEM a sandbox's credentials hold (Kalshi's), whatever its name.
+    sandbox_module.on_credentials.append(
+        lambda made: PEM_SECRETS.update(
+            *(pem_secrets(v) for v in attrs.asdict(made).values() if _is_private_pem(v))
+        )
+    )
+
+
+def _is_private_pem(value: object) -> bool:
+    return isinstance(value, str | bytes) and (
+        b"PRIVATE KEY-----" in value if isinstance(value, bytes) else "PRIVATE KEY-----" in value
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -70,7 +85,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.passed:
         return
     haystack = "\n".join(texts)
-    leaked = [s for s in (*SECRETS, *SIGNATURES) if len(s) >= 16 and s in haystack]
+    leaked = [s for s in (*SECRETS, *PEM_SECRETS, *SIGNATURES) if len(s) >= 16 and s in haystack]
     if leaked:
         report.outcome = "failed"
         report.longrepr = (

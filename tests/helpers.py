@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from cancelkit import LimitlessAuth, PolymarketAuth, RetryPolicy
 from cancelkit._clock import iso_millis
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 if TYPE_CHECKING:
     from cancelkit.sandbox import Sandbox
@@ -32,6 +33,36 @@ PM_SECRET_64 = (
 PM_PUBLIC = base64.b64decode("A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=")
 LM_TOKEN_ID = "tok_test_0001"
 LM_SECRET = "bGltaXRsZXNzLXNhbmRib3gtc2VjcmV0LTMyYnl0ZXM="
+
+# Kalshi private keys the suite makes: the secret scan (conftest.py) looks for every
+# line of each one's body, so a key shown whole, in a repr or one line at a time is a leak.
+PEM_SECRETS: set[str] = set()
+
+
+def pem_secrets(pem: str | bytes) -> set[str]:
+    """What of a private key PEM must never be seen: each base64 line of its body,
+    and the body on one line."""
+    text = pem.decode("ascii", "replace") if isinstance(pem, bytes) else pem
+    body = [line.strip() for line in text.splitlines() if line and not line.startswith("-----")]
+    return {*body, "".join(body)} - {""}
+
+
+def secret_pem(pem: str) -> str:
+    """``pem``, registered with the secret scan (returned for use as it is)."""
+    PEM_SECRETS.update(pem_secrets(pem))
+    return pem
+
+
+# A Kalshi key for the scan's own tests (tests/test_secret_scan.py).
+KALSHI_PEM = secret_pem(
+    Ed25519PrivateKey.generate()
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode("ascii")
+)
 
 Reply = httpx.Response | Exception
 

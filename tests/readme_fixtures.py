@@ -18,4 +18,8 @@ def readme_sandbox(cancelkit_env: Sandbox) -> Sandbox:
     box.seed_limitless(client_order_id="partner-order-001")
     box.seed_limitless("6f52b6d2-6c9e-4a5c-8a4f-28ab4b7ff203", market_slug="btc-100k")
     box.seed_limitless(market_slug="btc-100k")
+    box.seed_kalshi("3b23c1c7-f4ef-4f0d-8b9a-9e53c61f1a0d")
+    for _ in range(3):
+        box.seed_kalshi(ticker="KXBTC-26DEC31-T100000")
+    box.seed_kalshi(subaccount=0)  # left for cancel_all
     return box

@@ -47,7 +47,14 @@ def test_every_public_name_is_in_the_reference() -> None:
 
 @pytest.mark.parametrize(
     "client",
-    ["PolymarketUSClient", "AsyncPolymarketUSClient", "LimitlessClient", "AsyncLimitlessClient"],
+    [
+        "PolymarketUSClient",
+        "AsyncPolymarketUSClient",
+        "LimitlessClient",
+        "AsyncLimitlessClient",
+        "KalshiClient",
+        "AsyncKalshiClient",
+    ],
 )
 def test_each_client_shows_what_it_inherits(client: str) -> None:
     entries = _entries()

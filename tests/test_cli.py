@@ -165,6 +165,11 @@ def test_verbose_shows_each_attempt_and_no_secret(cancelkit_sandbox: Sandbox) ->
             "--order-id=0f8fad5b-d9cb-469f-a165-70867728950e",
             ("LIMITLESS_TOKEN_ID", "LIMITLESS_TOKEN_SECRET"),
         ),
+        (
+            "kalshi",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            ("KALSHI_API_KEY_ID", "KALSHI_PRIVATE_KEY"),
+        ),
     ],
 )
 def test_a_dry_run_needs_no_credentials(

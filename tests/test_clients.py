@@ -460,14 +460,18 @@ def test_polymarket_400_after_a_drop_stays_bad_request(make_pm: Callable[..., An
         call(make_pm(script).cancel_order, "ord-1", market_slug="m")
 
 
-@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
 def test_a_sync_clients_bulk_twin_is_built_by_its_constructor_on_the_same_key(
     cancelkit_sandbox: Any, venue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The twin a sync client's kill switch runs on signs with the very key object the
     sync client decoded (and learns the same clock): the secret is decoded once."""
     box = cancelkit_sandbox
-    client = box.polymarket_client() if venue == "polymarket" else box.limitless_client()
+    client = {
+        "polymarket": box.polymarket_client,
+        "limitless": box.limitless_client,
+        "kalshi": box.kalshi_client,
+    }[venue]()
     built: list[object] = []
     twin_class = type(client)._twin_class
     init = twin_class.__init__

@@ -29,6 +29,8 @@ def slow_box() -> Iterator[Sandbox]:
 def _client_and_targets(box: Sandbox, venue: str) -> tuple[Any, list[Any]]:
     if venue == "polymarket":
         return box.polymarket_client(), [box.seed_polymarket(f"close-{i}").id for i in range(3)]
+    if venue == "kalshi":
+        return box.kalshi_client(), [box.seed_kalshi().id for _ in range(3)]
     targets = [CancelByOrderId(order_id=box.seed_limitless().id) for _ in range(3)]  # type: ignore[arg-type]
     return box.limitless_client(paced=False), targets
 
@@ -40,7 +42,7 @@ def _running(client: Any) -> bool:
     return loop is not None and (waiting is None or bool(waiting))
 
 
-@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
 def test_close_from_another_thread_ends_the_running_bulk_call(
     slow_box: Sandbox, venue: str
 ) -> None:
@@ -77,7 +79,7 @@ def test_close_from_another_thread_ends_the_running_bulk_call(
         client.cancel_orders(targets, deadline=5)
 
 
-@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
 def test_close_from_a_signal_handler_during_the_bulk_call_returns_at_once(
     slow_box: Sandbox, venue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

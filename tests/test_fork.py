@@ -103,7 +103,8 @@ def box() -> Iterator[Sandbox]:
 def relay(box: Sandbox, request: pytest.FixtureRequest) -> Iterator[Relay]:
     spec = getattr(request.node, "callspec", None)
     venue = spec.params.get("venue", "polymarket") if spec is not None else "polymarket"
-    relaying = Relay(box.polymarket_url if venue == "polymarket" else box.limitless_url)
+    urls = {"polymarket": box.polymarket_url, "limitless": box.limitless_url}
+    relaying = Relay(urls.get(venue, box.kalshi_url))
     yield relaying
     relaying.stop()
 
@@ -124,6 +125,8 @@ _SCRIPT = textwrap.dedent(
         return cancelkit.CancelByOrderId(order_id=order) if venue == "limitless" else order
 
     def kwargs():
+        if venue == "kalshi":  # its base URL's path is signed: the relay keeps it
+            return {"base_url": url + "/trade-api/v2"}
         return {"base_url": url, **({"paced": False} if venue == "limitless" else {})}
 
     names = {
@@ -131,6 +134,8 @@ _SCRIPT = textwrap.dedent(
         ("limitless", "async"): "AsyncLimitlessClient",
         ("polymarket", "sync"): "PolymarketUSClient",
         ("polymarket", "async"): "AsyncPolymarketUSClient",
+        ("kalshi", "sync"): "KalshiClient",
+        ("kalshi", "async"): "AsyncKalshiClient",
     }
     cls = getattr(cancelkit, names[venue, flavour])
     client = cls(key, secret, **kwargs())
@@ -196,6 +201,8 @@ def _run(
     c = box.credentials
     if venue == "polymarket":
         key, secret = c.polymarket_key_id, c.polymarket_secret_key
+    elif venue == "kalshi":
+        key, secret = c.kalshi_key("ed25519")  # the PEM, on the child's command line
     else:
         key, secret = c.limitless_token_id, c.limitless_secret
     done = subprocess.run(
@@ -214,9 +221,11 @@ def _run(
 
 
 def _ids(box: Sandbox, venue: str, names: list[str]) -> dict[str, str]:
-    """An open order per name: Polymarket ids as named, Limitless fresh UUIDs."""
+    """An open order per name: Polymarket ids as named, Limitless and Kalshi fresh UUIDs."""
     if venue == "polymarket":
         return {name: box.seed_polymarket(f"fork-{name}").id for name in names}
+    if venue == "kalshi":
+        return {name: box.seed_kalshi().id for name in names}
     return {name: box.seed_limitless().id for name in names}
 
 
@@ -227,7 +236,7 @@ def _assert_apart(relay: Relay, parent: list[str], child: list[str]) -> None:
     assert not mine & theirs, relay.paths()
 
 
-@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 def test_a_forked_child_cancels_on_connections_of_its_own(
     tmp_path: Path, box: Sandbox, relay: Relay, venue: str, flavour: str

@@ -26,6 +26,7 @@ from cancelkit.kalshi._auth import KalshiAuth
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, x25519
+from helpers import secret_pem
 
 KEY_ID = "a952bcbe-ec3b-4b5b-b8f9-11dae589608c"
 PROD = "https://external-api.kalshi.com/trade-api/v2"
@@ -40,7 +41,8 @@ def pem(key: Any, form: serialization.PrivateFormat = PKCS8, password: bytes | N
         if password
         else serialization.NoEncryption()
     )
-    return key.private_bytes(PEM, form, encryption).decode("ascii")  # type: ignore[no-any-return]
+    # Registered with the secret scan: no test may show any line of it.
+    return secret_pem(key.private_bytes(PEM, form, encryption).decode("ascii"))
 
 
 @pytest.fixture(scope="module")

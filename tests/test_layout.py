@@ -13,14 +13,15 @@ from pathlib import Path
 import cancelkit
 import pytest
 import unasync  # scripts/: each venue's sync client, generated from its async one
-from cancelkit.kalshi._client import AsyncKalshiClient, KalshiClient
 
 PACKAGE = Path(cancelkit.__file__).parent
-VENUES = ("polymarket", "limitless")  # registered: cancelkit._VENUES, the CLI, the sandbox
+# Registered: cancelkit._VENUES, the CLI, the sandbox. Every check below holds for
+# any number of venues: a new one is added here, and nowhere else in this file.
+VENUES = ("polymarket", "limitless", "kalshi")
 # Venue packages being built, not yet registered (no CLI, sandbox or _VENUES entry):
 # the import rules hold for them already; the registry and public-face checks do not
 # ask for them until they move to VENUES.
-UNREGISTERED = ("kalshi",)
+UNREGISTERED: tuple[str, ...] = ()
 EVERY_VENUE = (*VENUES, *UNREGISTERED)
 # The core: every top-level private module (the CLI, the sandbox and the generated
 # clients are packages of their own).
@@ -91,7 +92,7 @@ def test_the_cli_imports_no_venue() -> None:
             assert not _touches(names, f"cancelkit.{venue}"), path
 
 
-# The sandbox command and the demo run both exchanges' sandboxes by design.
+# The sandbox command and the demo run every exchange's sandbox by design.
 _BOTH_VENUES = {"__init__.py", "_sandbox.py", "_demo.py"}
 
 
@@ -145,7 +146,7 @@ def test_a_command_loads_only_the_venue_it_acts_on(venue: str) -> None:
     code = (
         "import os, sys\n"
         "for k in list(os.environ):\n"
-        "    if k.startswith(('POLYMARKET_', 'LIMITLESS_')): del os.environ[k]\n"
+        "    if k.startswith(('POLYMARKET_', 'LIMITLESS_', 'KALSHI_')): del os.environ[k]\n"
         "from cancelkit._cli import main\n"
         "try:\n"
         f"    main(['orders', {venue!r}, '--market', 'm'])\n"
@@ -247,6 +248,7 @@ def test_the_new_homes_and_the_other_public_names_do_not_warn() -> None:
         "import cancelkit\n"
         "from cancelkit.polymarket import Order, OrderState, PolymarketUSClient\n"
         "from cancelkit.limitless import CancelByOrderId, LimitlessClient, UserOrderDto\n"
+        "from cancelkit.kalshi import KalshiClient, Order, OrderStatus\n"
         "from cancelkit import *\n"
         "print(sorted(n for n in cancelkit.__all__ if getattr(cancelkit, n) is None))\n"
     )
@@ -257,7 +259,7 @@ def test_the_new_homes_and_the_other_public_names_do_not_warn() -> None:
 _TWINS = [
     (cancelkit.PolymarketUSClient, cancelkit.AsyncPolymarketUSClient),
     (cancelkit.LimitlessClient, cancelkit.AsyncLimitlessClient),
-    (KalshiClient, AsyncKalshiClient),  # not yet registered: from its package
+    (cancelkit.KalshiClient, cancelkit.AsyncKalshiClient),
 ]
 # Async-only or sync-only by nature: context managers, the async alias of close(),
 # and the private order stream (an async iterator of events).

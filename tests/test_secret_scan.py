@@ -19,6 +19,11 @@ HELPERS = (Path(__file__).parent / "helpers.py").read_text()
         "print(cancelkit.PolymarketAuth(PM_KEY_ID, PM_SECRET_32).sign('1', 'POST', '/p'))",
         "print(cancelkit.LimitlessAuth('tok', LM_SECRET).sign('1', 'POST', '/p', b''))",
         "import cancelkit.sandbox as s; print(s.Sandbox().credentials.limitless_other_secret)",
+        # A Kalshi private key: whole, in a repr, one line of it in an error, its signature.
+        "print(KALSHI_PEM)",
+        "logging.getLogger('x').debug('key %r', KALSHI_PEM)",
+        "raise_and_swallow(cancelkit.BadRequest(KALSHI_PEM.splitlines()[1]))",
+        "print(cancelkit.KalshiAuth('key-1', KALSHI_PEM).sign('1', 'GET', '/trade-api/v2'))",
     ],
 )
 def test_a_leak_fails_the_test_that_leaked(pytester: pytest.Pytester, leak: str) -> None:
@@ -28,7 +33,7 @@ def test_a_leak_fails_the_test_that_leaked(pytester: pytest.Pytester, leak: str)
         f"""
         import logging
         import cancelkit
-        from helpers import PM_KEY_ID, PM_SECRET_32, LM_SECRET
+        from helpers import PM_KEY_ID, PM_SECRET_32, LM_SECRET, KALSHI_PEM
 
         def raise_and_swallow(error):
             try:

@@ -10,6 +10,7 @@ import asyncio
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,16 +23,18 @@ from typing import Any
 import httpx
 import pytest
 from cancelkit import (
+    AsyncKalshiClient,
     AsyncLimitlessClient,
     AsyncPolymarketUSClient,
     CancelByOrderId,
     Control,
+    KalshiClient,
     LimitlessClient,
     NetworkError,
     PolymarketUSClient,
 )
 from cancelkit._bulk import GRACE
-from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, fast_retry
+from helpers import KALSHI_PEM, LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, fast_retry
 
 pytestmark = pytest.mark.faults
 CANCELKIT = [sys.executable, "-m", "cancelkit"]
@@ -127,8 +130,12 @@ def _client(venue: str, flavour: str, url: str, **kwargs: Any) -> Any:
         ("polymarket", "async"): (AsyncPolymarketUSClient, PM_KEY_ID, PM_SECRET_32),
         ("limitless", "sync"): (LimitlessClient, LM_TOKEN_ID, LM_SECRET),
         ("limitless", "async"): (AsyncLimitlessClient, LM_TOKEN_ID, LM_SECRET),
+        ("kalshi", "sync"): (KalshiClient, "kalshi-key-1", KALSHI_PEM),
+        ("kalshi", "async"): (AsyncKalshiClient, "kalshi-key-1", KALSHI_PEM),
     }
     cls, key, secret = classes[venue, flavour]
+    if venue == "kalshi":
+        url += "/trade-api/v2"
     return cls(key, secret, base_url=url, retry=fast_retry(0), **kwargs)
 
 
@@ -136,8 +143,10 @@ def _call(client: Any, venue: str, what: str) -> Any:
     if what == "cancel_order":
         if venue == "polymarket":
             return client.cancel_order("pm-1")
+        if venue == "kalshi":
+            return client.cancel_order(ORDER)
         return client.cancel_order(order_id=ORDER)
-    if venue == "polymarket":
+    if venue in ("polymarket", "kalshi"):
         return client.open_orders()
     return client.open_orders("btc-100k")
 
@@ -162,7 +171,7 @@ def _timed(venue: str, flavour: str, what: str, url: str, **kwargs: Any) -> floa
 
 
 @pytest.mark.parametrize("what", ["cancel_order", "open_orders"])
-@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
 def test_timeout_bounds_a_whole_attempt_on_the_default_route(
     drip: DripServer, venue: str, flavour: str, what: str
 ) -> None:
@@ -171,7 +180,7 @@ def test_timeout_bounds_a_whole_attempt_on_the_default_route(
     assert drip.requests  # it was the answer that was slow, not the connect
 
 
-@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
 def test_timeout_bounds_a_whole_attempt_through_a_given_httpx_transport(
     drip: DripServer, venue: str, flavour: str
 ) -> None:
@@ -180,7 +189,7 @@ def test_timeout_bounds_a_whole_attempt_through_a_given_httpx_transport(
     assert took < 6
 
 
-@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
 def test_an_httpx_timeout_bounds_the_attempt_by_its_parts(
     drip: DripServer, venue: str, flavour: str
 ) -> None:
@@ -206,7 +215,13 @@ def test_the_cli_route_bounds_a_whole_attempt(drip: DripServer) -> None:
 
 @pytest.mark.parametrize(
     ("venue", "call"),
-    [("polymarket", "cancel_orders"), ("polymarket", "cancel_all"), ("limitless", "cancel_orders")],
+    [
+        ("polymarket", "cancel_orders"),
+        ("polymarket", "cancel_all"),
+        ("limitless", "cancel_orders"),
+        ("kalshi", "cancel_orders"),
+        ("kalshi", "cancel_all"),
+    ],
 )
 def test_a_kill_switch_on_the_default_route_ends_by_its_deadline_and_grace(
     drip: DripServer, venue: str, flavour: str, call: str
@@ -215,6 +230,8 @@ def test_a_kill_switch_on_the_default_route_ends_by_its_deadline_and_grace(
     client = _client(venue, flavour, drip.url)
     if venue == "limitless":
         targets: list[Any] = [CancelByOrderId(order_id=i) for i in LM_IDS]
+    elif venue == "kalshi":
+        targets = LM_IDS  # Kalshi's order ids are UUIDs too
     else:
         targets = PM_IDS
     method = getattr(client, call)
@@ -286,6 +303,9 @@ def _env(server: DripServer, journal_dir: Path) -> dict[str, str]:
         "LIMITLESS_TOKEN_ID": LM_TOKEN_ID,
         "LIMITLESS_TOKEN_SECRET": LM_SECRET,
         "LIMITLESS_API_URL": server.url,
+        "KALSHI_API_KEY_ID": "kalshi-key-1",
+        "KALSHI_PRIVATE_KEY": KALSHI_PEM,
+        "KALSHI_API_URL": server.url + "/trade-api/v2",
     }
 
 
@@ -349,8 +369,20 @@ LM_IDS = [
         ["polymarket", "--all", "--market", "btc-100k"],
         ["limitless", *[a for i in LM_IDS for a in ("--order-id", i)]],
         ["limitless", "--all", "--market", "btc-100k"],
+        ["kalshi", *LM_IDS],  # Kalshi's order ids are UUIDs too
+        ["kalshi", "--all"],
+        ["kalshi", "--all", "--market", "KXBTC-26DEC31-T100000"],
     ],
-    ids=["pm-ids", "pm-all", "pm-all-market", "lm-ids", "lm-all-market"],
+    ids=[
+        "pm-ids",
+        "pm-all",
+        "pm-all-market",
+        "lm-ids",
+        "lm-all-market",
+        "ks-ids",
+        "ks-all",
+        "ks-all-market",
+    ],
 )
 def test_a_slow_exchange_never_holds_a_run_past_its_deadline_and_grace(
     drip: DripServer, tmp_path: Path, args: list[str]
@@ -362,22 +394,33 @@ def test_a_slow_exchange_never_holds_a_run_past_its_deadline_and_grace(
     assert result.returncode not in (0, 2), result.stderr  # nothing was confirmed
     printed = _records(result.stdout)
     assert all(not r["ok"] for r in printed)
-    summary = result.stderr.splitlines()[-1]
-    assert "order(s)" in summary, result.stderr  # the summary was written
+    # The summary was written (a "stopped early" line may follow it).
+    found = [x for x in result.stderr.splitlines() if re.match(r"cancelkit: \d+ order\(s\)", x)]
+    assert found, result.stderr
+    summary = found[-1]
     # The unconfirmed are reported as such: nothing was cancelled, as far as anyone knows.
     assert "cancelled" not in summary
     assert any(word in summary for word in ("not sent", "unknown")), summary
     if "--all" not in args:
         # Every order given has its outcome, on stdout and in the journal.
-        given = {f"order:{i}" for i in LM_IDS} if args[0] == "limitless" else set(PM_IDS)
+        given = {
+            "limitless": {f"order:{i}" for i in LM_IDS},
+            "kalshi": set(LM_IDS),
+            "polymarket": set(PM_IDS),
+        }[args[0]]
         assert {r["order"] for r in printed} == given
         assert set(_outcomes(journal)) == given
 
 
 @pytest.mark.parametrize(
     "args",
-    [["polymarket", *PM_IDS], ["polymarket", "--all", "--market", "btc-100k"]],
-    ids=["pm-ids", "pm-all-market"],
+    [
+        ["polymarket", *PM_IDS],
+        ["polymarket", "--all", "--market", "btc-100k"],
+        ["kalshi", *LM_IDS],
+        ["kalshi", "--all"],
+    ],
+    ids=["pm-ids", "pm-all-market", "ks-ids", "ks-all"],
 )
 def test_one_sigterm_ends_a_run_on_a_slow_exchange_within_the_grace(
     drip: DripServer, tmp_path: Path, args: list[str]
@@ -392,10 +435,14 @@ def test_one_sigterm_ends_a_run_on_a_slow_exchange_within_the_grace(
     summary = [line for line in result.stderr.splitlines() if "order(s)" in line]
     assert summary, result.stderr  # the summary was written
     assert any(word in summary[-1] for word in ("not sent", "unknown")), summary
-    if "--all" not in args:
+    if "--all" not in args and args[0] == "polymarket":
         # No listing answered: nothing was sent, every order is said to be so.
         assert {r["order"] for r in printed} == set(PM_IDS)
         assert _outcomes(journal) == dict.fromkeys(PM_IDS, "not_sent")
+    elif "--all" not in args:
+        # Kalshi sends its batch first: sent, and no answer came before the signal.
+        assert {r["order"] for r in printed} == set(LM_IDS)
+        assert _outcomes(journal) == dict.fromkeys(LM_IDS, "unknown")
 
 
 def _open(order_id: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""cancelkit: signed, validated, typed order cancels for Polymarket US and Limitless.
+"""cancelkit: signed, validated, typed order cancels for Polymarket US, Limitless and
+Kalshi.
 
 >>> from cancelkit import PolymarketUSClient
 >>> with PolymarketUSClient.from_env() as pm:          # doctest: +SKIP
@@ -47,6 +48,11 @@ _VENUES: dict[str, dict[str, str]] = {
         "CancelTarget": ".limitless",
         "CancelByOrderId": ".limitless",
         "CancelByClientOrderId": ".limitless",
+    },
+    "kalshi": {
+        "KalshiClient": ".kalshi",
+        "AsyncKalshiClient": ".kalshi",
+        "KalshiAuth": ".kalshi",
     },
 }
 
@@ -137,6 +143,9 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._exceptions import UnexpectedResponse as UnexpectedResponse
     from ._exceptions import WrongEndpoint as WrongEndpoint
     from ._retry import RetryPolicy as RetryPolicy
+    from .kalshi import AsyncKalshiClient as AsyncKalshiClient
+    from .kalshi import KalshiAuth as KalshiAuth
+    from .kalshi import KalshiClient as KalshiClient
     from .limitless import AsyncLimitlessClient as AsyncLimitlessClient
     from .limitless import CancelByClientOrderId as CancelByClientOrderId
     from .limitless import CancelByOrderId as CancelByOrderId

@@ -40,7 +40,8 @@ class _Venues(click.Group):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cancelkit")
 def main() -> None:
-    """Cancel orders on Polymarket US and Limitless Exchange, or run the local sandbox."""
+    """Cancel orders on Polymarket US, Limitless Exchange and Kalshi, or run the local
+    sandbox."""
 
 
 main.add_command(runs)
@@ -277,7 +278,7 @@ def orders() -> None:
 
 @main.command()
 def demo() -> None:
-    """Start the sandbox in-process and run cancels on both venues through the clients."""
+    """Start the sandbox in-process and run cancels on every venue through the clients."""
     _sandbox_module()
     from ._demo import run
 

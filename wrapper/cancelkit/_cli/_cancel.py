@@ -71,8 +71,9 @@ class Line:
     header: bool = False  # a journal's first line: the run and its origin, no order
 
 
-def read_lines(source: str) -> list[Line]:
-    """The id lines of FILE or ``-`` (stdin).
+def read_lines(source: str, listed: _inputs.Listed = _inputs.LISTED) -> list[Line]:
+    """The id lines of FILE or ``-`` (stdin); ``listed``: how the venue's listing
+    shows an order, so that its ``--json`` lines are read by their id.
 
     The format: one id per line, UTF-8 with or without a BOM, LF or CRLF; blank
     lines and ``#`` comments (a whole line, or after whitespace) are skipped. A
@@ -116,7 +117,7 @@ def read_lines(source: str) -> list[Line]:
                 f" {exc.start + 1}); nothing was sent"
             ) from None
         if text.lstrip().startswith("{"):
-            lines.append(_record(label, text, plans))
+            lines.append(_record(label, text, plans, listed))
             continue
         comment = _COMMENT.search(text)
         value = (text[: comment.start()] if comment else text).strip()
@@ -175,9 +176,9 @@ def _torn(raw: bytes) -> bool:
     return False
 
 
-def _record(label: str, text: str, plans: Plans) -> Line:
+def _record(label: str, text: str, plans: Plans, shape: _inputs.Listed) -> Line:
     record = _inputs.json_line(label, text)
-    listed = _inputs.listed_order_id(record)
+    listed = _inputs.listed_order_id(record, shape)
     if listed is not None:  # a line of `cancelkit orders <venue> --json`
         return Line(label, listed)
     try:

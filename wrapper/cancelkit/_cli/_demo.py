@@ -1,4 +1,5 @@
-"""``cancelkit demo``: the main job, end to end, on the embedded sandbox."""
+"""``cancelkit demo``: the main job, end to end, on the embedded sandbox: cancels on
+every venue (Polymarket US, Limitless, Kalshi with both kinds of key)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def _squeeze(lines: list[str]) -> list[str]:
     return [f"{line}  x{counts[line]}" if counts[line] > 1 else line for line in counts]
 
 
+def _reduced(answer: Any) -> str:
+    return str(getattr(answer, "reduced_by", "-"))
+
+
+def _on_book(book: Any) -> int:
+    """How many of one venue's orders are still on its book."""
+    return sum(1 for o in list(book.orders.values()) if o.on_book())
+
+
 def run() -> int:
     """Run the demo; 0 when every step ended as expected."""
     from ..sandbox import Sandbox
@@ -53,7 +63,15 @@ def run() -> int:
             box.seed_polymarket(f"pm-kill-{i:03d}", market_slug=f"m-{i % 3}").id for i in range(60)
         ]
         box.seed_polymarket("pm-filled-1", status="filled")
-        console.print(f"Sandbox: Polymarket US {box.polymarket_url}, Limitless {box.limitless_url}")
+        ks_one = box.seed_kalshi(ticker="KXBTC-26DEC31-T100000")
+        ks_rsa = box.seed_kalshi(ticker="KXBTC-26DEC31-T100000")
+        ks_kill = [box.seed_kalshi(ticker=f"KXDEMO-{i % 3}").id for i in range(60)]
+        ks_filled = box.seed_kalshi(status="executed").id
+        ks_all = [box.seed_kalshi(subaccount=i % 4).id for i in range(8)]
+        console.print(
+            f"Sandbox: Polymarket US {box.polymarket_url}, Limitless {box.limitless_url},"
+            f" Kalshi {box.kalshi_url}"
+        )
 
         def step(
             asked: str, action: Callable[[], Any], recorded: Callable[[], str], expect: str
@@ -66,7 +84,12 @@ def run() -> int:
             sent = "\n".join(_squeeze(wire.lines)) or "nothing (0 requests)"
             rows.append((asked, sent, recorded(), outcome, outcome.startswith(expect)))
 
-        with box.polymarket_client() as pm, box.limitless_client() as lm:
+        with (
+            box.polymarket_client() as pm,
+            box.limitless_client() as lm,
+            box.kalshi_client() as ks,
+            box.kalshi_client(key="rsa") as ks_pss,
+        ):
             step(
                 f"Polymarket: cancel {pm_order.id} in {pm_order.market_slug}",
                 lambda: pm.cancel_order(pm_order.id, market_slug=pm_order.market_slug),
@@ -106,7 +129,7 @@ def run() -> int:
                 kill_switch,
                 lambda: (
                     f"{box.polymarket.stats.requests - before_pm} requests;"
-                    f" {len(box.open_orders())} orders still open"
+                    f" {_on_book(box.polymarket)} orders still open"
                 ),
                 "ok: 61 of 61 not open",
             )
@@ -123,6 +146,52 @@ def run() -> int:
                 lambda: pm.cancel_order("pm-ord-404"),
                 lambda: "no such order; book unchanged",
                 "OrderNotFound",
+            )
+            step(
+                f"Kalshi: cancel {ks_one.id[:8]}... (V2, Ed25519 key)",
+                lambda: f"reduced by {_reduced(ks.cancel_order(ks_one.id))}",
+                lambda: f"{ks_one.id[:8]}...: {ks_one.status}",
+                "ok",
+            )
+            step(
+                f"Kalshi: cancel {ks_rsa.id[:8]}... (V2, RSA-PSS key)",
+                lambda: f"reduced by {_reduced(ks_pss.cancel_order(ks_rsa.id))}",
+                lambda: f"{ks_rsa.id[:8]}...: {ks_rsa.status}",
+                "ok",
+            )
+
+            def kalshi_kill() -> str:
+                results = ks.cancel_orders([*ks_kill, ks_filled])  # Basic: 50 per batch
+                counts = Counter(r.status for r in results)
+                shown = ", ".join(f"{n} {status}" for status, n in counts.items())
+                return f"{sum(r.ok for r in results)} of {len(results)} not open ({shown})"
+
+            step(
+                f"Kalshi kill switch: {len(ks_kill)} resting orders in 3 markets + 1 executed",
+                kalshi_kill,
+                lambda: (
+                    f"{_on_book(box.kalshi)} Kalshi orders still resting (the"
+                    f" {len(ks_all)} for the cancel-all next)"
+                ),
+                "ok: 61 of 61 not open",
+            )
+
+            def kalshi_all() -> str:
+                results = ks.cancel_all()  # every subaccount: none given
+                return f"{sum(r.ok for r in results)} of {len(results)} left the listing"
+
+            step(
+                f"Kalshi cancel-all: {len(ks_all)} resting orders in subaccounts 0-3",
+                kalshi_all,
+                lambda: f"{_on_book(box.kalshi)} Kalshi orders still resting",
+                f"ok: {len(ks_all)} of {len(ks_all)}",
+            )
+            before_ks = len(box.requests)
+            step(
+                "Kalshi: cancel id '../portfolio/events/orders' (bad input)",
+                lambda: ks.cancel_order("../portfolio/events/orders"),
+                lambda: f"{len(box.requests) - before_ks} requests received",
+                "InvalidRequest",
             )
     logger.removeHandler(wire)
     table = Table(title="cancelkit demo", show_lines=True)

@@ -25,13 +25,23 @@ def json_line(label: str, text: str) -> Any:
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
 
 
-def listed_order_id(record: Any) -> str | None:
+Listed = tuple[str, str]
+"""How a venue's listing (``cancelkit orders <venue> --json``) shows an order: the
+key of its id, and a key every listed order has and no cancelkit record does. The
+venue's ``_cli`` says which (``gather(..., listed=...)``)."""
+
+LISTED: Listed = ("id", "marketSlug")
+"""The shape most venues' listings share (an ``id`` and a ``marketSlug``)."""
+
+
+def listed_order_id(record: Any, listed: Listed = LISTED) -> str | None:
     """The id of a line of ``cancelkit orders <venue> --json`` (an order as the
-    listing shows it: an ``id`` and a ``marketSlug``, as both venues' are), so that
-    a listing can be reviewed and then cancelled."""
-    if not isinstance(record, dict) or "marketSlug" not in record:
+    listing shows it: ``listed``), so that a listing can be reviewed and then
+    cancelled."""
+    id_key, marker = listed
+    if not isinstance(record, dict) or marker not in record:
         return None
-    order_id = record.get("id")
+    order_id = record.get(id_key)
     return order_id if isinstance(order_id, str) else None
 
 

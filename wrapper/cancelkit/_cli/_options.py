@@ -146,16 +146,20 @@ def gather(
     from_file: str | None,
     parse: Callable[[str], Any],
     foreign: Callable[[list[tuple[str, str]]], None],
+    listing: tuple[str, str] | None = None,
 ) -> Inputs:
     """Parsed orders from arguments and the file; a record's orders all come back
     (each as its latest record says), final ones marked to be checked again.
     ``foreign``: the venue's check that the inputs are not another venue's ids (a
-    usage error if they are), run on every input before any is parsed."""
+    usage error if they are), run on every input before any is parsed. ``listing``:
+    how the venue's listing shows an order (``_inputs.Listed``; by default an
+    ``id`` and a ``marketSlug``)."""
     from . import _cancel as cli
     from . import _inputs as given
 
     given.no_bare_dash(args)
-    lines = cli.read_lines(from_file) if from_file else []
+    shape = given.LISTED if listing is None else listing
+    lines = cli.read_lines(from_file, shape) if from_file else []
     origins = list({line.origin for line in lines if line.origin is not None})
     lines = cli.latest_records(lines)
     listed = [(line.label, line.text) for line in lines]

@@ -4,8 +4,7 @@ The public methods of both clients, written once: this is the async client, and
 ``_sync_client.py`` is generated from it by ``scripts/unasync.py`` (``make drift``
 checks it is current). How each side carries a call out (the sync client's calls
 on its async twin) is its base class's ``_call`` and ``_on_twin``, in
-``_client_base.py``. Not yet here (issue 32): the venue is not registered in
-``cancelkit._VENUES`` (no CLI, no sandbox yet).
+``_client_base.py``.
 """
 
 from __future__ import annotations
@@ -182,6 +181,7 @@ class AsyncKalshiClient(_AsyncKalshi):
         order_ids: Iterable[str],
         *,
         subaccount: int | None = None,
+        tickers: Iterable[str] | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
@@ -199,13 +199,23 @@ class AsyncKalshiClient(_AsyncKalshi):
         or no entry, is asked with one ``GetOrder``: ``not_open`` (canceled),
         ``filled`` (executed), ``not_found``, or ``failed`` (still resting). An
         invalid id is ``not_sent``; what was sent without an answer is ``unknown``.
+        With ``tickers`` (market tickers), only the orders listed resting in those
+        markets are sent; any other is asked with one ``GetOrder`` and, still
+        resting elsewhere, left alone (``not_sent``).
         Retries (429, 5xx, connection errors) go on until ``deadline`` seconds;
         ``control`` stops or aborts the run from elsewhere. The sync client runs it
         on its async twin, in the client's own loop thread.
         """
         return await self._on_twin(
             lambda twin: twin._kill_orders(
-                order_ids, subaccount, concurrency, deadline, missing_ok, on_result, control
+                order_ids,
+                subaccount,
+                concurrency,
+                deadline,
+                missing_ok,
+                on_result,
+                control,
+                tickers or (),
             )
         )
 

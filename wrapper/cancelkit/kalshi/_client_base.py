@@ -212,6 +212,15 @@ class _Kalshi(Venue):
         )
 
 
+def _tickers(tickers: Iterable[str] | str | None) -> list[str]:
+    """``cancel_orders``' markets, each checked (a lone string is one ticker, not
+    its letters)."""
+    if tickers is None:
+        return []
+    items = [tickers] if isinstance(tickers, str) else list(tickers)
+    return [check.ticker(t) for t in dict.fromkeys(items)]
+
+
 def _with_cursor(request: dict[str, Any], cursor: str) -> dict[str, Any]:
     return {**request, "params": {**request["params"], "cursor": cursor}}
 
@@ -286,10 +295,12 @@ class _AsyncKalshi(_Kalshi, AsyncHTTP):
         missing_ok: bool,
         on_result: Callable[[CancelResult[str]], None] | None,
         control: Control | None,
+        tickers: Iterable[str] | str = (),
     ) -> list[CancelResult[str]]:
         """``cancel_orders``: the kill switch by ids, on this client's buckets."""
         check_batch_settings(concurrency, None)
         account = None if subaccount is None else check.subaccount(subaccount)
+        markets = _tickers(tickers)
         targets = list(order_ids)
         run = control if control is not None else Control(deadline)
         reporter = Reporter(on_result, run)  # on_result raising stops the run
@@ -303,6 +314,7 @@ class _AsyncKalshi(_Kalshi, AsyncHTTP):
                 missing_ok=missing_ok,
                 on_result=reporter.sink,
                 control=run,
+                tickers=markets,
             )
         )
 
@@ -362,8 +374,10 @@ class _AsyncKalshi(_Kalshi, AsyncHTTP):
             raise _route_miss(exc, what) from None
         return parse_answer(response, BatchCancelOrdersV2Response.from_dict, what)
 
-    async def _list_resting(self, subaccount: int | None, deadline: float) -> list[Order]:
-        first = self._list_request(None, None, subaccount)
+    async def _list_resting(
+        self, subaccount: int | None, deadline: float, ticker: str | None = None
+    ) -> list[Order]:
+        first = self._list_request(ticker, None, subaccount)
         return await self._pages(first, self._buckets(), deadline)
 
     async def _lookup(self, order_id: str, deadline: float) -> Order:
@@ -412,9 +426,11 @@ class _KillWire:
         """One batch cancel, its tokens per order."""
         return await self._client._cancel_batch(order_ids, subaccount, deadline)
 
-    async def list_resting(self, subaccount: int | None, deadline: float) -> list[Order]:
-        """Every resting order, every page."""
-        return await self._client._list_resting(subaccount, deadline)
+    async def list_resting(
+        self, subaccount: int | None, deadline: float, *, ticker: str | None = None
+    ) -> list[Order]:
+        """Every resting order (in ``ticker``'s market, if given), every page."""
+        return await self._client._list_resting(subaccount, deadline, ticker)
 
     async def lookup(self, order_id: str, deadline: float) -> Order:
         """One GetOrder."""

@@ -59,8 +59,11 @@ class Wire(Protocol):
         """One ``BatchCancelOrdersV2`` of ``order_ids``, its tokens per order."""
         ...
 
-    async def list_resting(self, subaccount: int | None, deadline: float) -> list[Order]:
-        """Every resting order (of ``subaccount``, or all), every page."""
+    async def list_resting(
+        self, subaccount: int | None, deadline: float, *, ticker: str | None = None
+    ) -> list[Order]:
+        """Every resting order (of ``subaccount``, or all; in ``ticker``'s market, or
+        all), every page."""
         ...
 
     async def lookup(self, order_id: str, deadline: float) -> Order:
@@ -103,8 +106,14 @@ async def cancel_orders(
     missing_ok: bool,
     on_result: Callable[[CancelResult[str]], None] | None,
     control: Control,
+    tickers: Sequence[str] = (),
 ) -> list[CancelResult[str]]:
-    """Cancel every order of ``targets`` (ids); one result per target, in input order."""
+    """Cancel every order of ``targets`` (ids); one result per target, in input order.
+
+    With ``tickers``, only the targets listed resting in those markets are sent; each
+    other one is asked with one ``GetOrder``: resting elsewhere is ``not_sent`` (left
+    alone), ``canceled`` ``not_open``, ``executed`` ``filled``, unknown ``not_found``.
+    """
     ledger = Ledger(targets, missing_ok=missing_ok, on_result=on_result)
     todo: list[int] = []
     for index, target in enumerate(targets):
@@ -147,6 +156,12 @@ async def cancel_orders(
                     ledger.record(index, "not_sent", message=f"not sent: waiting at {why}")
 
     with running(control):
+        outside: list[int] = []
+        if tickers:
+            todo, outside = await _in_markets(
+                wire, targets, todo, tickers, subaccount, ledger, control
+            )
+            batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         await each(
             batches,
             one_batch,
@@ -154,8 +169,50 @@ async def cancel_orders(
             until=lambda: control.stopped or control.expired,
         )
         await _confirm(wire, targets, claimed, subaccount, ledger, control)
-        await _ask(wire, targets, to_ask, ledger, control)
+        await _ask(wire, targets, to_ask, ledger, control, subaccount=subaccount)
+        if outside:
+            note = f"not resting in --market {', '.join(tickers)}"
+            await _ask(
+                wire, targets, dict.fromkeys(outside, note), ledger, control, left_alone=True
+            )
     return ledger.finish(control)
+
+
+async def _in_markets(
+    wire: Wire,
+    targets: Sequence[str],
+    todo: list[int],
+    tickers: Sequence[str],
+    subaccount: int | None,
+    ledger: Ledger[str],
+    control: Control,
+) -> tuple[list[int], list[int]]:
+    """``todo`` split by one listing of each market: the targets resting there, and
+    the others. A listing that fails sends nothing (which orders are in the markets
+    is not known): every target is ``not_sent`` and the run stops."""
+    listed: set[str] = set()
+    for ticker in tickers:
+        try:
+            orders = await in_time(
+                control,
+                lambda market=ticker: wire.list_resting(  # type: ignore[misc]
+                    subaccount, control.ends_at, ticker=market
+                ),
+                "GET /portfolio/orders",
+            )
+        except (CancelKitError, DeadlinePassed) as exc:
+            control.stop(f"the listing of --market {ticker} failed: {exc}")
+            for index in todo:
+                ledger.record(
+                    index,
+                    "not_sent",
+                    message=f"not sent: the listing of market {ticker} failed ({exc})",
+                    error=exc if isinstance(exc, CancelKitError) else None,
+                )
+            return [], []
+        listed |= {o.order_id for o in orders}
+    inside = [index for index in todo if targets[index] in listed]
+    return inside, [index for index in todo if targets[index] not in listed]
 
 
 async def _confirm(
@@ -222,8 +279,13 @@ async def _ask(
     to_ask: dict[int, str],
     ledger: Ledger[str],
     control: Control,
+    *,
+    left_alone: bool = False,
+    subaccount: int | None = None,
 ) -> None:
-    """One ``GetOrder`` for each order the batch answer does not settle."""
+    """One ``GetOrder`` for each order the batch answer does not settle (with
+    ``left_alone``: each order that was not sent, being outside the markets asked
+    for; still resting, it is ``not_sent``)."""
 
     async def ask(index: int) -> None:
         note = to_ask[index]
@@ -249,8 +311,19 @@ async def _ask(
             ledger.record(index, "not_open", message=f"{note}; it is canceled", attempts=1)
         elif status == OrderStatus.EXECUTED:
             ledger.record(index, "filled", message=f"{note}; it is executed", attempts=1)
+        elif left_alone and status == OrderStatus.RESTING:
+            ledger.record(
+                index,
+                "not_sent",
+                message=f"{note}: resting in market {order.ticker}, left alone",
+                attempts=1,
+            )
         else:
             shown = getattr(status, "value", status)
+            where = order.subaccount_number
+            if isinstance(where, int) and where != (subaccount or 0):
+                # A cancel without a subaccount is the primary's: say where it rests.
+                shown += f" in subaccount {where} (the cancel was for subaccount {subaccount or 0})"
             ledger.record(
                 index, "failed", message=f"{note}; it is {shown}: may still be open", attempts=1
             )

@@ -175,6 +175,7 @@ class KalshiClient(_SyncKalshi):
         order_ids: Iterable[str],
         *,
         subaccount: int | None = None,
+        tickers: Iterable[str] | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         deadline: float = DEFAULT_DEADLINE,
         missing_ok: bool = False,
@@ -192,13 +193,23 @@ class KalshiClient(_SyncKalshi):
         or no entry, is asked with one ``GetOrder``: ``not_open`` (canceled),
         ``filled`` (executed), ``not_found``, or ``failed`` (still resting). An
         invalid id is ``not_sent``; what was sent without an answer is ``unknown``.
+        With ``tickers`` (market tickers), only the orders listed resting in those
+        markets are sent; any other is asked with one ``GetOrder`` and, still
+        resting elsewhere, left alone (``not_sent``).
         Retries (429, 5xx, connection errors) go on until ``deadline`` seconds;
         ``control`` stops or aborts the run from elsewhere. The sync client runs it
         on its async twin, in the client's own loop thread.
         """
         return self._on_twin(
             lambda twin: twin._kill_orders(
-                order_ids, subaccount, concurrency, deadline, missing_ok, on_result, control
+                order_ids,
+                subaccount,
+                concurrency,
+                deadline,
+                missing_ok,
+                on_result,
+                control,
+                tickers or (),
             )
         )
 

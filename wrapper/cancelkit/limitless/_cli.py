@@ -232,7 +232,11 @@ def describe(target: CancelTarget | str) -> str:
 def foreign_ids(items: list[tuple[str, str]]) -> None:
     """Refuse, with one message, inputs that are all bare ids and no UUIDs: a
     Polymarket list. If some inputs are Limitless ids, each bad one gets its own
-    message instead (from parsing)."""
+    message instead (from parsing).
+
+    Kalshi's order ids are bare UUIDs too, the very form of a Limitless order id: a
+    Kalshi list cannot be told apart, so it is not refused (an id unknown to this
+    token is reported not_found, never cancelled elsewhere)."""
     from .._cli._inputs import refuse_foreign
 
     hits = [

@@ -139,7 +139,11 @@ _LIMITLESS_FORM = re.compile(r"(?:order|client):")
 
 
 def foreign_ids(items: list[tuple[str, str]]) -> None:
-    """Refuse, with one message, any ``order:``/``client:`` id: the Limitless form."""
+    """Refuse, with one message, any ``order:``/``client:`` id: the Limitless form.
+
+    Kalshi's order ids are bare UUIDs, and Polymarket US does not document the form
+    of its own: a bare UUID could be either's, so it is not refused (one unknown to
+    this key is reported not_found, never cancelled elsewhere)."""
     from .._cli._inputs import refuse_foreign
 
     hits = [label for label, text in items if _LIMITLESS_FORM.match(text)]
