@@ -69,9 +69,13 @@ def demo_keys(box: Sandbox) -> tuple[DeskKey, DeskKey]:
     return pm, lm
 
 
-def seed(box: Sandbox, key: DeskKey, count: int, market: str = "m-one") -> list[str]:
+def seed(
+    box: Sandbox, key: DeskKey, count: int, market: str = "m-one", subaccount: int = 0
+) -> list[str]:
     if key.venue == "polymarket":
         return [box.seed_polymarket(f"{key.owner}-{i}", owner=key.owner).id for i in range(count)]
+    if key.venue == "kalshi":
+        return [box.seed_kalshi(owner=key.owner, subaccount=subaccount).id for _ in range(count)]
     return [box.seed_limitless(owner=int(key.owner), market_slug=market).id for _ in range(count)]
 
 
@@ -126,6 +130,102 @@ def test_three_accounts_on_two_venues_all_cancelled_exit_0(
     listed = [json.loads(line) for line in runs.stdout.splitlines()]
     assert sorted(r["run"] for r in listed) == sorted(s["run"] for s in summaries.values())
     assert all(r["counts"] == {"cancelled": 5} for r in listed)
+
+
+@pytest.fixture
+def desk3(cancelkit_sandbox: Sandbox, tmp_path: Path) -> tuple[DeskFile, dict[str, list[str]]]:
+    """Four accounts on three venues: two Polymarket keys, the Limitless token, and a
+    Kalshi key of its own with orders in two subaccounts."""
+    box = cancelkit_sandbox
+    pm_a, lm = demo_keys(box)
+    pm_b = box.add_account("polymarket")
+    kalshi = box.add_account("kalshi")
+    file = DeskFile(box, tmp_path)
+    file.add("pm-a", pm_a)
+    file.add("pm-b", pm_b)
+    file.add("lm", lm, markets='"m-one"')
+    file.add("ks", kalshi)
+    orders = {
+        "pm-a": seed(box, pm_a, 4),
+        "pm-b": seed(box, pm_b, 4),
+        "lm": seed(box, lm, 4),
+        "ks": seed(box, kalshi, 3) + seed(box, kalshi, 2, subaccount=7),
+    }
+    return file, orders
+
+
+def test_four_accounts_on_three_venues_all_cancelled_exit_0(
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk3
+    box = cancelkit_sandbox
+    done = file.run("cancel", "--everywhere", "--json", "--deadline", "20")
+    assert done.returncode == 0, done.stderr
+    assert open_ids(box) == set()
+    assert {getattr(box.kalshi.get(i), "subaccount", None) for i in orders["ks"]} == {0, 7}
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all("account" in r for r in records)
+    outcomes = [r for r in records if "summary" not in r]
+    for name, ids in orders.items():
+        mine = [r for r in outcomes if r["account"] == name]
+        assert sorted(r["order"] for r in mine) == sorted(ids), name
+        assert all(r["ok"] for r in mine), name
+    # Kalshi's cancel-all names no order: each is confirmed by its leaving the listing.
+    assert {r["status"] for r in outcomes if r["account"] == "ks"} == {"not_open"}
+    summaries = {r["account"]: r for r in records if r.get("summary")}
+    assert {n: (s["ok"], s["left"], s["venue"]) for n, s in summaries.items()} == {
+        "pm-a": (True, 0, "polymarket"),
+        "pm-b": (True, 0, "polymarket"),
+        "lm": (True, 0, "limitless"),
+        "ks": (True, 0, "kalshi"),
+    }
+    assert summaries["ks"]["counts"] == {"not_open": 5}
+    assert summaries["ks"]["covered"] is None  # every market, every subaccount
+    # The Kalshi account's requests are its key's, every one verified, none refused.
+    kalshi_requests = [r for r in box.requests if r.venue == "kalshi"]
+    assert kalshi_requests
+    assert all(r.verified and r.status < 400 for r in kalshi_requests)
+    assert "cancelkit: ks: 5 not open; nothing left open" in done.stderr
+    for secret in file.env.values():
+        assert secret not in done.stdout + done.stderr
+    runs = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listed = [json.loads(line) for line in runs.stdout.splitlines()]
+    assert sorted(r["run"] for r in listed) == sorted(s["run"] for s in summaries.values())
+
+
+def test_a_kalshi_account_with_a_subaccount_cancels_there_and_nowhere_else(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    rsa = box.add_account("kalshi", key="rsa")
+    pem = tmp_path / "ks.pem"
+    pem.write_text(rsa.secret)
+    pem.chmod(0o600)
+    path = tmp_path / "accounts.toml"
+    path.write_text(rsa.table("ks-7", secret_file=str(pem), tier="advanced", subaccount=7))
+    primary = seed(box, rsa, 2)
+    seventh = seed(box, rsa, 3, subaccount=7)
+    demo = box.seed_kalshi(subaccount=7).id  # another member's, in the same subaccount
+    (account,) = load_accounts(path, environ={})
+    assert (account.venue, account.tier, account.subaccount) == ("kalshi", "advanced", 7)
+    with Desk((account,)) as kalshi_desk:
+        assert kalshi_desk.prove() == {"ks-7": None}
+        listed = kalshi_desk.open_orders()["ks-7"]
+        assert not isinstance(listed, BaseException)
+        assert sorted(listed) == sorted(seventh)
+        (run,) = kalshi_desk.cancel_everywhere(deadline=20)
+    assert (run.ok, run.left, run.error) == (True, 0, None)
+    assert sorted(r.target for r in run.results) == sorted(seventh)
+    assert open_ids(box) == {*primary, demo}
+    deletes = [r for r in box.requests if r.method == "DELETE"]
+    assert deletes
+    assert all(("subaccount", "7") in r.query for r in deletes)
 
 
 def test_a_venue_down_does_not_hold_the_others_and_is_named(
@@ -228,6 +328,49 @@ def test_environment_accounts_everywhere(cancelkit_sandbox: Sandbox) -> None:
     assert done.returncode == 0, done.stderr
     assert "limitless: 2 cancelled; nothing left open; market(s) m-one, m-two" in done.stderr
     assert open_ids(box) == set()
+
+
+@pytest.mark.parametrize("pem_by", ["variable", "file"])
+def test_the_environment_kalshi_account_everywhere(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, pem_by: str
+) -> None:
+    box = cancelkit_sandbox
+    kalshi = box.add_account("kalshi")
+    ids = seed(box, kalshi, 2) + seed(box, kalshi, 2, subaccount=3)
+    demo = box.seed_kalshi().id  # the demo member's: another key's, left alone
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMARKET_", "LIMITLESS_"))}
+    env |= {**NO_HOME, **kalshi.env()}
+    if pem_by == "file":
+        pem = tmp_path / "kalshi.pem"
+        pem.write_text(env.pop("KALSHI_PRIVATE_KEY"))
+        pem.chmod(0o600)
+        env["KALSHI_PRIVATE_KEY_PATH"] = str(pem)
+    done = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {r["account"] for r in records} == {"kalshi"}  # the one venue whose variables are set
+    assert sorted(r["order"] for r in records if not r.get("summary")) == sorted(ids)
+    assert open_ids(box) == {demo}
+    assert kalshi.secret.splitlines()[1] not in done.stdout + done.stderr
+    if pem_by == "file":
+        pem.chmod(0o644)  # readable by others: refused, as ssh refuses such a key
+        box.clear_requests()
+        refused = subprocess.run(
+            [sys.executable, "-m", "cancelkit", "cancel", "--everywhere"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 2
+        assert f"secret_file {pem} has mode 0644" in refused.stderr
+        assert box.requests == []
 
 
 # -- the library ---------------------------------------------------------------------
