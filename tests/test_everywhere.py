@@ -400,31 +400,44 @@ def test_the_library_desk_proves_lists_and_cancels_per_account(
 
 
 def test_a_refused_key_is_its_account_error_not_the_desks(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, orders = desk
+    file, orders = desk3
     env = {**file.env, "SECRET_PM_B": file.env["SECRET_PM_A"]}  # pm-b signs with pm-a's secret
+    env["SECRET_KS"] = cancelkit_sandbox.credentials.kalshi_key()[1]  # ks: the demo key's PEM
     accounts = load_accounts(file.path, environ=env)
 
     async def main() -> None:
         async with AsyncDesk(accounts) as async_desk:
             proven = await async_desk.prove()
-            assert [n for n, e in proven.items() if e is not None] == ["pm-b"]
+            assert [n for n, e in proven.items() if e is not None] == ["pm-b", "ks"]
             runs = await async_desk.cancel_everywhere(deadline=10)
         by_name = {r.account.name: r for r in runs}
-        assert not by_name["pm-b"].ok
-        assert type(by_name["pm-b"].error).__name__ == "AuthenticationError"
+        for refused in ("pm-b", "ks"):  # the same failure, whichever venue's
+            run = by_name[refused]
+            assert (run.ok, run.left, type(run.error).__name__) == (
+                False,
+                None,
+                "AuthenticationError",
+            )
+        assert [r.status for r in by_name["ks"].results] == ["not_sent"]  # cancel-all unsent
         assert by_name["pm-a"].ok
         assert by_name["lm"].ok
 
     anyio.run(main)
-    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"] + orders["ks"])
+    file.env = env
+    done = file.run("cancel", "--everywhere", "--account", "ks")
+    assert done.returncode == 1
+    assert (
+        "cancelkit: ks: 1 not sent; left: unknown; every market; FAILED: Authentic" in done.stderr
+    )
 
 
 def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, _ = desk
+    file, _ = desk3
     cancelkit_sandbox.set_knobs(latency=10.0)  # every answer takes 10 s: the run is mid-flight
     with subprocess.Popen(
         [
@@ -443,7 +456,7 @@ def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
         text=True,
     ) as process:
         deadline = time.monotonic() + 30
-        while len(cancelkit_sandbox.requests) < 3 and time.monotonic() < deadline:
+        while len(cancelkit_sandbox.requests) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)  # every account's first request has arrived
         started = time.monotonic()
         process.send_signal(15)
@@ -452,11 +465,16 @@ def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
     # The 3 s grace (requests in flight aborted at half of it), not the 10 s answers.
     assert time.monotonic() - started < 8
     summaries = [r for r in map(json.loads, out.splitlines()) if r.get("summary")]
-    assert sorted(s["account"] for s in summaries) == ["lm", "pm-a", "pm-b"]
-    for summary in summaries:  # sent, no answer: unknown, never "nothing left"
+    assert sorted(s["account"] for s in summaries) == ["ks", "lm", "pm-a", "pm-b"]
+    for summary in summaries:  # never "nothing left"
         assert summary["ok"] is False
+        if summary["venue"] == "kalshi":  # its listing first: unanswered, nothing sent
+            assert summary["counts"] == {"not_sent": 1}
+            assert summary["left"] is None  # unknown, not a count
+            assert summary["error"]["type"] == "Unanswered"
+            continue
+        assert summary["left"] >= 1  # sent, no answer: unknown
         assert set(summary["counts"]) == {"unknown"}
-        assert summary["left"] >= 1
     assert "SIGTERM: sending nothing new" in err
 
 
