@@ -212,6 +212,18 @@ def test_a_kalshi_account_with_a_subaccount_cancels_there_and_nowhere_else(
     primary = seed(box, rsa, 2)
     seventh = seed(box, rsa, 3, subaccount=7)
     demo = box.seed_kalshi(subaccount=7).id  # another member's, in the same subaccount
+    dry = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--dry-run"],
+        env={**os.environ, **NO_HOME, "CANCELKIT_CONFIG": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout == f"would cancel every open order of ks-7 (kalshi, key {rsa.key_id})" + (
+        " in subaccount 7\n"
+    )
+    assert box.requests == []
     (account,) = load_accounts(path, environ={})
     assert (account.venue, account.tier, account.subaccount) == ("kalshi", "advanced", 7)
     with Desk((account,)) as kalshi_desk:
