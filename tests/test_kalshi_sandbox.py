@@ -24,7 +24,7 @@ from cancelkit import OrderNotFound
 from cancelkit.kalshi import _rates as rates
 from cancelkit.kalshi._auth import KalshiAuth
 from cancelkit.kalshi._client import KalshiClient
-from cancelkit.sandbox import Sandbox, _state
+from cancelkit.sandbox import Sandbox, _contract, _state
 from cancelkit.sandbox._kalshi import V2_HINT
 from helpers import fast_retry
 
@@ -333,6 +333,8 @@ def test_unknown_orders_are_404_and_another_members_are_unknown(
             assert answer.status_code == 404, (method, target)
             assert answer.json()["code"] == "not_found"
     assert box.kalshi.orders["theirs-1"].status == "open"
+    # GET on the legacy batch path is GetOrder of an order "batched": unknown.
+    assert send(box, "GET", "/portfolio/orders/batched").status_code == 404
 
 
 def test_cancel_all_is_204_with_no_body_and_clears_every_subaccount(
@@ -432,6 +434,34 @@ def test_the_tiers_write_bucket_answers_429_as_documented(
     frozen[0] += rates.COSTS[rates.CANCEL][1] / (write / 1.0)  # refilled: one cancel's cost
     assert send(box, "DELETE", f"/portfolio/events/orders/{ids[-1]}").status_code == 200
     assert box.kalshi.stats.rate_limited == 2
+
+
+def test_tokens_are_charged_as_a_request_arrives_not_after_its_validation(
+    cancelkit_sandbox: Sandbox, frozen: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page's first request in a process compiles its spec: the sandbox's own work
+    # must not move the moment the exchange counts the tokens.
+    box = cancelkit_sandbox
+    size = rates.batch_size("basic")
+    ids = [box.seed_kalshi().id for _ in range(2 * size)]
+    real = _contract.check
+    slow = [0.5]
+
+    def check(*args: Any) -> Any:
+        frozen[0] += slow.pop() if slow else 0.0  # the first check takes half a second
+        return real(*args)
+
+    monkeypatch.setattr(_contract, "check", check)
+
+    def batch(chosen: list[str]) -> httpx.Response:
+        body = httpx.Request("GET", "/", json={"orders": [{"order_id": i} for i in chosen]})
+        return send(box, "DELETE", "/portfolio/events/orders/batched", body.content)
+
+    start = frozen[0]
+    assert batch(ids[:size]).status_code == 200  # a full bucket's worth
+    frozen[0] = start + 1.0  # a whole refill after it arrived
+    assert batch(ids[size:]).status_code == 200
+    assert box.kalshi.stats.rate_limited == 0
 
 
 def test_a_higher_tier_holds_a_bigger_batch(
@@ -601,33 +631,6 @@ def test_the_kalshi_book_is_in_the_sandbox_views(cancelkit_sandbox: Sandbox) -> 
 # --- the kill switch end to end: every signature verified, the buckets enforced ------
 
 
-def test_the_kill_switch_against_the_sandbox(cancelkit_sandbox: Sandbox, kind: str) -> None:
-    box = cancelkit_sandbox
-    resting = [box.seed_kalshi().id for _ in range(120)]
-    done = box.seed_kalshi(status="canceled").id
-    filled = box.seed_kalshi(status="executed").id
-    ids = [*resting, done, filled, "gone-1", "bad/id", resting[0]]
-    results = use(box, kind, "ed25519", lambda c: c.cancel_orders(ids, deadline=30))
-    assert [r.target for r in results] == ids  # one result each, in input order
-    by_id = {r.target: r for r in results if r.duplicate_of is None}
-    assert {by_id[i].status for i in resting} == {"cancelled"}
-    assert (by_id[done].status, by_id[filled].status) == ("not_open", "filled")
-    assert (by_id["gone-1"].status, by_id["bad/id"].status) == ("not_found", "not_sent")
-    assert results[-1].duplicate_of == 0
-    assert resting_ids(box) == set()
-    # Batches the Basic Write bucket holds (50), every order in exactly one answered batch.
-    answered = [
-        [o["order_id"] for o in r.body["orders"]]
-        for r in box.requests
-        if r.path.endswith("/batched") and r.status == 200
-    ]
-    assert sorted(len(b) for b in answered) == [23, 50, 50]
-    sent = [i for b in answered for i in b]
-    assert len(sent) == len(set(sent)) == 123
-    assert "bad/id" not in sent
-    assert all(r.verified for r in box.requests)
-
-
 def test_an_order_answered_cancelled_but_still_listed_is_failed_not_cancelled(
     cancelkit_sandbox: Sandbox, kind: str
 ) -> None:
@@ -698,3 +701,17 @@ def test_the_sandbox_command_serves_kalshi_with_the_credentials_it_prints() -> N
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("offset", [-120.0, 600.0])
+def test_a_client_whose_clock_is_off_corrects_it_from_the_date_header(
+    cancelkit_sandbox: Sandbox, kind: str, offset: float
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=offset)  # the exchange's clock (and its Date) moved
+    order = box.seed_kalshi()
+    answer = use(box, kind, "ed25519", lambda c: c.cancel_order(order.id))
+    assert answer.order_id == order.id
+    statuses = [r.status for r in box.requests]
+    assert statuses == [401, 200]  # refused once, then re-signed by the corrected clock
+    assert box.kalshi.stats.auth_failures == statuses.count(401)

@@ -7,11 +7,14 @@ as the exchange has since June 2026 ("Please switch to the V2 endpoints").
 
 Every request is signed as Kalshi describes: ``timestamp (ms) + METHOD + path``
 (the full path, without the query), verified with the registered public key by
-its type (RSA-PSS with SHA-256, MGF1(SHA-256) and a 32-byte salt; or Ed25519);
-then validated against the verbatim pages in ``specs/kalshi/``; then charged to
-the key's Read or Write token bucket at the ``tier`` knob's figures (the table
-the clients pace themselves with, ``cancelkit.kalshi._rates``). Orders belong to
-a member and a subaccount (0 to 63); a key acts for its member's subaccounts.
+its type (RSA-PSS with SHA-256, MGF1(SHA-256) and a 32-byte salt; or Ed25519),
+with a timestamp within 30 s of the sandbox clock (Kalshi's pages state no
+window); then charged, as it arrives, to the key's Read or Write token bucket at
+the ``tier`` knob's figures (the table the clients pace themselves with,
+``cancelkit.kalshi._rates``); then validated against the verbatim pages in
+``specs/kalshi/``. Orders belong to a member and a subaccount (0 to 63); a key
+acts for its member's subaccounts. Kalshi has no pending-cancel state: an order
+whose cancel is pending (the ``cancel_delay`` knob) is listed ``resting``.
 """
 
 from __future__ import annotations
@@ -522,7 +525,8 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         (_CANCEL, {"DELETE": cancel}),
         (_CANCEL_ALL, {"DELETE": cancel_all}),
         (_ORDERS, {"GET": list_orders, "POST": legacy}),
-        (_LEGACY_BATCH, {"DELETE": legacy, "POST": legacy}),
+        # GET reads an order whose id is "batched" (none is): GetOrder answers it.
+        (_LEGACY_BATCH, {"DELETE": legacy, "POST": legacy, "GET": get_order}),
         (_ORDER, {"GET": get_order, "DELETE": legacy}),
         (_LEGACY_CHANGE, {"POST": legacy}),
         (_TRIGGER, {"PUT": trigger}),
