@@ -8,16 +8,19 @@ that stops being caught fails `make types`. Never run; only checked.
 from __future__ import annotations
 
 import cancelkit
-from cancelkit import CancelByClientOrderId, LimitlessClient, PolymarketUSClient
+from cancelkit import CancelByClientOrderId, KalshiClient, LimitlessClient, PolymarketUSClient
 from cancelkit import PolymarketUSClinet  # type: ignore[attr-defined]  # misspelt
 from cancelkit.limitless import Order  # type: ignore[attr-defined]  # Polymarket's, not here
 from cancelkit.polymarket import Ordr  # type: ignore[attr-defined]  # misspelt
+from cancelkit.kalshi import OrderState  # type: ignore[attr-defined]  # Polymarket's, not here
 from cancelkit.sandbox import Sandbox
 
 
 def misuse(box: Sandbox, lm: LimitlessClient) -> None:
     box.polymarket_client().cancel_ordr("x")  # type: ignore[attr-defined]
     PolymarketUSClient.from_env(timout=5)  # type: ignore[call-arg]
+    box.kalshi_client().cancel_orders(["x"], tier="basic")  # type: ignore[call-arg]  # a client's
+    KalshiClient.from_env(tier="gold")  # type: ignore[arg-type]  # not a published tier
     # Both Limitless ids at once:
     lm.cancel_order(order_id="0f8fad5b-d9cb-469f-a165-70867728950e", client_order_id="c")  # type: ignore[call-overload]
     results = lm.cancel_orders([CancelByClientOrderId(client_order_id="c")])

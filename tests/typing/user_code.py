@@ -14,12 +14,14 @@ from uuid import UUID
 import cancelkit
 import httpx
 from cancelkit import (
+    AsyncKalshiClient,
     AsyncLimitlessClient,
     AsyncPolymarketUSClient,
     CancelByClientOrderId,
     CancelByOrderId,
     CancelKitError,
     CancelResult,
+    KalshiClient,
     LimitlessClient,
     NetworkError,
     OrderNotFound,
@@ -27,6 +29,7 @@ from cancelkit import (
     Outcome,
     PolymarketUSClient,
     RateLimited,
+    kalshi,
 )
 from cancelkit.limitless import OrderStatus, UserOrderDto
 from cancelkit.polymarket import Order, OrderState
@@ -103,6 +106,26 @@ def limitless_one(lm: LimitlessClient) -> str:
     return message
 
 
+def kill_kalshi(order_ids: list[str]) -> list[str]:
+    """Kalshi: the key's tier paces every call; each venue's Order from its package."""
+    with KalshiClient.from_env(tier="advanced", timeout=5.0) as ks:
+        answer = ks.cancel_order(order_ids[0], subaccount=0, missing_ok=True)
+        assert_type(answer, kalshi.CancelOrderV2Response | None)
+        listed = ks.open_orders(ticker="KXBTC-26DEC31-T100000")
+        assert_type(listed, list[kalshi.Order])
+        resting = [o.order_id for o in listed if o.status == kalshi.OrderStatus.RESTING]
+        results = ks.cancel_orders([*order_ids, *resting], tickers=["KXBTC-26DEC31-T100000"])
+        assert_type(results, list[CancelResult[str]])
+        everything = ks.cancel_all(subaccount=None)  # every subaccount
+        assert_type(everything, list[CancelResult[str]])
+        return [r.target for r in results if not r.ok]
+
+
+async def async_kalshi(tier: kalshi.Tier) -> None:
+    async with AsyncKalshiClient.from_env(tier=tier, base_url=kalshi.DEMO_BASE_URL) as ks:
+        assert_type(await ks.get_order("3b23c1c7-f4ef-4f0d-8b9a-9e53c61f1a0d"), kalshi.Order)
+
+
 async def async_bot() -> None:
     async with AsyncPolymarketUSClient.from_env(trust_env=False) as pm:
         try:
@@ -127,6 +150,9 @@ def test_my_bot() -> None:
         assert_type(box.limitless_client(), LimitlessClient)
         assert_type(box.async_polymarket_client(), AsyncPolymarketUSClient)
         assert_type(box.async_limitless_client(), AsyncLimitlessClient)
+        box.seed_kalshi(ticker="KXBTC-26DEC31-T100000", subaccount=2)
+        assert_type(box.kalshi_client(key="rsa"), KalshiClient)
+        assert_type(box.async_kalshi_client(), AsyncKalshiClient)
 
 
 def kill_the_desk() -> bool:
