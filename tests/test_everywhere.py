@@ -181,10 +181,10 @@ def test_four_accounts_on_three_venues_all_cancelled_exit_0(
     }
     assert summaries["ks"]["counts"] == {"not_open": 5}
     assert summaries["ks"]["covered"] is None  # every market, every subaccount
-    # The Kalshi account's requests are its key's, every one verified, none refused.
+    # The Kalshi account's requests are signed by its key, every one verified.
     kalshi_requests = [r for r in box.requests if r.venue == "kalshi"]
     assert kalshi_requests
-    assert all(r.verified and r.status < 400 for r in kalshi_requests)
+    assert all(r.verified for r in kalshi_requests)
     assert "cancelkit: ks: 5 not open; nothing left open" in done.stderr
     for secret in file.env.values():
         assert secret not in done.stdout + done.stderr
@@ -450,7 +450,10 @@ def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
     desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
     file, _ = desk3
-    cancelkit_sandbox.set_knobs(latency=10.0)  # every answer takes 10 s: the run is mid-flight
+    box = cancelkit_sandbox
+    # Every answer takes 20 s: more than the client's 10 s timeout, so nothing is answered
+    # before the signal (which comes as soon as every account's first request is in).
+    box.set_knobs(latency=20.0)
     with subprocess.Popen(
         [
             sys.executable,
@@ -468,8 +471,12 @@ def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
         text=True,
     ) as process:
         deadline = time.monotonic() + 30
-        while len(cancelkit_sandbox.requests) < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)  # every account's first request has arrived
+        while time.monotonic() < deadline and (
+            box.polymarket.stats.requests < 2
+            or box.limitless.stats.requests < 1
+            or box.kalshi.stats.requests < 1
+        ):
+            time.sleep(0.05)  # every account's first request has arrived (counted on arrival)
         started = time.monotonic()
         process.send_signal(15)
         out, err = process.communicate(timeout=60)
