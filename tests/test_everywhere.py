@@ -534,32 +534,36 @@ def test_a_desk_works_in_a_forked_child(
 
 
 def test_an_unusable_secret_is_named_first_and_the_others_still_run(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, orders = desk
+    file, orders = desk3
     file.env["SECRET_PM_B"] = "bm90IGEga2V5"  # base64, but no Ed25519 key
+    file.env["SECRET_KS"] = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----"
     done = file.run("cancel", "--everywhere")
     assert done.returncode == 1
     lines = done.stderr.splitlines()
-    problem = next(
-        i for i, line in enumerate(lines) if "pm-b: cannot be used: InvalidRequest" in line
-    )
     first_report = next(i for i, line in enumerate(lines) if "cancelled; nothing left open" in line)
-    assert problem < first_report
-    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+    for name in ("pm-b", "ks"):
+        problem = next(
+            i for i, line in enumerate(lines) if f"{name}: cannot be used: InvalidRequest" in line
+        )
+        assert problem < first_report
+    assert "is a public key" in done.stderr  # the PEM's problem named, not its lines
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"] + orders["ks"])
     assert all(r.verified for r in cancelkit_sandbox.requests)  # nothing badly signed left
 
 
 def test_prove_and_open_orders_end_by_their_deadline(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, _ = desk
+    file, _ = desk3
     cancelkit_sandbox.set_knobs(latency=6.0)
     with Desk(load_accounts(file.path, environ=file.env)) as slow:
         started = time.monotonic()
         proven = slow.prove(deadline=0.5)
         listed = slow.open_orders(deadline=0.5)
         assert time.monotonic() - started < 5  # not the 6 s answers, twice
+    assert sorted(proven) == sorted(listed) == ["ks", "lm", "pm-a", "pm-b"]
     for outcome in (*proven.values(), *listed.values()):
         assert isinstance(outcome, TimeoutError)
         assert str(outcome) == "no answer within 0.5 s"
