@@ -59,6 +59,12 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     )
     sandbox_module.on_desk_key.append(lambda key: SECRETS.add(key.secret))
+    # A desk key's PEM (Kalshi's): each line of its body too, as the credentials' are.
+    sandbox_module.on_desk_key.append(
+        lambda key: PEM_SECRETS.update(
+            pem_secrets(key.secret) if _is_private_pem(key.secret) else ()
+        )
+    )
     # Every private key PEM a sandbox's credentials hold (Kalshi's), whatever its name.
     sandbox_module.on_credentials.append(
         lambda made: PEM_SECRETS.update(

@@ -264,6 +264,92 @@ def test_accounts_check_passes_when_every_key_is_accepted(
     assert all(line.endswith("  ok") for line in done.stdout.splitlines())
 
 
+def test_accounts_check_names_a_wrong_kalshi_key(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    good, other = box.add_account("kalshi"), box.add_account("kalshi", key="rsa")
+    path = write(
+        tmp_path,
+        good.table("ks-good", "KS_GOOD", subaccount=2)
+        + "\n"
+        + other.table("ks-wrong", "KS_WRONG", tier="advanced"),
+    )
+    env = {"KS_GOOD": good.secret, "KS_WRONG": good.secret}  # ks-wrong signs with another's PEM
+    done = cli("accounts", "--config", str(path), "--check", env=env)
+    assert done.returncode == 1
+    lines = dict(line.split("  ", 1) for line in done.stdout.splitlines())
+    assert lines["ks-good"].endswith("  ok")
+    assert "REFUSED: AuthenticationError" in lines["ks-wrong"]
+    assert "refused or not checked: ks-wrong" in done.stderr
+    assert sorted(r.verified for r in box.requests) == [False, True]  # one signed read each
+    for line in good.secret.splitlines()[1:-1]:
+        assert line not in done.stdout + done.stderr
+    right = cli("accounts", "--config", str(path), "--check", env={**env, "KS_WRONG": other.secret})
+    assert right.returncode == 0, right.stderr
+
+
+def test_a_kalshi_account_in_the_file_its_pem_a_file_only_its_user_reads(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    key = box.add_account("kalshi")
+    pem = tmp_path / "kalshi.pem"
+    pem.write_text(key.secret)
+    pem.chmod(0o600)
+    path = write(tmp_path, key.table("ks", secret_file="kalshi.pem", tier="premier", subaccount=5))
+    (account,) = load_accounts(path, environ=NO_HOME)
+    assert (account.venue, account.key_id, account.tier, account.subaccount) == (
+        "kalshi",
+        key.key_id,
+        "premier",
+        5,
+    )
+    assert account.secret == SecretRef(file=str(pem))  # relative to the file's directory
+    listed = cli("accounts", "--config", str(path), "--json", env={})
+    assert listed.returncode == 0, listed.stderr
+    (record,) = map(json.loads, listed.stdout.splitlines())
+    assert (record["tier"], record["subaccount"], record["secret"]) == ("premier", 5, f"file {pem}")
+    checked = cli("accounts", "--config", str(path), "--check", env={})
+    assert checked.returncode == 0, checked.stderr
+    assert [(r.path, r.verified) for r in box.requests] == [
+        ("/trade-api/v2/portfolio/orders/cancelkit-key-check", True)
+    ]
+    box.clear_requests()
+    pem.chmod(0o644)
+    refused = cli("accounts", "--config", str(path), "--check", env={})
+    assert refused.returncode == 2
+    assert f"accounts file {path} [ks]: secret_file {pem} has mode 0644" in refused.stderr
+    assert box.requests == []
+    for line in key.secret.splitlines()[1:-1]:
+        assert line not in listed.stdout + checked.stdout + refused.stderr
+
+
+def test_the_environment_kalshi_account_by_variable_or_by_file(tmp_path: Path) -> None:
+    pem = tmp_path / "k.pem"
+    pem.write_text("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n")
+    pem.chmod(0o600)
+    base = {**NO_HOME, "KALSHI_API_KEY_ID": "key-1", "KALSHI_API_URL": "http://127.0.0.1:1/v2"}
+    (by_var,) = load_accounts(environ={**base, "KALSHI_PRIVATE_KEY": "pem"})
+    assert (by_var.venue, by_var.key_id, by_var.secret.env) == (
+        "kalshi",
+        "key-1",
+        "KALSHI_PRIVATE_KEY",
+    )
+    assert by_var.base_url == "http://127.0.0.1:1/v2"
+    (by_file,) = load_accounts(environ={**base, "KALSHI_PRIVATE_KEY_PATH": str(pem)})
+    assert by_file.secret == SecretRef(file=str(pem))
+    with pytest.raises(AccountsError, match="both KALSHI_PRIVATE_KEY and KALSHI_PRIVATE_KEY_PATH"):
+        load_accounts(
+            environ={**base, "KALSHI_PRIVATE_KEY": "pem", "KALSHI_PRIVATE_KEY_PATH": str(pem)}
+        )
+    with pytest.raises(AccountsError, match="KALSHI_PRIVATE_KEY is not set"):
+        load_accounts(environ=base)
+    pem.chmod(0o644)
+    with pytest.raises(AccountsError, match=r"environment \(kalshi\): secret_file .* mode 0644"):
+        load_accounts(environ={**base, "KALSHI_PRIVATE_KEY_PATH": str(pem)})
+
+
 def test_accounts_with_a_bad_file_exits_2_before_any_request(
     cancelkit_sandbox: Sandbox, tmp_path: Path
 ) -> None:

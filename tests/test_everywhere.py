@@ -69,9 +69,13 @@ def demo_keys(box: Sandbox) -> tuple[DeskKey, DeskKey]:
     return pm, lm
 
 
-def seed(box: Sandbox, key: DeskKey, count: int, market: str = "m-one") -> list[str]:
+def seed(
+    box: Sandbox, key: DeskKey, count: int, market: str = "m-one", subaccount: int = 0
+) -> list[str]:
     if key.venue == "polymarket":
         return [box.seed_polymarket(f"{key.owner}-{i}", owner=key.owner).id for i in range(count)]
+    if key.venue == "kalshi":
+        return [box.seed_kalshi(owner=key.owner, subaccount=subaccount).id for _ in range(count)]
     return [box.seed_limitless(owner=int(key.owner), market_slug=market).id for _ in range(count)]
 
 
@@ -126,6 +130,114 @@ def test_three_accounts_on_two_venues_all_cancelled_exit_0(
     listed = [json.loads(line) for line in runs.stdout.splitlines()]
     assert sorted(r["run"] for r in listed) == sorted(s["run"] for s in summaries.values())
     assert all(r["counts"] == {"cancelled": 5} for r in listed)
+
+
+@pytest.fixture
+def desk3(cancelkit_sandbox: Sandbox, tmp_path: Path) -> tuple[DeskFile, dict[str, list[str]]]:
+    """Four accounts on three venues: two Polymarket keys, the Limitless token, and a
+    Kalshi key of its own with orders in two subaccounts."""
+    box = cancelkit_sandbox
+    pm_a, lm = demo_keys(box)
+    pm_b = box.add_account("polymarket")
+    kalshi = box.add_account("kalshi")
+    file = DeskFile(box, tmp_path)
+    file.add("pm-a", pm_a)
+    file.add("pm-b", pm_b)
+    file.add("lm", lm, markets='"m-one"')
+    file.add("ks", kalshi)
+    orders = {
+        "pm-a": seed(box, pm_a, 4),
+        "pm-b": seed(box, pm_b, 4),
+        "lm": seed(box, lm, 4),
+        "ks": seed(box, kalshi, 3) + seed(box, kalshi, 2, subaccount=7),
+    }
+    return file, orders
+
+
+def test_four_accounts_on_three_venues_all_cancelled_exit_0(
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk3
+    box = cancelkit_sandbox
+    done = file.run("cancel", "--everywhere", "--json", "--deadline", "20")
+    assert done.returncode == 0, done.stderr
+    assert open_ids(box) == set()
+    assert {getattr(box.kalshi.get(i), "subaccount", None) for i in orders["ks"]} == {0, 7}
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all("account" in r for r in records)
+    outcomes = [r for r in records if "summary" not in r]
+    for name, ids in orders.items():
+        mine = [r for r in outcomes if r["account"] == name]
+        assert sorted(r["order"] for r in mine) == sorted(ids), name
+        assert all(r["ok"] for r in mine), name
+    # Kalshi's cancel-all names no order: each is confirmed by its leaving the listing.
+    assert {r["status"] for r in outcomes if r["account"] == "ks"} == {"not_open"}
+    summaries = {r["account"]: r for r in records if r.get("summary")}
+    assert {n: (s["ok"], s["left"], s["venue"]) for n, s in summaries.items()} == {
+        "pm-a": (True, 0, "polymarket"),
+        "pm-b": (True, 0, "polymarket"),
+        "lm": (True, 0, "limitless"),
+        "ks": (True, 0, "kalshi"),
+    }
+    assert summaries["ks"]["counts"] == {"not_open": 5}
+    assert summaries["ks"]["covered"] is None  # every market, every subaccount
+    # The Kalshi account's requests are signed by its key, every one verified.
+    kalshi_requests = [r for r in box.requests if r.venue == "kalshi"]
+    assert kalshi_requests
+    assert all(r.verified for r in kalshi_requests)
+    assert "cancelkit: ks: 5 not open; nothing left open" in done.stderr
+    for secret in file.env.values():
+        assert secret not in done.stdout + done.stderr
+    runs = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listed = [json.loads(line) for line in runs.stdout.splitlines()]
+    assert sorted(r["run"] for r in listed) == sorted(s["run"] for s in summaries.values())
+
+
+def test_a_kalshi_account_with_a_subaccount_cancels_there_and_nowhere_else(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    rsa = box.add_account("kalshi", key="rsa")
+    pem = tmp_path / "ks.pem"
+    pem.write_text(rsa.secret)
+    pem.chmod(0o600)
+    path = tmp_path / "accounts.toml"
+    path.write_text(rsa.table("ks-7", secret_file=str(pem), tier="advanced", subaccount=7))
+    primary = seed(box, rsa, 2)
+    seventh = seed(box, rsa, 3, subaccount=7)
+    demo = box.seed_kalshi(subaccount=7).id  # another member's, in the same subaccount
+    dry = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--dry-run"],
+        env={**os.environ, **NO_HOME, "CANCELKIT_CONFIG": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout == f"would cancel every open order of ks-7 (kalshi, key {rsa.key_id})" + (
+        " in subaccount 7\n"
+    )
+    assert box.requests == []
+    (account,) = load_accounts(path, environ={})
+    assert (account.venue, account.tier, account.subaccount) == ("kalshi", "advanced", 7)
+    with Desk((account,)) as kalshi_desk:
+        assert kalshi_desk.prove() == {"ks-7": None}
+        listed = kalshi_desk.open_orders()["ks-7"]
+        assert not isinstance(listed, BaseException)
+        assert sorted(listed) == sorted(seventh)
+        (run,) = kalshi_desk.cancel_everywhere(deadline=20)
+    assert (run.ok, run.left, run.error) == (True, 0, None)
+    assert sorted(r.target for r in run.results) == sorted(seventh)
+    assert open_ids(box) == {*primary, demo}
+    deletes = [r for r in box.requests if r.method == "DELETE"]
+    assert deletes
+    assert all(("subaccount", "7") in r.query for r in deletes)
 
 
 def test_a_venue_down_does_not_hold_the_others_and_is_named(
@@ -230,6 +342,49 @@ def test_environment_accounts_everywhere(cancelkit_sandbox: Sandbox) -> None:
     assert open_ids(box) == set()
 
 
+@pytest.mark.parametrize("pem_by", ["variable", "file"])
+def test_the_environment_kalshi_account_everywhere(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, pem_by: str
+) -> None:
+    box = cancelkit_sandbox
+    kalshi = box.add_account("kalshi")
+    ids = seed(box, kalshi, 2) + seed(box, kalshi, 2, subaccount=3)
+    demo = box.seed_kalshi().id  # the demo member's: another key's, left alone
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMARKET_", "LIMITLESS_"))}
+    env |= {**NO_HOME, **kalshi.env()}
+    if pem_by == "file":
+        pem = tmp_path / "kalshi.pem"
+        pem.write_text(env.pop("KALSHI_PRIVATE_KEY"))
+        pem.chmod(0o600)
+        env["KALSHI_PRIVATE_KEY_PATH"] = str(pem)
+    done = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {r["account"] for r in records} == {"kalshi"}  # the one venue whose variables are set
+    assert sorted(r["order"] for r in records if not r.get("summary")) == sorted(ids)
+    assert open_ids(box) == {demo}
+    assert kalshi.secret.splitlines()[1] not in done.stdout + done.stderr
+    if pem_by == "file":
+        pem.chmod(0o644)  # readable by others: refused, as ssh refuses such a key
+        box.clear_requests()
+        refused = subprocess.run(
+            [sys.executable, "-m", "cancelkit", "cancel", "--everywhere"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 2
+        assert f"secret_file {pem} has mode 0644" in refused.stderr
+        assert box.requests == []
+
+
 # -- the library ---------------------------------------------------------------------
 
 
@@ -257,32 +412,48 @@ def test_the_library_desk_proves_lists_and_cancels_per_account(
 
 
 def test_a_refused_key_is_its_account_error_not_the_desks(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, orders = desk
+    file, orders = desk3
     env = {**file.env, "SECRET_PM_B": file.env["SECRET_PM_A"]}  # pm-b signs with pm-a's secret
+    env["SECRET_KS"] = cancelkit_sandbox.credentials.kalshi_key()[1]  # ks: the demo key's PEM
     accounts = load_accounts(file.path, environ=env)
 
     async def main() -> None:
         async with AsyncDesk(accounts) as async_desk:
             proven = await async_desk.prove()
-            assert [n for n, e in proven.items() if e is not None] == ["pm-b"]
+            assert [n for n, e in proven.items() if e is not None] == ["pm-b", "ks"]
             runs = await async_desk.cancel_everywhere(deadline=10)
         by_name = {r.account.name: r for r in runs}
-        assert not by_name["pm-b"].ok
-        assert type(by_name["pm-b"].error).__name__ == "AuthenticationError"
+        for refused in ("pm-b", "ks"):  # the same failure, whichever venue's
+            run = by_name[refused]
+            assert (run.ok, run.left, type(run.error).__name__) == (
+                False,
+                None,
+                "AuthenticationError",
+            )
+        assert [r.status for r in by_name["ks"].results] == ["not_sent"]  # cancel-all unsent
         assert by_name["pm-a"].ok
         assert by_name["lm"].ok
 
     anyio.run(main)
-    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"] + orders["ks"])
+    file.env = env
+    done = file.run("cancel", "--everywhere", "--account", "ks")
+    assert done.returncode == 1
+    assert (
+        "cancelkit: ks: 1 not sent; left: unknown; every market; FAILED: Authentic" in done.stderr
+    )
 
 
 def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, _ = desk
-    cancelkit_sandbox.set_knobs(latency=10.0)  # every answer takes 10 s: the run is mid-flight
+    file, _ = desk3
+    box = cancelkit_sandbox
+    # Every answer takes 20 s: more than the client's 10 s timeout, so nothing is answered
+    # before the signal (which comes as soon as every account's first request is in).
+    box.set_knobs(latency=20.0)
     with subprocess.Popen(
         [
             sys.executable,
@@ -300,8 +471,12 @@ def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
         text=True,
     ) as process:
         deadline = time.monotonic() + 30
-        while len(cancelkit_sandbox.requests) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)  # every account's first request has arrived
+        while time.monotonic() < deadline and (
+            box.polymarket.stats.requests < 2
+            or box.limitless.stats.requests < 1
+            or box.kalshi.stats.requests < 1
+        ):
+            time.sleep(0.05)  # every account's first request has arrived (counted on arrival)
         started = time.monotonic()
         process.send_signal(15)
         out, err = process.communicate(timeout=60)
@@ -309,11 +484,16 @@ def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
     # The 3 s grace (requests in flight aborted at half of it), not the 10 s answers.
     assert time.monotonic() - started < 8
     summaries = [r for r in map(json.loads, out.splitlines()) if r.get("summary")]
-    assert sorted(s["account"] for s in summaries) == ["lm", "pm-a", "pm-b"]
-    for summary in summaries:  # sent, no answer: unknown, never "nothing left"
+    assert sorted(s["account"] for s in summaries) == ["ks", "lm", "pm-a", "pm-b"]
+    for summary in summaries:  # never "nothing left"
         assert summary["ok"] is False
+        if summary["venue"] == "kalshi":  # its listing first: unanswered, nothing sent
+            assert summary["counts"] == {"not_sent": 1}
+            assert summary["left"] is None  # unknown, not a count
+            assert summary["error"]["type"] == "Unanswered"
+            continue
+        assert summary["left"] >= 1  # sent, no answer: unknown
         assert set(summary["counts"]) == {"unknown"}
-        assert summary["left"] >= 1
     assert "SIGTERM: sending nothing new" in err
 
 
@@ -321,24 +501,27 @@ FORKED = """
 import os, sys
 from cancelkit import Desk, load_accounts
 desk = Desk(load_accounts(sys.argv[1]))
-assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+every = {"pm-a": None, "pm-b": None, "lm": None, "ks": None}
+assert desk.prove() == every
 pid = os.fork()
 if pid == 0:
-    ok = desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
-    ok = ok and sorted(desk.open_orders()) == ["lm", "pm-a", "pm-b"]
+    ok = desk.prove() == every
+    listed = desk.open_orders()
+    sizes = {n: len(ids) if isinstance(ids, list) else ids for n, ids in listed.items()}
+    ok = ok and sizes == {"pm-a": 4, "pm-b": 4, "lm": 4, "ks": 5}
     desk.close()
     os._exit(0 if ok else 3)
 _, status = os.waitpid(pid, 0)
-assert desk.prove() == {"pm-a": None, "pm-b": None, "lm": None}
+assert desk.prove() == every
 desk.close()
 print("child", os.waitstatus_to_exitcode(status))
 """
 
 
 def test_a_desk_works_in_a_forked_child(
-    desk: tuple[DeskFile, dict[str, list[str]]], tmp_path: Path
+    desk3: tuple[DeskFile, dict[str, list[str]]], tmp_path: Path
 ) -> None:
-    file, _ = desk
+    file, _ = desk3
     done = subprocess.run(
         [sys.executable, "-c", FORKED, str(file.path)],
         env={**os.environ, **file.env},
@@ -351,32 +534,36 @@ def test_a_desk_works_in_a_forked_child(
 
 
 def test_an_unusable_secret_is_named_first_and_the_others_still_run(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, orders = desk
+    file, orders = desk3
     file.env["SECRET_PM_B"] = "bm90IGEga2V5"  # base64, but no Ed25519 key
+    file.env["SECRET_KS"] = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----"
     done = file.run("cancel", "--everywhere")
     assert done.returncode == 1
     lines = done.stderr.splitlines()
-    problem = next(
-        i for i, line in enumerate(lines) if "pm-b: cannot be used: InvalidRequest" in line
-    )
     first_report = next(i for i, line in enumerate(lines) if "cancelled; nothing left open" in line)
-    assert problem < first_report
-    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+    for name in ("pm-b", "ks"):
+        problem = next(
+            i for i, line in enumerate(lines) if f"{name}: cannot be used: InvalidRequest" in line
+        )
+        assert problem < first_report
+    assert "is a public key" in done.stderr  # the PEM's problem named, not its lines
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"] + orders["ks"])
     assert all(r.verified for r in cancelkit_sandbox.requests)  # nothing badly signed left
 
 
 def test_prove_and_open_orders_end_by_their_deadline(
-    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
 ) -> None:
-    file, _ = desk
+    file, _ = desk3
     cancelkit_sandbox.set_knobs(latency=6.0)
     with Desk(load_accounts(file.path, environ=file.env)) as slow:
         started = time.monotonic()
         proven = slow.prove(deadline=0.5)
         listed = slow.open_orders(deadline=0.5)
         assert time.monotonic() - started < 5  # not the 6 s answers, twice
+    assert sorted(proven) == sorted(listed) == ["ks", "lm", "pm-a", "pm-b"]
     for outcome in (*proven.values(), *listed.values()):
         assert isinstance(outcome, TimeoutError)
         assert str(outcome) == "no answer within 0.5 s"

@@ -24,6 +24,10 @@ HELPERS = (Path(__file__).parent / "helpers.py").read_text()
         "logging.getLogger('x').debug('key %r', KALSHI_PEM)",
         "raise_and_swallow(cancelkit.BadRequest(KALSHI_PEM.splitlines()[1]))",
         "print(cancelkit.KalshiAuth('key-1', KALSHI_PEM).sign('1', 'GET', '/trade-api/v2'))",
+        # A desk's Kalshi key (Sandbox.add_account), of either kind: one line of its PEM.
+        "import cancelkit.sandbox as s; print(s.Sandbox().add_account('kalshi').secret.split()[3])",
+        "from cancelkit.sandbox import Sandbox; print(Sandbox().add_account('kalshi', key='rsa')"
+        ".secret.splitlines()[3])",
     ],
 )
 def test_a_leak_fails_the_test_that_leaked(pytester: pytest.Pytester, leak: str) -> None:

@@ -31,3 +31,5 @@ def misuse(box: Sandbox, lm: LimitlessClient) -> None:
     box.set_knobs(validate="yes")  # type: ignore[arg-type]
     cancelkit.Desk(cancelkit.load_accounts(), timout=5)  # type: ignore[call-arg]  # misspelt
     cancelkit.load_accounts(environ={"A": 1})  # type: ignore[dict-item]  # not text
+    box.add_account("kalshi", key="dsa")  # type: ignore[arg-type]  # RSA or Ed25519 only
+    box.add_account("binance")  # type: ignore[arg-type]  # not a sandbox venue

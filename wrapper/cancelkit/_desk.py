@@ -248,7 +248,9 @@ class AsyncDesk:
             if isinstance(value, BaseException):
                 runs.append(AccountRun(account, (), None, _covered(account), value))
             else:
-                runs.append(AccountRun(account, value.results, value.left, value.covered, None))
+                runs.append(
+                    AccountRun(account, value.results, value.left, value.covered, value.error)
+                )
         return runs
 
 

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 @attrs.frozen
 class Killed:
     """What a whole-account kill returns: every result, how many orders it could not
-    confirm gone (None: unknown), and the markets covered (None: the whole account,
-    the venue's cancel-all reaches every market)."""
+    confirm gone (None: unknown), the markets covered (None: the whole account, the
+    venue's cancel-all reaches every market), and why the kill failed as a whole when
+    its venue reported that as a result rather than raising it (None otherwise)."""
 
     results: tuple[CancelResult[str], ...]
     left: int | None
     covered: tuple[str, ...] | None
+    error: BaseException | None = None
 
 
 class DeskHook(Protocol):

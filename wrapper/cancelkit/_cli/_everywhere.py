@@ -228,9 +228,12 @@ async def run_everywhere(
 
 
 def _scope(account: Account) -> str:
-    if account.markets:
-        return f" in market(s) {', '.join(account.markets)}"
-    return ""
+    """Where the account's kill reaches, when not everywhere: its markets, and the one
+    subaccount it acts in (a dry run and the banner say so: it bounds the cancel)."""
+    scope = f" in market(s) {', '.join(account.markets)}" if account.markets else ""
+    if account.subaccount is not None:
+        scope += f"{',' if scope else ' in'} subaccount {account.subaccount}"
+    return scope
 
 
 def _report(run: AccountRun, book: _Book) -> None:

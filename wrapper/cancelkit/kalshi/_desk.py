@@ -76,11 +76,21 @@ async def kill(
     on_result: Callable[[CancelResult[str]], None],
 ) -> Killed:
     """The exchange's cancel-all (the account's subaccount, or all of them), confirmed
-    by listing resting orders until none is left."""
+    by listing resting orders until none is left. When the first listing failed (a key
+    refused, the venue down), nothing was sent and nothing is known: the account's
+    run fails with that error and what is left is unknown, as on the other venues."""
     results = await client.cancel_all(
         subaccount=account.subaccount, on_result=on_result, control=control
     )
+    if len(results) == 1 and _unsent_run(results[0]):
+        return Killed(tuple(results), None, None, results[0].error)
     return Killed(tuple(results), sum(1 for r in results if not r.ok), None)
+
+
+def _unsent_run(result: CancelResult[str]) -> bool:
+    """The client's one result for a cancel-all never sent (no order id: an order's
+    id is never empty), carrying the first listing's error."""
+    return result.target == "" and result.status == "not_sent" and result.error is not None
 
 
 async def prove(client: AsyncKalshiClient, account: Account) -> None:

@@ -22,6 +22,7 @@ require()  # an ImportError that names the extra, not starlette
 import asyncio
 import base64
 import functools
+import json
 import os
 import secrets
 from collections.abc import Callable
@@ -265,6 +266,7 @@ class Sandbox:
         # The keys each app knows, kept here so that add_account() can add one.
         self._pm_keys, self._lm_tokens = {pm_key.key_id: pm_key}, {partner.token_id: partner}
         self._lm_tokens[other.token_id] = other
+        self._kalshi_keys = _kalshi_keys(c)
         self._servers = (
             BackgroundServer(
                 polymarket_app(self.polymarket, self._pm_keys, self._polymarket_stream),
@@ -276,7 +278,7 @@ class Sandbox:
                 host,
                 limitless_port,
             ),
-            BackgroundServer(kalshi_app(self.kalshi, _kalshi_keys(c)), host, kalshi_port),
+            BackgroundServer(kalshi_app(self.kalshi, self._kalshi_keys), host, kalshi_port),
         )
 
     @property
@@ -389,10 +391,12 @@ class Sandbox:
         subaccount: int = 0,
         status: str = "resting",
         client_order_id: str | None = None,
+        owner: str = MEMBER,
     ) -> Order:
         """Add a Kalshi order of the demo member (a fresh UUID unless ``order_id`` is
         given) in market ``ticker`` and ``subaccount`` (0, the primary, to 63):
-        ``resting`` unless ``status`` is ``canceled`` or ``executed``."""
+        ``resting`` unless ``status`` is ``canceled`` or ``executed``; another member's
+        if ``owner`` names one (``owner=key.owner`` for a key of :meth:`add_account`)."""
         if status not in KALSHI_STATUSES:
             raise ValueError(f"status must be one of {list(KALSHI_STATUSES)}, not {status!r}")
         if isinstance(subaccount, bool) or not isinstance(subaccount, int):
@@ -401,7 +405,7 @@ class Sandbox:
             raise ValueError(f"subaccount must be 0 (primary) to 63, not {subaccount}")
         order = Order(
             order_id or str(uuid4()),
-            MEMBER,
+            owner,
             client_order_id=client_order_id,
             market_slug=ticker,
             status=KALSHI_STATUSES[status],
@@ -522,21 +526,29 @@ class Sandbox:
 
     # -- a desk: more keys per venue (issue 33) ---------------------------------------
 
-    def add_account(self, venue: Literal["polymarket", "limitless"]) -> DeskKey:
+    def add_account(
+        self,
+        venue: Literal["polymarket", "limitless", "kalshi"],
+        *,
+        key: KalshiKeyType = "ed25519",
+    ) -> DeskKey:
         """Another key on ``venue``, acting for an account of its own: its orders are
         its own on the venue's book (seed them with ``owner=key.owner``), as a desk
-        with several keys per venue has. Sandbox-only credentials."""
-        n = len(self._pm_keys) + len(self._lm_tokens)
+        with several keys per venue has. Sandbox-only credentials. A Kalshi key is
+        ``key``'s kind (``ed25519``, or ``rsa``: 2048-bit, signing RSA-PSS), its secret
+        the private key's PKCS#8 PEM, its owner a member of its own."""
+        n = len(self._pm_keys) + len(self._lm_tokens) + len(self._kalshi_keys)
+        made: DeskKey
         if venue == "polymarket":
             private = Ed25519PrivateKey.generate()
             public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
             secret = base64.b64encode(private.private_bytes_raw() + public).decode()
-            key = DeskKey(venue, str(uuid4()), secret, f"pm-desk-{n}", self.polymarket_url)
-            self._pm_keys[key.key_id] = PolymarketKey(key.key_id, public, key.owner)
+            made = DeskKey(venue, str(uuid4()), secret, f"pm-desk-{n}", self.polymarket_url)
+            self._pm_keys[made.key_id] = PolymarketKey(made.key_id, public, made.owner)
         elif venue == "limitless":
             raw = os.urandom(32)
             token = LimitlessToken(f"sbx_{secrets.token_hex(8)}", raw, 3000 + n)
-            key = DeskKey(
+            made = DeskKey(
                 venue,
                 token.token_id,
                 base64.b64encode(raw).decode(),
@@ -544,11 +556,23 @@ class Sandbox:
                 self.limitless_url,
             )
             self._lm_tokens[token.token_id] = token
+        elif venue == "kalshi":
+            signer: Ed25519PrivateKey | rsa.RSAPrivateKey
+            if key == "ed25519":
+                signer = Ed25519PrivateKey.generate()
+            elif key == "rsa":
+                signer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            else:
+                raise ValueError(f"key must be 'rsa' or 'ed25519', not {key!r}")
+            pem = signer.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+            made = DeskKey(venue, str(uuid4()), pem, f"kalshi-desk-{n}", self.kalshi_url)
+            # Added to the dict the running app reads: the key works at once.
+            self._kalshi_keys[made.key_id] = KalshiKey(made.key_id, signer.public_key(), made.owner)
         else:
             raise ValueError(f"no such sandbox venue: {venue!r}")
         for hook in on_desk_key:
-            hook(key)
-        return key
+            hook(made)
+        return made
 
 
 @attrs.frozen
@@ -562,12 +586,50 @@ class DeskKey:
     owner: str
     base_url: str
 
-    def table(self, name: str, secret_env: str) -> str:
-        """This key's table in an accounts file, its secret named by ``secret_env``."""
-        return (
-            f'[{name}]\nvenue = "{self.venue}"\nkey_id = "{self.key_id}"\n'
-            f'base_url = "{self.base_url}"\nsecret_env = "{secret_env}"\n'
+    def table(
+        self,
+        name: str,
+        secret_env: str | None = None,
+        *,
+        secret_file: str | None = None,
+        **settings: str | int,
+    ) -> str:
+        """This key's table in an accounts file, its secret named by ``secret_env`` or
+        ``secret_file`` (one of them), with the venue's ``settings`` (``tier``,
+        ``subaccount``) if given."""
+        if (secret_env is None) == (secret_file is None):
+            raise ValueError("give one of secret_env and secret_file")
+        reference = (
+            ("secret_env", secret_env) if secret_file is None else ("secret_file", secret_file)
         )
+        lines = [
+            f"[{name}]",
+            *(
+                f"{setting} = {json.dumps(value)}"
+                for setting, value in (
+                    ("venue", self.venue),
+                    ("key_id", self.key_id),
+                    ("base_url", self.base_url),
+                    reference,
+                    *settings.items(),
+                )
+            ),
+        ]
+        return "\n".join(lines) + "\n"
+
+    def env(self) -> dict[str, str]:
+        """The venue's standard environment variables for this key (an account from
+        the environment, ``from_env``), the secret included."""
+        names = _ENV_NAMES[self.venue]
+        return dict(zip(names, (self.key_id, self.secret, self.base_url), strict=True))
+
+
+# The (key id, secret, base URL) variables each venue's ``from_env`` reads.
+_ENV_NAMES = {
+    "polymarket": ("POLYMARKET_KEY_ID", "POLYMARKET_SECRET_KEY", "POLYMARKET_API_URL"),
+    "limitless": ("LIMITLESS_TOKEN_ID", "LIMITLESS_TOKEN_SECRET", "LIMITLESS_API_URL"),
+    "kalshi": ("KALSHI_API_KEY_ID", "KALSHI_PRIVATE_KEY", "KALSHI_API_URL"),
+}
 
 
 # Called with every key add_account() makes (the test suite's secret scan).
