@@ -238,7 +238,10 @@ class AsyncKalshiClient(_AsyncKalshi):
         listed resting before the request: ``not_open`` once it leaves the listing
         (cancelled by this request, or filled just before: not asked), ``failed``
         if still listed at the deadline; any other order still resting at the end
-        is reported ``failed`` too (index -1).
+        is reported ``failed`` too (index -1). A first listing that fails or hangs
+        (5xx, network) holds the cancel-all back at most a quarter of the time left
+        (at least 2 s, at most half): it is then sent anyway, confirmed, and one
+        ``unknown`` result says which orders it cancelled cannot be named.
         """
         if subaccount is not None:
             check.subaccount(subaccount)  # refused here, before anything

@@ -17,6 +17,7 @@ waited for past the deadline (or the stop) and the grace (``_bulk.in_time``).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -32,6 +33,7 @@ from .._bulk import (
     flight,
     in_time,
     running,
+    stops_the_run,
 )
 from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.kalshi_api.constraints import FIXED_POINT_COUNT_PATTERN
@@ -47,6 +49,11 @@ from . import _validation as check
 
 _COUNT = re.compile(FIXED_POINT_COUNT_PATTERN)
 _RELIST = 0.2  # seconds between listings while a cancelled order is still listed
+# How long the listing before a cancel-all may take (retries included) before the
+# cancel-all goes without it: a quarter of the time left, at least 2 s, at most half
+# (the rest is the cancel's). A read must not hold a kill switch's cancel until its
+# deadline.
+_FIRST_LISTING, _FIRST_LISTING_SHARE = 2.0, 0.25
 _LOOKUPS = 4  # GetOrder lookups in flight at once
 
 
@@ -346,23 +353,33 @@ async def cancel_all(
     said every matching resting order was cancelled; whether it was cancelled by
     this request or filled just before is not asked, one ``GetOrder`` per order
     being 2 Read tokens each); one still listed at the deadline is ``failed``.
+
+    A first listing that fails (a 5xx or a network failure after its retries, the
+    rate limit) does not hold the cancel-all back: a failed read must not keep a
+    kill switch from cancelling. It is still sent and confirmed, and one ``unknown``
+    result says which orders it cancelled cannot be named. A failure every request
+    would meet (a refused key, a wrong endpoint, an undocumented answer) or the
+    run's end (deadline, stop, abort) sends nothing.
     """
     with running(control):
+        unlisted: CancelKitError | None = None
+        remaining = time_left(control)
+        budget = min(remaining / 2, max(_FIRST_LISTING, _FIRST_LISTING_SHARE * remaining))
         try:
             before = await in_time(
                 control,
-                lambda: wire.list_resting(subaccount, control.ends_at),
+                lambda: wire.list_resting(
+                    subaccount, min(control.ends_at, time.monotonic() + budget)
+                ),
                 "GET /portfolio/orders",
+                seconds=budget,
             )
-        except (CancelKitError, DeadlinePassed) as exc:
-            control.stop(f"the first listing failed: {exc}")
-            # Not an empty list: a caller's all(r.ok ...) would read it as done.
-            failed = CancelResult[str](
-                "", "not_sent", f"cancel-all not sent: the first listing failed ({exc})", exc
-            )
-            if on_result is not None:
-                on_result(failed)
-            return [failed]
+        except CancelKitError as exc:
+            if stops_the_run(exc, control) or control.stopped:
+                return _unsent(exc, control, on_result)
+            unlisted, before = exc, []
+        except DeadlinePassed as exc:
+            return _unsent(exc, control, on_result)
         targets = [o.order_id for o in before]
         ledger = Ledger(targets, missing_ok=False, on_result=on_result)
         for index, order_id in enumerate(targets):
@@ -374,15 +391,22 @@ async def cancel_all(
             except CancelKitError as exc:
                 for index in indices:
                     ledger.record_error(index, exc, control)
+                if unlisted is not None:
+                    return _unnamed(unlisted, "failed", f"cancel-all failed ({exc})", on_result)
                 return ledger.finish(control)
+        if unlisted is not None and not sent.sent:
+            return _unsent(unlisted, control, on_result)
         if not sent.sent or sent.cut:
             status: Outcome = "unknown" if sent.sent else "not_sent"
             for index in indices:
                 ledger.record(index, status, message="cancel-all: no answer before the run ended")
+            if unlisted is not None:
+                what = "cancel-all sent, no answer before the run ended"
+                return _unnamed(unlisted, "unknown", what, on_result)
             return ledger.finish(control)
         left = await _until_empty(wire, subaccount, targets, ledger, control)
     results = ledger.finish(control)
-    return results + [
+    results += [
         CancelResult(
             order.order_id,
             "failed",
@@ -391,6 +415,44 @@ async def cancel_all(
         for order in left
         if order.order_id not in set(targets)
     ]
+    if unlisted is not None:
+        results += _unnamed(unlisted, "unknown", "cancel-all answered 204", on_result)
+    return results
+
+
+def _unnamed(
+    unlisted: CancelKitError,
+    status: Outcome,
+    what: str,
+    on_result: Callable[[CancelResult[str]], None] | None,
+) -> list[CancelResult[str]]:
+    """The result of a cancel-all sent without its first listing: which orders it
+    reached cannot be named, so it is never ``ok``."""
+    result = CancelResult[str](
+        "",
+        status,
+        f"{what}; which orders it cancelled is unknown: the listing before it failed ({unlisted})",
+        unlisted,
+    )
+    if on_result is not None:
+        on_result(result)
+    return [result]
+
+
+def _unsent(
+    exc: CancelKitError | DeadlinePassed,
+    control: Control,
+    on_result: Callable[[CancelResult[str]], None] | None,
+) -> list[CancelResult[str]]:
+    """The run's one result when the cancel-all was never sent (not an empty list: a
+    caller's ``all(r.ok ...)`` would read that as done)."""
+    control.stop(f"the first listing failed: {exc}")
+    failed = CancelResult[str](
+        "", "not_sent", f"cancel-all not sent: the first listing failed ({exc})", exc
+    )
+    if on_result is not None:
+        on_result(failed)
+    return [failed]
 
 
 async def _until_empty(
