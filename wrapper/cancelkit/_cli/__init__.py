@@ -140,6 +140,11 @@ _NOT_LOOPBACK = (
 @click.option("--stream-heartbeat", default=5.0, help="Seconds between stream heartbeats.")
 @click.option("--stream-delay", default=0.0, help="Seconds each stream execution waits.")
 @click.option(
+    "--stream-snapshot-delay",
+    default=0.0,
+    help="Seconds a stream subscription takes to start (its snapshot, then executions).",
+)
+@click.option(
     "--stream-drop-every", type=click.IntRange(min=0), default=0, help="Drop every n-th execution."
 )
 @click.option(
