@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._exceptions import AuthenticationError
+from ._guard_state import utc_iso
 
 if TYPE_CHECKING:
     from .._account import Account
@@ -224,9 +225,7 @@ class Upkeep:
                     "venue": account.venue,
                     "key_id": account.key_id,
                     "key": self.keys.get(name, "unproven"),
-                    "key_proven": None
-                    if proven is None
-                    else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(proven)),
+                    "key_proven": None if proven is None else utc_iso(proven),
                     "open_orders": len(self.orders[name]) if name in self.orders else None,
                     "orders_from": self.orders_from.get(name),
                     "stream": self.streams.get(name),

@@ -145,7 +145,6 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             return EXIT_USAGE
         fire = _firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
         guard = Guard(fire, FiringRecord(directory), heartbeat_timeout=settings.heartbeat_timeout)
-        guard.details = upkeep.status()
         try:
             resumed = await guard.resume()
         except ValueError as exc:  # a record another user could have written
@@ -243,10 +242,12 @@ def _handler(guard: Guard, upkeep: Upkeep) -> Any:
             why = guard.arm()
             return {"ok": why is None, "error": why, "state": guard.state.value}
         if op == "status":
-            guard.details = upkeep.status()
-            status = guard.status()
-            status["last_report"] = guard.last_report
-            return {"ok": True, **status}
+            return {
+                "ok": True,
+                **guard.status(),
+                **upkeep.status(),
+                "last_report": guard.last_report,
+            }
         return {"ok": False, "error": f"unknown request {str(op)[:40]!r}"}
 
     return handle

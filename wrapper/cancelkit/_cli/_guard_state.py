@@ -64,13 +64,14 @@ class Firing:
     def as_dict(self) -> dict[str, Any]:
         return {
             "cause": self.cause,
-            "started": _stamp(self.started),
-            "ended": None if self.ended is None else _stamp(self.ended),
+            "started": utc_iso(self.started),
+            "ended": None if self.ended is None else utc_iso(self.ended),
             "status": self.status,
         }
 
 
-def _stamp(moment: float) -> str:
+def utc_iso(moment: float) -> str:
+    """``moment`` (``time.time()``) as the guard's status shows it: 2026-12-06T16:00:00Z."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
@@ -171,7 +172,6 @@ class Guard:
         self.last_report = ""
         self.current: asyncio.Task[Outcome] | None = None
         self._beat = asyncio.Event()  # set on every beat, arm and state change
-        self.details: dict[str, Any] = {}  # accounts, keys, venues: the upkeep's
 
     # -- heartbeats --------------------------------------------------------------------
 
@@ -276,7 +276,9 @@ class Guard:
         found = self.record.read()
         if found is None:
             return None
-        cause = f"finishing an unfinished firing (cause: {found.cause}, at {_stamp(found.started)})"
+        cause = (
+            f"finishing an unfinished firing (cause: {found.cause}, at {utc_iso(found.started)})"
+        )
         self.current = asyncio.ensure_future(self._firing(cause, resumed=True))
         return await asyncio.shield(self.current)
 
@@ -288,15 +290,15 @@ class Guard:
     # -- what `cancelkit status` shows ---------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """The guard's state as ``cancelkit status --json`` prints it."""
+        """The guard's own part of what ``cancelkit status --json`` prints (the
+        accounts' part is the upkeep's)."""
         beat = self.last_beat_wall
         return {
             "state": self.state.value,
             "pid": os.getpid(),
             "heartbeat_timeout": self.heartbeat_timeout,
-            "last_heartbeat": None if beat is None else _stamp(beat),
+            "last_heartbeat": None if beat is None else utc_iso(beat),
             "heartbeat_age": None if self.last_beat is None else self.clock() - self.last_beat,
             "heartbeats": self.beats,
             "last_run": None if self.last_run is None else self.last_run.as_dict(),
-            **self.details,
         }
