@@ -14,7 +14,6 @@ import enum
 import json
 import logging
 import os
-import stat
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import attrs
 
 from ._ownership import file_problem
+from ._registry import _open_record
 
 logger = logging.getLogger("cancelkit")
 
@@ -116,18 +116,15 @@ class FiringRecord:
     def read(self) -> Firing | None:
         """An unfinished firing's record, or None. A record another user could have
         written is refused (ValueError naming why), as is one that is not ours."""
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
-            fd = os.open(self.path, flags)
+            record = _open_record(self.path)  # no link followed, no FIFO waited on
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise ValueError(f"{self.path}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as record:
-            info = os.fstat(record.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ValueError(f"{self.path} is not a regular file")
-            problem = file_problem(info)
+            why = str(exc) if exc.strerror is None else f"{self.path}: {exc.strerror}"
+            raise ValueError(why) from None
+        with record:
+            problem = file_problem(os.fstat(record.fileno()))
             if problem is not None:
                 raise ValueError(f"{self.path} {problem}")
             data = record.read(MAX_RECORD)
