@@ -58,14 +58,16 @@ def place_problem(info: os.stat_result, what: str) -> str | None:
     return None
 
 
-def channel_problem(path: Path) -> str | None:
+def channel_problem(path: Path, *, must_exist: bool = False) -> str | None:
     """Why the socket at ``path`` and its directory may not be used, or None. A
-    missing socket is no problem here (there is simply no guard)."""
+    missing socket is no problem (there is simply no guard) unless ``must_exist``
+    (the guard asking of its own socket)."""
     directory = path.parent
+    removed = f"{path} was removed" if must_exist else None
     try:
         info = os.stat(directory)
     except FileNotFoundError:
-        return None  # no state directory yet: no guard either
+        return removed  # no state directory: no guard either
     except OSError as exc:
         return f"{directory}: {exc.strerror}"
     problem = place_problem(info, f"the directory {directory}")
@@ -74,7 +76,7 @@ def channel_problem(path: Path) -> str | None:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        return None
+        return removed
     except OSError as exc:
         return f"{path}: {exc.strerror}"
     if not stat.S_ISSOCK(info.st_mode):

@@ -110,9 +110,7 @@ class Server:
             uid = link.peer_uid(sock)
             if uid is not None and uid != os.getuid():
                 return f"refused: the guard serves only uid {os.getuid()}, not uid {uid}"
-        problem = link.channel_problem(self.path)
-        if problem is None and not self.path.exists():
-            problem = f"{self.path} was removed"
+        problem = link.channel_problem(self.path, must_exist=True)
         return None if problem is None else f"refused: {problem}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
