@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import _guard_link as link
-from ._ownership import directory_problem
 
 logger = logging.getLogger("cancelkit")
 
@@ -32,8 +31,9 @@ class ChannelError(Exception):
 
 def check_directory(directory: Path) -> None:
     """The state directory may carry the channel: this user's, no group or other
-    bits, and (as the run registry asks) no directory above it anyone else could
-    swap. :class:`ChannelError` naming the problem otherwise."""
+    bits. :class:`ChannelError` naming the problem otherwise. What is above it (no
+    directory anyone else could swap) is ``Registry.open``'s check, which the guard
+    opens the directory through first."""
     try:
         info = os.lstat(directory)
     except OSError as exc:
@@ -41,8 +41,6 @@ def check_directory(directory: Path) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise ChannelError(f"state directory {directory} is not a directory")
     problem = link.place_problem(info, f"the state directory {directory}")
-    if problem is None:
-        problem = directory_problem(directory)
     if problem is not None:
         raise ChannelError(f"refusing to start: {problem}")
 
