@@ -406,3 +406,20 @@ def test_the_guards_handler_refuses_an_unknown_request_and_states_its_timeout(
     unknown, beat = asyncio.run(main())
     assert unknown == {"ok": False, "error": "unknown request 'reboot'"}
     assert beat == {"ok": True, "error": None, "state": "armed", "heartbeat_timeout": 8.0}
+
+
+def test_a_trigger_while_the_guard_is_stopping_fires_nothing(tmp_path: Path) -> None:
+    # Stopping (SIGTERM) ends the process once the firing under way has ended: a
+    # firing begun after that would be cut off at exit with outcomes unwritten.
+    from cancelkit._cli._guard_run import _handler
+
+    async def main() -> dict[str, Any]:
+        guard = _guard(tmp_path, causes)
+        guard.arm()
+        guard.disarm()
+        return await _handler(guard, None)({"op": "trigger"})
+
+    causes: list[str] = []
+    answer = asyncio.run(main())
+    assert answer == {"ok": False, "error": "the guard is stopping: nothing fires now"}
+    assert causes == []

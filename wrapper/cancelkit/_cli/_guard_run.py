@@ -33,7 +33,7 @@ import attrs
 from .. import _guard_link as link
 from ._cancel import EXIT_OK, EXIT_USAGE
 from ._guard_server import ChannelError, Server, bind, check_directory, hold_lock
-from ._guard_state import FiringRecord, Guard, Outcome
+from ._guard_state import FiringRecord, Guard, Outcome, State
 
 if TYPE_CHECKING:
     from .._account import Account
@@ -117,7 +117,9 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
 
     def on_usr1() -> None:
         guard = holder.get("guard")
-        if guard is None:
+        if stopping.is_set():  # a firing begun now would be cut off at exit, half-written
+            _say("cancelkit guard: SIGUSR1 while stopping: ignored (nothing fires now)")
+        elif guard is None:
             pending.append("signal SIGUSR1")
         else:
             _background(guard.fire("signal SIGUSR1"))
@@ -236,6 +238,8 @@ def _handler(guard: Guard, upkeep: Upkeep) -> Any:
             base = {"state": guard.state.value, "heartbeat_timeout": guard.heartbeat_timeout}
             return {"ok": why is None, "error": why, **base}
         if op == "trigger":
+            if guard.state is State.DISARMED:  # stopping: a firing would be cut off at exit
+                return {"ok": False, "error": "the guard is stopping: nothing fires now"}
             outcome = await guard.fire("trigger (cancelkit trigger)")
             return {"ok": True, "status": outcome.status, "report": outcome.report}
         if op == "arm":
