@@ -70,6 +70,15 @@ class DeskHook(Protocol):
         ...
 
 
+def client_arguments(account: Account, options: AsyncOptions) -> tuple[str, AsyncOptions]:
+    """For a hook's ``client``: the account's key id, and ``options`` with its API root
+    where it names one."""
+    assert account.key_id is not None  # every account the file or environment gives has one
+    if account.base_url is not None:
+        options = {**options, "base_url": account.base_url}
+    return account.key_id, options
+
+
 def venues() -> tuple[str, ...]:
     """The registered venues (``cancelkit._VENUES``), in its order."""
     from . import _VENUES
