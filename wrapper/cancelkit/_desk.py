@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
 
@@ -381,6 +382,21 @@ class Desk:
                 make_control=make_control,
             )
         )
+
+
+@asynccontextmanager
+async def one_shot_desk(accounts: Iterable[Account]) -> AsyncIterator[AsyncDesk]:
+    """An open desk for one command's run: its clients built on httpx's own transport
+    (``_oneshot``: one run per process), closed when the block ends."""
+    from ._oneshot import one_shot
+
+    with one_shot():
+        desk = AsyncDesk(accounts)
+        await desk.__aenter__()
+    try:
+        yield desk
+    finally:
+        await desk.aclose()
 
 
 async def acancel_everywhere(
