@@ -7,7 +7,7 @@ The core names no venue: it loads a venue's hook by module path, for the venues 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
@@ -31,6 +31,13 @@ class Killed:
     left: int | None
     covered: tuple[str, ...] | None
     error: BaseException | None = None
+
+    @classmethod
+    def counted(
+        cls, results: Sequence[CancelResult[str]], covered: tuple[str, ...] | None = None
+    ) -> Killed:
+        """A kill whose run ended: what is left is every result not confirmed."""
+        return cls(tuple(results), sum(1 for r in results if not r.ok), covered)
 
 
 class DeskHook(Protocol):

@@ -82,7 +82,7 @@ async def kill(
     )
     if len(results) == 1 and _unsent_run(results[0]):
         return Killed(tuple(results), None, None, results[0].error)
-    return Killed(tuple(results), sum(1 for r in results if not r.ok), None)
+    return Killed.counted(results)
 
 
 def _unsent_run(result: CancelResult[str]) -> bool:

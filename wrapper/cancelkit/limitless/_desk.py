@@ -68,7 +68,7 @@ async def kill(
         results += await client.cancel_all(
             slug, account.subaccount, on_result=on_result, control=control
         )
-    return Killed(tuple(results), sum(1 for r in results if not r.ok), account.markets)
+    return Killed.counted(results, account.markets)
 
 
 async def prove(client: AsyncLimitlessClient, account: Account) -> None:

@@ -46,7 +46,7 @@ async def kill(
 ) -> Killed:
     """The exchange's cancel-all over every market, confirmed by the listing."""
     results = await client.cancel_all(on_result=on_result, control=control)
-    return Killed(tuple(results), sum(1 for r in results if not r.ok), None)
+    return Killed.counted(results)
 
 
 async def prove(client: AsyncPolymarketUSClient, account: Account) -> None:
