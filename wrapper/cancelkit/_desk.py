@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
 
@@ -100,6 +101,7 @@ class AsyncDesk:
             raise InvalidRequest("a desk needs at least one account")
         self._options = options
         self._clients: dict[str, Any] = {}
+        self._hooks: dict[str, DeskHook] = {}  # each open account's venue hook
         self._broken: dict[str, BaseException] = {}  # accounts whose client could not be built
 
     @property
@@ -124,6 +126,7 @@ class AsyncDesk:
                 hook = desk_hook(account.venue)
                 client = hook.client(account, account.secret.read(), dict(self._options))  # type: ignore[arg-type]
                 self._clients[account.name] = await client.__aenter__()
+                self._hooks[account.name] = hook
             except Exception as exc:  # that account's error; the others still open
                 self._broken[account.name] = exc
         return self
@@ -156,7 +159,8 @@ class AsyncDesk:
             raise InvalidRequest(
                 f"no account named {', '.join(unknown)} (accounts: {', '.join(sorted(known))})"
             )
-        return [a for a in self._accounts if a.name in set(names)]
+        wanted = set(names)
+        return [a for a in self._accounts if a.name in wanted]
 
     async def _each(
         self,
@@ -174,9 +178,9 @@ class AsyncDesk:
                 found[account.name] = broken
                 return
             try:
-                hook = desk_hook(account.venue)
+                hook, client = self._hooks[account.name], self._clients[account.name]
                 with anyio.move_on_after(seconds) as scope:
-                    found[account.name] = await work(hook, self._clients[account.name], account)
+                    found[account.name] = await work(hook, client, account)
                 if scope.cancelled_caught:
                     found[account.name] = TimeoutError(f"no answer within {seconds} s")
             except Exception as exc:  # this account's outcome, not the desk's
@@ -192,14 +196,14 @@ class AsyncDesk:
         first cancel does not pay for it; each account's error, or None. ``deadline``:
         seconds after which an account still waiting is a TimeoutError."""
         done = await self._each(list(self._accounts), lambda _, client, __: client.warm(), deadline)
-        return {n: v if isinstance(v, BaseException) else None for n, v in done.items()}
+        return _errors(done)
 
     async def prove(self, deadline: float | None = None) -> dict[str, BaseException | None]:
         """One cheap signed read per account: None where the venue accepted the key,
         else the error (an :class:`AuthenticationError` for a refused key; a
         TimeoutError for one still unanswered after ``deadline`` seconds)."""
         done = await self._each(list(self._accounts), lambda h, c, a: h.prove(c, a), deadline)
-        return {n: v if isinstance(v, BaseException) else None for n, v in done.items()}
+        return _errors(done)
 
     async def open_orders(
         self, deadline: float | None = None
@@ -252,6 +256,11 @@ class AsyncDesk:
                     AccountRun(account, value.results, value.left, value.covered, value.error)
                 )
         return runs
+
+
+def _errors(done: dict[str, Any]) -> dict[str, BaseException | None]:
+    """Each account's error, or None where its work returned."""
+    return {n: v if isinstance(v, BaseException) else None for n, v in done.items()}
 
 
 def _covered(account: Account) -> tuple[str, ...] | None:
@@ -373,6 +382,21 @@ class Desk:
                 make_control=make_control,
             )
         )
+
+
+@asynccontextmanager
+async def one_shot_desk(accounts: Iterable[Account]) -> AsyncIterator[AsyncDesk]:
+    """An open desk for one command's run: its clients built on httpx's own transport
+    (``_oneshot``: one run per process), closed when the block ends."""
+    from ._oneshot import one_shot
+
+    with one_shot():
+        desk = AsyncDesk(accounts)
+        await desk.__aenter__()
+    try:
+        yield desk
+    finally:
+        await desk.aclose()
 
 
 async def acancel_everywhere(

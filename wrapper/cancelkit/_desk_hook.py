@@ -7,7 +7,7 @@ The core names no venue: it loads a venue's hook by module path, for the venues 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import attrs
@@ -31,6 +31,13 @@ class Killed:
     left: int | None
     covered: tuple[str, ...] | None
     error: BaseException | None = None
+
+    @classmethod
+    def counted(
+        cls, results: Sequence[CancelResult[str]], covered: tuple[str, ...] | None = None
+    ) -> Killed:
+        """A kill whose run ended: what is left is every result not confirmed."""
+        return cls(tuple(results), sum(1 for r in results if not r.ok), covered)
 
 
 class DeskHook(Protocol):
@@ -68,6 +75,15 @@ class DeskHook(Protocol):
     async def open_orders(self, client: Any, account: Account) -> list[str]:
         """The ids of the account's open orders (in its markets, where it has them)."""
         ...
+
+
+def client_arguments(account: Account, options: AsyncOptions) -> tuple[str, AsyncOptions]:
+    """For a hook's ``client``: the account's key id, and ``options`` with its API root
+    where it names one."""
+    assert account.key_id is not None  # every account the file or environment gives has one
+    if account.base_url is not None:
+        options = {**options, "base_url": account.base_url}
+    return account.key_id, options
 
 
 def venues() -> tuple[str, ...]:

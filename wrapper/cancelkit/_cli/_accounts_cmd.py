@@ -91,16 +91,10 @@ def _line(account: Account, record: dict[str, Any]) -> str:
 def _prove(found: tuple[Account, ...]) -> dict[str, BaseException | None]:
     import anyio
 
-    from .._desk import AsyncDesk
-    from .._oneshot import one_shot
+    from .._desk import one_shot_desk
 
     async def main() -> dict[str, BaseException | None]:
-        with one_shot():  # one read per account: httpx's own transport
-            desk = AsyncDesk(found)
-            await desk.__aenter__()
-        try:
+        async with one_shot_desk(found) as desk:  # one read per account: httpx's own transport
             return await desk.prove(CHECK_SECONDS)
-        finally:
-            await desk.aclose()
 
     return anyio.run(main)

@@ -317,26 +317,20 @@ def _per_market(account: Account) -> bool:
 
 
 async def _main(accounts: list[Account], deadline: float, as_json_lines: bool) -> int:
-    from .._desk import AsyncDesk
-    from .._oneshot import one_shot
+    from .._desk import one_shot_desk
     from ._cancel import _watch_signals
 
     control = Control(deadline)
-    with one_shot():  # one run per process: httpx's own transport, no aiohttp import
-        desk = AsyncDesk(accounts)
-        await desk.__aenter__()
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(_watch_signals, control)
-            status = await run_everywhere(
-                desk,
-                deadline=deadline,
-                as_json=as_json_lines,
-                cause="command",
-                out=sys.stdout,
-                control=control,
-            )
-            group.cancel_scope.cancel()
-    finally:
-        await desk.aclose()
+    # The desk's clients on httpx's own transport (no aiohttp import), closed at the end.
+    async with one_shot_desk(accounts) as desk, anyio.create_task_group() as group:
+        group.start_soon(_watch_signals, control)
+        status = await run_everywhere(
+            desk,
+            deadline=deadline,
+            as_json=as_json_lines,
+            cause="command",
+            out=sys.stdout,
+            control=control,
+        )
+        group.cancel_scope.cancel()
     return status

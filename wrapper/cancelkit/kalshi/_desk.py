@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, cast
 
 from .._accounts import Account, SecretRef, env_account
-from .._desk_hook import Killed
+from .._desk_hook import Killed, client_arguments
 from .._exceptions import InvalidRequest, OrderNotFound
 
 if TYPE_CHECKING:
@@ -62,11 +62,9 @@ def client(account: Account, secret: str, options: AsyncOptions) -> AsyncKalshiC
     from . import _rates
     from ._client import AsyncKalshiClient
 
-    if account.base_url is not None:
-        options = {**options, "base_url": account.base_url}
-    assert account.key_id is not None
+    key_id, options = client_arguments(account, options)
     tier = cast("Tier", account.tier) if account.tier is not None else _rates.DEFAULT_TIER
-    return AsyncKalshiClient(account.key_id, secret, tier=tier, **options)
+    return AsyncKalshiClient(key_id, secret, tier=tier, **options)
 
 
 async def kill(
@@ -84,7 +82,7 @@ async def kill(
     )
     if len(results) == 1 and _unsent_run(results[0]):
         return Killed(tuple(results), None, None, results[0].error)
-    return Killed(tuple(results), sum(1 for r in results if not r.ok), None)
+    return Killed.counted(results)
 
 
 def _unsent_run(result: CancelResult[str]) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from .._accounts import Account, env_account
-from .._desk_hook import Killed
+from .._desk_hook import Killed, client_arguments
 from .._exceptions import InvalidRequest
 
 if TYPE_CHECKING:
@@ -49,10 +49,8 @@ def client(account: Account, secret: str, options: AsyncOptions) -> AsyncLimitle
     """The account's async client, at the published pace."""
     from ._client import AsyncLimitlessClient
 
-    if account.base_url is not None:
-        options = {**options, "base_url": account.base_url}
-    assert account.key_id is not None
-    return AsyncLimitlessClient(account.key_id, secret, **options)
+    key_id, options = client_arguments(account, options)
+    return AsyncLimitlessClient(key_id, secret, **options)
 
 
 async def kill(
@@ -70,7 +68,7 @@ async def kill(
         results += await client.cancel_all(
             slug, account.subaccount, on_result=on_result, control=control
         )
-    return Killed(tuple(results), sum(1 for r in results if not r.ok), account.markets)
+    return Killed.counted(results, account.markets)
 
 
 async def prove(client: AsyncLimitlessClient, account: Account) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .._accounts import Account, env_account
-from .._desk_hook import Killed
+from .._desk_hook import Killed, client_arguments
 
 if TYPE_CHECKING:
     from .._base import AsyncOptions
@@ -34,10 +34,8 @@ def client(account: Account, secret: str, options: AsyncOptions) -> AsyncPolymar
     """The account's async client."""
     from ._client import AsyncPolymarketUSClient
 
-    if account.base_url is not None:
-        options = {**options, "base_url": account.base_url}
-    assert account.key_id is not None
-    return AsyncPolymarketUSClient(account.key_id, secret, **options)
+    key_id, options = client_arguments(account, options)
+    return AsyncPolymarketUSClient(key_id, secret, **options)
 
 
 async def kill(
@@ -48,7 +46,7 @@ async def kill(
 ) -> Killed:
     """The exchange's cancel-all over every market, confirmed by the listing."""
     results = await client.cancel_all(on_result=on_result, control=control)
-    return Killed(tuple(results), sum(1 for r in results if not r.ok), None)
+    return Killed.counted(results)
 
 
 async def prove(client: AsyncPolymarketUSClient, account: Account) -> None:
