@@ -60,7 +60,6 @@ LEGACY_CODE = "legacy_endpoint_deprecated"  # the sandbox's word: the changelog 
 STATUS_WORDS = {OPEN: "resting", CANCELLED: "canceled", FILLED: "executed"}
 KALSHI_STATUSES = {word: status for status, word in STATUS_WORDS.items()}
 MAX_SUBACCOUNT = 63
-_MILLIS = re.compile(rb"[0-9]{1,16}")  # as Polymarket's: nothing longer is in the window
 _DIGITS = re.compile(r"-?[0-9]{1,19}")  # an int64 has at most 19 digits
 _ANY_DIGITS = re.compile(r"-?[0-9]+")
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
@@ -229,7 +228,7 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         if key is None:
             raise Refusal(error(401, "unknown or missing KALSHI-ACCESS-KEY"))
         stamp = common.single_header(request, "kalshi-access-timestamp", error).encode("latin-1")
-        if not _MILLIS.fullmatch(stamp) or common.skewed(book, int(stamp) / 1000):
+        if not common.MILLIS.fullmatch(stamp) or common.skewed(book, int(stamp) / 1000):
             raise Refusal(
                 error(401, "KALSHI-ACCESS-TIMESTAMP missing or more than 30 s from server time")
             )
