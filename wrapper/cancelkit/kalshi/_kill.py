@@ -131,11 +131,11 @@ async def cancel_orders(
             continue
         if ledger.first_of(index, order_id):
             todo.append(index)
-    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     claimed: list[int] = []  # the answer says cancelled: the listing must agree
     to_ask: dict[int, str] = {}  # the answer does not settle it: why
 
     async def one_batch(batch: list[int]) -> None:
+        answered = False
         with flight(control, batch) as sent:
             try:
                 answer = await wire.cancel_batch(
@@ -154,8 +154,11 @@ async def cancel_orders(
                     claimed.append(index)
                 else:
                     to_ask[index] = _entry_note(entries)
+            answered = True  # every index is now claimed or to be asked
+        if answered:
+            return
         for index in batch:
-            if not ledger.done(index) and index not in to_ask and index not in claimed:
+            if not ledger.done(index):
                 why = "the abort" if control.stopped else "the deadline"
                 if sent.sent:
                     ledger.record(index, "unknown", message=f"sent; no answer before {why}")
@@ -168,7 +171,7 @@ async def cancel_orders(
             todo, outside = await _in_markets(
                 wire, targets, todo, tickers, subaccount, ledger, control
             )
-            batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         await each(
             batches,
             one_batch,
@@ -406,6 +409,7 @@ async def cancel_all(
             return ledger.finish(control)
         left = await _until_empty(wire, subaccount, targets, ledger, control)
     results = ledger.finish(control)
+    known = set(targets)
     results += [
         CancelResult(
             order.order_id,
@@ -413,7 +417,7 @@ async def cancel_all(
             "cancel-all answered 204, yet this order is still listed resting",
         )
         for order in left
-        if order.order_id not in set(targets)
+        if order.order_id not in known
     ]
     if unlisted is not None:
         results += _unnamed(unlisted, "unknown", "cancel-all answered 204", on_result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +31,9 @@ from ._state import FILLED, OPEN, STATUSES, Arrival, Book, Order
 TIMESTAMP_WINDOW = 30.0  # seconds a timestamp may be off server time (Kalshi states none: the same)
 ErrorShape = Callable[[int, str], Response]
 TOO_DEEP = "Request body is nested too deeply"
+# Milliseconds since the epoch in ASCII digits; 16 digits reach the year 2286, so
+# nothing longer can be in the window (and int() never sees a 5,000-digit string).
+MILLIS = re.compile(rb"[0-9]{1,16}")
 
 
 class Refusal(Exception):

@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._limiter import Bucket
 from ..kalshi import _rates as rates
 from . import _common as common
 from ._common import Endpoint, Refusal
@@ -59,7 +60,6 @@ LEGACY_CODE = "legacy_endpoint_deprecated"  # the sandbox's word: the changelog 
 STATUS_WORDS = {OPEN: "resting", CANCELLED: "canceled", FILLED: "executed"}
 KALSHI_STATUSES = {word: status for status, word in STATUS_WORDS.items()}
 MAX_SUBACCOUNT = 63
-_MILLIS = re.compile(rb"[0-9]{1,16}")  # as Polymarket's: nothing longer is in the window
 _DIGITS = re.compile(r"-?[0-9]{1,19}")  # an int64 has at most 19 digits
 _ANY_DIGITS = re.compile(r"-?[0-9]+")
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=hashes.SHA256.digest_size)
@@ -72,6 +72,8 @@ _CODES = {
     500: "internal_server_error",
 }
 _MAX_CURSOR = 1024
+# Every tier's buckets, built once (the tier knob takes only these names).
+_BUCKETS: dict[str, dict[str, Bucket]] = {tier: rates.buckets(tier) for tier in rates.TIERS}
 _STRING_PARAMETERS = frozenset({"market_ticker", "ticker", "event_ticker", "cursor", "status"})
 
 
@@ -226,7 +228,7 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         if key is None:
             raise Refusal(error(401, "unknown or missing KALSHI-ACCESS-KEY"))
         stamp = common.single_header(request, "kalshi-access-timestamp", error).encode("latin-1")
-        if not _MILLIS.fullmatch(stamp) or common.skewed(book, int(stamp) / 1000):
+        if not common.MILLIS.fullmatch(stamp) or common.skewed(book, int(stamp) / 1000):
             raise Refusal(
                 error(401, "KALSHI-ACCESS-TIMESTAMP missing or more than 30 s from server time")
             )
@@ -247,7 +249,7 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         if not book.knobs.published_limits:
             return
         bucket_name, cost = rates.COSTS[operation]
-        bucket = rates.buckets(book.knobs.tier)[bucket_name]
+        bucket = _BUCKETS[book.knobs.tier][bucket_name]
         name = f"{key.key_id}|{bucket.name}"
         if not book.take_tokens(name, bucket.rate, bucket.capacity, cost * units):
             raise Refusal(error(429, "too many requests"))
@@ -287,12 +289,8 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
 
     def subaccount_query(request: Request, default: int | None) -> int | None:
         """The ``subaccount`` query value (0 to 63), ``default`` if absent; 400 else."""
-        values = request.query_params.getlist("subaccount")
-        if not values:
-            return default
-        if len(values) > 1:
-            raise Refusal(error(400, f"subaccount given {len(values)} times"))
-        return subaccount_value(values[0])
+        value = one(request, "subaccount")
+        return default if value is None else subaccount_value(value)
 
     def subaccount_value(value: object) -> int:
         if isinstance(value, str) and _DIGITS.fullmatch(value):
@@ -471,7 +469,7 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
             o
             for o in member_orders(key, account)
             if (not status or status_word(o, now) == status)
-            and (not ticker or (o.market_slug or DEFAULT_TICKER) == ticker)
+            and in_market(o, ticker)
             and (not events or event_of(o.market_slug or DEFAULT_TICKER) in events)
             and (min_ts is None or o.created_at >= min_ts)
             and (max_ts is None or o.created_at <= max_ts)

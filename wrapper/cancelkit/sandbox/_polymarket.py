@@ -29,9 +29,6 @@ _CANCEL = re.compile(rb"/v1/order/([^/]+)/cancel")
 _ORDER = re.compile(rb"/v1/order/([^/]+)")
 _STREAM = b"/v1/ws/private"
 DEFAULT_MARKET = "sandbox-market-2026"
-# Milliseconds since the epoch in ASCII digits; 16 digits reach the year 2286, so
-# nothing longer can be in the window (and int() never sees a 5,000-digit string).
-_MILLIS = re.compile(rb"[0-9]{1,16}")
 
 
 @attrs.frozen
@@ -154,7 +151,7 @@ def polymarket_app(
         if key is None:
             raise Refusal(error(401, "unknown or missing X-PM-Access-Key"))
         stamp = common.single_header(request, "x-pm-timestamp", error).encode("latin-1")
-        if not _MILLIS.fullmatch(stamp) or common.skewed(book, int(stamp) / 1000):
+        if not common.MILLIS.fullmatch(stamp) or common.skewed(book, int(stamp) / 1000):
             raise Refusal(error(401, "X-PM-Timestamp missing or more than 30 s from server time"))
         signed = stamp + method.encode() + common.raw_path(request)
         try:
