@@ -102,3 +102,13 @@ async def prove(client: AsyncKalshiClient, account: Account) -> None:
 async def open_orders(client: AsyncKalshiClient, account: Account) -> list[str]:
     """The ids of the key's resting orders (in its subaccount, if it names one)."""
     return [o.order_id for o in await client.open_orders(subaccount=account.subaccount)]
+
+
+def upkeep_rate(account: Account) -> float:
+    """The tier's Read budget over a listing's cost (Basic: 200 tokens/s, 10 each)."""
+    from . import _rates
+
+    tier = cast("Tier", account.tier) if account.tier is not None else _rates.DEFAULT_TIER
+    bucket, cost = _rates.COSTS[_rates.LIST]
+    assert bucket == _rates.READ
+    return _rates.KALSHI_TIERS[tier].read / cost
