@@ -398,3 +398,51 @@ def test_cancel_all_without_a_live_stream_lists_first(cancelkit_sandbox: Sandbox
     assert sent[1][:2] == ("DELETE", "/trade-api/v2/portfolio/events/orders")
     assert sorted(r.target for r in results) == sorted(ids)
     assert {r.status for r in results} == {"not_open"}
+
+
+def test_the_sandbox_answers_hostile_commands_with_the_pages_errors(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    key_id, pem = box.credentials.kalshi_key("ed25519")
+    auth = KalshiAuth(key_id, pem)
+    sent: list[Any] = [
+        "not json",
+        "[1, 2]",
+        {"id": 1, "cmd": "launch", "params": {}},
+        {"id": 2, "cmd": "subscribe"},
+        {"id": 3, "cmd": "subscribe", "params": {"channels": []}},
+        {"id": 4, "cmd": "subscribe", "params": {"channels": ["ticker"]}},
+        {"id": 5, "cmd": "subscribe", "params": {"channels": ["user_orders"], "market_tickers": 7}},
+        {"id": 6, "cmd": "unsubscribe", "params": {"sids": [999]}},
+        {"id": 7, "cmd": "subscribe", "params": {"channels": ["user_orders"]}},
+    ]
+
+    async def run() -> list[dict[str, Any]]:
+        import json
+
+        async with aiohttp.ClientSession() as session:
+            url = _ws_url(box)
+            ws = await session.ws_connect(url, headers=auth.signed("GET", "/trade-api/ws/v2", b""))
+            answers = []
+            for message in sent:
+                await ws.send_str(message if isinstance(message, str) else json.dumps(message))
+                async with asyncio.timeout(10):
+                    answers.append(json.loads((await ws.receive()).data))
+            await ws.close()
+            return answers
+
+    answers = asyncio.run(run())
+    codes = [(a.get("id"), a["type"], a["msg"].get("code")) for a in answers]
+    assert codes == [
+        (None, "error", 1),
+        (None, "error", 1),
+        (1, "error", 5),
+        (2, "error", 2),
+        (3, "error", 3),
+        (4, "error", 8),
+        (5, "error", 11),
+        (6, "error", 7),
+        (7, "subscribed", None),
+    ]
+    assert answers[-1]["msg"]["channel"] == "user_orders"
