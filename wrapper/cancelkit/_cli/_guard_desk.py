@@ -57,6 +57,12 @@ def _text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:300]
 
 
+def _in(order: Any, subaccount: int) -> bool:
+    """Whether a stream's order is in ``subaccount`` (not known: counted, as it may be)."""
+    found = getattr(order, "subaccount", None)
+    return found is None or found == subaccount
+
+
 class Upkeep:
     """The guard's upkeep of one desk; :meth:`status` is what ``cancelkit status``
     shows of it."""
@@ -220,7 +226,7 @@ class Upkeep:
                 events = client.order_events()
                 async with contextlib.aclosing(events):
                     async for event in events:
-                        self._event(name, event)
+                        self._event(name, event, account.subaccount)
                 self.streams[name] = "ended"
             except Exception as exc:  # refused or given up: opened again later
                 self.streams[name] = f"down: {_text(exc)}"
@@ -228,9 +234,14 @@ class Upkeep:
                     self._proof(name, exc)
             await anyio.sleep(STREAM_RETRY)
 
-    def _event(self, name: str, event: Any) -> None:
+    def _event(self, name: str, event: Any, subaccount: int | None = None) -> None:
         orders = getattr(event, "orders", None)
         order = getattr(event, "order", None)
+        if subaccount is not None:  # a stream of every subaccount: only the account's
+            if orders is not None:
+                orders = [o for o in orders if _in(o, subaccount)]
+            elif order is not None and not _in(order, subaccount):
+                return
         if orders is not None:  # a snapshot (possibly in parts, until eof)
             known = self.orders.setdefault(name, set())
             if self.orders_from.get(name) != "stream-snapshot":

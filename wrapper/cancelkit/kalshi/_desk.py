@@ -74,7 +74,9 @@ async def kill(
     on_result: Callable[[CancelResult[str]], None],
 ) -> Killed:
     """The exchange's cancel-all (the account's subaccount, or all of them), confirmed
-    by listing resting orders until none is left. When the first listing failed (a key
+    by listing resting orders until none is left. On a guard's client, whose private
+    order stream is read and live, the orders it knows are named and the cancel-all
+    goes first (``_live``); else they are listed first. When the first listing failed (a key
     refused, the venue down), nothing was sent and nothing is known: the account's
     run fails with that error and what is left is unknown, as on the other venues."""
     results = await client.cancel_all(
