@@ -198,7 +198,7 @@ def test_a_reconnect_subscribes_again_and_hears_what_follows(cancelkit_sandbox: 
 
 def test_the_server_pings_are_answered_and_the_connection_stays(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
-    box.set_knobs(stream_heartbeat=0.05)  # a ping every 50 ms, a pong due within 50 ms
+    box.set_knobs(stream_heartbeat=0.25)  # a ping every 250 ms, a pong due within 1 s
 
     async def run() -> list[LimitlessStreamEvent]:
         async with _client(box) as lm:
@@ -206,7 +206,7 @@ def test_the_server_pings_are_answered_and_the_connection_stays(cancelkit_sandbo
             async with aclosing(events):
                 seen = await _until(events, _last_is(LimitlessStreamSubscribed))
                 await _subscribes(box, 1)
-                await asyncio.sleep(0.5)  # ten pings: one unanswered would close it
+                await asyncio.sleep(2.0)  # eight pings: one unanswered would close it
                 box.seed_limitless(market_slug="later")
                 seen += await _until(events, _last_is(LimitlessOrderEvent))
         return seen
@@ -425,3 +425,31 @@ def test_each_connect_is_signed_afresh(cancelkit_sandbox: Sandbox, monkeypatch: 
     asyncio.run(run())
     assert len(stamps) == 2
     assert stamps[0] != stamps[1]
+
+
+def test_the_client_loads_no_stream_module_and_its_defaults_are_the_streams() -> None:
+    """The stream's modules (and aiohttp) load when a stream is opened, not with the
+    client (the cold command pays nothing for them); its defaults are theirs."""
+    import inspect
+    import subprocess
+    import sys
+
+    from cancelkit.limitless import _events
+
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cancelkit.limitless import AsyncLimitlessClient, LimitlessClient\n"
+            "print(sorted(m for m in sys.modules if m.endswith(('._events', '._stream'))"
+            " or m == 'aiohttp'))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
+    defaults = inspect.signature(AsyncLimitlessClient.order_events).parameters
+    assert defaults["max_message_bytes"].default == _events.MAX_MESSAGE
+    assert defaults["reconnects"].default == _events.RECONNECTS

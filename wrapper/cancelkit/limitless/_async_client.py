@@ -10,6 +10,7 @@ class's ``_call`` and ``_on_twin``, in ``_client_base.py``.
 from __future__ import annotations
 
 import ssl
+import typing  # unasync: async only
 from collections.abc import (
     AsyncGenerator,  # unasync: async only
     Callable,
@@ -31,7 +32,6 @@ from .._generated.limitless_api.models import (
     UserOrderDto,
 )
 from .._retry import RetryPolicy
-from . import _events  # unasync: async only
 from ._client_base import (
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
@@ -46,7 +46,9 @@ from ._client_base import (
     _TargetT,
     _with_state,
 )
-from ._events import LimitlessStreamEvent  # unasync: async only
+
+if typing.TYPE_CHECKING:  # unasync: async only (the stream's module loads when it is opened)
+    from ._events import LimitlessStreamEvent
 
 
 class AsyncLimitlessClient(_AsyncLimitless):
@@ -112,8 +114,8 @@ class AsyncLimitlessClient(_AsyncLimitless):
         self,
         *,
         stream_url: str | None = None,
-        max_message_bytes: int = _events.MAX_MESSAGE,
-        reconnects: int = _events.RECONNECTS,
+        max_message_bytes: int = 1024 * 1024,  # _events.MAX_MESSAGE
+        reconnects: int = 5,  # _events.RECONNECTS
     ) -> AsyncGenerator[LimitlessStreamEvent, None]:
         """This token's private order stream (PROVISIONAL: Socket.IO at
         ``wss://ws.limitless.exchange``, namespace ``/markets``; see

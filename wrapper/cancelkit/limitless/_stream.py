@@ -13,7 +13,8 @@ past the exchange's 30-second window).
   empty body, with the client's key and learned clock, signed again on every connect.
 - Then the namespace ``/markets`` is joined and ``subscribe_order_events`` emitted,
   on every (re)connect: the exchange keeps no subscription across one [B].
-- The server's Engine.IO pings (``2``) are answered (``3``); a connection that hears
+- The server's Engine.IO pings (``2``) are answered (``3``) by a reader task of the
+  connection's own, however slowly the consumer reads; a connection that hears
   nothing for its announced ping interval plus timeout is dropped and opened again.
 - Reconnects back off exponentially, at most ``reconnects`` failures in a row; each
   is announced (:class:`LimitlessStreamInterrupted`): nothing is replayed.

@@ -10,10 +10,10 @@ serve is a 400. Once open, the connection must join ``/markets`` and emit
 of its token's profile that is placed (seeded), cancelled or matched (filled) on the
 book, in any market. Nothing is sent on subscribing (no snapshot) and nothing is
 replayed. The server pings every ``stream_heartbeat`` seconds and closes a
-connection that does not answer within as long. A malformed packet, a binary frame
-or a client that does not read is answered with a close, never a crash; the
-``stream`` knob off makes the endpoint a 404, and ``stream_close_after`` closes a
-connection once it has sent that many events (the client reconnects).
+connection that does not answer within four times as long. A malformed packet, a
+binary frame or a client that does not read is answered with a close, never a
+crash; the ``stream`` knob off makes the endpoint a 404, and ``stream_close_after``
+closes a connection once it has sent that many events (the client reconnects).
 
 The events' shape is the sandbox's own reading of the facts: ``source``/``type``
 as [A][C] name them, ``orderId``, and ``marketSlug`` (on ``MATCHED`` as [C] types it;
@@ -37,12 +37,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ._common import Refusal
 from ._polymarket_ws import _deny
-from ._state import FILLED, Book, Order
+from ._state import FILLED, OPEN, Book, Order
 
 NAMESPACE = "/markets"
 SUBSCRIBE = "subscribe_order_events"
 _QUEUE = 100_000  # packets waiting for one connection; past it the connection is closed
 _MAX_PAYLOAD = 1_000_000  # Engine.IO's maxPayload, as announced
+_PONG_WITHIN = 4  # ping intervals a pong may take (the pingTimeout announced)
 _JOIN_WAIT = 10.0  # seconds a connection may stay without joining the namespace
 
 
@@ -95,13 +96,14 @@ class LimitlessStreamHub:
         loop = self.loop
         if not self.links or loop is None or loop.is_closed():
             return  # nobody connected: nobody hears it (and a big seed costs nothing)
+        # Open when placed, decided now: a fill that follows at once is heard after it.
+        placed = [o for o in orders if o.status == OPEN]
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._placed, list(orders))
+            loop.call_soon_threadsafe(self._placed, placed)
 
     def _placed(self, orders: list[Order]) -> None:
         for order in orders:
-            if order.on_book():
-                self._emit(order, "PLACEMENT")
+            self._emit(order, "PLACEMENT")
 
     def changed(self, order: Order, what: str, shares: float) -> None:
         """A cancel (when it takes effect) or a fill of ``order``."""
@@ -169,13 +171,13 @@ class LimitlessStreamHub:
             "sid": uuid.uuid4().hex,
             "upgrades": [],
             "pingInterval": int(interval * 1000),
-            "pingTimeout": int(interval * 1000),
+            "pingTimeout": int(interval * _PONG_WITHIN * 1000),
             "maxPayload": _MAX_PAYLOAD,
         }
         link.put("0" + json.dumps(opened))
         tasks = [
             asyncio.ensure_future(self._write(link)),
-            asyncio.ensure_future(self._ping(link, interval)),
+            asyncio.ensure_future(self._ping(link, interval, interval * _PONG_WITHIN)),
         ]
         try:
             await self._read(link)
@@ -250,13 +252,13 @@ class LimitlessStreamHub:
         link.put(f"40{NAMESPACE}," + json.dumps({"sid": uuid.uuid4().hex}))
         return True
 
-    async def _ping(self, link: _Link, interval: float) -> None:
+    async def _ping(self, link: _Link, interval: float, timeout: float) -> None:
         while True:
             await asyncio.sleep(interval)
             link.pong.clear()
             link.put("2")
             try:
-                await asyncio.wait_for(link.pong.wait(), interval)
+                await asyncio.wait_for(link.pong.wait(), timeout)
             except TimeoutError:  # no pong: the connection is taken for lost
                 link.put(None)
                 return
