@@ -10,8 +10,11 @@ the status within a minute), and its ``Date`` header keeps the clock correction
 fresh. Where the client offers a private order stream (``order_events``), the
 account's open orders are learned live from it (a WebSocket: no request counted),
 and every market it shows orders in is added to what the account's listing
-covers. A network error is never the guard's end: the account is marked
-unreachable, tried again after :data:`RETRY_EVERY` seconds, and the status says so.
+covers; where the venue lists per market (a stream without a snapshot: its open
+orders stay the listing's), that market is learned by the desk
+(``AsyncDesk.learn``), so its listings and a firing's kill cover it too. A network
+error is never the guard's end: the account is marked unreachable, tried again
+after :data:`RETRY_EVERY` seconds, and the status says so.
 """
 
 from __future__ import annotations
@@ -151,6 +154,7 @@ class Upkeep:
 
         hook = desk_hook(account.venue)
         per_market = "markets" in hook.SETTINGS
+        account = self.desk.covering(account)  # with the markets its stream showed
         ids: list[str] | None = None
         try:
             with anyio.fail_after(ANSWER_WAIT):
@@ -207,10 +211,33 @@ class Upkeep:
             self._market(name, getattr(order, "market_slug", None))
         elif getattr(event, "reason", None) is not None:  # interrupted: it reconnects
             self.streams[name] = f"reconnecting: {event.reason}"[:300]
+        elif hasattr(event, "market_slug"):  # an event naming its market, not its order's state
+            self._market(name, event.market_slug)
+        elif hasattr(event, "attempt"):  # subscribed to a stream without a snapshot
+            self.streams[name] = "subscribed (no snapshot: open orders from the listing)"
 
     def _market(self, name: str, slug: Any) -> None:
         if isinstance(slug, str) and slug:
             self.markets.setdefault(name, set()).add(slug)
+            if self.desk.learn(name, slug):
+                logger.info(
+                    "%s: market %s seen on its order stream: its listings and kill cover it",
+                    name,
+                    slug,
+                )
+
+    def coverage(self, account: Account) -> list[dict[str, str]] | None:
+        """The markets the account's listings and kill cover, each with where it came
+        from (``configured``, or ``order stream``); None where the venue's cancel-all
+        covers the whole account."""
+        from .._desk_hook import desk_hook
+
+        if "markets" not in desk_hook(account.venue).SETTINGS:
+            return None
+        return [
+            {"market": m, "from": "configured" if m in account.markets else "order stream"}
+            for m in self.desk.covering(account).markets
+        ]
 
     def status(self) -> dict[str, Any]:
         """Per account: its venue, key, open orders known and where from; and the
@@ -230,6 +257,7 @@ class Upkeep:
                     "orders_from": self.orders_from.get(name),
                     "stream": self.streams.get(name),
                     "markets_seen": sorted(self.markets.get(name, ())),
+                    "markets_covered": self.coverage(account),
                     "unreachable": self.unreachable.get(name),
                 }
             )
