@@ -53,7 +53,7 @@ def test_a_limitless_account_without_markets_is_covered_for_the_markets_its_stre
     desk = DeskFile(box, tmp_path)
     desk.add("lm-main", lm)  # no markets named
     unseen = box.seed_limitless(market_slug="never-seen")  # placed before anyone listened
-    guard = _start(guards, desk, state_dir)
+    guard = _start(guards, desk, state_dir, "--prove-every", "1")
     guard.armed()
     status = guard.wait_for(
         lambda s: str(_account(s, "lm-main")["stream"]).startswith("subscribed"), "subscribed"
@@ -70,6 +70,8 @@ def test_a_limitless_account_without_markets_is_covered_for_the_markets_its_stre
     assert (
         f"markets: {LEARNED} (order stream) (only these are covered)" in guard.cli("status").stdout
     )
+    # Its listing (a signed read every second here) covers the market too.
+    guard.wait_for(lambda s: _account(s, "lm-main")["open_orders"] == 3, "listing the market")
 
     fired = guard.cli("trigger")
     assert fired.returncode == 0, fired.stderr + guard.output
