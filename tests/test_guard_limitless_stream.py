@@ -3,7 +3,9 @@ started as a real process on an account that names no market, it hears an order
 placed in a market on the token's stream, its listings and its firing's kill then
 cover that market, and the report and the status say which markets were covered and
 where each came from. An order in a market it never saw stays open: coverage is only
-what was named or seen, and the report says so."""
+what was named or seen, and the report says so. The markets seen are kept in the
+state directory across restarts (read back only from a file no one else could
+write)."""
 
 from __future__ import annotations
 
@@ -118,3 +120,56 @@ def test_a_market_seen_beside_the_named_ones_is_added_and_said_so(
     assert box.limitless.get(named.id).status == "cancelled"  # type: ignore[union-attr]
     assert box.limitless.get(seen.id).status == "cancelled"  # type: ignore[union-attr]
     assert guard.stop() == 0
+
+
+def test_markets_seen_are_kept_across_a_restart_and_its_first_firing_covers_them(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, state_dir: Path, guards: list[Guard]
+) -> None:
+    box = cancelkit_sandbox
+    _, lm = demo_keys(box)
+    desk = DeskFile(box, tmp_path)
+    desk.add("lm-main", lm)
+    first = _start(guards, desk, state_dir)
+    first.armed()
+    _subscribed(box)
+    seen = box.seed_limitless(market_slug=LEARNED)
+    first.wait_for(lambda s: _account(s, "lm-main")["markets_seen"] == [LEARNED], "shown it")
+    assert first.stop() == 0  # SIGTERM: nothing cancelled
+    kept = state_dir / "guard-markets.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    later = box.seed_limitless(market_slug=LEARNED)  # while no guard listens
+
+    second = _start(guards, desk, state_dir)
+    status = second.armed()
+    assert _account(status, "lm-main")["markets_covered"] == [
+        {"market": LEARNED, "from": "order stream"}
+    ]
+    fired = second.cli("trigger")
+    assert fired.returncode == 0, fired.stderr + second.output
+    assert box.limitless.get(seen.id).status == "cancelled"  # type: ignore[union-attr]
+    assert box.limitless.get(later.id).status == "cancelled"  # type: ignore[union-attr]
+    assert second.stop() == 0
+
+
+def test_a_kept_markets_file_is_read_only_when_no_one_else_could_write_it(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, state_dir: Path, guards: list[Guard]
+) -> None:
+    box = cancelkit_sandbox
+    _, lm = demo_keys(box)
+    desk = DeskFile(box, tmp_path)
+    desk.add("lm-main", lm)
+    kept = state_dir / "guard-markets.json"
+    kept.write_text(json.dumps({"version": 1, "accounts": {"lm-main": [LEARNED]}}))
+    kept.chmod(0o666)
+    guard = _start(guards, desk, state_dir)
+    status = guard.armed()
+    assert _account(status, "lm-main")["markets_covered"] == []
+    assert "guard-markets.json not read: it is writable by" in guard.output
+    assert guard.stop() == 0
+    kept.chmod(0o600)  # the same file, the user's alone: read
+    again = _start(guards, desk, state_dir)
+    status = again.armed()
+    assert _account(status, "lm-main")["markets_covered"] == [
+        {"market": LEARNED, "from": "order stream"}
+    ]
+    assert again.stop() == 0

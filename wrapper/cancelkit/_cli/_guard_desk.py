@@ -76,6 +76,7 @@ class Upkeep:
         self.markets: dict[str, set[str]] = {}  # account -> markets seen on its stream
         self.streams: dict[str, str] = {}  # account -> "live" / why not
         self._wake = anyio.Event()  # set: every account reads now (after a firing)
+        self.on_learned: Callable[[], None] | None = None  # a market was learned
 
     def refresh(self) -> None:
         """Every account's signed read now, not at its next turn: after a firing, the
@@ -225,6 +226,8 @@ class Upkeep:
                     name,
                     slug,
                 )
+                if self.on_learned is not None:
+                    self.on_learned()
 
     def coverage(self, account: Account) -> list[dict[str, str]] | None:
         """The markets the account's listings and kill cover, each with where it came
