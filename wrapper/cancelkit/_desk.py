@@ -144,11 +144,11 @@ class AsyncDesk:
                 return False
             hook.check(attrs.evolve(account, markets=(market,)))
         except (InvalidRequest, KeyError) as exc:
-            logger.warning("%s: market %r not learned: %s", name, market[:80], exc)
+            logger.warning("%s: market %r not learned: %s", name, str(market)[:80], exc)
             return False
         if len(learned) >= MAX_LEARNED:
             logger.warning(
-                "%s: market %r not learned: %d learned already", name, market[:80], MAX_LEARNED
+                "%s: market %r not learned: %d learned already", name, str(market)[:80], MAX_LEARNED
             )
             return False
         learned.append(market)
@@ -301,14 +301,15 @@ class AsyncDesk:
         runs = []
         for account in chosen:
             value = done[account.name]
-            covering = self.covering(account)
-            if isinstance(value, BaseException):
-                covered, run = _covered(covering), AccountRun(account, (), None, None, value)
-            else:
-                covered = value.covered
-                run = AccountRun(account, value.results, value.left, covered, value.error)
+            failed = isinstance(value, BaseException)
+            covered = _covered(self.covering(account)) if failed else value.covered
             learned = tuple(m for m in covered or () if m not in account.markets)
-            runs.append(attrs.evolve(run, covered=covered, learned=learned))
+            if failed:
+                runs.append(AccountRun(account, (), None, covered, value, learned))
+            else:
+                runs.append(
+                    AccountRun(account, value.results, value.left, covered, value.error, learned)
+                )
         return runs
 
 
