@@ -453,3 +453,42 @@ def test_the_client_loads_no_stream_module_and_its_defaults_are_the_streams() ->
     defaults = inspect.signature(AsyncLimitlessClient.order_events).parameters
     assert defaults["max_message_bytes"].default == _events.MAX_MESSAGE
     assert defaults["reconnects"].default == _events.RECONNECTS
+
+
+def test_the_streams_url_is_the_exchanges_beside_its_api_else_the_root_given() -> None:
+    from cancelkit import InvalidRequest
+
+    assert _stream.stream_url("https://api.limitless.exchange", None) == _stream.STREAM_URL
+    assert _stream.stream_url("http://127.0.0.1:8/", None) == "http://127.0.0.1:8"
+    assert _stream.stream_url("https://api.limitless.exchange", "https://ws.example/") == (
+        "https://ws.example"
+    )
+    with pytest.raises(InvalidRequest):
+        _stream.stream_url("https://api.limitless.exchange", "ftp://ws.example")
+
+
+def test_a_client_on_a_given_transport_has_no_stream_and_says_so_before_any_io() -> None:
+    import httpx
+    from cancelkit.limitless import LimitlessStreamError
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")
+
+    async def run() -> None:
+        secret = base64.b64encode(b"k" * 32).decode()
+        async with AsyncLimitlessClient(
+            "tok", secret, transport=httpx.MockTransport(refuse), paced=False
+        ) as lm:
+            with pytest.raises(LimitlessStreamError, match="carries no WebSocket"):
+                lm.order_events()
+        async with AsyncLimitlessClient(
+            "tok", secret, base_url="http://127.0.0.1:9", paced=False
+        ) as lm:
+            with pytest.raises(InvalidRequest, match="reconnects"):
+                lm.order_events(reconnects=-1)
+            with pytest.raises(InvalidRequest, match="max_message_bytes"):
+                lm.order_events(max_message_bytes=10)
+
+    from cancelkit import InvalidRequest
+
+    asyncio.run(run())
