@@ -3,10 +3,13 @@ of typed events: Socket.IO (Engine.IO v4) over aiohttp's WebSocket client.
 
 The framing is written here, not taken from python-socketio: the stream needs one
 namespace, one emit and one event, which is a few dozen lines of Engine.IO v4;
-aiohttp is already the async clients' transport (no new dependency, nothing more for
-``import cancelkit`` to load); and each connect is a handshake of our own, signed
-afresh (python-socketio's client signs its headers once and reconnects with them,
-past the exchange's 30-second window).
+aiohttp is already the async clients' transport (no new dependency; opening a
+stream loads this module, about 10 ms, where ``import socketio`` loads 173 modules
+in 75-140 ms on top of an async client); its reconnects, silence detection and
+backoff would still have to be made to announce each interruption as the other
+venues' streams do; and the sandbox tests then exercise framing of our own, end to
+end. Each connect is a handshake of our own, signed afresh (the exchange allows 30
+seconds of skew).
 
 - The upgrade request carries ``lmts-api-key``, ``lmts-timestamp`` and
   ``lmts-signature``, the REST scheme over ``GET`` and the Engine.IO path with an
