@@ -41,6 +41,12 @@ class _Desk:
     def client(self, name: str) -> _Client:
         return self._client
 
+    def covering(self, account: Account) -> Account:
+        return account  # no market learned from a stream here
+
+    def learn(self, name: str, market: str) -> bool:
+        return False
+
 
 def _limitless(markets: tuple[str, ...]) -> Account:
     return Account("lm-1", "limitless", "token", SecretRef(env="LM"), markets=markets)
