@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +139,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
         loop.add_signal_handler(number, on_stop, number)
 
     desk, upkeep = await _open_desk(accounts, settings.prove_every)
+    fire: _Firing | None = None
     try:
         refused = {n: s for n, s in upkeep.keys.items() if s.startswith("REFUSED")}
         if refused:
@@ -145,7 +147,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
                 _say(f"cancelkit guard: {name}: key {why}")
             _say(f"cancelkit guard: refusing to start: key(s) refused: {', '.join(refused)}")
             return EXIT_USAGE
-        fire = _firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
+        fire = _Firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
         guard = Guard(fire, FiringRecord(directory), heartbeat_timeout=settings.heartbeat_timeout)
         try:
             resumed = await guard.resume()
@@ -159,6 +161,11 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             _say(f"cancelkit guard: {exc}")
             return EXIT_USAGE
         holder["guard"] = guard
+        # What the guard holds for its life (modules, clients, connections) set
+        # aside from the cyclic GC: a full collection while armed scans only what
+        # came since, not tens of milliseconds of it in a firing's way.
+        gc.collect()
+        gc.freeze()
         if resumed is None:
             guard.arm()
         else:
@@ -171,6 +178,8 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
         finally:
             await server.close()
     finally:
+        if fire is not None:
+            fire.close()
         await desk.aclose()
 
 
@@ -203,31 +212,56 @@ def _preload(hook: Any) -> None:
         importlib.import_module(module.name)
 
 
-def _firing(desk: AsyncDesk, deadline: float, names: Collection[str], upkeep: Upkeep) -> Any:
-    from ._cancel import _registry
-    from ._everywhere import run_everywhere
+class _Firing:
+    """The guard's firing: ``run_everywhere`` on the warm desk, each account's
+    journal created beforehand (``_guard_journals``: at start, and again after each
+    firing), so that the firing only renames it and writes its header."""
 
-    # The state directory opened and checked now, at arm time, not on the firing's
-    # path (a firing that finds it None opens it again, and warns).
-    registry = _registry()
+    def __init__(
+        self, desk: AsyncDesk, deadline: float, names: Collection[str], upkeep: Upkeep
+    ) -> None:
+        from ._cancel import _registry
+        from ._everywhere import run_everywhere
+        from ._guard_journals import Spares, sweep
 
-    async def fire(cause: str) -> Outcome:
+        self.desk, self.deadline, self.names, self.upkeep = desk, deadline, list(names), upkeep
+        self._run = run_everywhere
+        # The state directory opened and checked now, at arm time, not on the firing's
+        # path (a firing that finds it None opens it again, and warns).
+        self.registry = _registry()
+        self.spares: Spares | None = None
+        if self.registry is not None:
+            sweep(self.registry.path)  # a killed guard's; this guard holds the lock
+            self.spares = Spares(self.registry.path, self.names)
+            self.spares.prepare()
+
+    async def __call__(self, cause: str, beside: Callable[[], None]) -> Outcome:
         out = _Tee()
+        spares = {} if self.spares is None else self.spares.take()
         try:
-            status = await run_everywhere(
-                desk,
-                deadline=deadline,
+            status = await self._run(
+                self.desk,
+                deadline=self.deadline,
                 as_json=True,
                 cause=cause,
                 out=out,
-                accounts=names,
-                registry=registry,
+                accounts=self.names,
+                registry=self.registry,
+                spares=spares,
+                beside=beside,
             )
         finally:
-            upkeep.refresh()  # what is left, and who answered, in the status at once
+            for spare in spares.values():  # one not claimed (its file closed and gone)
+                spare.discard()
+            if self.spares is not None:
+                self.spares.prepare()  # the next firing's, now that this one has ended
+            self.upkeep.refresh()  # what is left, and who answered, in the status at once
         return Outcome(status, out.getvalue())
 
-    return fire
+    def close(self) -> None:
+        """The guard stops: the journals made for a next firing go."""
+        if self.spares is not None:
+            self.spares.discard()
 
 
 def _handler(guard: Guard, upkeep: Upkeep) -> Any:

@@ -3,7 +3,9 @@ lapse; the firing record that lets a guard killed mid-firing finish it.
 
 The firing itself is given (an async callable of the cause, returning the run's
 exit status and its report), so that this module knows nothing of accounts or
-venues: the guard hands it the warm desk's ``run_everywhere``.
+venues: the guard hands it the warm desk's ``run_everywhere``. It is also given the
+work to do beside the run (the firing's log line and its record's fsync), to call
+from a thread once its first requests have left: nothing before them waits on it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import enum
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -48,8 +51,10 @@ class Outcome:
     report: str
 
 
-Fire = Callable[[str], Awaitable[Outcome]]
-"""The firing: cancel everything guarded, given the cause (journaled, logged)."""
+Fire = Callable[[str, Callable[[], None]], Awaitable[Outcome]]
+"""The firing: cancel everything guarded, given the cause (journaled, logged) and
+the work to do beside it (called once its first requests have left, from a thread;
+the guard does it at the end if the firing never did)."""
 
 
 @attrs.frozen
@@ -246,18 +251,21 @@ class Guard:
         self.state = State.FIRING
         self.last_run = Firing(cause, started)
         self._beat.set()
-        work = asyncio.ensure_future(self._fire(cause))
-        # The run goes first, up to its first wait (its first requests on the wire):
-        # the log line and the record's fsync come after.
-        await asyncio.sleep(0)
-        logger.warning("firing (cause: %s)", cause)
-        syncing = asyncio.get_running_loop().run_in_executor(None, self.record.sync)
+        once = threading.Lock()
+
+        def beside() -> None:
+            # Once the run's first requests are on the wire (a thread, or at its end):
+            # the log line and the record's fsync never come before them.
+            if once.acquire(blocking=False):
+                logger.warning("firing (cause: %s)", cause)
+                self.record.sync()
+
         try:
-            outcome = await work
+            outcome = await self._fire(cause, beside)
         except Exception as exc:  # the run's own failure: said, and the guard stays up
             logger.exception("the firing failed")
             outcome = Outcome(1, f"the firing failed: {type(exc).__name__}: {exc}\n")
-        await syncing
+        beside()  # if the run never did (it had nothing to send, say)
         self.record.clear()
         self.last_run = Firing(cause, started, time.time(), outcome.status)
         self.last_report = outcome.report
