@@ -330,10 +330,10 @@ def test_heartbeats_after_a_firing_are_refused_until_arm(
 def test_journals_made_when_armed_serve_the_firing_even_one_removed_and_go_at_exit(
     desk: DeskFile, state_dir: Path, guards: list[Guard]
 ) -> None:
-    """An armed guard holds each account's next journal, made beforehand (a killed
-    guard's leftovers removed); a firing journals every account under the run's own
-    name, also the one whose journal was removed meanwhile; the next ones are made
-    after it; SIGTERM removes them."""
+    """An armed guard holds each account's next journal (and its next firing
+    record's file), made beforehand (a killed guard's leftovers removed); a firing
+    journals every account under the run's own name, also the one whose journal
+    was removed meanwhile; the next ones are made after it; SIGTERM removes them."""
     stale = state_dir / ".armed-0123456789abcdef.jsonl"
     stale.write_bytes(b"")
     guard = _start(guards, desk, state_dir)
@@ -341,6 +341,7 @@ def test_journals_made_when_armed_serve_the_firing_even_one_removed_and_go_at_ex
     made = sorted(state_dir.glob(".armed-*.jsonl"))
     assert len(made) == 3
     assert stale not in made
+    assert (state_dir / ".guard-firing.next").exists()  # the firing record's file, too
     made[0].unlink()
     fired = guard.cli("trigger")
     assert fired.returncode == 0, fired.stderr
@@ -355,6 +356,7 @@ def test_journals_made_when_armed_serve_the_firing_even_one_removed_and_go_at_ex
     assert not ready & set(made)  # the next firing's, made after this one
     assert guard.stop() == 0
     assert not list(state_dir.glob(".armed-*"))
+    assert not (state_dir / ".guard-firing.next").exists()
 
 
 def test_a_guard_killed_mid_firing_finishes_it_when_started_again_before_arming(

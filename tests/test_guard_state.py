@@ -454,3 +454,38 @@ def test_a_trigger_while_the_guard_is_stopping_fires_nothing(tmp_path: Path) -> 
     answer = asyncio.run(main())
     assert answer == {"ok": False, "error": "the guard is stopping: nothing fires now"}
     assert causes == []
+
+
+@pytest.mark.parametrize("spare", ["made when armed", "removed before the firing"])
+def test_an_armed_guard_writes_its_record_through_the_file_made_beforehand(
+    tmp_path: Path, spare: str
+) -> None:
+    """Arming makes the next firing record's file; a firing writes the record whole
+    before its run starts (through that file, or anew when it was removed), and a
+    new one is made once the firing is over; discard() removes it."""
+    seen: list[dict[str, Any]] = []
+    record = FiringRecord(tmp_path)
+
+    async def main() -> None:
+        async def fire(cause: str, beside: Callable[[], None]) -> Outcome:
+            path = tmp_path / RECORD_NAME
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            seen.append(json.loads(path.read_text()))
+            assert not record.spare.exists()  # it became the record
+            return Outcome(0, "")
+
+        guard = Guard(fire, record)
+        assert guard.arm() is None
+        assert record.spare.exists()
+        assert not (tmp_path / RECORD_NAME).exists()  # made, not a firing's record
+        assert FiringRecord(tmp_path).read() is None  # a restart sees no firing
+        if spare == "removed before the firing":
+            record.spare.unlink()
+        await guard.fire("SIGUSR1")
+
+    asyncio.run(main())
+    assert [r["cause"] for r in seen] == ["SIGUSR1"]
+    assert not (tmp_path / RECORD_NAME).exists()
+    assert record.spare.exists()  # the next firing's
+    record.discard()
+    assert not record.spare.exists()

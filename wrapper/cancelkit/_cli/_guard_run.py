@@ -140,6 +140,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
 
     desk, upkeep = await _open_desk(accounts, settings.prove_every)
     fire: _Firing | None = None
+    record = FiringRecord(directory)
     try:
         refused = {n: s for n, s in upkeep.keys.items() if s.startswith("REFUSED")}
         if refused:
@@ -148,7 +149,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             _say(f"cancelkit guard: refusing to start: key(s) refused: {', '.join(refused)}")
             return EXIT_USAGE
         fire = _Firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
-        guard = Guard(fire, FiringRecord(directory), heartbeat_timeout=settings.heartbeat_timeout)
+        guard = Guard(fire, record, heartbeat_timeout=settings.heartbeat_timeout)
         try:
             resumed = await guard.resume()
         except ValueError as exc:  # a record another user could have written
@@ -180,6 +181,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
     finally:
         if fire is not None:
             fire.close()
+        record.discard()
         await desk.aclose()
 
 

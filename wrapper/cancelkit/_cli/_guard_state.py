@@ -30,6 +30,7 @@ from ._registry import _open_record
 logger = logging.getLogger("cancelkit")
 
 RECORD_NAME = "guard-firing.json"
+SPARE_NAME = ".guard-firing.next"  # the next record's file, made while armed
 MAX_RECORD = 64 * 2**10  # bytes of a firing record read back, at most
 
 
@@ -83,16 +84,52 @@ def utc_iso(moment: float) -> str:
 class FiringRecord:
     """``guard-firing.json`` in the state directory: written before a firing sends
     anything, removed once its run has ended. A guard that finds it at start was
-    killed mid-firing, and finishes that firing before it arms."""
+    killed mid-firing, and finishes that firing before it arms.
+
+    While armed, the next record's file is made beforehand (:meth:`prepare`, a name
+    no start reads): a firing writes it and renames it into place, which costs a
+    fraction of creating a file on the firing's path. A spare gone by then is no
+    matter: the record is created as it was without one."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / RECORD_NAME
+        self.spare = directory / SPARE_NAME
+        self._spare_fd: int | None = None
+
+    def prepare(self) -> None:
+        """Make the next record's file now (empty; a failure is no spare)."""
+        if self._spare_fd is not None:
+            return
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self._spare_fd = os.open(self.spare, flags, 0o600)
+        except OSError as exc:
+            logger.debug("no spare firing record %s: %s", self.spare, exc)
+
+    def discard(self) -> None:
+        """The guard stops: the spare goes."""
+        fd, self._spare_fd = self._spare_fd, None
+        if fd is not None:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.spare)
 
     def write(self, cause: str, started: float) -> None:
         """The record, on disk before the firing sends (no fsync on this path: it
         must survive the guard's death, which the page cache does; :meth:`sync`
-        makes it survive the machine's, off the firing's path)."""
+        makes it survive the machine's, off the firing's path). Written whole into
+        the spare, then renamed into place: it appears complete or not at all."""
         data = json.dumps({"cause": cause, "started": started, "pid": os.getpid()}).encode()
+        fd, self._spare_fd = self._spare_fd, None
+        if fd is not None:
+            try:
+                os.write(fd, data + b"\n")
+                os.rename(self.spare, self.path)
+                return
+            except OSError as exc:  # the spare removed meanwhile: the record made anew
+                logger.debug("the spare firing record is gone (%s)", exc)
+            finally:
+                os.close(fd)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(self.path, flags, 0o600)
         try:
@@ -231,6 +268,7 @@ class Guard:
         if self.state is State.DISARMED:
             return "the guard is stopping"
         self.state = State.ARMED
+        self.record.prepare()  # the next firing's record file, made now
         self.last_beat = self.last_beat_wall = None
         self._beat.set()
         logger.warning("armed")
@@ -267,6 +305,7 @@ class Guard:
             outcome = Outcome(1, f"the firing failed: {type(exc).__name__}: {exc}\n")
         beside()  # if the run never did (it had nothing to send, say)
         self.record.clear()
+        self.record.prepare()  # the next firing's (it may fire again before an arm)
         self.last_run = Firing(cause, started, time.time(), outcome.status)
         self.last_report = outcome.report
         if self.state is State.FIRING:
