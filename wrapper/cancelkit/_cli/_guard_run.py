@@ -122,8 +122,8 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             _say("cancelkit guard: SIGUSR1 while stopping: ignored (nothing fires now)")
         elif guard is None:
             pending.append("signal SIGUSR1")
-        else:
-            _background(guard.fire("signal SIGUSR1"))
+        else:  # the firing's task at once (no task of ours a loop pass before it)
+            guard.begin("signal SIGUSR1")
 
     received: list[str] = []
 
@@ -173,7 +173,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             _say("cancelkit guard: the unfinished firing is finished; `cancelkit arm` arms it")
         _say(_armed_line(guard, accounts, server.path))
         for cause in pending:
-            _background(guard.fire(cause))
+            guard.begin(cause)
         try:
             return await _serve(guard, upkeep, settings, stopping, received)
         finally:
@@ -359,15 +359,6 @@ def _armed_line(guard: Guard, accounts: list[Account], path: Path) -> str:
         f"cancelkit guard: {guard.state.value}: {names}; {switch}; fires on SIGUSR1 (pid"
         f" {os.getpid()}) or `cancelkit trigger`; control socket {path}"
     )
-
-
-_RUNNING: set[asyncio.Future[Any]] = set()  # firings started by a signal, held till done
-
-
-def _background(work: Any) -> None:
-    task = asyncio.ensure_future(work)
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
 
 
 def _say(text: str) -> None:

@@ -277,10 +277,14 @@ class Guard:
     async def fire(self, cause: str) -> Outcome:
         """Fire (or join the firing under way), whatever the state but stopping:
         the record first, then the run; the guard is left fired."""
-        if self.current is not None and not self.current.done():
-            return await asyncio.shield(self.current)
-        self.current = asyncio.ensure_future(self._firing(cause))
-        return await asyncio.shield(self.current)
+        return await asyncio.shield(self.begin(cause))
+
+    def begin(self, cause: str) -> asyncio.Task[Outcome]:
+        """:meth:`fire` without waiting (a signal handler's): the firing's task,
+        started now or the one under way."""
+        if self.current is None or self.current.done():
+            self.current = asyncio.ensure_future(self._firing(cause))
+        return self.current
 
     async def _firing(self, cause: str, *, resumed: bool = False) -> Outcome:
         started = time.time()
