@@ -29,6 +29,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ._contenders import SLUG
 from ._sandbox import KALSHI_MEMBER, Arrival, SandboxProcess
 from ._startup import _is_cancel
@@ -37,8 +39,8 @@ ORDERS = 300  # open orders per account before each firing
 SHORT = {"polymarket": "pm", "limitless": "lm", "kalshi": "ks"}  # account names' prefix
 BOX = {"polymarket": "pm", "limitless": "lm", "kalshi": "kalshi"}  # the sandbox's venue names
 NAMES = {"polymarket": "Polymarket US", "limitless": "Limitless", "kalshi": "Kalshi"}
-# The desk the guard's sections fire on (issue #33: 3 accounts on 3 venues), and the
-# older one of the `cancel --everywhere` and idle sections (2 Polymarket keys).
+# The desk the guard's sections fire on and idle with (issue #33: 3 accounts on 3
+# venues), and the older one of the `cancel --everywhere` section (2 Polymarket keys).
 GUARD_DESK = ("polymarket", "limitless", "kalshi")
 TWO_VENUES = ("polymarket", "polymarket", "limitless")
 FIRST_MEDIAN, FIRST_P99 = 0.005, 0.020  # seconds: firing to first cancel, per venue
@@ -47,8 +49,10 @@ LAPSE_GOAL = 0.100  # seconds after the heartbeat timeout
 RSS_GOAL, CPU_GOAL, BUDGET_GOAL = 80.0, 0.01, 0.01  # MB, share of a core, share of budget
 PROVE_GOAL = 300.0  # seconds between an account's key proofs, at most
 # Each venue's published budget per key, requests a second: Polymarket 20/s per key
-# (its listing window alone: 55 per 10 s), Limitless one request per 300 ms per token.
-BUDGET = {"polymarket": 20.0, "limitless": 1 / 0.3}
+# (its listing window alone: 55 per 10 s), Limitless one request per 300 ms per token,
+# Kalshi's Basic Read bucket (200 tokens/s) over a listing's cost (10): every request
+# counted as dear as a listing.
+BUDGET = {"polymarket": 20.0, "limitless": 1 / 0.3, "kalshi": 200 / 10}
 SIGNAL, SOCKET, COMMAND = (
     "SIGUSR1 (kill -USR1)",
     "trigger on the control socket (from a running process)",
@@ -172,7 +176,7 @@ class Tally:
     _LINE = re.compile(rb"(GET|POST|DELETE|PUT|PATCH|HEAD) (\S+) HTTP/1\.1\r\n")
 
     def __init__(self, target: str) -> None:
-        host, _, port = target.split("//", 1)[1].rstrip("/").partition(":")
+        host, _, port = httpx.URL(target).netloc.decode().partition(":")
         self.target = (host, int(port))
         self.seen: list[tuple[str, str]] = []  # (method, path)
         self.loop = asyncio.new_event_loop()
@@ -466,12 +470,15 @@ def everywhere(box: SandboxProcess, rounds: int) -> dict[str, Any]:
 def idle(box: SandboxProcess, seconds: float) -> dict[str, Any]:
     """The guard armed on the desk (``ORDERS`` open per account) for ``seconds``:
     its peak RSS, its CPU over the idle time, and the requests each venue got."""
-    tallies = {"polymarket": Tally(box.pm_url), "limitless": Tally(box.lm_url)}
+    urls = {"polymarket": box.pm_url, "limitless": box.lm_url, "kalshi": box.kalshi_url}
+    tallies = {venue: Tally(url) for venue, url in urls.items()}
     with tempfile.TemporaryDirectory() as folder:
         desk = Desk(
             box,
             Path(folder),
-            via={box.pm_url: tallies["polymarket"].url, box.lm_url: tallies["limitless"].url},
+            # The relay in front, the API root's path kept (Kalshi's /trade-api/v2).
+            via={url: tallies[v].url + httpx.URL(url).path.rstrip("/") for v, url in urls.items()},
+            venues=GUARD_DESK,
         )
         desk.seed()
         with running(desk) as guard:
@@ -715,7 +722,8 @@ def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
         "sent per venue in that time (counted by a loopback relay in front of each sandbox,",
         "so the unsigned keep-alive `GET /` and WebSocket handshakes count too), against the",
         "venue's published budget for the desk's keys there (Polymarket 20/s per key;",
-        "Limitless one request per 300 ms per token).",
+        "Limitless one request per 300 ms per token; Kalshi's Basic Read bucket, 200",
+        "tokens/s, over a listing's 10: 20 listings/s, every request counted as one).",
         f"State at the end: {result['state']}; orders left open: {result['left']} of"
         f" {ORDERS * sum(result['keys'].values())} (nothing fired).",
         f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
@@ -762,7 +770,11 @@ def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
 
 
 def _signed_read(path: str) -> bool:
-    return path.startswith("/v1/orders/open") or path.endswith("/user-orders")
+    return (
+        path.startswith("/v1/orders/open")
+        or path.endswith("/user-orders")
+        or path.split("?")[0].endswith("/portfolio/orders")
+    )
 
 
 def _shape(path: str) -> str:
