@@ -169,6 +169,48 @@ def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox)
     assert asyncio.run(unsigned()) == 401
 
 
+@pytest.mark.parametrize("offset", [-300.0, 120.0])
+def test_a_handshake_refused_for_our_clock_is_signed_again_once(
+    cancelkit_sandbox: Sandbox, offset: float
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=offset)  # the exchange's clock (and its Date) moved
+    box.seed_polymarket("skew-1")
+
+    async def run() -> list[Event]:
+        pm, events = _stream_of(box)
+        async with pm, aclosing(events):
+            return await _until(events, _subscribed)
+
+    seen = asyncio.run(run())
+    # The 401's Date corrected the clock; the re-signed handshake was let in, and the
+    # consumer saw no interruption (nothing was lost: nothing had been subscribed).
+    assert [type(e) for e in seen] == [OrderSnapshot]
+    assert [o.id for o in seen[0].orders] == ["skew-1"]
+    assert box.polymarket.stats.auth_failures == 1
+    assert box.polymarket.stats.stream_connections == 1
+
+
+def test_a_second_401_after_the_clock_correction_is_final(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=120.0)
+    other = base64.b64encode(os.urandom(32)).decode()  # the right key id, a wrong key
+
+    async def run() -> None:
+        async with AsyncPolymarketUSClient(
+            box.credentials.polymarket_key_id, other, base_url=box.polymarket_url
+        ) as pm:
+            events = pm.order_events()
+            async with aclosing(events):
+                await _until(events, _subscribed)
+
+    with pytest.raises(AuthenticationError) as caught:
+        asyncio.run(run())
+    assert caught.value.status == 401
+    assert box.polymarket.stats.auth_failures == 2  # the skewed one, then the key's
+    assert box.polymarket.stats.stream_connections == 0
+
+
 def test_a_dropped_connection_is_announced_and_reopened(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     box.set_knobs(stream_close_after=1)

@@ -67,7 +67,8 @@ class DateHeader:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # The refused WebSocket handshake's answer is dated too, as a gateway's is.
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 date = email.utils.formatdate(self.book.now(), usegmt=True).encode()
                 message["headers"] = [*message.get("headers", []), (b"date", date)]
             await send(message)
