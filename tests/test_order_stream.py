@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -725,6 +726,25 @@ def test_the_stream_takes_the_clients_proxy_route(cancelkit_sandbox: Sandbox) ->
         proxy.server.server_close()
     assert proxy.seen == ["GET /v1/ws/private"]  # through the proxy, never around it
     assert box.polymarket.stats.stream_connections == 0
+
+
+def test_the_stream_gives_a_proxy_its_credentials(cancelkit_sandbox: Sandbox) -> None:
+    from test_proxy import PROXY_PASSWORD, PROXY_USER, credentials_asked, deprecated_proxy_auth
+
+    box = cancelkit_sandbox
+
+    async def run(url: str) -> None:
+        async with box.async_polymarket_client(proxy=url) as pm:
+            await anext(pm.order_events())
+
+    with credentials_asked() as asking, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        url = asking.url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
+        with pytest.raises(OrderStreamError, match="404"):  # a proxy that knows no WebSocket
+            asyncio.run(run(url))
+    assert asking.seen == ["GET /v1/ws/private"]  # let through: it had the credential
+    assert asking.refused == []
+    assert deprecated_proxy_auth(caught) == []  # before: aiohttp's proxy_auth deprecation
 
 
 @pytest.mark.parametrize(

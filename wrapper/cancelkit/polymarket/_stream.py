@@ -41,7 +41,7 @@ from .._bulk import current_run
 from .._exceptions import AuthenticationError, InvalidRequest
 from .._signing import SigningAuth
 from .._tls import context
-from .._transport import AiohttpTransport
+from .._transport import AiohttpTransport, proxy_arguments
 from . import _validation as check
 from ._events import (
     MAX_MESSAGE,
@@ -218,14 +218,14 @@ async def _connection(
     silence: float,
 ) -> AsyncGenerator[OrderEvent, None]:
     """One connection: handshake, subscriptions, then its events until it ends."""
-    headers = link.auth.signed("GET", url.raw_path, b"")
-    proxy, proxy_auth = transport.route(url)
+    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
+    headers = link.auth.signed("GET", url.raw_path, b"") + extra
     with anyio.fail_after(_connect_timeout(link.settings.timeout)):
         ws = await session.ws_connect(
             url,
             headers=headers,
             proxy=proxy,
-            proxy_auth=proxy_auth,
+            proxy_headers=proxy_headers,
             max_msg_size=max_message_bytes,
             heartbeat=PING_EVERY,
             autoclose=True,
