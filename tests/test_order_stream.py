@@ -141,9 +141,9 @@ def test_the_sandbox_refuses_a_subscription_of_101_markets(cancelkit_sandbox: Sa
     assert "at most 100 markets" in answer["error"]
 
 
-def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox) -> None:
-    box = cancelkit_sandbox
-    other = base64.b64encode(os.urandom(32)).decode()  # the right key id, a wrong key
+def _stream_with_a_wrong_key(box: Sandbox) -> AuthenticationError:
+    """What opening the stream with the right key id and a wrong key raises."""
+    other = base64.b64encode(os.urandom(32)).decode()
 
     async def run() -> None:
         async with AsyncPolymarketUSClient(
@@ -155,7 +155,12 @@ def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox)
 
     with pytest.raises(AuthenticationError) as caught:
         asyncio.run(run())
-    assert caught.value.status == 401
+    return caught.value
+
+
+def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    assert _stream_with_a_wrong_key(box).status == 401
     assert box.polymarket.stats.auth_failures == 1
     assert box.polymarket.stats.stream_connections == 0
 
@@ -195,19 +200,7 @@ def test_a_handshake_refused_for_our_clock_is_signed_again_once(
 def test_a_second_401_after_the_clock_correction_is_final(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     box.set_knobs(clock_offset=120.0)
-    other = base64.b64encode(os.urandom(32)).decode()  # the right key id, a wrong key
-
-    async def run() -> None:
-        async with AsyncPolymarketUSClient(
-            box.credentials.polymarket_key_id, other, base_url=box.polymarket_url
-        ) as pm:
-            events = pm.order_events()
-            async with aclosing(events):
-                await _until(events, _subscribed)
-
-    with pytest.raises(AuthenticationError) as caught:
-        asyncio.run(run())
-    assert caught.value.status == 401
+    assert _stream_with_a_wrong_key(box).status == 401
     assert box.polymarket.stats.auth_failures == 2  # the skewed one, then the key's
     assert box.polymarket.stats.stream_connections == 0
 
