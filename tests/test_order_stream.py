@@ -29,11 +29,8 @@ from cancelkit import (
     AuthenticationError,
     CancelResult,
     Execution,
-    OrderSnapshot,
-    OrderStreamError,
-    StreamInterrupted,
 )
-from cancelkit.polymarket import _stream
+from cancelkit.polymarket import OrderSnapshot, OrderStreamError, StreamInterrupted, _stream
 from cancelkit.sandbox import DEFAULT_MARKET, Sandbox
 
 pytestmark = pytest.mark.faults
@@ -873,7 +870,7 @@ def test_the_sandbox_stream_answers_hostile_clients_without_crashing(
 
 
 def test_what_the_stream_said_is_weighed_per_order() -> None:
-    from cancelkit import StreamOrder
+    from cancelkit.polymarket import StreamOrder
     from cancelkit.polymarket._heard import Heard
 
     def execution(

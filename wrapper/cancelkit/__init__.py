@@ -33,13 +33,8 @@ _VENUES: dict[str, dict[str, str]] = {
         "PolymarketUSClient": ".polymarket",
         "AsyncPolymarketUSClient": ".polymarket",
         "PolymarketAuth": ".polymarket",
-        "OrderEvent": ".polymarket",
-        "OrderSnapshot": ".polymarket",
         "Execution": ".polymarket",
         "ExecutionKind": ".polymarket",
-        "StreamOrder": ".polymarket",
-        "StreamInterrupted": ".polymarket",
-        "OrderStreamError": ".polymarket",
     },
     "limitless": {
         "LimitlessClient": ".limitless",
@@ -61,6 +56,12 @@ _VENUES: dict[str, dict[str, str]] = {
 _MOVED = {
     "Order": "cancelkit.polymarket.Order",
     "OrderState": "cancelkit.polymarket.OrderState",
+    # Kalshi's private order stream has events of these names too (cancelkit.kalshi).
+    "OrderEvent": "cancelkit.polymarket.OrderEvent",
+    "OrderSnapshot": "cancelkit.polymarket.OrderSnapshot",
+    "StreamOrder": "cancelkit.polymarket.StreamOrder",
+    "StreamInterrupted": "cancelkit.polymarket.StreamInterrupted",
+    "OrderStreamError": "cancelkit.polymarket.OrderStreamError",
 }
 
 # The public API, one row per name: where it lives. ``__all__``, the lazy exports
@@ -161,11 +162,11 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from .polymarket import Execution as Execution
     from .polymarket import ExecutionKind as ExecutionKind
     from .polymarket import Order as Order  # moved (_MOVED): typed for its last release
-    from .polymarket import OrderEvent as OrderEvent
-    from .polymarket import OrderSnapshot as OrderSnapshot
+    from .polymarket import OrderEvent as OrderEvent  # moved (_MOVED), likewise
+    from .polymarket import OrderSnapshot as OrderSnapshot  # moved (_MOVED), likewise
     from .polymarket import OrderState as OrderState  # moved (_MOVED), likewise
-    from .polymarket import OrderStreamError as OrderStreamError
+    from .polymarket import OrderStreamError as OrderStreamError  # moved (_MOVED), likewise
     from .polymarket import PolymarketAuth as PolymarketAuth
     from .polymarket import PolymarketUSClient as PolymarketUSClient
-    from .polymarket import StreamInterrupted as StreamInterrupted
-    from .polymarket import StreamOrder as StreamOrder
+    from .polymarket import StreamInterrupted as StreamInterrupted  # moved (_MOVED), likewise
+    from .polymarket import StreamOrder as StreamOrder  # moved (_MOVED), likewise

@@ -46,10 +46,11 @@ _A = TypeVar("_A", bound="AsyncHTTP")
 _T = TypeVar("_T")
 
 _HEADERS = {"User-Agent": f"cancelkit/{__version__}", "Accept": "application/json"}
-# Keep idle connections for 30 s (httpx's default is 5): the first cancel after a
-# quiet spell should not pay a new TCP and TLS handshake. Servers that close
-# sooner cost one retried attempt, which is safe for a cancel.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+# Keep idle connections for 90 s (httpx's default is 5): the first cancel after a
+# quiet spell should not pay a new TCP and TLS handshake, and an armed guard's idle
+# requests on the strictest venue come a minute apart. Servers that close sooner
+# cost one retried attempt, which is safe for a cancel.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=90.0)
 _WARM_PATH = "/"
 _NOT_RENEWED = "{} could not renew its connections after fork(); create a new client"
 _FINISH = 2.0  # seconds an unclosed sync client's bulk pool may take to close at exit

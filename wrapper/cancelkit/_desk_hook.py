@@ -76,6 +76,11 @@ class DeskHook(Protocol):
         """The ids of the account's open orders (in its markets, where it has them)."""
         ...
 
+    def upkeep_rate(self, account: Account) -> float:
+        """The venue's published sustained budget of the key, in the requests an
+        armed guard sends while idle (its listing, or its proof), a second."""
+        ...
+
 
 def client_arguments(account: Account, options: AsyncOptions) -> tuple[str, AsyncOptions]:
     """For a hook's ``client``: the account's key id, and ``options`` with its API root

@@ -63,6 +63,14 @@ class Budget:
     window: float
     spacing: float = 0.0
 
+    @property
+    def rate(self) -> float:
+        """The sustained requests a second this budget allows (``inf``: no cap over
+        time, only on requests in flight)."""
+        over_window = self.limit / self.window if self.window > 0 else math.inf
+        over_spacing = 1 / self.spacing if self.spacing > 0 else math.inf
+        return min(over_window, over_spacing)
+
     @classmethod
     def paced(cls, in_flight: int, spacing: float) -> Budget:
         """At most ``in_flight`` requests at once, ``spacing`` seconds between starts."""

@@ -1,16 +1,20 @@
 """What an armed guard keeps up between firings, on its warm desk: each account's
 connection open, its key proven, its clock corrected, its open orders known.
 
-Each account costs its venue, while the guard is idle: one unsigned ``GET /``
-every :data:`WARM_EVERY` seconds (no key: the connection pool's keep-alive
-outlives it), and one signed read every :data:`READ_EVERY` seconds (``--prove-every``; a listing of
-its open orders, one per market where the venue lists per market, else the
-venue's cheapest signed read): that read proves the key (a revoked key shows in
-the status within a minute), and its ``Date`` header keeps the clock correction
-fresh. Where the client offers a private order stream (``order_events``), the
-account's open orders are learned live from it (a WebSocket: no request counted),
-and every market it shows orders in is added to what the account's listing
-covers. A network error is never the guard's end: the account is marked
+While the guard is idle, each account sends its venue one request every *gap*
+seconds: :data:`WARM_EVERY`, or longer where that would spend more than
+:data:`UPKEEP_SHARE` of the key's published budget (Limitless's one call per
+300 ms: one request a minute), counting every request, signed or not. The
+request is a signed read when ``--prove-every`` seconds (:data:`READ_EVERY`) have
+passed since the last one (a listing of its open orders, one per market where the
+venue lists per market, else the venue's cheapest signed read): that read proves
+the key (a revoked key shows in the status within a minute or two), and its
+``Date`` header keeps the clock correction fresh. Otherwise it is an unsigned
+``GET /`` that only keeps the connection open (the pools' keep-alive outlives the
+longest gap). Where the client offers a private order stream (``order_events``),
+the account's open orders are learned live from it (a WebSocket: no request
+counted), and every market it shows orders in is added to what the account's
+listing covers. A network error is never the guard's end: the account is marked
 unreachable, tried again after :data:`RETRY_EVERY` seconds, and the status says so.
 """
 
@@ -33,7 +37,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cancelkit")
 
-WARM_EVERY = 20.0  # seconds: under the pools' 30 s keep-alive expiry
+WARM_EVERY = 20.0  # seconds: the shortest gap between an idle account's requests
+UPKEEP_SHARE = 0.005  # of a key's published budget: half the 1 % an idle guard may spend
 READ_EVERY = 60.0  # seconds between an account's signed reads
 RETRY_EVERY = 10.0  # seconds before an unreachable account is tried again
 STREAM_RETRY = 10.0  # seconds before a stream that gave up is opened again
@@ -50,6 +55,12 @@ def refused(error: BaseException | None) -> bool:
 
 def _text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:300]
+
+
+def _in(order: Any, subaccount: int) -> bool:
+    """Whether a stream's order is in ``subaccount`` (not known: counted, as it may be)."""
+    found = getattr(order, "subaccount", None)
+    return found is None or found == subaccount
 
 
 class Upkeep:
@@ -73,6 +84,8 @@ class Upkeep:
         self.markets: dict[str, set[str]] = {}  # account -> markets seen on its stream
         self.streams: dict[str, str] = {}  # account -> "live" / why not
         self._wake = anyio.Event()  # set: every account reads now (after a firing)
+        self._turns: dict[str, int] = {}  # account -> its reads so far (the market's turn)
+        self._by_market: dict[str, dict[str, set[str]]] = {}  # account -> market -> ids
 
     def refresh(self) -> None:
         """Every account's signed read now, not at its next turn: after a firing, the
@@ -121,51 +134,88 @@ class Upkeep:
         except KeyError:  # its client could not be built: prove() said why
             return None
 
+    def gap(self, account: Account) -> float:
+        """Seconds between the account's idle requests: :data:`WARM_EVERY`, or
+        longer where that would spend more than :data:`UPKEEP_SHARE` of its key's
+        budget; at most ``--prove-every``."""
+        from .._desk_hook import desk_hook
+
+        rate = desk_hook(account.venue).upkeep_rate(account)
+        # A --prove-every shorter than that is the operator's choice, and is kept.
+        return min(max(WARM_EVERY, 1.0 / (UPKEEP_SHARE * rate)), self.read_every)
+
     async def _account(self, account: Account) -> None:
         client = self._client(account)
         if client is None:
             return
-        next_read = self.clock()  # its open orders known from the start
-        next_warm = self.clock() + WARM_EVERY
+        gap = self.gap(account)
+        last_read = -float("inf")
+        next_request = self.clock()  # its open orders known from the start
         while True:
             wake = self._wake
-            with anyio.move_on_after(max(0.0, min(next_read, next_warm) - self.clock())):
+            with anyio.move_on_after(max(0.0, next_request - self.clock())):
                 await wake.wait()
             now = self.clock()
-            if now >= next_read or wake.is_set():
-                ok = await self._read(account, client)
-                next_read = now + (self.read_every if ok else min(RETRY_EVERY, self.read_every))
-                next_warm = now + WARM_EVERY  # the read used the connection
+            if wake.is_set() or now - last_read >= self.read_every:
+                ok = await self._read(account, client, every_market=wake.is_set())
+                last_read = now if ok else now - self.read_every + RETRY_EVERY
+                next_request = now + (gap if ok else min(RETRY_EVERY, gap))
             else:
                 try:
                     with anyio.fail_after(ANSWER_WAIT):
                         await client.warm()
                 except Exception as exc:  # the venue down: said in the status, tried again
                     self._proof(account.name, exc)
-                    next_read = min(next_read, now + RETRY_EVERY)
-                next_warm = now + WARM_EVERY
+                    last_read = -float("inf")  # the next request reads, after the pause
+                    next_request = now + min(RETRY_EVERY, gap)
+                    continue
+                next_request = now + gap
 
-    async def _read(self, account: Account, client: Any) -> bool:
-        """One signed read: the listing where it covers the account, else the proof."""
+    async def _read(self, account: Account, client: Any, every_market: bool = False) -> bool:
+        """One signed read: the listing where it covers the account, else the proof.
+        Where the venue lists per market, one market a read, in turn (one request
+        proves the key as well as many, and the idle cost stays one request a
+        gap however many markets the account names); ``every_market`` (after a
+        firing: the status shows what is left) lists them all."""
+        import attrs
+
         from .._desk_hook import desk_hook
 
         hook = desk_hook(account.venue)
         per_market = "markets" in hook.SETTINGS
+        market: str | None = None
         ids: list[str] | None = None
         try:
             with anyio.fail_after(ANSWER_WAIT):
                 if per_market and not account.markets:
                     await hook.prove(client, account)
+                elif per_market and not every_market:
+                    turn = self._turns.get(account.name, 0)
+                    self._turns[account.name] = turn + 1
+                    market = account.markets[turn % len(account.markets)]
+                    ids = await hook.open_orders(client, attrs.evolve(account, markets=(market,)))
                 else:
                     ids = await hook.open_orders(client, account)
+                    self._by_market.pop(account.name, None)
             if ids is not None and self.streams.get(account.name) != "live":
-                self.orders[account.name] = set(ids)
-                self.orders_from[account.name] = "listing"
+                self._listed(account, market, ids)
         except Exception as exc:  # refused, or unreachable: the status says which
             self._proof(account.name, exc)
             return False
         self._proof(account.name, None)
         return True
+
+    def _listed(self, account: Account, market: str | None, ids: list[str]) -> None:
+        """A listing's answer: the account's open orders (in ``market`` only, where
+        the venue lists per market: the others' last listings stand)."""
+        name = account.name
+        if market is None:
+            self.orders[name] = set(ids)
+        else:
+            by_market = self._by_market.setdefault(name, {})
+            by_market[market] = set(ids)
+            self.orders[name] = set().union(*by_market.values())
+        self.orders_from[name] = "listing"
 
     async def _stream(self, account: Account) -> None:
         """The account's private order stream: its open orders, live."""
@@ -176,7 +226,7 @@ class Upkeep:
                 events = client.order_events()
                 async with contextlib.aclosing(events):
                     async for event in events:
-                        self._event(name, event)
+                        self._event(name, event, account.subaccount)
                 self.streams[name] = "ended"
             except Exception as exc:  # refused or given up: opened again later
                 self.streams[name] = f"down: {_text(exc)}"
@@ -184,9 +234,14 @@ class Upkeep:
                     self._proof(name, exc)
             await anyio.sleep(STREAM_RETRY)
 
-    def _event(self, name: str, event: Any) -> None:
+    def _event(self, name: str, event: Any, subaccount: int | None = None) -> None:
         orders = getattr(event, "orders", None)
         order = getattr(event, "order", None)
+        if subaccount is not None:  # a stream of every subaccount: only the account's
+            if orders is not None:
+                orders = [o for o in orders if _in(o, subaccount)]
+            elif order is not None and not _in(order, subaccount):
+                return
         if orders is not None:  # a snapshot (possibly in parts, until eof)
             known = self.orders.setdefault(name, set())
             if self.orders_from.get(name) != "stream-snapshot":

@@ -27,6 +27,14 @@ _EXPORTS = {
     "Order": _MODELS,
     "OrderStatus": _MODELS,
     "CancelOrderV2Response": _MODELS,
+    # the private order stream (AsyncKalshiClient.order_events)
+    "OrderEvent": "._events",
+    "OrderSnapshot": "._events",
+    "OrderUpdate": "._events",
+    "UpdateKind": "._events",
+    "StreamOrder": "._events",
+    "StreamInterrupted": "._events",
+    "OrderStreamError": "._events",
 }
 
 __all__ = [*_EXPORTS]
@@ -42,5 +50,12 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._client import DEMO_BASE_URL as DEMO_BASE_URL
     from ._client import AsyncKalshiClient as AsyncKalshiClient
     from ._client import KalshiClient as KalshiClient
+    from ._events import OrderEvent as OrderEvent
+    from ._events import OrderSnapshot as OrderSnapshot
+    from ._events import OrderStreamError as OrderStreamError
+    from ._events import OrderUpdate as OrderUpdate
+    from ._events import StreamInterrupted as StreamInterrupted
+    from ._events import StreamOrder as StreamOrder
+    from ._events import UpdateKind as UpdateKind
     from ._rates import TIERS as TIERS
     from ._rates import Tier as Tier

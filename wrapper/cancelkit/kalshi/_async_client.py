@@ -10,7 +10,11 @@ on its async twin) is its base class's ``_call`` and ``_on_twin``, in
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,  # unasync: async only
+    Callable,
+    Iterable,
+)
 from typing import Self, Unpack
 
 import httpx
@@ -23,6 +27,7 @@ from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
 from .._exceptions import OrderNotFound, UnexpectedResponse
 from .._generated.kalshi_api.models import CancelOrderV2Response, Order, OrderStatus
 from .._retry import RetryPolicy, parse_answer
+from . import _events  # unasync: async only
 from . import _rates as rates
 from . import _validation as check
 from ._client_base import (
@@ -35,6 +40,7 @@ from ._client_base import (
     _keywords,
     _the_order,
 )
+from ._events import OrderEvent, StreamOrder  # unasync: async only
 
 
 class AsyncKalshiClient(_AsyncKalshi):
@@ -111,6 +117,63 @@ class AsyncKalshiClient(_AsyncKalshi):
         options = dict(kwargs)
         key_id, private_key = cls._env_arguments(options)
         return cls(key_id, private_key, tier=tier, **options)  # type: ignore[arg-type]
+
+    def order_events(  # unasync: async only (the whole method: an async iterator)
+        self,
+        *,
+        max_message_bytes: int = _events.MAX_MESSAGE,
+        reconnects: int = _events.RECONNECTS,
+        subscribe_wait: float = _events.SUBSCRIBE_WAIT,
+    ) -> AsyncGenerator[OrderEvent, None]:
+        """This key's private order stream (the ``user_orders`` channel of
+        ``/trade-api/ws/v2``), as typed events, for every market and subaccount.
+
+        The handshake is signed with this client's key (RSA-PSS or Ed25519, as REST
+        requests are: ``timestamp + "GET" + "/trade-api/ws/v2"``). Once the
+        subscription is answered, the resting orders are listed over REST (Kalshi's
+        stream sends no snapshot) and yielded as one :class:`OrderSnapshot`; then an
+        :class:`OrderUpdate` for every order created, filled, cancelled or otherwise
+        updated (``kind``: ``open``, ``cancelled``, ``fill`` or ``unknown``, from the
+        page's ``status``). Kalshi's pings are answered and the client pings too; a
+        connection that ends is reopened with backoff, resubscribed and listed again,
+        each time after a :class:`StreamInterrupted` (no replay: what happened
+        meanwhile is in the new listing). A message that is not a well-formed
+        ``user_order`` of this connection's own subscription is dropped, never
+        believed; one larger than ``max_message_bytes`` drops the connection. Raises
+        :class:`OrderStreamError` after ``reconnects`` failures in a row or a refused
+        subscription (none answered in ``subscribe_wait`` seconds is a failure), and
+        :class:`AuthenticationError` on a refused handshake or listing; ends when the
+        client is closed. Use ``contextlib.aclosing`` to close it. Async only.
+
+        While it is read and live, a ``cancel_all`` on this client names the resting
+        orders it knows and sends its DELETE at once, instead of listing first.
+        """
+        from . import _live, _stream  # aiohttp is imported only by those who stream
+
+        self._check_usable()
+        given = self._lean is None and not self._loop_bound  # a caller's transport
+
+        async def listing() -> list[StreamOrder]:
+            return [_events.listed(o) for o in await self.open_orders()]
+
+        link = _stream.Link(
+            self._auth,
+            self.base_url,
+            self._settings,
+            given,
+            lambda: self._http.is_closed,
+            self._route,
+            listing,
+        )
+        events = _stream.order_events(
+            link,
+            max_message_bytes=max_message_bytes,
+            reconnects=reconnects,
+            subscribe_wait=subscribe_wait,
+        )
+        if self._live_book is None:
+            self._live_book = _live.LiveBook()
+        return self._live_book.tapped(events)
 
     async def cancel_order(
         self, order_id: str, *, subaccount: int | None = None, missing_ok: bool = False
@@ -238,7 +301,12 @@ class AsyncKalshiClient(_AsyncKalshi):
         listed resting before the request: ``not_open`` once it leaves the listing
         (cancelled by this request, or filled just before: not asked), ``failed``
         if still listed at the deadline; any other order still resting at the end
-        is reported ``failed`` too (index -1). A first listing that fails or hangs
+        is reported ``failed`` too (index -1).
+        While :meth:`AsyncKalshiClient.order_events` is read and live on the async
+        client, the resting orders it knows are the ones named and the DELETE goes
+        first, with no listing before it (an order whose creation the stream has
+        not said yet is cancelled unnamed, as one placed between a listing and the
+        DELETE would be). A first listing that fails or hangs
         (5xx, network) holds the cancel-all back at most a quarter of the time left
         (at least 2 s, at most half): it is then sent anyway, confirmed, and one
         ``unknown`` result says which orders it cancelled cannot be named.

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 
@@ -57,6 +57,9 @@ from . import _kill as kill
 from . import _rates as rates
 from . import _validation as check
 from ._auth import KalshiAuth
+
+if TYPE_CHECKING:
+    from ._live import LiveBook
 
 DEFAULT_BASE_URL = "https://external-api.kalshi.com/trade-api/v2"
 """Production (Kalshi's recommended host)."""
@@ -248,6 +251,14 @@ class _SyncKalshi(_Kalshi, SyncHTTP):
 
 class _AsyncKalshi(_Kalshi, AsyncHTTP):
     """How the async client carries out a call, and the kill switch's requests."""
+
+    # The resting orders this client's account-wide order streams know while live
+    # (order_events()), which its cancel-all names instead of listing first.
+    _live_book: LiveBook | None = None
+
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        self._live_book = None  # the parent's streams are not read here
 
     async def _on_twin(self, work: Callable[[_AsyncKalshi], Awaitable[_T]]) -> _T:
         """A call runs right here (the sync client's run on its twin)."""
@@ -441,3 +452,9 @@ class _KillWire:
     async def cancel_all(self, subaccount: int | None, deadline: float) -> None:
         """One cancel-all, its documented 204 or an error."""
         await self._client._cancel_everything(subaccount, deadline)
+
+    def known(self, subaccount: int | None) -> list[str] | None:
+        """The resting orders a live account-wide stream of the client knows now
+        (``_live``), or None: none is live."""
+        book = self._client._live_book
+        return None if book is None else book.resting(subaccount)

@@ -74,7 +74,9 @@ async def kill(
     on_result: Callable[[CancelResult[str]], None],
 ) -> Killed:
     """The exchange's cancel-all (the account's subaccount, or all of them), confirmed
-    by listing resting orders until none is left. When the first listing failed (a key
+    by listing resting orders until none is left. On a guard's client, whose private
+    order stream is read and live, the orders it knows are named and the cancel-all
+    goes first (``_live``); else they are listed first. When the first listing failed (a key
     refused, the venue down), nothing was sent and nothing is known: the account's
     run fails with that error and what is left is unknown, as on the other venues."""
     results = await client.cancel_all(
@@ -102,3 +104,13 @@ async def prove(client: AsyncKalshiClient, account: Account) -> None:
 async def open_orders(client: AsyncKalshiClient, account: Account) -> list[str]:
     """The ids of the key's resting orders (in its subaccount, if it names one)."""
     return [o.order_id for o in await client.open_orders(subaccount=account.subaccount)]
+
+
+def upkeep_rate(account: Account) -> float:
+    """The tier's Read budget over a listing's cost (Basic: 200 tokens/s, 10 each)."""
+    from . import _rates
+
+    tier = cast("Tier", account.tier) if account.tier is not None else _rates.DEFAULT_TIER
+    bucket, cost = _rates.COSTS[_rates.LIST]
+    assert bucket == _rates.READ
+    return _rates.KALSHI_TIERS[tier].read / cost

@@ -82,6 +82,11 @@ class Wire(Protocol):
         """One ``CancelAllOrders``: returns on its documented 204, else raises."""
         ...
 
+    def known(self, subaccount: int | None) -> list[str] | None:
+        """The resting orders (of ``subaccount``, or all) a live private order stream
+        knows now, or None when none is live (``_live``): then the kill lists first."""
+        ...
+
 
 def _claims_cancelled(entry: BatchCancelOrdersV2ResponseOrdersItem) -> bool:
     """The entry says this order was cancelled, in the documented shape."""
@@ -353,6 +358,10 @@ async def cancel_all(
     is left (or the deadline): one result per order listed before, and a ``failed``
     one (index -1) for any other order still resting at the end.
 
+    When ``wire.known`` gives the resting orders a live private order stream knows
+    (``_live``: a guard's client), those are the orders named and the cancel-all is
+    sent first, with no listing before it; the confirmation is the same.
+
     An order that leaves the listing after the 204 is ``not_open`` (the exchange
     said every matching resting order was cancelled; whether it was cancelled by
     this request or filled just before is not asked, one ``GetOrder`` per order
@@ -367,24 +376,29 @@ async def cancel_all(
     """
     with running(control):
         unlisted: CancelKitError | None = None
-        remaining = time_left(control)
-        budget = min(remaining / 2, max(_FIRST_LISTING, _FIRST_LISTING_SHARE * remaining))
-        try:
-            before = await in_time(
-                control,
-                lambda: wire.list_resting(
-                    subaccount, min(control.ends_at, time.monotonic() + budget)
-                ),
-                "GET /portfolio/orders",
-                seconds=budget,
-            )
-        except CancelKitError as exc:
-            if stops_the_run(exc, control) or control.stopped:
+        # A live stream's resting orders: named without a listing, the DELETE first.
+        streamed = wire.known(subaccount) if not control.stopped else None
+        if streamed is not None:
+            targets = streamed
+        else:
+            remaining = time_left(control)
+            budget = min(remaining / 2, max(_FIRST_LISTING, _FIRST_LISTING_SHARE * remaining))
+            try:
+                before = await in_time(
+                    control,
+                    lambda: wire.list_resting(
+                        subaccount, min(control.ends_at, time.monotonic() + budget)
+                    ),
+                    "GET /portfolio/orders",
+                    seconds=budget,
+                )
+            except CancelKitError as exc:
+                if stops_the_run(exc, control) or control.stopped:
+                    return _unsent(exc, control, on_result)
+                unlisted, before = exc, []
+            except DeadlinePassed as exc:
                 return _unsent(exc, control, on_result)
-            unlisted, before = exc, []
-        except DeadlinePassed as exc:
-            return _unsent(exc, control, on_result)
-        targets = [o.order_id for o in before]
+            targets = [o.order_id for o in before]
         ledger = Ledger(targets, missing_ok=False, on_result=on_result)
         for index, order_id in enumerate(targets):
             ledger.first_of(index, order_id)

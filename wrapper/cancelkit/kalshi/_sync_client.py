@@ -7,7 +7,10 @@ never edited by hand (edit that file, then run the script).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import (
+    Callable,
+    Iterable,
+)
 from typing import Self, Unpack
 
 import httpx
@@ -232,7 +235,12 @@ class KalshiClient(_SyncKalshi):
         listed resting before the request: ``not_open`` once it leaves the listing
         (cancelled by this request, or filled just before: not asked), ``failed``
         if still listed at the deadline; any other order still resting at the end
-        is reported ``failed`` too (index -1). A first listing that fails or hangs
+        is reported ``failed`` too (index -1).
+        While :meth:`AsyncKalshiClient.order_events` is read and live on the async
+        client, the resting orders it knows are the ones named and the DELETE goes
+        first, with no listing before it (an order whose creation the stream has
+        not said yet is cancelled unnamed, as one placed between a listing and the
+        DELETE would be). A first listing that fails or hangs
         (5xx, network) holds the cancel-all back at most a quarter of the time left
         (at least 2 s, at most half): it is then sent anyway, confirmed, and one
         ``unknown`` result says which orders it cancelled cannot be named.

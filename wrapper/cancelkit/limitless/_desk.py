@@ -81,3 +81,11 @@ async def prove(client: AsyncLimitlessClient, account: Account) -> None:
 async def open_orders(client: AsyncLimitlessClient, account: Account) -> list[str]:
     """The ids of the token's live orders in the account's markets."""
     return [o.id for slug in account.markets for o in await client.open_orders(slug)]
+
+
+def upkeep_rate(account: Account) -> float:
+    """One call per 300 ms per token: the stricter published statement."""
+    from .._limiter import GLOBAL
+    from ._rates import LIMITLESS
+
+    return LIMITLESS[GLOBAL].rate

@@ -57,3 +57,11 @@ async def prove(client: AsyncPolymarketUSClient, account: Account) -> None:
 async def open_orders(client: AsyncPolymarketUSClient, account: Account) -> list[str]:
     """The ids of the key's open orders."""
     return [str(order.id) for order in await client.open_orders()]
+
+
+def upkeep_rate(account: Account) -> float:
+    """20 requests a second per key: the stricter of the two published pages."""
+    from .._limiter import GLOBAL
+    from ._rates import POLYMARKET_FLAT
+
+    return POLYMARKET_FLAT[GLOBAL].rate

@@ -45,6 +45,8 @@ from .._limiter import GLOBAL
 from ..kalshi._rates import Tier
 from ..limitless._rates import LIMITLESS
 from ._kalshi import DEFAULT_TICKER, KALSHI_STATUSES, MEMBER, PREFIX, KalshiKey, kalshi_app
+from ._kalshi import order_json as kalshi_order_json
+from ._kalshi_ws import KalshiStreamHub
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, order_json, polymarket_app, quantity_of
 from ._polymarket_ws import StreamHub
@@ -267,6 +269,7 @@ class Sandbox:
         self._pm_keys, self._lm_tokens = {pm_key.key_id: pm_key}, {partner.token_id: partner}
         self._lm_tokens[other.token_id] = other
         self._kalshi_keys = _kalshi_keys(c)
+        self._kalshi_stream = KalshiStreamHub(self.kalshi, kalshi_order_json)
         self._servers = (
             BackgroundServer(
                 polymarket_app(self.polymarket, self._pm_keys, self._polymarket_stream),
@@ -278,7 +281,9 @@ class Sandbox:
                 host,
                 limitless_port,
             ),
-            BackgroundServer(kalshi_app(self.kalshi, self._kalshi_keys), host, kalshi_port),
+            BackgroundServer(
+                kalshi_app(self.kalshi, self._kalshi_keys, self._kalshi_stream), host, kalshi_port
+            ),
         )
 
     @property
@@ -350,6 +355,17 @@ class Sandbox:
         if not self.polymarket.fill(order, quantity, quantity_of(order)):
             raise ValueError(f"order {order_id!r} is {order.status} and off the book")
         return order
+
+    def drop_kalshi_stream(self) -> int:
+        """Close every open connection of the Kalshi WebSocket (``/trade-api/ws/v2``)
+        now, as a restarting gateway would (a client reconnects, resubscribes and
+        lists again). Returns how many were open."""
+        return self._kalshi_stream.drop()
+
+    @property
+    def kalshi_stream_connections(self) -> int:
+        """Connections open now on the Kalshi WebSocket."""
+        return len(self._kalshi_stream.links)
 
     def push_polymarket_stream(self, message: str | dict[str, Any]) -> int:
         """Send ``message`` on every open connection of the Polymarket private order

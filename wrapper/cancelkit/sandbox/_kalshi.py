@@ -37,18 +37,22 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from .._limiter import Bucket
 from ..kalshi import _rates as rates
 from . import _common as common
 from ._common import Endpoint, Refusal
+from ._kalshi_ws import KalshiStreamHub
 from ._state import CANCELLED, FILLED, OPEN, Arrival, Book, Order
 
 PREFIX = "/trade-api/v2"
 """The API root's path: the sandbox's Kalshi base URL ends with it."""
+WS_PATH = "/trade-api/ws/v2"
+"""The WebSocket's path (the quick start's URL): the ``user_orders`` channel."""
 DEFAULT_TICKER = "KXSANDBOX-26DEC31-T50"
 MEMBER = "kalshi-demo"
 """The member (account) the demo keys act for."""
@@ -195,10 +199,14 @@ def _path_id(pattern: re.Pattern[bytes], request: Request) -> str:
     return unquote(match[1].decode("latin-1"))
 
 
-def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
-    """Kalshi's order-cancel family, signed requests only; see the module's docstring."""
+def kalshi_app(
+    book: Book, keys: dict[str, KalshiKey], hub: KalshiStreamHub | None = None
+) -> ASGIApp:
+    """Kalshi's order-cancel family, signed requests only, and the ``user_orders``
+    WebSocket (``hub``'s); see the module's docstring."""
+    hub = hub or KalshiStreamHub(book, order_json)
 
-    def authenticate(request: Request) -> KalshiKey:
+    def authenticate(request: HTTPConnection, method: str | None = None) -> KalshiKey:
         key = keys.get(common.single_header(request, "kalshi-access-key", error))
         if key is None:
             raise Refusal(error(401, "unknown or missing KALSHI-ACCESS-KEY"))
@@ -208,7 +216,8 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
                 error(401, "KALSHI-ACCESS-TIMESTAMP missing or more than 30 s from server time")
             )
         # What Kalshi signs: the path from the host, the query cut off.
-        message = stamp + request.method.encode() + common.raw_path(request)
+        verb = method if method is not None else request.scope["method"]
+        message = stamp + verb.encode() + common.raw_path(request)
         try:
             signature = base64.b64decode(
                 common.single_header(request, "kalshi-access-signature", error), validate=True
@@ -507,8 +516,19 @@ def kalshi_app(book: Book, keys: dict[str, KalshiKey]) -> ASGIApp:
         (_LEGACY_CHANGE, {"POST": legacy}),
         (_TRIGGER, {"PUT": trigger}),
     ]
+
+    async def stream_member(ws: WebSocket) -> str:
+        if common.raw_path(ws) != WS_PATH.encode():
+            raise Refusal(error(404, "Not Found"))
+        # The same check as every REST request: the upgrade is a GET of the path.
+        key: KalshiKey = common.counting_auth_failures(book, lambda: authenticate(ws, "GET"))
+        return key.member
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await hub.serve(WebSocket(scope, receive, send), stream_member)
+
     admin = common.starlette(common.admin_routes(book), error)
-    return common.DateHeader(_RawDispatch(admin, routes, book), book)
+    return common.DateHeader(_RawDispatch(admin, routes, book, stream), book)
 
 
 def _cursor(order_id: str) -> str:

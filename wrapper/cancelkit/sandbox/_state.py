@@ -279,12 +279,16 @@ class Book:
         # changed, with what happened: "cancel" (it takes effect at leaves_book_at:
         # cancelled, or filled meanwhile), "fill" or "partial_fill", and the shares.
         self.on_execution: Callable[[Order, str, float], None] | None = None
+        # Told (from any thread, outside the lock) of the orders each seed added.
+        self.on_seed: Callable[[list[Order]], None] | None = None
 
     def seed(self, order: Order) -> Order:
         """Add an order, replacing one with the same id or the same client order id
         of the same owner (client order ids are unique per account)."""
         with self.lock:
             self._seed(order)
+        if self.on_seed is not None:
+            self.on_seed([order])
         return order
 
     def seed_many(self, orders: list[Order]) -> list[Order]:
@@ -292,6 +296,8 @@ class Book:
         with self.lock:
             for order in orders:
                 self._seed(order)
+        if self.on_seed is not None:
+            self.on_seed(orders)
         return orders
 
     def _seed(self, order: Order) -> None:

@@ -1,0 +1,337 @@
+"""Kalshi's private order stream (the ``user_orders`` channel of ``/trade-api/ws/v2``)
+as an async iterator of typed events (:mod:`._events`).
+
+aiohttp's WebSocket client, as Polymarket's stream: aiohttp is already the async
+clients' transport (no new dependency; the stream's session is made by the same
+``AiohttpTransport``, on the client's proxy route and TLS settings), and it bounds
+what it reads (``max_msg_size``). What each step follows (pages under
+https://docs.kalshi.com/, copies in ``../shared/pages/kalshi/``):
+
+- Handshake (``getting_started/quick_start_websockets``): the REST headers
+  ``KALSHI-ACCESS-KEY``/``-TIMESTAMP``/``-SIGNATURE``, signed over
+  ``timestamp + "GET" + "/trade-api/ws/v2"`` by the client's own key
+  (:class:`KalshiAuth`: RSA-PSS or Ed25519) and learned clock.
+- The URL (same page): the production and demo REST hosts have their own
+  WebSocket hosts (``external-api-ws.``); the older shared hosts serve both; any
+  other base URL (the sandbox's, a proxy's) is the same host with
+  ``/trade-api/ws/v2`` for the REST root's ``/trade-api/v2``.
+- Subscribe (``websockets/websocket-connection``):
+  ``{"id": N, "cmd": "subscribe", "params": {"channels": ["user_orders"]}}``, every
+  market (no ``market_tickers``); the ``sid`` of its ``subscribed`` answer is the
+  only one whose ``user_order`` messages are believed.
+- Keep-alive (``websockets/connection-keep-alive``): Kalshi pings every 10 s and
+  aiohttp answers each with a pong; the client also pings every :data:`PING_EVERY`
+  seconds ("Clients may also send Ping frames") and aiohttp drops a connection
+  whose pong does not come back within half of that.
+- No snapshot, no replay (neither page has one): once subscribed, the resting
+  orders are listed over REST (``GET /portfolio/orders``) and yielded as an
+  :class:`OrderSnapshot`; updates that came meanwhile follow it (each says its
+  order's whole state, so applying them after the listing is right either way).
+- Reconnects back off exponentially, at most ``reconnects`` failures in a row;
+  each is announced (:class:`StreamInterrupted`), resubscribes and lists again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+
+import aiohttp
+import anyio
+import anyio.lowlevel
+import attrs
+import httpx
+from yarl import URL
+
+from .._base import HTTPSettings
+from .._bulk import current_run
+from .._exceptions import AuthenticationError, CancelKitError, InvalidRequest
+from .._signing import SigningAuth
+from .._tls import context
+from .._transport import AiohttpTransport, proxy_arguments
+from ._events import (
+    CHANNEL,
+    MAX_MESSAGE,
+    RECONNECTS,
+    SUBSCRIBE_WAIT,
+    OrderEvent,
+    OrderSnapshot,
+    OrderStreamError,
+    OrderUpdate,
+    Refused,
+    StreamInterrupted,
+    StreamOrder,
+    Subscribed,
+    read,
+)
+
+logger = logging.getLogger("cancelkit")
+
+WS_PATH = "/trade-api/ws/v2"
+REST_PATH = "/trade-api/v2"
+# The quick start's hosts: each REST host's WebSocket host (the shared ones serve both).
+WS_HOSTS = {
+    "external-api.kalshi.com": "external-api-ws.kalshi.com",
+    "external-api.demo.kalshi.co": "external-api-ws.demo.kalshi.co",
+}
+PING_EVERY = 10.0
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
+_CLOSE_WAIT = 0.5  # seconds a closing connection waits for the server's close frame
+_POLL = 1.0  # seconds between checks that the client is still open
+
+Listing = Callable[[], Awaitable[list[StreamOrder]]]
+
+
+class _Lost(Exception):
+    """The connection ended (reconnect)."""
+
+
+def stream_url(base_url: str) -> str:
+    """The WebSocket URL for a REST ``base_url`` (see the module docstring)."""
+    url = URL(base_url.rstrip("/"))
+    scheme = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}.get(url.scheme)
+    if scheme is None or not url.host:
+        raise InvalidRequest(f"no WebSocket URL for base URL {base_url!r}")
+    path = url.path
+    if path.endswith(REST_PATH):
+        path = path[: -len(REST_PATH)] + WS_PATH
+    else:
+        path = path.rstrip("/") + WS_PATH
+    host = WS_HOSTS.get(url.host, url.host)
+    return str(url.with_scheme(scheme).with_host(host).with_path(path).with_query(None))
+
+
+@attrs.frozen
+class Link:
+    """What the stream needs of its client: its signing, REST base URL and settings,
+    whether it sends through a transport the caller gave (no WebSocket there),
+    whether it has been closed (its stream then ends), its proxy route, and the
+    listing of its resting orders (the reconcile at each connect)."""
+
+    auth: SigningAuth
+    base_url: str
+    settings: HTTPSettings
+    given_transport: bool
+    closed: Callable[[], bool]
+    route: str | None
+    listing: Listing
+
+
+def _transport(link: Link) -> AiohttpTransport:
+    """The stream's own aiohttp session on the client's one route and TLS settings
+    (aiohttp does not read the environment: the route was decided already)."""
+    settings = link.settings
+    verify = context(settings.verify, link.base_url, link.route, settings.trust_env)
+    return AiohttpTransport(proxy=link.route, trust_env=False, verify=verify)
+
+
+def _backoff(attempt: int) -> float:
+    return min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** (attempt - 1))
+
+
+def order_events(
+    link: Link,
+    *,
+    max_message_bytes: int = MAX_MESSAGE,
+    reconnects: int = RECONNECTS,
+    subscribe_wait: float = SUBSCRIBE_WAIT,
+) -> AsyncGenerator[OrderEvent, None]:
+    """The ``user_orders`` stream of ``link``'s key (see the module docstring and
+    :meth:`AsyncKalshiClient.order_events`); its arguments are checked here, before
+    anything is sent."""
+    if link.given_transport:
+        raise OrderStreamError(
+            "this client sends through a transport it was given, which carries no"
+            " WebSocket: no order stream"
+        )
+    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
+        raise InvalidRequest("max_message_bytes must be a whole number of bytes")
+    if not 1024 <= max_message_bytes <= 1 << 30:
+        raise InvalidRequest("max_message_bytes must be from 1 KiB to 1 GiB")
+    if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
+        raise InvalidRequest("reconnects must be a whole number, 0 or more")
+    if (
+        isinstance(subscribe_wait, bool)
+        or not isinstance(subscribe_wait, int | float)
+        or not subscribe_wait > 0
+    ):
+        raise InvalidRequest("subscribe_wait must be a positive number of seconds")
+    url = URL(stream_url(link.base_url), encoded=True)
+    return _stream(link, url, max_message_bytes, reconnects, float(subscribe_wait))
+
+
+async def _stream(
+    link: Link, url: URL, max_message_bytes: int, reconnects: int, subscribe_wait: float
+) -> AsyncGenerator[OrderEvent, None]:
+    transport = _transport(link)
+    failures = 0
+    try:
+        while True:
+            session = transport.session()
+            if session.closed or link.closed():
+                return  # the client was closed: so is its stream
+            connection = _connection(
+                link, session, transport, url, max_message_bytes, subscribe_wait
+            )
+            try:
+                async with aclosing(connection):  # closed at once, not when collected
+                    async for event in connection:
+                        if isinstance(event, OrderSnapshot):
+                            failures = 0  # subscribed and listed: the next failure starts afresh
+                        yield event
+                return  # the client was closed
+            except _Lost as exc:
+                reason = str(exc)
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status in (401, 403):
+                    raise AuthenticationError(
+                        f"the order stream's handshake was refused ({exc.status})",
+                        status=exc.status,
+                        method="GET",
+                        path=url.raw_path,
+                    ) from None
+                if exc.status in (400, 404, 405):
+                    raise OrderStreamError(
+                        f"no order stream at {url.raw_path} ({exc.status}): is the base URL right?",
+                        status=exc.status,
+                    ) from None
+                reason = f"the handshake answered {exc.status}"
+            except AuthenticationError:
+                raise  # the reconcile listing's key refused: not a network fault
+            except (CancelKitError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                if isinstance(exc, OrderStreamError):
+                    raise
+                reason = f"{type(exc).__name__}: {exc}"
+            if transport.session().closed or link.closed():
+                return
+            failures += 1
+            if failures > reconnects:
+                raise OrderStreamError(
+                    f"the order stream failed {failures} times in a row; last: {reason}"
+                )
+            logger.info("kalshi order stream interrupted (%s); reconnecting", reason)
+            yield StreamInterrupted(reason, failures)
+            await anyio.sleep(_backoff(failures))
+    finally:  # closed even when the consumer is cancelled
+        with anyio.CancelScope(shield=True):
+            await transport.aclose()
+
+
+async def _connection(
+    link: Link,
+    session: aiohttp.ClientSession,
+    transport: AiohttpTransport,
+    url: URL,
+    max_message_bytes: int,
+    subscribe_wait: float,
+) -> AsyncGenerator[OrderEvent, None]:
+    """One connection: handshake, subscription, listing, then its updates until it ends."""
+    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
+    headers = link.auth.signed("GET", url.raw_path, b"") + extra
+    with anyio.fail_after(_connect_timeout(link.settings.timeout)):
+        ws = await session.ws_connect(
+            url,
+            headers=headers,
+            proxy=proxy,
+            proxy_headers=proxy_headers,
+            max_msg_size=max_message_bytes,
+            heartbeat=PING_EVERY,  # our pings; Kalshi's are answered by autoping
+            autoping=True,
+            autoclose=True,
+            compress=0,  # no permessage-deflate: nothing to inflate past the bound
+        )
+    try:
+        events = _events_of(link, session, ws, subscribe_wait)
+        async with aclosing(events):
+            async for event in events:
+                yield event
+    finally:  # bounded, and done even when the consumer is cancelled
+        with anyio.move_on_after(_close_wait(), shield=True):
+            await ws.close()
+
+
+def _close_wait() -> float:
+    """Seconds a closing connection waits for the server's close frame: never past
+    a kill switch's run (see Polymarket's stream, which does the same)."""
+    control = current_run()
+    if control is None:
+        return _CLOSE_WAIT
+    if control.stopped:
+        return 0.0
+    return min(_CLOSE_WAIT, max(0.0, control.end() - time.monotonic()))
+
+
+async def _receive(
+    link: Link, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse, until: float
+) -> aiohttp.WSMessage | None:
+    """The next data message, or None once ``until`` (monotonic) passes or the client
+    is closed; raises :class:`_Lost` when the connection ends."""
+    while True:
+        wait = min(_POLL, until - time.monotonic())
+        if wait <= 0 or session.closed or link.closed():
+            return None
+        try:
+            message = await ws.receive(timeout=wait)
+        except TimeoutError:
+            continue
+        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            return message
+        if session.closed or link.closed():
+            return None
+        if message.type == aiohttp.WSMsgType.ERROR:
+            raise _Lost(f"connection error: {ws.exception()}")
+        raise _Lost(f"closed by the server (code {ws.close_code})")
+
+
+async def _events_of(
+    link: Link,
+    session: aiohttp.ClientSession,
+    ws: aiohttp.ClientWebSocketResponse,
+    subscribe_wait: float,
+) -> AsyncGenerator[OrderEvent, None]:
+    command = 1  # "must be unique within the session": one command per connection
+    commands = {command: "subscribe"}
+    sids: dict[int, str] = {}
+    await ws.send_json({"id": command, "cmd": "subscribe", "params": {"channels": [CHANNEL]}})
+    deadline = time.monotonic() + subscribe_wait
+    while not sids:
+        message = await _receive(link, session, ws, deadline)
+        if message is None:
+            if session.closed or link.closed():
+                return
+            raise _Lost(f"no answer to the subscription in {subscribe_wait:g} s")
+        item = read(message.data, sids, commands)
+        if isinstance(item, Refused):
+            raise OrderStreamError(
+                f"the exchange refused the user_orders subscription: error {item.code}"
+                f" {item.message}"
+            )
+        if isinstance(item, Subscribed):
+            sids[item.sid] = item.channel
+        # Anything else before the answer is no subscription's of ours: dropped.
+    # Subscribed: everything from now on is heard; list what rests (no snapshot).
+    orders = await link.listing()
+    yield OrderSnapshot(tuple(orders))
+    while True:
+        message = await _receive(link, session, ws, float("inf"))
+        if message is None:
+            return
+        item = read(message.data, sids, commands)
+        if isinstance(item, OrderUpdate):
+            yield item
+        elif isinstance(item, Refused):
+            # An error after subscribing (a buffer overflow, code 25, ends the
+            # subscription): resubscribe on a new connection, and list again.
+            raise _Lost(f"error {item.code}: {item.message}")
+        else:
+            logger.debug("kalshi order stream: a message dropped (not ours, or malformed)")
+            await anyio.lowlevel.checkpoint()  # a flood does not hold the loop
+
+
+def _connect_timeout(timeout: float | httpx.Timeout) -> float:
+    if isinstance(timeout, int | float):
+        return float(timeout)
+    parts = [t for t in (timeout.connect, timeout.read, timeout.pool) if t is not None]
+    return max(parts, default=10.0)
