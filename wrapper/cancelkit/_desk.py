@@ -33,6 +33,9 @@ from ._retry import RetryPolicy
 T = TypeVar("T")
 logger = logging.getLogger("cancelkit")
 _FOLLOW_EVERY = 0.01  # seconds between looks at a caller's Control for a stop
+MAX_LEARNED = 1000
+"""Markets an account may learn (:meth:`AsyncDesk.learn`) at most: a bound on what a
+stream can make a kill visit."""
 
 
 class DeskOptions(TypedDict, total=False):
@@ -54,11 +57,14 @@ class AccountRun:
         account: the account.
         results: every order's outcome, as the venue's kill switch reported it.
         left: orders the run could not confirm gone (None: unknown, the run failed).
-        covered: the markets covered where the venue lists per market (Limitless);
+        covered: the markets covered where the venue lists per market (Limitless):
+            those the account names and those learned (:meth:`AsyncDesk.learn`);
             None where the venue's cancel-all covers the whole account; ``()``: no
             market known, the account was not covered.
         error: why the account's run failed as a whole (a key refused, a venue
             unreachable, a secret unreadable), or None.
+        learned: the markets of ``covered`` that the account does not name: learned
+            while the desk was open (the guard: from the account's order stream).
     """
 
     account: Account
@@ -66,6 +72,7 @@ class AccountRun:
     left: int | None
     covered: tuple[str, ...] | None
     error: BaseException | None
+    learned: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -103,6 +110,7 @@ class AsyncDesk:
         self._clients: dict[str, Any] = {}
         self._hooks: dict[str, DeskHook] = {}  # each open account's venue hook
         self._broken: dict[str, BaseException] = {}  # accounts whose client could not be built
+        self._learned: dict[str, list[str]] = {}  # account -> markets learned, in order
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -119,6 +127,50 @@ class AsyncDesk:
         """The open async client of account ``name`` (KeyError if it has none: its
         client could not be built, see :meth:`prove`)."""
         return self._clients[name]
+
+    def learn(self, name: str, market: str) -> bool:
+        """Add ``market`` to what account ``name``'s listings and kills cover, where its
+        venue lists per market (its hook takes ``markets``): a market seen on the
+        account's order stream. Whether it was new to the account; False for a venue
+        that covers the whole account, a market the venue would refuse, or past
+        :data:`MAX_LEARNED` markets (each logged). KeyError for an unknown name."""
+        account = self._named(name)
+        learned = self._learned.setdefault(name, [])
+        if market in account.markets or market in learned:
+            return False
+        try:
+            hook = desk_hook(account.venue)
+            if "markets" not in hook.SETTINGS:
+                return False
+            hook.check(attrs.evolve(account, markets=(market,)))
+        except (InvalidRequest, KeyError) as exc:
+            logger.warning("%s: market %r not learned: %s", name, str(market)[:80], exc)
+            return False
+        if len(learned) >= MAX_LEARNED:
+            logger.warning(
+                "%s: market %r not learned: %d learned already", name, str(market)[:80], MAX_LEARNED
+            )
+            return False
+        learned.append(market)
+        return True
+
+    def learned(self, name: str) -> tuple[str, ...]:
+        """The markets learned for account ``name`` (:meth:`learn`), in order."""
+        return tuple(self._learned.get(name, ()))
+
+    def covering(self, account: Account) -> Account:
+        """``account`` with the markets learned for it after its own: what its
+        listings and kills cover."""
+        learned = self._learned.get(account.name)
+        if not learned:
+            return account
+        return attrs.evolve(account, markets=(*account.markets, *learned))
+
+    def _named(self, name: str) -> Account:
+        for account in self._accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
 
     async def __aenter__(self) -> Self:
         for account in self._accounts:
@@ -180,7 +232,7 @@ class AsyncDesk:
             try:
                 hook, client = self._hooks[account.name], self._clients[account.name]
                 with anyio.move_on_after(seconds) as scope:
-                    found[account.name] = await work(hook, client, account)
+                    found[account.name] = await work(hook, client, self.covering(account))
                 if scope.cancelled_caught:
                     found[account.name] = TimeoutError(f"no answer within {seconds} s")
             except Exception as exc:  # this account's outcome, not the desk's
@@ -249,11 +301,14 @@ class AsyncDesk:
         runs = []
         for account in chosen:
             value = done[account.name]
-            if isinstance(value, BaseException):
-                runs.append(AccountRun(account, (), None, _covered(account), value))
+            failed = isinstance(value, BaseException)
+            covered = _covered(self.covering(account)) if failed else value.covered
+            learned = tuple(m for m in covered or () if m not in account.markets)
+            if failed:
+                runs.append(AccountRun(account, (), None, covered, value, learned))
             else:
                 runs.append(
-                    AccountRun(account, value.results, value.left, value.covered, value.error)
+                    AccountRun(account, value.results, value.left, covered, value.error, learned)
                 )
         return runs
 
@@ -357,6 +412,14 @@ class Desk:
     def prove(self, deadline: float | None = None) -> dict[str, BaseException | None]:
         """As :meth:`AsyncDesk.prove`."""
         return self._open().call(lambda: self._desk.prove(deadline))
+
+    def learn(self, name: str, market: str) -> bool:
+        """As :meth:`AsyncDesk.learn` (on the desk's loop thread)."""
+
+        async def learn() -> bool:
+            return self._desk.learn(name, market)
+
+        return self._open().call(learn)
 
     def open_orders(self, deadline: float | None = None) -> dict[str, list[str] | BaseException]:
         """As :meth:`AsyncDesk.open_orders`."""

@@ -188,7 +188,7 @@ async def run_everywhere(
         o = book.origin
         _say(
             f"cancelkit: {book.account.name}: {o.venue} at {o.base_url}, key {o.key}: every"
-            f" open order{_scope(book.account)}; deadline {deadline:g} s"
+            f" open order{_scope(desk.covering(book.account))}; deadline {deadline:g} s"
         )
 
     for name, problem in desk.unusable.items():
@@ -243,7 +243,8 @@ def _report(run: AccountRun, book: _Book) -> None:
     if run.covered is None:
         covered = "every market"
     elif run.covered:
-        covered = f"market(s) {', '.join(run.covered)}"
+        named = [f"{m} (seen on its order stream)" if m in run.learned else m for m in run.covered]
+        covered = f"market(s) {', '.join(named)}; only markets named or seen are covered"
     else:
         covered = "NOT COVERED: no market known (name them: markets = [...] in its table)"
     if run.left is None:
@@ -263,6 +264,9 @@ def _report(run: AccountRun, book: _Book) -> None:
             "counts": {s: counts[s] for s in OUTCOMES if counts[s]},
             "left": run.left,
             "covered": None if run.covered is None else list(run.covered),
+            "covered_from": None
+            if run.covered is None
+            else {m: "order stream" if m in run.learned else "configured" for m in run.covered},
             "error": None
             if run.error is None
             else {"type": type(run.error).__name__, "message": str(run.error)},

@@ -218,6 +218,7 @@ def _status(as_json: bool) -> int:
             f"  {account.get('name')} ({account.get('venue')}, key {account.get('key_id')}):"
             f" key {account.get('key')}; open orders {known}"
         )
+        line += _markets(account.get("markets_covered"))
         if account.get("unreachable"):
             line += f"; UNREACHABLE: {account['unreachable']}"
         lines.append(line)
@@ -251,6 +252,9 @@ def _summaries(report: str) -> None:
         text = (
             f"{name} ({record.get('venue')}): {parts}; left: {'unknown' if left is None else left}"
         )
+        origins = record.get("covered_from")
+        if isinstance(origins, dict):
+            text += _markets([{"market": m, "from": f} for m, f in origins.items()])
         error = record.get("error")
         if error:
             text += f"; FAILED: {error.get('type')}: {error.get('message')}"
@@ -260,6 +264,17 @@ def _summaries(report: str) -> None:
                 text += f"; first problem: {problems[name]}"
         click.echo(printable(text))
     sys.stdout.flush()
+
+
+def _markets(covered: Any) -> str:
+    """Where a per-market account's listings and kill reach, each market with where it
+    came from ('' for an account its venue covers whole)."""
+    if not isinstance(covered, list):
+        return ""
+    if not covered:
+        return "; markets: NONE known (not covered)"
+    named = ", ".join(f"{c.get('market')} ({c.get('from')})" for c in covered)
+    return f"; markets: {named} (only these are covered)"
 
 
 def _records(report: str) -> list[dict[str, Any]]:

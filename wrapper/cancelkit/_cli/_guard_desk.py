@@ -14,8 +14,11 @@ the key (a revoked key shows in the status within a minute or two), and its
 longest gap). Where the client offers a private order stream (``order_events``),
 the account's open orders are learned live from it (a WebSocket: no request
 counted), and every market it shows orders in is added to what the account's
-listing covers. A network error is never the guard's end: the account is marked
-unreachable, tried again after :data:`RETRY_EVERY` seconds, and the status says so.
+listing covers; where the venue lists per market (a stream without a snapshot: its
+open orders stay the listing's), that market is learned by the desk
+(``AsyncDesk.learn``), so its listings and a firing's kill cover it too. A network
+error is never the guard's end: the account is marked unreachable, tried again
+after :data:`RETRY_EVERY` seconds, and the status says so.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Upkeep:
         self._wake = anyio.Event()  # set: every account reads now (after a firing)
         self._turns: dict[str, int] = {}  # account -> its reads so far (the market's turn)
         self._by_market: dict[str, dict[str, set[str]]] = {}  # account -> market -> ids
+        self.on_learned: Callable[[], None] | None = None  # a market was learned
 
     def refresh(self) -> None:
         """Every account's signed read now, not at its next turn: after a firing, the
@@ -183,6 +187,7 @@ class Upkeep:
 
         hook = desk_hook(account.venue)
         per_market = "markets" in hook.SETTINGS
+        account = self.desk.covering(account)  # with the markets its stream showed
         market: str | None = None
         ids: list[str] | None = None
         try:
@@ -262,10 +267,35 @@ class Upkeep:
             self._market(name, getattr(order, "market_slug", None))
         elif getattr(event, "reason", None) is not None:  # interrupted: it reconnects
             self.streams[name] = f"reconnecting: {event.reason}"[:300]
+        elif hasattr(event, "market_slug"):  # an event naming its market, not its order's state
+            self._market(name, event.market_slug)
+        elif hasattr(event, "attempt"):  # subscribed to a stream without a snapshot
+            self.streams[name] = "subscribed (no snapshot: open orders from the listing)"
 
     def _market(self, name: str, slug: Any) -> None:
         if isinstance(slug, str) and slug:
             self.markets.setdefault(name, set()).add(slug)
+            if self.desk.learn(name, slug):
+                logger.info(
+                    "%s: market %s seen on its order stream: its listings and kill cover it",
+                    name,
+                    slug,
+                )
+                if self.on_learned is not None:
+                    self.on_learned()
+
+    def coverage(self, account: Account) -> list[dict[str, str]] | None:
+        """The markets the account's listings and kill cover, each with where it came
+        from (``configured``, or ``order stream``); None where the venue's cancel-all
+        covers the whole account."""
+        from .._desk_hook import desk_hook
+
+        if "markets" not in desk_hook(account.venue).SETTINGS:
+            return None
+        return [
+            {"market": m, "from": "configured" if m in account.markets else "order stream"}
+            for m in self.desk.covering(account).markets
+        ]
 
     def status(self) -> dict[str, Any]:
         """Per account: its venue, key, open orders known and where from; and the
@@ -285,6 +315,7 @@ class Upkeep:
                     "orders_from": self.orders_from.get(name),
                     "stream": self.streams.get(name),
                     "markets_seen": sorted(self.markets.get(name, ())),
+                    "markets_covered": self.coverage(account),
                     "unreachable": self.unreachable.get(name),
                 }
             )

@@ -32,6 +32,7 @@ import attrs
 
 from .. import _guard_link as link
 from ._cancel import EXIT_OK, EXIT_USAGE
+from ._guard_markets import remember
 from ._guard_server import ChannelError, Server, bind, check_directory, hold_lock
 from ._guard_state import FiringRecord, Guard, Outcome, State
 
@@ -138,6 +139,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
         loop.add_signal_handler(number, on_stop, number)
 
     desk, upkeep = await _open_desk(accounts, settings.prove_every)
+    remember(desk, upkeep, directory)  # the markets streams showed it before, kept
     try:
         refused = {n: s for n, s in upkeep.keys.items() if s.startswith("REFUSED")}
         if refused:

@@ -30,6 +30,12 @@ _EXPORTS = {
     "OrderStatus": _MODELS,
     "OrderStatusResultDto": _MODELS,
     "MaintenanceStatusDto": _MODELS,
+    # the private order stream (provisional shape)
+    "LimitlessStreamEvent": "._events",
+    "LimitlessOrderEvent": "._events",
+    "LimitlessStreamSubscribed": "._events",
+    "LimitlessStreamInterrupted": "._events",
+    "LimitlessStreamError": "._events",
 }
 
 __all__ = [*_EXPORTS]
@@ -49,5 +55,10 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._auth import LimitlessAuth as LimitlessAuth
     from ._client import AsyncLimitlessClient as AsyncLimitlessClient
     from ._client import LimitlessClient as LimitlessClient
+    from ._events import LimitlessOrderEvent as LimitlessOrderEvent
+    from ._events import LimitlessStreamError as LimitlessStreamError
+    from ._events import LimitlessStreamEvent as LimitlessStreamEvent
+    from ._events import LimitlessStreamInterrupted as LimitlessStreamInterrupted
+    from ._events import LimitlessStreamSubscribed as LimitlessStreamSubscribed
     from ._kill import CancelTarget as CancelTarget
     from ._kill import StatusTarget as StatusTarget

@@ -10,7 +10,13 @@ class's ``_call`` and ``_on_twin``, in ``_client_base.py``.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+import typing  # unasync: async only
+from collections.abc import (
+    AsyncGenerator,  # unasync: async only
+    Callable,
+    Iterable,
+    Sequence,
+)
 from typing import overload
 from uuid import UUID
 
@@ -40,6 +46,9 @@ from ._client_base import (
     _TargetT,
     _with_state,
 )
+
+if typing.TYPE_CHECKING:  # unasync: async only (the stream's module loads when it is opened)
+    from ._events import LimitlessStreamEvent
 
 
 class AsyncLimitlessClient(_AsyncLimitless):
@@ -100,6 +109,49 @@ class AsyncLimitlessClient(_AsyncLimitless):
             _shared,  # unasync: async only
         )
         self._open(self._auth, self.base_url, transport)
+
+    def order_events(  # unasync: async only (the whole method: an async iterator)
+        self,
+        *,
+        stream_url: str | None = None,
+        max_message_bytes: int = 1024 * 1024,  # _events.MAX_MESSAGE
+        reconnects: int = 5,  # _events.RECONNECTS
+    ) -> AsyncGenerator[LimitlessStreamEvent, None]:
+        """This token's private order stream (PROVISIONAL: Socket.IO at
+        ``wss://ws.limitless.exchange``, namespace ``/markets``; see
+        ``cancelkit.limitless._events`` for the sources its shape is written from).
+
+        Yields :class:`LimitlessStreamSubscribed` once the namespace is joined and
+        ``subscribe_order_events`` sent (again after every reconnect: the exchange
+        keeps no subscription), then an :class:`LimitlessOrderEvent` for every ``orderEvent``
+        of the token's orders in any market (placement, update, cancellation,
+        execution; settlement's matched, mined, failed), each with its market where
+        the frame names it. There is no snapshot: the stream tells what happens
+        from now on and which markets it happens in, never what is open; the open
+        orders are still :meth:`open_orders`' (one market at a time). The handshake
+        is signed with this client's token, afresh on every connect. The server's
+        pings are answered and a connection silent past its ping timeout is opened
+        again with backoff; each reconnect yields :class:`LimitlessStreamInterrupted` first,
+        since nothing is replayed. ``stream_url``: the stream's root (default: the
+        exchange's beside its API; the API root itself for any other, such as the
+        sandbox). A frame that is not a well-formed ``orderEvent`` of the namespace
+        is dropped, never believed; one larger than ``max_message_bytes`` drops the
+        connection. Raises :class:`LimitlessStreamError` after ``reconnects`` failures
+        in a row or a refused namespace, and :class:`AuthenticationError` on a
+        refused handshake; ends when the client is closed. Use
+        ``contextlib.aclosing`` (or break out of ``async for``) to close it. Async
+        only: the sync client has no such method.
+        """
+        from . import _stream  # aiohttp is imported only by those who stream
+
+        self._check_usable()
+        url = _stream.stream_url(self.base_url, stream_url)
+        # A caller's transport decides the route (and carries no WebSocket).
+        given = self._lean is None and not self._loop_bound
+        link = _stream.Link(self._auth, url, self._settings, given, lambda: self._http.is_closed)
+        return _stream.order_events(
+            link, max_message_bytes=max_message_bytes, reconnects=reconnects
+        )
 
     @overload
     async def cancel_order(

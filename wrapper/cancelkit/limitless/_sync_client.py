@@ -7,7 +7,11 @@ never edited by hand (edit that file, then run the script).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import (
+    Callable,
+    Iterable,
+    Sequence,
+)
 from typing import overload
 from uuid import UUID
 

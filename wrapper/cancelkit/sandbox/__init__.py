@@ -48,6 +48,7 @@ from ._kalshi import DEFAULT_TICKER, KALSHI_STATUSES, MEMBER, PREFIX, KalshiKey,
 from ._kalshi import order_json as kalshi_order_json
 from ._kalshi_ws import KalshiStreamHub
 from ._limitless import DELEGATED, LimitlessToken, limitless_app
+from ._limitless_ws import LimitlessStreamHub
 from ._polymarket import DEFAULT_MARKET, PolymarketKey, order_json, polymarket_app, quantity_of
 from ._polymarket_ws import StreamHub
 from ._requests import RecordedRequest
@@ -265,6 +266,7 @@ class Sandbox:
             c.limitless_other_token_id, base64.b64decode(c.limitless_other_secret), OTHER_PROFILE
         )
         self._polymarket_stream = StreamHub(self.polymarket, order_json, DEFAULT_MARKET)
+        self._limitless_stream = LimitlessStreamHub(self.limitless)
         # The keys each app knows, kept here so that add_account() can add one.
         self._pm_keys, self._lm_tokens = {pm_key.key_id: pm_key}, {partner.token_id: partner}
         self._lm_tokens[other.token_id] = other
@@ -277,7 +279,7 @@ class Sandbox:
                 polymarket_port,
             ),
             BackgroundServer(
-                limitless_app(self.limitless, self._lm_tokens),
+                limitless_app(self.limitless, self._lm_tokens, self._limitless_stream),
                 host,
                 limitless_port,
             ),
@@ -377,6 +379,13 @@ class Sandbox:
             return 0
         future = asyncio.run_coroutine_threadsafe(self._polymarket_stream.push(message), loop)
         return future.result(timeout=10)
+
+    @property
+    def limitless_stream_subscribes(self) -> int:
+        """How many ``subscribe_order_events`` the Limitless private stream has taken
+        (each on a connection that joined ``/markets``): a test waits for it before
+        placing an order it expects to be heard."""
+        return self._limitless_stream.subscribes
 
     def seed_limitless(
         self,

@@ -95,7 +95,7 @@ def raw_path(request: HTTPConnection) -> bytes:
     return raw if raw else request.url.path.encode()
 
 
-def raw_target(request: Request) -> bytes:
+def raw_target(request: HTTPConnection) -> bytes:
     """Path and query exactly as they came on the request line."""
     query: bytes = request.scope.get("query_string", b"")
     return raw_path(request) + (b"?" + query if query else b"")

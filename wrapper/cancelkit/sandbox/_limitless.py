@@ -2,9 +2,10 @@
 
 Served: the combined cancel, the legacy DELETE, batch-cancel (and the legacy
 cancel-batch), cancel-all per market, a market's user orders, the status lookup,
-and the public maintenance status. Every request is validated against the
-document the client is generated from (the verbatim pages, and the provisional
-operations until their pages are in specs/), then checked by hand where the
+the public maintenance status, and the private order stream (``_limitless_ws``).
+Every request is validated against the document the client is generated from (the
+verbatim pages, and the provisional operations until their pages are in specs/),
+then checked by hand where the
 exchange's documented answer depends on it (both or neither list: 400).
 """
 
@@ -20,14 +21,16 @@ from typing import Any
 from uuid import UUID
 
 import attrs
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
+from starlette.websockets import WebSocket
 
 from . import _common as common
 from . import _contract
 from ._common import Refusal
+from ._limitless_ws import LimitlessStreamHub, polling
 from ._state import CANCELLED, FILLED, OPEN, Arrival, Book, Order
 
 DELEGATED = "delegated_signing"
@@ -66,10 +69,16 @@ def error(status: int, message: str) -> Response:
     return JSONResponse({"message": message, "statusCode": status}, status)
 
 
-def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
-    """Limitless: ``POST /orders/cancel`` (and legacy ``DELETE /orders/{orderId}``), HMAC."""
+def limitless_app(
+    book: Book, tokens: dict[str, LimitlessToken], hub: LimitlessStreamHub | None = None
+) -> ASGIApp:
+    """Limitless: ``POST /orders/cancel`` (and legacy ``DELETE /orders/{orderId}``), HMAC;
+    the private order stream (``hub``'s) at ``/socket.io/``."""
+    hub = hub or LimitlessStreamHub(book)
 
-    def authenticate(request: Request, body: bytes) -> LimitlessToken:
+    def authenticate(
+        request: HTTPConnection, body: bytes, method: str | None = None
+    ) -> LimitlessToken:
         token = tokens.get(common.single_header(request, "lmts-api-key", error))
         if token is None:
             raise Refusal(error(401, "unknown or missing lmts-api-key"))
@@ -84,7 +93,7 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
             raise Refusal(error(401, "lmts-timestamp more than 30 s from server time"))
         signed = b"%s\n%s\n%s\n" % (
             stamp.encode(),
-            request.method.encode(),
+            (method or request.scope["method"]).encode(),
             common.raw_target(request),
         )
         expected = hmac.new(token.secret, signed + body, hashlib.sha256).digest()
@@ -342,6 +351,14 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
         effects = [] if mode == "normal" else [{"mode": mode, "message": f"sandbox: {mode}"}]
         return JSONResponse({"active": effects, "scheduled": []})
 
+    async def stream_owner(ws: WebSocket) -> str:
+        # The upgrade is signed as a REST GET of its path and query, empty body.
+        token = common.counting_auth_failures(book, lambda: authenticate(ws, b"", "GET"))
+        return str(token.profile_id)
+
+    async def stream(ws: WebSocket) -> None:
+        await hub.serve(ws, stream_owner)
+
     def route(path: str, endpoint: common.Endpoint, method: str) -> Route:
         return Route(path, common.handler(book, paced(endpoint)), methods=[method])
 
@@ -353,6 +370,8 @@ def limitless_app(book: Book, tokens: dict[str, LimitlessToken]) -> ASGIApp:
         route("/orders/all/{slug}", cancel_all, "DELETE"),
         route("/markets/{slug}/user-orders", user_orders, "GET"),
         Route("/maintenance/status", maintenance, methods=["GET"]),
+        WebSocketRoute("/socket.io/", stream),
+        Route("/socket.io/", polling, methods=["GET", "POST"]),
         route("/orders/{order_id}", legacy_delete, "DELETE"),
         *common.admin_routes(book),
     ]

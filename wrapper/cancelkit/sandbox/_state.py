@@ -279,7 +279,7 @@ class Book:
         # changed, with what happened: "cancel" (it takes effect at leaves_book_at:
         # cancelled, or filled meanwhile), "fill" or "partial_fill", and the shares.
         self.on_execution: Callable[[Order, str, float], None] | None = None
-        # Told (from any thread, outside the lock) of the orders each seed added.
+        # Told (from any thread, outside the lock) of the orders each seed added: placed.
         self.on_seed: Callable[[list[Order]], None] | None = None
 
     def seed(self, order: Order) -> Order:
