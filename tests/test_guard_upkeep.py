@@ -41,6 +41,9 @@ class _Desk:
     def client(self, name: str) -> _Client:
         return self._client
 
+    def covering(self, account: Account) -> Account:
+        return account  # no stream here: only the markets the account names
+
 
 def _limitless(markets: tuple[str, ...]) -> Account:
     return Account("lm-1", "limitless", "token", SecretRef(env="LM"), markets=markets)
