@@ -120,7 +120,7 @@ def test_a_cancel_all_cut_off_by_the_deadline_is_written_as_unknown(
     assert process.returncode == 1, err
     _written_as_unknown(out, journal)
     resumed = _resume(box, venue, journal)
-    assert "a cancel-all was sent and no answer is recorded" in resumed.stderr
+    assert "a cancel-all was sent and its outcome is unknown" in resumed.stderr
     assert f"cancelkit cancel {venue} --all" in resumed.stderr
     assert "empty" not in resumed.stderr  # not read as an order id
 
@@ -143,3 +143,22 @@ def test_a_cancel_all_cut_off_by_sigterm_is_written_as_unknown(
     assert time.monotonic() - signalled < GRACE + SLACK, err
     assert process.returncode == 130, err
     _written_as_unknown(out, journal)
+
+
+def test_a_resume_after_a_kill_names_the_cancel_all_sent_without_an_outcome(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """What a ``kill -9`` right after the cancel-all left leaves: the plan's header and
+    the cancel-all's ``sent`` line (fsynced before it left), no outcome."""
+    box = cancelkit_sandbox
+    origin = {"venue": "polymarket", "base_url": box.polymarket_url}
+    origin["key"] = box.credentials.polymarket_key_id
+    header = {"cancelkit_run": "r1", **origin, "started": "2026-12-06T17:00:00Z", "orders": 0}
+    sent = {"run": "r1", "input": "-", "order": "", "cancel_all": True, "status": "sent"}
+    journal = tmp_path / "killed.journal"
+    journal.write_text(f"{json.dumps({**header, 'deadline': 30.0})}\n{json.dumps(sent)}\n")
+    journal.chmod(0o600)
+    resumed = _resume(box, "polymarket", journal)
+    assert "a cancel-all was sent and no outcome is recorded" in resumed.stderr, resumed.stderr
+    assert "cancelkit cancel polymarket --all" in resumed.stderr
+    assert "empty" not in resumed.stderr  # not read as an order id

@@ -70,7 +70,7 @@ class Line:
     origin: Origin | None = None  # the venue, URL and key a record names
     header: bool = False  # a journal's first line: the run and its origin, no order
     cancel_all: bool = False  # a record of a cancel-all request itself: no order either
-    run: str | None = None  # a cancel-all record's run
+    run: str | None = None  # a header's or a cancel-all record's run
 
 
 def read_lines(source: str, listed: _inputs.Listed = _inputs.LISTED) -> list[Line]:
@@ -152,22 +152,33 @@ def _untrusted(path: str, info: os.stat_result) -> str | None:
 
 
 def _warn_cancel_alls(lines: Sequence[Line]) -> None:
-    """Say, once per record, which cancel-alls a record shows sent with no answer that
-    settled them: a resume cannot name the orders such a cancel-all took, and does
-    not send it again; the operator must (``--all``)."""
-    latest: dict[str | None, Line] = {}
+    """Say which cancel-alls a record shows not settled (sent with no outcome, or an
+    outcome that is not final): a resume cannot name the orders such a cancel-all
+    took, and does not send it again; the operator must (``--all``)."""
+    answered: set[str | None] = set()  # runs with a cancel-all outcome recorded
+    origins: dict[str | None, Origin | None] = {}  # each run's, from its header
     for line in lines:
-        if line.cancel_all and line.record is not None:
-            latest[line.run] = line
-    for line in latest.values():
-        if line.record in FINAL:
+        if line.cancel_all and line.record not in (None, SENT):
+            answered.add(line.run)
+        elif line.header:
+            origins[line.run] = line.origin
+    for line in lines:
+        if not line.cancel_all or line.record in FINAL:
             continue
-        venue = line.origin.venue if line.origin is not None else "VENUE"
-        word = "no answer" if line.record in (SENT, "unknown") else f"it ended {line.record}"
+        if line.record == SENT:
+            if line.run in answered:
+                continue
+            what = "was sent and no outcome is recorded (its run was killed?)"
+        elif line.record == "not_sent":
+            what = "was not sent"
+        else:
+            what = f"was sent and its outcome is {line.record}"
+        origin = line.origin or origins.get(line.run)  # a sent line names none itself
+        venue = origin.venue if origin is not None else "VENUE"
         click.echo(
-            f"cancelkit: warning: {line.label}: a cancel-all was sent and {word} is"
-            " recorded: which orders it cancelled is unknown, and a resume does not send it"
-            f" again; `cancelkit cancel {venue} --all` does",
+            f"cancelkit: warning: {line.label}: a cancel-all {what}: which orders it"
+            " cancelled, if any, is unknown, and a resume does not send it again;"
+            f" `cancelkit cancel {venue} --all` does",
             err=True,
         )
 
@@ -208,7 +219,8 @@ def _record(label: str, text: str, plans: Plans, shape: _inputs.Listed) -> Line:
     try:
         if isinstance(record, dict) and RUN_KEY in record:
             plans.header(label, record)
-            return Line(label, "", origin=Origin.of(record), header=True)
+            run = record[RUN_KEY]
+            return Line(label, "", origin=Origin.of(record), header=True, run=str(run))
         order, status = record["order"], record["status"]
     except (KeyError, TypeError):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
