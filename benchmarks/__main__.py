@@ -259,7 +259,7 @@ def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
 def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """The armed guard firing (SIGUSR1, the control socket, `cancelkit trigger`),
     and its dead-man's switch (issue #33)."""
-    split = VenueSandboxes() if args.sandbox_per_venue else None
+    split = None if args.shared_sandbox else VenueSandboxes()
     box = split or box
     try:
         load = os.getloadavg()[0]
@@ -514,10 +514,10 @@ def main() -> None:
         help="heartbeat lapses in the guard section [default: 8; 1 with --smoke]",
     )
     parser.add_argument(
-        "--sandbox-per-venue",
+        "--shared-sandbox",
         action="store_true",
-        help="the guard section on one sandbox process per venue (as the exchanges are"
-        " separate servers), not one process serving both",
+        help="the guard section on one sandbox process serving every venue [default: one"
+        " process per venue, as the exchanges are separate servers]",
     )
     args = parser.parse_args()
     guard_rounds, lapse_rounds = args.guard_rounds, args.lapse_rounds

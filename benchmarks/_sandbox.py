@@ -134,21 +134,35 @@ class SandboxProcess:
 
 
 class VenueSandboxes(SandboxProcess):
-    """One sandbox process per venue, driven as one :class:`SandboxProcess`: Polymarket
-    US from the first, Limitless from the second. The exchanges are separate servers;
-    in one sandbox process a venue's request waits for the interpreter while the other
-    venue's handler runs (a 300-order cancel-all is milliseconds of Python), which
-    delays the second venue's arrival stamp by the first one's work. Arrivals are
-    still ``time.monotonic()`` (system-wide), merged in order."""
+    """One sandbox process per venue (Polymarket US, Limitless, Kalshi), driven as
+    one :class:`SandboxProcess`. The exchanges are separate servers; in one sandbox
+    process a venue's request waits for the interpreter while another venue's
+    handler runs (a 300-order cancel-all is milliseconds of Python), which delays
+    that venue's arrival stamp by the other one's work. Each process stamps its
+    arrivals with ``time.monotonic()`` (system-wide on Linux: one clock for every
+    process), so their logs merge in order of arrival."""
 
-    def __init__(self) -> None:  # no super().__init__(): two processes, not one
-        self.pm, self.lm = SandboxProcess(), SandboxProcess()
-        self.env = {**self.lm.env, **{k: v for k, v in self.pm.env.items() if "POLY" in k}}
-        self.env.update({k: v for k, v in self.lm.env.items() if "LIMITLESS" in k})
-        self.pm_url, self.lm_url = self.pm.pm_url, self.lm.lm_url
+    VENUES = ("polymarket", "limitless", "kalshi")
+
+    def __init__(self) -> None:  # no super().__init__(): one process per venue
+        self.boxes: dict[str, SandboxProcess] = {}
+        try:
+            for venue in self.VENUES:
+                self.boxes[venue] = SandboxProcess()
+        except BaseException:
+            self.close()
+            raise
+        prefixes = {"polymarket": "POLYMARKET_", "limitless": "LIMITLESS_", "kalshi": "KALSHI_"}
+        self.env = {}
+        for venue, box in self.boxes.items():
+            self.env.update({k: v for k, v in box.env.items() if k.startswith(prefixes[venue])})
+        self.kalshi_keys = self.boxes["kalshi"].kalshi_keys
+        self.pm_url = self.boxes["polymarket"].pm_url
+        self.lm_url = self.boxes["limitless"].lm_url
+        self.kalshi_url = self.boxes["kalshi"].kalshi_url
 
     def _of(self, venue: str) -> SandboxProcess:
-        return self.pm if venue in ("pm", "polymarket") else self.lm
+        return self.boxes[{"pm": "polymarket", "lm": "limitless"}.get(venue, venue)]
 
     def seed(self, venue: str, ids: list[str], owner: str, market: str = "bench-market") -> None:
         self._of(venue).seed(venue, ids, owner, market)
@@ -162,13 +176,16 @@ class VenueSandboxes(SandboxProcess):
     def open_count(self, venue: str, ids: list[str]) -> int:
         return self._of(venue).open_count(venue, ids)
 
+    def kalshi_seed(self, ids: list[str], ticker: str = KALSHI_TICKER) -> None:
+        self.boxes["kalshi"].kalshi_seed(ids, ticker)
+
     def clear_requests(self) -> None:
-        self.pm.clear_requests()
-        self.lm.clear_requests()
+        for box in self.boxes.values():
+            box.clear_requests()
 
     def arrivals(self) -> list[Arrival]:
-        mine = [a for a in self.pm.arrivals() if a.venue == "polymarket"]
-        mine += [a for a in self.lm.arrivals() if a.venue == "limitless"]
+        # Each process's log, of its own venue only (the others' are not used there).
+        mine = [a for venue, box in self.boxes.items() for a in box.arrivals() if a.venue == venue]
         return sorted(mine, key=lambda a: a.arrived)
 
     def add_account(self, venue: str) -> dict[str, str]:
@@ -178,5 +195,5 @@ class VenueSandboxes(SandboxProcess):
         self._of(venue).reset(venue)
 
     def close(self) -> None:
-        for box in (self.pm, self.lm):
+        for box in self.boxes.values():
             box.close()

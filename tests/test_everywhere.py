@@ -569,20 +569,26 @@ def test_prove_and_open_orders_end_by_their_deadline(
         assert str(outcome) == "no answer within 0.5 s"
 
 
+@pytest.mark.parametrize("spares", ["none", "made beforehand", "one removed"])
 def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited_on(
     desk: tuple[DeskFile, dict[str, list[str]]],
     cancelkit_sandbox: Sandbox,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    spares: str,
 ) -> None:
     """The write-ahead rule on the firing path: every account's journal header is in
     its file (write(2)) before any cancel arrives, and the run waits on no disk flush
     before its first request: each header is fsynced in a thread of its own, started
-    as the account's first request leaves; the run's own thread fsyncs only at the end."""
+    as the account's first request leaves; the run's own thread fsyncs only at the end.
+    So too with the journals an armed guard makes beforehand (renamed to the run's own
+    name as it fires), and when one of them was removed before the firing (that
+    account's journal is then opened as any run's)."""
     import io
     import threading
 
     from cancelkit._cli._everywhere import run_everywhere
+    from cancelkit._cli._guard_journals import Spares
 
     box = cancelkit_sandbox
     file, _ = desk
@@ -610,16 +616,22 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
             syncs.append((path_of(fd), threading.get_ident() == runner, time.monotonic()))
         real_fsync(fd)
 
+    accounts = load_accounts(file.path, environ=file.env)
+    made = Spares(state, [a.name for a in accounts])
+    if spares != "none":
+        made.prepare()
+    taken = made.take()
+    if spares == "one removed":
+        os.unlink(taken[accounts[0].name].path)
     monkeypatch.setattr(os, "write", write)
     monkeypatch.setattr(os, "fsync", fsync)
-    accounts = load_accounts(file.path, environ=file.env)
 
     async def run() -> int:
         async with AsyncDesk(accounts) as warm:
             await warm.warm(20)
             box.clear_requests()
             return await run_everywhere(
-                warm, deadline=20, as_json=True, cause="test", out=io.StringIO()
+                warm, deadline=20, as_json=True, cause="test", out=io.StringIO(), spares=taken
             )
 
     assert anyio.run(run) == 0
@@ -637,3 +649,9 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
         header = json.loads(Path(path).read_text().splitlines()[0])
         assert header["cause"] == "test"
         assert header["orders"] == 0
+    assert not list(state.glob(".armed-*")), "a journal made beforehand was left behind"
+    # Each made beforehand is that account's journal (the one removed too: its run
+    # keeps the id, its file opened afresh).
+    runs = {json.loads(Path(p).read_text().splitlines()[0])["cancelkit_run"] for p in journals}
+    assert {spare.run for spare in taken.values()} <= runs
+    assert len(taken) == (0 if spares == "none" else 3)

@@ -327,6 +327,38 @@ def test_heartbeats_after_a_firing_are_refused_until_arm(
     assert guard.cli("guard", "--status").returncode == 0
 
 
+def test_journals_made_when_armed_serve_the_firing_even_one_removed_and_go_at_exit(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    """An armed guard holds each account's next journal (and its next firing
+    record's file), made beforehand (a killed guard's leftovers removed); a firing
+    journals every account under the run's own name, also the one whose journal
+    was removed meanwhile; the next ones are made after it; SIGTERM removes them."""
+    stale = state_dir / ".armed-0123456789abcdef.jsonl"
+    stale.write_bytes(b"")
+    guard = _start(guards, desk, state_dir)
+    guard.armed()
+    made = sorted(state_dir.glob(".armed-*.jsonl"))
+    assert len(made) == 3
+    assert stale not in made
+    assert (state_dir / ".guard-firing.next").exists()  # the firing record's file, too
+    made[0].unlink()
+    fired = guard.cli("trigger")
+    assert fired.returncode == 0, fired.stderr
+    assert open_ids(desk.box) == set()
+    journals = sorted(state_dir.glob("run-*.jsonl"))
+    headers = [json.loads(p.read_text().splitlines()[0]) for p in journals]
+    assert sorted(h["account"] for h in headers) == ["lm-main", "pm-main", "pm-second"]
+    assert {h["cause"] for h in headers} == {"trigger (cancelkit trigger)"}
+    assert all(h["cancelkit_run"] in p.name for h, p in zip(headers, journals, strict=True))
+    ready = set(state_dir.glob(".armed-*.jsonl"))
+    assert len(ready) == 3
+    assert not ready & set(made)  # the next firing's, made after this one
+    assert guard.stop() == 0
+    assert not list(state_dir.glob(".armed-*"))
+    assert not (state_dir / ".guard-firing.next").exists()
+
+
 def test_a_guard_killed_mid_firing_finishes_it_when_started_again_before_arming(
     desk: DeskFile, state_dir: Path, guards: list[Guard]
 ) -> None:

@@ -14,7 +14,7 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class Clock:
 
 
 def _guard(tmp_path: Path, causes: list[str], **kw: Any) -> Guard:
-    async def fire(cause: str) -> Outcome:
+    async def fire(cause: str, beside: Callable[[], None]) -> Outcome:
         causes.append(cause)
         return Outcome(0, f"cancelled everything ({cause})\n")
 
@@ -98,7 +98,7 @@ def test_two_firings_at_once_are_one_run(tmp_path: Path) -> None:
         go = asyncio.Event()
         causes: list[str] = []
 
-        async def fire(cause: str) -> Outcome:
+        async def fire(cause: str, beside: Callable[[], None]) -> Outcome:
             causes.append(cause)
             started.set()
             await go.wait()
@@ -123,7 +123,7 @@ def test_the_firing_record_is_written_before_the_run_and_removed_after(tmp_path:
     seen: list[dict[str, Any]] = []
 
     async def main() -> None:
-        async def fire(cause: str) -> Outcome:
+        async def fire(cause: str, beside: Callable[[], None]) -> Outcome:
             path = tmp_path / RECORD_NAME
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
             seen.append(json.loads(path.read_text()))
@@ -135,6 +135,37 @@ def test_the_firing_record_is_written_before_the_run_and_removed_after(tmp_path:
     asyncio.run(main())
     assert seen[0]["cause"] == "SIGUSR1"
     assert not (tmp_path / RECORD_NAME).exists()
+
+
+def test_the_record_is_synced_once_beside_the_run_or_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The firing record's fsync and the "firing" log line wait for the run's first
+    requests (the run calls ``beside`` from a thread, then): never before the run
+    starts, done once however often it is called, and done at the end by the guard
+    when the run never called it."""
+    synced: list[str] = []
+    monkeypatch.setattr(FiringRecord, "sync", lambda self: synced.append("sync"))
+
+    async def main() -> None:
+        async def calls_it(cause: str, beside: Callable[[], None]) -> Outcome:
+            assert synced == []  # nothing before the run's own start
+            await asyncio.to_thread(beside)
+            beside()
+            assert synced == ["sync"]
+            return Outcome(0, "")
+
+        async def never_does(cause: str, beside: Callable[[], None]) -> Outcome:
+            return Outcome(0, "")
+
+        await Guard(calls_it, FiringRecord(tmp_path)).fire("SIGUSR1")
+        await Guard(never_does, FiringRecord(tmp_path)).fire("trigger")
+
+    with caplog.at_level("WARNING", logger="cancelkit"):
+        asyncio.run(main())
+    assert synced == ["sync", "sync"]
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("firing")]
+    assert said == ["firing (cause: SIGUSR1)", "firing (cause: trigger)"]
 
 
 def test_an_unfinished_firing_is_finished_and_the_guard_left_fired(tmp_path: Path) -> None:
@@ -423,3 +454,38 @@ def test_a_trigger_while_the_guard_is_stopping_fires_nothing(tmp_path: Path) -> 
     answer = asyncio.run(main())
     assert answer == {"ok": False, "error": "the guard is stopping: nothing fires now"}
     assert causes == []
+
+
+@pytest.mark.parametrize("spare", ["made when armed", "removed before the firing"])
+def test_an_armed_guard_writes_its_record_through_the_file_made_beforehand(
+    tmp_path: Path, spare: str
+) -> None:
+    """Arming makes the next firing record's file; a firing writes the record whole
+    before its run starts (through that file, or anew when it was removed), and a
+    new one is made once the firing is over; discard() removes it."""
+    seen: list[dict[str, Any]] = []
+    record = FiringRecord(tmp_path)
+
+    async def main() -> None:
+        async def fire(cause: str, beside: Callable[[], None]) -> Outcome:
+            path = tmp_path / RECORD_NAME
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            seen.append(json.loads(path.read_text()))
+            assert not record.spare.exists()  # it became the record
+            return Outcome(0, "")
+
+        guard = Guard(fire, record)
+        assert guard.arm() is None
+        assert record.spare.exists()
+        assert not (tmp_path / RECORD_NAME).exists()  # made, not a firing's record
+        assert FiringRecord(tmp_path).read() is None  # a restart sees no firing
+        if spare == "removed before the firing":
+            record.spare.unlink()
+        await guard.fire("SIGUSR1")
+
+    asyncio.run(main())
+    assert [r["cause"] for r in seen] == ["SIGUSR1"]
+    assert not (tmp_path / RECORD_NAME).exists()
+    assert record.spare.exists()  # the next firing's
+    record.discard()
+    assert not record.spare.exists()

@@ -42,7 +42,10 @@ class _Desk:
         return self._client
 
     def covering(self, account: Account) -> Account:
-        return account  # no stream here: only the markets the account names
+        return account  # no market learned from a stream here
+
+    def learn(self, name: str, market: str) -> bool:
+        return False
 
 
 def _limitless(markets: tuple[str, ...]) -> Account:

@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import AsyncIterator, Iterator
+import sys
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 import httpx
 import httpx_aiohttp
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from ._bounded import accept_encoding, bounded
+from ._eager import started
 
 CHUNK = 64 * 1024
 _Route = tuple[URL | None, str | None]  # the proxy, and its Proxy-Authorization value
@@ -94,6 +98,21 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+class _Request(aiohttp.ClientRequest):
+    """aiohttp's request, its body written as it is sent, not one event-loop pass
+    later (see ``_eager``; Python 3.12 and later do so already)."""
+
+    if sys.version_info < (3, 12):
+
+        def write_bytes(
+            self,
+            writer: AbstractStreamWriter,
+            conn: aiohttp.connector.Connection,
+            content_length: int | None = None,
+        ) -> Coroutine[Any, Any, None]:
+            return started(super().write_bytes(writer, conn, content_length))
+
+
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
     """An ``httpx.AsyncBaseTransport`` over aiohttp that sends the URL as signed and
     tells a failed connect from a dropped answer.
@@ -152,7 +171,9 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
             ssl=self.ssl_context,
             limit=self.limits.max_connections or 0,
         )
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), request_class=_Request
+        )
 
     def forget(self) -> None:
         """In a forked child: the session's connections are the parent's. It is marked

@@ -15,7 +15,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
@@ -42,16 +42,25 @@ from ._terminal import json_safe, library_log, printable
 if TYPE_CHECKING:
     from .._accounts import Account
     from .._desk import AccountRun, AsyncDesk
+    from ._guard_journals import Spare
     from ._registry import Registry
 
 
 class _Book:
     """One account's part of the run: its origin, run id, journal and counts."""
 
-    def __init__(self, account: Account, origin: Origin, out: TextIO, as_json_lines: bool) -> None:
+    def __init__(
+        self,
+        account: Account,
+        origin: Origin,
+        out: TextIO,
+        as_json_lines: bool,
+        spare: Spare | None = None,
+    ) -> None:
         self.account = account
         self.origin = origin
-        self.run = new_run_id()
+        self.spare = spare  # its journal, created beforehand (an armed guard's)
+        self.run = new_run_id() if spare is None else spare.run
         self.out = out
         self.as_json_lines = as_json_lines
         self.journal: Journal | None = None
@@ -64,15 +73,19 @@ class _Book:
         """The account's journal in the state directory, its header written (or a warning)."""
         from ._registry import hold
 
-        path = str(registry.journal_path(self.run, time.time()))
-        try:
-            sink = _open_journal(path)
-        except JournalError as exc:
-            _warn(f"{self.account.name}: no journal: {exc}")
-            return
-        # No prune takes a running run's record (a filesystem without locks: it may).
-        with suppress(OSError):
-            hold(sink)
+        where = registry.journal_path(self.run, time.time())
+        path = str(where)
+        # A spare is renamed to the run's own name: created and held already.
+        sink = None if self.spare is None else self.spare.claim(where)
+        if sink is None:
+            try:
+                sink = _open_journal(path)
+            except JournalError as exc:
+                _warn(f"{self.account.name}: no journal: {exc}")
+                return
+            # No prune takes a running run's record (a filesystem without locks: it may).
+            with suppress(OSError):
+                hold(sink)
         journal = Journal(sink, self.run, self.origin, name=path, warn=_warn)
         try:
             # Written before any request (the write-ahead rule); fsynced beside the
@@ -119,12 +132,21 @@ class _Housekeeping:
     ends): a thread started earlier would hold the interpreter while the other
     accounts' first requests are still being sent."""
 
-    def __init__(self, books: dict[str, _Book], registry: Registry | None, waiting: set[str]):
+    def __init__(
+        self,
+        books: dict[str, _Book],
+        registry: Registry | None,
+        waiting: set[str],
+        beside: Callable[[], None] | None = None,
+    ):
         self.books = books
         self.waiting = waiting  # accounts whose first request has not left yet
+        self.beside = beside
         self.pruning = _Pruning(registry, self._sync) if registry is not None else None
 
     def _sync(self) -> None:
+        if self.beside is not None:
+            self.beside()
         for book in self.books.values():
             if book.journal is not None:
                 book.journal.sync()
@@ -169,6 +191,8 @@ async def run_everywhere(
     accounts: Collection[str] | None = None,
     control: Control | None = None,
     registry: Registry | None = None,
+    spares: Mapping[str, Spare] | None = None,
+    beside: Callable[[], None] | None = None,
 ) -> int:
     """Cancel every open order of the desk's accounts (or of ``accounts``, by name)
     and report; the exit status by the ``cancel`` command's rules over all of them:
@@ -176,12 +200,16 @@ async def run_everywhere(
     interrupted (``control`` stopped with ``StopReason.INTERRUPTED`` or aborted), 1
     otherwise. ``cause`` (``command``, ``signal``, ``trigger``, ``heartbeat``...) is
     written in each journal's header. ``registry``: the state directory, opened and
-    checked already (a guard's, at its start); else it is opened here."""
+    checked already (a guard's, at its start); else it is opened here. ``spares``:
+    accounts' journals created beforehand in it (an armed guard's), by account name.
+    ``beside``: work for the thread that fsyncs the journal headers, done there first,
+    once every account's first request has left (an armed guard's firing record)."""
     chosen = desk.select(accounts)
     control = control or Control(deadline)
     registry = registry or _registry()
-    books = {a.name: _Book(a, _origin(desk, a), out, as_json) for a in chosen}
-    housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable))
+    spares = spares or {}
+    books = {a.name: _Book(a, _origin(desk, a), out, as_json, spares.get(a.name)) for a in chosen}
+    housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable), beside)
     for book in books.values():
         if registry is not None:
             book.open_journal(registry, cause, deadline)

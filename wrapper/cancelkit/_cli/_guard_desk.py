@@ -3,8 +3,8 @@ connection open, its key proven, its clock corrected, its open orders known.
 
 While the guard is idle, each account sends its venue one request every *gap*
 seconds: :data:`WARM_EVERY`, or longer where that would spend more than
-:data:`UPKEEP_SHARE` of the key's published budget (a venue's one call per
-300 ms: one request a minute), counting every request, signed or not. The
+:data:`UPKEEP_SHARE` of the key's published budget (one call per 300 ms:
+one request a minute), counting every request, signed or not. The
 request is a signed read when ``--prove-every`` seconds (:data:`READ_EVERY`) have
 passed since the last one (a listing of its open orders, one per market where the
 venue lists per market, else the venue's cheapest signed read): that read proves

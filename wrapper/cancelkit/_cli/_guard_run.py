@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,8 +123,8 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             _say("cancelkit guard: SIGUSR1 while stopping: ignored (nothing fires now)")
         elif guard is None:
             pending.append("signal SIGUSR1")
-        else:
-            _background(guard.fire("signal SIGUSR1"))
+        else:  # the firing's task at once (no task of ours a loop pass before it)
+            guard.begin("signal SIGUSR1")
 
     received: list[str] = []
 
@@ -140,6 +141,8 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
 
     desk, upkeep = await _open_desk(accounts, settings.prove_every)
     remember(desk, upkeep, directory)  # the markets streams showed it before, kept
+    fire: _Firing | None = None
+    record = FiringRecord(directory)
     try:
         refused = {n: s for n, s in upkeep.keys.items() if s.startswith("REFUSED")}
         if refused:
@@ -147,8 +150,8 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
                 _say(f"cancelkit guard: {name}: key {why}")
             _say(f"cancelkit guard: refusing to start: key(s) refused: {', '.join(refused)}")
             return EXIT_USAGE
-        fire = _firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
-        guard = Guard(fire, FiringRecord(directory), heartbeat_timeout=settings.heartbeat_timeout)
+        fire = _Firing(desk, settings.deadline, [a.name for a in accounts], upkeep)
+        guard = Guard(fire, record, heartbeat_timeout=settings.heartbeat_timeout)
         try:
             resumed = await guard.resume()
         except ValueError as exc:  # a record another user could have written
@@ -161,18 +164,26 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             _say(f"cancelkit guard: {exc}")
             return EXIT_USAGE
         holder["guard"] = guard
+        # What the guard holds for its life (modules, clients, connections) set
+        # aside from the cyclic GC: a full collection while armed scans only what
+        # came since, not tens of milliseconds of it in a firing's way.
+        gc.collect()
+        gc.freeze()
         if resumed is None:
             guard.arm()
         else:
             _say("cancelkit guard: the unfinished firing is finished; `cancelkit arm` arms it")
         _say(_armed_line(guard, accounts, server.path))
         for cause in pending:
-            _background(guard.fire(cause))
+            guard.begin(cause)
         try:
             return await _serve(guard, upkeep, settings, stopping, received)
         finally:
             await server.close()
     finally:
+        if fire is not None:
+            fire.close()
+        record.discard()
         await desk.aclose()
 
 
@@ -205,31 +216,56 @@ def _preload(hook: Any) -> None:
         importlib.import_module(module.name)
 
 
-def _firing(desk: AsyncDesk, deadline: float, names: Collection[str], upkeep: Upkeep) -> Any:
-    from ._cancel import _registry
-    from ._everywhere import run_everywhere
+class _Firing:
+    """The guard's firing: ``run_everywhere`` on the warm desk, each account's
+    journal created beforehand (``_guard_journals``: at start, and again after each
+    firing), so that the firing only renames it and writes its header."""
 
-    # The state directory opened and checked now, at arm time, not on the firing's
-    # path (a firing that finds it None opens it again, and warns).
-    registry = _registry()
+    def __init__(
+        self, desk: AsyncDesk, deadline: float, names: Collection[str], upkeep: Upkeep
+    ) -> None:
+        from ._cancel import _registry
+        from ._everywhere import run_everywhere
+        from ._guard_journals import Spares, sweep
 
-    async def fire(cause: str) -> Outcome:
+        self.desk, self.deadline, self.names, self.upkeep = desk, deadline, list(names), upkeep
+        self._run = run_everywhere
+        # The state directory opened and checked now, at arm time, not on the firing's
+        # path (a firing that finds it None opens it again, and warns).
+        self.registry = _registry()
+        self.spares: Spares | None = None
+        if self.registry is not None:
+            sweep(self.registry.path)  # a killed guard's; this guard holds the lock
+            self.spares = Spares(self.registry.path, self.names)
+            self.spares.prepare()
+
+    async def __call__(self, cause: str, beside: Callable[[], None]) -> Outcome:
         out = _Tee()
+        spares = {} if self.spares is None else self.spares.take()
         try:
-            status = await run_everywhere(
-                desk,
-                deadline=deadline,
+            status = await self._run(
+                self.desk,
+                deadline=self.deadline,
                 as_json=True,
                 cause=cause,
                 out=out,
-                accounts=names,
-                registry=registry,
+                accounts=self.names,
+                registry=self.registry,
+                spares=spares,
+                beside=beside,
             )
         finally:
-            upkeep.refresh()  # what is left, and who answered, in the status at once
+            for spare in spares.values():  # one not claimed (its file closed and gone)
+                spare.discard()
+            if self.spares is not None:
+                self.spares.prepare()  # the next firing's, now that this one has ended
+            self.upkeep.refresh()  # what is left, and who answered, in the status at once
         return Outcome(status, out.getvalue())
 
-    return fire
+    def close(self) -> None:
+        """The guard stops: the journals made for a next firing go."""
+        if self.spares is not None:
+            self.spares.discard()
 
 
 def _handler(guard: Guard, upkeep: Upkeep) -> Any:
@@ -325,15 +361,6 @@ def _armed_line(guard: Guard, accounts: list[Account], path: Path) -> str:
         f"cancelkit guard: {guard.state.value}: {names}; {switch}; fires on SIGUSR1 (pid"
         f" {os.getpid()}) or `cancelkit trigger`; control socket {path}"
     )
-
-
-_RUNNING: set[asyncio.Future[Any]] = set()  # firings started by a signal, held till done
-
-
-def _background(work: Any) -> None:
-    task = asyncio.ensure_future(work)
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
 
 
 def _say(text: str) -> None:

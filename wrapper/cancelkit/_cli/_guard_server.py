@@ -135,7 +135,10 @@ class Server:
 
     async def _read(self, reader: asyncio.StreamReader) -> tuple[dict[str, Any] | None, str]:
         try:
-            line = await asyncio.wait_for(reader.readuntil(b"\n"), READ_WAIT)
+            # A timeout scope, not wait_for: on 3.11 wait_for runs the read as a task
+            # of its own, a loop pass later (a trigger's first cancel waits for it).
+            async with asyncio.timeout(READ_WAIT):
+                line = await reader.readuntil(b"\n")
             return link.decode(line), ""
         except (asyncio.LimitOverrunError, ValueError, RecursionError):
             return None, "not a request"

@@ -3,7 +3,9 @@ lapse; the firing record that lets a guard killed mid-firing finish it.
 
 The firing itself is given (an async callable of the cause, returning the run's
 exit status and its report), so that this module knows nothing of accounts or
-venues: the guard hands it the warm desk's ``run_everywhere``.
+venues: the guard hands it the warm desk's ``run_everywhere``. It is also given the
+work to do beside the run (the firing's log line and its record's fsync), to call
+from a thread once its first requests have left: nothing before them waits on it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import enum
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,6 +30,7 @@ from ._registry import _open_record
 logger = logging.getLogger("cancelkit")
 
 RECORD_NAME = "guard-firing.json"
+SPARE_NAME = ".guard-firing.next"  # the next record's file, made while armed
 MAX_RECORD = 64 * 2**10  # bytes of a firing record read back, at most
 
 
@@ -48,8 +52,10 @@ class Outcome:
     report: str
 
 
-Fire = Callable[[str], Awaitable[Outcome]]
-"""The firing: cancel everything guarded, given the cause (journaled, logged)."""
+Fire = Callable[[str, Callable[[], None]], Awaitable[Outcome]]
+"""The firing: cancel everything guarded, given the cause (journaled, logged) and
+the work to do beside it (called once its first requests have left, from a thread;
+the guard does it at the end if the firing never did)."""
 
 
 @attrs.frozen
@@ -78,16 +84,52 @@ def utc_iso(moment: float) -> str:
 class FiringRecord:
     """``guard-firing.json`` in the state directory: written before a firing sends
     anything, removed once its run has ended. A guard that finds it at start was
-    killed mid-firing, and finishes that firing before it arms."""
+    killed mid-firing, and finishes that firing before it arms.
+
+    While armed, the next record's file is made beforehand (:meth:`prepare`, a name
+    no start reads): a firing writes it and renames it into place, which costs a
+    fraction of creating a file on the firing's path. A spare gone by then is no
+    matter: the record is created as it was without one."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / RECORD_NAME
+        self.spare = directory / SPARE_NAME
+        self._spare_fd: int | None = None
+
+    def prepare(self) -> None:
+        """Make the next record's file now (empty; a failure is no spare)."""
+        if self._spare_fd is not None:
+            return
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self._spare_fd = os.open(self.spare, flags, 0o600)
+        except OSError as exc:
+            logger.debug("no spare firing record %s: %s", self.spare, exc)
+
+    def discard(self) -> None:
+        """The guard stops: the spare goes."""
+        fd, self._spare_fd = self._spare_fd, None
+        if fd is not None:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.spare)
 
     def write(self, cause: str, started: float) -> None:
         """The record, on disk before the firing sends (no fsync on this path: it
         must survive the guard's death, which the page cache does; :meth:`sync`
-        makes it survive the machine's, off the firing's path)."""
+        makes it survive the machine's, off the firing's path). Written whole into
+        the spare, then renamed into place: it appears complete or not at all."""
         data = json.dumps({"cause": cause, "started": started, "pid": os.getpid()}).encode()
+        fd, self._spare_fd = self._spare_fd, None
+        if fd is not None:
+            try:
+                os.write(fd, data + b"\n")
+                os.rename(self.spare, self.path)
+                return
+            except OSError as exc:  # the spare removed meanwhile: the record made anew
+                logger.debug("the spare firing record is gone (%s)", exc)
+            finally:
+                os.close(fd)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(self.path, flags, 0o600)
         try:
@@ -226,6 +268,7 @@ class Guard:
         if self.state is State.DISARMED:
             return "the guard is stopping"
         self.state = State.ARMED
+        self.record.prepare()  # the next firing's record file, made now
         self.last_beat = self.last_beat_wall = None
         self._beat.set()
         logger.warning("armed")
@@ -234,10 +277,14 @@ class Guard:
     async def fire(self, cause: str) -> Outcome:
         """Fire (or join the firing under way), whatever the state but stopping:
         the record first, then the run; the guard is left fired."""
-        if self.current is not None and not self.current.done():
-            return await asyncio.shield(self.current)
-        self.current = asyncio.ensure_future(self._firing(cause))
-        return await asyncio.shield(self.current)
+        return await asyncio.shield(self.begin(cause))
+
+    def begin(self, cause: str) -> asyncio.Task[Outcome]:
+        """:meth:`fire` without waiting (a signal handler's): the firing's task,
+        started now or the one under way."""
+        if self.current is None or self.current.done():
+            self.current = asyncio.ensure_future(self._firing(cause))
+        return self.current
 
     async def _firing(self, cause: str, *, resumed: bool = False) -> Outcome:
         started = time.time()
@@ -246,19 +293,23 @@ class Guard:
         self.state = State.FIRING
         self.last_run = Firing(cause, started)
         self._beat.set()
-        work = asyncio.ensure_future(self._fire(cause))
-        # The run goes first, up to its first wait (its first requests on the wire):
-        # the log line and the record's fsync come after.
-        await asyncio.sleep(0)
-        logger.warning("firing (cause: %s)", cause)
-        syncing = asyncio.get_running_loop().run_in_executor(None, self.record.sync)
+        once = threading.Lock()
+
+        def beside() -> None:
+            # Once the run's first requests are on the wire (a thread, or at its end):
+            # the log line and the record's fsync never come before them.
+            if once.acquire(blocking=False):
+                logger.warning("firing (cause: %s)", cause)
+                self.record.sync()
+
         try:
-            outcome = await work
+            outcome = await self._fire(cause, beside)
         except Exception as exc:  # the run's own failure: said, and the guard stays up
             logger.exception("the firing failed")
             outcome = Outcome(1, f"the firing failed: {type(exc).__name__}: {exc}\n")
-        await syncing
+        beside()  # if the run never did (it had nothing to send, say)
         self.record.clear()
+        self.record.prepare()  # the next firing's (it may fire again before an arm)
         self.last_run = Firing(cause, started, time.time(), outcome.status)
         self.last_report = outcome.report
         if self.state is State.FIRING:
