@@ -104,8 +104,8 @@ def test_the_signed_handshake_opens_and_a_tampered_one_is_refused_401(
     assert asyncio.run(run()) == [101, 401, 401, 401, 401]
 
 
-def test_a_refused_handshake_is_an_authentication_error(cancelkit_sandbox: Sandbox) -> None:
-    box = cancelkit_sandbox
+def _stream_with_an_unknown_key(box: Sandbox) -> AuthenticationError:
+    """What opening the stream with a key id the exchange does not know raises."""
     _, pem = box.credentials.kalshi_key("ed25519")
 
     async def run() -> None:
@@ -116,7 +116,41 @@ def test_a_refused_handshake_is_an_authentication_error(cancelkit_sandbox: Sandb
 
     with pytest.raises(AuthenticationError) as caught:
         asyncio.run(run())
-    assert caught.value.status == 401
+    return caught.value
+
+
+def test_a_refused_handshake_is_an_authentication_error(cancelkit_sandbox: Sandbox) -> None:
+    assert _stream_with_an_unknown_key(cancelkit_sandbox).status == 401
+
+
+@pytest.mark.parametrize("offset", [-300.0, 120.0])
+def test_a_handshake_refused_for_our_clock_is_signed_again_once(
+    cancelkit_sandbox: Sandbox, offset: float
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=offset)  # the exchange's clock (and its Date) moved
+    order = box.seed_kalshi()
+
+    async def run() -> list[OrderEvent]:
+        async with box.async_kalshi_client() as client:
+            events = client.order_events()
+            async with aclosing(events):
+                return await _until(events, _snapshot)
+
+    seen = asyncio.run(run())
+    # The handshake comes first (before any REST answer could teach the clock): its
+    # 401's Date corrected it, and the re-signed handshake was let in, unannounced.
+    assert [type(e) for e in seen] == [OrderSnapshot]
+    assert order.id in {o.id for o in seen[0].orders}
+    assert box.kalshi.stats.auth_failures == 1
+    assert box.kalshi.stats.stream_connections == 1
+
+
+def test_a_second_401_after_the_clock_correction_is_final(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=120.0)
+    assert _stream_with_an_unknown_key(box).status == 401
+    assert box.kalshi.stats.auth_failures == 2  # the skewed one, then the key's
 
 
 # -- the events ------------------------------------------------------------------------

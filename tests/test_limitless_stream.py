@@ -103,6 +103,24 @@ def test_an_order_placed_cancelled_and_matched_is_heard_with_its_market(
     assert matched.data["tradeEventId"]  # untyped fields kept as sent
 
 
+def test_a_handshake_refused_for_our_clock_is_signed_again_once(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=-300.0)  # the exchange's clock (and its Date) moved
+
+    async def run() -> list[LimitlessStreamEvent]:
+        async with _client(box) as lm:
+            events = lm.order_events()
+            async with aclosing(events):
+                return await _until(events, _last_is(LimitlessStreamSubscribed))
+
+    # The 401's Date corrected the clock; the re-signed upgrade (the second connect)
+    # was let in, and no interruption was announced.
+    assert asyncio.run(run()) == [LimitlessStreamSubscribed(2)]
+    assert box.limitless.stats.auth_failures == 1
+
+
 def test_a_tampered_handshake_is_refused_before_the_upgrade(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -137,9 +138,9 @@ def test_the_sandbox_refuses_a_subscription_of_101_markets(cancelkit_sandbox: Sa
     assert "at most 100 markets" in answer["error"]
 
 
-def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox) -> None:
-    box = cancelkit_sandbox
-    other = base64.b64encode(os.urandom(32)).decode()  # the right key id, a wrong key
+def _stream_with_a_wrong_key(box: Sandbox) -> AuthenticationError:
+    """What opening the stream with the right key id and a wrong key raises."""
+    other = base64.b64encode(os.urandom(32)).decode()
 
     async def run() -> None:
         async with AsyncPolymarketUSClient(
@@ -151,7 +152,12 @@ def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox)
 
     with pytest.raises(AuthenticationError) as caught:
         asyncio.run(run())
-    assert caught.value.status == 401
+    return caught.value
+
+
+def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    assert _stream_with_a_wrong_key(box).status == 401
     assert box.polymarket.stats.auth_failures == 1
     assert box.polymarket.stats.stream_connections == 0
 
@@ -164,6 +170,36 @@ def test_a_handshake_with_a_bad_signature_is_refused(cancelkit_sandbox: Sandbox)
         return 101
 
     assert asyncio.run(unsigned()) == 401
+
+
+@pytest.mark.parametrize("offset", [-300.0, 120.0])
+def test_a_handshake_refused_for_our_clock_is_signed_again_once(
+    cancelkit_sandbox: Sandbox, offset: float
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=offset)  # the exchange's clock (and its Date) moved
+    box.seed_polymarket("skew-1")
+
+    async def run() -> list[Event]:
+        pm, events = _stream_of(box)
+        async with pm, aclosing(events):
+            return await _until(events, _subscribed)
+
+    seen = asyncio.run(run())
+    # The 401's Date corrected the clock; the re-signed handshake was let in, and the
+    # consumer saw no interruption (nothing was lost: nothing had been subscribed).
+    assert [type(e) for e in seen] == [OrderSnapshot]
+    assert [o.id for o in seen[0].orders] == ["skew-1"]
+    assert box.polymarket.stats.auth_failures == 1
+    assert box.polymarket.stats.stream_connections == 1
+
+
+def test_a_second_401_after_the_clock_correction_is_final(cancelkit_sandbox: Sandbox) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(clock_offset=120.0)
+    assert _stream_with_a_wrong_key(box).status == 401
+    assert box.polymarket.stats.auth_failures == 2  # the skewed one, then the key's
+    assert box.polymarket.stats.stream_connections == 0
 
 
 def test_a_dropped_connection_is_announced_and_reopened(cancelkit_sandbox: Sandbox) -> None:
@@ -680,6 +716,25 @@ def test_the_stream_takes_the_clients_proxy_route(cancelkit_sandbox: Sandbox) ->
         proxy.server.server_close()
     assert proxy.seen == ["GET /v1/ws/private"]  # through the proxy, never around it
     assert box.polymarket.stats.stream_connections == 0
+
+
+def test_the_stream_gives_a_proxy_its_credentials(cancelkit_sandbox: Sandbox) -> None:
+    from test_proxy import PROXY_PASSWORD, PROXY_USER, credentials_asked, deprecated_proxy_auth
+
+    box = cancelkit_sandbox
+
+    async def run(url: str) -> None:
+        async with box.async_polymarket_client(proxy=url) as pm:
+            await anext(pm.order_events())
+
+    with credentials_asked() as asking, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        url = asking.url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
+        with pytest.raises(OrderStreamError, match="404"):  # a proxy that knows no WebSocket
+            asyncio.run(run(url))
+    assert asking.seen == ["GET /v1/ws/private"]  # let through: it had the credential
+    assert asking.refused == []
+    assert deprecated_proxy_auth(caught) == []  # before: aiohttp's proxy_auth deprecation
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,12 @@ by the single, bulk and async paths of both venues, from the environment and fro
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import http.client
 import socket
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
@@ -34,16 +36,26 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "pr
 
 
 class RecordingProxy:
-    """A forward HTTP proxy on loopback that records the absolute URL of every request."""
+    """A forward HTTP proxy on loopback that records the absolute URL of every request;
+    given ``credential`` (a ``Proxy-Authorization`` value), it answers 407 to any
+    request without it (recorded in ``refused``) and forwards none of those."""
 
-    def __init__(self) -> None:
+    def __init__(self, credential: str | None = None) -> None:
         self.seen: list[str] = []
+        self.refused: list[str] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def _forward(self) -> None:
                 target = urlsplit(self.path)  # absolute form: http://host:port/path
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if credential is not None and self.headers["Proxy-Authorization"] != credential:
+                    proxy.refused.append(f"{self.command} {target.path}")
+                    self.send_response(407)
+                    self.send_header("Proxy-Authenticate", 'Basic realm="test"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 proxy.seen.append(f"{self.command} {target.path}")
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                 upstream = http.client.HTTPConnection(target.netloc, timeout=10)
@@ -196,6 +208,59 @@ def test_every_path_goes_through_the_proxy(
     proxy.seen.clear()
     expected = PATHS[path](box, kwargs)
     assert expected in proxy.seen
+
+
+PROXY_USER, PROXY_PASSWORD = "trader", "hunter2"
+PROXY_CREDENTIAL = "Basic " + base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+
+
+@contextlib.contextmanager
+def credentials_asked() -> Iterator[RecordingProxy]:
+    """A proxy that asks for ``trader:hunter2``, running."""
+    asking = RecordingProxy(PROXY_CREDENTIAL)
+    thread = threading.Thread(
+        target=asking.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield asking
+    finally:
+        asking.server.shutdown()
+        asking.server.server_close()
+
+
+def deprecated_proxy_auth(caught: list[warnings.WarningMessage]) -> list[str]:
+    """aiohttp 3.14's deprecations of ``proxy_auth`` and ``BasicAuth`` among ``caught``."""
+    return [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, DeprecationWarning)
+        and ("proxy_auth" in str(w.message) or "BasicAuth" in str(w.message))
+    ]
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("how", ["environment", "proxy="])
+def test_a_proxy_asking_for_credentials_gets_them_on_every_path(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch, path: str, how: str
+) -> None:
+    """Through aiohttp, without its deprecated ``proxy_auth`` (whose suggested
+    replacement, ``proxy_headers``, reaches a plain-HTTP proxy on no request)."""
+    _clear_proxy_env(monkeypatch)
+    with credentials_asked() as asking, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        url = asking.url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
+        if how == "environment":
+            monkeypatch.setenv("HTTP_PROXY", url)
+            kwargs: dict[str, Any] = {}
+        else:
+            kwargs = {"proxy": url}
+        expected = PATHS[path](box, kwargs)
+    assert expected in asking.seen
+    assert asking.refused == []
+    # Before: aiohttp's DeprecationWarning for proxy_auth (and BasicAuth) on every
+    # aiohttp request through a proxy with credentials.
+    assert deprecated_proxy_auth(caught) == []
 
 
 @pytest.mark.parametrize(

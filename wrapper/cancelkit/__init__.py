@@ -72,6 +72,7 @@ _EXPORTS = {
     "HTTPSettings": "._base",
     "RetryPolicy": "._retry",
     # bulk cancels
+    "CancelAllTarget": "._bulk",
     "CancelResult": "._bulk",
     "Control": "._bulk",
     "Outcome": "._bulk",
@@ -122,6 +123,7 @@ if TYPE_CHECKING:  # `as` re-exports each name for type checkers
     from ._accounts import load_accounts as load_accounts
     from ._base import HTTPSettings as HTTPSettings
     from ._bulk import OUTCOMES as OUTCOMES
+    from ._bulk import CancelAllTarget as CancelAllTarget
     from ._bulk import CancelResult as CancelResult
     from ._bulk import Control as Control
     from ._bulk import Outcome as Outcome

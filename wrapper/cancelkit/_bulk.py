@@ -157,10 +157,11 @@ class Flight:
 def flight(
     control: Control, indices: Sequence[int], on_sent: Callable[[], None] | None = None
 ) -> Iterator[Flight]:
-    """The block around one request for the orders at ``indices``: right before its
-    first attempt leaves, it is counted and journaled (``Control.on_sent``) and
-    ``on_sent`` is called; :meth:`Control.abort` cancels it; no answer is awaited
-    past the deadline (or the stop) plus the grace."""
+    """The block around one request for the orders at ``indices`` (none: a cancel-all,
+    which names no order before it leaves): right before its first attempt leaves,
+    it is counted and journaled (``Control.on_sent``) and ``on_sent`` is called;
+    :meth:`Control.abort` cancels it; no answer is awaited past the deadline (or the
+    stop) plus the grace."""
     with bounded(control) as scope:
         state = Flight(scope)
 
@@ -263,6 +264,14 @@ async def each(
             group.start_soon(worker)
 
 
+class CancelAllTarget(str):
+    """The target of a result about a cancel-all request itself, not about one order:
+    the market it covered, or ``""`` for all it covered. It equals that text; its type
+    tells a record writer that it names no order (a resume must not read it as one)."""
+
+    __slots__ = ()
+
+
 @attrs.frozen
 class CancelResult(Generic[T]):
     """What happened to one requested order.
@@ -325,7 +334,7 @@ class Control:
         # Seconds past the deadline (or a stop) for answers in flight and one listing.
         self.grace = GRACE
         # Called with the input indices of a request right before it leaves (the
-        # CLI's write-ahead journal); must be quick and must not raise.
+        # CLI's write-ahead journal; none: a cancel-all); quick, and must not raise.
         self.on_sent: Callable[[Sequence[int]], None] | None = None
         # Outcomes a record of an earlier run gives (input index -> outcome): a
         # venue with a listing checks them against it instead of asking again.

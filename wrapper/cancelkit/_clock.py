@@ -9,6 +9,9 @@ from email.utils import parsedate_to_datetime
 
 # Date headers have one-second resolution; smaller offsets are noise.
 _RESOLUTION = 1.0
+# Seconds of newly learned skew that justify re-signing a request refused with 401
+# (the REST retry and the streams' handshakes): less is not why it was refused.
+RESIGN_SKEW = 5.0
 
 
 class Clock:

@@ -339,7 +339,7 @@ class AsyncSender:
         import aiohttp
         from yarl import URL
 
-        from ._transport import CHUNK, httpx_error
+        from ._transport import CHUNK, httpx_error, proxy_arguments
 
         self._url = URL.build
         self._errors = (aiohttp.ClientError, TimeoutError)
@@ -360,7 +360,10 @@ class AsyncSender:
         # (Limitless's POST /orders/cancel), and its URL is read-only.
         self._last: tuple[str, URL] | None = None
         # The proxy route: one origin, one route, worked out once.
-        self._proxy, self._proxy_auth = transport.route(URL(wire.origin))
+        origin = URL(wire.origin)
+        self._proxy, self._proxy_headers, self._proxy_extra = proxy_arguments(
+            transport.route(origin), origin
+        )
 
     def _url_of(self, target: str) -> URL:
         """The URL of ``target`` exactly as signed (encoded: yarl leaves it as it is)."""
@@ -386,10 +389,10 @@ class AsyncSender:
             response = await self._transport.session().request(
                 prepared.method,
                 url,
-                headers=prepared.wire_headers(),
+                headers=prepared.wire_headers() + self._proxy_extra,
                 data=prepared.body or None,
                 proxy=self._proxy,
-                proxy_auth=self._proxy_auth,
+                proxy_headers=self._proxy_headers,
                 allow_redirects=False,
                 auto_decompress=False,
                 timeout=self._timeout,

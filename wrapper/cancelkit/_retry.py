@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import attrs
 import httpx
 
-from ._clock import Clock
+from ._clock import RESIGN_SKEW, Clock
 from ._exceptions import (
     MAX_BODY,
     AuthenticationError,
@@ -41,7 +41,6 @@ logger = logging.getLogger("cancelkit")
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id")
 _NOT_OPEN = re.compile(r"cannot be cancel", re.IGNORECASE)
-_CLOCK_SKEW_RETRY = 5.0  # seconds of newly learned skew that justify re-signing after a 401
 
 
 # A request's correlation id: this process's random prefix and a count. Neither
@@ -269,7 +268,7 @@ class Attempts:
             return None
         if status == 401 and not self._clock_retried:
             # The auth flow has just learned the server's time from this 401's Date.
-            if abs(self.clock.offset - self._offset) > _CLOCK_SKEW_RETRY:
+            if abs(self.clock.offset - self._offset) > RESIGN_SKEW:
                 self._clock_retried = True
                 return 0.0
             return None

@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator
 
 import httpx
 
-from ._clock import Clock
+from ._clock import RESIGN_SKEW, Clock
 from ._exceptions import InvalidRequest
 
 # Called with every signature computed in this process, before it is used: the test
@@ -65,6 +65,18 @@ class SigningAuth(httpx.Auth):
     def observe(self, date: str | None) -> None:
         """Learn the server's clock from an answer's ``Date`` header."""
         self._clock.observe(date)
+
+    @property
+    def offset(self) -> float:
+        """Seconds the learned clock adds to the local one: what the next signature uses."""
+        return self._clock.offset
+
+    def resign(self, date: str | None, signed_offset: float) -> bool:
+        """Learn from a 401's ``Date``; True when the clock has moved so far from
+        ``signed_offset`` (the offset the refused request was signed with) that the
+        refusal was likely our clock, and one re-signed attempt is worth it."""
+        self.observe(date)
+        return abs(self._clock.offset - signed_offset) > RESIGN_SKEW
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign the final request; learn the server's clock from the response."""

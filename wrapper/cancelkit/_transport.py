@@ -17,6 +17,7 @@ request itself:
 
 from __future__ import annotations
 
+import base64
 import ssl
 import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -34,8 +35,32 @@ from ._bounded import accept_encoding, bounded
 from ._eager import started
 
 CHUNK = 64 * 1024
-_Route = tuple[URL | None, aiohttp.BasicAuth | None]
+_Route = tuple[URL | None, str | None]  # the proxy, and its Proxy-Authorization value
+_PROXY_AUTHORIZATION = "Proxy-Authorization"
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+def basic_credential(user: str, password: str | None) -> str:
+    """A ``Basic`` credential for a proxy's user and password (latin-1, as aiohttp's
+    own ``BasicAuth``, which aiohttp 3.14 deprecates together with ``proxy_auth``)."""
+    pair = f"{user}:{password or ''}".encode("latin-1")
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def proxy_arguments(
+    route: _Route, url: URL
+) -> tuple[URL | None, dict[str, str] | None, list[tuple[str, str]]]:
+    """aiohttp's ``proxy`` and ``proxy_headers`` for a request to ``url`` over
+    ``route``, and the headers to add to the request itself. A TLS target's
+    credential goes on the CONNECT alone (``proxy_headers``); a plain target's
+    request goes to the proxy, which forwards it, so its credential is one of that
+    request's headers: aiohttp sends ``proxy_headers`` on a CONNECT only."""
+    proxy, authorization = route
+    if proxy is None or authorization is None:
+        return proxy, None, []
+    if url.scheme in ("https", "wss"):
+        return proxy, {_PROXY_AUTHORIZATION: authorization}, []
+    return proxy, None, [(_PROXY_AUTHORIZATION, authorization)]
 
 
 def httpx_error(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
@@ -113,7 +138,7 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         given: _Route = (None, None)
         if proxy is not None:
             url = URL(proxy)
-            auth = None if url.user is None else aiohttp.BasicAuth(url.user, url.password or "")
+            auth = None if url.user is None else basic_credential(url.user, url.password)
             given = (url.with_user(None), auth)
         self._given = given
         # The environment's choice per (scheme, host), read once as httpx reads it
@@ -129,7 +154,8 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
         route = self._from_env.get(key)
         if route is None:
             try:
-                route = get_env_proxy_for_url(url)
+                proxy, auth = get_env_proxy_for_url(url)
+                route = (proxy, None if auth is None else auth.encode())
             except LookupError:  # none for this scheme, or NO_PROXY names the host
                 route = (None, None)
             self._from_env[key] = route
@@ -176,14 +202,14 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
             # httpx owns authentication (it made any Authorization header from
             # userinfo already): aiohttp gets the URL without it.
             url = URL(str(request.url), encoded=True).with_user(None)
-            proxy, proxy_auth = self.route(url)
+            proxy, proxy_headers, extra = proxy_arguments(self.route(url), url)
             response = await client.request(
                 request.method,
                 url,
-                headers=request.headers.multi_items(),
+                headers=request.headers.multi_items() + extra,
                 data=body or None,
                 proxy=proxy,
-                proxy_auth=proxy_auth,
+                proxy_headers=proxy_headers,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes, as it would for its own transport
                 timeout=aiohttp.ClientTimeout(

@@ -28,7 +28,7 @@ import anyio
 import attrs
 import click
 
-from .._bulk import FINAL, OUTCOMES, CancelResult, Control, StopReason
+from .._bulk import FINAL, OUTCOMES, CancelAllTarget, CancelResult, Control, StopReason
 from .._exceptions import InvalidRequest
 from . import _inputs
 from ._journal import (
@@ -69,6 +69,8 @@ class Line:
     record: str | None = None  # a record's status (an outcome, planned or sent)
     origin: Origin | None = None  # the venue, URL and key a record names
     header: bool = False  # a journal's first line: the run and its origin, no order
+    cancel_all: bool = False  # a record of a cancel-all request itself: no order either
+    run: str | None = None  # a header's or a cancel-all record's run
 
 
 def read_lines(source: str, listed: _inputs.Listed = _inputs.LISTED) -> list[Line]:
@@ -123,6 +125,7 @@ def read_lines(source: str, listed: _inputs.Listed = _inputs.LISTED) -> list[Lin
         value = (text[: comment.start()] if comment else text).strip()
         if value:
             lines.append(Line(label, value))
+    _warn_cancel_alls(lines)
     if problem is not None and any(line.record is not None or line.header for line in lines):
         raise click.UsageError(
             f"{name} {problem}: the records in it could have been rewritten (orders taken"
@@ -146,6 +149,38 @@ def _untrusted(path: str, info: os.stat_result) -> str | None:
     parent = Path(os.path.dirname(os.path.abspath(path)))
     where = directory_problem(parent, sticky_ok=True)
     return None if where is None else f"is in a directory that is not safe: {where}"
+
+
+def _warn_cancel_alls(lines: Sequence[Line]) -> None:
+    """Say which cancel-alls a record shows not settled (sent with no outcome, or an
+    outcome that is not final): a resume cannot name the orders such a cancel-all
+    took, and does not send it again; the operator must (``--all``)."""
+    answered: set[str | None] = set()  # runs with a cancel-all outcome recorded
+    origins: dict[str | None, Origin | None] = {}  # each run's, from its header
+    for line in lines:
+        if line.cancel_all and line.record not in (None, SENT):
+            answered.add(line.run)
+        elif line.header:
+            origins[line.run] = line.origin
+    for line in lines:
+        if not line.cancel_all or line.record in FINAL:
+            continue
+        if line.record == SENT:
+            if line.run in answered:
+                continue
+            what = "was sent and no outcome is recorded (its run was killed?)"
+        elif line.record == "not_sent":
+            what = "was not sent"
+        else:
+            what = f"was sent and its outcome is {line.record}"
+        origin = line.origin or origins.get(line.run)  # a sent line names none itself
+        venue = origin.venue if origin is not None else "VENUE"
+        click.echo(
+            f"cancelkit: warning: {line.label}: a cancel-all {what}: which orders it"
+            " cancelled, if any, is unknown, and a resume does not send it again;"
+            f" `cancelkit cancel {venue} --all` does",
+            err=True,
+        )
 
 
 def _cut_off(raw: bytes, last: bool) -> int | None:
@@ -184,7 +219,8 @@ def _record(label: str, text: str, plans: Plans, shape: _inputs.Listed) -> Line:
     try:
         if isinstance(record, dict) and RUN_KEY in record:
             plans.header(label, record)
-            return Line(label, "", origin=Origin.of(record), header=True)
+            run = record[RUN_KEY]
+            return Line(label, "", origin=Origin.of(record), header=True, run=str(run))
         order, status = record["order"], record["status"]
     except (KeyError, TypeError):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
@@ -193,6 +229,9 @@ def _record(label: str, text: str, plans: Plans, shape: _inputs.Listed) -> Line:
     if status == PLANNED:
         plans.planned(label, record)
     origin = Origin.of(record)
+    if order == "" or record.get("cancel_all") is True:  # a cancel-all's own: no order
+        run = record.get("run")
+        return Line(label, "", None, status, origin, cancel_all=True, run=str(run))
     # A line naming no venue, URL and key is no one's word: its order is asked again.
     done = status if status in FINAL and origin is not None else None
     return Line(label, order, done, status, origin)
@@ -204,12 +243,12 @@ def latest_records(lines: Sequence[Line]) -> list[Line]:
     id lines stay as they are (duplicates there are the operator's)."""
     latest: dict[str, Line] = {}
     for line in lines:
-        if line.record is not None:
+        if line.record is not None and not line.cancel_all:
             latest[line.text] = line
     kept: list[Line] = []
     seen: set[str] = set()
     for line in lines:
-        if line.header:
+        if line.header or line.cancel_all:
             continue
         if line.record is None:
             kept.append(line)
@@ -264,11 +303,15 @@ def as_json(label: str, result: CancelResult[Any], describe: Describe = str, **w
     """One JSON line for one result (also a line a resumed run can read); ``where``
     adds the run id and origin the record is bound to."""
     error = result.error
+    target = result.target
+    # A cancel-all's own outcome names no order: marked, so a resume never reads one.
+    whole = {"cancel_all": True, "market": target or None} if _whole(target) else {}
     line = json.dumps(
         {
             **where,
             "input": label,
-            "order": describe(result.target),
+            "order": "" if whole else describe(target),
+            **whole,
             "status": result.status,
             "ok": result.ok,
             "message": result.message,
@@ -289,6 +332,11 @@ def as_json(label: str, result: CancelResult[Any], describe: Describe = str, **w
     return json_safe(line)  # the server's message may hold C1 controls
 
 
+def _whole(target: object) -> bool:
+    """Whether a result's target is a cancel-all request itself, not an order."""
+    return isinstance(target, CancelAllTarget) or target == ""
+
+
 def as_line(label: str, result: CancelResult[Any], describe: Describe = str) -> str:
     """One human line for one result (server text in it made printable)."""
     return printable(_as_line(label, result, describe))
@@ -296,7 +344,9 @@ def as_line(label: str, result: CancelResult[Any], describe: Describe = str) -> 
 
 def _as_line(label: str, result: CancelResult[Any], describe: Describe) -> str:
     word = result.status.upper().replace("_", " ") if not result.ok else result.status
-    text = f"{word:<10} {describe(result.target)}"
+    target = result.target
+    what = (f"cancel-all in {target}" if target else "cancel-all") if _whole(target) else None
+    text = f"{word:<10} {what or describe(target)}"
     if result.duplicate_of is not None:
         return f"{text}  (same order as input {result.duplicate_of + 1})"
     if result.error is not None and not result.ok:
@@ -335,6 +385,8 @@ class _Report:
         # thread started then takes the GIL from the request on its way out (about
         # 10 ms of a cold cancel's first request, measured).
         self.after_first_outcome: Callable[[], None] | None = None
+        # Each result written, by id() (held, so that no id is reused meanwhile).
+        self.written: dict[int, CancelResult[Any]] = {}
 
     def label(self, result: CancelResult[Any]) -> str:
         return self.labels[result.index] if 0 <= result.index < len(self.labels) else "-"
@@ -368,7 +420,15 @@ class _Report:
         except Exception:
             logger.exception("writing an outcome failed; the run goes on")
 
+    def unwritten(self, results: Iterable[CancelResult[Any]]) -> None:
+        """Write what a run returned without announcing it (what its end added, such
+        as an order a last listing still shows): every outcome is written."""
+        for result in results:
+            if id(result) not in self.written:
+                self(result)
+
     def _write(self, result: CancelResult[Any]) -> None:
+        self.written[id(result)] = result
         label = self.label(result)
         record = as_json(label, result, self.describe, **self.where)
         if result.duplicate_of is None:
@@ -387,6 +447,9 @@ class _Report:
         """A request for these inputs is about to leave: journal it first."""
         self.orders_sent += len(indices)
         if self.journal is not None:
+            if not indices:  # a cancel-all (it names no order): a line of its own
+                self.journal.cancel_all_sent()
+                return
             pairs = [(self.labels[i], self.describe(self.targets[i])) for i in indices]
             self.journal.sent(pairs)
         self.refresh()
@@ -866,6 +929,7 @@ async def _main(
             group.start_soon(_status_lines, report)
         try:
             results: list[CancelResult[Any]] = await job.work(client, targets, report, control)
+            report.unwritten(results)
         finally:
             group.cancel_scope.cancel()
     return results

@@ -5,12 +5,17 @@ one clear usage error (exit 2) before anything is sent."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import click
 
 _C = TypeVar("_C")
+
+# A UUID in its one canonical spelling (8-4-4-4-12 hex digits): a common form, more
+# than one venue's ids take it, so it is no one venue's own.
+UUID_FORM = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def json_line(label: str, text: str) -> Any:

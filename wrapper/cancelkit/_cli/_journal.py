@@ -3,7 +3,8 @@
 A journal is JSON lines, each written as it comes. Its first line names the run (run
 id, venue, base URL without userinfo, key id) and how many orders it plans; then one
 ``planned`` line per order, before anything is sent; a ``sent`` line for each order
-right before its request leaves; and one outcome line per order as it is known. The
+right before its request leaves (a cancel-all, which names none, gets one ``sent`` line
+of its own, ``"cancel_all": true``); and one outcome line per order as it is known. The
 plan and each ``sent`` line are fsynced before the request leaves (with every outcome
 written before them), the last outcomes at the close. A resume from the journal
 alone therefore covers every order, whatever killed the run, and a record made for
@@ -220,6 +221,20 @@ class Journal:
             {"run": self.run, "input": i, "order": o, "status": SENT, "at": at} for i, o in orders
         ]
         self._append(_lines(records), sync=True)
+
+    def cancel_all_sent(self) -> None:
+        """A cancel-all (it names no order before it leaves) is about to leave: its own
+        ``sent`` line (``"order": ""``, ``"cancel_all": true``), so that a record shows
+        it was sent even if its answer never comes or the run is killed."""
+        record = {
+            "run": self.run,
+            "input": "-",
+            "order": "",
+            "cancel_all": True,
+            "status": SENT,
+            "at": _now(),
+        }
+        self._append(_lines([record]), sync=True)
 
     def outcome(self, line: str) -> None:
         """One outcome record (already JSON): in the file at once, on disk by the next

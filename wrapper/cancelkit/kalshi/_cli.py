@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._cli._inputs import UUID_FORM  # Kalshi's order ids (the stream's ``format: uuid``)
 from .._cli._options import CancelOptions, common, gather, listing_errors
 from .._cli._orders import enum_text, text
 from .._cli._terminal import printable_cells
@@ -277,9 +278,6 @@ def _lister(client: AsyncKalshiClient, market: str, subaccount: int | None) -> C
 # lines are read back by `cancel kalshi --from-file`, and by no other venue's.
 LISTED = ("order_id", "ticker")
 
-# Kalshi documents its order ids as UUIDs (the user_orders stream: ``format: uuid``);
-# Limitless's internal order ids are UUIDs too, so a bare UUID may be either's.
-UUID_FORM = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 # Limitless's id forms in a file: ``order:<uuid>`` and ``client:<id>``.
 _LIMITLESS_FORM = re.compile(r"(?:order|client):")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -84,6 +84,19 @@ def _keywords(kwargs: dict[str, Any] | Any, options: type) -> None:
     unknown = sorted(set(kwargs) - set(options.__annotations__))
     if unknown:
         raise TypeError(f"from_env() got unexpected keyword argument(s): {', '.join(unknown)}")
+
+
+KEY_ENV, KEY_PATH_ENV = "KALSHI_PRIVATE_KEY", "KALSHI_PRIVATE_KEY_PATH"  # the PEM, or its file
+
+
+def key_path(environ: Mapping[str, str]) -> str | None:
+    """The PEM's file when the environment names one (``KALSHI_PRIVATE_KEY_PATH``),
+    else None (the PEM itself in ``KALSHI_PRIVATE_KEY``, or no key); both set is an
+    error. The rule the clients' ``from_env`` and the desk's accounts share."""
+    path = environ.get(KEY_PATH_ENV, "")
+    if path and environ.get(KEY_ENV):
+        raise InvalidRequest(f"both {KEY_ENV} and {KEY_PATH_ENV} are set: set one")
+    return path or None
 
 
 def _pem_from_file(path: str) -> str:
@@ -163,7 +176,7 @@ class _Kalshi(Venue):
     """What the sync and async clients share: this venue's signing, variables, requests."""
 
     _auth_class = KalshiAuth
-    _env = ("KALSHI_API_KEY_ID", "KALSHI_PRIVATE_KEY", "KALSHI_API_URL")
+    _env = ("KALSHI_API_KEY_ID", KEY_ENV, "KALSHI_API_URL")
     _id_label = "key_id"
     _tier: rates.Tier = rates.DEFAULT_TIER
 
@@ -172,13 +185,9 @@ class _Kalshi(Venue):
         """The key id, and the PEM from ``KALSHI_PRIVATE_KEY`` or the file at
         ``KALSHI_PRIVATE_KEY_PATH`` (one of them); ``KALSHI_API_URL`` fills
         ``base_url`` unless given."""
-        pem = os.environ.get("KALSHI_PRIVATE_KEY", "")
-        path = os.environ.get("KALSHI_PRIVATE_KEY_PATH", "")
-        if pem and path:
-            raise InvalidRequest(
-                "both KALSHI_PRIVATE_KEY and KALSHI_PRIVATE_KEY_PATH are set: set one"
-            )
-        if not pem and not path:
+        path = key_path(os.environ)
+        pem = os.environ.get(KEY_ENV, "")
+        if not pem and path is None:
             missing = ["KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY)"]
             if not os.environ.get("KALSHI_API_KEY_ID"):
                 missing.insert(0, "KALSHI_API_KEY_ID")
@@ -190,7 +199,7 @@ class _Kalshi(Venue):
         base_url = os.environ.get("KALSHI_API_URL")
         if base_url and "base_url" not in kwargs:
             kwargs["base_url"] = base_url
-        return key_id, pem or _pem_from_file(path)
+        return key_id, pem if path is None else _pem_from_file(path)
 
     @staticmethod
     def _cancel_request(order_id: str, subaccount: int | None) -> dict[str, Any]:

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from ._rates import Tier
 
 SETTINGS = frozenset({"tier", "subaccount"})
-KEY_PATH_ENV = "KALSHI_PRIVATE_KEY_PATH"
 # An order id no order has: looking it up proves the key (404 from a signed read).
 _NO_ORDER = "cancelkit-key-check"
 
@@ -38,13 +37,11 @@ def check(account: Account) -> None:
 def from_environ(environ: Mapping[str, str]) -> Account | None:
     """The account of ``KALSHI_API_KEY_ID`` with ``KALSHI_PRIVATE_KEY`` (the PEM) or
     ``KALSHI_PRIVATE_KEY_PATH`` (its file), and ``KALSHI_API_URL``, if set."""
-    from ._client_base import _Kalshi
+    from ._client_base import KEY_PATH_ENV, _Kalshi, key_path
 
-    key_var, secret_var, url_var = _Kalshi._env
-    path = environ.get(KEY_PATH_ENV, "")
-    if path and environ.get(secret_var):
-        raise InvalidRequest(f"both {secret_var} and {KEY_PATH_ENV} are set: set one")
-    if not path:
+    key_var, _, url_var = _Kalshi._env
+    path = key_path(environ)
+    if path is None:
         return env_account("kalshi", environ, _Kalshi._env)
     if not environ.get(key_var):
         raise InvalidRequest(f"{key_var} and {KEY_PATH_ENV} go together: {key_var} is not set")

@@ -24,6 +24,7 @@ from typing import Protocol
 import anyio
 
 from .._bulk import (
+    CancelAllTarget,
     CancelResult,
     Control,
     Ledger,
@@ -420,6 +421,16 @@ async def cancel_all(
             if unlisted is not None:
                 what = "cancel-all sent, no answer before the run ended"
                 return _unnamed(unlisted, "unknown", what, on_result)
+            if not indices and sent.sent:  # none listed: the cancel-all is the one outcome
+                cut = CancelResult[str](
+                    CancelAllTarget(""),
+                    "unknown",
+                    "cancel-all sent (none was listed resting before it); no answer before"
+                    " the run ended",
+                )
+                if on_result is not None:
+                    on_result(cut)
+                return [cut]
             return ledger.finish(control)
         left = await _until_empty(wire, subaccount, targets, ledger, control)
     results = ledger.finish(control)
@@ -447,7 +458,7 @@ def _unnamed(
     """The result of a cancel-all sent without its first listing: which orders it
     reached cannot be named, so it is never ``ok``."""
     result = CancelResult[str](
-        "",
+        CancelAllTarget(""),
         status,
         f"{what}; which orders it cancelled is unknown: the listing before it failed ({unlisted})",
         unlisted,
@@ -466,7 +477,10 @@ def _unsent(
     caller's ``all(r.ok ...)`` would read that as done)."""
     control.stop(f"the first listing failed: {exc}")
     failed = CancelResult[str](
-        "", "not_sent", f"cancel-all not sent: the first listing failed ({exc})", exc
+        CancelAllTarget(""),
+        "not_sent",
+        f"cancel-all not sent: the first listing failed ({exc})",
+        exc,
     )
     if on_result is not None:
         on_result(failed)

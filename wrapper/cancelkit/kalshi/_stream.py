@@ -10,7 +10,8 @@ https://docs.kalshi.com/, copies in ``../shared/pages/kalshi/``):
 - Handshake (``getting_started/quick_start_websockets``): the REST headers
   ``KALSHI-ACCESS-KEY``/``-TIMESTAMP``/``-SIGNATURE``, signed over
   ``timestamp + "GET" + "/trade-api/ws/v2"`` by the client's own key
-  (:class:`KalshiAuth`: RSA-PSS or Ed25519) and learned clock.
+  (:class:`KalshiAuth`: RSA-PSS or Ed25519) and learned clock. A 401 whose ``Date``
+  shows our clock was off corrects the clock and is retried once, as REST does.
 - The URL (same page): the production and demo REST hosts have their own
   WebSocket hosts (``external-api-ws.``); the older shared hosts serve both; any
   other base URL (the sandbox's, a proxy's) is the same host with
@@ -50,7 +51,7 @@ from .._bulk import current_run
 from .._exceptions import AuthenticationError, CancelKitError, InvalidRequest
 from .._signing import SigningAuth
 from .._tls import context
-from .._transport import AiohttpTransport
+from .._transport import AiohttpTransport, proxy_arguments
 from ._events import (
     CHANNEL,
     MAX_MESSAGE,
@@ -167,11 +168,13 @@ async def _stream(
 ) -> AsyncGenerator[OrderEvent, None]:
     transport = _transport(link)
     failures = 0
+    resigned = False  # a 401 already answered by one re-signed handshake
     try:
         while True:
             session = transport.session()
             if session.closed or link.closed():
                 return  # the client was closed: so is its stream
+            signed_offset = link.auth.offset  # the clock the handshake is signed with
             connection = _connection(
                 link, session, transport, url, max_message_bytes, subscribe_wait
             )
@@ -180,11 +183,18 @@ async def _stream(
                     async for event in connection:
                         if isinstance(event, OrderSnapshot):
                             failures = 0  # subscribed and listed: the next failure starts afresh
+                            resigned = False
                         yield event
                 return  # the client was closed
             except _Lost as exc:
                 reason = str(exc)
             except aiohttp.WSServerHandshakeError as exc:
+                date = exc.headers.get("Date") if exc.headers is not None else None
+                if exc.status == 401 and not resigned and link.auth.resign(date, signed_offset):
+                    # Refused for our clock, as REST is (see Polymarket's stream).
+                    resigned = True
+                    logger.info("kalshi order stream handshake refused (401); clock corrected")
+                    continue
                 if exc.status in (401, 403):
                     raise AuthenticationError(
                         f"the order stream's handshake was refused ({exc.status})",
@@ -228,14 +238,14 @@ async def _connection(
     subscribe_wait: float,
 ) -> AsyncGenerator[OrderEvent, None]:
     """One connection: handshake, subscription, listing, then its updates until it ends."""
-    headers = link.auth.signed("GET", url.raw_path, b"")
-    proxy, proxy_auth = transport.route(url)
+    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
+    headers = link.auth.signed("GET", url.raw_path, b"") + extra
     with anyio.fail_after(_connect_timeout(link.settings.timeout)):
         ws = await session.ws_connect(
             url,
             headers=headers,
             proxy=proxy,
-            proxy_auth=proxy_auth,
+            proxy_headers=proxy_headers,
             max_msg_size=max_message_bytes,
             heartbeat=PING_EVERY,  # our pings; Kalshi's are answered by autoping
             autoping=True,

@@ -5,11 +5,11 @@ inside the commands."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._cli._inputs import UUID_FORM  # an order id in the one spelling the cancel takes
 from .._cli._options import CancelOptions, common, gather, listing_errors
 from .._cli._orders import readable
 from .._cli._terminal import printable
@@ -209,10 +209,6 @@ def orders_limitless(
             click.echo(view.json_lines(listed))
     else:
         click.echo(view.table(listed, COLUMNS, row, "order(s)"))
-
-
-# An order id in the one spelling the cancel endpoint takes.
-UUID_FORM = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def target_text(text: str) -> str:

@@ -33,6 +33,7 @@ from uuid import UUID
 import anyio
 
 from .._bulk import (
+    CancelAllTarget,
     CancelResult,
     Control,
     Ledger,
@@ -410,7 +411,7 @@ async def cancel_market(
             logger.exception("unexpected error in a Limitless cancel-all")
             text = f"the run stopped: unexpected {type(exc).__name__}: {exc}"
             control.stop(text, StopReason.FAILED)
-            return [CancelResult(market_slug, "unknown", f"cancel-all: {text}")]
+            return [CancelResult(CancelAllTarget(market_slug), "unknown", f"cancel-all: {text}")]
 
 
 async def _cancel_market(
@@ -422,8 +423,12 @@ async def _cancel_market(
     on_result: Callable[[CancelResult[str]], None] | None,
 ) -> list[CancelResult[str]]:
     def whole(status: Any, message: str, error: CancelKitError | None = None) -> list[Any]:
-        # Returned, not announced: a journal line names orders, and a slug is not one.
-        return [CancelResult(market_slug, status, message, error)]
+        # The market's cancel-all itself (no order): announced as any outcome is; its
+        # target's type keeps a record of it from being read as an order.
+        result = CancelResult[str](CancelAllTarget(market_slug), status, message, error)
+        if on_result is not None:
+            on_result(result)
+        return [result]
 
     if control.stopped or control.expired:
         why = f"the run stopped ({control.reason})" if control.stopped else "the deadline passed"
@@ -459,7 +464,7 @@ async def _cancel_market(
             ledger.record(index, "cancelled", message="canceled", attempts=1)
         results = ledger.finish(control)
         note = "cancel-all for a sub-account: its market cannot be listed to confirm"
-        return [*results, CancelResult(market_slug, "unknown", note)]
+        return [*results, CancelResult(CancelAllTarget(market_slug), "unknown", note)]
     pause = _POLL_FIRST
     live: dict[str, Any] | None = None  # the last listing's LIVE orders (None: none read)
     problem: str | None = None

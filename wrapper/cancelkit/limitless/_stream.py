@@ -14,6 +14,8 @@ seconds of skew).
 - The upgrade request carries ``lmts-api-key``, ``lmts-timestamp`` and
   ``lmts-signature``, the REST scheme over ``GET`` and the Engine.IO path with an
   empty body, with the client's key and learned clock, signed again on every connect.
+  A 401 whose ``Date`` shows our clock was off corrects the clock and is retried
+  once, as REST does.
 - Then the namespace ``/markets`` is joined and ``subscribe_order_events`` emitted,
   on every (re)connect: the exchange keeps no subscription across one [B].
 - The server's Engine.IO pings (``2``) are answered (``3``) by a reader task of the
@@ -50,7 +52,7 @@ from .._exceptions import AuthenticationError, InvalidRequest
 from .._proxy import route as proxy_route
 from .._signing import SigningAuth
 from .._tls import context
-from .._transport import AiohttpTransport
+from .._transport import AiohttpTransport, proxy_arguments
 from .._urls import check_base_url
 from ._events import (
     MAX_MESSAGE,
@@ -150,23 +152,32 @@ async def _stream(
     transport = AiohttpTransport(proxy=route, trust_env=False, verify=verify)
     url = URL(link.url + PATH, encoded=True)
     failures = connects = 0
+    resigned = False  # a 401 already answered by one re-signed handshake
     try:
         while True:
             session = transport.session()
             if session.closed or link.closed():
                 return
             connects += 1
+            signed_offset = link.auth.offset  # the clock the handshake is signed with
             connection = _connection(link, session, transport, url, max_message_bytes, connects)
             try:
                 async with aclosing(connection):  # closed at once, not when collected
                     async for event in connection:
                         if isinstance(event, LimitlessStreamSubscribed):
                             failures = 0  # subscribed: the next failure starts afresh
+                            resigned = False
                         yield event
                 return  # the client was closed
             except _Lost as exc:
                 reason = str(exc)
             except aiohttp.WSServerHandshakeError as exc:
+                date = exc.headers.get("Date") if exc.headers is not None else None
+                if exc.status == 401 and not resigned and link.auth.resign(date, signed_offset):
+                    # Refused for our clock, as REST is (see Polymarket's stream).
+                    resigned = True
+                    logger.info("limitless order stream handshake refused (401); clock corrected")
+                    continue
                 if exc.status in (401, 403):
                     raise AuthenticationError(
                         f"the order stream's handshake was refused ({exc.status})",
@@ -207,15 +218,15 @@ async def _connection(
 ) -> AsyncGenerator[LimitlessStreamEvent, None]:
     """One connection: the signed upgrade, Engine.IO's open, the namespace, the
     subscription, then its events until it ends."""
-    headers = link.auth.signed("GET", PATH, b"")  # a fresh timestamp on every connect
-    proxy, proxy_auth = transport.route(url)
+    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
+    headers = link.auth.signed("GET", PATH, b"") + extra  # a fresh timestamp on every connect
     wait = _connect_timeout(link.settings.timeout)
     with anyio.fail_after(wait):
         ws = await session.ws_connect(
             url,
             headers=headers,
             proxy=proxy,
-            proxy_auth=proxy_auth,
+            proxy_headers=proxy_headers,
             max_msg_size=max_message_bytes,
             autoclose=True,
             compress=0,  # no permessage-deflate: nothing to inflate past the bound

@@ -42,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 
 from .._bulk import (
+    CancelAllTarget,
     CancelResult,
     Control,
     Ledger,
@@ -727,7 +728,10 @@ async def _cancel_all(
     with flight(control, []) as sent:  # an abort cancels it; no wait past the grace
         answered = await wire.cancel_open(slugs, limiter, control.ends_at)
     if answered is None:
-        return [_cut_off(control, sent=sent.sent)]
+        cut = _cut_off(control, sent=sent.sent)
+        if on_result is not None:  # an outcome like any other: written as it is known
+            on_result(cut)
+        return [cut]
     ids = answered
     run = _Run(
         wire,
@@ -760,7 +764,7 @@ async def _cancel_all(
         try:
             left = await run.listing(scope, final=True) if left is None else left
         except CancelKitError as exc:
-            return [*results, CancelResult("", "failed", exc.message, exc)]
+            return [*results, CancelResult(CancelAllTarget(""), "failed", exc.message, exc)]
         results += [
             CancelResult(i, "failed", f"still open after cancel-all ({o.state})")
             for i, o in left.items()
@@ -772,10 +776,10 @@ async def _cancel_all(
 def _cut_off(control: Control, *, sent: bool) -> CancelResult[str]:
     """The cancel-all's outcome when no answer came: it names the orders, so which
     ones it cancelled, if any, is unknown (every market's, or ``--market``'s)."""
-    when = cut_short(control)
+    when, scope = cut_short(control), CancelAllTarget("")
     if sent:
-        return CancelResult("", "unknown", f"cancel-all sent; no answer before {when}")
-    return CancelResult("", "not_sent", f"cancel-all not sent: waiting to send at {when}")
+        return CancelResult(scope, "unknown", f"cancel-all sent; no answer before {when}")
+    return CancelResult(scope, "not_sent", f"cancel-all not sent: waiting to send at {when}")
 
 
 def _listed_there(run: _Run, scope: Sequence[str] | None) -> dict[str, Order] | None:

@@ -7,7 +7,8 @@ the client's proxy and TLS settings), and it bounds what it reads
 (``max_msg_size``; its reader pauses the socket when its buffer is full).
 
 - The handshake is signed as a REST request is (``timestamp + "GET" + path``, the
-  client's own Ed25519 key and learned clock).
+  client's own Ed25519 key and learned clock). A 401 whose ``Date`` shows our clock
+  was off corrects the clock and is retried once, re-signed, as REST does.
 - Keep-alive: WebSocket pings every :data:`PING_EVERY` seconds (the overview lets a
   client "implement their own keep-alive"), and a connection silent for ``silence``
   seconds (no heartbeat, nothing) is dropped and opened again.
@@ -40,7 +41,7 @@ from .._bulk import current_run
 from .._exceptions import AuthenticationError, InvalidRequest
 from .._signing import SigningAuth
 from .._tls import context
-from .._transport import AiohttpTransport
+from .._transport import AiohttpTransport, proxy_arguments
 from . import _validation as check
 from ._events import (
     MAX_MESSAGE,
@@ -149,11 +150,13 @@ async def _stream(
     transport = _route(link)
     url = URL(link.base_url.rstrip("/") + PATH, encoded=True)
     failures = 0
+    resigned = False  # a 401 already answered by one re-signed handshake
     try:
         while True:
             session = transport.session()
             if _closed(link, session):
                 return  # the client was closed: so is its stream
+            signed_offset = link.auth.offset  # the clock the handshake is signed with
             connection = _connection(
                 link, session, transport, url, groups, max_message_bytes, silence
             )
@@ -162,11 +165,19 @@ async def _stream(
                     async for event in connection:
                         if isinstance(event, OrderSnapshot) and event.eof:
                             failures = 0  # subscribed: the next failure starts afresh
+                            resigned = False
                         yield event
                 return  # the client was closed
             except _Lost as exc:
                 reason = str(exc)
             except aiohttp.WSServerHandshakeError as exc:
+                date = exc.headers.get("Date") if exc.headers is not None else None
+                if exc.status == 401 and not resigned and link.auth.resign(date, signed_offset):
+                    # Refused for our clock, as REST is: the answer's Date corrected
+                    # it; one handshake signed with it, at once. A second 401 is final.
+                    resigned = True
+                    logger.info("order stream handshake refused (401); clock corrected, retrying")
+                    continue
                 if exc.status in (401, 403):
                     raise AuthenticationError(
                         f"the order stream's handshake was refused ({exc.status})",
@@ -207,14 +218,14 @@ async def _connection(
     silence: float,
 ) -> AsyncGenerator[OrderEvent, None]:
     """One connection: handshake, subscriptions, then its events until it ends."""
-    headers = link.auth.signed("GET", url.raw_path, b"")
-    proxy, proxy_auth = transport.route(url)
+    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
+    headers = link.auth.signed("GET", url.raw_path, b"") + extra
     with anyio.fail_after(_connect_timeout(link.settings.timeout)):
         ws = await session.ws_connect(
             url,
             headers=headers,
             proxy=proxy,
-            proxy_auth=proxy_auth,
+            proxy_headers=proxy_headers,
             max_msg_size=max_message_bytes,
             heartbeat=PING_EVERY,
             autoclose=True,

@@ -67,7 +67,8 @@ class DateHeader:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # The refused WebSocket handshake's answer is dated too, as a gateway's is.
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 date = email.utils.formatdate(self.book.now(), usegmt=True).encode()
                 message["headers"] = [*message.get("headers", []), (b"date", date)]
             await send(message)
@@ -227,6 +228,52 @@ def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Res
         return response
 
     return handle
+
+
+Routes = list[tuple[re.Pattern[bytes], dict[str, Endpoint]]]
+"""A venue's API: each raw-path pattern with its endpoint per method."""
+
+
+class RawDispatch:
+    """Routes every API request on the raw path, as the exchange sees it: Starlette
+    routes on the decoded path, where ``%2F`` becomes a separator and a decoded
+    newline defeats the route pattern. The first pattern that matches decides the
+    route (so ``batched`` comes before ``{order_id}``); no pattern is a 404, another
+    method a 405, each in the venue's shape (:meth:`refuse`, which a venue's subclass
+    gives). A WebSocket goes to ``stream`` if the venue has one; ``/_sandbox/`` and
+    anything else to ``admin``."""
+
+    def __init__(
+        self, admin: ASGIApp, routes: Routes, book: Book, stream: ASGIApp | None = None
+    ) -> None:
+        self.admin = admin
+        self.stream = stream
+        self.routes = [
+            (pattern, {m: handler(book, e) for m, e in methods.items()})
+            for pattern, methods in routes
+        ]
+
+    def refuse(self, status: int, message: str) -> Response:
+        """A 404 or 405 in the venue's error shape."""
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.stream is not None:
+            await self.stream(scope, receive, send)
+            return
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
+            await self.admin(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        path = raw_path(request)
+        methods = next((m for pattern, m in self.routes if pattern.fullmatch(path)), None)
+        if methods is None:
+            response = self.refuse(404, "Not Found")
+        elif request.method in methods:
+            response = await methods[request.method](request)
+        else:
+            response = self.refuse(405, "Method Not Allowed")
+        await response(scope, receive, send)
 
 
 def _admin_error(status: int, message: str) -> Response:

@@ -176,42 +176,12 @@ _LEGACY_CHANGE = _route(r"/portfolio/orders/([^/]+)/(?:decrease|amend)")
 _TRIGGER = _route(r"/portfolio/order_groups/([^/]+)/trigger")
 
 
-class _RawDispatch:
-    """Routes every API request on the raw path, as the exchange sees it (a
-    decoded ``%2F`` must not split a segment); the first pattern that matches the
-    path decides the route, so ``batched`` comes before ``{order_id}``."""
+class _RawDispatch(common.RawDispatch):
+    """Kalshi's API on the raw path (see :class:`~._common.RawDispatch`)."""
 
-    def __init__(
-        self,
-        admin: ASGIApp,
-        routes: list[tuple[re.Pattern[bytes], dict[str, Endpoint]]],
-        book: Book,
-        stream: ASGIApp,
-    ) -> None:
-        self.admin = admin
-        self.stream = stream
-        self.routes = [
-            (pattern, {m: common.handler(book, e) for m, e in methods.items()})
-            for pattern, methods in routes
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self.stream(scope, receive, send)
-            return
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
-            await self.admin(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        path = common.raw_path(request)
-        methods = next((m for pattern, m in self.routes if pattern.fullmatch(path)), None)
-        if methods is None:
-            response = error(404, "Not Found")
-        elif request.method in methods:
-            response = await methods[request.method](request)
-        else:
-            response = error(405, "Method Not Allowed")
-        await response(scope, receive, send)
+    def refuse(self, status: int, message: str) -> Response:
+        """A 404 or 405 in Kalshi's error shape."""
+        return error(status, message)
 
 
 def _verify(key: KalshiKey, signature: bytes, message: bytes) -> None:

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from ..polymarket._rates import CANCEL, CANCEL_ALL, CANCEL_BATCH, GET_ORDER, LIST_OPEN
 from . import _common as common
-from ._common import Endpoint, Refusal
+from ._common import Refusal
 from ._polymarket_ws import StreamHub
 from ._state import CANCELLED, FILLED, OPEN, Arrival, Book, Order
 
@@ -98,45 +98,12 @@ def order_json(order: Order, now: float) -> dict[str, Any]:
     }
 
 
-class _RawDispatch:
-    """Routes every API request on the raw path, as the exchange sees it.
+class _RawDispatch(common.RawDispatch):
+    """Polymarket's API on the raw path (see :class:`~._common.RawDispatch`)."""
 
-    Starlette routes on the decoded path, where %2F becomes a separator and a
-    decoded newline defeats the route pattern; the exchange sees the wire path.
-    """
-
-    def __init__(
-        self,
-        admin: ASGIApp,
-        routes: dict[tuple[str, re.Pattern[bytes]], Endpoint],
-        book: Book,
-        stream: ASGIApp,
-    ) -> None:
-        self.admin = admin
-        self.stream = stream
-        self.routes = [
-            (method, pattern, common.handler(book, endpoint))
-            for (method, pattern), endpoint in routes.items()
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self.stream(scope, receive, send)
-            return
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
-            await self.admin(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        path = common.raw_path(request)
-        matching = [(m, handle) for m, pattern, handle in self.routes if pattern.fullmatch(path)]
-        handle = next((h for m, h in matching if m == request.method), None)
-        if handle is not None:
-            response = await handle(request)
-        elif matching:
-            response = error(405, "Method Not Allowed")
-        else:
-            response = error(404, "Not Found")
-        await response(scope, receive, send)
+    def refuse(self, status: int, message: str) -> Response:
+        """A 404 or 405 in Polymarket's error shape."""
+        return error(status, message)
 
 
 def polymarket_app(
@@ -251,13 +218,13 @@ def polymarket_app(
             return error(404, "order not found")
         return JSONResponse({"order": order_json(order, time.monotonic())})
 
-    routes: dict[tuple[str, re.Pattern[bytes]], Endpoint] = {
-        ("POST", _CANCEL): cancel,
-        ("POST", re.compile(rb"/v1/orders/batched/cancel")): cancel_batch,
-        ("POST", re.compile(rb"/v1/orders/open/cancel")): cancel_all,
-        ("GET", re.compile(rb"/v1/orders/open")): open_orders,
-        ("GET", _ORDER): get_order,
-    }
+    routes: common.Routes = [  # no path matches two of these patterns
+        (_CANCEL, {"POST": cancel}),
+        (re.compile(rb"/v1/orders/batched/cancel"), {"POST": cancel_batch}),
+        (re.compile(rb"/v1/orders/open/cancel"), {"POST": cancel_all}),
+        (re.compile(rb"/v1/orders/open"), {"GET": open_orders}),
+        (_ORDER, {"GET": get_order}),
+    ]
 
     async def stream_account(ws: WebSocket) -> str:
         if common.raw_path(ws) != _STREAM:
