@@ -451,9 +451,11 @@ def test_sigterm_ends_the_run_with_every_account_reported_exit_130(
 ) -> None:
     file, _ = desk3
     box = cancelkit_sandbox
-    # Every answer takes 20 s: more than the client's 10 s timeout, so nothing is answered
-    # before the signal (which comes as soon as every account's first request is in).
-    box.set_knobs(latency=20.0)
+    # Every answer takes 12 s: more than the client's 10 s timeout and the 8 s bound
+    # below, so nothing is answered before the signal (which comes as soon as every
+    # account's first request is in) or the run's end. (The sandbox's stop waits for
+    # the answers still sleeping: 20 s here made an 18 s teardown.)
+    box.set_knobs(latency=12.0)
     with subprocess.Popen(
         [
             sys.executable,

@@ -284,7 +284,7 @@ def test_a_venue_down_at_firing_time_does_not_hold_the_others(
     desk: DeskFile, state_dir: Path, guards: list[Guard]
 ) -> None:
     box = desk.box
-    guard = _start(guards, desk, state_dir, "--deadline", "15")
+    guard = _start(guards, desk, state_dir, "--deadline", "8")
     guard.armed()
     box._servers[1].stop()  # the second venue's server goes away
     fired = guard.cli("trigger")

@@ -34,7 +34,7 @@ from cancelkit._generated.polymarket_us_api.models import Order, OrderState
 from cancelkit._limiter import GLOBAL, Budget, Limiter
 from cancelkit.polymarket import _kill
 from cancelkit.sandbox import Sandbox
-from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script
+from helpers import LM_SECRET, LM_TOKEN_ID, PM_KEY_ID, PM_SECRET_32, Script, fast_retry
 
 pytestmark = pytest.mark.faults
 
@@ -200,7 +200,7 @@ def test_a_wrong_polymarket_url_sends_no_cancel(cancelkit_sandbox: Sandbox) -> N
 def test_persistent_429s_are_retried_until_the_deadline(cancelkit_sandbox: Sandbox) -> None:
     box = cancelkit_sandbox
     targets = lm_orders(box, 40)
-    with box.limitless_client() as lm:
+    with box.limitless_client(retry=fast_retry()) as lm:
         results = lm.cancel_orders(targets, max_rate=None)
     assert statuses(results) == {"cancelled": 40}
     # More 429s in a row than a fixed 3 retries could have outlasted (one batch).

@@ -233,8 +233,11 @@ def test_mypy_and_pyright_see_the_generated_types_in_user_code(
             str(python),
             "--config-file",
             "mypy.ini",
+            # The project's cache (warm after `make types`): a module whose file has
+            # the same bytes is read from it wherever it is installed; where the
+            # package is found, and what user.py sees, is decided afresh.
             "--cache-dir",
-            str(tmp_path / "cache"),
+            str(ROOT / ".mypy_cache"),
             "user.py",
         ],
         cwd=tmp_path,

@@ -312,6 +312,10 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every venue's server."""
+        # Each takes ~0.13 s (uvicorn's 0.1 s tick, then its shutdown): told all at once,
+        # they stop together (a test suite stops a sandbox per test).
+        for server in self._servers:
+            server.ask_to_stop()
         for server in self._servers:
             server.stop()
 

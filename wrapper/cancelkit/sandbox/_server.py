@@ -51,7 +51,11 @@ class BackgroundServer:
         """The base URL clients should use."""
         return f"http://{self.host}:{self.port}"
 
+    def ask_to_stop(self) -> None:
+        """Tell the server to stop, without waiting for it (see ``stop``)."""
+        self._server.should_exit = True
+
     def stop(self) -> None:
         """Stop serving and wait for the thread."""
-        self._server.should_exit = True
+        self.ask_to_stop()
         self._thread.join(timeout=10)
