@@ -173,6 +173,10 @@ class _Run:
         self.waiting: dict[str, str | None] = {}
         self.cut: dict[str, str | None] = {}  # sent, no answer before an abort
         self.unlisted: deque[str] = deque()  # absent from the first listing: to ask
+        # Sent with no listing before (the market was given) and not yet seen listed:
+        # absent from the listing after the cancel, one is asked about like an id the
+        # first listing lacked (never "gone": nobody saw it open).
+        self.unseen: set[str] = set()
         self.gone: deque[str] = deque()  # left the listing after the cancel: to ask
         self.asking = 0  # lookups of ids the first listing lacked, in progress
         self.asking_after: set[anyio.CancelScope] = set()  # lookups after a cancel
@@ -294,9 +298,15 @@ class _Run:
                     stop_if_fatal(exc, self.control)
                     return  # the last listing will try once more
                 self.last_listing, self.last_scope = listed, scope
+                self.unseen.difference_update(listed)
                 for order_id in [i for i in self.waiting if i not in listed]:
                     del self.waiting[order_id]
-                    if not self.by_stream(order_id):
+                    if self.by_stream(order_id):
+                        pass
+                    elif order_id in self.unseen:
+                        self.unseen.discard(order_id)
+                        self.unlisted.append(order_id)
+                    else:
                         self.gone.append(order_id)
                         self.left_at[order_id] = time.monotonic()
                     self.wake()
@@ -445,11 +455,21 @@ class _Run:
         state = _state(order)
         shown = state.value if state is not None else "no state given"
         slug = _slug(order)
-        if self.market_slug is not None and slug is not None and slug != self.market_slug:
+        outside = self.market_slug is not None and slug is not None and slug != self.market_slug
+        if outside and not self.attempts.get(order_id):
             self.record(
                 order_id,
                 "not_sent",
                 f"in market {slug}, outside --market {self.market_slug}; left alone ({shown})",
+            )
+            return
+        if outside and state in _OPEN_STATES:
+            # Sent at once naming --market's market: the exchange left it open.
+            self.record(
+                order_id,
+                "failed",
+                f"{shown}: in market {slug}, not --market {self.market_slug}; the cancel named"
+                f" {self.market_slug} and the exchange left it open",
             )
             return
         if state == OrderState.ORDER_STATE_FILLED and after_cancel:
@@ -476,6 +496,13 @@ class _Run:
                 return
             # Open after all (placed since the listing): cancel it now.
             await self.send_batch([(order_id, slug)])
+        elif self.attempts.get(order_id):  # sent at once (--market): never seen open
+            self.record(
+                order_id,
+                "not_open",
+                f"{shown}; not listed after the cancel, sent with no listing before it"
+                " (--market): this run's cancel or an earlier one ended it",
+            )
         else:
             self.record(order_id, "not_open", f"{shown}; not listed as open")
 
@@ -535,11 +562,16 @@ class _Run:
         if listed is None:
             return
         self.last_listing, self.last_scope = listed, scope
+        self.unseen.difference_update(listed)
         for order_id in pending:
             if order_id not in listed:
                 self.waiting.pop(order_id, None)
                 self.cut.pop(order_id, None)
-                if not self.by_stream(order_id):
+                if self.by_stream(order_id):
+                    pass
+                elif order_id in self.unseen:  # never seen open: settled as not listed
+                    self.unlisted.append(order_id)
+                else:
                     self.record(order_id, "not_open", _GONE.format(why="the run was ending"))
 
     def settle(self) -> None:
@@ -638,8 +670,11 @@ def _taps(wire: Wire) -> _heard.Taps | None:
 
 
 async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
+    if market_slug is not None:
+        await _cancel_in_market(run, market_slug)
+        return
     try:
-        listed = await run.listing([market_slug] if market_slug else None)
+        listed = await run.listing(None)
     except DeadlinePassed as exc:
         run.fail(run.index, exc, sent=False)
         return
@@ -656,10 +691,6 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
                 run.fail([order_id], error, sent=False)
             else:
                 open_now[order_id] = slug
-        elif market_slug is not None:
-            # Listed in --market's market only: absent there, it may be open in
-            # another. Records cannot say; a lookup can.
-            run.unlisted.append(order_id)
         elif index in run.control.recorded:
             status = run.control.recorded[index]
             run.ledger.record(
@@ -681,6 +712,21 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     # Cancel first: nothing is looked up, no record read, before.
     await each(batches, run.send_batch, run.concurrency)
     await _confirm_and_ask(run, records=True)
+
+
+async def _cancel_in_market(run: _Run, market_slug: str) -> None:
+    """The caller named every order's market: each batch entry has all it needs, so
+    the cancels go at once, with no listing before them (the round trip the official
+    SDK's cancel never makes either). The exchange routes each entry to the market it
+    names (the page: the market "the order belongs to"), so an order in another market
+    is not touched; the listings after the cancel, and a lookup of each id they never
+    showed, say what became of every one (``unseen``)."""
+    entries = [(order_id, market_slug) for order_id in run.index]
+    run.unseen.update(run.index)
+    await _heard.ready(run.heard, run.control)  # the stream subscribed first, if any
+    batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
+    await each(batches, run.send_batch, run.concurrency)
+    await _confirm_and_ask(run)
 
 
 async def _confirm_and_ask(run: _Run, *, records: bool = False) -> None:
