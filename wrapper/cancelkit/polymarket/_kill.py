@@ -299,7 +299,8 @@ class _Run:
                     return  # the last listing will try once more
                 self.last_listing, self.last_scope = listed, scope
                 self.unseen.difference_update(listed)
-                for order_id in [i for i in self.waiting if i not in listed]:
+                left = [i for i in self.waiting if i not in listed]
+                for order_id in left:
                     del self.waiting[order_id]
                     if self.by_stream(order_id):
                         pass
@@ -309,6 +310,7 @@ class _Run:
                     else:
                         self.gone.append(order_id)
                         self.left_at[order_id] = time.monotonic()
+                if left:
                     self.wake()
                 if self.waiting:
                     await anyio.sleep(min(pause, self.control.left()))
@@ -366,8 +368,16 @@ class _Run:
     def heard_final(self, order_id: str) -> None:
         """The stream said how an order ended: it ends now if it has left the listing."""
         left = order_id in self.left_at and not self.ledger.done(self.index[order_id])
-        if left and self.by_stream(order_id):
+        if left and self.by_stream(order_id) and self._ends_done():
+            # Workers hold for the head of ``gone`` (at most the stream's lag, then
+            # they look it up): woken when both its ends have their word, not for each
+            # of 300 executions, which cost more than the words did.
             self.wake()
+
+    def _ends_done(self) -> bool:
+        """Whether the first and the last order of ``gone`` have an outcome."""
+        done, index = self.ledger.done, self.index
+        return bool(self.gone) and done(index[self.gone[0]]) and done(index[self.gone[-1]])
 
     def stream_hold(self, now: float) -> float:
         """Seconds the next order that left the listing still waits for its word
