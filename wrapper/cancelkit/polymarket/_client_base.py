@@ -476,7 +476,12 @@ class _Wire:
     async def order_stream(self, slugs: Sequence[str] | None) -> AsyncGenerator[OrderEvent, None]:
         # aiohttp is imported off the loop: the CLI's route does not load it otherwise,
         # and the first listing's answer is read meanwhile.
-        await anyio.to_thread.run_sync(
-            importlib.import_module, f"{__package__}._stream", abandon_on_cancel=True
-        )
+        await anyio.to_thread.run_sync(self._load_stream, abandon_on_cancel=True)
         return self._client.order_events(slugs)
+
+    def _load_stream(self) -> None:
+        if self._client._one_shot:  # the command: aiohttp without its unused TLS defaults
+            from .. import _oneshot
+
+            _oneshot.import_aiohttp()
+        importlib.import_module(f"{__package__}._stream")
