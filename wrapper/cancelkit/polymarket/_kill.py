@@ -174,8 +174,9 @@ class _Run:
         self.cut: dict[str, str | None] = {}  # sent, no answer before an abort
         self.unlisted: deque[str] = deque()  # absent from the first listing: to ask
         # Sent with no listing before (the market was given) and not yet seen listed:
-        # absent from the listing after the cancel, one is asked about like an id the
-        # first listing lacked (never "gone": nobody saw it open).
+        # absent from the listing after the cancel, one waits in ``gone`` for the
+        # stream's word as any other, then is asked about like an id the first listing
+        # lacked (nobody saw it open: never "no longer listed").
         self.unseen: set[str] = set()
         self.gone: deque[str] = deque()  # left the listing after the cancel: to ask
         self.asking = 0  # lookups of ids the first listing lacked, in progress
@@ -302,12 +303,7 @@ class _Run:
                 left = [i for i in self.waiting if i not in listed]
                 for order_id in left:
                     del self.waiting[order_id]
-                    if self.by_stream(order_id):
-                        pass
-                    elif order_id in self.unseen:
-                        self.unseen.discard(order_id)
-                        self.unlisted.append(order_id)
-                    else:
+                    if not self.by_stream(order_id):  # (unseen ones too: see lookups)
                         self.gone.append(order_id)
                         self.left_at[order_id] = time.monotonic()
                 if left:
@@ -338,6 +334,11 @@ class _Run:
                 while self.gone and self.ledger.done(self.index[self.gone[0]]):
                     self.gone.popleft()  # the stream said how it ended
                 hold = self.stream_hold(now)
+                if self.gone and hold <= 0 and self.gone[0] in self.unseen:
+                    # Sent with no listing before, never listed, no word from the stream
+                    # in its lag: asked about as an id the first listing lacked.
+                    self.unlisted.append(self.gone.popleft())
+                    continue
                 if self.unlisted and not held and (self.patient or in_window):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
                 elif self.gone and in_window and hold > 0:
@@ -601,7 +602,11 @@ class _Run:
         ended = self.control.stopped or self.control.expired
         why = f"no time left before {when}" if ended else "the lookup budget was spent"
         for order_id in self.gone:
-            if not self.by_stream(order_id):
+            if self.by_stream(order_id):
+                pass
+            elif order_id in self.unseen:  # never seen open: not this key's, perhaps
+                self.record(order_id, "not_listed", f"{_UNLISTED}; not looked up ({why})")
+            else:
                 self.record(order_id, "not_open", _GONE.format(why=why))
         for order_id in self.unlisted:
             self.record(
