@@ -185,6 +185,11 @@ class _Run:
         self.lookups_until: float | None = None
         self.lookups_spent = False  # the grace's lookups met a wait: no more of them
         self.changed = anyio.Event()
+        # Set by every change and by the stream's word on the head of ``gone``: what
+        # the one worker holding for that word waits on (the others wait on
+        # ``changed``: one worker woken per execution heard, not all of them).
+        self.head_changed = anyio.Event()
+        self.holding = False  # a worker holds for the word on the head of ``gone``
         self.last_listing: dict[str, Order] | None = None
         self.last_scope: list[str] | None = None  # its markets (None: every market)
         # Whether ids the listing lacks must be looked up before the run may end:
@@ -203,9 +208,14 @@ class _Run:
     def wake(self) -> None:
         self.changed.set()
         self.changed = anyio.Event()
+        self.wake_head()
 
-    async def wait_for_change(self, seconds: float) -> None:
-        changed = self.changed
+    def wake_head(self) -> None:
+        self.head_changed.set()
+        self.head_changed = anyio.Event()
+
+    async def wait_for_change(self, seconds: float, *, head: bool = False) -> None:
+        changed = self.head_changed if head else self.changed
         with anyio.move_on_after(max(0.0, seconds)):
             await changed.wait()
 
@@ -331,8 +341,12 @@ class _Run:
                 in_window = self.lookups_until is None or (
                     now < self.lookups_until and self._free_slot()
                 )
+                popped = False
                 while self.gone and self.ledger.done(self.index[self.gone[0]]):
                     self.gone.popleft()  # the stream said how it ended
+                    popped = True
+                if popped and not self.gone:
+                    self.wake()  # the workers not holding may be done now
                 hold = self.stream_hold(now)
                 if self.gone and hold <= 0 and self.gone[0] in self.unseen:
                     # Sent with no listing before, never listed, no word from the stream
@@ -342,7 +356,14 @@ class _Run:
                 if self.unlisted and not held and (self.patient or in_window):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
                 elif self.gone and in_window and hold > 0:
-                    await self.wait_for_change(min(hold, self.control.left()))
+                    if self.holding:  # another worker holds for the word
+                        await self.wait_for_change(min(hold, self.control.left()))
+                    else:
+                        self.holding = True
+                        try:
+                            await self.wait_for_change(min(hold, self.control.left()), head=True)
+                        finally:
+                            self.holding = False
                 elif self.gone and in_window:
                     await self.ask(self.gone.popleft(), after_cancel=True)
                 elif not self.confirming and not self.asking and not self.asking_after and not held:
@@ -369,16 +390,14 @@ class _Run:
     def heard_final(self, order_id: str) -> None:
         """The stream said how an order ended: it ends now if it has left the listing."""
         left = order_id in self.left_at and not self.ledger.done(self.index[order_id])
-        if left and self.by_stream(order_id) and self._ends_done():
-            # Workers hold for the head of ``gone`` (at most the stream's lag, then
-            # they look it up): woken when both its ends have their word, not for each
-            # of 300 executions, which cost more than the words did.
-            self.wake()
+        if left and self.by_stream(order_id) and self._head_done():
+            # The word the holding worker waits for: that worker alone is woken (all
+            # of them, for each of 300 executions, cost more than the words did).
+            self.wake_head()
 
-    def _ends_done(self) -> bool:
-        """Whether the first and the last order of ``gone`` have an outcome."""
-        done, index = self.ledger.done, self.index
-        return bool(self.gone) and done(index[self.gone[0]]) and done(index[self.gone[-1]])
+    def _head_done(self) -> bool:
+        """Whether the head of ``gone`` (the order the holder waits for) has an outcome."""
+        return bool(self.gone) and self.ledger.done(self.index[self.gone[0]])
 
     def stream_hold(self, now: float) -> float:
         """Seconds the next order that left the listing still waits for its word
