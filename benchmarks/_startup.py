@@ -28,6 +28,10 @@ from ._sandbox import SandboxProcess
 BASELINE = "python -c 'import httpx'"
 HTTPX_ALONE = "python -c 'import httpx', as httpx's own install has it (no CLI extras)"
 HELP = "cancelkit --help"
+# What an asyncio client loads before its first request that a sync one does not (the
+# stack alone and our command pay it; polymarket-us's script, on httpx's sync client,
+# does not).
+ASYNC_ALONE = "python -c 'import httpx, asyncio, anyio._backends._asyncio', as installed"
 # Issue #33: the cold command's goals, relative to what can be controlled: per venue,
 # our command against the stack alone (the libraries the cancel needs sending the same
 # signed request) and against the official SDK's own script, in fresh processes.
@@ -187,6 +191,10 @@ def cold_start(box: SandboxProcess, repeats: int) -> dict[str, list[float]]:
         # reference since issue #22; the next row is httpx as its own install has it.
         BASELINE: _wall([python, "-c", "import httpx"]),
         HTTPX_ALONE: _wall([python, "-c", "import httpx"], {**os.environ, "PYTHONPATH": ALONE}),
+        ASYNC_ALONE: _wall(
+            [python, "-c", "import httpx, asyncio, anyio._backends._asyncio"],
+            {**os.environ, "PYTHONPATH": ALONE},
+        ),
         HELP: _wall([cli, "--help"]),
         PM_FIRST: _first_cancel(
             box, "pm", lambda i: [cli, "cancel", "polymarket", i], pm_first, alone=False
@@ -321,6 +329,9 @@ def cold_table(times: dict[str, list[float]], load: tuple[float, float]) -> list
         "'listing first' row is the stack alone sending the same two requests. The goals",
         "compare like with like. The sandbox's schema",
         "validation and Limitless's pace are off (the sandbox's time, not the clients').",
+        "The asyncio row is what an async client loads that a sync one does not: the",
+        "stack alone and our commands pay it before their first request, polymarket-us's",
+        "script (httpx's sync client) does not.",
         "'CPU ms' is the whole process's user + system time, to its exit: less shaken by",
         "other work on the machine than the wall figures. p99 of so few runs is their",
         f"slowest. Load average (1 min) before and after this section: {load[0]:.2f},"
@@ -329,7 +340,7 @@ def cold_table(times: dict[str, list[float]], load: tuple[float, float]) -> list
         "| command | median ms | p99 ms | x import httpx | CPU ms, whole process |",
         "|---|---|---|---|---|",
     ]
-    for name in ("python -c pass", BASELINE, HTTPX_ALONE, HELP):
+    for name in ("python -c pass", BASELINE, HTTPX_ALONE, ASYNC_ALONE, HELP):
         values = times[name]
         median = statistics.median(values)
         lines.append(
