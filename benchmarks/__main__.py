@@ -3,7 +3,8 @@
 python -m benchmarks            # full run, writes benchmarks/RESULTS.md
 python -m benchmarks --smoke    # a few iterations of everything; writes nothing
 python -m benchmarks --only cold[,...]  # those sections alone, spliced into RESULTS.md
-                                        # (cold, kalshi, guard, everywhere, idle)
+                                        # (cold, killstart, kalshi, guard, everywhere,
+                                        # idle)
 """
 
 from __future__ import annotations
@@ -256,6 +257,16 @@ def cold(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     return _startup.cold_table(times, (load, os.getloadavg()[0]))
 
 
+def kill_start(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """A Polymarket kill including process start, ours against polymarket-us's
+    ``cancel_many`` (the sizes of ``args.kill_start``)."""
+    lines: list[str] = []
+    for count in args.kill_start:
+        runs = _startup.kill_with_start(box, count, args.kill_start_rounds)
+        lines += _startup.kill_table(count, runs)
+    return lines
+
+
 def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """The armed guard firing (SIGUSR1, the control socket, `cancelkit trigger`),
     and its dead-man's switch (issue #33)."""
@@ -313,6 +324,7 @@ def kalshi(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
 Section = Callable[[SandboxProcess, argparse.Namespace], list[str]]
 ALONE: dict[str, tuple[Section, str | None]] = {
     "cold": (cold, "## Start-up, cold process"),
+    "killstart": (kill_start, "## Kill switch including process start"),
     "kalshi": (kalshi, None),
     "guard": (guard, None),
     "everywhere": (everywhere, None),
@@ -468,8 +480,8 @@ def report(
         lines += _limitless_kill.table(count, rows)
     lines += _sync_bulk.table(sync_bulk)
     lines += _sections.block("cold", boot)
-    for count, runs in kill_start.items():
-        lines += _startup.kill_table(count, runs)
+    starts = [line for runs in kill_start.items() for line in _startup.kill_table(*runs)]
+    lines += _sections.block("killstart", starts)
     lines += [
         f"## Memory: one kill of {args.memory} open orders (listing, batches, confirmation;"
         " no per-second cap)",

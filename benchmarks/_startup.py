@@ -28,10 +28,15 @@ from ._sandbox import SandboxProcess
 BASELINE = "python -c 'import httpx'"
 HTTPX_ALONE = "python -c 'import httpx', as httpx's own install has it (no CLI extras)"
 HELP = "cancelkit --help"
+# What an asyncio client loads before its first request that a sync one does not (the
+# stack alone and our command pay it; polymarket-us's script, on httpx's sync client,
+# does not).
+ASYNC_ALONE = "python -c 'import httpx, asyncio, anyio._backends._asyncio', as installed"
 # Issue #33: the cold command's goals, relative to what can be controlled: per venue,
 # our command against the stack alone (the libraries the cancel needs sending the same
 # signed request) and against the official SDK's own script, in fresh processes.
-PM_FIRST = "cancelkit cancel polymarket ID"
+PM_FIRST = "cancelkit cancel polymarket ID (id only: lists first to learn its market)"
+PM_MARKET = "cancelkit cancel polymarket ID --market SLUG (the market given, as to the SDK)"
 PM_STACK = "stack alone: httpx async + attrs + cryptography, the same batched cancel"
 PM_STACK_LISTING = (
     "stack alone, listing first as cancelkit does (GET /v1/orders/open, then the cancel)"
@@ -42,22 +47,34 @@ LM_FIRST = "cancelkit cancel limitless --order-id UUID"
 LM_STACK = "stack alone: httpx async + attrs + hmac, the same batch-cancel"
 LM_MINIMAL = "minimal: httpx sync + hmac, the same batch-cancel"
 LM_SDK = "limitless-sdk 1.3.0 script as its README shows (OrderClient.cancel)"
-PM_LISTING = "(same runs as cancelkit cancel polymarket ID) its first request, the listing"
+PM_LISTING = "(same runs as the id-only command) its first request, the listing"
 VENUE_ROWS = {
-    "Polymarket US": (PM_FIRST, PM_STACK, PM_STACK_LISTING, PM_MINIMAL, PM_SDK, PM_LISTING),
+    "Polymarket US": (
+        PM_MARKET,
+        PM_STACK,
+        PM_FIRST,
+        PM_STACK_LISTING,
+        PM_MINIMAL,
+        PM_SDK,
+        PM_LISTING,
+    ),
     "Limitless": (LM_FIRST, LM_STACK, LM_MINIMAL, LM_SDK),
 }
 STACK_GOAL, SDK_GOAL = 1.10, 1.0
 # (name, reference, limit): ratios of medians in this one run.
 GOALS = [
     (HELP, BASELINE, 0.5),  # issue #22
-    (PM_FIRST, PM_STACK, STACK_GOAL),
-    (PM_FIRST, PM_SDK, SDK_GOAL),
+    # Like for like: the stack alone and the SDK's script are given the market.
+    (PM_MARKET, PM_STACK, STACK_GOAL),
+    (PM_MARKET, PM_SDK, SDK_GOAL),
+    # The id-only form sends a listing first: beside the stack sending the same two.
+    (PM_FIRST, PM_STACK_LISTING, STACK_GOAL),
     (LM_FIRST, LM_STACK, STACK_GOAL),
     (LM_FIRST, LM_SDK, SDK_GOAL),
 ]
 KILL_OURS_ALL = "cancelkit cancel polymarket --all"
 KILL_OURS_FILE = "cancelkit cancel polymarket --from-file (the ids)"
+KILL_OURS_MARKET = "cancelkit cancel polymarket --from-file (the ids) --market SLUG"
 KILL_SDK = "polymarket-us cancel_many x20 (fresh python, its import included)"
 KILL_RATE = 20  # the sandbox's per-key limit, as in the other Polymarket kill tables
 KILL_GOAL = 1.2
@@ -174,9 +191,16 @@ def cold_start(box: SandboxProcess, repeats: int) -> dict[str, list[float]]:
         # reference since issue #22; the next row is httpx as its own install has it.
         BASELINE: _wall([python, "-c", "import httpx"]),
         HTTPX_ALONE: _wall([python, "-c", "import httpx"], {**os.environ, "PYTHONPATH": ALONE}),
+        ASYNC_ALONE: _wall(
+            [python, "-c", "import httpx, asyncio, anyio._backends._asyncio"],
+            {**os.environ, "PYTHONPATH": ALONE},
+        ),
         HELP: _wall([cli, "--help"]),
         PM_FIRST: _first_cancel(
             box, "pm", lambda i: [cli, "cancel", "polymarket", i], pm_first, alone=False
+        ),
+        PM_MARKET: _first_cancel(
+            box, "pm", lambda i: [cli, "cancel", "polymarket", i, "--market", SLUG], alone=False
         ),
         PM_STACK: _first_cancel(box, "pm", lambda i: [python, stack, "mandated", "pm", i, SLUG]),
         PM_STACK_LISTING: _first_cancel(
@@ -226,6 +250,9 @@ def kill_with_start(
     contenders: dict[str, Callable[[str], list[str]]] = {
         KILL_OURS_ALL: lambda path: [cli, "cancel", "polymarket", "--all"],
         KILL_OURS_FILE: lambda path: [cli, "cancel", "polymarket", "--from-file", path],
+        KILL_OURS_MARKET: lambda path: [
+            *(cli, "cancel", "polymarket", "--from-file", path, "--market", SLUG)
+        ],
         KILL_SDK: lambda path: [sys.executable, script, path, SLUG],
     }
     names = list(contenders)
@@ -295,11 +322,16 @@ def cold_table(times: dict[str, list[float]], load: tuple[float, float]) -> list
         "generated clients build it, over httpx's async client under asyncio, as our",
         "command sends it); 'minimal' is httpx's sync client and the signer alone. The SDK",
         "rows are each SDK's own fresh-process script to its first cancel, written as its",
-        "README shows (`benchmarks/_cold_sdk_pm.py`, `_cold_sdk_lm.py`). Our Polymarket",
-        "command lists the key's open orders before it cancels (the batched cancel names",
-        "each order's market); that round trip is inside its figure, and the 'listing first'",
-        "row is the stack alone sending the same two requests. The sandbox's schema",
+        "README shows (`benchmarks/_cold_sdk_pm.py`, `_cold_sdk_lm.py`). The batched cancel",
+        "names each order's market: given it (`--market SLUG`, as the stack alone and the",
+        "SDK's script are given it), our Polymarket command sends its cancel first; given",
+        "an id only, it lists the key's open orders first to learn the market, and the",
+        "'listing first' row is the stack alone sending the same two requests. The goals",
+        "compare like with like. The sandbox's schema",
         "validation and Limitless's pace are off (the sandbox's time, not the clients').",
+        "The asyncio row is what an async client loads that a sync one does not: the",
+        "stack alone and our commands pay it before their first request, polymarket-us's",
+        "script (httpx's sync client) does not.",
         "'CPU ms' is the whole process's user + system time, to its exit: less shaken by",
         "other work on the machine than the wall figures. p99 of so few runs is their",
         f"slowest. Load average (1 min) before and after this section: {load[0]:.2f},"
@@ -308,7 +340,7 @@ def cold_table(times: dict[str, list[float]], load: tuple[float, float]) -> list
         "| command | median ms | p99 ms | x import httpx | CPU ms, whole process |",
         "|---|---|---|---|---|",
     ]
-    for name in ("python -c pass", BASELINE, HTTPX_ALONE, HELP):
+    for name in ("python -c pass", BASELINE, HTTPX_ALONE, ASYNC_ALONE, HELP):
         values = times[name]
         median = statistics.median(values)
         lines.append(
@@ -356,7 +388,13 @@ def kill_table(count: int, runs: dict[str, list[dict[str, float]]]) -> list[str]
         "first cancel request's arrival at the sandbox, 'after last' the time from the last",
         "request's arrival to the exit (medians). Requests, 429s and left open are the",
         "worst run's (from the sandbox's counters and book). The SDK's process runs as its",
-        "own install has it, without httpx's CLI extras (`benchmarks/_alone/`).",
+        "own install has it, without httpx's CLI extras (`benchmarks/_alone/`). The SDK's",
+        "script is given the orders' market (`benchmarks/_sdk_kill.py`); so is the `--market`",
+        "row, which sends its first batch at once. Without it our command lists first to",
+        "learn each order's market. Each of ours opens the private order stream and waits",
+        "for its subscription before the first cancel (issue 31: each order's end is then",
+        "the stream's word, not a guess from the listing), which the SDK does not; the",
+        "'first cancel' column is where that and our start-up show.",
         "",
         "| contender | median s | p99 s | x SDK | first cancel s | after last s | requests"
         " | 429s | left open | exit codes |",
@@ -374,7 +412,7 @@ def kill_table(count: int, runs: dict[str, list[dict[str, float]]]) -> list[str]
             f" | {int(max(r['open'] for r in rows))} | {', '.join(map(str, codes))} |"
         )
     lines += ["", "| goal | ratio of medians | met |", "|---|---|---|"]
-    for ours in (KILL_OURS_ALL, KILL_OURS_FILE):
+    for ours in (KILL_OURS_ALL, KILL_OURS_FILE, KILL_OURS_MARKET):
         ratio = statistics.median(r["wall"] for r in runs[ours]) / sdk
         lines.append(
             f"| {ours} <= {KILL_GOAL} x polymarket-us cancel_many | {ratio:.2f}"

@@ -53,7 +53,9 @@ def test_another_runs_sent_line_does_not_settle_an_id_outside_market(
     args = ["ev-elsewhere", "--market", NARROWED, "--json", "--deadline", "20"]
     result = cli(box, "cancel", "polymarket", *args)
     [record] = records(result.stdout)
-    assert record["status"] == "not_sent", record  # looked up: in another market, left alone
+    # Its cancel named --market's market (no listing first): looked up, open in another
+    # market, which that cancel does not reach.
+    assert record["status"] == "failed", record
     assert OTHER_MARKET in record["message"]
     assert result.returncode == 1, result.stderr
     assert "ev-elsewhere" in open_ids(box)
@@ -106,7 +108,7 @@ def test_a_resumed_sent_line_does_not_settle_an_id_outside_market(
         box, "cancel", "polymarket", "--from-file", str(journal), "--market", NARROWED, "--json"
     )
     [record] = records(result.stdout)
-    assert record["status"] == "not_sent", record
+    assert record["status"] == "failed", record  # looked up: open, in another market
     assert result.returncode == 1, result.stderr
     assert "ev-resumed" in open_ids(box)
 
@@ -124,7 +126,7 @@ def test_a_resumed_final_line_does_not_settle_an_id_outside_market(
         sink.write("\n")
     done = cli(box, "cancel", "polymarket", "--from-file", str(journal), "--market", NARROWED)
     assert done.returncode == 1, done.stderr
-    assert "NOT SENT" in done.stdout
+    assert "FAILED" in done.stdout  # looked up: open, in another market
     assert "ev-final" in open_ids(box)
 
 
@@ -133,7 +135,7 @@ def test_a_final_line_naming_no_origin_is_never_final(
     cancelkit_sandbox: Sandbox, tmp_path: Path, market: bool
 ) -> None:
     """``cancelled`` from a line without venue, URL and key: no one's word. With
-    --market, the order open elsewhere is left alone and said so; without, an order
+    --market, the order open elsewhere is looked up and said open (failed); without, an order
     that is not this key's is looked up (not found), not reported cancelled."""
     box = cancelkit_sandbox
     order = "ev-orphan"
@@ -146,7 +148,7 @@ def test_a_final_line_naming_no_origin_is_never_final(
     args = ["--market", NARROWED] if market else []
     result = cli(box, "cancel", "polymarket", "--from-file", str(forged), "--json", *args)
     [record] = records(result.stdout)
-    assert record["status"] == ("not_sent" if market else "not_found"), record
+    assert record["status"] == ("failed" if market else "not_found"), record
     assert result.returncode == 1, result.stderr
     assert order in {o.id for o in box.open_orders()}
 

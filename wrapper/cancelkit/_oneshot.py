@@ -69,3 +69,40 @@ def async_client(
     http._transport = AsyncBounded(http._transport)
     http._mounts = {k: v and AsyncBounded(v) for k, v in http._mounts.items()}
     return http
+
+
+def import_aiohttp() -> None:
+    """Import aiohttp for a one-run process's order stream, without the two TLS
+    contexts its connector module makes as it loads (``_SSL_CONTEXT_VERIFIED`` and
+    ``_UNVERIFIED``: each loads the CA bundle, 15-30 ms apiece, on the path of a cold
+    kill's first cancel, which waits for the stream). Every aiohttp session such a
+    process opens is cancelkit's, given its own context (``_tls``), so those defaults
+    are never used; here they are made verifying with no CA at all, as ``_tls`` makes
+    a context it never uses: used after all, their handshake would fail (closed, not
+    open). Only the importing thread is affected (another thread making a context
+    meanwhile gets the real thing), and only a client built in :func:`one_shot` (the
+    command) calls this: a program's own aiohttp keeps its defaults."""
+    import sys
+    import threading
+
+    if "aiohttp" in sys.modules:
+        return
+    made, paths = ssl.create_default_context, ssl.SSLContext.set_default_verify_paths
+    importer = threading.get_ident()
+
+    def create(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        if threading.get_ident() != importer:
+            return made(*args, **kwargs)
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies; trusts no CA
+
+    def default_paths(self: ssl.SSLContext) -> None:
+        if threading.get_ident() != importer:
+            paths(self)
+
+    ssl.create_default_context = create
+    ssl.SSLContext.set_default_verify_paths = default_paths  # type: ignore[method-assign]
+    try:
+        import aiohttp  # noqa: F401
+    finally:
+        ssl.create_default_context = made
+        ssl.SSLContext.set_default_verify_paths = paths  # type: ignore[method-assign]

@@ -722,7 +722,13 @@ def _run(
     try:
         if journal is not None:
             try:
-                journal.plan([(label, job.describe(t)) for label, t in items], job.deadline)
+                # The state directory's journal: written now, fsynced with the first
+                # request's `sent` line, before that request leaves (one fsync on the
+                # first cancel's path, not two; a failure of either is a warning, as
+                # below). `--journal`: fsynced now, so that one that cannot be kept
+                # ends the run before it sends.
+                plan = [(label, job.describe(t)) for label, t in items]
+                journal.plan(plan, job.deadline, sync=bool(job.journal))
             except JournalError as exc:
                 if job.journal:  # the write-ahead record asked for cannot be kept
                     _say(f"cancelkit: {exc}; nothing was sent")

@@ -180,7 +180,9 @@ class Journal:
         leaves): written, not fsynced; :meth:`sync` does it once the first request is
         on the wire, beside the run. A ``kill -9`` loses nothing (the write precedes
         the send); a power loss in between loses the header of a run whose plan named
-        no order, as it would lose its unsynced outcomes.
+        no order, as it would lose its unsynced outcomes. A plan that names orders
+        may be written unsynced too when its first :meth:`sent` line follows before
+        any cancel: that line's fsync, before its request leaves, covers the plan.
 
         The header says how many ``planned`` lines follow: a reader refuses a plan
         with fewer (a run killed while writing it, a full disk), which names only

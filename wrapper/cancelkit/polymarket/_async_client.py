@@ -210,6 +210,11 @@ class AsyncPolymarketUSClient(_AsyncPolymarket):
         looked up (``not_open``, ``not_found``, or open after all); the open ones
         go in batches of the spec's ``maxItems`` (20) through the batched cancel,
         whose answer only echoes ids, so the run lists again until none is listed.
+        With ``market_slug`` (the market of every order, given) no listing comes
+        first: the batches go at once, each entry naming that market, and each id
+        the listings after the cancel never show is looked up (``not_found``;
+        ``not_open``, since no listing saw it open; ``failed`` if it is open in
+        another market, which a cancel naming this one does not reach).
         Leaving the listing is not an outcome (cancelled or filled?): each order's
         end is the exchange's word on it, its execution on the private order stream
         (opened before the first cancel, see

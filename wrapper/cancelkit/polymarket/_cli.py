@@ -30,9 +30,10 @@ if TYPE_CHECKING:
     "markets",
     multiple=True,
     metavar="SLUG",
-    help="With ids: cancel only those in this market (the others are not_sent, left"
-    " alone). With --all: cancel-all in these markets only (repeatable with --all); each"
-    " is counted first, and one with no open orders is warned about.",
+    help="With ids: the market they are in; their cancels go at once, with no listing"
+    " before them (one open in another market is not reached: failed, left open). With"
+    " --all: cancel-all in these markets only (repeatable with --all); each is counted"
+    " first, and one with no open orders is warned about.",
 )
 @click.option(
     "--all",
@@ -107,8 +108,14 @@ def cancel_polymarket(
             f"POST /v1/orders/open/cancel {_cancel_all_body(markets)}, then GET"
             " /v1/orders/open until confirmed"
             if all_orders
-            else "GET /v1/orders/open, POST /v1/orders/batched/cancel (20 per request),"
-            " then GET /v1/orders/open until confirmed, GET /v1/order/{id} for the rest"
+            else (
+                f"POST /v1/orders/batched/cancel (20 per request, each naming {markets[0]}),"
+                f" then GET /v1/orders/open?slugs={markets[0]} until confirmed,"
+                " GET /v1/order/{id} for the rest"
+                if markets
+                else "GET /v1/orders/open, POST /v1/orders/batched/cancel (20 per request),"
+                " then GET /v1/orders/open until confirmed, GET /v1/order/{id} for the rest"
+            )
         ),
         verbose=opts.verbose,
         what=(

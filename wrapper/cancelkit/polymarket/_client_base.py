@@ -443,6 +443,14 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
         finally:
             self._leave_bulk()
 
+    def _load_stream(self) -> None:
+        """Import the order stream's module (and aiohttp)."""
+        if self._one_shot:  # the command: aiohttp without its unused TLS defaults
+            from .. import _oneshot
+
+            _oneshot.import_aiohttp()
+        importlib.import_module(f"{__package__}._stream")
+
 
 class _Wire:
     """The requests of a kill switch (:class:`kill.Wire`), sent by ``client``."""
@@ -476,7 +484,5 @@ class _Wire:
     async def order_stream(self, slugs: Sequence[str] | None) -> AsyncGenerator[OrderEvent, None]:
         # aiohttp is imported off the loop: the CLI's route does not load it otherwise,
         # and the first listing's answer is read meanwhile.
-        await anyio.to_thread.run_sync(
-            importlib.import_module, f"{__package__}._stream", abandon_on_cancel=True
-        )
+        await anyio.to_thread.run_sync(self._client._load_stream, abandon_on_cancel=True)
         return self._client.order_events(slugs)

@@ -174,6 +174,11 @@ class _Run:
         self.waiting: dict[str, str | None] = {}
         self.cut: dict[str, str | None] = {}  # sent, no answer before an abort
         self.unlisted: deque[str] = deque()  # absent from the first listing: to ask
+        # Sent with no listing before (the market was given) and not yet seen listed:
+        # absent from the listing after the cancel, one waits in ``gone`` for the
+        # stream's word as any other, then is asked about like an id the first listing
+        # lacked (nobody saw it open: never "no longer listed").
+        self.unseen: set[str] = set()
         self.gone: deque[str] = deque()  # left the listing after the cancel: to ask
         self.asking = 0  # lookups of ids the first listing lacked, in progress
         self.asking_after: set[anyio.CancelScope] = set()  # lookups after a cancel
@@ -181,6 +186,11 @@ class _Run:
         self.lookups_until: float | None = None
         self.lookups_spent = False  # the grace's lookups met a wait: no more of them
         self.changed = anyio.Event()
+        # Set by every change and by the stream's word on the head of ``gone``: what
+        # the one worker holding for that word waits on (the others wait on
+        # ``changed``: one worker woken per execution heard, not all of them).
+        self.head_changed = anyio.Event()
+        self.holding = False  # a worker holds for the word on the head of ``gone``
         self.last_listing: dict[str, Order] | None = None
         self.last_scope: list[str] | None = None  # its markets (None: every market)
         # Whether ids the listing lacks must be looked up before the run may end:
@@ -199,9 +209,14 @@ class _Run:
     def wake(self) -> None:
         self.changed.set()
         self.changed = anyio.Event()
+        self.wake_head()
 
-    async def wait_for_change(self, seconds: float) -> None:
-        changed = self.changed
+    def wake_head(self) -> None:
+        self.head_changed.set()
+        self.head_changed = anyio.Event()
+
+    async def wait_for_change(self, seconds: float, *, head: bool = False) -> None:
+        changed = self.head_changed if head else self.changed
         with anyio.move_on_after(max(0.0, seconds)):
             await changed.wait()
 
@@ -295,11 +310,14 @@ class _Run:
                     stop_if_fatal(exc, self.control)
                     return  # the last listing will try once more
                 self.last_listing, self.last_scope = listed, scope
-                for order_id in [i for i in self.waiting if i not in listed]:
+                self.unseen.difference_update(listed)
+                left = [i for i in self.waiting if i not in listed]
+                for order_id in left:
                     del self.waiting[order_id]
-                    if not self.by_stream(order_id):
+                    if not self.by_stream(order_id):  # (unseen ones too: see lookups)
                         self.gone.append(order_id)
                         self.left_at[order_id] = time.monotonic()
+                if left:
                     self.wake()
                 if self.waiting:
                     await anyio.sleep(min(pause, self.control.left()))
@@ -324,13 +342,29 @@ class _Run:
                 in_window = self.lookups_until is None or (
                     now < self.lookups_until and self._free_slot()
                 )
+                popped = False
                 while self.gone and self.ledger.done(self.index[self.gone[0]]):
                     self.gone.popleft()  # the stream said how it ended
+                    popped = True
+                if popped and not self.gone:
+                    self.wake()  # the workers not holding may be done now
                 hold = self.stream_hold(now)
+                if self.gone and hold <= 0 and self.gone[0] in self.unseen:
+                    # Sent with no listing before, never listed, no word from the stream
+                    # in its lag: asked about as an id the first listing lacked.
+                    self.unlisted.append(self.gone.popleft())
+                    continue
                 if self.unlisted and not held and (self.patient or in_window):
                     await self.ask(self.unlisted.popleft(), after_cancel=False)
                 elif self.gone and in_window and hold > 0:
-                    await self.wait_for_change(min(hold, self.control.left()))
+                    if self.holding:  # another worker holds for the word
+                        await self.wait_for_change(min(hold, self.control.left()))
+                    else:
+                        self.holding = True
+                        try:
+                            await self.wait_for_change(min(hold, self.control.left()), head=True)
+                        finally:
+                            self.holding = False
                 elif self.gone and in_window:
                     await self.ask(self.gone.popleft(), after_cancel=True)
                 elif not self.confirming and not self.asking and not self.asking_after and not held:
@@ -357,8 +391,14 @@ class _Run:
     def heard_final(self, order_id: str) -> None:
         """The stream said how an order ended: it ends now if it has left the listing."""
         left = order_id in self.left_at and not self.ledger.done(self.index[order_id])
-        if left and self.by_stream(order_id):
-            self.wake()
+        if left and self.by_stream(order_id) and self._head_done():
+            # The word the holding worker waits for: that worker alone is woken (all
+            # of them, for each of 300 executions, cost more than the words did).
+            self.wake_head()
+
+    def _head_done(self) -> bool:
+        """Whether the head of ``gone`` (the order the holder waits for) has an outcome."""
+        return bool(self.gone) and self.ledger.done(self.index[self.gone[0]])
 
     def stream_hold(self, now: float) -> float:
         """Seconds the next order that left the listing still waits for its word
@@ -446,11 +486,21 @@ class _Run:
         state = _state(order)
         shown = state.value if state is not None else "no state given"
         slug = _slug(order)
-        if self.market_slug is not None and slug is not None and slug != self.market_slug:
+        outside = self.market_slug is not None and slug is not None and slug != self.market_slug
+        if outside and not self.attempts.get(order_id):
             self.record(
                 order_id,
                 "not_sent",
                 f"in market {slug}, outside --market {self.market_slug}; left alone ({shown})",
+            )
+            return
+        if outside and state in _OPEN_STATES:
+            # Sent at once naming --market's market: the exchange left it open.
+            self.record(
+                order_id,
+                "failed",
+                f"{shown}: in market {slug}, not --market {self.market_slug}; the cancel named"
+                f" {self.market_slug} and the exchange left it open",
             )
             return
         if state == OrderState.ORDER_STATE_FILLED and after_cancel:
@@ -477,6 +527,13 @@ class _Run:
                 return
             # Open after all (placed since the listing): cancel it now.
             await self.send_batch([(order_id, slug)])
+        elif self.attempts.get(order_id):  # sent at once (--market): never seen open
+            self.record(
+                order_id,
+                "not_open",
+                f"{shown}; not listed after the cancel, sent with no listing before it"
+                " (--market): this run's cancel or an earlier one ended it",
+            )
         else:
             self.record(order_id, "not_open", f"{shown}; not listed as open")
 
@@ -536,11 +593,16 @@ class _Run:
         if listed is None:
             return
         self.last_listing, self.last_scope = listed, scope
+        self.unseen.difference_update(listed)
         for order_id in pending:
             if order_id not in listed:
                 self.waiting.pop(order_id, None)
                 self.cut.pop(order_id, None)
-                if not self.by_stream(order_id):
+                if self.by_stream(order_id):
+                    pass
+                elif order_id in self.unseen:  # never seen open: settled as not listed
+                    self.unlisted.append(order_id)
+                else:
                     self.record(order_id, "not_open", _GONE.format(why="the run was ending"))
 
     def settle(self) -> None:
@@ -560,7 +622,11 @@ class _Run:
         ended = self.control.stopped or self.control.expired
         why = f"no time left before {when}" if ended else "the lookup budget was spent"
         for order_id in self.gone:
-            if not self.by_stream(order_id):
+            if self.by_stream(order_id):
+                pass
+            elif order_id in self.unseen:  # never seen open: not this key's, perhaps
+                self.record(order_id, "not_listed", f"{_UNLISTED}; not looked up ({why})")
+            else:
                 self.record(order_id, "not_open", _GONE.format(why=why))
         for order_id in self.unlisted:
             self.record(
@@ -639,8 +705,11 @@ def _taps(wire: Wire) -> _heard.Taps | None:
 
 
 async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
+    if market_slug is not None:
+        await _cancel_in_market(run, market_slug)
+        return
     try:
-        listed = await run.listing([market_slug] if market_slug else None)
+        listed = await run.listing(None)
     except DeadlinePassed as exc:
         run.fail(run.index, exc, sent=False)
         return
@@ -657,10 +726,6 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
                 run.fail([order_id], error, sent=False)
             else:
                 open_now[order_id] = slug
-        elif market_slug is not None:
-            # Listed in --market's market only: absent there, it may be open in
-            # another. Records cannot say; a lookup can.
-            run.unlisted.append(order_id)
         elif index in run.control.recorded:
             status = run.control.recorded[index]
             run.ledger.record(
@@ -682,6 +747,21 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     # Cancel first: nothing is looked up, no record read, before.
     await each(batches, run.send_batch, run.concurrency)
     await _confirm_and_ask(run, records=True)
+
+
+async def _cancel_in_market(run: _Run, market_slug: str) -> None:
+    """The caller named every order's market: each batch entry has all it needs, so
+    the cancels go at once, with no listing before them (the round trip the official
+    SDK's cancel never makes either). The exchange routes each entry to the market it
+    names (the page: the market "the order belongs to"), so an order in another market
+    is not touched; the listings after the cancel, and a lookup of each id they never
+    showed, say what became of every one (``unseen``)."""
+    entries = [(order_id, market_slug) for order_id in run.index]
+    run.unseen.update(run.index)
+    await _heard.ready(run.heard, run.control)  # the stream subscribed first, if any
+    batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
+    await each(batches, run.send_batch, run.concurrency)
+    await _confirm_and_ask(run)
 
 
 async def _confirm_and_ask(run: _Run, *, records: bool = False) -> None:
