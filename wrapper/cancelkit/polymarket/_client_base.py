@@ -445,10 +445,6 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
 
     def _load_stream(self) -> None:
         """Import the order stream's module (and aiohttp)."""
-        if self._one_shot:  # the command: aiohttp without its unused TLS defaults
-            from .. import _oneshot
-
-            _oneshot.import_aiohttp()
         importlib.import_module(f"{__package__}._stream")
 
 
