@@ -47,11 +47,12 @@ import httpx
 from yarl import URL
 
 from .._base import HTTPSettings
-from .._bulk import current_run
 from .._exceptions import AuthenticationError, CancelKitError, InvalidRequest
 from .._signing import SigningAuth
 from .._tls import context
 from .._transport import AiohttpTransport, proxy_arguments
+from .._ws import Lost as _Lost
+from .._ws import Venue, close_wait, reconnecting
 from ._events import (
     CHANNEL,
     MAX_MESSAGE,
@@ -78,15 +79,10 @@ WS_HOSTS = {
     "external-api.demo.kalshi.co": "external-api-ws.demo.kalshi.co",
 }
 PING_EVERY = 10.0
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 _CLOSE_WAIT = 0.5  # seconds a closing connection waits for the server's close frame
 _POLL = 1.0  # seconds between checks that the client is still open
 
 Listing = Callable[[], Awaitable[list[StreamOrder]]]
-
-
-class _Lost(Exception):
-    """The connection ended (reconnect)."""
 
 
 def stream_url(base_url: str) -> str:
@@ -128,10 +124,6 @@ def _transport(link: Link) -> AiohttpTransport:
     return AiohttpTransport(proxy=link.route, trust_env=False, verify=verify)
 
 
-def _backoff(attempt: int) -> float:
-    return min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** (attempt - 1))
-
-
 def order_events(
     link: Link,
     *,
@@ -163,70 +155,34 @@ def order_events(
     return _stream(link, url, max_message_bytes, reconnects, float(subscribe_wait))
 
 
-async def _stream(
+_VENUE: Venue[OrderEvent] = Venue(
+    resigned="kalshi order stream handshake refused (401); clock corrected",
+    interrupted_log="kalshi order stream interrupted (%s); reconnecting",
+    auth_path=WS_PATH,
+    where=WS_PATH,
+    url_name="base URL",
+    error=OrderStreamError,
+    interrupted=StreamInterrupted,
+    subscribed=lambda event: isinstance(event, OrderSnapshot),  # subscribed and listed
+    # The reconcile listing's key refused is not a network fault; its other errors are.
+    fatal=(AuthenticationError, OrderStreamError),
+    faults=(CancelKitError,),
+)
+
+
+def _stream(
     link: Link, url: URL, max_message_bytes: int, reconnects: int, subscribe_wait: float
 ) -> AsyncGenerator[OrderEvent, None]:
-    transport = _transport(link)
-    failures = 0
-    resigned = False  # a 401 already answered by one re-signed handshake
-    try:
-        while True:
-            session = transport.session()
-            if session.closed or link.closed():
-                return  # the client was closed: so is its stream
-            signed_offset = link.auth.offset  # the clock the handshake is signed with
-            connection = _connection(
-                link, session, transport, url, max_message_bytes, subscribe_wait
-            )
-            try:
-                async with aclosing(connection):  # closed at once, not when collected
-                    async for event in connection:
-                        if isinstance(event, OrderSnapshot):
-                            failures = 0  # subscribed and listed: the next failure starts afresh
-                            resigned = False
-                        yield event
-                return  # the client was closed
-            except _Lost as exc:
-                reason = str(exc)
-            except aiohttp.WSServerHandshakeError as exc:
-                date = exc.headers.get("Date") if exc.headers is not None else None
-                if exc.status == 401 and not resigned and link.auth.resign(date, signed_offset):
-                    # Refused for our clock, as REST is (see Polymarket's stream).
-                    resigned = True
-                    logger.info("kalshi order stream handshake refused (401); clock corrected")
-                    continue
-                if exc.status in (401, 403):
-                    raise AuthenticationError(
-                        f"the order stream's handshake was refused ({exc.status})",
-                        status=exc.status,
-                        method="GET",
-                        path=url.raw_path,
-                    ) from None
-                if exc.status in (400, 404, 405):
-                    raise OrderStreamError(
-                        f"no order stream at {url.raw_path} ({exc.status}): is the base URL right?",
-                        status=exc.status,
-                    ) from None
-                reason = f"the handshake answered {exc.status}"
-            except AuthenticationError:
-                raise  # the reconcile listing's key refused: not a network fault
-            except (CancelKitError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                if isinstance(exc, OrderStreamError):
-                    raise
-                reason = f"{type(exc).__name__}: {exc}"
-            if transport.session().closed or link.closed():
-                return
-            failures += 1
-            if failures > reconnects:
-                raise OrderStreamError(
-                    f"the order stream failed {failures} times in a row; last: {reason}"
-                )
-            logger.info("kalshi order stream interrupted (%s); reconnecting", reason)
-            yield StreamInterrupted(reason, failures)
-            await anyio.sleep(_backoff(failures))
-    finally:  # closed even when the consumer is cancelled
-        with anyio.CancelScope(shield=True):
-            await transport.aclose()
+    venue = attrs.evolve(_VENUE, auth_path=url.raw_path, where=url.raw_path)
+
+    def connect(
+        session: aiohttp.ClientSession, transport: AiohttpTransport
+    ) -> AsyncGenerator[OrderEvent, None]:
+        return _connection(link, session, transport, url, max_message_bytes, subscribe_wait)
+
+    return reconnecting(
+        venue, link.auth, link.closed, lambda: _transport(link), connect, reconnects
+    )
 
 
 async def _connection(
@@ -264,13 +220,8 @@ async def _connection(
 
 def _close_wait() -> float:
     """Seconds a closing connection waits for the server's close frame: never past
-    a kill switch's run (see Polymarket's stream, which does the same)."""
-    control = current_run()
-    if control is None:
-        return _CLOSE_WAIT
-    if control.stopped:
-        return 0.0
-    return min(_CLOSE_WAIT, max(0.0, control.end() - time.monotonic()))
+    a kill switch's run (see :func:`.._ws.close_wait`)."""
+    return close_wait(_CLOSE_WAIT)
 
 
 async def _receive(

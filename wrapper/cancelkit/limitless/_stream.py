@@ -37,7 +37,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
 from typing import Any
 
 import aiohttp
@@ -48,12 +47,14 @@ import httpx
 from yarl import URL
 
 from .._base import HTTPSettings
-from .._exceptions import AuthenticationError, InvalidRequest
+from .._exceptions import InvalidRequest
 from .._proxy import route as proxy_route
 from .._signing import SigningAuth
 from .._tls import context
 from .._transport import AiohttpTransport, proxy_arguments
 from .._urls import check_base_url
+from .._ws import Lost as _Lost
+from .._ws import Venue, reconnecting
 from ._events import (
     MAX_MESSAGE,
     RECONNECTS,
@@ -73,17 +74,12 @@ SUBSCRIBE = "subscribe_order_events"
 EVENT = "orderEvent"
 STREAM_URL = "https://ws.limitless.exchange"  # [A][C]: wss://ws.limitless.exchange
 _API_URL = "https://api.limitless.exchange"
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 _CLOSE_WAIT = 0.5  # seconds a closing connection waits for the server's close frame
 _POLL = 1.0  # seconds between checks that the client is still open
 _SILENCE_MIN, _SILENCE_MAX = 1.0, 300.0  # bounds on what a server's open packet may set
 _SILENCE_DEFAULT = 45.0  # Engine.IO's defaults, 25 s interval + 20 s timeout
 _BACKLOG = 10_000  # packets read ahead of the consumer at most
 _MAX_SAID = 200  # characters of a server's message kept (it is logged)
-
-
-class _Lost(Exception):
-    """The connection ended or went silent (reconnect)."""
 
 
 @attrs.frozen
@@ -132,80 +128,50 @@ def order_events(
     return _stream(link, max_message_bytes, reconnects)
 
 
-def _backoff(attempt: int) -> float:
-    return min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** (attempt - 1))
-
-
 def _said(text: object) -> str:
     """A server's words, bounded and printable (they go in logs and errors)."""
     shown = str(text)[:_MAX_SAID]
     return "".join(c if c.isprintable() else "?" for c in shown)
 
 
-async def _stream(
-    link: Link, max_message_bytes: int, reconnects: int
-) -> AsyncGenerator[LimitlessStreamEvent, None]:
+_VENUE: Venue[LimitlessStreamEvent] = Venue(
+    resigned="limitless order stream handshake refused (401); clock corrected",
+    interrupted_log="limitless order stream interrupted (%s); reconnecting",
+    auth_path=PATH,
+    where=PATH,
+    url_name="URL",
+    error=LimitlessStreamError,
+    interrupted=LimitlessStreamInterrupted,
+    subscribed=lambda event: isinstance(event, LimitlessStreamSubscribed),
+)
+
+
+def _transport(link: Link) -> AiohttpTransport:
+    """The stream's own aiohttp session: the stream's host is not the API's, so its
+    proxy is decided for it."""
     settings = link.settings
-    # The stream's host is not the API's: its proxy is decided for it.
     route = proxy_route(link.url, settings.proxy, settings.trust_env)
     verify = context(settings.verify, link.url, route, settings.trust_env)
-    transport = AiohttpTransport(proxy=route, trust_env=False, verify=verify)
+    return AiohttpTransport(proxy=route, trust_env=False, verify=verify)
+
+
+def _stream(
+    link: Link, max_message_bytes: int, reconnects: int
+) -> AsyncGenerator[LimitlessStreamEvent, None]:
     url = URL(link.url + PATH, encoded=True)
-    failures = connects = 0
-    resigned = False  # a 401 already answered by one re-signed handshake
-    try:
-        while True:
-            session = transport.session()
-            if session.closed or link.closed():
-                return
-            connects += 1
-            signed_offset = link.auth.offset  # the clock the handshake is signed with
-            connection = _connection(link, session, transport, url, max_message_bytes, connects)
-            try:
-                async with aclosing(connection):  # closed at once, not when collected
-                    async for event in connection:
-                        if isinstance(event, LimitlessStreamSubscribed):
-                            failures = 0  # subscribed: the next failure starts afresh
-                            resigned = False
-                        yield event
-                return  # the client was closed
-            except _Lost as exc:
-                reason = str(exc)
-            except aiohttp.WSServerHandshakeError as exc:
-                date = exc.headers.get("Date") if exc.headers is not None else None
-                if exc.status == 401 and not resigned and link.auth.resign(date, signed_offset):
-                    # Refused for our clock, as REST is (see Polymarket's stream).
-                    resigned = True
-                    logger.info("limitless order stream handshake refused (401); clock corrected")
-                    continue
-                if exc.status in (401, 403):
-                    raise AuthenticationError(
-                        f"the order stream's handshake was refused ({exc.status})",
-                        status=exc.status,
-                        method="GET",
-                        path=PATH,
-                    ) from None
-                if exc.status in (400, 404, 405):
-                    raise LimitlessStreamError(
-                        f"no order stream at {link.url}{PATH} ({exc.status}): is the URL right?",
-                        status=exc.status,
-                    ) from None
-                reason = f"the handshake answered {exc.status}"
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            if transport.session().closed or link.closed():
-                return
-            failures += 1
-            if failures > reconnects:
-                raise LimitlessStreamError(
-                    f"the order stream failed {failures} times in a row; last: {reason}"
-                )
-            logger.info("limitless order stream interrupted (%s); reconnecting", reason)
-            yield LimitlessStreamInterrupted(reason, failures)
-            await anyio.sleep(_backoff(failures))
-    finally:  # closed even when the consumer is cancelled
-        with anyio.CancelScope(shield=True):
-            await transport.aclose()
+    venue = attrs.evolve(_VENUE, where=f"{link.url}{PATH}")
+    connects = 0
+
+    def connect(
+        session: aiohttp.ClientSession, transport: AiohttpTransport
+    ) -> AsyncGenerator[LimitlessStreamEvent, None]:
+        nonlocal connects
+        connects += 1
+        return _connection(link, session, transport, url, max_message_bytes, connects)
+
+    return reconnecting(
+        venue, link.auth, link.closed, lambda: _transport(link), connect, reconnects
+    )
 
 
 async def _connection(

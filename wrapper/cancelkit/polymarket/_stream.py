@@ -37,11 +37,12 @@ import httpx
 from yarl import URL
 
 from .._base import HTTPSettings
-from .._bulk import current_run
-from .._exceptions import AuthenticationError, InvalidRequest
+from .._exceptions import InvalidRequest
 from .._signing import SigningAuth
 from .._tls import context
 from .._transport import AiohttpTransport, proxy_arguments
+from .._ws import Lost as _Lost
+from .._ws import Venue, close_wait, reconnecting
 from . import _validation as check
 from ._events import (
     MAX_MESSAGE,
@@ -62,13 +63,8 @@ logger = logging.getLogger("cancelkit")
 PATH = "/v1/ws/private"
 MARKETS_PER_SUBSCRIPTION = 100  # the page's limit
 PING_EVERY = 10.0
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 _CLOSE_WAIT = 0.5  # seconds a closing connection waits for the server's close frame
 _POLL = 1.0  # seconds between checks that the client is still open
-
-
-class _Lost(Exception):
-    """The connection ended or went silent (reconnect)."""
 
 
 def _groups(market_slugs: Iterable[str] | None) -> list[list[str]]:
@@ -112,10 +108,6 @@ def _closed(link: Link, session: aiohttp.ClientSession) -> bool:
     return session.closed or link.closed()
 
 
-def _backoff(attempt: int) -> float:
-    return min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** (attempt - 1))
-
-
 def order_events(
     link: Link,
     market_slugs: Iterable[str] | None = None,
@@ -144,68 +136,29 @@ def order_events(
     return _stream(link, groups, max_message_bytes, silence, reconnects)
 
 
-async def _stream(
+_VENUE: Venue[OrderEvent] = Venue(
+    resigned="order stream handshake refused (401); clock corrected, retrying",
+    interrupted_log="order stream interrupted (%s); reconnecting",
+    auth_path=PATH,
+    where=PATH,
+    url_name="base URL",
+    error=OrderStreamError,
+    interrupted=StreamInterrupted,
+    subscribed=lambda event: isinstance(event, OrderSnapshot) and event.eof,
+)
+
+
+def _stream(
     link: Link, groups: list[list[str]], max_message_bytes: int, silence: float, reconnects: int
 ) -> AsyncGenerator[OrderEvent, None]:
-    transport = _route(link)
     url = URL(link.base_url.rstrip("/") + PATH, encoded=True)
-    failures = 0
-    resigned = False  # a 401 already answered by one re-signed handshake
-    try:
-        while True:
-            session = transport.session()
-            if _closed(link, session):
-                return  # the client was closed: so is its stream
-            signed_offset = link.auth.offset  # the clock the handshake is signed with
-            connection = _connection(
-                link, session, transport, url, groups, max_message_bytes, silence
-            )
-            try:
-                async with aclosing(connection):  # closed at once, not when collected
-                    async for event in connection:
-                        if isinstance(event, OrderSnapshot) and event.eof:
-                            failures = 0  # subscribed: the next failure starts afresh
-                            resigned = False
-                        yield event
-                return  # the client was closed
-            except _Lost as exc:
-                reason = str(exc)
-            except aiohttp.WSServerHandshakeError as exc:
-                date = exc.headers.get("Date") if exc.headers is not None else None
-                if exc.status == 401 and not resigned and link.auth.resign(date, signed_offset):
-                    # Refused for our clock, as REST is: the answer's Date corrected
-                    # it; one handshake signed with it, at once. A second 401 is final.
-                    resigned = True
-                    logger.info("order stream handshake refused (401); clock corrected, retrying")
-                    continue
-                if exc.status in (401, 403):
-                    raise AuthenticationError(
-                        f"the order stream's handshake was refused ({exc.status})",
-                        status=exc.status,
-                        method="GET",
-                        path=PATH,
-                    ) from None
-                if exc.status in (400, 404, 405):
-                    raise OrderStreamError(
-                        f"no order stream at {PATH} ({exc.status}): is the base URL right?",
-                        status=exc.status,
-                    ) from None
-                reason = f"the handshake answered {exc.status}"
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-            if _closed(link, transport.session()):
-                return
-            failures += 1
-            if failures > reconnects:
-                raise OrderStreamError(
-                    f"the order stream failed {failures} times in a row; last: {reason}"
-                )
-            logger.info("order stream interrupted (%s); reconnecting", reason)
-            yield StreamInterrupted(reason, failures)
-            await anyio.sleep(_backoff(failures))
-    finally:  # closed even when the consumer is cancelled
-        with anyio.CancelScope(shield=True):
-            await transport.aclose()
+
+    def connect(
+        session: aiohttp.ClientSession, transport: AiohttpTransport
+    ) -> AsyncGenerator[OrderEvent, None]:
+        return _connection(link, session, transport, url, groups, max_message_bytes, silence)
+
+    return reconnecting(_VENUE, link.auth, link.closed, lambda: _route(link), connect, reconnects)
 
 
 async def _connection(
@@ -242,15 +195,9 @@ async def _connection(
 
 
 def _close_wait() -> float:
-    """Seconds a closing connection waits for the server's close frame: within a
-    kill switch's run (its stream), none once the run has stopped and never past
-    its end (deadline + grace): the close is done after the run's work."""
-    control = current_run()
-    if control is None:
-        return _CLOSE_WAIT
-    if control.stopped:
-        return 0.0
-    return min(_CLOSE_WAIT, max(0.0, control.end() - time.monotonic()))
+    """Seconds a closing connection waits for the server's close frame (see
+    :func:`.._ws.close_wait`); read at each close, so it can be set in tests."""
+    return close_wait(_CLOSE_WAIT)
 
 
 async def _events_of(

@@ -1,0 +1,155 @@
+"""The reconnect loop every venue's private order stream runs (no venue here: each
+passes in what is its own, as a :class:`Venue`).
+
+- One aiohttp session for the stream (made by ``transport``, closed at the end even
+  when the consumer is cancelled); the loop ends quietly once it or the client is closed.
+- Each attempt notes the clock its handshake is signed with; a 401 whose ``Date``
+  shows that clock was off corrects it and is retried once, at once, as REST does.
+- A refused handshake is final: 401/403 an :class:`AuthenticationError`, 400/404/405
+  the venue's stream error (nothing there); any other answer or a network fault
+  is a reconnect, backed off exponentially, at most ``reconnects`` failures in a
+  row, each announced by the venue's interrupted event. Failures are counted
+  afresh (and the re-sign allowed again) once an attempt is subscribed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from typing import Generic, TypeVar
+
+import aiohttp
+import anyio
+import attrs
+
+from ._bulk import current_run
+from ._exceptions import AuthenticationError
+from ._signing import SigningAuth
+from ._transport import AiohttpTransport
+
+logger = logging.getLogger("cancelkit")
+
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
+
+E = TypeVar("E")
+
+Connect = Callable[[aiohttp.ClientSession, AiohttpTransport], AsyncGenerator[E, None]]
+
+
+class Lost(Exception):
+    """The connection ended or went silent (reconnect)."""
+
+
+@attrs.frozen
+class Venue(Generic[E]):
+    """What a venue's stream puts into the loop: the line logged when a handshake
+    is re-signed, the one (``%s``: the reason) when a connection is lost, the path
+    an authentication error names, where and which URL a 400/404/405 names, its
+    stream error, its interrupted event, which of its events mean "subscribed",
+    the errors that end the stream at once and the further ones that are reconnects."""
+
+    resigned: str
+    interrupted_log: str
+    auth_path: str
+    where: str
+    url_name: str
+    error: Callable[..., Exception]
+    interrupted: Callable[[str, int], E]
+    subscribed: Callable[[E], bool]
+    fatal: tuple[type[Exception], ...] = ()
+    faults: tuple[type[Exception], ...] = ()
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before reconnect ``attempt`` (1, 2, ...): doubling, capped."""
+    return min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** (attempt - 1))
+
+
+def close_wait(limit: float) -> float:
+    """Seconds a closing connection waits for the server's close frame (at most
+    ``limit``): within a kill switch's run, none once the run has stopped and never
+    past its end (deadline + grace): the close is done after the run's work."""
+    control = current_run()
+    if control is None:
+        return limit
+    if control.stopped:
+        return 0.0
+    return min(limit, max(0.0, control.end() - time.monotonic()))
+
+
+async def reconnecting(
+    venue: Venue[E],
+    auth: SigningAuth,
+    closed: Callable[[], bool],
+    transport: Callable[[], AiohttpTransport],
+    connect: Connect[E],
+    reconnects: int,
+) -> AsyncGenerator[E, None]:
+    """The events of one connection after another (see the module docstring)."""
+    faults: tuple[type[Exception], ...] = (
+        *venue.faults,
+        aiohttp.ClientError,
+        OSError,
+        TimeoutError,
+    )
+    routed = transport()
+    failures = 0
+    resigned = False  # a 401 already answered by one re-signed handshake
+    try:
+        while True:
+            session = routed.session()
+            if session.closed or closed():
+                return  # the client was closed: so is its stream
+            signed_offset = auth.offset  # the clock the handshake is signed with
+            connection = connect(session, routed)
+            try:
+                async with aclosing(connection):  # closed at once, not when collected
+                    async for event in connection:
+                        if venue.subscribed(event):
+                            failures = 0  # subscribed: the next failure starts afresh
+                            resigned = False
+                        yield event
+                return  # the client was closed
+            except Lost as exc:
+                reason = str(exc)
+            except aiohttp.WSServerHandshakeError as exc:
+                date = exc.headers.get("Date") if exc.headers is not None else None
+                if exc.status == 401 and not resigned and auth.resign(date, signed_offset):
+                    # Refused for our clock, as REST is: the answer's Date corrected
+                    # it; one handshake signed with it, at once. A second 401 is final.
+                    resigned = True
+                    logger.info(venue.resigned)
+                    continue
+                if exc.status in (401, 403):
+                    raise AuthenticationError(
+                        f"the order stream's handshake was refused ({exc.status})",
+                        status=exc.status,
+                        method="GET",
+                        path=venue.auth_path,
+                    ) from None
+                if exc.status in (400, 404, 405):
+                    raise venue.error(
+                        f"no order stream at {venue.where} ({exc.status}):"
+                        f" is the {venue.url_name} right?",
+                        status=exc.status,
+                    ) from None
+                reason = f"the handshake answered {exc.status}"
+            except venue.fatal:
+                raise  # not a network fault (the venue says which)
+            except faults as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            if routed.session().closed or closed():
+                return
+            failures += 1
+            if failures > reconnects:
+                raise venue.error(
+                    f"the order stream failed {failures} times in a row; last: {reason}"
+                )
+            logger.info(venue.interrupted_log, reason)
+            yield venue.interrupted(reason, failures)
+            await anyio.sleep(backoff(failures))
+    finally:  # closed even when the consumer is cancelled
+        with anyio.CancelScope(shield=True):
+            await routed.aclose()
