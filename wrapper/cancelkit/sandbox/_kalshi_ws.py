@@ -26,10 +26,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from ._common import Refusal
-from ._polymarket_ws import _deny  # the same refusal of an upgrade
+from ._polymarket_ws import _deny, _received  # the same refusal, the same reading
 from ._state import OPEN, Book, Order
 
 CHANNEL = "user_orders"
@@ -197,16 +197,7 @@ class KalshiStreamHub:
                 await writer
 
     async def _read(self, link: _Link) -> None:
-        while True:
-            try:
-                message = await link.ws.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            raw = message.get("text")
-            if raw is None:
-                raw = message.get("bytes") or b""
+        while (raw := await _received(link.ws)) is not None:
             self._command(link, raw)
 
     def _command(self, link: _Link, raw: str | bytes) -> None:

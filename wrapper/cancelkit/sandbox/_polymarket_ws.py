@@ -179,16 +179,7 @@ class StreamHub:
                     await task
 
     async def _read(self, link: _Link) -> None:
-        while True:
-            try:
-                message = await link.ws.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            raw = message.get("text")
-            if raw is None:
-                raw = message.get("bytes") or b""
+        while (raw := await _received(link.ws)) is not None:
             self._request(link, raw)
 
     def _request(self, link: _Link, raw: str | bytes) -> None:
@@ -321,3 +312,17 @@ async def _deny(ws: WebSocket, response: Response) -> None:
         await ws.send_denial_response(response)
     else:
         await ws.close(code=1008)
+
+
+async def _received(ws: WebSocket) -> str | bytes | None:
+    """A client's next message (its text, else its bytes); None once it has gone."""
+    try:
+        message = await ws.receive()
+    except (WebSocketDisconnect, RuntimeError):
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    raw: str | bytes | None = message.get("text")
+    if raw is None:
+        raw = message.get("bytes") or b""
+    return raw
