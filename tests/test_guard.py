@@ -486,3 +486,36 @@ def test_sighup_disarms_and_exits_like_sigterm(
     assert guard.process.wait(WAIT) == 0
     assert "SIGHUP: disarmed and stopped; nothing was cancelled" in guard.output
     assert open_ids(desk.box) == before
+
+
+def test_housekeeping_starts_after_the_last_first_request_is_written() -> None:
+    """The housekeeping thread (journal fsyncs, the state directory's prune) starts
+    once the last account's first request has been written, not as it is about to
+    be: started in that request's own step, its thread would take the interpreter
+    while the request's signature and write are still to come."""
+    import asyncio
+    import threading
+
+    from cancelkit._cli._everywhere import _Housekeeping
+
+    pruned = threading.Event()
+
+    class Registry:
+        def prune(self) -> None:
+            pruned.set()
+
+    async def firing() -> tuple[bool, bool]:
+        house = _Housekeeping({}, Registry(), {"pm-1", "ks-1"})  # type: ignore[arg-type]
+        house.sent("pm-1")
+        house.sent("ks-1")  # ks-1's request is about to leave, in this step
+        assert house.pruning is not None
+        in_step = house.pruning.thread is not None
+        await asyncio.sleep(0)  # the step that wrote it has ended
+        after = house.pruning.thread is not None
+        house.finish(5.0)
+        return in_step, after
+
+    in_step, after = asyncio.run(firing())
+    assert not in_step, "housekeeping began before the last first request was written"
+    assert after
+    assert pruned.is_set()

@@ -11,6 +11,7 @@ markets covered.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -152,10 +153,15 @@ class _Housekeeping:
                 book.journal.sync()
 
     def sent(self, name: str) -> None:
+        # Called as the request is about to leave: the thread starts once the step
+        # that writes it has ended (its start hands the interpreter to the thread).
         if self.waiting:
             self.waiting.discard(name)
             if not self.waiting:
-                self.start()
+                try:
+                    asyncio.get_running_loop().call_soon(self.start)
+                except RuntimeError:  # not on an event loop: nothing to wait for
+                    self.start()
 
     def wrote(self, book: _Book, result: CancelResult[Any]) -> None:
         book.write(result)
