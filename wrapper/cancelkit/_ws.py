@@ -18,16 +18,22 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import aiohttp
 import anyio
 import attrs
+import httpx
+from yarl import URL
 
 from ._bulk import current_run
 from ._exceptions import AuthenticationError
 from ._signing import SigningAuth
-from ._transport import AiohttpTransport
+from ._tls import context
+from ._transport import AiohttpTransport, proxy_arguments
+
+if TYPE_CHECKING:
+    from ._settings import HTTPSettings
 
 logger = logging.getLogger("cancelkit")
 
@@ -153,3 +159,48 @@ async def reconnecting(
     finally:  # closed even when the consumer is cancelled
         with anyio.CancelScope(shield=True):
             await routed.aclose()
+
+
+def stream_transport(settings: HTTPSettings, url: str, route: str | None) -> AiohttpTransport:
+    """A stream's own aiohttp session on ``route`` (decided already: aiohttp is not
+    let read the environment, which could send it around the proxy REST goes
+    through) and the client's TLS settings for ``url``."""
+    verify = context(settings.verify, url, route, settings.trust_env)
+    return AiohttpTransport(proxy=route, trust_env=False, verify=verify)
+
+
+def connect_timeout(timeout: float | httpx.Timeout) -> float:
+    """Seconds a stream's handshake may take: the client's timeout, or the longest
+    of its connect, read and pool parts."""
+    if isinstance(timeout, int | float):
+        return float(timeout)
+    parts = [t for t in (timeout.connect, timeout.read, timeout.pool) if t is not None]
+    return max(parts, default=10.0)
+
+
+async def open_socket(
+    session: aiohttp.ClientSession,
+    transport: AiohttpTransport,
+    url: URL,
+    headers: list[tuple[str, str]],
+    timeout: float,
+    max_message_bytes: int,
+    heartbeat: float | None = None,
+) -> aiohttp.ClientWebSocketResponse:
+    """The WebSocket upgrade, signed by ``headers``, through the transport's route
+    (a proxy's credentials where they belong), within ``timeout`` seconds: never
+    compressed (nothing to inflate past ``max_message_bytes``); with ``heartbeat``,
+    our pings that often (the server's are answered either way)."""
+    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
+    with anyio.fail_after(timeout):
+        return await session.ws_connect(
+            url,
+            headers=headers + extra,
+            proxy=proxy,
+            proxy_headers=proxy_headers,
+            max_msg_size=max_message_bytes,
+            heartbeat=heartbeat,
+            autoclose=True,
+            autoping=True,
+            compress=0,
+        )

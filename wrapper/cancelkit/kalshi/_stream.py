@@ -43,16 +43,14 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import attrs
-import httpx
 from yarl import URL
 
 from .._base import HTTPSettings
 from .._exceptions import AuthenticationError, CancelKitError, InvalidRequest
 from .._signing import SigningAuth
-from .._tls import context
-from .._transport import AiohttpTransport, proxy_arguments
+from .._transport import AiohttpTransport
 from .._ws import Lost as _Lost
-from .._ws import Venue, close_wait, reconnecting
+from .._ws import Venue, close_wait, connect_timeout, open_socket, reconnecting, stream_transport
 from ._events import (
     CHANNEL,
     MAX_MESSAGE,
@@ -117,11 +115,8 @@ class Link:
 
 
 def _transport(link: Link) -> AiohttpTransport:
-    """The stream's own aiohttp session on the client's one route and TLS settings
-    (aiohttp does not read the environment: the route was decided already)."""
-    settings = link.settings
-    verify = context(settings.verify, link.base_url, link.route, settings.trust_env)
-    return AiohttpTransport(proxy=link.route, trust_env=False, verify=verify)
+    """The stream's own aiohttp session on the client's one route and TLS settings."""
+    return stream_transport(link.settings, link.base_url, link.route)
 
 
 def order_events(
@@ -194,20 +189,17 @@ async def _connection(
     subscribe_wait: float,
 ) -> AsyncGenerator[OrderEvent, None]:
     """One connection: handshake, subscription, listing, then its updates until it ends."""
-    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
-    headers = link.auth.signed("GET", url.raw_path, b"") + extra
-    with anyio.fail_after(_connect_timeout(link.settings.timeout)):
-        ws = await session.ws_connect(
-            url,
-            headers=headers,
-            proxy=proxy,
-            proxy_headers=proxy_headers,
-            max_msg_size=max_message_bytes,
-            heartbeat=PING_EVERY,  # our pings; Kalshi's are answered by autoping
-            autoping=True,
-            autoclose=True,
-            compress=0,  # no permessage-deflate: nothing to inflate past the bound
-        )
+    headers = link.auth.signed("GET", url.raw_path, b"")
+    timeout = connect_timeout(link.settings.timeout)
+    ws = await open_socket(
+        session,
+        transport,
+        url,
+        headers,
+        timeout,
+        max_message_bytes,
+        heartbeat=PING_EVERY,  # our pings; Kalshi's are answered too
+    )
     try:
         events = _events_of(link, session, ws, subscribe_wait)
         async with aclosing(events):
@@ -289,10 +281,3 @@ async def _events_of(
         else:
             logger.debug("kalshi order stream: a message dropped (not ours, or malformed)")
             await anyio.lowlevel.checkpoint()  # a flood does not hold the loop
-
-
-def _connect_timeout(timeout: float | httpx.Timeout) -> float:
-    if isinstance(timeout, int | float):
-        return float(timeout)
-    parts = [t for t in (timeout.connect, timeout.read, timeout.pool) if t is not None]
-    return max(parts, default=10.0)

@@ -43,18 +43,16 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import attrs
-import httpx
 from yarl import URL
 
 from .._base import HTTPSettings
 from .._exceptions import InvalidRequest
 from .._proxy import route as proxy_route
 from .._signing import SigningAuth
-from .._tls import context
-from .._transport import AiohttpTransport, proxy_arguments
+from .._transport import AiohttpTransport
 from .._urls import check_base_url
 from .._ws import Lost as _Lost
-from .._ws import Venue, reconnecting
+from .._ws import Venue, connect_timeout, open_socket, reconnecting, stream_transport
 from ._events import (
     MAX_MESSAGE,
     RECONNECTS,
@@ -151,8 +149,7 @@ def _transport(link: Link) -> AiohttpTransport:
     proxy is decided for it."""
     settings = link.settings
     route = proxy_route(link.url, settings.proxy, settings.trust_env)
-    verify = context(settings.verify, link.url, route, settings.trust_env)
-    return AiohttpTransport(proxy=route, trust_env=False, verify=verify)
+    return stream_transport(settings, link.url, route)
 
 
 def _stream(
@@ -184,19 +181,9 @@ async def _connection(
 ) -> AsyncGenerator[LimitlessStreamEvent, None]:
     """One connection: the signed upgrade, Engine.IO's open, the namespace, the
     subscription, then its events until it ends."""
-    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
-    headers = link.auth.signed("GET", PATH, b"") + extra  # a fresh timestamp on every connect
-    wait = _connect_timeout(link.settings.timeout)
-    with anyio.fail_after(wait):
-        ws = await session.ws_connect(
-            url,
-            headers=headers,
-            proxy=proxy,
-            proxy_headers=proxy_headers,
-            max_msg_size=max_message_bytes,
-            autoclose=True,
-            compress=0,  # no permessage-deflate: nothing to inflate past the bound
-        )
+    headers = link.auth.signed("GET", PATH, b"")  # a fresh timestamp on every connect
+    wait = connect_timeout(link.settings.timeout)
+    ws = await open_socket(session, transport, url, headers, wait, max_message_bytes)
     frames = _Frames(link, session, ws)
     try:
         with anyio.fail_after(wait):
@@ -365,10 +352,3 @@ def _event(text: str) -> LimitlessOrderEvent | None:
     if data[0] != EVENT or len(data) != 2:
         return None
     return read(data[1])
-
-
-def _connect_timeout(timeout: float | httpx.Timeout) -> float:
-    if isinstance(timeout, int | float):
-        return float(timeout)
-    parts = [t for t in (timeout.connect, timeout.read, timeout.pool) if t is not None]
-    return max(parts, default=10.0)

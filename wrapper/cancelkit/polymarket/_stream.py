@@ -33,16 +33,14 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 import attrs
-import httpx
 from yarl import URL
 
 from .._base import HTTPSettings
 from .._exceptions import InvalidRequest
 from .._signing import SigningAuth
-from .._tls import context
-from .._transport import AiohttpTransport, proxy_arguments
+from .._transport import AiohttpTransport
 from .._ws import Lost as _Lost
-from .._ws import Venue, close_wait, reconnecting
+from .._ws import Venue, close_wait, connect_timeout, open_socket, reconnecting, stream_transport
 from . import _validation as check
 from ._events import (
     MAX_MESSAGE,
@@ -99,9 +97,7 @@ def _route(link: Link) -> AiohttpTransport:
     """The stream's own aiohttp session (closed with it), on the client's one route
     and TLS settings. aiohttp is not let read the environment: it would connect
     around an ``ALL_PROXY`` or an ``https://`` proxy that the client's REST goes through."""
-    settings = link.settings
-    verify = context(settings.verify, link.base_url, link.route, settings.trust_env)
-    return AiohttpTransport(proxy=link.route, trust_env=False, verify=verify)
+    return stream_transport(link.settings, link.base_url, link.route)
 
 
 def _closed(link: Link, session: aiohttp.ClientSession) -> bool:
@@ -171,19 +167,11 @@ async def _connection(
     silence: float,
 ) -> AsyncGenerator[OrderEvent, None]:
     """One connection: handshake, subscriptions, then its events until it ends."""
-    proxy, proxy_headers, extra = proxy_arguments(transport.route(url), url)
-    headers = link.auth.signed("GET", url.raw_path, b"") + extra
-    with anyio.fail_after(_connect_timeout(link.settings.timeout)):
-        ws = await session.ws_connect(
-            url,
-            headers=headers,
-            proxy=proxy,
-            proxy_headers=proxy_headers,
-            max_msg_size=max_message_bytes,
-            heartbeat=PING_EVERY,
-            autoclose=True,
-            compress=0,  # no permessage-deflate: nothing to inflate past the bound
-        )
+    headers = link.auth.signed("GET", url.raw_path, b"")
+    timeout = connect_timeout(link.settings.timeout)
+    ws = await open_socket(
+        session, transport, url, headers, timeout, max_message_bytes, heartbeat=PING_EVERY
+    )
     try:
         events = _events_of(link, session, ws, groups, silence)
         async with aclosing(events):
@@ -255,10 +243,3 @@ async def _events_of(
         if message.type == aiohttp.WSMsgType.ERROR:
             raise _Lost(f"connection error: {ws.exception()}")
         raise _Lost(f"closed by the server (code {ws.close_code})")
-
-
-def _connect_timeout(timeout: float | httpx.Timeout) -> float:
-    if isinstance(timeout, int | float):
-        return float(timeout)
-    parts = [t for t in (timeout.connect, timeout.read, timeout.pool) if t is not None]
-    return max(parts, default=10.0)
