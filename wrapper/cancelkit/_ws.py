@@ -27,7 +27,7 @@ import httpx
 from yarl import URL
 
 from ._bulk import current_run
-from ._exceptions import AuthenticationError
+from ._exceptions import AuthenticationError, InvalidRequest
 from ._signing import SigningAuth
 from ._tls import context
 from ._transport import AiohttpTransport, proxy_arguments
@@ -204,3 +204,24 @@ async def open_socket(
             autoping=True,
             compress=0,
         )
+
+
+def check_message_bytes(max_message_bytes: int) -> None:
+    """Refuse (InvalidRequest) a message bound that is not 1 KiB to 1 GiB."""
+    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
+        raise InvalidRequest("max_message_bytes must be a whole number of bytes")
+    if not 1024 <= max_message_bytes <= 1 << 30:
+        raise InvalidRequest("max_message_bytes must be from 1 KiB to 1 GiB")
+
+
+def check_reconnects(reconnects: int) -> None:
+    """Refuse (InvalidRequest) a reconnect count that is not a whole number >= 0."""
+    if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
+        raise InvalidRequest("reconnects must be a whole number, 0 or more")
+
+
+NO_STREAM_ON_GIVEN_TRANSPORT = (
+    "this client sends through a transport it was given, which carries no WebSocket:"
+    " no order stream"
+)
+"""Why a client built on a caller's transport has no order stream."""

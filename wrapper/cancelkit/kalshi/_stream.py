@@ -49,8 +49,18 @@ from .._base import HTTPSettings
 from .._exceptions import AuthenticationError, CancelKitError, InvalidRequest
 from .._signing import SigningAuth
 from .._transport import AiohttpTransport
+from .._ws import (
+    NO_STREAM_ON_GIVEN_TRANSPORT,
+    Venue,
+    check_message_bytes,
+    check_reconnects,
+    close_wait,
+    connect_timeout,
+    open_socket,
+    reconnecting,
+    stream_transport,
+)
 from .._ws import Lost as _Lost
-from .._ws import Venue, close_wait, connect_timeout, open_socket, reconnecting, stream_transport
 from ._events import (
     CHANNEL,
     MAX_MESSAGE,
@@ -130,16 +140,9 @@ def order_events(
     :meth:`AsyncKalshiClient.order_events`); its arguments are checked here, before
     anything is sent."""
     if link.given_transport:
-        raise OrderStreamError(
-            "this client sends through a transport it was given, which carries no"
-            " WebSocket: no order stream"
-        )
-    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
-        raise InvalidRequest("max_message_bytes must be a whole number of bytes")
-    if not 1024 <= max_message_bytes <= 1 << 30:
-        raise InvalidRequest("max_message_bytes must be from 1 KiB to 1 GiB")
-    if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
-        raise InvalidRequest("reconnects must be a whole number, 0 or more")
+        raise OrderStreamError(NO_STREAM_ON_GIVEN_TRANSPORT)
+    check_message_bytes(max_message_bytes)
+    check_reconnects(reconnects)
     if (
         isinstance(subscribe_wait, bool)
         or not isinstance(subscribe_wait, int | float)

@@ -46,13 +46,21 @@ import attrs
 from yarl import URL
 
 from .._base import HTTPSettings
-from .._exceptions import InvalidRequest
 from .._proxy import route as proxy_route
 from .._signing import SigningAuth
 from .._transport import AiohttpTransport
 from .._urls import check_base_url
+from .._ws import (
+    NO_STREAM_ON_GIVEN_TRANSPORT,
+    Venue,
+    check_message_bytes,
+    check_reconnects,
+    connect_timeout,
+    open_socket,
+    reconnecting,
+    stream_transport,
+)
 from .._ws import Lost as _Lost
-from .._ws import Venue, connect_timeout, open_socket, reconnecting, stream_transport
 from ._events import (
     MAX_MESSAGE,
     RECONNECTS,
@@ -113,16 +121,9 @@ def order_events(
     :meth:`AsyncLimitlessClient.order_events`); its arguments are checked here,
     before anything is sent."""
     if link.given_transport:
-        raise LimitlessStreamError(
-            "this client sends through a transport it was given, which carries no"
-            " WebSocket: no order stream"
-        )
-    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int):
-        raise InvalidRequest("max_message_bytes must be a whole number of bytes")
-    if not 1024 <= max_message_bytes <= 1 << 30:
-        raise InvalidRequest("max_message_bytes must be from 1 KiB to 1 GiB")
-    if isinstance(reconnects, bool) or not isinstance(reconnects, int) or reconnects < 0:
-        raise InvalidRequest("reconnects must be a whole number, 0 or more")
+        raise LimitlessStreamError(NO_STREAM_ON_GIVEN_TRANSPORT)
+    check_message_bytes(max_message_bytes)
+    check_reconnects(reconnects)
     return _stream(link, max_message_bytes, reconnects)
 
 
