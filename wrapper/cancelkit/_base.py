@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import http.cookiejar
 import os
 import ssl
+import sys
 import threading
 import time
 import weakref
@@ -24,7 +24,6 @@ from ._bounded import Bounded
 from ._clock import Clock
 from ._exceptions import InvalidRequest, NetworkError
 from ._limiter import GLOBAL, DeadlinePassed
-from ._loop_thread import Closed, LoopThread
 from ._retry import Attempts, RetryPolicy, retry_after
 
 # The `as` imports: other modules import these from here too (the settings live in
@@ -37,8 +36,11 @@ from ._urls import check_base_url as check_base_url
 from ._urls import redacted as redacted
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._fastpath import AsyncSender, SyncSender
     from ._limiter import Limiter
+    from ._loop_thread import LoopThread
     from ._transport import AiohttpTransport
     from ._wire import Prepared
 
@@ -220,6 +222,21 @@ class Signer(Protocol):
     def __call__(self, key_id: str, secret: str, clock: Clock | None = None, /) -> SigningAuth:
         """The auth that signs every request of one client."""
         ...
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio event loop, or None (none runs, or another library's).
+
+    asyncio is not imported for it: where no module has imported asyncio, no asyncio
+    loop runs (the CLI's first cancel goes out before it is loaded, see ``_cli._first``)."""
+    module = sys.modules.get("asyncio")
+    if module is None:
+        return None
+    try:
+        loop: asyncio.AbstractEventLoop = module.get_running_loop()
+    except RuntimeError:
+        return None
+    return loop
 
 
 class Venue:
@@ -425,6 +442,8 @@ class SyncHTTP(Venue):
         its loop thread: one thread and one connection pool for the client's life, so
         keep-alive and :meth:`warm` serve every bulk call. Works from inside a running
         event loop too (a notebook): the twin's loop is its own."""
+        from ._loop_thread import Closed
+
         loop, twin = self._bulk(cls)
         try:
             return loop.call(lambda: work(twin))
@@ -443,6 +462,8 @@ class SyncHTTP(Venue):
             # (this call then ends with Closed).
             loop = self._loop_thread
             if loop is None:
+                from ._loop_thread import LoopThread
+
                 loop = self._loop_thread = LoopThread()
                 # A client dropped without close() does not keep its thread running.
                 self._finalizer = weakref.finalize(self, loop.stop)
@@ -672,10 +693,7 @@ class AsyncHTTP(Venue):
             raise InvalidRequest(f"{type(self).__name__} is closed; create a new client")
         if self._fork_failed:
             raise InvalidRequest(_NOT_RENEWED.format(type(self).__name__))
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None  # not asyncio (trio): nothing to compare
+        loop = running_loop()  # None: not asyncio (trio), nothing to compare
         if self._loop is None or not self._loop_bound:
             self._loop = loop
         elif loop is not self._loop:
@@ -731,11 +749,22 @@ class AsyncHTTP(Venue):
         lean = self._lean
         prepared = lean.wire.prepare(request) if lean is not None else None
         last: httpx.Response | httpx.TransportError | None = None
+        # Sent already, before the run began (_bulk.Presend): its outcome is this
+        # request's first attempt's, whatever the deadline or the limiter say now.
+        present = _batch.presented(request)
         while True:
-            if deadline is not None and last is None and time.monotonic() >= deadline:
-                raise DeadlinePassed("not sent: the deadline had passed")  # no new first attempt
             outcome: httpx.Response | httpx.TransportError
-            if limiter is None:  # no slot to take (an empty context cost two more awaits)
+            if present is not None:
+                _batch.about_to_send()
+                attempts.begin()
+                if limiter is not None:  # it took no slot: the next keeps its distance
+                    limiter.answered_at(present.answered)
+                outcome, present = present.outcome, None
+                if not isinstance(outcome, httpx.Response | httpx.TransportError):
+                    raise attempts.undecodable(outcome)  # a body that could not be decoded
+            elif deadline is not None and last is None and time.monotonic() >= deadline:
+                raise DeadlinePassed("not sent: the deadline had passed")  # no new first attempt
+            elif limiter is None:  # no slot to take (an empty context cost two more awaits)
                 outcome = await self._attempt(request, prepared, attempts, last is None)
             else:
                 # Every attempt, retries included, counts against the exchange's limits.

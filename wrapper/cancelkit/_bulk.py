@@ -67,6 +67,8 @@ def _about_every_order(error: CancelKitError) -> bool:
 # Set by a bulk run around one request: called once, right before its first attempt
 # leaves the process (so "sent" is known exactly, and journaled before it happens).
 _ON_SEND: ContextVar[Callable[[], None] | None] = ContextVar("cancelkit_on_send", default=None)
+# The request sent before the run (``Presend``) that this flight carries, if any.
+_PRESENT: ContextVar[Presend | None] = ContextVar("cancelkit_present", default=None)
 # The Control of the run this task belongs to (for its counters), if any.
 _CONTROL: ContextVar[Control | None] = ContextVar("cancelkit_control", default=None)
 
@@ -95,6 +97,31 @@ def answered(status: int, retry_after: float | None) -> None:
         control.paused_until = max(control.paused_until, time.monotonic() + (retry_after or 1.0))
     elif status not in (401, 403):
         control.key_accepted = True
+
+
+@attrs.define
+class Presend:
+    """A bulk run's first request, sent by its caller before the run began, and that
+    attempt's outcome: the CLI sends a cold command's one cancel before it loads the
+    event loop (``_cli._first``). The run's request for the same orders (``indices``)
+    takes ``outcome`` as its first attempt's instead of sending again: retried,
+    classified and confirmed as any attempt. It was counted and journaled as it left.
+    """
+
+    indices: frozenset[int]
+    request: Mapping[str, Any]  # the generated request dict that was sent
+    outcome: Any  # the attempt's httpx.Response, or its httpx.TransportError
+    answered: float  # time.monotonic() when the attempt ended (a pace keeps its distance)
+    taken: bool = False
+
+
+def presented(request: Mapping[str, Any]) -> Presend | None:
+    """The outcome of ``request`` sent before the run, if this flight carries it (once)."""
+    present = _PRESENT.get()
+    if present is None or present.taken or present.request != request:
+        return None
+    present.taken = True
+    return present
 
 
 @contextmanager
@@ -162,6 +189,7 @@ def flight(
     it is counted and journaled (``Control.on_sent``) and ``on_sent`` is called;
     :meth:`Control.abort` cancels it; no answer is awaited past the deadline (or the
     stop) plus the grace."""
+    present = control.take_presend(indices)
     with bounded(control) as scope:
         state = Flight(scope)
 
@@ -169,10 +197,15 @@ def flight(
             state.sent = True
             if on_sent is not None:
                 on_sent()
-            control.mark_sent(indices)
+            if present is None:  # a request sent before the run was counted then
+                control.mark_sent(indices)
 
-        with sending(leaving):
-            yield state
+        token = _PRESENT.set(present)
+        try:
+            with sending(leaving):
+                yield state
+        finally:
+            _PRESENT.reset(token)
 
 
 @contextmanager
@@ -355,6 +388,22 @@ class Control:
         # client, as for a 401 about another account's order).
         self.about_one_order: Callable[[CancelKitError], bool] = _about_every_order
         self.stopped_at: float | None = None
+        # The run's first request, sent before it began (see Presend): its orders'
+        # request is sent even after a stop or the deadline (it has left already).
+        self.presend: Presend | None = None
+
+    def presents(self, indices: Iterable[int]) -> bool:
+        """Whether the request for ``indices`` was sent before the run (``presend``)."""
+        present = self.presend
+        return present is not None and present.indices == frozenset(indices)
+
+    def take_presend(self, indices: Iterable[int]) -> Presend | None:
+        """``presend``, once, if it is the request for ``indices``."""
+        present = self.presend
+        if present is None or present.indices != frozenset(indices):
+            return None
+        self.presend = None
+        return present
 
     @property
     def expired(self) -> bool:

@@ -293,11 +293,13 @@ class SyncSender:
         clamp(inner)
         return cls(wire, inner._pool, timeout)
 
-    def send(self, prepared: Prepared) -> httpx.Response:
+    def send(self, prepared: Prepared, within: float | None = None) -> httpx.Response:
         """One attempt: signed now, sent, its answer read to the bound, all within the
-        attempt's total (``timeout``)."""
+        attempt's total (``timeout``), and within ``within`` seconds if given."""
         # attempt_within(), inline: a context manager cost more than the rest of it.
         total = self._total
+        if within is not None:
+            total = within if total is None else min(total, within)
         token = _ENDS.set(None if total is None else time.monotonic() + total)
         try:
             return self._send(prepared)

@@ -28,7 +28,7 @@ import anyio
 import attrs
 import click
 
-from .._bulk import FINAL, OUTCOMES, CancelAllTarget, CancelResult, Control, StopReason
+from .._bulk import FINAL, OUTCOMES, CancelAllTarget, CancelResult, Control, Presend, StopReason
 from .._exceptions import InvalidRequest
 from . import _inputs
 from ._journal import (
@@ -46,6 +46,7 @@ from ._journal import (
 )
 
 if TYPE_CHECKING:
+    from ._first import First, Guard
     from ._registry import Registry
 from ._terminal import json_safe, library_log, printable
 
@@ -584,6 +585,8 @@ class Job(Generic[C]):
     describe: Describe = str  # a target as the operator writes it
     give: str = "give order ids or --from-file FILE"  # how to name orders, when none were
     too_slow_hint: str = ""  # what to do instead when the deadline is too short
+    # The whole cancel as one request, sent before the event loop loads (_first).
+    first: First | None = None
 
 
 def run(
@@ -657,11 +660,15 @@ def _run(
     from .._oneshot import one_shot  # (httpx: loaded once the input is known good)
     from ._loading import without_gc
 
+    # The whole cancel in one request: sent first, on the venue's sync client, before
+    # the event loop and the async client are loaded (see _first).
+    first = None if job.dry_run else job.first
+    client: Any
     try:
         # One run per process: httpx's own transport, no aiohttp import; what building
         # the client loads, loaded without the collector (see _loading).
         with one_shot(), without_gc():
-            client = job.build_client()
+            client = first.build() if first is not None else job.build_client()
     except InvalidRequest as exc:
         if job.dry_run and exc.message.startswith("environment variable"):
             # Nothing is sent, so no key is needed to show what would be (issue 31).
@@ -738,10 +745,17 @@ def _run(
                 journal = report.journal = None
         for label, text, message in invalid_records:
             report.invalid(label, text, message)
-        # The event loop's own modules load without the collector too: it resumes as
-        # _main starts (see _loading).
-        with without_gc() as loading:
-            results = anyio.run(_main, job, client, targets, report, control, loading.done)
+        guard = None
+        results: list[CancelResult[Any]] | None = None
+        if first is not None:
+            client, results, guard = _send_first(job, first, client, targets, control, report)
+        if results is None:
+            # The event loop's own modules load without the collector too: it resumes
+            # as _main starts (see _loading).
+            with without_gc() as loading:
+                results = anyio.run(
+                    _main, job, client, targets, report, control, loading.done, guard
+                )
     finally:
         if report.progress is not None:
             report.progress.stop()
@@ -755,6 +769,52 @@ def _run(
     if status == EXIT_OK and (report.stdout_lost or (journal is not None and journal.failed)):
         return EXIT_FAILED  # every outcome was not written where it was asked to be
     return status
+
+
+def _send_first(
+    job: Job[Any],
+    first: First,
+    sync: Any,
+    targets: list[Any],
+    control: Control,
+    report: _Report,
+) -> tuple[Any, list[CancelResult[Any]] | None, Guard | None]:
+    """The run's one cancel, sent on the sync client ``sync`` (see ``_first``); then
+    the async client the run goes on with, and the results if the run ends here (a
+    signal while the cancel was on its way, or before it left)."""
+    from .._oneshot import one_shot
+    from . import _first
+    from ._loading import without_gc
+
+    indices = list(range(len(targets)))
+    request = first.request()
+    guard = _first.Guard()
+    try:
+        ready = _first.prepared(sync, request)
+        outcome = None
+        if ready is not None:
+            guard.install()
+            outcome = _first.send(sync, request, ready, indices, control, guard)
+    finally:
+        sync.close()
+    if ready is not None and not isinstance(outcome, Presend):
+        if outcome is None:  # a signal before it left: nothing was sent
+            why = f"not sent: the run was interrupted ({guard.name}) first"
+            status = "not_sent"
+        else:
+            why, status = f"cancel sent; no answer before the run ended: {outcome}", "unknown"
+        _say(f"cancelkit: {guard.name or 'stopped'}: {why}")
+        reason = f"interrupted ({guard.name})" if guard.name else outcome or "stopped"
+        control.stop(reason, StopReason.INTERRUPTED if guard.name else StopReason.FAILED)
+        results = _first.unanswered(targets, indices, why, status)
+        for result in results:
+            report(result)
+        return sync, results, guard
+    if isinstance(outcome, Presend):
+        control.presend = outcome
+    with one_shot(), without_gc():
+        client = job.build_client()
+    return client, None, guard if ready is not None else None
 
 
 def _warn(text: str) -> None:
@@ -923,12 +983,13 @@ async def _main(
     report: _Report,
     control: Control,
     started: Callable[[], None] = lambda: None,
+    guard: Guard | None = None,
 ) -> list[CancelResult[Any]]:
     started()
     if sys.stderr.isatty():
         report.start_progress()
     async with client, anyio.create_task_group() as group:
-        group.start_soon(_watch_signals, control)
+        group.start_soon(_watch_signals, control, guard)
         if report.progress is not None:
             group.start_soon(report.tick)
         else:
@@ -950,7 +1011,9 @@ async def _status_lines(report: _Report) -> None:
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal
 
 
-async def _watch_signals(control: Control) -> None:
+async def _watch_signals(control: Control, guard: Guard | None = None) -> None:
+    """The run's signals; ``guard``: the one that held them while the first cancel
+    was sent before the loop (``_first``), and the signal it kept, if any."""
     if sys.platform == "win32":  # pragma: no cover - no signal receiver there
         return
     try:
@@ -958,7 +1021,16 @@ async def _watch_signals(control: Control) -> None:
     except (ValueError, RuntimeError):  # not the main thread (tests): no signals
         return
     with receiver as signals:
-        async for received in signals:
+        kept = guard.name if guard is not None else None  # read once the receiver holds them
+        pending = [signal.Signals[kept]] if kept is not None else []
+
+        async def received_signals() -> Any:
+            for number in pending:
+                yield number
+            async for number in signals:
+                yield number
+
+        async for received in received_signals():
             if control.stop_reason is StopReason.INTERRUPTED:
                 _say("cancelkit: interrupted again: exiting at once")
                 os._exit(EXIT_INTERRUPTED)

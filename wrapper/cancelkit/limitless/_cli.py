@@ -69,8 +69,9 @@ def cancel_limitless(
 
     with without_gc():  # the client and the run's modules (see _loading)
         from .._cli import _cancel as cli
+        from .._cli import _first as cli_first
         from . import _validation as check
-        from ._client import DEFAULT_CONCURRENCY, AsyncLimitlessClient
+        from ._client import DEFAULT_CONCURRENCY, AsyncLimitlessClient, LimitlessClient
 
     if all_orders and (order_ids or client_ids or opts.from_file):
         raise click.UsageError("--all cancels every order of a market: give no ids or --from-file")
@@ -125,6 +126,17 @@ def cancel_limitless(
             "POST /orders/batch-cancel (50 per request, ids and client ids apart), then"
             " POST /orders/status/batch for any order the answer does not settle"
         )
+    first = None
+    sync_kwargs: SyncOptions = {"base_url": opts.base_url} if opts.base_url else {}
+    batch = _one_batch([target for _, target in parsed.items], bad)
+    if batch is not None and not all_orders and on_behalf_of is None and not opts.from_file:
+        # The whole cancel is one batch-cancel: sent before the event loop loads
+        # (_cli._first); the run reads its answer and asks about the rest as always.
+        kind, values = batch
+        first = cli_first.First(
+            build=lambda: LimitlessClient.from_env(**sync_kwargs),
+            request=lambda: LimitlessClient._batch_request(kind, values),
+        )
     job = cli.Job(
         venue="limitless",
         build_client=lambda: AsyncLimitlessClient.from_env(**kwargs),
@@ -143,6 +155,7 @@ def cancel_limitless(
         source=opts.from_file,
         describe=describe,
         give="give --order-id/--client-order-id, --from-file FILE",
+        first=first,
     )
     raise SystemExit(
         cli.run(
@@ -157,6 +170,26 @@ def cancel_limitless(
             all_orders=all_orders,
         )
     )
+
+
+def _one_batch(targets: list[CancelTarget], bad: list[str]) -> tuple[str, list[str]] | None:
+    """The one batch-cancel (its kind of id, its values as the run sends them) that
+    is the whole cancel of ``targets``, or None: every input good and valid as a
+    single cancel, none twice, one kind, no more than a batch holds."""
+    from .._exceptions import InvalidRequest
+    from ._client_base import validated
+    from ._kill import BATCH, key_of
+
+    if bad or not 0 < len(targets) <= BATCH:
+        return None
+    try:
+        keys = [key_of(validated(target)) for target in targets]
+    except InvalidRequest:
+        return None  # the run reports it, as always
+    kinds = {kind for kind, _ in keys}
+    if len(kinds) != 1 or len(set(keys)) != len(keys):
+        return None
+    return kinds.pop(), [value for _, value in keys]
 
 
 def _limitless_seconds(orders: int, max_rate: float | None, *, one_by_one: bool) -> float:

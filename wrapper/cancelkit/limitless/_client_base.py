@@ -13,7 +13,6 @@ once, in ``_async_client.py``; ``_sync_client.py`` is generated from it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,7 +21,7 @@ from uuid import UUID
 
 import httpx
 
-from .._base import AsyncHTTP, SyncHTTP, Venue
+from .._base import AsyncHTTP, SyncHTTP, Venue, running_loop
 from .._bulk import CancelResult, Control, Reporter, cancel_each, check_batch_settings
 from .._exceptions import (
     CancelKitError,
@@ -114,6 +113,11 @@ def _status_item(target: CancelTarget | StatusTarget) -> StatusTarget:
 # cancel_orders gives back the targets as given: CancelResult[CancelByClientOrderId]
 # for client ids only, so that r.target.client_order_id type-checks.
 _TargetT = TypeVar("_TargetT", bound=CancelTarget)
+
+
+def validated(target: CancelTarget) -> CancelTarget:
+    """``target`` checked as a single cancel checks it (InvalidRequest if not)."""
+    return _body(target, None, None)
 
 
 def _body(
@@ -233,6 +237,16 @@ class _Limitless(Venue):
         profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
         return _cancel._get_kwargs(body=target, on_behalf_of=profile)
 
+    @staticmethod
+    def _batch_request(kind: str, values: list[str]) -> dict[str, Any]:
+        """``POST /orders/batch-cancel`` of one kind of identifier (``kill.key_of``'s)."""
+        body: BatchCancelByOrderIds | BatchCancelByClientOrderIds = (
+            BatchCancelByOrderIds(order_ids=[UUID(v) for v in values])
+            if kind == "order"
+            else BatchCancelByClientOrderIds(client_order_ids=values)
+        )
+        return _batch._get_kwargs(body=body)
+
 
 class _SyncLimitless(_Limitless, SyncHTTP):
     """How the sync client carries out a call: every request on its async twin, in
@@ -285,10 +299,7 @@ class _AsyncLimitless(_Limitless, AsyncHTTP):
         at the same time stay inside the limit together. Its waits belong to one
         event loop: on another loop (a mock transport driven by several), a new one
         keeps its distance from the last answer of the old."""
-        try:
-            loop: object = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None  # not asyncio (trio)
+        loop: object = running_loop()  # None: not asyncio (trio)
         if self._token_limiter is None or loop is not self._token_loop:
             fresh = limiter(None, self._pace_calls)
             if self._token_limiter is not None:
@@ -363,13 +374,9 @@ class _AsyncLimitless(_Limitless, AsyncHTTP):
     async def _batch_cancel(
         self, kind: str, values: list[str], limiter: Limiter, deadline: float | None
     ) -> BatchCancelOrdersResponseDto:
-        body: BatchCancelByOrderIds | BatchCancelByClientOrderIds = (
-            BatchCancelByOrderIds(order_ids=[UUID(v) for v in values])
-            if kind == "order"
-            else BatchCancelByClientOrderIds(client_order_ids=values)
-        )
         what = "POST /orders/batch-cancel"
-        response = await self._paced_send(_batch._get_kwargs(body=body), limiter, deadline, what)
+        request = self._batch_request(kind, values)
+        response = await self._paced_send(request, limiter, deadline, what)
         return parse_answer(response, BatchCancelOrdersResponseDto.from_dict, what)
 
     async def _status(
@@ -526,7 +533,7 @@ class _Wire:
         self._client = client
 
     def validated(self, target: CancelTarget) -> CancelTarget:
-        return _body(target, None, None)
+        return validated(target)
 
     async def batch_cancel(
         self, kind: str, values: list[str], limiter: Limiter, deadline: float | None

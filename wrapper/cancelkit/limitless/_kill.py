@@ -227,10 +227,14 @@ class _Run:
         def counted() -> None:  # right before the first attempt: journaled "sent" first
             self.sent.update(keys)
 
-        with flight(self.control, [self.index[k] for k in keys], counted) as sent:
+        indices = [self.index[k] for k in keys]
+        # Sent before the run began (``Control.presend``): its answer is taken as it
+        # is, whatever the pace, a stop or the deadline say now.
+        present = self.control.presents(indices)
+        with flight(self.control, indices, counted) as sent:
             try:
                 async with self.gate:
-                    if not await self.admitted():
+                    if not present and not await self.admitted():
                         return  # never sent: the ledger reports these not_sent
                     answer = await self.wire.batch_cancel(
                         kind, values, self.limiter, self.control.ends_at
@@ -379,7 +383,8 @@ async def cancel_batched(
     # The run's Control counts 429s, pauses and key acceptance (the per-order 401 rule).
     with running(control):
         try:
-            if batches and not control.stopped:
+            # (Sent before the run began, a request is this run's even if it stopped.)
+            if batches and (not control.stopped or control.presend is not None):
                 await each(batches, run.send, concurrency)
                 await each(chunks(list(run.ask), LOOKUP_BATCH), run.lookup, concurrency)
                 await run.last_lookup()

@@ -60,8 +60,14 @@ def cancel_polymarket(
 
     with without_gc():  # the client and the run's modules (see _loading)
         from .._cli import _cancel as cli
+        from .._cli import _first as cli_first
         from . import _validation as check
-        from ._client import DEFAULT_CONCURRENCY, DEFAULT_MAX_RATE, AsyncPolymarketUSClient
+        from ._client import (
+            DEFAULT_CONCURRENCY,
+            DEFAULT_MAX_RATE,
+            AsyncPolymarketUSClient,
+            PolymarketUSClient,
+        )
 
     if all_orders and (order_ids or opts.from_file):
         raise click.UsageError("--all cancels every open order: give no ORDER_ID or --from-file")
@@ -95,6 +101,18 @@ def cancel_polymarket(
             control=control,
         )
 
+    first = None
+    sync_kwargs: SyncOptions = {"base_url": opts.base_url} if opts.base_url else {}
+    ids = [order_id for _, order_id in parsed.items]
+    one = _one_request(ids, parsed.bad + problems)
+    if one and markets and not all_orders and not opts.from_file:
+        # The whole cancel is one batch, and no stream is opened for so few orders
+        # (_heard.FEW): it is sent before the event loop loads (_cli._first).
+        entries = [(order_id, markets[0]) for order_id in ids]
+        first = cli_first.First(
+            build=lambda: PolymarketUSClient.from_env(**sync_kwargs),
+            request=lambda: PolymarketUSClient._batch_request(entries),
+        )
     job = cli.Job(
         venue="polymarket",
         build_client=lambda: AsyncPolymarketUSClient.from_env(**kwargs),
@@ -128,6 +146,7 @@ def cancel_polymarket(
         source=opts.from_file,
         give="give ORDER_ID arguments, --from-file FILE, or --all",
         too_slow_hint=" (--all cancels every open order in one request)",
+        first=first,
     )
     raise SystemExit(
         cli.run(
@@ -142,6 +161,15 @@ def cancel_polymarket(
             recorded_sent=parsed.recorded_sent,
         )
     )
+
+
+def _one_request(ids: list[str], bad: list[str]) -> bool:
+    """Whether a cancel of ``ids`` in one market is one request that opens no stream:
+    every input good, none twice, no more than the stream waits for (``_heard.FEW``)."""
+    from ._heard import FEW
+    from ._kill import BATCH
+
+    return not bad and 0 < len(ids) <= min(FEW, BATCH) and len(set(ids)) == len(ids)
 
 
 # Limitless's id forms: a file written for it, given here by mistake.

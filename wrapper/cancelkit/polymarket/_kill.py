@@ -261,15 +261,16 @@ class _Run:
     # -- cancel -------------------------------------------------------------------
 
     async def send_batch(self, entries: list[tuple[str, str]]) -> None:
-        if self.control.stopped or self.control.expired:
-            return  # never sent: the ledger reports these not_sent
         ids = [order_id for order_id, _ in entries]
+        indices = [self.index[i] for i in ids]
+        if (self.control.stopped or self.control.expired) and not self.control.presents(indices):
+            return  # never sent: the ledger reports these not_sent
 
         def counted() -> None:
             for order_id in ids:
                 self.attempts[order_id] = self.attempts.get(order_id, 0) + 1
 
-        with flight(self.control, [self.index[i] for i in ids], counted) as sent:
+        with flight(self.control, indices, counted) as sent:
             try:
                 await self.wire.cancel_batch(entries, self.limiter, self.control.ends_at)
             except DeadlinePassed as exc:
@@ -679,7 +680,8 @@ async def cancel_listed(
             run.index[order_id] = index
     with running(control):
         try:
-            if run.index and not control.stopped:
+            # (Sent before the run began, a request is this run's even if it stopped.)
+            if run.index and (not control.stopped or control.presend is not None):
                 markets = [market_slug] if market_slug else None
                 few = len(run.index) <= _heard.FEW  # their lookups fit the limits at once
                 opener = None if few else _opener(wire)

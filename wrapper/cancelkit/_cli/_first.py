@@ -1,0 +1,174 @@
+"""A cold command's one cancel, sent before the event loop is loaded.
+
+When a command's whole cancel is one request (the venue's command says so: see
+``First``), that request leaves before asyncio and the async client are imported,
+which a cold process otherwise pays before its first request: built by the venue's
+sync client from the generated builder, signed over its final bytes, sent on that
+client's own route (``_fastpath``), within the run's deadline. It is written ahead
+as any request of a run is (the plan, then its ``sent`` line, fsynced), and its
+outcome is handed to the normal run (``_bulk.Presend``), which takes it as its own
+first attempt's: retried, classified and confirmed (listing, lookups) as always,
+and never sent twice.
+
+A signal while it is on its way ends the run at once: its orders are ``unknown``
+(the answer never came), and the exit status is that of an interrupted run. A
+signal after it has left waits for the run, which stops as on any signal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+if TYPE_CHECKING:
+    from .._bulk import CancelResult, Control, Presend
+    from .._fastpath import SyncSender
+    from .._wire import Prepared
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXIT_INTERRUPTED = 130
+
+
+class SyncClient(Protocol):
+    """What is asked of a venue's sync client here."""
+
+    base_url: str
+    _lean: SyncSender | None
+
+    @property
+    def key_id(self) -> str:
+        """The key id."""
+        ...
+
+    def close(self) -> None:
+        """Close its pool."""
+        ...
+
+
+@attrs.frozen
+class First:
+    """A venue command's whole cancel as one request, to send first: ``build`` makes
+    the venue's sync client from the same settings as the async one the run uses,
+    and ``request`` the generated request dict the run would send for all its
+    inputs (the same dict, so that the run knows it as its own)."""
+
+    build: Callable[[], SyncClient]
+    request: Callable[[], dict[str, Any]]
+
+
+class Interrupted(BaseException):
+    """A signal came while the first cancel was on its way (BaseException: nothing
+    on the way catches it as a failure of its own)."""
+
+
+class Guard:
+    """The run's signals until the event loop's receiver takes them over: one while
+    the cancel is being sent interrupts it (:class:`Interrupted`); one before or
+    after is kept (:attr:`name`) for the run; a second one exits at once, as in the
+    run."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.sending = False
+        self.installed = False
+
+    def install(self) -> None:
+        """Take the signals (only the main thread can: elsewhere, none is taken)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in _SIGNALS:
+            signal.signal(number, self._on_signal)
+        self.installed = True
+
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        if self.name is not None:
+            _say("cancelkit: interrupted again: exiting at once")
+            os._exit(EXIT_INTERRUPTED)
+        self.name = signal.Signals(number).name
+        if self.sending:
+            raise Interrupted(self.name)
+
+
+def _say(text: str) -> None:
+    import click
+
+    with suppress(OSError):
+        click.echo(text, err=True)
+
+
+def prepared(client: SyncClient, request: dict[str, Any]) -> Prepared | None:
+    """``request`` ready for the client's lean route, or None when it has none (a
+    transport given, a request the wire path does not know): then nothing is sent
+    first, and the run sends it as always."""
+    lean = client._lean
+    return lean.wire.prepare(request) if lean is not None else None
+
+
+def send(
+    client: SyncClient,
+    request: dict[str, Any],
+    ready: Prepared,
+    indices: Sequence[int],
+    control: Control,
+    guard: Guard,
+) -> Presend | str | None:
+    """Send the one cancel (counted and journaled first, ``Control.mark_sent``) and
+    return its outcome for the run; why there is none if a signal came while it was
+    on its way (its orders are unknown); None if one came before it left (nothing
+    was sent)."""
+    import httpx
+
+    from .._bulk import Presend
+
+    lean = client._lean
+    assert lean is not None
+    if guard.name is not None:
+        return None
+    control.mark_sent(indices)  # the plan and this `sent` line fsynced before it leaves
+    if guard.name is not None:
+        return None
+    outcome: Any
+    guard.sending = True
+    try:
+        # No wait past the deadline plus the first half of the grace (an answer in
+        # flight is given that much in the run, too).
+        left = max(0.0, control.cutoff() - time.monotonic())
+        try:
+            outcome = lean.send(ready, within=left)
+        except Interrupted as exc:
+            return f"interrupted ({exc})"
+        except httpx.HTTPError as exc:  # a transport's error, or an answer not decoded
+            outcome = exc
+        except Exception as exc:  # a bug below: what became of the cancel is unknown
+            return f"unexpected {type(exc).__name__}: {exc}"
+    finally:
+        guard.sending = False
+    # (Answered, then a signal: the run takes the answer, then stops as on any.)
+    return Presend(frozenset(indices), request, outcome, time.monotonic())
+
+
+def unanswered(
+    targets: Sequence[Any], indices: Sequence[int], why: str, status: str
+) -> list[CancelResult[Any]]:
+    """Each order's result when the run ends without its answer (``unknown``) or
+    before its cancel left (``not_sent``)."""
+    from .._bulk import CancelResult
+
+    return [
+        CancelResult(
+            targets[i],
+            status,  # type: ignore[arg-type]
+            why,
+            attempts=1 if status == "unknown" else 0,
+            index=i,
+        )
+        for i in indices
+    ]
