@@ -280,6 +280,11 @@ class SyncSender:
         self._extensions = {"timeout": timeout_of(timeout).as_dict()}
         self._total = attempt_seconds(timeout)
 
+    @property
+    def total(self) -> float | None:
+        """The seconds one attempt may take in all (None: no read bound given)."""
+        return self._total
+
     @classmethod
     def of(
         cls, http: httpx.Client, wire: Wire, timeout: float | httpx.Timeout

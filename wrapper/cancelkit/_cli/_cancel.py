@@ -781,7 +781,8 @@ def _send_first(
 ) -> tuple[Any, list[CancelResult[Any]] | None, Guard | None]:
     """The run's one cancel, sent on the sync client ``sync`` (see ``_first``); then
     the async client the run goes on with, and the results if the run ends here (a
-    signal while the cancel was on its way, or before it left)."""
+    signal while the cancel was on its way or before it left, or no run to read its
+    answer)."""
     from .._oneshot import one_shot
     from . import _first
     from ._loading import without_gc
@@ -789,32 +790,44 @@ def _send_first(
     indices = list(range(len(targets)))
     request = first.request()
     guard = _first.Guard()
+    outcome: Presend | str | None = None
     try:
         ready = _first.prepared(sync, request)
-        outcome = None
         if ready is not None:
             guard.install()
             outcome = _first.send(sync, request, ready, indices, control, guard)
     finally:
         sync.close()
-    if ready is not None and not isinstance(outcome, Presend):
-        if outcome is None:  # a signal before it left: nothing was sent
-            why = f"not sent: the run was interrupted ({guard.name}) first"
-            status = "not_sent"
-        else:
-            why, status = f"cancel sent; no answer before the run ended: {outcome}", "unknown"
-        _say(f"cancelkit: {guard.name or 'stopped'}: {why}")
-        reason = f"interrupted ({guard.name})" if guard.name else outcome or "stopped"
-        control.stop(reason, StopReason.INTERRUPTED if guard.name else StopReason.FAILED)
+
+    def end_here(why: str, status: str, kind: StopReason | None) -> list[CancelResult[Any]]:
+        _say(f"cancelkit: {why}")
+        if kind is not None:  # (None: the deadline, which is no stop)
+            control.stop(f"interrupted ({guard.name})" if guard.name else why, kind)
         results = _first.unanswered(targets, indices, why, status)
         for result in results:
             report(result)
-        return sync, results, guard
-    if isinstance(outcome, Presend):
-        control.presend = outcome
-    with one_shot(), without_gc():
-        client = job.build_client()
-    return client, None, guard if ready is not None else None
+        return results
+
+    if ready is None:  # no lean route for it: the run sends it, as always
+        with one_shot(), without_gc():
+            return job.build_client(), None, None
+    if outcome is None:  # a signal before it left: nothing was sent
+        why = f"{guard.name}: not sent: the run was interrupted first"
+        return sync, end_here(why, "not_sent", StopReason.INTERRUPTED), guard
+    if not isinstance(outcome, Presend):
+        why = f"cancel sent; no answer before {outcome}"
+        kind = None if outcome == _first.DEADLINE else StopReason.FAILED
+        if guard.name is not None:
+            kind = StopReason.INTERRUPTED
+        return sync, end_here(why, "unknown", kind), guard
+    control.presend = outcome
+    try:
+        with one_shot(), without_gc():
+            client = job.build_client()
+    except Exception as exc:  # the same settings built the sync client: not expected
+        why = f"cancel sent; the run could not go on to read its answer: {exc}"
+        return sync, end_here(why, "unknown", StopReason.FAILED), guard
+    return client, None, guard
 
 
 def _warn(text: str) -> None:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EXIT_INTERRUPTED = 130
+DEADLINE = "the deadline"  # what ended the wait when the run's end cut the send
 
 
 class SyncClient(Protocol):
@@ -94,6 +95,7 @@ class Guard:
             os._exit(EXIT_INTERRUPTED)
         self.name = signal.Signals(number).name
         if self.sending:
+            self.sending = False  # raised once: the sender's own handling is not cut
             raise Interrupted(self.name)
 
 
@@ -135,22 +137,29 @@ def send(
     control.mark_sent(indices)  # the plan and this `sent` line fsynced before it leaves
     if guard.name is not None:
         return None
-    outcome: Any
-    guard.sending = True
+    outcome: Any = None
+    # No wait past the deadline plus the first half of the grace (an answer in
+    # flight is given that much in the run, too).
+    left = max(0.0, control.cutoff() - time.monotonic())
     try:
-        # No wait past the deadline plus the first half of the grace (an answer in
-        # flight is given that much in the run, too).
-        left = max(0.0, control.cutoff() - time.monotonic())
+        guard.sending = True  # from here a signal raises Interrupted, once
         try:
             outcome = lean.send(ready, within=left)
-        except Interrupted as exc:
-            return f"interrupted ({exc})"
-        except httpx.HTTPError as exc:  # a transport's error, or an answer not decoded
-            outcome = exc
-        except Exception as exc:  # a bug below: what became of the cancel is unknown
-            return f"unexpected {type(exc).__name__}: {exc}"
-    finally:
-        guard.sending = False
+        finally:
+            guard.sending = False
+    except Interrupted as exc:
+        if outcome is None:  # (else it came once the answer was in: that answer stands)
+            return f"the run was interrupted ({exc})"
+    except httpx.TimeoutException as exc:
+        if lean.total is None or left < lean.total:
+            # Cut by the run's own end, not by the client's timeout: no answer came
+            # before the run ended (the run's word for that is unknown).
+            return DEADLINE
+        outcome = exc  # the attempt's own timeout: the run retries it, in time
+    except httpx.HTTPError as exc:  # a transport's error, or an answer not decoded
+        outcome = exc
+    except Exception as exc:  # a bug below: what became of the cancel is unknown
+        return f"the run stopped: unexpected {type(exc).__name__}: {exc}"
     # (Answered, then a signal: the run takes the answer, then stops as on any.)
     return Presend(frozenset(indices), request, outcome, time.monotonic())
 

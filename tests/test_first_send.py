@@ -1,0 +1,270 @@
+"""A cold command's one cancel sent before the event loop loads (``_cli._first``),
+judged through real processes: against the sandbox, and against a loopback server
+that reads the request and never answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cancelkit.sandbox import Sandbox
+
+# Runs the CLI, and says on stderr whether asyncio was loaded when the first byte of
+# the first request left (the point of sending it first).
+REPORT = (
+    "import socket, sys\n"
+    "_said = []\n"
+    "_sendall = socket.socket.sendall\n"
+    "def sendall(self, data, *args):\n"
+    "    if not _said:\n"
+    "        _said.append(1)\n"
+    "        print('ASYNCIO AT FIRST SEND', 'asyncio' in sys.modules, file=sys.stderr)\n"
+    "    return _sendall(self, data, *args)\n"
+    "socket.socket.sendall = sendall\n"
+    "_send = socket.socket.send\n"
+    "def send(self, data, *args):\n"
+    "    if not _said:\n"
+    "        _said.append(1)\n"
+    "        print('ASYNCIO AT FIRST SEND', 'asyncio' in sys.modules, file=sys.stderr)\n"
+    "    return _send(self, data, *args)\n"
+    "socket.socket.send = send\n"
+    "from cancelkit._cli import main\n"
+    "main()\n"
+)
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-c", REPORT, "cancel", *args]
+
+
+def _records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _statuses(path: Path) -> list[object]:
+    return [r.get("status", "header") for r in _records(path)]
+
+
+@pytest.mark.parametrize("venue", ["polymarket", "limitless"])
+def test_the_one_cancel_leaves_before_asyncio_and_is_journaled_around(
+    cancelkit_sandbox: Sandbox, venue: str, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    journal = tmp_path / "run.jsonl"
+    if venue == "polymarket":
+        order = box.seed_polymarket("first-1", market_slug="m1")
+        args = ["polymarket", order.id, "--market", "m1"]
+        cancel = ("POST", "/v1/orders/batched/cancel")
+        word = "not_open"  # no listing saw it open before the cancel (--market)
+    else:
+        order = box.seed_limitless()
+        args = ["limitless", "--order-id", order.id]
+        cancel = ("POST", "/orders/batch-cancel")
+        word = "cancelled"  # the batch answer names it canceled
+    box.clear_requests()
+    done = subprocess.run(
+        _command(*args, "--journal", str(journal)),
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ASYNCIO AT FIRST SEND False" in done.stderr.splitlines(), done.stderr
+    assert order.status == "cancelled"
+    sent = [r for r in box.requests if (r.method, r.path) == cancel]
+    assert len(sent) == 1  # sent first, and not again by the run that confirmed it
+    # The plan, its `sent` line before the request, the exchange's word after.
+    assert _statuses(journal) == ["header", "planned", "sent", word]
+    assert word in done.stdout
+
+
+class _Silent:
+    """A loopback server that reads each request and never answers."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[bytes] = []
+        self.got = threading.Event()
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            conn.settimeout(5)
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                continue
+            self.requests.append(data)
+            self.got.set()
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[_Silent]:
+    server = _Silent()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _env_to(box: Sandbox, server: _Silent) -> dict[str, str]:
+    return {
+        **os.environ,
+        **box.env(),
+        "POLYMARKET_API_URL": f"http://127.0.0.1:{server.port}",
+    }
+
+
+def test_a_server_that_never_answers_holds_it_no_longer_than_its_deadline(
+    cancelkit_sandbox: Sandbox, silent: _Silent, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    started = time.monotonic()
+    done = subprocess.run(
+        _command(
+            "polymarket", "p-1", "--market", "m1", "--deadline", "1", "--journal", str(journal)
+        ),
+        env=_env_to(cancelkit_sandbox, silent),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    # The deadline (1 s) and the grace (3 s) bound it; generous for a loaded machine.
+    assert took < 15, took
+    assert "ASYNCIO AT FIRST SEND False" in done.stderr.splitlines(), done.stderr
+    posts = [r for r in silent.requests if r.startswith(b"POST /v1/orders/batched/cancel")]
+    assert len(posts) == 1
+    # Sent, and no answer before the deadline (and half the grace) ended the wait.
+    assert _statuses(journal) == ["header", "planned", "sent", "unknown"]
+    assert "unknown" in done.stdout.lower()
+
+
+def test_sigterm_during_the_send_writes_unknown_and_exits_non_zero(
+    cancelkit_sandbox: Sandbox, silent: _Silent, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    process = subprocess.Popen(
+        _command("polymarket", "p-1", "--market", "m1", "--json", "--journal", str(journal)),
+        env=_env_to(cancelkit_sandbox, silent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert silent.got.wait(60), "the cancel never arrived"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "ASYNCIO AT FIRST SEND False" in err.splitlines(), err
+    [line] = [json.loads(x) for x in out.splitlines() if x.strip()]
+    assert (line["order"], line["status"], line["attempts"]) == ("p-1", "unknown", 1)
+    assert _statuses(journal) == ["header", "planned", "sent", "unknown"]
+    assert len(silent.requests) == 1
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    ends = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > ends:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_resume_after_kill_9_during_the_send_sends_nothing_twice(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    book = box.polymarket
+    journal = tmp_path / "run.jsonl"
+    order = box.seed_polymarket("k9-1", market_slug="m1")
+    env = {**os.environ, **box.env()}
+    # The cancel is held a second at the exchange before it takes effect: the command
+    # is killed while it waits for the answer.
+    book.set_knobs(latency=1.0)
+    try:
+        process = subprocess.Popen(
+            _command("polymarket", order.id, "--market", "m1", "--journal", str(journal)),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert _wait_for(lambda: book.stats.requests >= 1, 60), "no cancel arrived"
+            process.kill()
+        finally:
+            process.wait()
+        # The exchange then carries the cancel out (it never knew the client was gone).
+        assert _wait_for(lambda: len(box.requests) >= 1, 30)
+    finally:
+        book.set_knobs(latency=0.0)
+    assert order.status == "cancelled"
+    assert _statuses(journal) == ["header", "planned", "sent"]  # no outcome: killed
+    box.clear_requests()
+    done = subprocess.run(
+        _command("polymarket", "--from-file", str(journal), "--json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    # The record's `sent` line is this key's word that it was sent; the listing no
+    # longer shows it: not open, and no cancel is sent for it again.
+    assert [json.loads(x)["status"] for x in done.stdout.splitlines()] == ["not_open"]
+    assert [r.path for r in box.requests if r.method == "POST"] == []
+
+
+def test_the_answer_to_the_first_cancel_is_not_taken_as_its_result(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    journal = tmp_path / "run.jsonl"
+    # Open in another market: the batched cancel names m1 and answers 200 all the
+    # same (it echoes what it was given); the exchange left the order open.
+    order = box.seed_polymarket("elsewhere-1", market_slug="m2")
+    box.clear_requests()
+    done = subprocess.run(
+        _command("polymarket", order.id, "--market", "m1", "--json", "--journal", str(journal)),
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "ASYNCIO AT FIRST SEND False" in done.stderr.splitlines(), done.stderr
+    [line] = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+    assert line["status"] == "failed", line
+    assert order.status == "open"
+    cancels = [r for r in box.requests if r.path == "/v1/orders/batched/cancel"]
+    assert len(cancels) == 1
+    assert _statuses(journal) == ["header", "planned", "sent", "failed"]
