@@ -722,6 +722,7 @@ def _run(
         control.recorded_sent = set(recorded_sent)
     report.control = control
     pruning = None
+    guard: Guard | None = None  # the signals' keeper while the first cancel is sent
     if registry is not None:
         control.sent_elsewhere = _Elsewhere(registry, origin, run_id, targets, job.describe)
         pruning = _Pruning(registry)
@@ -745,7 +746,6 @@ def _run(
                 journal = report.journal = None
         for label, text, message in invalid_records:
             report.invalid(label, text, message)
-        guard = None
         results: list[CancelResult[Any]] | None = None
         if first is not None:
             client, results, guard = _send_first(job, first, client, targets, control, report)
@@ -757,6 +757,8 @@ def _run(
                     _main, job, client, targets, report, control, loading.done, guard
                 )
     finally:
+        if guard is not None:
+            guard.restore()
         if report.progress is not None:
             report.progress.stop()
         if journal is not None:
@@ -796,6 +798,9 @@ def _send_first(
         if ready is not None:
             guard.install()
             outcome = _first.send(sync, request, ready, indices, control, guard)
+    except BaseException:
+        guard.restore()  # (the run's end restores it otherwise)
+        raise
     finally:
         sync.close()
 

@@ -79,15 +79,22 @@ class Guard:
     def __init__(self) -> None:
         self.name: str | None = None
         self.sending = False
-        self.installed = False
+        self._before: dict[int, Any] = {}  # each signal's handler before this one's
 
     def install(self) -> None:
         """Take the signals (only the main thread can: elsewhere, none is taken)."""
         if threading.current_thread() is not threading.main_thread():
             return
         for number in _SIGNALS:
-            signal.signal(number, self._on_signal)
-        self.installed = True
+            self._before[number] = signal.signal(number, self._on_signal)
+
+    def restore(self) -> None:
+        """Give each signal back the handler it had before :meth:`install` (at the
+        run's end: the event loop's receiver, if it ran, left the defaults)."""
+        before, self._before = self._before, {}
+        for number, handler in before.items():
+            if handler is not None:  # (None: not set from Python; left as it is)
+                signal.signal(number, handler)
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         if self.name is not None:
