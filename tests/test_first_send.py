@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cancelkit.sandbox import Sandbox
@@ -268,3 +269,65 @@ def test_the_answer_to_the_first_cancel_is_not_taken_as_its_result(
     cancels = [r for r in box.requests if r.path == "/v1/orders/batched/cancel"]
     assert len(cancels) == 1
     assert _statuses(journal) == ["header", "planned", "sent", "failed"]
+
+
+def test_a_run_stopped_before_it_began_still_reads_the_cancel_sent_before_it(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    """A signal can come after the first cancel left and before the run began: the
+    run is stopped from its start, and its orders were sent all the same. They are
+    never ``not_sent``, and nothing is sent again."""
+    import anyio
+    from cancelkit import Control
+    from cancelkit._bulk import Presend
+
+    box = cancelkit_sandbox
+    order = box.seed_polymarket("pre-1", market_slug="m1")
+    with box.polymarket_client() as sync:
+        request = sync._batch_request([(order.id, "m1")])
+        response, _ = sync._send(request)  # the cancel, sent before the run
+    assert order.status == "cancelled"
+    box.clear_requests()
+    control = Control(5)
+    control.presend = Presend(frozenset({0}), request, response, time.monotonic())
+    control.stop("interrupted (SIGTERM)")
+
+    async def main() -> list[Any]:
+        async with box.async_polymarket_client() as client:
+            return await client.cancel_orders([order.id], market_slug="m1", control=control)
+
+    [result] = anyio.run(main)
+    assert result.status != "not_sent", result
+    assert result.attempts == 1
+    assert [r.path for r in box.requests if r.method == "POST"] == []
+    assert control.presend is None  # taken by the run's request
+
+
+def test_a_limitless_run_stopped_before_it_began_reads_the_answer_it_was_given(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    import anyio
+    from cancelkit import Control
+    from cancelkit._bulk import Presend
+    from cancelkit.limitless import CancelByOrderId
+
+    box = cancelkit_sandbox
+    order = box.seed_limitless()
+    with box.limitless_client() as sync:
+        request = sync._batch_request("order", [order.id])
+        response, _ = sync._send(request)  # the batch-cancel, sent before the run
+    box.clear_requests()
+    control = Control(5)
+    control.presend = Presend(frozenset({0}), request, response, time.monotonic())
+    control.stop("interrupted (SIGTERM)")
+
+    async def main() -> list[Any]:
+        async with box.async_limitless_client() as client:
+            target = CancelByOrderId(order_id=order.id)
+            return await client.cancel_orders([target], control=control)
+
+    [result] = anyio.run(main)
+    # The exchange's answer named it canceled: that is the run's word, with no
+    # request of its own.
+    assert (result.status, result.attempts) == ("cancelled", 1), result
+    assert box.requests == []
