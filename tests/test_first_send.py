@@ -331,3 +331,32 @@ def test_a_limitless_run_stopped_before_it_began_reads_the_answer_it_was_given(
     # request of its own.
     assert (result.status, result.attempts) == ("cancelled", 1), result
     assert box.requests == []
+
+
+def test_a_first_cancel_answered_500_is_retried_by_the_run(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    journal = tmp_path / "run.jsonl"
+    order = box.seed_polymarket("retry-1", market_slug="m1")
+    # Every request's first arrival is answered 500 before it takes effect; its
+    # retry gets through.
+    box.polymarket.set_knobs(failure_rate=1.0, max_fault_streak=1, seed=7)
+    box.clear_requests()
+    try:
+        done = subprocess.run(
+            _command("polymarket", order.id, "--market", "m1", "--journal", str(journal)),
+            env={**os.environ, **box.env()},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        box.polymarket.set_knobs(failure_rate=0.0, max_fault_streak=None)
+    assert done.returncode == 0, done.stderr
+    assert "ASYNCIO AT FIRST SEND False" in done.stderr.splitlines(), done.stderr
+    cancels = [r.status for r in box.requests if r.path == "/v1/orders/batched/cancel"]
+    assert cancels == [500, 200]  # the first attempt (sent first), then the run's retry
+    assert order.status == "cancelled"
+    # One `sent` line: the request, not each attempt, is written ahead.
+    assert _statuses(journal) == ["header", "planned", "sent", "not_open"]
