@@ -1,0 +1,278 @@
+"""The private order streams fed by a hostile (or broken) server: a scripted
+WebSocket server on 127.0.0.1 (aiohttp) that speaks just enough of each venue's
+protocol to get the client subscribed, then misbehaves. Each case asserts what a
+guard depends on: nothing unbounded (reconnect rate, memory, log lines, the event
+loop), and nothing from the server taken for an order's end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from cancelkit import _ws
+from cancelkit.limitless import (
+    AsyncLimitlessClient,
+    LimitlessOrderEvent,
+    LimitlessStreamEvent,
+    LimitlessStreamInterrupted,
+    LimitlessStreamSubscribed,
+    _stream,
+)
+from helpers import LM_SECRET, LM_TOKEN_ID
+
+WAIT = 5.0  # seconds a whole case may take, at most (never a hang)
+NAMESPACE = "/markets"
+
+Behaviour = Callable[[web.WebSocketResponse], Awaitable[None]]
+
+
+async def _handshake(ws: web.WebSocketResponse) -> bool:
+    """Engine.IO's open, the namespace joined, the subscribe read: False if the
+    client left first."""
+    opened = {"sid": "s", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000}
+    await ws.send_str("0" + json.dumps(opened))
+    async for message in ws:
+        if message.type != aiohttp.WSMsgType.TEXT:
+            return False
+        if message.data.startswith(f"40{NAMESPACE}"):
+            await ws.send_str(f"40{NAMESPACE}," + json.dumps({"sid": "n"}))
+        elif message.data.startswith(f"42{NAMESPACE},"):
+            return True  # subscribe_order_events
+    return False
+
+
+async def _until_closed(ws: web.WebSocketResponse) -> None:
+    """Read (and drop) until the client has gone."""
+    async for _ in ws:
+        pass
+
+
+@asynccontextmanager
+async def _engine(behaviour: Behaviour, counts: dict[str, int]) -> AsyncIterator[str]:
+    """A Socket.IO server on an ephemeral loopback port that subscribes each client,
+    then runs ``behaviour``; its URL. ``counts["connections"]``: connections taken."""
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        counts["connections"] = counts.get("connections", 0) + 1
+        if await _handshake(ws):
+            await behaviour(ws)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/socket.io/", handler)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def _client(url: str) -> AsyncLimitlessClient:
+    return AsyncLimitlessClient(LM_TOKEN_ID, LM_SECRET, base_url=url, trust_env=False)
+
+
+def _run(case: Callable[[], Awaitable[Any]]) -> Any:
+    async def bounded() -> Any:
+        async with asyncio.timeout(WAIT):
+            return await case()
+
+    return asyncio.run(bounded())
+
+
+def _event_frame(order: str, pad: int = 0) -> str:
+    payload = {"source": "OME", "type": "PLACEMENT", "orderId": order, "pad": "x" * pad}
+    return f"42{NAMESPACE}," + json.dumps(["orderEvent", payload])
+
+
+# -- the reconnect rate ------------------------------------------------------------------
+
+
+def test_a_server_that_drops_each_connection_once_subscribed_is_reconnected_ever_slower(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway that accepts, subscribes and drops at once: each connect is a
+    success (the stream never gives up), yet the waits before reconnecting grow as
+    they do for failures, so the reconnect rate is bounded (it was one every 0.1 s,
+    forever: a signed handshake each, and on Kalshi a listing each)."""
+    delays: list[float] = []
+    real = _ws.backoff
+
+    def spy(attempt: int) -> float:
+        delays.append(real(attempt))
+        return 0.0  # the case does not wait them out
+
+    monkeypatch.setattr(_ws, "backoff", spy)
+    counts: dict[str, int] = {}
+
+    async def drop(ws: web.WebSocketResponse) -> None:
+        await ws.close()
+
+    async def case() -> list[LimitlessStreamEvent]:
+        seen: list[LimitlessStreamEvent] = []
+        async with _engine(drop, counts) as url, _client(url) as lm:
+            events = lm.order_events(reconnects=2)
+            async with aclosing(events):
+                async for event in events:
+                    seen.append(event)
+                    if sum(isinstance(e, LimitlessStreamInterrupted) for e in seen) == 6:
+                        break
+        return seen
+
+    seen = _run(case)
+    # Never given up (reconnects=2): each connection was subscribed, so each drop is
+    # the first failure in a row...
+    assert [e.attempt for e in seen if isinstance(e, LimitlessStreamInterrupted)] == [1] * 6
+    # ...but the waits grow as for failures in a row, up to the cap.
+    assert delays == [0.1, 0.2, 0.4, 0.8, 1.6]  # before each reconnect
+    assert counts["connections"] == 6
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+def test_a_reader_behind_a_flood_of_large_frames_keeps_a_bounded_backlog() -> None:
+    """A server sending 1 MB frames faster than the consumer reads: what is read
+    ahead is bounded in characters, not only in packets (10,000 packets of up to
+    ``max_message_bytes`` each was up to 10 GiB); past the bound the connection is
+    closed at once and the consumer hears the interruption after what was kept."""
+    frames, size = 24, 1_000_000
+    handled = asyncio.Event()
+
+    async def flood(ws: web.WebSocketResponse) -> None:
+        for n in range(frames):
+            await ws.send_str(_event_frame(f"o{n}", pad=size))
+        await ws.send_str("2")  # answered only once every frame before it was read
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT and message.data == "3":
+                break
+        handled.set()  # read to the ping, or closed by the client
+
+    async def case() -> list[LimitlessStreamEvent]:
+        seen: list[LimitlessStreamEvent] = []
+        async with _engine(flood, {}) as url, _client(url) as lm:
+            events = lm.order_events(max_message_bytes=2 * size)
+            async with aclosing(events):
+                async for event in events:
+                    seen.append(event)
+                    if isinstance(event, LimitlessStreamSubscribed):
+                        await handled.wait()  # the consumer reads nothing meanwhile
+                    orders = sum(isinstance(e, LimitlessOrderEvent) for e in seen)
+                    if isinstance(event, LimitlessStreamInterrupted) or orders == frames:
+                        break
+        return seen
+
+    seen = _run(case)
+    kept = [e for e in seen if isinstance(e, LimitlessOrderEvent)]
+    assert isinstance(seen[-1], LimitlessStreamInterrupted)
+    assert "characters behind" in seen[-1].reason
+    assert 0 < len(kept) <= _stream._BACKLOG_CHARS // size
+    assert [e.order_id for e in kept] == [f"o{n}" for n in range(len(kept))]  # in order
+
+
+# -- log lines -----------------------------------------------------------------------------
+
+
+def test_a_flood_of_server_exceptions_is_a_few_log_lines_escaped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server's ``exception`` messages are logged, escaped (a terminal's control
+    characters shown as ``?``), and only the first few of a connection: 2,000 of
+    them were 2,000 log lines, as many as a server cared to send."""
+    count = 2000
+
+    async def shout(ws: web.WebSocketResponse) -> None:
+        for n in range(count):
+            said = {"message": f"\x1b]0;owned\x07\x1b[2J error {n}"}
+            await ws.send_str(f"42{NAMESPACE}," + json.dumps(["exception", said]))
+        await ws.send_str(_event_frame("after"))
+        await _until_closed(ws)
+
+    async def case() -> list[LimitlessStreamEvent]:
+        seen: list[LimitlessStreamEvent] = []
+        async with _engine(shout, {}) as url, _client(url) as lm:
+            events = lm.order_events()
+            async with aclosing(events):
+                async for event in events:
+                    seen.append(event)
+                    if isinstance(event, LimitlessOrderEvent):
+                        break
+        return seen
+
+    with caplog.at_level(logging.DEBUG, logger="cancelkit"):
+        seen = _run(case)
+    assert seen[-1].order_id == "after"  # type: ignore[union-attr]
+    said = [r.getMessage() for r in caplog.records if "the server sa" in r.getMessage()]
+    assert 1 <= len(said) <= 4
+    assert all("\x1b" not in line and "\x07" not in line for line in said)
+    assert "error 0" in said[0]
+
+
+# -- the event loop ------------------------------------------------------------------------
+
+
+def test_a_flood_of_engine_io_pings_does_not_hold_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """5,000 pings sent at once: each is answered, and every other task (a guard's
+    firing) gets the loop between two answers; before, every ping already read was
+    answered in one go while the rest of the program waited."""
+    pings = 5000
+    ticks = 0
+    answered_at: list[int] = []
+    send = aiohttp.ClientWebSocketResponse.send_str
+
+    async def spy(self: aiohttp.ClientWebSocketResponse, data: str, *args: Any) -> None:
+        if data == "3":
+            answered_at.append(ticks)
+        await send(self, data, *args)
+
+    monkeypatch.setattr(aiohttp.ClientWebSocketResponse, "send_str", spy)
+    pongs = asyncio.Event()
+
+    async def flood(ws: web.WebSocketResponse) -> None:
+        await asyncio.gather(*(ws.send_str("2") for _ in range(pings)))
+        got = 0
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT and message.data == "3":
+                got += 1
+                if got == pings:
+                    break
+        pongs.set()
+        await _until_closed(ws)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def case() -> None:
+        tick = asyncio.ensure_future(ticker())  # turning before any ping can come
+        try:
+            async with _engine(flood, {}) as url, _client(url) as lm:
+                events = lm.order_events()
+                async with aclosing(events):
+                    async for event in events:
+                        assert isinstance(event, LimitlessStreamSubscribed)
+                        break
+                    await pongs.wait()
+        finally:
+            tick.cancel()
+
+    _run(case)
+    assert len(answered_at) == pings
+    most = max(answered_at.count(t) for t in set(answered_at))
+    assert most == 1  # at most one answer per turn of the loop
