@@ -11,21 +11,23 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from cancelkit import _ws
+from cancelkit import Account, AsyncDesk, InvalidRequest, SecretRef, _ws
 from cancelkit.limitless import (
     AsyncLimitlessClient,
     LimitlessOrderEvent,
     LimitlessStreamEvent,
     LimitlessStreamInterrupted,
     LimitlessStreamSubscribed,
+    _events,
     _stream,
 )
-from helpers import LM_SECRET, LM_TOKEN_ID
+from helpers import LM_SECRET, LM_TOKEN_ID, Script, call
 
 WAIT = 5.0  # seconds a whole case may take, at most (never a hang)
 NAMESPACE = "/markets"
@@ -276,3 +278,70 @@ def test_a_flood_of_engine_io_pings_does_not_hold_the_event_loop(
     assert len(answered_at) == pings
     most = max(answered_at.count(t) for t in set(answered_at))
     assert most == 1  # at most one answer per turn of the loop
+
+
+# -- what a stream names ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", [".", ".."])
+def test_a_dot_segment_market_is_never_learned_listed_nor_cancelled(
+    make_lm: Callable[..., Any], slug: str
+) -> None:
+    """A stream's ``marketSlug`` of ``..`` was learned by the guard, which then listed
+    ``GET /markets/../user-orders`` (every HTTP stack resolves it: ``GET
+    /user-orders``) and fired ``DELETE /orders/all/..`` (``DELETE /orders/``), both
+    signed. Such a slug is refused as Polymarket's ``..`` order id is: the frame is
+    dropped, the desk does not learn it, the client sends nothing."""
+    frame = {"source": "OME", "type": "PLACEMENT", "orderId": "o", "marketSlug": slug}
+    assert _events.read(frame) is None
+    account = Account("lm", "limitless", LM_TOKEN_ID, SecretRef(env="LM_SECRET"))
+    assert AsyncDesk([account]).learn("lm", slug) is False
+    script = Script()
+    for method in ("open_orders", "cancel_all"):
+        with pytest.raises(InvalidRequest, match="dot-segment"):
+            call(getattr(make_lm(script), method), slug)
+    assert script.requests == []
+
+
+def test_a_stream_naming_endless_markets_costs_bounded_memory_and_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """5,000 markets on one account's stream: the guard learns the first
+    ``MAX_LEARNED`` (as before), and now also keeps at most as many for its status
+    (``markets_seen`` grew with every one) and logs the refusals a few times, not
+    once per market (4,000 warnings before)."""
+    from cancelkit._cli._guard_desk import Upkeep
+    from cancelkit._desk import MAX_LEARNED
+
+    account = Account("lm", "limitless", LM_TOKEN_ID, SecretRef(env="LM_SECRET"))
+    desk = AsyncDesk([account])
+    upkeep = Upkeep(desk)
+    with caplog.at_level(logging.INFO, logger="cancelkit"):
+        for n in range(5000):
+            upkeep._event("lm", LimitlessOrderEvent("OME", "PLACEMENT", f"o{n}", f"m-{n}"))
+    assert len(desk.learned("lm")) == MAX_LEARNED
+    (shown,) = upkeep.status()["accounts"]
+    assert len(shown["markets_seen"]) <= MAX_LEARNED  # _guard_desk.MAX_SEEN
+    assert len(shown["markets_covered"]) == MAX_LEARNED
+    refused = [r for r in caplog.records if "not learned" in r.getMessage()]
+    assert 1 <= len(refused) <= 11
+
+
+def test_a_kept_markets_file_naming_a_million_markets_is_read_to_the_bound(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``guard-markets.json`` with 300,000 markets for an account (under its 4 MiB
+    cap): only the first ``MAX_LEARNED`` are read back, with one warning, so a start
+    costs no more than with the bound (each market read back is checked by its
+    venue's rules and compared with those learned)."""
+    from cancelkit._cli._guard_markets import NAME, LearnedMarkets
+    from cancelkit._desk import MAX_LEARNED
+
+    markets = [f"m{n}" for n in range(300_000)]
+    path = tmp_path / NAME
+    path.write_text(json.dumps({"version": 1, "accounts": {"lm": markets, "x": "no"}}))
+    path.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="cancelkit"):
+        found = LearnedMarkets(tmp_path).read()
+    assert found == {"lm": markets[:MAX_LEARNED]}
+    assert "names 300000 markets; the first 1000 read" in caplog.text

@@ -36,6 +36,7 @@ _FOLLOW_EVERY = 0.01  # seconds between looks at a caller's Control for a stop
 MAX_LEARNED = 1000
 """Markets an account may learn (:meth:`AsyncDesk.learn`) at most: a bound on what a
 stream can make a kill visit."""
+_UNLEARNED_LOGGED = 10  # "not learned" lines per account, at most (a stream sends many)
 
 
 class DeskOptions(TypedDict, total=False):
@@ -111,6 +112,7 @@ class AsyncDesk:
         self._hooks: dict[str, DeskHook] = {}  # each open account's venue hook
         self._broken: dict[str, BaseException] = {}  # accounts whose client could not be built
         self._learned: dict[str, list[str]] = {}  # account -> markets learned, in order
+        self._unlearned: dict[str, int] = {}  # account -> markets not learned so far
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -144,15 +146,22 @@ class AsyncDesk:
                 return False
             hook.check(attrs.evolve(account, markets=(market,)))
         except (InvalidRequest, KeyError) as exc:
-            logger.warning("%s: market %r not learned: %s", name, str(market)[:80], exc)
+            self._not_learned(name, market, str(exc))
             return False
         if len(learned) >= MAX_LEARNED:
-            logger.warning(
-                "%s: market %r not learned: %d learned already", name, str(market)[:80], MAX_LEARNED
-            )
+            self._not_learned(name, market, f"{MAX_LEARNED} learned already")
             return False
         learned.append(market)
         return True
+
+    def _not_learned(self, name: str, market: str, why: str) -> None:
+        """Say so in the log, for the first few of an account only: a stream (or a
+        kept file) showing a million markets is not a million lines."""
+        count = self._unlearned[name] = self._unlearned.get(name, 0) + 1
+        if count <= _UNLEARNED_LOGGED:
+            logger.warning("%s: market %r not learned: %s", name, str(market)[:80], why)
+        elif count == _UNLEARNED_LOGGED + 1:
+            logger.warning("%s: more markets not learned; not logged", name)
 
     def learned(self, name: str) -> tuple[str, ...]:
         """The markets learned for account ``name`` (:meth:`learn`), in order."""

@@ -46,6 +46,7 @@ READ_EVERY = 60.0  # seconds between an account's signed reads
 RETRY_EVERY = 10.0  # seconds before an unreachable account is tried again
 STREAM_RETRY = 10.0  # seconds before a stream that gave up is opened again
 ANSWER_WAIT = 20.0  # seconds one read or warm-up may take before it counts as unreachable
+MAX_SEEN = 1000  # markets a stream showed, kept per account for the status at most
 # What an execution on a private order stream says ended the order (the others,
 # a partial fill or a replace, leave it open).
 _ENDED = frozenset({"fill", "cancelled", "rejected", "expired", "done_for_day"})
@@ -274,7 +275,9 @@ class Upkeep:
 
     def _market(self, name: str, slug: Any) -> None:
         if isinstance(slug, str) and slug:
-            self.markets.setdefault(name, set()).add(slug)
+            seen = self.markets.setdefault(name, set())
+            if len(seen) < MAX_SEEN:  # a stream naming endless markets: memory bounded
+                seen.add(slug)
             if self.desk.learn(name, slug):
                 logger.info(
                     "%s: market %s seen on its order stream: its listings and kill cover it",
