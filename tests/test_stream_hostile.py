@@ -345,3 +345,45 @@ def test_a_kept_markets_file_naming_a_million_markets_is_read_to_the_bound(
         found = LearnedMarkets(tmp_path).read()
     assert found == {"lm": markets[:MAX_LEARNED]}
     assert "names 300000 markets; the first 1000 read" in caplog.text
+
+
+# -- a server's clock --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Mon, 01 Jan 2020 99999999999:00:00 GMT",  # OverflowError in the parser
+        "Mon, 01 Jan 1900 00:00:99999999999 GMT",
+        "Fri, 31 Dec 9999 23:59:59 -2359",  # past what a timestamp may be
+    ],
+)
+def test_a_date_header_no_exchange_could_send_neither_raises_nor_moves_the_clock(
+    date: str,
+) -> None:
+    """A gateway's ``Date`` that overflows the parser raised ``OverflowError`` out of
+    the client: ``cancel_order`` raised it after the exchange had answered, and a
+    kill switch stopped at once ("unexpected OverflowError"), every order
+    ``not_sent``. One in year 9999 moved the clock there, so every later request
+    was signed 8,000 years late. Such a header is now ignored, as a missing one is."""
+    import httpx
+    from cancelkit import PolymarketUSClient
+    from cancelkit._signing import SigningAuth
+    from helpers import PM_KEY_ID, PM_SECRET_32
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Date": date}, content=b"{}")
+
+    with PolymarketUSClient(
+        PM_KEY_ID, PM_SECRET_32, base_url="https://pm.test", transport=httpx.MockTransport(answer)
+    ) as pm:
+        assert pm.cancel_order("ord-1") is None  # the page's answer: done, nothing raised
+        assert pm._auth.offset == 0.0
+        results = pm.cancel_orders(["a", "b"], deadline=3)
+    assert len(results) == 2
+    assert all("Overflow" not in r.message and r.status != "not_sent" for r in results)
+    fresh = PolymarketUSClient(PM_KEY_ID, PM_SECRET_32, base_url="https://pm.test")
+    auth: SigningAuth = fresh._auth
+    assert auth.resign(date, 0.0) is False  # a stream's refused handshake: no re-sign
+    assert auth.offset == 0.0
+    fresh.close()
