@@ -387,3 +387,60 @@ def test_a_date_header_no_exchange_could_send_neither_raises_nor_moves_the_clock
     assert auth.resign(date, 0.0) is False  # a stream's refused handshake: no re-sign
     assert auth.offset == 0.0
     fresh.close()
+
+
+# -- the guard's own files -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"cause": "x", "started": 1e400}',  # Infinity: OverflowError, a traceback
+        '{"cause": "x", "started": NaN}',  # ValueError: "refusing to start"
+        '{"cause": "x", "started": 1e300}',
+        '{"cause": "x", "started": -1e20}',
+        '{"cause": "x", "started": true}',
+    ],
+)
+def test_a_damaged_firing_record_is_finished_never_a_guard_that_will_not_start(
+    tmp_path: Path, record: str
+) -> None:
+    """``guard-firing.json`` whose start is no time (a damaged disk, a hand edit):
+    the guard's start raised (Infinity: ``OverflowError``, a traceback; NaN: taken
+    for another user's record, "refusing to start"), so the firing it records was
+    never finished and nothing was armed. It is now an unfinished firing of unknown
+    cause, finished as a cut-off record is."""
+    from cancelkit._cli._guard_state import RECORD_NAME, FiringRecord, Guard, Outcome, State
+
+    path = tmp_path / RECORD_NAME
+    path.write_text(record)
+    path.chmod(0o600)
+    causes: list[str] = []
+
+    async def fire(cause: str, beside: Callable[[], None]) -> Outcome:
+        causes.append(cause)
+        return Outcome(0, "")
+
+    async def main() -> State:
+        guard = Guard(fire, FiringRecord(tmp_path))
+        assert await guard.resume() is not None
+        return guard.state
+
+    assert _run(main) is State.FIRED
+    assert len(causes) == 1
+    assert causes[0].startswith("finishing an unfinished firing (cause: unknown")
+
+
+def test_a_firing_records_cause_reaches_no_log_line_with_its_control_characters(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cause read back from the record is logged and shown by ``cancelkit
+    status``: a terminal's escape sequences in it are shown as ``?``."""
+    from cancelkit._cli._guard_state import RECORD_NAME, FiringRecord
+
+    path = tmp_path / RECORD_NAME
+    path.write_text(json.dumps({"cause": "SIGUSR1\x1b]0;owned\x07\x1b[2J\r\n", "started": 1.0}))
+    path.chmod(0o600)
+    found = FiringRecord(tmp_path).read()
+    assert found is not None
+    assert found.cause == "SIGUSR1?]0;owned??[2J??"
