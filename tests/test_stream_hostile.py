@@ -7,6 +7,7 @@ loop), and nothing from the server taken for an order's end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -444,3 +445,63 @@ def test_a_firing_records_cause_reaches_no_log_line_with_its_control_characters(
     found = FiringRecord(tmp_path).read()
     assert found is not None
     assert found.cause == "SIGUSR1?]0;owned??[2J??"
+
+
+def test_a_flood_of_silent_control_connections_holds_a_bounded_few() -> None:
+    """200 connections to the control socket that send nothing (a script connecting
+    in a loop): each was held, with its descriptor, for the 5 s read wait, so
+    thousands could leave a firing no descriptor to connect with. Now at most
+    ``MAX_WAITING`` wait; the oldest are closed at once, and a request (and each
+    connection still waiting, when it speaks) is answered as before."""
+    import shutil
+    import tempfile
+
+    from cancelkit import _guard_link as link
+    from cancelkit._cli._guard_server import Server, bind
+
+    flood = 200
+
+    async def handle(request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "op": request.get("op")}
+
+    async def ask(
+        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter], op: str
+    ) -> dict[str, Any]:
+        reader, writer = streams
+        writer.write(link.encode({"op": op}))
+        return link.decode(await reader.readline())
+
+    async def main() -> tuple[int, int, dict[str, Any], dict[str, Any]]:
+        directory = Path(tempfile.mkdtemp(prefix="ck-hostile-", dir="/tmp"))  # short path
+        server = Server(link.socket_path(directory), handle)
+        await server.start(bind(server.path))
+        silent = []
+        try:
+            for _ in range(flood):
+                silent.append(await asyncio.open_unix_connection(str(server.path)))
+            answer = await ask(await asyncio.open_unix_connection(str(server.path)), "status")
+            reads = [asyncio.ensure_future(reader.read(1)) for reader, _ in silent]
+            pending: set[asyncio.Future[bytes]] = set(reads)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3.0):  # under the 5 s read wait
+                    while len(pending) > 32:  # _guard_server.MAX_WAITING
+                        _, pending = await asyncio.wait(
+                            pending, return_when=asyncio.FIRST_COMPLETED
+                        )
+            closed = sum(1 for task in reads if task.done() and task.result() == b"")
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            last = await ask(silent[-1], "heartbeat")  # the newest was kept
+            return closed, len(pending), answer, last
+        finally:
+            for _, writer in silent:
+                writer.close()
+            await server.close()
+            shutil.rmtree(directory)
+
+    closed, waiting, answer, last = _run(main)
+    assert answer == {"ok": True, "op": "status"}
+    assert last == {"ok": True, "op": "heartbeat"}
+    assert waiting <= 32  # _guard_server.MAX_WAITING
+    assert closed == flood - waiting  # closed by the guard, without a word
