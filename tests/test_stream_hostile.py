@@ -505,3 +505,31 @@ def test_a_flood_of_silent_control_connections_holds_a_bounded_few() -> None:
     assert last == {"ok": True, "op": "heartbeat"}
     assert waiting <= 32  # _guard_server.MAX_WAITING
     assert closed == flood - waiting  # closed by the guard, without a word
+
+
+def test_a_kalshi_stream_inventing_orders_is_not_kept_past_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stream sending ``resting`` for order after order that no listing showed (a
+    broken or hostile server, for the days a guard runs): its book kept every one,
+    and a firing's cancel-all named them all. Past ``MAX_KNOWN`` the book keeps no
+    more and names nothing (the kill lists first, as without a stream) until the next
+    snapshot (a reconnect's listing) makes it whole again."""
+    from cancelkit.kalshi import _live
+    from cancelkit.kalshi._events import OrderSnapshot, OrderUpdate, StreamOrder
+
+    monkeypatch.setattr(_live, "MAX_KNOWN", 50, raising=False)  # 200,000 in use
+    book = _live.LiveBook()
+    book.live = 1  # as a tapped stream past its snapshot
+    book._take(OrderSnapshot((StreamOrder("listed"),)))
+    for n in range(49):
+        book._take(OrderUpdate("open", StreamOrder(f"o{n}"), sid=1))
+    assert len(book.resting(None) or []) == 50  # at the bound: all known, all named
+    for n in range(49, 5000):
+        book._take(OrderUpdate("open", StreamOrder(f"o{n}"), sid=1))
+    assert book.resting(None) is None  # not all known: the kill lists first
+    assert len(book._orders) <= 50
+    book._take(OrderUpdate("cancelled", StreamOrder("o0"), sid=1))
+    assert book.resting(None) is None  # still not whole
+    book._take(OrderSnapshot((StreamOrder("a"), StreamOrder("b"))))
+    assert sorted(book.resting(None) or []) == ["a", "b"]
