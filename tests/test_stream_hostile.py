@@ -533,3 +533,29 @@ def test_a_kalshi_stream_inventing_orders_is_not_kept_past_the_bound(
     assert book.resting(None) is None  # still not whole
     book._take(OrderSnapshot((StreamOrder("a"), StreamOrder("b"))))
     assert sorted(book.resting(None) or []) == ["a", "b"]
+
+
+def test_a_stream_inventing_open_orders_costs_the_guard_bounded_memory(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The guard's status kept every open order a stream showed (for days, from a
+    broken or hostile server: without bound). Now at most ``MAX_ORDERS`` an account;
+    past it the status says the count stops there, with one warning; a snapshot
+    starts afresh."""
+    from cancelkit._cli import _guard_desk
+    from cancelkit.polymarket._events import Execution, OrderSnapshot, StreamOrder
+
+    monkeypatch.setattr(_guard_desk, "MAX_ORDERS", 50, raising=False)  # 200,000 in use
+    account = Account("pm", "polymarket", "key", SecretRef(env="PM_SECRET"))
+    upkeep = _guard_desk.Upkeep(AsyncDesk([account]))  # type: ignore[arg-type]
+    upkeep._event("pm", OrderSnapshot("r", (StreamOrder("listed"),), True))
+    with caplog.at_level(logging.WARNING, logger="cancelkit"):
+        for n in range(3000):
+            upkeep._event("pm", Execution("r", "partial_fill", StreamOrder(f"o{n}")))
+    (shown,) = upkeep.status()["accounts"]
+    assert shown["open_orders"] == 50
+    assert "more than 50" in shown["orders_from"]
+    assert len([r for r in caplog.records if "more than 50 open orders" in r.getMessage()]) == 1
+    upkeep._event("pm", OrderSnapshot("r", (StreamOrder("a"),), True))
+    (shown,) = upkeep.status()["accounts"]
+    assert (shown["open_orders"], shown["orders_from"]) == (1, "stream")
