@@ -547,7 +547,7 @@ def test_a_stream_inventing_open_orders_costs_the_guard_bounded_memory(
 
     monkeypatch.setattr(_guard_desk, "MAX_ORDERS", 50, raising=False)  # 200,000 in use
     account = Account("pm", "polymarket", "key", SecretRef(env="PM_SECRET"))
-    upkeep = _guard_desk.Upkeep(AsyncDesk([account]))  # type: ignore[arg-type]
+    upkeep = _guard_desk.Upkeep(AsyncDesk([account]))
     upkeep._event("pm", OrderSnapshot("r", (StreamOrder("listed"),), True))
     with caplog.at_level(logging.WARNING, logger="cancelkit"):
         for n in range(3000):
@@ -559,3 +559,26 @@ def test_a_stream_inventing_open_orders_costs_the_guard_bounded_memory(
     upkeep._event("pm", OrderSnapshot("r", (StreamOrder("a"),), True))
     (shown,) = upkeep.status()["accounts"]
     assert (shown["open_orders"], shown["orders_from"]) == (1, "stream")
+
+
+def test_endless_partial_fills_of_one_order_are_bounded_and_not_believed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kill's hearing of the Polymarket stream kept every partial fill of an order
+    of its run, each execution id once: a stream sending a fresh id each time grew
+    it without bound for the run's length. Past ``_FILLS`` the order's word is not
+    believed (it is looked up, as for two different ends) and nothing more is kept."""
+    from cancelkit.polymarket import _heard
+    from cancelkit.polymarket._events import Execution, StreamOrder
+
+    monkeypatch.setattr(_heard, "_FILLS", 20, raising=False)  # 10,000 in use
+    heard = _heard.Heard(["a", "b"])
+    for n in range(5000):
+        heard.hear(Execution("r", "partial_fill", StreamOrder("a"), execution_id=f"x{n}"))
+    heard.hear(Execution("r", "cancelled", StreamOrder("a")))
+    for n in range(3):
+        heard.hear(Execution("r", "partial_fill", StreamOrder("b"), execution_id=f"x{n}"))
+    heard.hear(Execution("r", "cancelled", StreamOrder("b")))
+    assert len(heard.fills["a"]) <= 20
+    assert heard.word("a", None) is None  # looked up instead
+    assert heard.word("b", None) is not None  # a few fills: believed as before
