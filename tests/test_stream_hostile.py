@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
@@ -582,3 +583,63 @@ def test_endless_partial_fills_of_one_order_are_bounded_and_not_believed(
     assert len(heard.fills["a"]) <= 20
     assert heard.word("a", None) is None  # looked up instead
     assert heard.word("b", None) is not None  # a few fills: believed as before
+
+
+# -- numbers that are no time ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["guard", "--heartbeat-timeout", "nan"],  # the dead-man's switch never fired
+        ["guard", "--heartbeat-timeout", "inf"],
+        ["guard", "--deadline", "nan"],
+        ["trigger", "--timeout", "nan"],
+        ["cancel", "--everywhere", "--deadline", "nan"],
+        ["cancel", "polymarket", "ord-1", "--deadline", "nan"],  # every order not_sent
+        ["cancel", "polymarket", "ord-1", "--rate", "nan"],
+    ],
+)
+def test_a_time_option_of_nan_or_inf_is_a_usage_error_naming_it(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """click reads ``nan`` and ``inf`` as floats, and every range check passes NaN:
+    ``guard --heartbeat-timeout nan`` armed a dead-man's switch that never fired, and
+    ``--deadline nan`` reported every order ``not_sent``. Each is now exit 2 naming
+    the option, before anything starts."""
+    from cancelkit._cli import main
+    from click.testing import CliRunner
+
+    env = {
+        "CANCELKIT_CONFIG": str(tmp_path / "none.toml"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "POLYMARKET_KEY_ID": "k",
+        "POLYMARKET_SECRET_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    }
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 2
+    option = args[-2]
+    assert f"'{option}'" in result.stderr
+    assert "is not a finite number" in result.stderr
+
+
+@pytest.mark.parametrize("timeout", [math.nan, math.inf])
+def test_a_client_timeout_or_deadline_of_nan_is_refused_before_any_request(
+    make_pm: Callable[..., Any], timeout: float
+) -> None:
+    """``timeout=nan`` was accepted, then the first cancel raised ``ValueError``
+    ("Invalid value NaN") from the socket layer (``inf``: ``OverflowError``; async:
+    four connect timeouts and a ``NetworkError``); ``deadline=nan`` ended a bulk
+    cancel before its first request with every order ``not_sent``. Both are
+    ``InvalidRequest`` naming the setting, before any I/O."""
+    import httpx
+
+    for bad in (timeout, httpx.Timeout(5.0, read=timeout)):
+        with pytest.raises(InvalidRequest, match="timeout"):
+            make_pm(Script(), timeout=bad)
+    script = Script()
+    client = make_pm(script)
+    if timeout != timeout:  # NaN (an infinite deadline is a run without one)
+        with pytest.raises(InvalidRequest, match="deadline must be a positive number"):
+            call(client.cancel_orders, ["ord-1"], deadline=timeout)
+    assert script.requests == []
