@@ -643,3 +643,122 @@ def test_a_client_timeout_or_deadline_of_nan_is_refused_before_any_request(
         with pytest.raises(InvalidRequest, match="deadline must be a positive number"):
             call(client.cancel_orders, ["ord-1"], deadline=timeout)
     assert script.requests == []
+
+
+def test_a_flood_of_websocket_pings_does_not_hold_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2,000 WebSocket pings sent at once to a Polymarket stream (the Kalshi and
+    Limitless readers answer them the same way, ``_ws.control_frame``): each is
+    answered, and other tasks get the loop between two answers; aiohttp's own
+    answering (``autoping``) answered every ping already read in one go."""
+    from cancelkit.polymarket import AsyncPolymarketUSClient, OrderSnapshot
+    from cancelkit.polymarket import _stream as pm_stream
+    from helpers import PM_KEY_ID, PM_SECRET_32
+
+    pings = 2000
+    ticks = 0
+    answered_at: list[int] = []
+    pong = aiohttp.ClientWebSocketResponse.pong
+
+    async def spy(self: aiohttp.ClientWebSocketResponse, message: bytes = b"") -> None:
+        answered_at.append(ticks)
+        await pong(self, message)
+
+    monkeypatch.setattr(aiohttp.ClientWebSocketResponse, "pong", spy)
+    pongs = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        got = 0
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                request_id = json.loads(message.data)["subscribe"]["requestId"]
+                snapshot = {"orders": [], "eof": True}
+                await ws.send_json({"requestId": request_id, "orderSubscriptionSnapshot": snapshot})
+                await asyncio.gather(*(ws.ping() for _ in range(pings)))
+            elif message.type == aiohttp.WSMsgType.PONG:
+                got += 1
+                if got == pings:
+                    pongs.set()
+        return ws
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def case() -> None:
+        app = web.Application()
+        app.router.add_get(pm_stream.PATH, handler)
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        tick = asyncio.ensure_future(ticker())  # turning before any ping can come
+        try:
+            async with AsyncPolymarketUSClient(
+                PM_KEY_ID, PM_SECRET_32, base_url=f"http://127.0.0.1:{port}", trust_env=False
+            ) as pm:
+                events = pm.order_events()
+                async with aclosing(events):
+                    first = await anext(events)
+                    assert isinstance(first, OrderSnapshot)
+                    reading = asyncio.ensure_future(anext(events))  # the pings are read
+                    await pongs.wait()
+                    reading.cancel()
+                    await asyncio.gather(reading, return_exceptions=True)
+        finally:
+            tick.cancel()
+            await runner.cleanup()
+
+    _run(case)
+    assert len(answered_at) == pings
+    most = max(answered_at.count(t) for t in set(answered_at))
+    assert most == 1  # at most one answer per turn of the loop
+
+
+@pytest.mark.parametrize("market", ["a%2Fb", "a?b", "a b", "a#b", "mark\u00e9t", "a;b"])
+def test_only_a_plain_path_segment_is_learned(market: str) -> None:
+    """What a stream may make the guard learn: letters, digits and ``-._~`` (one
+    plain path segment of the signed requests); the firing below shows why."""
+    account = Account("lm", "limitless", LM_TOKEN_ID, SecretRef(env="LM_SECRET"))
+    desk = AsyncDesk([account])
+    assert desk.learn("lm", market) is False
+    assert desk.learn("lm", "will-btc-hit-100k_v2.1~x") is True
+
+
+def test_a_market_that_is_no_plain_segment_is_not_learned_nor_stops_a_firing(
+    cancelkit_sandbox: Any, tmp_path: Path
+) -> None:
+    """A stream's ``marketSlug`` of ``a/b`` was learned, listed as
+    ``/markets/a%2Fb/user-orders`` and fired as ``DELETE /orders/all/a%2Fb``: the
+    route-level 404 stopped the account's whole firing, and the market learned after
+    it was ``not_sent``, its order left open (and the account's listings failed, so
+    its status said unreachable). A learned market must be one plain path segment;
+    any other is not learned, and the firing covers the rest."""
+    from test_desk_learn import _desk_file
+
+    box = cancelkit_sandbox
+    file = _desk_file(box, tmp_path, markets='"named"')
+    in_named = box.seed_limitless(market_slug="named")
+    in_seen = box.seed_limitless(market_slug="seen")
+
+    async def case() -> tuple[bool, Any, Any]:
+        from cancelkit import load_accounts
+
+        async with AsyncDesk(load_accounts(file.path, environ=file.env)) as desk:
+            learned = desk.learn("lm", "a/b")
+            desk.learn("lm", "seen")
+            listed = await desk.open_orders(10)
+            (run,) = await desk.cancel_everywhere(deadline=10, accounts=["lm"])
+            return learned, listed["lm"], run
+
+    learned, listed, run = _run(case)
+    assert learned is False
+    assert sorted(listed) == sorted([in_named.id, in_seen.id])
+    assert (run.covered, run.ok) == (("named", "seen"), True)
+    assert box.limitless.get(in_seen.id).status == "cancelled"

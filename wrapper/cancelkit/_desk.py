@@ -11,6 +11,7 @@ is that account's :class:`AccountRun` error and never holds the others.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
@@ -37,6 +38,11 @@ MAX_LEARNED = 1000
 """Markets an account may learn (:meth:`AsyncDesk.learn`) at most: a bound on what a
 stream can make a kill visit."""
 _UNLEARNED_LOGGED = 10  # "not learned" lines per account, at most (a stream sends many)
+# What a learned market may be made of: RFC 3986's unreserved characters, so that it
+# is one plain path segment of the signed requests (GET /markets/{slug}/user-orders).
+# A stream's "a/b" was learned, sent as a%2Fb, answered with a route-level 404, and
+# that stopped the whole account's firing: the markets after it were not_sent.
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 class DeskOptions(TypedDict, total=False):
@@ -134,7 +140,8 @@ class AsyncDesk:
         """Add ``market`` to what account ``name``'s listings and kills cover, where its
         venue lists per market (its hook takes ``markets``): a market seen on the
         account's order stream. Whether it was new to the account; False for a venue
-        that covers the whole account, a market the venue would refuse, or past
+        that covers the whole account, a market the venue would refuse or that is not
+        one plain path segment (letters, digits, ``-._~``), or past
         :data:`MAX_LEARNED` markets (each logged). KeyError for an unknown name."""
         account = self._named(name)
         learned = self._learned.setdefault(name, [])
@@ -145,6 +152,8 @@ class AsyncDesk:
             if "markets" not in hook.SETTINGS:
                 return False
             hook.check(attrs.evolve(account, markets=(market,)))
+            if not isinstance(market, str) or _PLAIN_SEGMENT.fullmatch(market) is None:
+                raise InvalidRequest("a learned market must be letters, digits, '-._~' only")
         except (InvalidRequest, KeyError) as exc:
             self._not_learned(name, market, str(exc))
             return False

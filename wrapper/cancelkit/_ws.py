@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 from yarl import URL
@@ -213,9 +214,22 @@ async def open_socket(
             max_msg_size=max_message_bytes,
             heartbeat=heartbeat,
             autoclose=True,
-            autoping=True,
+            autoping=False,  # answered by each reader (control_frame), yielding the loop
             compress=0,
         )
+
+
+async def control_frame(ws: aiohttp.ClientWebSocketResponse, message: aiohttp.WSMessage) -> bool:
+    """Whether ``message`` is a WebSocket ping or pong: a ping is answered. Either
+    way the event loop is given up before the next read: aiohttp's own answering
+    (``autoping``) read and answered every ping already buffered without yielding,
+    so a flood of them held the loop, and a guard's firing with it."""
+    if message.type == aiohttp.WSMsgType.PING:
+        await ws.pong(message.data)
+    elif message.type != aiohttp.WSMsgType.PONG:
+        return False
+    await anyio.lowlevel.checkpoint()
+    return True
 
 
 def check_message_bytes(max_message_bytes: int) -> None:

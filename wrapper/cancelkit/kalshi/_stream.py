@@ -56,6 +56,7 @@ from .._ws import (
     check_reconnects,
     close_wait,
     connect_timeout,
+    control_frame,
     open_socket,
     reconnecting,
     stream_transport,
@@ -231,6 +232,8 @@ async def _receive(
         try:
             message = await ws.receive(timeout=wait)
         except TimeoutError:
+            continue
+        if await control_frame(ws, message):
             continue
         if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             return message

@@ -57,6 +57,7 @@ from .._ws import (
     check_message_bytes,
     check_reconnects,
     connect_timeout,
+    control_frame,
     open_socket,
     reconnecting,
     stream_transport,
@@ -294,6 +295,8 @@ class _Frames:
                     return None
                 if time.monotonic() - heard >= self.silence:
                     raise _Lost(f"no ping for {self.silence:g} s") from None
+                continue
+            if await control_frame(self.ws, message):
                 continue
             if message.type == aiohttp.WSMsgType.TEXT:
                 heard = time.monotonic()

@@ -46,6 +46,7 @@ from .._ws import (
     check_reconnects,
     close_wait,
     connect_timeout,
+    control_frame,
     open_socket,
     reconnecting,
     stream_transport,
@@ -222,6 +223,8 @@ async def _events_of(
                 return
             if time.monotonic() - heard >= silence:
                 raise _Lost(f"no message for {silence:g} s") from None
+            continue
+        if await control_frame(ws, message):
             continue
         if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             heard = time.monotonic()
