@@ -144,6 +144,31 @@ def test_a_server_that_drops_each_connection_once_subscribed_is_reconnected_ever
     assert counts["connections"] == 6
 
 
+def test_a_frame_breaking_the_websocket_protocol_is_named_in_the_interruption() -> None:
+    """A frame with reserved bits set (a broken proxy, a server speaking a compression
+    it never agreed): the connection is dropped and reopened, and the interruption
+    (shown by ``cancelkit status``) says why; it said "connection error: None"."""
+
+    async def broken(ws: web.WebSocketResponse) -> None:
+        transport = ws._writer.transport if ws._writer is not None else None  # type: ignore[attr-defined]
+        assert transport is not None
+        transport.write(b"\xc1\x01x")  # FIN, RSV1, text, one byte: never agreed
+        await _until_closed(ws)
+
+    async def case() -> LimitlessStreamInterrupted:
+        async with _engine(broken, {}) as url, _client(url) as lm:
+            events = lm.order_events()
+            async with aclosing(events):
+                async for event in events:
+                    if isinstance(event, LimitlessStreamInterrupted):
+                        return event
+        raise AssertionError("the stream ended")
+
+    event = _run(case)
+    assert "reserved bits" in event.reason
+    assert "None" not in event.reason
+
+
 # -- memory --------------------------------------------------------------------------------
 
 

@@ -219,6 +219,13 @@ async def open_socket(
         )
 
 
+def error_of(ws: aiohttp.ClientWebSocketResponse, message: aiohttp.WSMessage) -> str:
+    """Why an ``ERROR`` message ended the connection: the error it carries (aiohttp
+    keeps a protocol error there, not in ``ws.exception()``, which said "None")."""
+    error = message.data if isinstance(message.data, BaseException) else ws.exception()
+    return f"connection error: {type(error).__name__}: {error}" if error else "connection error"
+
+
 async def control_frame(ws: aiohttp.ClientWebSocketResponse, message: aiohttp.WSMessage) -> bool:
     """Whether ``message`` is a WebSocket ping or pong: a ping is answered. Either
     way the event loop is given up before the next read: aiohttp's own answering

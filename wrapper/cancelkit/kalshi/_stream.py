@@ -57,6 +57,7 @@ from .._ws import (
     close_wait,
     connect_timeout,
     control_frame,
+    error_of,
     open_socket,
     reconnecting,
     stream_transport,
@@ -240,7 +241,7 @@ async def _receive(
         if session.closed or link.closed():
             return None
         if message.type == aiohttp.WSMsgType.ERROR:
-            raise _Lost(f"connection error: {ws.exception()}")
+            raise _Lost(error_of(ws, message))
         raise _Lost(f"closed by the server (code {ws.close_code})")
 
 

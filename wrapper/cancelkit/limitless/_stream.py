@@ -58,6 +58,7 @@ from .._ws import (
     check_reconnects,
     connect_timeout,
     control_frame,
+    error_of,
     open_socket,
     reconnecting,
     stream_transport,
@@ -318,7 +319,7 @@ class _Frames:
             if self.session.closed or self.link.closed():
                 return None
             if message.type == aiohttp.WSMsgType.ERROR:
-                raise _Lost(f"connection error: {self.ws.exception()}")
+                raise _Lost(error_of(self.ws, message))
             raise _Lost(f"closed by the server (code {self.ws.close_code})")
 
 

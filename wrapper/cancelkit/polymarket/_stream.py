@@ -47,6 +47,7 @@ from .._ws import (
     close_wait,
     connect_timeout,
     control_frame,
+    error_of,
     open_socket,
     reconnecting,
     stream_transport,
@@ -247,5 +248,5 @@ async def _events_of(
         if _closed(link, session):
             return
         if message.type == aiohttp.WSMsgType.ERROR:
-            raise _Lost(f"connection error: {ws.exception()}")
+            raise _Lost(error_of(ws, message))
         raise _Lost(f"closed by the server (code {ws.close_code})")
