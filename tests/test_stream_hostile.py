@@ -787,3 +787,55 @@ def test_a_market_that_is_no_plain_segment_is_not_learned_nor_stops_a_firing(
     assert sorted(listed) == sorted([in_named.id, in_seen.id])
     assert (run.covered, run.ok) == (("named", "seen"), True)
     assert box.limitless.get(in_seen.id).status == "cancelled"
+
+
+@pytest.mark.parametrize("kind", ["open to others", "a link", "another user's"])
+def test_touches_of_a_heartbeat_file_others_control_are_no_heartbeats(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    """``--heartbeat-file`` was any path ``stat`` could reach: a file others may write,
+    one another user made first (``/tmp/bot.alive`` before the bot), or a link to a
+    file that changes all the time (a log) kept the dead-man's switch from ever
+    firing with the bot dead. Its touches are beats only from a regular file this
+    user owns and no one else may write; otherwise one warning says why."""
+    import os
+
+    from cancelkit._cli import _guard_run
+    from cancelkit._cli._guard_state import FiringRecord, Guard, Outcome
+
+    if kind == "another user's" and os.getuid() != 0:
+        pytest.skip("needs root, to give the file to another user")
+    path = tmp_path / "bot.alive"
+    target = tmp_path / "busy.log"
+    target.write_text("")
+    target.chmod(0o600)
+    if kind == "a link":
+        path.symlink_to(target)
+    else:
+        path.write_text("")
+        path.chmod(0o666 if kind == "open to others" else 0o600)
+        if kind == "another user's":
+            os.chown(path, 65534, 65534)
+
+    async def fire(cause: str, beside: Callable[[], None]) -> Outcome:
+        return Outcome(0, "")
+
+    async def main() -> int:
+        guard = Guard(fire, FiringRecord(tmp_path), heartbeat_timeout=60.0)
+        guard.arm()
+        watch = asyncio.ensure_future(_guard_run._watch_file(guard, path))
+        try:
+            for n in range(1, 400):  # touched 0.01 s apart, until the watch has said why
+                os.utime(target if kind == "a link" else path, (n, n))
+                await asyncio.sleep(0.01)
+                if "its touches are not heartbeats" in caplog.text:
+                    await asyncio.sleep(3 * _guard_run.FILE_POLL)  # more looks, more touches
+                    break
+            return guard.beats
+        finally:
+            watch.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="cancelkit"):
+        beats = _run(main)
+    assert beats == 0
+    assert "its touches are not heartbeats" in caplog.text
