@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.cookiejar
+import math
 import os
 import ssl
 import sys
@@ -88,11 +89,19 @@ def check_settings(base_url: object, timeout: object, max_retries: object) -> st
     """Refuse client settings that would only fail later, on the first cancel; returns
     the base URL as it will be used (without user info)."""
     url = check_base_url(base_url)
+    # NaN and infinity are refused too: the socket layer raised on them at the
+    # first request (ValueError, OverflowError), or timed every connect out.
     if isinstance(timeout, httpx.Timeout):
         parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
-        if any(p is not None and p <= 0 for p in parts):
-            raise InvalidRequest(f"every part of timeout must be positive, got {timeout!r}")
-    elif isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        if any(p is not None and not 0 < p < math.inf for p in parts):
+            raise InvalidRequest(
+                f"every part of timeout must be positive and finite, got {timeout!r}"
+            )
+    elif (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout < math.inf
+    ):
         raise InvalidRequest(
             f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
         )

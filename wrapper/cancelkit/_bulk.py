@@ -356,7 +356,7 @@ class Control:
     """
 
     def __init__(self, deadline: float = DEFAULT_DEADLINE) -> None:
-        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0:
             raise InvalidRequest(f"deadline must be a positive number of seconds, got {deadline!r}")
         self.seconds = float(deadline)
         # A clock instant (time.monotonic()), where ``deadline`` arguments are seconds.

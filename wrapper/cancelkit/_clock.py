@@ -12,6 +12,9 @@ _RESOLUTION = 1.0
 # Seconds of newly learned skew that justify re-signing a request refused with 401
 # (the REST retry and the streams' handshakes): less is not why it was refused.
 RESIGN_SKEW = 5.0
+# The years a server's Date may name to be learned from (a host clock stuck at 1970
+# is still corrected: this bounds the server's word, not ours).
+_YEARS = (2000, 2999)
 
 
 class Clock:
@@ -44,8 +47,10 @@ class Clock:
         self._last = date_header
         try:
             server = parsedate_to_datetime(date_header)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # "00:00:99999999999": overflow
             return
+        if not _YEARS[0] <= server.year <= _YEARS[1]:
+            return  # a broken gateway's, not an exchange's clock: nothing to sign with
         if server.tzinfo is None:
             server = server.replace(tzinfo=UTC)
         # +0.5 s: the header is truncated to the second.

@@ -11,6 +11,7 @@ is that account's :class:`AccountRun` error and never holds the others.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
@@ -36,6 +37,12 @@ _FOLLOW_EVERY = 0.01  # seconds between looks at a caller's Control for a stop
 MAX_LEARNED = 1000
 """Markets an account may learn (:meth:`AsyncDesk.learn`) at most: a bound on what a
 stream can make a kill visit."""
+_UNLEARNED_LOGGED = 10  # "not learned" lines per account, at most (a stream sends many)
+# What a learned market may be made of: RFC 3986's unreserved characters, so that it
+# is one plain path segment of the signed requests (GET /markets/{slug}/user-orders).
+# A stream's "a/b" was learned, sent as a%2Fb, answered with a route-level 404, and
+# that stopped the whole account's firing: the markets after it were not_sent.
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 class DeskOptions(TypedDict, total=False):
@@ -111,6 +118,7 @@ class AsyncDesk:
         self._hooks: dict[str, DeskHook] = {}  # each open account's venue hook
         self._broken: dict[str, BaseException] = {}  # accounts whose client could not be built
         self._learned: dict[str, list[str]] = {}  # account -> markets learned, in order
+        self._unlearned: dict[str, int] = {}  # account -> markets not learned so far
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -132,7 +140,8 @@ class AsyncDesk:
         """Add ``market`` to what account ``name``'s listings and kills cover, where its
         venue lists per market (its hook takes ``markets``): a market seen on the
         account's order stream. Whether it was new to the account; False for a venue
-        that covers the whole account, a market the venue would refuse, or past
+        that covers the whole account, a market the venue would refuse or that is not
+        one plain path segment (letters, digits, ``-._~``), or past
         :data:`MAX_LEARNED` markets (each logged). KeyError for an unknown name."""
         account = self._named(name)
         learned = self._learned.setdefault(name, [])
@@ -143,16 +152,25 @@ class AsyncDesk:
             if "markets" not in hook.SETTINGS:
                 return False
             hook.check(attrs.evolve(account, markets=(market,)))
+            if not isinstance(market, str) or _PLAIN_SEGMENT.fullmatch(market) is None:
+                raise InvalidRequest("a learned market must be letters, digits, '-._~' only")
         except (InvalidRequest, KeyError) as exc:
-            logger.warning("%s: market %r not learned: %s", name, str(market)[:80], exc)
+            self._not_learned(name, market, str(exc))
             return False
         if len(learned) >= MAX_LEARNED:
-            logger.warning(
-                "%s: market %r not learned: %d learned already", name, str(market)[:80], MAX_LEARNED
-            )
+            self._not_learned(name, market, f"{MAX_LEARNED} learned already")
             return False
         learned.append(market)
         return True
+
+    def _not_learned(self, name: str, market: str, why: str) -> None:
+        """Say so in the log, for the first few of an account only: a stream (or a
+        kept file) showing a million markets is not a million lines."""
+        count = self._unlearned[name] = self._unlearned.get(name, 0) + 1
+        if count <= _UNLEARNED_LOGGED:
+            logger.warning("%s: market %r not learned: %s", name, str(market)[:80], why)
+        elif count == _UNLEARNED_LOGGED + 1:
+            logger.warning("%s: more markets not learned; not logged", name)
 
     def learned(self, name: str) -> tuple[str, ...]:
         """The markets learned for account ``name`` (:meth:`learn`), in order."""

@@ -10,6 +10,11 @@ passes in what is its own, as a :class:`Venue`).
   is a reconnect, backed off exponentially, at most ``reconnects`` failures in a
   row, each announced by the venue's interrupted event. Failures are counted
   afresh (and the re-sign allowed again) once an attempt is subscribed.
+- A server that accepts, subscribes and drops at once (a flapping gateway, a
+  hostile host) is no failure in that count, yet its reconnects back off too: each
+  connection that ends within :data:`STEADY` seconds of its subscription waits
+  longer than the last, so reconnects (each a signed handshake, and Kalshi's a
+  listing too) never come faster than one per backoff cap, however often it drops.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 from yarl import URL
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("cancelkit")
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
+STEADY = 2 * _BACKOFF_MAX  # seconds a subscribed connection must last to reset the backoff
 
 E = TypeVar("E")
 
@@ -102,6 +109,7 @@ async def reconnecting(
     )
     routed = transport()
     failures = 0
+    quick = 0  # connections in a row that dropped within STEADY s of their subscription
     resigned = False  # a 401 already answered by one re-signed handshake
     try:
         while True:
@@ -110,12 +118,14 @@ async def reconnecting(
                 return  # the client was closed: so is its stream
             signed_offset = auth.offset  # the clock the handshake is signed with
             connection = connect(session, routed)
+            subscribed_at: float | None = None
             try:
                 async with aclosing(connection):  # closed at once, not when collected
                     async for event in connection:
                         if venue.subscribed(event):
                             failures = 0  # subscribed: the next failure starts afresh
                             resigned = False
+                            subscribed_at = time.monotonic()
                         yield event
                 return  # the client was closed
             except Lost as exc:
@@ -148,6 +158,9 @@ async def reconnecting(
                 reason = f"{type(exc).__name__}: {exc}"
             if routed.session().closed or closed():
                 return
+            if subscribed_at is not None:
+                steady = time.monotonic() - subscribed_at >= STEADY
+                quick = 0 if steady else quick + 1
             failures += 1
             if failures > reconnects:
                 raise venue.error(
@@ -155,7 +168,7 @@ async def reconnecting(
                 )
             logger.info(venue.interrupted_log, reason)
             yield venue.interrupted(reason, failures)
-            await anyio.sleep(backoff(failures))
+            await anyio.sleep(backoff(max(failures, quick)))
     finally:  # closed even when the consumer is cancelled
         with anyio.CancelScope(shield=True):
             await routed.aclose()
@@ -201,9 +214,29 @@ async def open_socket(
             max_msg_size=max_message_bytes,
             heartbeat=heartbeat,
             autoclose=True,
-            autoping=True,
+            autoping=False,  # answered by each reader (control_frame), yielding the loop
             compress=0,
         )
+
+
+def error_of(ws: aiohttp.ClientWebSocketResponse, message: aiohttp.WSMessage) -> str:
+    """Why an ``ERROR`` message ended the connection: the error it carries (aiohttp
+    keeps a protocol error there, not in ``ws.exception()``, which said "None")."""
+    error = message.data if isinstance(message.data, BaseException) else ws.exception()
+    return f"connection error: {type(error).__name__}: {error}" if error else "connection error"
+
+
+async def control_frame(ws: aiohttp.ClientWebSocketResponse, message: aiohttp.WSMessage) -> bool:
+    """Whether ``message`` is a WebSocket ping or pong: a ping is answered. Either
+    way the event loop is given up before the next read: aiohttp's own answering
+    (``autoping``) read and answered every ping already buffered without yielding,
+    so a flood of them held the loop, and a guard's firing with it."""
+    if message.type == aiohttp.WSMsgType.PING:
+        await ws.pong(message.data)
+    elif message.type != aiohttp.WSMsgType.PONG:
+        return False
+    await anyio.lowlevel.checkpoint()
+    return True
 
 
 def check_message_bytes(max_message_bytes: int) -> None:

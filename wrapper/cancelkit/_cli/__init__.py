@@ -14,6 +14,7 @@ with without_gc():  # (click, the table of venues, the commands: see _loading)
     from .. import _VENUES
     from ._accounts_cmd import accounts
     from ._guard import arm, guard, heartbeat, status, trigger
+    from ._params import Finite
     from ._runs import runs
 
 # Each venue's commands, by module path, from the one table of venues: a command
@@ -231,7 +232,7 @@ def _sandbox_module() -> Any:
 )
 @click.option(
     "--deadline",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Finite(min=0, min_open=True),
     default=None,
     help="With --everywhere: the run's end, as a venue command's --deadline [default: 60].",
 )

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from ._params import Finite
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywhere`)
 
@@ -30,7 +32,7 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
 )
 @click.option(
     "--heartbeat-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Finite(min=0, min_open=True),
     default=None,
     metavar="S",
     help="The dead-man's switch: fire when S seconds pass without a heartbeat, after"
@@ -49,7 +51,7 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
 )
 @click.option(
     "--deadline",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Finite(min=0, min_open=True),
     default=DEFAULT_DEADLINE,
     show_default=True,
     metavar="S",
@@ -57,7 +59,7 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
 )
 @click.option(
     "--prove-every",
-    type=click.FloatRange(min=1),
+    type=Finite(min=1),
     default=60.0,
     show_default=True,
     metavar="S",
@@ -116,7 +118,7 @@ def guard(
 @click.command()
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Finite(min=0, min_open=True),
     default=DEFAULT_DEADLINE + 30.0,
     show_default=True,
     help="Seconds to wait for the firing's report.",

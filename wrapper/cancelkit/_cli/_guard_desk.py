@@ -46,6 +46,8 @@ READ_EVERY = 60.0  # seconds between an account's signed reads
 RETRY_EVERY = 10.0  # seconds before an unreachable account is tried again
 STREAM_RETRY = 10.0  # seconds before a stream that gave up is opened again
 ANSWER_WAIT = 20.0  # seconds one read or warm-up may take before it counts as unreachable
+MAX_SEEN = 1000  # markets a stream showed, kept per account for the status at most
+MAX_ORDERS = 200_000  # open orders a stream showed, kept per account for the status at most
 # What an execution on a private order stream says ended the order (the others,
 # a partial fill or a replace, leave it open).
 _ENDED = frozenset({"fill", "cancelled", "rejected", "expired", "done_for_day"})
@@ -90,6 +92,7 @@ class Upkeep:
         self._turns: dict[str, int] = {}  # account -> its reads so far (the market's turn)
         self._by_market: dict[str, dict[str, set[str]]] = {}  # account -> market -> ids
         self.on_learned: Callable[[], None] | None = None  # a market was learned
+        self._capped: set[str] = set()  # accounts whose stream showed more than MAX_ORDERS
 
     def refresh(self) -> None:
         """Every account's signed read now, not at its next turn: after a firing, the
@@ -251,9 +254,10 @@ class Upkeep:
             known = self.orders.setdefault(name, set())
             if self.orders_from.get(name) != "stream-snapshot":
                 known.clear()
+                self._capped.discard(name)
                 self.orders_from[name] = "stream-snapshot"
             for item in orders:
-                known.add(str(item.id))
+                self._known(name, known, str(item.id))
                 self._market(name, getattr(item, "market_slug", None))
             if getattr(event, "eof", False):
                 self.orders_from[name] = "stream"
@@ -263,7 +267,7 @@ class Upkeep:
             if getattr(event, "kind", None) in _ENDED:
                 known.discard(str(order.id))
             else:
-                known.add(str(order.id))
+                self._known(name, known, str(order.id))
             self._market(name, getattr(order, "market_slug", None))
         elif getattr(event, "reason", None) is not None:  # interrupted: it reconnects
             self.streams[name] = f"reconnecting: {event.reason}"[:300]
@@ -272,9 +276,20 @@ class Upkeep:
         elif hasattr(event, "attempt"):  # subscribed to a stream without a snapshot
             self.streams[name] = "subscribed (no snapshot: open orders from the listing)"
 
+    def _known(self, name: str, known: set[str], order_id: str) -> None:
+        """One open order the stream showed, kept up to :data:`MAX_ORDERS` (a stream
+        inventing orders for days costs bounded memory; the status says so)."""
+        if len(known) < MAX_ORDERS:
+            known.add(order_id)
+        elif order_id not in known and name not in self._capped:
+            self._capped.add(name)
+            logger.warning("%s: its order stream shows more than %d open orders", name, MAX_ORDERS)
+
     def _market(self, name: str, slug: Any) -> None:
         if isinstance(slug, str) and slug:
-            self.markets.setdefault(name, set()).add(slug)
+            seen = self.markets.setdefault(name, set())
+            if len(seen) < MAX_SEEN:  # a stream naming endless markets: memory bounded
+                seen.add(slug)
             if self.desk.learn(name, slug):
                 logger.info(
                     "%s: market %s seen on its order stream: its listings and kill cover it",
@@ -297,6 +312,12 @@ class Upkeep:
             for m in self.desk.covering(account).markets
         ]
 
+    def _from(self, name: str) -> str | None:
+        said = self.orders_from.get(name)
+        if said is not None and said.startswith("stream") and name in self._capped:
+            return f"{said}; more than {MAX_ORDERS}, counted to there"
+        return said
+
     def status(self) -> dict[str, Any]:
         """Per account: its venue, key, open orders known and where from; and the
         venues unreachable now."""
@@ -312,7 +333,7 @@ class Upkeep:
                     "key": self.keys.get(name, "unproven"),
                     "key_proven": None if proven is None else utc_iso(proven),
                     "open_orders": len(self.orders[name]) if name in self.orders else None,
-                    "orders_from": self.orders_from.get(name),
+                    "orders_from": self._from(name),
                     "stream": self.streams.get(name),
                     "markets_seen": sorted(self.markets.get(name, ())),
                     "markets_covered": self.coverage(account),

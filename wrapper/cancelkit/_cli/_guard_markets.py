@@ -63,11 +63,24 @@ class LearnedMarkets:
         if not isinstance(accounts, dict):
             logger.warning("%s not read: not a record of learned markets", self.path)
             return {}
-        return {
-            name: [m for m in markets if isinstance(m, str)]
-            for name, markets in accounts.items()
-            if isinstance(name, str) and isinstance(markets, list)
-        }
+        from .._desk import MAX_LEARNED  # the guard's desk has it loaded already
+
+        kept: dict[str, list[str]] = {}
+        for name, markets in accounts.items():
+            if not isinstance(name, str) or not isinstance(markets, list):
+                continue
+            # No account learns more (AsyncDesk.learn): a file naming a million
+            # markets costs no more at start than one naming the bound.
+            kept[name] = [m for m in markets[:MAX_LEARNED] if isinstance(m, str)]
+            if len(markets) > MAX_LEARNED:
+                logger.warning(
+                    "%s: account %r names %d markets; the first %d read",
+                    self.path,
+                    name[:80],
+                    len(markets),
+                    MAX_LEARNED,
+                )
+        return kept
 
     def write(self, learned: dict[str, tuple[str, ...]]) -> None:
         """Replace the file with ``learned`` (written beside it, then renamed: a

@@ -23,6 +23,7 @@ import io
 import logging
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Collection
@@ -36,6 +37,7 @@ from ._cancel import EXIT_OK, EXIT_USAGE
 from ._guard_markets import remember
 from ._guard_server import ChannelError, Server, bind, check_directory, hold_lock
 from ._guard_state import FiringRecord, Guard, Outcome, State
+from ._ownership import directory_problem, file_problem
 
 if TYPE_CHECKING:
     from .._account import Account
@@ -331,10 +333,11 @@ async def _serve(
 
 async def _watch_file(guard: Guard, path: Path) -> None:
     """--heartbeat-file: each new modification time is a heartbeat, at that time."""
-    seen: float | None = _mtime(path)
+    warned: set[str] = set()
+    seen: float | None = _mtime(path, warned)
     while True:
         await asyncio.sleep(FILE_POLL)
-        now = _mtime(path)
+        now = _mtime(path, warned)
         if now is not None and now != seen:
             seen = now
             # When it was touched, on the guard's clock (never in its future).
@@ -342,11 +345,27 @@ async def _watch_file(guard: Guard, path: Path) -> None:
             guard.heartbeat(f"touch of {path}", at)
 
 
-def _mtime(path: Path) -> float | None:
+def _mtime(path: Path, warned: set[str]) -> float | None:
+    """The file's modification time, if a touch of it can be a heartbeat: a regular
+    file (no link followed) this user owns and no one else may write, in directories
+    no one else could swap it in; else None, the problem logged once. Another user
+    touching the file (one they made before the bot did, in /tmp), or a link to a
+    file that changes all the time (a log), would keep the switch from firing."""
     try:
-        return os.stat(path).st_mtime
+        info = os.lstat(path)
     except OSError:
         return None
+    regular = stat.S_ISREG(info.st_mode)
+    problem = file_problem(info) if regular else "is not a regular file (no link is followed)"
+    if problem is None:
+        where = directory_problem(path.parent, sticky_ok=True)
+        problem = None if where is None else f"is below a directory another user controls: {where}"
+    if problem is None:
+        return info.st_mtime
+    if problem not in warned:
+        warned.add(problem)
+        logger.warning("--heartbeat-file %s %s: its touches are not heartbeats", path, problem)
+    return None
 
 
 def _armed_line(guard: Guard, accounts: list[Account], path: Path) -> str:

@@ -21,6 +21,10 @@ logger = logging.getLogger("cancelkit")
 
 LOCK_NAME = "guard.lock"
 READ_WAIT = 5.0  # seconds a connection may take to send its request
+# Connections whose request has not come yet, at most: past it the oldest is closed.
+# Each holds a descriptor; thousands held for READ_WAIT (a script connecting in a
+# loop and sending nothing) could leave a firing none to open its connections with.
+MAX_WAITING = 32
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -95,6 +99,7 @@ class Server:
         self.path = path
         self.handle = handle
         self._server: asyncio.AbstractServer | None = None
+        self._waiting: dict[asyncio.StreamWriter, None] = {}  # oldest first
 
     async def start(self, sock: socket.socket) -> None:
         self._server = await asyncio.start_unix_server(
@@ -115,7 +120,15 @@ class Server:
         try:
             # The request is read before any refusal: a client whose request is still
             # unread when the connection closes would lose the answer that says why.
-            request, problem = await self._read(reader)
+            self._waiting[writer] = None
+            if len(self._waiting) > MAX_WAITING:  # a request line comes at once
+                oldest = next(iter(self._waiting))
+                del self._waiting[oldest]
+                oldest.transport.abort()
+            try:
+                request, problem = await self._read(reader)
+            finally:
+                self._waiting.pop(writer, None)
             refused = self.refusal(writer.get_extra_info("socket"))
             if refused is not None:
                 logger.warning("control channel: %s", refused)

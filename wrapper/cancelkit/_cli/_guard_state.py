@@ -32,6 +32,7 @@ logger = logging.getLogger("cancelkit")
 RECORD_NAME = "guard-firing.json"
 SPARE_NAME = ".guard-firing.next"  # the next record's file, made while armed
 MAX_RECORD = 64 * 2**10  # bytes of a firing record read back, at most
+_LATEST = 2.0**35  # seconds since the epoch a record's start may name (year 3058)
 
 
 class State(enum.Enum):
@@ -176,9 +177,16 @@ class FiringRecord:
         except (ValueError, KeyError, TypeError, RecursionError):
             # Half written when the guard died: a firing had begun, its cause unknown.
             return Firing("unknown (its record was cut off)", time.time())
-        if not isinstance(cause, str) or not isinstance(started, int | float):
+        if (
+            not isinstance(cause, str)
+            or isinstance(started, bool)
+            or not isinstance(started, int | float)
+            or not 0 <= started < _LATEST  # NaN, Infinity, 1e300: no time to show
+        ):
             return Firing("unknown (its record was unreadable)", time.time())
-        return Firing(cause[:200], float(started))
+        # The cause is logged and shown: a damaged record's control characters are not.
+        shown = "".join(c if c.isprintable() else "?" for c in cause[:200])
+        return Firing(shown, float(started))
 
 
 class Guard:

@@ -11,6 +11,8 @@ from typing import Any
 import attrs
 import click
 
+from ._params import Finite
+
 
 @attrs.frozen
 class CancelOptions:
@@ -74,7 +76,7 @@ def _common(
         ),
         click.option(
             "--deadline",
-            type=click.FloatRange(min=0, min_open=True),
+            type=Finite(min=0, min_open=True),
             default=60.0,
             show_default=True,
             help="The run's end: no request is started after it, every wait (rate limit, 429"
@@ -83,7 +85,7 @@ def _common(
         ),
         click.option(
             "--rate",
-            type=click.FloatRange(min=0),
+            type=Finite(min=0),
             default=None,
             help="Max requests/s over all endpoints (0: no cap) " + rate + " A rate R"
             " is whole attempts per window: floor(R) per floor(R)/R s (2.5 is 2 per 0.8 s)."

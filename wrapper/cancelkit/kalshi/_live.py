@@ -21,6 +21,9 @@ What "known" means, and why only a live stream's set counts:
   and the kill lists first as before.
 - An update with status ``unknown`` keeps its order (it may still rest): named,
   it ends ``not_open`` or ``failed`` by the listing, never by the stream's word.
+- At most :data:`MAX_KNOWN` orders are kept: a stream naming more (a hostile or
+  broken server inventing ids for days) gives nothing until its next snapshot, and
+  the kill lists first, as without a stream.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ._events import OrderEvent, OrderSnapshot, OrderUpdate, StreamInterrupted, 
 logger = logging.getLogger("cancelkit")
 
 _ENDED = frozenset({"cancelled", "fill"})
+MAX_KNOWN = 200_000  # resting orders kept at most (twice the largest kill tested)
 
 
 class LiveBook:
@@ -42,11 +46,12 @@ class LiveBook:
     def __init__(self) -> None:
         self.live = 0  # streams live now (reconciled, not interrupted since)
         self._orders: dict[str, StreamOrder] = {}
+        self._overflowed = False  # more than MAX_KNOWN since the last snapshot
 
     def resting(self, subaccount: int | None) -> list[str] | None:
         """The ids resting (in ``subaccount``, or every one), or None when no stream
         is live or an order's subaccount is not known while one is asked for."""
-        if not self.live:
+        if not self.live or self._overflowed:
             return None
         if subaccount is None:
             return list(self._orders)
@@ -60,12 +65,15 @@ class LiveBook:
 
     def _take(self, event: OrderEvent) -> None:
         if isinstance(event, OrderSnapshot):
-            self._orders = {o.id: o for o in event.orders}
+            self._orders = {o.id: o for o in event.orders[:MAX_KNOWN]}
+            self._overflowed = len(event.orders) > MAX_KNOWN
         elif isinstance(event, OrderUpdate):
             if event.kind in _ENDED:
                 self._orders.pop(event.order.id, None)
-            else:
+            elif event.order.id in self._orders or len(self._orders) < MAX_KNOWN:
                 self._orders[event.order.id] = event.order
+            else:  # not all known now: nothing is named until the next snapshot
+                self._overflowed = True
 
     async def tapped(
         self, events: AsyncGenerator[OrderEvent, None]

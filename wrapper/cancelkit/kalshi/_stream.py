@@ -56,6 +56,8 @@ from .._ws import (
     check_reconnects,
     close_wait,
     connect_timeout,
+    control_frame,
+    error_of,
     open_socket,
     reconnecting,
     stream_transport,
@@ -232,12 +234,14 @@ async def _receive(
             message = await ws.receive(timeout=wait)
         except TimeoutError:
             continue
+        if await control_frame(ws, message):
+            continue
         if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             return message
         if session.closed or link.closed():
             return None
         if message.type == aiohttp.WSMsgType.ERROR:
-            raise _Lost(f"connection error: {ws.exception()}")
+            raise _Lost(error_of(ws, message))
         raise _Lost(f"closed by the server (code {ws.close_code})")
 
 

@@ -32,6 +32,7 @@ seconds of skew).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -56,6 +57,8 @@ from .._ws import (
     check_message_bytes,
     check_reconnects,
     connect_timeout,
+    control_frame,
+    error_of,
     open_socket,
     reconnecting,
     stream_transport,
@@ -85,7 +88,11 @@ _POLL = 1.0  # seconds between checks that the client is still open
 _SILENCE_MIN, _SILENCE_MAX = 1.0, 300.0  # bounds on what a server's open packet may set
 _SILENCE_DEFAULT = 45.0  # Engine.IO's defaults, 25 s interval + 20 s timeout
 _BACKLOG = 10_000  # packets read ahead of the consumer at most
+# Characters read ahead at most (one packet of any size the stream allows always
+# fits): 10,000 packets of max_message_bytes each would be 10 GiB.
+_BACKLOG_CHARS = 16 * 2**20
 _MAX_SAID = 200  # characters of a server's message kept (it is logged)
+_SAID_LOGGED = 3  # a server's "exception" messages logged per connection, at most
 
 
 @attrs.frozen
@@ -198,7 +205,7 @@ async def _connection(
             text = await frames.next()
             if text is None:
                 return  # the client was closed
-            event = _event(text)
+            event = _event(text, frames)
             if event is None:
                 logger.debug("limitless order stream: a frame dropped (not one of ours)")
                 await anyio.lowlevel.checkpoint()  # a flood does not hold the loop
@@ -213,8 +220,9 @@ async def _connection(
 class _Frames:
     """The connection's Engine.IO text packets, read by a task of their own so that
     the server's pings are answered however slowly the consumer reads; a silence, a
-    close or a consumer more than :data:`_BACKLOG` packets behind ends them
-    (:class:`_Lost`)."""
+    close or a consumer more than :data:`_BACKLOG` packets (or
+    :data:`_BACKLOG_CHARS` characters) behind ends them (:class:`_Lost`): the
+    connection is closed at once, what was read still reaches the consumer."""
 
     def __init__(
         self, link: Link, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse
@@ -222,6 +230,8 @@ class _Frames:
         self.link, self.session, self.ws = link, session, ws
         self.silence = _SILENCE_DEFAULT
         self._items: deque[str] = deque()
+        self._chars = 0  # characters in _items
+        self.said = 0  # "exception" messages the server sent (see _event)
         self._ready = asyncio.Event()
         self._done = False
         self._error: BaseException | None = None
@@ -240,7 +250,9 @@ class _Frames:
                 return None
             self._ready.clear()
             await self._ready.wait()
-        return self._items.popleft()
+        text = self._items.popleft()
+        self._chars -= len(text)
+        return text
 
     async def _pump(self) -> None:
         try:
@@ -248,14 +260,30 @@ class _Frames:
                 text = await self._read()
                 if text is None:
                     break
-                if len(self._items) >= _BACKLOG:
-                    raise _Lost(f"the reader fell {_BACKLOG} packets behind")
+                behind = self._behind(text)
+                if behind is not None:
+                    self._error = _Lost(behind)
+                    # Nothing more is read: the server is told now, not once the
+                    # consumer has caught up with what is kept.
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(_CLOSE_WAIT):
+                            await self.ws.close()
+                    break
                 self._items.append(text)
+                self._chars += len(text)
                 self._ready.set()
         except Exception as exc:  # the consumer's to see, at its next read
             self._error = exc
         self._done = True
         self._ready.set()
+
+    def _behind(self, text: str) -> str | None:
+        """Why ``text`` cannot be kept (the consumer is too far behind), or None."""
+        if len(self._items) >= _BACKLOG:
+            return f"the reader fell {_BACKLOG} packets behind"
+        if self._items and self._chars + len(text) > _BACKLOG_CHARS:
+            return f"the reader fell {_BACKLOG_CHARS} characters behind"
+        return None
 
     async def _read(self) -> str | None:
         heard = time.monotonic()
@@ -269,11 +297,15 @@ class _Frames:
                 if time.monotonic() - heard >= self.silence:
                     raise _Lost(f"no ping for {self.silence:g} s") from None
                 continue
+            if await control_frame(self.ws, message):
+                continue
             if message.type == aiohttp.WSMsgType.TEXT:
                 heard = time.monotonic()
                 text: str = message.data
                 if text == "2":  # Engine.IO ping: answered at once
                     await self.ws.send_str("3")
+                    # A flood of pings does not hold the loop (a guard's firing).
+                    await anyio.lowlevel.checkpoint()
                     continue
                 if text == "1":
                     raise _Lost("the server closed the Engine.IO session")
@@ -287,7 +319,7 @@ class _Frames:
             if self.session.closed or self.link.closed():
                 return None
             if message.type == aiohttp.WSMsgType.ERROR:
-                raise _Lost(f"connection error: {self.ws.exception()}")
+                raise _Lost(error_of(self.ws, message))
             raise _Lost(f"closed by the server (code {self.ws.close_code})")
 
 
@@ -335,8 +367,10 @@ def _joined(text: str | None) -> bool:
     return False
 
 
-def _event(text: str) -> LimitlessOrderEvent | None:
-    """An ``orderEvent`` on our namespace, read (``_events.read``); None otherwise."""
+def _event(text: str, frames: _Frames | None = None) -> LimitlessOrderEvent | None:
+    """An ``orderEvent`` on our namespace, read (``_events.read``); None otherwise.
+    The server's ``exception`` messages are logged, the first few of a connection
+    (``frames``) only: a server repeating them cannot fill a disk with log lines."""
     prefix = f"42{NAMESPACE},"
     if not text.startswith(prefix):
         return None
@@ -348,7 +382,15 @@ def _event(text: str) -> LimitlessOrderEvent | None:
     if not isinstance(data, list) or not data or not isinstance(data[0], str):
         return None
     if data[0] == "exception":  # [A]: the server's errors
-        logger.info("limitless order stream: the server said: %s", _said(data[1:]))
+        said = 1 if frames is None else frames.said + 1
+        if frames is not None:
+            frames.said = said
+        if said <= _SAID_LOGGED:
+            logger.info("limitless order stream: the server said: %s", _said(data[1:]))
+        elif said == _SAID_LOGGED + 1:
+            logger.info(
+                "limitless order stream: the server says more; not logged until it reconnects"
+            )
         return None
     if data[0] != EVENT or len(data) != 2:
         return None

@@ -41,4 +41,10 @@ def on_behalf_of(value: object) -> int:
 
 def market_slug(value: object) -> str:
     """A Limitless market slug (a path segment or query value)."""
-    return _text(value, "market_slug")
+    slug = _text(value, "market_slug")
+    # Percent-encoding leaves "." and ".." as they are, and every HTTP stack resolves
+    # them as dot-segments: GET /markets/../user-orders is GET /user-orders, and
+    # DELETE /orders/all/.. is DELETE /orders/ (a slug may come from a stream).
+    if slug in (".", ".."):
+        raise InvalidRequest(f"Limitless market_slug {slug!r} is a dot-segment, not a market")
+    return slug

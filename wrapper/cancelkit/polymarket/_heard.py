@@ -46,6 +46,10 @@ LAG = 0.5
 """Seconds an order that left the listing waits for its execution (while the stream
 is up) before it is looked up instead."""
 _KEPT = 1_000_000  # words kept before the run's ids are known (a cancel-all): a bound
+# Partial fills kept per order (each execution id once): a stream sending more (a
+# hostile or broken one, a fresh id each) is not believed about that order, which
+# is then looked up, and costs no more memory.
+_FILLS = 10_000
 _NAMES = {kind: name for name, kind in KINDS.items()}  # the exchange's names, for messages
 _FINAL = frozenset({"cancelled", "fill", "expired", "rejected", "done_for_day"})
 
@@ -94,7 +98,11 @@ class Heard:
             return  # not one of this run's orders: none of its business
         if event.kind == "partial_fill":
             seen = self.fills.setdefault(order_id, {})
-            seen[event.execution_id or f"#{len(seen)}"] = event.last_shares or Decimal(0)
+            execution = event.execution_id or f"#{len(seen)}"
+            if execution not in seen and len(seen) >= _FILLS:
+                self.disputed.add(order_id)  # not believed: asked instead
+                return
+            seen[execution] = event.last_shares or Decimal(0)
             return
         if event.kind not in _FINAL:
             return  # a replace leaves the order open under its id: no end

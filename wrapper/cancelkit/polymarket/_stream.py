@@ -46,6 +46,8 @@ from .._ws import (
     check_reconnects,
     close_wait,
     connect_timeout,
+    control_frame,
+    error_of,
     open_socket,
     reconnecting,
     stream_transport,
@@ -223,6 +225,8 @@ async def _events_of(
             if time.monotonic() - heard >= silence:
                 raise _Lost(f"no message for {silence:g} s") from None
             continue
+        if await control_frame(ws, message):
+            continue
         if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
             heard = time.monotonic()
             item = read(message.data, ours)
@@ -244,5 +248,5 @@ async def _events_of(
         if _closed(link, session):
             return
         if message.type == aiohttp.WSMsgType.ERROR:
-            raise _Lost(f"connection error: {ws.exception()}")
+            raise _Lost(error_of(ws, message))
         raise _Lost(f"closed by the server (code {ws.close_code})")
