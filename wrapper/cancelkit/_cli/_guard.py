@@ -41,7 +41,9 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
 @click.option(
     "--heartbeat-file",
     metavar="PATH",
-    help="Each touch of PATH (its modification time changing) is a heartbeat.",
+    help="Each touch of PATH (its modification time changing) is a heartbeat, if PATH"
+    " is a regular file of yours (not a link) that no one else may write, in"
+    " directories no one else controls.",
 )
 @click.option(
     "--cancel-on-exit",
