@@ -162,3 +162,53 @@ def test_a_resume_after_a_kill_names_the_cancel_all_sent_without_an_outcome(
     assert "a cancel-all was sent and no outcome is recorded" in resumed.stderr, resumed.stderr
     assert "cancelkit cancel polymarket --all" in resumed.stderr
     assert "empty" not in resumed.stderr  # not read as an order id
+
+
+def test_everywhere_journals_each_cancel_all_sent_then_its_unknown_and_a_resume_warns(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    """``cancel --everywhere`` (the guard's firing is the same run, on a warm desk):
+    each account's journal gets its cancel-all's ``sent`` line before the cancel-all
+    leaves, then its ``unknown`` outcome when no answer came by the deadline; a resume
+    from it warns and names the desk command. Before: the outcome only, no sent line
+    (Kalshi named the listed orders instead of the cancel-all), and a resume of a
+    journal killed after the send could not know a cancel-all had left."""
+    from test_everywhere import DeskFile, demo_keys
+
+    box = cancelkit_sandbox
+    pm, lm = demo_keys(box)
+    ks = box.add_account("kalshi")
+    file = DeskFile(box, tmp_path)
+    file.add("pm", pm)
+    file.add("lm", lm, markets=f'"{DEFAULT_MARKET}"')
+    file.add("ks", ks)
+    box.seed_polymarket("desk-1")
+    box.seed_limitless(market_slug=DEFAULT_MARKET)
+    box.seed_kalshi(owner=ks.owner)
+    box.set_knobs(latency=SLOW)
+    started = time.monotonic()
+    done = file.run("cancel", "--everywhere", "--json", "--deadline", "2")
+    assert time.monotonic() - started < 2 + GRACE + SLACK, done.stderr
+    assert done.returncode == 1, done.stderr
+    printed = [r for r in _records(done.stdout) if not r.get("summary")]
+    journals = sorted(state_dir.glob("run-*.jsonl"))
+    assert len(journals) == 3
+    for journal in journals:
+        lines = _records(journal.read_text())
+        header, body = lines[0], lines[1:]
+        account = header["account"]
+        assert [(r.get("cancel_all"), r["status"]) for r in body] == [
+            (True, "sent"),
+            (True, "unknown"),
+        ], (account, body)
+        assert body[0]["run"] == header["cancelkit_run"]
+        assert body[1] in printed  # the same record on stdout
+        resumed = _resume(box, header["venue"], journal)
+        assert "a cancel-all was sent and its outcome is unknown" in resumed.stderr
+        assert f"cancelkit cancel --everywhere --account {account}" in resumed.stderr
+        # Killed right after the send: the sent line alone still warns.
+        killed = tmp_path / f"{account}-killed.jsonl"
+        killed.write_text("".join(json.dumps(r) + "\n" for r in lines[:2]))
+        killed.chmod(0o600)
+        resumed = _resume(box, header["venue"], killed)
+        assert "a cancel-all was sent and no outcome is recorded" in resumed.stderr, account

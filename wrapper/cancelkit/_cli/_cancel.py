@@ -71,6 +71,7 @@ class Line:
     header: bool = False  # a journal's first line: the run and its origin, no order
     cancel_all: bool = False  # a record of a cancel-all request itself: no order either
     run: str | None = None  # a header's or a cancel-all record's run
+    account: str | None = None  # a header's: the desk account of its run, if any
 
 
 def read_lines(source: str, listed: _inputs.Listed = _inputs.LISTED) -> list[Line]:
@@ -156,12 +157,12 @@ def _warn_cancel_alls(lines: Sequence[Line]) -> None:
     outcome that is not final): a resume cannot name the orders such a cancel-all
     took, and does not send it again; the operator must (``--all``)."""
     answered: set[str | None] = set()  # runs with a cancel-all outcome recorded
-    origins: dict[str | None, Origin | None] = {}  # each run's, from its header
+    headers: dict[str | None, Line] = {}  # each run's header
     for line in lines:
         if line.cancel_all and line.record not in (None, SENT):
             answered.add(line.run)
         elif line.header:
-            origins[line.run] = line.origin
+            headers[line.run] = line
     for line in lines:
         if not line.cancel_all or line.record in FINAL:
             continue
@@ -173,12 +174,16 @@ def _warn_cancel_alls(lines: Sequence[Line]) -> None:
             what = "was not sent"
         else:
             what = f"was sent and its outcome is {line.record}"
-        origin = line.origin or origins.get(line.run)  # a sent line names none itself
-        venue = origin.venue if origin is not None else "VENUE"
+        header = headers.get(line.run)
+        origin = line.origin or (header.origin if header is not None else None)  # a sent
+        venue = origin.venue if origin is not None else "VENUE"  # line names none itself
+        again = f"cancelkit cancel {venue} --all"
+        if header is not None and header.account is not None:  # a desk's run (--everywhere)
+            again = f"cancelkit cancel --everywhere --account {header.account}"
         click.echo(
             f"cancelkit: warning: {line.label}: a cancel-all {what}: which orders it"
-            " cancelled, if any, is unknown, and a resume does not send it again;"
-            f" `cancelkit cancel {venue} --all` does",
+            f" cancelled, if any, is unknown, and a resume does not send it again;"
+            f" `{printable(again)}` does",
             err=True,
         )
 
@@ -219,8 +224,11 @@ def _record(label: str, text: str, plans: Plans, shape: _inputs.Listed) -> Line:
     try:
         if isinstance(record, dict) and RUN_KEY in record:
             plans.header(label, record)
-            run = record[RUN_KEY]
-            return Line(label, "", origin=Origin.of(record), header=True, run=str(run))
+            run, account = record[RUN_KEY], record.get("account")
+            named = account if isinstance(account, str) else None  # a desk's run
+            return Line(
+                label, "", origin=Origin.of(record), header=True, run=str(run), account=named
+            )
         order, status = record["order"], record["status"]
     except (KeyError, TypeError):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None

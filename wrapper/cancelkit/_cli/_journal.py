@@ -224,10 +224,14 @@ class Journal:
         ]
         self._append(_lines(records), sync=True)
 
-    def cancel_all_sent(self) -> None:
+    def cancel_all_sent(self, *, sync: bool = True) -> None:
         """A cancel-all (it names no order before it leaves) is about to leave: its own
         ``sent`` line (``"order": ""``, ``"cancel_all": true``), so that a record shows
-        it was sent even if its answer never comes or the run is killed."""
+        it was sent even if its answer never comes or the run is killed.
+
+        ``sync=False`` (a desk's run, whose header is not fsynced before its first
+        request either): written, not fsynced; :meth:`sync` beside the run, or the
+        close, does it. The write precedes the send, so a ``kill -9`` loses nothing."""
         record = {
             "run": self.run,
             "input": "-",
@@ -236,7 +240,7 @@ class Journal:
             "status": SENT,
             "at": _now(),
         }
-        self._append(_lines([record]), sync=True)
+        self._append(_lines([record]), sync=sync)
 
     def outcome(self, line: str) -> None:
         """One outcome record (already JSON): in the file at once, on disk by the next

@@ -403,7 +403,9 @@ async def cancel_all(
         for index, order_id in enumerate(targets):
             ledger.first_of(index, order_id)
         indices = list(range(len(targets)))
-        with flight(control, indices) as sent:
+        # None named as it leaves (the orders come from a listing or the stream, not
+        # the caller): a cancel-all's own sent line, as on the other venues.
+        with flight(control, []) as sent:
             try:
                 await wire.cancel_all(subaccount, control.ends_at)
             except CancelKitError as exc:
