@@ -314,6 +314,19 @@ class CancelResult(Generic[T]):
         return self.status in FINAL or (missing and self.missing_ok)
 
 
+def told(
+    results: Iterable[CancelResult[T]], on_result: Callable[[CancelResult[T]], None] | None
+) -> list[CancelResult[T]]:
+    """``results`` made outside a :class:`Ledger` (what a cancel-all's end adds: an
+    order still open after it, the cancel-all's own outcome), each handed to
+    ``on_result`` first: every result a run returns reaches it, once."""
+    found = list(results)
+    if on_result is not None:
+        for result in found:
+            on_result(result)
+    return found
+
+
 class Control:
     """How a bulk cancel ends: its deadline, and whether it was told to stop.
 

@@ -35,6 +35,7 @@ from .._bulk import (
     in_time,
     running,
     stops_the_run,
+    told,
 )
 from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.kalshi_api.constraints import FIXED_POINT_COUNT_PATTERN
@@ -437,15 +438,18 @@ async def cancel_all(
         left = await _until_empty(wire, subaccount, targets, ledger, control)
     results = ledger.finish(control)
     known = set(targets)
-    results += [
-        CancelResult(
-            order.order_id,
-            "failed",
-            "cancel-all answered 204, yet this order is still listed resting",
-        )
-        for order in left
-        if order.order_id not in known
-    ]
+    results += told(
+        (
+            CancelResult(
+                order.order_id,
+                "failed",
+                "cancel-all answered 204, yet this order is still listed resting",
+            )
+            for order in left
+            if order.order_id not in known
+        ),
+        on_result,
+    )
     if unlisted is not None:
         results += _unnamed(unlisted, "unknown", "cancel-all answered 204", on_result)
     return results
