@@ -86,3 +86,37 @@ def test_a_kalshi_accounts_orders_come_from_its_stream_and_its_firing_deletes_fi
     # Every order named, each confirmed by its leaving the listing after the 204.
     assert _outcomes(state_dir, "ks") == dict.fromkeys(ours, "not_open")
     assert guard.stop() == 0
+
+
+def test_a_live_kalshi_stream_turns_the_minutes_listing_into_one_lookup(
+    cancelkit_sandbox: Sandbox,
+    tmp_path: Path,
+    state_dir: Path,
+    guards: list[Guard],  # noqa: F811
+) -> None:
+    """The armed guard's signed read, against the sandbox (which serves ``GetOrder``
+    from its verbatim block and verifies each signature): while the account's stream
+    is live, the lookup of an id no order has (2 Read tokens), never the listing (10)."""
+    box = cancelkit_sandbox
+    kalshi = box.add_account("kalshi")
+    desk = DeskFile(box, tmp_path)
+    desk.add("ks", kalshi)
+    seed(box, kalshi, 2)
+    guard = _start(guards, desk, state_dir, "--prove-every", "1")
+    guard.armed()
+    guard.wait_for(lambda s: s["accounts"][0]["stream"] == "live", "streaming Kalshi")
+    box.clear_requests()
+    lookup = ("GET", "/trade-api/v2/portfolio/orders/cancelkit-key-check")
+    waited = time.monotonic() + 20
+    while time.monotonic() < waited:
+        signed = [(r.method, r.path) for r in box.requests if r.path.startswith("/trade-api/")]
+        if signed.count(lookup) >= 2:
+            break
+        time.sleep(0.1)
+    assert signed.count(lookup) >= 2, signed
+    assert LISTING not in signed, signed
+    assert all(r.verified for r in box.requests if r.path == lookup[1])
+    status = guard.status()
+    assert status is not None
+    assert status["accounts"][0]["key"] == "accepted"
+    assert guard.stop() == 0
