@@ -212,3 +212,53 @@ def test_everywhere_journals_each_cancel_all_sent_then_its_unknown_and_a_resume_
         killed.chmod(0o600)
         resumed = _resume(box, header["venue"], killed)
         assert "a cancel-all was sent and no outcome is recorded" in resumed.stderr, account
+
+
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
+def test_a_cancel_all_answered_is_journaled_so_and_its_resume_does_not_warn(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, venue: str
+) -> None:
+    """A cancel-all whose answer came gets a line saying so after its sent line: a
+    resume from that journal gives no warning about it. Before, every resume of a
+    finished cancel-all's journal warned that its run was killed."""
+    box = cancelkit_sandbox
+    _seed(box, venue)
+    journal = tmp_path / "kill.journal"
+    _, err = _ended(process := _start(box, venue, journal, 20.0))
+    assert process.returncode == 0, err
+    body = [r for r in _records(journal.read_text()) if r.get("cancel_all")]
+    assert [(r["status"], r.get("answered")) for r in body] == [("sent", None), ("sent", True)]
+    resumed = _resume(box, venue, journal)
+    assert "a cancel-all" not in resumed.stderr, resumed.stderr
+
+
+def test_everywhere_journals_its_answered_cancel_alls_and_their_resume_does_not_warn(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    from test_everywhere import DeskFile, demo_keys
+
+    box = cancelkit_sandbox
+    pm, lm = demo_keys(box)
+    file = DeskFile(box, tmp_path)
+    file.add("pm", pm)
+    file.add("lm", lm, markets=f'"{DEFAULT_MARKET}", "other-market"')  # two cancel-alls
+    box.seed_polymarket("desk-1")
+    box.seed_limitless(market_slug=DEFAULT_MARKET)
+    done = file.run("cancel", "--everywhere", "--deadline", "20")
+    assert done.returncode == 0, done.stderr
+    for journal in sorted(state_dir.glob("run-*.jsonl")):
+        lines = _records(journal.read_text())
+        venue = lines[0]["venue"]
+        marks = [r.get("answered", False) for r in lines if r.get("cancel_all")]
+        assert marks == [False, True] * (2 if venue == "limitless" else 1), (venue, lines)
+        assert "a cancel-all" not in _resume(box, venue, journal).stderr
+        # Killed after the second market's cancel-all left: that one alone is named.
+        if venue == "limitless":
+            sent = [i for i, r in enumerate(lines) if r.get("cancel_all") and not r.get("answered")]
+            kept = lines[: sent[-1] + 1]  # up to the second cancel-all's sent line
+            killed = tmp_path / "lm-killed.jsonl"
+            killed.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            killed.chmod(0o600)
+            resumed = _resume(box, venue, killed).stderr
+            assert resumed.count("a cancel-all") == 1, resumed
+            assert "no outcome is recorded" in resumed

@@ -107,6 +107,12 @@ class _Book:
         if self.journal is not None:
             self.journal.cancel_all_sent(sync=False)
 
+    def cancel_all_answered(self) -> None:
+        """The account's cancel-all was answered: a line saying so (a resume then
+        warns of it no more)."""
+        if self.journal is not None:
+            self.journal.cancel_all_answered()
+
     def write(self, result: CancelResult[Any]) -> None:
         self.written.add(id(result))
         record = as_json("-", result, str, **self.where)
@@ -249,6 +255,7 @@ async def run_everywhere(
             housekeeping.sent(account.name)
 
         child.on_sent = sent
+        child.on_answered = book.cancel_all_answered
         return child
 
     try:

@@ -410,6 +410,8 @@ async def cancel_all(
             try:
                 await wire.cancel_all(subaccount, control.ends_at)
             except CancelKitError as exc:
+                if exc.status is not None:  # the exchange's answer: a refusal
+                    control.mark_answered()
                 for index in indices:
                     ledger.record_error(index, exc, control)
                 if unlisted is not None:
@@ -435,6 +437,7 @@ async def cancel_all(
                     on_result(cut)
                 return [cut]
             return ledger.finish(control)
+        control.mark_answered()  # its 204
         left = await _until_empty(wire, subaccount, targets, ledger, control)
     results = ledger.finish(control)
     known = set(targets)

@@ -451,6 +451,7 @@ async def _cancel_market(
         if sent.sent:
             return whole("unknown", "cancel-all sent; no answer before the run ended")
         return whole("not_sent", "cancel-all not sent: the run ended while it waited")
+    control.mark_answered()
     canceled = [c for c in answer.canceled or () if isinstance(c, str)]
     failed = list(answer.failed or ())
     ids = [*canceled, *(f.order_id for f in failed)]

@@ -813,6 +813,7 @@ async def _cancel_all(
         if on_result is not None:  # an outcome like any other: written as it is known
             on_result(cut)
         return [cut]
+    control.mark_answered()
     ids = answered
     run = _Run(
         wire,
