@@ -91,6 +91,15 @@ def test_a_kalshi_accounts_orders_come_from_its_stream_and_its_firing_deletes_fi
     assert resting == (set(primary) if subaccount == 4 else set())
     # Every order named, each confirmed by its leaving the listing after the 204.
     assert _outcomes(state_dir, "ks") == dict.fromkeys(ours, "not_open")
+    # The firing's journal: the cancel-all's sent line before anything else of it, its
+    # answer next, then the orders' outcomes (a resume knows it was sent and answered).
+    (journal,) = sorted(state_dir.glob("run-*.jsonl"))
+    body = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    assert [(r.get("cancel_all"), r.get("answered")) for r in body[:2]] == [
+        (True, None),
+        (True, True),
+    ]
+    assert {r["order"] for r in body[2:]} == set(ours)
     assert guard.stop() == 0
 
 
