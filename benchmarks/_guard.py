@@ -723,7 +723,8 @@ def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
         "so the unsigned keep-alive `GET /` and WebSocket handshakes count too), against the",
         "venue's published budget for the desk's keys there (Polymarket 20/s per key;",
         "Limitless one request per 300 ms per token; Kalshi's Basic Read bucket, 200",
-        "tokens/s, over a listing's 10: 20 listings/s, every request counted as one).",
+        "tokens/s, over a listing's 10: 20 listings/s, every request counted as one; its",
+        "read while the order stream is live is one GetOrder, 2 tokens: counted as one too).",
         f"State at the end: {result['state']}; orders left open: {result['left']} of"
         f" {ORDERS * sum(result['keys'].values())} (nothing fired).",
         f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
@@ -770,10 +771,13 @@ def idle_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
 
 
 def _signed_read(path: str) -> bool:
+    # A listing; or Kalshi's key proof (one GetOrder of an id no order has), its
+    # upkeep's read while the account's order stream is live.
     return (
         path.startswith("/v1/orders/open")
         or path.endswith("/user-orders")
         or path.split("?")[0].endswith("/portfolio/orders")
+        or path.split("?")[0].endswith("/portfolio/orders/cancelkit-key-check")
     )
 
 

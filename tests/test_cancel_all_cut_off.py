@@ -162,3 +162,103 @@ def test_a_resume_after_a_kill_names_the_cancel_all_sent_without_an_outcome(
     assert "a cancel-all was sent and no outcome is recorded" in resumed.stderr, resumed.stderr
     assert "cancelkit cancel polymarket --all" in resumed.stderr
     assert "empty" not in resumed.stderr  # not read as an order id
+
+
+def test_everywhere_journals_each_cancel_all_sent_then_its_unknown_and_a_resume_warns(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    """``cancel --everywhere`` (the guard's firing is the same run, on a warm desk):
+    each account's journal gets its cancel-all's ``sent`` line before the cancel-all
+    leaves, then its ``unknown`` outcome when no answer came by the deadline; a resume
+    from it warns and names the desk command. Before: the outcome only, no sent line
+    (Kalshi named the listed orders instead of the cancel-all), and a resume of a
+    journal killed after the send could not know a cancel-all had left."""
+    from test_everywhere import DeskFile, demo_keys
+
+    box = cancelkit_sandbox
+    pm, lm = demo_keys(box)
+    ks = box.add_account("kalshi")
+    file = DeskFile(box, tmp_path)
+    file.add("pm", pm)
+    file.add("lm", lm, markets=f'"{DEFAULT_MARKET}"')
+    file.add("ks", ks)
+    box.seed_polymarket("desk-1")
+    box.seed_limitless(market_slug=DEFAULT_MARKET)
+    box.seed_kalshi(owner=ks.owner)
+    box.set_knobs(latency=SLOW)
+    started = time.monotonic()
+    done = file.run("cancel", "--everywhere", "--json", "--deadline", "2")
+    assert time.monotonic() - started < 2 + GRACE + SLACK, done.stderr
+    assert done.returncode == 1, done.stderr
+    printed = [r for r in _records(done.stdout) if not r.get("summary")]
+    journals = sorted(state_dir.glob("run-*.jsonl"))
+    assert len(journals) == 3
+    for journal in journals:
+        lines = _records(journal.read_text())
+        header, body = lines[0], lines[1:]
+        account = header["account"]
+        assert [(r.get("cancel_all"), r["status"]) for r in body] == [
+            (True, "sent"),
+            (True, "unknown"),
+        ], (account, body)
+        assert body[0]["run"] == header["cancelkit_run"]
+        assert body[1] in printed  # the same record on stdout
+        resumed = _resume(box, header["venue"], journal)
+        assert "a cancel-all was sent and its outcome is unknown" in resumed.stderr
+        assert f"cancelkit cancel --everywhere --account {account}" in resumed.stderr
+        # Killed right after the send: the sent line alone still warns.
+        killed = tmp_path / f"{account}-killed.jsonl"
+        killed.write_text("".join(json.dumps(r) + "\n" for r in lines[:2]))
+        killed.chmod(0o600)
+        resumed = _resume(box, header["venue"], killed)
+        assert "a cancel-all was sent and no outcome is recorded" in resumed.stderr, account
+
+
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
+def test_a_cancel_all_answered_is_journaled_so_and_its_resume_does_not_warn(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, venue: str
+) -> None:
+    """A cancel-all whose answer came gets a line saying so after its sent line: a
+    resume from that journal gives no warning about it. Before, every resume of a
+    finished cancel-all's journal warned that its run was killed."""
+    box = cancelkit_sandbox
+    _seed(box, venue)
+    journal = tmp_path / "kill.journal"
+    _, err = _ended(process := _start(box, venue, journal, 20.0))
+    assert process.returncode == 0, err
+    body = [r for r in _records(journal.read_text()) if r.get("cancel_all")]
+    assert [(r["status"], r.get("answered")) for r in body] == [("sent", None), ("sent", True)]
+    resumed = _resume(box, venue, journal)
+    assert "a cancel-all" not in resumed.stderr, resumed.stderr
+
+
+def test_everywhere_journals_its_answered_cancel_alls_and_their_resume_does_not_warn(
+    cancelkit_sandbox: Sandbox, tmp_path: Path, state_dir: Path
+) -> None:
+    from test_everywhere import DeskFile, demo_keys
+
+    box = cancelkit_sandbox
+    pm, lm = demo_keys(box)
+    file = DeskFile(box, tmp_path)
+    file.add("pm", pm)
+    file.add("lm", lm, markets=f'"{DEFAULT_MARKET}", "other-market"')  # two cancel-alls
+    box.seed_polymarket("desk-1")
+    box.seed_limitless(market_slug=DEFAULT_MARKET)
+    done = file.run("cancel", "--everywhere", "--deadline", "20")
+    assert done.returncode == 0, done.stderr
+    for journal in sorted(state_dir.glob("run-*.jsonl")):
+        lines = _records(journal.read_text())
+        venue = lines[0]["venue"]
+        marks = [r.get("answered", False) for r in lines if r.get("cancel_all")]
+        assert marks == [False, True] * (2 if venue == "limitless" else 1), (venue, lines)
+        assert "a cancel-all" not in _resume(box, venue, journal).stderr
+        # Killed after the second market's cancel-all left: that one alone is named.
+        if venue == "limitless":
+            sent = [i for i, r in enumerate(lines) if r.get("cancel_all") and not r.get("answered")]
+            kept = lines[: sent[-1] + 1]  # up to the second cancel-all's sent line
+            killed = tmp_path / "lm-killed.jsonl"
+            killed.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            killed.chmod(0o600)
+            resumed = _resume(box, venue, killed).stderr
+            assert resumed.count("a cancel-all") == 1, resumed
+            assert "no outcome is recorded" in resumed

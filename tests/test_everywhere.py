@@ -598,6 +598,7 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     state.mkdir(mode=0o700)
     monkeypatch.setenv("CANCELKIT_STATE_DIR", str(state))
     writes: dict[str, float] = {}  # journal -> first write(2), time.monotonic()
+    sent_lines: dict[str, float] = {}  # journal -> its cancel-all's sent line written
     syncs: list[tuple[str, bool, float]] = []  # journal, on the run's thread?, when
     real_write, real_fsync = os.write, os.fsync
     runner = threading.get_ident()
@@ -611,6 +612,9 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     def write(fd: int, data: bytes) -> int:
         if path_of(fd).endswith(".jsonl"):
             writes.setdefault(path_of(fd), time.monotonic())
+            text = bytes(data)  # the journal writes a memoryview
+            if b'"cancel_all": true' in text and b'"status": "sent"' in text:
+                sent_lines.setdefault(path_of(fd), time.monotonic())
         return real_write(fd, data)
 
     def fsync(fd: int) -> None:
@@ -647,10 +651,22 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     waited = [when for _, on_runner, when in syncs if on_runner and when < max(cancels)]
     assert not waited, "the run waited on an fsync before its cancels"
     assert sorted({path for path, on_runner, _ in syncs if not on_runner}) == journals
+    # Each account's cancel-all has its own sent line, written before that cancel
+    # arrived (and, as the header, fsynced beside the run, never before a cancel).
+    # (Per venue, the k-th sent line before the k-th cancel to arrive.)
+    assert sorted(sent_lines) == journals
+    lines_of: dict[str, list[float]] = {}
     for path in journals:
         header = json.loads(Path(path).read_text().splitlines()[0])
         assert header["cause"] == "test"
         assert header["orders"] == 0
+        lines_of.setdefault(header["venue"], []).append(sent_lines[path])
+    for venue, written in lines_of.items():
+        arrived = sorted(
+            r.arrived for r in box.requests if r.method in ("POST", "DELETE") and r.venue == venue
+        )
+        assert len(arrived) == len(written)
+        assert all(w < a for w, a in zip(sorted(written), arrived, strict=True)), venue
     assert not list(state.glob(".armed-*")), "a journal made beforehand was left behind"
     # Each made beforehand is that account's journal (the one removed too: its run
     # keeps the id, its file opened afresh).

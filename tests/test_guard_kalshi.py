@@ -16,6 +16,7 @@ from test_guard import Guard, _start, guards  # noqa: F401  (the fixture)
 
 CANCEL_ALL = ("DELETE", "/trade-api/v2/portfolio/events/orders")
 LISTING = ("GET", "/trade-api/v2/portfolio/orders")
+KEY_CHECK = "/trade-api/v2/portfolio/orders/cancelkit-key-check"  # the hook's proof
 
 
 def _outcomes(state_dir: Path, account: str) -> dict[str, str]:
@@ -71,8 +72,13 @@ def test_a_kalshi_accounts_orders_come_from_its_stream_and_its_firing_deletes_fi
     done = guard.cli("trigger")
     assert done.returncode == 0, done.stdout + done.stderr
     assert guard.fired()["last_run"]["status"] == 0
-    # Its orders' requests (not an idle connection's unsigned warm-up, GET /).
-    sent = [r for r in box.requests if r.path.startswith("/trade-api/v2/portfolio/")]
+    # Its orders' requests (not an idle connection's unsigned warm-up, GET /, nor the
+    # upkeep's proof of the key, a lookup of an id no order has, made after a firing).
+    sent = [
+        r
+        for r in box.requests
+        if r.path.startswith("/trade-api/v2/portfolio/") and r.path != KEY_CHECK
+    ]
     requests = [(r.method, r.path) for r in sent]
     # The cancel-all first, before any listing; then listings until it is confirmed.
     assert requests[0] == CANCEL_ALL, requests
@@ -85,4 +91,47 @@ def test_a_kalshi_accounts_orders_come_from_its_stream_and_its_firing_deletes_fi
     assert resting == (set(primary) if subaccount == 4 else set())
     # Every order named, each confirmed by its leaving the listing after the 204.
     assert _outcomes(state_dir, "ks") == dict.fromkeys(ours, "not_open")
+    # The firing's journal: the cancel-all's sent line before anything else of it, its
+    # answer next, then the orders' outcomes (a resume knows it was sent and answered).
+    (journal,) = sorted(state_dir.glob("run-*.jsonl"))
+    body = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    assert [(r.get("cancel_all"), r.get("answered")) for r in body[:2]] == [
+        (True, None),
+        (True, True),
+    ]
+    assert {r["order"] for r in body[2:]} == set(ours)
+    assert guard.stop() == 0
+
+
+def test_a_live_kalshi_stream_turns_the_minutes_listing_into_one_lookup(
+    cancelkit_sandbox: Sandbox,
+    tmp_path: Path,
+    state_dir: Path,
+    guards: list[Guard],  # noqa: F811
+) -> None:
+    """The armed guard's signed read, against the sandbox (which serves ``GetOrder``
+    from its verbatim block and verifies each signature): while the account's stream
+    is live, the lookup of an id no order has (2 Read tokens), never the listing (10)."""
+    box = cancelkit_sandbox
+    kalshi = box.add_account("kalshi")
+    desk = DeskFile(box, tmp_path)
+    desk.add("ks", kalshi)
+    seed(box, kalshi, 2)
+    guard = _start(guards, desk, state_dir, "--prove-every", "1")
+    guard.armed()
+    guard.wait_for(lambda s: s["accounts"][0]["stream"] == "live", "streaming Kalshi")
+    box.clear_requests()
+    lookup = ("GET", KEY_CHECK)
+    waited = time.monotonic() + 20
+    while time.monotonic() < waited:
+        signed = [(r.method, r.path) for r in box.requests if r.path.startswith("/trade-api/")]
+        if signed.count(lookup) >= 2:
+            break
+        time.sleep(0.1)
+    assert signed.count(lookup) >= 2, signed
+    assert LISTING not in signed, signed
+    assert all(r.verified for r in box.requests if r.path == lookup[1])
+    status = guard.status()
+    assert status is not None
+    assert status["accounts"][0]["key"] == "accepted"
     assert guard.stop() == 0

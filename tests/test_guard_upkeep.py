@@ -96,3 +96,79 @@ def test_a_prove_every_shorter_than_the_gap_is_kept(monkeypatch: pytest.MonkeyPa
     account = _limitless(("a",))
     upkeep = Upkeep(_Desk(account, _Client()), read_every=5)  # type: ignore[arg-type]
     assert upkeep.gap(account) == 5  # the operator asked for a read every 5 s
+
+
+class _Kalshi:
+    """A Kalshi client as the upkeep uses it: each request written down, and an order
+    stream the test drives (its reconciling snapshot, then an interruption)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.go_live = anyio.Event()
+        self.interrupt = anyio.Event()
+
+    async def open_orders(self, subaccount: int | None = None) -> list[Any]:
+        self.sent.append("list")
+        return [SimpleNamespace(order_id="listed-1")]
+
+    async def get_order(self, order_id: str) -> Any:
+        from cancelkit import OrderNotFound
+
+        self.sent.append(f"lookup {order_id}")
+        raise OrderNotFound("order not found")  # a signed read answered: the key works
+
+    async def warm(self) -> float:
+        self.sent.append("GET /")
+        return 0.0
+
+    async def order_events(self) -> Any:
+        from cancelkit.kalshi import OrderSnapshot, StreamInterrupted, StreamOrder
+
+        await self.go_live.wait()
+        yield OrderSnapshot((StreamOrder("streamed-1", status="resting"),))
+        await self.interrupt.wait()
+        yield StreamInterrupted("connection closed", 1)
+        await anyio.sleep_forever()
+
+
+def test_kalshi_reads_with_a_lookup_while_its_stream_is_live_and_lists_when_it_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A signed read due every 0.05 s (scaled down from a minute), no keep-alive between.
+    monkeypatch.setattr(_guard_desk, "WARM_EVERY", 0.05)
+    client = _Kalshi()
+    account = Account("ks-1", "kalshi", "key", SecretRef(env="KS"))
+    upkeep = Upkeep(_Desk(account, client), read_every=0.05)  # type: ignore[arg-type]
+    marks: dict[str, int] = {}
+    known: set[str] = set()  # what it knew while live: the orders, and where from
+
+    async def until(done: Any) -> None:
+        with anyio.fail_after(10):  # generous: each step takes a few reads of 0.05 s
+            while not done():
+                await anyio.sleep(0.01)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(upkeep.run)
+            await until(lambda: "list" in client.sent)  # no stream yet: the listing
+            client.go_live.set()
+            await until(lambda: upkeep.streams.get("ks-1") == "live")
+            marks["live"] = len(client.sent)
+            await until(lambda: len(client.sent) >= marks["live"] + 3)
+            marks["interrupted"] = len(client.sent)
+            known.update(upkeep.orders["ks-1"], {upkeep.orders_from["ks-1"]})
+            client.interrupt.set()
+            await until(lambda: "list" in client.sent[marks["interrupted"] :])
+            group.cancel_scope.cancel()
+
+    anyio.run(main)
+    live = client.sent[marks["live"] : marks["interrupted"]]
+    # Live and reconciled: the stream's word is the open orders; the read is the one
+    # order lookup (2 Read tokens, not a listing's 10) and it still proves the key.
+    assert len(live) >= 3, client.sent
+    assert set(live) == {"lookup cancelkit-key-check"}, client.sent
+    assert upkeep.keys["ks-1"] == "accepted"
+    assert known == {"streamed-1", "stream"}
+    # Interrupted: the listing again (its answer is the account's orders once more).
+    assert upkeep.streams["ks-1"].startswith("reconnecting")
+    assert upkeep.orders["ks-1"] == {"listed-1"}

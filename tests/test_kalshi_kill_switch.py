@@ -172,7 +172,10 @@ def test_cancel_all_reports_what_is_still_resting_at_the_deadline(
     fake = FakeKalshi(key[1], {"stays": "resting", "goes": "resting"})
     fake.lie.add("stays")
     fake.placed_after.append("new-one")  # placed after, and not cancelled
-    results = call(client(kind, key, fake).cancel_all, deadline=1.5)
+    seen: list[Any] = []
+    results = call(client(kind, key, fake).cancel_all, deadline=1.5, on_result=seen.append)
+    # Every result returned reached on_result once (the order found still resting too).
+    assert sorted(map(id, seen)) == sorted(map(id, results))
     by_id = {r.target: r for r in results}
     assert by_id["goes"].status == "not_open"
     assert by_id["stays"].status == "failed"

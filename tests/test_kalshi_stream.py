@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -319,6 +320,99 @@ def test_the_sandboxs_user_order_messages_are_in_the_pages_shape(
             "msg": user_order(order, order_json(order, time.monotonic() + 60)),
         }
         jsonschema.validate(message, schema)
+
+
+def test_the_sandboxs_keep_alive_is_the_pages() -> None:
+    """The page's Ping: every 10 seconds, body ``heartbeat`` (its block's const and its
+    prose), as the sandbox's default and its Ping body."""
+    import re
+
+    from cancelkit.sandbox import Knobs
+    from cancelkit.sandbox._kalshi_ws import HEARTBEAT
+
+    document = _block("ws-keep-alive.md", "control_frames")
+    (kalshi_ping,) = [m for m in document["receiveMessages"] if m["id"] == "outgoingPing"]
+    assert kalshi_ping["jsonPayloadSchema"]["const"].encode() == HEARTBEAT
+    every = re.search(r"every (\d+) seconds", document["description"])
+    assert every is not None
+    assert Knobs().stream_ping_every == float(every.group(1))
+
+
+async def _drain(events: AsyncGenerator[OrderEvent, None], seen: list[OrderEvent]) -> None:
+    """Read on (a client answers Pings while it reads), keeping what comes."""
+    async for event in events:
+        seen.append(event)
+
+
+async def _poll(done: Callable[[], bool], what: str) -> None:
+    async with asyncio.timeout(20):  # generous: each step is a few Pings of 50 ms
+        while not done():
+            await asyncio.sleep(0.02)
+
+
+def test_the_sandbox_pings_heartbeat_and_the_client_answers_each(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    box = cancelkit_sandbox
+    box.set_knobs(stream_ping_every=0.05)
+
+    async def run() -> list[OrderEvent]:
+        seen: list[OrderEvent] = []
+        async with box.async_kalshi_client() as client:
+            events = client.order_events()
+            async with aclosing(events):
+                seen += await _until(events, _snapshot)
+                reader = asyncio.create_task(_drain(events, seen))
+                try:
+                    await _poll(lambda: box.kalshi.stats.stream_pongs >= 3, "three Pongs")
+                finally:
+                    reader.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reader
+        return seen
+
+    seen = asyncio.run(run())
+    stats = box.kalshi.stats
+    # Each Ping carried the page's body, and the client's Pong echoed it back.
+    assert stats.stream_pings >= stats.stream_pongs >= 3
+    # On the one connection: Pings are control frames, never a message or a reconnect.
+    assert [type(e).__name__ for e in seen] == ["OrderSnapshot"]
+    assert stats.stream_connections == 1
+
+
+def test_a_silent_server_is_caught_by_the_clients_own_ping_timeout(
+    cancelkit_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that hangs (no message, no Ping, the client's Pings unanswered) is
+    dropped by the client's own keep-alive (a Ping after PING_EVERY of silence, its
+    Pong due within half of that), not waited on forever; it reconnects and lists
+    again once the server answers."""
+    box = cancelkit_sandbox
+    monkeypatch.setattr(_stream, "PING_EVERY", 0.3)  # scaled down from 10 s
+    box.set_knobs(stream_ping_every=0)  # no Ping of the server's: only the client's
+    first = box.seed_kalshi().id
+
+    async def run() -> list[OrderEvent]:
+        seen: list[OrderEvent] = []
+        async with box.async_kalshi_client() as client:
+            events = client.order_events()
+            async with aclosing(events):
+                seen += await _until(events, _snapshot)
+                box.set_knobs(stream_silent=True)
+                seen += await _until(events, lambda s: isinstance(s[-1], StreamInterrupted))
+                box.set_knobs(stream_silent=False)
+                seen += await _until(events, _snapshot)
+        return seen
+
+    seen = asyncio.run(run())
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[0] == "OrderSnapshot"
+    assert "StreamInterrupted" in kinds
+    assert kinds[-1] == "OrderSnapshot"  # reconnected and listed again
+    last = seen[-1]
+    assert isinstance(last, OrderSnapshot)
+    assert [o.id for o in last.orders] == [first]
+    assert box.kalshi.stats.stream_connections >= 2
 
 
 def test_hostile_messages_are_dropped_never_believed() -> None:

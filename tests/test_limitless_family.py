@@ -381,6 +381,22 @@ def test_absent_from_both_lists_is_asked_never_guessed(make_lm: Callable[..., An
     assert json.loads(script.requests[1].content) == {"items": [{"orderId": b}, {"orderId": c}]}
 
 
+def test_an_order_still_live_after_a_cancel_all_reaches_on_result(
+    make_lm: Callable[..., Any],
+) -> None:
+    """An order the cancel-all did not name and the confirming listing shows LIVE is
+    ``failed``, returned and handed to on_result like every other result (it was
+    returned only)."""
+    gone, stays = str(uuid4()), str(uuid4())
+    listing = {"data": [{"id": stays, "status": "LIVE"}]}
+    script = Script([_answer([gone], []), httpx.Response(200, json=listing)])
+    seen: list[Any] = []
+    results = call(make_lm(script).cancel_all, MARKET, on_result=seen.append)
+    assert [(r.target, r.status) for r in results] == [(gone, "cancelled"), (stays, "failed")]
+    assert "still LIVE after cancel-all" in results[1].message
+    assert sorted(map(id, seen)) == sorted(map(id, results))
+
+
 def test_a_503_is_retried_until_the_deadline_and_says_maintenance(
     make_lm: Callable[..., Any],
 ) -> None:
@@ -426,9 +442,11 @@ def test_cancel_all_for_a_sub_account_says_it_cannot_confirm(cancelkit_sandbox: 
     box = cancelkit_sandbox
     sub = box.credentials.limitless_sub_account
     order = box.seed_limitless(market_slug=MARKET, owner=sub)
+    seen: list[Any] = []
     with box.limitless_client() as lm:
-        results = lm.cancel_all(MARKET, on_behalf_of=sub)
+        results = lm.cancel_all(MARKET, on_behalf_of=sub, on_result=seen.append)
     assert [(r.target, r.status) for r in results] == [(order.id, "cancelled"), (MARKET, "unknown")]
+    assert seen == results  # the market's own outcome reaches on_result too, once
     assert order.status == "cancelled"
 
 

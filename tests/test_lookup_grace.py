@@ -117,14 +117,22 @@ def test_what_a_cancel_all_left_listed_is_reported_from_the_confirming_listing(
     book.open["elsewhere"] = "m-2"
     book.stuck.add("elsewhere")
     limiter = Limiter({GLOBAL: [Budget(20, 1.0)]})
+    seen: list[_kill.CancelResult[str]] = []
 
     async def run() -> list[_kill.CancelResult[str]]:
         with anyio.fail_after(20):
             return await _kill.cancel_all(
-                book, market_slugs=markets, limiter=limiter, control=Control(60), on_result=None
+                book,
+                market_slugs=markets,
+                limiter=limiter,
+                control=Control(60),
+                on_result=seen.append,
             )
 
     results = anyio.run(run)
+    # Every result returned reached on_result, once: the orders the listing found still
+    # open too (they were returned only, so a caller's callback never heard of them).
+    assert sorted(map(id, seen)) == sorted(map(id, results))
     by_id = {r.target: r for r in results}
     assert {by_id[f"ord-{n}"].status for n in range(4)} <= {"cancelled", "not_open"}
     assert by_id["ord-4"].status == "failed"

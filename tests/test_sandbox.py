@@ -303,3 +303,24 @@ def test_set_knobs_types_every_knob_and_only_knobs() -> None:
     assert typing.get_args(hints["maintenance"]) == MAINTENANCE_MODES
     with Sandbox() as box, pytest.raises(ValueError, match="unknown knob 'failure_rat'"):
         box.set_knobs(**{"failure_rat": 0.5})
+
+
+def test_every_knob_has_a_sandbox_flag() -> None:
+    """``cancelkit sandbox`` sets every knob from a flag of the same name (its help
+    says so): a knob without one could only be reached through the admin route."""
+    import attrs
+    from cancelkit._cli import main
+    from cancelkit.sandbox import Knobs
+
+    command = main.commands["sandbox"]  # type: ignore[attr-defined]
+    flags = {p.name for p in command.params} - {
+        "host",
+        "polymarket_port",
+        "limitless_port",
+        "kalshi_port",
+    }
+    assert flags == set(attrs.fields_dict(Knobs))
+    # Kalshi's keep-alive flags default to the knobs' (the page's 10 s; not hung).
+    defaults = {p.name: p.default for p in command.params}
+    assert defaults["stream_ping_every"] == Knobs().stream_ping_every == 10.0
+    assert defaults["stream_silent"] is Knobs().stream_silent is False

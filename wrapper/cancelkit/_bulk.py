@@ -347,6 +347,19 @@ class CancelResult(Generic[T]):
         return self.status in FINAL or (missing and self.missing_ok)
 
 
+def told(
+    results: Iterable[CancelResult[T]], on_result: Callable[[CancelResult[T]], None] | None
+) -> list[CancelResult[T]]:
+    """``results`` made outside a :class:`Ledger` (what a cancel-all's end adds: an
+    order still open after it, the cancel-all's own outcome), each handed to
+    ``on_result`` first: every result a run returns reaches it, once."""
+    found = list(results)
+    if on_result is not None:
+        for result in found:
+            on_result(result)
+    return found
+
+
 class Control:
     """How a bulk cancel ends: its deadline, and whether it was told to stop.
 
@@ -369,6 +382,10 @@ class Control:
         # Called with the input indices of a request right before it leaves (the
         # CLI's write-ahead journal; none: a cancel-all); quick, and must not raise.
         self.on_sent: Callable[[Sequence[int]], None] | None = None
+        # Called when a cancel-all's answer came (the exchange's word on it: its
+        # orders' outcomes follow); the CLI's journal notes it, so that a resume warns
+        # only of a cancel-all whose answer never came. Quick, and must not raise.
+        self.on_answered: Callable[[], None] | None = None
         # Outcomes a record of an earlier run gives (input index -> outcome): a
         # venue with a listing checks them against it instead of asking again.
         self.recorded: dict[int, Outcome] = {}
@@ -430,6 +447,14 @@ class Control:
                 self.on_sent(indices)
             except Exception:  # a broken journal must not stop a kill switch
                 logger.exception("on_sent callback failed; the run goes on")
+
+    def mark_answered(self) -> None:
+        """A cancel-all's answer came: tell ``on_answered``."""
+        if self.on_answered is not None:
+            try:
+                self.on_answered()
+            except Exception:  # a broken journal must not stop a kill switch
+                logger.exception("on_answered callback failed; the run goes on")
 
     @property
     def stopped(self) -> bool:

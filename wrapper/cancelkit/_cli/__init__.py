@@ -166,6 +166,19 @@ _NOT_LOOPBACK = (
     default=0,
     help="Close each stream connection after this many executions (0: never).",
 )
+@click.option(
+    "--stream-ping-every",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Kalshi: seconds between the stream's Ping frames (body heartbeat; 0: none).",
+)
+@click.option(
+    "--stream-silent/--no-stream-silent",
+    default=False,
+    show_default=True,
+    help="Kalshi: the stream hangs (sends nothing, answers no Ping) until turned off.",
+)
 def sandbox(
     host: str, polymarket_port: int, limitless_port: int, kalshi_port: int, **knobs: Any
 ) -> None:

@@ -72,6 +72,8 @@ class Line:
     header: bool = False  # a journal's first line: the run and its origin, no order
     cancel_all: bool = False  # a record of a cancel-all request itself: no order either
     run: str | None = None  # a header's or a cancel-all record's run
+    account: str | None = None  # a header's: the desk account of its run, if any
+    answered: bool = False  # a cancel-all's record that its answer came
 
 
 def read_lines(source: str, listed: _inputs.Listed = _inputs.LISTED) -> list[Line]:
@@ -156,30 +158,42 @@ def _warn_cancel_alls(lines: Sequence[Line]) -> None:
     """Say which cancel-alls a record shows not settled (sent with no outcome, or an
     outcome that is not final): a resume cannot name the orders such a cancel-all
     took, and does not send it again; the operator must (``--all``)."""
-    answered: set[str | None] = set()  # runs with a cancel-all outcome recorded
-    origins: dict[str | None, Origin | None] = {}  # each run's, from its header
-    for line in lines:
-        if line.cancel_all and line.record not in (None, SENT):
-            answered.add(line.run)
-        elif line.header:
-            origins[line.run] = line.origin
-    for line in lines:
-        if not line.cancel_all or line.record in FINAL:
+    headers: dict[str | None, Line] = {}  # each run's header
+    pending: dict[str | None, list[tuple[int, Line]]] = {}  # each run's sent lines unsettled
+    unsettled: list[tuple[int, Line]] = []  # (where, line)
+    for at, line in enumerate(lines):
+        if line.header:
+            headers[line.run] = line
+        if not line.cancel_all:
             continue
+        waiting = pending.setdefault(line.run, [])
+        if line.record == SENT and not line.answered:
+            waiting.append((at, line))
+            continue
+        # Its answer, or its outcome (a cancel-all not sent had no sent line): the
+        # oldest sent line of its run is settled (a run sends its cancel-alls in turn).
+        if waiting and (line.answered or line.record != "not_sent"):
+            waiting.pop(0)
+        if not line.answered and line.record not in FINAL:
+            unsettled.append((at, line))
+    unsettled += [found for waiting in pending.values() for found in waiting]
+    for _, line in sorted(unsettled, key=lambda found: found[0]):
         if line.record == SENT:
-            if line.run in answered:
-                continue
             what = "was sent and no outcome is recorded (its run was killed?)"
         elif line.record == "not_sent":
             what = "was not sent"
         else:
             what = f"was sent and its outcome is {line.record}"
-        origin = line.origin or origins.get(line.run)  # a sent line names none itself
-        venue = origin.venue if origin is not None else "VENUE"
+        header = headers.get(line.run)
+        origin = line.origin or (header.origin if header is not None else None)  # a sent
+        venue = origin.venue if origin is not None else "VENUE"  # line names none itself
+        again = f"cancelkit cancel {venue} --all"
+        if header is not None and header.account is not None:  # a desk's run (--everywhere)
+            again = f"cancelkit cancel --everywhere --account {header.account}"
         click.echo(
             f"cancelkit: warning: {line.label}: a cancel-all {what}: which orders it"
-            " cancelled, if any, is unknown, and a resume does not send it again;"
-            f" `cancelkit cancel {venue} --all` does",
+            f" cancelled, if any, is unknown, and a resume does not send it again;"
+            f" `{printable(again)}` does",
             err=True,
         )
 
@@ -220,8 +234,11 @@ def _record(label: str, text: str, plans: Plans, shape: _inputs.Listed) -> Line:
     try:
         if isinstance(record, dict) and RUN_KEY in record:
             plans.header(label, record)
-            run = record[RUN_KEY]
-            return Line(label, "", origin=Origin.of(record), header=True, run=str(run))
+            run, account = record[RUN_KEY], record.get("account")
+            named = account if isinstance(account, str) else None  # a desk's run
+            return Line(
+                label, "", origin=Origin.of(record), header=True, run=str(run), account=named
+            )
         order, status = record["order"], record["status"]
     except (KeyError, TypeError):
         raise click.UsageError(f"{label}: a JSON line that is not a cancelkit record") from None
@@ -231,8 +248,10 @@ def _record(label: str, text: str, plans: Plans, shape: _inputs.Listed) -> Line:
         plans.planned(label, record)
     origin = Origin.of(record)
     if order == "" or record.get("cancel_all") is True:  # a cancel-all's own: no order
-        run = record.get("run")
-        return Line(label, "", None, status, origin, cancel_all=True, run=str(run))
+        run, answered = record.get("run"), record.get("answered") is True
+        return Line(
+            label, "", None, status, origin, cancel_all=True, run=str(run), answered=answered
+        )
     # A line naming no venue, URL and key is no one's word: its order is asked again.
     done = status if status in FINAL and origin is not None else None
     return Line(label, order, done, status, origin)
@@ -443,6 +462,11 @@ class _Report:
         first, self.after_first_outcome = self.after_first_outcome, None
         if first is not None:
             first()
+
+    def answered(self) -> None:
+        """A cancel-all's answer came: journaled (a resume then warns of it no more)."""
+        if self.journal is not None:
+            self.journal.cancel_all_answered()
 
     def sent(self, indices: Sequence[int]) -> None:
         """A request for these inputs is about to leave: journal it first."""
@@ -717,6 +741,7 @@ def _run(
     report = _Report(labels, targets, job.as_json_lines, journal, where, job.describe)
     control = Control(job.deadline)
     control.on_sent = report.sent
+    control.on_answered = report.answered
     control.recorded = dict(recorded or {})
     if origins and not differs:  # "sent" speaks only for the venue, URL and key it names
         control.recorded_sent = set(recorded_sent)

@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
@@ -99,6 +99,19 @@ class _Book:
             journal.close()
             return
         self.journal = journal
+
+    def cancel_all_sent(self) -> None:
+        """A cancel-all of the account's is about to leave: its own ``sent`` line, as a
+        venue command journals one. Written before it leaves, fsynced beside the run
+        (``_Housekeeping``) or at the close: no disk flush before a cancel."""
+        if self.journal is not None:
+            self.journal.cancel_all_sent(sync=False)
+
+    def cancel_all_answered(self) -> None:
+        """The account's cancel-all was answered: a line saying so (a resume then
+        warns of it no more)."""
+        if self.journal is not None:
+            self.journal.cancel_all_answered()
 
     def write(self, result: CancelResult[Any]) -> None:
         self.written.add(id(result))
@@ -231,10 +244,18 @@ async def run_everywhere(
 
     def make_control(account: Account) -> Control:
         # A cancel-all names no order before it leaves (its journal's plan is empty;
-        # each outcome follows as it is known). Housekeeping starts once the first
-        # cancel has left, never before it.
+        # it gets a sent line of its own, and each outcome follows as it is known).
+        # Housekeeping starts once the first cancel has left, never before it.
         child = Control(deadline)
-        child.on_sent = lambda _: housekeeping.sent(account.name)
+        book = books[account.name]
+
+        def sent(indices: Sequence[int]) -> None:
+            if not indices:  # a cancel-all (a venue's kill sends nothing else)
+                book.cancel_all_sent()
+            housekeeping.sent(account.name)
+
+        child.on_sent = sent
+        child.on_answered = book.cancel_all_answered
         return child
 
     try:

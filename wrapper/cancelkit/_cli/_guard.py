@@ -66,7 +66,8 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
     show_default=True,
     metavar="S",
     help="Seconds between each account's signed reads while armed (each proves the key,"
-    " corrects the clock and lists its open orders; lower costs more of the venue's budget).",
+    " corrects the clock and lists its open orders, unless its order stream is live; lower"
+    " costs more of the venue's budget).",
 )
 @click.option(
     "--status",

@@ -7,7 +7,8 @@ seconds: :data:`WARM_EVERY`, or longer where that would spend more than
 one request a minute), counting every request, signed or not. The
 request is a signed read when ``--prove-every`` seconds (:data:`READ_EVERY`) have
 passed since the last one (a listing of its open orders, one per market where the
-venue lists per market, else the venue's cheapest signed read): that read proves
+venue lists per market, else the venue's cheapest signed read, which is also the read
+while the account's order stream is live and reconciled): that read proves
 the key (a revoked key shows in the status within a minute or two), and its
 ``Date`` header keeps the clock correction fresh. Otherwise it is an unsigned
 ``GET /`` that only keeps the connection open (the pools' keep-alive outlives the
@@ -183,7 +184,12 @@ class Upkeep:
         Where the venue lists per market, one market a read, in turn (one request
         proves the key as well as many, and the idle cost stays one request a
         gap however many markets the account names); ``every_market`` (after a
-        firing: the status shows what is left) lists them all."""
+        firing: the status shows what is left) lists them all. While the account's
+        order stream is live and reconciled, its open orders are the stream's word and
+        a listing's answer would be thrown away: the read is the venue's cheapest
+        signed read (its hook's ``prove``: where that is a lookup, a fifth of a
+        listing's tokens), which proves the key as well; an interrupted stream
+        (reconnecting, ended, down) brings the listing back."""
         import attrs
 
         from .._desk_hook import desk_hook
@@ -195,7 +201,7 @@ class Upkeep:
         ids: list[str] | None = None
         try:
             with anyio.fail_after(ANSWER_WAIT):
-                if per_market and not account.markets:
+                if self.streams.get(account.name) == "live" or (per_market and not account.markets):
                     await hook.prove(client, account)
                 elif per_market and not every_market:
                     turn = self._turns.get(account.name, 0)

@@ -4,7 +4,8 @@ A journal is JSON lines, each written as it comes. Its first line names the run 
 id, venue, base URL without userinfo, key id) and how many orders it plans; then one
 ``planned`` line per order, before anything is sent; a ``sent`` line for each order
 right before its request leaves (a cancel-all, which names none, gets one ``sent`` line
-of its own, ``"cancel_all": true``); and one outcome line per order as it is known. The
+of its own, ``"cancel_all": true``, and another with ``"answered": true`` when its answer
+comes); and one outcome line per order as it is known. The
 plan and each ``sent`` line are fsynced before the request leaves (with every outcome
 written before them), the last outcomes at the close. A resume from the journal
 alone therefore covers every order, whatever killed the run, and a record made for
@@ -224,10 +225,14 @@ class Journal:
         ]
         self._append(_lines(records), sync=True)
 
-    def cancel_all_sent(self) -> None:
+    def cancel_all_sent(self, *, sync: bool = True) -> None:
         """A cancel-all (it names no order before it leaves) is about to leave: its own
         ``sent`` line (``"order": ""``, ``"cancel_all": true``), so that a record shows
-        it was sent even if its answer never comes or the run is killed."""
+        it was sent even if its answer never comes or the run is killed.
+
+        ``sync=False`` (a desk's run, whose header is not fsynced before its first
+        request either): written, not fsynced; :meth:`sync` beside the run, or the
+        close, does it. The write precedes the send, so a ``kill -9`` loses nothing."""
         record = {
             "run": self.run,
             "input": "-",
@@ -236,7 +241,23 @@ class Journal:
             "status": SENT,
             "at": _now(),
         }
-        self._append(_lines([record]), sync=True)
+        self._append(_lines([record]), sync=sync)
+
+    def cancel_all_answered(self) -> None:
+        """A cancel-all's answer came: a line saying so (``"answered": true`` on a
+        cancel-all's ``sent`` record, a form every reader already takes), so that a
+        resume warns only of a cancel-all whose answer never came. Written, fsynced
+        with what follows."""
+        record = {
+            "run": self.run,
+            "input": "-",
+            "order": "",
+            "cancel_all": True,
+            "status": SENT,
+            "answered": True,
+            "at": _now(),
+        }
+        self._append(_lines([record]), sync=False)
 
     def outcome(self, line: str) -> None:
         """One outcome record (already JSON): in the file at once, on disk by the next

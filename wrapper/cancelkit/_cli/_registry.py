@@ -404,6 +404,8 @@ def _latest(line: bytes, run: str, latest: dict[str, str]) -> None:
     if not isinstance(record, Mapping) or record.get("run") != run:
         return
     order, status = record.get("order"), record.get("status")
+    if record.get("cancel_all") is True and status == SENT:
+        return  # a cancel-all's own sent line: no order (its outcome, if written, counts)
     if isinstance(order, str) and isinstance(status, str) and status in _STATUSES:
         latest[order] = status
 

@@ -104,7 +104,8 @@ async def open_orders(client: AsyncKalshiClient, account: Account) -> list[str]:
 
 
 def upkeep_rate(account: Account) -> float:
-    """The tier's Read budget over a listing's cost (Basic: 200 tokens/s, 10 each)."""
+    """The tier's Read budget over a listing's cost (Basic: 200 tokens/s, 10 each): the
+    dearest signed read of the upkeep (while the stream is live it is ``prove``, 2)."""
     from . import _rates
 
     tier = cast("Tier", account.tier) if account.tier is not None else _rates.DEFAULT_TIER

@@ -35,6 +35,7 @@ from .._bulk import (
     in_time,
     running,
     stops_the_run,
+    told,
 )
 from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.kalshi_api.constraints import FIXED_POINT_COUNT_PATTERN
@@ -403,10 +404,14 @@ async def cancel_all(
         for index, order_id in enumerate(targets):
             ledger.first_of(index, order_id)
         indices = list(range(len(targets)))
-        with flight(control, indices) as sent:
+        # None named as it leaves (the orders come from a listing or the stream, not
+        # the caller): a cancel-all's own sent line, as on the other venues.
+        with flight(control, []) as sent:
             try:
                 await wire.cancel_all(subaccount, control.ends_at)
             except CancelKitError as exc:
+                if exc.status is not None:  # the exchange's answer: a refusal
+                    control.mark_answered()
                 for index in indices:
                     ledger.record_error(index, exc, control)
                 if unlisted is not None:
@@ -432,18 +437,22 @@ async def cancel_all(
                     on_result(cut)
                 return [cut]
             return ledger.finish(control)
+        control.mark_answered()  # its 204
         left = await _until_empty(wire, subaccount, targets, ledger, control)
     results = ledger.finish(control)
     known = set(targets)
-    results += [
-        CancelResult(
-            order.order_id,
-            "failed",
-            "cancel-all answered 204, yet this order is still listed resting",
-        )
-        for order in left
-        if order.order_id not in known
-    ]
+    results += told(
+        (
+            CancelResult(
+                order.order_id,
+                "failed",
+                "cancel-all answered 204, yet this order is still listed resting",
+            )
+            for order in left
+            if order.order_id not in known
+        ),
+        on_result,
+    )
     if unlisted is not None:
         results += _unnamed(unlisted, "unknown", "cancel-all answered 204", on_result)
     return results

@@ -45,6 +45,7 @@ from .._bulk import (
     in_time,
     running,
     stop_if_fatal,
+    told,
 )
 from .._exceptions import AuthenticationError, CancelKitError, InvalidRequest
 from .._generated.limitless_api.constraints import (
@@ -416,7 +417,10 @@ async def cancel_market(
             logger.exception("unexpected error in a Limitless cancel-all")
             text = f"the run stopped: unexpected {type(exc).__name__}: {exc}"
             control.stop(text, StopReason.FAILED)
-            return [CancelResult(CancelAllTarget(market_slug), "unknown", f"cancel-all: {text}")]
+            outcome = CancelResult[str](
+                CancelAllTarget(market_slug), "unknown", f"cancel-all: {text}"
+            )
+            return told([outcome], on_result)
 
 
 async def _cancel_market(
@@ -452,6 +456,7 @@ async def _cancel_market(
         if sent.sent:
             return whole("unknown", "cancel-all sent; no answer before the run ended")
         return whole("not_sent", "cancel-all not sent: the run ended while it waited")
+    control.mark_answered()
     canceled = [c for c in answer.canceled or () if isinstance(c, str)]
     failed = list(answer.failed or ())
     ids = [*canceled, *(f.order_id for f in failed)]
@@ -469,7 +474,7 @@ async def _cancel_market(
             ledger.record(index, "cancelled", message="canceled", attempts=1)
         results = ledger.finish(control)
         note = "cancel-all for a sub-account: its market cannot be listed to confirm"
-        return [*results, CancelResult(CancelAllTarget(market_slug), "unknown", note)]
+        return [*results, *whole("unknown", note)]
     pause = _POLL_FIRST
     live: dict[str, Any] | None = None  # the last listing's LIVE orders (None: none read)
     problem: str | None = None
@@ -523,8 +528,11 @@ async def _cancel_market(
             ledger.record(index, "unknown", message=f"canceled; not confirmed before {when}")
     results = ledger.finish(control)
     named = set(ids)
-    return results + [
-        CancelResult(order_id, "failed", "still LIVE after cancel-all")
-        for order_id in live or {}
-        if order_id not in named
-    ]
+    return results + told(
+        (
+            CancelResult(order_id, "failed", "still LIVE after cancel-all")
+            for order_id in live or {}
+            if order_id not in named
+        ),
+        on_result,
+    )

@@ -55,6 +55,7 @@ from .._bulk import (
     in_time,
     running,
     stop_if_fatal,
+    told,
 )
 from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
@@ -814,6 +815,7 @@ async def _cancel_all(
         if on_result is not None:  # an outcome like any other: written as it is known
             on_result(cut)
         return [cut]
+    control.mark_answered()
     ids = answered
     run = _Run(
         wire,
@@ -846,12 +848,16 @@ async def _cancel_all(
         try:
             left = await run.listing(scope, final=True) if left is None else left
         except CancelKitError as exc:
-            return [*results, CancelResult(CancelAllTarget(""), "failed", exc.message, exc)]
-        results += [
-            CancelResult(i, "failed", f"still open after cancel-all ({o.state})")
-            for i, o in left.items()
-            if i not in run.index
-        ]
+            unlisted = CancelResult[str](CancelAllTarget(""), "failed", exc.message, exc)
+            return [*results, *told([unlisted], on_result)]
+        results += told(
+            (
+                CancelResult(i, "failed", f"still open after cancel-all ({o.state})")
+                for i, o in left.items()
+                if i not in run.index
+            ),
+            on_result,
+        )
     return results
 
 

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.serialization import (
 from .._limiter import GLOBAL
 from ..kalshi._rates import Tier
 from ..limitless._rates import LIMITLESS
+from ._frames import FramesProtocol
 from ._kalshi import DEFAULT_TICKER, KALSHI_STATUSES, MEMBER, PREFIX, KalshiKey, kalshi_app
 from ._kalshi import order_json as kalshi_order_json
 from ._kalshi_ws import KalshiStreamHub
@@ -109,6 +110,8 @@ class KnobChanges(TypedDict, total=False):
     stream_duplicate_every: int
     stream_reorder_every: int
     stream_close_after: int
+    stream_ping_every: float
+    stream_silent: bool
     wrong_answer_rate: float
     tier: Tier
 
@@ -284,7 +287,10 @@ class Sandbox:
                 limitless_port,
             ),
             BackgroundServer(
-                kalshi_app(self.kalshi, self._kalshi_keys, self._kalshi_stream), host, kalshi_port
+                kalshi_app(self.kalshi, self._kalshi_keys, self._kalshi_stream),
+                host,
+                kalshi_port,
+                ws=FramesProtocol,  # Kalshi's Pings, every stream_ping_every seconds
             ),
         )
 

@@ -14,6 +14,12 @@ effect, after the ``cancel_delay`` knob: ``canceled``, or ``executed`` if it
 filled meanwhile) or filled on the book. Like Kalshi: no snapshot on subscribe,
 nothing replayed to a client that was not connected. :meth:`KalshiStreamHub.drop`
 closes every connection (a test's dropped socket).
+
+Keep-alive (``websockets/connection-keep-alive``, ``ws-keep-alive.md``): a Ping frame
+with body ``heartbeat`` every ``stream_ping_every`` seconds (the page's 10; 0:
+none), sent through the server's control frames (``_frames``: ASGI has no Ping); the
+client's Pings are answered with Pongs. ``stream_silent`` hangs every connection:
+nothing is sent and no Ping answered until it is turned off.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from ._common import Refusal
+from ._frames import ControlFrames, control_frames
 from ._polymarket_ws import _deny, _received  # the same refusal, the same reading
 from ._state import OPEN, Book, Order
 
@@ -36,6 +43,9 @@ CHANNEL = "user_orders"
 MAX_SUBSCRIPTIONS = 100  # per connection (the sandbox's own bound)
 MAX_TICKERS = 1000  # per subscription (the sandbox's own bound: the page gives none)
 _QUEUE = 200_000  # messages waiting for one connection; past it the connection is closed
+HEARTBEAT = b"heartbeat"  # the body of Kalshi's Pings (the keep-alive page)
+_PING_FLOOR = 0.01  # seconds: the shortest gap between Pings, whatever the knob says
+_SILENCE_LOOK = 0.05  # seconds between looks at the stream_silent knob while hung
 # getting_started/quick_start_websockets, "WebSocket Error Codes".
 _ERRORS = {
     1: "Unable to process message",
@@ -188,13 +198,40 @@ class KalshiStreamHub:
         link = _Link(ws, member)
         self.links.add(link)
         writer = asyncio.ensure_future(self._write(link))
+        frames = control_frames(ws.scope)
+        pinger = None if frames is None else asyncio.ensure_future(self._ping(frames))
         try:
             await self._read(link)
         finally:
             self.links.discard(link)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            for task in (writer, pinger):
+                if task is None:
+                    continue
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _silent(self) -> bool:
+        return self.book.knobs.stream_silent
+
+    async def _ping(self, frames: ControlFrames) -> None:
+        """Kalshi's keep-alive: a Ping with body ``heartbeat`` every
+        ``stream_ping_every`` seconds (none while 0 or silent); its Pongs counted."""
+        frames.silent = self._silent
+
+        def pong(body: bytes) -> None:
+            if body == HEARTBEAT:
+                self.book.count("stream_pongs")
+
+        frames.on_pong = pong
+        while True:
+            every = self.book.knobs.stream_ping_every
+            await asyncio.sleep(max(every, _PING_FLOOR) if every > 0 else _SILENCE_LOOK)
+            if every <= 0 or self._silent():
+                continue
+            if not frames.ping(HEARTBEAT):
+                return
+            self.book.count("stream_pings")
 
     async def _read(self, link: _Link) -> None:
         while (raw := await _received(link.ws)) is not None:
@@ -271,6 +308,8 @@ class KalshiStreamHub:
                 await ws.close(code=1008)
                 return
             text = await link.queue.get()
+            while self._silent():  # hung: nothing leaves, not even a close
+                await asyncio.sleep(_SILENCE_LOOK)
             if text is None:
                 await ws.close(code=1012)  # "service restart": the client reconnects
                 return

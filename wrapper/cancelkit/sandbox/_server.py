@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -13,7 +14,16 @@ from starlette.types import ASGIApp
 class BackgroundServer:
     """uvicorn on its own thread and event loop; ``start()`` returns once it listens."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ws: type[asyncio.Protocol] | None = None,
+    ) -> None:
+        # ``ws``: a WebSocket protocol of the sandbox's own (``_frames``), whose app
+        # sends the venue's keep-alive Pings itself: uvicorn's own are turned off.
+        pings: dict[str, Any] = {} if ws is None else {"ws": ws, "ws_ping_interval": None}
         config = uvicorn.Config(
             app,
             host=host,
@@ -26,6 +36,7 @@ class BackgroundServer:
             # What a client may send on a WebSocket (subscriptions: small); uvicorn's
             # default is 16 MiB.
             ws_max_size=64 * 1024,
+            **pings,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="cancelkit-sandbox", daemon=True)

@@ -83,6 +83,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "stream_delay": (0.0, 60.0),
     "stream_snapshot_delay": (0.0, 60.0),
     "stream_heartbeat": (0.01, 3600.0),
+    "stream_ping_every": (0.0, 3600.0),  # 0: no Ping
     **dict.fromkeys(_RATES, (0.0, 1.0)),
 }
 _MAX_SEED = 2**63
@@ -163,6 +164,12 @@ class Knobs:
         stream_reorder_every: every n-th execution message is sent after the next one.
         stream_close_after: a connection is closed once it has sent this many execution
             messages (0: never); what happens until the client reconnects is lost.
+        stream_ping_every: Kalshi: seconds between the WebSocket Ping frames (body
+            ``heartbeat``) its stream sends each connection, as its keep-alive page
+            says (10); 0: none. Its Pings are answered either way.
+        stream_silent: Kalshi: the stream hangs: nothing is sent on any connection (no
+            message, no Ping) and the client's Pings go unanswered, until it is off
+            again (a client's own keep-alive timeout must catch it).
         wrong_answer_rate: Kalshi: share of V2 cancels whose answer describes another
             order (its ``order_id``, ``client_order_id`` and ``reduced_by``), as the
             changelog of 2026-05-21 records; the cancel itself takes effect.
@@ -196,6 +203,8 @@ class Knobs:
     stream_duplicate_every: int = 0
     stream_reorder_every: int = 0
     stream_close_after: int = 0
+    stream_ping_every: float = 10.0
+    stream_silent: bool = False
     wrong_answer_rate: float = 0.0
     tier: str = "basic"
 
@@ -220,7 +229,13 @@ class Knobs:
                 if value not in MAINTENANCE_MODES:
                     raise ValueError(f"knob maintenance takes one of {MAINTENANCE_MODES}")
                 checked[name] = value
-            elif name in ("validate", "endpoint_limits", "published_limits", "stream"):
+            elif name in (
+                "validate",
+                "endpoint_limits",
+                "published_limits",
+                "stream",
+                "stream_silent",
+            ):
                 if not isinstance(value, bool):
                     raise ValueError(f"knob {name} takes true or false, not {value!r}")
                 checked[name] = value
@@ -245,6 +260,8 @@ class Stats:
     stream_executions: int = 0  # execution messages sent on them
     stream_dropped: int = 0  # execution messages dropped by the stream_drop_every knob
     wrong_answers: int = 0  # Kalshi cancels answered about another order (wrong_answer_rate)
+    stream_pings: int = 0  # Kalshi: Ping frames sent on its stream (stream_ping_every)
+    stream_pongs: int = 0  # Kalshi: Pongs received with the body of its Pings (heartbeat)
 
 
 class Book:
