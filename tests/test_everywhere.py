@@ -657,3 +657,75 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     runs = {json.loads(Path(p).read_text().splitlines()[0])["cancelkit_run"] for p in journals}
     assert {spare.run for spare in taken.values()} <= runs
     assert len(taken) == (0 if spares == "none" else 3)
+
+
+def test_every_account_s_first_request_is_written_before_any_line_is_said(
+    desk3: tuple[DeskFile, dict[str, list[str]]],
+    cancelkit_sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the firing path (a guard's, ``cancel --everywhere``'s) only the journals'
+    headers come before the accounts' first requests: the line saying what each
+    account's run covers is said once every account's first request is written to
+    its socket, and still before any outcome and any report."""
+    import asyncio
+    import io
+    import threading
+    from asyncio import selector_events
+
+    from cancelkit._cli import _everywhere
+
+    file, orders = desk3
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    monkeypatch.setenv("CANCELKIT_STATE_DIR", str(state))
+    runner = threading.get_ident()
+    events: list[tuple[str, object]] = []  # in the run's thread: writes, lines said, outcomes
+    transport = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
+    real_write, real_writelines = transport.write, transport.writelines
+
+    def write(self: asyncio.Transport, data: bytes) -> None:
+        if threading.get_ident() == runner:
+            events.append(("write", id(self)))
+        real_write(self, data)
+
+    def writelines(self: asyncio.Transport, data: list[bytes]) -> None:
+        if threading.get_ident() == runner:
+            events.append(("write", id(self)))
+        real_writelines(self, data)
+
+    class Out(io.StringIO):
+        def write(self, text: str) -> int:
+            events.append(("out", text))
+            return len(text)
+
+    monkeypatch.setattr(_everywhere, "_say", lambda text: events.append(("say", text)))
+    accounts = load_accounts(file.path, environ=file.env)
+
+    async def run() -> int:
+        async with AsyncDesk(accounts) as warm:
+            with monkeypatch.context() as patched:
+                patched.setattr(transport, "write", write)
+                patched.setattr(transport, "writelines", writelines)
+                await warm.warm(20)  # each client's connection open: one socket each
+                events.append(("warm", None))
+                return await run_everywhere(
+                    warm, deadline=20, as_json=True, cause="test", out=Out()
+                )
+
+    from cancelkit._cli._everywhere import run_everywhere
+
+    assert anyio.run(run) == 0
+    assert open_ids(cancelkit_sandbox) == set()
+    said = [i for i, (kind, _) in enumerate(events) if kind == "say"]
+    banners = [i for i in said if "every open order" in str(events[i][1])]
+    assert len(banners) == len(orders) == 4
+    warmed = events.index(("warm", None))
+    connections = {who for kind, who in events[:warmed] if kind == "write"}
+    assert len(connections) == 4  # one per account's client, where its cancels go
+    written = {who for kind, who in events[warmed : said[0]] if kind == "write"}
+    assert connections <= written, "a line was said before every account's cancel was written"
+    outputs = [i for i, (kind, _) in enumerate(events) if kind == "out"]
+    assert outputs
+    assert max(banners) < min(outputs), "an outcome came before the lines said"
