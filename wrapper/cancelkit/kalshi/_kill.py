@@ -400,8 +400,7 @@ async def cancel_all(
                 return _unsent(exc, control, on_result)
             targets = [o.order_id for o in before]
         ledger = Ledger(targets, missing_ok=False, on_result=on_result)
-        for index, order_id in enumerate(targets):
-            ledger.first_of(index, order_id)
+        ledger.first_of_each(targets)
         indices = list(range(len(targets)))
         with flight(control, indices) as sent:
             try:
