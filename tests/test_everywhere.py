@@ -665,16 +665,18 @@ def test_every_account_s_first_request_is_written_before_any_line_is_said(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """On the firing path (a guard's, ``cancel --everywhere``'s) only the journals'
-    headers come before the accounts' first requests: the line saying what each
-    account's run covers is said once every account's first request is written to
-    its socket, and still before any outcome and any report."""
+    """On an armed guard's firing path (its clients' account-wide order streams
+    live: every kill's first request is its cancel), only the journals' headers
+    come before the accounts' first requests: the line saying what each account's
+    run covers is said once every account's cancel is written to its socket, and
+    still before any outcome and any report."""
     import asyncio
     import io
     import threading
     from asyncio import selector_events
 
     from cancelkit._cli import _everywhere
+    from cancelkit._cli._everywhere import run_everywhere
 
     file, orders = desk3
     state = tmp_path / "state"
@@ -704,17 +706,30 @@ def test_every_account_s_first_request_is_written_before_any_line_is_said(
     accounts = load_accounts(file.path, environ=file.env)
 
     async def run() -> int:
-        async with AsyncDesk(accounts) as warm:
+        async with AsyncDesk(accounts) as warm, anyio.create_task_group() as streams:
+            live = {name: anyio.Event() for name in ("pm-a", "pm-b", "ks")}
+
+            async def read(name: str) -> None:  # as an armed guard reads them
+                async for event in warm.client(name).order_events():
+                    if getattr(event, "eof", False):
+                        live[name].set()
+
+            for name in live:
+                streams.start_soon(read, name)
+            with anyio.fail_after(20):
+                for ready in live.values():
+                    await ready.wait()
             with monkeypatch.context() as patched:
                 patched.setattr(transport, "write", write)
                 patched.setattr(transport, "writelines", writelines)
                 await warm.warm(20)  # each client's connection open: one socket each
                 events.append(("warm", None))
-                return await run_everywhere(
+                cancelkit_sandbox.clear_requests()
+                status = await run_everywhere(
                     warm, deadline=20, as_json=True, cause="test", out=Out()
                 )
-
-    from cancelkit._cli._everywhere import run_everywhere
+            streams.cancel_scope.cancel()
+            return status
 
     assert anyio.run(run) == 0
     assert open_ids(cancelkit_sandbox) == set()
@@ -723,9 +738,12 @@ def test_every_account_s_first_request_is_written_before_any_line_is_said(
     assert len(banners) == len(orders) == 4
     warmed = events.index(("warm", None))
     connections = {who for kind, who in events[:warmed] if kind == "write"}
-    assert len(connections) == 4  # one per account's client, where its cancels go
+    assert len(connections) == 4  # one per account's client, where its cancel goes
     written = {who for kind, who in events[warmed : said[0]] if kind == "write"}
     assert connections <= written, "a line was said before every account's cancel was written"
     outputs = [i for i, (kind, _) in enumerate(events) if kind == "out"]
     assert outputs
     assert max(banners) < min(outputs), "an outcome came before the lines said"
+    # Kalshi's stream live and reconciled: its cancel-all first, no listing before it.
+    kalshi = [(r.method, r.path) for r in cancelkit_sandbox.requests if r.venue == "kalshi"]
+    assert kalshi[0] == ("DELETE", "/trade-api/v2/portfolio/events/orders")
