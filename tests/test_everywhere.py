@@ -747,3 +747,37 @@ def test_every_account_s_first_request_is_written_before_any_line_is_said(
     # Kalshi's stream live and reconciled: its cancel-all first, no listing before it.
     kalshi = [(r.method, r.path) for r in cancelkit_sandbox.requests if r.venue == "kalshi"]
     assert kalshi[0] == ("DELETE", "/trade-api/v2/portfolio/events/orders")
+
+
+def test_a_kept_cancel_all_is_signed_at_each_send_and_is_only_its_own_arguments(
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    """A client keeps its cancel-alls built for the wire (a guard fires them again and
+    again), all but the signature: each send is signed then, and each kept request
+    is the one its arguments make (subaccount 7's after subaccount 0's reaches
+    subaccount 7, and subaccount 0's again is subaccount 0's)."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    accounts = [a for a in load_accounts(file.path, environ=file.env) if a.name == "ks"]
+
+    async def run() -> list[list[str]]:
+        async with AsyncDesk(accounts) as desk:
+            client = desk.client("ks")
+            box.clear_requests()
+            done = []
+            for subaccount in (0, 7, 0):
+                results = await client.cancel_all(subaccount=subaccount, deadline=10)
+                done.append(sorted(str(r.target) for r in results if r.ok))
+            return done
+
+    first, second, third = anyio.run(run)
+    assert first == sorted(orders["ks"][:3])  # seeded in subaccount 0
+    assert second == sorted(orders["ks"][3:])  # in subaccount 7
+    assert third == []
+    deletes = [r for r in box.requests if r.method == "DELETE"]
+    assert [r.query for r in deletes] == [
+        (("subaccount", "0"),),
+        (("subaccount", "7"),),
+        (("subaccount", "0"),),
+    ]
+    assert all(r.verified for r in box.requests)
