@@ -320,6 +320,23 @@ def _firsts(arrivals: list[Arrival], started: float) -> dict[str, float]:
     return out
 
 
+def _listed_first(arrivals: list[Arrival]) -> dict[str, bool]:
+    """Per venue that cancelled: whether a listing of its orders arrived before its
+    first cancel (Kalshi's cancel-all goes first only while the guard's stream of
+    the account is live and reconciled)."""
+    out: dict[str, bool] = {}
+    listed: set[str] = set()
+    for a in arrivals:
+        venue = _venue_of(a)
+        if venue in out:
+            continue
+        if _cancels(a):
+            out[venue] = venue in listed
+        elif a.method == "GET" and _signed_read(a.path):
+            listed.add(venue)
+    return out
+
+
 def firing(box: SandboxProcess, rounds: int) -> dict[str, Any]:
     """The guard fired ``rounds`` times by each cause, interleaved; per firing, each
     venue's first cancel, the time every book was confirmed empty, what was left;
@@ -369,6 +386,7 @@ def _firing(desk: Desk, rounds: int) -> dict[str, Any]:
                 fired[cause].append(
                     {
                         "first": _firsts(arrivals, started),
+                        "listed_first": _listed_first(arrivals),
                         "confirmed": (ended if ended is not None else last) - started,
                         "left": desk.left_open(),
                         "status": (status.get("last_run") or {}).get("status"),
@@ -566,13 +584,16 @@ def firing_table(
         "applicable (a process that must fire fast keeps one running, or sends SIGUSR1).",
         "",
         "The accounts' kills start in the accounts file's order, each up to its first",
-        "request, in one pass of the guard's loop: the second venue's request leaves about",
-        "half a millisecond after the first's. At the sandbox it shows more: on this",
-        "machine (2 cores, shared with other work) the first venue's server is cancelling",
-        "300 orders, and streaming their 300 events back to the guard, while the second",
-        "venue's request waits for a core to be read (with the accounts in the other",
-        "order, the two venues trade places). Kalshi's first cancel is its cancel-all,",
-        "sent after whatever its kill does first (here, a listing of the account's orders).",
+        "request, in one pass of the guard's loop. Before the last of those requests the",
+        "guard writes nothing but the firing record, each account's journal header and the",
+        "requests (what it says on stderr, the journals' fsyncs and the state directory's",
+        "prune come after). At the sandbox the later venues show more than the guard's own",
+        "time:",
+        "on this machine (2 cores, shared with other work) the first venue's server is",
+        "cancelling 300 orders, and streaming their 300 events back to the guard, while",
+        "the next venue's request waits for a core to be read (with the accounts in the",
+        "other order, the venues trade places).",
+        _listed_sentence(fired),
         "",
         "| cause | venue | first cancel median ms | p99 ms | confirmed median ms | p99 ms"
         " | orders left open (worst) | exit statuses |",
@@ -630,6 +651,22 @@ def firing_table(
         )
     lines.append("")
     return lines
+
+
+def _listed_sentence(fired: dict[str, list[dict[str, Any]]]) -> str:
+    """What the firings' arrivals say about Kalshi's first cancel: its cancel-all,
+    sent first (the guard's stream of the account live and reconciled: the orders
+    it knows named) or after a listing."""
+    rows = [r for c in (SIGNAL, SOCKET) for r in fired[c] if "kalshi" in r.get("listed_first", {})]
+    if not rows:
+        return ""
+    listed = sum(r["listed_first"]["kalshi"] for r in rows)
+    return (
+        f"Kalshi's first cancel is its cancel-all: in {len(rows) - listed} of the {len(rows)}"
+        " armed firings (signal and socket) no listing arrived before it (the guard's order"
+        " stream of the account live and reconciled, the orders it knows are named), in"
+        f" {listed} a listing of the account's orders did."
+    )
 
 
 def heartbeat_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:

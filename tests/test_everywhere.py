@@ -673,3 +673,127 @@ def test_each_journal_header_is_written_before_the_first_cancel_and_never_waited
     runs = {json.loads(Path(p).read_text().splitlines()[0])["cancelkit_run"] for p in journals}
     assert {spare.run for spare in taken.values()} <= runs
     assert len(taken) == (0 if spares == "none" else 3)
+
+
+def test_every_account_s_first_request_is_written_before_any_line_is_said(
+    desk3: tuple[DeskFile, dict[str, list[str]]],
+    cancelkit_sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On an armed guard's firing path (its clients' account-wide order streams
+    live: every kill's first request is its cancel), only the journals' headers
+    come before the accounts' first requests: the line saying what each account's
+    run covers is said once every account's cancel is written to its socket, and
+    still before any outcome and any report."""
+    import asyncio
+    import io
+    import threading
+    from asyncio import selector_events
+
+    from cancelkit._cli import _everywhere
+    from cancelkit._cli._everywhere import run_everywhere
+
+    file, orders = desk3
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    monkeypatch.setenv("CANCELKIT_STATE_DIR", str(state))
+    runner = threading.get_ident()
+    events: list[tuple[str, object]] = []  # in the run's thread: writes, lines said, outcomes
+    transport = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
+    real_write, real_writelines = transport.write, transport.writelines
+
+    def write(self: asyncio.Transport, data: bytes) -> None:
+        if threading.get_ident() == runner:
+            events.append(("write", id(self)))
+        real_write(self, data)
+
+    def writelines(self: asyncio.Transport, data: list[bytes]) -> None:
+        if threading.get_ident() == runner:
+            events.append(("write", id(self)))
+        real_writelines(self, data)
+
+    class Out(io.StringIO):
+        def write(self, text: str) -> int:
+            events.append(("out", text))
+            return len(text)
+
+    monkeypatch.setattr(_everywhere, "_say", lambda text: events.append(("say", text)))
+    accounts = load_accounts(file.path, environ=file.env)
+
+    async def run() -> int:
+        async with AsyncDesk(accounts) as warm, anyio.create_task_group() as streams:
+            live = {name: anyio.Event() for name in ("pm-a", "pm-b", "ks")}
+
+            async def read(name: str) -> None:  # as an armed guard reads them
+                async for event in warm.client(name).order_events():
+                    if getattr(event, "eof", False):
+                        live[name].set()
+
+            for name in live:
+                streams.start_soon(read, name)
+            with anyio.fail_after(20):
+                for ready in live.values():
+                    await ready.wait()
+            with monkeypatch.context() as patched:
+                patched.setattr(transport, "write", write)
+                patched.setattr(transport, "writelines", writelines)
+                await warm.warm(20)  # each client's connection open: one socket each
+                events.append(("warm", None))
+                cancelkit_sandbox.clear_requests()
+                status = await run_everywhere(
+                    warm, deadline=20, as_json=True, cause="test", out=Out()
+                )
+            streams.cancel_scope.cancel()
+            return status
+
+    assert anyio.run(run) == 0
+    assert open_ids(cancelkit_sandbox) == set()
+    said = [i for i, (kind, _) in enumerate(events) if kind == "say"]
+    banners = [i for i in said if "every open order" in str(events[i][1])]
+    assert len(banners) == len(orders) == 4
+    warmed = events.index(("warm", None))
+    connections = {who for kind, who in events[:warmed] if kind == "write"}
+    assert len(connections) == 4  # one per account's client, where its cancel goes
+    written = {who for kind, who in events[warmed : said[0]] if kind == "write"}
+    assert connections <= written, "a line was said before every account's cancel was written"
+    outputs = [i for i, (kind, _) in enumerate(events) if kind == "out"]
+    assert outputs
+    assert max(banners) < min(outputs), "an outcome came before the lines said"
+    # Kalshi's stream live and reconciled: its cancel-all first, no listing before it.
+    kalshi = [(r.method, r.path) for r in cancelkit_sandbox.requests if r.venue == "kalshi"]
+    assert kalshi[0] == ("DELETE", "/trade-api/v2/portfolio/events/orders")
+
+
+def test_a_kept_cancel_all_is_signed_at_each_send_and_is_only_its_own_arguments(
+    desk3: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    """A client keeps its cancel-alls built for the wire (a guard fires them again and
+    again), all but the signature: each send is signed then, and each kept request
+    is the one its arguments make (subaccount 7's after subaccount 0's reaches
+    subaccount 7, and subaccount 0's again is subaccount 0's)."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    accounts = [a for a in load_accounts(file.path, environ=file.env) if a.name == "ks"]
+
+    async def run() -> list[list[str]]:
+        async with AsyncDesk(accounts) as desk:
+            client = desk.client("ks")
+            box.clear_requests()
+            done = []
+            for subaccount in (0, 7, 0):
+                results = await client.cancel_all(subaccount=subaccount, deadline=10)
+                done.append(sorted(str(r.target) for r in results if r.ok))
+            return done
+
+    first, second, third = anyio.run(run)
+    assert first == sorted(orders["ks"][:3])  # seeded in subaccount 0
+    assert second == sorted(orders["ks"][3:])  # in subaccount 7
+    assert third == []
+    deletes = [r for r in box.requests if r.method == "DELETE"]
+    assert [r.query for r in deletes] == [
+        (("subaccount", "0"),),
+        (("subaccount", "7"),),
+        (("subaccount", "0"),),
+    ]
+    assert all(r.verified for r in box.requests)

@@ -519,3 +519,44 @@ def test_housekeeping_starts_after_the_last_first_request_is_written() -> None:
     assert not in_step, "housekeeping began before the last first request was written"
     assert after
     assert pruned.is_set()
+
+
+def test_no_cyclic_collection_until_a_firing_s_first_requests_have_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cyclic GC is off from a firing's start until its first requests have left
+    (the run calls ``beside`` then, from its housekeeping thread), and on again
+    after: a collection in their way took 0.3 ms of the firing."""
+    import asyncio
+    import gc
+
+    from cancelkit._cli._guard_run import _Firing
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    monkeypatch.setenv("CANCELKIT_STATE_DIR", str(state))
+    seen: list[tuple[str, bool]] = []
+
+    class Upkeep:
+        def refresh(self) -> None:
+            seen.append(("refresh", gc.isenabled()))
+
+    async def run(desk: object, **kw: Any) -> int:
+        seen.append(("first requests being sent", gc.isenabled()))
+        kw["beside"]()  # as the housekeeping does once they have left
+        seen.append(("after", gc.isenabled()))
+        return 0
+
+    firing = _Firing(object(), 5.0, [], Upkeep())  # type: ignore[arg-type]
+    firing._run = run  # type: ignore[assignment]
+    besides: list[bool] = []
+    assert gc.isenabled()
+    outcome = asyncio.run(firing("test", lambda: besides.append(True)))
+    assert outcome.status == 0
+    assert besides == [True]
+    assert seen == [
+        ("first requests being sent", False),
+        ("after", True),
+        ("refresh", True),
+    ]
+    assert gc.isenabled()

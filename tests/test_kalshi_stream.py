@@ -580,3 +580,50 @@ def test_the_sandbox_answers_hostile_commands_with_the_pages_errors(
         (7, "subscribed", None),
     ]
     assert answers[-1]["msg"]["channel"] == "user_orders"
+
+
+def test_the_live_book_names_each_subaccount_s_resting_orders_as_the_stream_tells_them() -> None:
+    """A guard's Kalshi kill names the resting orders its live stream knows, per
+    subaccount: those the snapshot gave and updates added, not those cancelled or
+    filled, an order that moved to another subaccount under its new one only; and
+    nothing (list first) while any order's subaccount is unknown, or no stream is live."""
+    from cancelkit.kalshi._events import OrderSnapshot, OrderUpdate, StreamOrder, UpdateKind
+    from cancelkit.kalshi._live import LiveBook
+
+    def update(kind: UpdateKind, order_id: str, sub: int | None) -> OrderUpdate:
+        return OrderUpdate(kind, StreamOrder(order_id, subaccount=sub), sid=1)
+
+    book = LiveBook()
+    assert book.resting(0) is None  # no stream live
+    book.live = 1
+    book._take(OrderSnapshot((StreamOrder("a", subaccount=0), StreamOrder("b", subaccount=3))))
+    book._take(update("open", "c", 0))
+    book._take(update("open", "d", 3))
+    book._take(update("cancelled", "a", 0))
+    book._take(update("fill", "d", 3))
+    book._take(update("open", "b", 0))  # moved from subaccount 3 to 0
+
+    def resting(sub: int | None) -> list[str] | None:
+        found = book.resting(sub)
+        return None if found is None else sorted(found)
+
+    assert (resting(0), resting(3), resting(None)) == (["b", "c"], [], ["b", "c"])
+    book._take(update("open", "e", None))  # whose? a subaccount asked: list instead
+    assert resting(0) is None
+    assert resting(None) == ["b", "c", "e"]
+    book._take(update("cancelled", "e", None))
+    assert resting(0) == ["b", "c"]
+    book._take(OrderSnapshot((StreamOrder("f", subaccount=3),)))  # a reconnect's listing
+    assert (resting(0), resting(3)) == ([], ["f"])
+
+
+def test_a_ledger_registers_a_kill_s_targets_at_once_duplicates_following_the_first() -> None:
+    from cancelkit._bulk import Ledger
+
+    once = Ledger(["x", "y", "z"], missing_ok=False, on_result=None)
+    once.first_of_each(["x", "y", "z"])
+    assert [once.first_of(i, k) for i, k in enumerate("xyz")] == [True, True, True]
+    twice = Ledger(["x", "y", "x"], missing_ok=False, on_result=None)
+    twice.first_of_each(["x", "y", "x"])
+    assert twice._first == {"x": 0, "y": 1}
+    assert twice._duplicates == {0: [2]}

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import urlencode
@@ -57,6 +57,7 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepal
 _WARM_PATH = "/"
 _NOT_RENEWED = "{} could not renew its connections after fork(); create a new client"
 _FINISH = 2.0  # seconds an unclosed sync client's bulk pool may take to close at exit
+_MADE = 64  # requests an async client keeps built (_request_for), at most
 
 
 class _NoCookies(http.cookiejar.CookieJar):
@@ -744,6 +745,31 @@ class AsyncHTTP(Venue):
                     f"no whole answer within the attempt's timeout ({seconds:g} s)"
                 ) from None
 
+    # The requests a kill switch sends again and again (a cancel-all), kept built:
+    # key -> (the lean sender they were made for, the request, its wire form).
+    _made: dict[Hashable, tuple[object, dict[str, Any], Prepared | None]] | None = None
+
+    def _request_for(
+        self, key: Hashable, build: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], Prepared | None]:
+        """The request ``build`` makes and its wire form (everything but the
+        signature, made per attempt), kept under ``key``: the call's own checked
+        arguments, equal only for the same request. Made again for another lean
+        sender (after fork(), say); at most ``_MADE`` kept."""
+        lean = self._lean
+        made = self._made
+        if made is None:
+            made = self._made = {}
+        found = made.get(key)
+        if found is not None and found[0] is lean:
+            return found[1], found[2]
+        request = build()
+        prepared = lean.wire.prepare(request) if lean is not None else None
+        if len(made) >= _MADE:
+            made.clear()
+        made[key] = (lean, request, prepared)
+        return request, prepared
+
     async def _send(
         self,
         request: dict[str, Any],
@@ -752,11 +778,14 @@ class AsyncHTTP(Venue):
         deadline: float | None = None,
         order: str | None = None,
         units: int = 1,
+        prepared: Prepared | None = None,
     ) -> tuple[httpx.Response, Attempts]:
+        """``prepared``: ``request``'s wire form from :meth:`_request_for`, if kept."""
         self._check_usable()
         attempts = self._attempts(request, deadline, order)
         lean = self._lean
-        prepared = lean.wire.prepare(request) if lean is not None else None
+        if prepared is None and lean is not None:
+            prepared = lean.wire.prepare(request)
         last: httpx.Response | httpx.TransportError | None = None
         # Sent already, before the run began (_bulk.Presend): its outcome is this
         # request's first attempt's, whatever the deadline or the limiter say now.

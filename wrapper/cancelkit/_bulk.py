@@ -534,6 +534,18 @@ class Ledger(Generic[T]):
             self._duplicates.setdefault(original, []).append(index)
         return original == index
 
+    def first_of_each(self, keys: Sequence[str]) -> None:
+        """:meth:`first_of` for every index, ``keys[index]`` its key (a kill switch's
+        targets, registered before its first request: built at C speed when no key
+        comes twice and nothing is registered yet)."""
+        if not self._first:
+            first = dict(zip(keys, range(len(keys)), strict=True))
+            if len(first) == len(keys):
+                self._first = first
+                return
+        for index, key in enumerate(keys):
+            self.first_of(index, key)
+
     def done(self, index: int) -> bool:
         """Whether ``index`` has its result."""
         return self._results[index] is not None

@@ -14,10 +14,10 @@ import logging
 import re
 import ssl
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeVar, Unpack
 
 import anyio
 import attrs
@@ -30,6 +30,9 @@ from ._desk_hook import DeskHook, desk_hook
 from ._exceptions import InvalidRequest
 from ._loop_thread import LoopThread
 from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
 
 T = TypeVar("T")
 logger = logging.getLogger("cancelkit")
@@ -237,29 +240,49 @@ class AsyncDesk:
         accounts: list[Account],
         work: Callable[[DeskHook, Any, Account], Any],
         seconds: float | None = None,
+        beside: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> dict[str, Any]:
         """``work`` for every account at once; each one's result or its exception
-        (a TimeoutError for one still waiting after ``seconds``)."""
+        (a TimeoutError for one still waiting after ``seconds``). ``beside`` runs
+        with them, started after them (their first steps, up to their first
+        requests, come first), and is cancelled once every account's work is done."""
         found: dict[str, Any] = {}
+        left = len(accounts)
 
-        async def one(account: Account) -> None:
-            broken = self._broken.get(account.name)
-            if broken is not None:
-                found[account.name] = broken
-                return
+        async def one(account: Account, group: TaskGroup) -> None:
+            nonlocal left
             try:
-                hook, client = self._hooks[account.name], self._clients[account.name]
-                with anyio.move_on_after(seconds) as scope:
-                    found[account.name] = await work(hook, client, self.covering(account))
-                if scope.cancelled_caught:
-                    found[account.name] = TimeoutError(f"no answer within {seconds} s")
-            except Exception as exc:  # this account's outcome, not the desk's
-                found[account.name] = exc
+                found[account.name] = await self._one(account, work, seconds)
+            finally:
+                left -= 1
+                if not left and beside is not None:  # only ``beside`` is still running
+                    group.cancel_scope.cancel()
 
         async with anyio.create_task_group() as group:
             for account in accounts:
-                group.start_soon(one, account)
+                group.start_soon(one, account, group)
+            if beside is not None and accounts:
+                group.start_soon(beside)
         return {a.name: found[a.name] for a in accounts}
+
+    async def _one(
+        self, account: Account, work: Callable[[DeskHook, Any, Account], Any], seconds: float | None
+    ) -> Any:
+        """One account's ``work``: its result, or its exception (this account's
+        outcome, not the desk's)."""
+        broken = self._broken.get(account.name)
+        if broken is not None:
+            return broken
+        try:
+            hook, client = self._hooks[account.name], self._clients[account.name]
+            if seconds is None:  # no scope to enter (a firing's kills: none)
+                return await work(hook, client, self.covering(account))
+            with anyio.move_on_after(seconds):
+                return await work(hook, client, self.covering(account))
+            # Only reached when the scope cancelled the work.
+            return TimeoutError(f"no answer within {seconds} s")
+        except Exception as exc:
+            return exc
 
     async def warm(self, deadline: float | None = None) -> dict[str, BaseException | None]:
         """Open each client's connection now (one unsigned request each), so that the
@@ -312,10 +335,9 @@ class AsyncDesk:
 
             return await hook.kill(client, account, controls[account.name], told)
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(_follow, control, list(controls.values()))
-            done = await self._each(chosen, kill)
-            group.cancel_scope.cancel()
+        # The stop's follower starts after every account's kill, and ends with them.
+        children = list(controls.values())
+        done = await self._each(chosen, kill, beside=lambda: _follow(control, children))
         runs = []
         for account in chosen:
             value = done[account.name]

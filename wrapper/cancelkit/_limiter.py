@@ -135,7 +135,9 @@ class Window:
         self._recovered_at = 0.0
         self.spacing = budget.spacing  # raised after a 429, recovered over time
         self._answered_at = -math.inf
-        self._changed = anyio.Event()
+        # Made when a task first waits on it (an anyio.Event costs microseconds, and a
+        # Limiter holds a window per documented operation: built on a firing's path).
+        self._changed: anyio.Event | None = None
 
     def _load(self, now: float) -> int:
         while self._finished and self._finished[0] <= now - self.budget.window:
@@ -143,8 +145,9 @@ class Window:
         return self._in_flight + len(self._finished)
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed, self._changed = self._changed, None  # the next waiter makes a new one
+        if changed is not None:
+            changed.set()
 
     async def acquire(self, deadline: float | None = None) -> None:
         """Wait for room, then count one attempt in flight; no later than ``deadline``
@@ -195,6 +198,8 @@ class Window:
                 await _sleep_until(now + wait)
                 continue
             changed = self._changed
+            if changed is None:
+                changed = self._changed = anyio.Event()
             with anyio.move_on_after(wait):
                 await changed.wait()
 

@@ -141,10 +141,12 @@ class _Book:
 
 class _Housekeeping:
     """What a run does beside its cancels, in one thread: each journal header's
-    fsync, then the state directory's prune. Started once every account that can
-    send has sent its first request (or the first outcome is known, or the run
-    ends): a thread started earlier would hold the interpreter while the other
-    accounts' first requests are still being sent."""
+    fsync, then the state directory's prune; and before that thread, on the run's
+    own, the lines that say what each account's run covers (``announce``). Started
+    once every account that can send has sent its first request (or the first
+    outcome is known, or the run ends): a thread started earlier would hold the
+    interpreter, and a line written to stderr earlier would cost its time, while
+    the other accounts' first requests are still being sent."""
 
     def __init__(
         self,
@@ -152,10 +154,12 @@ class _Housekeeping:
         registry: Registry | None,
         waiting: set[str],
         beside: Callable[[], None] | None = None,
+        announce: Callable[[], None] | None = None,
     ):
         self.books = books
         self.waiting = waiting  # accounts whose first request has not left yet
         self.beside = beside
+        self.announce = announce
         self.pruning = _Pruning(registry, self._sync) if registry is not None else None
 
     def _sync(self) -> None:
@@ -177,15 +181,23 @@ class _Housekeeping:
                     self.start()
 
     def wrote(self, book: _Book, result: CancelResult[Any]) -> None:
+        self._announce()  # before the first outcome
         book.write(result)
         self.waiting.clear()
         self.start()
 
+    def _announce(self) -> None:
+        announce, self.announce = self.announce, None  # said once
+        if announce is not None:
+            announce()
+
     def start(self) -> None:
+        self._announce()
         if self.pruning is not None:
             self.pruning.start()
 
     def finish(self, left: float) -> None:
+        self._announce()
         if self.pruning is not None:
             self.pruning.finish(left)
 
@@ -228,19 +240,25 @@ async def run_everywhere(
     registry = registry or _registry()
     spares = spares or {}
     books = {a.name: _Book(a, _origin(desk, a), out, as_json, spares.get(a.name)) for a in chosen}
-    housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable), beside)
-    for book in books.values():
-        if registry is not None:
-            book.open_journal(registry, cause, deadline)
-        o = book.origin
-        _say(
-            f"cancelkit: {book.account.name}: {o.venue} at {o.base_url}, key {o.key}: every"
-            f" open order{_scope(desk.covering(book.account))}; deadline {deadline:g} s"
-        )
 
-    for name, problem in desk.unusable.items():
-        if name in books:  # said now, before any request: its run only reports it
-            _say(f"cancelkit: {name}: cannot be used: {type(problem).__name__}: {problem}")
+    def announce() -> None:
+        # Said once the first requests have left (or the first outcome is known, or
+        # the run ends), before any outcome and any report: a line on stderr costs
+        # the firing's time, which belongs to the cancels.
+        for book in books.values():
+            o = book.origin
+            _say(
+                f"cancelkit: {book.account.name}: {o.venue} at {o.base_url}, key {o.key}: every"
+                f" open order{_scope(desk.covering(book.account))}; deadline {deadline:g} s"
+            )
+        for name, problem in desk.unusable.items():
+            if name in books:  # its run only reports it
+                _say(f"cancelkit: {name}: cannot be used: {type(problem).__name__}: {problem}")
+
+    housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable), beside, announce)
+    if registry is not None:
+        for book in books.values():
+            book.open_journal(registry, cause, deadline)
 
     def make_control(account: Account) -> Control:
         # A cancel-all names no order before it leaves (its journal's plan is empty;

@@ -242,6 +242,16 @@ class _Firing:
             self.spares.prepare()
 
     async def __call__(self, cause: str, beside: Callable[[], None]) -> Outcome:
+        # No cyclic collection until the first requests have left: one in their way
+        # took 0.3 ms of the firing (a young generation, while most are frozen).
+        collecting = gc.isenabled()
+        gc.disable()
+
+        def then() -> None:  # the run's first requests have left (or it has ended)
+            if collecting:
+                gc.enable()
+            beside()
+
         out = _Tee()
         spares = {} if self.spares is None else self.spares.take()
         try:
@@ -254,9 +264,11 @@ class _Firing:
                 accounts=self.names,
                 registry=self.registry,
                 spares=spares,
-                beside=beside,
+                beside=then,
             )
         finally:
+            if collecting:
+                gc.enable()
             for spare in spares.values():  # one not claimed (its file closed and gone)
                 spare.discard()
             if self.spares is not None:

@@ -357,10 +357,13 @@ class _AsyncKalshi(_Kalshi, AsyncHTTP):
 
     async def _cancel_everything(self, subaccount: int | None, deadline: float) -> None:
         what = "DELETE /portfolio/events/orders"
-        request = _cancel_all._get_kwargs(subaccount=UNSET if subaccount is None else subaccount)
+        request, prepared = self._request_for(
+            ("cancel-all", subaccount),
+            lambda: _cancel_all._get_kwargs(subaccount=UNSET if subaccount is None else subaccount),
+        )
         try:
             response, attempts = await self._send(
-                request, self._buckets(), rates.CANCEL_ALL, deadline
+                request, self._buckets(), rates.CANCEL_ALL, deadline, prepared=prepared
             )
         except OrderNotFound as exc:
             raise _route_miss(exc, what) from None

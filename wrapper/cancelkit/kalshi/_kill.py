@@ -401,8 +401,7 @@ async def cancel_all(
                 return _unsent(exc, control, on_result)
             targets = [o.order_id for o in before]
         ledger = Ledger(targets, missing_ok=False, on_result=on_result)
-        for index, order_id in enumerate(targets):
-            ledger.first_of(index, order_id)
+        ledger.first_of_each(targets)
         indices = list(range(len(targets)))
         # None named as it leaves (the orders come from a listing or the stream, not
         # the caller): a cancel-all's own sent line, as on the other venues.

@@ -47,6 +47,9 @@ class LiveBook:
         self.live = 0  # streams live now (reconciled, not interrupted since)
         self._orders: dict[str, StreamOrder] = {}
         self._overflowed = False  # more than MAX_KNOWN since the last snapshot
+        # The same ids by subaccount (None: not given), kept as messages come, so
+        # that a firing's kill reads its set without a pass over every order.
+        self._by_sub: dict[int | None, dict[str, None]] = {}
 
     def resting(self, subaccount: int | None) -> list[str] | None:
         """The ids resting (in ``subaccount``, or every one), or None when no stream
@@ -55,25 +58,37 @@ class LiveBook:
             return None
         if subaccount is None:
             return list(self._orders)
-        ids = []
-        for order_id, order in self._orders.items():
-            if order.subaccount is None:
-                return None  # cannot tell whose: list instead
-            if order.subaccount == subaccount:
-                ids.append(order_id)
-        return ids
+        if self._by_sub.get(None):
+            return None  # cannot tell whose: list instead
+        return list(self._by_sub.get(subaccount, ()))
 
     def _take(self, event: OrderEvent) -> None:
         if isinstance(event, OrderSnapshot):
-            self._orders = {o.id: o for o in event.orders[:MAX_KNOWN]}
+            self._orders, self._by_sub = {}, {}
+            for order in event.orders[:MAX_KNOWN]:
+                self._put(order)
             self._overflowed = len(event.orders) > MAX_KNOWN
         elif isinstance(event, OrderUpdate):
             if event.kind in _ENDED:
-                self._orders.pop(event.order.id, None)
+                self._drop(event.order.id)
             elif event.order.id in self._orders or len(self._orders) < MAX_KNOWN:
-                self._orders[event.order.id] = event.order
+                self._put(event.order)
             else:  # not all known now: nothing is named until the next snapshot
                 self._overflowed = True
+
+    def _put(self, order: StreamOrder) -> None:
+        known = self._orders.get(order.id)
+        if known is not None and known.subaccount != order.subaccount:
+            self._drop(order.id)
+        self._orders[order.id] = order
+        self._by_sub.setdefault(order.subaccount, {})[order.id] = None
+
+    def _drop(self, order_id: str) -> None:
+        known = self._orders.pop(order_id, None)
+        if known is not None:
+            ids = self._by_sub.get(known.subaccount)
+            if ids is not None:
+                ids.pop(order_id, None)
 
     async def tapped(
         self, events: AsyncGenerator[OrderEvent, None]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 import httpx
@@ -73,6 +73,9 @@ from ._auth import LimitlessAuth
 from ._kill import CancelTarget as CancelTarget
 from ._kill import StatusTarget as StatusTarget
 from ._rates import LIMITLESS
+
+if TYPE_CHECKING:
+    from .._wire import Prepared
 
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
 PACE = LIMITLESS[GLOBAL]
@@ -324,12 +327,17 @@ class _AsyncLimitless(_Limitless, AsyncHTTP):
         return self._token_pace().view(extra, max_wait=wait)
 
     async def _paced_send(
-        self, request: dict[str, Any], limiter: Limiter, deadline: float | None, what: str
+        self,
+        request: dict[str, Any],
+        limiter: Limiter,
+        deadline: float | None,
+        what: str,
+        prepared: Prepared | None = None,
     ) -> httpx.Response:
         """One request at the pace, retried until ``deadline``: a 404 is a route miss,
         and a 503 that outlasts the retries says what the maintenance status reports."""
         try:
-            response, _ = await self._send(request, limiter, GLOBAL, deadline)
+            response, _ = await self._send(request, limiter, GLOBAL, deadline, prepared=prepared)
         except OrderNotFound as exc:
             raise WrongEndpoint(
                 f"{what} answered 404 ({exc.message}): is the base URL right?",
@@ -395,9 +403,13 @@ class _AsyncLimitless(_Limitless, AsyncHTTP):
         self, market_slug: str, on_behalf_of: int | None, limiter: Limiter, deadline: float | None
     ) -> CancelAllOrdersResponseDto:
         profile = UNSET if on_behalf_of is None else check.on_behalf_of(on_behalf_of)
-        request = _cancel_all._get_kwargs(check.market_slug(market_slug), on_behalf_of=profile)
+        slug = check.market_slug(market_slug)
+        request, prepared = self._request_for(
+            ("cancel-all", slug, on_behalf_of),
+            lambda: _cancel_all._get_kwargs(slug, on_behalf_of=profile),
+        )
         what = "DELETE /orders/all/{slug}"
-        response = await self._paced_send(request, limiter, deadline, what)
+        response = await self._paced_send(request, limiter, deadline, what, prepared)
         return parse_answer(response, CancelAllOrdersResponseDto.from_dict, what)
 
     async def _user_orders(

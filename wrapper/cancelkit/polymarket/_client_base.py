@@ -372,9 +372,14 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
     async def _cancel_open(
         self, market_slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
     ) -> list[str]:
-        request = self._cancel_open_request(market_slugs)
+        request, prepared = self._request_for(
+            ("cancel-open", tuple(market_slugs)),
+            lambda: self._cancel_open_request(market_slugs),
+        )
         try:
-            response, _ = await self._send(request, limiter, CANCEL_ALL, deadline)
+            response, _ = await self._send(
+                request, limiter, CANCEL_ALL, deadline, prepared=prepared
+            )
         except OrderNotFound as exc:
             raise _route_miss(exc, "POST /v1/orders/open/cancel") from None
         answer = parse_answer(
