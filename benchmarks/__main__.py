@@ -284,6 +284,33 @@ def guard(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
             split.close()
 
 
+def guard_pinned(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The guard's firings again, the client side on one CPU and the sandboxes on the
+    others (needs at least 2 CPUs and Linux's affinity calls)."""
+    heading = "## Guard: firing to first cancel, the guard on a core of its own"
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        return [heading, "", "Not measured: this machine gives the benchmark one CPU.", ""]
+    cpus = os.sched_getaffinity(0)
+    client = {min(cpus)}
+    exchange = cpus - client
+    split = VenueSandboxes()
+    try:
+        try:
+            for sandbox in split.boxes.values():
+                _guard.pin(sandbox.proc.pid, exchange)
+            _guard.pin(os.getpid(), client)  # the guard and its triggers inherit it
+        except OSError as exc:  # a container refusing affinity calls
+            return [heading, "", f"Not measured: pinning was refused ({exc}).", ""]
+        load = os.getloadavg()[0]
+        fired = _guard.firing(split, args.guard_rounds)
+        return _guard.firing_table(
+            fired, (load, os.getloadavg()[0]), True, pinned=(client, exchange)
+        )
+    finally:
+        _guard.pin(os.getpid(), cpus)
+        split.close()
+
+
 def everywhere(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """`cancel --everywhere` against each account's own kill (issue #33)."""
     load = os.getloadavg()[0]
@@ -327,10 +354,11 @@ ALONE: dict[str, tuple[Section, str | None]] = {
     "killstart": (kill_start, "## Kill switch including process start"),
     "kalshi": (kalshi, None),
     "guard": (guard, None),
+    "guardpin": (guard_pinned, None),
     "everywhere": (everywhere, None),
     "idle": (idle, None),
 }
-DESK = ("guard", "everywhere", "idle")  # issue #33's desk sections, last in the file
+DESK = ("guard", "guardpin", "everywhere", "idle")  # issue #33's desk sections, last in the file
 LAST = ("kalshi", *DESK)  # the sections a full run writes after the others, in this order
 
 

@@ -543,7 +543,10 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def firing_table(
-    result: dict[str, Any], load: tuple[float, float], per_venue: bool = False
+    result: dict[str, Any],
+    load: tuple[float, float],
+    per_venue: bool = False,
+    pinned: tuple[set[int], set[int]] | None = None,
 ) -> list[str]:
     fired: dict[str, list[dict[str, Any]]] = result["fired"]
     alone: dict[str, list[float]] = result["alone"]
@@ -551,11 +554,13 @@ def firing_table(
     slowest_name = max(alone, key=lambda n: statistics.median(alone[n]))
     slowest = statistics.median(alone[slowest_name])
     venues = sorted({v for rows in fired.values() for r in rows for v in r["first"]})
+    where = "" if pinned is None else ", the guard on a core of its own"
     lines = [
-        f"## Guard: firing to first cancel, {len(result['accounts'])} accounts on"
+        f"## Guard: firing to first cancel{where}, {len(result['accounts'])} accounts on"
         f" {len(venues)} venues, {ORDERS} open orders each ({rounds} firings per cause,"
         " interleaved)",
         "",
+        *([] if pinned is None else _pinned_text(*pinned)),
         "`cancelkit guard` armed on the desk (accounts "
         + ", ".join(f"`{n}`" for n in result["accounts"])
         + "), fired by each cause in turn, re-armed",
@@ -651,6 +656,34 @@ def firing_table(
         )
     lines.append("")
     return lines
+
+
+def _pinned_text(client: set[int], exchange: set[int]) -> list[str]:
+    """What the pinned layout is, and why it is measured beside the shared one."""
+    return [
+        "The same firings as the section before, with one difference: the client side (the",
+        f"guard, its trigger processes and the reference desks) runs on CPU {_cpus(client)}"
+        f" only and the three sandbox processes on CPU {_cpus(exchange)}"
+        " (`sched_setaffinity`, every thread). In production the exchanges are other",
+        "machines: here, unpinned, a sandbox busy cancelling the first venue's 300 orders",
+        "takes a core the guard then waits for before its later venues' requests are written,",
+        "and the later sandboxes wait for one before they read them. Pinned, the sandboxes",
+        "still share their core (the later venues' arrivals still wait for the first one's",
+        "server), but the guard's writes no longer do. The arrival clock is unchanged.",
+        "",
+    ]
+
+
+def _cpus(cpus: set[int]) -> str:
+    return ", ".join(str(c) for c in sorted(cpus))
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` on ``cpus`` (a process's affinity call moves
+    only its thread of that id; threads started later inherit the caller's)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with suppress(ProcessLookupError):
+            os.sched_setaffinity(int(tid), cpus)
 
 
 def _listed_sentence(fired: dict[str, list[dict[str, Any]]]) -> str:
