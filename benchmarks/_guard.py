@@ -396,7 +396,33 @@ def _firing(desk: Desk, rounds: int) -> dict[str, Any]:
                 guard.arm()
     # Each account's own kill, alone and warm: the reference for "confirmed within".
     alone = _alone(desk, rounds)
-    return {"fired": fired, "alone": alone, "accounts": list(desk.accounts)}
+    solo = _solo(desk, rounds)
+    return {"fired": fired, "alone": alone, "solo": solo, "accounts": list(desk.accounts)}
+
+
+def _solo(desk: Desk, rounds: int) -> dict[str, list[float]]:
+    """Per account: a guard armed on that account alone (``--account``), fired by
+    SIGUSR1 ``rounds`` times; seconds to its venue's first cancel. Beside the desk's
+    firings, it shows how much of a venue's figure is the other venues' work at the
+    same moment (their servers' and the guard's, on this machine's cores)."""
+    box = desk.box
+    out: dict[str, list[float]] = {}
+    for name in desk.accounts:
+        firsts = out.setdefault(name, [])
+        with running(desk, "--account", name) as guard:
+            for _ in range(rounds):
+                desk.seed([name])
+                desk.quiet_window()
+                box.clear_requests()
+                started = time.monotonic()
+                os.kill(guard.proc.pid, signal.SIGUSR1)
+                guard.wait_fired()
+                got = _firsts(box.arrivals(), started)
+                if len(got) != 1:
+                    raise RuntimeError(f"{name} alone: first cancels {got}")
+                firsts.extend(got.values())
+                guard.arm()
+    return out
 
 
 def _alone(desk: Desk, rounds: int) -> dict[str, list[float]]:
@@ -628,6 +654,19 @@ def firing_table(
         lines.append(
             f"| {name} | {statistics.median(values) * 1e3:.0f} | {_pct(values, 0.99) * 1e3:.0f} |"
         )
+    solo: dict[str, list[float]] = result.get("solo", {})
+    if solo:
+        lines += [
+            "",
+            "| one account armed alone (`guard --account NAME`), SIGUSR1 | first cancel"
+            " median ms | p99 ms |",
+            "|---|---|---|",
+        ]
+        for name, values in solo.items():
+            lines.append(
+                f"| {name} | {statistics.median(values) * 1e3:.1f}"
+                f" | {_pct(values, 0.99) * 1e3:.1f} |"
+            )
     lines += ["", "| goal | measured | met |", "|---|---|---|"]
     for cause in (SIGNAL, SOCKET, COMMAND):
         rows = fired[cause]
