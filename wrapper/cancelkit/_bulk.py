@@ -113,6 +113,9 @@ class Presend:
     outcome: Any  # the attempt's httpx.Response, or its httpx.TransportError
     answered: float  # time.monotonic() when the attempt ended (a pace keeps its distance)
     taken: bool = False
+    # The answer of the request sent before it, from which it was built (a listing),
+    # as the run takes it for its own such request: not sent again. None: none.
+    before: Any = None
 
 
 def presented(request: Mapping[str, Any]) -> Presend | None:
