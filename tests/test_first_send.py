@@ -496,3 +496,32 @@ def test_sigterm_during_the_id_only_listing_sends_no_cancel(
     assert _statuses(journal) == ["header", "planned", "not_sent"]
     # Only the listing reached the server: no cancel.
     assert [r.split(b" ", 2)[:2] for r in silent.requests] == [[b"GET", b"/v1/orders/open"]]
+
+
+def test_an_id_only_listing_answered_after_the_deadline_sends_no_cancel(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    journal = tmp_path / "run.jsonl"
+    order = box.seed_polymarket("late-1", market_slug="m1")
+    box.clear_requests()
+    # Every request is held a second: the listing's answer comes after the 0.5 s
+    # deadline (inside the grace), when the run sends no new request.
+    box.polymarket.set_knobs(latency=1.0)
+    try:
+        done = subprocess.run(
+            _each("polymarket", order.id, "--deadline", "0.5", "--json", "--journal", str(journal)),
+            env={**os.environ, **box.env()},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        box.polymarket.set_knobs(latency=0.0)
+    assert done.returncode == 1, done.stderr
+    assert ("POST /v1/orders/batched/cancel", False) not in _sends(done.stderr), done.stderr
+    assert [r.path for r in box.requests if r.method == "POST"] == []
+    assert order.status == "open"
+    [line] = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+    assert line["status"] == "not_sent", line
+    assert "sent" not in _statuses(journal)

@@ -180,6 +180,8 @@ def look(
     if guard.name is not None:  # (answered, then a signal: no cancel leaves now)
         return f"{guard.name}: not sent: the run was interrupted first"
     assert answer is not None
+    if control.expired:
+        return None  # answered after the deadline: the run sends no cancel now
     try:
         return listing.then(answer)
     except Exception:  # an answer the venue's code could not read: the run reads it
