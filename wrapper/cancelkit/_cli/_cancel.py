@@ -818,7 +818,6 @@ def _send_first(
     guard = _first.Guard()
     outcome: Presend | str | None = None
     ready = None
-    listed: Any = None  # the listing's answer the cancel was made from, if any
     try:
         request: dict[str, Any] | None = None
         if first.listing is not None:
@@ -829,7 +828,8 @@ def _send_first(
             if isinstance(looked, str):  # a signal before or during it: none sent
                 outcome = looked
             elif looked is not None:
-                request, listed = looked
+                listed, request = looked
+                control.listed_before = listed  # the run's first listing, either way
         elif first.request is not None:
             request = first.request()
         ready = None if request is None else _first.prepared(sync, request)
@@ -855,8 +855,8 @@ def _send_first(
     if isinstance(outcome, str) and ready is None:  # a signal while listing: none sent
         return sync, end_here(outcome, "not_sent", StopReason.INTERRUPTED), guard
     if ready is None:
-        # No lean route for it, or no one cancel after the listing: the run sends it
-        # (and lists first), as always. A signal kept meanwhile is the run's.
+        # No lean route for it, or no one cancel after the listing: the run sends it,
+        # as always (from that listing if it came). A signal kept meanwhile is the run's.
         with one_shot(), without_gc():
             return job.build_client(), None, (guard if first.listing is not None else None)
     if outcome is None:  # a signal before it left: nothing was sent
@@ -868,7 +868,6 @@ def _send_first(
         if guard.name is not None:
             kind = StopReason.INTERRUPTED
         return sync, end_here(why, "unknown", kind), guard
-    outcome.before = listed
     control.presend = outcome
     try:
         with one_shot(), without_gc():

@@ -16,11 +16,12 @@ signal after it has left waits for the run, which stops as on any signal.
 
 When the run lists first to learn its cancel (``Listing``: Polymarket ids without
 their market), that listing is sent first the same way, and the cancel made from
-its answer by the venue's own code; both are handed over (``Presend.before``: the
-listing's answer, taken by the run as its own first listing's). When its answer
-does not make one cancel, nothing more is sent first and the run lists again. A
-signal during the listing, or between it and the cancel, ends the run with
-nothing cancelled: its orders are ``not_sent``.
+its answer by the venue's own code; both are handed over (``Control.listed_before``:
+the listing's answer, taken by the run as its own first listing's). When its answer
+does not make one cancel, nothing more is sent first and the run goes its own way
+from that listing; with no usable answer (none in time, a refusal, past the
+deadline), it lists again. A signal during the listing, or between it and the
+cancel, ends the run with nothing cancelled: its orders are ``not_sent``.
 """
 
 from __future__ import annotations
@@ -68,13 +69,13 @@ class SyncClient(Protocol):
 class Listing:
     """The request a run sends before its cancel to learn it (a listing of the open
     orders): ``request``, its generated request dict; ``then``, from its answer, the
-    cancel's request dict and that answer as the run takes it for its own listing,
-    or None when the cancel is not the one request it is when sent first (or the
-    answer is not one the run would act on): the run then goes its own way and
-    lists again."""
+    answer as the run takes it for its own listing's (``Control.listed_before``) and
+    the cancel's request dict, None when the cancel is not one request (the run then
+    goes its own way from that listing); or None for an answer the run would not act
+    on (a refusal, a fault): the run lists again."""
 
     request: Callable[[], dict[str, Any]]
-    then: Callable[[httpx.Response], tuple[dict[str, Any], Any] | None]
+    then: Callable[[httpx.Response], tuple[Any, dict[str, Any] | None] | None]
 
 
 @attrs.frozen
@@ -148,12 +149,12 @@ def prepared(client: SyncClient, request: dict[str, Any]) -> Prepared | None:
 
 def look(
     client: SyncClient, listing: Listing, control: Control, guard: Guard
-) -> tuple[dict[str, Any], Any] | str | None:
+) -> tuple[Any, dict[str, Any] | None] | str | None:
     """Send the listing the cancel is made from, on the client's lean route, within
     the run's deadline (as the run's own listing), and return what ``listing.then``
     makes of its answer; why not, if a signal came before it left or while it was on
-    its way (nothing was sent); None when the run is to go its own way (no answer it
-    can use, or the cancel is not one request): the run lists again."""
+    its way (nothing was sent); None when it brought no answer the run can use (none
+    in time, a refusal, past the deadline): the run lists again."""
     import httpx
 
     lean = client._lean

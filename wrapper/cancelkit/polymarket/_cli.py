@@ -183,11 +183,12 @@ def _one_request(ids: list[str], bad: list[str]) -> bool:
     return not bad and 0 < len(ids) <= min(FEW, BATCH) and len(set(ids)) == len(ids)
 
 
-def _one_cancel_after(ids: list[str], answer: Any) -> tuple[dict[str, Any], Any] | None:
-    """From the first listing's answer (``GET /v1/orders/open``): the batch the run
-    sends after it, and the listing as the run takes it (``_kill``'s own code), when
-    the answer is a 2xx of the spec's shape and lists every id open in one market;
-    else None (the run lists again and goes its own way)."""
+def _one_cancel_after(ids: list[str], answer: Any) -> tuple[Any, dict[str, Any] | None] | None:
+    """From the first listing's answer (``GET /v1/orders/open``), when it is a 2xx of
+    the spec's shape: the listing as the run takes it (``_kill``'s own code), and the
+    batch the run sends after it when it lists every id open in one market (else
+    None: the run goes its own way from it). None for any other answer (the run
+    lists again: its own listing retries or reports it)."""
     from ._client import PolymarketUSClient
     from ._kill import by_id, listed_entries
 
@@ -196,8 +197,8 @@ def _one_cancel_after(ids: list[str], answer: Any) -> tuple[dict[str, Any], Any]
     listed = by_id(PolymarketUSClient._parse_orders(answer))
     entries, rest = listed_entries(listed, ids)
     if rest or len({market for _, market in entries}) != 1:
-        return None  # not listed, or in several markets: the run's way
-    return PolymarketUSClient._batch_request(entries), listed
+        return listed, None  # not listed, or in several markets: the run's way
+    return listed, PolymarketUSClient._batch_request(entries)
 
 
 # Limitless's id forms: a file written for it, given here by mistake.

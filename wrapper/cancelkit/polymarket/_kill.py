@@ -711,12 +711,10 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     if market_slug is not None:
         await _cancel_in_market(run, market_slug)
         return
-    # The listing sent before the run began with the cancel built from it, if it
-    # was (_cli._first): the run's own first listing, not sent again.
-    present = run.control.presend
-    listed: dict[str, Order] | None = None if present is None else present.before
-    if present is not None:
-        present.before = None  # taken once
+    # The listing sent before the run began, if it was (_cli._first): the run's own
+    # first listing, not sent again (a cancel made from it may have left too).
+    listed: dict[str, Order] | None = run.control.listed_before
+    run.control.listed_before = None  # taken once
     if listed is None:
         try:
             listed = await run.listing(None)
