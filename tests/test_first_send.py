@@ -360,3 +360,167 @@ def test_a_first_cancel_answered_500_is_retried_by_the_run(
     assert order.status == "cancelled"
     # One `sent` line: the request, not each attempt, is written ahead.
     assert _statuses(journal) == ["header", "planned", "sent", "not_open"]
+
+
+# As REPORT, but each request's first byte says its request line and whether asyncio
+# was loaded then (the id-only form sends two requests before the loop: the listing,
+# then the cancel).
+REPORT_EACH = (
+    "import socket, sys\n"
+    "def _tell(data):\n"
+    "    line = bytes(data).split(b'\\r\\n', 1)[0]\n"
+    "    if line[:4] in (b'GET ', b'POST'):\n"
+    "        print('SEND', line.decode('ascii', 'replace'), 'asyncio' in sys.modules,\n"
+    "              file=sys.stderr)\n"
+    "_sendall = socket.socket.sendall\n"
+    "def sendall(self, data, *args):\n"
+    "    _tell(data)\n"
+    "    return _sendall(self, data, *args)\n"
+    "socket.socket.sendall = sendall\n"
+    "_send = socket.socket.send\n"
+    "def send(self, data, *args):\n"
+    "    _tell(data)\n"
+    "    return _send(self, data, *args)\n"
+    "socket.socket.send = send\n"
+    "from cancelkit._cli import main\n"
+    "main()\n"
+)
+
+
+def _each(*args: str) -> list[str]:
+    return [sys.executable, "-c", REPORT_EACH, "cancel", *args]
+
+
+def _sends(stderr: str) -> list[tuple[str, bool]]:
+    """Each request sent: (method and path, without the query; asyncio loaded then)."""
+    found = []
+    for line in stderr.splitlines():
+        if line.startswith("SEND "):
+            words = line.split()
+            found.append((f"{words[1]} {words[2].split('?')[0]}", words[-1] == "True"))
+    return found
+
+
+def test_the_id_only_form_lists_then_cancels_before_asyncio(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    journal = tmp_path / "run.jsonl"
+    one = box.seed_polymarket("ido-1", market_slug="m1")
+    two = box.seed_polymarket("ido-2", market_slug="m1")
+    box.clear_requests()
+    done = subprocess.run(
+        _each("polymarket", one.id, two.id, "--json", "--journal", str(journal)),
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    sends = _sends(done.stderr)
+    # The listing, then the one cancel made from it, both before the event loop.
+    assert sends[:2] == [
+        ("GET /v1/orders/open", False),
+        ("POST /v1/orders/batched/cancel", False),
+    ], done.stderr
+    assert (one.status, two.status) == ("cancelled", "cancelled")
+    cancels = [r for r in box.requests if r.path == "/v1/orders/batched/cancel"]
+    assert len(cancels) == 1  # not sent again by the run
+    first = [(r.method, r.path) for r in box.requests][:2]
+    assert first == [("GET", "/v1/orders/open"), ("POST", "/v1/orders/batched/cancel")]
+    # The run took that listing as its own: no second listing before its cancel.
+    lines = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+    assert sorted((x["order"], x["status"]) for x in lines) == [
+        (one.id, "cancelled"),
+        (two.id, "cancelled"),
+    ]
+    planned, sent, cancelled = ["planned"] * 2, ["sent"] * 2, ["cancelled"] * 2
+    assert _statuses(journal) == ["header", *planned, *sent, *cancelled]
+
+
+def test_the_id_only_form_in_two_markets_goes_the_run_s_way(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    journal = tmp_path / "run.jsonl"
+    one = box.seed_polymarket("two-1", market_slug="m1")
+    two = box.seed_polymarket("two-2", market_slug="m2")
+    box.clear_requests()
+    done = subprocess.run(
+        _each("polymarket", one.id, two.id, "--json", "--journal", str(journal)),
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    sends = _sends(done.stderr)
+    # Listed first, before the loop; no cancel then: the run's own, from that listing
+    # (not sent again).
+    assert sends[:2] == [
+        ("GET /v1/orders/open", False),
+        ("POST /v1/orders/batched/cancel", True),
+    ], done.stderr
+    requests = [(r.method, r.path) for r in box.requests]
+    assert requests[:2] == [("GET", "/v1/orders/open"), ("POST", "/v1/orders/batched/cancel")]
+    assert requests.count(("POST", "/v1/orders/batched/cancel")) == 1
+    assert (one.status, two.status) == ("cancelled", "cancelled")
+    lines = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+    assert sorted(x["status"] for x in lines) == ["cancelled", "cancelled"]
+
+
+def test_sigterm_during_the_id_only_listing_sends_no_cancel(
+    cancelkit_sandbox: Sandbox, silent: _Silent, tmp_path: Path
+) -> None:
+    journal = tmp_path / "run.jsonl"
+    process = subprocess.Popen(
+        _each("polymarket", "p-1", "--json", "--journal", str(journal)),
+        env=_env_to(cancelkit_sandbox, silent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert silent.got.wait(60), "the listing never arrived"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert _sends(err) == [("GET /v1/orders/open", False)], err
+    [line] = [json.loads(x) for x in out.splitlines() if x.strip()]
+    assert (line["order"], line["status"], line["attempts"]) == ("p-1", "not_sent", 0)
+    assert _statuses(journal) == ["header", "planned", "not_sent"]
+    # Only the listing reached the server: no cancel.
+    assert [r.split(b" ", 2)[:2] for r in silent.requests] == [[b"GET", b"/v1/orders/open"]]
+
+
+def test_an_id_only_listing_answered_after_the_deadline_sends_no_cancel(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    journal = tmp_path / "run.jsonl"
+    order = box.seed_polymarket("late-1", market_slug="m1")
+    box.clear_requests()
+    # Every request is held a second: the listing's answer comes after the 0.5 s
+    # deadline (inside the grace), when the run sends no new request.
+    box.polymarket.set_knobs(latency=1.0)
+    try:
+        done = subprocess.run(
+            _each("polymarket", order.id, "--deadline", "0.5", "--json", "--journal", str(journal)),
+            env={**os.environ, **box.env()},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        box.polymarket.set_knobs(latency=0.0)
+    assert done.returncode == 1, done.stderr
+    assert ("POST /v1/orders/batched/cancel", False) not in _sends(done.stderr), done.stderr
+    assert [r.path for r in box.requests if r.method == "POST"] == []
+    assert order.status == "open"
+    [line] = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+    assert line["status"] == "not_sent", line
+    assert "sent" not in _statuses(journal)

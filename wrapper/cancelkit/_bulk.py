@@ -408,6 +408,10 @@ class Control:
         # The run's first request, sent before it began (see Presend): its orders'
         # request is sent even after a stop or the deadline (it has left already).
         self.presend: Presend | None = None
+        # The answer of the listing the run sends first, sent before it began (a
+        # cold command's, ``_cli._first``), as the venue's run takes it for its own
+        # first listing's: not sent again. Taken once; None: none.
+        self.listed_before: Any = None
 
     def presents(self, indices: Iterable[int]) -> bool:
         """Whether the request for ``indices`` was sent before the run (``presend``)."""

@@ -815,13 +815,27 @@ def _send_first(
     from ._loading import without_gc
 
     indices = list(range(len(targets)))
-    request = first.request()
     guard = _first.Guard()
     outcome: Presend | str | None = None
+    ready = None
     try:
-        ready = _first.prepared(sync, request)
-        if ready is not None:
+        request: dict[str, Any] | None = None
+        if first.listing is not None:
+            # The listing the run would send first, sent now: the cancel is made
+            # from its answer (``Listing.then``), or the run goes its own way.
             guard.install()
+            looked = _first.look(sync, first.listing, control, guard)
+            if isinstance(looked, str):  # a signal before or during it: none sent
+                outcome = looked
+            elif looked is not None:
+                listed, request = looked
+                control.listed_before = listed  # the run's first listing, either way
+        elif first.request is not None:
+            request = first.request()
+        ready = None if request is None else _first.prepared(sync, request)
+        if request is not None and ready is not None:
+            if first.listing is None:
+                guard.install()
             outcome = _first.send(sync, request, ready, indices, control, guard)
     except BaseException:
         guard.restore()  # (the run's end restores it otherwise)
@@ -838,9 +852,13 @@ def _send_first(
             report(result)
         return results
 
-    if ready is None:  # no lean route for it: the run sends it, as always
+    if isinstance(outcome, str) and ready is None:  # a signal while listing: none sent
+        return sync, end_here(outcome, "not_sent", StopReason.INTERRUPTED), guard
+    if ready is None:
+        # No lean route for it, or no one cancel after the listing: the run sends it,
+        # as always (from that listing if it came). A signal kept meanwhile is the run's.
         with one_shot(), without_gc():
-            return job.build_client(), None, None
+            return job.build_client(), None, (guard if first.listing is not None else None)
     if outcome is None:  # a signal before it left: nothing was sent
         why = f"{guard.name}: not sent: the run was interrupted first"
         return sync, end_here(why, "not_sent", StopReason.INTERRUPTED), guard

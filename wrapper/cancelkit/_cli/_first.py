@@ -13,6 +13,15 @@ and never sent twice.
 A signal while it is on its way ends the run at once: its orders are ``unknown``
 (the answer never came), and the exit status is that of an interrupted run. A
 signal after it has left waits for the run, which stops as on any signal.
+
+When the run lists first to learn its cancel (``Listing``: Polymarket ids without
+their market), that listing is sent first the same way, and the cancel made from
+its answer by the venue's own code; both are handed over (``Control.listed_before``:
+the listing's answer, taken by the run as its own first listing's). When its answer
+does not make one cancel, nothing more is sent first and the run goes its own way
+from that listing; with no usable answer (none in time, a refusal, past the
+deadline), it lists again. A signal during the listing, or between it and the
+cancel, ends the run with nothing cancelled: its orders are ``not_sent``.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 if TYPE_CHECKING:
+    import httpx
+
     from .._bulk import CancelResult, Control, Presend
     from .._fastpath import SyncSender
     from .._wire import Prepared
@@ -55,14 +66,29 @@ class SyncClient(Protocol):
 
 
 @attrs.frozen
+class Listing:
+    """The request a run sends before its cancel to learn it (a listing of the open
+    orders): ``request``, its generated request dict; ``then``, from its answer, the
+    answer as the run takes it for its own listing's (``Control.listed_before``) and
+    the cancel's request dict, None when the cancel is not one request (the run then
+    goes its own way from that listing); or None for an answer the run would not act
+    on (a refusal, a fault): the run lists again."""
+
+    request: Callable[[], dict[str, Any]]
+    then: Callable[[httpx.Response], tuple[Any, dict[str, Any] | None] | None]
+
+
+@attrs.frozen
 class First:
     """A venue command's whole cancel as one request, to send first: ``build`` makes
     the venue's sync client from the same settings as the async one the run uses,
     and ``request`` the generated request dict the run would send for all its
-    inputs (the same dict, so that the run knows it as its own)."""
+    inputs (the same dict, so that the run knows it as its own); or, when the run
+    lists first to learn it, ``listing``: that listing is sent first too."""
 
     build: Callable[[], SyncClient]
-    request: Callable[[], dict[str, Any]]
+    request: Callable[[], dict[str, Any]] | None = None
+    listing: Listing | None = None
 
 
 class Interrupted(BaseException):
@@ -119,6 +145,48 @@ def prepared(client: SyncClient, request: dict[str, Any]) -> Prepared | None:
     first, and the run sends it as always."""
     lean = client._lean
     return lean.wire.prepare(request) if lean is not None else None
+
+
+def look(
+    client: SyncClient, listing: Listing, control: Control, guard: Guard
+) -> tuple[Any, dict[str, Any] | None] | str | None:
+    """Send the listing the cancel is made from, on the client's lean route, within
+    the run's deadline (as the run's own listing), and return what ``listing.then``
+    makes of its answer; why not, if a signal came before it left or while it was on
+    its way (nothing was sent); None when it brought no answer the run can use (none
+    in time, a refusal, past the deadline): the run lists again."""
+    import httpx
+
+    lean = client._lean
+    ready = prepared(client, listing.request())
+    if lean is None or ready is None:
+        return None
+    if guard.name is not None:
+        return f"{guard.name}: not sent: the run was interrupted first"
+    answer: httpx.Response | None = None
+    left = max(0.0, control.cutoff() - time.monotonic())
+    try:
+        guard.sending = True  # from here a signal raises Interrupted, once
+        try:
+            answer = lean.send(ready, within=left)
+        finally:
+            guard.sending = False
+    except Interrupted as exc:
+        if answer is None:
+            return f"{exc}: not sent: the run was interrupted during the listing before it"
+    except httpx.HTTPError:  # no answer in time, or none decoded: the run lists itself
+        return None
+    except Exception:  # a bug below: nothing was cancelled; the run lists itself
+        return None
+    if guard.name is not None:  # (answered, then a signal: no cancel leaves now)
+        return f"{guard.name}: not sent: the run was interrupted first"
+    assert answer is not None
+    if control.expired:
+        return None  # answered after the deadline: the run sends no cancel now
+    try:
+        return listing.then(answer)
+    except Exception:  # an answer the venue's code could not read: the run reads it
+        return None
 
 
 def send(

@@ -113,6 +113,17 @@ def cancel_polymarket(
             build=lambda: PolymarketUSClient.from_env(**sync_kwargs),
             request=lambda: PolymarketUSClient._batch_request(entries),
         )
+    elif one and not markets and not all_orders and not opts.from_file:
+        # The run lists first to learn each order's market: that listing and, when
+        # it shows every id open in one market, the one batch after it are sent
+        # before the event loop loads (_cli._first); anything else, the run's way.
+        first = cli_first.First(
+            build=lambda: PolymarketUSClient.from_env(**sync_kwargs),
+            listing=cli_first.Listing(
+                request=lambda: PolymarketUSClient._list_request(None),
+                then=lambda answer: _one_cancel_after(ids, answer),
+            ),
+        )
     job = cli.Job(
         venue="polymarket",
         build_client=lambda: AsyncPolymarketUSClient.from_env(**kwargs),
@@ -170,6 +181,24 @@ def _one_request(ids: list[str], bad: list[str]) -> bool:
     from ._kill import BATCH
 
     return not bad and 0 < len(ids) <= min(FEW, BATCH) and len(set(ids)) == len(ids)
+
+
+def _one_cancel_after(ids: list[str], answer: Any) -> tuple[Any, dict[str, Any] | None] | None:
+    """From the first listing's answer (``GET /v1/orders/open``), when it is a 2xx of
+    the spec's shape: the listing as the run takes it (``_kill``'s own code), and the
+    batch the run sends after it when it lists every id open in one market (else
+    None: the run goes its own way from it). None for any other answer (the run
+    lists again: its own listing retries or reports it)."""
+    from ._client import PolymarketUSClient
+    from ._kill import by_id, listed_entries
+
+    if not 200 <= answer.status_code < 300:
+        return None  # a refusal or a fault: the run's own listing retries or reports it
+    listed = by_id(PolymarketUSClient._parse_orders(answer))
+    entries, rest = listed_entries(listed, ids)
+    if rest or len({market for _, market in entries}) != 1:
+        return listed, None  # not listed, or in several markets: the run's way
+    return listed, PolymarketUSClient._batch_request(entries)
 
 
 # Limitless's id forms: a file written for it, given here by mistake.

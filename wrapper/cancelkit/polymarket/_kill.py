@@ -233,7 +233,7 @@ class _Run:
             return self.wire.list_open(slugs, self.limiter, when)
 
         orders = await in_time(control, request, "GET /v1/orders/open", final=final)
-        return {o.id: o for o in orders if isinstance(o.id, str)}
+        return by_id(orders)
 
     def record(self, order_id: str, status: Any, message: str, **kwargs: Any) -> None:
         self.ledger.record(
@@ -711,24 +711,25 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     if market_slug is not None:
         await _cancel_in_market(run, market_slug)
         return
-    try:
-        listed = await run.listing(None)
-    except DeadlinePassed as exc:
-        run.fail(run.index, exc, sent=False)
-        return
-    except CancelKitError as exc:
-        run.fail(run.index, exc, sent=False)
-        return
-    open_now: dict[str, str] = {}
-    for order_id, index in run.index.items():
-        order = listed.get(order_id)
-        if order is not None:
-            slug = _slug(order)
-            if slug is None:
-                error = CancelKitError("the exchange's listing gives no market for it")
-                run.fail([order_id], error, sent=False)
-            else:
-                open_now[order_id] = slug
+    # The listing sent before the run began, if it was (_cli._first): the run's own
+    # first listing, not sent again (a cancel made from it may have left too).
+    listed: dict[str, Order] | None = run.control.listed_before
+    run.control.listed_before = None  # taken once
+    if listed is None:
+        try:
+            listed = await run.listing(None)
+        except DeadlinePassed as exc:
+            run.fail(run.index, exc, sent=False)
+            return
+        except CancelKitError as exc:
+            run.fail(run.index, exc, sent=False)
+            return
+    entries, rest = listed_entries(listed, run.index)
+    for order_id in rest:
+        index = run.index[order_id]
+        if order_id in listed:
+            error = CancelKitError("the exchange's listing gives no market for it")
+            run.fail([order_id], error, sent=False)
         elif index in run.control.recorded:
             status = run.control.recorded[index]
             run.ledger.record(
@@ -743,13 +744,36 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
             )
         else:
             run.unlisted.append(order_id)
-    entries = list(open_now.items())
     batches = [entries[n : n + BATCH] for n in range(0, len(entries), BATCH)]
     if entries:  # the stream subscribed first: every cancel's execution is heard
         await _heard.ready(run.heard, run.control)
     # Cancel first: nothing is looked up, no record read, before.
     await each(batches, run.send_batch, run.concurrency)
     await _confirm_and_ask(run, records=True)
+
+
+def by_id(orders: Iterable[Order]) -> dict[str, Order]:
+    """A listing's orders by id (the run's view of a listing)."""
+    return {o.id: o for o in orders if isinstance(o.id, str)}
+
+
+def listed_entries(
+    listed: Mapping[str, Order], ids: Iterable[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """What the run makes of its first listing: the batch entries (order id, market)
+    of the ``ids`` it lists with their market, in order, and the other ids (not
+    listed, or listed with no market). A cold command's first send builds its cancel
+    with this too (``_cli._first``), so that its request is the run's."""
+    entries: list[tuple[str, str]] = []
+    rest: list[str] = []
+    for order_id in ids:
+        order = listed.get(order_id)
+        slug = None if order is None else _slug(order)
+        if slug is None:
+            rest.append(order_id)
+        else:
+            entries.append((order_id, slug))
+    return entries, rest
 
 
 async def _cancel_in_market(run: _Run, market_slug: str) -> None:
