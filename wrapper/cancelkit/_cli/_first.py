@@ -14,7 +14,7 @@ A signal while it is on its way ends the run at once: its orders are ``unknown``
 (the answer never came), and the exit status is that of an interrupted run. A
 signal after it has left waits for the run, which stops as on any signal.
 
-When the run lists first to learn its cancel (``Listing``: Polymarket ids without
+When the run lists first to learn its cancel (``Listing``: a venue's ids without
 their market), that listing is sent first the same way, and the cancel made from
 its answer by the venue's own code; both are handed over (``Control.listed_before``:
 the listing's answer, taken by the run as its own first listing's). When its answer

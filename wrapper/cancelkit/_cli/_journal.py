@@ -233,30 +233,25 @@ class Journal:
         ``sync=False`` (a desk's run, whose header is not fsynced before its first
         request either): written, not fsynced; :meth:`sync` beside the run, or the
         close, does it. The write precedes the send, so a ``kill -9`` loses nothing."""
-        record = {
+        self._append(_lines([self._cancel_all_line()]), sync=sync)
+
+    def _cancel_all_line(self, **more: Any) -> dict[str, Any]:
+        """A cancel-all's ``sent`` record (with ``more`` fields, such as ``answered``)."""
+        record: dict[str, Any] = {
             "run": self.run,
             "input": "-",
             "order": "",
             "cancel_all": True,
             "status": SENT,
-            "at": _now(),
         }
-        self._append(_lines([record]), sync=sync)
+        return {**record, **more, "at": _now()}
 
     def cancel_all_answered(self) -> None:
         """A cancel-all's answer came: a line saying so (``"answered": true`` on a
         cancel-all's ``sent`` record, a form every reader already takes), so that a
         resume warns only of a cancel-all whose answer never came. Written, fsynced
         with what follows."""
-        record = {
-            "run": self.run,
-            "input": "-",
-            "order": "",
-            "cancel_all": True,
-            "status": SENT,
-            "answered": True,
-            "at": _now(),
-        }
+        record = self._cancel_all_line(answered=True)
         self._append(_lines([record]), sync=False)
 
     def outcome(self, line: str) -> None:
