@@ -122,6 +122,23 @@ class Guard:
             if handler is not None:  # (None: not set from Python; left as it is)
                 signal.signal(number, handler)
 
+    def send(self, lean: SyncSender, ready: Prepared, within: float) -> Any:
+        """``lean.send(ready)`` with a signal during it raising :class:`Interrupted`
+        (once): its answer (a signal that came once the answer was in is kept in
+        :attr:`name`, and the answer stands), or the :class:`Interrupted` if none
+        came. The sender's own errors are raised."""
+        answer = None
+        try:
+            self.sending = True
+            try:
+                answer = lean.send(ready, within=within)
+            finally:
+                self.sending = False
+        except Interrupted as exc:
+            if answer is None:
+                return exc
+        return answer
+
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         if self.name is not None:
             _say("cancelkit: interrupted again: exiting at once")
@@ -163,24 +180,17 @@ def look(
         return None
     if guard.name is not None:
         return f"{guard.name}: not sent: the run was interrupted first"
-    answer: httpx.Response | None = None
     left = max(0.0, control.cutoff() - time.monotonic())
     try:
-        guard.sending = True  # from here a signal raises Interrupted, once
-        try:
-            answer = lean.send(ready, within=left)
-        finally:
-            guard.sending = False
-    except Interrupted as exc:
-        if answer is None:
-            return f"{exc}: not sent: the run was interrupted during the listing before it"
+        answer = guard.send(lean, ready, left)
+        if isinstance(answer, Interrupted):
+            return f"{answer}: not sent: the run was interrupted during the listing before it"
     except httpx.HTTPError:  # no answer in time, or none decoded: the run lists itself
         return None
     except Exception:  # a bug below: nothing was cancelled; the run lists itself
         return None
     if guard.name is not None:  # (answered, then a signal: no cancel leaves now)
         return f"{guard.name}: not sent: the run was interrupted first"
-    assert answer is not None
     if control.expired:
         return None  # answered after the deadline: the run sends no cancel now
     try:
@@ -212,19 +222,14 @@ def send(
     control.mark_sent(indices)  # the plan and this `sent` line fsynced before it leaves
     if guard.name is not None:
         return None
-    outcome: Any = None
+    outcome: Any
     # No wait past the deadline plus the first half of the grace (an answer in
     # flight is given that much in the run, too).
     left = max(0.0, control.cutoff() - time.monotonic())
     try:
-        guard.sending = True  # from here a signal raises Interrupted, once
-        try:
-            outcome = lean.send(ready, within=left)
-        finally:
-            guard.sending = False
-    except Interrupted as exc:
-        if outcome is None:  # (else it came once the answer was in: that answer stands)
-            return f"the run was interrupted ({exc})"
+        outcome = guard.send(lean, ready, left)
+        if isinstance(outcome, Interrupted):
+            return f"the run was interrupted ({outcome})"
     except httpx.TimeoutException as exc:
         if lean.total is None or left < lean.total:
             # Cut by the run's own end, not by the client's timeout: no answer came
