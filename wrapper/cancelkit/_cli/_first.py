@@ -122,12 +122,14 @@ class Guard:
             if handler is not None:  # (None: not set from Python; left as it is)
                 signal.signal(number, handler)
 
-    def send(self, lean: SyncSender, ready: Prepared, within: float) -> Any:
+    def send(
+        self, lean: SyncSender, ready: Prepared, within: float
+    ) -> httpx.Response | Interrupted:
         """``lean.send(ready)`` with a signal during it raising :class:`Interrupted`
         (once): its answer (a signal that came once the answer was in is kept in
         :attr:`name`, and the answer stands), or the :class:`Interrupted` if none
         came. The sender's own errors are raised."""
-        answer = None
+        answer: httpx.Response | None = None
         try:
             self.sending = True
             try:
