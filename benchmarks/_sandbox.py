@@ -15,13 +15,16 @@ KALSHI_TICKER = "KXBENCH-26DEC31-T50"
 
 
 class Arrival(NamedTuple):
-    """One request as the sandbox logged it, with its ``time.monotonic()`` arrival."""
+    """One request as the sandbox logged it, with its ``time.monotonic()`` instants:
+    ``arrived`` when the sandbox's handler began, ``wire`` when its bytes reached the
+    sandbox's socket (the kernel's stamp; ``arrived`` where there is none)."""
 
     venue: str
     method: str
     path: str
     status: int
     arrived: float
+    wire: float
 
 
 class SandboxProcess:

@@ -10,9 +10,10 @@ what the HTTP admin routes do not expose:
 - ``account VENUE``: another key on ``polymarket`` or ``limitless``, for an account
   of its own (``Sandbox.add_account``); answers its venue, key_id, secret (sandbox-only
   credentials), owner and base_url as JSON.
-- ``requests``: the log as JSON, ``[[venue, method, path, status, arrived], ...]`` in
-  order of arrival, ``arrived`` being the sandbox's ``time.monotonic()`` (system-wide on
-  Linux, so the runner compares it with its own clock).
+- ``requests``: the log as JSON, ``[[venue, method, path, status, arrived, wire], ...]``
+  in order of arrival, ``arrived`` being the sandbox's ``time.monotonic()`` when its
+  handler began and ``wire`` when the bytes reached its socket (system-wide on Linux,
+  so the runner compares them with its own clock).
 
 End of stdin stops the servers.
 """
@@ -47,7 +48,9 @@ def main() -> None:
                 fields = ("venue", "key_id", "secret", "owner", "base_url")
                 print(json.dumps({name: getattr(key, name) for name in fields}), flush=True)
             elif command == "requests":
-                log = [[r.venue, r.method, r.path, r.status, r.arrived] for r in box.requests]
+                log = [
+                    [r.venue, r.method, r.path, r.status, r.arrived, r.wire] for r in box.requests
+                ]
                 print(json.dumps(log), flush=True)
             else:
                 print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _contract, _requests
+from ._stamps import on_wire
 from ._state import FILLED, OPEN, STATUSES, Arrival, Book, Order
 
 TIMESTAMP_WINDOW = 30.0  # seconds a timestamp may be off server time (Kalshi states none: the same)
@@ -209,6 +210,7 @@ def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Res
 
     async def handle(request: Request) -> Response:
         arrived = time.monotonic()  # before the body: when the request reached us
+        wire = on_wire(request.scope.get("client"))  # when its bytes reached the socket
         book.count("requests")
         body = await request.body()
         _requests.verified.set(False)
@@ -224,6 +226,7 @@ def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Res
             is_verified=_requests.verified.get(),
             status=response.status_code,
             arrived=arrived,
+            wire=wire,
         )
         return response
 

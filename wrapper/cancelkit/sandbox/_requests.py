@@ -38,7 +38,12 @@ class RecordedRequest:
         arrived: ``time.monotonic()`` when the sandbox began handling it (headers
             read, before the body). Linux's monotonic clock is system-wide, so another
             process on the machine can compare it with its own (the benchmarks time
-            "Enter to first cancel on the wire" with it).
+            "Enter to first cancel" with it).
+        wire: ``time.monotonic()`` when its bytes reached the sandbox's socket, by
+            the kernel's receive stamp (Linux on x86-64 and arm64), which does not
+            wait for the server's interpreter to be scheduled; elsewhere, or with no
+            stamp, the same as ``arrived``. For the last of the bytes read with the
+            request's head, so never earlier than its first byte.
     """
 
     venue: str
@@ -50,6 +55,7 @@ class RecordedRequest:
     status: int
     seq: int = attrs.field(repr=False, eq=False)
     arrived: float = attrs.field(default=0.0, repr=False, eq=False)
+    wire: float = attrs.field(default=0.0, repr=False, eq=False)
 
 
 def parse_body(raw: bytes) -> Any:
@@ -82,8 +88,10 @@ class RequestLog:
         is_verified: bool,
         status: int,
         arrived: float = 0.0,
+        wire: float | None = None,
     ) -> None:
-        """Log one answered request (``arrived``: its ``time.monotonic()`` arrival)."""
+        """Log one answered request (``arrived``: its ``time.monotonic()`` arrival;
+        ``wire``: its bytes' kernel stamp, if known)."""
         entry = RecordedRequest(
             self.venue,
             method,
@@ -94,6 +102,7 @@ class RequestLog:
             status,
             next(_arrival),
             arrived,
+            arrived if wire is None else min(wire, arrived),
         )
         with self._lock:
             self._entries.append(entry)

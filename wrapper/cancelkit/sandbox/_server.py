@@ -10,6 +10,8 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from ._stamps import listener
+
 
 class BackgroundServer:
     """uvicorn on its own thread and event loop; ``start()`` returns once it listens."""
@@ -44,7 +46,9 @@ class BackgroundServer:
         self.port = port
 
     def _run(self) -> None:
-        asyncio.run(self._server.serve())
+        # Our own listening socket: its connections note when each read's bytes
+        # reached it (``_stamps``), for the request log's ``wire`` instant.
+        asyncio.run(self._server.serve(sockets=[listener(self.host, self.port)]))
 
     def start(self, timeout: float = 10.0) -> None:
         """Start serving; raise RuntimeError if the server does not come up."""
