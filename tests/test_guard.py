@@ -30,7 +30,13 @@ MARKET = "m-one"
 class Guard:
     """A guard process on the desk's accounts file, and what it printed."""
 
-    def __init__(self, desk: DeskFile, state: Path, *args: str) -> None:
+    def __init__(
+        self,
+        desk: DeskFile,
+        state: Path,
+        *args: str,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.desk, self.state = desk, state
         self.log = state.parent / f"{state.name}-guard-{time.monotonic_ns()}.log"
         with open(self.log, "wb") as sink:
@@ -39,6 +45,7 @@ class Guard:
                 env={**os.environ, **desk.env, "CANCELKIT_STATE_DIR": str(state)},
                 stdout=sink,
                 stderr=subprocess.STDOUT,
+                preexec_fn=preexec,
             )
 
     @property
@@ -119,8 +126,14 @@ def guards(state_dir: Path) -> Iterator[list[Guard]]:
             guard.process.wait(WAIT)
 
 
-def _start(guards: list[Guard], desk: DeskFile, state: Path, *args: str) -> Guard:
-    guard = Guard(desk, state, *args)
+def _start(
+    guards: list[Guard],
+    desk: DeskFile,
+    state: Path,
+    *args: str,
+    preexec: Callable[[], None] | None = None,
+) -> Guard:
+    guard = Guard(desk, state, *args, preexec=preexec)
     guards.append(guard)
     return guard
 
@@ -560,3 +573,61 @@ def test_no_cyclic_collection_until_a_firing_s_first_requests_have_left(
         ("refresh", True),
     ]
     assert gc.isenabled()
+
+
+def _realtime_permitted() -> bool:
+    """Whether a process started here may take the real-time scheduler."""
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def _no_realtime() -> None:
+    """In the guard's process before it runs: no real-time priority allowed (a limit
+    of 0; for root, CAP_SYS_NICE dropped from the bounding set, so lost at exec)."""
+    import ctypes
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(24, 23, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, CAP_SYS_NICE
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_SYS_NICE)")
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_FIFO"), reason="Linux's real-time scheduler")
+def test_realtime_not_permitted_is_refused_at_start_naming_what_it_needs(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    before = len(desk.box.requests)
+    guard = _start(guards, desk, state_dir, "--realtime", preexec=_no_realtime)
+    assert guard.process.wait(WAIT) == 2
+    assert "--realtime: not permitted" in guard.output
+    assert "LimitRTPRIO=1" in guard.output
+    assert len(desk.box.requests) == before  # refused before any request
+    assert not link.socket_path(state_dir).exists()
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "SCHED_FIFO") or not _realtime_permitted(),
+    reason="needs a real-time priority limit or CAP_SYS_NICE here",
+)
+def test_realtime_puts_every_thread_of_the_guard_on_the_real_time_scheduler_and_it_fires(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    guard = _start(guards, desk, state_dir, "--realtime")
+    status = guard.armed()
+    assert status["scheduling"] == "real-time (SCHED_FIFO 1)"
+    _all_real_time(guard.process.pid)
+    assert "scheduling: real-time (SCHED_FIFO 1)" in guard.cli("status").stdout
+    assert guard.cli("trigger").returncode == 0
+    assert open_ids(desk.box) == set()
+    _all_real_time(guard.process.pid)  # the threads a firing started have it too
+    assert guard.stop() == 0
+
+
+def _all_real_time(pid: int) -> None:
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            policy = os.sched_getscheduler(int(thread.name)) & ~os.SCHED_RESET_ON_FORK
+            assert policy == os.SCHED_FIFO, thread.name
+            assert os.sched_getparam(int(thread.name)).sched_priority == 1

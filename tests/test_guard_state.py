@@ -489,3 +489,22 @@ def test_an_armed_guard_writes_its_record_through_the_file_made_beforehand(
     assert record.spare.exists()  # the next firing's
     record.discard()
     assert not record.spare.exists()
+
+
+def test_realtime_refused_by_the_system_names_what_it_needs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from cancelkit._cli import _priority
+
+    def refuse(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "SCHED_FIFO", 1, raising=False)
+    monkeypatch.setattr(os, "sched_setscheduler", refuse, raising=False)
+    with pytest.raises(_priority.PriorityError, match="LimitRTPRIO=1"):
+        _priority.realtime()
+    monkeypatch.delattr(os, "SCHED_FIFO")
+    with pytest.raises(_priority.PriorityError, match="Linux only"):
+        _priority.realtime()

@@ -70,6 +70,14 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
     " costs more of the venue's budget).",
 )
 @click.option(
+    "--realtime",
+    is_flag=True,
+    help="Run on Linux's real-time scheduler (SCHED_FIFO, priority 1): the guard takes a"
+    " core before any ordinary process the moment it is ready, even with the machine's"
+    " cores all busy (a runaway bot's). Needs a real-time priority limit of 1"
+    " (systemd: LimitRTPRIO=1) or CAP_SYS_NICE; refused at start otherwise (exit 2).",
+)
+@click.option(
     "--status",
     "show_status",
     is_flag=True,
@@ -85,6 +93,7 @@ def guard(
     cancel_on_exit: bool,
     deadline: float,
     prove_every: float,
+    realtime: bool,
     show_status: bool,
     as_json: bool,
     verbose: bool,
@@ -102,8 +111,8 @@ def guard(
     refuses heartbeats (the bot learns it fired) and waits for `cancelkit arm`.
     SIGTERM and SIGINT disarm it and exit 0 without cancelling anything (unless
     --cancel-on-exit). Exit status 2: a key refused at start (each one named), the
-    state directory open to others, another guard running there, or a bad accounts
-    file."""
+    state directory open to others, another guard running there, a bad accounts
+    file, or --realtime not permitted."""
     if show_status:
         raise SystemExit(_status(as_json))
     if heartbeat_file is not None and heartbeat_timeout is None:
@@ -112,7 +121,14 @@ def guard(
     from ._terminal import library_log
 
     settings = Settings(
-        config, names, heartbeat_timeout, heartbeat_file, cancel_on_exit, deadline, prove_every
+        config,
+        names,
+        heartbeat_timeout,
+        heartbeat_file,
+        cancel_on_exit,
+        deadline,
+        prove_every,
+        realtime,
     )
     with library_log(verbose):
         raise SystemExit(run(settings))
@@ -201,6 +217,8 @@ def _status(as_json: bool) -> int:
     from ._terminal import printable
 
     lines = [f"state: {answer.get('state')} (pid {answer.get('pid')})"]
+    if answer.get("scheduling"):
+        lines.append(f"scheduling: {answer.get('scheduling')}")
     timeout = answer.get("heartbeat_timeout")
     if timeout is None:
         lines.append("heartbeat: no dead-man's switch")

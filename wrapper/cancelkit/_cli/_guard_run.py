@@ -61,12 +61,21 @@ class Settings:
     cancel_on_exit: bool
     deadline: float
     prove_every: float = 60.0
+    realtime: bool = False
 
 
 def run(settings: Settings) -> int:
     """The guard, to its end; its exit status."""
+    from ._priority import PriorityError, realtime
     from ._registry import Registry, RegistryError
 
+    scheduling = "ordinary"
+    if settings.realtime:  # first: every thread the guard starts has it
+        try:
+            scheduling = realtime()
+        except PriorityError as exc:
+            _say(f"cancelkit guard: {exc}")
+            return EXIT_USAGE
     try:
         directory = Registry.open().path
         check_directory(directory)
@@ -78,7 +87,7 @@ def run(settings: Settings) -> int:
         accounts = _accounts(settings)
         if accounts is None:
             return EXIT_USAGE
-        return asyncio.run(_main(settings, directory, accounts))
+        return asyncio.run(_main(settings, directory, accounts, scheduling))
 
 
 def _accounts(settings: Settings) -> list[Account] | None:
@@ -113,7 +122,9 @@ class _Tee(io.StringIO):
             sys.stdout.flush()
 
 
-async def _main(settings: Settings, directory: Path, accounts: list[Account]) -> int:
+async def _main(
+    settings: Settings, directory: Path, accounts: list[Account], scheduling: str
+) -> int:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     pending: list[str] = []  # causes that came before the guard could fire
@@ -159,7 +170,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
         except ValueError as exc:  # a record another user could have written
             _say(f"cancelkit guard: refusing to start: {exc}")
             return EXIT_USAGE
-        server = Server(link.socket_path(directory), _handler(guard, upkeep))
+        server = Server(link.socket_path(directory), _handler(guard, upkeep, scheduling))
         try:
             await server.start(bind(server.path))
         except ChannelError as exc:
@@ -175,7 +186,7 @@ async def _main(settings: Settings, directory: Path, accounts: list[Account]) ->
             guard.arm()
         else:
             _say("cancelkit guard: the unfinished firing is finished; `cancelkit arm` arms it")
-        _say(_armed_line(guard, accounts, server.path))
+        _say(_armed_line(guard, accounts, server.path, scheduling))
         for cause in pending:
             guard.begin(cause)
         try:
@@ -282,7 +293,7 @@ class _Firing:
             self.spares.discard()
 
 
-def _handler(guard: Guard, upkeep: Upkeep) -> Any:
+def _handler(guard: Guard, upkeep: Upkeep, scheduling: str) -> Any:
     async def handle(request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "heartbeat":
@@ -302,6 +313,7 @@ def _handler(guard: Guard, upkeep: Upkeep) -> Any:
                 "ok": True,
                 **guard.status(),
                 **upkeep.status(),
+                "scheduling": scheduling,
                 "last_report": guard.last_report,
             }
         return {"ok": False, "error": f"unknown request {str(op)[:40]!r}"}
@@ -380,7 +392,7 @@ def _mtime(path: Path, warned: set[str]) -> float | None:
     return None
 
 
-def _armed_line(guard: Guard, accounts: list[Account], path: Path) -> str:
+def _armed_line(guard: Guard, accounts: list[Account], path: Path, scheduling: str) -> str:
     timeout = guard.heartbeat_timeout
     switch = (
         f"dead-man's switch {timeout:g} s after the first heartbeat"
@@ -390,7 +402,8 @@ def _armed_line(guard: Guard, accounts: list[Account], path: Path) -> str:
     names = ", ".join(f"{a.name} ({a.venue})" for a in accounts)
     return (
         f"cancelkit guard: {guard.state.value}: {names}; {switch}; fires on SIGUSR1 (pid"
-        f" {os.getpid()}) or `cancelkit trigger`; control socket {path}"
+        f" {os.getpid()}) or `cancelkit trigger`; control socket {path}; scheduling"
+        f" {scheduling}"
     )
 
 
