@@ -311,6 +311,43 @@ def guard_pinned(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
         split.close()
 
 
+def _realtime_refused() -> str | None:
+    """Why this machine will not give a process the real-time scheduler, or None."""
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    return None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["?"])[-1]
+
+
+def guard_realtime(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The guard's firings again, the guard started with --realtime."""
+    refused = _realtime_refused()
+    if refused is not None:
+        heading = "## Guard: firing to first cancel, `guard --realtime`"
+        return [heading, "", f"Not measured: the real-time scheduler was refused ({refused}).", ""]
+    split = VenueSandboxes()
+    try:
+        load = os.getloadavg()[0]
+        fired = _guard.firing(split, args.guard_rounds, "--realtime")
+        return _guard.firing_table(fired, (load, os.getloadavg()[0]), True)
+    finally:
+        split.close()
+
+
+def guard_busy(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
+    """The guard fired while every core is busy, without and with --realtime."""
+    refused = _realtime_refused()
+    if refused is not None:
+        heading = "## Guard: firing while a runaway bot spins on every core"
+        return [heading, "", f"Not measured: the real-time scheduler was refused ({refused}).", ""]
+    split = VenueSandboxes()
+    try:
+        load = os.getloadavg()[0]
+        result = _guard.busy(split, args.busy_rounds, args.busy_spinners)
+        return _guard.busy_table(result, (load, os.getloadavg()[0]))
+    finally:
+        split.close()
+
+
 def everywhere(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """`cancel --everywhere` against each account's own kill (issue #33)."""
     load = os.getloadavg()[0]
@@ -355,10 +392,13 @@ ALONE: dict[str, tuple[Section, str | None]] = {
     "kalshi": (kalshi, None),
     "guard": (guard, None),
     "guardpin": (guard_pinned, None),
+    "guardrt": (guard_realtime, None),
+    "guardbusy": (guard_busy, None),
     "everywhere": (everywhere, None),
     "idle": (idle, None),
 }
-DESK = ("guard", "guardpin", "everywhere", "idle")  # issue #33's desk sections, last in the file
+# Issue #33's desk sections, last in the file.
+DESK = ("guard", "guardpin", "guardrt", "guardbusy", "everywhere", "idle")
 LAST = ("kalshi", *DESK)  # the sections a full run writes after the others, in this order
 
 
@@ -584,6 +624,7 @@ def main() -> None:
         # The shortest that still runs the code: a 0.5 s lapse, 1 s idle (after the
         # idle section's own 2 s settling); `make test` runs this.
         args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 1, 1, 0.5
+        args.busy_rounds, args.busy_spinners = 1, 1  # one spinner: CI's tests run beside
         args.everywhere_rounds, idle_default = 1, 1.0
     else:
         args.per_round, args.rounds, args.warmup = 250, 8, 50
@@ -609,6 +650,7 @@ def main() -> None:
             ("all", 10_000),
         )
         args.guard_rounds, args.lapse_rounds, args.lapse_timeout = 15, 8, 2.0
+        args.busy_rounds, args.busy_spinners = 10, os.cpu_count() or 1
         args.everywhere_rounds, idle_default = 6, 600.0
     args.idle = idle_default if args.idle is None else args.idle
     if guard_rounds is not None:

@@ -339,7 +339,7 @@ def _listed_first(arrivals: list[Arrival]) -> dict[str, bool]:
     return out
 
 
-def firing(box: SandboxProcess, rounds: int) -> dict[str, Any]:
+def firing(box: SandboxProcess, rounds: int, *extra: str) -> dict[str, Any]:
     """The guard fired ``rounds`` times by each cause, interleaved; per firing, each
     venue's first cancel, the time every book was confirmed empty, what was left;
     and, in the same rounds, each account's own kill alone on a warm desk."""
@@ -348,16 +348,16 @@ def firing(box: SandboxProcess, rounds: int) -> dict[str, Any]:
         for venue in desk.venues:  # the client's time, not the sandbox's checks
             box.knobs(BOX[venue], validate=False)
         try:
-            return _firing(desk, rounds)
+            return _firing(desk, rounds, extra)
         finally:
             for venue in desk.venues:
                 box.knobs(BOX[venue], validate=True)
 
 
-def _firing(desk: Desk, rounds: int) -> dict[str, Any]:
+def _firing(desk: Desk, rounds: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     box = desk.box
     fired: dict[str, list[dict[str, Any]]] = {SIGNAL: [], SOCKET: [], COMMAND: []}
-    with running(desk) as guard:
+    with running(desk, *extra) as guard:
         causes = list(fired)
         for round_no in range(rounds):
             shift = round_no % len(causes)
@@ -399,11 +399,19 @@ def _firing(desk: Desk, rounds: int) -> dict[str, Any]:
                 guard.arm()
     # Each account's own kill, alone and warm: the reference for "confirmed within".
     alone = _alone(desk, rounds)
-    solo = _solo(desk, rounds)
-    return {"fired": fired, "alone": alone, "solo": solo, "accounts": list(desk.accounts)}
+    solo = _solo(desk, rounds, extra)
+    return {
+        "fired": fired,
+        "alone": alone,
+        "solo": solo,
+        "accounts": list(desk.accounts),
+        "extra": list(extra),
+    }
 
 
-def _solo(desk: Desk, rounds: int) -> dict[str, list[tuple[float, float]]]:
+def _solo(
+    desk: Desk, rounds: int, extra: tuple[str, ...] = ()
+) -> dict[str, list[tuple[float, float]]]:
     """Per account: a guard armed on that account alone (``--account``), fired by
     SIGUSR1 ``rounds`` times; seconds to its venue's first cancel (on the wire, at the
     handler). Beside the desk's
@@ -413,7 +421,7 @@ def _solo(desk: Desk, rounds: int) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {}
     for name in desk.accounts:
         firsts = out.setdefault(name, [])
-        with running(desk, "--account", name) as guard:
+        with running(desk, "--account", name, *extra) as guard:
             for _ in range(rounds):
                 desk.seed([name])
                 desk.quiet_window()
@@ -587,12 +595,15 @@ def firing_table(
     slowest = statistics.median(alone[slowest_name])
     venues = sorted({v for rows in fired.values() for r in rows for v in r["first"]})
     where = "" if pinned is None else ", the guard on a core of its own"
+    realtime = "--realtime" in result.get("extra", [])
+    where += ", `guard --realtime`" if realtime else ""
     lines = [
         f"## Guard: firing to first cancel{where}, {len(result['accounts'])} accounts on"
         f" {len(venues)} venues, {ORDERS} open orders each ({rounds} firings per cause,"
         " interleaved)",
         "",
         *([] if pinned is None else _pinned_text(*pinned)),
+        *(_realtime_text() if realtime else []),
         "`cancelkit guard` armed on the desk (accounts "
         + ", ".join(f"`{n}`" for n in result["accounts"])
         + "), fired by each cause in turn, re-armed",
@@ -714,6 +725,94 @@ def firing_table(
             f" | {ratio:.2f} x{'' if empty else ', NOT all empty'}"
             f" | {'yes' if ratio <= CONFIRM_GOAL and empty else 'no'} |"
         )
+    lines.append("")
+    return lines
+
+
+def _realtime_text() -> list[str]:
+    """What the --realtime layout is."""
+    return [
+        "The same firings as the first guard section, the guard started with `--realtime`",
+        "(Linux's SCHED_FIFO, priority 1: it runs before every ordinary process the moment",
+        "it is ready). The sandboxes, the runner and the trigger processes are ordinary",
+        "processes, as before: a request the guard writes wakes a sandbox, which no longer",
+        "takes the guard's core before the guard's next request is written.",
+        "",
+    ]
+
+
+def busy(box: SandboxProcess, rounds: int, spinners: int) -> dict[str, Any]:
+    """The guard fired by SIGUSR1 while a runaway bot spins (``spinners`` busy
+    processes: one per CPU is every core), plain and with ``--realtime`` alternately,
+    a guard started for each firing; per firing, each venue's first cancel on the
+    wire and what was left."""
+    with tempfile.TemporaryDirectory() as folder:
+        desk = Desk(box, Path(folder), venues=GUARD_DESK)
+        for venue in desk.venues:
+            box.knobs(BOX[venue], validate=False)
+        # Each spinner stops by itself after 15 minutes, or as soon as the runner is
+        # gone (re-parented): a runner killed hard leaves nothing spinning for long.
+        code = (
+            "import os, time\n"
+            f"end, parent = time.monotonic() + 900, {os.getpid()}\n"
+            "while time.monotonic() < end and os.getppid() == parent:\n"
+            "    for _ in range(100000): pass\n"
+        )
+        spinning = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(spinners)]
+        out: dict[str, list[dict[str, Any]]] = {"plain": [], "--realtime": []}
+        try:
+            for round_no in range(rounds):
+                kinds = list(out) if round_no % 2 == 0 else list(out)[::-1]
+                for kind in kinds:
+                    with running(desk, *([] if kind == "plain" else [kind])) as guard:
+                        desk.seed()
+                        desk.quiet_window()
+                        box.clear_requests()
+                        started = time.monotonic()
+                        os.kill(guard.proc.pid, signal.SIGUSR1)
+                        guard.wait_fired()
+                        out[kind].append(
+                            {"first": _firsts(box.arrivals(), started), "left": desk.left_open()}
+                        )
+        finally:
+            for spinner in spinning:
+                spinner.kill()
+                spinner.wait()
+            for venue in desk.venues:
+                box.knobs(BOX[venue], validate=True)
+    return {"fired": out, "spinners": spinners, "cpus": os.cpu_count() or 1}
+
+
+def busy_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
+    fired: dict[str, list[dict[str, Any]]] = result["fired"]
+    rounds = len(fired["plain"])
+    venues = sorted({v for rows in fired.values() for r in rows for v in r["first"]})
+    lines = [
+        f"## Guard: firing while a runaway bot spins on every core ({rounds} firings each)",
+        "",
+        f"The worst day's likely cause: {result['spinners']} ordinary processes spinning"
+        f" ({result['cpus']} CPUs),",
+        "while the guard (3 accounts on 3 venues, 300 open orders each) is fired by",
+        "SIGUSR1; a guard started without and with `--realtime` alternately. First cancel on",
+        "the wire (the kernel's receive stamp at the sandbox). For information: the issue's",
+        "goal is measured on a machine without such load (the sections above).",
+        f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
+        "",
+        "| guard | venue | first cancel on the wire median ms | p99 ms | orders left open"
+        " (worst) |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, rows in fired.items():
+        for venue in venues:
+            firsts = [r["first"][venue] for r in rows if venue in r["first"]]
+            missing = len(rows) - len(firsts)
+            lines.append(
+                f"| {'`guard --realtime`' if kind != 'plain' else '`guard`'}"
+                f" | {NAMES.get(venue, venue)} | {statistics.median(firsts) * 1e3:.1f}"
+                f" | {_pct(firsts, 0.99) * 1e3:.1f}"
+                + (f" ({missing} firings sent none)" if missing else "")
+                + f" | {max(r['left'] for r in rows)} |"
+            )
     lines.append("")
     return lines
 
