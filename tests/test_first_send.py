@@ -524,3 +524,33 @@ def test_an_id_only_listing_answered_after_the_deadline_sends_no_cancel(
     [line] = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
     assert line["status"] == "not_sent", line
     assert "sent" not in _statuses(journal)
+
+
+def test_an_id_only_listing_answered_429_is_listed_again_only_after_the_pause(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    box = cancelkit_sandbox
+    one = box.seed_polymarket("rl-1", market_slug="m1")
+    # Every request's first arrival is answered 429 (no Retry-After: Polymarket asks
+    # for at least 1 s); its next one gets through.
+    box.polymarket.set_knobs(throttle_rate=1.0, max_fault_streak=1, seed=3)
+    box.clear_requests()
+    try:
+        done = subprocess.run(
+            _each("polymarket", one.id, "--journal", str(tmp_path / "run.jsonl")),
+            env={**os.environ, **box.env()},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        box.polymarket.set_knobs(throttle_rate=0.0, max_fault_streak=None)
+    assert done.returncode == 0, done.stderr
+    listings = [r for r in box.requests if r.path == "/v1/orders/open"]
+    assert [r.status for r in listings[:2]] == [429, 200]
+    assert _sends(done.stderr)[0] == ("GET /v1/orders/open", False)  # before the loop
+    # The run's own listing waited out the pause the first one's 429 asked for
+    # (its bytes on the wire at least 1 s after the refused one arrived; 1 ms for
+    # the clocks' conversion), as the run's own 429s make it wait.
+    assert listings[1].wire - listings[0].arrived >= 1.0 - 0.001
+    assert one.status == "cancelled"

@@ -412,6 +412,21 @@ class Control:
         # cold command's, ``_cli._first``), as the venue's run takes it for its own
         # first listing's: not sent again. Taken once; None: none.
         self.listed_before: Any = None
+        # Requests sent before the run began that the exchange answered 429: each
+        # one's limiter operation, its Retry-After (None: not given) and when it was
+        # answered. The run's limiter is told (:meth:`refusals_to`) before it sends.
+        self.refused_before: list[tuple[str, float | None, float]] = []
+
+    def refusals_to(self, limiter: Limiter | None) -> None:
+        """Tell ``limiter`` of the 429s answered before the run began (once), as the
+        run's own 429s tell it: its next request waits out the pause, and the rate
+        falls back, so it does not ask again at once."""
+        refused, self.refused_before = self.refused_before, []
+        if limiter is None:
+            return
+        for operation, wait, at in refused:
+            left = None if wait is None else max(0.0, at + wait - time.monotonic())
+            limiter.refused(operation, left)
 
     def presents(self, indices: Iterable[int]) -> bool:
         """Whether the request for ``indices`` was sent before the run (``presend``)."""

@@ -76,6 +76,7 @@ class Listing:
 
     request: Callable[[], dict[str, Any]]
     then: Callable[[httpx.Response], tuple[Any, dict[str, Any] | None] | None]
+    operation: str = "listing"  # its name in the run's limiter (a 429 pauses it there)
 
 
 @attrs.frozen
@@ -195,6 +196,11 @@ def look(
         return f"{guard.name}: not sent: the run was interrupted first"
     if control.expired:
         return None  # answered after the deadline: the run sends no cancel now
+    if answer.status_code == 429:  # the run lists again, after the pause it asks for
+        from .._retry import retry_after
+
+        control.refused_before.append((listing.operation, retry_after(answer), time.monotonic()))
+        return None
     try:
         return listing.then(answer)
     except Exception:  # an answer the venue's code could not read: the run reads it

@@ -117,11 +117,14 @@ def cancel_polymarket(
         # The run lists first to learn each order's market: that listing and, when
         # it shows every id open in one market, the one batch after it are sent
         # before the event loop loads (_cli._first); anything else, the run's way.
+        from ._rates import LIST_OPEN
+
         first = cli_first.First(
             build=lambda: PolymarketUSClient.from_env(**sync_kwargs),
             listing=cli_first.Listing(
                 request=lambda: PolymarketUSClient._list_request(None),
                 then=lambda answer: _one_cancel_after(ids, answer),
+                operation=LIST_OPEN,
             ),
         )
     job = cli.Job(

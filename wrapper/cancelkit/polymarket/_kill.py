@@ -716,6 +716,7 @@ async def _cancel_listed(run: _Run, market_slug: str | None) -> None:
     listed: dict[str, Order] | None = run.control.listed_before
     run.control.listed_before = None  # taken once
     if listed is None:
+        run.control.refusals_to(run.limiter)  # that listing's 429, if it had one
         try:
             listed = await run.listing(None)
         except DeadlinePassed as exc:
