@@ -508,3 +508,63 @@ def test_realtime_refused_by_the_system_names_what_it_needs(
     monkeypatch.delattr(os, "SCHED_FIFO")
     with pytest.raises(_priority.PriorityError, match="Linux only"):
         _priority.realtime()
+
+
+def test_learned_markets_are_written_off_the_loop_a_burst_in_one_write(
+    tmp_path: Path,
+) -> None:
+    """Each market a stream shows is kept in guard-markets.json, but written on the
+    thread pool, not the event loop (which may be firing), and a burst learned while
+    a write is under way goes in the one write after it; the last ones are written
+    at stop."""
+    from cancelkit._cli._guard_markets import LearnedMarkets, _Keeper
+
+    class Desk:
+        def __init__(self) -> None:
+            self.accounts = [type("A", (), {"name": "lm-main"})()]
+            self.markets: list[str] = []
+
+        def learned(self, name: str) -> tuple[str, ...]:
+            return tuple(self.markets)
+
+    class Upkeep:
+        on_learned: Callable[[], None] | None = None
+
+    writes: list[tuple[int, bool]] = []
+    record = LearnedMarkets(tmp_path)
+    real_write = record.write
+
+    def write(learned: dict[str, tuple[str, ...]]) -> None:
+        loop_thread = threading.current_thread() is threading.main_thread()
+        writes.append((len(learned.get("lm-main", ())), loop_thread))
+        real_write(learned)
+
+    record.write = write  # type: ignore[method-assign]
+    desk = Desk()
+    upkeep = Upkeep()
+    keeper = _Keeper(desk, record)  # type: ignore[arg-type]
+    flush = keeper.install(upkeep)  # type: ignore[arg-type]
+
+    async def burst() -> None:
+        assert upkeep.on_learned is not None
+        for n in range(50):
+            desk.markets.append(f"m-{n}")
+            upkeep.on_learned()  # as the stream's handler does, on the loop
+        for _ in range(200):  # the writes finish (bounded)
+            await asyncio.sleep(0.01)
+            if writes and writes[-1][0] == 50:
+                break
+
+    asyncio.run(burst())
+    assert all(not on_loop for _, on_loop in writes)
+    assert len(writes) <= 2  # the first market's write, then the rest in one
+    assert writes[-1][0] == 50
+    flush()  # nothing left unwritten: no write
+    assert len(writes) <= 2
+    # A market learned as the guard stops, its write not yet begun: the stop writes it.
+    desk.markets.append("m-last")
+    keeper.dirty = True
+    flush()
+    assert writes[-1] == (51, True)  # at stop, on the stopping thread
+    kept = json.loads((tmp_path / "guard-markets.json").read_text())
+    assert kept["accounts"]["lm-main"][-1] == "m-last"

@@ -14,9 +14,11 @@ markets to what a kill covers, never take one away.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,18 +101,50 @@ class LearnedMarkets:
             logger.warning("%s not written: %s", self.path, exc.strerror or exc)
 
 
-def remember(desk: AsyncDesk, upkeep: Upkeep, directory: Path) -> None:
+def remember(desk: AsyncDesk, upkeep: Upkeep, directory: Path) -> Callable[[], None]:
     """Learn again the markets the file keeps (each checked by its venue's hook, as a
-    stream's), and have ``upkeep`` write the file whenever it learns another."""
+    stream's), and have ``upkeep`` write the file whenever it learns another; the
+    function to call as the guard stops (the last markets learned written)."""
     record = LearnedMarkets(directory)
     names = {a.name for a in desk.accounts}
     for name, markets in record.read().items():
         if name in names:
             for market in markets:
                 desk.learn(name, market)
+    return _Keeper(desk, record).install(upkeep)
 
-    def save() -> None:
-        learned = {a.name: desk.learned(a.name) for a in desk.accounts}
-        record.write({name: markets for name, markets in learned.items() if markets})
 
-    upkeep.on_learned = save
+class _Keeper:
+    """Writes the file as markets are learned: off the event loop (a write and a
+    rename, on the thread pool), one write at a time, and a burst of markets learned
+    meanwhile in the one write after it (the loop may be firing)."""
+
+    def __init__(self, desk: AsyncDesk, record: LearnedMarkets) -> None:
+        self.desk, self.record = desk, record
+        self.dirty = False
+        self.writing: asyncio.Future[None] | None = None
+
+    def install(self, upkeep: Upkeep) -> Callable[[], None]:
+        upkeep.on_learned = self.learned
+        return self.flush
+
+    def _snapshot(self) -> dict[str, tuple[str, ...]]:
+        learned = {a.name: self.desk.learned(a.name) for a in self.desk.accounts}
+        return {name: markets for name, markets in learned.items() if markets}
+
+    def learned(self) -> None:
+        self.dirty = True
+        if self.writing is None or self.writing.done():
+            self.writing = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        while self.dirty:
+            self.dirty = False
+            await asyncio.to_thread(self.record.write, self._snapshot())
+
+    def flush(self) -> None:
+        """At stop: what was learned since the last write, written now (a write
+        under way is let finish on its thread, as the thread pool does at exit)."""
+        if self.dirty:
+            self.dirty = False
+            self.record.write(self._snapshot())

@@ -153,7 +153,7 @@ async def _main(
         loop.add_signal_handler(number, on_stop, number)
 
     desk, upkeep = await _open_desk(accounts, settings.prove_every)
-    remember(desk, upkeep, directory)  # the markets streams showed it before, kept
+    keep = remember(desk, upkeep, directory)  # the markets streams showed it before, kept
     fire: _Firing | None = None
     record = FiringRecord(directory)
     try:
@@ -197,6 +197,7 @@ async def _main(
         if fire is not None:
             fire.close()
         record.discard()
+        keep()  # the markets learned last, written before the guard is gone
         await desk.aclose()
 
 
@@ -293,7 +294,7 @@ class _Firing:
             self.spares.discard()
 
 
-def _handler(guard: Guard, upkeep: Upkeep, scheduling: str) -> Any:
+def _handler(guard: Guard, upkeep: Upkeep, scheduling: str = "ordinary") -> Any:
     async def handle(request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "heartbeat":
