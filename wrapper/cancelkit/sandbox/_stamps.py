@@ -98,6 +98,7 @@ def listener(host: str, port: int) -> socket.socket:
         if SUPPORTED:  # now, so a connection's first bytes (before accept) are stamped
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                _await_stamping()
         sock.bind((host, port))
         sock.listen(2048)
         sock.setblocking(False)
@@ -105,3 +106,39 @@ def listener(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+_NEVER: list[bool] = []  # a wait that saw no stamp: none is waited for again
+
+
+def _await_stamping(within: float = 2.0) -> bool:
+    """Wait (at most ``within`` seconds) until the kernel stamps received packets.
+
+    Linux turns stamping on for the whole system when the first socket asks for it,
+    but later, from a work queue: bytes arriving in the meantime carry no stamp. A
+    socket of ours asks first (the listener); this sends a byte over a loopback pair
+    until one comes back stamped, so the sandbox's first request is stamped too."""
+    if _NEVER:  # a system that never stamps costs one wait per process
+        return False
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        client = socket.create_connection(server.getsockname(), timeout=within)
+        conn, _ = server.accept()
+        with client, conn:
+            conn.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            conn.settimeout(within)
+            end = time.monotonic() + within
+            while time.monotonic() < end:
+                client.sendall(b"\0")
+                _, ancillary, _, _ = conn.recvmsg(1, _ROOM)
+                if any(kind == _SO_TIMESTAMPNS for _, kind, _ in ancillary):
+                    return True
+                time.sleep(0.001)
+    except OSError:
+        pass
+    finally:
+        server.close()
+    _NEVER.append(True)
+    return False
