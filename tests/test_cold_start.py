@@ -5,6 +5,7 @@ benchmarks/, never asserted here.)"""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -98,3 +99,128 @@ def test_housekeeping_waits_for_the_first_answer_not_the_first_cancel(
     report(CancelResult("o1", "cancelled", index=0))
     assert started == ["pruning"]  # once
     assert "cancelled" in capsys.readouterr().out
+
+
+# Says on stderr, when the first byte of the first request leaves, which modules of
+# the generated models packages are loaded.
+MODELS_AT_FIRST_SEND = (
+    "import socket, sys\n"
+    "_said = []\n"
+    "def _say():\n"
+    "    if not _said:\n"
+    "        _said.append(1)\n"
+    "        loaded = sorted(m.rpartition('.')[2] for m in sys.modules\n"
+    "                        if m.startswith('cancelkit._generated.') and '.models.' in m)\n"
+    "        print('MODELS AT FIRST SEND', ','.join(loaded), file=sys.stderr)\n"
+    "for _name in ('send', 'sendall'):\n"
+    "    def _wrap(original):\n"
+    "        def sending(self, data, *args):\n"
+    "            _say()\n"
+    "            return original(self, data, *args)\n"
+    "        return sending\n"
+    "    setattr(socket.socket, _name, _wrap(getattr(socket.socket, _name)))\n"
+    "from cancelkit._cli import main\n"
+    "main()\n"
+)
+# An order's model and the models it names: a listing's, never a batched cancel's.
+ORDER_MODELS = {"order", "amount", "market_metadata", "team"}
+
+
+def test_a_cancel_with_its_market_leaves_before_any_order_model_loads(
+    cancelkit_sandbox: Sandbox,
+) -> None:
+    """The one batched cancel is built, signed and sent with the few models it uses;
+    the run that confirms it loads the rest after it has left."""
+    box = cancelkit_sandbox
+    order = box.seed_polymarket("cold-models-1", market_slug="m")
+    command = ["cancel", "polymarket", order.id, "--market", "m"]
+    done = subprocess.run(
+        [sys.executable, "-c", MODELS_AT_FIRST_SEND, *command],
+        env={**os.environ, **box.env()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert order.status == "cancelled"
+    said = [line for line in done.stderr.splitlines() if line.startswith("MODELS AT FIRST SEND")]
+    assert len(said) == 1, done.stderr
+    loaded = set(said[0].split()[-1].split(","))
+    assert "cancel_order_list_request" in loaded  # (the hook saw the cancel's own)
+    assert not loaded & ORDER_MODELS, loaded
+
+
+GENERATED_MODELS = [
+    "cancelkit._generated.polymarket_us_api.models",
+    "cancelkit._generated.limitless_api.models",
+    "cancelkit._generated.kalshi_api.models",
+]
+LOADS_ON_USE = (
+    "import importlib, sys\n"
+    "package = sys.argv[1]\n"
+    "def loaded():\n"
+    "    return sorted(m for m in sys.modules if m.startswith(package + '.'))\n"
+    "models = importlib.import_module(package)\n"
+    "print('AFTER IMPORT', loaded())\n"
+    "first = sorted(models.__all__)[0]\n"
+    "print('ASKED', first, getattr(models, first).__module__)\n"
+    "print('AFTER ONE', len(loaded()) < len(models.__all__))\n"
+    "print('DIR', dir(models) == sorted(models.__all__))\n"
+    "print('ALL', all(getattr(models, n).__name__ == n for n in models.__all__))\n"
+    "try:\n"
+    "    models.NoSuchModel\n"
+    "except AttributeError as exc:\n"
+    "    print('MISSING', exc)\n"
+)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@pytest.mark.parametrize("package", GENERATED_MODELS)
+def test_a_generated_models_package_loads_each_model_when_asked_for(package: str) -> None:
+    """The pipeline's models ``__init__`` (scripts/generator/templates): importing the
+    package loads no model; asking for one loads it (and what it names), not all;
+    every name of ``__all__`` is there; a misspelt one is an AttributeError."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADS_ON_USE, package],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "AFTER IMPORT []"
+    _, first, module = lines[1].split()
+    assert module == f"{package}.{_snake(first)}"
+    assert lines[2:5] == ["AFTER ONE True", "DIR True", "ALL True"]
+    assert lines[5].startswith("MISSING")
+    assert "NoSuchModel" in lines[5]
+
+
+PRELOADED = (
+    "import sys\n"
+    "from cancelkit._cli._guard_run import _preload\n"
+    "from cancelkit._desk_hook import desk_hook\n"
+    "from cancelkit import _VENUES\n"
+    "for venue in _VENUES:\n"
+    "    _preload(desk_hook(venue))\n"
+    "import pkgutil\n"
+    "for package in sys.argv[1:]:\n"
+    "    found = pkgutil.iter_modules(sys.modules[package].__path__, package + '.')\n"
+    "    print(package, sorted(m.name for m in found if m.name not in sys.modules))\n"
+)
+
+
+def test_an_armed_guard_has_every_model_loaded_before_it_fires() -> None:
+    """Models load on first use; the guard's warm desk loads them all when it arms, so
+    that no firing pays for a model's import (``_guard_run._preload``)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PRELOADED, *GENERATED_MODELS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [f"{package} []" for package in GENERATED_MODELS]

@@ -30,24 +30,14 @@ from .._exceptions import (
 )
 from .._fastpath import header
 from .._generated.polymarket_us_api.api.orders import (
-    orders_service_cancel_open_orders as _cancel_open,
-)
-from .._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
-from .._generated.polymarket_us_api.api.orders import (
     orders_service_cancel_order_list as _cancel_list,
 )
 from .._generated.polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
-from .._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
 from .._generated.polymarket_us_api.models import (
-    CancelOpenOrdersRequest,
-    CancelOpenOrdersResponse,
     CancelOrderListRequest,
-    CancelOrderRequest,
     CancelOrderRequestEntry,
     CancelOrderResponse,
     GetOpenOrdersResponse,
-    GetOrderResponse,
-    Order,
     OrderState,
 )
 from .._generated.polymarket_us_api.types import UNSET
@@ -66,6 +56,14 @@ from ._rates import (
     POLYMARKET_FLAT,
     POLYMARKET_LIVE,
 )
+
+# Loaded above: the operations a cold command sends first (the batched cancel, the
+# listing). The others (a single cancel, a lookup, cancel-all) load in the methods
+# that build them, and an order's model (with the enums and models it names) with
+# the first answer that holds one (_parse_order; the listing's model loads it as it
+# parses): a cold command's first request leaves before they are needed.
+if TYPE_CHECKING:
+    from .._generated.polymarket_us_api.models import Order
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
 DEFAULT_MAX_RATE = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
@@ -174,6 +172,9 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _request(order_id: str, market_slug: str | None) -> dict[str, Any]:
+        from .._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
+        from .._generated.polymarket_us_api.models import CancelOrderRequest
+
         order_id = check.polymarket_order_id(order_id)
         body = (
             CancelOrderRequest()
@@ -189,6 +190,8 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _order_request(order_id: str) -> dict[str, Any]:
+        from .._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
+
         return _get_order._get_kwargs(check.polymarket_order_id(order_id))
 
     @staticmethod
@@ -198,6 +201,11 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _cancel_open_request(market_slugs: Sequence[str]) -> dict[str, Any]:
+        from .._generated.polymarket_us_api.api.orders import (
+            orders_service_cancel_open_orders as _cancel_open,
+        )
+        from .._generated.polymarket_us_api.models import CancelOpenOrdersRequest
+
         # The body is required: {} means every market.
         body = CancelOpenOrdersRequest(slugs=list(market_slugs) if market_slugs else UNSET)
         return _cancel_open._get_kwargs(body=body)
@@ -209,6 +217,8 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _parse_order(response: httpx.Response) -> Order:
+        from .._generated.polymarket_us_api.models import GetOrderResponse, Order
+
         found = parse_answer(response, GetOrderResponse.from_dict, "GET /v1/order/{orderId}")
         if not isinstance(found.order, Order):
             raise UnexpectedResponse("GET /v1/order/{orderId} answered without an order")
@@ -372,6 +382,8 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
     async def _cancel_open(
         self, market_slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
     ) -> list[str]:
+        from .._generated.polymarket_us_api.models import CancelOpenOrdersResponse
+
         request, prepared = self._request_for(
             ("cancel-open", tuple(market_slugs)),
             lambda: self._cancel_open_request(market_slugs),
