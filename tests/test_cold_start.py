@@ -102,16 +102,17 @@ def test_housekeeping_waits_for_the_first_answer_not_the_first_cancel(
 
 
 # Says on stderr, when the first byte of the first request leaves, which modules of
-# the generated models packages are loaded.
-MODELS_AT_FIRST_SEND = (
+# the generated models packages, and which of the Polymarket package, are loaded.
+AT_FIRST_SEND = (
     "import socket, sys\n"
     "_said = []\n"
     "def _say():\n"
     "    if not _said:\n"
     "        _said.append(1)\n"
-    "        loaded = sorted(m.rpartition('.')[2] for m in sys.modules\n"
-    "                        if m.startswith('cancelkit._generated.') and '.models.' in m)\n"
-    "        print('MODELS AT FIRST SEND', ','.join(loaded), file=sys.stderr)\n"
+    "        for label, prefix in (('MODELS', 'cancelkit._generated.polymarket_us_api.models.'),\n"
+    "                              ('VENUE', 'cancelkit.polymarket.')):\n"
+    "            loaded = sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix))\n"
+    "            print(label, 'AT FIRST SEND', ','.join(loaded), file=sys.stderr)\n"
     "for _name in ('send', 'sendall'):\n"
     "    def _wrap(original):\n"
     "        def sending(self, data, *args):\n"
@@ -124,18 +125,29 @@ MODELS_AT_FIRST_SEND = (
 )
 # An order's model and the models it names: a listing's, never a batched cancel's.
 ORDER_MODELS = {"order", "amount", "market_metadata", "team"}
+# What the run that follows the first cancel uses: the async client, the kill switch,
+# the order stream's events and what was heard on it.
+RUN_MODULES = {"_async_client", "_client", "_kill", "_heard", "_events", "_stream"}
 
 
-def test_a_cancel_with_its_market_leaves_before_any_order_model_loads(
+def _loaded_at_first_send(stderr: str, label: str) -> set[str]:
+    said = [line for line in stderr.splitlines() if line.startswith(f"{label} AT FIRST SEND")]
+    assert len(said) == 1, stderr
+    _, _, names = said[0].partition(" AT FIRST SEND ")
+    return set(names.split(","))
+
+
+def test_a_cancel_with_its_market_leaves_before_the_run_s_code_loads(
     cancelkit_sandbox: Sandbox,
 ) -> None:
-    """The one batched cancel is built, signed and sent with the few models it uses;
-    the run that confirms it loads the rest after it has left."""
+    """The one batched cancel is built, signed and sent on the sync client with the
+    few models it uses; no order model, async client, kill switch or stream code is
+    loaded until it has left (the run that confirms it loads them after)."""
     box = cancelkit_sandbox
     order = box.seed_polymarket("cold-models-1", market_slug="m")
     command = ["cancel", "polymarket", order.id, "--market", "m"]
     done = subprocess.run(
-        [sys.executable, "-c", MODELS_AT_FIRST_SEND, *command],
+        [sys.executable, "-c", AT_FIRST_SEND, *command],
         env={**os.environ, **box.env()},
         capture_output=True,
         text=True,
@@ -143,11 +155,12 @@ def test_a_cancel_with_its_market_leaves_before_any_order_model_loads(
     )
     assert done.returncode == 0, done.stderr
     assert order.status == "cancelled"
-    said = [line for line in done.stderr.splitlines() if line.startswith("MODELS AT FIRST SEND")]
-    assert len(said) == 1, done.stderr
-    loaded = set(said[0].split()[-1].split(","))
-    assert "cancel_order_list_request" in loaded  # (the hook saw the cancel's own)
-    assert not loaded & ORDER_MODELS, loaded
+    models = _loaded_at_first_send(done.stderr, "MODELS")
+    assert "cancel_order_list_request" in models  # (the hook saw the cancel's own)
+    assert not models & ORDER_MODELS, models
+    venue = _loaded_at_first_send(done.stderr, "VENUE")
+    assert "_sync_client" in venue  # (what it was sent on)
+    assert not venue & RUN_MODULES, venue
 
 
 GENERATED_MODELS = [
@@ -224,3 +237,23 @@ def test_an_armed_guard_has_every_model_loaded_before_it_fires() -> None:
         check=True,
     )
     assert done.stdout.splitlines() == [f"{package} []" for package in GENERATED_MODELS]
+
+
+CLIENTS_LOAD = (
+    "import pkgutil, sys\n"
+    "from cancelkit import PolymarketUSClient\n"
+    "package = 'cancelkit._generated.polymarket_us_api.models'\n"
+    "found = pkgutil.iter_modules(sys.modules[package].__path__, package + '.')\n"
+    "print(sorted(m.name for m in found if m.name not in sys.modules))\n"
+    "print('_kill' in dir(sys.modules['cancelkit.polymarket']))\n"
+)
+
+
+def test_a_program_s_polymarket_clients_load_what_their_first_calls_use() -> None:
+    """What the cold command loads after its first cancel (the kill switch, every
+    model) a program's clients load with their import, as before: a warm client's
+    first bulk call pays for no import (``polymarket/_client.py``)."""
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENTS_LOAD], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines() == ["[]", "True"]

@@ -43,11 +43,8 @@ from .._generated.polymarket_us_api.models import (
 from .._generated.polymarket_us_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
 from .._retry import Attempts, json_of, parse_answer
-from . import _heard
-from . import _kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
-from ._events import OrderEvent
 from ._rates import (
     CANCEL_ALL,
     CANCEL_BATCH,
@@ -59,11 +56,14 @@ from ._rates import (
 
 # Loaded above: the operations a cold command sends first (the batched cancel, the
 # listing). The others (a single cancel, a lookup, cancel-all) load in the methods
-# that build them, and an order's model (with the enums and models it names) with
-# the first answer that holds one (_parse_order; the listing's model loads it as it
-# parses): a cold command's first request leaves before they are needed.
+# that build them, an order's model (with the enums and models it names) with the
+# first answer that holds one (_parse_order; the listing's model loads it as it
+# parses), and the kill switch (with the order stream's code) with the first bulk
+# call: a cold command's first request leaves before they are needed.
 if TYPE_CHECKING:
     from .._generated.polymarket_us_api.models import Order
+    from . import _heard
+    from ._events import OrderEvent
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
 DEFAULT_MAX_RATE = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
@@ -412,6 +412,8 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
         control: Control | None,
     ) -> list[CancelResult[str]]:
         """``cancel_orders``: the listed kill switch on this client's shared windows."""
+        from . import _kill as kill  # (loaded with the first bulk call: see above)
+
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
         ids = list(order_ids)
@@ -442,6 +444,8 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
         control: Control | None,
     ) -> list[CancelResult[str]]:
         """``cancel_all``: the exchange's cancel-all, confirmed by the listing."""
+        from . import _kill as kill  # (loaded with the first bulk call: see above)
+
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
         slugs = None if market_slugs is None else list(market_slugs)

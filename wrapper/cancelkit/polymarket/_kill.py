@@ -687,7 +687,7 @@ async def cancel_listed(
             # (Sent before the run began, a request is this run's even if it stopped.)
             if run.index and (not control.stopped or control.presend is not None):
                 markets = [market_slug] if market_slug else None
-                few = len(run.index) <= _heard.FEW  # their lookups fit the limits at once
+                few = len(run.index) <= _rates.FEW  # their lookups fit the limits at once
                 opener = None if few else _opener(wire)
                 taps = None if markets else _taps(wire)
                 async with _heard.hearing(opener, taps, markets, run.heard, control):
