@@ -6,6 +6,7 @@ from .._generated.polymarket_us_api import models as _models
 from .._generated.polymarket_us_api.api.orders import (  # noqa: F401  (see below)
     orders_service_cancel_open_orders,
     orders_service_cancel_order,
+    orders_service_get_open_orders,
     orders_service_get_order,
 )
 from . import _kill  # noqa: F401  (see below)

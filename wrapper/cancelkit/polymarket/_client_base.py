@@ -32,12 +32,9 @@ from .._fastpath import header
 from .._generated.polymarket_us_api.api.orders import (
     orders_service_cancel_order_list as _cancel_list,
 )
-from .._generated.polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
 from .._generated.polymarket_us_api.models import (
     CancelOrderListRequest,
     CancelOrderRequestEntry,
-    CancelOrderResponse,
-    GetOpenOrdersResponse,
     OrderState,
 )
 from .._generated.polymarket_us_api.types import UNSET
@@ -54,12 +51,12 @@ from ._rates import (
     POLYMARKET_LIVE,
 )
 
-# Loaded above: the operations a cold command sends first (the batched cancel, the
-# listing). The others (a single cancel, a lookup, cancel-all) load in the methods
-# that build them, an order's model (with the enums and models it names) with the
-# first answer that holds one (_parse_order; the listing's model loads it as it
-# parses), and the kill switch (with the order stream's code) with the first bulk
-# call: a cold command's first request leaves before they are needed.
+# Loaded above: the operation a cold command sends first (the batched cancel). The
+# others (the listing, a single cancel, a lookup, cancel-all) and their answers'
+# models load in the methods that build or read them; an order's model (with the
+# enums and models it names) with the first answer that holds one; the kill switch
+# (with the order stream's code) with the first bulk call. A cold command's first
+# request leaves before they are needed; _client loads them all for a program.
 if TYPE_CHECKING:
     from .._generated.polymarket_us_api.models import Order
     from . import _heard
@@ -136,6 +133,8 @@ def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
     ``CancelOrderResponse`` ("empty on success": ``{}``, or no body at all). Any other
     2xx (202 "accepted", 204), a JSON object with fields (``{"error": ...}``), an HTML
     or other page (a proxy's, a portal's) is never a confirmation."""
+    from .._generated.polymarket_us_api.models import CancelOrderResponse
+
     content_type = (header(response, "content-type") or "").lower()
     body = response.content.strip()
     try:
@@ -186,6 +185,10 @@ class _Polymarket(Venue):
     @staticmethod
     def _list_request(market_slugs: Iterable[str] | None) -> dict[str, Any]:
         slugs = None if market_slugs is None else [check.market_slug(s) for s in market_slugs]
+        from .._generated.polymarket_us_api.api.orders import (
+            orders_service_get_open_orders as _get_open,
+        )
+
         return _get_open._get_kwargs(slugs=slugs or UNSET)
 
     @staticmethod
@@ -212,6 +215,8 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _parse_orders(response: httpx.Response) -> list[Order]:
+        from .._generated.polymarket_us_api.models import GetOpenOrdersResponse
+
         listing = parse_answer(response, GetOpenOrdersResponse.from_dict, "GET /v1/orders/open")
         return [] if not isinstance(listing.orders, list) else listing.orders
 
