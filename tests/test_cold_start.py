@@ -240,20 +240,28 @@ def test_an_armed_guard_has_every_model_loaded_before_it_fires() -> None:
 
 
 CLIENTS_LOAD = (
-    "import pkgutil, sys\n"
-    "from cancelkit import PolymarketUSClient\n"
-    "package = 'cancelkit._generated.polymarket_us_api.models'\n"
+    "import importlib, pkgutil, sys\n"
+    "venue, package = sys.argv[1:]\n"
+    "importlib.import_module(f'cancelkit.{venue}._client')\n"
     "found = pkgutil.iter_modules(sys.modules[package].__path__, package + '.')\n"
     "print(sorted(m.name for m in found if m.name not in sys.modules))\n"
-    "print('_kill' in dir(sys.modules['cancelkit.polymarket']))\n"
+    "print('cancelkit.polymarket._kill' in sys.modules)\n"
 )
 
 
-def test_a_program_s_polymarket_clients_load_what_their_first_calls_use() -> None:
-    """What the cold command loads after its first cancel (the kill switch, every
-    model) a program's clients load with their import, as before: a warm client's
-    first bulk call pays for no import (``polymarket/_client.py``)."""
+VENUE_MODELS = list(zip(("polymarket", "limitless", "kalshi"), GENERATED_MODELS, strict=True))
+
+
+@pytest.mark.parametrize(("venue", "package"), VENUE_MODELS)
+def test_a_program_s_clients_load_what_their_first_calls_use(venue: str, package: str) -> None:
+    """What the cold command loads after its first cancel (every model; Polymarket's
+    kill switch) a program's clients load with their import, as before: a warm
+    client's first call pays for no import (``<venue>/_client.py``)."""
     done = subprocess.run(
-        [sys.executable, "-c", CLIENTS_LOAD], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", CLIENTS_LOAD, venue, package],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
-    assert done.stdout.splitlines() == ["[]", "True"]
+    assert done.stdout.splitlines() == ["[]", str(venue == "polymarket")]

@@ -213,6 +213,8 @@ def _preload(hook: Any) -> None:
     import importlib
     import pkgutil
 
+    from .._exports import load_every
+
     package = importlib.import_module(hook.__name__.rpartition(".")[0])
     for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
         importlib.import_module(module.name)
@@ -221,8 +223,7 @@ def _preload(hook: Any) -> None:
     generated = "cancelkit._generated."
     for name, models in list(sys.modules.items()):
         if name.startswith(generated) and name.endswith(".models"):
-            for model in models.__all__:
-                getattr(models, model)
+            load_every(models)
 
 
 class _Firing:

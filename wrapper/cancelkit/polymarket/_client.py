@@ -2,6 +2,7 @@
 sync one generated from it (``_sync_client.py``), joined here: a sync client's bulk
 calls run on an async twin."""
 
+from .._exports import load_every
 from .._generated.polymarket_us_api import models as _models
 from .._generated.polymarket_us_api.api.orders import (  # noqa: F401  (see below)
     orders_service_cancel_open_orders,
@@ -22,5 +23,4 @@ PolymarketUSClient._twin_class = AsyncPolymarketUSClient  # bulk calls run on it
 # switch with the order stream's code, every operation and every model, so that no
 # first call of a warm client pays for an import. The cold command sends its first
 # cancel on _sync_client alone, before it needs them (polymarket/_cli.py).
-for _name in _models.__all__:
-    getattr(_models, _name)
+load_every(_models)
