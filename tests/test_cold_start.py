@@ -102,7 +102,7 @@ def test_housekeeping_waits_for_the_first_answer_not_the_first_cancel(
 
 
 # Says on stderr, when the first byte of the first request leaves, which modules of
-# the generated models packages, and which of the Polymarket package, are loaded.
+# the generated models packages, of the Polymarket package and of anyio are loaded.
 AT_FIRST_SEND = (
     "import socket, sys\n"
     "_said = []\n"
@@ -110,7 +110,7 @@ AT_FIRST_SEND = (
     "    if not _said:\n"
     "        _said.append(1)\n"
     "        for label, prefix in (('MODELS', 'cancelkit._generated.polymarket_us_api.models.'),\n"
-    "                              ('VENUE', 'cancelkit.polymarket.')):\n"
+    "                              ('VENUE', 'cancelkit.polymarket.'), ('ANYIO', 'anyio.')):\n"
     "            loaded = sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix))\n"
     "            print(label, 'AT FIRST SEND', ','.join(loaded), file=sys.stderr)\n"
     "for _name in ('send', 'sendall'):\n"
@@ -141,8 +141,9 @@ def test_a_cancel_with_its_market_leaves_before_the_run_s_code_loads(
     cancelkit_sandbox: Sandbox,
 ) -> None:
     """The one batched cancel is built, signed and sent on the sync client with the
-    few models it uses; no order model, async client, kill switch or stream code is
-    loaded until it has left (the run that confirms it loads them after)."""
+    few models it uses; no order model, async client, kill switch, stream code or
+    anyio event-loop core is loaded until it has left (the run that confirms it loads
+    them after)."""
     box = cancelkit_sandbox
     order = box.seed_polymarket("cold-models-1", market_slug="m")
     command = ["cancel", "polymarket", order.id, "--market", "m"]
@@ -161,6 +162,8 @@ def test_a_cancel_with_its_market_leaves_before_the_run_s_code_loads(
     venue = _loaded_at_first_send(done.stderr, "VENUE")
     assert "_sync_client" in venue  # (what it was sent on)
     assert not venue & RUN_MODULES, venue
+    # anyio's event-loop core (its sleep, its run) loads with the run, not the client.
+    assert "_core._eventloop" not in _loaded_at_first_send(done.stderr, "ANYIO")
 
 
 GENERATED_MODELS = [
