@@ -26,7 +26,9 @@ For every ``specs/NAME.yaml``, or directory ``specs/NAME/`` of pages' blocks
    ``dev`` dependency group) with ``scripts/generator/NAME.yaml`` as its config and
    ``--fail-on-warning`` and the templates in ``scripts/generator/templates``
    (string enums keep a value the spec does not list yet instead of failing,
-   see ``str_enum.py.jinja``), into package ``NAME_api``; its post-hooks run
+   see ``str_enum.py.jinja``; ``models/__init__.py`` loads each model when it
+   is first asked for, not all with the package, see ``models_init.py.jinja``),
+   into package ``NAME_api``; its post-hooks run
    the pinned ruff in isolated mode, so the output does not depend on the machine;
 3. fails if any generated endpoint still takes a request body typed ``Any``
    (a schema went missing without a warning);

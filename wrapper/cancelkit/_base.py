@@ -144,6 +144,12 @@ def _known_keywords(kwargs: Mapping[str, object], options: type) -> None:
         raise TypeError(f"from_env() got unexpected keyword argument(s): {', '.join(unknown)}")
 
 
+async def _anyio_sleep(seconds: float) -> None:
+    """``anyio.sleep``, looked up when first awaited: building a sync client (the one a
+    cold command sends its first cancel on) does not load anyio's event-loop core."""
+    await anyio.sleep(seconds)
+
+
 def _one_route(settings: HTTPSettings, transport: object) -> None:
     if settings.proxy is not None and transport is not None:
         raise InvalidRequest(
@@ -299,7 +305,7 @@ class Venue:
         self._policy = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._auth = self._auth_class(key_id, secret, self._clock)
         self._sleep = time.sleep
-        self._async_sleep = anyio.sleep
+        self._async_sleep = _anyio_sleep
 
     def _shared(self) -> Shared:
         return Shared(

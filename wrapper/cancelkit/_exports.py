@@ -12,6 +12,7 @@ import importlib
 import sys
 import warnings
 from collections.abc import Callable, Mapping
+from types import ModuleType
 
 
 def lazy(
@@ -46,3 +47,11 @@ def lazy(
         return sorted({*namespace, *table})  # not the moved names: dir() would warn
 
     return load, names
+
+
+def load_every(package: ModuleType) -> None:
+    """Every name of ``package``'s ``__all__`` loaded now: a package whose names load
+    on first use (a generated models package), for a process that must not pay for
+    an import later (a program's clients, a guard about to arm)."""
+    for name in package.__all__:
+        getattr(package, name)

@@ -2,30 +2,39 @@
 # (sha256 cf6c626e4233df7a627fe7d46c86104dc84abedd401d220909fd431e3e20ccaf; supplement kalshi.supplement.yaml sha256 69aa6fc2689c2f95c68070c3f12acbb6ce291fc42e98bf9158f4630679ea54d4), normalized by scripts/normalize.py.
 # Do not edit by hand: change the spec or the pipeline and run
 # scripts/regenerate.py.
-"""Contains all the data models used in inputs/outputs"""
+"""Contains all the data models used in inputs/outputs
 
-from .batch_cancel_orders_v2_request import BatchCancelOrdersV2Request
-from .batch_cancel_orders_v2_request_orders_item import (
-    BatchCancelOrdersV2RequestOrdersItem,
-)
-from .batch_cancel_orders_v2_response import BatchCancelOrdersV2Response
-from .batch_cancel_orders_v2_response_orders_item import (
-    BatchCancelOrdersV2ResponseOrdersItem,
-)
-from .book_side import BookSide
-from .cancel_order_v2_response import CancelOrderV2Response
-from .empty_response import EmptyResponse
-from .error_response import ErrorResponse
-from .get_order_response import GetOrderResponse
-from .get_orders_response import GetOrdersResponse
-from .get_orders_status import GetOrdersStatus
-from .order import Order
-from .order_action import OrderAction
-from .order_outcome_side import OrderOutcomeSide
-from .order_side import OrderSide
-from .order_status import OrderStatus
-from .order_type import OrderType
-from .self_trade_prevention_type import SelfTradePreventionType
+Each model's module loads when the model is first asked for, not with this package:
+a process that sends one request loads the few models it builds and parses, not
+every model of the API (a cold ``cancelkit cancel`` sends its first request sooner).
+Type checkers read the imports under ``TYPE_CHECKING``.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .batch_cancel_orders_v2_request import BatchCancelOrdersV2Request
+    from .batch_cancel_orders_v2_request_orders_item import (
+        BatchCancelOrdersV2RequestOrdersItem,
+    )
+    from .batch_cancel_orders_v2_response import BatchCancelOrdersV2Response
+    from .batch_cancel_orders_v2_response_orders_item import (
+        BatchCancelOrdersV2ResponseOrdersItem,
+    )
+    from .book_side import BookSide
+    from .cancel_order_v2_response import CancelOrderV2Response
+    from .empty_response import EmptyResponse
+    from .error_response import ErrorResponse
+    from .get_order_response import GetOrderResponse
+    from .get_orders_response import GetOrdersResponse
+    from .get_orders_status import GetOrdersStatus
+    from .order import Order
+    from .order_action import OrderAction
+    from .order_outcome_side import OrderOutcomeSide
+    from .order_side import OrderSide
+    from .order_status import OrderStatus
+    from .order_type import OrderType
+    from .self_trade_prevention_type import SelfTradePreventionType
 
 __all__ = (
     "BatchCancelOrdersV2Request",
@@ -47,3 +56,88 @@ __all__ = (
     "OrderType",
     "SelfTradePreventionType",
 )
+
+if not TYPE_CHECKING:  # a __getattr__ type checkers saw would hide a misspelt name
+
+    def __getattr__(name: str) -> object:
+        # One literal import per model (no importlib: scripts/_codegen_safety.py).
+        if name == "BatchCancelOrdersV2Request":
+            from .batch_cancel_orders_v2_request import BatchCancelOrdersV2Request
+
+            return BatchCancelOrdersV2Request
+        if name == "BatchCancelOrdersV2RequestOrdersItem":
+            from .batch_cancel_orders_v2_request_orders_item import (
+                BatchCancelOrdersV2RequestOrdersItem,
+            )
+
+            return BatchCancelOrdersV2RequestOrdersItem
+        if name == "BatchCancelOrdersV2Response":
+            from .batch_cancel_orders_v2_response import BatchCancelOrdersV2Response
+
+            return BatchCancelOrdersV2Response
+        if name == "BatchCancelOrdersV2ResponseOrdersItem":
+            from .batch_cancel_orders_v2_response_orders_item import (
+                BatchCancelOrdersV2ResponseOrdersItem,
+            )
+
+            return BatchCancelOrdersV2ResponseOrdersItem
+        if name == "BookSide":
+            from .book_side import BookSide
+
+            return BookSide
+        if name == "CancelOrderV2Response":
+            from .cancel_order_v2_response import CancelOrderV2Response
+
+            return CancelOrderV2Response
+        if name == "EmptyResponse":
+            from .empty_response import EmptyResponse
+
+            return EmptyResponse
+        if name == "ErrorResponse":
+            from .error_response import ErrorResponse
+
+            return ErrorResponse
+        if name == "GetOrderResponse":
+            from .get_order_response import GetOrderResponse
+
+            return GetOrderResponse
+        if name == "GetOrdersResponse":
+            from .get_orders_response import GetOrdersResponse
+
+            return GetOrdersResponse
+        if name == "GetOrdersStatus":
+            from .get_orders_status import GetOrdersStatus
+
+            return GetOrdersStatus
+        if name == "Order":
+            from .order import Order
+
+            return Order
+        if name == "OrderAction":
+            from .order_action import OrderAction
+
+            return OrderAction
+        if name == "OrderOutcomeSide":
+            from .order_outcome_side import OrderOutcomeSide
+
+            return OrderOutcomeSide
+        if name == "OrderSide":
+            from .order_side import OrderSide
+
+            return OrderSide
+        if name == "OrderStatus":
+            from .order_status import OrderStatus
+
+            return OrderStatus
+        if name == "OrderType":
+            from .order_type import OrderType
+
+            return OrderType
+        if name == "SelfTradePreventionType":
+            from .self_trade_prevention_type import SelfTradePreventionType
+
+            return SelfTradePreventionType
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(__all__)

@@ -2,28 +2,37 @@
 # (sha256 4f52f8dbe6f504ff321bf4efb466086c2a34f10905719c18824a9f4cf107f92e; supplement limitless.supplement.yaml sha256 ce87a3b929d7174c0d9fb43e487b88298184ec68eaf1374ff2ce1bfc91efda01; provisional limitless.provisional.yaml sha256 441c4252b2aef1f3d32d6c5f32887207145bfbd096dadb184764039c2828f12e), normalized by scripts/normalize.py.
 # Do not edit by hand: change the spec or the pipeline and run
 # scripts/regenerate.py.
-"""Contains all the data models used in inputs/outputs"""
+"""Contains all the data models used in inputs/outputs
 
-from .batch_cancel_by_client_order_ids import BatchCancelByClientOrderIds
-from .batch_cancel_by_order_ids import BatchCancelByOrderIds
-from .batch_cancel_orders_response_dto import BatchCancelOrdersResponseDto
-from .cancel_all_orders_response_dto import CancelAllOrdersResponseDto
-from .cancel_by_client_order_id import CancelByClientOrderId
-from .cancel_by_order_id import CancelByOrderId
-from .cancel_order_response_dto import CancelOrderResponseDto
-from .cancel_orders_batch_dto import CancelOrdersBatchDto
-from .error_response_dto import ErrorResponseDto
-from .failed_cancel_dto import FailedCancelDto
-from .maintenance_effect_dto import MaintenanceEffectDto
-from .maintenance_status_dto import MaintenanceStatusDto
-from .order_status import OrderStatus
-from .order_status_batch_dto import OrderStatusBatchDto
-from .order_status_batch_response_dto import OrderStatusBatchResponseDto
-from .order_status_result_dto import OrderStatusResultDto
-from .status_by_client_order_id import StatusByClientOrderId
-from .status_by_order_id import StatusByOrderId
-from .user_order_dto import UserOrderDto
-from .user_orders_response_dto import UserOrdersResponseDto
+Each model's module loads when the model is first asked for, not with this package:
+a process that sends one request loads the few models it builds and parses, not
+every model of the API (a cold ``cancelkit cancel`` sends its first request sooner).
+Type checkers read the imports under ``TYPE_CHECKING``.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .batch_cancel_by_client_order_ids import BatchCancelByClientOrderIds
+    from .batch_cancel_by_order_ids import BatchCancelByOrderIds
+    from .batch_cancel_orders_response_dto import BatchCancelOrdersResponseDto
+    from .cancel_all_orders_response_dto import CancelAllOrdersResponseDto
+    from .cancel_by_client_order_id import CancelByClientOrderId
+    from .cancel_by_order_id import CancelByOrderId
+    from .cancel_order_response_dto import CancelOrderResponseDto
+    from .cancel_orders_batch_dto import CancelOrdersBatchDto
+    from .error_response_dto import ErrorResponseDto
+    from .failed_cancel_dto import FailedCancelDto
+    from .maintenance_effect_dto import MaintenanceEffectDto
+    from .maintenance_status_dto import MaintenanceStatusDto
+    from .order_status import OrderStatus
+    from .order_status_batch_dto import OrderStatusBatchDto
+    from .order_status_batch_response_dto import OrderStatusBatchResponseDto
+    from .order_status_result_dto import OrderStatusResultDto
+    from .status_by_client_order_id import StatusByClientOrderId
+    from .status_by_order_id import StatusByOrderId
+    from .user_order_dto import UserOrderDto
+    from .user_orders_response_dto import UserOrdersResponseDto
 
 __all__ = (
     "BatchCancelByClientOrderIds",
@@ -47,3 +56,92 @@ __all__ = (
     "UserOrderDto",
     "UserOrdersResponseDto",
 )
+
+if not TYPE_CHECKING:  # a __getattr__ type checkers saw would hide a misspelt name
+
+    def __getattr__(name: str) -> object:
+        # One literal import per model (no importlib: scripts/_codegen_safety.py).
+        if name == "BatchCancelByClientOrderIds":
+            from .batch_cancel_by_client_order_ids import BatchCancelByClientOrderIds
+
+            return BatchCancelByClientOrderIds
+        if name == "BatchCancelByOrderIds":
+            from .batch_cancel_by_order_ids import BatchCancelByOrderIds
+
+            return BatchCancelByOrderIds
+        if name == "BatchCancelOrdersResponseDto":
+            from .batch_cancel_orders_response_dto import BatchCancelOrdersResponseDto
+
+            return BatchCancelOrdersResponseDto
+        if name == "CancelAllOrdersResponseDto":
+            from .cancel_all_orders_response_dto import CancelAllOrdersResponseDto
+
+            return CancelAllOrdersResponseDto
+        if name == "CancelByClientOrderId":
+            from .cancel_by_client_order_id import CancelByClientOrderId
+
+            return CancelByClientOrderId
+        if name == "CancelByOrderId":
+            from .cancel_by_order_id import CancelByOrderId
+
+            return CancelByOrderId
+        if name == "CancelOrderResponseDto":
+            from .cancel_order_response_dto import CancelOrderResponseDto
+
+            return CancelOrderResponseDto
+        if name == "CancelOrdersBatchDto":
+            from .cancel_orders_batch_dto import CancelOrdersBatchDto
+
+            return CancelOrdersBatchDto
+        if name == "ErrorResponseDto":
+            from .error_response_dto import ErrorResponseDto
+
+            return ErrorResponseDto
+        if name == "FailedCancelDto":
+            from .failed_cancel_dto import FailedCancelDto
+
+            return FailedCancelDto
+        if name == "MaintenanceEffectDto":
+            from .maintenance_effect_dto import MaintenanceEffectDto
+
+            return MaintenanceEffectDto
+        if name == "MaintenanceStatusDto":
+            from .maintenance_status_dto import MaintenanceStatusDto
+
+            return MaintenanceStatusDto
+        if name == "OrderStatus":
+            from .order_status import OrderStatus
+
+            return OrderStatus
+        if name == "OrderStatusBatchDto":
+            from .order_status_batch_dto import OrderStatusBatchDto
+
+            return OrderStatusBatchDto
+        if name == "OrderStatusBatchResponseDto":
+            from .order_status_batch_response_dto import OrderStatusBatchResponseDto
+
+            return OrderStatusBatchResponseDto
+        if name == "OrderStatusResultDto":
+            from .order_status_result_dto import OrderStatusResultDto
+
+            return OrderStatusResultDto
+        if name == "StatusByClientOrderId":
+            from .status_by_client_order_id import StatusByClientOrderId
+
+            return StatusByClientOrderId
+        if name == "StatusByOrderId":
+            from .status_by_order_id import StatusByOrderId
+
+            return StatusByOrderId
+        if name == "UserOrderDto":
+            from .user_order_dto import UserOrderDto
+
+            return UserOrderDto
+        if name == "UserOrdersResponseDto":
+            from .user_orders_response_dto import UserOrdersResponseDto
+
+            return UserOrdersResponseDto
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(__all__)

@@ -2,28 +2,37 @@
 # (sha256 d167bfd7ccb1212de0b5c04827823518d0bef3bbcbfb60c97d7c8d1173b9f714), normalized by scripts/normalize.py.
 # Do not edit by hand: change the spec or the pipeline and run
 # scripts/regenerate.py.
-"""Contains all the data models used in inputs/outputs"""
+"""Contains all the data models used in inputs/outputs
 
-from .amount import Amount
-from .cancel_open_orders_request import CancelOpenOrdersRequest
-from .cancel_open_orders_response import CancelOpenOrdersResponse
-from .cancel_order_list_request import CancelOrderListRequest
-from .cancel_order_list_response import CancelOrderListResponse
-from .cancel_order_request import CancelOrderRequest
-from .cancel_order_request_entry import CancelOrderRequestEntry
-from .cancel_order_response import CancelOrderResponse
-from .get_open_orders_response import GetOpenOrdersResponse
-from .get_order_response import GetOrderResponse
-from .market_metadata import MarketMetadata
-from .order import Order
-from .order_action import OrderAction
-from .order_intent import OrderIntent
-from .order_side import OrderSide
-from .order_state import OrderState
-from .order_type import OrderType
-from .outcome_side import OutcomeSide
-from .team import Team
-from .time_in_force import TimeInForce
+Each model's module loads when the model is first asked for, not with this package:
+a process that sends one request loads the few models it builds and parses, not
+every model of the API (a cold ``cancelkit cancel`` sends its first request sooner).
+Type checkers read the imports under ``TYPE_CHECKING``.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .amount import Amount
+    from .cancel_open_orders_request import CancelOpenOrdersRequest
+    from .cancel_open_orders_response import CancelOpenOrdersResponse
+    from .cancel_order_list_request import CancelOrderListRequest
+    from .cancel_order_list_response import CancelOrderListResponse
+    from .cancel_order_request import CancelOrderRequest
+    from .cancel_order_request_entry import CancelOrderRequestEntry
+    from .cancel_order_response import CancelOrderResponse
+    from .get_open_orders_response import GetOpenOrdersResponse
+    from .get_order_response import GetOrderResponse
+    from .market_metadata import MarketMetadata
+    from .order import Order
+    from .order_action import OrderAction
+    from .order_intent import OrderIntent
+    from .order_side import OrderSide
+    from .order_state import OrderState
+    from .order_type import OrderType
+    from .outcome_side import OutcomeSide
+    from .team import Team
+    from .time_in_force import TimeInForce
 
 __all__ = (
     "Amount",
@@ -47,3 +56,92 @@ __all__ = (
     "Team",
     "TimeInForce",
 )
+
+if not TYPE_CHECKING:  # a __getattr__ type checkers saw would hide a misspelt name
+
+    def __getattr__(name: str) -> object:
+        # One literal import per model (no importlib: scripts/_codegen_safety.py).
+        if name == "Amount":
+            from .amount import Amount
+
+            return Amount
+        if name == "CancelOpenOrdersRequest":
+            from .cancel_open_orders_request import CancelOpenOrdersRequest
+
+            return CancelOpenOrdersRequest
+        if name == "CancelOpenOrdersResponse":
+            from .cancel_open_orders_response import CancelOpenOrdersResponse
+
+            return CancelOpenOrdersResponse
+        if name == "CancelOrderListRequest":
+            from .cancel_order_list_request import CancelOrderListRequest
+
+            return CancelOrderListRequest
+        if name == "CancelOrderListResponse":
+            from .cancel_order_list_response import CancelOrderListResponse
+
+            return CancelOrderListResponse
+        if name == "CancelOrderRequest":
+            from .cancel_order_request import CancelOrderRequest
+
+            return CancelOrderRequest
+        if name == "CancelOrderRequestEntry":
+            from .cancel_order_request_entry import CancelOrderRequestEntry
+
+            return CancelOrderRequestEntry
+        if name == "CancelOrderResponse":
+            from .cancel_order_response import CancelOrderResponse
+
+            return CancelOrderResponse
+        if name == "GetOpenOrdersResponse":
+            from .get_open_orders_response import GetOpenOrdersResponse
+
+            return GetOpenOrdersResponse
+        if name == "GetOrderResponse":
+            from .get_order_response import GetOrderResponse
+
+            return GetOrderResponse
+        if name == "MarketMetadata":
+            from .market_metadata import MarketMetadata
+
+            return MarketMetadata
+        if name == "Order":
+            from .order import Order
+
+            return Order
+        if name == "OrderAction":
+            from .order_action import OrderAction
+
+            return OrderAction
+        if name == "OrderIntent":
+            from .order_intent import OrderIntent
+
+            return OrderIntent
+        if name == "OrderSide":
+            from .order_side import OrderSide
+
+            return OrderSide
+        if name == "OrderState":
+            from .order_state import OrderState
+
+            return OrderState
+        if name == "OrderType":
+            from .order_type import OrderType
+
+            return OrderType
+        if name == "OutcomeSide":
+            from .outcome_side import OutcomeSide
+
+            return OutcomeSide
+        if name == "Team":
+            from .team import Team
+
+            return Team
+        if name == "TimeInForce":
+            from .time_in_force import TimeInForce
+
+            return TimeInForce
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(__all__)

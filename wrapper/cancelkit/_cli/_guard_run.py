@@ -225,9 +225,17 @@ def _preload(hook: Any) -> None:
     import importlib
     import pkgutil
 
+    from .._exports import load_every
+
     package = importlib.import_module(hook.__name__.rpartition(".")[0])
     for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
         importlib.import_module(module.name)
+    # A generated models package loads each model on first use (a cold command's
+    # first request needs few): every model of those the venue's modules use, now.
+    generated = "cancelkit._generated."
+    for name, models in list(sys.modules.items()):
+        if name.startswith(generated) and name.endswith(".models"):
+            load_every(models)
 
 
 class _Firing:

@@ -15,13 +15,13 @@ from collections.abc import (
     Callable,
     Iterable,
 )
+from typing import TYPE_CHECKING
 
 import httpx
 
 from .._base import Shared  # unasync: async only
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
 from .._exceptions import OrderNotFound
-from .._generated.polymarket_us_api.models import Order
 from .._retry import RetryPolicy
 from . import _events  # unasync: async only
 from ._client_base import (
@@ -36,6 +36,9 @@ from ._client_base import (
 )
 from ._events import OrderEvent  # unasync: async only
 from ._rates import CANCEL, GET_ORDER, LIST_OPEN
+
+if TYPE_CHECKING:  # loaded with the first answer that holds an order (_client_base)
+    from .._generated.polymarket_us_api.models import Order
 
 
 class AsyncPolymarketUSClient(_AsyncPolymarket):

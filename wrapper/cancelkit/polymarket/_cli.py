@@ -58,16 +58,15 @@ def cancel_polymarket(
     filled (it filled while the cancel was pending)."""
     from .._cli._loading import without_gc
 
+    # The sync client alone: what the first cancel is sent on (_cli._first). The async
+    # one, and the kill switch under it, load when the run builds it (after that cancel
+    # has left: _async_client), from _client, which joins the two.
     with without_gc():  # the client and the run's modules (see _loading)
         from .._cli import _cancel as cli
         from .._cli import _first as cli_first
         from . import _validation as check
-        from ._client import (
-            DEFAULT_CONCURRENCY,
-            DEFAULT_MAX_RATE,
-            AsyncPolymarketUSClient,
-            PolymarketUSClient,
-        )
+        from ._client_base import DEFAULT_CONCURRENCY, DEFAULT_MAX_RATE
+        from ._sync_client import PolymarketUSClient
 
     if all_orders and (order_ids or opts.from_file):
         raise click.UsageError("--all cancels every open order: give no ORDER_ID or --from-file")
@@ -107,7 +106,7 @@ def cancel_polymarket(
     one = _one_request(ids, parsed.bad + problems)
     if one and markets and not all_orders and not opts.from_file:
         # The whole cancel is one batch, and no stream is opened for so few orders
-        # (_heard.FEW): it is sent before the event loop loads (_cli._first).
+        # (_rates.FEW): it is sent before the event loop loads (_cli._first).
         entries = [(order_id, markets[0]) for order_id in ids]
         first = cli_first.First(
             build=lambda: PolymarketUSClient.from_env(**sync_kwargs),
@@ -129,7 +128,7 @@ def cancel_polymarket(
         )
     job = cli.Job(
         venue="polymarket",
-        build_client=lambda: AsyncPolymarketUSClient.from_env(**kwargs),
+        build_client=lambda: _async_client().from_env(**kwargs),
         work=work,
         rate=rate_text(max_rate),
         deadline=opts.deadline,
@@ -177,11 +176,20 @@ def cancel_polymarket(
     )
 
 
+def _async_client() -> type[AsyncPolymarketUSClient]:
+    """The async client, loaded when the run builds it (its module joins the two)."""
+    from ._client import AsyncPolymarketUSClient
+
+    return AsyncPolymarketUSClient
+
+
 def _one_request(ids: list[str], bad: list[str]) -> bool:
     """Whether a cancel of ``ids`` in one market is one request that opens no stream:
-    every input good, none twice, no more than the stream waits for (``_heard.FEW``)."""
-    from ._heard import FEW
-    from ._kill import BATCH
+    every input good, none twice, no more than the stream waits for (``_rates.FEW``)."""
+    from .._generated.polymarket_us_api.constraints import (
+        CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS as BATCH,  # (_kill.BATCH)
+    )
+    from ._rates import FEW
 
     return not bad and 0 < len(ids) <= min(FEW, BATCH) and len(set(ids)) == len(ids)
 
@@ -192,8 +200,8 @@ def _one_cancel_after(ids: list[str], answer: Any) -> tuple[Any, dict[str, Any] 
     batch the run sends after it when it lists every id open in one market (else
     None: the run goes its own way from it). None for any other answer (the run
     lists again: its own listing retries or reports it)."""
-    from ._client import PolymarketUSClient
     from ._kill import by_id, listed_entries
+    from ._sync_client import PolymarketUSClient
 
     if not 200 <= answer.status_code < 300:
         return None  # a refusal or a fault: the run's own listing retries or reports it

@@ -30,34 +30,18 @@ from .._exceptions import (
 )
 from .._fastpath import header
 from .._generated.polymarket_us_api.api.orders import (
-    orders_service_cancel_open_orders as _cancel_open,
-)
-from .._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
-from .._generated.polymarket_us_api.api.orders import (
     orders_service_cancel_order_list as _cancel_list,
 )
-from .._generated.polymarket_us_api.api.orders import orders_service_get_open_orders as _get_open
-from .._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
 from .._generated.polymarket_us_api.models import (
-    CancelOpenOrdersRequest,
-    CancelOpenOrdersResponse,
     CancelOrderListRequest,
-    CancelOrderRequest,
     CancelOrderRequestEntry,
-    CancelOrderResponse,
-    GetOpenOrdersResponse,
-    GetOrderResponse,
-    Order,
     OrderState,
 )
 from .._generated.polymarket_us_api.types import UNSET
 from .._limiter import GLOBAL, Budget, Limiter
 from .._retry import Attempts, json_of, parse_answer
-from . import _heard
-from . import _kill as kill
 from . import _validation as check
 from ._auth import PolymarketAuth
-from ._events import OrderEvent
 from ._rates import (
     CANCEL_ALL,
     CANCEL_BATCH,
@@ -66,6 +50,17 @@ from ._rates import (
     POLYMARKET_FLAT,
     POLYMARKET_LIVE,
 )
+
+# Loaded above: the operation a cold command sends first (the batched cancel). The
+# others (the listing, a single cancel, a lookup, cancel-all) and their answers'
+# models load in the methods that build or read them; an order's model (with the
+# enums and models it names) with the first answer that holds one; the kill switch
+# (with the order stream's code) with the first bulk call. A cold command's first
+# request leaves before they are needed; _client loads them all for a program.
+if TYPE_CHECKING:
+    from .._generated.polymarket_us_api.models import Order
+    from . import _heard
+    from ._events import OrderEvent
 
 DEFAULT_BASE_URL = "https://api.polymarket.us"
 DEFAULT_MAX_RATE = POLYMARKET_FLAT[GLOBAL].limit / POLYMARKET_FLAT[GLOBAL].window
@@ -138,6 +133,8 @@ def _confirmed(response: httpx.Response, attempts: Attempts) -> None:
     ``CancelOrderResponse`` ("empty on success": ``{}``, or no body at all). Any other
     2xx (202 "accepted", 204), a JSON object with fields (``{"error": ...}``), an HTML
     or other page (a proxy's, a portal's) is never a confirmation."""
+    from .._generated.polymarket_us_api.models import CancelOrderResponse
+
     content_type = (header(response, "content-type") or "").lower()
     body = response.content.strip()
     try:
@@ -174,6 +171,9 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _request(order_id: str, market_slug: str | None) -> dict[str, Any]:
+        from .._generated.polymarket_us_api.api.orders import orders_service_cancel_order as _cancel
+        from .._generated.polymarket_us_api.models import CancelOrderRequest
+
         order_id = check.polymarket_order_id(order_id)
         body = (
             CancelOrderRequest()
@@ -185,10 +185,16 @@ class _Polymarket(Venue):
     @staticmethod
     def _list_request(market_slugs: Iterable[str] | None) -> dict[str, Any]:
         slugs = None if market_slugs is None else [check.market_slug(s) for s in market_slugs]
+        from .._generated.polymarket_us_api.api.orders import (
+            orders_service_get_open_orders as _get_open,
+        )
+
         return _get_open._get_kwargs(slugs=slugs or UNSET)
 
     @staticmethod
     def _order_request(order_id: str) -> dict[str, Any]:
+        from .._generated.polymarket_us_api.api.orders import orders_service_get_order as _get_order
+
         return _get_order._get_kwargs(check.polymarket_order_id(order_id))
 
     @staticmethod
@@ -198,17 +204,26 @@ class _Polymarket(Venue):
 
     @staticmethod
     def _cancel_open_request(market_slugs: Sequence[str]) -> dict[str, Any]:
+        from .._generated.polymarket_us_api.api.orders import (
+            orders_service_cancel_open_orders as _cancel_open,
+        )
+        from .._generated.polymarket_us_api.models import CancelOpenOrdersRequest
+
         # The body is required: {} means every market.
         body = CancelOpenOrdersRequest(slugs=list(market_slugs) if market_slugs else UNSET)
         return _cancel_open._get_kwargs(body=body)
 
     @staticmethod
     def _parse_orders(response: httpx.Response) -> list[Order]:
+        from .._generated.polymarket_us_api.models import GetOpenOrdersResponse
+
         listing = parse_answer(response, GetOpenOrdersResponse.from_dict, "GET /v1/orders/open")
         return [] if not isinstance(listing.orders, list) else listing.orders
 
     @staticmethod
     def _parse_order(response: httpx.Response) -> Order:
+        from .._generated.polymarket_us_api.models import GetOrderResponse, Order
+
         found = parse_answer(response, GetOrderResponse.from_dict, "GET /v1/order/{orderId}")
         if not isinstance(found.order, Order):
             raise UnexpectedResponse("GET /v1/order/{orderId} answered without an order")
@@ -372,6 +387,8 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
     async def _cancel_open(
         self, market_slugs: Sequence[str], limiter: Limiter | None, deadline: float | None
     ) -> list[str]:
+        from .._generated.polymarket_us_api.models import CancelOpenOrdersResponse
+
         request, prepared = self._request_for(
             ("cancel-open", tuple(market_slugs)),
             lambda: self._cancel_open_request(market_slugs),
@@ -400,6 +417,8 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
         control: Control | None,
     ) -> list[CancelResult[str]]:
         """``cancel_orders``: the listed kill switch on this client's shared windows."""
+        from . import _kill as kill  # (loaded with the first bulk call: see above)
+
         check_batch_settings(concurrency, max_rate)
         control = control or Control(deadline)
         ids = list(order_ids)
@@ -430,6 +449,8 @@ class _AsyncPolymarket(_Polymarket, AsyncHTTP):
         control: Control | None,
     ) -> list[CancelResult[str]]:
         """``cancel_all``: the exchange's cancel-all, confirmed by the listing."""
+        from . import _kill as kill  # (loaded with the first bulk call: see above)
+
         check_batch_settings(1, max_rate)
         control = control or Control(deadline)
         slugs = None if market_slugs is None else list(market_slugs)

@@ -38,10 +38,6 @@ logger = logging.getLogger("cancelkit")
 
 READY_WAIT = 1.0
 """Seconds the first cancel waits, at most, for the stream's subscription to start."""
-FEW = 10
-"""Orders a kill cancels without the stream: their lookups fit the rate limits at
-once, and a cancel of one order from the shell does not pay for aiohttp's import (a
-fifth of a second in a cold process) nor for a connection it would hardly use."""
 LAG = 0.5
 """Seconds an order that left the listing waits for its execution (while the stream
 is up) before it is looked up instead."""

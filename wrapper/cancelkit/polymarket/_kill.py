@@ -37,7 +37,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 
@@ -59,10 +59,13 @@ from .._bulk import (
 )
 from .._exceptions import CancelKitError, InvalidRequest, OrderNotFound
 from .._generated.polymarket_us_api.constraints import CANCEL_ORDER_LIST_REQUEST_ORDERS_MAX_ITEMS
-from .._generated.polymarket_us_api.models import Order, OrderState
+from .._generated.polymarket_us_api.models import OrderState
 from .._limiter import DeadlinePassed, Limiter
 from . import _heard, _rates
 from . import _validation as check
+
+if TYPE_CHECKING:  # loaded with the first answer that holds an order (_client_base)
+    from .._generated.polymarket_us_api.models import Order
 
 logger = logging.getLogger("cancelkit")
 T = TypeVar("T")
@@ -684,7 +687,7 @@ async def cancel_listed(
             # (Sent before the run began, a request is this run's even if it stopped.)
             if run.index and (not control.stopped or control.presend is not None):
                 markets = [market_slug] if market_slug else None
-                few = len(run.index) <= _heard.FEW  # their lookups fit the limits at once
+                few = len(run.index) <= _rates.FEW  # their lookups fit the limits at once
                 opener = None if few else _opener(wire)
                 taps = None if markets else _taps(wire)
                 async with _heard.hearing(opener, taps, markets, run.heard, control):

@@ -32,3 +32,9 @@ POLYMARKET_LIVE = {
     GET_ORDER: Budget(55, 10.0),
 }
 """The live Rate Limits page: per key and endpoint over 10-second windows."""
+
+FEW = 10
+"""Orders a kill cancels without the private order stream: their lookups fit the rate
+limits at once, and a cancel of one order from the shell does not pay for aiohttp's
+import (a fifth of a second in a cold process) nor for a connection it would hardly
+use. Here, not in ``_heard``, so that the command deciding it loads no stream code."""

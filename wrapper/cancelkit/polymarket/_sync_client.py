@@ -11,12 +11,12 @@ from collections.abc import (
     Callable,
     Iterable,
 )
+from typing import TYPE_CHECKING
 
 import httpx
 
 from .._bulk import DEFAULT_DEADLINE, CancelResult, Control
 from .._exceptions import OrderNotFound
-from .._generated.polymarket_us_api.models import Order
 from .._retry import RetryPolicy
 from ._client_base import (
     DEFAULT_BASE_URL,
@@ -29,6 +29,9 @@ from ._client_base import (
     _SyncPolymarket,
 )
 from ._rates import CANCEL, GET_ORDER, LIST_OPEN
+
+if TYPE_CHECKING:  # loaded with the first answer that holds an order (_client_base)
+    from .._generated.polymarket_us_api.models import Order
 
 
 class PolymarketUSClient(_SyncPolymarket):
