@@ -320,30 +320,36 @@ def _realtime_refused() -> str | None:
 
 def guard_realtime(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """The guard's firings again, the guard started with --realtime."""
-    refused = _realtime_refused()
-    if refused is not None:
-        heading = "## Guard: firing to first cancel, `guard --realtime`"
-        return [heading, "", f"Not measured: the real-time scheduler was refused ({refused}).", ""]
-    split = VenueSandboxes()
-    try:
+
+    def measure(split: VenueSandboxes) -> list[str]:
         load = os.getloadavg()[0]
         fired = _guard.firing(split, args.guard_rounds, "--realtime")
         return _guard.firing_table(fired, (load, os.getloadavg()[0]), True)
-    finally:
-        split.close()
+
+    return _realtime_section("## Guard: firing to first cancel, `guard --realtime`", measure)
 
 
 def guard_busy(box: SandboxProcess, args: argparse.Namespace) -> list[str]:
     """The guard fired while every core is busy, without and with --realtime."""
-    refused = _realtime_refused()
-    if refused is not None:
-        heading = "## Guard: firing while a runaway bot spins on every core"
-        return [heading, "", f"Not measured: the real-time scheduler was refused ({refused}).", ""]
-    split = VenueSandboxes()
-    try:
+
+    def measure(split: VenueSandboxes) -> list[str]:
         load = os.getloadavg()[0]
         result = _guard.busy(split, args.busy_rounds, args.busy_spinners)
         return _guard.busy_table(result, (load, os.getloadavg()[0]))
+
+    heading = "## Guard: firing while a runaway bot spins on every core"
+    return _realtime_section(heading, measure)
+
+
+def _realtime_section(heading: str, measure: Callable[[VenueSandboxes], list[str]]) -> list[str]:
+    """``measure`` on sandboxes of their own, if this machine gives a process the
+    real-time scheduler; else the section says why it was not measured."""
+    refused = _realtime_refused()
+    if refused is not None:
+        return [heading, "", f"Not measured: the real-time scheduler was refused ({refused}).", ""]
+    split = VenueSandboxes()
+    try:
+        return measure(split)
     finally:
         split.close()
 

@@ -658,14 +658,10 @@ def firing_table(
         confirmed = [r["confirmed"] for r in rows]
         statuses = ", ".join(sorted({str(r["status"]) for r in rows}))
         for venue in venues:
-            firsts = [r["first"][venue] for r in rows if venue in r["first"]]
             handled = [r["handled"][venue] for r in rows if venue in r["handled"]]
-            missing = len(rows) - len(firsts)
             lines.append(
                 f"| {cause} | {NAMES.get(venue, venue)}"
-                f" | {statistics.median(firsts) * 1e3:.1f}"
-                f" | {_pct(firsts, 0.99) * 1e3:.1f}"
-                + (f" ({missing} firings sent none)" if missing else "")
+                + _first_cells(rows, venue)
                 + f" | {statistics.median(handled) * 1e3:.1f}"
                 f" | {_pct(handled, 0.99) * 1e3:.1f}"
                 f" | {statistics.median(confirmed) * 1e3:.0f}"
@@ -727,6 +723,16 @@ def firing_table(
         )
     lines.append("")
     return lines
+
+
+def _first_cells(rows: list[dict[str, Any]], venue: str) -> str:
+    """A venue's first cancel on the wire over the firings: median and p99 cells,
+    and how many firings sent it none."""
+    firsts = [r["first"][venue] for r in rows if venue in r["first"]]
+    missing = len(rows) - len(firsts)
+    return f" | {statistics.median(firsts) * 1e3:.1f} | {_pct(firsts, 0.99) * 1e3:.1f}" + (
+        f" ({missing} firings sent none)" if missing else ""
+    )
 
 
 def _realtime_text() -> list[str]:
@@ -804,13 +810,10 @@ def busy_table(result: dict[str, Any], load: tuple[float, float]) -> list[str]:
     ]
     for kind, rows in fired.items():
         for venue in venues:
-            firsts = [r["first"][venue] for r in rows if venue in r["first"]]
-            missing = len(rows) - len(firsts)
             lines.append(
                 f"| {'`guard --realtime`' if kind != 'plain' else '`guard`'}"
-                f" | {NAMES.get(venue, venue)} | {statistics.median(firsts) * 1e3:.1f}"
-                f" | {_pct(firsts, 0.99) * 1e3:.1f}"
-                + (f" ({missing} firings sent none)" if missing else "")
+                f" | {NAMES.get(venue, venue)}"
+                + _first_cells(rows, venue)
                 + f" | {max(r['left'] for r in rows)} |"
             )
     lines.append("")
