@@ -93,8 +93,7 @@ def answered(status: int, retry_after: float | None) -> None:
     if control is None:
         return
     if status == 429:
-        control.throttled += 1
-        control.paused_until = max(control.paused_until, time.monotonic() + (retry_after or 1.0))
+        control.throttle(retry_after)
     elif status not in (401, 403):
         control.key_accepted = True
 
@@ -416,6 +415,11 @@ class Control:
         # one's limiter operation, its Retry-After (None: not given) and when it was
         # answered. The run's limiter is told (:meth:`refusals_to`) before it sends.
         self.refused_before: list[tuple[str, float | None, float]] = []
+
+    def throttle(self, retry_after: float | None) -> None:
+        """A 429: counted, and sending paused for its Retry-After (1 s if none)."""
+        self.throttled += 1
+        self.paused_until = max(self.paused_until, time.monotonic() + (retry_after or 1.0))
 
     def refusals_to(self, limiter: Limiter | None) -> None:
         """Tell ``limiter`` of the 429s answered before the run began (once), as the

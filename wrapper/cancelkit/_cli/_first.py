@@ -199,10 +199,9 @@ def look(
     if answer.status_code == 429:  # the run lists again, after the pause it asks for
         from .._retry import retry_after
 
-        wait, now = retry_after(answer), time.monotonic()
-        control.refused_before.append((listing.operation, wait, now))
-        control.throttled += 1  # in the run's count, as its own 429s are
-        control.paused_until = max(control.paused_until, now + (wait or 1.0))
+        wait = retry_after(answer)
+        control.refused_before.append((listing.operation, wait, time.monotonic()))
+        control.throttle(wait)  # in the run's count, as its own 429s are
         return None
     try:
         return listing.then(answer)
