@@ -55,6 +55,13 @@ def _statuses(path: Path) -> list[object]:
     return [r.get("status", "header") for r in _records(path)]
 
 
+def _run(box: Sandbox, command: list[str]) -> subprocess.CompletedProcess[str]:
+    """``command`` in a fresh process with the sandbox's credentials, at most 120 s."""
+    return subprocess.run(
+        command, env={**os.environ, **box.env()}, capture_output=True, text=True, timeout=120
+    )
+
+
 @pytest.mark.parametrize("venue", ["polymarket", "limitless"])
 def test_the_one_cancel_leaves_before_asyncio_and_is_journaled_around(
     cancelkit_sandbox: Sandbox, venue: str, tmp_path: Path
@@ -72,13 +79,7 @@ def test_the_one_cancel_leaves_before_asyncio_and_is_journaled_around(
         cancel = ("POST", "/orders/batch-cancel")
         word = "cancelled"  # the batch answer names it canceled
     box.clear_requests()
-    done = subprocess.run(
-        _command(*args, "--journal", str(journal)),
-        env={**os.environ, **box.env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run(box, _command(*args, "--journal", str(journal)))
     assert done.returncode == 0, done.stderr
     assert "ASYNCIO AT FIRST SEND False" in done.stderr.splitlines(), done.stderr
     assert order.status == "cancelled"
@@ -254,12 +255,8 @@ def test_the_answer_to_the_first_cancel_is_not_taken_as_its_result(
     # same (it echoes what it was given); the exchange left the order open.
     order = box.seed_polymarket("elsewhere-1", market_slug="m2")
     box.clear_requests()
-    done = subprocess.run(
-        _command("polymarket", order.id, "--market", "m1", "--json", "--journal", str(journal)),
-        env={**os.environ, **box.env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = _run(
+        box, _command("polymarket", order.id, "--market", "m1", "--json", "--journal", str(journal))
     )
     assert done.returncode == 1, done.stderr
     assert "ASYNCIO AT FIRST SEND False" in done.stderr.splitlines(), done.stderr
@@ -344,12 +341,8 @@ def test_a_first_cancel_answered_500_is_retried_by_the_run(
     box.polymarket.set_knobs(failure_rate=1.0, max_fault_streak=1, seed=7)
     box.clear_requests()
     try:
-        done = subprocess.run(
-            _command("polymarket", order.id, "--market", "m1", "--journal", str(journal)),
-            env={**os.environ, **box.env()},
-            capture_output=True,
-            text=True,
-            timeout=120,
+        done = _run(
+            box, _command("polymarket", order.id, "--market", "m1", "--journal", str(journal))
         )
     finally:
         box.polymarket.set_knobs(failure_rate=0.0, max_fault_streak=None)
@@ -409,13 +402,7 @@ def test_the_id_only_form_lists_then_cancels_before_asyncio(
     one = box.seed_polymarket("ido-1", market_slug="m1")
     two = box.seed_polymarket("ido-2", market_slug="m1")
     box.clear_requests()
-    done = subprocess.run(
-        _each("polymarket", one.id, two.id, "--json", "--journal", str(journal)),
-        env={**os.environ, **box.env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run(box, _each("polymarket", one.id, two.id, "--json", "--journal", str(journal)))
     assert done.returncode == 0, done.stderr
     sends = _sends(done.stderr)
     # The listing, then the one cancel made from it, both before the event loop.
@@ -446,13 +433,7 @@ def test_the_id_only_form_in_two_markets_goes_the_run_s_way(
     one = box.seed_polymarket("two-1", market_slug="m1")
     two = box.seed_polymarket("two-2", market_slug="m2")
     box.clear_requests()
-    done = subprocess.run(
-        _each("polymarket", one.id, two.id, "--json", "--journal", str(journal)),
-        env={**os.environ, **box.env()},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run(box, _each("polymarket", one.id, two.id, "--json", "--journal", str(journal)))
     assert done.returncode == 0, done.stderr
     sends = _sends(done.stderr)
     # Listed first, before the loop; no cancel then: the run's own, from that listing
@@ -508,12 +489,9 @@ def test_an_id_only_listing_answered_after_the_deadline_sends_no_cancel(
     # deadline (inside the grace), when the run sends no new request.
     box.polymarket.set_knobs(latency=1.0)
     try:
-        done = subprocess.run(
+        done = _run(
+            box,
             _each("polymarket", order.id, "--deadline", "0.5", "--json", "--journal", str(journal)),
-            env={**os.environ, **box.env()},
-            capture_output=True,
-            text=True,
-            timeout=120,
         )
     finally:
         box.polymarket.set_knobs(latency=0.0)
@@ -536,13 +514,7 @@ def test_an_id_only_listing_answered_429_is_listed_again_only_after_the_pause(
     box.polymarket.set_knobs(throttle_rate=1.0, max_fault_streak=1, seed=3)
     box.clear_requests()
     try:
-        done = subprocess.run(
-            _each("polymarket", one.id, "--journal", str(tmp_path / "run.jsonl")),
-            env={**os.environ, **box.env()},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = _run(box, _each("polymarket", one.id, "--journal", str(tmp_path / "run.jsonl")))
     finally:
         box.polymarket.set_knobs(throttle_rate=0.0, max_fault_streak=None)
     assert done.returncode == 0, done.stderr
