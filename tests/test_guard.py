@@ -625,6 +625,78 @@ def test_realtime_puts_every_thread_of_the_guard_on_the_real_time_scheduler_and_
     assert guard.stop() == 0
 
 
+_LATER_THREAD = """
+import os, sys, threading
+from cancelkit._cli import _priority
+said = getattr(_priority, sys.argv[1])()
+seen = {}
+def look():
+    me = threading.get_native_id()
+    seen.update(policy=os.sched_getscheduler(me), slice=_priority.slice_of(me))
+thread = threading.Thread(target=look)
+thread.start()
+thread.join()
+print(said, seen["policy"], seen["slice"])
+"""
+
+
+def _later_thread(setting: str) -> tuple[str, int, int]:
+    """What ``_priority.<setting>()`` said in a fresh process, and the policy and
+    slice of a thread that process started after it."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LATER_THREAD, setting], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    said, policy, granted = done.stdout.rsplit(maxsplit=2)
+    return said, int(policy), int(granted)
+
+
+def _slices_granted() -> bool:
+    """Whether this kernel gives a thread the slice it asks for (EEVDF, Linux 6.12+)."""
+    return "slice" in _later_thread("short_slice")[0]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "SCHED_FIFO") or not _realtime_permitted(),
+    reason="needs a real-time priority limit or CAP_SYS_NICE here",
+)
+def test_a_thread_started_after_realtime_is_on_the_real_time_scheduler_too() -> None:
+    # SCHED_RESET_ON_FORK (set here before) reset every later thread to SCHED_OTHER.
+    said, policy, _ = _later_thread("realtime")
+    assert said == "real-time (SCHED_FIFO 1)"
+    assert policy == os.SCHED_FIFO
+
+
+@pytest.mark.skipif(not _slices_granted(), reason="a kernel that grants slices (Linux 6.12+)")
+def test_the_plain_guard_runs_every_thread_on_the_shortest_slice_and_it_fires(
+    desk: DeskFile, state_dir: Path, guards: list[Guard]
+) -> None:
+    """Without any privilege: the guard asks the fair scheduler for its shortest
+    slice, so a request it writes does not hand its core to the process it wakes
+    before the next account's request is written; a thread started later has it."""
+    from cancelkit._cli._priority import SLICE_NS, slice_of
+
+    said, policy, granted = _later_thread("short_slice")
+    assert (said, policy, granted) == ("ordinary, 0.1 ms slice", os.SCHED_OTHER, SLICE_NS)
+    guard = _start(guards, desk, state_dir)
+    status = guard.armed()
+    assert status["scheduling"] == "ordinary, 0.1 ms slice"
+    assert "scheduling: ordinary, 0.1 ms slice" in guard.cli("status").stdout
+    _all_on_slice(guard.process.pid, SLICE_NS, slice_of)
+    assert guard.cli("trigger").returncode == 0
+    assert open_ids(desk.box) == set()
+    _all_on_slice(guard.process.pid, SLICE_NS, slice_of)
+    assert guard.stop() == 0
+
+
+def _all_on_slice(pid: int, wanted: int, slice_of: Callable[[int], int]) -> None:
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+            assert os.sched_getscheduler(int(thread.name)) == os.SCHED_OTHER, thread.name
+            granted = slice_of(int(thread.name))
+            assert granted == wanted or not thread.exists(), thread.name
+
+
 def _all_real_time(pid: int) -> None:
     for thread in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(ProcessLookupError):  # a thread that has just ended

@@ -510,6 +510,39 @@ def test_realtime_refused_by_the_system_names_what_it_needs(
         _priority.realtime()
 
 
+def test_the_short_slice_is_left_ordinary_where_it_cannot_be_had(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Never a refusal (it needs no privilege and is only an improvement): a system
+    without the call, a guard started under a real-time policy (left as it is), and
+    a kernel that takes the call but keeps its own slice all say "ordinary"."""
+    import os
+    import platform
+
+    from cancelkit._cli import _priority
+
+    monkeypatch.setattr(platform, "machine", lambda: "sparc64")
+    assert _priority.short_slice() == "ordinary"
+    assert _priority.slice_of(0) == 0
+    monkeypatch.undo()
+    if platform.machine() not in ("x86_64", "aarch64", "arm64"):
+        return
+    monkeypatch.setattr(os, "sched_getscheduler", lambda _: 1, raising=False)  # SCHED_FIFO
+    assert _priority.short_slice() == "ordinary"
+    monkeypatch.undo()
+    asked: list[tuple[object, ...]] = []
+
+    class Kernel:  # takes the call (not this test process's scheduling: a stand-in)
+        def syscall(self, *args: object) -> int:
+            asked.append(args)
+            return 0
+
+    monkeypatch.setattr(_priority.ctypes, "CDLL", lambda *_, **__: Kernel())
+    monkeypatch.setattr(_priority, "slice_of", lambda _: 750_000)  # and keeps its own
+    assert _priority.short_slice() == "ordinary"
+    assert len(asked) == 1
+
+
 def test_learned_markets_are_written_off_the_loop_a_burst_in_one_write(
     tmp_path: Path,
 ) -> None:

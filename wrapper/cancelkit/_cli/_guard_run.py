@@ -66,16 +66,14 @@ class Settings:
 
 def run(settings: Settings) -> int:
     """The guard, to its end; its exit status."""
-    from ._priority import PriorityError, realtime
+    from ._priority import PriorityError, realtime, short_slice
     from ._registry import Registry, RegistryError
 
-    scheduling = "ordinary"
-    if settings.realtime:  # first: every thread the guard starts has it
-        try:
-            scheduling = realtime()
-        except PriorityError as exc:
-            _say(f"cancelkit guard: {exc}")
-            return EXIT_USAGE
+    try:  # first: every thread the guard starts has it
+        scheduling = realtime() if settings.realtime else short_slice()
+    except PriorityError as exc:
+        _say(f"cancelkit guard: {exc}")
+        return EXIT_USAGE
     try:
         directory = Registry.open().path
         check_directory(directory)
