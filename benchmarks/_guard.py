@@ -33,7 +33,7 @@ import httpx
 
 from ._contenders import SLUG
 from ._sandbox import KALSHI_MEMBER, Arrival, SandboxProcess
-from ._startup import _is_cancel
+from ._startup import _is_cancel, as_installed
 
 ORDERS = 300  # open orders per account before each firing
 SHORT = {"polymarket": "pm", "limitless": "lm", "kalshi": "ks"}  # account names' prefix
@@ -496,6 +496,10 @@ def everywhere(box: SandboxProcess, rounds: int) -> dict[str, Any]:
     """``cancelkit cancel --everywhere`` (a fresh process) on every account, against
     the same command on each account alone (``--account``), interleaved: wall from
     spawn to exit, with exit codes and what was left open."""
+    # Fresh processes timed from their spawn: each must load compiled modules, as an
+    # installed user's does, not compile what changed since (the whole desk's command
+    # imports more modules than one account's, so compiling would weigh on it more).
+    as_installed()
     with tempfile.TemporaryDirectory() as folder:
         desk = Desk(box, Path(folder))
         for venue in ("pm", "lm"):
