@@ -358,6 +358,7 @@ def _firing(desk: Desk, rounds: int, extra: tuple[str, ...] = ()) -> dict[str, A
     box = desk.box
     fired: dict[str, list[dict[str, Any]]] = {SIGNAL: [], SOCKET: [], COMMAND: []}
     with running(desk, *extra) as guard:
+        scheduling = str(guard.ask("status").get("scheduling", "?"))
         causes = list(fired)
         for round_no in range(rounds):
             shift = round_no % len(causes)
@@ -406,6 +407,7 @@ def _firing(desk: Desk, rounds: int, extra: tuple[str, ...] = ()) -> dict[str, A
         "solo": solo,
         "accounts": list(desk.accounts),
         "extra": list(extra),
+        "scheduling": scheduling,
     }
 
 
@@ -624,6 +626,9 @@ def firing_table(
         "account's own kill of its orders, alone on a warm desk of its own (the library's",
         "AsyncDesk, opened and proven beforehand), interleaved over the same rounds.",
         f"Schema validation off. Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
+        f"The guard's scheduling, as its status gives it: {result.get('scheduling', '?')}"
+        " (ordinary, with the shortest slice the fair scheduler grants: no privilege; see"
+        " README, Guard).",
         (
             "The sandbox: one process per venue, as the exchanges are separate servers (all"
             " stamp arrivals with the same system-wide `time.monotonic()`): a venue's arrival"
