@@ -75,7 +75,9 @@ DEFAULT_DEADLINE = 60.0  # seconds a firing's run may take (as `cancel --everywh
     help="Run on Linux's real-time scheduler (SCHED_FIFO, priority 1): the guard takes a"
     " core before any ordinary process the moment it is ready, even with the machine's"
     " cores all busy (a runaway bot's). Needs a real-time priority limit of 1"
-    " (systemd: LimitRTPRIO=1) or CAP_SYS_NICE; refused at start otherwise (exit 2).",
+    " (systemd: LimitRTPRIO=1) or CAP_SYS_NICE; refused at start otherwise (exit 2)."
+    " Without it the guard asks the ordinary scheduler for its shortest time slice"
+    " (Linux 6.12+; no privilege needed).",
 )
 @click.option(
     "--status",
