@@ -8,9 +8,9 @@ is that account's :class:`AccountRun` error and never holds the others.
 :class:`Desk` is the sync twin: the same desk on a loop thread of its own.
 
 A desk for one run (:func:`one_shot_desk`, :func:`acancel_everywhere`) opens each
-account's client in that account's own task instead, when its work starts: one
-venue's imports and client then overlap the requests the accounts started before it
-have on the wire, rather than every venue's coming before any request.
+account's client in that account's own task instead, as its work starts (its venue's
+code imported then): no account waits for the others' clients before its own work
+begins, and a client that cannot be built is that account's outcome, learned there.
 """
 
 from __future__ import annotations
