@@ -908,3 +908,41 @@ def test_a_refused_account_on_a_venue_loaded_beside_the_run_is_named_and_the_oth
     outcomes = [r for r in records if "summary" not in r]
     assert len(outcomes) == 12
     assert {r["status"] for r in outcomes} == {"cancelled"}
+
+
+def test_the_library_is_told_of_an_account_whose_client_cannot_be_built(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    """``on_unusable`` names the account whose client could not be built, with why,
+    once, whether the desk opened it up front (Desk) or in its task (a one-run desk,
+    as the command's); the others' books still end empty."""
+    from cancelkit import InvalidRequest
+    from cancelkit._desk import one_shot_desk
+
+    file, orders = desk
+    env = {**file.env, "SECRET_PM_B": "bm90IGEga2V5"}  # base64, but no Ed25519 key
+    accounts = load_accounts(file.path, environ=env)
+    told: list[tuple[str, str]] = []
+
+    def unusable(account: Any, problem: BaseException) -> None:
+        assert isinstance(problem, InvalidRequest)
+        told.append((account.name, type(problem).__name__))
+
+    with Desk(accounts) as sync_desk:
+        assert sync_desk.base_url("pm-b") is None  # no client: where it sends is unknown
+        runs = sync_desk.cancel_everywhere(deadline=20, accounts=["pm-b"], on_unusable=unusable)
+    assert told == [("pm-b", "InvalidRequest")]
+    assert [(r.account.name, r.ok, type(r.error).__name__) for r in runs] == [
+        ("pm-b", False, "InvalidRequest")
+    ]
+
+    async def one_run() -> list[bool]:
+        async with one_shot_desk(accounts) as one:
+            assert one.unusable == {}  # nothing built yet: learned as each task starts
+            done = await one.cancel_everywhere(deadline=20, on_unusable=unusable)
+            assert list(one.unusable) == ["pm-b"]
+            return [r.ok for r in done]
+
+    assert anyio.run(one_run) == [True, False, True]
+    assert told == [("pm-b", "InvalidRequest")] * 2
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])

@@ -552,9 +552,10 @@ class Desk:
         control: Control | None = None,
         accounts: Collection[str] | None = None,
         make_control: Callable[[Account], Control] | None = None,
+        on_unusable: OnUnusable | None = None,
     ) -> list[AccountRun]:
-        """As :meth:`AsyncDesk.cancel_everywhere` (``on_result`` is called on the
-        desk's loop thread)."""
+        """As :meth:`AsyncDesk.cancel_everywhere` (``on_result`` and ``on_unusable``
+        are called on the desk's loop thread)."""
         return self._open().call(
             lambda: self._desk.cancel_everywhere(
                 deadline=deadline,
@@ -562,8 +563,13 @@ class Desk:
                 control=control,
                 accounts=accounts,
                 make_control=make_control,
+                on_unusable=on_unusable,
             )
         )
+
+    def base_url(self, name: str) -> str | None:
+        """As :meth:`AsyncDesk.base_url`."""
+        return self._desk.base_url(name)
 
 
 @asynccontextmanager
