@@ -47,3 +47,24 @@ def test_kalshi_settings_are_checked_and_reach_the_client() -> None:
         "http://127.0.0.1:1",
     )
     assert {"tier", "subaccount"} == kalshi.SETTINGS
+
+
+@pytest.mark.parametrize("venue", ["polymarket", "limitless", "kalshi"])
+def test_each_hook_names_its_clients_default_api_root_without_building_one(venue: str) -> None:
+    """A run names where an account sends before its client is built (a desk for one
+    run builds it in the account's task): for an account naming no ``base_url``, the
+    hook's ``DEFAULT_BASE_URL``, which must be the client's own default."""
+    import importlib
+
+    from cancelkit import AsyncDesk
+
+    hook = importlib.import_module(f"cancelkit.{venue}._desk")
+    client = importlib.import_module(f"cancelkit.{venue}._client")
+    assert hook.DEFAULT_BASE_URL == client.DEFAULT_BASE_URL
+    account = Account("a", venue, "key-1", SecretRef(env="CANCELKIT_TEST_UNSET"))
+    named = Account("b", venue, "key-2", SecretRef(env="X"), base_url="http://u:p@127.0.0.1:9/v")
+    desk = AsyncDesk([account, named])
+    assert desk.base_url("a") == client.DEFAULT_BASE_URL
+    assert desk.base_url("b") == "http://127.0.0.1:9/v"  # as the client keeps it: no user info
+    with pytest.raises(KeyError):
+        desk.base_url("c")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -797,3 +798,151 @@ def test_a_kept_cancel_all_is_signed_at_each_send_and_is_only_its_own_arguments(
         (("subaccount", "0"),),
     ]
     assert all(r.verified for r in box.requests)
+
+
+@pytest.mark.parametrize("path", ["command", "library"])
+def test_a_run_opens_each_account_s_client_in_its_own_task_as_its_work_starts(
+    path: str,
+    desk: tuple[DeskFile, dict[str, list[str]]],
+    cancelkit_sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A desk for one run (the command's, ``acancel_everywhere``) builds each
+    account's client in that account's task, as its kill starts: the first
+    account's kill is under way before the last account's client (another venue's,
+    its code imported with it) is built; before, every client was built before any
+    kill began. Each is built once and every book ends empty. Told by the order of
+    what happened, not by any clock."""
+    import io
+
+    import cancelkit.limitless._desk as lm_hook
+    import cancelkit.polymarket._desk as pm_hook
+    from cancelkit import acancel_everywhere
+    from cancelkit._cli._everywhere import run_everywhere
+    from cancelkit._desk import one_shot_desk
+
+    file, _ = desk
+    monkeypatch.setenv("CANCELKIT_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir(mode=0o700)
+    events: list[tuple[str, str]] = []
+    for hook in (pm_hook, lm_hook):
+
+        def client(account: Any, *args: Any, build: Any = hook.client) -> Any:
+            events.append(("built", account.name))
+            return build(account, *args)
+
+        async def kill(client: Any, account: Any, *args: Any, run: Any = hook.kill) -> Any:
+            events.append(("kill", account.name))
+            return await run(client, account, *args)
+
+        monkeypatch.setattr(hook, "client", client)
+        monkeypatch.setattr(hook, "kill", kill)
+    accounts = load_accounts(file.path, environ=file.env)
+
+    async def run() -> bool:
+        if path == "library":
+            runs = await acancel_everywhere(accounts, deadline=20)
+            return all(r.ok for r in runs)
+        async with one_shot_desk(accounts) as one:
+            status = await run_everywhere(
+                one, deadline=20, as_json=True, cause="test", out=io.StringIO()
+            )
+            return status == 0
+
+    assert anyio.run(run)
+    assert open_ids(cancelkit_sandbox) == set()
+    assert sorted(name for kind, name in events if kind == "built") == ["lm", "pm-a", "pm-b"]
+    assert events.index(("kill", "pm-a")) < events.index(("built", "lm")), events
+
+
+def test_a_refused_account_on_a_venue_loaded_beside_the_run_is_named_and_the_others_finish(
+    cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The command opens each client in its account's task: here Limitless's first
+    (on the run's thread), then Polymarket's code loaded beside it, with an account
+    whose secret is no key among its own. That account is named before any report
+    and fails alone (exit 1); the others empty their books; every banner says where
+    its account sends, as before, and each record carries it."""
+    box = cancelkit_sandbox
+    pm_a, lm = demo_keys(box)
+    pm_b = box.add_account("polymarket")
+    bad = box.add_account("polymarket")
+    file = DeskFile(box, tmp_path)
+    file.add("lm", lm, markets='"m-one"')
+    file.add("pm-a", pm_a)
+    file.add("pm-bad", bad)
+    file.add("pm-b", pm_b)
+    file.env["SECRET_PM_BAD"] = "bm90IGEga2V5"  # base64, but no Ed25519 key
+    kept = seed(box, bad, 2)
+    for key in (lm, pm_a, pm_b):
+        seed(box, key, 4)
+    done = file.run("cancel", "--everywhere", "--json", "--deadline", "20")
+    assert done.returncode == 1, done.stderr
+    assert open_ids(box) == set(kept), done.stderr
+    lines = done.stderr.splitlines()
+    keys = {"lm": lm, "pm-a": pm_a, "pm-bad": bad, "pm-b": pm_b}
+    for name, key in keys.items():
+        scope = " in market(s) m-one" if name == "lm" else ""
+        banner = (
+            f"cancelkit: {name}: {key.venue} at {key.base_url}, key {key.key_id}:"
+            f" every open order{scope}; deadline 20 s"
+        )
+        assert lines.count(banner) == 1, done.stderr
+    unusable = next(i for i, line in enumerate(lines) if "pm-bad: cannot be used: Invalid" in line)
+    reports = [i for i, line in enumerate(lines) if "left" in line and "deadline" not in line]
+    assert len(reports) == 4
+    assert unusable < min(reports)
+    assert any("pm-bad: no orders; left: unknown" in line and "FAILED" in line for line in lines)
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    summaries = {r["account"]: r for r in records if r.get("summary")}
+    assert {n: s["ok"] for n, s in summaries.items()} == {
+        "lm": True,
+        "pm-a": True,
+        "pm-bad": False,
+        "pm-b": True,
+    }
+    assert summaries["pm-bad"]["error"]["type"] == "InvalidRequest"
+    for record in records:
+        assert record["base_url"] == keys[record["account"]].base_url
+    outcomes = [r for r in records if "summary" not in r]
+    assert len(outcomes) == 12
+    assert {r["status"] for r in outcomes} == {"cancelled"}
+
+
+def test_the_library_is_told_of_an_account_whose_client_cannot_be_built(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    """``on_unusable`` names the account whose client could not be built, with why,
+    once, whether the desk opened it up front (Desk) or in its task (a one-run desk,
+    as the command's); the others' books still end empty."""
+    from cancelkit import InvalidRequest
+    from cancelkit._desk import one_shot_desk
+
+    file, orders = desk
+    env = {**file.env, "SECRET_PM_B": "bm90IGEga2V5"}  # base64, but no Ed25519 key
+    accounts = load_accounts(file.path, environ=env)
+    told: list[tuple[str, str]] = []
+
+    def unusable(account: Any, problem: BaseException) -> None:
+        assert isinstance(problem, InvalidRequest)
+        told.append((account.name, type(problem).__name__))
+
+    with Desk(accounts) as sync_desk:
+        assert sync_desk.base_url("pm-b") is None  # no client: where it sends is unknown
+        runs = sync_desk.cancel_everywhere(deadline=20, accounts=["pm-b"], on_unusable=unusable)
+    assert told == [("pm-b", "InvalidRequest")]
+    assert [(r.account.name, r.ok, type(r.error).__name__) for r in runs] == [
+        ("pm-b", False, "InvalidRequest")
+    ]
+
+    async def one_run() -> list[bool]:
+        async with one_shot_desk(accounts) as one:
+            assert one.unusable == {}  # nothing built yet: learned as each task starts
+            done = await one.cancel_everywhere(deadline=20, on_unusable=unusable)
+            assert list(one.unusable) == ["pm-b"]
+            return [r.ok for r in done]
+
+    assert anyio.run(one_run) == [True, False, True]
+    assert told == [("pm-b", "InvalidRequest")] * 2
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])

@@ -6,6 +6,11 @@ warm connections. Every account runs in parallel, each at its own venue's limits
 (its own client, limiter and key); one account failing (a venue down, a key refused)
 is that account's :class:`AccountRun` error and never holds the others.
 :class:`Desk` is the sync twin: the same desk on a loop thread of its own.
+
+A desk for one run (:func:`one_shot_desk`, :func:`acancel_everywhere`) opens each
+account's client in that account's own task instead, as its work starts (its venue's
+code imported then): no account waits for the others' clients before its own work
+begins, and a client that cannot be built is that account's outcome, learned there.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeVar, Unpack
 
@@ -30,6 +35,7 @@ from ._desk_hook import DeskHook, desk_hook
 from ._exceptions import InvalidRequest
 from ._loop_thread import LoopThread
 from ._retry import RetryPolicy
+from ._urls import check_base_url
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -96,6 +102,7 @@ class AccountRun:
 
 
 OnResult = Callable[[Account, CancelResult[str]], None]
+OnUnusable = Callable[[Account, BaseException], None]
 
 
 class AsyncDesk:
@@ -122,6 +129,19 @@ class AsyncDesk:
         self._broken: dict[str, BaseException] = {}  # accounts whose client could not be built
         self._learned: dict[str, list[str]] = {}  # account -> markets learned, in order
         self._unlearned: dict[str, int] = {}  # account -> markets not learned so far
+        # Each client opened in its account's task (a desk for one run), not up front.
+        self._in_task = False
+        self._one_shot = False  # built inside _oneshot.one_shot (the command's transport)
+        self._opening: dict[str, anyio.Event] = {}  # account -> set once its client is open
+
+    @classmethod
+    def _for_one_run(
+        cls, accounts: Iterable[Account], one_shot: bool, **options: Unpack[DeskOptions]
+    ) -> AsyncDesk:
+        """A desk whose clients open in their accounts' tasks (see the module)."""
+        desk = cls(accounts, **options)
+        desk._in_task, desk._one_shot = True, one_shot
+        return desk
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -131,8 +151,24 @@ class AsyncDesk:
     @property
     def unusable(self) -> Mapping[str, BaseException]:
         """The accounts whose client could not be built (a secret unreadable or
-        malformed, a bad setting), each with why; their runs report that error."""
+        malformed, a bad setting), each with why; their runs report that error. (A
+        desk for one run learns it as each account's work starts.)"""
         return dict(self._broken)
+
+    def base_url(self, name: str) -> str | None:
+        """The API root account ``name``'s client sends to: its open client's, or,
+        not opened yet, the one it will be built with (the account's own, else its
+        venue's default); None where the client could not be built (or the URL
+        would be refused). KeyError for an unknown name."""
+        account = self._named(name)
+        if name in self._clients:
+            return str(self._clients[name].base_url)
+        if name in self._broken:
+            return None
+        try:
+            return check_base_url(account.base_url or desk_hook(account.venue).DEFAULT_BASE_URL)
+        except (InvalidRequest, KeyError):
+            return None
 
     def client(self, name: str) -> Any:
         """The open async client of account ``name`` (KeyError if it has none: its
@@ -194,15 +230,44 @@ class AsyncDesk:
         raise KeyError(name)
 
     async def __aenter__(self) -> Self:
-        for account in self._accounts:
-            try:
-                hook = desk_hook(account.venue)
-                client = hook.client(account, account.secret.read(), dict(self._options))  # type: ignore[arg-type]
-                self._clients[account.name] = await client.__aenter__()
-                self._hooks[account.name] = hook
-            except Exception as exc:  # that account's error; the others still open
-                self._broken[account.name] = exc
+        if not self._in_task:  # every client open and kept before any work (a guard's)
+            for account in self._accounts:
+                await self._open(account)
         return self
+
+    async def _open(self, account: Account) -> BaseException | None:
+        """Open ``account``'s client, unless it is open or could not be built: why it
+        could not be (that account's error; the others still open), or None."""
+        name = account.name
+        opening = self._opening.get(name)
+        if opening is not None:  # another task of this account's (a prove beside a kill)
+            await opening.wait()
+        if name in self._clients or name in self._broken:
+            return self._broken.get(name)
+        # Nothing here waits when no other task opens it: an account's work starts
+        # in the same step as its client is built.
+        self._opening[name] = anyio.Event()
+        try:
+            hook = desk_hook(account.venue)
+            with self._building():
+                client = hook.client(account, account.secret.read(), dict(self._options))  # type: ignore[arg-type]
+            self._clients[name] = await client.__aenter__()
+            self._hooks[name] = hook
+        except Exception as exc:
+            self._broken[name] = exc
+            return exc
+        finally:
+            self._opening.pop(name).set()
+        return None
+
+    def _building(self) -> AbstractContextManager[None]:
+        """Where a client is built: inside ``one_shot`` for the command's desk (a
+        task's context is its own, copied when it started: set it there)."""
+        if not self._one_shot:
+            return nullcontext()
+        from ._oneshot import one_shot
+
+        return one_shot()
 
     async def __aexit__(
         self,
@@ -241,18 +306,20 @@ class AsyncDesk:
         work: Callable[[DeskHook, Any, Account], Any],
         seconds: float | None = None,
         beside: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        on_unusable: OnUnusable | None = None,
     ) -> dict[str, Any]:
         """``work`` for every account at once; each one's result or its exception
         (a TimeoutError for one still waiting after ``seconds``). ``beside`` runs
         with them, started after them (their first steps, up to their first
-        requests, come first), and is cancelled once every account's work is done."""
+        requests, come first), and is cancelled once every account's work is done.
+        ``on_unusable`` is told of each account whose client could not be built."""
         found: dict[str, Any] = {}
         left = len(accounts)
 
         async def one(account: Account, group: TaskGroup) -> None:
             nonlocal left
             try:
-                found[account.name] = await self._one(account, work, seconds)
+                found[account.name] = await self._one(account, work, seconds, on_unusable)
             finally:
                 left -= 1
                 if not left and beside is not None:  # only ``beside`` is still running
@@ -266,12 +333,19 @@ class AsyncDesk:
         return {a.name: found[a.name] for a in accounts}
 
     async def _one(
-        self, account: Account, work: Callable[[DeskHook, Any, Account], Any], seconds: float | None
+        self,
+        account: Account,
+        work: Callable[[DeskHook, Any, Account], Any],
+        seconds: float | None,
+        on_unusable: OnUnusable | None = None,
     ) -> Any:
         """One account's ``work``: its result, or its exception (this account's
-        outcome, not the desk's)."""
-        broken = self._broken.get(account.name)
+        outcome, not the desk's). Its client is opened first if it is not yet (a
+        desk for one run)."""
+        broken = await self._open(account) if self._in_task else self._broken.get(account.name)
         if broken is not None:
+            if on_unusable is not None:
+                on_unusable(account, broken)
             return broken
         try:
             hook, client = self._hooks[account.name], self._clients[account.name]
@@ -315,6 +389,7 @@ class AsyncDesk:
         control: Control | None = None,
         accounts: Collection[str] | None = None,
         make_control: Callable[[Account], Control] | None = None,
+        on_unusable: OnUnusable | None = None,
     ) -> list[AccountRun]:
         """Cancel every open order of every account (or of ``accounts``, by name), all
         at once: one :class:`AccountRun` per account, in the desk's order.
@@ -322,7 +397,9 @@ class AsyncDesk:
         ``on_result`` sees each order's outcome as it is known, with its account.
         ``control`` stops or aborts every account's run (its deadline replaces
         ``deadline``); each account runs under a :class:`Control` of its own
-        (``make_control(account)`` if given: the CLI's journal hooks in there)."""
+        (``make_control(account)`` if given: the CLI's journal hooks in there).
+        ``on_unusable`` is told of each account whose client could not be built (see
+        :attr:`unusable`), once its work would have started."""
         chosen = self.select(accounts)
         if control is None:
             control = Control(deadline)
@@ -337,7 +414,9 @@ class AsyncDesk:
 
         # The stop's follower starts after every account's kill, and ends with them.
         children = list(controls.values())
-        done = await self._each(chosen, kill, beside=lambda: _follow(control, children))
+        done = await self._each(
+            chosen, kill, beside=lambda: _follow(control, children), on_unusable=on_unusable
+        )
         runs = []
         for account in chosen:
             value = done[account.name]
@@ -473,9 +552,10 @@ class Desk:
         control: Control | None = None,
         accounts: Collection[str] | None = None,
         make_control: Callable[[Account], Control] | None = None,
+        on_unusable: OnUnusable | None = None,
     ) -> list[AccountRun]:
-        """As :meth:`AsyncDesk.cancel_everywhere` (``on_result`` is called on the
-        desk's loop thread)."""
+        """As :meth:`AsyncDesk.cancel_everywhere` (``on_result`` and ``on_unusable``
+        are called on the desk's loop thread)."""
         return self._open().call(
             lambda: self._desk.cancel_everywhere(
                 deadline=deadline,
@@ -483,19 +563,21 @@ class Desk:
                 control=control,
                 accounts=accounts,
                 make_control=make_control,
+                on_unusable=on_unusable,
             )
         )
+
+    def base_url(self, name: str) -> str | None:
+        """As :meth:`AsyncDesk.base_url`."""
+        return self._desk.base_url(name)
 
 
 @asynccontextmanager
 async def one_shot_desk(accounts: Iterable[Account]) -> AsyncIterator[AsyncDesk]:
-    """An open desk for one command's run: its clients built on httpx's own transport
-    (``_oneshot``: one run per process), closed when the block ends."""
-    from ._oneshot import one_shot
-
-    with one_shot():
-        desk = AsyncDesk(accounts)
-        await desk.__aenter__()
+    """A desk for one command's run: its clients built on httpx's own transport
+    (``_oneshot``: one run per process), each in its account's task (see the
+    module), closed when the block ends."""
+    desk = AsyncDesk._for_one_run(accounts, one_shot=True)
     try:
         yield desk
     finally:
@@ -511,8 +593,9 @@ async def acancel_everywhere(
     **options: Unpack[DeskOptions],
 ) -> list[AccountRun]:
     """One call: open a desk on ``accounts``, cancel every open order everywhere,
-    close it. One :class:`AccountRun` per account."""
-    async with AsyncDesk(accounts, **options) as desk:
+    close it. One :class:`AccountRun` per account (each client opened in its
+    account's task: see the module)."""
+    async with AsyncDesk._for_one_run(accounts, False, **options) as desk:
         return await desk.cancel_everywhere(deadline=deadline, on_result=on_result, control=control)
 
 

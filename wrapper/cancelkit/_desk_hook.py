@@ -46,6 +46,10 @@ class DeskHook(Protocol):
     SETTINGS: frozenset[str]
     """The optional settings its accounts take (of tier, subaccount, markets)."""
 
+    DEFAULT_BASE_URL: str
+    """The API root its clients send to when the account names none (known before
+    the venue's client code is imported: a run's banner and journal name it)."""
+
     def check(self, account: Account) -> None:
         """Refuse (InvalidRequest) a setting the venue would refuse later."""
         ...

@@ -100,6 +100,12 @@ class _Book:
             return
         self.journal = journal
 
+    def settle(self, origin: Origin) -> None:
+        """The account's origin as its client was opened, or refused (said and
+        reported from here on; the journal's header keeps the one it was opened with)."""
+        self.origin = origin
+        self.where = {"account": self.account.name, "run": self.run, **origin.as_dict()}
+
     def cancel_all_sent(self) -> None:
         """A cancel-all of the account's is about to leave: its own ``sent`` line, as a
         venue command journals one. Written before it leaves, fsynced beside the run
@@ -170,6 +176,8 @@ class _Housekeeping:
                 book.journal.sync()
 
     def sent(self, name: str) -> None:
+        """``name``'s first request is about to leave, or it will send none (its
+        client could not be built)."""
         # Called as the request is about to leave: the thread starts once the step
         # that writes it has ended (its start hands the interpreter to the thread).
         if self.waiting:
@@ -203,11 +211,14 @@ class _Housekeeping:
 
 
 def _origin(desk: AsyncDesk, account: Account) -> Origin:
+    """Where the account's run sends: known before its client is opened (a desk for
+    one run opens it in the account's task), and the open client's once it is."""
     from .._base import redacted
 
-    try:
-        url = redacted(desk.client(account.name).base_url)
-    except KeyError:  # its client could not be built: the run reports why
+    url = desk.base_url(account.name)
+    if url is not None:
+        url = redacted(url)
+    else:  # its client could not be built: the run reports why
         url = redacted(account.base_url) if account.base_url else "-"
     return Origin(account.venue, url, account.key_id or "-")
 
@@ -240,22 +251,39 @@ async def run_everywhere(
     registry = registry or _registry()
     spares = spares or {}
     books = {a.name: _Book(a, _origin(desk, a), out, as_json, spares.get(a.name)) for a in chosen}
+    unusable_said: set[str] = set()
+    announced = False
+
+    def say_unusable(name: str, problem: BaseException) -> None:
+        if name in books and name not in unusable_said:  # its run only reports it
+            unusable_said.add(name)
+            _say(f"cancelkit: {name}: cannot be used: {type(problem).__name__}: {problem}")
 
     def announce() -> None:
         # Said once the first requests have left (or the first outcome is known, or
         # the run ends), before any outcome and any report: a line on stderr costs
         # the firing's time, which belongs to the cancels.
+        nonlocal announced
+        announced = True
         for book in books.values():
+            book.settle(_origin(desk, book.account))  # its client opened (or refused) by now
             o = book.origin
             _say(
                 f"cancelkit: {book.account.name}: {o.venue} at {o.base_url}, key {o.key}: every"
                 f" open order{_scope(desk.covering(book.account))}; deadline {deadline:g} s"
             )
         for name, problem in desk.unusable.items():
-            if name in books:  # its run only reports it
-                _say(f"cancelkit: {name}: cannot be used: {type(problem).__name__}: {problem}")
+            say_unusable(name, problem)
 
     housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable), beside, announce)
+
+    def unusable(account: Account, problem: BaseException) -> None:
+        # A desk for one run opens each client in its account's task: an account
+        # whose client cannot be built is learned then, and sends nothing.
+        if announced:  # learned after the lines were said: said now, before its report
+            say_unusable(account.name, problem)
+        housekeeping.sent(account.name)
+
     if registry is not None:
         for book in books.values():
             book.open_journal(registry, cause, deadline)
@@ -283,6 +311,7 @@ async def run_everywhere(
             control=control,
             accounts=[a.name for a in chosen],
             make_control=make_control,
+            on_unusable=unusable,
         )
         for run in runs:
             book = books[run.account.name]
