@@ -627,8 +627,7 @@ def firing_table(
         "AsyncDesk, opened and proven beforehand), interleaved over the same rounds.",
         f"Schema validation off. Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after.",
         f"The guard's scheduling, as its status gives it: {result.get('scheduling', '?')}"
-        " (ordinary, with the shortest slice the fair scheduler grants: no privilege; see"
-        " README, Guard).",
+        + _scheduling_note(str(result.get("scheduling", ""))),
         (
             "The sandbox: one process per venue, as the exchanges are separate servers (all"
             " stamp arrivals with the same system-wide `time.monotonic()`): a venue's arrival"
@@ -732,6 +731,15 @@ def firing_table(
         )
     lines.append("")
     return lines
+
+
+def _scheduling_note(scheduling: str) -> str:
+    """What the guard's scheduling (as its status says it) means, briefly."""
+    if "slice" in scheduling:
+        return " (the ordinary scheduler, its shortest slice: no privilege; README, Guard)."
+    if scheduling.startswith("real-time"):
+        return " (`--realtime`)."
+    return "."
 
 
 def _first_cells(rows: list[dict[str, Any]], venue: str) -> str:

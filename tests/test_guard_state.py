@@ -525,11 +525,6 @@ def test_the_short_slice_is_left_ordinary_where_it_cannot_be_had(
     assert _priority.short_slice() == "ordinary"
     assert _priority.slice_of(0) == 0
     monkeypatch.undo()
-    if platform.machine() not in ("x86_64", "aarch64", "arm64"):
-        return
-    monkeypatch.setattr(os, "sched_getscheduler", lambda _: 1, raising=False)  # SCHED_FIFO
-    assert _priority.short_slice() == "ordinary"
-    monkeypatch.undo()
     asked: list[tuple[object, ...]] = []
 
     class Kernel:  # takes the call (not this test process's scheduling: a stand-in)
@@ -537,7 +532,11 @@ def test_the_short_slice_is_left_ordinary_where_it_cannot_be_had(
             asked.append(args)
             return 0
 
-    monkeypatch.setattr(_priority.ctypes, "CDLL", lambda *_, **__: Kernel())
+    monkeypatch.setattr(_priority, "_syscalls", lambda: (Kernel(), (1, 2)))
+    monkeypatch.setattr(os, "sched_getscheduler", lambda _: 1, raising=False)  # SCHED_FIFO
+    assert _priority.short_slice() == "ordinary"
+    assert asked == []  # a real-time policy is left as it is, not asked to change
+    monkeypatch.setattr(os, "sched_getscheduler", lambda _: 0, raising=False)  # SCHED_OTHER
     monkeypatch.setattr(_priority, "slice_of", lambda _: 750_000)  # and keeps its own
     assert _priority.short_slice() == "ordinary"
     assert len(asked) == 1

@@ -6,11 +6,14 @@ comes, and again after each request it writes, since the write wakes other
 processes that may take its core before the next account's request is written.
 
 By default (:func:`short_slice`) the guard asks Linux's fair scheduler (EEVDF,
-Linux 6.12 and later) for the shortest time slice it grants, 0.1 ms instead of
-about 3. A task asking for less time at once gets an earlier deadline: woken, it
-runs before tasks that asked for more, and a task it wakes does not take its core
-from it. Its share of the CPU over time is unchanged, and no privilege is needed.
-Elsewhere the call changes nothing and the guard runs as before.
+Linux 6.12 and later) for the shortest time slice it grants, 0.1 ms (the default is
+0.75 ms times a factor that grows with the CPU count: 1.4 ms on 2 CPUs). A task
+asking for less time at once gets an earlier deadline: woken, it runs ahead of tasks
+that asked for more, and the processes its writes wake take its core less often
+(the kernel shields a running task only for the shortest slice queued, so this is
+a tendency, not a promise; ``benchmarks/RESULTS.md`` has the figures). Its share of
+the CPU over time is unchanged, and no privilege is needed. Elsewhere the call
+changes nothing and the guard runs as before.
 
 With ``--realtime`` (:func:`realtime`) it runs on ``SCHED_FIFO``, even at its lowest
 priority (1): before every ordinary process the moment it is ready. Armed, it is
@@ -23,10 +26,11 @@ thread it starts later has it too (the guard starts no process).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import platform
 import struct
+import sys
+from typing import Any
 
 PRIORITY = 1  # the lowest real-time priority: above every ordinary process, no more
 REFUSED = (
@@ -37,11 +41,12 @@ REFUSED = (
 ORDINARY = "ordinary"
 SLICE_NS = 100_000  # the shortest slice Linux grants a fair task (0.1 ms)
 
-# sched_setattr and sched_getattr (no wrapper in libc or os): their numbers, and
-# struct sched_attr as of Linux 4.13 (56 bytes).
-_CALLS = {"x86_64": (314, 315), "aarch64": (274, 275), "arm64": (274, 275)}
+# sched_setattr and sched_getattr (no wrapper in libc or os): their numbers on the
+# 64-bit Linux ABIs (platform.machine() as Linux names them), and struct sched_attr
+# as of Linux 4.13 (56 bytes).
+_CALLS = {"x86_64": (314, 315), "aarch64": (274, 275)}
 _ATTR = struct.Struct("=IIQiIQQQII")
-_FAIR = {0, 3, 5}  # SCHED_OTHER, SCHED_BATCH, SCHED_IDLE
+_FAIR = {0, 3}  # SCHED_OTHER, SCHED_BATCH (SCHED_IDLE is left as it was chosen)
 
 
 class PriorityError(Exception):
@@ -71,19 +76,19 @@ def short_slice() -> str:
     the threads it starts from now on, keeping its policy and nice value; a
     description of what it has for the guard's status. Never raises: a system
     without the call, or a kernel that keeps its own slice, leaves it ordinary."""
-    calls = _CALLS.get(platform.machine())
-    if calls is None or not hasattr(os, "sched_getscheduler"):
+    found = _syscalls()
+    if found is None:
         return ORDINARY
+    libc, (setattr_call, _) = found
     try:
         policy = os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0)
         nice = os.getpriority(os.PRIO_PROCESS, 0)
-    except OSError:
+    except (OSError, AttributeError):
         return ORDINARY
-    if policy not in _FAIR:  # started under a real-time policy: leave it as it is
+    if policy not in _FAIR:  # a real-time or idle policy chosen by whoever started it
         return ORDINARY
-    libc = ctypes.CDLL(None, use_errno=True)
     wanted = _ATTR.pack(_ATTR.size, policy, 0, nice, 0, SLICE_NS, 0, 0, 0, 0)
-    if libc.syscall(calls[0], 0, ctypes.create_string_buffer(wanted, _ATTR.size), 0) != 0:
+    if libc.syscall(setattr_call, 0, _buffer(wanted), 0) != 0:
         return ORDINARY
     if slice_of(0) != SLICE_NS:  # a kernel before 6.12 takes the call and keeps its own
         return ORDINARY
@@ -93,11 +98,30 @@ def short_slice() -> str:
 def slice_of(thread: int) -> int:
     """The time slice, in nanoseconds, the kernel gives a thread (its id; 0: the
     calling one) of the fair scheduler; 0 where the kernel or system does not say."""
-    calls = _CALLS.get(platform.machine())
-    if calls is None:
+    found = _syscalls()
+    if found is None:
         return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    buffer = ctypes.create_string_buffer(_ATTR.size)
-    if libc.syscall(calls[1], thread, buffer, _ATTR.size, 0) != 0:
+    libc, (_, getattr_call) = found
+    buffer = _buffer(bytes(_ATTR.size))
+    if libc.syscall(getattr_call, thread, buffer, _ATTR.size, 0) != 0:
         return 0
     return int(_ATTR.unpack(buffer.raw)[5])
+
+
+def _syscalls() -> tuple[Any, tuple[int, int]] | None:
+    """libc and the two calls' numbers, on 64-bit Linux with ctypes; else None."""
+    calls = _CALLS.get(platform.machine())
+    if calls is None or not sys.platform.startswith("linux") or sys.maxsize <= 2**32:
+        return None
+    try:
+        import ctypes  # here: a Python built without it still runs the guard
+
+        return ctypes.CDLL(None, use_errno=True), calls
+    except (ImportError, OSError):
+        return None
+
+
+def _buffer(data: bytes) -> Any:
+    import ctypes
+
+    return ctypes.create_string_buffer(data, _ATTR.size)
