@@ -3,6 +3,8 @@ not reach it: Kalshi's hook, written before Kalshi is registered (``_VENUES``)."
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from cancelkit import Account, InvalidRequest, SecretRef
 from cancelkit.kalshi import _desk as kalshi
@@ -68,3 +70,74 @@ def test_each_hook_names_its_clients_default_api_root_without_building_one(venue
     assert desk.base_url("b") == "http://127.0.0.1:9/v"  # as the client keeps it: no user info
     with pytest.raises(KeyError):
         desk.base_url("c")
+
+
+def test_a_one_run_desk_opening_cancelled_leaves_nothing_open_and_a_waiter_opens_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client whose opening awaits (none of today's do, a proxy's or a future
+    client's may): the task opening it cancelled, its half-open client is closed,
+    and a second task of the same account that was waiting opens it itself (once),
+    not a KeyError; after the desk is closed, no client opens again."""
+    import anyio
+    from cancelkit import _desk
+
+    release = anyio.Event()
+    built: list[Any] = []
+
+    class Client:
+        def __init__(self) -> None:
+            self.entered = self.closed = False
+            self.base_url = "http://127.0.0.1:9"
+            built.append(self)
+
+        async def __aenter__(self) -> Any:
+            if len(built) == 1:
+                await release.wait()  # the first opening waits (to be cancelled)
+            self.entered = True
+            return self
+
+        async def __aexit__(self, *_: object) -> None:
+            self.closed = True
+
+    class Hook:
+        @staticmethod
+        def client(*_: object) -> Client:
+            return Client()
+
+    monkeypatch.setattr(_desk, "desk_hook", lambda venue: Hook)
+    account = Account(
+        name="a", venue="polymarket", key_id="k", secret=SecretRef(env="S", environ={"S": "x"})
+    )
+
+    async def main() -> None:
+        desk = _desk.AsyncDesk._for_one_run([account], False)
+        await desk.__aenter__()
+        async with anyio.create_task_group() as group:
+            first = anyio.CancelScope()
+
+            async def opening() -> None:
+                with first:
+                    await desk._open(account)
+
+            group.start_soon(opening)
+            await anyio.sleep(0.01)  # the first opening waits in __aenter__
+            waiter: list[BaseException | None] = []
+
+            async def second() -> None:
+                waiter.append(await desk._open(account))
+
+            group.start_soon(second)
+            await anyio.sleep(0.01)
+            first.cancel()
+        assert waiter == [None]
+        assert [c.closed for c in built] == [True, False]  # the half-open one closed
+        assert desk.client("a") is built[1]
+        assert built[1].entered
+        await desk.aclose()
+        assert built[1].closed
+        with pytest.raises(RuntimeError, match="closed"):
+            await desk._open(account)
+        assert len(built) == 2
+
+    anyio.run(main)

@@ -946,3 +946,27 @@ def test_the_library_is_told_of_an_account_whose_client_cannot_be_built(
     assert anyio.run(one_run) == [True, False, True]
     assert told == [("pm-b", "InvalidRequest")] * 2
     assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
+def test_an_on_unusable_callback_that_raises_ends_no_other_account_s_run(
+    desk: tuple[DeskFile, dict[str, list[str]]], cancelkit_sandbox: Sandbox
+) -> None:
+    """The library's callback is the caller's code: one that raises is logged, and
+    the other accounts' kills run to their end (their books empty), as an
+    ``on_result`` that raises ends only its own account's run."""
+    from cancelkit._desk import one_shot_desk
+
+    file, orders = desk
+    env = {**file.env, "SECRET_PM_B": "bm90IGEga2V5"}  # base64, but no Ed25519 key
+    accounts = load_accounts(file.path, environ=env)
+
+    def unusable(account: Any, problem: BaseException) -> None:
+        raise RuntimeError("the caller's bug")
+
+    async def one_run() -> list[tuple[str, bool]]:
+        async with one_shot_desk(accounts) as one:
+            done = await one.cancel_everywhere(deadline=20, on_unusable=unusable)
+            return [(r.account.name, r.ok) for r in done]
+
+    assert anyio.run(one_run) == [("pm-a", True), ("pm-b", False), ("lm", True)]
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])

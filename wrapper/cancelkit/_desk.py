@@ -133,6 +133,7 @@ class AsyncDesk:
         self._in_task = False
         self._one_shot = False  # built inside _oneshot.one_shot (the command's transport)
         self._opening: dict[str, anyio.Event] = {}  # account -> set once its client is open
+        self._closed = False
 
     @classmethod
     def _for_one_run(
@@ -230,6 +231,7 @@ class AsyncDesk:
         raise KeyError(name)
 
     async def __aenter__(self) -> Self:
+        self._closed = False  # entered (again): its clients may open
         if not self._in_task:  # every client open and kept before any work (a guard's)
             for account in self._accounts:
                 await self._open(account)
@@ -239,14 +241,18 @@ class AsyncDesk:
         """Open ``account``'s client, unless it is open or could not be built: why it
         could not be (that account's error; the others still open), or None."""
         name = account.name
-        opening = self._opening.get(name)
-        if opening is not None:  # another task of this account's (a prove beside a kill)
+        # Another task of this account's opening it (a prove beside a kill): wait, and
+        # look again (it may have been cancelled before it could).
+        while (opening := self._opening.get(name)) is not None:
             await opening.wait()
         if name in self._clients or name in self._broken:
             return self._broken.get(name)
+        if self._closed:
+            raise RuntimeError("the desk is closed")
         # Nothing here waits when no other task opens it: an account's work starts
         # in the same step as its client is built.
-        self._opening[name] = anyio.Event()
+        done = self._opening[name] = anyio.Event()
+        client: Any = None
         try:
             hook = desk_hook(account.venue)
             with self._building():
@@ -256,8 +262,15 @@ class AsyncDesk:
         except Exception as exc:
             self._broken[name] = exc
             return exc
+        except BaseException:  # cancelled while it opened: nothing of it left open
+            if client is not None and name not in self._clients:
+                with anyio.CancelScope(shield=True):
+                    await _close(client)
+            raise
         finally:
-            self._opening.pop(name).set()
+            if self._opening.get(name) is done:
+                del self._opening[name]
+            done.set()
         return None
 
     def _building(self) -> AbstractContextManager[None]:
@@ -279,12 +292,10 @@ class AsyncDesk:
 
     async def aclose(self) -> None:
         """Close every client."""
+        self._closed = True  # a desk for one run opens no client after this
         clients, self._clients = self._clients, {}
         for client in clients.values():
-            try:
-                await client.__aexit__(None, None, None)
-            except Exception:  # closing one must not leave the others open
-                logger.debug("closing a desk client failed", exc_info=True)
+            await _close(client)
 
     def select(self, names: Collection[str] | None) -> list[Account]:
         """The accounts named (all if None), in the desk's order; InvalidRequest
@@ -342,10 +353,16 @@ class AsyncDesk:
         """One account's ``work``: its result, or its exception (this account's
         outcome, not the desk's). Its client is opened first if it is not yet (a
         desk for one run)."""
-        broken = await self._open(account) if self._in_task else self._broken.get(account.name)
+        try:
+            broken = await self._open(account) if self._in_task else self._broken.get(account.name)
+        except Exception as exc:  # a desk closed under it: this account's outcome
+            return exc
         if broken is not None:
             if on_unusable is not None:
-                on_unusable(account, broken)
+                try:
+                    on_unusable(account, broken)
+                except Exception:  # the caller's callback must not end the others' runs
+                    logger.warning("on_unusable raised", exc_info=True)
             return broken
         try:
             hook, client = self._hooks[account.name], self._clients[account.name]
@@ -430,6 +447,13 @@ class AsyncDesk:
                     AccountRun(account, value.results, value.left, covered, value.error, learned)
                 )
         return runs
+
+
+async def _close(client: Any) -> None:
+    try:
+        await client.__aexit__(None, None, None)
+    except Exception:  # closing one must not leave the others open
+        logger.debug("closing a desk client failed", exc_info=True)
 
 
 def _errors(done: dict[str, Any]) -> dict[str, BaseException | None]:
