@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,6 +124,9 @@ class _Keeper:
         self.desk, self.record = desk, record
         self.dirty = False
         self.writing: asyncio.Future[None] | None = None
+        # One writer of the file at a time: the stop's write waits for one under way
+        # on the pool (both go through the same temporary file).
+        self._one_writer = threading.Lock()
 
     def install(self, upkeep: Upkeep) -> Callable[[], None]:
         upkeep.on_learned = self.learned
@@ -140,11 +144,15 @@ class _Keeper:
     async def _write(self) -> None:
         while self.dirty:
             self.dirty = False
-            await asyncio.to_thread(self.record.write, self._snapshot())
+            await asyncio.to_thread(self._write_now, self._snapshot())
+
+    def _write_now(self, learned: dict[str, tuple[str, ...]]) -> None:
+        with self._one_writer:
+            self.record.write(learned)
 
     def flush(self) -> None:
-        """At stop: what was learned since the last write, written now (a write
-        under way is let finish on its thread, as the thread pool does at exit)."""
+        """At stop: what was learned since the last write, written now (after a write
+        under way on the pool, if there is one)."""
         if self.dirty:
             self.dirty = False
-            self.record.write(self._snapshot())
+            self._write_now(self._snapshot())
