@@ -59,14 +59,13 @@ class _Book:
         spare: Spare | None = None,
     ) -> None:
         self.account = account
-        self.origin = origin
         self.spare = spare  # its journal, created beforehand (an armed guard's)
         self.run = new_run_id() if spare is None else spare.run
+        self.settle(origin)
         self.out = out
         self.as_json_lines = as_json_lines
         self.journal: Journal | None = None
         self.held: IO[bytes] | None = None
-        self.where = {"account": account.name, "run": self.run, **origin.as_dict()}
         self.lost: str | None = None  # why stdout could not be written
         self.written: set[int] = set()  # the results announced (id()) as they were known
 
@@ -101,8 +100,9 @@ class _Book:
         self.journal = journal
 
     def settle(self, origin: Origin) -> None:
-        """The account's origin as its client was opened, or refused (said and
-        reported from here on; the journal's header keeps the one it was opened with)."""
+        """The account's origin (again once its client was opened, or refused: said
+        and reported from then on; the journal's header keeps the one it was opened
+        with), and where each of its records says it is from."""
         self.origin = origin
         self.where = {"account": self.account.name, "run": self.run, **origin.as_dict()}
 
