@@ -50,6 +50,11 @@ class DeskHook(Protocol):
     """The API root its clients send to when the account names none (known before
     the venue's client code is imported: a run's banner and journal name it)."""
 
+    PRELOAD: tuple[str, ...]
+    """The modules its one-run kill imports (its client, its kill, its order stream
+    where the kill reads one): a run split across processes loads them once, in the
+    venue's process, before it forks the venue's parts."""
+
     def check(self, account: Account) -> None:
         """Refuse (InvalidRequest) a setting the venue would refuse later."""
         ...

@@ -914,9 +914,12 @@ class _Pruning:
     :data:`PRUNE_WAIT` and never past the run's own end, so that a hung directory
     neither delays a cancel nor holds the process."""
 
-    def __init__(self, registry: Registry, before: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, registry: Registry, before: Callable[[], None] | None = None, prune: bool = True
+    ) -> None:
         self.registry = registry
         self.before = before  # first, in the same thread (a desk's journal headers' fsync)
+        self.prune = prune  # False: only ``before`` (another process of the run prunes)
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -928,7 +931,8 @@ class _Pruning:
         try:
             if self.before is not None:
                 self.before()
-            self.registry.prune()
+            if self.prune:
+                self.registry.prune()
         except Exception:  # housekeeping: never a reason to fail the run
             logger.debug("pruning the state directory failed", exc_info=True)
 
@@ -1072,18 +1076,28 @@ async def _status_lines(report: _Report) -> None:
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal
 
 
-async def _watch_signals(control: Control, guard: Guard | None = None) -> None:
-    """The run's signals; ``guard``: the one that held them while the first cancel
-    was sent before the loop (``_first``), and the signal it kept, if any."""
+async def _watch_signals(
+    control: Control, guard: Guard | None = None, forwarded: Callable[[], str] | None = None
+) -> None:
+    """The run's signals: the first stops it (nothing new is sent; the grace for what
+    is in flight), a second exits at once. ``guard``: the one that held them while
+    the first cancel was sent before the loop (``_first``), and the signal it kept,
+    if any. ``forwarded``: in a part of a run split across processes
+    (``_processes``), SIGUSR2 is the parent's signal passed on, and this its name:
+    it stops the run as a first signal does, quietly (the parent said it), and is
+    never a second one (systemd may send the parts the same SIGTERM directly)."""
     if sys.platform == "win32":  # pragma: no cover - no signal receiver there
         return
+    numbers = (*_SIGNALS, signal.SIGUSR2) if forwarded is not None else _SIGNALS
     try:
-        receiver = anyio.open_signal_receiver(*_SIGNALS)
+        receiver = anyio.open_signal_receiver(*numbers)
     except (ValueError, RuntimeError):  # not the main thread (tests): no signals
         return
     with receiver as signals:
         kept = guard.name if guard is not None else None  # read once the receiver holds them
         pending = [signal.Signals[kept]] if kept is not None else []
+        if forwarded is not None and guard is not None and guard.forwarded:
+            pending.insert(0, signal.SIGUSR2)
 
         async def received_signals() -> Any:
             for number in pending:
@@ -1091,29 +1105,33 @@ async def _watch_signals(control: Control, guard: Guard | None = None) -> None:
             async for number in signals:
                 yield number
 
-        async for received in received_signals():
-            if control.stop_reason is StopReason.INTERRUPTED:
-                _say("cancelkit: interrupted again: exiting at once")
-                os._exit(EXIT_INTERRUPTED)
-            name = signal.Signals(received).name
-            control.stop(f"interrupted ({name})", StopReason.INTERRUPTED)
-            _say(
-                f"cancelkit: {name}: sending nothing new; {control.grace:g} s for requests in"
-                " flight and one listing to confirm what was sent"
-            )
+        async def abort_after_grace() -> None:
+            # Answers in flight get the first half of the grace; then they are
+            # cancelled, and the run's last confirmation has the rest: the run is
+            # over, every outcome written, by the end of the grace.
+            await anyio.sleep(max(0.0, control.cutoff() - time.monotonic()))
+            control.abort()
 
-            async def abort_after_grace() -> None:
-                # Answers in flight get the first half of the grace; then they are
-                # cancelled, and the run's last confirmation has the rest: the run is
-                # over, every outcome written, by the end of the grace.
-                await anyio.sleep(max(0.0, control.cutoff() - time.monotonic()))
-                control.abort()
-
-            async with anyio.create_task_group() as group:
+        direct = False  # a signal of its own came (a second one exits at once)
+        async with anyio.create_task_group() as group:
+            async for received in received_signals():
+                if forwarded is not None and received == signal.SIGUSR2:
+                    name, said = forwarded(), True
+                else:
+                    stopped = control.stop_reason is StopReason.INTERRUPTED
+                    if direct or (stopped and forwarded is None):
+                        _say("cancelkit: interrupted again: exiting at once")
+                        os._exit(EXIT_INTERRUPTED)
+                    direct, name, said = True, signal.Signals(received).name, False
+                if control.stop_reason is StopReason.INTERRUPTED:
+                    continue  # stopped already: by the parent's signal, or this one's
+                control.stop(f"interrupted ({name})", StopReason.INTERRUPTED)
+                if not said:
+                    _say(
+                        f"cancelkit: {name}: sending nothing new; {control.grace:g} s for"
+                        " requests in flight and one listing to confirm what was sent"
+                    )
                 group.start_soon(abort_after_grace)
-                async for _ in signals:
-                    _say("cancelkit: interrupted again: exiting at once")
-                    os._exit(EXIT_INTERRUPTED)
 
 
 def _say(text: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from collections import Counter
@@ -40,9 +41,12 @@ from ._cancel import (
 from ._journal import Journal, JournalError, Origin, new_run_id
 from ._terminal import json_safe, library_log, printable
 
+logger = logging.getLogger("cancelkit")
+
 if TYPE_CHECKING:
     from .._accounts import Account
     from .._desk import AccountRun, AsyncDesk
+    from ._first import Guard
     from ._guard_journals import Spare
     from ._registry import Registry
 
@@ -161,12 +165,13 @@ class _Housekeeping:
         waiting: set[str],
         beside: Callable[[], None] | None = None,
         announce: Callable[[], None] | None = None,
+        prune: bool = True,
     ):
         self.books = books
         self.waiting = waiting  # accounts whose first request has not left yet
         self.beside = beside
         self.announce = announce
-        self.pruning = _Pruning(registry, self._sync) if registry is not None else None
+        self.pruning = _Pruning(registry, self._sync, prune) if registry is not None else None
 
     def _sync(self) -> None:
         if self.beside is not None:
@@ -235,6 +240,9 @@ async def run_everywhere(
     registry: Registry | None = None,
     spares: Mapping[str, Spare] | None = None,
     beside: Callable[[], None] | None = None,
+    opened: bool = False,
+    prune: bool = True,
+    said: float | None = None,
 ) -> int:
     """Cancel every open order of the desk's accounts (or of ``accounts``, by name)
     and report; the exit status by the ``cancel`` command's rules over all of them:
@@ -245,10 +253,16 @@ async def run_everywhere(
     checked already (a guard's, at its start); else it is opened here. ``spares``:
     accounts' journals created beforehand in it (an armed guard's), by account name.
     ``beside``: work for the thread that fsyncs the journal headers, done there first,
-    once every account's first request has left (an armed guard's firing record)."""
+    once every account's first request has left (an armed guard's firing record).
+    ``opened``: ``registry`` is the state directory as opened already, None if it
+    could not be (a part of a run split across processes: said once, by the parent).
+    ``prune``: whether this run prunes the state directory (one part of such a run).
+    ``said``: the deadline its lines say, when not ``deadline`` (such a part's: the
+    command's, of which ``deadline`` is what is left)."""
     chosen = desk.select(accounts)
     control = control or Control(deadline)
-    registry = registry or _registry()
+    if registry is None and not opened:
+        registry = _registry()
     spares = spares or {}
     books = {a.name: _Book(a, _origin(desk, a), out, as_json, spares.get(a.name)) for a in chosen}
     unusable_said: set[str] = set()
@@ -270,12 +284,14 @@ async def run_everywhere(
             o = book.origin
             _say(
                 f"cancelkit: {book.account.name}: {o.venue} at {o.base_url}, key {o.key}: every"
-                f" open order{_scope(desk.covering(book.account))}; deadline {deadline:g} s"
+                f" open order{_scope(desk.covering(book.account))}; deadline {said or deadline:g} s"
             )
         for name, problem in desk.unusable.items():
             say_unusable(name, problem)
 
-    housekeeping = _Housekeeping(books, registry, set(books) - set(desk.unusable), beside, announce)
+    housekeeping = _Housekeeping(
+        books, registry, set(books) - set(desk.unusable), beside, announce, prune
+    )
 
     def unusable(account: Account, problem: BaseException) -> None:
         # A desk for one run opens each client in its account's task: an account
@@ -411,6 +427,10 @@ def command(
             )
         _say("cancelkit: dry run, nothing sent")
         return EXIT_OK
+    from . import _processes
+
+    if _processes.usable(chosen):
+        return _split(chosen, deadline, as_json_lines, verbose)
     with library_log(verbose):
         return anyio.run(_main, chosen, deadline, as_json_lines)
 
@@ -422,21 +442,115 @@ def _per_market(account: Account) -> bool:
     return "markets" in desk_hook(account.venue).SETTINGS
 
 
-async def _main(accounts: list[Account], deadline: float, as_json_lines: bool) -> int:
+def _split(accounts: list[Account], deadline: float, as_json_lines: bool, verbose: bool) -> int:
+    """The run split across processes (``_processes``): the code every part runs and
+    the state directory loaded and opened once, here, before the parts are forked;
+    each part's deadline is the command's, counted from now."""
+    from .._bulk import GRACE
+    from ._processes import parts_of, run_split
+
+    ends_at = time.monotonic() + deadline
+    registry = _registry()
+    _load(_SHARED)
+
+    def run(
+        part: Sequence[Account], early: Guard, forwarded: Callable[[], str], prune: bool
+    ) -> int:
+        with library_log(verbose):
+            return anyio.run(
+                _main,
+                list(part),
+                deadline,
+                as_json_lines,
+                early,
+                forwarded,
+                registry,
+                prune,
+                ends_at,
+            )
+
+    return run_split(
+        parts_of(accounts),
+        run,
+        preload=_preload,
+        ends_at=ends_at,
+        grace=GRACE,
+        as_json=as_json_lines,
+    )
+
+
+# The code every part's run uses, whatever its venue: loaded once, before the
+# parts are forked (each would load its own copy of what is not).
+_SHARED = (
+    "cancelkit._desk",
+    "cancelkit._base",
+    "cancelkit._oneshot",
+    "cancelkit._fastpath",
+    "cancelkit._wire",
+    "cancelkit._tls",
+    "cancelkit._proxy",
+    "httpcore",
+    "anyio.lowlevel",
+    "anyio.streams.memory",
+    "anyio.to_thread",
+    "anyio._backends._asyncio",  # the event loop's; found by name, so loaded by name
+    "anyio._core._signals",
+)
+
+
+def _preload(venue: str) -> None:
+    """The venue's code its run uses (its hook's ``PRELOAD``), loaded once in its
+    venue's process before its parts are forked."""
+    from .._desk_hook import desk_hook
+
+    _load(desk_hook(venue).PRELOAD)
+
+
+def _load(names: Sequence[str]) -> None:
+    """Import ``names``; one that cannot be is left to the run, which says why."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            logger.debug("could not load %s beforehand", name, exc_info=True)
+
+
+async def _main(
+    accounts: list[Account],
+    deadline: float,
+    as_json_lines: bool,
+    guard: Guard | None = None,
+    forwarded: Callable[[], str] | None = None,
+    registry: Registry | None = None,
+    prune: bool | None = None,
+    ends_at: float | None = None,
+) -> int:
+    """The run on one desk in this process; ``prune`` given: one part of a run split
+    across processes, ``registry`` the state directory the parent opened (None: it
+    could not), ``guard`` the part's signals before its loop, ``forwarded`` the name
+    of the parent's signal passed on, ``ends_at`` the command's deadline as a clock
+    instant (``deadline`` is said and journaled)."""
     from .._desk import one_shot_desk
     from ._cancel import _watch_signals
 
-    control = Control(deadline)
+    left = deadline if ends_at is None else max(ends_at - time.monotonic(), 0.001)
+    control = Control(left)
     # The desk's clients on httpx's own transport (no aiohttp import), closed at the end.
     async with one_shot_desk(accounts) as desk, anyio.create_task_group() as group:
-        group.start_soon(_watch_signals, control)
+        group.start_soon(_watch_signals, control, guard, forwarded)
         status = await run_everywhere(
             desk,
-            deadline=deadline,
+            deadline=left,
             as_json=as_json_lines,
             cause="command",
             out=sys.stdout,
             control=control,
+            registry=registry,
+            opened=prune is not None,
+            prune=prune is not False,
+            said=deadline,
         )
         group.cancel_scope.cancel()
     return status

@@ -103,6 +103,8 @@ class Guard:
     after is kept (:attr:`name`) for the run; a second one exits at once, as in the
     run."""
 
+    forwarded = False  # a parent's signal passed on came (``_processes``)
+
     def __init__(self) -> None:
         self.name: str | None = None
         self.sending = False

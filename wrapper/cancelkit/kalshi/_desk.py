@@ -22,6 +22,12 @@ SETTINGS = frozenset({"tier", "subaccount"})
 # The clients' default (_client_base.DEFAULT_BASE_URL, which a test holds equal):
 # named here so that a run names it without importing the client code.
 DEFAULT_BASE_URL = "https://external-api.kalshi.com/trade-api/v2"
+# What its one-run kill imports (``DeskHook.PRELOAD``).
+PRELOAD: tuple[str, ...] = (
+    "cancelkit.kalshi._client",
+    "cancelkit.kalshi._kill",
+    "cancelkit.kalshi._events",
+)
 # An order id no order has: looking it up proves the key (404 from a signed read).
 _NO_ORDER = "cancelkit-key-check"
 

@@ -22,6 +22,8 @@ SETTINGS = frozenset({"subaccount", "markets"})  # subaccount: onBehalfOf
 # The clients' default (_client_base.DEFAULT_BASE_URL, which a test holds equal):
 # named here so that a run names it without importing the client code.
 DEFAULT_BASE_URL = "https://api.limitless.exchange"
+# What its one-run kill imports (``DeskHook.PRELOAD``).
+PRELOAD: tuple[str, ...] = ("cancelkit.limitless._client", "cancelkit.limitless._kill")
 MARKETS_ENV = "LIMITLESS_MARKETS"
 # An order id no order has (the nil UUID): asking its status proves the token.
 _NO_ORDER = UUID(int=0)

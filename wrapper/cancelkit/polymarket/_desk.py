@@ -19,6 +19,13 @@ SETTINGS: frozenset[str] = frozenset()  # one key, one account: no tier, sub-acc
 # The clients' default (_client_base.DEFAULT_BASE_URL, which a test holds equal):
 # named here so that a run names it without importing the client code.
 DEFAULT_BASE_URL = "https://api.polymarket.us"
+# What its one-run kill imports (``DeskHook.PRELOAD``).
+PRELOAD: tuple[str, ...] = (
+    "cancelkit.polymarket._client",
+    "cancelkit.polymarket._kill",
+    "cancelkit.polymarket._stream",
+    "cancelkit._transport",
+)
 
 
 def check(account: Account) -> None:
