@@ -328,9 +328,8 @@ def _part(
 
 def _name(part: _Part) -> None:  # pragma: no cover - in a part's process
     """The process named after its (first) account, as ``ps`` and ``top`` show it."""
-    with contextlib.suppress(OSError):
-        with open("/proc/self/comm", "w") as comm:
-            comm.write(f"ck:{part.accounts[0].name}"[:15])
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+        comm.write(f"ck:{part.accounts[0].name}"[:15])
 
 
 def _unstarted(part: _Part) -> None:  # pragma: no cover - in a venue's process
