@@ -373,13 +373,11 @@ class _Parent:
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         if self.name is not None:
             _say(self.err, "cancelkit: interrupted again: exiting at once")
-            with contextlib.suppress(OSError):
-                os.killpg(self.group, signal.SIGKILL)
+            _kill(self.group, signal.SIGKILL)
             os._exit(EXIT_INTERRUPTED)
         self.name = signal.Signals(number).name
         self.shared[0] = number
-        with contextlib.suppress(OSError):
-            os.killpg(self.group, _FORWARDED)
+        _kill(self.group, _FORWARDED)
         _say(
             self.err,
             f"cancelkit: {self.name}: sending nothing new; {self.grace:g} s for requests in"
@@ -403,8 +401,7 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
             left = until - time.monotonic()
             if left <= 0 and not killed:
                 killed = True  # bounded: what is still running is reported unanswered
-                with contextlib.suppress(OSError):
-                    os.killpg(group, signal.SIGKILL)
+                _kill(group, signal.SIGKILL)
             for key, _ in chosen.select(max(left, 0.05) if not killed else 1.0):
                 part, stream = key.data
                 fd = key.fd
@@ -426,6 +423,8 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                 else:
                     data = pending.pop(fd, b"") + data
                     cut = data.rfind(b"\n") + 1
+                    if cut or len(data) > _CHUNK:  # a line longer than that goes in pieces
+                        cut = cut or len(data)
                     data, pending[fd] = data[:cut], data[cut:]
                     if not data:
                         continue
@@ -435,6 +434,13 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                 if stream is out and problem is not None:
                     lost = problem
     return lost
+
+
+def _kill(group: int, number: int) -> None:
+    """Signal the parts' process group (none yet, 0: nothing; never the command's own)."""
+    if group > 0:
+        with contextlib.suppress(OSError):
+            os.killpg(group, number)
 
 
 def _write(stream: IO[str], data: bytes) -> str | None:
@@ -465,8 +471,7 @@ def _reap(children: list[int], until: float, group: int) -> None:
             if done:
                 break
             if time.monotonic() >= until:
-                with contextlib.suppress(OSError):
-                    os.killpg(group, signal.SIGKILL)
+                _kill(group, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, 0)
                 break
@@ -490,11 +495,14 @@ def _orphaned(part: _Part, err: IO[str], out: IO[str] | None) -> None:
         if out is not None:
             record = {
                 "account": account.name,
+                "run": None,  # its own, in its journal's header, if it got that far
                 "venue": account.venue,
+                "key": account.key_id,
                 "summary": True,
                 "ok": False,
                 "counts": {},
                 "left": None,
+                "covered": None,
                 "error": {"type": "Lost", "message": why},
             }
             _write(out, (json.dumps(record) + "\n").encode())

@@ -1,0 +1,258 @@
+"""``cancelkit cancel --everywhere`` split across processes (``_cli/_processes``): each
+account's run in a process of its own, one report and one exit status, and the
+kill switch's promises kept when a part, or the command itself, is killed or
+signalled. Through real processes against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cancelkit._account import Account, SecretRef
+from cancelkit._cli._processes import MAX_PARTS, parts_of
+from cancelkit.sandbox import Sandbox
+from test_everywhere import DeskFile, desk3, open_ids
+
+__all__ = ["desk3"]  # the fixture, used here
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="split on Linux only")
+
+Desk3 = tuple[DeskFile, dict[str, list[str]]]
+NAMES = {"ck:pm-a": "pm-a", "ck:pm-b": "pm-b", "ck:lm": "lm", "ck:ks": "ks"}
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, process group) of ``pid``, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[2])
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every live process below ``root``, by pid, with its name (comm)."""
+    found: dict[int, str] = {}
+    parents = {root}
+    grew = True
+    while grew:
+        grew = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in found:
+                continue
+            stat = _stat(int(entry))
+            if stat is not None and stat[0] in parents:
+                try:
+                    found[int(entry)] = Path(f"/proc/{entry}/comm").read_text().strip()
+                except OSError:
+                    continue
+                parents.add(int(entry))
+                grew = True
+    return found
+
+
+def start(file: DeskFile, *args: str) -> subprocess.Popen[str]:
+    config = ("--config", str(file.path))
+    return subprocess.Popen(
+        [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json", *args, *config],
+        env={**os.environ, **file.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def first_requests_in(box: Sandbox) -> None:
+    """Until every account's first request has arrived (counted on arrival)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+        box.polymarket.stats.requests < 2
+        or box.limitless.stats.requests < 1
+        or box.kalshi.stats.requests < 1
+    ):
+        time.sleep(0.02)
+
+
+def parts_of_run(process: subprocess.Popen[str]) -> dict[str, int]:
+    """The run's part processes, by account (each named ``ck:<account>``)."""
+    deadline = time.monotonic() + 10
+    while True:
+        named = {NAMES[c]: pid for pid, c in descendants(process.pid).items() if c in NAMES}
+        if len(named) == len(NAMES) or time.monotonic() > deadline:
+            return named
+        time.sleep(0.02)
+
+
+def summaries(out: str) -> dict[str, dict[str, object]]:
+    return {r["account"]: r for r in map(json.loads, out.splitlines()) if r.get("summary")}
+
+
+def test_each_account_runs_in_a_process_of_its_own_in_a_group_of_their_own(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    """Four accounts, four processes, each named after its account, in one process
+    group that is not the command's (a terminal's Ctrl-C reaches the command only,
+    which passes it on once); one JSON stream, every line whole; exit 0."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=0.5)  # the parts are still there when looked for
+    with start(file, "--deadline", "20") as process:
+        first_requests_in(box)
+        parts = parts_of_run(process)
+        groups = {_stat(pid) for pid in parts.values()}
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert sorted(parts) == sorted(orders)
+    assert len({g[1] for g in groups if g is not None}) == 1
+    assert os.getpgid(0) not in {g[1] for g in groups if g is not None}
+    assert open_ids(box) == set()
+    records = [json.loads(line) for line in out.splitlines()]  # no line mixed with another
+    for name, ids in orders.items():
+        mine = [r for r in records if r["account"] == name and not r.get("summary")]
+        assert sorted(r["order"] for r in mine) == sorted(ids)
+    assert {n: s["ok"] for n, s in summaries(out).items()} == dict.fromkeys(orders, True)
+    # Each banner says the command's deadline (each part's is what is left of it).
+    banners = [line for line in err.splitlines() if "every open order" in line]
+    assert len(banners) == 4
+    assert all(line.endswith("; deadline 20 s") for line in banners), err
+
+
+def test_a_part_killed_mid_run_is_reported_unconfirmed_and_the_others_finish(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    file, orders = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=1.0)
+    with start(file, "--deadline", "20") as process:
+        first_requests_in(box)
+        parts = parts_of_run(process)
+        os.kill(parts["pm-b"], signal.SIGKILL)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    said = summaries(out)
+    assert said["pm-b"]["ok"] is False
+    assert said["pm-b"]["left"] is None
+    assert said["pm-b"]["error"] == {
+        "type": "Lost",
+        "message": "its process ended without a report (killed, or it crashed)",
+    }
+    assert {n: said[n]["ok"] for n in ("pm-a", "lm", "ks")} == dict.fromkeys(
+        ("pm-a", "lm", "ks"), True
+    )
+    assert "cancelkit: pm-b: its process ended without a report" in err
+    assert open_ids(box) <= set(orders["pm-b"])  # the others' books are empty
+
+
+def test_sigterm_to_the_command_and_to_every_part_at_once_is_one_stop_not_two(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    """systemd stops a unit by sending SIGTERM to every process of its control
+    group: each part gets it directly and again from the command (passed on).
+    That is one stop: every account is reported, nothing exits at once, 130."""
+    file, _ = desk3
+    box = cancelkit_sandbox
+    # Nothing answered before the signal, nor before the run's end (the 3 s grace);
+    # each answer still sleeping holds the sandbox's stop until it is due.
+    box.set_knobs(latency=6.0)
+    with start(file) as process:
+        first_requests_in(box)
+        parts = parts_of_run(process)
+        started = time.monotonic()
+        for pid in (process.pid, *parts.values()):
+            os.kill(pid, signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert time.monotonic() - started < 5.5  # the 3 s grace, not the 6 s answers
+    assert "exiting at once" not in err
+    assert "SIGTERM: sending nothing new" in err
+    assert sorted(summaries(out)) == ["ks", "lm", "pm-a", "pm-b"]
+    assert all(s["ok"] is False for s in summaries(out).values())
+
+
+def test_a_second_signal_to_the_command_ends_every_part_at_once(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    file, _ = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=6.0)
+    with start(file) as process:
+        first_requests_in(box)
+        parts = parts_of_run(process)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        ended = time.monotonic() - started
+    assert process.returncode == 130, err
+    assert ended < 2
+    assert err.count("interrupted again: exiting at once") == 1
+    assert err.count("SIGINT: sending nothing new") == 1  # said once, by the command
+    deadline = time.monotonic() + 5
+    while any(_stat(pid) for pid in parts.values()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not [pid for pid in parts.values() if _stat(pid)]
+
+
+def test_the_parts_finish_the_kill_when_the_command_dies(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A kill switch is not stopped by its reporter's death: the command killed with
+    SIGKILL mid-run, each part goes on to its end, the books empty, and every
+    account's run is in its journal."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=0.5)
+    with start(file, "--deadline", "20") as process:
+        first_requests_in(box)
+        parts = parts_of_run(process)
+        process.kill()
+        process.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(_stat(pid) for pid in parts.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in parts.values() if _stat(pid)]
+    assert open_ids(box) == set()
+    runs = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listed = [json.loads(line) for line in runs.stdout.splitlines()]
+    assert len(listed) == len(orders)
+    assert all(sum(r["counts"].values()) >= 1 for r in listed)
+
+
+def _account(name: str, venue: str) -> Account:
+    return Account(name=name, venue=venue, key_id=f"k-{name}", secret=SecretRef(env="X"))
+
+
+def test_parts_are_one_account_each_until_the_limit_then_shared_within_a_venue() -> None:
+    few = [_account(f"a{i}", "polymarket" if i % 3 else "kalshi") for i in range(6)]
+    assert [[a.name for a in p] for p in parts_of(few)] == [
+        ["a0"],  # Kalshi's, first named
+        ["a3"],
+        ["a1"],
+        ["a2"],
+        ["a4"],
+        ["a5"],
+    ]
+    many = [_account(f"p{i}", "polymarket") for i in range(60)] + [
+        _account(f"l{i}", "limitless") for i in range(4)
+    ]
+    parts = parts_of(many)
+    assert len(parts) <= MAX_PARTS
+    assert sorted(a.name for p in parts for a in p) == sorted(a.name for a in many)
+    assert all(len({a.venue for a in p}) == 1 for p in parts)  # a part is one venue's
+    assert {p[0].venue for p in parts} == {"polymarket", "limitless"}
+    sizes = [len(p) for p in parts if p[0].venue == "polymarket"]
+    assert max(sizes) - min(sizes) <= 1  # shared round-robin
