@@ -280,7 +280,9 @@ def cancel(
     written). SIGINT, SIGTERM and SIGHUP all stop the run the same way.
 
     --everywhere: every account at once, one report per account; exit 0 only when
-    every account's listing confirms nothing of ours is open."""
+    every account's listing confirms nothing of ours is open. On Linux each account
+    runs in a process of its own (``ck:<account>``); this one relays their lines and
+    passes the first signal on."""
     given = names or config or deadline is not None or json_lines or dry_run or verbose
     if ctx.invoked_subcommand is not None:
         if everywhere or given:
