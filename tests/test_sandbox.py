@@ -309,10 +309,13 @@ def test_every_knob_has_a_sandbox_flag() -> None:
     """``cancelkit sandbox`` sets every knob from a flag of the same name (its help
     says so): a knob without one could only be reached through the admin route."""
     import attrs
+    import click
     from cancelkit._cli import main
     from cancelkit.sandbox import Knobs
 
-    command = main.commands["sandbox"]  # type: ignore[attr-defined]
+    with click.Context(main) as ctx:
+        command = main.get_command(ctx, "sandbox")
+    assert command is not None
     flags = {p.name for p in command.params} - {
         "host",
         "polymarket_port",

@@ -12,7 +12,6 @@ import click
 
 from .._cli._inputs import UUID_FORM  # Kalshi's order ids (the stream's ``format: uuid``)
 from .._cli._options import CancelOptions, common, gather, listing_errors
-from .._cli._orders import enum_text, text
 from .._cli._terminal import printable_cells
 
 if TYPE_CHECKING:
@@ -376,6 +375,8 @@ COLUMNS = ("id", "market", "subaccount", "side", "price", "contracts left", "sta
 
 def row(order: Any) -> tuple[str, ...]:
     """One order's cells (``COLUMNS``), printable: the price is the outcome side's."""
+    from .._cli._orders import enum_text, text  # (the listing's: not on a cancel's way)
+
     side = enum_text(order.outcome_side)
     price = order.yes_price_dollars if side == "yes" else order.no_price_dollars
     return printable_cells(

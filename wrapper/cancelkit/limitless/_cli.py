@@ -11,7 +11,6 @@ import click
 
 from .._cli._inputs import UUID_FORM  # an order id in the one spelling the cancel takes
 from .._cli._options import CancelOptions, common, gather, listing_errors
-from .._cli._orders import readable
 from .._cli._terminal import printable
 
 if TYPE_CHECKING:
@@ -288,6 +287,8 @@ COLUMNS = ("id", "client order id", "market", "side", "price", "size left", "sta
 
 def row(order: Any) -> tuple[str, ...]:
     """One order's cells (``COLUMNS``), printable."""
+    from .._cli._orders import readable  # (the listing's: not on a cancel's way)
+
     return tuple(
         printable(readable(cell))
         for cell in (

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._cli._options import CancelOptions, common, gather, listing_errors, rate_or, rate_text
-from .._cli._orders import enum_text, text
 from .._cli._terminal import printable_cells
 
 if TYPE_CHECKING:
@@ -314,6 +313,8 @@ COLUMNS = ("id", "market", "side", "price", "quantity left", "state")
 
 def row(order: Any) -> tuple[str, ...]:
     """One order's cells (``COLUMNS``), printable."""
+    from .._cli._orders import enum_text, text  # (the listing's: not on a cancel's way)
+
     price = getattr(order.price, "value", None)
     left = order.leaves_quantity
     return printable_cells(
