@@ -1,5 +1,5 @@
 """``python -m cancelkit``: the same as the ``cancelkit`` command."""
 
-from cancelkit._cli import main
+from cancelkit._cli import run
 
-main()
+run()

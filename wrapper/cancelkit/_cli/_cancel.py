@@ -26,11 +26,11 @@ from typing import IO, TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import anyio
 import attrs
-import click
 
 from .._bulk import FINAL, OUTCOMES, CancelAllTarget, CancelResult, Control, Presend, StopReason
 from .._exceptions import InvalidRequest
 from . import _inputs
+from ._click import click
 from ._journal import (
     HEADER_START,
     PLANNED,
@@ -613,6 +613,15 @@ class Job(Generic[C]):
     first: First | None = None
 
 
+_started = False  # run() was called in this process (see started())
+
+
+def started() -> bool:
+    """Whether a run began in this process: after it, a usage error cannot be taken
+    back as one made before anything was sent (``_quick``)."""
+    return _started
+
+
 def run(
     job: Job[Any],
     *,
@@ -631,6 +640,8 @@ def run(
     ``recorded``: input index -> the final outcome a record of an earlier run gives
     (checked against the exchange again, never taken on trust); ``origins``: the
     venue, URL and key those records were made for."""
+    global _started
+    _started = True
     for message in invalid:
         click.echo(f"cancelkit: invalid: {message}", err=True)
     if invalid and not skip_invalid:
@@ -710,11 +721,10 @@ def _run(
         return EXIT_USAGE
     what = job.what or ("every open order" if all_orders else f"{len(items)} order(s)")
     resumed = len(recorded or {})
-    click.echo(
+    _before_click(
         f"cancelkit: {job.venue} at {origin.base_url}, key {key}: {what}; rate {job.rate},"
         f" deadline {job.deadline:g} s"
-        + (f"; {resumed} final in the record given, checked again" if resumed else ""),
-        err=True,
+        + (f"; {resumed} final in the record given, checked again" if resumed else "")
     )
     if job.dry_run:
         return _dry_run(job, items, all_orders)
@@ -983,7 +993,7 @@ def _register(
         hold(opened)
     except OSError as exc:  # a filesystem without locks: a prune may not see it run
         logger.debug("cannot lock %s: %s", path, exc)
-    click.echo(f"cancelkit: journal {path} (--from-file resumes it)", err=True)
+    _before_click(f"cancelkit: journal {path} (--from-file resumes it)")
     return opened, None
 
 
@@ -1132,6 +1142,14 @@ async def _watch_signals(
                         " requests in flight and one listing to confirm what was sent"
                     )
                 group.start_soon(abort_after_grace)
+
+
+def _before_click(text: str) -> None:
+    """A line on stderr on a cancel's way to its first request, written as
+    ``click.echo(err=True)`` writes a plain line, without loading click for it
+    (``_click``: a cancel ``_quick`` runs loads it after that request)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _say(text: str) -> None:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import click
+from ._click import click
 
 _C = TypeVar("_C")
 

@@ -9,9 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import attrs
-import click
 
-from ._params import Finite
+from ._click import click
 
 
 @attrs.frozen
@@ -32,6 +31,24 @@ class CancelOptions:
     foreign_record: bool
 
 
+DEFAULTS = CancelOptions(
+    from_file=None,
+    base_url=None,
+    json_lines=False,
+    journal=None,
+    missing_ok=False,
+    deadline=60.0,
+    rate=None,
+    concurrency=None,
+    skip_invalid=False,
+    dry_run=False,
+    verbose=False,
+    foreign_record=False,
+)
+"""Every option as a command line that gives none has it (the options' defaults
+below are these; ``_quick`` runs a cancel with them)."""
+
+
 def common(
     *, rate: str, concurrency: str, missing_ok: str = ""
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -44,6 +61,8 @@ def common(
 def _common(
     command: Callable[..., None], *, rate: str, concurrency: str, missing_ok: str
 ) -> Callable[..., None]:
+    from ._params import Finite  # (a click type: loaded with the commands, not before)
+
     options = [
         click.option(
             "--from-file",
@@ -68,7 +87,7 @@ def _common(
         ),
         click.option(
             "--missing-ok/--no-missing-ok",
-            default=False,
+            default=DEFAULTS.missing_ok,
             show_default=True,
             help="Count an order the exchange does not know for this key as done"
             + missing_ok
@@ -77,7 +96,7 @@ def _common(
         click.option(
             "--deadline",
             type=Finite(min=0, min_open=True),
-            default=60.0,
+            default=DEFAULTS.deadline,
             show_default=True,
             help="The run's end: no request is started after it, every wait (rate limit, 429"
             " pause, retry) ends with it; then up to 3 s for answers and one confirming"
