@@ -213,6 +213,7 @@ def handler(book: Book, endpoint: Endpoint) -> Callable[[Request], Awaitable[Res
         wire = on_wire(request.scope.get("client"))  # when its bytes reached the socket
         book.count("requests")
         body = await request.body()
+        book.count("bodies")
         _requests.verified.set(False)
         try:
             response = await endpoint(request, body)

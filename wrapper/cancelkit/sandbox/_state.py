@@ -249,6 +249,7 @@ class Stats:
     """What the sandbox saw, for tests and the demo table."""
 
     requests: int = 0
+    bodies: int = 0  # requests whose body was read whole (a client killed mid-send: none)
     rate_limited: int = 0
     failures_injected: int = 0
     drops_injected: int = 0
