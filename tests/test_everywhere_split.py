@@ -124,6 +124,45 @@ def test_each_account_runs_in_a_process_of_its_own_in_a_group_of_their_own(
     assert all(line.endswith("; deadline 20 s") for line in banners), err
 
 
+def journaled(box: Sandbox) -> list[dict[str, object]]:
+    """The runs ``cancelkit runs`` lists (each account's, from its journal)."""
+    runs = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [json.loads(line) for line in runs.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("closed", ["1", "2"])
+def test_a_closed_stdout_or_stderr_still_cancels_every_account(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, closed: str
+) -> None:
+    """Started with stdout or stderr closed (``>&-``, ``2>&-``: Python's None), the
+    kill still cancels every order of every account, each run journaled (the split
+    run crashed before its first fork, and cancelled nothing)."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    command = [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"]
+    command += ["--deadline", "20", "--config", str(file.path)]
+    done = subprocess.run(
+        ["sh", "-c", f'exec "$@" {closed}>&-', "sh", *command],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert open_ids(box) == set(), done.stderr
+    assert len(journaled(box)) == len(orders)
+    if closed == "2":
+        assert done.returncode == 0
+        assert {n: s["ok"] for n, s in summaries(done.stdout).items()} == dict.fromkeys(
+            orders, True
+        )
+
+
 def test_a_part_killed_mid_run_is_reported_unconfirmed_and_the_others_finish(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:

@@ -79,9 +79,13 @@ its exit status."""
 def usable(accounts: Sequence[Account]) -> bool:
     """Whether the run can be split: more than one account, on Linux (fork safe
     there: no framework that a fork breaks), with one thread (a fork copies the
-    others' locks as they are)."""
+    others' locks as they are), and with a stdout and a stderr: one closed
+    (``>&-``: Python's None) has nothing for the parent to relay to, and the run in
+    one process cancels all the same."""
     return (
         len(accounts) > 1
+        and sys.stdout is not None
+        and sys.stderr is not None
         and sys.platform == "linux"
         and hasattr(os, "fork")
         and threading.active_count() == 1
