@@ -189,6 +189,62 @@ def test_a_part_killed_mid_run_is_reported_unconfirmed_and_the_others_finish(
     assert open_ids(box) <= set(orders["pm-b"])  # the others' books are empty
 
 
+# The command with one fault injected: pm-b's part raises as its run starts (a bug,
+# MemoryError...), as no sandbox knob can make it.
+CRASH_PM_B = """
+import sys
+from cancelkit._cli import _everywhere
+from cancelkit._cli import main
+
+real = _everywhere.run_everywhere
+
+
+async def crashing(desk, **kwargs):
+    if "pm-b" in [a.name for a in desk.select(None)]:
+        raise RuntimeError("injected: pm-b's part crashed")
+    return await real(desk, **kwargs)
+
+
+_everywhere.run_everywhere = crashing
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_a_part_that_crashes_is_reported_unconfirmed_as_one_killed(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A part whose run raises (a bug) is reported as a part killed is: its account
+    named, ``left: unknown``, a ``Lost`` summary; the others finish; exit 1. (Its
+    exit status 1 came back as a report: no line and no summary for its account.)"""
+    file, orders = desk3
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_PM_B)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    done = subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "injected: pm-b's part crashed" in done.stderr  # its traceback, relayed
+    assert "cancelkit: pm-b: its process ended without a report" in done.stderr
+    said = summaries(done.stdout)
+    assert sorted(said) == sorted(orders)
+    assert said["pm-b"]["ok"] is False
+    assert said["pm-b"]["left"] is None
+    assert said["pm-b"]["error"] == {
+        "type": "Lost",
+        "message": "its process ended without a report (killed, or it crashed)",
+    }
+    assert {n: said[n]["ok"] for n in ("pm-a", "lm", "ks")} == dict.fromkeys(
+        ("pm-a", "lm", "ks"), True
+    )
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
 def test_sigterm_to_the_command_and_to_every_part_at_once_is_one_stop_not_two(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:

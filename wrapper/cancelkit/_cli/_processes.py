@@ -295,8 +295,10 @@ def _part(
     exit: bool = True,
 ) -> None:  # pragma: no cover - runs in a forked child (tests run it through processes)
     """One part's run, its stdout and stderr on its pipes, its status on the third
-    (``close``: the other parts' pipes still open here)."""
+    (``close``: the other parts' pipes still open here). A run that raised tells
+    no status: the parent reports its accounts unconfirmed, as a part killed."""
     code = EXIT_FAILED
+    told = False
     try:
         for fd in close:
             os.close(fd)
@@ -314,6 +316,7 @@ def _part(
             return signal.Signals(number).name if number else "a signal"
 
         code = run(part.accounts, early, forwarded, prunes)
+        told = True
     except BaseException:
         import traceback
 
@@ -324,7 +327,8 @@ def _part(
             sys.stdout.flush()
             sys.stderr.flush()
         with contextlib.suppress(OSError):
-            os.write(part.status[1], bytes([code & 0xFF]))
+            if told:
+                os.write(part.status[1], bytes([code & 0xFF]))
             os.close(part.status[1])
         if exit:
             os._exit(code)
