@@ -351,3 +351,15 @@ def test_parts_are_one_account_each_until_the_limit_then_shared_within_a_venue()
     assert {p[0].venue for p in parts} == {"polymarket", "limitless"}
     sizes = [len(p) for p in parts if p[0].venue == "polymarket"]
     assert max(sizes) - min(sizes) <= 1  # shared round-robin
+
+
+def test_a_few_accounts_of_other_venues_do_not_take_the_parts_past_the_limit() -> None:
+    """Each venue has one part at least; those are taken from the largest venue's
+    share, never added past the limit (62 + 1 + 1 accounts made 33 parts)."""
+    many = [_account(f"p{i}", "polymarket") for i in range(62)]
+    many += [_account("l0", "limitless"), _account("k0", "kalshi")]
+    parts = parts_of(many)
+    assert len(parts) == MAX_PARTS
+    assert sorted(a.name for p in parts for a in p) == sorted(a.name for a in many)
+    assert [p for p in parts if p[0].venue != "polymarket"] == [[many[-2]], [many[-1]]]
+    assert len(parts_of(many, limit=3)) == 3

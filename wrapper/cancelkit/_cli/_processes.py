@@ -100,9 +100,17 @@ def parts_of(accounts: Sequence[Account], limit: int = MAX_PARTS) -> list[list[A
     for account in accounts:
         venues.setdefault(account.venue, []).append(account)
     total = len(accounts)
+    counts = {
+        venue: len(members) if total <= limit else max(1, limit * len(members) // total)
+        for venue, members in venues.items()
+    }
+    # A small venue's one part is over its share: taken from the largest, so that
+    # the run is ``limit`` parts at most.
+    while sum(counts.values()) > limit and max(counts.values()) > 1:
+        counts[max(counts, key=lambda venue: counts[venue])] -= 1
     parts: list[list[Account]] = []
-    for members in venues.values():
-        count = len(members) if total <= limit else max(1, limit * len(members) // total)
+    for venue, members in venues.items():
+        count = counts[venue]
         shares: list[list[Account]] = [[] for _ in range(count)]
         for i, account in enumerate(members):
             shares[i % count].append(account)
