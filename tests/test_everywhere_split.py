@@ -363,3 +363,48 @@ def test_a_few_accounts_of_other_venues_do_not_take_the_parts_past_the_limit() -
     assert sorted(a.name for p in parts for a in p) == sorted(a.name for a in many)
     assert [p for p in parts if p[0].venue != "polymarket"] == [[many[-2]], [many[-1]]]
     assert len(parts_of(many, limit=3)) == 3
+
+
+def test_a_part_s_long_line_interrupted_by_a_signal_on_a_full_pipe_is_written_whole() -> None:
+    """A part's line longer than the pipe holds, written while the parent reads
+    nothing, and a signal (the parent's, passed on) interrupting the write: the
+    write comes back short, and the line is still written whole (the text layer
+    dropped the rest: a --json record cut, the next glued to it)."""
+    import fcntl
+    import termios
+    import threading
+
+    from cancelkit._cli._processes import _text
+
+    read, write = os.pipe()
+    held = fcntl.fcntl(write, fcntl.F_GETPIPE_SZ)
+    main = threading.get_ident()
+    got: list[bytes] = []
+
+    def reader() -> None:
+        # Once the pipe is full (the writer blocked in write()), the signal; then read.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = fcntl.ioctl(read, termios.FIONREAD, b"\0\0\0\0")
+            if int.from_bytes(waiting, sys.byteorder) >= held:
+                break
+            time.sleep(0.01)
+        signal.pthread_kill(main, signal.SIGUSR1)
+        time.sleep(0.2)
+        while data := os.read(read, 1 << 16):
+            got.append(data)
+
+    before = signal.signal(signal.SIGUSR1, lambda number, frame: None)
+    thread = threading.Thread(target=reader)
+    try:
+        thread.start()
+        line = json.dumps({"account": "lm", "covered": [f"m-{i}" for i in range(held)]})
+        out = _text(write, "utf-8", "strict")
+        out.write(line + "\n")
+        out.write('{"next": true}\n')
+    finally:
+        os.close(write)
+        thread.join(30)
+        os.close(read)
+        signal.signal(signal.SIGUSR1, before)
+    assert b"".join(got).decode().splitlines() == [line, '{"next": true}']

@@ -132,15 +132,21 @@ class _Early(Guard):
 
 
 class _Pipe(io.FileIO):
-    """A part's end of a pipe to the parent. A parent that died leaves it without a
-    reader: what is written then is dropped, not raised (the run goes on to its end;
-    its journals keep every outcome)."""
+    """A part's end of a pipe to the parent, written whole: a write to a full pipe
+    that a signal interrupts (the parent's, passed on) comes back short, and the
+    text layer above drops the rest of the line. A parent that died leaves it
+    without a reader: what is written then is dropped, not raised (the run goes on
+    to its end; its journals keep every outcome)."""
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        size = view.nbytes
         try:
-            return super().write(data)
+            while view:
+                view = view[super().write(view) or 0 :]
         except BrokenPipeError:
-            return len(data)
+            pass
+        return size
 
 
 class _Part:
