@@ -271,6 +271,68 @@ def test_sigterm_to_the_command_and_to_every_part_at_once_is_one_stop_not_two(
     assert all(s["ok"] is False for s in summaries(out).values())
 
 
+# The command's signal, passed on, reaching a venue's process as it forks a part:
+# pending there when fork() is called (a signal that has come, its handler not run
+# yet); the child starts without it (its pending signals are its own, none).
+SIGNAL_AT_FORK = """
+import os
+import signal
+import sys
+import time
+
+from cancelkit._cli import main
+
+COMMAND = os.getpid()
+real_fork = os.fork
+
+
+def fork():
+    if os.getpid() == COMMAND or os.getppid() != COMMAND:
+        return real_fork()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    os.kill(COMMAND, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while signal.SIGUSR2 not in signal.sigpending() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = real_fork()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
+    return pid
+
+
+os.fork = fork
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_the_command_s_signal_reaching_a_venue_s_process_as_it_forks_stops_that_part(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """pm-b's part is forked by Polymarket's process just as the command's SIGTERM,
+    passed on, reaches that process: the part still stops on it (the command's
+    signal is in the shared page), with pm-a's and the others'; exit 130. (It ran
+    on to its answers, and reported its cancels as if no signal had come.)"""
+    file, _ = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=6.0)  # no answer before the 3 s grace ends
+    script = tmp_path / "fork.py"
+    script.write_text(SIGNAL_AT_FORK)
+    done = subprocess.run(
+        [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+        + ["--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130, done.stderr
+    said = summaries(done.stdout)
+    assert sorted(said) == ["ks", "lm", "pm-a", "pm-b"]
+    assert {n: s["ok"] for n, s in said.items()} == dict.fromkeys(said, False)
+    pm_b = [r for r in map(json.loads, done.stdout.splitlines()) if r["account"] == "pm-b"]
+    assert all("interrupted (SIGTERM)" in r["message"] for r in pm_b if not r.get("summary"))
+
+
 def test_a_second_signal_to_the_command_ends_every_part_at_once(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:

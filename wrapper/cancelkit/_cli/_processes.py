@@ -314,6 +314,12 @@ def _part(
     code = EXIT_FAILED
     told = False
     try:
+        # The parent's signal passed on may have reached the venue's process as it
+        # forked this one (pending there, its handler not run yet): a child starts
+        # with no pending signal. The page is set before the signal is sent, so a
+        # signal passed on is seen here or comes here.
+        if shared[0]:
+            early.forwarded = True
         for fd in close:
             os.close(fd)
         _name(part)
