@@ -333,6 +333,62 @@ def test_the_command_s_signal_reaching_a_venue_s_process_as_it_forks_stops_that_
     assert all("interrupted (SIGTERM)" in r["message"] for r in pm_b if not r.get("summary"))
 
 
+# pm-b's desk slow to close (its run over, its report written: the part's loop has
+# ended, its status not told yet).
+SLOW_CLOSE_PM_B = """
+import sys
+import time
+
+from cancelkit._cli import main
+from cancelkit._desk import AsyncDesk
+
+real_aclose = AsyncDesk.aclose
+
+
+async def aclose(self):
+    await real_aclose(self)
+    if "pm-b" in [a.name for a in self.select(None)]:
+        print("pm-b: closing", file=sys.stderr, flush=True)
+        time.sleep(3)
+
+
+AsyncDesk.aclose = aclose
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_the_command_s_signal_after_a_part_s_run_has_ended_does_not_kill_it(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The command signalled once pm-b's run is over, its part still closing its
+    desk: the signal passed on (SIGUSR2) finds the part's own handler, not the
+    default (which ended it, its status untold: pm-b reported lost after its
+    report said every order cancelled, two summaries for one account)."""
+    file, orders = desk3
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_CLOSE_PM_B)
+    with subprocess.Popen(
+        [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+        + ["--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:  # pm-b's report written, its desk closing
+            if line.startswith("pm-b: closing"):
+                break
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert "ended without a report" not in err
+    pm_b = [r for r in map(json.loads, out.splitlines()) if r["account"] == "pm-b"]
+    assert [(r["ok"], r["left"]) for r in pm_b if r.get("summary")] == [(True, 0)]
+    assert open_ids(cancelkit_sandbox) == set()
+    assert process.returncode == 130  # the command was signalled
+
+
 def test_a_second_signal_to_the_command_ends_every_part_at_once(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:
