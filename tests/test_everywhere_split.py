@@ -317,9 +317,9 @@ def test_the_command_s_signal_reaching_a_venue_s_process_as_it_forks_stops_that_
     box.set_knobs(latency=6.0)  # no answer before the 3 s grace ends
     script = tmp_path / "fork.py"
     script.write_text(SIGNAL_AT_FORK)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
     done = subprocess.run(
-        [sys.executable, str(script), "cancel", "--everywhere", "--json"]
-        + ["--deadline", "20", "--config", str(file.path)],
+        [*command, "--deadline", "20", "--config", str(file.path)],
         env={**os.environ, **file.env},
         capture_output=True,
         text=True,
@@ -365,12 +365,12 @@ def test_the_command_s_signal_after_a_part_s_run_has_ended_does_not_kill_it(
     desk: the signal passed on (SIGUSR2) finds the part's own handler, not the
     default (which ended it, its status untold: pm-b reported lost after its
     report said every order cancelled, two summaries for one account)."""
-    file, orders = desk3
+    file, _ = desk3
     script = tmp_path / "slow.py"
     script.write_text(SLOW_CLOSE_PM_B)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
     with subprocess.Popen(
-        [sys.executable, str(script), "cancel", "--everywhere", "--json"]
-        + ["--deadline", "20", "--config", str(file.path)],
+        [*command, "--deadline", "20", "--config", str(file.path)],
         env={**os.environ, **file.env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
