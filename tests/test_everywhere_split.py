@@ -5,6 +5,7 @@ signalled. Through real processes against the sandbox."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -239,6 +240,62 @@ def test_a_part_that_crashes_is_reported_unconfirmed_as_one_killed(
         "type": "Lost",
         "message": "its process ended without a report (killed, or it crashed)",
     }
+    assert {n: said[n]["ok"] for n in ("pm-a", "lm", "ks")} == dict.fromkeys(
+        ("pm-a", "lm", "ks"), True
+    )
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
+# fork() refused (EAGAIN: a process limit) in Polymarket's process, as it forks pm-b's.
+VENUE_FORK_REFUSED = """
+import errno
+import os
+import sys
+
+from cancelkit._cli import main
+
+COMMAND = os.getpid()
+real_fork = os.fork
+
+
+def fork():
+    if os.getpid() != COMMAND and os.getppid() == COMMAND:
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+    return real_fork()
+
+
+os.fork = fork
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_a_part_its_venue_s_process_cannot_fork_is_reported_not_run(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """pm-b's process cannot be forked (EAGAIN) by Polymarket's: pm-b is reported
+    once, as not run and why, as when the command cannot fork a venue's process;
+    the others finish; exit 1. (It was said twice: not run, then ended without a
+    report, "killed, or it crashed", in its summary too.)"""
+    file, orders = desk3
+    script = tmp_path / "eagain.py"
+    script.write_text(VENUE_FORK_REFUSED)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    done = subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    why = f"not run: its process could not be started ({os.strerror(errno.EAGAIN)})"
+    assert [line for line in done.stderr.splitlines() if line.startswith("cancelkit: pm-b:")] == [
+        f"cancelkit: pm-b: {why}; left: unknown; what it did is in its journal (cancelkit runs)"
+        " (not confirmed empty)"
+    ]
+    said = summaries(done.stdout)
+    assert said["pm-b"]["error"] == {"type": "Lost", "message": why}
     assert {n: said[n]["ok"] for n in ("pm-a", "lm", "ks")} == dict.fromkeys(
         ("pm-a", "lm", "ks"), True
     )

@@ -69,6 +69,9 @@ _FORWARDED = signal.SIGUSR2
 _HELD = {*_SIGNALS, _FORWARDED}
 # The parent's relay reads at most this much of a pipe at a time.
 _CHUNK = 1 << 16
+# A status that is not one: the part's process could not be forked by its venue's
+# (why follows). An exit status is one byte, told once, never this one's two.
+_UNSTARTED = b"\xff\x00"
 
 Run = Callable[["Sequence[Account]", Guard, Callable[[], str], bool], int]
 """A part's run: its accounts, its early signals' keeper, the parent's signal's
@@ -361,13 +364,10 @@ def _name(part: _Part) -> None:  # pragma: no cover - in a part's process
 
 
 def _unstarted(part: _Part) -> None:  # pragma: no cover - in a venue's process
-    """A part whose process could not be started: said on its own pipe."""
+    """A part whose process could not be started: told on its status pipe (the
+    parent reports it, as one it could not start itself)."""
     with contextlib.suppress(OSError):
-        os.write(
-            part.err[1],
-            f"cancelkit: {part.names}: not run: its process could not be started"
-            f" ({part.unstarted})\n".encode(),
-        )
+        os.write(part.status[1], _UNSTARTED + (part.unstarted or "").encode())
     for fd in part.writers():
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -435,7 +435,9 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                 fd = key.fd
                 data = os.read(fd, _CHUNK)
                 if stream is None:
-                    if data:
+                    if data.startswith(_UNSTARTED):  # its venue's process could not fork it
+                        part.unstarted = data[len(_UNSTARTED) :].decode(errors="replace")
+                    elif data:
                         part.code = data[-1]
                     else:
                         chosen.unregister(fd)
