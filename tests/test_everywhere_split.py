@@ -302,6 +302,56 @@ def test_a_part_its_venue_s_process_cannot_fork_is_reported_not_run(
     assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
 
 
+# pm-b's part killed (the OOM killer) while it writes a record: half a line written.
+CUT_PM_B = """
+import os
+import signal
+import sys
+
+from cancelkit._cli import _everywhere, main
+
+real_main = _everywhere._main
+
+
+async def cut(accounts, *args):
+    if [a.name for a in accounts] == ["pm-b"]:
+        sys.stdout.write('{"account": "pm-b", "order": "pm-desk')
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return await real_main(accounts, *args)
+
+
+_everywhere._main = cut
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_a_line_cut_short_by_a_part_s_death_is_not_passed_on_as_a_record(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A part killed while it writes a line leaves half of it: that is no record,
+    and --json's stdout stays one JSON record a line (it was passed on, a newline
+    added, among the others' records); the account is reported lost, exit 1."""
+    file, orders = desk3
+    script = tmp_path / "cut.py"
+    script.write_text(CUT_PM_B)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    done = subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]  # each line whole
+    said = {r["account"]: r for r in records if r.get("summary")}
+    assert sorted(said) == sorted(orders)
+    assert said["pm-b"]["error"]["type"] == "Lost"
+    assert "cancelkit: pm-b: a line cut short by its process's end, not passed on" in done.stderr
+
+
 def test_sigterm_to_the_command_and_to_every_part_at_once_is_one_stop_not_two(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:

@@ -449,6 +449,13 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                     data, pending[fd] = pending.pop(fd, b""), b""
                     if not data:
                         continue
+                    if stream is out:  # its process ended mid-line: half a record is none
+                        _say(
+                            err,
+                            f"cancelkit: {part.names}: a line cut short by its process's"
+                            " end, not passed on",
+                        )
+                        continue
                     data += b"\n"
                 else:
                     data = pending.pop(fd, b"") + data
