@@ -5,12 +5,14 @@ signalled. Through real processes against the sandbox."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -494,6 +496,65 @@ def test_the_command_s_signal_after_a_part_s_run_has_ended_does_not_kill_it(
     assert [(r["ok"], r["left"]) for r in pm_b if r.get("summary")] == [(True, 0)]
     assert open_ids(cancelkit_sandbox) == set()
     assert process.returncode == 130  # the command was signalled
+
+
+def full_pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) already full: a blocking write to it waits until
+    its reader reads."""
+    import fcntl
+
+    read, write = os.pipe()
+    flags = fcntl.fcntl(write, fcntl.F_GETFL)
+    fcntl.fcntl(write, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write, b"x" * 4096)
+    fcntl.fcntl(write, fcntl.F_SETFL, flags)
+    return read, write
+
+
+def test_the_command_s_signal_while_it_waits_on_a_full_stderr_is_one_stop(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    """The command's stderr read by nobody for a while (a stalled log reader): the
+    command is inside a line's buffered write when SIGTERM comes. Its handler's
+    line does not go through that buffer again ("reentrant call": the relay raised,
+    the command ended with a traceback, exit 1, the parts' last outcomes never
+    passed on). Python's own buffering, as a user's: no PYTHONUNBUFFERED."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=1.0)
+    read, write = full_pipe()
+    env = {k: v for k, v in {**os.environ, **file.env}.items() if k != "PYTHONUNBUFFERED"}
+    command = [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"]
+    with subprocess.Popen(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=write,
+        text=True,
+    ) as process:
+        os.close(write)
+        first_requests_in(box)
+        deadline = time.monotonic() + 20
+        while "pipe_write" not in Path(f"/proc/{process.pid}/wchan").read_text():
+            assert time.monotonic() < deadline, "the command never waited on its stderr"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        chunks: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: chunks.extend(iter(lambda: os.read(read, 1 << 16), b""))
+        )
+        reader.start()
+        out, _ = process.communicate(timeout=60)
+        reader.join(30)
+        os.close(read)
+    err = b"".join(chunks).replace(b"x" * 4096, b"").decode()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.count("cancelkit: SIGTERM: sending nothing new") == 1
+    assert sorted(summaries(out)) == sorted(orders)
 
 
 def test_a_second_signal_to_the_command_ends_every_part_at_once(

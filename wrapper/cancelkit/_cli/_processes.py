@@ -400,17 +400,30 @@ class _Parent:
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         if self.name is not None:
-            _say(self.err, "cancelkit: interrupted again: exiting at once")
             _kill(self.group, signal.SIGKILL)
+            self._tell("cancelkit: interrupted again: exiting at once")
             os._exit(EXIT_INTERRUPTED)
         self.name = signal.Signals(number).name
         self.shared[0] = number
         _kill(self.group, _FORWARDED)
-        _say(
-            self.err,
+        self._tell(
             f"cancelkit: {self.name}: sending nothing new; {self.grace:g} s for requests in"
-            " flight and one listing to confirm what was sent",
+            " flight and one listing to confirm what was sent"
         )
+
+    def _tell(self, text: str) -> None:
+        """A line said from the handler, on stderr's descriptor itself: the relay may
+        be inside a write of that stream's buffer (a stderr nobody reads for a while),
+        and a write through it again raises ("reentrant call"), ending the relay."""
+        try:
+            fd = self.err.fileno()
+        except (AttributeError, OSError, ValueError):  # a stream without one (tests)
+            with contextlib.suppress(Exception):
+                _say(self.err, text)
+            return
+        encoding = getattr(self.err, "encoding", None) or "utf-8"
+        with contextlib.suppress(OSError):
+            os.write(fd, (text + "\n").encode(encoding, "backslashreplace"))
 
 
 def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: int) -> str | None:
