@@ -166,6 +166,29 @@ def test_a_closed_stdout_or_stderr_still_cancels_every_account(
         )
 
 
+def test_no_descriptors_for_the_parts_pipes_runs_every_account_in_one_process(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    """An open-files limit too low for the parts' pipes (three each; one process
+    needs far fewer): the run is not split, says so, and cancels every order of
+    every account in one process, exit 0 (it crashed on the pipes before its first
+    fork, and cancelled nothing)."""
+    file, orders = desk3
+    command = [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"]
+    command += ["--deadline", "20", "--config", str(file.path)]
+    done = subprocess.run(
+        ["sh", "-c", 'ulimit -n 20 && exec "$@"', "sh", *command],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "not split across processes (Too many open files)" in done.stderr
+    assert open_ids(cancelkit_sandbox) == set()
+    assert {n: s["ok"] for n, s in summaries(done.stdout).items()} == dict.fromkeys(orders, True)
+
+
 def test_a_part_killed_mid_run_is_reported_unconfirmed_and_the_others_finish(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:

@@ -79,6 +79,11 @@ name (for SIGUSR2), and whether it is the part that prunes the state directory;
 its exit status."""
 
 
+class Unsplit(Exception):
+    """The run could not be split, and nothing of it was started (no descriptors
+    left for the parts' pipes: a low open-files limit): run it in one process."""
+
+
 def usable(accounts: Sequence[Account]) -> bool:
     """Whether the run can be split: more than one account, on Linux (fork safe
     there: no framework that a fork breaks), with one thread (a fork copies the
@@ -158,9 +163,16 @@ class _Part:
 
     def __init__(self, accounts: list[Account]) -> None:
         self.accounts = accounts
-        self.out = os.pipe2(os.O_CLOEXEC)
-        self.err = os.pipe2(os.O_CLOEXEC)
-        self.status = os.pipe2(os.O_CLOEXEC)
+        pipes: list[tuple[int, int]] = []
+        try:
+            for _ in range(3):
+                pipes.append(os.pipe2(os.O_CLOEXEC))
+        except OSError:
+            for pipe in pipes:
+                os.close(pipe[0])
+                os.close(pipe[1])
+            raise
+        self.out, self.err, self.status = pipes
         self.code: int | None = None  # its exit status, once told
         self.unstarted: str | None = None  # why its process could not be started
 
@@ -187,8 +199,16 @@ def run_split(
     """Run each of ``parts`` in a process of its own (see the module's text) and
     return the run's exit status over all of them: 130 if interrupted, else 0 only
     when every part said 0, else 1."""
-    shared = mmap.mmap(-1, 1)  # the parent's signal's number, for its parts to name
-    made = [_Part(list(accounts)) for accounts in parts]
+    made: list[_Part] = []
+    try:
+        shared = mmap.mmap(-1, 1)  # the parent's signal's number, for its parts to name
+        for accounts in parts:
+            made.append(_Part(list(accounts)))
+    except OSError as exc:  # nothing started yet: the run goes on in one process
+        for part in made:
+            for fd in (*part.readers(), *part.writers()):
+                os.close(fd)
+        raise Unsplit(exc.strerror or str(exc)) from None
     venues: dict[str, list[_Part]] = {}
     for part in made:
         venues.setdefault(part.accounts[0].venue, []).append(part)
