@@ -336,11 +336,12 @@ import sys
 from cancelkit._cli import _everywhere, main
 
 real_main = _everywhere._main
+LONG = int(sys.argv.pop(1))  # what the half line holds past its start
 
 
 async def cut(accounts, *args):
     if [a.name for a in accounts] == ["pm-b"]:
-        sys.stdout.write('{"account": "pm-b", "order": "pm-desk')
+        sys.stdout.write('{"account": "pm-b", "order": "pm-desk' + "x" * LONG)
         sys.stdout.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     return await real_main(accounts, *args)
@@ -352,16 +353,19 @@ main()
 """
 
 
+@pytest.mark.parametrize("long", [0, 100_000])
 def test_a_line_cut_short_by_a_part_s_death_is_not_passed_on_as_a_record(
-    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path, long: int
 ) -> None:
     """A part killed while it writes a line leaves half of it: that is no record,
     and --json's stdout stays one JSON record a line (it was passed on, a newline
-    added, among the others' records); the account is reported lost, exit 1."""
+    added, among the others' records); the account is reported lost, exit 1. Half
+    of a line longer than the relay holds (passed on in pieces): its pieces are
+    ended, and no record is glued to them."""
     file, orders = desk3
     script = tmp_path / "cut.py"
     script.write_text(CUT_PM_B)
-    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    command = [sys.executable, str(script), str(long), "cancel", "--everywhere", "--json"]
     done = subprocess.run(
         [*command, "--deadline", "20", "--config", str(file.path)],
         env={**os.environ, **file.env},
@@ -370,7 +374,11 @@ def test_a_line_cut_short_by_a_part_s_death_is_not_passed_on_as_a_record(
         timeout=60,
     )
     assert done.returncode == 1, done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]  # each line whole
+    lines = done.stdout.splitlines()
+    if long:  # its first pieces, ended: on a line of their own
+        (at,) = [n for n, line in enumerate(lines) if "pm-deskxxx" in line]
+        assert set(lines.pop(at)[len('{"account": "pm-b", "order": "pm-desk') :]) == {"x"}
+    records = [json.loads(line) for line in lines]  # each line whole
     said = {r["account"]: r for r in records if r.get("summary")}
     assert sorted(said) == sorted(orders)
     assert said["pm-b"]["error"]["type"] == "Lost"

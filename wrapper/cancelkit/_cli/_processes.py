@@ -452,6 +452,7 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
     why stdout could not be written, if it could not."""
     lost: str | None = None
     pending: dict[int, bytes] = {}
+    pieces: set[int] = set()  # a long line's first pieces passed on, not its end yet
     with selectors.DefaultSelector() as chosen:
         for part in made:
             chosen.register(part.out[0], selectors.EVENT_READ, (part, out))
@@ -480,16 +481,19 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                     chosen.unregister(fd)
                     os.close(fd)
                     data, pending[fd] = pending.pop(fd, b""), b""
-                    if not data:
-                        continue
-                    if stream is out:  # its process ended mid-line: half a record is none
+                    if stream is out and (data or fd in pieces):
+                        # Its process ended mid-line: half a record is none (the
+                        # pieces of a long one passed on already are ended).
                         _say(
                             err,
                             f"cancelkit: {part.names}: a line cut short by its process's"
                             " end, not passed on",
                         )
+                        data = b"\n" if fd in pieces else b""
+                    elif data:
+                        data += b"\n"
+                    if not data:
                         continue
-                    data += b"\n"
                 else:
                     data = pending.pop(fd, b"") + data
                     cut = data.rfind(b"\n") + 1
@@ -498,6 +502,10 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                     data, pending[fd] = data[:cut], data[cut:]
                     if not data:
                         continue
+                    if data.endswith(b"\n"):
+                        pieces.discard(fd)
+                    else:
+                        pieces.add(fd)
                 if stream is out and lost is not None:
                     continue
                 problem = _write(stream, data)
