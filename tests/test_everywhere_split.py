@@ -5,11 +5,14 @@ signalled. Through real processes against the sandbox."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +127,68 @@ def test_each_account_runs_in_a_process_of_its_own_in_a_group_of_their_own(
     assert all(line.endswith("; deadline 20 s") for line in banners), err
 
 
+def journaled(box: Sandbox) -> list[dict[str, object]]:
+    """The runs ``cancelkit runs`` lists (each account's, from its journal)."""
+    runs = subprocess.run(
+        [sys.executable, "-m", "cancelkit", "runs", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [json.loads(line) for line in runs.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("closed", ["1", "2"])
+def test_a_closed_stdout_or_stderr_still_cancels_every_account(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, closed: str
+) -> None:
+    """Started with stdout or stderr closed (``>&-``, ``2>&-``: Python's None), the
+    kill still cancels every order of every account, each run journaled (the split
+    run crashed before its first fork, and cancelled nothing)."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    command = [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"]
+    command += ["--deadline", "20", "--config", str(file.path)]
+    done = subprocess.run(
+        ["sh", "-c", f'exec "$@" {closed}>&-', "sh", *command],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert open_ids(box) == set(), done.stderr
+    assert len(journaled(box)) == len(orders)
+    if closed == "2":
+        assert done.returncode == 0
+        assert {n: s["ok"] for n, s in summaries(done.stdout).items()} == dict.fromkeys(
+            orders, True
+        )
+
+
+def test_no_descriptors_for_the_parts_pipes_runs_every_account_in_one_process(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    """An open-files limit too low for the parts' pipes (three each; one process
+    needs far fewer): the run is not split, says so, and cancels every order of
+    every account in one process, exit 0 (it crashed on the pipes before its first
+    fork, and cancelled nothing)."""
+    file, orders = desk3
+    command = [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"]
+    command += ["--deadline", "20", "--config", str(file.path)]
+    done = subprocess.run(
+        ["sh", "-c", 'ulimit -n 20 && exec "$@"', "sh", *command],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "not split across processes (Too many open files)" in done.stderr
+    assert open_ids(cancelkit_sandbox) == set()
+    assert {n: s["ok"] for n, s in summaries(done.stdout).items()} == dict.fromkeys(orders, True)
+
+
 def test_a_part_killed_mid_run_is_reported_unconfirmed_and_the_others_finish(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:
@@ -150,6 +215,176 @@ def test_a_part_killed_mid_run_is_reported_unconfirmed_and_the_others_finish(
     assert open_ids(box) <= set(orders["pm-b"])  # the others' books are empty
 
 
+# The command with one fault injected: pm-b's part raises as its run starts (a bug,
+# MemoryError...), as no sandbox knob can make it.
+CRASH_PM_B = """
+import sys
+from cancelkit._cli import _everywhere
+from cancelkit._cli import main
+
+real = _everywhere.run_everywhere
+
+
+async def crashing(desk, **kwargs):
+    if "pm-b" in [a.name for a in desk.select(None)]:
+        raise RuntimeError("injected: pm-b's part crashed")
+    return await real(desk, **kwargs)
+
+
+_everywhere.run_everywhere = crashing
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_a_part_that_crashes_is_reported_unconfirmed_as_one_killed(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A part whose run raises (a bug) is reported as a part killed is: its account
+    named, ``left: unknown``, a ``Lost`` summary; the others finish; exit 1. (Its
+    exit status 1 came back as a report: no line and no summary for its account.)"""
+    file, orders = desk3
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_PM_B)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    done = subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "injected: pm-b's part crashed" in done.stderr  # its traceback, relayed
+    assert "cancelkit: pm-b: its process ended without a report" in done.stderr
+    said = summaries(done.stdout)
+    assert sorted(said) == sorted(orders)
+    assert said["pm-b"]["ok"] is False
+    assert said["pm-b"]["left"] is None
+    assert said["pm-b"]["error"] == {
+        "type": "Lost",
+        "message": "its process ended without a report (killed, or it crashed)",
+    }
+    assert {n: said[n]["ok"] for n in ("pm-a", "lm", "ks")} == dict.fromkeys(
+        ("pm-a", "lm", "ks"), True
+    )
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
+# fork() refused (EAGAIN: a process limit) in Polymarket's process, as it forks pm-b's.
+VENUE_FORK_REFUSED = """
+import errno
+import os
+import sys
+
+from cancelkit._cli import main
+
+COMMAND = os.getpid()
+real_fork = os.fork
+
+
+def fork():
+    if os.getpid() != COMMAND and os.getppid() == COMMAND:
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+    return real_fork()
+
+
+os.fork = fork
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_a_part_its_venue_s_process_cannot_fork_is_reported_not_run(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """pm-b's process cannot be forked (EAGAIN) by Polymarket's: pm-b is reported
+    once, as not run and why, as when the command cannot fork a venue's process;
+    the others finish; exit 1. (It was said twice: not run, then ended without a
+    report, "killed, or it crashed", in its summary too.)"""
+    file, orders = desk3
+    script = tmp_path / "eagain.py"
+    script.write_text(VENUE_FORK_REFUSED)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    done = subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    why = f"not run: its process could not be started ({os.strerror(errno.EAGAIN)})"
+    assert [line for line in done.stderr.splitlines() if line.startswith("cancelkit: pm-b:")] == [
+        f"cancelkit: pm-b: {why}; left: unknown; what it did is in its journal (cancelkit runs)"
+        " (not confirmed empty)"
+    ]
+    said = summaries(done.stdout)
+    assert said["pm-b"]["error"] == {"type": "Lost", "message": why}
+    assert {n: said[n]["ok"] for n in ("pm-a", "lm", "ks")} == dict.fromkeys(
+        ("pm-a", "lm", "ks"), True
+    )
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])
+
+
+# pm-b's part killed (the OOM killer) while it writes a record: half a line written.
+CUT_PM_B = """
+import os
+import signal
+import sys
+
+from cancelkit._cli import _everywhere, main
+
+real_main = _everywhere._main
+LONG = int(sys.argv.pop(1))  # what the half line holds past its start
+
+
+async def cut(accounts, *args):
+    if [a.name for a in accounts] == ["pm-b"]:
+        sys.stdout.write('{"account": "pm-b", "order": "pm-desk' + "x" * LONG)
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return await real_main(accounts, *args)
+
+
+_everywhere._main = cut
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+@pytest.mark.parametrize("long", [0, 100_000])
+def test_a_line_cut_short_by_a_part_s_death_is_not_passed_on_as_a_record(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path, long: int
+) -> None:
+    """A part killed while it writes a line leaves half of it: that is no record,
+    and --json's stdout stays one JSON record a line (it was passed on, a newline
+    added, among the others' records); the account is reported lost, exit 1. Half
+    of a line longer than the relay holds (passed on in pieces): its pieces are
+    ended, and no record is glued to them."""
+    file, orders = desk3
+    script = tmp_path / "cut.py"
+    script.write_text(CUT_PM_B)
+    command = [sys.executable, str(script), str(long), "cancel", "--everywhere", "--json"]
+    done = subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    if long:  # its first pieces, ended: on a line of their own
+        (at,) = [n for n, line in enumerate(lines) if "pm-deskxxx" in line]
+        assert set(lines.pop(at)[len('{"account": "pm-b", "order": "pm-desk') :]) == {"x"}
+    records = [json.loads(line) for line in lines]  # each line whole
+    said = {r["account"]: r for r in records if r.get("summary")}
+    assert sorted(said) == sorted(orders)
+    assert said["pm-b"]["error"]["type"] == "Lost"
+    assert "cancelkit: pm-b: a line cut short by its process's end, not passed on" in done.stderr
+
+
 def test_sigterm_to_the_command_and_to_every_part_at_once_is_one_stop_not_two(
     desk3: Desk3, cancelkit_sandbox: Sandbox
 ) -> None:
@@ -174,6 +409,183 @@ def test_sigterm_to_the_command_and_to_every_part_at_once_is_one_stop_not_two(
     assert "SIGTERM: sending nothing new" in err
     assert sorted(summaries(out)) == ["ks", "lm", "pm-a", "pm-b"]
     assert all(s["ok"] is False for s in summaries(out).values())
+
+
+# The command's signal, passed on, reaching a venue's process as it forks a part:
+# pending there when fork() is called (a signal that has come, its handler not run
+# yet); the child starts without it (its pending signals are its own, none).
+SIGNAL_AT_FORK = """
+import os
+import signal
+import sys
+import time
+
+from cancelkit._cli import main
+
+COMMAND = os.getpid()
+real_fork = os.fork
+
+
+def fork():
+    if os.getpid() == COMMAND or os.getppid() != COMMAND:
+        return real_fork()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    os.kill(COMMAND, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while signal.SIGUSR2 not in signal.sigpending() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = real_fork()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
+    return pid
+
+
+os.fork = fork
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_the_command_s_signal_reaching_a_venue_s_process_as_it_forks_stops_that_part(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """pm-b's part is forked by Polymarket's process just as the command's SIGTERM,
+    passed on, reaches that process: the part still stops on it (the command's
+    signal is in the shared page), with pm-a's and the others'; exit 130. (It ran
+    on to its answers, and reported its cancels as if no signal had come.)"""
+    file, _ = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=6.0)  # no answer before the 3 s grace ends
+    script = tmp_path / "fork.py"
+    script.write_text(SIGNAL_AT_FORK)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    done = subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130, done.stderr
+    said = summaries(done.stdout)
+    assert sorted(said) == ["ks", "lm", "pm-a", "pm-b"]
+    assert {n: s["ok"] for n, s in said.items()} == dict.fromkeys(said, False)
+    pm_b = [r for r in map(json.loads, done.stdout.splitlines()) if r["account"] == "pm-b"]
+    assert all("interrupted (SIGTERM)" in r["message"] for r in pm_b if not r.get("summary"))
+
+
+# pm-b's desk slow to close (its run over, its report written: the part's loop has
+# ended, its status not told yet).
+SLOW_CLOSE_PM_B = """
+import sys
+import time
+
+from cancelkit._cli import main
+from cancelkit._desk import AsyncDesk
+
+real_aclose = AsyncDesk.aclose
+
+
+async def aclose(self):
+    await real_aclose(self)
+    if "pm-b" in [a.name for a in self.select(None)]:
+        print("pm-b: closing", file=sys.stderr, flush=True)
+        time.sleep(3)
+
+
+AsyncDesk.aclose = aclose
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_the_command_s_signal_after_a_part_s_run_has_ended_does_not_kill_it(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The command signalled once pm-b's run is over, its part still closing its
+    desk: the signal passed on (SIGUSR2) finds the part's own handler, not the
+    default (which ended it, its status untold: pm-b reported lost after its
+    report said every order cancelled, two summaries for one account)."""
+    file, _ = desk3
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_CLOSE_PM_B)
+    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
+    with subprocess.Popen(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:  # pm-b's report written, its desk closing
+            if line.startswith("pm-b: closing"):
+                break
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert "ended without a report" not in err
+    pm_b = [r for r in map(json.loads, out.splitlines()) if r["account"] == "pm-b"]
+    assert [(r["ok"], r["left"]) for r in pm_b if r.get("summary")] == [(True, 0)]
+    assert open_ids(cancelkit_sandbox) == set()
+    assert process.returncode == 130  # the command was signalled
+
+
+def full_pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) already full: a blocking write to it waits until
+    its reader reads."""
+    import fcntl
+
+    read, write = os.pipe()
+    flags = fcntl.fcntl(write, fcntl.F_GETFL)
+    fcntl.fcntl(write, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write, b"x" * 4096)
+    fcntl.fcntl(write, fcntl.F_SETFL, flags)
+    return read, write
+
+
+def test_the_command_s_signal_while_it_waits_on_a_full_stderr_is_one_stop(
+    desk3: Desk3, cancelkit_sandbox: Sandbox
+) -> None:
+    """The command's stderr read by nobody for a while (a stalled log reader): the
+    command is inside a line's buffered write when SIGTERM comes. Its handler's
+    line does not go through that buffer again ("reentrant call": the relay raised,
+    the command ended with a traceback, exit 1, the parts' last outcomes never
+    passed on). Python's own buffering, as a user's: no PYTHONUNBUFFERED."""
+    file, orders = desk3
+    box = cancelkit_sandbox
+    box.set_knobs(latency=1.0)
+    read, write = full_pipe()
+    env = {k: v for k, v in {**os.environ, **file.env}.items() if k != "PYTHONUNBUFFERED"}
+    command = [sys.executable, "-m", "cancelkit", "cancel", "--everywhere", "--json"]
+    with subprocess.Popen(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=write,
+        text=True,
+    ) as process:
+        os.close(write)
+        first_requests_in(box)
+        deadline = time.monotonic() + 20
+        while "pipe_write" not in Path(f"/proc/{process.pid}/wchan").read_text():
+            assert time.monotonic() < deadline, "the command never waited on its stderr"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        chunks: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: chunks.extend(iter(lambda: os.read(read, 1 << 16), b""))
+        )
+        reader.start()
+        out, _ = process.communicate(timeout=60)
+        reader.join(30)
+        os.close(read)
+    err = b"".join(chunks).replace(b"x" * 4096, b"").decode()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.count("cancelkit: SIGTERM: sending nothing new") == 1
+    assert sorted(summaries(out)) == sorted(orders)
 
 
 def test_a_second_signal_to_the_command_ends_every_part_at_once(
@@ -256,3 +668,60 @@ def test_parts_are_one_account_each_until_the_limit_then_shared_within_a_venue()
     assert {p[0].venue for p in parts} == {"polymarket", "limitless"}
     sizes = [len(p) for p in parts if p[0].venue == "polymarket"]
     assert max(sizes) - min(sizes) <= 1  # shared round-robin
+
+
+def test_a_few_accounts_of_other_venues_do_not_take_the_parts_past_the_limit() -> None:
+    """Each venue has one part at least; those are taken from the largest venue's
+    share, never added past the limit (62 + 1 + 1 accounts made 33 parts)."""
+    many = [_account(f"p{i}", "polymarket") for i in range(62)]
+    many += [_account("l0", "limitless"), _account("k0", "kalshi")]
+    parts = parts_of(many)
+    assert len(parts) == MAX_PARTS
+    assert sorted(a.name for p in parts for a in p) == sorted(a.name for a in many)
+    assert [p for p in parts if p[0].venue != "polymarket"] == [[many[-2]], [many[-1]]]
+    assert len(parts_of(many, limit=3)) == 3
+
+
+def test_a_part_s_long_line_interrupted_by_a_signal_on_a_full_pipe_is_written_whole() -> None:
+    """A part's line longer than the pipe holds, written while the parent reads
+    nothing, and a signal (the parent's, passed on) interrupting the write: the
+    write comes back short, and the line is still written whole (the text layer
+    dropped the rest: a --json record cut, the next glued to it)."""
+    import fcntl
+    import termios
+    import threading
+
+    from cancelkit._cli._processes import _text
+
+    read, write = os.pipe()
+    held = fcntl.fcntl(write, fcntl.F_GETPIPE_SZ)
+    main = threading.get_ident()
+    got: list[bytes] = []
+
+    def reader() -> None:
+        # Once the pipe is full (the writer blocked in write()), the signal; then read.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = fcntl.ioctl(read, termios.FIONREAD, b"\0\0\0\0")
+            if int.from_bytes(waiting, sys.byteorder) >= held:
+                break
+            time.sleep(0.01)
+        signal.pthread_kill(main, signal.SIGUSR1)
+        time.sleep(0.2)
+        while data := os.read(read, 1 << 16):
+            got.append(data)
+
+    before = signal.signal(signal.SIGUSR1, lambda number, frame: None)
+    thread = threading.Thread(target=reader)
+    try:
+        thread.start()
+        line = json.dumps({"account": "lm", "covered": [f"m-{i}" for i in range(held)]})
+        out = _text(write, "utf-8", "strict")
+        out.write(line + "\n")
+        out.write('{"next": true}\n')
+    finally:
+        os.close(write)
+        thread.join(30)
+        os.close(read)
+        signal.signal(signal.SIGUSR1, before)
+    assert b"".join(got).decode().splitlines() == [line, '{"next": true}']

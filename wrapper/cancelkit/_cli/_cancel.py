@@ -1103,6 +1103,19 @@ async def _watch_signals(
         receiver = anyio.open_signal_receiver(*numbers)
     except (ValueError, RuntimeError):  # not the main thread (tests): no signals
         return
+    try:
+        await _receive(receiver, control, guard, forwarded)
+    finally:
+        if forwarded is not None and guard is not None:
+            # A part's loop is over, its desk still to close and its status to tell:
+            # its signals kept again as before its loop (the receiver left the
+            # defaults, and SIGUSR2's ends a process, its status untold).
+            guard.install()
+
+
+async def _receive(
+    receiver: Any, control: Control, guard: Guard | None, forwarded: Callable[[], str] | None
+) -> None:
     with receiver as signals:
         kept = guard.name if guard is not None else None  # read once the receiver holds them
         pending = [signal.Signals[kept]] if kept is not None else []

@@ -430,7 +430,10 @@ def command(
     from . import _processes
 
     if _processes.usable(chosen):
-        return _split(chosen, deadline, as_json_lines, verbose)
+        try:
+            return _split(chosen, deadline, as_json_lines, verbose)
+        except _processes.Unsplit as exc:
+            _say(f"cancelkit: warning: not split across processes ({exc}): run in this one")
     with library_log(verbose):
         return anyio.run(_main, chosen, deadline, as_json_lines)
 

@@ -69,6 +69,9 @@ _FORWARDED = signal.SIGUSR2
 _HELD = {*_SIGNALS, _FORWARDED}
 # The parent's relay reads at most this much of a pipe at a time.
 _CHUNK = 1 << 16
+# A status that is not one: the part's process could not be forked by its venue's
+# (why follows). An exit status is one byte, told once, never this one's two.
+_UNSTARTED = b"\xff\x00"
 
 Run = Callable[["Sequence[Account]", Guard, Callable[[], str], bool], int]
 """A part's run: its accounts, its early signals' keeper, the parent's signal's
@@ -76,12 +79,21 @@ name (for SIGUSR2), and whether it is the part that prunes the state directory;
 its exit status."""
 
 
+class Unsplit(Exception):
+    """The run could not be split, and nothing of it was started (no descriptors
+    left for the parts' pipes: a low open-files limit): run it in one process."""
+
+
 def usable(accounts: Sequence[Account]) -> bool:
     """Whether the run can be split: more than one account, on Linux (fork safe
     there: no framework that a fork breaks), with one thread (a fork copies the
-    others' locks as they are)."""
+    others' locks as they are), and with a stdout and a stderr: one closed
+    (``>&-``: Python's None) has nothing for the parent to relay to, and the run in
+    one process cancels all the same."""
     return (
         len(accounts) > 1
+        and sys.stdout is not None
+        and sys.stderr is not None
         and sys.platform == "linux"
         and hasattr(os, "fork")
         and threading.active_count() == 1
@@ -96,9 +108,17 @@ def parts_of(accounts: Sequence[Account], limit: int = MAX_PARTS) -> list[list[A
     for account in accounts:
         venues.setdefault(account.venue, []).append(account)
     total = len(accounts)
+    counts = {
+        venue: len(members) if total <= limit else max(1, limit * len(members) // total)
+        for venue, members in venues.items()
+    }
+    # A small venue's one part is over its share: taken from the largest, so that
+    # the run is ``limit`` parts at most.
+    while sum(counts.values()) > limit and max(counts.values()) > 1:
+        counts[max(counts, key=lambda venue: counts[venue])] -= 1
     parts: list[list[Account]] = []
-    for members in venues.values():
-        count = len(members) if total <= limit else max(1, limit * len(members) // total)
+    for venue, members in venues.items():
+        count = counts[venue]
         shares: list[list[Account]] = [[] for _ in range(count)]
         for i, account in enumerate(members):
             shares[i % count].append(account)
@@ -120,15 +140,21 @@ class _Early(Guard):
 
 
 class _Pipe(io.FileIO):
-    """A part's end of a pipe to the parent. A parent that died leaves it without a
-    reader: what is written then is dropped, not raised (the run goes on to its end;
-    its journals keep every outcome)."""
+    """A part's end of a pipe to the parent, written whole: a write to a full pipe
+    that a signal interrupts (the parent's, passed on) comes back short, and the
+    text layer above drops the rest of the line. A parent that died leaves it
+    without a reader: what is written then is dropped, not raised (the run goes on
+    to its end; its journals keep every outcome)."""
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        size = view.nbytes
         try:
-            return super().write(data)
+            while view:
+                view = view[super().write(view) or 0 :]
         except BrokenPipeError:
-            return len(data)
+            pass
+        return size
 
 
 class _Part:
@@ -137,9 +163,16 @@ class _Part:
 
     def __init__(self, accounts: list[Account]) -> None:
         self.accounts = accounts
-        self.out = os.pipe2(os.O_CLOEXEC)
-        self.err = os.pipe2(os.O_CLOEXEC)
-        self.status = os.pipe2(os.O_CLOEXEC)
+        pipes: list[tuple[int, int]] = []
+        try:
+            for _ in range(3):
+                pipes.append(os.pipe2(os.O_CLOEXEC))
+        except OSError:
+            for pipe in pipes:
+                os.close(pipe[0])
+                os.close(pipe[1])
+            raise
+        self.out, self.err, self.status = pipes
         self.code: int | None = None  # its exit status, once told
         self.unstarted: str | None = None  # why its process could not be started
 
@@ -166,8 +199,16 @@ def run_split(
     """Run each of ``parts`` in a process of its own (see the module's text) and
     return the run's exit status over all of them: 130 if interrupted, else 0 only
     when every part said 0, else 1."""
-    shared = mmap.mmap(-1, 1)  # the parent's signal's number, for its parts to name
-    made = [_Part(list(accounts)) for accounts in parts]
+    made: list[_Part] = []
+    try:
+        shared = mmap.mmap(-1, 1)  # the parent's signal's number, for its parts to name
+        for accounts in parts:
+            made.append(_Part(list(accounts)))
+    except OSError as exc:  # nothing started yet: the run goes on in one process
+        for part in made:
+            for fd in (*part.readers(), *part.writers()):
+                os.close(fd)
+        raise Unsplit(exc.strerror or str(exc)) from None
     venues: dict[str, list[_Part]] = {}
     for part in made:
         venues.setdefault(part.accounts[0].venue, []).append(part)
@@ -291,9 +332,17 @@ def _part(
     exit: bool = True,
 ) -> None:  # pragma: no cover - runs in a forked child (tests run it through processes)
     """One part's run, its stdout and stderr on its pipes, its status on the third
-    (``close``: the other parts' pipes still open here)."""
+    (``close``: the other parts' pipes still open here). A run that raised tells
+    no status: the parent reports its accounts unconfirmed, as a part killed."""
     code = EXIT_FAILED
+    told = False
     try:
+        # The parent's signal passed on may have reached the venue's process as it
+        # forked this one (pending there, its handler not run yet): a child starts
+        # with no pending signal. The page is set before the signal is sent, so a
+        # signal passed on is seen here or comes here.
+        if shared[0]:
+            early.forwarded = True
         for fd in close:
             os.close(fd)
         _name(part)
@@ -310,6 +359,7 @@ def _part(
             return signal.Signals(number).name if number else "a signal"
 
         code = run(part.accounts, early, forwarded, prunes)
+        told = True
     except BaseException:
         import traceback
 
@@ -320,7 +370,8 @@ def _part(
             sys.stdout.flush()
             sys.stderr.flush()
         with contextlib.suppress(OSError):
-            os.write(part.status[1], bytes([code & 0xFF]))
+            if told:
+                os.write(part.status[1], bytes([code & 0xFF]))
             os.close(part.status[1])
         if exit:
             os._exit(code)
@@ -333,13 +384,10 @@ def _name(part: _Part) -> None:  # pragma: no cover - in a part's process
 
 
 def _unstarted(part: _Part) -> None:  # pragma: no cover - in a venue's process
-    """A part whose process could not be started: said on its own pipe."""
+    """A part whose process could not be started: told on its status pipe (the
+    parent reports it, as one it could not start itself)."""
     with contextlib.suppress(OSError):
-        os.write(
-            part.err[1],
-            f"cancelkit: {part.names}: not run: its process could not be started"
-            f" ({part.unstarted})\n".encode(),
-        )
+        os.write(part.status[1], _UNSTARTED + (part.unstarted or "").encode())
     for fd in part.writers():
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -372,17 +420,30 @@ class _Parent:
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         if self.name is not None:
-            _say(self.err, "cancelkit: interrupted again: exiting at once")
             _kill(self.group, signal.SIGKILL)
+            self._tell("cancelkit: interrupted again: exiting at once")
             os._exit(EXIT_INTERRUPTED)
         self.name = signal.Signals(number).name
         self.shared[0] = number
         _kill(self.group, _FORWARDED)
-        _say(
-            self.err,
+        self._tell(
             f"cancelkit: {self.name}: sending nothing new; {self.grace:g} s for requests in"
-            " flight and one listing to confirm what was sent",
+            " flight and one listing to confirm what was sent"
         )
+
+    def _tell(self, text: str) -> None:
+        """A line said from the handler, on stderr's descriptor itself: the relay may
+        be inside a write of that stream's buffer (a stderr nobody reads for a while),
+        and a write through it again raises ("reentrant call"), ending the relay."""
+        try:
+            fd = self.err.fileno()
+        except (AttributeError, OSError, ValueError):  # a stream without one (tests)
+            with contextlib.suppress(Exception):
+                _say(self.err, text)
+            return
+        encoding = getattr(self.err, "encoding", None) or "utf-8"
+        with contextlib.suppress(OSError):
+            os.write(fd, (text + "\n").encode(encoding, "backslashreplace"))
 
 
 def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: int) -> str | None:
@@ -391,6 +452,7 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
     why stdout could not be written, if it could not."""
     lost: str | None = None
     pending: dict[int, bytes] = {}
+    pieces: set[int] = set()  # a long line's first pieces passed on, not its end yet
     with selectors.DefaultSelector() as chosen:
         for part in made:
             chosen.register(part.out[0], selectors.EVENT_READ, (part, out))
@@ -407,7 +469,9 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                 fd = key.fd
                 data = os.read(fd, _CHUNK)
                 if stream is None:
-                    if data:
+                    if data.startswith(_UNSTARTED):  # its venue's process could not fork it
+                        part.unstarted = data[len(_UNSTARTED) :].decode(errors="replace")
+                    elif data:
                         part.code = data[-1]
                     else:
                         chosen.unregister(fd)
@@ -417,9 +481,19 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                     chosen.unregister(fd)
                     os.close(fd)
                     data, pending[fd] = pending.pop(fd, b""), b""
+                    if stream is out and (data or fd in pieces):
+                        # Its process ended mid-line: half a record is none (the
+                        # pieces of a long one passed on already are ended).
+                        _say(
+                            err,
+                            f"cancelkit: {part.names}: a line cut short by its process's"
+                            " end, not passed on",
+                        )
+                        data = b"\n" if fd in pieces else b""
+                    elif data:
+                        data += b"\n"
                     if not data:
                         continue
-                    data += b"\n"
                 else:
                     data = pending.pop(fd, b"") + data
                     cut = data.rfind(b"\n") + 1
@@ -428,6 +502,10 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                     data, pending[fd] = data[:cut], data[cut:]
                     if not data:
                         continue
+                    if data.endswith(b"\n"):
+                        pieces.discard(fd)
+                    else:
+                        pieces.add(fd)
                 if stream is out and lost is not None:
                     continue
                 problem = _write(stream, data)
