@@ -155,10 +155,21 @@ class Guard:
 
 
 def _say(text: str) -> None:
-    import click
+    """A line on stderr from the signal handler, then it exits: on stderr's descriptor
+    itself (the stream's buffer may be in the middle of a write, and a write through
+    it again raises "reentrant call", which would skip the exit), never raising."""
+    import sys
 
+    stream = sys.stderr
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without one (tests)
+        with suppress(Exception):
+            stream.write(text + "\n")
+            stream.flush()
+        return
     with suppress(OSError):
-        click.echo(text, err=True)
+        os.write(fd, (text + "\n").encode(stream.encoding or "utf-8", "backslashreplace"))
 
 
 def prepared(client: SyncClient, request: dict[str, Any]) -> Prepared | None:
