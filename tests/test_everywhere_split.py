@@ -93,6 +93,22 @@ def parts_of_run(process: subprocess.Popen[str]) -> dict[str, int]:
         time.sleep(0.02)
 
 
+def run_script(
+    path: Path, source: str, file: DeskFile, *before: str
+) -> subprocess.CompletedProcess[str]:
+    """``cancel --everywhere --json`` on the desk of ``file``, through ``source`` (a
+    script that wraps the command to inject a fault), its own arguments first."""
+    path.write_text(source)
+    command = [sys.executable, str(path), *before, "cancel", "--everywhere", "--json"]
+    return subprocess.run(
+        [*command, "--deadline", "20", "--config", str(file.path)],
+        env={**os.environ, **file.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def summaries(out: str) -> dict[str, dict[str, object]]:
     return {r["account"]: r for r in map(json.loads, out.splitlines()) if r.get("summary")}
 
@@ -244,16 +260,7 @@ def test_a_part_that_crashes_is_reported_unconfirmed_as_one_killed(
     named, ``left: unknown``, a ``Lost`` summary; the others finish; exit 1. (Its
     exit status 1 came back as a report: no line and no summary for its account.)"""
     file, orders = desk3
-    script = tmp_path / "crash.py"
-    script.write_text(CRASH_PM_B)
-    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
-    done = subprocess.run(
-        [*command, "--deadline", "20", "--config", str(file.path)],
-        env={**os.environ, **file.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_script(tmp_path / "crash.py", CRASH_PM_B, file)
     assert done.returncode == 1, done.stderr
     assert "injected: pm-b's part crashed" in done.stderr  # its traceback, relayed
     assert "cancelkit: pm-b: its process ended without a report" in done.stderr
@@ -303,16 +310,7 @@ def test_a_part_its_venue_s_process_cannot_fork_is_reported_not_run(
     the others finish; exit 1. (It was said twice: not run, then ended without a
     report, "killed, or it crashed", in its summary too.)"""
     file, orders = desk3
-    script = tmp_path / "eagain.py"
-    script.write_text(VENUE_FORK_REFUSED)
-    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
-    done = subprocess.run(
-        [*command, "--deadline", "20", "--config", str(file.path)],
-        env={**os.environ, **file.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_script(tmp_path / "eagain.py", VENUE_FORK_REFUSED, file)
     assert done.returncode == 1, done.stderr
     why = f"not run: its process could not be started ({os.strerror(errno.EAGAIN)})"
     assert [line for line in done.stderr.splitlines() if line.startswith("cancelkit: pm-b:")] == [
@@ -363,16 +361,7 @@ def test_a_line_cut_short_by_a_part_s_death_is_not_passed_on_as_a_record(
     of a line longer than the relay holds (passed on in pieces): its pieces are
     ended, and no record is glued to them."""
     file, orders = desk3
-    script = tmp_path / "cut.py"
-    script.write_text(CUT_PM_B)
-    command = [sys.executable, str(script), str(long), "cancel", "--everywhere", "--json"]
-    done = subprocess.run(
-        [*command, "--deadline", "20", "--config", str(file.path)],
-        env={**os.environ, **file.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_script(tmp_path / "cut.py", CUT_PM_B, file, str(long))
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
     if long:  # its first pieces, ended: on a line of their own
@@ -455,16 +444,7 @@ def test_the_command_s_signal_reaching_a_venue_s_process_as_it_forks_stops_that_
     file, _ = desk3
     box = cancelkit_sandbox
     box.set_knobs(latency=6.0)  # no answer before the 3 s grace ends
-    script = tmp_path / "fork.py"
-    script.write_text(SIGNAL_AT_FORK)
-    command = [sys.executable, str(script), "cancel", "--everywhere", "--json"]
-    done = subprocess.run(
-        [*command, "--deadline", "20", "--config", str(file.path)],
-        env={**os.environ, **file.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_script(tmp_path / "fork.py", SIGNAL_AT_FORK, file)
     assert done.returncode == 130, done.stderr
     said = summaries(done.stdout)
     assert sorted(said) == ["ks", "lm", "pm-a", "pm-b"]
@@ -632,14 +612,7 @@ def test_the_parts_finish_the_kill_when_the_command_dies(
         time.sleep(0.05)
     assert not [pid for pid in parts.values() if _stat(pid)]
     assert open_ids(box) == set()
-    runs = subprocess.run(
-        [sys.executable, "-m", "cancelkit", "runs", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    listed = [json.loads(line) for line in runs.stdout.splitlines()]
+    listed = journaled(box)
     assert len(listed) == len(orders)
     assert all(sum(r["counts"].values()) >= 1 for r in listed)
 
