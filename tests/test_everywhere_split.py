@@ -698,3 +698,54 @@ def test_a_part_s_long_line_interrupted_by_a_signal_on_a_full_pipe_is_written_wh
         os.close(read)
         signal.signal(signal.SIGUSR1, before)
     assert b"".join(got).decode().splitlines() == [line, '{"next": true}']
+
+
+# The command with pm-b's part slow to start (its run begins 2 s late): the other
+# parts are done, their reports said, long before it says anything.
+LATE_PM_B = """
+import sys
+import anyio
+from cancelkit._cli import _everywhere
+from cancelkit._cli import main
+
+real = _everywhere.run_everywhere
+
+
+async def late(desk, **kwargs):
+    if "pm-b" in [a.name for a in desk.select(None)]:
+        await anyio.sleep(2)
+    return await real(desk, **kwargs)
+
+
+_everywhere.run_everywhere = late
+sys.argv[0] = "cancelkit"
+main()
+"""
+
+
+def test_every_account_is_named_before_any_report_even_when_a_part_starts_late(
+    desk3: Desk3, cancelkit_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """As in one process: what each account's run covers, and that one cannot be
+    used, is said before any account's report, however late a part gets there (its
+    key unusable here). The others' reports wait for it; their outcomes do not."""
+    file, orders = desk3
+    file.env["SECRET_PM_B"] = "bm90IGEga2V5"  # base64, but no Ed25519 key
+    done = run_script(tmp_path / "late.py", LATE_PM_B, file)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    unusable = [i for i, line in enumerate(lines) if "pm-b: cannot be used" in line]
+    banners = [i for i, line in enumerate(lines) if "every open order" in line]
+    reports = [i for i, line in enumerate(lines) if "nothing left open" in line or "left: " in line]
+    assert len(unusable) == 1, done.stderr
+    assert len(banners) == 4, done.stderr
+    assert len(reports) == 4, done.stderr
+    assert max(unusable + banners) < min(reports), done.stderr
+    said = summaries(done.stdout)
+    assert {n: s["ok"] for n, s in said.items()} == {
+        "pm-a": True,
+        "pm-b": False,
+        "lm": True,
+        "ks": True,
+    }
+    assert open_ids(cancelkit_sandbox) == set(orders["pm-b"])

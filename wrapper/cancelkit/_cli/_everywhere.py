@@ -243,6 +243,7 @@ async def run_everywhere(
     opened: bool = False,
     prune: bool = True,
     said: float | None = None,
+    on_announced: Callable[[], None] | None = None,
 ) -> int:
     """Cancel every open order of the desk's accounts (or of ``accounts``, by name)
     and report; the exit status by the ``cancel`` command's rules over all of them:
@@ -258,7 +259,10 @@ async def run_everywhere(
     could not be (a part of a run split across processes: said once, by the parent).
     ``prune``: whether this run prunes the state directory (one part of such a run).
     ``said``: the deadline its lines say, when not ``deadline`` (such a part's: the
-    command's, of which ``deadline`` is what is left)."""
+    command's, of which ``deadline`` is what is left). ``on_announced``: called once
+    the lines saying what each account's run covers (and which cannot be used) are
+    said (such a part tells its parent, which holds its later lines until every part
+    has said its own)."""
     chosen = desk.select(accounts)
     control = control or Control(deadline)
     if registry is None and not opened:
@@ -288,6 +292,8 @@ async def run_everywhere(
             )
         for name, problem in desk.unusable.items():
             say_unusable(name, problem)
+        if on_announced is not None:
+            on_announced()
 
     housekeeping = _Housekeeping(
         books, registry, set(books) - set(desk.unusable), beside, announce, prune
@@ -457,7 +463,11 @@ def _split(accounts: list[Account], deadline: float, as_json_lines: bool, verbos
     _load(_SHARED)
 
     def run(
-        part: Sequence[Account], early: Guard, forwarded: Callable[[], str], prune: bool
+        part: Sequence[Account],
+        early: Guard,
+        forwarded: Callable[[], str],
+        prune: bool,
+        announced: Callable[[], None],
     ) -> int:
         with library_log(verbose):
             return anyio.run(
@@ -470,6 +480,7 @@ def _split(accounts: list[Account], deadline: float, as_json_lines: bool, verbos
                 registry,
                 prune,
                 ends_at,
+                announced,
             )
 
     return run_split(
@@ -529,12 +540,14 @@ async def _main(
     registry: Registry | None = None,
     prune: bool | None = None,
     ends_at: float | None = None,
+    announced: Callable[[], None] | None = None,
 ) -> int:
     """The run on one desk in this process; ``prune`` given: one part of a run split
     across processes, ``registry`` the state directory the parent opened (None: it
     could not), ``guard`` the part's signals before its loop, ``forwarded`` the name
     of the parent's signal passed on, ``ends_at`` the command's deadline as a clock
-    instant (``deadline`` is said and journaled)."""
+    instant (``deadline`` is said and journaled), ``announced`` told once what each
+    account's run covers is said."""
     from .._desk import one_shot_desk
     from ._cancel import _watch_signals
 
@@ -554,6 +567,7 @@ async def _main(
             opened=prune is not None,
             prune=prune is not False,
             said=deadline,
+            on_announced=announced,
         )
         group.cancel_scope.cancel()
     return status

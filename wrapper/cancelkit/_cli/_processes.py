@@ -69,14 +69,17 @@ _FORWARDED = signal.SIGUSR2
 _HELD = {*_SIGNALS, _FORWARDED}
 # The parent's relay reads at most this much of a pipe at a time.
 _CHUNK = 1 << 16
-# A status that is not one: the part's process could not be forked by its venue's
-# (why follows). An exit status is one byte, told once, never this one's two.
+# What a part tells on its status pipe: that it has said what each of its accounts'
+# runs covers (or that one cannot be used), then its exit status (one byte after
+# _STATUS). Or, from its venue's process, that it could not be forked (why follows).
+_ANNOUNCED = b"A"
+_STATUS = b"S"
 _UNSTARTED = b"\xff\x00"
 
-Run = Callable[["Sequence[Account]", Guard, Callable[[], str], bool], int]
+Run = Callable[["Sequence[Account]", Guard, Callable[[], str], bool, Callable[[], None]], int]
 """A part's run: its accounts, its early signals' keeper, the parent's signal's
-name (for SIGUSR2), and whether it is the part that prunes the state directory;
-its exit status."""
+name (for SIGUSR2), whether it is the part that prunes the state directory, and
+what it calls once it has said what its accounts' runs cover; its exit status."""
 
 
 class Unsplit(Exception):
@@ -174,6 +177,8 @@ class _Part:
             raise
         self.out, self.err, self.status = pipes
         self.code: int | None = None  # its exit status, once told
+        self.told = b""  # its status pipe's bytes not read as a message yet
+        self.announced = False  # it said what its accounts' runs cover (or it ended)
         self.unstarted: str | None = None  # why its process could not be started
 
     @property
@@ -358,7 +363,12 @@ def _part(
             number = shared[0]
             return signal.Signals(number).name if number else "a signal"
 
-        code = run(part.accounts, early, forwarded, prunes)
+        def announced() -> None:
+            sys.stderr.flush()  # its lines before the word that they are said
+            with contextlib.suppress(OSError):
+                _write_all(part.status[1], _ANNOUNCED)
+
+        code = run(part.accounts, early, forwarded, prunes, announced)
         told = True
     except BaseException:
         import traceback
@@ -371,7 +381,7 @@ def _part(
             sys.stderr.flush()
         with contextlib.suppress(OSError):
             if told:
-                os.write(part.status[1], bytes([code & 0xFF]))
+                _write_all(part.status[1], _STATUS + bytes([code & 0xFF]))
             os.close(part.status[1])
         if exit:
             os._exit(code)
@@ -449,12 +459,102 @@ class _Parent:
 def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: int) -> str | None:
     """Each part's lines to the command's stdout and stderr as they come, and its
     status, until every pipe is closed (or ``until``: the parts left are killed);
-    why stdout could not be written, if it could not."""
+    why stdout could not be written, if it could not.
+
+    As in one process, every account's line saying what its run covers (or that it
+    cannot be used) comes before any report: a part's stderr lines after its own
+    such lines wait until every part has said its own (or ended)."""
     lost: str | None = None
     pending: dict[int, bytes] = {}
     pieces: set[int] = set()  # a long line's first pieces passed on, not its end yet
-    with selectors.DefaultSelector() as chosen:
+    held: list[bytes] = []  # stderr lines of parts that have said theirs, waiting
+    chosen = selectors.DefaultSelector()
+
+    def release() -> None:
+        if held and all(p.announced for p in made):
+            _write(err, b"".join(held))
+            held.clear()
+
+    def closed(fd: int) -> None:
+        chosen.unregister(fd)
+        os.close(fd)
+
+    def take(part: _Part, stream: IO[str], fd: int, data: bytes) -> None:
+        nonlocal lost
+        if not data:
+            closed(fd)
+            data, pending[fd] = pending.pop(fd, b""), b""
+            if stream is out and (data or fd in pieces):
+                # Its process ended mid-line: half a record is none (the pieces of
+                # a long one passed on already are ended).
+                _say(
+                    err,
+                    f"cancelkit: {part.names}: a line cut short by its process's end,"
+                    " not passed on",
+                )
+                data = b"\n" if fd in pieces else b""
+            elif data:
+                data += b"\n"
+            if not data:
+                return
+        else:
+            data = pending.pop(fd, b"") + data
+            cut = data.rfind(b"\n") + 1
+            if cut or len(data) > _CHUNK:  # a line longer than that goes in pieces
+                cut = cut or len(data)
+            data, pending[fd] = data[:cut], data[cut:]
+            if not data:
+                return
+            if data.endswith(b"\n"):
+                pieces.discard(fd)
+            else:
+                pieces.add(fd)
+        if stream is out:
+            if lost is None:
+                lost = _write(stream, data)
+        elif part.announced and not all(p.announced for p in made):
+            held.append(data)
+        else:
+            _write(stream, data)
+
+    def drain(part: _Part) -> None:
+        """What its stderr pipe holds now: its lines said before its word came."""
+        fd = part.err[0]
+        while fd in chosen.get_map():
+            try:
+                data = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                return
+            take(part, err, fd, data)
+            if not data:
+                return
+
+    def told(part: _Part, fd: int, data: bytes) -> None:
+        if not data:
+            closed(fd)
+            part.announced = True  # ended: nothing more of it to wait for
+            release()
+            return
+        part.told += data
+        while part.told:
+            if part.told.startswith(_UNSTARTED):  # its venue's process could not fork it
+                part.unstarted = part.told[len(_UNSTARTED) :].decode(errors="replace")
+                part.told = b""
+            elif part.told.startswith(_ANNOUNCED):
+                part.told = part.told[1:]
+                drain(part)
+                part.announced = True
+                release()
+            elif part.told.startswith(_STATUS):
+                if len(part.told) < 2:
+                    return  # its byte is still on its way
+                part.code, part.told = part.told[1], part.told[2:]
+            else:
+                part.told = part.told[1:]
+
+    with chosen:
         for part in made:
+            os.set_blocking(part.err[0], False)  # drained at its word (drain)
             chosen.register(part.out[0], selectors.EVENT_READ, (part, out))
             chosen.register(part.err[0], selectors.EVENT_READ, (part, err))
             chosen.register(part.status[0], selectors.EVENT_READ, (part, None))
@@ -466,52 +566,27 @@ def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: i
                 _kill(group, signal.SIGKILL)
             for key, _ in chosen.select(max(left, 0.05) if not killed else 1.0):
                 part, stream = key.data
-                fd = key.fd
-                data = os.read(fd, _CHUNK)
+                if key.fd not in chosen.get_map():
+                    continue  # closed while an earlier event of this round was taken
+                try:
+                    data = os.read(key.fd, _CHUNK)
+                except BlockingIOError:
+                    continue
                 if stream is None:
-                    if data.startswith(_UNSTARTED):  # its venue's process could not fork it
-                        part.unstarted = data[len(_UNSTARTED) :].decode(errors="replace")
-                    elif data:
-                        part.code = data[-1]
-                    else:
-                        chosen.unregister(fd)
-                        os.close(fd)
-                    continue
-                if not data:
-                    chosen.unregister(fd)
-                    os.close(fd)
-                    data, pending[fd] = pending.pop(fd, b""), b""
-                    if stream is out and (data or fd in pieces):
-                        # Its process ended mid-line: half a record is none (the
-                        # pieces of a long one passed on already are ended).
-                        _say(
-                            err,
-                            f"cancelkit: {part.names}: a line cut short by its process's"
-                            " end, not passed on",
-                        )
-                        data = b"\n" if fd in pieces else b""
-                    elif data:
-                        data += b"\n"
-                    if not data:
-                        continue
+                    told(part, key.fd, data)
                 else:
-                    data = pending.pop(fd, b"") + data
-                    cut = data.rfind(b"\n") + 1
-                    if cut or len(data) > _CHUNK:  # a line longer than that goes in pieces
-                        cut = cut or len(data)
-                    data, pending[fd] = data[:cut], data[cut:]
-                    if not data:
-                        continue
-                    if data.endswith(b"\n"):
-                        pieces.discard(fd)
-                    else:
-                        pieces.add(fd)
-                if stream is out and lost is not None:
-                    continue
-                problem = _write(stream, data)
-                if stream is out and problem is not None:
-                    lost = problem
+                    take(part, stream, key.fd, data)
+        for part in made:
+            part.announced = True
+        release()
     return lost
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``data`` on ``fd``, whole (a pipe may take part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _kill(group: int, number: int) -> None:
