@@ -233,24 +233,31 @@ def test_a_part_killed_mid_run_is_reported_unconfirmed_and_the_others_finish(
 
 # The command with one fault injected: pm-b's part raises as its run starts (a bug,
 # MemoryError...), as no sandbox knob can make it.
-CRASH_PM_B = """
+def as_pm_b_starts(statement: str) -> str:
+    """The command, with pm-b's part doing ``statement`` (in its run's task) as its
+    run starts: a fault no sandbox knob can make."""
+    return f"""
 import sys
+import anyio
 from cancelkit._cli import _everywhere
 from cancelkit._cli import main
 
 real = _everywhere.run_everywhere
 
 
-async def crashing(desk, **kwargs):
+async def injected(desk, **kwargs):
     if "pm-b" in [a.name for a in desk.select(None)]:
-        raise RuntimeError("injected: pm-b's part crashed")
+        {statement}
     return await real(desk, **kwargs)
 
 
-_everywhere.run_everywhere = crashing
+_everywhere.run_everywhere = injected
 sys.argv[0] = "cancelkit"
 main()
 """
+
+
+CRASH_PM_B = as_pm_b_starts('raise RuntimeError("injected: pm-b\'s part crashed")')
 
 
 def test_a_part_that_crashes_is_reported_unconfirmed_as_one_killed(
@@ -702,25 +709,7 @@ def test_a_part_s_long_line_interrupted_by_a_signal_on_a_full_pipe_is_written_wh
 
 # The command with pm-b's part slow to start (its run begins 2 s late): the other
 # parts are done, their reports said, long before it says anything.
-LATE_PM_B = """
-import sys
-import anyio
-from cancelkit._cli import _everywhere
-from cancelkit._cli import main
-
-real = _everywhere.run_everywhere
-
-
-async def late(desk, **kwargs):
-    if "pm-b" in [a.name for a in desk.select(None)]:
-        await anyio.sleep(2)
-    return await real(desk, **kwargs)
-
-
-_everywhere.run_everywhere = late
-sys.argv[0] = "cancelkit"
-main()
-"""
+LATE_PM_B = as_pm_b_starts("await anyio.sleep(2)")
 
 
 def test_every_account_is_named_before_any_report_even_when_a_part_starts_late(
