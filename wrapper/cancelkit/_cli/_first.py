@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -155,12 +155,17 @@ class Guard:
 
 
 def _say(text: str) -> None:
-    """A line on stderr from the signal handler, then it exits: on stderr's descriptor
-    itself (the stream's buffer may be in the middle of a write, and a write through
-    it again raises "reentrant call", which would skip the exit), never raising."""
+    """The handler's line on stderr, then it exits (see :func:`say_from_handler`)."""
     import sys
 
-    stream = sys.stderr
+    say_from_handler(sys.stderr, text)
+
+
+def say_from_handler(stream: IO[str], text: str) -> None:
+    """A line on ``stream`` from a signal handler: on its descriptor itself (the
+    stream's buffer may be in the middle of a write, and a write through it again
+    raises "reentrant call": an exit after the line would be skipped, a relay
+    ended), never raising; through the stream only where it has no descriptor."""
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # a stream without one (tests)
@@ -168,8 +173,9 @@ def _say(text: str) -> None:
             stream.write(text + "\n")
             stream.flush()
         return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
     with suppress(OSError):
-        os.write(fd, (text + "\n").encode(stream.encoding or "utf-8", "backslashreplace"))
+        os.write(fd, (text + "\n").encode(encoding, "backslashreplace"))
 
 
 def prepared(client: SyncClient, request: dict[str, Any]) -> Prepared | None:

@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, TYPE_CHECKING
 
-from ._first import Guard
+from ._first import Guard, say_from_handler
 
 if TYPE_CHECKING:
     from .._accounts import Account
@@ -442,18 +442,9 @@ class _Parent:
         )
 
     def _tell(self, text: str) -> None:
-        """A line said from the handler, on stderr's descriptor itself: the relay may
-        be inside a write of that stream's buffer (a stderr nobody reads for a while),
-        and a write through it again raises ("reentrant call"), ending the relay."""
-        try:
-            fd = self.err.fileno()
-        except (AttributeError, OSError, ValueError):  # a stream without one (tests)
-            with contextlib.suppress(Exception):
-                _say(self.err, text)
-            return
-        encoding = getattr(self.err, "encoding", None) or "utf-8"
-        with contextlib.suppress(OSError):
-            os.write(fd, (text + "\n").encode(encoding, "backslashreplace"))
+        # On stderr's descriptor: the relay may be inside a write of that stream's
+        # buffer (a stderr nobody reads for a while); a write through it would end it.
+        say_from_handler(self.err, text)
 
 
 def _relay(made: list[_Part], out: IO[str], err: IO[str], until: float, group: int) -> str | None:
