@@ -436,10 +436,7 @@ def command(
     from . import _processes
 
     if _processes.usable(chosen):
-        try:
-            return _split(chosen, deadline, as_json_lines, verbose)
-        except _processes.Unsplit as exc:
-            _say(f"cancelkit: warning: not split across processes ({exc}): run in this one")
+        return _split(chosen, deadline, as_json_lines, verbose)
     with library_log(verbose):
         return anyio.run(_main, chosen, deadline, as_json_lines)
 
@@ -454,9 +451,11 @@ def _per_market(account: Account) -> bool:
 def _split(accounts: list[Account], deadline: float, as_json_lines: bool, verbose: bool) -> int:
     """The run split across processes (``_processes``): the code every part runs and
     the state directory loaded and opened once, here, before the parts are forked;
-    each part's deadline is the command's, counted from now."""
+    each part's deadline is the command's, counted from now. Where it cannot be
+    split after all (``Unsplit``), the run goes on in this process, on the state
+    directory opened here."""
     from .._bulk import GRACE
-    from ._processes import parts_of, run_split
+    from ._processes import Unsplit, parts_of, run_split
 
     ends_at = time.monotonic() + deadline
     registry = _registry()
@@ -483,14 +482,21 @@ def _split(accounts: list[Account], deadline: float, as_json_lines: bool, verbos
                 announced,
             )
 
-    return run_split(
-        parts_of(accounts),
-        run,
-        preload=_preload,
-        ends_at=ends_at,
-        grace=GRACE,
-        as_json=as_json_lines,
-    )
+    try:
+        return run_split(
+            parts_of(accounts),
+            run,
+            preload=_preload,
+            ends_at=ends_at,
+            grace=GRACE,
+            as_json=as_json_lines,
+        )
+    except Unsplit as exc:
+        _say(f"cancelkit: warning: not split across processes ({exc}): run in this one")
+    with library_log(verbose):
+        return anyio.run(
+            _main, accounts, deadline, as_json_lines, None, None, registry, True, ends_at
+        )
 
 
 # The code every part's run uses, whatever its venue: loaded once, before the
