@@ -41,15 +41,15 @@ def parse(
     given once at most, ``--opt VALUE`` or ``--opt=VALUE``), if that is all they are."""
     ids: list[str] = []
     given: dict[str, str] = {}
-    rest = list(words)
-    while rest:
-        word = rest.pop(0)
+    rest = iter(words)
+    for word in rest:
         spelling, is_pair, value = word.partition("=")
         if spelling in options and word.startswith("--"):
             if not is_pair:
-                if not rest or rest[0].startswith("-"):
+                following = next(rest, None)
+                if following is None or following.startswith("-"):
                     return None  # click's to report (or to take as a value)
-                value = rest.pop(0)
+                value = following
             if options[spelling] in given:
                 return None
             given[options[spelling]] = value
@@ -66,9 +66,12 @@ def recognise(argv: Sequence[str]) -> Form | None:
 
     if len(argv) < 3 or argv[0] != "cancel" or argv[1] not in VENUES:
         return None
+    name = f"cancelkit.{argv[1]}._cancel_cmd"
     try:  # by module path, as the click tree loads a venue's commands (VENUES)
-        work = importlib.import_module(f"cancelkit.{argv[1]}._cancel_cmd")
-    except ModuleNotFoundError:
+        work = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise  # a module it needs is missing: not a venue without a quick form
         return None  # a venue with no quick form
     parsed = parse(argv[2:], work.QUICK)
     return None if parsed is None else Form(work, *parsed)
